@@ -1,0 +1,38 @@
+// create_image: makes a new raw or qcow2 image file, as `qemu-img create`.
+//
+// Thread-safety: a free function with no shared state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "block/image.h"
+
+namespace amber::block {
+
+enum class CompressionType { kZlib, kZstd };
+
+struct CreateOptions {
+  ImageFormat format = ImageFormat::kRaw;
+  // Virtual size; empty = take it from the backing file (qcow2 only).
+  std::optional<uint64_t> size;
+  std::string backing_file;                   // as it will be stored
+  std::optional<ImageFormat> backing_format;  // -F / backing_fmt
+  // -u: do not open the backing file (size must then be given).
+  BackingMode backing_check = BackingMode::kOpen;
+  // qcow2 options, QEMU's defaults.
+  uint64_t cluster_size = 65536;
+  unsigned version = 3;  // compat=1.1 -> 3, compat=0.10 -> 2
+  bool extended_l2 = false;
+  bool lazy_refcounts = false;
+  unsigned refcount_bits = 16;
+  CompressionType compression = CompressionType::kZlib;
+  Preallocation preallocation = Preallocation::kOff;
+};
+
+// Creates (or truncates) `path`. Validates every option first and reports
+// the first bad one with qemu-img's wording where it has one.
+Result<void> create_image(const std::string& path, const CreateOptions& options);
+
+}  // namespace amber::block

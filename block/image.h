@@ -1,0 +1,169 @@
+// Image: an open disk image of any format (raw, qcow2), with its backing
+// chain. This is the block engine's public face: amber-img and amber-vmm
+// use only this header, block/create.h and (for format details)
+// block/qcow2/qcow2.h.
+//
+// Offsets and lengths are guest (virtual disk) bytes. Requests must be
+// 512-byte aligned in offset and length (kSectorSize) and inside size();
+// others get kInvalidArgument / kOutOfRange.
+//
+// Thread-safety: read/write/readv/writev/discard/write_zeroes/flush and
+// block_status may be called from several threads at once (one per
+// virtqueue). resize() and close() need exclusive use.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "block/io/file.h"
+#include "common/result.h"
+
+namespace amber::block {
+
+inline constexpr uint64_t kSectorSize = 512;
+
+enum class ImageFormat { kRaw, kQcow2 };
+std::string_view to_string(ImageFormat format);
+Result<ImageFormat> parse_format(std::string_view name);
+
+// Whether to take QEMU-compatible OFD locks on the image file(s).
+enum class Locking { kOn, kOff };
+// qemu-img -U / --force-share: take no exclusive permissions, share all.
+enum class Sharing { kExclusiveWriter, kForceShare };
+// Whether to open the backing chain (qemu-img create -u and info on a
+// broken chain use kNone: reads of unallocated clusters then fail).
+enum class BackingMode { kOpen, kNone };
+// What a guest discard does: nothing (discard=ignore) or free clusters.
+enum class DiscardMode { kIgnore, kUnmap };
+enum class ZeroMode { kAllocate, kMayUnmap };
+enum class Preallocation { kOff, kMetadata, kFalloc, kFull };
+Result<Preallocation> parse_preallocation(std::string_view name);
+std::string_view to_string(Preallocation mode);
+
+struct OpenOptions {
+  // Empty: probe (qcow2 magic, else raw), as qemu-img does for the image it
+  // is given. Backing files use the format from the header extension and
+  // are probed only when that is absent.
+  std::optional<ImageFormat> format;
+  io::Access access = io::Access::kReadOnly;
+  io::CacheMode cache = io::CacheMode::kWriteback;
+  io::AioBackend aio = io::AioBackend::kThreads;
+  Locking locking = Locking::kOn;
+  Sharing sharing = Sharing::kExclusiveWriter;
+  BackingMode backing = BackingMode::kOpen;
+  DiscardMode discard = DiscardMode::kUnmap;
+  // qcow2 L2 cache in bytes; 0 = default (enough for the whole image up to
+  // 32 MiB, like QEMU on Linux).
+  uint64_t l2_cache_bytes = 0;
+  // Refuse chains deeper than this (loop and resource guard).
+  unsigned max_chain_depth = 256;
+};
+
+// What block_status reports for a run of guest bytes that share one state.
+struct BlockStatus {
+  uint64_t length = 0;        // bytes from the queried offset with this state
+  bool present = false;       // allocated somewhere in the chain (or zero flag)
+  bool zero = false;          // reads as zeros
+  bool data = false;          // has data in a file (not only zero)
+  bool compressed = false;
+  unsigned depth = 0;         // chain level that answers (0 = this image)
+  std::optional<uint64_t> offset;  // host offset in that level's file, if raw-readable
+  std::string filename;       // the file at `depth` (for map's human output)
+};
+
+struct SnapshotInfo {
+  std::string id;
+  std::string name;
+  uint64_t vm_state_size = 0;
+  uint32_t date_sec = 0;
+  uint32_t date_nsec = 0;
+  uint64_t vm_clock_nsec = 0;
+  uint64_t icount = 0;
+  bool has_icount = false;
+  uint64_t disk_size = 0;
+};
+
+// Format-specific facts for `info` (qemu-img's "format-specific" block).
+struct Qcow2Info {
+  unsigned version = 3;         // 2 = compat 0.10, 3 = compat 1.1
+  uint64_t cluster_size = 65536;
+  unsigned refcount_bits = 16;
+  bool lazy_refcounts = false;
+  bool corrupt = false;
+  bool extended_l2 = false;
+  bool dirty = false;
+  std::string compression_type = "zlib";  // "zlib" or "zstd"
+  std::string data_file;
+  unsigned crypt_method = 0;    // 0 none, 1 aes, 2 luks
+};
+
+struct ImageInfo {
+  std::string filename;
+  ImageFormat format = ImageFormat::kRaw;
+  uint64_t virtual_size = 0;
+  uint64_t actual_size = 0;     // allocated bytes of the host file
+  std::optional<uint64_t> cluster_size;
+  std::string backing_filename;       // as stored in the image
+  std::string full_backing_filename;  // resolved path
+  std::string backing_format;         // as stored (may be empty)
+  bool dirty = false;
+  std::optional<Qcow2Info> qcow2;
+  std::vector<SnapshotInfo> snapshots;
+};
+
+class Image {
+ public:
+  virtual ~Image() = default;
+
+  virtual ImageFormat format() const = 0;
+  virtual uint64_t size() const = 0;
+  virtual const std::string& filename() const = 0;
+  virtual bool read_only() const = 0;
+
+  virtual Result<void> readv(uint64_t offset, std::span<const iovec> iov) = 0;
+  virtual Result<void> writev(uint64_t offset, std::span<const iovec> iov) = 0;
+  Result<void> read(uint64_t offset, std::span<std::byte> buffer) {
+    iovec v{buffer.data(), buffer.size()};
+    return readv(offset, std::span(&v, 1));
+  }
+  Result<void> write(uint64_t offset, std::span<const std::byte> data) {
+    iovec v{const_cast<std::byte*>(data.data()), data.size()};  // writev only reads it
+    return writev(offset, std::span(&v, 1));
+  }
+
+  // Makes every completed write durable (metadata first where needed).
+  virtual Result<void> flush() = 0;
+  // Frees the clusters behind [offset, offset+length) and punches holes in
+  // the host file; the range then reads as zeros (or from the backing file
+  // when the format cannot express zero: qcow2 v2).
+  virtual Result<void> discard(uint64_t offset, uint64_t length) = 0;
+  virtual Result<void> write_zeroes(uint64_t offset, uint64_t length, ZeroMode mode) = 0;
+
+  // State of the bytes starting at `offset`, for at most `max_length` bytes.
+  virtual Result<BlockStatus> block_status(uint64_t offset, uint64_t max_length) = 0;
+
+  // Grows or shrinks the virtual size; shrinking discards the tail.
+  virtual Result<void> resize(uint64_t new_size, Preallocation prealloc) = 0;
+
+  virtual Result<ImageInfo> info() = 0;
+
+  // The open backing image, or nullptr.
+  virtual Image* backing() = 0;
+
+  // Flushes and marks the image clean (clears the dirty bit where lazy
+  // refcounts set it). The destructor calls it and ignores errors.
+  virtual Result<void> close() = 0;
+};
+
+Result<std::unique_ptr<Image>> open_image(const std::string& path, const OpenOptions& options);
+
+// Probes the format from the first bytes of a file (qcow2 magic => qcow2).
+Result<ImageFormat> probe_format(io::File& file);
+
+}  // namespace amber::block

@@ -1,0 +1,99 @@
+// File: the I/O interface under the block engine (leveldb's Env idea).
+//
+// Every image format reads and writes its host file through this interface,
+// so tests can run the engine over an in-memory file (MemoryFile) or one
+// that fails or "crashes" on command (FaultFile). PosixFile is the real one.
+//
+// Semantics shared by every implementation:
+// - read_at beyond the end of file fills the rest of the buffer with zeros
+//   (as QEMU's file driver does); callers that need "inside the file" check
+//   size() themselves.
+// - Offsets and lengths may be unaligned; an implementation that needs
+//   alignment (O_DIRECT) handles it internally (bounce buffers and a
+//   read-modify-write for unaligned writes).
+// - Data is durable only after a successful flush().
+//
+// Thread-safety: every method may be called from several threads at once.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "common/result.h"
+
+namespace amber::block::io {
+
+// Host cache modes, with QEMU's names and meaning.
+enum class CacheMode {
+  kWriteback,     // page cache, flush() -> fdatasync
+  kNone,          // O_DIRECT, flush() -> fdatasync
+  kWritethrough,  // page cache, every write durable (O_DSYNC)
+  kDirectSync,    // O_DIRECT | O_DSYNC
+  kUnsafe,        // page cache, flush() does nothing
+};
+
+// How the POSIX file submits I/O: plain syscalls on the caller's thread
+// ("threads" in qemu-img: each caller is its own worker) or io_uring.
+enum class AioBackend { kThreads, kIoUring };
+
+enum class Access { kReadOnly, kReadWrite };
+
+// Whether a newly created file may replace an existing one.
+enum class CreateMode { kOpenExisting, kCreateTruncate, kCreateExclusive };
+
+Result<CacheMode> parse_cache_mode(std::string_view name);
+std::string_view to_string(CacheMode mode);
+Result<AioBackend> parse_aio_backend(std::string_view name);
+
+class File {
+ public:
+  virtual ~File() = default;
+
+  virtual Result<void> read_at(uint64_t offset, std::span<std::byte> buffer) = 0;
+  virtual Result<void> write_at(uint64_t offset, std::span<const std::byte> data) = 0;
+
+  // Scatter/gather variants; the default implementations loop over the
+  // vector. The iovec memory belongs to the caller.
+  virtual Result<void> readv_at(uint64_t offset, std::span<const iovec> iov);
+  virtual Result<void> writev_at(uint64_t offset, std::span<const iovec> iov);
+
+  virtual Result<void> flush() = 0;
+
+  // Deallocates [offset, offset+length) so it reads as zeros and the file's
+  // allocated size shrinks (FALLOC_FL_PUNCH_HOLE). The file size is kept.
+  virtual Result<void> punch_hole(uint64_t offset, uint64_t length) = 0;
+
+  // Makes [offset, offset+length) read as zeros, allocated (ZERO_RANGE or
+  // explicit writes); may extend the file.
+  virtual Result<void> write_zeroes(uint64_t offset, uint64_t length) = 0;
+
+  // Reserves blocks for [offset, offset+length) (posix_fallocate); may
+  // extend the file.
+  virtual Result<void> allocate(uint64_t offset, uint64_t length) = 0;
+
+  virtual Result<uint64_t> size() = 0;
+  virtual Result<void> truncate(uint64_t new_size) = 0;
+
+  // Bytes the host file system has allocated to the file (st_blocks * 512).
+  virtual Result<uint64_t> allocated_size() = 0;
+
+  // A name for messages: the path, or "<memory>".
+  virtual const std::string& name() const = 0;
+};
+
+// ---- helpers on top of the interface -----------------------------------
+
+inline Result<void> read_exact(File& file, uint64_t offset, void* buffer, size_t length) {
+  return file.read_at(offset, std::span<std::byte>(static_cast<std::byte*>(buffer), length));
+}
+inline Result<void> write_exact(File& file, uint64_t offset, const void* data, size_t length) {
+  return file.write_at(offset,
+                       std::span<const std::byte>(static_cast<const std::byte*>(data), length));
+}
+
+}  // namespace amber::block::io

@@ -1,0 +1,27 @@
+// The qcow2 driver's entry points, called by block/image.cpp's dispatch.
+// Everything else under block/qcow2/ is internal to the driver.
+//
+// Thread-safety: free functions; the returned Image is as block/image.h.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "block/check.h"
+#include "block/create.h"
+#include "block/image.h"
+
+namespace amber::block::qcow2 {
+
+inline constexpr uint32_t kMagic = 0x514649fb;  // "QFI\xfb"
+
+// Opens a qcow2 image on `file` (already opened and locked by the caller).
+// `depth` is this image's level in a chain (0 = top), for the depth limit.
+Result<std::unique_ptr<Image>> open(std::unique_ptr<io::File> file, const OpenOptions& options,
+                                    unsigned depth);
+
+Result<void> create(const std::string& path, const CreateOptions& options);
+
+Result<CheckReport> check(const std::string& path, const CheckOptions& options);
+
+}  // namespace amber::block::qcow2

@@ -1,0 +1,113 @@
+#include "block/raw/raw_image.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "block/io/posix_file.h"
+
+namespace amber::block::raw {
+namespace {
+
+size_t iov_length(std::span<const iovec> iov) {
+  size_t n = 0;
+  for (const auto& v : iov) n += v.iov_len;
+  return n;
+}
+
+class RawImage final : public Image {
+ public:
+  RawImage(std::unique_ptr<io::File> file, uint64_t size, const OpenOptions& options)
+      : file_(std::move(file)), size_(size), options_(options) {}
+
+  ImageFormat format() const override { return ImageFormat::kRaw; }
+  uint64_t size() const override { return size_; }
+  const std::string& filename() const override { return file_->name(); }
+  bool read_only() const override { return options_.access == io::Access::kReadOnly; }
+
+  Result<void> check_range(uint64_t offset, uint64_t length) const {
+    if (offset % kSectorSize != 0 || length % kSectorSize != 0)
+      return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
+    if (offset > size_ || length > size_ - offset)
+      return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
+    return ok();
+  }
+  Result<void> check_write(uint64_t offset, uint64_t length) const {
+    if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
+    return check_range(offset, length);
+  }
+
+  Result<void> readv(uint64_t offset, std::span<const iovec> iov) override {
+    AMBER_TRY(check_range(offset, iov_length(iov)));
+    return file_->readv_at(offset, iov);
+  }
+  Result<void> writev(uint64_t offset, std::span<const iovec> iov) override {
+    AMBER_TRY(check_write(offset, iov_length(iov)));
+    return file_->writev_at(offset, iov);
+  }
+  Result<void> flush() override { return file_->flush(); }
+  Result<void> discard(uint64_t offset, uint64_t length) override {
+    AMBER_TRY(check_write(offset, length));
+    if (options_.discard == DiscardMode::kIgnore) return ok();
+    return file_->punch_hole(offset, length);
+  }
+  Result<void> write_zeroes(uint64_t offset, uint64_t length, ZeroMode mode) override {
+    AMBER_TRY(check_write(offset, length));
+    if (mode == ZeroMode::kMayUnmap && options_.discard == DiscardMode::kUnmap)
+      return file_->punch_hole(offset, length);
+    return file_->write_zeroes(offset, length);
+  }
+  Result<BlockStatus> block_status(uint64_t offset, uint64_t max_length) override {
+    BlockStatus st;
+    st.length = std::min(max_length, size_ > offset ? size_ - offset : 0);
+    st.present = true;
+    st.data = true;
+    st.offset = offset;
+    st.filename = file_->name();
+    return st;
+  }
+  Result<void> resize(uint64_t new_size, Preallocation prealloc) override {
+    if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
+    AMBER_TRY(file_->truncate(new_size));
+    if (new_size > size_) {
+      if (prealloc == Preallocation::kFalloc) AMBER_TRY(file_->allocate(size_, new_size - size_));
+      if (prealloc == Preallocation::kFull) AMBER_TRY(file_->write_zeroes(size_, new_size - size_));
+    }
+    size_ = new_size;
+    return ok();
+  }
+  Result<ImageInfo> info() override {
+    ImageInfo info;
+    info.filename = file_->name();
+    info.format = ImageFormat::kRaw;
+    info.virtual_size = size_;
+    AMBER_TRY_ASSIGN(info.actual_size, file_->allocated_size());
+    return info;
+  }
+  Image* backing() override { return nullptr; }
+  Result<void> close() override { return read_only() ? ok() : file_->flush(); }
+
+ private:
+  std::unique_ptr<io::File> file_;
+  uint64_t size_;
+  OpenOptions options_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Image>> open(std::unique_ptr<io::File> file, const OpenOptions& options) {
+  AMBER_TRY_ASSIGN(uint64_t size, file->size());
+  return std::unique_ptr<Image>(new RawImage(std::move(file), size, options));
+}
+
+Result<void> create(const std::string& path, uint64_t size, Preallocation prealloc) {
+  io::PosixOpenOptions o;
+  o.access = io::Access::kReadWrite;
+  o.create = io::CreateMode::kCreateTruncate;
+  AMBER_TRY_ASSIGN(auto file, io::PosixFile::open(path, o));
+  AMBER_TRY(file->truncate(size));
+  if (prealloc == Preallocation::kFalloc) AMBER_TRY(file->allocate(0, size));
+  if (prealloc == Preallocation::kFull) AMBER_TRY(file->write_zeroes(0, size));
+  return file->flush();
+}
+
+}  // namespace amber::block::raw

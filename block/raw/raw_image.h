@@ -1,0 +1,15 @@
+// RawImage: a raw disk image; guest offset == file offset.
+//
+// Thread-safety: as Image (block/image.h); the file does the locking.
+#pragma once
+
+#include <memory>
+
+#include "block/image.h"
+
+namespace amber::block::raw {
+
+Result<std::unique_ptr<Image>> open(std::unique_ptr<io::File> file, const OpenOptions& options);
+Result<void> create(const std::string& path, uint64_t size, Preallocation prealloc);
+
+}  // namespace amber::block::raw

@@ -1,0 +1,136 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "block/io/fault_file.h"
+#include "block/io/image_lock.h"
+#include "block/io/memory_file.h"
+#include "block/io/posix_file.h"
+
+namespace amber::block::io {
+namespace {
+
+std::vector<std::byte> pattern(size_t n, uint8_t seed) {
+  std::vector<std::byte> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = std::byte(static_cast<uint8_t>(seed + i * 7));
+  return v;
+}
+
+TEST(MemoryFile, ReadBeyondEndIsZero) {
+  MemoryFile f;
+  auto data = pattern(100, 1);
+  ASSERT_TRUE(f.write_at(10, data).ok());
+  std::vector<std::byte> out(200, std::byte{0xff});
+  ASSERT_TRUE(f.read_at(0, out).ok());
+  EXPECT_EQ(out[0], std::byte{0});
+  EXPECT_EQ(std::memcmp(out.data() + 10, data.data(), 100), 0);
+  EXPECT_EQ(out[150], std::byte{0});
+  EXPECT_EQ(*f.size(), 110u);
+}
+
+TEST(MemoryFile, PunchHoleShrinksAllocation) {
+  MemoryFile f;
+  auto data = pattern(64 * 1024, 3);
+  ASSERT_TRUE(f.write_at(0, data).ok());
+  EXPECT_EQ(*f.allocated_size(), 64u * 1024);
+  ASSERT_TRUE(f.punch_hole(4096, 8192).ok());
+  EXPECT_EQ(*f.allocated_size(), 56u * 1024);
+}
+
+TEST(FaultFile, InjectedWriteFailure) {
+  FaultFile f(std::make_unique<MemoryFile>());
+  f.fail_after(FaultOp::kWrite, 1, ENOSPC);
+  auto data = pattern(512, 5);
+  EXPECT_TRUE(f.write_at(0, data).ok());
+  auto r = f.write_at(512, data);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kNoSpace);
+  f.clear_faults();
+  EXPECT_TRUE(f.write_at(512, data).ok());
+}
+
+TEST(FaultFile, CrashKeepsFlushedData) {
+  auto inner = std::make_unique<MemoryFile>();
+  MemoryFile* mem = inner.get();
+  FaultFile f(std::move(inner));
+  auto a = pattern(4096, 1);
+  auto b = pattern(4096, 2);
+  ASSERT_TRUE(f.write_at(0, a).ok());
+  ASSERT_TRUE(f.flush().ok());
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(f.write_at(4096 * (i + 1), b).ok());
+  EXPECT_EQ(f.pending_updates(), 16u);
+  f.crash(42);
+  auto contents = mem->contents();
+  ASSERT_GE(contents.size(), 4096u);
+  EXPECT_EQ(std::memcmp(contents.data(), a.data(), 4096), 0);
+  EXPECT_FALSE(f.read_at(0, a).ok());  // the device is gone after a crash
+}
+
+class PosixFileTest : public ::testing::TestWithParam<std::tuple<CacheMode, AioBackend>> {
+ protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() /
+            ("amber-io-test-" + std::to_string(getpid()) + "-" +
+             std::to_string(reinterpret_cast<uintptr_t>(this)));
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+  std::filesystem::path path_;
+};
+
+TEST_P(PosixFileTest, UnalignedRoundTrip) {
+  PosixOpenOptions o;
+  o.access = Access::kReadWrite;
+  o.create = CreateMode::kCreateTruncate;
+  o.cache = std::get<0>(GetParam());
+  o.aio = std::get<1>(GetParam());
+  auto file = PosixFile::open(path_, o);
+  if (!file.ok() && file.error().kind() == ErrorKind::kUnsupported) GTEST_SKIP() << "no O_DIRECT";
+  ASSERT_TRUE(file.ok()) << file.error().message();
+  auto data = pattern(10000, 9);
+  ASSERT_TRUE((*file)->write_at(777, data).ok());
+  ASSERT_TRUE((*file)->flush().ok());
+  EXPECT_EQ(*(*file)->size(), 10777u);
+  std::vector<std::byte> out(10000);
+  ASSERT_TRUE((*file)->read_at(777, out).ok());
+  EXPECT_EQ(out, data);
+  ASSERT_TRUE((*file)->write_zeroes(1000, 512).ok());
+  ASSERT_TRUE((*file)->read_at(777, out).ok());
+  EXPECT_EQ(out[1000 - 777], std::byte{0});
+  EXPECT_EQ(out[1000 - 777 + 512], data[1000 - 777 + 512]);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    CacheModes, PosixFileTest,
+    ::testing::Combine(::testing::Values(CacheMode::kWriteback, CacheMode::kNone,
+                                         CacheMode::kWritethrough, CacheMode::kDirectSync,
+                                         CacheMode::kUnsafe),
+                       ::testing::Values(AioBackend::kThreads, AioBackend::kIoUring)));
+
+TEST(ImageLock, WriterExcludesWriterAndReader) {
+  auto path = std::filesystem::temp_directory_path() / ("amber-lock-" + std::to_string(getpid()));
+  PosixOpenOptions o;
+  o.access = Access::kReadWrite;
+  o.create = CreateMode::kCreateTruncate;
+  auto a = PosixFile::open(path, o);
+  auto b = PosixFile::open(path, o);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(lock_image_file((*a)->fd(), path, kPermConsistentRead | kPermWrite,
+                              kPermWrite | kPermResize).ok());
+  auto r = lock_image_file((*b)->fd(), path, kPermConsistentRead | kPermWrite, kPermWrite);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kLocked);
+  EXPECT_NE(r.error().context().find("Failed to get"), std::string::npos);
+  o.access = Access::kReadOnly;
+  o.create = CreateMode::kOpenExisting;
+  auto c = PosixFile::open(path, o);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(lock_image_file((*c)->fd(), path, kPermConsistentRead, kPermWrite).ok());
+  auto d = PosixFile::open(path, o);
+  EXPECT_TRUE(lock_image_file((*d)->fd(), path, 0, 0).ok());  // force-share
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace amber::block::io
