@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs with apt-get everything Amber's build, tests, demo and benchmarks
+# need on Debian 12. Idempotent: when every package is present it only
+# checks and returns (well under a second).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential g++ meson ninja-build pkg-config git
+  zlib1g-dev libzstd-dev libssl-dev liburing-dev
+  libgtest-dev libgmock-dev googletest
+  # test oracles and peers: qemu-img / qemu-io, QEMU, SeaBIOS
+  qemu-utils qemu-system-x86 seabios
+  # probe guests (gcc -m32, as, ld) and the Linux guest builder
+  gcc-multilib binutils cpio xz-utils gzip
+  # test scripts
+  python3 util-linux procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
