@@ -1,0 +1,27 @@
+/*
+ * PCI configuration mechanism #1 (0xCF8/0xCFC) and a tiny BAR allocator for
+ * direct boot, where no firmware has programmed the BARs.
+ */
+#pragma once
+#include "lib.h"
+
+typedef struct {
+    u8 bus, dev, fn;
+    u16 vendor, device;
+    u32 bar[6];      /* decoded base addresses (memory or I/O), 0 if none */
+    u8 bar_is_io[6];
+} PciDevice;
+
+u32 pci_read32(const PciDevice *d, u8 reg);
+u16 pci_read16(const PciDevice *d, u8 reg);
+u8 pci_read8(const PciDevice *d, u8 reg);
+void pci_write32(const PciDevice *d, u8 reg, u32 v);
+void pci_write16(const PciDevice *d, u8 reg, u16 v);
+
+/* Finds the first function on bus 0 matching vendor and one of two ids. */
+int pci_find(u16 vendor, u16 id_a, u16 id_b, PciDevice *out);
+
+/* Reads every BAR; assigns unprogrammed (or above-4G) memory/I/O BARs from
+ * 0xE0000000 / 0xC000 upwards; enables I/O, memory decode and bus mastering.
+ * Prints what it did. */
+void pci_setup_bars(PciDevice *d);
