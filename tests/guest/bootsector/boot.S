@@ -1,0 +1,307 @@
+/*
+ * Amber boot-sector probe: SeaBIOS loads sector 0 at 0x7C00; it loads the
+ * next STAGE2_SECTORS sectors with int 13h AH=02h and then exercises the
+ * BIOS disk services that SeaBIOS implements on top of the VMM's disk:
+ *   AH=41h  extensions present
+ *   AH=08h  drive parameters (sectors per track for CHS)
+ *   AH=42h  extended read of the host's pattern sector DATA_LBA
+ *   AH=02h  CHS read of DATA_LBA+1
+ *   AH=43h  extended write of WRITE_LBA, read back with AH=42h, compare
+ *   AH=03h  CHS write of WRITE_LBA+1, read back with AH=02h, compare
+ * Output goes to COM1 by polled port I/O. The result is reported through
+ * the isa-debug-exit port 0x501 (0 = pass, 1 = fail), then it halts.
+ * Disk layout expected from the host (tests/guest/README.md):
+ *   DATA_LBA   starts with "AMBERBOOTDATA0"; DATA_LBA+1 with "AMBERBOOTDATA1".
+ */
+        .code16
+        .set    STAGE2_SECTORS, 7
+        .set    DATA_LBA, 16
+        .set    WRITE_LBA, 32
+        .set    COM1, 0x3F8
+        .set    RBUF, 0x9000
+        .set    WBUF, 0xA000
+
+        .section .text
+        .globl  _start
+_start:
+        cli
+        xorw    %ax, %ax
+        movw    %ax, %ds
+        movw    %ax, %es
+        movw    %ax, %ss
+        movw    $0x7C00, %sp
+        ljmp    $0, $stage1
+stage1:
+        sti
+        cld
+        movb    %dl, boot_drive
+        movw    $msg_stage1, %si
+        call    print
+        /* Load stage 2: CHS (0,0,2), STAGE2_SECTORS sectors, to 0x7E00. */
+        movw    $0x0200 + STAGE2_SECTORS, %ax
+        movw    $0x0002, %cx
+        movb    $0, %dh
+        movb    boot_drive, %dl
+        movw    $0x7E00, %bx
+        int     $0x13
+        jc      stage1_fail
+        jmp     stage2
+
+stage1_fail:
+        movw    $msg_fail_load, %si
+        jmp     fail
+
+/* print: NUL-terminated string at %si to COM1. Clobbers %ax, %dx, %si. */
+print:
+        lodsb
+        testb   %al, %al
+        jz      2f
+        movb    %al, %ah
+        movw    $COM1 + 5, %dx
+1:      inb     %dx, %al
+        testb   $0x20, %al
+        jz      1b
+        movw    $COM1, %dx
+        movb    %ah, %al
+        outb    %al, %dx
+        jmp     print
+2:      ret
+
+/* fail: print "BOOT: RESULT FAIL " + %si, exit with 1. */
+fail:
+        pushw   %si
+        movw    $msg_result_fail, %si
+        call    print
+        popw    %si
+        call    print
+        movw    $msg_nl, %si
+        call    print
+        movb    $1, %al
+        jmp     do_exit
+pass:
+        movw    $msg_result_pass, %si
+        call    print
+        movb    $0, %al
+do_exit:
+        movw    $0x501, %dx
+        outb    %al, %dx
+        movw    $msg_halt, %si
+        call    print
+3:      cli
+        hlt
+        jmp     3b
+
+boot_drive:     .byte 0
+msg_stage1:     .asciz "BOOT: stage1 loaded by BIOS\r\n"
+msg_fail_load:  .asciz "stage2 load (int13 AH=02)"
+msg_result_fail: .asciz "BOOT: RESULT FAIL "
+msg_result_pass: .asciz "BOOT: RESULT PASS\r\n"
+msg_halt:       .asciz "BOOT: exit port did not stop the VM; halting\r\n"
+msg_nl:         .asciz "\r\n"
+
+        .org    510
+        .byte   0x55, 0xAA
+
+/* ---- stage 2 (sectors 1..STAGE2_SECTORS) ---- */
+stage2:
+        movw    $msg_stage2, %si
+        call    print
+        /* AH=41h: extensions present? */
+        movb    $0x41, %ah
+        movw    $0x55AA, %bx
+        movb    boot_drive, %dl
+        int     $0x13
+        jc      no_ext
+        cmpw    $0xAA55, %bx
+        jne     no_ext
+        movw    $msg_ext, %si
+        call    print
+        /* AH=08h: geometry; keep sectors per track (CL bits 0-5). */
+        movb    $0x08, %ah
+        movb    boot_drive, %dl
+        xorw    %di, %di
+        int     $0x13
+        jc      no_geom
+        andb    $0x3F, %cl
+        movb    %cl, spt
+        cmpb    $WRITE_LBA + 2, %cl
+        jb      no_geom
+        movw    $msg_geom, %si
+        call    print
+
+        /* AH=42h: extended read DATA_LBA into RBUF, compare with tag 0. */
+        movw    $DATA_LBA, dap_lba
+        movw    $RBUF, dap_buf
+        movb    $0x42, %ah
+        call    ext_io
+        jc      ext_read_fail
+        movw    $tag_data0, %si
+        movw    $RBUF, %di
+        call    compare_tag
+        jne     ext_read_mismatch
+        movw    $msg_ext_read, %si
+        call    print
+
+        /* AH=02h: CHS read of DATA_LBA+1 (cyl 0, head 0, sector LBA+1). */
+        call    clear_rbuf
+        movw    $0x0201, %ax
+        movw    $DATA_LBA + 2, %cx
+        movb    $0, %dh
+        movb    boot_drive, %dl
+        movw    $RBUF, %bx
+        int     $0x13
+        jc      chs_read_fail
+        movw    $tag_data1, %si
+        movw    $RBUF, %di
+        call    compare_tag
+        jne     chs_read_mismatch
+        movw    $msg_chs_read, %si
+        call    print
+
+        /* AH=43h: extended write of WRITE_LBA from WBUF, read back. */
+        movw    $tag_write0, %si
+        call    make_wbuf
+        movw    $WRITE_LBA, dap_lba
+        movw    $WBUF, dap_buf
+        movw    $0x4300, %ax
+        call    ext_io
+        jc      ext_write_fail
+        call    clear_rbuf
+        movw    $RBUF, dap_buf
+        movb    $0x42, %ah
+        call    ext_io
+        jc      ext_read_fail
+        call    compare_sector
+        jne     ext_write_mismatch
+        movw    $msg_ext_write, %si
+        call    print
+
+        /* AH=03h: CHS write of WRITE_LBA+1, read back with AH=02h. */
+        movw    $tag_write1, %si
+        call    make_wbuf
+        movw    $0x0301, %ax
+        movw    $WRITE_LBA + 2, %cx
+        movb    $0, %dh
+        movb    boot_drive, %dl
+        movw    $WBUF, %bx
+        int     $0x13
+        jc      chs_write_fail
+        call    clear_rbuf
+        movw    $0x0201, %ax
+        movw    $WRITE_LBA + 2, %cx
+        movb    $0, %dh
+        movb    boot_drive, %dl
+        movw    $RBUF, %bx
+        int     $0x13
+        jc      chs_read_fail
+        call    compare_sector
+        jne     chs_write_mismatch
+        movw    $msg_chs_write, %si
+        call    print
+        jmp     pass
+
+no_ext:         movw $f_no_ext, %si;            jmp fail
+no_geom:        movw $f_no_geom, %si;           jmp fail
+ext_read_fail:  movw $f_ext_read, %si;          jmp fail
+ext_read_mismatch: movw $f_ext_read_mm, %si;    jmp fail
+chs_read_fail:  movw $f_chs_read, %si;          jmp fail
+chs_read_mismatch: movw $f_chs_read_mm, %si;    jmp fail
+ext_write_fail: movw $f_ext_write, %si;         jmp fail
+ext_write_mismatch: movw $f_ext_write_mm, %si;  jmp fail
+chs_write_fail: movw $f_chs_write, %si;         jmp fail
+chs_write_mismatch: movw $f_chs_write_mm, %si;  jmp fail
+
+/* ext_io: int 13h with %ah (and %al for 43h) using dap. CF on error. */
+ext_io:
+        movb    boot_drive, %dl
+        movw    $dap, %si
+        int     $0x13
+        ret
+
+/* compare_tag: compare NUL-terminated %si with bytes at %di. ZF=1 if equal. */
+compare_tag:
+1:      movb    (%si), %al
+        testb   %al, %al
+        jz      2f
+        cmpb    (%di), %al
+        jne     3f
+        incw    %si
+        incw    %di
+        jmp     1b
+2:      cmpb    %al, %al
+3:      ret
+
+/* compare_sector: 512 bytes at RBUF vs WBUF. ZF=1 if equal. */
+compare_sector:
+        xorw    %bx, %bx
+1:      movb    RBUF(%bx), %al
+        cmpb    WBUF(%bx), %al
+        jne     2f
+        incw    %bx
+        cmpw    $512, %bx
+        jb      1b
+        cmpb    %al, %al
+2:      ret
+
+/* make_wbuf: WBUF = tag %si then bytes (i*7+0x5A) up to 512. */
+make_wbuf:
+        xorw    %bx, %bx
+1:      movb    %bl, %al
+        movb    $7, %cl
+        mulb    %cl
+        addb    $0x5A, %al
+        movb    %al, WBUF(%bx)
+        incw    %bx
+        cmpw    $512, %bx
+        jb      1b
+        xorw    %bx, %bx
+2:      movb    (%si), %al
+        testb   %al, %al
+        jz      3f
+        movb    %al, WBUF(%bx)
+        incw    %si
+        incw    %bx
+        jmp     2b
+3:      ret
+
+clear_rbuf:
+        xorw    %bx, %bx
+1:      movb    $0xEE, RBUF(%bx)
+        incw    %bx
+        cmpw    $512, %bx
+        jb      1b
+        ret
+
+        .p2align 2
+dap:
+        .byte   0x10, 0
+        .word   1           /* sectors */
+dap_buf:
+        .word   RBUF, 0     /* offset, segment */
+dap_lba:
+        .long   0, 0
+spt:    .byte   0
+
+msg_stage2:     .asciz "BOOT: stage2 loaded with int13 AH=02\r\n"
+msg_ext:        .asciz "BOOT: int13 extensions present\r\n"
+msg_geom:       .asciz "BOOT: int13 AH=08 geometry ok\r\n"
+msg_ext_read:   .asciz "BOOT: int13 AH=42 read ok\r\n"
+msg_chs_read:   .asciz "BOOT: int13 AH=02 read ok\r\n"
+msg_ext_write:  .asciz "BOOT: int13 AH=43 write/read ok\r\n"
+msg_chs_write:  .asciz "BOOT: int13 AH=03 write/read ok\r\n"
+tag_data0:      .asciz "AMBERBOOTDATA0"
+tag_data1:      .asciz "AMBERBOOTDATA1"
+tag_write0:     .asciz "AMBERBOOTWRITE0"
+tag_write1:     .asciz "AMBERBOOTWRITE1"
+f_no_ext:       .asciz "int13 AH=41 extensions missing"
+f_no_geom:      .asciz "int13 AH=08 geometry (or fewer than 34 sectors/track)"
+f_ext_read:     .asciz "int13 AH=42 read error"
+f_ext_read_mm:  .asciz "int13 AH=42 data mismatch"
+f_chs_read:     .asciz "int13 AH=02 read error"
+f_chs_read_mm:  .asciz "int13 AH=02 data mismatch"
+f_ext_write:    .asciz "int13 AH=43 write error"
+f_ext_write_mm: .asciz "int13 AH=43 read-back mismatch"
+f_chs_write:    .asciz "int13 AH=03 write error"
+f_chs_write_mm: .asciz "int13 AH=03 read-back mismatch"
+
+        .org    512 * (1 + STAGE2_SECTORS)
