@@ -6,6 +6,9 @@
  *   bench     rw=read|write depth=D count=N: 4 KiB requests on queue 0.
  *   writeloop batches of writes + flush forever, "FLUSHED seq=N" after each.
  *   fill / discard  start=S mb=M: write non-zero data / discard a range.
+ *   idle      print "PROBE: idle" and halt (for host-side inspection).
+ * Common options: seed=N; wait=S waits for a byte on COM1 (or S seconds)
+ * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
 #include "blk.h"
 
@@ -89,6 +92,29 @@ static void expect_ok(u8 st, const char *what, u16 q)
         print("PROBE: queue %u %s status %u\n", q, what, st);
         fail(what);
     }
+}
+
+static void idle_forever(void) __attribute__((noreturn));
+static void idle_forever(void)
+{
+    print("PROBE: idle\n");
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+/* Waits for any byte on COM1 (the host's go signal) or `seconds`. */
+static void wait_for_host(u32 seconds)
+{
+    print("PROBE: waiting for host (%u s)\n", seconds);
+    u64 dl = deadline_after(seconds);
+    while (!deadline_passed(dl)) {
+        if (inb(0x3F8 + 5) & 1) {
+            (void)inb(0x3F8);
+            print("PROBE: host go\n");
+            return;
+        }
+    }
+    print("PROBE: wait timed out\n");
 }
 
 static int negotiate(int want_event_idx)
@@ -255,8 +281,10 @@ static void mode_probe(void)
     }
     if (dev.features & (1u << VIRTIO_BLK_F_FLUSH))
         expect_ok(blk_sync(&dev, 0, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, 0), "final flush", 0);
-    virtio_reset(&dev);
     print("PROBE: RESULT PASS queues=%u\n", dev.num_queues);
+    if (cmdline_u32("idle", 0))
+        idle_forever();
+    virtio_reset(&dev);
     guest_exit(0);
 }
 
@@ -402,6 +430,11 @@ void guest_main(const HvmStartInfo *info)
     print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);
     if (!virtio_pci_init(&dev, &pci))
         fail("virtio-pci modern transport");
+    u32 wait = cmdline_u32("wait", 0);
+    if (wait)
+        wait_for_host(wait);
+    if (cmdline_is("test", "idle"))
+        idle_forever();
     if (cmdline_is("test", "bench"))
         mode_bench();
     else if (cmdline_is("test", "writeloop"))
