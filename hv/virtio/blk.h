@@ -1,0 +1,94 @@
+// BlkEngine: turns virtio-blk request chains into block::Image calls.
+//
+// One engine per disk, shared by all of its queues' iothreads. It parses a
+// request (header, data, status byte; any layout across descriptors),
+// checks every guest-controlled field (type, sector, lengths, buffer
+// directions, discard segments) and answers with VIRTIO_BLK_S_OK / IOERR /
+// UNSUPP. Data moves straight between guest RAM and the image through
+// iovecs built from the already-translated chain segments.
+//
+// Thread-safety: set_negotiated_features() runs before the iothreads start
+// (thread start orders it); execute(), set_write_cache() and stats() may be
+// called from any thread concurrently: the Image is thread-safe, the
+// counters and the cache mode are atomics.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "block/image.h"
+#include "common/result.h"
+#include "hv/virtio/queue.h"
+#include "hv/virtio/virtio_blk.h"
+
+namespace amber::hv::virtio {
+
+// Limits advertised in the config space and enforced on requests.
+// seg_max: the queue size minus the header and status descriptors, so a
+// request always fits one direct ring (what QEMU advertises too).
+inline constexpr uint32_t kBlkSegMax = kMaxQueueSize - 2;
+// size_max: largest single segment we advertise; any larger segment is
+// still handled, the value only shapes the guest's requests.
+inline constexpr uint32_t kBlkSizeMax = 4u << 20;
+// One request may move at most this much: keeps the used length within
+// 32 bits and bounds how long one request occupies its iothread.
+inline constexpr uint64_t kBlkMaxRequestBytes = 1ull << 30;
+// Discard / write-zeroes: at most 2^22 sectors (2 GiB) per segment and 32
+// segments per request, so one request cannot stall the queue for long.
+inline constexpr uint32_t kBlkMaxDiscardSectors = 1u << 22;
+inline constexpr uint32_t kBlkMaxDiscardSegments = 32;
+
+enum class WriteCache { kWriteback, kWritethrough };
+
+class BlkEngine {
+ public:
+  BlkEngine(std::shared_ptr<block::Image> image, const BlkOptions& options);
+
+  uint64_t capacity_sectors() const { return capacity_sectors_; }
+  const BlkOptions& options() const { return options_; }
+  // Device feature bits (without the transport/ring bits).
+  uint64_t offered_features() const;
+
+  void set_negotiated_features(uint64_t features) { negotiated_ = features; }
+  uint64_t negotiated_features() const { return negotiated_; }
+  void set_write_cache(WriteCache mode) { write_cache_.store(mode, std::memory_order_relaxed); }
+  WriteCache write_cache() const { return write_cache_.load(std::memory_order_relaxed); }
+
+  // Executes one request. Returns the number of bytes written into the
+  // chain (the used length), or an Error when the chain has no place for a
+  // status byte (the device must then be reset).
+  Result<uint32_t> execute(const DescriptorChain& chain);
+
+  BlkStats stats() const;
+
+ private:
+  enum Op : unsigned { kRead, kWrite, kFlush, kDiscard, kOpCount };
+  struct Counters {
+    std::atomic<uint64_t> ops{0};
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> total_ns{0};
+    std::atomic<uint64_t> failed{0};
+  };
+  struct Payload;
+
+  uint8_t do_read_write(uint32_t type, uint64_t sector, const Payload& data, uint64_t start_ns);
+  uint8_t do_flush(uint64_t start_ns);
+  uint8_t do_get_id(const Payload& data, uint32_t& written);
+  uint8_t do_discard(uint32_t type, const Payload& data, uint64_t start_ns);
+  bool range_ok(uint64_t sector, uint64_t sectors) const;
+  void record(Op op, uint64_t bytes, uint64_t start_ns, bool ok);
+  bool writes_allowed() const;
+
+  std::shared_ptr<block::Image> image_;
+  BlkOptions options_;
+  uint64_t capacity_sectors_ = 0;
+  uint64_t negotiated_ = 0;
+  std::atomic<WriteCache> write_cache_{WriteCache::kWriteback};
+  std::array<Counters, kOpCount> counters_;
+  std::atomic<uint64_t> unsupported_{0};
+};
+
+}  // namespace amber::hv::virtio

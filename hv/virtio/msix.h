@@ -1,0 +1,60 @@
+// MsixTable: the MSI-X vector table and pending-bit array of one PCI
+// function, and delivery of its vectors through InterruptController.
+//
+// The table lives in a memory BAR (the transport decides where: Amber puts
+// it in BAR1 like QEMU, table at 0, PBA at kPbaOffset). A vector that fires
+// while masked (per entry, or the function mask) sets its pending bit and
+// is delivered when unmasked, as PCI requires.
+//
+// Thread-safety: every method may be called from any thread (vCPU threads
+// for BAR and capability accesses, iothreads for fire()); one mutex per
+// table guards entries and pending bits.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "hv/pci/interrupts.h"
+
+namespace amber::hv::virtio {
+
+class MsixTable {
+ public:
+  // Table at BAR offset 0; the PBA follows at this offset (QEMU's layout;
+  // room for 128 vectors of 16 bytes before it).
+  static constexpr uint64_t kPbaOffset = 0x800;
+  static constexpr uint64_t kEntrySize = 16;
+
+  MsixTable(unsigned vectors, InterruptController& interrupts);
+
+  unsigned size() const { return vectors_; }
+  // From the capability's Message Control register.
+  void set_control(bool enabled, bool function_masked);
+  bool enabled() const;
+
+  void read(uint64_t offset, std::span<uint8_t> data);
+  void write(uint64_t offset, std::span<const uint8_t> data);
+
+  // Signals `vector` (or marks it pending while masked). Out-of-range
+  // vectors are ignored: the guest programs vector numbers.
+  void fire(uint16_t vector);
+  // PCI reset: every entry masked and zero, nothing pending, disabled.
+  void reset();
+
+ private:
+  bool masked_locked(unsigned vector) const;
+  void deliver_locked(unsigned vector);
+  void deliver_unmasked_pending_locked();
+
+  const unsigned vectors_;
+  InterruptController& interrupts_;
+  mutable std::mutex mutex_;
+  std::vector<uint8_t> table_;    // vectors_ * 16 bytes, little-endian entries
+  std::vector<uint8_t> pending_;  // one byte per vector (0/1)
+  bool enabled_ = false;
+  bool function_masked_ = false;
+};
+
+}  // namespace amber::hv::virtio

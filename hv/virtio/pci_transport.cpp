@@ -1,0 +1,315 @@
+#include "hv/virtio/pci_transport.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "hv/virtio/virtio_spec.h"
+
+namespace amber::hv::virtio {
+namespace {
+
+constexpr uint16_t kMsixControlEnable = 0x8000;
+constexpr uint16_t kMsixControlFunctionMask = 0x4000;
+constexpr unsigned kWindowData = 16;  // PCI_CFG cap: offset of pci_cfg_data
+constexpr unsigned kInta = 1;
+
+uint64_t le_value(std::span<const uint8_t> data) {
+  uint64_t v = 0;
+  std::memcpy(&v, data.data(), std::min<size_t>(data.size(), 8));
+  return v;
+}
+
+void append32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+// Body (after id/next) of a struct virtio_pci_cap (spec 4.1.4).
+std::vector<uint8_t> vendor_cap(uint8_t type, uint8_t bar, uint32_t offset, uint32_t length,
+                                unsigned extra_bytes) {
+  std::vector<uint8_t> body = {static_cast<uint8_t>(16 + extra_bytes), type, bar, 0, 0, 0};
+  append32(body, offset);
+  append32(body, length);
+  return body;
+}
+
+}  // namespace
+
+VirtioBlkPci::VirtioBlkPci(InterruptController& interrupts, IoEventRegistry& io_events,
+                           unsigned slot, unsigned vectors)
+    : PciConfigSpace(pci::PciIdentity{.vendor = 0x1af4,
+                                      .device = 0x1001,
+                                      .revision = 0,
+                                      .class_code = 0x010000,
+                                      .subsystem_vendor = 0x1af4,
+                                      .subsystem = kVirtioIdBlock,
+                                      .header_type = 0}),
+      interrupts_(interrupts),
+      io_events_(io_events),
+      slot_(slot),
+      msix_(vectors, interrupts) {}
+
+Result<std::unique_ptr<VirtioBlkPci>> VirtioBlkPci::create(std::shared_ptr<block::Image> image,
+                                                           const BlkOptions& options,
+                                                           GuestMemory& memory,
+                                                           InterruptController& interrupts,
+                                                           IoEventRegistry& io_events,
+                                                           unsigned pci_slot) {
+  if (options.queues == 0 || options.queues > kMaxQueues)
+    return Error(ErrorKind::kInvalidArgument, "virtio-blk: queues must be 1..64");
+  // One vector per queue plus one for configuration changes.
+  std::unique_ptr<VirtioBlkPci> pci(
+      new VirtioBlkPci(interrupts, io_events, pci_slot, options.queues + 1));
+  AMBER_TRY_ASSIGN(pci->device_, BlkDevice::create(std::move(image), options, memory, *pci));
+  for (unsigned i = 0; i < options.queues; ++i) {
+    pci->queues_.push_back(std::make_unique<QueueRegs>());
+    pci->queues_.back()->size = kMaxQueueSize;
+  }
+  AMBER_TRY(pci->set_bar(kLegacyBar, pci::BarKind::kIo, kLegacyBarSize));
+  AMBER_TRY(pci->set_bar(kMsixBar, pci::BarKind::kMemory32, kMsixBarSize));
+  AMBER_TRY(pci->set_bar(kModernBar, pci::BarKind::kMemory64, kModernBarSize, pci::Prefetch::kYes));
+  pci->set_interrupt_pin(kInta);
+  AMBER_TRY(pci->build_capabilities());
+  pci->snapshot_reset_state();
+  return pci;
+}
+
+Result<void> VirtioBlkPci::build_capabilities() {
+  // MSI-X: table size - 1, table at BAR1 + 0, PBA at BAR1 + 0x800.
+  std::vector<uint8_t> msix = {static_cast<uint8_t>(msix_.size() - 1),
+                               static_cast<uint8_t>((msix_.size() - 1) >> 8)};
+  append32(msix, 0 | kMsixBar);
+  append32(msix, static_cast<uint32_t>(MsixTable::kPbaOffset) | kMsixBar);
+  std::vector<uint8_t> msix_writable(msix.size(), 0);
+  msix_writable[1] = 0xC0;  // enable + function mask
+  AMBER_TRY_ASSIGN(msix_cap_, add_capability(pci::kCapabilityMsix, msix, msix_writable));
+
+  const auto region = static_cast<uint32_t>(kRegionSize);
+  AMBER_TRY(add_capability(pci::kCapabilityVendor,
+                           vendor_cap(kPciCapCommonCfg, kModernBar, kCommonOffset, kCommonSize, 0)));
+  AMBER_TRY(add_capability(pci::kCapabilityVendor,
+                           vendor_cap(kPciCapIsrCfg, kModernBar, kIsrOffset, 1, 0)));
+  AMBER_TRY(add_capability(pci::kCapabilityVendor,
+                           vendor_cap(kPciCapDeviceCfg, kModernBar, kDeviceOffset, region, 0)));
+  auto notify = vendor_cap(kPciCapNotifyCfg, kModernBar, kNotifyOffset, region, 4);
+  append32(notify, kNotifyMultiplier);
+  AMBER_TRY(add_capability(pci::kCapabilityVendor, notify));
+  auto window = vendor_cap(kPciCapPciCfg, 0, 0, 0, 4);
+  append32(window, 0);
+  std::vector<uint8_t> window_writable(window.size(), 0xFF);
+  for (unsigned i : {0u, 1u, 3u, 4u, 5u}) window_writable[i] = 0;  // cap_len, type, id, padding
+  AMBER_TRY_ASSIGN(window_cap_, add_capability(pci::kCapabilityVendor, window, window_writable));
+  return ok();
+}
+
+VirtioBlkPci::~VirtioBlkPci() {
+  std::lock_guard lock(mutex_);
+  device_->reset();
+  unregister_ioeventfds();
+}
+
+uint64_t VirtioBlkPci::offered_features(bool modern) const {
+  uint64_t f = device_->device_features() | feature_bit(kFeatureIndirectDesc) |
+               feature_bit(kFeatureEventIdx);
+  // VERSION_1 tells a driver it talks 1.0; ANY_LAYOUT is a legacy-only bit
+  // that 1.0 implies. RING_PACKED is never offered.
+  f |= modern ? feature_bit(kFeatureVersion1) : feature_bit(kFeatureAnyLayout);
+  return f;
+}
+
+// ---------------------------------------------------------------- BARs
+
+void VirtioBlkPci::bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) {
+  std::fill(data.begin(), data.end(), 0);
+  if (data.empty() || data.size() > 8) return;
+  const auto size = static_cast<unsigned>(data.size());
+  if (index == kMsixBar) {
+    msix_.read(offset, data);
+    return;
+  }
+  uint64_t value = 0;
+  if (index == kLegacyBar) {
+    if (offset >= kLegacyBarSize) return;
+    std::lock_guard lock(mutex_);
+    value = legacy_read(offset, size);
+  } else if (index == kModernBar) {
+    if (offset >= kModernBarSize) return;
+    if (offset >= kDeviceOffset && offset < kDeviceOffset + kRegionSize) {
+      device_->read_config(offset - kDeviceOffset, data);
+      return;
+    }
+    if (offset >= kIsrOffset && offset < kIsrOffset + kRegionSize) {
+      data[0] = read_isr();
+      return;
+    }
+    if (offset < kCommonOffset + kRegionSize) {
+      std::lock_guard lock(mutex_);
+      value = size == 8 ? (common_read(offset, 4) |
+                           (uint64_t{common_read(offset + 4, 4)} << 32))
+                        : common_read(offset, size);
+    }
+  }
+  std::memcpy(data.data(), &value, size);
+}
+
+void VirtioBlkPci::bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) {
+  if (data.empty() || data.size() > 8) return;
+  const auto size = static_cast<unsigned>(data.size());
+  const uint64_t value = le_value(data);
+  if (index == kMsixBar) {
+    msix_.write(offset, data);
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (index == kLegacyBar) {
+    if (offset < kLegacyBarSize) legacy_write(offset, size, static_cast<uint32_t>(value));
+    return;
+  }
+  if (index != kModernBar || offset >= kModernBarSize) return;
+  if (offset < kCommonOffset + kRegionSize) {
+    if (size == 8) {  // a 64-bit store to a queue address: two halves
+      common_write(offset, 4, static_cast<uint32_t>(value));
+      common_write(offset + 4, 4, static_cast<uint32_t>(value >> 32));
+    } else {
+      common_write(offset, size, static_cast<uint32_t>(value));
+    }
+  } else if (offset >= kDeviceOffset && offset < kDeviceOffset + kRegionSize) {
+    device_->write_config(offset - kDeviceOffset, data);
+  } else if (offset >= kNotifyOffset) {
+    // The doorbell's position names the queue (queue_notify_off * 4).
+    notify((offset - kNotifyOffset) / kNotifyMultiplier);
+  }
+}
+
+// ---------------------------------------------------------- ioeventfds
+
+void VirtioBlkPci::bar_remapped(unsigned index) {
+  if (index != kLegacyBar && index != kModernBar) return;
+  std::lock_guard lock(mutex_);
+  unregister_ioeventfds();
+  register_ioeventfds();
+}
+
+void VirtioBlkPci::register_ioeventfds() {
+  const pci::BarInfo legacy = bar(kLegacyBar);
+  const pci::BarInfo modern = bar(kModernBar);
+  for (unsigned q = 0; q < queues_.size(); ++q) {
+    const int fd = device_->kick_fd(q);
+    std::vector<Registration> wanted;
+    if (legacy.enabled)
+      wanted.push_back({IoSpace::kPio, legacy.address + kLegacyQueueNotify, fd, q});
+    if (modern.enabled)
+      wanted.push_back({IoSpace::kMmio, modern.address + kNotifyOffset + q * kNotifyMultiplier,
+                        fd, std::nullopt});
+    for (const auto& r : wanted) {
+      // On failure the doorbell still works, through bar_write on a vCPU.
+      if (io_events_.add_ioeventfd(r.space, r.address, 2, r.fd, r.datamatch).ok())
+        registrations_.push_back(r);
+    }
+  }
+}
+
+void VirtioBlkPci::unregister_ioeventfds() {
+  for (const auto& r : registrations_)
+    [[maybe_unused]] auto ignored = io_events_.remove_ioeventfd(r.space, r.address, 2, r.fd, r.datamatch);
+  registrations_.clear();
+}
+
+// ---------------------------------------------------------- PCI hooks
+
+void VirtioBlkPci::reset() {
+  std::lock_guard lock(mutex_);
+  reset_virtio_locked();
+  unregister_ioeventfds();
+  msix_.reset();
+  PciConfigSpace::reset();
+}
+
+void VirtioBlkPci::capability_written(unsigned cap, unsigned offset, unsigned size, uint32_t) {
+  if (cap == msix_cap_) {
+    const auto control = static_cast<uint16_t>(load(cap + 2, 2));
+    msix_.set_control((control & kMsixControlEnable) != 0,
+                      (control & kMsixControlFunctionMask) != 0);
+  } else if (cap == window_cap_ && offset + size > cap + kWindowData) {
+    uint8_t bytes[4];
+    const uint32_t stored = load(cap + kWindowData, 4);
+    std::memcpy(bytes, &stored, 4);
+    window_access(true, bytes);
+  }
+}
+
+uint32_t VirtioBlkPci::capability_read(unsigned cap, unsigned offset, unsigned size,
+                                       uint32_t stored) {
+  if (cap != window_cap_ || offset < cap + kWindowData) return stored;
+  uint8_t bytes[4] = {};
+  window_access(false, bytes);
+  uint32_t value;
+  std::memcpy(&value, bytes, 4);
+  value >>= 8 * (offset - (cap + kWindowData));
+  return size == 4 ? value : value & ((1u << (8 * size)) - 1);
+}
+
+void VirtioBlkPci::window_access(bool write, std::span<uint8_t> data) {
+  // bar/offset/length are guest-written capability fields: only 1, 2 or 4
+  // bytes inside one of our BARs are honoured (spec 4.1.4.9).
+  const unsigned bar_index = load(window_cap_ + 4, 1);
+  const uint32_t offset = load(window_cap_ + 8, 4);
+  const uint32_t length = load(window_cap_ + 12, 4);
+  if (length != 1 && length != 2 && length != 4) return;
+  const pci::BarInfo info = bar(bar_index);
+  if (info.size == 0 || offset >= info.size || length > info.size - offset) return;
+  if (write) {
+    bar_write(bar_index, offset, data.first(length));
+  } else {
+    bar_read(bar_index, offset, data.first(length));
+  }
+}
+
+// ------------------------------------------------------- interrupts
+
+void VirtioBlkPci::raise_intx(uint8_t isr_bits) {
+  std::lock_guard lock(intx_mutex_);
+  isr_.fetch_or(isr_bits);
+  if (!intx_level_) {
+    intx_level_ = true;
+    [[maybe_unused]] auto r = interrupts_.set_intx(slot_, kInta, true);
+  }
+}
+
+uint8_t VirtioBlkPci::read_isr() {
+  std::lock_guard lock(intx_mutex_);
+  const uint8_t value = isr_.exchange(0);
+  if (intx_level_) {
+    intx_level_ = false;
+    [[maybe_unused]] auto r = interrupts_.set_intx(slot_, kInta, false);
+  }
+  return value;
+}
+
+void VirtioBlkPci::notify_queue(unsigned queue) {
+  if (msix_.enabled()) {
+    const uint16_t vector = queues_[queue]->vector.load();
+    if (vector != kNoVector) msix_.fire(vector);
+    return;
+  }
+  raise_intx(kIsrQueue);
+}
+
+void VirtioBlkPci::raise_config_interrupt() {
+  if (msix_.enabled()) {
+    isr_.fetch_or(kIsrConfig);
+    const uint16_t vector = config_vector_.load();
+    if (vector != kNoVector) msix_.fire(vector);
+    return;
+  }
+  raise_intx(kIsrConfig);
+}
+
+void VirtioBlkPci::needs_reset(const Error& why) {
+  std::fprintf(stderr, "virtio-blk (slot %u): device needs reset: %s\n", slot_,
+               why.message().c_str());
+  status_.fetch_or(kStatusNeedsReset);
+  generation_.fetch_add(1);
+  raise_config_interrupt();
+}
+
+}  // namespace amber::hv::virtio
