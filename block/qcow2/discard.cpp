@@ -1,0 +1,265 @@
+// Qcow2Image: discard, write_zeroes, resize (grow with preallocation,
+// shrink) and L1 growth.
+#include <algorithm>
+
+#include "block/qcow2/format.h"
+#include "block/qcow2/image.h"
+#include "block/qcow2/iov.h"
+
+namespace amber::block::qcow2 {
+namespace {
+
+Result<void> check_request(const Image& image, uint64_t offset, uint64_t length) {
+  if (image.read_only())
+    return Error(ErrorKind::kReadOnly, "'" + image.filename() + "' is read-only");
+  if (offset % kSectorSize != 0 || length % kSectorSize != 0)
+    return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
+  if (offset > image.size() || length > image.size() - offset)
+    return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + image.filename() + "'");
+  return ok();
+}
+
+}  // namespace
+
+// Frees (or zeroes) one whole guest cluster. meta_ held.
+Result<void> Qcow2Image::unmap_cluster(uint64_t guest, bool want_zero, bool keep_alloc) {
+  const uint64_t gc = guest >> cluster_bits_;
+  const uint64_t l1_index = gc / l2_entries_;
+  if (l1_index >= header_.l1_size) return ok();
+  if ((l1(l1_index) & kL1OffsetMask) == 0 && !want_zero) return ok();
+  AMBER_TRY_ASSIGN(uint64_t l2_offset, l2_for_write(l1_index));
+  uint64_t w0, w1;
+  AMBER_TRY(read_entry(l2_offset, gc % l2_entries_, w0, w1));
+  Mapping check;
+  AMBER_TRY(classify(w0, w1, gc, 0, check));
+  uint64_t host = 0;
+  if (w0 & kOflagCompressed) {
+    AMBER_TRY_ASSIGN(CompressedDescriptor d, decode_compressed(w0, cluster_bits_));
+    defer_free(d.aligned_offset, d.aligned_bytes);
+  } else {
+    host = w0 & kL2OffsetMask;
+  }
+  bool own = false;
+  if (host != 0) {
+    AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(host >> cluster_bits_));
+    own = rc == 1;
+  }
+  const bool keep = keep_alloc && own;
+  uint64_t n0 = 0, n1 = 0;
+  if (extended_) {
+    n0 = keep ? (host | kOflagCopied) : 0;
+    n1 = want_zero ? (0xffffffffull << 32) : 0;
+  } else if (want_zero && header_.version >= 3) {
+    n0 = kOflagZero | (keep ? (host | kOflagCopied) : 0);
+  }
+  if (w0 == n0 && w1 == n1) return ok();
+  AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, n0, n1));
+  if (host != 0 && !keep) {
+    if (own) AMBER_TRY(file_->punch_hole(host, cluster_size_));
+    defer_free(host, cluster_size_);
+  }
+  return ok();
+}
+
+Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
+  AMBER_TRY(check_request(*this, offset, length));
+  if (options_.discard == DiscardMode::kIgnore || length == 0) return ok();
+  std::unique_lock rw(rw_);
+  std::lock_guard meta(meta_);
+  AMBER_TRY(mark_dirty());
+  const bool has_backing = !header_.backing_file.empty();
+  const uint64_t end = offset + length;
+  const uint64_t cs = cluster_size_;
+  for (uint64_t c = offset & ~(cs - 1); c < end; c += cs) {
+    const uint64_t c_end = std::min(c + cs, header_.size);
+    if (c >= offset && c_end <= end) {
+      // A tail cluster past the virtual size counts as whole.
+      AMBER_TRY(unmap_cluster(c, has_backing && header_.version >= 3, false));
+      continue;
+    }
+    if (!extended_) continue;  // QEMU ignores unaligned discard parts
+    // Extended L2: drop the fully covered subclusters.
+    const uint64_t gc = c >> cluster_bits_;
+    if ((l1(gc / l2_entries_) & kL1OffsetMask) == 0) continue;
+    AMBER_TRY_ASSIGN(uint64_t l2_offset, l2_for_write(gc / l2_entries_));
+    uint64_t w0, w1;
+    AMBER_TRY(read_entry(l2_offset, gc % l2_entries_, w0, w1));
+    if (w0 & kOflagCompressed) continue;
+    uint32_t alloc = static_cast<uint32_t>(w1), zero = static_cast<uint32_t>(w1 >> 32);
+    const uint64_t host = w0 & kL2OffsetMask;
+    for (unsigned s = 0; s < kSubclustersPerCluster; ++s) {
+      const uint64_t s0 = c + s * subcluster_size_;
+      if (s0 < offset || s0 + subcluster_size_ > end) continue;
+      if ((alloc & (1u << s)) && host != 0 && (w0 & kOflagCopied))
+        AMBER_TRY(file_->punch_hole(host + s * subcluster_size_, subcluster_size_));
+      alloc &= ~(1u << s);
+      if (has_backing) zero |= 1u << s; else zero &= ~(1u << s);
+    }
+    AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, w0, (uint64_t{zero} << 32) | alloc));
+  }
+  return maybe_write_back();
+}
+
+Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode mode) {
+  AMBER_TRY(check_request(*this, offset, length));
+  if (length == 0) return ok();
+  std::unique_lock rw(rw_);
+  std::lock_guard meta(meta_);
+  AMBER_TRY(mark_dirty());
+  const bool has_backing = !header_.backing_file.empty();
+  const bool keep = mode == ZeroMode::kAllocate || options_.discard == DiscardMode::kIgnore;
+  const uint64_t end = offset + length;
+  const uint64_t cs = cluster_size_;
+  std::vector<uint8_t> zeros;
+  auto write_zero_buffer = [&](uint64_t from, uint64_t to) -> Result<void> {
+    if (zeros.empty()) zeros.assign(cs, 0);
+    while (from < to) {
+      const uint64_t n = std::min(to - from, cs - (from & (cs - 1)));
+      iovec v{zeros.data(), n};
+      uint64_t done = 0;
+      while (done < n) {
+        AMBER_TRY_ASSIGN(uint64_t step, write_slow(from + done, std::span(&v, 1), done, n - done));
+        done += step;
+      }
+      from += n;
+    }
+    return ok();
+  };
+  for (uint64_t c = offset & ~(cs - 1); c < end; c += cs) {
+    const uint64_t c_end = std::min(c + cs, header_.size);
+    const uint64_t from = std::max(c, offset), to = std::min(c_end, end);
+    const bool whole = c >= offset && c_end <= end;
+    if (whole && (header_.version >= 3)) {
+      AMBER_TRY(unmap_cluster(c, true, keep));
+    } else if (whole && !has_backing && !keep) {
+      AMBER_TRY(unmap_cluster(c, false, false));  // v2: unallocated reads as zeros
+    } else {
+      AMBER_TRY(write_zero_buffer(from, to));
+    }
+    AMBER_TRY(maybe_write_back());
+  }
+  return ok();
+}
+
+Result<void> Qcow2Image::grow_l1(uint64_t new_l1_size) {
+  if (new_l1_size * 8 > kMaxL1Bytes)
+    return Error(ErrorKind::kInvalidArgument, "the L1 table would exceed QEMU's 32 MiB limit");
+  const uint64_t old_size = header_.l1_size;
+  auto table = std::make_unique<std::atomic<uint64_t>[]>(new_l1_size);
+  for (uint64_t i = 0; i < old_size; ++i) table[i].store(l1(i), std::memory_order_relaxed);
+  const uint64_t cs = cluster_size_;
+  const uint64_t old_clusters = header_.l1_table_offset ? div_round_up(old_size * 8, cs) : 0;
+  const uint64_t new_clusters = div_round_up(new_l1_size * 8, cs);
+  AMBER_TRY(write_back_metadata());
+  if (old_clusters != 0 && new_clusters <= old_clusters) {
+    AMBER_TRY(file_->write_zeroes(header_.l1_table_offset + old_size * 8,
+                                  (new_l1_size - old_size) * 8));
+    AMBER_TRY(file_->flush());
+    l1_ = std::move(table);
+    l1_capacity_ = new_l1_size;
+    header_.l1_size = static_cast<uint32_t>(new_l1_size);
+    return write_header();
+  }
+  AMBER_TRY_ASSIGN(uint64_t offset, allocate_clusters(new_clusters));
+  std::vector<uint64_t> be(new_l1_size);
+  for (uint64_t i = 0; i < new_l1_size; ++i) be[i] = __builtin_bswap64(table[i].load());
+  AMBER_TRY(refcounts_->write_back(true));
+  AMBER_TRY(io::write_exact(*file_, offset, be.data(), be.size() * 8));
+  AMBER_TRY(file_->flush());
+  const uint64_t old_offset = header_.l1_table_offset;
+  l1_ = std::move(table);
+  l1_capacity_ = new_l1_size;
+  header_.l1_table_offset = offset;
+  header_.l1_size = static_cast<uint32_t>(new_l1_size);
+  AMBER_TRY(write_header());
+  AMBER_TRY(file_->flush());
+  if (old_clusters != 0) AMBER_TRY(refcounts_->update_range(old_offset, old_clusters * cs, -1));
+  return ok();
+}
+
+Result<void> Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation prealloc) {
+  if (prealloc == Preallocation::kOff || from >= to) return ok();
+  const uint64_t cs = cluster_size_;
+  uint64_t run_start = 0, run_end = 0;
+  auto finish_run = [&]() -> Result<void> {
+    if (run_end == run_start) return ok();
+    if (prealloc == Preallocation::kFalloc) AMBER_TRY(file_->allocate(run_start, run_end - run_start));
+    if (prealloc == Preallocation::kFull) AMBER_TRY(file_->write_zeroes(run_start, run_end - run_start));
+    return ok();
+  };
+  uint64_t last_end = 0;
+  for (uint64_t c = from & ~(cs - 1); c < to; c += cs) {
+    const uint64_t gc = c >> cluster_bits_;
+    AMBER_TRY_ASSIGN(uint64_t l2_offset, l2_for_write(gc / l2_entries_));
+    uint64_t w0, w1;
+    AMBER_TRY(read_entry(l2_offset, gc % l2_entries_, w0, w1));
+    if (w0 != 0 || w1 != 0) continue;
+    AMBER_TRY_ASSIGN(uint64_t host, allocate_clusters(1));
+    AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, host | kOflagCopied,
+                          extended_ ? 0xffffffffull : 0));
+    if (host != run_end) {
+      AMBER_TRY(finish_run());
+      run_start = host;
+    }
+    run_end = host + cs;
+    last_end = std::max(last_end, host + cs);
+    AMBER_TRY(maybe_write_back());
+  }
+  AMBER_TRY(finish_run());
+  AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());
+  if (last_end > file_size) AMBER_TRY(file_->truncate(last_end));
+  return ok();
+}
+
+Result<void> Qcow2Image::shrink(uint64_t new_size) {
+  const uint64_t cs = cluster_size_;
+  const uint64_t first = align_up(new_size, cs);
+  for (uint64_t c = first; c < header_.size; c += cs) AMBER_TRY(unmap_cluster(c, false, false));
+  const uint64_t keep_l1 = div_round_up(div_round_up(new_size, cs), l2_entries_);
+  for (uint64_t i = keep_l1; i < header_.l1_size; ++i) {
+    const uint64_t table = l1(i) & kL1OffsetMask;
+    if (table == 0) continue;
+    set_l1(i, 0);
+    {
+      std::lock_guard lock(l2_cache_->mutex());
+      AMBER_TRY(l2_cache_->write_back());
+      l2_cache_->drop(table, cs);
+    }
+    defer_free(table, cs);
+  }
+  header_.size = new_size;
+  AMBER_TRY(write_back_metadata());
+  AMBER_TRY(write_header());
+  AMBER_TRY(apply_pending_frees());
+  AMBER_TRY(refcounts_->write_back(true));
+  AMBER_TRY(file_->flush());
+  // Truncate the unused tail of the file.
+  AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());
+  uint64_t c = div_round_up(file_size, cs);
+  while (c > 0) {
+    AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(c - 1));
+    if (rc != 0) break;
+    --c;
+  }
+  if (c * cs < file_size) AMBER_TRY(file_->truncate(c * cs));
+  return ok();
+}
+
+Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
+  if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
+  if (new_size % kSectorSize != 0)
+    return Error(ErrorKind::kInvalidArgument, "new size must be a multiple of 512 bytes");
+  std::unique_lock rw(rw_);
+  std::lock_guard meta(meta_);
+  AMBER_TRY(mark_dirty());
+  const uint64_t old_size = header_.size;
+  if (new_size < old_size) return shrink(new_size);
+  const uint64_t needed = div_round_up(div_round_up(new_size, cluster_size_), l2_entries_);
+  if (needed > header_.l1_size) AMBER_TRY(grow_l1(needed));
+  header_.size = new_size;
+  AMBER_TRY(write_header());
+  AMBER_TRY(preallocate(old_size, new_size, prealloc));
+  return write_back_metadata();
+}
+
+}  // namespace amber::block::qcow2

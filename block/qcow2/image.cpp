@@ -1,0 +1,305 @@
+#include "block/qcow2/image.h"
+
+#include <algorithm>
+
+#include "block/open_file.h"
+#include "block/qcow2/format.h"
+#include "block/qcow2/qcow2.h"
+#include "block/qcow2/refcount_rebuild.h"
+
+namespace amber::block::qcow2 {
+
+Qcow2Image::Qcow2Image(std::unique_ptr<io::File> file, const OpenOptions& options, Header header)
+    : file_(std::move(file)), options_(options), header_(std::move(header)) {
+  cluster_bits_ = header_.cluster_bits;
+  cluster_size_ = header_.cluster_size();
+  extended_ = header_.extended_l2();
+  entry_words_ = extended_ ? 2 : 1;
+  l2_entries_ = cluster_size_ / (8 * entry_words_);
+  subcluster_size_ = extended_ ? cluster_size_ / kSubclustersPerCluster : cluster_size_;
+  compression_ = header_.compression_type == 1 ? Compression::kZstd : Compression::kDeflate;
+  lazy_ = (header_.compatible_features & kCompatLazyRefcounts) != 0;
+}
+
+Qcow2Image::~Qcow2Image() { (void)close(); }
+
+Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> file,
+                                                     const OpenOptions& options, unsigned depth) {
+  AMBER_TRY_ASSIGN(Header header, read_header(*file));
+  const std::string name = file->name();
+  if (header.crypt_method != 0)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + name + "': encrypted qcow2 images (LUKS/AES) are not supported yet");
+  if (header.incompatible_features & kIncompatDataFile)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + name + "': qcow2 images with an external data file are not supported");
+  if ((header.incompatible_features & kIncompatCorrupt) && options.access == io::Access::kReadWrite)
+    return Error(ErrorKind::kReadOnly,
+                 "'" + name + "': the qcow2 corrupt bit is set; the image can only be opened "
+                 "read-only (repair it with 'check -r all')");
+  std::unique_ptr<Qcow2Image> image(new Qcow2Image(std::move(file), options, std::move(header)));
+  auto r = image->init(depth);
+  if (!r.ok()) {
+    image->closed_ = true;  // nothing of ours to write back
+    return std::move(r).error().with_context("'" + name + "'");
+  }
+  return image;
+}
+
+Result<void> Qcow2Image::init(unsigned depth) {
+  AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());
+  host_end_ = align_up(file_size, cluster_size_);
+
+  // L1 table (header checks bounded it to 32 MiB).
+  l1_capacity_ = header_.l1_size;
+  l1_ = std::make_unique<std::atomic<uint64_t>[]>(std::max<uint64_t>(l1_capacity_, 1));
+  if (header_.l1_size != 0) {
+    std::vector<uint64_t> raw(header_.l1_size);
+    AMBER_TRY(io::read_exact(*file_, header_.l1_table_offset, raw.data(), raw.size() * 8));
+    for (uint64_t i = 0; i < raw.size(); ++i) {
+      const uint64_t e = __builtin_bswap64(raw[i]);
+      const uint64_t off = e & kL1OffsetMask;
+      if ((e & kL1ReservedMask) != 0)
+        return Error(ErrorKind::kCorrupt, "L1 entry " + std::to_string(i) + " (" + to_hex(e) +
+                                              ") has reserved bits set");
+      if (off != 0 && (off % cluster_size_ != 0 || off + cluster_size_ > host_end_))
+        return Error(ErrorKind::kCorrupt, "L1 entry " + std::to_string(i) + " points to " +
+                                              to_hex(off) +
+                                              ", not cluster aligned or beyond the end of the file");
+      l1_[i].store(e, std::memory_order_relaxed);
+    }
+  }
+
+  refcounts_ = std::make_unique<Refcounts>(*file_, cluster_bits_, header_.refcount_order);
+  AMBER_TRY(refcounts_->load(header_.refcount_table_offset, header_.refcount_table_clusters));
+  refcounts_->is_reserved = [this](uint64_t c) { return reserved_cluster(c); };
+  refcounts_->on_table_moved = [this](uint64_t offset, uint32_t clusters) -> Result<void> {
+    header_.refcount_table_offset = offset;
+    header_.refcount_table_clusters = clusters;
+    AMBER_TRY(write_header());
+    return file_->flush();
+  };
+
+  AMBER_TRY_ASSIGN(SnapshotTable snaps,
+                   read_snapshot_table(*file_, header_.snapshots_offset, header_.nb_snapshots,
+                                       header_.version, cluster_bits_));
+  snapshots_ = std::move(snaps.snapshots);
+  snapshot_table_bytes_ = snaps.bytes;
+
+  // L2 cache: enough for the whole image, capped like QEMU, or as asked.
+  const uint64_t slice = std::min(kL2SliceBytes, cluster_size_);
+  uint64_t bytes = options_.l2_cache_bytes;
+  if (bytes == 0) {
+    const uint64_t need = uint64_t{header_.l1_size} * cluster_size_;
+    bytes = std::min(need, kDefaultL2CacheMax);
+  }
+  l2_cache_ = std::make_unique<L2Cache>(*file_, slice, div_round_up(bytes, slice));
+
+  // Backing chain.
+  if (!header_.backing_file.empty() && options_.backing == BackingMode::kOpen) {
+    std::optional<ImageFormat> fmt;
+    if (!header_.backing_format.empty()) {
+      AMBER_TRY_ASSIGN(fmt, parse_format(header_.backing_format));
+    }
+    const std::string path = resolve_backing_path(file_->name(), header_.backing_file);
+    if (path == file_->name())
+      return Error(ErrorKind::kCorrupt, "backing file '" + path + "' is the image itself (a loop)");
+    AMBER_TRY_ASSIGN(backing_, open_backing_image(path, fmt, options_, depth + 1));
+    for (Image* b = backing_.get(); b != nullptr; b = b->backing()) ++chain_below_;
+  }
+
+  if (read_only()) return ok();
+  bool rewrite = false;
+  if (header_.incompatible_features & kIncompatDirty) {
+    {
+      auto rebuilt = rebuild_refcounts(*file_, header_);
+      if (!rebuilt.ok()) return std::move(rebuilt).error();
+    }
+    AMBER_TRY(refcounts_->load(header_.refcount_table_offset, header_.refcount_table_clusters));
+    header_.incompatible_features &= ~kIncompatDirty;
+    rewrite = true;
+  }
+  if (header_.autoclear_features != 0) {
+    // We support no autoclear feature (no bitmaps): clear them all, as the
+    // spec asks of a writer that does not maintain them.
+    header_.autoclear_features = 0;
+    rewrite = true;
+  }
+  if (rewrite) {
+    AMBER_TRY(file_->flush());
+    AMBER_TRY(write_header());
+    AMBER_TRY(file_->flush());
+  }
+  return ok();
+}
+
+bool Qcow2Image::reserved_cluster(uint64_t cluster) const {
+  const uint64_t off = cluster << cluster_bits_;
+  if (cluster == 0) return true;
+  auto inside = [off](uint64_t start, uint64_t bytes) {
+    return bytes != 0 && off >= (start & ~uint64_t{0}) && off < start + bytes;
+  };
+  const uint64_t cs = cluster_size_;
+  if (inside(header_.l1_table_offset, align_up(uint64_t{header_.l1_size} * 8, cs))) return true;
+  if (inside(refcounts_->table_offset(), uint64_t{refcounts_->table_clusters()} * cs)) return true;
+  if (inside(header_.snapshots_offset, align_up(snapshot_table_bytes_, cs))) return true;
+  return false;
+}
+
+void Qcow2Image::note_host_end(uint64_t end) {
+  uint64_t cur = host_end_.load();
+  while (end > cur && !host_end_.compare_exchange_weak(cur, end)) {
+  }
+}
+
+Result<void> Qcow2Image::write_header() {
+  Header copy = header_;
+  AMBER_TRY_ASSIGN(std::vector<uint8_t> bytes, serialize_header(copy));
+  header_.backing_file_offset = copy.backing_file_offset;
+  header_.backing_file_size = copy.backing_file_size;
+  header_.header_length = copy.header_length;
+  return io::write_exact(*file_, 0, bytes.data(), bytes.size());
+}
+
+Result<void> Qcow2Image::mark_dirty() {
+  if (!lazy_ || dirty_set_by_us_ || (header_.incompatible_features & kIncompatDirty)) return ok();
+  header_.incompatible_features |= kIncompatDirty;
+  AMBER_TRY(write_header());
+  AMBER_TRY(file_->flush());
+  dirty_set_by_us_ = true;
+  return ok();
+}
+
+void Qcow2Image::set_l1(uint64_t index, uint64_t entry) {
+  l1_[index].store(entry, std::memory_order_release);
+  l1_dirty_.push_back(index);
+}
+
+Result<void> Qcow2Image::write_l1_dirty() {
+  if (l1_dirty_.empty()) return ok();
+  std::sort(l1_dirty_.begin(), l1_dirty_.end());
+  l1_dirty_.erase(std::unique(l1_dirty_.begin(), l1_dirty_.end()), l1_dirty_.end());
+  for (uint64_t index : l1_dirty_) {
+    if (index >= header_.l1_size) continue;
+    const uint64_t be = __builtin_bswap64(l1(index));
+    AMBER_TRY(io::write_exact(*file_, header_.l1_table_offset + index * 8, &be, 8));
+  }
+  l1_dirty_.clear();
+  return ok();
+}
+
+Result<void> Qcow2Image::write_back_metadata() {
+  // QEMU's order: refcounts, (flush), L2 slices, (flush), L1.
+  const bool ordered = !lazy_;
+  const bool had_refcounts = refcounts_->dirty();
+  AMBER_TRY(refcounts_->write_back(ordered));
+  std::lock_guard cache_lock(l2_cache_->mutex());
+  if (l2_cache_->dirty_count() != 0) {
+    if (had_refcounts && ordered) AMBER_TRY(file_->flush());
+    AMBER_TRY(l2_cache_->write_back());
+  }
+  if (!l1_dirty_.empty()) {
+    AMBER_TRY(file_->flush());
+    AMBER_TRY(write_l1_dirty());
+  }
+  return ok();
+}
+
+Result<void> Qcow2Image::apply_pending_frees() {
+  if (pending_frees_.empty()) return ok();
+  // The tables that stopped referencing these clusters must be durable
+  // before the refcounts drop (else a crash could leave a reference to a
+  // reused cluster).
+  AMBER_TRY(file_->flush());
+  auto frees = std::move(pending_frees_);
+  pending_frees_.clear();
+  for (auto [host, bytes] : frees) AMBER_TRY(refcounts_->update_range(host, bytes, -1));
+  return ok();
+}
+
+Result<void> Qcow2Image::flush() {
+  if (read_only()) return file_->flush();
+  {
+    std::shared_lock rw(rw_);
+    std::lock_guard meta(meta_);
+    AMBER_TRY(write_back_metadata());
+  }
+  bool frees;
+  {
+    std::lock_guard meta(meta_);
+    frees = !pending_frees_.empty();
+  }
+  if (frees) {
+    // Readers may still be using a cluster we are about to free: wait them out.
+    std::unique_lock rw(rw_);
+    std::lock_guard meta(meta_);
+    AMBER_TRY(write_back_metadata());
+    AMBER_TRY(apply_pending_frees());
+    AMBER_TRY(refcounts_->write_back(!lazy_));
+  }
+  return file_->flush();
+}
+
+Result<void> Qcow2Image::maybe_write_back() {
+  bool over;
+  {
+    std::lock_guard cache_lock(l2_cache_->mutex());
+    over = l2_cache_->over_capacity();
+  }
+  if (over) AMBER_TRY(write_back_metadata());
+  return ok();
+}
+
+Result<void> Qcow2Image::close() {
+  if (closed_) return ok();
+  closed_ = true;
+  if (read_only()) return ok();
+  AMBER_TRY(flush());
+  if (dirty_set_by_us_) {
+    header_.incompatible_features &= ~kIncompatDirty;
+    AMBER_TRY(write_header());
+    AMBER_TRY(file_->flush());
+    dirty_set_by_us_ = false;
+  }
+  return ok();
+}
+
+Result<ImageInfo> Qcow2Image::info() {
+  ImageInfo info;
+  info.filename = file_->name();
+  info.format = ImageFormat::kQcow2;
+  info.virtual_size = header_.size;
+  AMBER_TRY_ASSIGN(info.actual_size, file_->allocated_size());
+  info.cluster_size = cluster_size_;
+  info.backing_filename = header_.backing_file;
+  if (!header_.backing_file.empty())
+    info.full_backing_filename = resolve_backing_path(file_->name(), header_.backing_file);
+  info.backing_format = header_.backing_format;
+  info.dirty = (header_.incompatible_features & kIncompatDirty) != 0;
+  Qcow2Info q;
+  q.version = header_.version;
+  q.cluster_size = cluster_size_;
+  q.refcount_bits = header_.refcount_bits();
+  q.lazy_refcounts = lazy_;
+  q.corrupt = (header_.incompatible_features & kIncompatCorrupt) != 0;
+  q.extended_l2 = extended_;
+  q.dirty = info.dirty;
+  q.compression_type = compression_ == Compression::kZstd ? "zstd" : "zlib";
+  q.crypt_method = header_.crypt_method;
+  info.qcow2 = q;
+  for (const auto& s : snapshots_) info.snapshots.push_back(s.info);
+  return info;
+}
+
+Result<std::unique_ptr<Image>> open_on_file(std::unique_ptr<io::File> file,
+                                            const OpenOptions& options, unsigned depth) {
+  AMBER_TRY_ASSIGN(auto image, Qcow2Image::open(std::move(file), options, depth));
+  return std::unique_ptr<Image>(std::move(image));
+}
+
+Result<std::unique_ptr<Image>> open(std::unique_ptr<io::File> file, const OpenOptions& options,
+                                    unsigned depth) {
+  return open_on_file(std::move(file), options, depth);
+}
+
+}  // namespace amber::block::qcow2

@@ -1,0 +1,150 @@
+// Qcow2Image: the qcow2 implementation of block::Image, and the entry
+// points that work on any io::File (so tests run over MemoryFile and
+// FaultFile). Its members are implemented in several files by concern:
+// image.cpp (open, header, flush, info), read.cpp (mapping, reads,
+// block_status), write.cpp (allocating writes, COW), discard.cpp
+// (discard, write_zeroes, resize, preallocation).
+//
+// Thread-safety: as block::Image. Data-path reads and writes to allocated
+// clusters hold `rw_` shared and the L2 cache's mutex only for the lookup;
+// anything that changes metadata (allocation, COW, refcounts, L1) also
+// holds `meta_`. discard, resize and close hold `rw_` exclusively.
+// Lock order: rw_, meta_, L2 cache mutex.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include "block/create.h"
+#include "block/image.h"
+#include "block/qcow2/compressed.h"
+#include "block/qcow2/header.h"
+#include "block/qcow2/l2_cache.h"
+#include "block/qcow2/refcount.h"
+#include "block/qcow2/snapshot.h"
+
+namespace amber::block::qcow2 {
+
+// Opens a qcow2 image on any File. `depth` as in qcow2::open().
+Result<std::unique_ptr<Image>> open_on_file(std::unique_ptr<io::File> file,
+                                            const OpenOptions& options, unsigned depth);
+// Formats `file` (which should be empty) as a qcow2 image; `backing_size`
+// is used when options.size is empty.
+Result<void> create_on_file(io::File& file, const CreateOptions& options,
+                            std::optional<uint64_t> backing_size = std::nullopt);
+// Validates create options (qemu-img's wording); no I/O.
+Result<void> validate_create_options(const CreateOptions& options);
+
+// How one run of guest bytes is stored in this image.
+enum class MapKind { kUnallocated, kZero, kData, kCompressed };
+struct Mapping {
+  MapKind kind = MapKind::kUnallocated;
+  uint64_t length = 0;      // bytes of the run from the queried offset
+  uint64_t host = 0;        // kData: host offset of the queried byte
+  bool copied = false;      // kData: writable in place (refcount 1)
+  uint64_t entry = 0;       // kCompressed: the L2 entry
+};
+
+class Qcow2Image final : public Image {
+ public:
+  ~Qcow2Image() override;
+  static Result<std::unique_ptr<Qcow2Image>> open(std::unique_ptr<io::File> file,
+                                                  const OpenOptions& options, unsigned depth);
+
+  ImageFormat format() const override { return ImageFormat::kQcow2; }
+  uint64_t size() const override { return header_.size; }
+  const std::string& filename() const override { return file_->name(); }
+  bool read_only() const override { return options_.access == io::Access::kReadOnly; }
+
+  Result<void> readv(uint64_t offset, std::span<const iovec> iov) override;
+  Result<void> writev(uint64_t offset, std::span<const iovec> iov) override;
+  Result<void> flush() override;
+  Result<void> discard(uint64_t offset, uint64_t length) override;
+  Result<void> write_zeroes(uint64_t offset, uint64_t length, ZeroMode mode) override;
+  Result<BlockStatus> block_status(uint64_t offset, uint64_t max_length) override;
+  Result<void> resize(uint64_t new_size, Preallocation prealloc) override;
+  Result<ImageInfo> info() override;
+  Image* backing() override { return backing_.get(); }
+  Result<void> close() override;
+
+  // For tests and tools: the mapping of `offset` in this image only.
+  Result<Mapping> lookup(uint64_t offset, uint64_t max_length);
+  const Header& header() const { return header_; }
+
+ private:
+  Qcow2Image(std::unique_ptr<io::File> file, const OpenOptions& options, Header header);
+  Result<void> init(unsigned depth);
+
+  // image.cpp
+  Result<void> write_header();
+  Result<void> mark_dirty();
+  Result<void> write_back_metadata();     // meta_ held
+  Result<void> apply_pending_frees();     // meta_ held, after write-back
+  Result<void> write_l1_dirty();
+  void set_l1(uint64_t index, uint64_t entry);
+  uint64_t l1(uint64_t index) const { return l1_[index].load(std::memory_order_acquire); }
+  bool reserved_cluster(uint64_t cluster) const;
+  void note_host_end(uint64_t end);
+
+  // read.cpp
+  Result<void> read_locked(uint64_t offset, std::span<const iovec> iov, uint64_t length);
+  Result<void> read_below(uint64_t offset, std::span<const iovec> iov, uint64_t length);
+  Result<void> read_compressed(uint64_t entry, uint64_t offset, std::span<const iovec> iov,
+                               uint64_t length);
+  Result<void> classify(uint64_t w0, uint64_t w1, uint64_t guest_cluster, unsigned sub,
+                        Mapping& m) const;
+
+  // write.cpp
+  Result<uint64_t> write_slow(uint64_t offset, std::span<const iovec> iov, uint64_t iov_pos,
+                              uint64_t length);
+  Result<uint64_t> l2_for_write(uint64_t l1_index);
+  Result<void> read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0, uint64_t& w1);
+  Result<void> write_entry(uint64_t l2_offset, uint64_t index, uint64_t w0, uint64_t w1);
+  Result<uint64_t> allocate_clusters(uint64_t count);
+  Result<void> fill_below(uint64_t guest, uint64_t host, uint64_t length, bool zeros_known);
+  void defer_free(uint64_t host, uint64_t bytes) { pending_frees_.push_back({host, bytes}); }
+  Result<void> maybe_write_back();
+
+  // discard.cpp
+  Result<void> unmap_cluster(uint64_t guest_cluster_offset, bool want_zero, bool keep_alloc);
+  Result<void> grow_l1(uint64_t new_l1_size);
+  Result<void> preallocate(uint64_t from, uint64_t to, Preallocation prealloc);
+  Result<void> shrink(uint64_t new_size);
+
+  std::unique_ptr<io::File> file_;
+  OpenOptions options_;
+  Header header_;
+  std::unique_ptr<Image> backing_;
+  unsigned chain_below_ = 0;  // backing levels under this image
+
+  // Geometry.
+  uint32_t cluster_bits_;
+  uint64_t cluster_size_;
+  bool extended_;
+  uint64_t entry_words_;      // 1 or 2 u64 per L2 entry
+  uint64_t l2_entries_;       // entries per L2 table
+  uint64_t subcluster_size_;  // cluster_size_ / 32 with extended L2, else cluster_size_
+  Compression compression_;
+
+  std::shared_mutex rw_;
+  std::mutex meta_;
+  std::unique_ptr<std::atomic<uint64_t>[]> l1_;
+  uint64_t l1_capacity_ = 0;  // entries allocated in l1_
+  std::vector<uint64_t> l1_dirty_;
+  std::unique_ptr<L2Cache> l2_cache_;
+  std::unique_ptr<Refcounts> refcounts_;
+  std::vector<Snapshot> snapshots_;
+  uint64_t snapshot_table_bytes_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> pending_frees_;
+  std::atomic<uint64_t> host_end_{0};
+  bool lazy_ = false;
+  bool dirty_set_by_us_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace amber::block::qcow2

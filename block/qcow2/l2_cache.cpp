@@ -1,0 +1,96 @@
+#include "block/qcow2/l2_cache.h"
+
+#include <algorithm>
+
+#include "block/qcow2/format.h"
+
+namespace amber::block::qcow2 {
+
+L2Cache::L2Cache(io::File& file, uint64_t slice_bytes, uint64_t capacity_slices)
+    : file_(file), slice_bytes_(slice_bytes), capacity_(std::max<uint64_t>(capacity_slices, 2)) {
+  map_.reserve(capacity_ * 2);
+}
+
+L2Cache::Slice* L2Cache::insert(uint64_t offset) {
+  auto slice = std::make_unique<Slice>();
+  slice->offset = offset;
+  slice->words.assign(slice_bytes_ / 8, 0);
+  lru_.push_front(slice.get());
+  slice->lru = lru_.begin();
+  Slice* raw = slice.get();
+  map_.emplace(offset, std::move(slice));
+  return raw;
+}
+
+void L2Cache::evict_clean() {
+  auto it = lru_.end();
+  while (map_.size() > capacity_ && it != lru_.begin()) {
+    --it;
+    Slice* s = *it;
+    if (s->dirty) continue;
+    it = lru_.erase(it);
+    map_.erase(s->offset);
+  }
+}
+
+Result<L2Cache::Slice*> L2Cache::get(uint64_t offset) {
+  auto found = map_.find(offset);
+  if (found != map_.end()) {
+    Slice* s = found->second.get();
+    if (s->lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, s->lru);
+    return s;
+  }
+  evict_clean();
+  Slice* s = insert(offset);
+  auto r = io::read_exact(file_, offset, s->words.data(), slice_bytes_);
+  if (!r.ok()) {
+    lru_.erase(s->lru);
+    map_.erase(offset);
+    return std::move(r).error();
+  }
+  for (auto& w : s->words) w = __builtin_bswap64(w);
+  return s;
+}
+
+L2Cache::Slice* L2Cache::get_zeroed(uint64_t offset) {
+  auto found = map_.find(offset);
+  if (found != map_.end()) {
+    Slice* s = found->second.get();
+    std::fill(s->words.begin(), s->words.end(), 0);
+    lru_.splice(lru_.begin(), lru_, s->lru);
+    return s;
+  }
+  evict_clean();
+  return insert(offset);
+}
+
+Result<void> L2Cache::write_back() {
+  if (dirty_ == 0) return ok();
+  std::vector<Slice*> dirty;
+  dirty.reserve(dirty_);
+  for (auto& [offset, s] : map_) {
+    if (s->dirty) dirty.push_back(s.get());
+  }
+  std::sort(dirty.begin(), dirty.end(), [](Slice* a, Slice* b) { return a->offset < b->offset; });
+  std::vector<uint64_t> buf(slice_bytes_ / 8);
+  for (Slice* s : dirty) {
+    for (size_t i = 0; i < buf.size(); ++i) buf[i] = __builtin_bswap64(s->words[i]);
+    AMBER_TRY(io::write_exact(file_, s->offset, buf.data(), slice_bytes_));
+    s->dirty = false;
+    --dirty_;
+  }
+  evict_clean();
+  return ok();
+}
+
+void L2Cache::drop(uint64_t offset, uint64_t bytes) {
+  for (uint64_t o = offset; o < offset + bytes; o += slice_bytes_) {
+    auto found = map_.find(o);
+    if (found == map_.end()) continue;
+    if (found->second->dirty) --dirty_;
+    lru_.erase(found->second->lru);
+    map_.erase(found);
+  }
+}
+
+}  // namespace amber::block::qcow2

@@ -1,0 +1,70 @@
+// L2Cache: an LRU cache of L2 table *slices* (4 KiB or one cluster if
+// smaller), keyed by the slice's host offset, entries kept host-endian.
+//
+// Dirty slices are only written by write_back(), which the image calls
+// after it has made the refcounts they depend on durable (QEMU's order:
+// data -> refcounts -> L2 -> L1). Lookups never write: when every slice is
+// dirty the cache may run over its capacity until the next write-back.
+//
+// Thread-safety: every method needs mutex() held by the caller; a Slice*
+// is valid only while it is held. Lock order: image metadata mutex, then
+// this mutex.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "block/io/file.h"
+#include "common/result.h"
+
+namespace amber::block::qcow2 {
+
+class L2Cache {
+ public:
+  struct Slice {
+    uint64_t offset = 0;           // host offset of the slice
+    std::vector<uint64_t> words;   // host-endian 64-bit words
+    bool dirty = false;
+    std::list<Slice*>::iterator lru;
+  };
+
+  L2Cache(io::File& file, uint64_t slice_bytes, uint64_t capacity_slices);
+
+  std::mutex& mutex() { return mutex_; }
+  uint64_t slice_bytes() const { return slice_bytes_; }
+  uint64_t capacity() const { return capacity_; }
+
+  // The slice at `offset` (loaded from the file on a miss). Evicts clean
+  // least-recently-used slices beyond capacity.
+  Result<Slice*> get(uint64_t offset);
+  // A slice for a freshly written table: no read, all zero.
+  Slice* get_zeroed(uint64_t offset);
+  void mark_dirty(Slice* slice) { if (!slice->dirty) { slice->dirty = true; ++dirty_; } }
+
+  size_t dirty_count() const { return dirty_; }
+  bool over_capacity() const { return map_.size() > capacity_; }
+  // Writes every dirty slice (ascending offsets) and marks it clean.
+  Result<void> write_back();
+  // Drops the slices of [offset, offset+bytes) (a freed or moved table),
+  // dirty or not.
+  void drop(uint64_t offset, uint64_t bytes);
+  size_t size() const { return map_.size(); }
+
+ private:
+  void evict_clean();
+  Slice* insert(uint64_t offset);
+
+  io::File& file_;
+  uint64_t slice_bytes_;
+  uint64_t capacity_;
+  std::mutex mutex_;
+  std::unordered_map<uint64_t, std::unique_ptr<Slice>> map_;
+  std::list<Slice*> lru_;  // front = most recently used
+  size_t dirty_ = 0;
+};
+
+}  // namespace amber::block::qcow2

@@ -1,0 +1,215 @@
+// Qcow2Image: guest -> host mapping, the read path and block_status.
+#include <algorithm>
+
+#include "block/qcow2/format.h"
+#include "block/qcow2/image.h"
+#include "block/qcow2/iov.h"
+
+namespace amber::block::qcow2 {
+
+Result<void> Qcow2Image::classify(uint64_t w0, uint64_t w1, uint64_t guest_cluster, unsigned sub,
+                                  Mapping& m) const {
+  auto corrupt = [&](const std::string& why) {
+    return Error(ErrorKind::kCorrupt, "L2 entry for guest offset " +
+                                          to_hex(guest_cluster << cluster_bits_) + " (" +
+                                          to_hex(w0) + ") " + why);
+  };
+  m.entry = w0;
+  m.copied = false;
+  m.host = 0;
+  if (w0 & kOflagCompressed) {
+    if (extended_ && w1 != 0) return corrupt("is compressed but has a subcluster bitmap");
+    m.kind = MapKind::kCompressed;
+    return ok();
+  }
+  const uint64_t host = w0 & kL2OffsetMask;
+  if (extended_) {
+    if ((w0 & kL2StdReservedMask) != 0 || (w0 & kOflagZero) != 0)
+      return corrupt("has reserved bits set");
+    const uint32_t alloc = static_cast<uint32_t>(w1);
+    const uint32_t zero = static_cast<uint32_t>(w1 >> 32);
+    if (alloc & zero) return corrupt("has subclusters both allocated and zero");
+    if (alloc != 0 && host == 0) return corrupt("has allocated subclusters but no host cluster");
+    if (alloc & (1u << sub)) {
+      m.kind = MapKind::kData;
+    } else {
+      m.kind = (zero & (1u << sub)) ? MapKind::kZero : MapKind::kUnallocated;
+      return ok();
+    }
+  } else {
+    if ((w0 & kL2StdReservedMask) != 0) return corrupt("has reserved bits set");
+    if (w0 & kOflagZero) {
+      m.kind = MapKind::kZero;
+      return ok();
+    }
+    if (host == 0) {
+      m.kind = MapKind::kUnallocated;
+      return ok();
+    }
+    m.kind = MapKind::kData;
+  }
+  if (host + cluster_size_ > host_end_.load(std::memory_order_relaxed))
+    return corrupt("points to " + to_hex(host) + ", beyond the end of the file");
+  m.host = host + sub * subcluster_size_;
+  m.copied = (w0 & kOflagCopied) != 0;
+  return ok();
+}
+
+Result<Mapping> Qcow2Image::lookup(uint64_t offset, uint64_t max_length) {
+  Mapping m;
+  const uint64_t guest_cluster = offset >> cluster_bits_;
+  const uint64_t l1_index = guest_cluster / l2_entries_;
+  uint64_t l2_index = guest_cluster % l2_entries_;
+  const uint64_t table_end = (l1_index + 1) * l2_entries_ * cluster_size_;
+  if (l1_index >= header_.l1_size) {
+    m.length = max_length;
+    return m;
+  }
+  const uint64_t l2_offset = l1(l1_index) & kL1OffsetMask;
+  if (l2_offset == 0) {
+    m.length = std::min(max_length, table_end - offset);
+    return m;
+  }
+  const uint64_t slice_bytes = l2_cache_->slice_bytes();
+  const uint64_t per_slice = slice_bytes / (8 * entry_words_);
+  const uint64_t slice_offset = l2_offset + (l2_index / per_slice) * slice_bytes;
+  uint64_t idx = l2_index % per_slice;
+
+  std::lock_guard lock(l2_cache_->mutex());
+  AMBER_TRY_ASSIGN(L2Cache::Slice * slice, l2_cache_->get(slice_offset));
+  const uint64_t* words = slice->words.data();
+  unsigned sub = static_cast<unsigned>((offset & (cluster_size_ - 1)) / subcluster_size_);
+  uint64_t gc = guest_cluster;
+  AMBER_TRY(classify(words[idx * entry_words_], extended_ ? words[idx * entry_words_ + 1] : 0, gc,
+                     sub, m));
+  const uint64_t unit_end = (gc << cluster_bits_) + (sub + 1) * subcluster_size_;
+  m.length = unit_end - offset;
+  if (m.kind == MapKind::kCompressed) {
+    m.length = std::min(max_length, (gc + 1) * cluster_size_ - offset);
+    return m;
+  }
+  Mapping next;
+  while (m.length < max_length) {
+    if (++sub == (extended_ ? kSubclustersPerCluster : 1u)) {
+      sub = 0;
+      ++gc;
+      ++idx;
+      if (idx >= per_slice) break;
+    }
+    AMBER_TRY(classify(words[idx * entry_words_], extended_ ? words[idx * entry_words_ + 1] : 0,
+                       gc, sub, next));
+    if (next.kind != m.kind) break;
+    if (m.kind == MapKind::kData && (next.host != m.host + m.length || next.copied != m.copied))
+      break;
+    if (m.kind == MapKind::kCompressed) break;
+    m.length += subcluster_size_;
+  }
+  m.length = std::min(m.length, max_length);
+  return m;
+}
+
+Result<void> Qcow2Image::read_below(uint64_t offset, std::span<const iovec> iov, uint64_t length) {
+  if (!backing_) {
+    if (!header_.backing_file.empty())
+      return Error(ErrorKind::kUnsupported, "'" + file_->name() + "': reading unallocated data "
+                                            "needs the backing file, which was not opened");
+    zero_iov(iov);
+    return ok();
+  }
+  const uint64_t bsize = backing_->size();
+  uint64_t part = offset < bsize ? std::min(length, bsize - offset) : 0;
+  part -= part % kSectorSize;
+  IovSlice s;
+  if (part != 0) AMBER_TRY(backing_->readv(offset, s.build(iov, 0, part)));
+  if (part < length) zero_iov(s.build(iov, part, length - part));
+  return ok();
+}
+
+Result<void> Qcow2Image::read_compressed(uint64_t entry, uint64_t offset,
+                                         std::span<const iovec> iov, uint64_t length) {
+  AMBER_TRY_ASSIGN(CompressedDescriptor d, decode_compressed(entry, cluster_bits_));
+  if (d.offset >= host_end_.load(std::memory_order_relaxed))
+    return Error(ErrorKind::kCorrupt, "compressed L2 entry for guest offset " + to_hex(offset) +
+                                          " points to " + to_hex(d.offset) +
+                                          ", beyond the end of the file");
+  // Per-thread buffers: no heap allocation per compressed read once warm.
+  thread_local std::vector<uint8_t> in;
+  thread_local std::vector<uint8_t> out;
+  in.resize(d.bytes);
+  out.resize(cluster_size_);
+  AMBER_TRY(io::read_exact(*file_, d.offset, in.data(), in.size()));
+  AMBER_TRY(decompress_cluster(compression_, in, out));
+  copy_to_iov(iov, out.data() + (offset & (cluster_size_ - 1)));
+  (void)length;
+  return ok();
+}
+
+Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov, uint64_t length) {
+  IovSlice sub;
+  uint64_t pos = 0;
+  while (pos < length) {
+    AMBER_TRY_ASSIGN(Mapping m, lookup(offset + pos, length - pos));
+    auto part = sub.build(iov, pos, m.length);
+    switch (m.kind) {
+      case MapKind::kData: AMBER_TRY(file_->readv_at(m.host, part)); break;
+      case MapKind::kZero: zero_iov(part); break;
+      case MapKind::kUnallocated: AMBER_TRY(read_below(offset + pos, part, m.length)); break;
+      case MapKind::kCompressed:
+        AMBER_TRY(read_compressed(m.entry, offset + pos, part, m.length));
+        break;
+    }
+    pos += m.length;
+  }
+  return ok();
+}
+
+Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
+  const uint64_t length = iov_length(iov);
+  if (offset % kSectorSize != 0 || length % kSectorSize != 0)
+    return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
+  if (offset > header_.size || length > header_.size - offset)
+    return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
+  std::shared_lock rw(rw_);
+  return read_locked(offset, iov, length);
+}
+
+Result<BlockStatus> Qcow2Image::block_status(uint64_t offset, uint64_t max_length) {
+  BlockStatus st;
+  st.filename = file_->name();
+  if (offset >= header_.size) return st;
+  max_length = std::min(max_length, header_.size - offset);
+  std::shared_lock rw(rw_);
+  AMBER_TRY_ASSIGN(Mapping m, lookup(offset, max_length));
+  // Merge further runs of the same state so map output stays short.
+  while (m.length < max_length) {
+    AMBER_TRY_ASSIGN(Mapping n, lookup(offset + m.length, max_length - m.length));
+    if (n.kind != m.kind || m.kind == MapKind::kCompressed) break;
+    if (m.kind == MapKind::kData && (n.host != m.host + m.length)) break;
+    m.length += n.length;
+  }
+  st.length = m.length;
+  switch (m.kind) {
+    case MapKind::kData:
+      st.present = st.data = true;
+      st.offset = m.host;
+      return st;
+    case MapKind::kZero:
+      st.present = st.zero = true;
+      return st;
+    case MapKind::kCompressed:
+      st.present = st.data = st.compressed = true;
+      return st;
+    case MapKind::kUnallocated: break;
+  }
+  st.zero = true;
+  st.depth = chain_below_;
+  if (backing_ && offset < backing_->size()) {
+    AMBER_TRY_ASSIGN(BlockStatus b, backing_->block_status(offset, m.length));
+    b.depth += 1;
+    if (b.length == 0) b.length = m.length;
+    return b;
+  }
+  return st;
+}
+
+}  // namespace amber::block::qcow2

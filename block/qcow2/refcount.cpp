@@ -1,0 +1,289 @@
+#include "block/qcow2/refcount.h"
+
+#include <algorithm>
+
+#include "block/qcow2/format.h"
+
+namespace amber::block::qcow2 {
+namespace {
+
+// Refcount blocks kept in memory at once: bounded independently of the
+// image (64 blocks = 4 MiB at 64 KiB clusters); allocation walks them
+// mostly sequentially, as QEMU's 4-cluster refcount cache assumes.
+constexpr size_t kMaxCachedBlocks = 64;
+// Nested refcount-block creation (a block whose own cluster lands in a
+// region that has no block yet) settles in one or two steps; more means a
+// broken image.
+constexpr int kMaxEnsureDepth = 8;
+
+}  // namespace
+
+uint64_t get_refcount_entry(const uint8_t* block, uint64_t index, uint32_t order) {
+  switch (order) {
+    case 0: return (block[index / 8] >> (index % 8)) & 1;
+    case 1: return (block[index / 4] >> (2 * (index % 4))) & 3;
+    case 2: return (block[index / 2] >> (4 * (index % 2))) & 15;
+    case 3: return block[index];
+    case 4: return load_be16(block + 2 * index);
+    case 5: return load_be32(block + 4 * index);
+    default: return load_be64(block + 8 * index);
+  }
+}
+
+void set_refcount_entry(uint8_t* block, uint64_t index, uint32_t order, uint64_t value) {
+  auto set_bits = [&](uint64_t per_byte, unsigned width) {
+    uint8_t& b = block[index / per_byte];
+    const unsigned shift = static_cast<unsigned>(width * (index % per_byte));
+    const uint8_t mask = static_cast<uint8_t>(((1u << width) - 1) << shift);
+    b = static_cast<uint8_t>((b & ~mask) | ((value << shift) & mask));
+  };
+  switch (order) {
+    case 0: set_bits(8, 1); break;
+    case 1: set_bits(4, 2); break;
+    case 2: set_bits(2, 4); break;
+    case 3: block[index] = static_cast<uint8_t>(value); break;
+    case 4: store_be16(block + 2 * index, static_cast<uint16_t>(value)); break;
+    case 5: store_be32(block + 4 * index, static_cast<uint32_t>(value)); break;
+    default: store_be64(block + 8 * index, value); break;
+  }
+}
+
+Refcounts::Refcounts(io::File& file, uint32_t cluster_bits, uint32_t refcount_order)
+    : file_(file),
+      cluster_bits_(cluster_bits),
+      cluster_size_(uint64_t{1} << cluster_bits),
+      order_(refcount_order),
+      max_refcount_(refcount_order == 6 ? ~uint64_t{0} : (uint64_t{1} << (1u << refcount_order)) - 1),
+      block_entries_((uint64_t{1} << cluster_bits) * 8 >> refcount_order) {}
+
+Result<void> Refcounts::load(uint64_t table_offset, uint32_t table_clusters) {
+  table_offset_ = table_offset;
+  table_clusters_ = table_clusters;
+  // Bounded by the header check (refcount table <= 8 MiB).
+  table_.assign(uint64_t{table_clusters} * cluster_size_ / 8, 0);
+  AMBER_TRY(io::read_exact(file_, table_offset, table_.data(), table_.size() * 8));
+  for (size_t i = 0; i < table_.size(); ++i) {
+    uint64_t e = __builtin_bswap64(table_[i]);
+    if ((e & kRefTableReservedMask) != 0 || (e & (cluster_size_ - 1)) != 0 || e > kMaxHostOffset)
+      return Error(ErrorKind::kCorrupt, "refcount table entry " + std::to_string(i) + " (" +
+                                            to_hex(e) + ") is not cluster aligned or has reserved bits set");
+    table_[i] = e;
+  }
+  blocks_.clear();
+  lru_.clear();
+  dirty_blocks_ = 0;
+  table_dirty_ = false;
+  free_hint_ = 0;
+  return ok();
+}
+
+Result<void> Refcounts::evict() {
+  while (blocks_.size() >= kMaxCachedBlocks) {
+    const uint64_t victim = lru_.back();
+    Block& b = blocks_.at(victim);
+    if (b.dirty) {
+      AMBER_TRY(io::write_exact(file_, b.offset, b.bytes.data(), b.bytes.size()));
+      --dirty_blocks_;
+    }
+    lru_.pop_back();
+    blocks_.erase(victim);
+  }
+  return ok();
+}
+
+Result<Refcounts::Block*> Refcounts::block_for(uint64_t table_index, bool create) {
+  auto found = blocks_.find(table_index);
+  if (found != blocks_.end()) {
+    lru_.splice(lru_.begin(), lru_, found->second.lru);
+    return &found->second;
+  }
+  AMBER_TRY(evict());
+  const uint64_t offset = table_[table_index];
+  Block b;
+  b.offset = offset;
+  b.bytes.assign(cluster_size_, 0);
+  if (create) {
+    b.dirty = true;
+    ++dirty_blocks_;
+  } else {
+    AMBER_TRY_ASSIGN(uint64_t file_size, file_.size());
+    if (offset + cluster_size_ > align_up(file_size, cluster_size_))
+      return Error(ErrorKind::kCorrupt, "refcount block " + std::to_string(table_index) + " at " +
+                                            to_hex(offset) + " is beyond the end of the file");
+    AMBER_TRY(io::read_exact(file_, offset, b.bytes.data(), b.bytes.size()));
+  }
+  lru_.push_front(table_index);
+  b.lru = lru_.begin();
+  auto [it, inserted] = blocks_.emplace(table_index, std::move(b));
+  return &it->second;
+}
+
+Result<uint64_t> Refcounts::get(uint64_t cluster) {
+  const uint64_t ti = cluster / block_entries_;
+  if (ti >= table_.size() || table_[ti] == 0) return uint64_t{0};
+  AMBER_TRY_ASSIGN(Block * b, block_for(ti, false));
+  return get_refcount_entry(b->bytes.data(), cluster % block_entries_, order_);
+}
+
+Result<void> Refcounts::ensure_block(uint64_t table_index, int depth, uint64_t search_from) {
+  if (depth > kMaxEnsureDepth)
+    return Error(ErrorKind::kInternal, "refcount block allocation does not settle");
+  for (;;) {
+    if (table_index >= table_.size()) AMBER_TRY(grow_table(table_index + 1, search_from));
+    if (table_[table_index] != 0) return ok();
+    AMBER_TRY_ASSIGN(uint64_t free_cluster,
+                     find_free_run(1, std::max(free_hint_, search_from)));
+    const uint64_t bi = free_cluster / block_entries_;
+    if (bi == table_index) {
+      // Self-describing: the block counts its own cluster.
+      table_[table_index] = free_cluster << cluster_bits_;
+      table_dirty_ = true;
+      AMBER_TRY_ASSIGN(Block * b, block_for(table_index, true));
+      set_refcount_entry(b->bytes.data(), free_cluster % block_entries_, order_, 1);
+      return ok();
+    }
+    if (bi >= table_.size() || table_[bi] == 0) {
+      AMBER_TRY(ensure_block(bi, depth + 1, search_from));
+      continue;
+    }
+    AMBER_TRY(update(free_cluster, 1));
+    table_[table_index] = free_cluster << cluster_bits_;
+    table_dirty_ = true;
+    AMBER_TRY(block_for(table_index, true));
+    return ok();
+  }
+}
+
+Result<void> Refcounts::update(uint64_t cluster, int64_t delta) {
+  const uint64_t ti = cluster / block_entries_;
+  if (delta > 0) {
+    AMBER_TRY(ensure_block(ti, 0, 0));
+  } else if (ti >= table_.size() || table_[ti] == 0) {
+    return Error(ErrorKind::kCorrupt,
+                 "refcount underflow for cluster " + std::to_string(cluster) + " (no refcount block)");
+  }
+  AMBER_TRY_ASSIGN(Block * b, block_for(ti, false));
+  const uint64_t index = cluster % block_entries_;
+  const uint64_t old = get_refcount_entry(b->bytes.data(), index, order_);
+  uint64_t value;
+  if (delta >= 0) {
+    if (static_cast<uint64_t>(delta) > max_refcount_ - old)
+      return Error(ErrorKind::kNoSpace, "refcount overflow for cluster " + std::to_string(cluster) +
+                                            " (refcount_bits " + std::to_string(1u << order_) + ")");
+    value = old + static_cast<uint64_t>(delta);
+  } else {
+    const uint64_t minus = static_cast<uint64_t>(-delta);
+    if (minus > old)
+      return Error(ErrorKind::kCorrupt,
+                   "refcount underflow for cluster " + std::to_string(cluster));
+    value = old - minus;
+  }
+  set_refcount_entry(b->bytes.data(), index, order_, value);
+  if (!b->dirty) {
+    b->dirty = true;
+    ++dirty_blocks_;
+  }
+  if (value == 0) hint_free(cluster);
+  return ok();
+}
+
+Result<void> Refcounts::update_range(uint64_t host_offset, uint64_t bytes, int64_t delta) {
+  if (bytes == 0) return ok();
+  const uint64_t first = host_offset >> cluster_bits_;
+  const uint64_t last = (host_offset + bytes - 1) >> cluster_bits_;
+  for (uint64_t c = first; c <= last; ++c) AMBER_TRY(update(c, delta));
+  return ok();
+}
+
+Result<uint64_t> Refcounts::find_free_run(uint64_t count, uint64_t start) {
+  const uint64_t limit = kMaxHostOffset >> cluster_bits_;
+  uint64_t run_start = start;
+  // Only a scan from the hint may move the hint.
+  bool first_free_seen = start > free_hint_;
+  for (uint64_t c = start; c < limit; ++c) {
+    bool used = is_reserved && is_reserved(c);
+    if (!used) {
+      AMBER_TRY_ASSIGN(uint64_t rc, get(c));
+      used = rc != 0;
+    }
+    if (used) {
+      run_start = c + 1;
+      if (!first_free_seen) free_hint_ = c + 1;
+      continue;
+    }
+    first_free_seen = true;
+    if (c + 1 - run_start == count) return run_start;
+  }
+  return Error(ErrorKind::kNoSpace, "qcow2 image is full (no free clusters below 2^56)");
+}
+
+Result<uint64_t> Refcounts::allocate(uint64_t count, uint64_t search_from) {
+  for (;;) {
+    AMBER_TRY_ASSIGN(uint64_t start, find_free_run(count, std::max(free_hint_, search_from)));
+    bool missing = false;
+    const uint64_t last_ti = (start + count - 1) / block_entries_;
+    for (uint64_t ti = start / block_entries_; ti <= last_ti; ++ti) {
+      if (ti >= table_.size() || table_[ti] == 0) {
+        // Place the new blocks after the run, as QEMU does.
+        AMBER_TRY(ensure_block(ti, 0, start + count));
+        missing = true;
+      }
+    }
+    if (missing) continue;  // the new blocks may have taken part of the run
+    for (uint64_t c = start; c < start + count; ++c) AMBER_TRY(update(c, 1));
+    if (free_hint_ == start) free_hint_ = start + count;
+    return start << cluster_bits_;
+  }
+}
+
+Result<void> Refcounts::grow_table(uint64_t min_entries, uint64_t search_from) {
+  if (growing_)
+    return Error(ErrorKind::kInternal, "refcount table growth recursed");
+  const uint64_t per_cluster = cluster_size_ / 8;
+  // Room for what is needed now plus the blocks the move itself needs.
+  const uint64_t want = std::max<uint64_t>(min_entries + 2, table_.size() + 1);
+  const uint64_t clusters = div_round_up(want, per_cluster);
+  if (clusters * cluster_size_ > kMaxRefcountTableBytes)
+    return Error(ErrorKind::kNoSpace, "refcount table would exceed QEMU's 8 MiB limit");
+  const uint64_t old_offset = table_offset_;
+  const uint64_t old_clusters = table_clusters_;
+  table_.resize(clusters * per_cluster, 0);
+  growing_ = true;
+  auto placed = allocate(clusters, search_from);
+  growing_ = false;
+  if (!placed.ok()) return std::move(placed).error();
+  table_offset_ = *placed;
+  table_clusters_ = static_cast<uint32_t>(clusters);
+  table_dirty_ = true;
+  AMBER_TRY(write_back(true));
+  AMBER_TRY(file_.flush());
+  if (on_table_moved) AMBER_TRY(on_table_moved(table_offset_, table_clusters_));
+  return update_range(old_offset, old_clusters * cluster_size_, -1);
+}
+
+Result<void> Refcounts::write_back(bool flush_between) {
+  bool wrote = false;
+  if (dirty_blocks_ != 0) {
+    std::vector<Block*> dirty;
+    for (auto& [ti, b] : blocks_) {
+      if (b.dirty) dirty.push_back(&b);
+    }
+    std::sort(dirty.begin(), dirty.end(), [](Block* a, Block* b) { return a->offset < b->offset; });
+    for (Block* b : dirty) {
+      AMBER_TRY(io::write_exact(file_, b->offset, b->bytes.data(), b->bytes.size()));
+      b->dirty = false;
+      --dirty_blocks_;
+      wrote = true;
+    }
+  }
+  if (table_dirty_) {
+    if (wrote && flush_between) AMBER_TRY(file_.flush());
+    std::vector<uint64_t> be(table_.size());
+    for (size_t i = 0; i < be.size(); ++i) be[i] = __builtin_bswap64(table_[i]);
+    AMBER_TRY(io::write_exact(file_, table_offset_, be.data(), be.size() * 8));
+    table_dirty_ = false;
+  }
+  return ok();
+}
+
+}  // namespace amber::block::qcow2

@@ -1,0 +1,94 @@
+// Refcounts: the refcount table (kept whole in memory, at most 8 MiB) and
+// an LRU cache of refcount blocks, for every refcount_order 0..6. Finds
+// free clusters, grows refcount blocks (self-describing, as QEMU places
+// them) and the refcount table, and checks for overflow and underflow.
+//
+// Writes are deferred: changes stay in memory until write_back(), which
+// writes dirty blocks, then (after a flush) the table. The image calls it
+// before writing the L2 slices that depend on the new refcounts.
+//
+// Thread-safety: none of its own; the image calls it only with its
+// metadata mutex held.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <unordered_map>
+#include <vector>
+
+#include "block/io/file.h"
+#include "common/result.h"
+
+namespace amber::block::qcow2 {
+
+// Reads / writes entry `index` of a refcount block with 2^order-bit entries.
+uint64_t get_refcount_entry(const uint8_t* block, uint64_t index, uint32_t order);
+void set_refcount_entry(uint8_t* block, uint64_t index, uint32_t order, uint64_t value);
+
+class Refcounts {
+ public:
+  Refcounts(io::File& file, uint32_t cluster_bits, uint32_t refcount_order);
+
+  // Loads and validates the table.
+  Result<void> load(uint64_t table_offset, uint32_t table_clusters);
+
+  uint64_t max_refcount() const { return max_refcount_; }
+  uint64_t table_offset() const { return table_offset_; }
+  uint32_t table_clusters() const { return table_clusters_; }
+  const std::vector<uint64_t>& table() const { return table_; }
+  uint64_t block_entries() const { return block_entries_; }
+
+  Result<uint64_t> get(uint64_t cluster);
+  // Adds `delta` (may be negative) to a cluster's refcount; an overflow past
+  // max_refcount() or an underflow below 0 is an error and changes nothing.
+  Result<void> update(uint64_t cluster, int64_t delta);
+  Result<void> update_range(uint64_t host_offset, uint64_t bytes, int64_t delta);
+  // Allocates `count` contiguous free clusters (refcount 0 -> 1); returns
+  // the host offset of the first.
+  Result<uint64_t> allocate(uint64_t count, uint64_t search_from = 0);
+
+  // Writes dirty blocks, then (flushing in between) the table if it moved
+  // or got new entries. `flush_between` false under lazy refcounts.
+  Result<void> write_back(bool flush_between);
+  bool dirty() const { return dirty_blocks_ != 0 || table_dirty_; }
+
+  // Called after the table moved (its new place is durable): the image
+  // rewrites the header fields and flushes.
+  std::function<Result<void>(uint64_t offset, uint32_t clusters)> on_table_moved;
+  // Clusters that must never be handed out (metadata the image knows of).
+  std::function<bool(uint64_t cluster)> is_reserved;
+  // Lowest cluster that might be free.
+  void hint_free(uint64_t cluster) { if (cluster < free_hint_) free_hint_ = cluster; }
+
+ private:
+  struct Block {
+    uint64_t offset = 0;
+    std::vector<uint8_t> bytes;
+    bool dirty = false;
+    std::list<uint64_t>::iterator lru;
+  };
+  Result<Block*> block_for(uint64_t table_index, bool create);
+  Result<void> ensure_block(uint64_t table_index, int depth, uint64_t search_from);
+  Result<void> grow_table(uint64_t min_entries, uint64_t search_from);
+  Result<uint64_t> find_free_run(uint64_t count, uint64_t start);
+  Result<void> evict();
+
+  io::File& file_;
+  uint32_t cluster_bits_;
+  uint64_t cluster_size_;
+  uint32_t order_;
+  uint64_t max_refcount_;
+  uint64_t block_entries_;
+  uint64_t table_offset_ = 0;
+  uint32_t table_clusters_ = 0;
+  std::vector<uint64_t> table_;  // host-endian
+  bool table_dirty_ = false;
+  std::unordered_map<uint64_t, Block> blocks_;  // by table index
+  std::list<uint64_t> lru_;
+  size_t dirty_blocks_ = 0;
+  uint64_t free_hint_ = 0;
+  bool growing_ = false;
+};
+
+}  // namespace amber::block::qcow2

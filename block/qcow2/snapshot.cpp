@@ -1,0 +1,82 @@
+#include "block/qcow2/snapshot.h"
+
+#include "block/qcow2/format.h"
+
+namespace amber::block::qcow2 {
+namespace {
+
+Error bad(uint32_t index, const std::string& what) {
+  return Error(ErrorKind::kCorrupt, "qcow2 snapshot " + std::to_string(index) + ": " + what);
+}
+
+}  // namespace
+
+Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint32_t count,
+                                          unsigned version, uint32_t cluster_bits) {
+  SnapshotTable table;
+  if (count == 0) return table;
+  const uint64_t cluster_size = uint64_t{1} << cluster_bits;
+  AMBER_TRY_ASSIGN(uint64_t file_size, file.size());
+  const uint64_t file_end = align_up(file_size, cluster_size);
+  if (offset >= file_end)
+    return Error(ErrorKind::kCorrupt, "qcow2 snapshot table at " + to_hex(offset) +
+                                          " is beyond the end of the file");
+  // Read the table in one go, bounded by QEMU's 64 MiB limit and the file.
+  const uint64_t max_bytes = std::min<uint64_t>(kMaxSnapshotTableBytes, file_end - offset);
+  std::vector<uint8_t> buf;
+  uint64_t pos = 0;
+  auto need = [&](uint64_t end) -> Result<void> {
+    if (end > max_bytes)
+      return Error(ErrorKind::kCorrupt, "qcow2 snapshot table exceeds " +
+                                            std::to_string(max_bytes) + " bytes");
+    if (end > buf.size()) {
+      const uint64_t old = buf.size();
+      const uint64_t grow = std::min<uint64_t>(max_bytes, std::max<uint64_t>(end, old * 2 + 4096));
+      buf.resize(grow);
+      AMBER_TRY(io::read_exact(file, offset + old, buf.data() + old, grow - old));
+    }
+    return ok();
+  };
+  for (uint32_t i = 0; i < count; ++i) {
+    AMBER_TRY(need(pos + 40));
+    const uint8_t* p = buf.data() + pos;
+    Snapshot s;
+    s.l1_table_offset = load_be64(p);
+    s.l1_size = load_be32(p + 8);
+    const uint16_t id_len = load_be16(p + 12);
+    const uint16_t name_len = load_be16(p + 14);
+    s.info.date_sec = load_be32(p + 16);
+    s.info.date_nsec = load_be32(p + 20);
+    s.info.vm_clock_nsec = load_be64(p + 24);
+    s.info.vm_state_size = load_be32(p + 32);
+    const uint32_t extra = load_be32(p + 36);
+    if (extra > kMaxSnapshotExtraData)
+      return bad(i, "extra_data_size " + std::to_string(extra) + " exceeds 1024");
+    if (version >= 3 && extra < 16)
+      return bad(i, "extra_data_size " + std::to_string(extra) + " below the v3 minimum of 16");
+    const uint64_t entry = align_up(40 + uint64_t{extra} + id_len + name_len, 8);
+    AMBER_TRY(need(pos + entry));
+    p = buf.data() + pos;
+    if (extra >= 8) s.info.vm_state_size = load_be64(p + 40);
+    if (extra >= 16) s.info.disk_size = load_be64(p + 48);
+    if (extra >= 24) {
+      s.info.icount = load_be64(p + 56);
+      s.info.has_icount = s.info.icount != ~uint64_t{0};
+    }
+    s.info.id.assign(reinterpret_cast<const char*>(p + 40 + extra), id_len);
+    s.info.name.assign(reinterpret_cast<const char*>(p + 40 + extra + id_len), name_len);
+    if (s.l1_table_offset % cluster_size != 0)
+      return bad(i, "L1 table offset " + to_hex(s.l1_table_offset) + " is not cluster aligned");
+    if (uint64_t{s.l1_size} * 8 > kMaxL1Bytes)
+      return bad(i, "L1 size " + std::to_string(s.l1_size) + " exceeds the 32 MiB limit");
+    if (s.l1_size != 0 && (s.l1_table_offset > kMaxHostOffset ||
+                           s.l1_table_offset + uint64_t{s.l1_size} * 8 > file_end))
+      return bad(i, "L1 table at " + to_hex(s.l1_table_offset) + " is beyond the end of the file");
+    table.snapshots.push_back(std::move(s));
+    pos += entry;
+  }
+  table.bytes = pos;
+  return table;
+}
+
+}  // namespace amber::block::qcow2

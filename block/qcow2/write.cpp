@@ -1,0 +1,215 @@
+// Qcow2Image: the write path. Writes to clusters this image owns alone
+// (COPIED) go straight to the file under the shared lock; everything else
+// (allocation, COW from the backing file, a snapshot-shared or compressed
+// cluster, subcluster bitmap updates, L2 table COW) runs under meta_,
+// one cluster at a time, re-checking the mapping first.
+#include <algorithm>
+
+#include "block/qcow2/format.h"
+#include "block/qcow2/image.h"
+#include "block/qcow2/iov.h"
+
+namespace amber::block::qcow2 {
+
+Result<uint64_t> Qcow2Image::allocate_clusters(uint64_t count) {
+  AMBER_TRY_ASSIGN(uint64_t offset, refcounts_->allocate(count));
+  note_host_end(offset + count * cluster_size_);
+  return offset;
+}
+
+Result<void> Qcow2Image::read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0,
+                                    uint64_t& w1) {
+  const uint64_t slice_bytes = l2_cache_->slice_bytes();
+  const uint64_t per_slice = slice_bytes / (8 * entry_words_);
+  std::lock_guard lock(l2_cache_->mutex());
+  AMBER_TRY_ASSIGN(L2Cache::Slice * slice,
+                   l2_cache_->get(l2_offset + (index / per_slice) * slice_bytes));
+  const uint64_t i = (index % per_slice) * entry_words_;
+  w0 = slice->words[i];
+  w1 = extended_ ? slice->words[i + 1] : 0;
+  return ok();
+}
+
+Result<void> Qcow2Image::write_entry(uint64_t l2_offset, uint64_t index, uint64_t w0, uint64_t w1) {
+  const uint64_t slice_bytes = l2_cache_->slice_bytes();
+  const uint64_t per_slice = slice_bytes / (8 * entry_words_);
+  std::lock_guard lock(l2_cache_->mutex());
+  AMBER_TRY_ASSIGN(L2Cache::Slice * slice,
+                   l2_cache_->get(l2_offset + (index / per_slice) * slice_bytes));
+  const uint64_t i = (index % per_slice) * entry_words_;
+  slice->words[i] = w0;
+  if (extended_) slice->words[i + 1] = w1;
+  l2_cache_->mark_dirty(slice);
+  return ok();
+}
+
+Result<uint64_t> Qcow2Image::l2_for_write(uint64_t l1_index) {
+  if (l1_index >= header_.l1_size)
+    return Error(ErrorKind::kInternal, "L1 index beyond the table");
+  const uint64_t entry = l1(l1_index);
+  const uint64_t old = entry & kL1OffsetMask;
+  if (old != 0 && (entry & kOflagCopied)) return old;
+  if (old != 0) {
+    AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(old >> cluster_bits_));
+    if (rc == 1) {
+      set_l1(l1_index, old | kOflagCopied);
+      return old;
+    }
+  }
+  AMBER_TRY_ASSIGN(uint64_t table, allocate_clusters(1));
+  {
+    std::lock_guard lock(l2_cache_->mutex());
+    l2_cache_->drop(table, cluster_size_);
+  }
+  if (old == 0) {
+    AMBER_TRY(file_->write_zeroes(table, cluster_size_));
+  } else {
+    // COW of an L2 table shared with a snapshot: the copy's entries lose
+    // COPIED (their clusters stay shared with the snapshot's table).
+    std::vector<uint64_t> words(cluster_size_ / 8);
+    AMBER_TRY(io::read_exact(*file_, old, words.data(), cluster_size_));
+    for (size_t i = 0; i < words.size(); i += entry_words_)
+      words[i] = __builtin_bswap64(__builtin_bswap64(words[i]) & ~kOflagCopied);
+    AMBER_TRY(io::write_exact(*file_, table, words.data(), cluster_size_));
+    defer_free(old, cluster_size_);
+  }
+  set_l1(l1_index, table | kOflagCopied);
+  return table;
+}
+
+Result<void> Qcow2Image::fill_below(uint64_t guest, uint64_t host, uint64_t length,
+                                    bool zeros_known) {
+  if (length == 0) return ok();
+  if (zeros_known) return file_->write_zeroes(host, length);
+  thread_local std::vector<uint8_t> buf;
+  buf.resize(length);
+  iovec v{buf.data(), length};
+  AMBER_TRY(read_locked(guest, std::span(&v, 1), length));
+  return io::write_exact(*file_, host, buf.data(), length);
+}
+
+Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> iov,
+                                        uint64_t iov_pos, uint64_t length) {
+  const uint64_t cs = cluster_size_;
+  const uint64_t cstart = offset & ~(cs - 1);
+  const uint64_t in = offset - cstart;
+  const uint64_t n = std::min(length, cs - in);
+  const uint64_t gc = offset >> cluster_bits_;
+  const uint64_t l2_index = gc % l2_entries_;
+  AMBER_TRY_ASSIGN(uint64_t l2_offset, l2_for_write(gc / l2_entries_));
+  uint64_t w0, w1;
+  AMBER_TRY(read_entry(l2_offset, l2_index, w0, w1));
+  Mapping check;
+  AMBER_TRY(classify(w0, w1, gc, 0, check));  // validates the entry
+
+  IovSlice data_slice;
+  auto data = data_slice.build(iov, iov_pos, n);
+  const bool compressed = (w0 & kOflagCompressed) != 0;
+  const uint64_t host = compressed ? 0 : (w0 & kL2OffsetMask);
+  const bool has_backing = !header_.backing_file.empty();
+  if (host != 0 && !(w0 & kOflagCopied)) {
+    AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(host >> cluster_bits_));
+    if (rc == 1) w0 |= kOflagCopied;
+  }
+  const bool own = host != 0 && (w0 & kOflagCopied);
+
+  auto drop_old = [&](uint64_t target) -> Result<void> {
+    if (compressed) {
+      AMBER_TRY_ASSIGN(CompressedDescriptor d, decode_compressed(w0, cluster_bits_));
+      defer_free(d.aligned_offset, d.aligned_bytes);
+    } else if (host != 0 && host != target) {
+      defer_free(host, cs);
+    }
+    return ok();
+  };
+
+  if (!extended_) {
+    const bool zero_flag = (w0 & kOflagZero) != 0;
+    if (own && !zero_flag) {
+      AMBER_TRY(file_->writev_at(host + in, data));
+      AMBER_TRY(write_entry(l2_offset, l2_index, w0, 0));
+      return n;
+    }
+    const uint64_t target = own ? host : 0;
+    uint64_t dest = target;
+    if (dest == 0) {
+      AMBER_TRY_ASSIGN(dest, allocate_clusters(1));
+    }
+    const bool zeros = zero_flag || (host == 0 && !compressed && !has_backing);
+    AMBER_TRY(fill_below(cstart, dest, in, zeros));
+    AMBER_TRY(fill_below(offset + n, dest + in + n, cs - in - n, zeros));
+    AMBER_TRY(file_->writev_at(dest + in, data));
+    AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied, 0));
+    AMBER_TRY(drop_old(dest));
+    return n;
+  }
+
+  // Extended L2: per-subcluster allocation.
+  const uint64_t scs = subcluster_size_;
+  const unsigned first = static_cast<unsigned>(in / scs);
+  const unsigned last = static_cast<unsigned>((in + n - 1) / scs);
+  const uint32_t touched =
+      static_cast<uint32_t>(((uint64_t{1} << (last + 1)) - 1) & ~((uint64_t{1} << first) - 1));
+  uint32_t alloc = static_cast<uint32_t>(w1);
+  uint32_t zero = static_cast<uint32_t>(w1 >> 32);
+  if (compressed || (host != 0 && !own)) {
+    AMBER_TRY_ASSIGN(uint64_t dest, allocate_clusters(1));
+    AMBER_TRY(fill_below(cstart, dest, in, false));
+    AMBER_TRY(fill_below(offset + n, dest + in + n, cs - in - n, false));
+    AMBER_TRY(file_->writev_at(dest + in, data));
+    AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied, 0xffffffffull));
+    AMBER_TRY(drop_old(dest));
+    return n;
+  }
+  uint64_t dest = host;
+  if (dest == 0) {
+    AMBER_TRY_ASSIGN(dest, allocate_clusters(1));
+  }
+  // Fill the untouched parts of partially written, unallocated subclusters.
+  auto fill_sub = [&](unsigned sub) -> Result<void> {
+    if (alloc & (1u << sub)) return ok();
+    const bool zeros = (zero & (1u << sub)) || !has_backing;
+    const uint64_t s0 = sub * scs;
+    const uint64_t s1 = s0 + scs;
+    const uint64_t w_start = std::max(s0, in);
+    const uint64_t w_end = std::min(s1, in + n);
+    AMBER_TRY(fill_below(cstart + s0, dest + s0, w_start - s0, zeros));
+    return fill_below(cstart + w_end, dest + w_end, s1 - w_end, zeros);
+  };
+  AMBER_TRY(fill_sub(first));
+  if (last != first) AMBER_TRY(fill_sub(last));
+  AMBER_TRY(file_->writev_at(dest + in, data));
+  alloc |= touched;
+  zero &= ~touched;
+  AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied,
+                        (uint64_t{zero} << 32) | alloc));
+  return n;
+}
+
+Result<void> Qcow2Image::writev(uint64_t offset, std::span<const iovec> iov) {
+  const uint64_t length = iov_length(iov);
+  if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
+  if (offset % kSectorSize != 0 || length % kSectorSize != 0)
+    return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
+  if (offset > header_.size || length > header_.size - offset)
+    return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
+  std::shared_lock rw(rw_);
+  IovSlice sub;
+  uint64_t pos = 0;
+  while (pos < length) {
+    AMBER_TRY_ASSIGN(Mapping m, lookup(offset + pos, length - pos));
+    if (m.kind == MapKind::kData && m.copied) {
+      AMBER_TRY(file_->writev_at(m.host, sub.build(iov, pos, m.length)));
+      pos += m.length;
+      continue;
+    }
+    std::lock_guard meta(meta_);
+    AMBER_TRY(mark_dirty());
+    AMBER_TRY_ASSIGN(uint64_t done, write_slow(offset + pos, iov, pos, length - pos));
+    pos += done;
+    AMBER_TRY(maybe_write_back());
+  }
+  return ok();
+}
+
+}  // namespace amber::block::qcow2
