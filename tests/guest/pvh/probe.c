@@ -7,6 +7,7 @@
  *   writeloop batches of writes + flush forever, "FLUSHED seq=N" after each.
  *   fill / discard  start=S mb=M: write non-zero data / discard a range.
  *   idle      print "PROBE: idle" and halt (for host-side inspection).
+ *   exit      exit at once (boot-time measurement).
  * Common options: seed=N; wait=S waits for a byte on COM1 (or S seconds)
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
@@ -435,6 +436,10 @@ void guest_main(const HvmStartInfo *info)
         wait_for_host(wait);
     if (cmdline_is("test", "idle"))
         idle_forever();
+    if (cmdline_is("test", "exit")) {
+        print("PROBE: RESULT PASS exit\n");
+        guest_exit(0);
+    }
     if (cmdline_is("test", "bench"))
         mode_bench();
     else if (cmdline_is("test", "writeloop"))

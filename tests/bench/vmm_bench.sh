@@ -1,0 +1,120 @@
+#!/bin/bash
+# amber-vmm vs QEMU+KVM on the same PVH probe guest and the same kind of
+# qcow2 disk (64 MiB, cache=writeback, 1 queue), run alternately
+# (REPS times, default 3; medians reported):
+#   - 4 KiB request rate, read and write, queue depth 1 and 32: the guest's
+#     bench mode (tests/guest/pvh/probe.c) prints "BENCH start" / "BENCH done";
+#     the host times the two serial lines (count=COUNT requests, default 3000,
+#     sequential over 16 MiB; the write run goes first and allocates the
+#     clusters the read run then reads);
+#   - start-up: process start to the guest's first serial line, and to exit,
+#     for the guest's `test=exit` mode (QEMU runs SeaBIOS + its PVH option ROM
+#     first with -kernel; amber-vmm enters the PVH entry directly);
+#   - memory: peak VmHWM of the VMM process (sampled from /proc/PID/status
+#     every 10 ms) with -m 64M, minus nothing: the probe guest touches under
+#     2 MiB of its RAM, so VmHWM is essentially VMM overhead (+<2 MiB).
+# Usage: tests/bench/vmm_bench.sh [AMBER_VMM]   (env: REPS, COUNT, WORK)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+vmm=${1:-${AMBER_VMM:-}}
+if [ -z "$vmm" ]; then
+    for c in "$root/build-guest/hv/amber-vmm" "$root/build/hv/amber-vmm"; do
+        [ -x "$c" ] && vmm=$c && break
+    done
+fi
+[ -x "${vmm:-}" ] || { echo "vmm_bench: amber-vmm not found; pass its path" >&2; exit 2; }
+work=${WORK:-$(mktemp -d /var/tmp/amber-bench.XXXXXX)}
+mkdir -p "$work"
+"$root/tests/guest/pvh/build.sh" "$work/pvh.elf"
+export VMM="$vmm" WORK="$work" REPS="${REPS:-3}" COUNT="${COUNT:-3000}"
+exec python3 - <<'PYEOF'
+import os, re, statistics, subprocess, threading, time
+
+VMM = os.environ['VMM']; WORK = os.environ['WORK']
+REPS = int(os.environ['REPS']); COUNT = int(os.environ['COUNT'])
+PVH = os.path.join(WORK, 'pvh.elf')
+
+def amber_argv(disk, cmdline):
+    return [VMM, '--name', 'bench', '--memory', '64M', '--cpus', '1', '--serial', 'stdio',
+            '--kernel', PVH, '--cmdline', cmdline,
+            '--disk', 'path=%s,format=qcow2,cache=writeback,queues=1' % disk]
+
+def qemu_argv(disk, cmdline):
+    return ['qemu-system-x86_64', '-machine', 'pc,accel=kvm', '-cpu', 'host,-arch-capabilities',
+            '-m', '64M', '-nographic', '-no-reboot', '-display', 'none', '-monitor', 'none',
+            '-serial', 'stdio', '-net', 'none', '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
+            '-kernel', PVH, '-append', cmdline,
+            '-drive', 'file=%s,if=none,id=d0,format=qcow2,cache=writeback' % disk,
+            '-device', 'virtio-blk-pci,drive=d0,num-queues=1']
+
+def run(argv, timeout=600):
+    """Returns (lines [(t, text)], t_exit, rc, vmhwm_kib); t relative to spawn."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines = []; hwm = [0]; done = threading.Event()
+    def sample():
+        while not done.is_set():
+            try:
+                with open('/proc/%d/status' % p.pid) as f:
+                    m = re.search(r'VmHWM:\s+(\d+)', f.read())
+                    if m: hwm[0] = max(hwm[0], int(m.group(1)))
+            except OSError:
+                pass
+            time.sleep(0.01)
+    th = threading.Thread(target=sample, daemon=True); th.start()
+    buf = b''
+    while True:
+        chunk = p.stdout.read1(4096)
+        if not chunk: break
+        now = time.monotonic() - t0
+        buf += chunk
+        while b'\n' in buf:
+            line, buf = buf.split(b'\n', 1)
+            lines.append((now, line.decode('latin-1').strip()))
+        if time.monotonic() - t0 > timeout:
+            p.kill()
+    rc = p.wait(); t_exit = time.monotonic() - t0
+    done.set(); th.join()
+    err = p.stderr.read().decode('latin-1')
+    if not any('RESULT PASS' in l for _, l in lines):
+        raise SystemExit('run failed (rc %d): %s\n%s\n%s' % (rc, ' '.join(argv),
+                         '\n'.join(l for _, l in lines[-15:]), err[-2000:]))
+    return lines, t_exit, rc, hwm[0]
+
+def t_of(lines, rx):
+    for t, l in lines:
+        if re.search(rx, l): return t
+    raise SystemExit('no line %r' % rx)
+
+VMMS = {'amber-vmm': amber_argv, 'qemu': qemu_argv}
+res = {k: {} for k in VMMS}
+def add(v, metric, x): res[v].setdefault(metric, []).append(x)
+
+for rep in range(REPS):
+    order = list(VMMS) if rep % 2 == 0 else list(reversed(VMMS))
+    for v in order:
+        disk = os.path.join(WORK, '%s-%d.qcow2' % (v, rep))
+        subprocess.run(['qemu-img', 'create', '-f', 'qcow2', disk, '64M'], check=True, stdout=subprocess.DEVNULL)
+        lines, t_exit, rc, hwm = run(VMMS[v](disk, 'test=exit'))
+        add(v, 'start -> first serial line (s)', t_of(lines, r'PROBE: amber probe guest starting'))
+        add(v, 'start -> exit (s)', t_exit)
+        add(v, 'peak VmHWM, -m 64M (MiB)', hwm / 1024)
+        for rw in ('write', 'read'):
+            for depth in (1, 32):
+                lines, t_exit, rc, hwm = run(VMMS[v](disk, 'test=bench rw=%s depth=%d count=%d' % (rw, depth, COUNT)))
+                dt = t_of(lines, r'BENCH done') - t_of(lines, r'BENCH start')
+                add(v, '4K %s QD%d (req/s)' % (rw, depth), COUNT / dt)
+                add(v, 'peak VmHWM, -m 64M (MiB)', hwm / 1024)
+        os.unlink(disk)
+        print('rep %d %s done' % (rep + 1, v), flush=True)
+
+metrics = list(res['amber-vmm'])
+print()
+print('%-32s %14s %14s %10s' % ('metric (median of %d)' % REPS, 'amber-vmm', 'qemu+kvm', 'amber/qemu'))
+for m in metrics:
+    a = statistics.median(res['amber-vmm'][m]) if 'VmHWM' not in m else max(res['amber-vmm'][m])
+    q = statistics.median(res['qemu'][m]) if 'VmHWM' not in m else max(res['qemu'][m])
+    fmt = '%14.0f' if 'req/s' in m else '%14.2f'
+    print('%-32s %s %s %10.2f' % (m, fmt % a, fmt % q, a / q if q else float('nan')))
+print('(VmHWM: maximum over all runs, not median)')
+PYEOF
