@@ -82,8 +82,9 @@ Result<Mapping> Qcow2Image::lookup(uint64_t offset, uint64_t max_length) {
   uint64_t gc = guest_cluster;
   AMBER_TRY(classify(words[idx * entry_words_], extended_ ? words[idx * entry_words_ + 1] : 0, gc,
                      sub, m));
-  const uint64_t unit_end = (gc << cluster_bits_) + (sub + 1) * subcluster_size_;
-  m.length = unit_end - offset;
+  const uint64_t unit_start = (gc << cluster_bits_) + sub * subcluster_size_;
+  m.length = unit_start + subcluster_size_ - offset;
+  if (m.kind == MapKind::kData) m.host += offset - unit_start;
   if (m.kind == MapKind::kCompressed) {
     m.length = std::min(max_length, (gc + 1) * cluster_size_ - offset);
     return m;
