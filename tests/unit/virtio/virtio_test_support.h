@@ -52,9 +52,11 @@ class GuestRam {
   uint16_t get_atomic16(uint64_t gpa) {
     return __atomic_load_n(reinterpret_cast<uint16_t*>(memory.translate(gpa, 2)), __ATOMIC_ACQUIRE);
   }
-  // Bump allocator for data buffers, from 512 KiB up.
+  // Bump allocator for data buffers in [512 KiB, 1 MiB); wraps around
+  // (long tests reuse old buffers).
   uint64_t alloc(uint64_t length, uint64_t align = 16) {
     next_ = (next_ + align - 1) & ~(align - 1);
+    if (next_ + length > kRegionSize) next_ = kAllocStart;
     const uint64_t gpa = next_;
     next_ += length;
     return gpa;
@@ -66,7 +68,8 @@ class GuestRam {
     void operator()(uint8_t* p) const { std::free(p); }
   };
   std::unique_ptr<uint8_t, Free> regions_[2];
-  uint64_t next_ = 0x80000;
+  static constexpr uint64_t kAllocStart = 0x80000;
+  uint64_t next_ = kAllocStart;
 };
 
 struct Buf {
