@@ -1,0 +1,107 @@
+#include "hv/devices/cmos.h"
+
+#include <algorithm>
+#include <ctime>
+
+namespace amber::hv::devices {
+namespace {
+
+constexpr uint8_t kSeconds = 0x00, kMinutes = 0x02, kHours = 0x04, kWeekday = 0x06, kDay = 0x07,
+                  kMonth = 0x08, kYear = 0x09, kStatusA = 0x0A, kStatusB = 0x0B, kStatusC = 0x0C,
+                  kStatusD = 0x0D, kCentury = 0x32;
+constexpr uint8_t kStatusBBinary = 0x04;
+constexpr uint8_t kStatusB24Hour = 0x02;
+
+uint8_t to_bcd(int value) { return static_cast<uint8_t>(((value / 10) << 4) | (value % 10)); }
+
+uint8_t clamp16_low(uint64_t v) { return static_cast<uint8_t>(std::min<uint64_t>(v, 0xFFFF)); }
+uint8_t clamp16_high(uint64_t v) { return static_cast<uint8_t>(std::min<uint64_t>(v, 0xFFFF) >> 8); }
+
+}  // namespace
+
+std::vector<std::pair<uint8_t, uint8_t>> cmos_platform_bytes(const RamLayout& layout, unsigned cpus) {
+  std::vector<std::pair<uint8_t, uint8_t>> out;
+  // Base memory: 640 KiB.
+  out.push_back({0x15, 0x80});
+  out.push_back({0x16, 0x02});
+  // Extended memory above 1 MiB, in KiB (max 0xFFFF).
+  const uint64_t extended_kib = layout.below_4g > kMiB ? (layout.below_4g - kMiB) / 1024 : 0;
+  for (uint8_t base : {uint8_t{0x17}, uint8_t{0x30}}) {
+    out.push_back({base, clamp16_low(extended_kib)});
+    out.push_back({static_cast<uint8_t>(base + 1), clamp16_high(extended_kib)});
+  }
+  // Memory above 16 MiB below 4 GiB, in 64 KiB units.
+  const uint64_t above_16m = layout.below_4g > 16 * kMiB ? (layout.below_4g - 16 * kMiB) / 65536 : 0;
+  out.push_back({0x34, clamp16_low(above_16m)});
+  out.push_back({0x35, clamp16_high(above_16m)});
+  // Memory above 4 GiB, 64 KiB units, 24 bits.
+  const uint64_t high = layout.above_4g / 65536;
+  out.push_back({0x5B, static_cast<uint8_t>(high)});
+  out.push_back({0x5C, static_cast<uint8_t>(high >> 8)});
+  out.push_back({0x5D, static_cast<uint8_t>(high >> 16)});
+  out.push_back({0x5F, static_cast<uint8_t>(cpus - 1)});
+  out.push_back({0x10, 0x00});  // no floppy drives
+  out.push_back({0x3D, 0x02});  // boot: hard disk first
+  out.push_back({0x38, 0x01});  // skip the floppy boot-signature check
+  return out;
+}
+
+Cmos::Cmos() {
+  bytes_[kStatusA] = 0x26;
+  bytes_[kStatusB] = kStatusB24Hour;
+  bytes_[kStatusD] = 0x80;  // battery good
+}
+
+void Cmos::set(uint8_t index, uint8_t value) {
+  std::lock_guard lock(mutex_);
+  bytes_[index % kSize] = value;
+}
+
+uint8_t Cmos::get(uint8_t index) {
+  std::lock_guard lock(mutex_);
+  return read_register(index % kSize);
+}
+
+uint8_t Cmos::read_register(uint8_t index) {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  const bool binary = (bytes_[kStatusB] & kStatusBBinary) != 0;
+  auto encode = [&](int v) { return binary ? static_cast<uint8_t>(v) : to_bcd(v); };
+  switch (index) {
+    case kSeconds: return encode(utc.tm_sec);
+    case kMinutes: return encode(utc.tm_min);
+    case kHours: return encode(utc.tm_hour);
+    case kWeekday: return encode(utc.tm_wday + 1);
+    case kDay: return encode(utc.tm_mday);
+    case kMonth: return encode(utc.tm_mon + 1);
+    case kYear: return encode(utc.tm_year % 100);
+    case kCentury: return encode(19 + utc.tm_year / 100);
+    case kStatusA: return bytes_[kStatusA] & 0x7F;  // never "update in progress"
+    case kStatusC: return 0;
+    default: return bytes_[index];
+  }
+}
+
+void Cmos::io_read(uint64_t offset, std::span<uint8_t> data) {
+  std::lock_guard lock(mutex_);
+  const uint8_t value = offset == 1 ? read_register(index_) : 0xFF;
+  std::fill(data.begin(), data.end(), value);
+}
+
+void Cmos::io_write(uint64_t offset, std::span<const uint8_t> data) {
+  std::lock_guard lock(mutex_);
+  if (offset == 0) {
+    index_ = data[0] & 0x7F;  // bit 7 is the NMI mask
+    return;
+  }
+  switch (index_) {
+    case kStatusC:
+    case kStatusD:
+      break;  // read-only
+    default:
+      bytes_[index_] = data[0];
+  }
+}
+
+}  // namespace amber::hv::devices

@@ -1,0 +1,70 @@
+// PIIX4 power management function (00:01.3, 8086:7113 rev 03) and its ACPI
+// register block.
+//  - config 0x40 PMBASE (I/O, 64 bytes) enabled by 0x80 bit 0: the block
+//    moves on the PIO bus when the guest programs it (SeaBIOS: 0xB000);
+//  - 0x5B bit 1 preset: "SMM already set up" so bios-256k.bin skips its SMI
+//    handshake (the SeaBIOS notes §1.6);
+//  - 0x67 bit 3: COM1 present (the DSDT's COM1 _STA reads it);
+//  - PM1 status/enable/control: SLP_EN with SLP_TYP 0 (SeaBIOS's _S5) ->
+//    guest shutdown; PM timer at +8 (24-bit, 3.579545 MHz, host monotonic
+//    clock); APM control 0xB2 (0xF1/0xF0 set/clear SCI_EN) and 0xB3; GPE0
+//    at 0xAFE0; SCI on IRQ 9 = (PM1_STS & PM1_EN) | (GPE0_STS & GPE0_EN).
+//
+// Thread-safety: config access serialized by the host bridge; the register
+// block has its own mutex (any vCPU thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+
+#include "hv/bus/io_bus.h"
+#include "hv/pci/pci_config.h"
+
+namespace amber::hv::devices {
+
+inline constexpr uint64_t kApmPort = 0xB2;    // 0xB2 control, 0xB3 status
+inline constexpr uint64_t kGpe0Port = 0xAFE0;
+
+class AcpiPmRegisters : public bus::IoDevice {
+ public:
+  AcpiPmRegisters(std::function<void()> shutdown, std::function<void(bool)> sci)
+      : shutdown_(std::move(shutdown)), sci_(std::move(sci)) {}
+  // Offsets 0..63: PMBASE block. The APM and GPE0 ports reach it through
+  // PortAlias with offsets kApmOffset / kGpeOffset.
+  static constexpr uint64_t kApmOffset = 0x100;
+  static constexpr uint64_t kGpeOffset = 0x200;
+  void io_read(uint64_t offset, std::span<uint8_t> data) override;
+  void io_write(uint64_t offset, std::span<const uint8_t> data) override;
+  void reset_state();
+
+ private:
+  void update_sci();  // under mutex_
+  std::mutex mutex_;
+  uint16_t pm1_status_ = 0, pm1_enable_ = 0, pm1_control_ = 0;
+  uint16_t gpe_status_ = 0, gpe_enable_ = 0;
+  uint8_t apm_status_ = 0;
+  bool sci_level_ = false;
+  std::function<void()> shutdown_;
+  std::function<void(bool)> sci_;
+};
+
+class Piix4Pm : public pci::PciConfigSpace {
+ public:
+  static constexpr uint64_t kBlockSize = 64;
+  Piix4Pm(bus::IoBus& pio, AcpiPmRegisters* registers);
+  void bar_read(unsigned, uint64_t, std::span<uint8_t>) override {}
+  void bar_write(unsigned, uint64_t, std::span<const uint8_t>) override {}
+  void reset() override;
+
+ protected:
+  void device_config_write(unsigned offset, unsigned size, uint32_t value) override;
+
+ private:
+  void remap_block();
+  bus::IoBus& pio_;
+  AcpiPmRegisters* registers_;
+  uint64_t mapped_base_ = 0;  // 0 = not mapped
+};
+
+}  // namespace amber::hv::devices

@@ -1,0 +1,58 @@
+// Where a UART's bytes go and come from: stdio, a pty (its path is printed
+// on stderr), a file (output only), a listening unix socket (one client at
+// a time), or nowhere. Output never blocks the vCPU: when the other side
+// does not read, bytes are dropped.
+//
+// A reader thread delivers input to the callback given to start(); it
+// polls with a timeout so the destructor can stop it.
+//
+// Thread-safety: write() from any thread (internally locked); start() once.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/result.h"
+
+namespace amber::hv::devices {
+
+struct SerialSpec {
+  enum class Kind { kNone, kStdio, kPty, kFile, kUnix } kind = Kind::kNone;
+  std::string path;
+};
+
+// Parses pty|stdio|file:PATH|unix:PATH|none.
+Result<SerialSpec> parse_serial_spec(std::string_view text);
+
+class SerialBackend {
+ public:
+  static Result<std::unique_ptr<SerialBackend>> open(const SerialSpec& spec);
+  ~SerialBackend();
+
+  // input(bytes) is called from the reader thread; it returns how many of
+  // them it accepted (the rest are retried later).
+  void start(std::function<size_t(const uint8_t*, size_t)> input);
+  void write(uint8_t byte);
+  const std::string& pty_path() const { return pty_path_; }
+
+ private:
+  SerialBackend() = default;
+  void reader();
+
+  SerialSpec::Kind kind_ = SerialSpec::Kind::kNone;
+  int in_fd_ = -1;
+  int out_fd_ = -1;
+  int listen_fd_ = -1;
+  std::string pty_path_;
+  std::string socket_path_;
+  std::mutex mutex_;  // guards out_fd_/in_fd_ for the unix client
+  std::function<size_t(const uint8_t*, size_t)> input_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace amber::hv::devices

@@ -1,0 +1,245 @@
+#include "hv/vmm/builder.h"
+
+#include <cstdio>
+
+#include "hv/boot/firmware.h"
+#include "hv/boot/kernel_loader.h"
+#include "hv/devices/cmos.h"
+#include "hv/devices/fw_cfg.h"
+#include "hv/devices/i8042.h"
+#include "hv/devices/legacy_ports.h"
+#include "hv/devices/piix.h"
+#include "hv/devices/piix4_pm.h"
+#include "hv/devices/serial.h"
+#include "hv/kvm/cpuid.h"
+#include "hv/pci/host_bridge.h"
+#include "hv/vmm/kvm_interrupts.h"
+#ifdef AMBER_HAVE_VIRTIO_BLK
+#include "hv/virtio/pci_transport.h"
+#include "hv/virtio/virtio_blk.h"
+#endif
+
+namespace amber::hv::vmm {
+namespace {
+
+// Memory slots.
+constexpr uint32_t kSlotLowRam = 0;
+constexpr uint32_t kSlotRam = 1;
+constexpr uint32_t kSlotHighRam = 2;
+constexpr uint32_t kSlotFirmware = 3;
+constexpr uint64_t kIdentityMapAddress = kTssAddress;           // 1 page
+constexpr uint64_t kTssPagesAddress = kTssAddress + 0x1000;     // 3 pages
+// Fixed ports.
+constexpr uint64_t kPostPort = 0x80;
+constexpr uint64_t kI8042Data = 0x60, kI8042Command = 0x64;
+constexpr uint64_t kSystemControlPort = 0x92;
+constexpr uint64_t kCmosPort = 0x70;
+constexpr uint64_t kCom1 = 0x3F8;
+constexpr unsigned kCom1Irq = 4;
+constexpr unsigned kSciIrq = 9;
+constexpr uint64_t kDebugConsolePort = 0x402;
+constexpr uint64_t kDebugExitPort = 0x501;
+constexpr uint64_t kPciHotplugPorts = 0xAE00;
+constexpr uint64_t kCpuPresentPorts = 0xAF00;
+// PCI slots: 0 host bridge, 1 PIIX3 (+ function 3 PM), 2 free (VGA later),
+// disks from 3 on.
+constexpr unsigned kFirstDiskSlot = 3;
+
+std::vector<uint8_t> pack_e820(const std::vector<E820Entry>& map) {
+  std::vector<uint8_t> out;
+  for (const E820Entry& e : map) {
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(e.address >> (8 * i)));
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(e.length >> (8 * i)));
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(static_cast<uint32_t>(e.type) >> (8 * i)));
+  }
+  return out;
+}
+
+Result<void> map_ram(kvm::KvmVm& vm, GuestRam& ram) {
+  const RamLayout& l = ram.layout();
+  AMBER_TRY(vm.set_memory(kSlotLowRam, 0, kVgaHoleStart, ram.host(), 0));
+  AMBER_TRY(vm.set_memory(kSlotRam, kVgaHoleEnd, l.below_4g - kVgaHoleEnd, ram.host() + kVgaHoleEnd, 0));
+  if (l.above_4g != 0) AMBER_TRY(vm.set_memory(kSlotHighRam, k4GiB, l.above_4g, ram.high_host(), 0));
+  return ok();
+}
+
+Result<void> add_vcpus(Machine& m, unsigned count) {
+  AMBER_TRY_ASSIGN(auto supported, m.system().supported_cpuid());
+  for (unsigned id = 0; id < count; ++id) {
+    AMBER_TRY_ASSIGN(auto vcpu, kvm::KvmVcpu::create(m.system(), m.vm(), id));
+    AMBER_TRY(vcpu->set_cpuid(kvm::build_cpuid(supported, id, count)));
+    m.add_vcpu(std::move(vcpu));
+  }
+  return ok();
+}
+
+std::string bootorder(const Config& config) {
+  std::string order;
+  for (unsigned i = 0; i < config.disks.size(); ++i) {
+    char line[32];
+    std::snprintf(line, sizeof(line), "/pci@i0cf8/*@%x\n", kFirstDiskSlot + i);
+    order += line;
+  }
+  return order;
+}
+
+Result<void> add_fw_cfg(Machine& m, const Config& config) {
+  auto* fw_cfg = m.own(std::make_unique<devices::FwCfg>(&m.ram().memory()));
+  fw_cfg->add_u16(devices::kFwCfgNbCpus, static_cast<uint16_t>(config.cpus));
+  fw_cfg->add_u16(devices::kFwCfgMaxCpus, static_cast<uint16_t>(config.cpus));
+  fw_cfg->add_u16(devices::kFwCfgBootMenu, 0);
+  fw_cfg->add_key(devices::kFwCfgIrq0Override, {1});
+  AMBER_TRY(fw_cfg->add_file("etc/e820", pack_e820(firmware_e820(m.ram().layout()))));
+  AMBER_TRY(fw_cfg->add_file("etc/show-boot-menu", {0, 0}));
+  AMBER_TRY(fw_cfg->add_file("etc/system-states", {0, 0, 0, 0, 0, 0}));
+  const std::string order = bootorder(config);
+  AMBER_TRY(fw_cfg->add_file("bootorder", std::vector<uint8_t>(order.begin(), order.end())));
+  fw_cfg->finalize();
+  return m.pio().add(devices::kFwCfgPort, devices::kFwCfgPortSpan, fw_cfg, "fw_cfg");
+}
+
+Result<void> add_legacy_devices(Machine& m, const Config& config, KvmInterrupts& irqs) {
+  auto reset = [&m] { m.post({Request::Kind::kReset, ShutdownReason::kGuestReset, 0, ""}); };
+  bus::IoBus& pio = m.pio();
+
+  std::FILE* debug_log = nullptr;
+  if (!config.debugcon.empty()) {
+    debug_log = std::fopen(config.debugcon.c_str(), "w");
+    if (debug_log == nullptr) return Error::from_errno(errno, "--debugcon file:" + config.debugcon);
+  }
+  AMBER_TRY(pio.add(kDebugConsolePort, 1, m.own(std::make_unique<devices::DebugConsole>(debug_log)), "debugcon"));
+  AMBER_TRY(pio.add(kDebugExitPort, 4, m.own(std::make_unique<devices::DebugExit>([&m](int code) {
+                      m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, code, ""});
+                    })), "isa-debug-exit"));
+  AMBER_TRY(pio.add(kPostPort, 1, m.own(std::make_unique<devices::ZeroPorts>()), "POST port"));
+
+  auto* port92 = m.own(std::make_unique<devices::SystemControlA>(reset));
+  AMBER_TRY(pio.add(kSystemControlPort, 1, port92, "port 0x92"));
+  m.add_reset_hook([port92] { port92->reset_state(); });
+
+  auto* i8042 = m.own(std::make_unique<devices::I8042>(reset));
+  AMBER_TRY(pio.add(kI8042Data, 1, m.own(std::make_unique<devices::PortAlias>(i8042, 0)), "i8042 data"));
+  AMBER_TRY(pio.add(kI8042Command, 1, m.own(std::make_unique<devices::PortAlias>(i8042, 4)), "i8042 command"));
+  m.add_reset_hook([i8042] { i8042->reset_state(); });
+
+  auto* cmos = m.own(std::make_unique<devices::Cmos>());
+  for (auto [index, value] : devices::cmos_platform_bytes(m.ram().layout(), config.cpus)) cmos->set(index, value);
+  AMBER_TRY(pio.add(kCmosPort, 2, cmos, "CMOS/RTC"));
+
+  AMBER_TRY_ASSIGN(auto backend, devices::SerialBackend::open(config.serial));
+  auto* serial = m.own(std::make_unique<devices::Serial>(
+      std::move(backend), [&irqs](bool level) { irqs.set_isa_irq(kCom1Irq, level); }));
+  AMBER_TRY(pio.add(kCom1, 8, serial, "COM1"));
+  m.add_reset_hook([serial] { serial->reset_state(); });
+  serial->start();
+  return add_fw_cfg(m, config);
+}
+
+Result<pci::HostBridge*> add_pci_platform(Machine& m, const Config& config, KvmInterrupts& irqs) {
+  bus::IoBus& pio = m.pio();
+  auto* reset_control = m.own(std::make_unique<devices::ResetControl>(
+      [&m] { m.post({Request::Kind::kReset, ShutdownReason::kGuestReset, 0, ""}); }));
+  auto* bridge = m.own(std::make_unique<pci::HostBridge>(pio, m.mmio(), reset_control));
+  AMBER_TRY(pio.add(pci::kConfigAddressPort, 8, bridge, "PCI host bridge"));
+
+  AMBER_TRY(bridge->attach(0, 0, m.own(std::make_unique<devices::I440fxHost>())));
+  auto* piix3 = m.own(std::make_unique<devices::Piix3Isa>(
+      [&irqs](const std::array<uint8_t, 4>& routes) { irqs.set_pirq_routes(routes); }));
+  AMBER_TRY(bridge->attach(1, 0, piix3));
+
+  auto* acpi = m.own(std::make_unique<devices::AcpiPmRegisters>(
+      [&m] { m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, 0, ""}); },
+      [&irqs](bool level) { irqs.set_isa_irq(kSciIrq, level); }));
+  AMBER_TRY(pio.add(devices::kApmPort, 2,
+                    m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kApmOffset)),
+                    "APM control"));
+  AMBER_TRY(pio.add(devices::kGpe0Port, 4,
+                    m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kGpeOffset)),
+                    "GPE0"));
+  AMBER_TRY(bridge->attach(1, 3, m.own(std::make_unique<devices::Piix4Pm>(pio, acpi))));
+  m.add_reset_hook([acpi] { acpi->reset_state(); });
+
+  // ACPI hotplug registers of SeaBIOS's DSDT: must read 0 (nothing ejectable).
+  AMBER_TRY(pio.add(kPciHotplugPorts, 16, m.own(std::make_unique<devices::ZeroPorts>()), "PCI hotplug"));
+  std::vector<uint8_t> present(32, 0);
+  for (unsigned cpu = 0; cpu < config.cpus; ++cpu) present[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
+  AMBER_TRY(pio.add(kCpuPresentPorts, 32, m.own(std::make_unique<devices::ReadOnlyBytes>(present)),
+                    "CPU present bitmap"));
+  return bridge;
+}
+
+Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
+  if (config.disks.empty()) return ok();
+#ifdef AMBER_HAVE_VIRTIO_BLK
+  Machine& m = *vm.machine;
+  for (unsigned i = 0; i < config.disks.size(); ++i) {
+    const DiskSpec& spec = config.disks[i];
+    virtio::BlkConfig blk;
+    blk.path = spec.path;
+    blk.format = spec.format;
+    blk.cache = spec.cache;
+    blk.aio = spec.aio;
+    blk.options.queues = spec.queues;
+    blk.options.discard = spec.discard;
+    blk.options.access = spec.readonly ? virtio::DiskAccess::kReadOnly : virtio::DiskAccess::kReadWrite;
+    blk.options.serial = spec.serial;
+    const unsigned slot = kFirstDiskSlot + i;
+    auto device = virtio::make_virtio_blk_pci(blk, m.ram().memory(), irqs, irqs, slot);
+    if (!device.ok()) return std::move(device).error().with_context("--disk " + spec.path);
+    virtio::VirtioBlkPci* raw = m.own(std::move(device).value());
+    AMBER_TRY(bridge.attach(slot, 0, &virtio::as_pci_device(*raw)));
+    vm.disks.push_back({"disk" + std::to_string(i), spec.path, slot, raw});
+  }
+  return ok();
+#else
+  (void)vm; (void)bridge; (void)irqs;
+  return Error(ErrorKind::kUnsupported, "--disk: this build has no virtio-blk device yet");
+#endif
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
+  AMBER_TRY_ASSIGN(auto system, kvm::KvmSystem::open());
+  AMBER_TRY_ASSIGN(auto kvm_vm, kvm::KvmVm::create(system));
+  AMBER_TRY(kvm_vm->set_identity_map_address(kIdentityMapAddress));
+  AMBER_TRY(kvm_vm->set_tss_address(kTssPagesAddress));
+  AMBER_TRY(kvm_vm->create_irqchip());
+  AMBER_TRY(kvm_vm->create_pit());
+  AMBER_TRY_ASSIGN(auto ram, GuestRam::allocate(config.memory, config.hugepages));
+  AMBER_TRY(map_ram(*kvm_vm, ram));
+
+  auto vm = std::make_unique<Vm>();
+  vm->machine = std::make_unique<Machine>(std::move(system), std::move(kvm_vm), std::move(ram));
+  Machine& m = *vm->machine;
+  m.set_reboot_policy(config.no_reboot ? RebootPolicy::kExitOnReboot : RebootPolicy::kReboot);
+  m.set_exit_on_failure(config.control.empty());
+
+  auto* irqs = m.own(std::make_unique<KvmInterrupts>(m.vm()));
+  AMBER_TRY(irqs->install_routing());
+  AMBER_TRY(add_vcpus(m, config.cpus));
+
+  AMBER_TRY(add_legacy_devices(m, config, *irqs));
+  AMBER_TRY_ASSIGN(pci::HostBridge* bridge, add_pci_platform(m, config, *irqs));
+  AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
+  m.add_reset_hook([bridge] { bridge->reset(); });
+
+  if (!config.kernel.empty()) {
+    AMBER_TRY_ASSIGN(auto kernel, boot::KernelLoader::open(config.kernel, config.initrd, config.cmdline));
+    AMBER_TRY(kernel->load(m.ram(), kernel_e820(m.ram().layout()), m.vcpu(0)));
+    auto* loader = m.own(std::move(kernel));
+    GuestRam* ram_ptr = &m.ram();
+    m.add_reset_hook([loader, ram_ptr] { (void)loader->reload(*ram_ptr); });
+  } else {
+    AMBER_TRY_ASSIGN(auto firmware, boot::Firmware::load(config.firmware));
+    AMBER_TRY(firmware->map(m.vm(), kSlotFirmware));
+    firmware->copy_low_alias(m.ram());
+    auto* fw = m.own(std::move(firmware));
+    GuestRam* ram_ptr = &m.ram();
+    m.add_reset_hook([fw, ram_ptr] { fw->copy_low_alias(*ram_ptr); });
+  }
+  AMBER_TRY(m.capture_reset_state());
+  return vm;
+}
+
+}  // namespace amber::hv::vmm

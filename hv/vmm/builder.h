@@ -1,0 +1,36 @@
+// build_vm: turns a Config into a ready-to-run Vm. Every device of the
+// platform is created and attached in this one place (builder.cpp), in
+// the order a reader would look for them; nothing attaches itself.
+//
+// Thread-safety: call from the main thread before Machine::run().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "hv/vmm/config.h"
+#include "hv/vmm/machine.h"
+
+namespace amber::hv::virtio {
+class VirtioBlkPci;
+}
+
+namespace amber::hv::vmm {
+
+struct DiskHandle {
+  std::string name;  // "disk0", ...
+  std::string path;
+  unsigned slot = 0;
+  virtio::VirtioBlkPci* device = nullptr;
+};
+
+struct Vm {
+  std::unique_ptr<Machine> machine;
+  std::vector<DiskHandle> disks;
+};
+
+Result<std::unique_ptr<Vm>> build_vm(const Config& config);
+
+}  // namespace amber::hv::vmm

@@ -1,0 +1,44 @@
+// amber-vmm: parses the command line, builds the VM, serves the control
+// socket and runs until the guest or the host ends it. See doc/amber-vmm.md.
+#include <signal.h>
+
+#include <cstdio>
+
+#include "hv/control/control_server.h"
+#include "hv/vmm/builder.h"
+#include "hv/vmm/config.h"
+
+int main(int argc, char** argv) {
+  using namespace amber::hv::vmm;
+  auto config = parse_command_line(argc, argv);
+  if (!config.ok()) {
+    std::fprintf(stderr, "amber-vmm: %s\n", config.error().message().c_str());
+    return 1;
+  }
+  if (config->help) {
+    std::fputs(help_text().c_str(), stdout);
+    return 0;
+  }
+  if (config->version) {
+    std::puts("amber-vmm 0.1.0");
+    return 0;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  auto vm = build_vm(*config);
+  if (!vm.ok()) {
+    std::fprintf(stderr, "amber-vmm: %s\n", vm.error().message().c_str());
+    return 1;
+  }
+  std::unique_ptr<amber::hv::control::ControlServer> control;
+  if (!config->control.empty()) {
+    auto server = amber::hv::control::ControlServer::start(config->control, **vm);
+    if (!server.ok()) {
+      std::fprintf(stderr, "amber-vmm: %s\n", server.error().message().c_str());
+      return 1;
+    }
+    control = std::move(server).value();
+  }
+  const int status = (*vm)->machine->run();
+  control.reset();
+  return status;
+}
