@@ -22,9 +22,9 @@ L2Cache::Slice* L2Cache::insert(uint64_t offset) {
   return raw;
 }
 
-void L2Cache::evict_clean() {
+void L2Cache::evict_clean(size_t room) {
   auto it = lru_.end();
-  while (map_.size() > capacity_ && it != lru_.begin()) {
+  while (map_.size() + room > capacity_ && it != lru_.begin()) {
     --it;
     Slice* s = *it;
     if (s->dirty) continue;
@@ -40,7 +40,7 @@ Result<L2Cache::Slice*> L2Cache::get(uint64_t offset) {
     if (s->lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, s->lru);
     return s;
   }
-  evict_clean();
+  evict_clean(1);
   Slice* s = insert(offset);
   auto r = io::read_exact(file_, offset, s->words.data(), slice_bytes_);
   if (!r.ok()) {
@@ -60,7 +60,7 @@ L2Cache::Slice* L2Cache::get_zeroed(uint64_t offset) {
     lru_.splice(lru_.begin(), lru_, s->lru);
     return s;
   }
-  evict_clean();
+  evict_clean(1);
   return insert(offset);
 }
 
@@ -79,7 +79,7 @@ Result<void> L2Cache::write_back() {
     s->dirty = false;
     --dirty_;
   }
-  evict_clean();
+  evict_clean(0);
   return ok();
 }
 

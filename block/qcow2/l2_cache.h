@@ -55,7 +55,8 @@ class L2Cache {
   size_t size() const { return map_.size(); }
 
  private:
-  void evict_clean();
+  // Evicts clean LRU slices until `room` more fit in the capacity.
+  void evict_clean(size_t room);
   Slice* insert(uint64_t offset);
 
   io::File& file_;
