@@ -1,6 +1,55 @@
+// amber-img: qemu-img's command line on Amber's block engine. main() only
+// dispatches to the command named by argv[1].
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
 
-int main() {
-  std::puts("amber-img: not yet implemented");
-  return 1;
+#include "block/tool/command.h"
+
+namespace {
+
+using amber::block::tool::report_error;
+
+struct CommandEntry {
+  const char* name;
+  int (*run)(int, char**);
+};
+
+constexpr CommandEntry kCommands[] = {
+    {"bench", amber::block::tool::run_bench},   {"check", amber::block::tool::run_check},
+    {"compare", amber::block::tool::run_compare}, {"create", amber::block::tool::run_create},
+    {"info", amber::block::tool::run_info},     {"map", amber::block::tool::run_map},
+    {"resize", amber::block::tool::run_resize},
+};
+
+// qemu-img commands that come in a later issue.
+constexpr const char* kNotYet[] = {"amend", "bitmap", "commit", "convert", "dd",
+                                   "measure", "rebase", "snapshot"};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    return report_error("Not enough arguments");
+  }
+  const std::string_view first = argv[1];
+  if (first == "-h" || first == "--help") {
+    std::fputs(amber::block::tool::usage_text().c_str(), stdout);
+    return 0;
+  }
+  if (first == "-V" || first == "--version") {
+    std::printf("amber-img version %s (qemu-img 7.2 compatible)\n",
+                std::string(amber::block::tool::kVersion).c_str());
+    return 0;
+  }
+  for (const auto& command : kCommands) {
+    if (first == command.name) return command.run(argc - 1, argv + 1);
+  }
+  for (const char* name : kNotYet) {
+    if (first == name) return report_error("Command not supported yet: " + std::string(first));
+  }
+  if (!first.empty() && first[0] == '-')
+    return report_error("unrecognized option '" + std::string(first) + "'");
+  return report_error("Command not found: " + std::string(first));
 }

@@ -1,0 +1,72 @@
+// `amber-img check`: runs block::check_image and prints qemu-img 7.2's
+// report; the exit status follows qemu-img (0, 1, 2, 3, 63).
+#include <getopt.h>
+
+#include <cstdio>
+
+#include "block/check.h"
+#include "block/image.h"
+#include "block/tool/command.h"
+#include "block/tool/format.h"
+
+namespace amber::block::tool {
+
+int run_check(int argc, char** argv) {
+  static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                 {"output", required_argument, nullptr, 'O'},
+                                 {"repair", required_argument, nullptr, 'r'},
+                                 {"force-share", no_argument, nullptr, 'U'},
+                                 {"image-opts", no_argument, nullptr, 'I'},
+                                 {"object", required_argument, nullptr, 'o'},
+                                 {nullptr, 0, nullptr, 0}};
+  std::string format, output = "human";
+  CheckOptions options;
+  bool quiet = false;
+  reset_getopt();
+  int c;
+  while ((c = getopt_long(argc, argv, ":hf:r:T:qU", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'f': format = optarg; break;
+      case 'O': output = optarg; break;
+      case 'q': quiet = true; break;
+      case 'U': options.sharing = Sharing::kForceShare; break;
+      case 'r':
+        if (std::string_view(optarg) == "leaks") options.repair = RepairMode::kLeaks;
+        else if (std::string_view(optarg) == "all") options.repair = RepairMode::kAll;
+        else return report_error("Invalid option for -r (expecting 'leaks' or 'all'): " + std::string(optarg));
+        break;
+      case 'T': {
+        auto cache = io::parse_cache_mode(optarg);
+        if (!cache.ok()) return report_error("Invalid source cache option: " + std::string(optarg));
+        options.cache = *cache;
+        break;
+      }
+      case 'h': std::fputs(usage_text().c_str(), stdout); return 0;
+      case 'I': case 'o': return report_error("--image-opts and --object are not supported");
+      default: return usage_error(getopt_error(c, argv));
+    }
+  }
+  if (optind != argc - 1) return usage_error("Expecting one image file name");
+  if (output != "human" && output != "json")
+    return report_error("--output must be used with human or json as argument.");
+  if (options.repair != RepairMode::kNone && options.sharing == Sharing::kForceShare)
+    return report_error("Cannot repair an image opened with force-share (-U)");
+  if (!format.empty()) {
+    auto f = parse_format(format);
+    if (!f.ok()) return report_error(f.error());
+    options.format = *f;
+  }
+  const std::string filename = argv[optind];
+  auto report = check_image(filename, options);
+  if (!report.ok()) return report_error("Could not check '" + filename + "': " + report.error().message());
+  for (const auto& line : report->messages) std::fprintf(stderr, "%s\n", line.c_str());
+  if (report->not_supported) return report_error("This image format does not support checks") + 62;
+  report->filename = filename;
+  if (!quiet) {
+    if (output == "json") std::printf("%s\n", to_pretty_json(check_to_json(*report)).c_str());
+    else std::fputs(check_to_human(*report).c_str(), stdout);
+  }
+  return check_exit_code(*report);
+}
+
+}  // namespace amber::block::tool

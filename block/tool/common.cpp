@@ -1,0 +1,80 @@
+// Shared helpers of the amber-img commands: error lines, getopt reset and
+// the --help text.
+#include <getopt.h>
+
+#include <cstdio>
+
+#include "block/tool/command.h"
+
+namespace amber::block::tool {
+
+int report_error(std::string_view message) {
+  std::fprintf(stderr, "%.*s: %.*s\n", static_cast<int>(kProgramName.size()), kProgramName.data(),
+               static_cast<int>(message.size()), message.data());
+  return 1;
+}
+
+int report_error(const Error& error) { return report_error(error.message()); }
+
+int usage_error(std::string_view message) { return report_error(message); }
+
+void reset_getopt() {
+  optind = 0;  // 0 makes glibc re-initialise its state, not just rewind
+  opterr = 0;
+}
+
+std::string getopt_error(int result, char** argv) {
+  const char* arg = argv[optind - 1];
+  if (result == ':') {
+    if (optopt != 0) return std::string("option requires an argument -- '") + char(optopt) + "'";
+    return std::string("option '") + arg + "' requires an argument";
+  }
+  if (optopt != 0) return std::string("invalid option -- '") + char(optopt) + "'";
+  return std::string("unrecognized option '") + arg + "'";
+}
+
+std::string usage_text() {
+  return R"(amber-img version 0.1.0 (qemu-img 7.2 compatible)
+usage: amber-img [standard options] command [command options]
+Amber disk image utility
+
+    '-h', '--help'       display this help and exit
+    '-V', '--version'    output version information and exit
+
+Command syntax:
+  bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename
+  check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename
+  compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2
+  create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
+  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
+  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
+  resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
+
+Not supported yet: amend, bitmap, commit, convert, dd, measure, rebase, snapshot.
+
+Command parameters:
+  'filename' is a disk image filename
+  'fmt' is the disk image format (qcow2 or raw)
+  'size' is the disk image size in bytes. Optional suffixes 'k' or 'K'
+    (kilobyte, 1024), 'M' (megabyte, 1024k), 'G' (gigabyte, 1024M),
+    'T' (terabyte, 1024G), 'P' (petabyte, 1024T) and 'E' (exabyte, 1024P)
+    are supported. 'b' is ignored.
+  'output_filename' is the destination disk image filename
+  'ofmt' is 'human' or 'json'
+  'cache' is the cache mode: 'none', 'writeback' (default), 'writethrough',
+    'directsync' and 'unsafe'
+  'aio' is 'threads', 'native' or 'io_uring'
+  '-q' use Quiet mode - do not print any output (except errors)
+  '-U' opens the image without taking locks (force share)
+
+Parameters to check subcommand:
+  '-r' tries to repair any inconsistencies that are found during the check.
+       '-r leaks' repairs only cluster leaks, whereas '-r all' fixes all
+       kinds of errors, with a higher risk of choosing the wrong fix or
+       hiding corruption that has already occurred.
+
+Supported formats: qcow2 raw
+)";
+}
+
+}  // namespace amber::block::tool

@@ -1,0 +1,119 @@
+// `amber-img map`: the image's allocation map in qemu-img 7.2's human table
+// or its one-object-per-line JSON, adjacent runs merged as qemu-img does.
+#include <getopt.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "block/check.h"
+#include "block/image.h"
+#include "block/tool/command.h"
+#include "block/tool/format.h"
+#include "block/tool/options.h"
+
+namespace amber::block::tool {
+namespace {
+
+// One block_status query covers at most this much (keeps each call cheap;
+// runs are merged afterwards).
+constexpr uint64_t kMaxQueryBytes = 1ull << 30;
+
+// Prints one merged entry; false (after the error line) where the human
+// format cannot show it.
+bool print_entry(const MapEntry& e, bool json, bool first) {
+  if (json) {
+    std::printf("%s%s", first ? "[" : ",\n", map_entry_json(e).c_str());
+    return true;
+  }
+  if (e.data && !e.offset) {
+    report_error("File contains external, encrypted or compressed clusters.");
+    return false;
+  }
+  const std::string row = map_entry_human(e);
+  if (!row.empty()) std::printf("%s\n", row.c_str());
+  return true;
+}
+
+}  // namespace
+
+int run_map(int argc, char** argv) {
+  static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                 {"output", required_argument, nullptr, 'O'},
+                                 {"start-offset", required_argument, nullptr, 's'},
+                                 {"max-length", required_argument, nullptr, 'l'},
+                                 {"force-share", no_argument, nullptr, 'U'},
+                                 {"image-opts", no_argument, nullptr, 'I'},
+                                 {"object", required_argument, nullptr, 'o'},
+                                 {nullptr, 0, nullptr, 0}};
+  std::string format, output = "human";
+  uint64_t start = 0, max_length = UINT64_MAX;
+  OpenOptions o;
+  reset_getopt();
+  int c;
+  while ((c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'f': format = optarg; break;
+      case 'O': output = optarg; break;
+      case 'U': o.sharing = Sharing::kForceShare; break;
+      case 's': {
+        auto v = parse_size(optarg);
+        if (!v.ok() || *v > kMaxImageSize) return report_error(invalid_size_message("start offset"));
+        start = *v;
+        break;
+      }
+      case 'l': {
+        auto v = parse_size(optarg);
+        if (!v.ok() || *v > kMaxImageSize) return report_error(invalid_size_message("max length"));
+        max_length = *v;
+        break;
+      }
+      case 'h': std::fputs(usage_text().c_str(), stdout); return 0;
+      case 'I': case 'o': return report_error("--image-opts and --object are not supported");
+      default: return usage_error(getopt_error(c, argv));
+    }
+  }
+  if (optind != argc - 1) return usage_error("Expecting one image file name");
+  if (output != "human" && output != "json")
+    return report_error("--output must be used with human or json as argument.");
+  if (!format.empty()) {
+    auto f = parse_format(format);
+    if (!f.ok()) return report_error(f.error());
+    o.format = *f;
+  }
+  const std::string filename = argv[optind];
+  auto image = open_image(filename, o);
+  if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
+  Image& img = **image;
+  const uint64_t size = img.size();
+  const uint64_t end = start >= size ? start : start + std::min(max_length, size - start);
+  const bool json = output == "json";
+  if (!json) std::fputs(kMapHumanHeader, stdout);
+
+  std::optional<MapEntry> current;
+  bool first = true;
+  for (uint64_t offset = start; offset < end;) {
+    auto st = img.block_status(offset, std::min(end - offset, kMaxQueryBytes));
+    if (!st.ok()) return report_error("Could not read file metadata: " + st.error().message());
+    if (st->length == 0) return report_error("Could not read file metadata: empty block status");
+    MapEntry e{offset, st->length, st->depth, st->present, st->zero, st->data, st->offset,
+               st->filename};
+    offset += st->length;
+    if (current && map_entries_mergeable(*current, e)) {
+      current->length += e.length;
+      continue;
+    }
+    if (current) {
+      if (!print_entry(*current, json, first)) return 1;
+      first = false;
+    }
+    current = std::move(e);
+  }
+  if (current) {
+    if (!print_entry(*current, json, first)) return 1;
+    first = false;
+  }
+  if (json) std::printf(first ? "[]\n" : "]\n");
+  return 0;
+}
+
+}  // namespace amber::block::tool
