@@ -110,6 +110,7 @@ Result<void> add_legacy_devices(Machine& m, const Config& config, KvmInterrupts&
   AMBER_TRY(pio.add(kDebugConsolePort, 1, m.own(std::make_unique<devices::DebugConsole>(debug_log)), "debugcon"));
   AMBER_TRY(pio.add(kDebugExitPort, 4, m.own(std::make_unique<devices::DebugExit>([&m](int code) {
                       m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, code, ""});
+                      m.wait_for_park();  // like QEMU: the guest runs no further
                     })), "isa-debug-exit"));
   AMBER_TRY(pio.add(kPostPort, 1, m.own(std::make_unique<devices::ZeroPorts>()), "POST port"));
 

@@ -58,6 +58,9 @@ Machine::~Machine() {
     pthread_kill(thread_handles_[i], kKickSignal);
   }
   for (auto& thread : threads_) thread.join();
+  // Devices refer to ones created before them (the interrupt controller,
+  // the buses): destroy them newest first.
+  while (!owned_.empty()) owned_.pop_back();
 }
 
 Result<void> Machine::capture_reset_state() {

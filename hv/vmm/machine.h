@@ -94,6 +94,9 @@ class Machine {
 
   // --- vCPU side (vcpu_loop.cpp) ---
   void vcpu_loop(unsigned index);
+  // Called on a vCPU thread after it posted a request that must stop it at
+  // once (fatal exit, isa-debug-exit): returns when the machine parks it.
+  void wait_for_park();
 
  private:
   struct VcpuSnapshot {
@@ -107,8 +110,6 @@ class Machine {
   void park_all();    // under control_mutex_
   void unpark_all();  // under control_mutex_
   void wait_while_parked(unsigned index);
-  // After a fatal exit: stop running until the machine parks or stops us.
-  void wait_for_park();
   Result<void> restore_reset_state();
   void shutdown(ShutdownReason reason, int exit_code);
   void handle(const Request& request);
