@@ -131,6 +131,7 @@ class Checker {
   std::vector<uint16_t> refs_;
   uint64_t next_contiguous_ = 0;
   bool need_rebuild_ = false;
+  std::vector<uint64_t> refcount_blocks_;  // host offsets of the valid refcount blocks
   CheckReport report_;
 };
 
@@ -249,6 +250,7 @@ Result<std::vector<uint64_t>> Checker::walk_refcount_table() {
       continue;
     }
     reference(offset, cs_);
+    refcount_blocks_.push_back(offset);
   }
   return table;
 }
@@ -258,6 +260,15 @@ Result<void> Checker::compare(StoredRefcounts& stored) {
   const uint64_t end = std::max<uint64_t>(file_clusters, refs_.size());
   uint64_t highest = 0;
   bool any = false;
+  // A refcount that is too low means a rebuild (-r all), which also takes
+  // care of the leaks, or a failed check (-r leaks): find that out before
+  // repairing any leak.
+  if (repair_ != RepairMode::kNone) {
+    for (uint64_t c = 0; c < refs_.size() && !need_rebuild_; ++c) {
+      AMBER_TRY_ASSIGN(uint64_t count, stored.get(c));
+      need_rebuild_ = count < refs_[c];
+    }
+  }
   for (uint64_t c = 0; c < end; ++c) {
     const uint64_t refs = c < refs_.size() ? refs_[c] : 0;
     AMBER_TRY_ASSIGN(uint64_t count, stored.get(c));
@@ -278,7 +289,7 @@ Result<void> Checker::compare(StoredRefcounts& stored) {
     }
     report_.messages.push_back(format_message("Leaked cluster %" PRIu64 " refcount=%" PRIu64
                                               " reference=%" PRIu64, c, count, refs));
-    if (repair_ != RepairMode::kNone && !(repair_ == RepairMode::kAll && need_rebuild_)) {
+    if (repair_ != RepairMode::kNone && !need_rebuild_) {
       report_.messages.push_back(format_message("Repairing cluster %" PRIu64 " refcount=%" PRIu64
                                                 " reference=%" PRIu64, c, count, refs));
       AMBER_TRY(stored.set(c, refs));
@@ -365,12 +376,25 @@ Result<CheckReport> Checker::run() {
   AMBER_TRY(compare(stored));
   if (need_rebuild_) {
     if (repair_ == RepairMode::kLeaks) {
+      // The report cannot travel with the Error: print its lines here, as
+      // qemu-img does before "Check failed".
       report_.messages.push_back("ERROR need to rebuild refcount structures");
+      for (const auto& line : report_.messages) std::fprintf(stderr, "%s\n", line.c_str());
       return Error(ErrorKind::kIo, "Check failed: Input/output error");
     }
     if (repair_ == RepairMode::kAll) {
       report_.messages.push_back("Rebuilding refcount structure");
+      // The old refcount table and blocks are freed by the rebuild (it
+      // places new ones at the end of the file); qemu-img lists them.
+      std::vector<uint64_t> old_clusters;
+      const uint64_t rt_first = header_.refcount_table_offset / cs_;
+      for (uint64_t c = 0; c < header_.refcount_table_clusters; ++c) old_clusters.push_back(rt_first + c);
+      for (uint64_t b : refcount_blocks_) old_clusters.push_back(b / cs_);
+      std::sort(old_clusters.begin(), old_clusters.end());
       AMBER_TRY(rebuild_refcounts(file_, header_));
+      for (uint64_t c : old_clusters)
+        report_.messages.push_back(format_message("Repairing cluster %" PRIu64
+                                                  " refcount=1 reference=0", c));
       report_.corruptions_fixed += report_.corruptions;
       report_.leaks_fixed += report_.leaks;
       report_.corruptions = 0;

@@ -58,7 +58,11 @@ int run_check(int argc, char** argv) {
   }
   const std::string filename = argv[optind];
   auto report = check_image(filename, options);
-  if (!report.ok()) return report_error("Could not check '" + filename + "': " + report.error().message());
+  if (!report.ok()) {
+    const std::string message = report.error().message();
+    if (message.rfind("Check failed", 0) == 0) return report_error(message);
+    return report_error("Could not open '" + filename + "': " + message);
+  }
   for (const auto& line : report->messages) std::fprintf(stderr, "%s\n", line.c_str());
   if (report->not_supported) return report_error("This image format does not support checks") + 62;
   report->filename = filename;
