@@ -1,0 +1,50 @@
+#include "hv/devices/cmos.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace amber::hv::devices {
+namespace {
+
+std::map<uint8_t, uint8_t> bytes_for(uint64_t ram, unsigned cpus) {
+  std::map<uint8_t, uint8_t> out;
+  for (auto [i, v] : cmos_platform_bytes(plan_ram(ram), cpus)) out[i] = v;
+  return out;
+}
+
+TEST(Cmos, MemoryAndCpuFields256M) {
+  auto b = bytes_for(256 * kMiB, 2);
+  EXPECT_EQ(b[0x15], 0x80);  // 640 KiB base
+  EXPECT_EQ(b[0x16], 0x02);
+  EXPECT_EQ(b[0x30] | (b[0x31] << 8), 0xFFFF);  // 255 MiB in KiB, capped
+  EXPECT_EQ(b[0x34] | (b[0x35] << 8), (256 - 16) * 16);  // 64 KiB units above 16 MiB
+  EXPECT_EQ(b[0x5B] | (b[0x5C] << 8) | (b[0x5D] << 16), 0);
+  EXPECT_EQ(b[0x5F], 1);  // CPUs - 1
+}
+
+TEST(Cmos, HighMemory8G) {
+  auto b = bytes_for(8 * kGiB, 4);
+  EXPECT_EQ(b[0x34] | (b[0x35] << 8), (0xC0000000ULL - 16 * kMiB) / 65536);
+  EXPECT_EQ(uint64_t(b[0x5B] | (b[0x5C] << 8) | (b[0x5D] << 16)), (8 * kGiB - 0xC0000000ULL) / 65536);
+  EXPECT_EQ(b[0x5F], 3);
+}
+
+TEST(Cmos, PortsAndClock) {
+  Cmos cmos;
+  cmos.set(0x5F, 7);
+  uint8_t index[1] = {0x80 | 0x5F};  // NMI-disable bit is ignored
+  cmos.io_write(0, index);
+  uint8_t value[1];
+  cmos.io_read(1, value);
+  EXPECT_EQ(value[0], 7);
+  EXPECT_EQ(cmos.get(0x0A) & 0x80, 0);  // never update-in-progress
+  EXPECT_EQ(cmos.get(0x0D), 0x80);
+  const uint8_t seconds = cmos.get(0x00);
+  EXPECT_LT(seconds & 0x0F, 10);  // BCD
+  EXPECT_LT(seconds >> 4, 6);
+  EXPECT_EQ(cmos.get(0x32), 0x20);  // century, BCD
+}
+
+}  // namespace
+}  // namespace amber::hv::devices
