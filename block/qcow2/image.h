@@ -102,6 +102,8 @@ class Qcow2Image final : public Image {
   // write.cpp
   Result<uint64_t> write_slow(uint64_t offset, std::span<const iovec> iov, uint64_t iov_pos,
                               uint64_t length);
+  Result<uint64_t> write_fresh_run(uint64_t offset, std::span<const iovec> iov,
+                                   uint64_t iov_pos, uint64_t length, uint64_t l2_offset);
   Result<uint64_t> l2_for_write(uint64_t l1_index);
   Result<void> read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0, uint64_t& w1);
   Result<void> write_entry(uint64_t l2_offset, uint64_t index, uint64_t w0, uint64_t w1);

@@ -88,6 +88,77 @@ Result<void> Qcow2Image::fill_below(uint64_t guest, uint64_t host, uint64_t leng
   return io::write_exact(*file_, host, buf.data(), length);
 }
 
+// Several consecutive clusters that have no host cluster yet (unallocated
+// or zero without allocation), in one L2 table: one contiguous allocation,
+// COW only at the two ends, one writev. Returns 0 when it does not apply.
+Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const iovec> iov,
+                                             uint64_t iov_pos, uint64_t length,
+                                             uint64_t l2_offset) {
+  const uint64_t cs = cluster_size_;
+  const uint64_t gc0 = offset >> cluster_bits_;
+  const uint64_t in = offset & (cs - 1);
+  const uint64_t table_left = l2_entries_ - gc0 % l2_entries_;
+  const uint64_t want = std::min(div_round_up(in + length, cs), table_left);
+  // Clusters a single run may take: bounds the stack array below (64 MiB
+  // at 64 KiB clusters).
+  constexpr uint64_t kMaxRun = 1024;
+  uint64_t w0s[kMaxRun], w1s[kMaxRun];
+  uint64_t count = 0;
+  while (count < std::min(want, kMaxRun)) {
+    uint64_t w0, w1;
+    AMBER_TRY(read_entry(l2_offset, (gc0 + count) % l2_entries_, w0, w1));
+    if ((w0 & kOflagCompressed) || (w0 & kL2OffsetMask) != 0) break;
+    Mapping check;
+    AMBER_TRY(classify(w0, w1, gc0 + count, 0, check));
+    w0s[count] = w0;
+    w1s[count] = w1;
+    ++count;
+  }
+  if (count < 2) return uint64_t{0};
+  const uint64_t n = std::min(length, count * cs - in);
+  AMBER_TRY_ASSIGN(uint64_t dest, allocate_clusters(count));
+  const bool has_backing = !header_.backing_file.empty();
+  const uint64_t end = in + n;  // relative to the first cluster
+  const uint64_t last = count - 1;
+  if (!extended_) {
+    const bool head_zero = (w0s[0] & kOflagZero) || !has_backing;
+    const bool tail_zero = (w0s[last] & kOflagZero) || !has_backing;
+    AMBER_TRY(fill_below(offset - in, dest, in, head_zero));
+    if (end % cs != 0)
+      AMBER_TRY(fill_below(offset - in + end, dest + end, cs - end % cs, tail_zero));
+  } else {
+    const uint64_t scs = subcluster_size_;
+    auto sub_zero = [&](uint64_t index, uint64_t sub) {
+      return ((w1s[index] >> 32) & (1u << sub)) != 0 || !has_backing;
+    };
+    const uint64_t head_start = in / scs * scs;
+    AMBER_TRY(fill_below(offset - in + head_start, dest + head_start, in - head_start,
+                         sub_zero(0, in / scs)));
+    if (end % scs != 0) {
+      const uint64_t tail_end = align_up(end, scs);
+      AMBER_TRY(fill_below(offset - in + end, dest + end, tail_end - end,
+                           sub_zero(last, (end - last * cs) / scs)));
+    }
+  }
+  IovSlice data;
+  AMBER_TRY(file_->writev_at(dest + in, data.build(iov, iov_pos, n)));
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t w1 = 0;
+    if (extended_) {
+      const uint64_t lo = i == 0 ? in : 0;
+      const uint64_t hi = i == last ? end - last * cs : cs;
+      const unsigned first_sub = static_cast<unsigned>(lo / subcluster_size_);
+      const unsigned last_sub = static_cast<unsigned>((hi - 1) / subcluster_size_);
+      const uint32_t touched = static_cast<uint32_t>(((uint64_t{1} << (last_sub + 1)) - 1) &
+                                                     ~((uint64_t{1} << first_sub) - 1));
+      const uint32_t zero = static_cast<uint32_t>(w1s[i] >> 32) & ~touched;
+      w1 = (uint64_t{zero} << 32) | touched;
+    }
+    AMBER_TRY(write_entry(l2_offset, (gc0 + i) % l2_entries_, (dest + i * cs) | kOflagCopied, w1));
+  }
+  return n;
+}
+
 Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> iov,
                                         uint64_t iov_pos, uint64_t length) {
   const uint64_t cs = cluster_size_;
@@ -97,6 +168,10 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
   const uint64_t gc = offset >> cluster_bits_;
   const uint64_t l2_index = gc % l2_entries_;
   AMBER_TRY_ASSIGN(uint64_t l2_offset, l2_for_write(gc / l2_entries_));
+  if (in + length > cs) {
+    AMBER_TRY_ASSIGN(uint64_t done, write_fresh_run(offset, iov, iov_pos, length, l2_offset));
+    if (done != 0) return done;
+  }
   uint64_t w0, w1;
   AMBER_TRY(read_entry(l2_offset, l2_index, w0, w1));
   Mapping check;
