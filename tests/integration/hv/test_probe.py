@@ -54,9 +54,14 @@ def one_case(name, kind, cache, queues, seed):
     fmt = 'raw' if kind == 'raw' else 'qcow2'
     base_sum = sha256(base) if base else None
     v.log('== %s: %s cache=%s queues=%d' % (name, kind, cache, queues))
-    vm = v.run_probe_vmm(disk, fmt, cache, queues, seed)
+    discard = None if kind == 'clone' else 'unmap'
+    vm = v.run_probe_vmm(disk, fmt, cache, queues, seed, discard=discard)
     for q in range(queues):
         v.check('PROBE: queue %d write/read ok' % q in vm.output(), 'queue %d not exercised' % q)
+        if discard:
+            for what in ('discard', 'write-zeroes'):
+                v.check('PROBE: queue %d %s ok' % (q, what) in vm.output(),
+                        'queue %d: %s not offered/exercised with discard=unmap' % (q, what))
     if fmt == 'qcow2':
         v.qemu_img_check(disk)
     data = v.read_raw(disk, fmt, tmp)

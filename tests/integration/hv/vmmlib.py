@@ -251,9 +251,9 @@ def start_vmm(**kw):
     return Proc(vmm_argv(**kw), name='amber-vmm')
 
 
-def run_probe_vmm(disk, fmt, cache, queues, seed, timeout=120, extra_cmdline='', memory='64M'):
+def run_probe_vmm(disk, fmt, cache, queues, seed, timeout=120, extra_cmdline='', memory='64M', discard=None):
     """Runs the PVH probe to completion under amber-vmm; asserts it passed."""
-    vm = start_vmm(disks=[disk_arg(disk, fmt, cache, queues)], kernel=PVH,
+    vm = start_vmm(disks=[disk_arg(disk, fmt, cache, queues, discard=discard)], kernel=PVH,
                    cmdline='queues=%d seed=%d %s' % (queues, seed, extra_cmdline), memory=memory)
     rc = vm.wait(timeout)
     out = vm.output()
