@@ -180,13 +180,16 @@ void VirtioBlkPci::write_status(uint8_t value) {
     reset_virtio_locked();
     return;
   }
-  const uint8_t old = status_.load();
-  uint8_t next = static_cast<uint8_t>(value | (old & kStatusNeedsReset));
-  // FEATURES_OK sticks only if the driver acked nothing we did not offer.
-  if ((next & kStatusFeaturesOk) && !(old & kStatusFeaturesOk) &&
-      (driver_features_ & ~offered_features(true)) != 0)
-    next = static_cast<uint8_t>(next & ~kStatusFeaturesOk);
-  status_ = next;
+  const bool features_acceptable = (driver_features_ & ~offered_features(true)) == 0;
+  uint8_t old = status_.load();
+  uint8_t next;
+  // CAS: an iothread may set NEEDS_RESET concurrently; never lose it.
+  do {
+    next = static_cast<uint8_t>(value | (old & kStatusNeedsReset));
+    // FEATURES_OK sticks only if the driver acked nothing we did not offer.
+    if ((next & kStatusFeaturesOk) && !(old & kStatusFeaturesOk) && !features_acceptable)
+      next = static_cast<uint8_t>(next & ~kStatusFeaturesOk);
+  } while (!status_.compare_exchange_weak(old, next));
   if ((next & kStatusDriverOk) && !(old & kStatusDriverOk) && !(next & kStatusFailed)) {
     std::vector<QueueLayout> layouts;
     for (const auto& q : queues_)

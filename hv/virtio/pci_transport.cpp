@@ -138,7 +138,8 @@ void VirtioBlkPci::bar_read(unsigned index, uint64_t offset, std::span<uint8_t> 
       return;
     }
     if (offset >= kIsrOffset && offset < kIsrOffset + kRegionSize) {
-      data[0] = read_isr();
+      // The ISR structure is one byte; reading it clears it.
+      if (offset == kIsrOffset) data[0] = read_isr();
       return;
     }
     if (offset < kCommonOffset + kRegionSize) {
