@@ -60,7 +60,8 @@ class VmTarget : public ControlTarget {
 
 }  // namespace
 
-Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path, vmm::Vm& vm) {
+Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path, const std::string& name,
+                                                            vmm::Vm& vm) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof(address.sun_path))
@@ -77,7 +78,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& p
   server->wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (server->wake_fd_ < 0) return Error::from_errno(errno, "--control: eventfd");
   server->vm_ = &vm;
-  server->target_ = std::make_unique<VmTarget>(vm, "amber");
+  server->target_ = std::make_unique<VmTarget>(vm, name);
   ControlServer* raw = server.get();
   vm.machine->set_event_sink([raw](const std::string& line) { raw->send_event(line); });
   server->thread_ = std::thread([raw] { raw->serve(); });

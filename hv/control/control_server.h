@@ -25,7 +25,8 @@ namespace amber::hv::control {
 
 class ControlServer {
  public:
-  static Result<std::unique_ptr<ControlServer>> start(const std::string& path, vmm::Vm& vm);
+  static Result<std::unique_ptr<ControlServer>> start(const std::string& path, const std::string& name,
+                                                      vmm::Vm& vm);
   ~ControlServer();
   void send_event(const std::string& line);
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <thread>
 
 #include "hv/control/control_server.h"
 #include "hv/vmm/builder.h"
@@ -24,6 +25,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   ::signal(SIGPIPE, SIG_IGN);
+  // SIGTERM/SIGINT become a clean quit: blocked here (every thread inherits
+  // the mask) and taken by one waiter thread with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   auto vm = build_vm(*config);
   if (!vm.ok()) {
     std::fprintf(stderr, "amber-vmm: %s\n", vm.error().message().c_str());
@@ -31,14 +39,19 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<amber::hv::control::ControlServer> control;
   if (!config->control.empty()) {
-    auto server = amber::hv::control::ControlServer::start(config->control, **vm);
+    auto server = amber::hv::control::ControlServer::start(config->control, config->name, **vm);
     if (!server.ok()) {
       std::fprintf(stderr, "amber-vmm: %s\n", server.error().message().c_str());
       return 1;
     }
     control = std::move(server).value();
   }
-  const int status = (*vm)->machine->run();
+  Machine* machine = (*vm)->machine.get();
+  std::thread([stop_signals, machine] {
+    int signal_number = 0;
+    if (sigwait(&stop_signals, &signal_number) == 0) machine->quit();
+  }).detach();
+  const int status = machine->run();
   control.reset();
   return status;
 }
