@@ -1,6 +1,7 @@
 #include "hv/devices/cmos.h"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 
 namespace amber::hv::devices {
@@ -10,6 +11,9 @@ constexpr uint8_t kSeconds = 0x00, kMinutes = 0x02, kHours = 0x04, kWeekday = 0x
                   kMonth = 0x08, kYear = 0x09, kStatusA = 0x0A, kStatusB = 0x0B, kStatusC = 0x0C,
                   kStatusD = 0x0D, kCentury = 0x32;
 constexpr uint8_t kStatusBBinary = 0x04;
+constexpr uint8_t kStatusBPeriodic = 0x40;
+constexpr uint8_t kStatusBUpdateEnded = 0x10;
+constexpr uint8_t kFlagIrq = 0x80, kFlagPeriodic = 0x40, kFlagUpdateEnded = 0x10;
 constexpr uint8_t kStatusB24Hour = 0x02;
 
 uint8_t to_bcd(int value) { return static_cast<uint8_t>(((value / 10) << 4) | (value % 10)); }
@@ -46,6 +50,66 @@ std::vector<std::pair<uint8_t, uint8_t>> cmos_platform_bytes(const RamLayout& la
   return out;
 }
 
+Cmos::~Cmos() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Cmos::start(std::function<void(bool)> irq) {
+  irq_ = std::move(irq);
+  thread_ = std::thread([this] { timer_loop(); });
+}
+
+void Cmos::reset_state() {
+  std::lock_guard lock(mutex_);
+  bytes_[kStatusA] = 0x26;
+  bytes_[kStatusB] = kStatusB24Hour;
+  flags_ = 0;
+  changed_.notify_all();
+}
+
+void Cmos::timer_loop() {
+  using Clock = std::chrono::steady_clock;
+  auto next_periodic = Clock::now();
+  auto next_update = Clock::now() + std::chrono::seconds(1);
+  std::unique_lock lock(mutex_);
+  while (!stop_) {
+    const unsigned rate = bytes_[kStatusA] & 0x0F;
+    const bool periodic = (bytes_[kStatusB] & kStatusBPeriodic) && rate != 0;
+    // Rates 1 and 2 are aliases of 8 and 9 on the MC146818.
+    const unsigned effective = rate < 3 ? rate + 7 : rate;
+    const auto period = std::chrono::nanoseconds((1000000000LL << (effective - 1)) / 32768);
+    auto wake = next_update;
+    if (periodic) wake = std::min(wake, next_periodic);
+    changed_.wait_until(lock, wake);
+    if (stop_) break;
+    const auto now = Clock::now();
+    uint8_t raised = 0;
+    if (periodic && now >= next_periodic) {
+      raised |= kFlagPeriodic;
+      next_periodic += period;
+      if (next_periodic < now) next_periodic = now + period;  // lost ticks are not replayed
+    } else if (!periodic) {
+      next_periodic = now;
+    }
+    if (now >= next_update) {
+      next_update += std::chrono::seconds(1);
+      if (bytes_[kStatusB] & kStatusBUpdateEnded) raised |= kFlagUpdateEnded;
+    }
+    if (raised == 0) continue;
+    flags_ |= raised | kFlagIrq;
+    if (irq_) {
+      // Edge on IRQ 8: the guest acknowledges by reading register C.
+      irq_(true);
+      irq_(false);
+    }
+  }
+}
+
 Cmos::Cmos() {
   bytes_[kStatusA] = 0x26;
   bytes_[kStatusB] = kStatusB24Hour;
@@ -78,7 +142,11 @@ uint8_t Cmos::read_register(uint8_t index) {
     case kYear: return encode(utc.tm_year % 100);
     case kCentury: return encode(19 + utc.tm_year / 100);
     case kStatusA: return bytes_[kStatusA] & 0x7F;  // never "update in progress"
-    case kStatusC: return 0;
+    case kStatusC: {
+      const uint8_t flags = flags_;
+      flags_ = 0;
+      return flags;
+    }
     default: return bytes_[index];
   }
 }
@@ -101,6 +169,7 @@ void Cmos::io_write(uint64_t offset, std::span<const uint8_t> data) {
       break;  // read-only
     default:
       bytes_[index_] = data[0];
+      if (index_ == kStatusA || index_ == kStatusB) changed_.notify_all();
   }
 }
 

@@ -36,6 +36,7 @@ constexpr uint64_t kSystemControlPort = 0x92;
 constexpr uint64_t kCmosPort = 0x70;
 constexpr uint64_t kCom1 = 0x3F8;
 constexpr unsigned kCom1Irq = 4;
+constexpr unsigned kRtcIrq = 8;
 constexpr unsigned kSciIrq = 9;
 constexpr uint64_t kDebugConsolePort = 0x402;
 constexpr uint64_t kDebugExitPort = 0x501;
@@ -126,6 +127,8 @@ Result<void> add_legacy_devices(Machine& m, const Config& config, KvmInterrupts&
   auto* cmos = m.own(std::make_unique<devices::Cmos>());
   for (auto [index, value] : devices::cmos_platform_bytes(m.ram().layout(), config.cpus)) cmos->set(index, value);
   AMBER_TRY(pio.add(kCmosPort, 2, cmos, "CMOS/RTC"));
+  cmos->start([&irqs](bool level) { irqs.set_isa_irq(kRtcIrq, level); });
+  m.add_reset_hook([cmos] { cmos->reset_state(); });
 
   AMBER_TRY_ASSIGN(auto backend, devices::SerialBackend::open(config.serial));
   auto* serial = m.own(std::make_unique<devices::Serial>(

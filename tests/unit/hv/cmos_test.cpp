@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
+#include <thread>
 
 namespace amber::hv::devices {
 namespace {
@@ -44,6 +47,36 @@ TEST(Cmos, PortsAndClock) {
   EXPECT_LT(seconds & 0x0F, 10);  // BCD
   EXPECT_LT(seconds >> 4, 6);
   EXPECT_EQ(cmos.get(0x32), 0x20);  // century, BCD
+}
+
+}  // namespace
+}  // namespace amber::hv::devices
+
+namespace amber::hv::devices {
+namespace {
+
+TEST(Cmos, PeriodicInterruptAndReadToClear) {
+  Cmos cmos;
+  std::atomic<int> edges{0};
+  cmos.start([&](bool level) { edges += level ? 1 : 0; });
+  auto write = [&](uint8_t index, uint8_t value) {
+    uint8_t i[1] = {index};
+    uint8_t v[1] = {value};
+    cmos.io_write(0, i);
+    cmos.io_write(1, v);
+  };
+  write(0x0A, 0x26);  // 1024 Hz
+  write(0x0B, 0x42);  // PIE, 24-hour
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_GT(edges.load(), 10);
+  EXPECT_EQ(cmos.get(0x0C) & 0xC0, 0xC0);
+  write(0x0B, 0x02);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  cmos.get(0x0C);
+  const int before = edges.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(edges.load(), before);
+  EXPECT_EQ(cmos.get(0x0C), 0);
 }
 
 }  // namespace
