@@ -43,7 +43,7 @@ struct BenchConfig {
   bool drain = true;
   bool write = false;
   int pattern = 0;
-  bool quiet = false;
+  bool quiet = false;  // always false: see -q below
 };
 
 struct AlignedBuffer {
@@ -88,7 +88,9 @@ class BenchRun {
 
   void fail(const Error& error) {
     std::lock_guard lock(error_mutex_);
-    if (error_.empty()) error_ = error.message();
+    // qemu-img reports a request past the end as EIO.
+    if (error_.empty())
+      error_ = error.kind() == ErrorKind::kOutOfRange ? "Input/output error" : error.message();
     stop_.store(true, std::memory_order_relaxed);
   }
 
@@ -187,7 +189,7 @@ int run_bench(int argc, char** argv) {
         config.offset = *v;
         break;
       }
-      case 'q': config.quiet = true; break;
+      case 'q': break;  // qemu-img 7.2 bench prints its summary even with -q
       case 's': {
         auto v = parse_size(optarg);
         if (!v.ok() || *v > INT32_MAX) return report_error(invalid_size_message("buffer size"));
@@ -253,6 +255,8 @@ int run_bench(int argc, char** argv) {
   auto image = open_image(filename, o);
   if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
 
+  if (!o.format && (*image)->format() == ImageFormat::kRaw && o.access == io::Access::kReadWrite)
+    warn_probed_raw(filename);
   const uint64_t step = config.step.value_or(config.buffer_size);
   if (!config.quiet) {
     std::printf("Sending %" PRIu64 " %s requests, %" PRIu64 " bytes each, %" PRIu64

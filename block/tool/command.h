@@ -32,6 +32,9 @@ int report_error(const Error& error);
 // For a bad command line: the same line (getopt-style wording); returns 1.
 int usage_error(std::string_view message);
 
+// qemu-img's warning when a raw image opened for writing was probed.
+void warn_probed_raw(const std::string& filename);
+
 // Prepares getopt for a fresh parse of a command's argv (resets optind,
 // silences getopt's own messages).
 void reset_getopt();

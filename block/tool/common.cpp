@@ -33,6 +33,15 @@ std::string getopt_error(int result, char** argv) {
   return std::string("unrecognized option '") + arg + "'";
 }
 
+void warn_probed_raw(const std::string& filename) {
+  std::fprintf(stderr,
+               "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
+               "         Automatically detecting the format is dangerous for raw images, write "
+               "operations on block 0 will be restricted.\n"
+               "         Specify the 'raw' format explicitly to remove the restrictions.\n",
+               filename.c_str());
+}
+
 std::string usage_text() {
   return R"(amber-img version 0.1.0 (qemu-img 7.2 compatible)
 usage: amber-img [standard options] command [command options]

@@ -112,7 +112,13 @@ int run_map(int argc, char** argv) {
     if (!print_entry(*current, json, first)) return 1;
     first = false;
   }
-  if (json) std::printf(first ? "[]\n" : "]\n");
+  if (json && first) {
+    // Nothing to map (start at or past the end): qemu-img prints one empty run.
+    MapEntry empty;
+    empty.start = start;
+    print_entry(empty, true, true);
+  }
+  if (json) std::printf("]\n");
   return 0;
 }
 

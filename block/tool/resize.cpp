@@ -67,6 +67,8 @@ int run_resize(int argc, char** argv) {
   }
   auto image = open_image(filename, o);
   if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
+  if (!o.format && (*image)->format() == ImageFormat::kRaw && o.access == io::Access::kReadWrite)
+    warn_probed_raw(filename);
   Image& img = **image;
   const uint64_t current = img.size();
   uint64_t new_size = *amount;
