@@ -104,6 +104,8 @@ def strip_volatile(info):
 
 
 class InteropBase(bt.TempDirTest):
+    maxDiff = 4000
+
     def compare_info_and_map(self, path, extra_info=()):
         q = bt.qemu_img("info", "--output=json", *extra_info, path, check=True)
         a = bt.amber_img("info", "--output=json", *extra_info, path)
@@ -123,7 +125,13 @@ class InteropBase(bt.TempDirTest):
             a_map = json.loads(a.out)
         except ValueError:
             self.fail("amber-img map printed no JSON\n" + a.describe())
-        self.assertEqual(a_map, json.loads(q.out), "map --output=json differs for %s" % path)
+        q_map = json.loads(q.out)
+        if a_map != q_map:
+            i = next((k for k, (x, y) in enumerate(zip(a_map, q_map)) if x != y),
+                     min(len(a_map), len(q_map)))
+            self.fail("map --output=json differs for %s (%d vs %d extents); first difference at "
+                      "extent %d:\n  amber-img: %s\n  qemu-img:  %s"
+                      % (path, len(a_map), len(q_map), i, a_map[i:i + 2], q_map[i:i + 2]))
 
     def read_back(self, path, expected_raw, fmt=None):
         actual = path + ".amber.raw"
@@ -249,8 +257,8 @@ class AmberToQemu(InteropBase):
         r = bt.amber_img(*(args + [img, str(size)]))
         self.assertEqual(r.rc, 0, r.describe())
         model = bt.Model(size, initial)
-        lines = [l for l in script if int(l.split()[1], 0) + int(l.split()[2], 0) <= size
-                 ] if script else []
+        lines = [l for l in script
+                 if len(l.split()) < 3 or int(l.split()[1], 0) + int(l.split()[2], 0) <= size]
         for line in lines:
             model.apply(line)
         w = bt.amber_io(img, lines, fmt="qcow2", check=False)
