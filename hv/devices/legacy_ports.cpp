@@ -14,7 +14,8 @@ void DebugConsole::io_read(uint64_t, std::span<uint8_t> data) {
 
 void DebugConsole::io_write(uint64_t, std::span<const uint8_t> data) {
   std::lock_guard lock(mutex_);
-  if (out_ == nullptr) return;
+  if (out_ == nullptr || written_ >= kMaxLogBytes) return;
+  ++written_;
   // Only the low byte is a character (the port is byte wide).
   std::fputc(data[0], out_);
   if (data[0] == '\n') std::fflush(out_);

@@ -38,8 +38,12 @@ class DebugConsole : public bus::IoDevice {
   void io_write(uint64_t offset, std::span<const uint8_t> data) override;
 
  private:
+  // A guest printing forever must not fill the host disk: stop logging
+  // after 64 MiB (SeaBIOS's whole boot log is a few KiB).
+  static constexpr uint64_t kMaxLogBytes = 64ULL << 20;
   std::mutex mutex_;
   std::FILE* out_;  // owned; nullptr = discard
+  uint64_t written_ = 0;
 };
 
 class DebugExit : public bus::IoDevice {

@@ -73,6 +73,7 @@ class HostBridge : public bus::IoDevice {
   bus::IoDevice* reset_control_;
   std::mutex mutex_;
   uint32_t address_ = 0;
+  unsigned refused_logged_ = 0;
   std::array<Function, kSlots * kFunctions> functions_{};
 };
 
