@@ -80,15 +80,16 @@ std::vector<std::pair<std::string, Json>> qcow2_specific(const Qcow2Info& q) {
 
 std::string format_human_size(uint64_t bytes) {
   static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-  // Unit i while bytes * 1.024 >= 1024^i: a value switches unit at 1000
-  // of the smaller one, so it never shows four integer digits.
-  const long double scaled = static_cast<long double>(bytes) * 1.024L;
+  // The next unit starts at 1000 of the current one (QEMU divides by
+  // 1000/1024 before taking the binary exponent), so a value never shows
+  // four integer digits. Exact integer thresholds avoid rounding trouble.
   int unit = 0;
-  long double divisor = 1;
-  while (unit < 6 && scaled >= divisor * 1024.0L) {
-    divisor *= 1024.0L;
+  unsigned __int128 unit_bytes = 1;
+  while (unit < 6 && static_cast<unsigned __int128>(bytes) >= unit_bytes * 1000) {
+    unit_bytes *= 1024;
     ++unit;
   }
+  const long double divisor = static_cast<long double>(unit_bytes);
   return printf_string("%0.3g %s", static_cast<double>(static_cast<long double>(bytes) / divisor),
                        kUnits[unit]);
 }
