@@ -13,6 +13,8 @@ Case.mode says what the engine must do with it:
            what qemu-img reads, in bounded time
   corrupt  corrupt bit: read-only use works, a read-write open is refused
   overlap  refcounts claim metadata is free: a write must not overwrite it
+  chain    a broken backing chain: plain `info` may work (qemu-img info does
+           not open backing files), `info --backing-chain` and reads fail
 Case.keywords is a regular expression (case-insensitive) that the error
 line must match: the field or structure at fault.
 """
@@ -280,16 +282,16 @@ def generate(outdir):
         return path
     loop_a = chain_image("backing_loop_a", "backing_loop_b.qcow2")
     chain_image("backing_loop_b", "backing_loop_a.qcow2")
-    cases.append(Case("backing_loop", c, loop_a, "open",
+    cases.append(Case("backing_loop", c, loop_a, "chain",
                       r"loop|chain|depth|circular|recurs|too (deep|long)|itself", ))
 
     self_ref = Image(chain_image("backing_self_tmp", "x" * len("backing_self.qcow2")))
     name_at = self_ref.backing_offset
     self_ref.data[name_at:name_at + self_ref.backing_size] = b"backing_self.qcow2"
     cases.append(Case("backing_self", c, self_ref.save(os.path.join(outdir, "backing_self.qcow2")),
-                      "open", r"loop|chain|depth|circular|recurs|too (deep|long)|itself|same"))
+                      "chain", r"loop|chain|depth|circular|recurs|too (deep|long)|itself|same"))
     cases.append(Case("backing_missing", c, chain_image("backing_missing", "no_such_base.qcow2"),
-                      "open", r"backing|no such file|not found"))
+                      "chain", r"backing|no such file|not found"))
     return cases
 
 

@@ -77,6 +77,12 @@ class HostileCorpus(bt.TempDirTest):
             r = self.check_image(case)
             bt.assert_no_crash(self, r)
             self.assertIn(r.rc, (1, 2), "amber-img check must report %s\n%s" % (case.name, r.describe()))
+        elif case.mode == "chain":
+            bt.assert_no_crash(self, self.info(case))
+            chain = bt.amber_img("info", "--backing-chain", "-f", "qcow2", case.path, timeout=TIMEOUT)
+            self.refused(case, chain, "amber-img info --backing-chain")
+            self.refused(case, self.cat(case), "read (amber-cat)")
+            bt.assert_no_crash(self, self.check_image(case))
         elif case.mode == "bomb":
             self.run_bomb(case)
         elif case.mode == "corrupt":

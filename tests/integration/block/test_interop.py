@@ -75,7 +75,7 @@ AMBER_SCRIPT = [
     "zero 1081344 16384",
     "flush",
     "writep 3145728 1048576 9",
-    "discard 3276800 131072",
+    "discard 2097152 2097152",
     "zero 3670016 65536 unmap",
     "write 8323072 65536 0x5a",
     "writep 512 1024 3",

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# block_bench.sh: amber-img bench vs qemu-img bench on the same files.
+#
+# Runs both tools alternately with identical options (method of
+# doc ref/qcow2.md section 3: 4 KiB requests, random-ish stride
+# -S 163876864 over a 1 GiB image, writes with --pattern=165) and prints one
+# row per configuration: qemu-img ops/s, amber ops/s, amber/qemu, and where
+# it applies the raw-file ceiling (both tools with -f raw on a raw file
+# holding the same data). Medians of REPS alternating repetitions.
+# Allocating rows get a fresh image before every single run.
+#
+# Usage: tests/bench/block_bench.sh [path/to/amber-img]
+# Environment: QEMU_IMG, QEMU_IO, REPS (3), AIO (threads), BENCH_DIR (/var/tmp)
+# Not a test: numbers depend on the host; compare ratios, not absolutes.
+set -euo pipefail
+
+AMBER_IMG=${1:-${AMBER_IMG:-build-itest/block/tool/amber-img}}
+QEMU_IMG=${QEMU_IMG:-qemu-img}
+QEMU_IO=${QEMU_IO:-qemu-io}
+REPS=${REPS:-3}
+AIO=${AIO:-threads}
+STRIDE=163876864
+
+for tool in "$AMBER_IMG" "$QEMU_IMG" "$QEMU_IO"; do
+  command -v "$tool" >/dev/null || { echo "block_bench: $tool not found" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d "${BENCH_DIR:-/var/tmp}/amber-bench.XXXXXX")
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+log() { printf '%s\n' "$*" >&2; }
+
+# ops_per_sec TOOL ARGS... -> prints requests / seconds from the tool's
+# "Sending N ..." and "Run completed in X seconds." lines.
+ops_per_sec() {
+  local out
+  if ! out=$("$@" 2>&1); then
+    log "FAILED: $* :: $out"
+    echo "FAIL"
+    return 0
+  fi
+  awk '/^Sending/ { n = $2 } /^Run completed in/ { t = $4 }
+       END { if (n > 0 && t > 0) printf "%.0f\n", n / t; else print "FAIL" }' <<<"$out"
+}
+
+median() {
+  local values
+  values=$(printf '%s\n' "$@" | grep -v FAIL | sort -n || true)
+  local count
+  count=$(printf '%s' "$values" | grep -c . || true)
+  if [ "$count" -eq 0 ]; then echo "FAIL"; return; fi
+  printf '%s\n' "$values" | sed -n "$(( (count + 1) / 2 ))p"
+}
+
+ratio() {
+  if [[ "$1" == FAIL || "$2" == FAIL || "$1" == - || "$2" == - ]]; then echo "-"; return; fi
+  awk -v a="$2" -v q="$1" 'BEGIN { printf "%.2f", a / q }'
+}
+
+ROWS=()
+add_row() {  # name qemu amber raw_qemu raw_amber
+  ROWS+=("$(printf '%-44s %10s %10s %7s %10s %10s' "$1" "$2" "$3" "$(ratio "$2" "$3")" "$4" "$5")")
+  log "  -> ${ROWS[-1]}"
+}
+
+# bench_pair NAME FMT FILE PREPARE RAWFILE ARGS... : REPS alternating runs
+# of both tools; PREPARE (a function name or "none") runs before every run
+# and receives the file to recreate; RAWFILE "-" = no raw ceiling.
+bench_pair() {
+  local name=$1 fmt=$2 file=$3 prepare=$4 rawfile=$5
+  shift 5
+  local q=() a=() rq=() ra=()
+  for ((rep = 0; rep < REPS; rep++)); do
+    [ "$prepare" = none ] || "$prepare" "$file"
+    q+=("$(ops_per_sec "$QEMU_IMG" bench -f "$fmt" "$@" "$file")")
+    [ "$prepare" = none ] || "$prepare" "$file"
+    a+=("$(ops_per_sec "$AMBER_IMG" bench -f "$fmt" "$@" "$file")")
+    if [ "$rawfile" != - ]; then
+      [ "$prepare" = none ] || prepare_raw "$rawfile"
+      rq+=("$(ops_per_sec "$QEMU_IMG" bench -f raw "$@" "$rawfile")")
+      [ "$prepare" = none ] || prepare_raw "$rawfile"
+      ra+=("$(ops_per_sec "$AMBER_IMG" bench -f raw "$@" "$rawfile")")
+    fi
+  done
+  if [ "$rawfile" != - ]; then
+    add_row "$name" "$(median "${q[@]}")" "$(median "${a[@]}")" "$(median "${rq[@]}")" "$(median "${ra[@]}")"
+  else
+    add_row "$name" "$(median "${q[@]}")" "$(median "${a[@]}")" - -
+  fi
+}
+
+# ---- fixtures ---------------------------------------------------------------
+RAW=$WORK/r.raw
+FULL=$WORK/q.qcow2
+log "block_bench: making 1 GiB of random data and a fully allocated qcow2 (work dir $WORK)"
+dd if=/dev/urandom of="$RAW" bs=1M count=1024 status=none
+"$QEMU_IMG" convert -O qcow2 -o cluster_size=65536 "$RAW" "$FULL"
+
+prepare_empty() { rm -f "$1"; "$QEMU_IMG" create -q -f qcow2 "$1" 1G; }
+prepare_overlay() { rm -f "$1"; "$QEMU_IMG" create -q -f qcow2 -b "$FULL" -F qcow2 "$1"; }
+prepare_overlay_l2() {
+  rm -f "$1"; "$QEMU_IMG" create -q -f qcow2 -o extended_l2=on -b "$FULL" -F qcow2 "$1"
+}
+prepare_raw() { rm -f "$1"; truncate -s 1G "$1"; }
+
+CHAIN=$WORK/chain
+mkdir -p "$CHAIN"
+log "block_bench: building a 20-layer chain"
+prev=$FULL
+for i in $(seq 1 20); do
+  "$QEMU_IMG" create -q -f qcow2 -b "$prev" -F qcow2 "$CHAIN/l$i.qcow2"
+  "$QEMU_IO" -f qcow2 -c "write -P $i $(( (i * 48) % 1000 ))M 4M" "$CHAIN/l$i.qcow2" >/dev/null
+  prev=$CHAIN/l$i.qcow2
+done
+TOP=$prev
+
+# ---- steady state: fully allocated image ----------------------------------
+for cache in none writeback; do
+  for rw in read write; do
+    for depth in 1 32; do
+      count=$([ "$depth" = 1 ] && echo 20000 || echo 50000)
+      [ "$cache" = writeback ] && count=$((count * 4))
+      args=(-c "$count" -d "$depth" -s 4096 -S "$STRIDE" -t "$cache" -i "$AIO")
+      [ "$rw" = write ] && args+=(-w --pattern=165)
+      log "block_bench: $rw QD$depth cache=$cache"
+      bench_pair "4k $rw QD$depth cache=$cache (full 1G)" qcow2 "$FULL" none "$RAW" "${args[@]}"
+    done
+  done
+done
+
+# ---- allocating writes ------------------------------------------------------
+for depth in 1 32; do
+  args=(-w -c 20000 -d "$depth" -s 4096 -S "$STRIDE" -t none -i "$AIO" --pattern=165)
+  log "block_bench: allocating writes QD$depth"
+  bench_pair "alloc 4k write QD$depth empty (raw: sparse)" qcow2 "$WORK/e.qcow2" prepare_empty \
+    "$WORK/e.raw" "${args[@]}"
+  bench_pair "alloc 4k write QD$depth overlay of full base" qcow2 "$WORK/o.qcow2" \
+    prepare_overlay - "${args[@]}"
+  bench_pair "alloc 4k write QD$depth overlay extended_l2" qcow2 "$WORK/o2.qcow2" \
+    prepare_overlay_l2 - "${args[@]}"
+done
+
+# ---- reads through a 20-layer chain ---------------------------------------
+for depth in 1 32; do
+  log "block_bench: chain reads QD$depth"
+  bench_pair "4k read QD$depth through 20-layer chain" qcow2 "$TOP" none - \
+    -c 20000 -d "$depth" -s 4096 -S "$STRIDE" -t writeback -i "$AIO"
+done
+
+printf '\nblock_bench: %s vs %s, medians of %d alternating runs, aio=%s, ops/s\n' \
+  "$AMBER_IMG" "$("$QEMU_IMG" --version | head -1)" "$REPS" "$AIO"
+printf '%-44s %10s %10s %7s %10s %10s\n' "row" "qemu-img" "amber" "a/q" "raw-qemu" "raw-amber"
+printf '%s\n' "${ROWS[@]}"
