@@ -109,8 +109,9 @@ class Checker {
   Result<CheckReport> run();
 
  private:
-  // Adds one reference to every cluster of [offset, offset + bytes).
-  void reference(uint64_t offset, uint64_t bytes);
+  // Adds one reference to every cluster of [offset, offset + bytes); false
+  // (and a corruption) when the range lies past the end of the file.
+  bool reference(uint64_t offset, uint64_t bytes);
   Result<std::vector<uint64_t>> read_table(uint64_t offset, uint64_t entries);
   Result<void> walk_l1(uint64_t l1_offset, uint32_t l1_size, bool active);
   Result<void> walk_l2(uint64_t l2_offset, bool active);
@@ -135,19 +136,23 @@ class Checker {
   CheckReport report_;
 };
 
-void Checker::reference(uint64_t offset, uint64_t bytes) {
-  if (bytes == 0) return;
+bool Checker::reference(uint64_t offset, uint64_t bytes) {
+  if (bytes == 0) return true;
+  // As qemu-img: a range reaching a cluster or more past the end of the
+  // file is a corruption and is not counted (this also bounds refs_).
+  if (offset > kMaxHostOffset || offset + bytes > file_size_ + cs_ - 1) {
+    corruption(format_message("ERROR: counting reference for region exceeding the end of the "
+                              "file by one cluster or more: offset 0x%" PRIx64 " size 0x%" PRIx64,
+                              offset, bytes));
+    return false;
+  }
   const uint64_t first = offset / cs_;
   const uint64_t last = (offset + bytes - 1) / cs_;
   for (uint64_t c = first; c <= last; ++c) {
-    if (c >= kMaxCheckedClusters) {
-      ++report_.check_errors;
-      report_.messages.push_back(format_message("ERROR: cluster %" PRIu64 " is beyond the checkable range", c));
-      return;
-    }
     if (c >= refs_.size()) refs_.resize(c + 1, 0);
     if (refs_[c] < kMaxReferences) ++refs_[c];
   }
+  return true;
 }
 
 Result<std::vector<uint64_t>> Checker::read_table(uint64_t offset, uint64_t entries) {
@@ -171,12 +176,10 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, bool active) {
       if (extended && table[i + 1] != 0)
         corruption(format_message("ERROR: compressed cluster %" PRIu64 " with non-zero subcluster "
                                   "description found", i / step));
-      const uint64_t start = offset & ~(kCompressedSectorSize - 1);
-      if (start + sectors * kCompressedSectorSize > kMaxHostOffset) {
-        corruption(format_message("ERROR: compressed cluster offset 0x%" PRIx64 " out of range", offset));
-        continue;
-      }
-      reference(start, sectors * kCompressedSectorSize);
+      // [offset, offset + csize) touches the same clusters as the
+      // sector-aligned range of nb_csectors sectors.
+      const uint64_t csize = sectors * kCompressedSectorSize - (offset & (kCompressedSectorSize - 1));
+      reference(offset, csize);
       if (active) {
         ++report_.allocated_clusters;
         ++report_.compressed_clusters;
@@ -187,9 +190,9 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, bool active) {
     const uint64_t offset = e & kL2OffsetMask;
     if (offset == 0) continue;  // unallocated or zero without allocation
     if (offset % cs_ != 0) {
-      corruption(format_message("ERROR offset=%" PRIx64 ": Cluster is not properly aligned; L2 "
-                                "entry corrupted.", offset));
-      continue;
+      // qemu-img still counts the (unaligned) cluster below.
+      corruption(format_message("ERROR offset=%" PRIx64 ": Data cluster is not properly aligned; "
+                                "L2 entry corrupted.", offset));
     }
     if (active) {
       ++report_.allocated_clusters;
@@ -219,12 +222,8 @@ Result<void> Checker::walk_l1(uint64_t l1_offset, uint32_t l1_size, bool active)
                                 "entry corrupted", l2));
       continue;
     }
-    reference(l2, cs_);
-    if (l2 + cs_ > file_size_) {
-      corruption(format_message("ERROR l2_offset=%" PRIx64 ": L2 table is outside the image", l2));
-      continue;
-    }
-    AMBER_TRY(walk_l2(l2, active));
+    // Past the end of the file the table reads as zeros (empty).
+    if (reference(l2, cs_)) AMBER_TRY(walk_l2(l2, active));
   }
   return ok();
 }
@@ -236,6 +235,12 @@ Result<std::vector<uint64_t>> Checker::walk_refcount_table() {
   reference(header_.refcount_table_offset, bytes);
   AMBER_TRY_ASSIGN(auto table, read_table(header_.refcount_table_offset, bytes / 8));
   for (uint64_t i = 0; i < table.size(); ++i) {
+    if (table[i] & kRefTableReservedMask) {
+      corruption(format_message("ERROR refcount table entry %" PRIu64 " has reserved bits set", i));
+      need_rebuild_ = true;
+      table[i] = 0;
+      continue;
+    }
     const uint64_t offset = table[i] & kRefTableOffsetMask;
     if (offset == 0) continue;
     if (offset % cs_ != 0) {
@@ -309,7 +314,7 @@ Result<void> Checker::check_copied(StoredRefcounts& stored) {
   const uint64_t step = header_.extended_l2() ? 2 : 1;
   for (uint64_t i = 0; i < l1.size(); ++i) {
     const uint64_t l2 = l1[i] & kL1OffsetMask;
-    if (l2 == 0 || l2 % cs_ != 0 || l2 + cs_ > file_size_) continue;
+    if (l2 == 0 || l2 % cs_ != 0) continue;
     AMBER_TRY_ASSIGN(uint64_t count, stored.get(l2 / cs_));
     if ((count == 1) != ((l1[i] & kOflagCopied) != 0)) {
       const char* verb = fix ? "Repairing" : "ERROR";
@@ -331,7 +336,7 @@ Result<void> Checker::check_copied(StoredRefcounts& stored) {
       const uint64_t e = table[j];
       if (e & kOflagCompressed) continue;
       const uint64_t offset = e & kL2OffsetMask;
-      if (offset == 0 || offset % cs_ != 0) continue;
+      if (offset == 0) continue;
       AMBER_TRY_ASSIGN(uint64_t data_count, stored.get(offset / cs_));
       if ((data_count == 1) == ((e & kOflagCopied) != 0)) continue;
       report_.messages.push_back(format_message("%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
