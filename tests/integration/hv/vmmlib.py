@@ -51,8 +51,14 @@ def log(msg):
     print(msg, flush=True)
 
 
+_workdirs = []
+
+
 def workdir(name):
+    """A temporary directory, removed after a passing test (kept on failure
+    or with AMBER_KEEP=1 for inspection)."""
     d = tempfile.mkdtemp(prefix='amber-%s-' % name, dir=os.environ.get('TMPDIR', '/var/tmp'))
+    _workdirs.append(d)
     return d
 
 
@@ -332,7 +338,10 @@ def main(fn):
     try:
         fn()
     except TestFailure as e:
-        print('FAIL: %s' % e, flush=True)
+        print('FAIL: %s (work files kept: %s)' % (e, ' '.join(_workdirs)), flush=True)
         sys.exit(1)
+    if not os.environ.get('AMBER_KEEP'):
+        for d in _workdirs:
+            shutil.rmtree(d, ignore_errors=True)
     print('PASS', flush=True)
     sys.exit(0)
