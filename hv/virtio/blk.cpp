@@ -40,6 +40,11 @@ struct BlkEngine::Payload {
   uint64_t bytes = 0;
   bool any_readable = false;  // some byte is device-readable
   bool any_writable = false;  // some byte is device-writable
+  void clear() {
+    iov.clear();
+    bytes = 0;
+    any_readable = any_writable = false;
+  }
   void add(uint8_t* host, uint64_t length, bool writable) {
     if (length == 0) return;
     iov.push_back({host, length});
@@ -148,7 +153,9 @@ Result<uint32_t> BlkEngine::execute(const DescriptorChain& chain) {
   const uint32_t type = le32(header);
   const uint64_t sector = le64(header + 8);
 
-  Payload data;
+  // One payload per iothread, reused: no allocation per request once warm.
+  thread_local Payload data;
+  data.clear();
   for (; seg < chain.segments.size(); ++seg, seg_offset = 0) {
     const ChainSegment& s = chain.segments[seg];
     const uint64_t usable = (seg + 1 == chain.segments.size()) ? s.length - 1 : s.length;
