@@ -63,15 +63,23 @@ class ProcessCrash(bt.TempDirTest):
             os.unlink(img)
         bt.qemu_img("create", "-q", "-f", "qcow2", "-o", opts, img, "32M", check=True)
         rng = random.Random(seed)
-        proc = subprocess.Popen([bt.tool("AMBER_CRASH"), "-s", str(seed), img],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        first = proc.stdout.readline()
-        if first.strip() != "opened":
-            proc.kill()
-            self.fail("amber-crash did not start: %r %s" % (first, proc.stderr.read()))
-        time.sleep(rng.uniform(0.2, 1.5))
+        # The log goes to a file, not a pipe: a full pipe would stall the
+        # writer and every kill would land at the same point.
+        log_path = self.path("crash.log")
+        with open(log_path, "w") as log, open(self.path("crash.err"), "w") as err_file:
+            proc = subprocess.Popen([bt.tool("AMBER_CRASH"), "-s", str(seed), img],
+                                    stdout=log, stderr=err_file)
+        deadline = time.time() + 20
+        while time.time() < deadline and not bt.file_bytes(log_path).startswith(b"opened\n"):
+            if proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.1, 1.5))
         proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate()
+        proc.wait()
+        out = bt.file_bytes(log_path).decode()
+        err = bt.file_bytes(self.path("crash.err")).decode()
+        self.assertTrue(out.startswith("opened\n"), "amber-crash did not start: " + err)
         self.assertEqual(proc.returncode, -signal.SIGKILL, "writer died early: " + err)
         lines = [l for l in out.split("\n")[:-1] if l.startswith("D ")]
         what = "opts=%s seed=%d" % (opts, seed)
