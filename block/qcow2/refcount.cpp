@@ -71,6 +71,9 @@ Result<void> Refcounts::load(uint64_t table_offset, uint32_t table_clusters) {
   }
   blocks_.clear();
   lru_.clear();
+  block_offsets_.clear();
+  for (uint64_t e : table_)
+    if (e != 0) block_offsets_.insert(e >> cluster_bits_);
   dirty_blocks_ = 0;
   table_dirty_ = false;
   free_hint_ = 0;
@@ -137,6 +140,7 @@ Result<void> Refcounts::ensure_block(uint64_t table_index, int depth, uint64_t s
     if (bi == table_index) {
       // Self-describing: the block counts its own cluster.
       table_[table_index] = free_cluster << cluster_bits_;
+      block_offsets_.insert(free_cluster);
       table_dirty_ = true;
       AMBER_TRY_ASSIGN(Block * b, block_for(table_index, true));
       set_refcount_entry(b->bytes.data(), free_cluster % block_entries_, order_, 1);
@@ -148,6 +152,7 @@ Result<void> Refcounts::ensure_block(uint64_t table_index, int depth, uint64_t s
     }
     AMBER_TRY(update(free_cluster, 1));
     table_[table_index] = free_cluster << cluster_bits_;
+    block_offsets_.insert(free_cluster);
     table_dirty_ = true;
     AMBER_TRY(block_for(table_index, true));
     return ok();
@@ -197,11 +202,18 @@ Result<void> Refcounts::update_range(uint64_t host_offset, uint64_t bytes, int64
 
 Result<uint64_t> Refcounts::find_free_run(uint64_t count, uint64_t start) {
   const uint64_t limit = kMaxHostOffset >> cluster_bits_;
+  // Past the end of the file every cluster should be free; a hostile image
+  // whose refcounts claim otherwise must not make us scan 2^56 bytes.
+  AMBER_TRY_ASSIGN(uint64_t file_size, file_.size());
+  const uint64_t known_end = std::max({file_size >> cluster_bits_, allocated_end_, start});
+  const uint64_t scan_end =
+      std::min(limit, known_end + count + 2 * block_entries_ +
+                          kMaxRefcountTableBytes / cluster_size_ + 64);
   uint64_t run_start = start;
   // Only a scan from the hint may move the hint.
   bool first_free_seen = start > free_hint_;
-  for (uint64_t c = start; c < limit; ++c) {
-    bool used = is_reserved && is_reserved(c);
+  for (uint64_t c = start; c < scan_end; ++c) {
+    bool used = block_offsets_.count(c) != 0 || (is_reserved && is_reserved(c));
     if (!used) {
       AMBER_TRY_ASSIGN(uint64_t rc, get(c));
       used = rc != 0;
@@ -212,9 +224,15 @@ Result<uint64_t> Refcounts::find_free_run(uint64_t count, uint64_t start) {
       continue;
     }
     first_free_seen = true;
-    if (c + 1 - run_start == count) return run_start;
+    if (c + 1 - run_start == count) {
+      allocated_end_ = std::max(allocated_end_, run_start + count);
+      return run_start;
+    }
   }
-  return Error(ErrorKind::kNoSpace, "qcow2 image is full (no free clusters below 2^56)");
+  if (scan_end == limit)
+    return Error(ErrorKind::kNoSpace, "qcow2 image is full (no free clusters below 2^56)");
+  return Error(ErrorKind::kCorrupt, "refcounts mark clusters far beyond the end of the file as "
+                                    "used; refusing to allocate (repair with 'check -r all')");
 }
 
 Result<uint64_t> Refcounts::allocate(uint64_t count, uint64_t search_from) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <list>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "block/io/file.h"
@@ -85,10 +86,12 @@ class Refcounts {
   std::vector<uint64_t> table_;  // host-endian
   bool table_dirty_ = false;
   std::unordered_map<uint64_t, Block> blocks_;  // by table index
+  std::unordered_set<uint64_t> block_offsets_;  // clusters holding refcount blocks
   std::list<uint64_t> lru_;
   size_t dirty_blocks_ = 0;
   uint64_t free_hint_ = 0;
   bool growing_ = false;
+  uint64_t allocated_end_ = 0;  // end (in clusters) of what we handed out
 };
 
 }  // namespace amber::block::qcow2

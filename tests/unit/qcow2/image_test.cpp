@@ -394,3 +394,91 @@ TEST(Qcow2Image, CrashAfterFlushKeepsFlushedDataAndConsistency) {
 
 }  // namespace
 }  // namespace amber::block::qcow2
+
+namespace amber::block::qcow2 {
+namespace {
+
+TEST(Qcow2Image, TinyL2CacheWritesBackDirtySlicesInOrder) {
+  test::SharedMemory mem;
+  auto o = test::qcow2_options(64 << 20);
+  o.cluster_size = 4096;
+  OpenOptions open;
+  open.l2_cache_bytes = 8192;  // two 4 KiB slices
+  auto image = test::create_and_open(mem, o, open);
+  ASSERT_TRUE(image);
+  std::vector<uint64_t> offsets;
+  for (int i = 0; i < 300; ++i) {
+    const uint64_t off = (static_cast<uint64_t>(i) * 104729 % 16000) * 4096;
+    offsets.push_back(off);
+    ASSERT_TRUE(image->write(off, pattern(4096, static_cast<uint8_t>(i))).ok());
+  }
+  for (int i = 0; i < 300; ++i) {
+    bool later = false;
+    for (int j = i + 1; j < 300; ++j) later |= offsets[j] == offsets[i];
+    if (!later) {
+      EXPECT_EQ(read_back(*image, offsets[i], 4096), pattern(4096, static_cast<uint8_t>(i)));
+    }
+  }
+  ASSERT_TRUE(image->close().ok());
+  auto c = test::check_refcounts(*mem.file);
+  EXPECT_EQ(c.corruptions + c.leaks, 0u) << c.first_problem;
+}
+
+TEST(Qcow2Image, MetadataPreallocationOfALargeImage) {
+  test::SharedMemory mem;
+  auto o = test::qcow2_options(512ull << 20);
+  o.preallocation = Preallocation::kMetadata;
+  auto image = test::create_and_open(mem, o);
+  ASSERT_TRUE(image);
+  auto st = image->block_status(256ull << 20, 1 << 20);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(st->data);
+  ASSERT_TRUE(image->write(256ull << 20, pattern(4096, 1)).ok());
+  ASSERT_TRUE(image->close().ok());
+  auto c = test::check_refcounts(*mem.file);
+  EXPECT_EQ(c.corruptions + c.leaks, 0u) << c.first_problem;
+}
+
+// Random damage to the metadata must give errors, never crashes or hangs.
+TEST(Qcow2Image, DamagedMetadataNeverCrashes) {
+  test::SharedMemory pristine;
+  auto o = test::qcow2_options(4 << 20);
+  o.cluster_size = 4096;
+  {
+    auto image = test::create_and_open(pristine, o);
+    ASSERT_TRUE(image);
+    for (int i = 0; i < 16; ++i) ASSERT_TRUE(image->write(i * 200704ull, pattern(8192, i)).ok());
+    ASSERT_TRUE(image->close().ok());
+  }
+  const auto bytes = pristine.file->contents();
+  const size_t metadata_end = std::min<size_t>(bytes.size(), 8 * 4096);
+  uint64_t state = 12345;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return state >> 33;
+  };
+  for (int round = 0; round < 300; ++round) {
+    auto damaged = std::make_shared<io::MemoryFile>();
+    ASSERT_TRUE(damaged->write_at(0, bytes).ok());
+    for (int k = 0; k < 4; ++k) {
+      const uint64_t at = next() % metadata_end;
+      uint8_t b = static_cast<uint8_t>(next());
+      ASSERT_TRUE(damaged->write_at(at, std::span(reinterpret_cast<const std::byte*>(&b), 1)).ok());
+    }
+    test::SharedMemory mem;
+    mem.file = damaged;
+    OpenOptions rw;
+    rw.access = io::Access::kReadWrite;
+    auto image = open_on_file(mem.handle(), rw, 0);
+    if (!image.ok()) continue;
+    std::vector<std::byte> buf(65536);
+    for (uint64_t off = 0; off < (4 << 20); off += 65536) (void)(*image)->read(off, buf);
+    (void)(*image)->write(next() % 8000 * 512, pattern(4096, 3));
+    (void)(*image)->discard(0, 65536);
+    (void)(*image)->block_status(0, 4 << 20);
+    (void)(*image)->close();
+  }
+}
+
+}  // namespace
+}  // namespace amber::block::qcow2
