@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <atomic>
 #include <thread>
 
 #include "block/io/fault_file.h"
@@ -302,7 +303,19 @@ TEST(Qcow2Image, ConcurrentWritersDistinctAndOverlapping) {
       }
     });
   }
+  std::atomic<bool> done{false};
+  std::thread flusher([&] {
+    // Flushes and a discard of a region nobody else touches, concurrently.
+    while (!done.load()) {
+      EXPECT_TRUE(image->flush().ok());
+      EXPECT_TRUE(image->write(62ull << 20, pattern(65536, 9)).ok());
+      EXPECT_TRUE(image->discard(62ull << 20, 65536).ok());
+      std::this_thread::yield();
+    }
+  });
   for (auto& th : threads) th.join();
+  done = true;
+  flusher.join();
   for (int t = 0; t < kThreads; ++t) {
     for (int i = 0; i < 200; ++i) {
       const uint64_t off = ((i * 37 % 960) * kThreads + t) * 16384ull;
