@@ -96,6 +96,9 @@ class Qcow2Image final : public Image {
   Result<void> read_below(uint64_t offset, std::span<const iovec> iov, uint64_t length);
   Result<void> read_compressed(uint64_t entry, uint64_t offset, std::span<const iovec> iov,
                                uint64_t length);
+  Result<void> scan_slice(const uint64_t* words, uint64_t offset, uint64_t max_length,
+                          uint64_t guest_cluster, uint64_t idx, uint64_t per_slice,
+                          Mapping& m) const;
   Result<void> classify(uint64_t w0, uint64_t w1, uint64_t guest_cluster, unsigned sub,
                         Mapping& m) const;
 

@@ -23,7 +23,26 @@ L2Cache::Slice* L2Cache::insert(uint64_t offset) {
 }
 
 void L2Cache::evict_clean(size_t room) {
+  // Walk from the back; a referenced slice gets a second chance (moved to
+  // the front, flag cleared) at most once per call.
+  size_t budget = lru_.size();
   auto it = lru_.end();
+  while (map_.size() + room > capacity_ && it != lru_.begin() && budget-- > 0) {
+    --it;
+    Slice* s = *it;
+    if (s->dirty) continue;
+    if (s->referenced.load(std::memory_order_relaxed)) {
+      s->referenced.store(false, std::memory_order_relaxed);
+      auto next = std::next(it);
+      lru_.splice(lru_.begin(), lru_, it);
+      it = next;
+      continue;
+    }
+    it = lru_.erase(it);
+    map_.erase(s->offset);
+  }
+  // Everything was referenced: evict clean ones from the back regardless.
+  it = lru_.end();
   while (map_.size() + room > capacity_ && it != lru_.begin()) {
     --it;
     Slice* s = *it;
@@ -34,12 +53,7 @@ void L2Cache::evict_clean(size_t room) {
 }
 
 Result<L2Cache::Slice*> L2Cache::get(uint64_t offset) {
-  auto found = map_.find(offset);
-  if (found != map_.end()) {
-    Slice* s = found->second.get();
-    if (s->lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, s->lru);
-    return s;
-  }
+  if (Slice* hit = find(offset)) return hit;
   evict_clean(1);
   Slice* s = insert(offset);
   auto r = io::read_exact(file_, offset, s->words.data(), slice_bytes_);
@@ -57,7 +71,7 @@ L2Cache::Slice* L2Cache::get_zeroed(uint64_t offset) {
   if (found != map_.end()) {
     Slice* s = found->second.get();
     std::fill(s->words.begin(), s->words.end(), 0);
-    lru_.splice(lru_.begin(), lru_, s->lru);
+    s->referenced.store(true, std::memory_order_relaxed);
     return s;
   }
   evict_clean(1);

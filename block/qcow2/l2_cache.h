@@ -6,15 +6,20 @@
 // data -> refcounts -> L2 -> L1). Lookups never write: when every slice is
 // dirty the cache may run over its capacity until the next write-back.
 //
-// Thread-safety: every method needs mutex() held by the caller; a Slice*
-// is valid only while it is held. Lock order: image metadata mutex, then
-// this mutex.
+// Eviction is CLOCK-like (second chance): a hit only sets the slice's
+// `referenced` flag, so hits can run under a shared lock.
+//
+// Thread-safety: find() needs mutex() held shared or exclusive; every other
+// method needs it exclusive. A Slice* is valid only while it is held. Lock
+// order: image metadata mutex, then this mutex.
 #pragma once
 
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <atomic>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -29,15 +34,26 @@ class L2Cache {
     uint64_t offset = 0;           // host offset of the slice
     std::vector<uint64_t> words;   // host-endian 64-bit words
     bool dirty = false;
+    std::atomic<bool> referenced{false};
     std::list<Slice*>::iterator lru;
   };
 
   L2Cache(io::File& file, uint64_t slice_bytes, uint64_t capacity_slices);
 
-  std::mutex& mutex() { return mutex_; }
+  std::shared_mutex& mutex() { return mutex_; }
   uint64_t slice_bytes() const { return slice_bytes_; }
   uint64_t capacity() const { return capacity_; }
 
+  // The cached slice at `offset` or nullptr; marks it referenced. Shared
+  // lock suffices.
+  Slice* find(uint64_t offset) {
+    auto found = map_.find(offset);
+    if (found == map_.end()) return nullptr;
+    Slice* s = found->second.get();
+    if (!s->referenced.load(std::memory_order_relaxed))
+      s->referenced.store(true, std::memory_order_relaxed);
+    return s;
+  }
   // The slice at `offset` (loaded from the file on a miss). Evicts clean
   // least-recently-used slices beyond capacity.
   Result<Slice*> get(uint64_t offset);
@@ -62,9 +78,9 @@ class L2Cache {
   io::File& file_;
   uint64_t slice_bytes_;
   uint64_t capacity_;
-  std::mutex mutex_;
+  std::shared_mutex mutex_;
   std::unordered_map<uint64_t, std::unique_ptr<Slice>> map_;
-  std::list<Slice*> lru_;  // front = most recently used
+  std::list<Slice*> lru_;  // front = most recently inserted or given a second chance
   size_t dirty_ = 0;
 };
 

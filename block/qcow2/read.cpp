@@ -73,11 +73,26 @@ Result<Mapping> Qcow2Image::lookup(uint64_t offset, uint64_t max_length) {
   const uint64_t slice_bytes = l2_cache_->slice_bytes();
   const uint64_t per_slice = slice_bytes / (8 * entry_words_);
   const uint64_t slice_offset = l2_offset + (l2_index / per_slice) * slice_bytes;
-  uint64_t idx = l2_index % per_slice;
+  const uint64_t idx = l2_index % per_slice;
 
+  // Hits run under the cache's shared lock; a miss loads under its
+  // exclusive lock.
+  {
+    std::shared_lock shared(l2_cache_->mutex());
+    if (L2Cache::Slice* slice = l2_cache_->find(slice_offset)) {
+      AMBER_TRY(scan_slice(slice->words.data(), offset, max_length, guest_cluster, idx, per_slice, m));
+      return m;
+    }
+  }
   std::lock_guard lock(l2_cache_->mutex());
   AMBER_TRY_ASSIGN(L2Cache::Slice * slice, l2_cache_->get(slice_offset));
-  const uint64_t* words = slice->words.data();
+  AMBER_TRY(scan_slice(slice->words.data(), offset, max_length, guest_cluster, idx, per_slice, m));
+  return m;
+}
+
+Result<void> Qcow2Image::scan_slice(const uint64_t* words, uint64_t offset, uint64_t max_length,
+                                    uint64_t guest_cluster, uint64_t idx, uint64_t per_slice,
+                                    Mapping& m) const {
   unsigned sub = static_cast<unsigned>((offset & (cluster_size_ - 1)) / subcluster_size_);
   uint64_t gc = guest_cluster;
   AMBER_TRY(classify(words[idx * entry_words_], extended_ ? words[idx * entry_words_ + 1] : 0, gc,
@@ -87,7 +102,7 @@ Result<Mapping> Qcow2Image::lookup(uint64_t offset, uint64_t max_length) {
   if (m.kind == MapKind::kData) m.host += offset - unit_start;
   if (m.kind == MapKind::kCompressed) {
     m.length = std::min(max_length, (gc + 1) * cluster_size_ - offset);
-    return m;
+    return ok();
   }
   Mapping next;
   while (m.length < max_length) {
@@ -102,11 +117,10 @@ Result<Mapping> Qcow2Image::lookup(uint64_t offset, uint64_t max_length) {
     if (next.kind != m.kind) break;
     if (m.kind == MapKind::kData && (next.host != m.host + m.length || next.copied != m.copied))
       break;
-    if (m.kind == MapKind::kCompressed) break;
     m.length += subcluster_size_;
   }
   m.length = std::min(m.length, max_length);
-  return m;
+  return ok();
 }
 
 Result<void> Qcow2Image::read_below(uint64_t offset, std::span<const iovec> iov, uint64_t length) {
