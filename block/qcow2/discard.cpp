@@ -118,7 +118,7 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
       iovec v{zeros.data(), n};
       uint64_t done = 0;
       while (done < n) {
-        AMBER_TRY_ASSIGN(uint64_t step, write_slow(from + done, std::span(&v, 1), done, n - done));
+        AMBER_TRY_ASSIGN(uint64_t step, write_slow(from + done, std::span(&v, 1), done, n - done, nullptr));
         done += step;
       }
       from += n;

@@ -15,6 +15,8 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <unordered_set>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -103,10 +105,17 @@ class Qcow2Image final : public Image {
                         Mapping& m) const;
 
   // write.cpp
+  // `meta_lock` (may be null) is the caller's hold on meta_; the data I/O
+  // of an allocation runs with it released and the clusters marked in
+  // flight, so allocating writes to other clusters proceed in parallel.
   Result<uint64_t> write_slow(uint64_t offset, std::span<const iovec> iov, uint64_t iov_pos,
-                              uint64_t length);
+                              uint64_t length, std::unique_lock<std::mutex>* meta_lock);
+  template <typename Io>
+  Result<void> unlocked_io(std::unique_lock<std::mutex>* meta_lock, uint64_t first_cluster,
+                           uint64_t count, Io&& io);
   Result<uint64_t> write_fresh_run(uint64_t offset, std::span<const iovec> iov,
-                                   uint64_t iov_pos, uint64_t length, uint64_t l2_offset);
+                                   uint64_t iov_pos, uint64_t length, uint64_t l2_offset,
+                                   std::unique_lock<std::mutex>* meta_lock);
   Result<uint64_t> l2_for_write(uint64_t l1_index);
   Result<void> read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0, uint64_t& w1);
   Result<void> write_entry(uint64_t l2_offset, uint64_t index, uint64_t w0, uint64_t w1);
@@ -146,6 +155,10 @@ class Qcow2Image final : public Image {
   std::vector<Snapshot> snapshots_;
   uint64_t snapshot_table_bytes_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> pending_frees_;
+  // Guest clusters whose allocation is doing data I/O without meta_;
+  // guarded by meta_, waited on with inflight_cv_.
+  std::unordered_set<uint64_t> inflight_;
+  std::condition_variable inflight_cv_;
   std::atomic<uint64_t> host_end_{0};
   bool lazy_ = false;
   bool dirty_set_by_us_ = false;

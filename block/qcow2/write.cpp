@@ -77,6 +77,19 @@ Result<uint64_t> Qcow2Image::l2_for_write(uint64_t l1_index) {
   return table;
 }
 
+template <typename Io>
+Result<void> Qcow2Image::unlocked_io(std::unique_lock<std::mutex>* meta_lock,
+                                     uint64_t first_cluster, uint64_t count, Io&& io) {
+  if (meta_lock == nullptr) return io();
+  for (uint64_t i = 0; i < count; ++i) inflight_.insert(first_cluster + i);
+  meta_lock->unlock();
+  Result<void> r = io();
+  meta_lock->lock();
+  for (uint64_t i = 0; i < count; ++i) inflight_.erase(first_cluster + i);
+  inflight_cv_.notify_all();
+  return r;
+}
+
 Result<void> Qcow2Image::fill_below(uint64_t guest, uint64_t host, uint64_t length,
                                     bool zeros_known) {
   if (length == 0) return ok();
@@ -93,7 +106,8 @@ Result<void> Qcow2Image::fill_below(uint64_t guest, uint64_t host, uint64_t leng
 // COW only at the two ends, one writev. Returns 0 when it does not apply.
 Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const iovec> iov,
                                              uint64_t iov_pos, uint64_t length,
-                                             uint64_t l2_offset) {
+                                             uint64_t l2_offset,
+                                             std::unique_lock<std::mutex>* meta_lock) {
   const uint64_t cs = cluster_size_;
   const uint64_t gc0 = offset >> cluster_bits_;
   const uint64_t in = offset & (cs - 1);
@@ -105,6 +119,7 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
   uint64_t w0s[kMaxRun], w1s[kMaxRun];
   uint64_t count = 0;
   while (count < std::min(want, kMaxRun)) {
+    if (count != 0 && inflight_.count(gc0 + count) != 0) break;
     uint64_t w0, w1;
     AMBER_TRY(read_entry(l2_offset, (gc0 + count) % l2_entries_, w0, w1));
     if ((w0 & kOflagCompressed) || (w0 & kL2OffsetMask) != 0) break;
@@ -120,28 +135,35 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
   const bool has_backing = !header_.backing_file.empty();
   const uint64_t end = in + n;  // relative to the first cluster
   const uint64_t last = count - 1;
-  if (!extended_) {
-    const bool head_zero = (w0s[0] & kOflagZero) || !has_backing;
-    const bool tail_zero = (w0s[last] & kOflagZero) || !has_backing;
-    AMBER_TRY(fill_below(offset - in, dest, in, head_zero));
-    if (end % cs != 0)
-      AMBER_TRY(fill_below(offset - in + end, dest + end, cs - end % cs, tail_zero));
-  } else {
-    const uint64_t scs = subcluster_size_;
-    auto sub_zero = [&](uint64_t index, uint64_t sub) {
-      return ((w1s[index] >> 32) & (1u << sub)) != 0 || !has_backing;
-    };
-    const uint64_t head_start = in / scs * scs;
-    AMBER_TRY(fill_below(offset - in + head_start, dest + head_start, in - head_start,
-                         sub_zero(0, in / scs)));
-    if (end % scs != 0) {
-      const uint64_t tail_end = align_up(end, scs);
-      AMBER_TRY(fill_below(offset - in + end, dest + end, tail_end - end,
-                           sub_zero(last, (end - last * cs) / scs)));
+  auto io = [&]() -> Result<void> {
+    if (!extended_) {
+      const bool head_zero = (w0s[0] & kOflagZero) || !has_backing;
+      const bool tail_zero = (w0s[last] & kOflagZero) || !has_backing;
+      AMBER_TRY(fill_below(offset - in, dest, in, head_zero));
+      if (end % cs != 0)
+        AMBER_TRY(fill_below(offset - in + end, dest + end, cs - end % cs, tail_zero));
+    } else {
+      const uint64_t scs = subcluster_size_;
+      auto sub_zero = [&](uint64_t index, uint64_t sub) {
+        return ((w1s[index] >> 32) & (1u << sub)) != 0 || !has_backing;
+      };
+      const uint64_t head_start = in / scs * scs;
+      AMBER_TRY(fill_below(offset - in + head_start, dest + head_start, in - head_start,
+                           sub_zero(0, in / scs)));
+      if (end % scs != 0) {
+        const uint64_t tail_end = align_up(end, scs);
+        AMBER_TRY(fill_below(offset - in + end, dest + end, tail_end - end,
+                             sub_zero(last, (end - last * cs) / scs)));
+      }
     }
+    IovSlice data;
+    return file_->writev_at(dest + in, data.build(iov, iov_pos, n));
+  };
+  auto done = unlocked_io(meta_lock, gc0, count, io);
+  if (!done.ok()) {
+    (void)refcounts_->update_range(dest, count * cs, -1);  // nothing references it yet
+    return std::move(done).error();
   }
-  IovSlice data;
-  AMBER_TRY(file_->writev_at(dest + in, data.build(iov, iov_pos, n)));
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t w1 = 0;
     if (extended_) {
@@ -160,16 +182,20 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
 }
 
 Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> iov,
-                                        uint64_t iov_pos, uint64_t length) {
+                                        uint64_t iov_pos, uint64_t length,
+                                        std::unique_lock<std::mutex>* meta_lock) {
   const uint64_t cs = cluster_size_;
   const uint64_t cstart = offset & ~(cs - 1);
   const uint64_t in = offset - cstart;
   const uint64_t n = std::min(length, cs - in);
   const uint64_t gc = offset >> cluster_bits_;
+  if (meta_lock != nullptr) {
+    while (inflight_.count(gc) != 0) inflight_cv_.wait(*meta_lock);
+  }
   const uint64_t l2_index = gc % l2_entries_;
   AMBER_TRY_ASSIGN(uint64_t l2_offset, l2_for_write(gc / l2_entries_));
   if (in + length > cs) {
-    AMBER_TRY_ASSIGN(uint64_t done, write_fresh_run(offset, iov, iov_pos, length, l2_offset));
+    AMBER_TRY_ASSIGN(uint64_t done, write_fresh_run(offset, iov, iov_pos, length, l2_offset, meta_lock));
     if (done != 0) return done;
   }
   uint64_t w0, w1;
@@ -211,9 +237,15 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
       AMBER_TRY_ASSIGN(dest, allocate_clusters(1));
     }
     const bool zeros = zero_flag || (host == 0 && !compressed && !has_backing);
-    AMBER_TRY(fill_below(cstart, dest, in, zeros));
-    AMBER_TRY(fill_below(offset + n, dest + in + n, cs - in - n, zeros));
-    AMBER_TRY(file_->writev_at(dest + in, data));
+    auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
+      AMBER_TRY(fill_below(cstart, dest, in, zeros));
+      AMBER_TRY(fill_below(offset + n, dest + in + n, cs - in - n, zeros));
+      return file_->writev_at(dest + in, data);
+    });
+    if (!done.ok()) {
+      if (target == 0) (void)refcounts_->update(dest >> cluster_bits_, -1);
+      return std::move(done).error();
+    }
     AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied, 0));
     AMBER_TRY(drop_old(dest));
     return n;
@@ -229,9 +261,15 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
   uint32_t zero = static_cast<uint32_t>(w1 >> 32);
   if (compressed || (host != 0 && !own)) {
     AMBER_TRY_ASSIGN(uint64_t dest, allocate_clusters(1));
-    AMBER_TRY(fill_below(cstart, dest, in, false));
-    AMBER_TRY(fill_below(offset + n, dest + in + n, cs - in - n, false));
-    AMBER_TRY(file_->writev_at(dest + in, data));
+    auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
+      AMBER_TRY(fill_below(cstart, dest, in, false));
+      AMBER_TRY(fill_below(offset + n, dest + in + n, cs - in - n, false));
+      return file_->writev_at(dest + in, data);
+    });
+    if (!done.ok()) {
+      (void)refcounts_->update(dest >> cluster_bits_, -1);
+      return std::move(done).error();
+    }
     AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied, 0xffffffffull));
     AMBER_TRY(drop_old(dest));
     return n;
@@ -251,9 +289,15 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
     AMBER_TRY(fill_below(cstart + s0, dest + s0, w_start - s0, zeros));
     return fill_below(cstart + w_end, dest + w_end, s1 - w_end, zeros);
   };
-  AMBER_TRY(fill_sub(first));
-  if (last != first) AMBER_TRY(fill_sub(last));
-  AMBER_TRY(file_->writev_at(dest + in, data));
+  auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
+    AMBER_TRY(fill_sub(first));
+    if (last != first) AMBER_TRY(fill_sub(last));
+    return file_->writev_at(dest + in, data);
+  });
+  if (!done.ok()) {
+    if (host == 0) (void)refcounts_->update(dest >> cluster_bits_, -1);
+    return std::move(done).error();
+  }
   alloc |= touched;
   zero &= ~touched;
   AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied,
@@ -278,9 +322,9 @@ Result<void> Qcow2Image::writev(uint64_t offset, std::span<const iovec> iov) {
       pos += m.length;
       continue;
     }
-    std::lock_guard meta(meta_);
+    std::unique_lock meta(meta_);
     AMBER_TRY(mark_dirty());
-    AMBER_TRY_ASSIGN(uint64_t done, write_slow(offset + pos, iov, pos, length - pos));
+    AMBER_TRY_ASSIGN(uint64_t done, write_slow(offset + pos, iov, pos, length - pos, &meta));
     pos += done;
     AMBER_TRY(maybe_write_back());
   }
