@@ -195,8 +195,11 @@ Result<void> Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation p
     AMBER_TRY(read_entry(l2_offset, gc % l2_entries_, w0, w1));
     if (w0 != 0 || w1 != 0) continue;
     AMBER_TRY_ASSIGN(uint64_t host, allocate_clusters(1));
+    // With a backing file the subclusters stay unallocated (the backing
+    // data shows through), as QEMU does with extended L2.
+    const bool show_backing = !header_.backing_file.empty();
     AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, host | kOflagCopied,
-                          extended_ ? 0xffffffffull : 0));
+                          extended_ && !show_backing ? 0xffffffffull : 0));
     if (host != run_end) {
       AMBER_TRY(finish_run());
       run_start = host;
