@@ -10,6 +10,20 @@
 // anything that changes metadata (allocation, COW, refcounts, L1) also
 // holds `meta_`. discard, resize and close hold `rw_` exclusively.
 // Lock order: rw_, meta_, L2 cache mutex.
+//
+// Crash safety: metadata is written back in QEMU's order (refcounts,
+// flush, L2 slices, flush, L1) and clusters are freed only after the
+// tables that dropped them are durable, so a crash can leak clusters but
+// never leave a reference to a free one. Lazy refcounts drop the flushes
+// between refcounts and L2 and rely on the dirty bit + rebuild on open.
+//
+// Known limits: qcow2 v2 cannot express zero clusters, so discard over a
+// backing file reads the backing data again there (write_zeroes allocates
+// zeroed data instead); block_status does not ask the host file for holes
+// (metadata-preallocated clusters report zero:false where qemu-img says
+// zero:true); the allocation guard knows the header, L1, refcount table
+// and blocks and the snapshot table, not every L2 table (it relies on
+// refcounts for those, as QEMU's default overlap check mostly does).
 #pragma once
 
 #include <sys/uio.h>

@@ -230,3 +230,64 @@ TEST(Qcow2Interop, ConcurrentAllocatingWritesIntoOverlay) {
 
 }  // namespace
 }  // namespace amber::block::qcow2
+
+namespace amber::block::qcow2 {
+namespace {
+
+TEST(Qcow2Interop, BackingChainLoopIsRefused) {
+  test::TempDir dir;
+  const std::string a = dir.path + "/a.qcow2", b = dir.path + "/b.qcow2";
+  auto o = test::qcow2_options(1 << 20);
+  o.backing_check = BackingMode::kNone;
+  o.backing_format = ImageFormat::kQcow2;
+  o.backing_file = "b.qcow2";
+  ASSERT_TRUE(create_image(a, o).ok());
+  o.backing_file = "a.qcow2";
+  ASSERT_TRUE(create_image(b, o).ok());
+  OpenOptions ro;
+  ro.max_chain_depth = 16;
+  auto image = open_image(a, ro);
+  EXPECT_FALSE(image.ok());
+  o.backing_file = "self.qcow2";
+  ASSERT_TRUE(create_image(dir.path + "/self.qcow2", o).ok());
+  EXPECT_FALSE(open_image(dir.path + "/self.qcow2", ro).ok());
+}
+
+TEST(Qcow2Interop, ZeroesOverBackingAndBeyondBackingEnd) {
+  test::TempDir dir;
+  const std::string base = dir.path + "/base.qcow2";
+  ASSERT_TRUE(create_image(base, test::qcow2_options(2 << 20)).ok());
+  {
+    auto b = open_rw(base);
+    ASSERT_TRUE(b->write(0, pattern(2 << 20, 7)).ok());
+    ASSERT_TRUE(b->close().ok());
+  }
+  for (unsigned version : {2u, 3u}) {
+    const std::string top = dir.path + "/top" + std::to_string(version) + ".qcow2";
+    auto o = test::qcow2_options(4 << 20);  // bigger than the base
+    o.version = version;
+    o.backing_file = base;
+    o.backing_format = ImageFormat::kQcow2;
+    ASSERT_TRUE(create_image(top, o).ok());
+    auto image = open_rw(top);
+    ASSERT_TRUE(image);
+    std::vector<std::byte> buf(1 << 20);
+    ASSERT_TRUE(image->read(3 << 20, buf).ok());  // beyond the backing file: zeros
+    EXPECT_EQ(buf, std::vector<std::byte>(buf.size()));
+    ASSERT_TRUE(image->write_zeroes(0, 1 << 20, ZeroMode::kMayUnmap).ok());
+    ASSERT_TRUE(image->read(0, buf).ok());
+    EXPECT_EQ(buf, std::vector<std::byte>(buf.size())) << "v" << version;
+    ASSERT_TRUE(image->read(1 << 20, buf).ok());
+    const auto base_data = pattern(2 << 20, 7);
+    EXPECT_TRUE(std::equal(buf.begin(), buf.end(), base_data.begin() + (1 << 20)));
+    ASSERT_TRUE(image->close().ok());
+    image.reset();
+    if (test::have_qemu_img()) {
+      std::string out;
+      EXPECT_EQ(run("qemu-img check " + top, &out), 0) << out;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace amber::block::qcow2
