@@ -27,7 +27,7 @@ Piix3Isa::Piix3Isa(RouteSink sink)
   store(0x76, 1, 0x0C);
   store(0x77, 1, 0x0C);
   store(0x78, 1, 0x02);
-  set_writable(0x40, 0x20, 0xFFFFFFFF);
+  for (unsigned offset = 0x40; offset < 0x60; offset += 4) set_writable(offset, 4, 0xFFFFFFFF);
   for (unsigned offset = 0x64; offset < 0x100; offset += 4) set_writable(offset, 4, 0xFFFFFFFF);
   snapshot_reset_state();
 }

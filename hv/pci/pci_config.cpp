@@ -40,11 +40,14 @@ uint32_t PciConfigSpace::read_le(unsigned offset, unsigned size) const {
 }
 
 void PciConfigSpace::write_le(unsigned offset, unsigned size, uint32_t value) {
+  size = size > 4 ? 4 : size;  // a value is 32 bits wide
   for (unsigned i = 0; i < size && offset + i < kConfigSize; ++i)
     config_[offset + i] = static_cast<uint8_t>(value >> (8 * i));
 }
 
 void PciConfigSpace::set_writable(unsigned offset, unsigned size, uint32_t mask) {
+  // A mask is 32 bits wide: wider ranges are set 4 bytes at a time.
+  size = size > 4 ? 4 : size;
   for (unsigned i = 0; i < size && offset + i < kConfigSize; ++i)
     writable_[offset + i] = static_cast<uint8_t>(mask >> (8 * i));
 }
