@@ -28,14 +28,17 @@ class Locking(bt.TempDirTest):
             ["-c", "sleep 60000", img]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(self.stop, proc)
-        # Wait until qemu-io really holds its locks: a writer open then fails.
+        # Wait until qemu-io holds its OFD locks, watching /proc/locks (a
+        # probing open of our own could race with qemu-io's and make it fail).
+        inode = os.stat(img).st_ino
         deadline = time.time() + 20
-        while time.time() < deadline:
-            r = bt.run([bt.tool("QEMU_IO"), "-f", fmt, "-c", "read 0 512", img])
-            if WRITE_LOCK in r.out + r.err:
-                return proc
-            time.sleep(0.1)
-        self.fail("qemu-io never took its lock on %s" % img)
+        while time.time() < deadline and proc.poll() is None:
+            with open("/proc/locks") as locks:
+                if any("OFDLCK" in line and line.split()[5].endswith(":%d" % inode)
+                       for line in locks if len(line.split()) > 5):
+                    return proc
+            time.sleep(0.05)
+        self.fail("qemu-io never took its lock on %s (exit %s)" % (img, proc.poll()))
 
     def start_amber_holder(self, img, fmt, read_only=False):
         argv = [bt.tool("AMBER_IO"), "-f", fmt] + (["-r"] if read_only else []) + [img]
