@@ -3,7 +3,7 @@
 # Windows-7-style base image and two linked clones (each under 1 MB at
 # birth), writes into one clone through Amber's engine, shows the chain
 # with amber-img info / check / map, and cross-checks with qemu-img.
-# When amber-vmm is built, it then boots SeaBIOS from the second clone.
+# Then amber-vmm boots SeaBIOS and a probe guest from a linked clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -43,14 +43,28 @@ echo; echo "--- the oracle: qemu-img on the same files ---"
 step qemu-img check clone1.qcow2
 step qemu-img compare clone2.qcow2 win7_base.qcow2
 
-if [ -x "$ROOT/build/hv/amber-vmm" ]; then
-  echo; echo "--- amber-vmm: SeaBIOS POST on /dev/kvm with clone2 on virtio-blk ---"
+VMM="$ROOT/build/hv/amber-vmm"
+BOOT_BIN="$ROOT/build/tests/integration/hv/boot.bin"
+if [ -x "$VMM" ] && [ -f "$BOOT_BIN" ]; then
+  echo; echo "--- amber-vmm: SeaBIOS boots a linked clone on virtio-blk ---"
+  # A small raw "installed disk" holding the boot-sector probe guest, and a
+  # qcow2 linked clone of it that the VM boots from and writes into.
+  step python3 "$ROOT/tests/guest/bootsector/mkdisk.py" "$BOOT_BIN" bootdisk.raw 2
+  step "$IMG" create -f qcow2 -b bootdisk.raw -F raw vm-clone.qcow2
   if [ -e /dev/kvm ]; then
-    timeout 30 "$ROOT/build/hv/amber-vmm" --name demo --memory size=128M --cpus 1 \
+    set +e
+    step timeout 120 "$VMM" --name demo --memory size=128M --cpus 1 \
       --firmware /usr/share/seabios/bios.bin \
-      --disk path=clone2.qcow2,format=qcow2,cache=writeback \
-      --serial none --debugcon file:"$OUT/seabios.log" --no-reboot || true
-    echo "SeaBIOS log (first lines):"; head -20 "$OUT/seabios.log" || true
+      --disk path=vm-clone.qcow2,format=qcow2,cache=writeback \
+      --serial stdio --debugcon file:"$OUT/seabios.log" --no-reboot
+    rc=$?
+    set -e
+    # The probe leaves through isa-debug-exit: status (0 << 1) | 1 = 1 is a pass.
+    if [ "$rc" -ne 1 ]; then echo "FAIL: the guest did not pass (exit status $rc)"; exit 1; fi
+    echo "guest passed (isa-debug-exit status $rc); SeaBIOS log in $OUT/seabios.log"
+    step "$IMG" check vm-clone.qcow2
+    step "$IMG" map vm-clone.qcow2
+    step qemu-img check vm-clone.qcow2
   else
     echo "no /dev/kvm on this machine: VM start skipped"
   fi
