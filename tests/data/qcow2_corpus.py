@@ -107,7 +107,9 @@ def _zstd_rle_bomb(declared, blocks, byte=0x42):
     return bytes(frame)
 
 
-def _make_bases(outdir):
+def make_bases(outdir):
+    """The valid images the corpus patches (also the fuzzer's templates)."""
+    os.makedirs(outdir, exist_ok=True)
     b = {}
 
     def create(name, *args, size="64M", writes=()):
@@ -133,12 +135,15 @@ def _make_bases(outdir):
         _run([QEMU_IMG, "convert", "-q", "-c", "-O", "qcow2", "-o", "compression_type=" + ctype,
               text, path])
         b["compressed_" + ctype] = path
+    path = os.path.join(outdir, "_base_compressed_extl2.qcow2")
+    _run([QEMU_IMG, "convert", "-q", "-c", "-O", "qcow2", "-o", "extended_l2=on", text, path])
+    b["compressed_extl2"] = path
     return b
 
 
 def generate(outdir):
     os.makedirs(outdir, exist_ok=True)
-    bases = _make_bases(outdir)
+    bases = make_bases(outdir)
     cases = []
 
     def case(name, group, mode, keywords, base, patch):
@@ -244,6 +249,10 @@ def generate(outdir):
     case("zstd_bomb", t, "bomb", r"compress|decompress|zstd", "compressed_zstd", zstd_bomb)
     case("extl2_alloc_zero_overlap", t, "read", r"l2|bitmap|subcluster", "extl2",
          lambda i: i.put(i.l2_offset() + 8, ">Q", i.u64(i.l2_offset() + 8) | (1 << 32)))
+
+    case("extl2_compressed_bitmap_nonzero", t, "read", r"l2|bitmap|subcluster|compress",
+         "compressed_extl2",
+         lambda i: i.put(i.l2_offset() + 8, ">Q", 0x00000001))
 
     # -- 6. snapshots --------------------------------------------------------
     s = "snapshots"

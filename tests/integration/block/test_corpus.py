@@ -12,6 +12,7 @@ field or structure at fault. The same test runs in a -Dsanitize=true build.
 import importlib.util
 import json
 import os
+import random
 import re
 import sys
 
@@ -19,6 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import blocktest as bt  # noqa: E402
 
 TIMEOUT = 60
+MUTATE_SEED = int(os.environ.get("AMBER_MUTATE_SEED") or random.SystemRandom().randrange(1, 2**31))
+MUTATE_ITERATIONS = int(os.environ.get("AMBER_MUTATE_ITERATIONS") or 5000)
 
 
 def load_generator():
@@ -127,6 +130,20 @@ class HostileCorpus(bt.TempDirTest):
             with self.subTest(case=case.name, group=case.group):
                 print("  %-36s %-11s %s" % (case.name, case.group, case.mode), flush=True)
                 self.run_case(case)
+
+    def test_mutation_fuzz(self):
+        """Random field mutations of valid images (tests/fuzz/qcow2_mutate.cpp):
+        the driver may refuse them but must never crash, hang or trip a sanitizer."""
+        templates = sorted(load_generator().make_bases(self.path("templates")).values())
+        print("qcow2-mutate: seed %d, %d iterations (AMBER_MUTATE_SEED / AMBER_MUTATE_ITERATIONS)"
+              % (MUTATE_SEED, MUTATE_ITERATIONS), flush=True)
+        r = bt.run([bt.tool("AMBER_MUTATE"), "-s", str(MUTATE_SEED), "-n", str(MUTATE_ITERATIONS),
+                    "-d", self.dir] + templates, timeout=900)
+        last = [l for l in r.out.splitlines() if l.startswith("iteration")][-1:]
+        bt.assert_no_crash(self, r)
+        self.assertEqual(r.rc, 0, "mutant crashed or hung; last started: %s\n%s"
+                         % (last, r.describe()))
+        self.assertIn("no crash", r.out)
 
     def test_every_group_covered(self):
         groups = {c.group for c in self.cases}
