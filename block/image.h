@@ -77,6 +77,9 @@ struct BlockStatus {
   std::string filename;       // the file at `depth` (for map's human output)
 };
 
+// What a caller of Image::map_direct() means to do with the bytes.
+enum class DirectAccess { kRead, kOverwrite };
+
 struct SnapshotInfo {
   std::string id;
   std::string name;
@@ -135,6 +138,28 @@ class Image {
   Result<void> write(uint64_t offset, std::span<const std::byte> data) {
     iovec v{const_cast<std::byte*>(data.data()), data.size()};  // writev only reads it
     return writev(offset, std::span(&v, 1));
+  }
+
+  // Direct data access, for callers that do the data I/O themselves on
+  // their own descriptor of filename() (amber-img bench keeps `depth`
+  // requests in flight on one io_uring this way). If the guest bytes
+  // [offset, offset+length) are stored contiguously as plain data in this
+  // image's own file (no backing file, zero flag, compression, allocation
+  // or copy-on-write involved) and, for kOverwrite, may be written in
+  // place, returns their host offset in that file; otherwise nullopt (also
+  // for bad requests and lookup errors), and the caller uses readv/writev,
+  // which report any error. Thread-safe like readv.
+  // The answer stays true until a discard, write_zeroes, resize, snapshot
+  // change or close, or a writev to the same guest cluster that moves it;
+  // a caller must not run those concurrently with its direct I/O there.
+  // Data written directly is made durable by flush() like any other.
+  // Default: no direct access.
+  virtual std::optional<uint64_t> map_direct(uint64_t offset, uint64_t length,
+                                             DirectAccess access) {
+    (void)offset;
+    (void)length;
+    (void)access;
+    return std::nullopt;
   }
 
   // Makes every completed write durable (metadata first where needed).

@@ -48,10 +48,14 @@ class PosixFile final : public File {
   int fd() const { return fd_; }
   bool direct() const { return direct_; }
   CacheMode cache_mode() const { return options_.cache; }
+  // Whether a request at `offset` on `iov` may go to fd() as it is: always
+  // without O_DIRECT, else offset, lengths and addresses aligned to the
+  // device's logical block. Callers doing their own I/O on fd() (IoRing)
+  // send the rest through readv_at/writev_at, which bounce them.
+  bool aligned(uint64_t offset, std::span<const iovec> iov) const;
 
  private:
   PosixFile(std::string path, int fd, PosixOpenOptions options, bool direct, size_t alignment);
-  bool aligned(uint64_t offset, std::span<const iovec> iov) const;
   Result<void> transfer(uint64_t offset, std::span<const iovec> iov, bool is_write);
   Result<void> bounce_read(uint64_t offset, std::span<const iovec> iov);
   Result<void> bounce_write(uint64_t offset, std::span<const iovec> iov);

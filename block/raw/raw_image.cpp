@@ -44,6 +44,12 @@ class RawImage final : public Image {
     AMBER_TRY(check_write(offset, iov_length(iov)));
     return file_->writev_at(offset, iov);
   }
+  std::optional<uint64_t> map_direct(uint64_t offset, uint64_t length,
+                                     DirectAccess access) override {
+    if (access == DirectAccess::kOverwrite && read_only()) return std::nullopt;
+    if (!check_range(offset, length).ok()) return std::nullopt;
+    return offset;  // guest offset == file offset
+  }
   Result<void> flush() override { return file_->flush(); }
   Result<void> discard(uint64_t offset, uint64_t length) override {
     AMBER_TRY(check_write(offset, length));

@@ -1,8 +1,11 @@
-// `amber-img bench`: qemu-img bench's options and output. `depth` requests
-// are kept in flight by a pool of worker threads (at most kMaxWorkers), each
-// doing synchronous engine calls on request indexes taken from one atomic
-// counter; request i goes to (offset + i * step) modulo the image size, as
-// in qemu-img 7.2.
+// `amber-img bench`: qemu-img bench's options and output. With aio=threads,
+// `depth` requests are kept in flight by a pool of worker threads (at most
+// kMaxWorkers), each doing synchronous engine calls on request indexes
+// taken from one atomic counter; with aio=io_uring or native, by one thread
+// on an io_uring (bench_ring.cpp; Linux AIO is not used: io_uring serves
+// "native" too). Offsets as in bench.h.
+#include "block/tool/bench.h"
+
 #include <getopt.h>
 #include <time.h>
 
@@ -25,37 +28,21 @@
 #include "block/tool/options.h"
 
 namespace amber::block::tool {
+
+BenchBuffer::BenchBuffer(size_t size, int pattern) {
+  const size_t bytes = std::max<size_t>(size, kBenchBufferAlignment);
+  if (posix_memalign(&data, kBenchBufferAlignment, bytes) != 0) {
+    data = nullptr;
+    return;
+  }
+  std::memset(data, pattern, bytes);
+}
+
 namespace {
 
 // More threads than this only add context switches on the hosts Amber
 // targets; deeper queues are still "in flight" from the caller's view.
 constexpr uint64_t kMaxWorkers = 64;
-// Buffers are aligned for O_DIRECT on any device (4 KiB logical blocks).
-constexpr size_t kBufferAlignment = 4096;
-
-struct BenchConfig {
-  uint64_t count = 75000;
-  uint64_t depth = 64;
-  uint64_t offset = 0;
-  uint64_t buffer_size = 4096;
-  std::optional<uint64_t> step;
-  uint64_t flush_interval = 0;
-  bool drain = true;
-  bool write = false;
-  int pattern = 0;
-  bool quiet = false;  // always false: see -q below
-};
-
-struct AlignedBuffer {
-  explicit AlignedBuffer(size_t size) {
-    if (posix_memalign(&data, kBufferAlignment, std::max<size_t>(size, kBufferAlignment)) != 0)
-      data = nullptr;
-  }
-  ~AlignedBuffer() { std::free(data); }
-  AlignedBuffer(const AlignedBuffer&) = delete;
-  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  void* data = nullptr;
-};
 
 double now_seconds() {
   timespec ts;
@@ -79,28 +66,20 @@ class BenchRun {
   }
 
  private:
-  uint64_t offset_of(uint64_t index) const {
-    if (index == 0 || size_ == 0) return config_.offset;
-    const unsigned __int128 raw =
-        static_cast<unsigned __int128>(config_.offset) + static_cast<unsigned __int128>(index) * step_;
-    return static_cast<uint64_t>(raw % size_);
-  }
+  uint64_t offset_of(uint64_t index) const { return bench_offset(config_, step_, size_, index); }
 
   void fail(const Error& error) {
     std::lock_guard lock(error_mutex_);
-    // qemu-img reports a request past the end as EIO.
-    if (error_.empty())
-      error_ = error.kind() == ErrorKind::kOutOfRange ? "Input/output error" : error.message();
+    if (error_.empty()) error_ = bench_error_message(error);
     stop_.store(true, std::memory_order_relaxed);
   }
 
   void work() {
-    AlignedBuffer buffer(config_.buffer_size);
+    BenchBuffer buffer(config_.buffer_size, config_.pattern);
     if (buffer.data == nullptr) {
       fail(Error(ErrorKind::kNoSpace, "out of memory"));
       return;
     }
-    std::memset(buffer.data, config_.pattern, std::max<size_t>(config_.buffer_size, kBufferAlignment));
     auto* bytes = static_cast<std::byte*>(buffer.data);
     const size_t length = config_.buffer_size;
     while (!stop_.load(std::memory_order_relaxed)) {
@@ -267,11 +246,12 @@ int run_bench(int argc, char** argv) {
       std::printf("Sending flush every %" PRIu64 " requests\n", config.flush_interval);
     std::fflush(stdout);
   }
-  BenchRun run(**image, config, step);
   const double start = now_seconds();
-  const std::string error = run.run();
+  std::optional<std::string> error;
+  if (o.aio == io::AioBackend::kIoUring) error = run_ring_bench(**image, config, step, cache);
+  if (!error) error = BenchRun(**image, config, step).run();
   const double elapsed = now_seconds() - start;
-  if (!error.empty()) return report_error("Failed request: " + error);
+  if (!error->empty()) return report_error("Failed request: " + *error);
   if (!config.quiet) std::printf("Run completed in %3.3f seconds.\n", elapsed);
   if (auto r = (*image)->close(); !r.ok()) return report_error(r.error());
   return 0;
