@@ -21,7 +21,7 @@ import blocktest as bt  # noqa: E402
 MIB = 1 << 20
 SIZE = 64 * MIB
 SEED = int(os.environ.get("AMBER_DIFF_SEED") or random.SystemRandom().randrange(1, 2**31))
-OPS = int(os.environ.get("AMBER_DIFF_OPS") or 6000)
+OPS = int(os.environ.get("AMBER_DIFF_OPS") or 12000)
 THREADS = 4
 print("block-differential: seed %d (AMBER_DIFF_SEED=%d to reproduce), %d ops, %d threads"
       % (SEED, SEED, OPS, THREADS), flush=True)

@@ -300,6 +300,49 @@ class AmberToQemu(InteropBase):
         elif key == "compression_type":
             self.assertEqual(data["compression-type"], value)
 
+    def test_write_into_compressed_clusters(self):
+        src = self.path("text.raw")
+        with open(src, "wb") as f:
+            f.write(compressible(4 * MIB))
+        for ctype in ("zlib", "zstd"):
+            with self.subTest(compression=ctype):
+                img = self.path("c_%s.qcow2" % ctype)
+                bt.qemu_img("convert", "-c", "-O", "qcow2", "-o", "compression_type=" + ctype,
+                            src, img, check=True)
+                script = ["write 70656 4096 0x77", "writep 1048576 65536 5",
+                          "zero 2097152 131072", "discard 3145728 65536", "flush"]
+                model = bt.Model(4 * MIB, bt.file_bytes(src))
+                for line in script:
+                    model.apply(line)
+                w = bt.amber_io(img, script, fmt="qcow2", check=False)
+                self.assertEqual(w.rc, 0, w.describe())
+                expected = self.path("c_%s.expected.raw" % ctype)
+                model.save(expected)
+                self.verify(img, expected)
+
+    def test_write_dirty_lazy_image(self):
+        """A lazy-refcounts image left dirty by a crashed QEMU: Amber's
+        read-write open repairs the refcounts before writing."""
+        img = self.path("dirty.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", img, str(SIZE),
+                    check=True)
+        bt.run([bt.tool("QEMU_IO"), "-f", "qcow2", "-c", "write -P 0x61 0 1M", "-c", "abort", img])
+        r, report = bt.qemu_check_json(img)
+        self.assertGreater(report.get("corruptions", 0), 0, "image not dirty as planned\n" + r.describe())
+        script = ["write 2097152 65536 0x62", "flush"]
+        w = bt.amber_io(img, script, fmt="qcow2", check=False)
+        self.assertEqual(w.rc, 0, w.describe())
+        model = bt.Model(SIZE)
+        for line in ["write 0 1048576 0x61"] + script:
+            model.apply(line)
+        expected = self.path("dirty.expected.raw")
+        model.save(expected)
+        self.assertQemuCheckClean(img)
+        info = json.loads(bt.qemu_img("info", "--output=json", img, check=True).out)
+        self.assertFalse(info["dirty-flag"], "dirty bit still set after Amber closed the image")
+        c = bt.qemu_img("compare", "-f", "raw", "-F", "qcow2", expected, img)
+        self.assertEqual(c.rc, 0, c.describe())
+
     def test_preallocation_allocates(self):
         for mode in ("metadata", "falloc", "full"):
             with self.subTest(preallocation=mode):
