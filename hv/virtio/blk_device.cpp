@@ -1,6 +1,7 @@
 #include "hv/virtio/blk_device.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "hv/virtio/virtio_spec.h"
@@ -10,6 +11,18 @@ namespace {
 
 void put(uint8_t* config, unsigned offset, uint64_t value, unsigned size) {
   std::memcpy(config + offset, &value, size);  // little-endian host
+}
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
 }
 
 }  // namespace
@@ -70,7 +83,11 @@ void BlkDevice::write_config(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 Result<void> BlkDevice::activate(uint64_t features, std::span<const QueueLayout> layouts) {
-  for (auto& q : queues_) q->ring.reset();
+  for (auto& q : queues_) {
+    q->ring.reset();
+    q->poll.reset();
+    q->idle_since_ns = 0;
+  }
   engine_.set_negotiated_features(features);
   // Without CONFIG_WCE the cache mode follows FLUSH (spec 5.2.5.1).
   if ((features & feature_bit(kBlkFeatureConfigWce)) == 0) {
@@ -97,7 +114,11 @@ Result<void> BlkDevice::activate(uint64_t features, std::span<const QueueLayout>
 void BlkDevice::reset() {
   // Joining quiesces: every request in flight completes before we return.
   for (auto& q : queues_) q->thread->stop();
-  for (auto& q : queues_) q->ring.reset();
+  for (auto& q : queues_) {
+    q->ring.reset();
+    q->poll.reset();
+    q->idle_since_ns = 0;
+  }
   engine_.set_negotiated_features(0);
   engine_.set_write_cache(WriteCache::kWriteback);
   active_ = false;
@@ -106,24 +127,62 @@ void BlkDevice::reset() {
 void BlkDevice::serve(unsigned index) {
   Queue& q = *queues_[index];
   if (!q.ring.active()) return;  // broken earlier: wait for reset
+  // Woken by a kick after sleeping on an empty ring: that gap counts too.
+  if (q.idle_since_ns != 0) {
+    q.poll.record_idle(now_ns() - q.idle_since_ns);
+    q.idle_since_ns = 0;
+  }
+  // While this thread is awake it looks at the ring anyway: no kicks.
+  q.ring.disable_notifications();
   for (;;) {
-    for (;;) {
-      Result<bool> popped = q.ring.pop(q.chain);
-      if (!popped.ok()) {
-        signals_.needs_reset(popped.error());
-        return;
-      }
-      if (!*popped) break;
-      Result<uint32_t> written = engine_.execute(q.chain);
-      if (!written.ok()) {
-        q.ring.reset();
-        signals_.needs_reset(written.error());
-        return;
-      }
-      q.ring.push_used(q.chain.head, *written);
+    if (!drain(index)) return;
+    const uint64_t idle_since = now_ns();
+    if (poll_for_work(q, idle_since)) continue;
+    if (!q.ring.prepare_to_sleep()) {
+      q.idle_since_ns = idle_since;
+      return;
     }
-    if (q.ring.should_notify()) signals_.notify_queue(index);
-    if (!q.ring.prepare_to_sleep()) return;
+    // A buffer slipped in while kicks were being re-enabled.
+    q.ring.disable_notifications();
+  }
+}
+
+bool BlkDevice::drain(unsigned index) {
+  Queue& q = *queues_[index];
+  for (;;) {
+    Result<bool> popped = q.ring.pop(q.chain);
+    if (!popped.ok()) {
+      signals_.needs_reset(popped.error());
+      return false;
+    }
+    if (!*popped) break;
+    Result<uint32_t> written = engine_.execute(q.chain);
+    if (!written.ok()) {
+      q.ring.reset();
+      signals_.needs_reset(written.error());
+      return false;
+    }
+    q.ring.push_used(q.chain.head, *written);
+  }
+  // One interrupt for the whole batch.
+  if (q.ring.should_notify()) signals_.notify_queue(index);
+  return true;
+}
+
+bool BlkDevice::poll_for_work(Queue& q, uint64_t idle_since_ns) {
+  const uint64_t window = q.poll.window_ns();
+  if (window == 0) return false;
+  for (;;) {
+    // Check the clock every few loads: a clock read costs more than a
+    // ring load, and the window is only a bound, not a deadline.
+    for (int i = 0; i < 16; ++i) {
+      if (q.ring.has_available()) {
+        q.poll.record_idle(now_ns() - idle_since_ns);
+        return true;
+      }
+      cpu_relax();
+    }
+    if (now_ns() - idle_since_ns >= window) return false;
   }
 }
 

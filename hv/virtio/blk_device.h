@@ -19,6 +19,7 @@
 
 #include "common/result.h"
 #include "hv/memory/guest_memory.h"
+#include "hv/virtio/adaptive_poll.h"
 #include "hv/virtio/blk.h"
 #include "hv/virtio/iothread.h"
 #include "hv/virtio/queue.h"
@@ -71,12 +72,23 @@ class BlkDevice {
     SplitQueue ring;
     std::unique_ptr<IoThread> thread;
     DescriptorChain chain;  // reused across pops (iothread only)
+    // iothread only: the busy-poll window, and when the ring last ran
+    // empty before the thread went to sleep (0: not sleeping on an empty
+    // ring, e.g. the first run after activate()).
+    AdaptivePoll poll;
+    uint64_t idle_since_ns = 0;
   };
 
   BlkDevice(std::shared_ptr<block::Image> image, const BlkOptions& options,
             const GuestMemory& memory, DeviceSignals& signals)
       : engine_(std::move(image), options), memory_(memory), signals_(signals) {}
   void serve(unsigned index);
+  // Pops and executes every available chain, then notifies once. False
+  // when the queue broke (NEEDS_RESET already signalled).
+  bool drain(unsigned index);
+  // Spins on avail->idx for the queue's poll window; true if a buffer
+  // appeared. Records the idle gap it saw.
+  bool poll_for_work(Queue& q, uint64_t idle_since_ns);
 
   BlkEngine engine_;
   const GuestMemory& memory_;

@@ -188,14 +188,28 @@ bool SplitQueue::should_notify() {
   return (load16(avail_, __ATOMIC_RELAXED) & kAvailFlagNoInterrupt) == 0;
 }
 
+bool SplitQueue::has_available() const {
+  return active_ && load_avail_idx() != last_avail_;
+}
+
+void SplitQueue::disable_notifications() {
+  if (!active_ || features_.event_idx) return;
+  // used->flags is ours to write (the guest only reads it); a hint only: a
+  // driver may still kick, and that is harmless.
+  store16(used_, kUsedFlagNoNotify, __ATOMIC_RELAXED);
+}
+
 bool SplitQueue::prepare_to_sleep() {
   if (!active_) return false;
   if (features_.event_idx) {
     // avail_event sits after the used ring; only written when EVENT_IDX was
     // negotiated (SeaBIOS's used ring has no room for it otherwise).
     store16(used_ + 4 + kUsedElementSize * size_, last_avail_, __ATOMIC_RELAXED);
+  } else {
+    store16(used_, 0, __ATOMIC_RELAXED);
   }
-  // Full barrier: publish avail_event before re-reading avail->idx.
+  // Full barrier: publish avail_event / the cleared flag before re-reading
+  // avail->idx, or a buffer the guest added without kicking is missed.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   return load_avail_idx() != last_avail_;
 }

@@ -75,9 +75,18 @@ class SplitQueue {
   // Whether the guest wants an interrupt for the used entries pushed since
   // the last call (used_event / NO_INTERRUPT, spec 2.7.10).
   bool should_notify();
-  // Publishes avail_event (EVENT_IDX) so the guest kicks for the next
-  // buffer, then re-checks the ring. Returns true if buffers are already
-  // available (the caller must process again instead of sleeping).
+  // Whether the guest has made buffers available that pop() has not taken
+  // (one load of avail->idx; cheap enough to busy-poll).
+  bool has_available() const;
+  // Tells the guest it need not kick while this thread is awake and
+  // looking at the ring anyway (spec 2.7.10): sets VRING_USED_F_NO_NOTIFY
+  // without EVENT_IDX; with EVENT_IDX the avail_event published by the
+  // last prepare_to_sleep() already lies behind the guest, so no write.
+  void disable_notifications();
+  // Re-enables kicks: clears NO_NOTIFY, or publishes avail_event
+  // (EVENT_IDX) so the guest kicks for the next buffer, then re-checks the
+  // ring. Returns true if buffers are already available (the caller must
+  // process again instead of sleeping).
   bool prepare_to_sleep();
 
  private:

@@ -31,6 +31,7 @@ inline constexpr uint16_t kDescFlagNext = 1;
 inline constexpr uint16_t kDescFlagWrite = 2;
 inline constexpr uint16_t kDescFlagIndirect = 4;
 inline constexpr uint16_t kAvailFlagNoInterrupt = 1;
+inline constexpr uint16_t kUsedFlagNoNotify = 1;
 inline constexpr uint64_t kDescriptorSize = 16;
 inline constexpr uint64_t kUsedElementSize = 8;
 // Legacy interface: rings are laid out contiguously from QUEUE_PFN << 12,

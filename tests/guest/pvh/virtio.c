@@ -31,6 +31,7 @@
 
 #define VRING_DESC_F_NEXT 1
 #define VRING_DESC_F_WRITE 2
+#define VRING_USED_F_NO_NOTIFY 1
 
 /* Ring memory: desc at +0, avail at +4096, used at +8192 for each queue. */
 static u8 ring_mem[VQ_MAX_QUEUES][3 * 4096] __attribute__((aligned(4096)));
@@ -213,6 +214,11 @@ void vq_kick(VirtioDev *v, Virtqueue *q)
         last_kicked[q->index] = new_idx;
         if ((u16)(new_idx - avail_event - 1) >= (u16)(new_idx - old_idx))
             return;
+    } else if (*(volatile u16 *)q->used & VRING_USED_F_NO_NOTIFY) {
+        /* The device is looking at the ring anyway (virtio 2.7.10); the
+         * full barrier above orders our avail->idx store before this read,
+         * and the device re-checks avail after clearing the flag. */
+        return;
     }
     mmio_write16(q->notify_addr, q->index);
 }

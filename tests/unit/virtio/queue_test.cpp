@@ -239,6 +239,48 @@ TEST_F(QueueTest, NoInterruptFlagWithoutEventIdx) {
   EXPECT_EQ(ring_->avail_event(), 0xABCD);
 }
 
+TEST_F(QueueTest, NoNotifyFlagWhileAwakeWithoutEventIdx) {
+  activate(16, {false, false});
+  const uint64_t a = ram_.alloc(16);
+  EXPECT_FALSE(queue_.has_available());
+  queue_.disable_notifications();
+  EXPECT_EQ(ring_->used_flags(), kUsedFlagNoNotify);
+  // The guest adds a buffer without kicking: polling sees it.
+  ring_->publish(ring_->build({{a, 16, true}}));
+  EXPECT_TRUE(queue_.has_available());
+  ASSERT_TRUE(*queue_.pop(chain_));
+  EXPECT_FALSE(queue_.has_available());
+  queue_.push_used(chain_.head, 1);
+  // Re-enabling clears the flag and re-checks: a buffer that slipped in
+  // after the last pop keeps the thread awake.
+  ring_->publish(ring_->build({{a, 16, true}}));
+  EXPECT_TRUE(queue_.prepare_to_sleep());
+  EXPECT_EQ(ring_->used_flags(), 0);
+  queue_.disable_notifications();
+  ASSERT_TRUE(*queue_.pop(chain_));
+  EXPECT_FALSE(queue_.prepare_to_sleep());
+  EXPECT_EQ(ring_->used_flags(), 0);
+}
+
+TEST_F(QueueTest, EventIdxLeavesUsedFlagsAlone) {
+  activate(16, {true, true});
+  const uint64_t a = ram_.alloc(16);
+  queue_.disable_notifications();
+  EXPECT_EQ(ring_->used_flags(), 0);
+  // avail_event stays where the last sleep put it while the thread is awake.
+  ring_->publish(ring_->build({{a, 16, true}}));
+  ASSERT_TRUE(*queue_.pop(chain_));
+  EXPECT_EQ(ring_->avail_event(), 0);
+  EXPECT_FALSE(queue_.prepare_to_sleep());
+  EXPECT_EQ(ring_->avail_event(), 1);
+}
+
+TEST_F(QueueTest, InactiveQueueIgnoresNotificationCalls) {
+  EXPECT_FALSE(queue_.has_available());
+  queue_.disable_notifications();
+  EXPECT_FALSE(queue_.prepare_to_sleep());
+}
+
 TEST_F(QueueTest, IndexesWrapAround) {
   activate(4);
   const uint64_t a = ram_.alloc(16);

@@ -140,6 +140,7 @@ class TestRing {
   void set_used_event(uint16_t v) { ram_.put<uint16_t>(avail_ + 4 + 2ull * size_, v); }
   uint16_t avail_event() { return ram_.get<uint16_t>(used_ + 4 + 8ull * size_); }
   uint16_t used_idx() { return ram_.get_atomic16(used_ + 2); }
+  uint16_t used_flags() { return ram_.get_atomic16(used_); }
   uint32_t used_id(uint16_t i) { return ram_.get<uint32_t>(used_ + 4 + 8ull * (i % size_)); }
   uint32_t used_len(uint16_t i) { return ram_.get<uint32_t>(used_ + 8 + 8ull * (i % size_)); }
   // Waits (up to 5 s) until the device has used `count` entries.
