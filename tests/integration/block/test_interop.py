@@ -221,6 +221,19 @@ class QemuToAmber(InteropBase):
         with self.subTest(image="backing-chain"):
             self.compare_info_and_map(self.path("backing_qcow2.qcow2"), ("--backing-chain",))
 
+    def test_check_agrees(self):
+        """amber-img check --output=json reports what qemu-img check reports."""
+        for name, img in self.make_cases().items():
+            with self.subTest(image=name):
+                q = bt.qemu_img("check", "--output=json", img)
+                a = bt.amber_img("check", "--output=json", img)
+                self.assertEqual(a.rc, q.rc, "exit codes differ\n%s\n%s" % (a.describe(), q.describe()))
+                try:
+                    a_json = json.loads(a.out)
+                except ValueError:
+                    self.fail("amber-img check printed no JSON\n" + a.describe())
+                self.assertEqual(a_json, json.loads(q.out), "check --output=json differs for " + name)
+
     def test_info_dirty_image(self):
         img = self.make_cases()["lazy_dirty"]
         a = bt.amber_img("info", "--output=json", "-U", img)
@@ -342,6 +355,28 @@ class AmberToQemu(InteropBase):
         self.assertFalse(info["dirty-flag"], "dirty bit still set after Amber closed the image")
         c = bt.qemu_img("compare", "-f", "raw", "-F", "qcow2", expected, img)
         self.assertEqual(c.rc, 0, c.describe())
+
+    def test_resize(self):
+        img, expected = self.create_and_write("resize", "", SIZE)
+        r = bt.amber_img("resize", img, "16M")
+        self.assertEqual(r.rc, 0, r.describe())
+        info = json.loads(bt.qemu_img("info", "--output=json", img, check=True).out)
+        self.assertEqual(info["virtual-size"], 16 * MIB)
+        self.assertQemuCheckClean(img)
+        c = bt.qemu_img("compare", "-f", "raw", "-F", "qcow2", expected, img)
+        self.assertEqual(c.rc, 0, "grown image must read as before plus zeros\n" + c.describe())
+        r = bt.amber_img("resize", img, "4M")
+        self.assertNotEqual(r.rc, 0, "shrinking without --shrink must fail\n" + r.describe())
+        self.assertIn("--shrink", r.err + r.out, r.describe())
+        r = bt.amber_img("resize", "--shrink", img, "4M")
+        self.assertEqual(r.rc, 0, r.describe())
+        self.assertQemuCheckClean(img)
+        small = self.path("resize.small.raw")
+        with open(small, "wb") as f:
+            f.write(bt.file_bytes(expected)[:4 * MIB])
+        c = bt.qemu_img("compare", "-f", "raw", "-F", "qcow2", small, img)
+        self.assertEqual(c.rc, 0, "shrunk image lost its head\n" + c.describe())
+        self.compare_info_and_map(img)
 
     def test_preallocation_allocates(self):
         for mode in ("metadata", "falloc", "full"):
