@@ -1,5 +1,7 @@
 #include "hv/virtio/msix.h"
 
+#include <sys/eventfd.h>
+
 #include <cstring>
 
 namespace amber::hv::virtio {
@@ -11,12 +13,27 @@ constexpr uint32_t kVectorMasked = 1;
 }  // namespace
 
 MsixTable::MsixTable(unsigned vectors, InterruptController& interrupts)
-    : vectors_(vectors), interrupts_(interrupts) {
+    : vectors_(vectors), interrupts_(interrupts), irqfds_(vectors) {
   reset();
+}
+
+MsixTable::~MsixTable() {
+  std::lock_guard lock(mutex_);
+  release_irqfds_locked();
+}
+
+void MsixTable::release_irqfds_locked() {
+  for (Irqfd& irqfd : irqfds_) {
+    if (irqfd.fd >= 0) {
+      [[maybe_unused]] auto r = interrupts_.release_msi_irqfd(irqfd.fd);
+    }
+    irqfd = {};
+  }
 }
 
 void MsixTable::reset() {
   std::lock_guard lock(mutex_);
+  release_irqfds_locked();
   table_.assign(vectors_ * kEntrySize, 0);
   for (unsigned v = 0; v < vectors_; ++v) table_[v * kEntrySize + kVectorControl] = kVectorMasked;
   pending_.assign(vectors_, 0);
@@ -45,8 +62,28 @@ void MsixTable::deliver_locked(unsigned vector) {
   MsiMessage message;
   std::memcpy(&message.address, entry, 8);
   std::memcpy(&message.data, entry + 8, 4);
-  // A failed injection (bad address programmed by the guest) is the
-  // guest's problem; nothing sensible to do on our side.
+  Irqfd& irqfd = irqfds_[vector];
+  if (irqfd.fd < 0 && !irqfds_unsupported_) {
+    if (auto fd = interrupts_.msi_irqfd(message); fd.ok()) {
+      irqfd = {*fd, message};
+    } else {
+      irqfds_unsupported_ = true;
+    }
+  }
+  if (irqfd.fd >= 0 && (irqfd.message.address != message.address ||
+                        irqfd.message.data != message.data)) {
+    // The guest reprogrammed the entry: re-route (rare; an ioctl).
+    if (interrupts_.update_msi_irqfd(irqfd.fd, message).ok()) {
+      irqfd.message = message;
+    } else {
+      [[maybe_unused]] auto r = interrupts_.release_msi_irqfd(irqfd.fd);
+      irqfd = {};
+    }
+  }
+  // An eventfd counter cannot overflow from single increments, and the
+  // message came from the guest: a bad one is the guest's problem either
+  // way, nothing sensible to do on our side.
+  if (irqfd.fd >= 0 && eventfd_write(irqfd.fd, 1) == 0) return;
   [[maybe_unused]] auto r = interrupts_.signal_msi(message);
 }
 

@@ -6,6 +6,13 @@
 // while masked (per entry, or the function mask) sets its pending bit and
 // is delivered when unmasked, as PCI requires.
 //
+// Delivery: each vector gets an MSI irqfd from the InterruptController the
+// first time it fires (re-targeted when the guest has reprogrammed the
+// entry since), so an interrupt costs one eventfd write instead of a
+// KVM_SIGNAL_MSI ioctl; where irqfds are unsupported (test fakes) or fail,
+// signal_msi() is used. Masking stays ours: a masked vector only sets its
+// pending bit and nothing is written to its irqfd.
+//
 // Thread-safety: every method may be called from any thread (vCPU threads
 // for BAR and capability accesses, iothreads for fire()); one mutex per
 // table guards entries and pending bits.
@@ -28,6 +35,9 @@ class MsixTable {
   static constexpr uint64_t kEntrySize = 16;
 
   MsixTable(unsigned vectors, InterruptController& interrupts);
+  ~MsixTable();
+  MsixTable(const MsixTable&) = delete;
+  MsixTable& operator=(const MsixTable&) = delete;
 
   unsigned size() const { return vectors_; }
   // From the capability's Message Control register.
@@ -47,6 +57,13 @@ class MsixTable {
   bool masked_locked(unsigned vector) const;
   void deliver_locked(unsigned vector);
   void deliver_unmasked_pending_locked();
+  void release_irqfds_locked();
+
+  // One vector's irqfd and the message it is routed to.
+  struct Irqfd {
+    int fd = -1;
+    MsiMessage message;
+  };
 
   const unsigned vectors_;
   InterruptController& interrupts_;
@@ -55,6 +72,8 @@ class MsixTable {
   std::vector<uint8_t> pending_;  // one byte per vector (0/1)
   bool enabled_ = false;
   bool function_masked_ = false;
+  std::vector<Irqfd> irqfds_;       // per vector
+  bool irqfds_unsupported_ = false;  // the controller refused once: stop asking
 };
 
 }  // namespace amber::hv::virtio
