@@ -12,9 +12,6 @@
 namespace amber::hv::virtio {
 namespace {
 
-// preadv/pwritev accept at most IOV_MAX (1024) vectors per call.
-constexpr size_t kMaxIovecs = 1024;
-
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
@@ -34,34 +31,16 @@ uint64_t le64(const uint8_t* p) {
 
 }  // namespace
 
-// The data part of a request: the bytes between header and status byte.
-struct BlkEngine::Payload {
-  std::vector<iovec> iov;
-  uint64_t bytes = 0;
-  bool any_readable = false;  // some byte is device-readable
-  bool any_writable = false;  // some byte is device-writable
-  void clear() {
-    iov.clear();
-    bytes = 0;
-    any_readable = any_writable = false;
+// Copies the first out.size() bytes of `data` (caller checked its length).
+void copy_out(std::span<const iovec> data, std::span<uint8_t> out) {
+  size_t done = 0;
+  for (const auto& v : data) {
+    if (done == out.size()) break;
+    const size_t n = std::min(v.iov_len, out.size() - done);
+    std::memcpy(out.data() + done, v.iov_base, n);
+    done += n;
   }
-  void add(uint8_t* host, uint64_t length, bool writable) {
-    if (length == 0) return;
-    iov.push_back({host, length});
-    bytes += length;
-    (writable ? any_writable : any_readable) = true;
-  }
-  // Copies the first out.size() bytes (caller checked bytes >= size).
-  void copy_out(std::span<uint8_t> out) const {
-    size_t done = 0;
-    for (const auto& v : iov) {
-      if (done == out.size()) break;
-      const size_t n = std::min(v.iov_len, out.size() - done);
-      std::memcpy(out.data() + done, v.iov_base, n);
-      done += n;
-    }
-  }
-};
+}
 
 BlkEngine::BlkEngine(std::shared_ptr<block::Image> image, const BlkOptions& options)
     : image_(std::move(image)),
@@ -117,14 +96,19 @@ BlkStats BlkEngine::stats() const {
   return s;
 }
 
-Result<uint32_t> BlkEngine::execute(const DescriptorChain& chain) {
-  const uint64_t start = now_ns();
+Result<void> BlkEngine::parse(const DescriptorChain& chain, BlkBatch& batch) const {
   // The status byte is the last byte of the chain and must be writable;
   // without it we cannot answer at all.
   if (chain.segments.empty() || !chain.segments.back().device_writable)
     return Error(ErrorKind::kCorrupt, "virtio-blk: request without a writable status byte");
   const ChainSegment& last = chain.segments.back();
-  uint8_t* status = last.host + (last.length - 1);  // length >= 1: empty segments are dropped
+  BlkRequest& r = batch.requests_.emplace_back();
+  r.head = chain.head;
+  r.start_ns = now_ns();
+  r.status = last.host + (last.length - 1);  // length >= 1: empty segments are dropped
+  // iov_ holds at most kBlkMaxBatch chains of at most kMaxIndirectDescriptors
+  // + kMaxQueueSize segments each, far below 2^32.
+  r.iov_first = static_cast<uint32_t>(batch.iov_.size());
 
   // Header: the first 16 bytes, which must all be device-readable.
   uint8_t header[kBlkRequestHeaderSize];
@@ -146,68 +130,74 @@ Result<uint32_t> BlkEngine::execute(const DescriptorChain& chain) {
       seg_offset = 0;
     }
   }
-  if (have < sizeof header || !header_ok) {
-    *status = kBlkStatusIoErr;
-    return 1;
-  }
-  const uint32_t type = le32(header);
-  const uint64_t sector = le64(header + 8);
-
-  // One payload per iothread, reused: no allocation per request once warm.
-  thread_local Payload data;
-  data.clear();
+  r.header_ok = have == sizeof header && header_ok;
+  if (!r.header_ok) return ok();
+  r.type = le32(header);
+  r.sector = le64(header + 8);
   for (; seg < chain.segments.size(); ++seg, seg_offset = 0) {
     const ChainSegment& s = chain.segments[seg];
     const uint64_t usable = (seg + 1 == chain.segments.size()) ? s.length - 1 : s.length;
-    data.add(s.host + seg_offset, usable - seg_offset, s.device_writable);
+    const uint64_t length = usable - seg_offset;
+    if (length == 0) continue;
+    batch.iov_.push_back({s.host + seg_offset, length});
+    ++r.iov_count;
+    r.bytes += length;
+    (s.device_writable ? r.any_writable : r.any_readable) = true;
   }
-
-  uint32_t written = 0;
-  uint8_t result = kBlkStatusUnsupp;
-  switch (type) {
-    case kBlkTypeIn:
-    case kBlkTypeOut:
-      result = do_read_write(type, sector, data, start);
-      if (type == kBlkTypeIn && result == kBlkStatusOk) written = static_cast<uint32_t>(data.bytes);
-      break;
-    case kBlkTypeFlush: result = do_flush(start); break;
-    case kBlkTypeGetId: result = do_get_id(data, written); break;
-    case kBlkTypeDiscard:
-    case kBlkTypeWriteZeroes: result = do_discard(type, data, start); break;
-    default: break;
-  }
-  if (result == kBlkStatusUnsupp) unsupported_.fetch_add(1, std::memory_order_relaxed);
-  *status = result;
-  return written + 1;
+  return ok();
 }
 
-uint8_t BlkEngine::do_read_write(uint32_t type, uint64_t sector, const Payload& data,
-                                 uint64_t start_ns) {
-  const bool is_read = type == kBlkTypeIn;
-  const Op op = is_read ? kRead : kWrite;
-  auto fail = [&] {
-    record(op, 0, start_ns, false);
-    return kBlkStatusIoErr;
+Result<uint32_t> BlkEngine::execute(const DescriptorChain& chain) {
+  // One batch per thread, reused: no allocation per request once warm.
+  thread_local BlkBatch batch;
+  batch.clear();
+  AMBER_TRY(parse(chain, batch));
+  execute(batch);
+  return batch.requests_.front().written;
+}
+
+void BlkEngine::execute(BlkBatch& batch) {
+  auto is_read_write = [](const BlkRequest& r) {
+    return r.header_ok && (r.type == kBlkTypeIn || r.type == kBlkTypeOut);
   };
-  // Direction: a read fills device-writable buffers, a write reads
-  // device-readable ones; mixed chains are refused before any I/O.
-  if (is_read ? data.any_readable : data.any_writable) return fail();
-  if (data.bytes % block::kSectorSize != 0 || data.bytes > kBlkMaxRequestBytes ||
-      data.iov.size() > kMaxIovecs)
-    return fail();
-  if (!range_ok(sector, data.bytes / block::kSectorSize)) return fail();
-  if (!is_read && !writes_allowed()) return fail();  // RO: no write reaches the image
-  if (data.bytes == 0) {
-    record(op, 0, start_ns, true);
-    return kBlkStatusOk;
+  const size_t n = batch.requests_.size();
+  for (size_t i = 0; i < n;) {
+    if (!is_read_write(batch.requests_[i])) {
+      execute_other(batch, batch.requests_[i]);
+      ++i;
+      continue;
+    }
+    // The longest stretch of one direction: everything else is a barrier.
+    size_t end = i + 1;
+    while (end < n && is_read_write(batch.requests_[end]) &&
+           batch.requests_[end].type == batch.requests_[i].type)
+      ++end;
+    execute_read_write(batch, i, end);
+    i = end;
   }
-  // sector * 512 cannot overflow: range_ok bounded sector by the capacity.
-  const uint64_t offset = sector * block::kSectorSize;
-  Result<void> r = is_read ? image_->readv(offset, data.iov) : image_->writev(offset, data.iov);
-  if (r.ok() && !is_read && write_cache() == WriteCache::kWritethrough) r = image_->flush();
-  if (!r.ok()) return fail();
-  record(op, data.bytes, start_ns, true);
-  return kBlkStatusOk;
+}
+
+void BlkEngine::complete(BlkRequest& r, uint8_t status, uint32_t written_data) {
+  if (status == kBlkStatusUnsupp) unsupported_.fetch_add(1, std::memory_order_relaxed);
+  *r.status = status;
+  r.written = written_data + 1;
+}
+
+void BlkEngine::execute_other(const BlkBatch& batch, BlkRequest& r) {
+  if (!r.header_ok) {
+    complete(r, kBlkStatusIoErr, 0);
+    return;
+  }
+  uint32_t written = 0;
+  uint8_t result = kBlkStatusUnsupp;
+  switch (r.type) {
+    case kBlkTypeFlush: result = do_flush(r.start_ns); break;
+    case kBlkTypeGetId: result = do_get_id(batch.data(r), r.any_readable, written); break;
+    case kBlkTypeDiscard:
+    case kBlkTypeWriteZeroes: result = do_discard(r.type, r, batch.data(r)); break;
+    default: break;
+  }
+  complete(r, result, written);
 }
 
 uint8_t BlkEngine::do_flush(uint64_t start_ns) {
@@ -216,14 +206,14 @@ uint8_t BlkEngine::do_flush(uint64_t start_ns) {
   return ok ? kBlkStatusOk : kBlkStatusIoErr;
 }
 
-uint8_t BlkEngine::do_get_id(const Payload& data, uint32_t& written) {
-  if (data.any_readable) return kBlkStatusIoErr;
+uint8_t BlkEngine::do_get_id(std::span<const iovec> data, bool any_readable, uint32_t& written) {
+  if (any_readable) return kBlkStatusIoErr;
   uint8_t id[kBlkIdBytes] = {};
   std::memcpy(id, options_.serial.data(), std::min<size_t>(options_.serial.size(), sizeof id));
   // Fill at most 20 bytes of the guest's buffers (shorter buffers get a
   // truncated id, as QEMU does).
   size_t done = 0;
-  for (const auto& v : data.iov) {
+  for (const auto& v : data) {
     if (done == sizeof id) break;
     const size_t n = std::min(v.iov_len, sizeof id - done);
     std::memcpy(v.iov_base, id + done, n);
@@ -233,7 +223,9 @@ uint8_t BlkEngine::do_get_id(const Payload& data, uint32_t& written) {
   return kBlkStatusOk;
 }
 
-uint8_t BlkEngine::do_discard(uint32_t type, const Payload& data, uint64_t start_ns) {
+uint8_t BlkEngine::do_discard(uint32_t type, const BlkRequest& request,
+                              std::span<const iovec> data) {
+  const uint64_t start_ns = request.start_ns;
   const bool zeroes = type == kBlkTypeWriteZeroes;
   const unsigned feature = zeroes ? kBlkFeatureWriteZeroes : kBlkFeatureDiscard;
   if ((negotiated_ & feature_bit(feature)) == 0) return kBlkStatusUnsupp;
@@ -241,13 +233,13 @@ uint8_t BlkEngine::do_discard(uint32_t type, const Payload& data, uint64_t start
     record(kDiscard, 0, start_ns, false);
     return kBlkStatusIoErr;
   };
-  if (!writes_allowed() || data.any_writable) return fail();
-  const uint64_t count = data.bytes / kBlkDiscardSegmentSize;
-  if (data.bytes % kBlkDiscardSegmentSize != 0 || count == 0 || count > kBlkMaxDiscardSegments)
+  if (!writes_allowed() || request.any_writable) return fail();
+  const uint64_t count = request.bytes / kBlkDiscardSegmentSize;
+  if (request.bytes % kBlkDiscardSegmentSize != 0 || count == 0 || count > kBlkMaxDiscardSegments)
     return fail();
   // Copy the segments out first: the guest may change them under us.
   uint8_t raw[kBlkMaxDiscardSegments * kBlkDiscardSegmentSize];
-  data.copy_out(std::span(raw, count * kBlkDiscardSegmentSize));
+  copy_out(data, std::span(raw, count * kBlkDiscardSegmentSize));
   for (uint64_t i = 0; i < count; ++i) {
     const uint8_t* s = raw + i * kBlkDiscardSegmentSize;
     const uint32_t flags = le32(s + 12);

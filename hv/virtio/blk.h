@@ -7,10 +7,17 @@
 // UNSUPP. Data moves straight between guest RAM and the image through
 // iovecs built from the already-translated chain segments.
 //
+// Requests are parsed into a BlkBatch and executed in submission order,
+// with one exception: a run of READs (or of WRITEs) between two other
+// requests may be sorted by sector, and contiguous valid requests in it
+// are served by one readv/writev (blk_merge.cpp). Nothing moves across a
+// FLUSH, DISCARD, WRITE_ZEROES or GET_ID, nor across a change of direction.
+//
 // Thread-safety: set_negotiated_features() runs before the iothreads start
-// (thread start orders it); execute(), set_write_cache() and stats() may be
-// called from any thread concurrently: the Image is thread-safe, the
-// counters and the cache mode are atomics.
+// (thread start orders it); parse(), execute(), set_write_cache() and
+// stats() may be called from any thread concurrently (each thread with its
+// own BlkBatch): the Image is thread-safe, the counters and the cache mode
+// are atomics.
 #pragma once
 
 #include <array>
@@ -21,6 +28,7 @@
 
 #include "block/image.h"
 #include "common/result.h"
+#include "hv/virtio/blk_request.h"
 #include "hv/virtio/queue.h"
 #include "hv/virtio/virtio_blk.h"
 
@@ -57,9 +65,14 @@ class BlkEngine {
   void set_write_cache(WriteCache mode) { write_cache_.store(mode, std::memory_order_relaxed); }
   WriteCache write_cache() const { return write_cache_.load(std::memory_order_relaxed); }
 
-  // Executes one request. Returns the number of bytes written into the
-  // chain (the used length), or an Error when the chain has no place for a
-  // status byte (the device must then be reset).
+  // Parses one chain into `batch` (no I/O yet; full() batches are the
+  // caller's to bound). An Error when the chain has no place for a status
+  // byte: nothing is added and the device must be reset.
+  Result<void> parse(const DescriptorChain& chain, BlkBatch& batch) const;
+  // Executes every request of the batch, writes each status byte and sets
+  // each BlkRequest::written (the used length). The caller pushes them.
+  void execute(BlkBatch& batch);
+  // One request on its own: parse + execute. Returns the used length.
   Result<uint32_t> execute(const DescriptorChain& chain);
 
   BlkStats stats() const;
@@ -72,12 +85,24 @@ class BlkEngine {
     std::atomic<uint64_t> total_ns{0};
     std::atomic<uint64_t> failed{0};
   };
-  struct Payload;
 
-  uint8_t do_read_write(uint32_t type, uint64_t sector, const Payload& data, uint64_t start_ns);
+  // One request that is not a READ/WRITE (or has no valid header).
+  void execute_other(const BlkBatch& batch, BlkRequest& r);
+  // READs or WRITEs [first, last) of the batch, all of one type (blk_merge.cpp).
+  void execute_read_write(BlkBatch& batch, size_t first, size_t last);
+  // Serves order_[begin, end) (contiguous, one type) with one Image call;
+  // on failure falls back to one call per request.
+  void execute_run(BlkBatch& batch, size_t begin, size_t end);
+  // Per-request READ/WRITE checks that need no I/O.
+  bool read_write_valid(const BlkRequest& r) const;
+  // readv/writev (+ the write-through flush) of already checked data.
+  Result<void> transfer(uint32_t type, uint64_t sector, std::span<const iovec> iov);
+  // One checked READ/WRITE on its own: I/O, statistics, status.
+  void serve_read_write(const BlkBatch& batch, BlkRequest& r);
+  void complete(BlkRequest& r, uint8_t status, uint32_t written_data);
   uint8_t do_flush(uint64_t start_ns);
-  uint8_t do_get_id(const Payload& data, uint32_t& written);
-  uint8_t do_discard(uint32_t type, const Payload& data, uint64_t start_ns);
+  uint8_t do_get_id(std::span<const iovec> data, bool any_readable, uint32_t& written);
+  uint8_t do_discard(uint32_t type, const BlkRequest& request, std::span<const iovec> data);
   bool range_ok(uint64_t sector, uint64_t sectors) const;
   void record(Op op, uint64_t bytes, uint64_t start_ns, bool ok);
   bool writes_allowed() const;

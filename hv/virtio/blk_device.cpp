@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "hv/virtio/virtio_spec.h"
 
@@ -150,23 +151,37 @@ void BlkDevice::serve(unsigned index) {
 bool BlkDevice::drain(unsigned index) {
   Queue& q = *queues_[index];
   for (;;) {
-    Result<bool> popped = q.ring.pop(q.chain);
-    if (!popped.ok()) {
-      signals_.needs_reset(popped.error());
+    q.batch.clear();
+    std::optional<Error> broken;
+    bool ring_still_active = true;
+    while (!q.batch.full()) {
+      Result<bool> popped = q.ring.pop(q.chain);
+      if (!popped.ok()) {
+        broken = std::move(popped).error();
+        ring_still_active = false;  // pop() already stopped the queue
+        break;
+      }
+      if (!*popped) break;
+      if (auto parsed = engine_.parse(q.chain, q.batch); !parsed.ok()) {
+        broken = std::move(parsed).error();
+        break;
+      }
+    }
+    // The requests before a broken chain were well-formed: serve them as
+    // if they had been popped one by one (completions reach the guest only
+    // while the ring is still active).
+    engine_.execute(q.batch);
+    for (const BlkRequest& r : q.batch.requests()) q.ring.push_used(r.head, r.written);
+    if (broken) {
+      if (ring_still_active) q.ring.reset();
+      signals_.needs_reset(*broken);
       return false;
     }
-    if (!*popped) break;
-    Result<uint32_t> written = engine_.execute(q.chain);
-    if (!written.ok()) {
-      q.ring.reset();
-      signals_.needs_reset(written.error());
-      return false;
-    }
-    q.ring.push_used(q.chain.head, *written);
+    if (q.batch.empty()) return true;
+    // One interrupt for the whole batch.
+    if (q.ring.should_notify()) signals_.notify_queue(index);
+    if (!q.batch.full()) return true;
   }
-  // One interrupt for the whole batch.
-  if (q.ring.should_notify()) signals_.notify_queue(index);
-  return true;
 }
 
 bool BlkDevice::poll_for_work(Queue& q, uint64_t idle_since_ns) {

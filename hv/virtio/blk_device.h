@@ -72,6 +72,7 @@ class BlkDevice {
     SplitQueue ring;
     std::unique_ptr<IoThread> thread;
     DescriptorChain chain;  // reused across pops (iothread only)
+    BlkBatch batch;         // requests popped together (iothread only)
     // iothread only: the busy-poll window, and when the ring last ran
     // empty before the thread went to sleep (0: not sleeping on an empty
     // ring, e.g. the first run after activate()).
@@ -83,8 +84,10 @@ class BlkDevice {
             const GuestMemory& memory, DeviceSignals& signals)
       : engine_(std::move(image), options), memory_(memory), signals_(signals) {}
   void serve(unsigned index);
-  // Pops and executes every available chain, then notifies once. False
-  // when the queue broke (NEEDS_RESET already signalled).
+  // Pops every available chain, in batches of at most kBlkMaxBatch that
+  // are executed together (merging neighbours) and completed with one
+  // notification each. False when the queue broke (NEEDS_RESET already
+  // signalled).
   bool drain(unsigned index);
   // Spins on avail->idx for the queue's poll window; true if a buffer
   // appeared. Records the idle gap it saw.
