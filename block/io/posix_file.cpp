@@ -209,7 +209,12 @@ Result<void> PosixFile::transfer(uint64_t offset, std::span<const iovec> iov_in,
   while (remaining > 0) {
     const unsigned count = static_cast<unsigned>(std::min(iov.size() - first, kMaxIov));
     ssize_t n;
-    io_uring* ring = options_.aio == AioBackend::kIoUring ? t_ring.get() : nullptr;
+    // Page-cache writes skip the ring: io_uring hands a buffered write that
+    // the file system cannot do without blocking (ext4) to an io-wq worker,
+    // which costs ~45 us a write on the reference host against ~2 us for
+    // pwritev here; the data semantics are the same.
+    const bool use_ring = options_.aio == AioBackend::kIoUring && (direct_ || !is_write);
+    io_uring* ring = use_ring ? t_ring.get() : nullptr;
     if (ring != nullptr) {
       n = submit_uring(ring, fd_, &iov[first], count, offset, is_write);
       if (n < 0) {

@@ -5,7 +5,9 @@
 // With O_DIRECT, unaligned requests go through aligned bounce buffers and
 // unaligned writes through a read-modify-write under a lock.
 // The io_uring backend submits each request on a per-thread ring and waits
-// for it; the threads backend uses preadv/pwritev on the caller's thread.
+// for it, except page-cache writes, which io_uring would hand to a worker
+// thread (posix_file.cpp says why); the threads backend uses
+// preadv/pwritev on the caller's thread.
 //
 // Thread-safety: all methods are safe to call concurrently.
 #pragma once
