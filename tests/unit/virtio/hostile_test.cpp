@@ -101,5 +101,46 @@ TEST_F(HostileTest, RandomRingsNeverEscapeGuestRam) {
   EXPECT_GT(answered, 100);
 }
 
+TEST_F(HostileTest, RandomRingsThroughBatchesNeverEscapeGuestRam) {
+  // The same random rings, popped and executed as batches (merging).
+  auto image = std::make_shared<MemImage>(1 << 20);
+  BlkOptions options;
+  options.discard = block::DiscardMode::kUnmap;
+  BlkEngine engine(image, options);
+  engine.set_negotiated_features(engine.offered_features());
+  BlkBatch batch;
+  int errors = 0, answered = 0;
+  for (int round = 0; round < 3000; ++round) {
+    randomise_ring();
+    SplitQueue queue;
+    const uint64_t avail = kRing + 16ull * kSize;
+    const uint64_t used = (avail + 6 + 2 * kSize + 4095) & ~4095ull;
+    ASSERT_TRUE(queue.activate(ram_.memory, {kSize, kRing, avail, used}, {true, true}).ok());
+    ram_.put<uint16_t>(avail + 2, static_cast<uint16_t>(rng_() % (kSize + 4)));
+    DescriptorChain chain;
+    batch.clear();
+    bool broken = false;
+    while (!batch.full()) {
+      auto popped = queue.pop(chain);
+      if (!popped.ok() || (*popped && !engine.parse(chain, batch).ok())) {
+        broken = true;
+        break;
+      }
+      if (!*popped) break;
+    }
+    engine.execute(batch);
+    for (const BlkRequest& r : batch.requests()) {
+      EXPECT_GE(r.written, 1u);
+      queue.push_used(r.head, r.written);
+    }
+    answered += static_cast<int>(batch.size());
+    errors += broken ? 1 : 0;
+    queue.should_notify();
+    queue.prepare_to_sleep();
+  }
+  EXPECT_GT(errors, 100);
+  EXPECT_GT(answered, 100);
+}
+
 }  // namespace
 }  // namespace amber::hv::virtio

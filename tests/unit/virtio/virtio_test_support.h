@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -163,9 +164,20 @@ class TestRing {
   uint16_t avail_idx_ = 0;
 };
 
-// A disk in a vector, counting the calls the device makes.
+// A disk in a vector, counting the calls the device makes and logging
+// the data calls and flushes in order. Reads and writes that touch
+// [fail_offset, fail_offset + fail_length) fail with an I/O error (the
+// fault a merged request must survive).
 class MemImage final : public block::Image {
  public:
+  enum class CallKind { kRead, kWrite, kFlush };
+  struct Call {
+    CallKind kind;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    size_t iovecs = 0;
+  };
+
   explicit MemImage(uint64_t size, bool read_only = false)
       : data_(size), read_only_(read_only) {}
   block::ImageFormat format() const override { return block::ImageFormat::kRaw; }
@@ -174,6 +186,7 @@ class MemImage final : public block::Image {
   bool read_only() const override { return read_only_; }
   Result<void> readv(uint64_t offset, std::span<const iovec> iov) override {
     std::lock_guard lock(mutex_);
+    calls_.push_back({CallKind::kRead, offset, total(iov), iov.size()});
     AMBER_TRY(check(offset, total(iov)));
     for (const auto& v : iov) {
       std::memcpy(v.iov_base, data_.data() + offset, v.iov_len);
@@ -183,6 +196,7 @@ class MemImage final : public block::Image {
   }
   Result<void> writev(uint64_t offset, std::span<const iovec> iov) override {
     std::lock_guard lock(mutex_);
+    calls_.push_back({CallKind::kWrite, offset, total(iov), iov.size()});
     AMBER_TRY(check(offset, total(iov)));
     ++writes;
     for (const auto& v : iov) {
@@ -192,6 +206,8 @@ class MemImage final : public block::Image {
     return ok();
   }
   Result<void> flush() override {
+    std::lock_guard lock(mutex_);
+    calls_.push_back({CallKind::kFlush});
     ++flushes;
     return ok();
   }
@@ -224,6 +240,19 @@ class MemImage final : public block::Image {
     std::lock_guard lock(mutex_);
     return static_cast<uint8_t>(data_[offset]);
   }
+  std::vector<Call> calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+  void clear_calls() {
+    std::lock_guard lock(mutex_);
+    calls_.clear();
+  }
+  void fail_range(uint64_t offset, uint64_t length) {
+    std::lock_guard lock(mutex_);
+    fail_offset_ = offset;
+    fail_length_ = length;
+  }
   void fill(uint64_t offset, uint64_t length, uint8_t value) {
     std::lock_guard lock(mutex_);
     std::memset(data_.data() + offset, value, length);
@@ -241,9 +270,14 @@ class MemImage final : public block::Image {
   Result<void> check(uint64_t offset, uint64_t length) const {
     if (offset % 512 || length % 512 || offset > data_.size() || length > data_.size() - offset)
       return Error(ErrorKind::kOutOfRange, "test image range");
+    if (fail_length_ != 0 && offset < fail_offset_ + fail_length_ && fail_offset_ < offset + length)
+      return Error::from_errno(EIO, "test image: injected fault");
     return ok();
   }
   std::mutex mutex_;
+  std::vector<Call> calls_;
+  uint64_t fail_offset_ = 0;
+  uint64_t fail_length_ = 0;
   std::vector<std::byte> data_;
   bool read_only_;
   std::string name_ = "mem";
