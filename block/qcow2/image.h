@@ -134,7 +134,19 @@ class Qcow2Image final : public Image {
   Result<void> read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0, uint64_t& w1);
   Result<void> write_entry(uint64_t l2_offset, uint64_t index, uint64_t w0, uint64_t w1);
   Result<uint64_t> allocate_clusters(uint64_t count);
-  Result<void> fill_below(uint64_t guest, uint64_t host, uint64_t length, bool zeros_known);
+  // Merged COW (write.cpp): bytes [start, end) relative to
+  // the guest cluster at `guest_base`, filled with zeros or with what the
+  // image reads there now.
+  struct CowFill {
+    uint64_t start = 0;
+    uint64_t end = 0;
+    bool zeros = false;
+  };
+  // Writes head fill + `data` + tail fill as one writev at `dest` +
+  // head.start, after at most one read for the fills (head.end and
+  // tail.start bound the data). Runs without meta_.
+  Result<void> cow_write(uint64_t guest_base, uint64_t dest, CowFill head, CowFill tail,
+                         std::span<const iovec> data);
   void defer_free(uint64_t host, uint64_t bytes) { pending_frees_.push_back({host, bytes}); }
   Result<void> maybe_write_back();
 

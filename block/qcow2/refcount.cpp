@@ -77,6 +77,7 @@ Result<void> Refcounts::load(uint64_t table_offset, uint32_t table_clusters) {
   dirty_blocks_ = 0;
   table_dirty_ = false;
   free_hint_ = 0;
+  file_clusters_ = 0;
   return ok();
 }
 
@@ -204,8 +205,13 @@ Result<uint64_t> Refcounts::find_free_run(uint64_t count, uint64_t start) {
   const uint64_t limit = kMaxHostOffset >> cluster_bits_;
   // Past the end of the file every cluster should be free; a hostile image
   // whose refcounts claim otherwise must not make us scan 2^56 bytes.
-  AMBER_TRY_ASSIGN(uint64_t file_size, file_.size());
-  const uint64_t known_end = std::max({file_size >> cluster_bits_, allocated_end_, start});
+  // The file size is cached (one fstat per allocation showed up in
+  // profiles); a scan that runs out refreshes it and retries once.
+  if (file_clusters_ == 0) {
+    AMBER_TRY_ASSIGN(uint64_t file_size, file_.size());
+    file_clusters_ = file_size >> cluster_bits_;
+  }
+  const uint64_t known_end = std::max({file_clusters_, allocated_end_, start});
   const uint64_t scan_end =
       std::min(limit, known_end + count + 2 * block_entries_ +
                           kMaxRefcountTableBytes / cluster_size_ + 64);
@@ -231,6 +237,11 @@ Result<uint64_t> Refcounts::find_free_run(uint64_t count, uint64_t start) {
   }
   if (scan_end == limit)
     return Error(ErrorKind::kNoSpace, "qcow2 image is full (no free clusters below 2^56)");
+  AMBER_TRY_ASSIGN(uint64_t file_size, file_.size());
+  if ((file_size >> cluster_bits_) > file_clusters_) {
+    file_clusters_ = file_size >> cluster_bits_;
+    return find_free_run(count, start);
+  }
   return Error(ErrorKind::kCorrupt, "refcounts mark clusters far beyond the end of the file as "
                                     "used; refusing to allocate (repair with 'check -r all')");
 }

@@ -92,6 +92,7 @@ class Refcounts {
   uint64_t free_hint_ = 0;
   bool growing_ = false;
   uint64_t allocated_end_ = 0;  // end (in clusters) of what we handed out
+  uint64_t file_clusters_ = 0;  // cached file size in clusters; 0 = unknown
 };
 
 }  // namespace amber::block::qcow2

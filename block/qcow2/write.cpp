@@ -4,7 +4,9 @@
 // cluster, subcluster bitmap updates, L2 table COW) runs under meta_,
 // one cluster at a time, re-checking the mapping first.
 #include <algorithm>
+#include <cstring>
 
+#include "block/qcow2/cow.h"
 #include "block/qcow2/format.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/iov.h"
@@ -90,15 +92,38 @@ Result<void> Qcow2Image::unlocked_io(std::unique_lock<std::mutex>* meta_lock,
   return r;
 }
 
-Result<void> Qcow2Image::fill_below(uint64_t guest, uint64_t host, uint64_t length,
-                                    bool zeros_known) {
-  if (length == 0) return ok();
-  if (zeros_known) return file_->write_zeroes(host, length);
-  thread_local std::vector<uint8_t> buf;
-  buf.resize(length);
-  iovec v{buf.data(), length};
-  AMBER_TRY(read_locked(guest, std::span(&v, 1), length));
-  return io::write_exact(*file_, host, buf.data(), length);
+Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowFill head,
+                                   CowFill tail, std::span<const iovec> data) {
+  const uint64_t head_bytes = head.end - head.start;
+  const uint64_t tail_bytes = tail.end - tail.start;
+  if (head_bytes == 0 && tail_bytes == 0) return file_->writev_at(dest + head.start, data);
+  const uint64_t cs = cluster_size_;
+  // Head bytes live at their in-cluster offset; tail bytes too when the
+  // tail is in the head's cluster, else in the buffer's second cluster.
+  uint8_t* buf = CowScratch::get(2 * cs);
+  if (buf == nullptr) return Error(ErrorKind::kNoSpace, "out of memory for a COW buffer");
+  const bool same_cluster = tail.end <= cs;
+  uint8_t* head_ptr = buf + head.start;
+  uint8_t* tail_ptr = same_cluster ? buf + tail.start : buf + cs + tail.start % cs;
+  auto read_into = [&](uint8_t* to, uint64_t from, uint64_t bytes) -> Result<void> {
+    iovec v{to, bytes};
+    return read_locked(guest_base + from, std::span(&v, 1), bytes);
+  };
+  const bool read_head = head_bytes != 0 && !head.zeros;
+  const bool read_tail = tail_bytes != 0 && !tail.zeros;
+  if (read_head && read_tail && same_cluster && !extended_) {
+    // One read for both ends (QEMU merges them too): the middle is the
+    // old data under the guest's write and is never written.
+    AMBER_TRY(read_into(head_ptr, head.start, tail.end - head.start));
+  } else {
+    if (read_head) AMBER_TRY(read_into(head_ptr, head.start, head_bytes));
+    if (read_tail) AMBER_TRY(read_into(tail_ptr, tail.start, tail_bytes));
+  }
+  if (head_bytes != 0 && head.zeros) std::memset(head_ptr, 0, head_bytes);
+  if (tail_bytes != 0 && tail.zeros) std::memset(tail_ptr, 0, tail_bytes);
+  CowIov list;
+  return file_->writev_at(dest + head.start,
+                          list.build(head_ptr, head_bytes, data, tail_ptr, tail_bytes));
 }
 
 // Several consecutive clusters that have no host cluster yet (unallocated
@@ -136,28 +161,22 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
   const uint64_t end = in + n;  // relative to the first cluster
   const uint64_t last = count - 1;
   auto io = [&]() -> Result<void> {
+    IovSlice data;
+    auto part = data.build(iov, iov_pos, n);
     if (!extended_) {
       const bool head_zero = (w0s[0] & kOflagZero) || !has_backing;
       const bool tail_zero = (w0s[last] & kOflagZero) || !has_backing;
-      AMBER_TRY(fill_below(offset - in, dest, in, head_zero));
-      if (end % cs != 0)
-        AMBER_TRY(fill_below(offset - in + end, dest + end, cs - end % cs, tail_zero));
-    } else {
-      const uint64_t scs = subcluster_size_;
-      auto sub_zero = [&](uint64_t index, uint64_t sub) {
-        return ((w1s[index] >> 32) & (1u << sub)) != 0 || !has_backing;
-      };
-      const uint64_t head_start = in / scs * scs;
-      AMBER_TRY(fill_below(offset - in + head_start, dest + head_start, in - head_start,
-                           sub_zero(0, in / scs)));
-      if (end % scs != 0) {
-        const uint64_t tail_end = align_up(end, scs);
-        AMBER_TRY(fill_below(offset - in + end, dest + end, tail_end - end,
-                             sub_zero(last, (end - last * cs) / scs)));
-      }
+      return cow_write(offset - in, dest, {0, in, head_zero},
+                       {end, align_up(end, cs), tail_zero}, part);
     }
-    IovSlice data;
-    return file_->writev_at(dest + in, data.build(iov, iov_pos, n));
+    const uint64_t scs = subcluster_size_;
+    auto sub_zero = [&](uint64_t index, uint64_t sub) {
+      return ((w1s[index] >> 32) & (1u << sub)) != 0 || !has_backing;
+    };
+    const uint64_t head_start = in / scs * scs;
+    const bool tail_z = end % scs != 0 && sub_zero(last, (end - last * cs) / scs);
+    return cow_write(offset - in, dest, {head_start, in, sub_zero(0, in / scs)},
+                     {end, align_up(end, scs), tail_z}, part);
   };
   auto done = unlocked_io(meta_lock, gc0, count, io);
   if (!done.ok()) {
@@ -238,9 +257,7 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
     }
     const bool zeros = zero_flag || (host == 0 && !compressed && !has_backing);
     auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
-      AMBER_TRY(fill_below(cstart, dest, in, zeros));
-      AMBER_TRY(fill_below(offset + n, dest + in + n, cs - in - n, zeros));
-      return file_->writev_at(dest + in, data);
+      return cow_write(cstart, dest, {0, in, zeros}, {in + n, cs, zeros}, data);
     });
     if (!done.ok()) {
       if (target == 0) (void)refcounts_->update(dest >> cluster_bits_, -1);
@@ -262,9 +279,7 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
   if (compressed || (host != 0 && !own)) {
     AMBER_TRY_ASSIGN(uint64_t dest, allocate_clusters(1));
     auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
-      AMBER_TRY(fill_below(cstart, dest, in, false));
-      AMBER_TRY(fill_below(offset + n, dest + in + n, cs - in - n, false));
-      return file_->writev_at(dest + in, data);
+      return cow_write(cstart, dest, {0, in, false}, {in + n, cs, false}, data);
     });
     if (!done.ok()) {
       (void)refcounts_->update(dest >> cluster_bits_, -1);
@@ -279,20 +294,13 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
     AMBER_TRY_ASSIGN(dest, allocate_clusters(1));
   }
   // Fill the untouched parts of partially written, unallocated subclusters.
-  auto fill_sub = [&](unsigned sub) -> Result<void> {
-    if (alloc & (1u << sub)) return ok();
-    const bool zeros = (zero & (1u << sub)) || !has_backing;
-    const uint64_t s0 = sub * scs;
-    const uint64_t s1 = s0 + scs;
-    const uint64_t w_start = std::max(s0, in);
-    const uint64_t w_end = std::min(s1, in + n);
-    AMBER_TRY(fill_below(cstart + s0, dest + s0, w_start - s0, zeros));
-    return fill_below(cstart + w_end, dest + w_end, s1 - w_end, zeros);
-  };
+  auto sub_zeros = [&](unsigned sub) { return (zero & (1u << sub)) || !has_backing; };
+  CowFill head{in, in, false};
+  if (!(alloc & (1u << first))) head = {first * scs, in, sub_zeros(first)};
+  CowFill tail{in + n, in + n, false};
+  if (!(alloc & (1u << last))) tail = {in + n, (last + 1) * scs, sub_zeros(last)};
   auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
-    AMBER_TRY(fill_sub(first));
-    if (last != first) AMBER_TRY(fill_sub(last));
-    return file_->writev_at(dest + in, data);
+    return cow_write(cstart, dest, head, tail, data);
   });
   if (!done.ok()) {
     if (host == 0) (void)refcounts_->update(dest >> cluster_bits_, -1);
