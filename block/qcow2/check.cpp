@@ -130,7 +130,6 @@ class Checker {
   uint64_t file_size_;
   RepairMode repair_;
   std::vector<uint16_t> refs_;
-  uint64_t next_contiguous_ = 0;
   bool need_rebuild_ = false;
   std::vector<uint64_t> refcount_blocks_;  // host offsets of the valid refcount blocks
   CheckReport report_;
@@ -168,14 +167,24 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, bool active) {
   const uint64_t step = extended ? 2 : 1;
   AMBER_TRY_ASSIGN(auto table, read_table(l2_offset, cs_ / 8));
   const uint32_t x = 62 - (header_.cluster_bits - 8);
+  // As qemu-img, fragmentation is measured within one L2 table: the first
+  // allocated cluster of each table never counts as fragmented.
+  uint64_t next_contiguous = 0;
   for (uint64_t i = 0; i < table.size(); i += step) {
     const uint64_t e = table[i];
+    const uint64_t bitmap = extended ? table[i + 1] : 0;
+    const uint64_t index = i / step;
     if (e & kOflagCompressed) {
       const uint64_t offset = e & ((1ull << x) - 1);
+      if (e & kOflagCopied)
+        corruption(format_message("ERROR: coffset=0x%" PRIx64 ": copied flag must never be set "
+                                  "for compressed clusters", offset));
+      if (bitmap != 0) {
+        corruption(format_message("ERROR compressed cluster %" PRIu64 " with non-zero subcluster "
+                                  "allocation bitmap, entry=0x%" PRIx64, index, e));
+        continue;
+      }
       const uint64_t sectors = ((e >> x) & ((1ull << (header_.cluster_bits - 8)) - 1)) + 1;
-      if (extended && table[i + 1] != 0)
-        corruption(format_message("ERROR: compressed cluster %" PRIu64 " with non-zero subcluster "
-                                  "description found", i / step));
       // [offset, offset + csize) touches the same clusters as the
       // sector-aligned range of nb_csectors sectors.
       const uint64_t csize = sectors * kCompressedSectorSize - (offset & (kCompressedSectorSize - 1));
@@ -187,17 +196,33 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, bool active) {
       }
       continue;
     }
+    if (e & kL2StdReservedMask)
+      corruption(format_message("ERROR found l2 entry with reserved bits set: %" PRIx64, e));
     const uint64_t offset = e & kL2OffsetMask;
-    if (offset == 0) continue;  // unallocated or zero without allocation
+    // The zero flag is bit 0 only without subclusters (reserved with them).
+    const bool zero_flag = !extended && (e & kOflagZero) != 0;
+    if (offset == 0) {
+      // Unallocated or zero without allocation.
+      if (extended && static_cast<uint32_t>(bitmap) != 0)
+        corruption("ERROR: Unallocated cluster has non-zero subcluster allocation map");
+      continue;
+    }
+    if ((bitmap >> 32) & bitmap)
+      corruption(format_message("ERROR offset=%" PRIx64 ": Allocated cluster has corrupted "
+                                "subcluster allocation bitmap", offset));
     if (offset % cs_ != 0) {
       // qemu-img still counts the (unaligned) cluster below.
-      corruption(format_message("ERROR offset=%" PRIx64 ": Data cluster is not properly aligned; "
-                                "L2 entry corrupted.", offset));
+      const bool contains_data = extended ? static_cast<uint32_t>(bitmap) != 0 : !zero_flag;
+      corruption(format_message(contains_data ? "ERROR offset=%" PRIx64 ": Data cluster is not "
+                                                "properly aligned; L2 entry corrupted."
+                                              : "ERROR offset=%" PRIx64 ": Preallocated cluster "
+                                                "is not properly aligned; L2 entry corrupted.",
+                                offset));
     }
     if (active) {
       ++report_.allocated_clusters;
-      if (next_contiguous_ != 0 && offset != next_contiguous_) ++report_.fragmented_clusters;
-      next_contiguous_ = offset + cs_;
+      if (next_contiguous != 0 && offset != next_contiguous) ++report_.fragmented_clusters;
+      next_contiguous = offset + cs_;
     }
     reference(offset, cs_);
   }
@@ -215,13 +240,15 @@ Result<void> Checker::walk_l1(uint64_t l1_offset, uint32_t l1_size, bool active)
   reference(l1_offset, bytes);
   AMBER_TRY_ASSIGN(auto l1, read_table(l1_offset, l1_size));
   for (uint64_t i = 0; i < l1.size(); ++i) {
+    if (l1[i] == 0) continue;
+    if (l1[i] & kL1ReservedMask)
+      corruption(format_message("ERROR found L1 entry with reserved bits set: %" PRIx64, l1[i]));
     const uint64_t l2 = l1[i] & kL1OffsetMask;
-    if (l2 == 0) continue;
-    if (l2 % cs_ != 0) {
+    // As qemu-img: an unaligned table is reported and still walked where
+    // the entry points (its clusters are counted as referenced).
+    if (l2 % cs_ != 0)
       corruption(format_message("ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 "
                                 "entry corrupted", l2));
-      continue;
-    }
     // Past the end of the file the table reads as zeros (empty).
     if (reference(l2, cs_)) AMBER_TRY(walk_l2(l2, active));
   }
@@ -314,7 +341,7 @@ Result<void> Checker::check_copied(StoredRefcounts& stored) {
   const uint64_t step = header_.extended_l2() ? 2 : 1;
   for (uint64_t i = 0; i < l1.size(); ++i) {
     const uint64_t l2 = l1[i] & kL1OffsetMask;
-    if (l2 == 0 || l2 % cs_ != 0) continue;
+    if (l2 == 0) continue;
     AMBER_TRY_ASSIGN(uint64_t count, stored.get(l2 / cs_));
     if ((count == 1) != ((l1[i] & kOflagCopied) != 0)) {
       const char* verb = fix ? "Repairing" : "ERROR";
