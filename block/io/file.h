@@ -50,6 +50,12 @@ Result<CacheMode> parse_cache_mode(std::string_view name);
 std::string_view to_string(CacheMode mode);
 Result<AioBackend> parse_aio_backend(std::string_view name);
 
+// What the host file holds from an offset on, as SEEK_DATA/SEEK_HOLE see it.
+struct FileExtent {
+  bool hole = false;    // no data stored: reads as zeros (also past the end)
+  uint64_t length = 0;  // bytes from the offset in this state
+};
+
 class File {
  public:
   virtual ~File() = default;
@@ -81,6 +87,13 @@ class File {
 
   // Bytes the host file system has allocated to the file (st_blocks * 512).
   virtual Result<uint64_t> allocated_size() = 0;
+
+  // Whether the bytes from `offset` on are a hole or data, for at most
+  // `max_length` bytes (the answer's length is 1..max_length for
+  // max_length > 0). Advisory, like QEMU's block status of a file: used
+  // only to report zeros, never to skip reads. The default answers "data"
+  // for the whole range, which is always safe.
+  virtual Result<FileExtent> extent_at(uint64_t offset, uint64_t max_length);
 
   // A name for messages: the path, or "<memory>".
   virtual const std::string& name() const = 0;

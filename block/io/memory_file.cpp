@@ -91,6 +91,22 @@ Result<uint64_t> MemoryFile::allocated_size() {
   return static_cast<uint64_t>(std::count(allocated_.begin(), allocated_.end(), true)) * kBlock;
 }
 
+Result<FileExtent> MemoryFile::extent_at(uint64_t offset, uint64_t max_length) {
+  std::lock_guard lock(mutex_);
+  const uint64_t size = bytes_.size();
+  if (offset >= size || max_length == 0) return FileExtent{true, max_length};
+  const auto allocated = [&](uint64_t at) {
+    const uint64_t block = at / kBlock;
+    return block < allocated_.size() && allocated_[block];
+  };
+  const bool hole = !allocated(offset);
+  uint64_t end = (offset / kBlock + 1) * kBlock;
+  while (end < size && end - offset < max_length && allocated(end) != hole) end += kBlock;
+  if (hole && end >= size) return FileExtent{true, max_length};  // a trailing hole
+  if (!hole) end = std::min(end, size);
+  return FileExtent{hole, std::min(max_length, end - offset)};
+}
+
 std::vector<std::byte> MemoryFile::contents() const {
   std::lock_guard lock(mutex_);
   return bytes_;

@@ -26,6 +26,8 @@ class MemoryFile final : public File {
   Result<uint64_t> size() override;
   Result<void> truncate(uint64_t new_size) override;
   Result<uint64_t> allocated_size() override;
+  // Holes are the unallocated kBlock blocks and everything past the end.
+  Result<FileExtent> extent_at(uint64_t offset, uint64_t max_length) override;
   const std::string& name() const override { return name_; }
 
   // Test access to the bytes (a copy, taken under the lock).

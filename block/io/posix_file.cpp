@@ -133,6 +133,11 @@ Result<void> File::readv_at(uint64_t offset, std::span<const iovec> iov) {
   return ok();
 }
 
+Result<FileExtent> File::extent_at(uint64_t offset, uint64_t max_length) {
+  (void)offset;
+  return FileExtent{false, max_length};
+}
+
 Result<void> File::writev_at(uint64_t offset, std::span<const iovec> iov) {
   for (const auto& v : iov) {
     AMBER_TRY(write_at(offset, std::span<const std::byte>(static_cast<const std::byte*>(v.iov_base),
@@ -380,6 +385,22 @@ Result<uint64_t> PosixFile::allocated_size() {
   struct stat st {};
   if (fstat(fd_, &st) != 0) return Error::from_errno(errno, "stat of '" + path_ + "' failed");
   return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+// QEMU's file driver asks the same two lseek questions. A file system
+// without SEEK_DATA support, or an answer that races with a writer, gives
+// "data": the safe answer.
+Result<FileExtent> PosixFile::extent_at(uint64_t offset, uint64_t max_length) {
+  const FileExtent data_all{false, max_length};
+  if (offset > static_cast<uint64_t>(INT64_MAX)) return FileExtent{true, max_length};
+  const off_t start = static_cast<off_t>(offset);  // <= INT64_MAX, checked above
+  const off_t data = lseek(fd_, start, SEEK_DATA);
+  if (data < 0) return errno == ENXIO ? FileExtent{true, max_length} : data_all;  // trailing hole
+  if (data > start)
+    return FileExtent{true, std::min<uint64_t>(max_length, static_cast<uint64_t>(data - start))};
+  const off_t hole = lseek(fd_, start, SEEK_HOLE);
+  if (hole <= start) return data_all;
+  return FileExtent{false, std::min<uint64_t>(max_length, static_cast<uint64_t>(hole - start))};
 }
 
 }  // namespace amber::block::io

@@ -45,6 +45,7 @@ class PosixFile final : public File {
   Result<uint64_t> size() override;
   Result<void> truncate(uint64_t new_size) override;
   Result<uint64_t> allocated_size() override;
+  Result<FileExtent> extent_at(uint64_t offset, uint64_t max_length) override;
   const std::string& name() const override { return path_; }
 
   int fd() const { return fd_; }

@@ -19,9 +19,7 @@
 //
 // Known limits: qcow2 v2 cannot express zero clusters, so discard over a
 // backing file reads the backing data again there (write_zeroes allocates
-// zeroed data instead); block_status does not ask the host file for holes
-// (metadata-preallocated clusters report zero:false where qemu-img says
-// zero:true); the allocation guard knows the header, L1, refcount table
+// zeroed data instead); the allocation guard knows the header, L1, refcount table
 // and blocks and the snapshot table, not every L2 table (it relies on
 // refcounts for those, as QEMU's default overlap check mostly does).
 #pragma once
@@ -64,6 +62,9 @@ struct Mapping {
   uint64_t host = 0;        // kData: host offset of the queried byte
   bool copied = false;      // kData: writable in place (refcount 1)
   uint64_t entry = 0;       // kCompressed: the L2 entry
+  // `host` is valid: kData, or kZero / kUnallocated (subclusters) inside a
+  // cluster that still has a host cluster (qemu-img map shows its offset).
+  bool has_host = false;
 };
 
 class Qcow2Image final : public Image {
@@ -117,6 +118,10 @@ class Qcow2Image final : public Image {
                           Mapping& m) const;
   Result<void> classify(uint64_t w0, uint64_t w1, uint64_t guest_cluster, unsigned sub,
                         Mapping& m) const;
+  // Whether the image looks metadata-preallocated (QEMU's heuristic: more
+  // clusters in use than the host file has blocks); then block_status asks
+  // the host file for holes in data clusters, as qemu-img does.
+  Result<bool> metadata_preallocated();
 
   // write.cpp
   // `meta_lock` (may be null) is the caller's hold on meta_; the data I/O
@@ -186,6 +191,7 @@ class Qcow2Image final : public Image {
   std::unordered_set<uint64_t> inflight_;
   std::condition_variable inflight_cv_;
   std::atomic<uint64_t> host_end_{0};
+  std::atomic<int> metadata_prealloc_{-1};  // -1 unknown, else 0/1 (read.cpp)
   bool lazy_ = false;
   bool dirty_set_by_us_ = false;
   bool closed_ = false;

@@ -17,6 +17,7 @@ Result<void> Qcow2Image::classify(uint64_t w0, uint64_t w1, uint64_t guest_clust
   m.entry = w0;
   m.copied = false;
   m.host = 0;
+  m.has_host = false;
   if (w0 & kOflagCompressed) {
     if (extended_ && w1 != 0) return corrupt("is compressed but has a subcluster bitmap");
     m.kind = MapKind::kCompressed;
@@ -30,28 +31,28 @@ Result<void> Qcow2Image::classify(uint64_t w0, uint64_t w1, uint64_t guest_clust
     const uint32_t zero = static_cast<uint32_t>(w1 >> 32);
     if (alloc & zero) return corrupt("has subclusters both allocated and zero");
     if (alloc != 0 && host == 0) return corrupt("has allocated subclusters but no host cluster");
-    if (alloc & (1u << sub)) {
-      m.kind = MapKind::kData;
-    } else {
-      m.kind = (zero & (1u << sub)) ? MapKind::kZero : MapKind::kUnallocated;
-      return ok();
-    }
+    if (alloc & (1u << sub)) m.kind = MapKind::kData;
+    else m.kind = (zero & (1u << sub)) ? MapKind::kZero : MapKind::kUnallocated;
   } else {
     if ((w0 & kL2StdReservedMask) != 0) return corrupt("has reserved bits set");
-    if (w0 & kOflagZero) {
-      m.kind = MapKind::kZero;
-      return ok();
-    }
-    if (host == 0) {
-      m.kind = MapKind::kUnallocated;
-      return ok();
-    }
-    m.kind = MapKind::kData;
+    if (w0 & kOflagZero) m.kind = MapKind::kZero;
+    else m.kind = host == 0 ? MapKind::kUnallocated : MapKind::kData;
   }
-  if (host + cluster_size_ > host_end_.load(std::memory_order_relaxed))
+  if (host == 0) return ok();
+  // QEMU refuses a misaligned host cluster even when the entry is zero or
+  // its subclusters are unallocated, with this message.
+  if ((host & (cluster_size_ - 1)) != 0) {
+    const uint64_t l2_index = guest_cluster % l2_entries_;
+    return Error(ErrorKind::kCorrupt,
+                 "Cluster allocation offset " + to_hex(host) + " unaligned (L2 offset: " +
+                     to_hex(l1(guest_cluster / l2_entries_) & kL1OffsetMask) + ", L2 index: " +
+                     (l2_index == 0 ? std::string("0") : to_hex(l2_index)) + ")");
+  }
+  if (m.kind == MapKind::kData && host + cluster_size_ > host_end_.load(std::memory_order_relaxed))
     return corrupt("points to " + to_hex(host) + ", beyond the end of the file");
   m.host = host + sub * subcluster_size_;
-  m.copied = (w0 & kOflagCopied) != 0;
+  m.has_host = true;
+  m.copied = m.kind == MapKind::kData && (w0 & kOflagCopied) != 0;
   return ok();
 }
 
@@ -99,7 +100,7 @@ Result<void> Qcow2Image::scan_slice(const uint64_t* words, uint64_t offset, uint
                      sub, m));
   const uint64_t unit_start = (gc << cluster_bits_) + sub * subcluster_size_;
   m.length = unit_start + subcluster_size_ - offset;
-  if (m.kind == MapKind::kData) m.host += offset - unit_start;
+  if (m.has_host) m.host += offset - unit_start;
   if (m.kind == MapKind::kCompressed) {
     m.length = std::min(max_length, (gc + 1) * cluster_size_ - offset);
     return ok();
@@ -114,9 +115,8 @@ Result<void> Qcow2Image::scan_slice(const uint64_t* words, uint64_t offset, uint
     }
     AMBER_TRY(classify(words[idx * entry_words_], extended_ ? words[idx * entry_words_ + 1] : 0,
                        gc, sub, next));
-    if (next.kind != m.kind) break;
-    if (m.kind == MapKind::kData && (next.host != m.host + m.length || next.copied != m.copied))
-      break;
+    if (next.kind != m.kind || next.has_host != m.has_host) break;
+    if (m.has_host && (next.host != m.host + m.length || next.copied != m.copied)) break;
     m.length += subcluster_size_;
   }
   m.length = std::min(m.length, max_length);
@@ -188,6 +188,30 @@ Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
   return read_locked(offset, iov, length);
 }
 
+Result<bool> Qcow2Image::metadata_preallocated() {
+  const int known = metadata_prealloc_.load(std::memory_order_acquire);
+  if (known >= 0) return known == 1;
+  // QEMU's qcow2_detect_metadata_preallocation: count clusters with a
+  // non-zero refcount until they clearly outnumber the blocks the host
+  // file has (10/9 of them, at least two more).
+  AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());
+  AMBER_TRY_ASSIGN(uint64_t allocated, file_->allocated_size());
+  const uint64_t real_clusters = allocated / cluster_size_;
+  const uint64_t threshold = std::max(real_clusters * 10 / 9, real_clusters + 2);
+  const uint64_t end_cluster = div_round_up(file_size, cluster_size_);
+  uint64_t in_use = 0;
+  {
+    std::lock_guard meta(meta_);
+    for (uint64_t c = 0; c < end_cluster && in_use < threshold; ++c) {
+      AMBER_TRY_ASSIGN(uint64_t refcount, refcounts_->get(c));
+      in_use += refcount != 0 ? 1 : 0;
+    }
+  }
+  const bool preallocated = in_use >= threshold;
+  metadata_prealloc_.store(preallocated ? 1 : 0, std::memory_order_release);
+  return preallocated;
+}
+
 Result<BlockStatus> Qcow2Image::block_status(uint64_t offset, uint64_t max_length) {
   BlockStatus st;
   st.filename = file_->name();
@@ -198,16 +222,27 @@ Result<BlockStatus> Qcow2Image::block_status(uint64_t offset, uint64_t max_lengt
   // Merge further runs of the same state so map output stays short.
   while (m.length < max_length) {
     AMBER_TRY_ASSIGN(Mapping n, lookup(offset + m.length, max_length - m.length));
-    if (n.kind != m.kind || m.kind == MapKind::kCompressed) break;
-    if (m.kind == MapKind::kData && (n.host != m.host + m.length)) break;
+    if (n.kind != m.kind || n.has_host != m.has_host || m.kind == MapKind::kCompressed) break;
+    if (m.has_host && n.host != m.host + m.length) break;
     m.length += n.length;
   }
   st.length = m.length;
+  if (m.has_host) st.offset = m.host;
   switch (m.kind) {
-    case MapKind::kData:
+    case MapKind::kData: {
       st.present = st.data = true;
-      st.offset = m.host;
+      // As QEMU: only in a metadata-preallocated image does the host file
+      // say whether a data cluster is a hole (and so reads as zeros).
+      AMBER_TRY_ASSIGN(bool preallocated, metadata_preallocated());
+      if (preallocated) {
+        auto extent = file_->extent_at(m.host, m.length);
+        if (extent.ok() && extent->length != 0) {  // errors: no extra information
+          st.length = extent->length;
+          st.zero = extent->hole;
+        }
+      }
       return st;
+    }
     case MapKind::kZero:
       st.present = st.zero = true;
       return st;
@@ -224,6 +259,7 @@ Result<BlockStatus> Qcow2Image::block_status(uint64_t offset, uint64_t max_lengt
     if (b.length == 0) b.length = m.length;
     return b;
   }
+  if (backing_) st.offset.reset();  // zeros past the backing file's end
   return st;
 }
 

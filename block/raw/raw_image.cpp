@@ -69,6 +69,15 @@ class RawImage final : public Image {
     st.data = true;
     st.offset = offset;
     st.filename = file_->name();
+    if (st.length == 0) return st;
+    // As QEMU's raw driver: the file's holes read as zeros and hold no data.
+    // A failed query is no information: report data.
+    auto extent = file_->extent_at(offset, st.length);
+    if (extent.ok() && extent->length != 0) {
+      st.length = extent->length;
+      st.zero = extent->hole;
+      st.data = !extent->hole;
+    }
     return st;
   }
   Result<void> resize(uint64_t new_size, Preallocation prealloc) override {
