@@ -164,9 +164,16 @@ class Image {
 
   // Makes every completed write durable (metadata first where needed).
   virtual Result<void> flush() = 0;
-  // Frees the clusters behind [offset, offset+length) and punches holes in
-  // the host file; the range then reads as zeros (or from the backing file
-  // when the format cannot express zero: qcow2 v2).
+  // Advisory, as in QEMU: tells the image that the guest no longer needs
+  // [offset, offset+length). Nothing happens with DiscardMode::kIgnore.
+  // Otherwise:
+  // - qcow2: every cluster the range covers whole (with extended L2, every
+  //   whole subcluster) is freed and its host blocks punched; it then
+  //   reads as zeros (v3, or no backing file), or from the backing file
+  //   (v2 over a backing file: v2 has no zero flag). The parts of a
+  //   cluster the range does not cover whole are left as they were.
+  // - raw: the range is punched out of the host file and reads as zeros.
+  // A caller that needs zeros everywhere in the range uses write_zeroes.
   virtual Result<void> discard(uint64_t offset, uint64_t length) = 0;
   virtual Result<void> write_zeroes(uint64_t offset, uint64_t length, ZeroMode mode) = 0;
 

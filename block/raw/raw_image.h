@@ -1,5 +1,9 @@
 // RawImage: a raw disk image; guest offset == file offset.
 //
+// discard punches the range out of the file (writing zeros where the file
+// system cannot punch), so it reads as zeros; block_status reports the
+// file's holes (SEEK_HOLE) as zero and not data, as qemu-img map does.
+//
 // Thread-safety: as Image (block/image.h); the file does the locking.
 #pragma once
 
