@@ -202,12 +202,17 @@ Result<Header> parse_header(std::span<const uint8_t> bytes, uint64_t file_size) 
   const uint64_t l2_entries = cs / (h.extended_l2() ? 16 : 8);
   const uint64_t guest_clusters = div_round_up(h.size, cs);
   const uint64_t l1_needed = div_round_up(guest_clusters, l2_entries);
-  if (h.size > (uint64_t{1} << 62) || uint64_t{h.l1_size} * 8 > kMaxL1Bytes)
-    return bad(field("l1_size", h.l1_size) + " / size " + std::to_string(h.size) +
-               " exceed the 32 MiB L1 limit");
+  // The L1 messages start with qemu-img's own and then name the field.
+  if (uint64_t{h.l1_size} * 8 > kMaxL1Bytes)
+    return Error(ErrorKind::kCorrupt, "Active L1 table too large (" +
+                                          field("l1_size", h.l1_size) + " > 32 MiB)");
+  if (h.size > (uint64_t{1} << 62) || l1_needed > uint64_t{INT32_MAX})
+    return Error(ErrorKind::kCorrupt,
+                 "Image is too big (virtual size " + std::to_string(h.size) + ")");
   if (l1_needed > h.l1_size)
-    return bad(field("l1_size", h.l1_size) + " too small for virtual size " +
-               std::to_string(h.size) + " (needs " + std::to_string(l1_needed) + ")");
+    return Error(ErrorKind::kCorrupt, "L1 table is too small (" + field("l1_size", h.l1_size) +
+                                          " too small for virtual size " + std::to_string(h.size) +
+                                          ", needs " + std::to_string(l1_needed) + ")");
   AMBER_TRY(check_table("l1_table", h.l1_table_offset, uint64_t{h.l1_size} * 8, cs, file_end));
   if (h.refcount_table_clusters == 0) return bad("refcount_table_clusters 0");
   if (uint64_t{h.refcount_table_clusters} * cs > kMaxRefcountTableBytes)

@@ -306,6 +306,10 @@ int run_create(int argc, char** argv) {
   if (!o.size) return report_error(name + ": Image creation needs a size parameter");
   if (!args->quiet) std::printf("%s\n", formatting_line(name, plan, *o.size).c_str());
   std::fflush(stdout);
+  // qemu-img rounds the size up to whole sectors after printing it
+  // ("1.1k" is 1126 bytes, created as 1536), raw and qcow2 alike.
+  if (*o.size % kSectorSize != 0 && *o.size <= UINT64_MAX - kSectorSize)
+    o.size = (*o.size + kSectorSize - 1) / kSectorSize * kSectorSize;
   if (auto v = validate_after_formatting(plan); !v.ok()) return report_error(name + ": " + v.error().context());
   if (auto r = create_image(name, o); !r.ok()) return report_error(name + ": " + r.error().message());
   return 0;
