@@ -102,6 +102,14 @@ Result<std::unique_ptr<Image>> open_backing_image(const std::string& path,
                                                   unsigned depth) {
   OpenOptions o = overlay_options;
   o.access = io::Access::kReadOnly;
+  // Backing files are read-only and immutable while they have overlays, so
+  // they are read through the host page cache even when the overlay uses
+  // O_DIRECT (cache=none/directsync): the overlay's own writes keep their
+  // cache mode, and every linked clone of one base shares the cached base.
+  // Copy-on-write reads of the base then cost a page-cache copy instead of
+  // a device round trip.
+  if (o.cache == io::CacheMode::kNone || o.cache == io::CacheMode::kDirectSync)
+    o.cache = io::CacheMode::kWriteback;
   // A backing file is shared with its other overlays; it only refuses
   // writers, which QEMU does the same way.
   o.sharing = Sharing::kExclusiveWriter;

@@ -25,7 +25,9 @@ std::string resolve_backing_path(const std::string& image_path, const std::strin
 namespace amber::block {
 
 // Opens one level of a backing chain: `format` from the overlay's header
-// extension, probed when empty. Used by overlay drivers (qcow2).
+// extension, probed when empty. Used by overlay drivers (qcow2). Backing
+// files are opened read-only and always through the host page cache (an
+// overlay's cache=none / directsync applies to the overlay file only).
 Result<std::unique_ptr<Image>> open_backing_image(const std::string& path,
                                                   std::optional<ImageFormat> format,
                                                   const OpenOptions& overlay_options,
