@@ -207,7 +207,7 @@ int run_bench(int argc, char** argv) {
       default: return usage_error(getopt_error(c, argv));
     }
   }
-  if (optind != argc - 1) return usage_error("Expecting one image file name");
+  if (int status = check_single_image_args(argc); status != 0) return status;
   if (config.flush_interval && config.flush_interval < config.depth && !config.drain)
     return report_error("Flush interval can't be smaller than depth");
   const std::string filename = argv[optind];
@@ -215,11 +215,9 @@ int run_bench(int argc, char** argv) {
   OpenOptions o;
   o.access = config.write ? io::Access::kReadWrite : io::Access::kReadOnly;
   o.cache = cache;
-  if (!format.empty()) {
-    auto f = parse_format(format);
-    if (!f.ok()) return report_error(f.error());
-    o.format = *f;
-  }
+  auto parsed_format = parse_format_option(format);
+  if (!parsed_format.ok()) return report_error(parsed_format.error());
+  o.format = *parsed_format;
   const bool direct = cache == io::CacheMode::kNone || cache == io::CacheMode::kDirectSync;
   if (aio == "native" && !direct)
     return report_error("Could not open '" + filename +

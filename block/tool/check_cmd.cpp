@@ -46,16 +46,12 @@ int run_check(int argc, char** argv) {
       default: return usage_error(getopt_error(c, argv));
     }
   }
-  if (optind != argc - 1) return usage_error("Expecting one image file name");
-  if (output != "human" && output != "json")
-    return report_error("--output must be used with human or json as argument.");
+  if (int status = check_single_image_args(argc, output); status != 0) return status;
   if (options.repair != RepairMode::kNone && options.sharing == Sharing::kForceShare)
     return report_error("Cannot repair an image opened with force-share (-U)");
-  if (!format.empty()) {
-    auto f = parse_format(format);
-    if (!f.ok()) return report_error(f.error());
-    options.format = *f;
-  }
+  auto parsed_format = parse_format_option(format);
+  if (!parsed_format.ok()) return report_error(parsed_format.error());
+  options.format = *parsed_format;
   const std::string filename = argv[optind];
   auto report = check_image(filename, options);
   if (!report.ok()) {

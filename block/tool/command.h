@@ -5,9 +5,11 @@
 // Thread-safety: called once from main(); they use getopt's global state.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "block/image.h"
 #include "common/result.h"
 
 namespace amber::block::tool {
@@ -40,5 +42,13 @@ void warn_probed_raw(const std::string& filename);
 void reset_getopt();
 // The message for the option getopt just rejected ('?' or ':').
 std::string getopt_error(int result, char** argv);
+
+// -f's value as OpenOptions::format: empty means probe (nullopt).
+Result<std::optional<ImageFormat>> parse_format_option(const std::string& name);
+
+// After getopt of a one-image command: exactly one name must remain, and
+// --output must be "human" or "json". Returns 0 when so, otherwise reports
+// the error and returns the exit status.
+int check_single_image_args(int argc, std::string_view output = "human");
 
 }  // namespace amber::block::tool

@@ -86,4 +86,17 @@ Supported formats: qcow2 raw
 )";
 }
 
+Result<std::optional<ImageFormat>> parse_format_option(const std::string& name) {
+  if (name.empty()) return std::optional<ImageFormat>();
+  AMBER_TRY_ASSIGN(ImageFormat format, parse_format(name));
+  return std::optional<ImageFormat>(format);
+}
+
+int check_single_image_args(int argc, std::string_view output) {
+  if (optind != argc - 1) return usage_error("Expecting one image file name");
+  if (output != "human" && output != "json")
+    return report_error("--output must be used with human or json as argument.");
+  return 0;
+}
+
 }  // namespace amber::block::tool

@@ -34,17 +34,13 @@ int run_info(int argc, char** argv) {
       default: return usage_error(getopt_error(c, argv));
     }
   }
-  if (optind != argc - 1) return usage_error("Expecting one image file name");
-  if (output != "human" && output != "json")
-    return report_error("--output must be used with human or json as argument.");
+  if (int status = check_single_image_args(argc, output); status != 0) return status;
   const std::string filename = argv[optind];
 
   OpenOptions o;
-  if (!format.empty()) {
-    auto f = parse_format(format);
-    if (!f.ok()) return report_error(f.error());
-    o.format = *f;
-  }
+  auto parsed_format = parse_format_option(format);
+  if (!parsed_format.ok()) return report_error(parsed_format.error());
+  o.format = *parsed_format;
   if (force_share) o.sharing = Sharing::kForceShare;
   // Without --backing-chain the backing file need not exist (qemu-img
   // info opens the image without its backing chain).

@@ -72,14 +72,10 @@ int run_map(int argc, char** argv) {
       default: return usage_error(getopt_error(c, argv));
     }
   }
-  if (optind != argc - 1) return usage_error("Expecting one image file name");
-  if (output != "human" && output != "json")
-    return report_error("--output must be used with human or json as argument.");
-  if (!format.empty()) {
-    auto f = parse_format(format);
-    if (!f.ok()) return report_error(f.error());
-    o.format = *f;
-  }
+  if (int status = check_single_image_args(argc, output); status != 0) return status;
+  auto parsed_format = parse_format_option(format);
+  if (!parsed_format.ok()) return report_error(parsed_format.error());
+  o.format = *parsed_format;
   const std::string filename = argv[optind];
   auto image = open_image(filename, o);
   if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());

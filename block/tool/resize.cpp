@@ -43,7 +43,7 @@ int run_resize(int argc, char** argv) {
       default: return usage_error(getopt_error(c, argv));
     }
   }
-  if (optind != argc - 1) return usage_error("Expecting one image file name");
+  if (int status = check_single_image_args(argc); status != 0) return status;
   const std::string filename = argv[optind];
 
   int sign = 0;
@@ -60,11 +60,9 @@ int run_resize(int argc, char** argv) {
 
   OpenOptions o;
   o.access = io::Access::kReadWrite;
-  if (!format.empty()) {
-    auto f = parse_format(format);
-    if (!f.ok()) return report_error(f.error());
-    o.format = *f;
-  }
+  auto parsed_format = parse_format_option(format);
+  if (!parsed_format.ok()) return report_error(parsed_format.error());
+  o.format = *parsed_format;
   auto image = open_image(filename, o);
   if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
   if (!o.format && (*image)->format() == ImageFormat::kRaw && o.access == io::Access::kReadWrite)
