@@ -140,31 +140,29 @@ Result<void> KvmInterrupts::release_msi_irqfd(int eventfd) {
 
 Result<void> KvmInterrupts::add_ioeventfd(IoSpace space, uint64_t address, unsigned length,
                                           int eventfd, std::optional<uint64_t> datamatch) {
-  kvm_ioeventfd request{};
-  request.addr = address;
-  request.len = length;
-  request.fd = eventfd;
-  if (space == IoSpace::kPio) request.flags |= KVM_IOEVENTFD_FLAG_PIO;
-  if (datamatch) {
-    request.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
-    request.datamatch = *datamatch;
-  }
-  return vm_.ioeventfd(request);
+  return vm_.ioeventfd(ioeventfd_request(space, address, length, eventfd, datamatch, 0));
 }
 
 Result<void> KvmInterrupts::remove_ioeventfd(IoSpace space, uint64_t address, unsigned length,
                                              int eventfd, std::optional<uint64_t> datamatch) {
+  return vm_.ioeventfd(ioeventfd_request(space, address, length, eventfd, datamatch,
+                                         KVM_IOEVENTFD_FLAG_DEASSIGN));
+}
+
+kvm_ioeventfd KvmInterrupts::ioeventfd_request(IoSpace space, uint64_t address, unsigned length,
+                                               int eventfd, std::optional<uint64_t> datamatch,
+                                               uint32_t flags) {
   kvm_ioeventfd request{};
   request.addr = address;
   request.len = length;
   request.fd = eventfd;
-  request.flags = KVM_IOEVENTFD_FLAG_DEASSIGN;
+  request.flags = flags;
   if (space == IoSpace::kPio) request.flags |= KVM_IOEVENTFD_FLAG_PIO;
   if (datamatch) {
     request.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
     request.datamatch = *datamatch;
   }
-  return vm_.ioeventfd(request);
+  return request;
 }
 
 }  // namespace amber::hv::vmm

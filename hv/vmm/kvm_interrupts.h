@@ -48,6 +48,10 @@ class KvmInterrupts : public InterruptController, public IoEventRegistry {
   void set_pirq_routes(const std::array<uint8_t, 4>& routes);
 
  private:
+  // The KVM_IOEVENTFD request for one registration (flags: 0 or DEASSIGN).
+  static kvm_ioeventfd ioeventfd_request(IoSpace space, uint64_t address, unsigned length,
+                                         int eventfd, std::optional<uint64_t> datamatch,
+                                         uint32_t flags);
   Result<void> push_routing();  // under mutex_
   void drive_pci_irqs();        // under mutex_
 
