@@ -57,22 +57,25 @@ size_t total_length(std::span<const iovec> iov) {
   return n;
 }
 
-// Advances an iovec array past `done` bytes, in place.
-void advance(std::vector<iovec>& iov, size_t& first, size_t done) {
-  while (done > 0 && first < iov.size()) {
-    if (done >= iov[first].iov_len) {
-      done -= iov[first].iov_len;
-      ++first;
-    } else {
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + done;
-      iov[first].iov_len -= done;
-      done = 0;
-    }
+// Advances past `done` bytes of an iovec array: whole entries by moving
+// `first`; a partly done entry needs a private copy of the array, made in
+// `owned` on first use so the common full transfer copies nothing.
+void advance(std::span<const iovec>& iov, std::vector<iovec>& owned, size_t& first, size_t done) {
+  while (done > 0 && first < iov.size() && done >= iov[first].iov_len) {
+    done -= iov[first].iov_len;
+    ++first;
   }
+  if (done == 0 || first == iov.size()) return;
+  if (iov.data() != owned.data()) {
+    owned.assign(iov.begin(), iov.end());
+    iov = owned;
+  }
+  owned[first].iov_base = static_cast<char*>(owned[first].iov_base) + done;
+  owned[first].iov_len -= done;
 }
 
-// Zero-fills what remains of iov from index `first`.
-void zero_rest(std::vector<iovec>& iov, size_t first) {
+// Zero-fills the buffers of iov from index `first` on.
+void zero_rest(std::span<const iovec> iov, size_t first) {
   for (size_t i = first; i < iov.size(); ++i) std::memset(iov[i].iov_base, 0, iov[i].iov_len);
 }
 
@@ -208,7 +211,8 @@ bool PosixFile::aligned(uint64_t offset, std::span<const iovec> iov) const {
 }
 
 Result<void> PosixFile::transfer(uint64_t offset, std::span<const iovec> iov_in, bool is_write) {
-  std::vector<iovec> iov(iov_in.begin(), iov_in.end());
+  std::span<const iovec> iov = iov_in;
+  std::vector<iovec> owned;  // filled by advance() only after a short transfer
   size_t first = 0;
   size_t remaining = total_length(iov_in);
   while (remaining > 0) {
@@ -243,8 +247,8 @@ Result<void> PosixFile::transfer(uint64_t offset, std::span<const iovec> iov_in,
     }
     remaining -= static_cast<size_t>(n);
     offset += static_cast<uint64_t>(n);
-    advance(iov, first, static_cast<size_t>(n));
-    if (direct_ && remaining > 0 && !is_write && !aligned(offset, std::span(iov).subspan(first))) {
+    advance(iov, owned, first, static_cast<size_t>(n));
+    if (direct_ && remaining > 0 && !is_write && !aligned(offset, iov.subspan(first))) {
       // A short O_DIRECT read at EOF left an unaligned tail: it is past EOF.
       zero_rest(iov, first);
       return ok();
