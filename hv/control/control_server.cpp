@@ -11,9 +11,7 @@
 
 #include "hv/control/json.h"
 #include "hv/vmm/builder.h"
-#ifdef AMBER_HAVE_VIRTIO_BLK
-#include "hv/virtio/virtio_blk.h"
-#endif
+#include "hv/virtio/blk_pci.h"
 
 namespace amber::hv::control {
 namespace {
@@ -38,7 +36,6 @@ class VmTarget : public ControlTarget {
       info.device = disk.name;
       info.path = disk.path;
       info.slot = disk.slot;
-#ifdef AMBER_HAVE_VIRTIO_BLK
       const virtio::BlkStats s = virtio::stats(*disk.device);
       auto copy = [](const virtio::OpStats& from) {
         return BlockOpCounters{from.ops, from.bytes, from.total_ns, from.failed};
@@ -47,7 +44,6 @@ class VmTarget : public ControlTarget {
       info.write = copy(s.write);
       info.flush = copy(s.flush);
       info.discard = copy(s.discard);
-#endif
       out.push_back(std::move(info));
     }
     return out;

@@ -1,9 +1,9 @@
-// BlkDevice: the transport-independent virtio-blk device: feature bits,
-// the virtio_blk_config space, its virtqueues and their iothreads.
+// BlkDevice: the virtio-blk VirtioDevice: feature bits, the
+// virtio_blk_config space, its virtqueues and their iothreads.
 //
 // The transport (pci_transport.h) owns the register files and calls
 // activate() when the driver sets DRIVER_OK and reset() when it writes
-// status 0. Each queue is served by its own IoThread; a queue's ring state
+// status 0 (see virtio_device.h). Each queue is served by its own IoThread; a queue's ring state
 // is touched only by that thread while the device is active, so the data
 // path takes no lock. Interrupts and ring-protocol failures go back to the
 // transport through DeviceSignals, from the iothreads.
@@ -20,49 +20,39 @@
 #include "common/result.h"
 #include "hv/memory/guest_memory.h"
 #include "hv/virtio/adaptive_poll.h"
-#include "hv/virtio/blk.h"
+#include "hv/virtio/blk_engine.h"
 #include "hv/virtio/iothread.h"
 #include "hv/virtio/queue.h"
+#include "hv/virtio/virtio_device.h"
+#include "hv/virtio/virtio_spec.h"
 
 namespace amber::hv::virtio {
 
-// Upper bound on queues: one iothread and one MSI-X vector each; 64 is
-// more vCPUs than an Amber VM gets and keeps the MSI-X table in 4 KiB.
-inline constexpr unsigned kMaxQueues = 64;
+// Transitional virtio-blk: PCI device 1af4:1001, class 010000 (SCSI-less
+// mass storage), as QEMU's (what Windows 7's viostor INF and SeaBIOS match).
+inline constexpr VirtioPciIdentity kVirtioBlkIdentity{
+    .device_type = kVirtioIdBlock, .transitional_id = 0x1001, .class_code = 0x010000,
+    .name = "virtio-blk"};
 
-// What a device needs from its transport, called from iothreads.
-class DeviceSignals {
- public:
-  virtual ~DeviceSignals() = default;
-  virtual void notify_queue(unsigned queue) = 0;
-  // The guest broke the ring protocol: set DEVICE_NEEDS_RESET and send a
-  // configuration-change interrupt.
-  virtual void needs_reset(const Error& why) = 0;
-};
-
-class BlkDevice {
+class BlkDevice final : public VirtioDevice {
  public:
   static Result<std::unique_ptr<BlkDevice>> create(std::shared_ptr<block::Image> image,
                                                    const BlkOptions& options,
                                                    const GuestMemory& memory,
                                                    DeviceSignals& signals);
-  ~BlkDevice();
+  ~BlkDevice() override;
 
-  unsigned num_queues() const { return static_cast<unsigned>(queues_.size()); }
-  uint64_t device_features() const { return engine_.offered_features(); }
-  int kick_fd(unsigned queue) const { return queues_[queue]->thread->kick_fd(); }
-  // A notify that reached a vCPU thread instead of an ioeventfd.
-  void kick(unsigned queue);
-
-  void read_config(uint64_t offset, std::span<uint8_t> data) const;
-  void write_config(uint64_t offset, std::span<const uint8_t> data);
-
-  // Starts serving: `layouts[i].size == 0` leaves queue i disabled.
-  // An Error means a ring lies outside RAM / is malformed (NEEDS_RESET).
-  Result<void> activate(uint64_t features, std::span<const QueueLayout> layouts);
-  // Stops and joins the iothreads, forgets the rings, restores defaults.
-  void reset();
-  bool active() const { return active_; }
+  // VirtioDevice.
+  const VirtioPciIdentity& identity() const override { return kVirtioBlkIdentity; }
+  uint64_t device_features() const override { return engine_.offered_features(); }
+  unsigned num_queues() const override { return static_cast<unsigned>(queues_.size()); }
+  int kick_fd(unsigned queue) const override { return queues_[queue]->thread->kick_fd(); }
+  void kick(unsigned queue) override;
+  void read_config(uint64_t offset, std::span<uint8_t> data) const override;
+  void write_config(uint64_t offset, std::span<const uint8_t> data) override;
+  Result<void> activate(uint64_t features, std::span<const QueueLayout> layouts) override;
+  void reset() override;
+  bool active() const override { return active_; }
 
   BlkStats stats() const { return engine_.stats(); }
   BlkEngine& engine() { return engine_; }

@@ -1,8 +1,8 @@
-// The two register files of VirtioBlkPci (declared in pci_transport.h):
+// The two register files of VirtioPciTransport (declared in pci_transport.h):
 // the modern common configuration structure (spec 4.1.4.3) and the legacy
 // 0.9.5 I/O header, plus the device-status state machine both share.
 //
-// Thread-safety: every function here runs with VirtioBlkPci::mutex_ held.
+// Thread-safety: every function here runs with VirtioPciTransport::mutex_ held.
 #include <cstring>
 
 #include "hv/virtio/pci_transport.h"
@@ -32,10 +32,10 @@ QueueLayout legacy_layout(uint64_t desc) {
 
 }  // namespace
 
-uint32_t VirtioBlkPci::common_read(uint64_t offset, unsigned size) {
+uint32_t VirtioPciTransport::common_read(uint64_t offset, unsigned size) {
   if (offset >= kCommonSize || size > 4 || offset + size > kCommonSize) return 0;
   uint8_t regs[kCommonSize] = {};
-  const uint64_t features = offered_features(true);
+  const uint64_t features = offered_features(VirtioInterface::kModern);
   put(regs, kCommonDeviceFeatureSelect, device_feature_select_, 4);
   // Feature words beyond the second are all zero.
   if (device_feature_select_ < 2)
@@ -62,7 +62,7 @@ uint32_t VirtioBlkPci::common_read(uint64_t offset, unsigned size) {
   return get(regs, offset, size);
 }
 
-void VirtioBlkPci::common_write(uint64_t offset, unsigned size, uint32_t value) {
+void VirtioPciTransport::common_write(uint64_t offset, unsigned size, uint32_t value) {
   QueueRegs* q = queue_select_ < queues_.size() ? queues_[queue_select_].get() : nullptr;
   // Queue registers may not change while the device runs (spec 4.1.4.3.2).
   const bool live = (status_.load() & kStatusDriverOk) != 0;
@@ -107,11 +107,11 @@ void VirtioBlkPci::common_write(uint64_t offset, unsigned size, uint32_t value) 
   }
 }
 
-uint32_t VirtioBlkPci::legacy_read(uint64_t offset, unsigned size) {
+uint32_t VirtioPciTransport::legacy_read(uint64_t offset, unsigned size) {
   const bool msix = msix_.enabled();
   const uint64_t config_base = msix ? kLegacyDeviceConfigMsix : kLegacyDeviceConfig;
   uint8_t regs[kLegacyBarSize] = {};
-  put(regs, kLegacyHostFeatures, offered_features(false), 4);  // 32 bits: no VERSION_1
+  put(regs, kLegacyHostFeatures, offered_features(VirtioInterface::kLegacy), 4);  // 32 bits: no VERSION_1
   put(regs, kLegacyGuestFeatures, driver_features_, 4);
   if (queue_select_ < queues_.size()) {
     const QueueRegs& q = *queues_[queue_select_];
@@ -130,7 +130,7 @@ uint32_t VirtioBlkPci::legacy_read(uint64_t offset, unsigned size) {
   return offset + size <= kLegacyBarSize ? get(regs, offset, size) : 0;
 }
 
-void VirtioBlkPci::legacy_write(uint64_t offset, unsigned size, uint32_t value) {
+void VirtioPciTransport::legacy_write(uint64_t offset, unsigned size, uint32_t value) {
   const bool msix = msix_.enabled();
   const uint64_t config_base = msix ? kLegacyDeviceConfigMsix : kLegacyDeviceConfig;
   if (offset >= config_base) {
@@ -144,7 +144,7 @@ void VirtioBlkPci::legacy_write(uint64_t offset, unsigned size, uint32_t value) 
   switch (offset) {
     case kLegacyGuestFeatures:
       // Legacy drivers see and ack only the low 32 offered bits.
-      if (!live) driver_features_ = value & offered_features(false) & 0xFFFFFFFFull;
+      if (!live) driver_features_ = value & offered_features(VirtioInterface::kLegacy) & 0xFFFFFFFFull;
       break;
     case kLegacyQueuePfn:
       if (q == nullptr || live) break;
@@ -175,12 +175,12 @@ void VirtioBlkPci::legacy_write(uint64_t offset, unsigned size, uint32_t value) 
   }
 }
 
-void VirtioBlkPci::write_status(uint8_t value) {
+void VirtioPciTransport::write_status(uint8_t value) {
   if (value == 0) {
     reset_virtio_locked();
     return;
   }
-  const bool features_acceptable = (driver_features_ & ~offered_features(true)) == 0;
+  const bool features_acceptable = (driver_features_ & ~offered_features(VirtioInterface::kModern)) == 0;
   uint8_t old = status_.load();
   uint8_t next;
   // CAS: an iothread may set NEEDS_RESET concurrently; never lose it.
@@ -199,7 +199,7 @@ void VirtioBlkPci::write_status(uint8_t value) {
   }
 }
 
-void VirtioBlkPci::reset_virtio_locked() {
+void VirtioPciTransport::reset_virtio_locked() {
   device_->reset();  // joins the iothreads: no request is in flight after this
   status_ = 0;
   device_feature_select_ = driver_feature_select_ = 0;
@@ -215,7 +215,7 @@ void VirtioBlkPci::reset_virtio_locked() {
   read_isr();  // clears ISR and deasserts INTx
 }
 
-void VirtioBlkPci::notify(uint64_t queue) {
+void VirtioPciTransport::notify(uint64_t queue) {
   // `queue` comes from the guest (register value or doorbell offset).
   if (queue < queues_.size() && device_->active()) device_->kick(static_cast<unsigned>(queue));
 }

@@ -2,12 +2,14 @@
 
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "hv/virtio/virtio_spec.h"
 
 namespace amber::hv::virtio {
 namespace {
 
+constexpr uint16_t kVirtioPciVendor = 0x1af4;
 constexpr uint16_t kMsixControlEnable = 0x8000;
 constexpr uint16_t kMsixControlFunctionMask = 0x4000;
 constexpr unsigned kWindowData = 16;  // PCI_CFG cap: offset of pci_cfg_data
@@ -34,33 +36,38 @@ std::vector<uint8_t> vendor_cap(uint8_t type, uint8_t bar, uint32_t offset, uint
 
 }  // namespace
 
-VirtioBlkPci::VirtioBlkPci(InterruptController& interrupts, IoEventRegistry& io_events,
-                           unsigned slot, unsigned vectors)
-    : PciConfigSpace(pci::PciIdentity{.vendor = 0x1af4,
-                                      .device = 0x1001,
+VirtioPciTransport::VirtioPciTransport(const VirtioPciIdentity& identity,
+                                       InterruptController& interrupts,
+                                       IoEventRegistry& io_events, unsigned slot,
+                                       unsigned vectors)
+    : PciConfigSpace(pci::PciIdentity{.vendor = kVirtioPciVendor,
+                                      .device = identity.transitional_id,
                                       .revision = 0,
-                                      .class_code = 0x010000,
-                                      .subsystem_vendor = 0x1af4,
-                                      .subsystem = kVirtioIdBlock,
+                                      .class_code = identity.class_code,
+                                      .subsystem_vendor = kVirtioPciVendor,
+                                      .subsystem = identity.device_type,
                                       .header_type = 0}),
       interrupts_(interrupts),
       io_events_(io_events),
       slot_(slot),
+      name_(identity.name),
       msix_(vectors, interrupts) {}
 
-Result<std::unique_ptr<VirtioBlkPci>> VirtioBlkPci::create(std::shared_ptr<block::Image> image,
-                                                           const BlkOptions& options,
-                                                           GuestMemory& memory,
-                                                           InterruptController& interrupts,
-                                                           IoEventRegistry& io_events,
-                                                           unsigned pci_slot) {
-  if (options.queues == 0 || options.queues > kMaxQueues)
-    return Error(ErrorKind::kInvalidArgument, "virtio-blk: queues must be 1..64");
+Result<std::unique_ptr<VirtioPciTransport>> VirtioPciTransport::create(
+    const VirtioPciIdentity& identity, unsigned queues, const DeviceFactory& make_device,
+    InterruptController& interrupts, IoEventRegistry& io_events, unsigned pci_slot) {
+  if (queues == 0 || queues > kMaxQueues)
+    return Error(ErrorKind::kInvalidArgument,
+                 std::string(identity.name) + ": queues must be 1.." + std::to_string(kMaxQueues));
   // One vector per queue plus one for configuration changes.
-  std::unique_ptr<VirtioBlkPci> pci(
-      new VirtioBlkPci(interrupts, io_events, pci_slot, options.queues + 1));
-  AMBER_TRY_ASSIGN(pci->device_, BlkDevice::create(std::move(image), options, memory, *pci));
-  for (unsigned i = 0; i < options.queues; ++i) {
+  std::unique_ptr<VirtioPciTransport> pci(
+      new VirtioPciTransport(identity, interrupts, io_events, pci_slot, queues + 1));
+  AMBER_TRY_ASSIGN(pci->device_, make_device(*pci));
+  if (pci->device_->num_queues() != queues ||
+      pci->device_->identity().device_type != identity.device_type)
+    return Error(ErrorKind::kInvalidArgument,
+                 std::string(identity.name) + ": device does not match its PCI function");
+  for (unsigned i = 0; i < queues; ++i) {
     pci->queues_.push_back(std::make_unique<QueueRegs>());
     pci->queues_.back()->size = kMaxQueueSize;
   }
@@ -73,7 +80,7 @@ Result<std::unique_ptr<VirtioBlkPci>> VirtioBlkPci::create(std::shared_ptr<block
   return pci;
 }
 
-Result<void> VirtioBlkPci::build_capabilities() {
+Result<void> VirtioPciTransport::build_capabilities() {
   // MSI-X: table size - 1, table at BAR1 + 0, PBA at BAR1 + 0x800.
   std::vector<uint8_t> msix = {static_cast<uint8_t>(msix_.size() - 1),
                                static_cast<uint8_t>((msix_.size() - 1) >> 8)};
@@ -101,24 +108,24 @@ Result<void> VirtioBlkPci::build_capabilities() {
   return ok();
 }
 
-VirtioBlkPci::~VirtioBlkPci() {
+VirtioPciTransport::~VirtioPciTransport() {
   std::lock_guard lock(mutex_);
   device_->reset();
   unregister_ioeventfds();
 }
 
-uint64_t VirtioBlkPci::offered_features(bool modern) const {
+uint64_t VirtioPciTransport::offered_features(VirtioInterface interface) const {
   uint64_t f = device_->device_features() | feature_bit(kFeatureIndirectDesc) |
                feature_bit(kFeatureEventIdx);
   // VERSION_1 tells a driver it talks 1.0; ANY_LAYOUT is a legacy-only bit
   // that 1.0 implies. RING_PACKED is never offered.
-  f |= modern ? feature_bit(kFeatureVersion1) : feature_bit(kFeatureAnyLayout);
+  f |= interface == VirtioInterface::kModern ? feature_bit(kFeatureVersion1) : feature_bit(kFeatureAnyLayout);
   return f;
 }
 
 // ---------------------------------------------------------------- BARs
 
-void VirtioBlkPci::bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) {
+void VirtioPciTransport::bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
   if (data.empty() || data.size() > 8) return;
   const auto size = static_cast<unsigned>(data.size());
@@ -152,7 +159,7 @@ void VirtioBlkPci::bar_read(unsigned index, uint64_t offset, std::span<uint8_t> 
   std::memcpy(data.data(), &value, size);
 }
 
-void VirtioBlkPci::bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) {
+void VirtioPciTransport::bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) {
   if (data.empty() || data.size() > 8) return;
   const auto size = static_cast<unsigned>(data.size());
   const uint64_t value = le_value(data);
@@ -183,14 +190,14 @@ void VirtioBlkPci::bar_write(unsigned index, uint64_t offset, std::span<const ui
 
 // ---------------------------------------------------------- ioeventfds
 
-void VirtioBlkPci::bar_remapped(unsigned index) {
+void VirtioPciTransport::bar_remapped(unsigned index) {
   if (index != kLegacyBar && index != kModernBar) return;
   std::lock_guard lock(mutex_);
   unregister_ioeventfds();
   register_ioeventfds();
 }
 
-void VirtioBlkPci::register_ioeventfds() {
+void VirtioPciTransport::register_ioeventfds() {
   const pci::BarInfo legacy = bar(kLegacyBar);
   const pci::BarInfo modern = bar(kModernBar);
   for (unsigned q = 0; q < queues_.size(); ++q) {
@@ -209,7 +216,7 @@ void VirtioBlkPci::register_ioeventfds() {
   }
 }
 
-void VirtioBlkPci::unregister_ioeventfds() {
+void VirtioPciTransport::unregister_ioeventfds() {
   for (const auto& r : registrations_)
     [[maybe_unused]] auto ignored = io_events_.remove_ioeventfd(r.space, r.address, 2, r.fd, r.datamatch);
   registrations_.clear();
@@ -217,7 +224,7 @@ void VirtioBlkPci::unregister_ioeventfds() {
 
 // ---------------------------------------------------------- PCI hooks
 
-void VirtioBlkPci::reset() {
+void VirtioPciTransport::reset() {
   std::lock_guard lock(mutex_);
   reset_virtio_locked();
   unregister_ioeventfds();
@@ -225,7 +232,7 @@ void VirtioBlkPci::reset() {
   PciConfigSpace::reset();
 }
 
-void VirtioBlkPci::capability_written(unsigned cap, unsigned offset, unsigned size, uint32_t) {
+void VirtioPciTransport::capability_written(unsigned cap, unsigned offset, unsigned size, uint32_t) {
   if (cap == msix_cap_) {
     const auto control = static_cast<uint16_t>(load(cap + 2, 2));
     msix_.set_control((control & kMsixControlEnable) != 0,
@@ -234,22 +241,22 @@ void VirtioBlkPci::capability_written(unsigned cap, unsigned offset, unsigned si
     uint8_t bytes[4];
     const uint32_t stored = load(cap + kWindowData, 4);
     std::memcpy(bytes, &stored, 4);
-    window_access(true, bytes);
+    window_access(WindowAccess::kWrite, bytes);
   }
 }
 
-uint32_t VirtioBlkPci::capability_read(unsigned cap, unsigned offset, unsigned size,
+uint32_t VirtioPciTransport::capability_read(unsigned cap, unsigned offset, unsigned size,
                                        uint32_t stored) {
   if (cap != window_cap_ || offset < cap + kWindowData) return stored;
   uint8_t bytes[4] = {};
-  window_access(false, bytes);
+  window_access(WindowAccess::kRead, bytes);
   uint32_t value;
   std::memcpy(&value, bytes, 4);
   value >>= 8 * (offset - (cap + kWindowData));
   return size == 4 ? value : value & ((1u << (8 * size)) - 1);
 }
 
-void VirtioBlkPci::window_access(bool write, std::span<uint8_t> data) {
+void VirtioPciTransport::window_access(WindowAccess access, std::span<uint8_t> data) {
   // bar/offset/length are guest-written capability fields: only 1, 2 or 4
   // bytes inside one of our BARs are honoured (spec 4.1.4.9).
   const unsigned bar_index = load(window_cap_ + 4, 1);
@@ -258,7 +265,7 @@ void VirtioBlkPci::window_access(bool write, std::span<uint8_t> data) {
   if (length != 1 && length != 2 && length != 4) return;
   const pci::BarInfo info = bar(bar_index);
   if (info.size == 0 || offset >= info.size || length > info.size - offset) return;
-  if (write) {
+  if (access == WindowAccess::kWrite) {
     bar_write(bar_index, offset, data.first(length));
   } else {
     bar_read(bar_index, offset, data.first(length));
@@ -267,7 +274,7 @@ void VirtioBlkPci::window_access(bool write, std::span<uint8_t> data) {
 
 // ------------------------------------------------------- interrupts
 
-void VirtioBlkPci::raise_intx(uint8_t isr_bits) {
+void VirtioPciTransport::raise_intx(uint8_t isr_bits) {
   std::lock_guard lock(intx_mutex_);
   isr_.fetch_or(isr_bits);
   if (!intx_level_) {
@@ -276,7 +283,7 @@ void VirtioBlkPci::raise_intx(uint8_t isr_bits) {
   }
 }
 
-uint8_t VirtioBlkPci::read_isr() {
+uint8_t VirtioPciTransport::read_isr() {
   std::lock_guard lock(intx_mutex_);
   const uint8_t value = isr_.exchange(0);
   if (intx_level_) {
@@ -286,7 +293,7 @@ uint8_t VirtioBlkPci::read_isr() {
   return value;
 }
 
-void VirtioBlkPci::notify_queue(unsigned queue) {
+void VirtioPciTransport::notify_queue(unsigned queue) {
   if (msix_.enabled()) {
     const uint16_t vector = queues_[queue]->vector.load();
     if (vector != kNoVector) msix_.fire(vector);
@@ -295,7 +302,7 @@ void VirtioBlkPci::notify_queue(unsigned queue) {
   raise_intx(kIsrQueue);
 }
 
-void VirtioBlkPci::raise_config_interrupt() {
+void VirtioPciTransport::raise_config_interrupt() {
   if (msix_.enabled()) {
     isr_.fetch_or(kIsrConfig);
     const uint16_t vector = config_vector_.load();
@@ -305,8 +312,8 @@ void VirtioBlkPci::raise_config_interrupt() {
   raise_intx(kIsrConfig);
 }
 
-void VirtioBlkPci::needs_reset(const Error& why) {
-  std::fprintf(stderr, "virtio-blk (slot %u): device needs reset: %s\n", slot_,
+void VirtioPciTransport::needs_reset(const Error& why) {
+  std::fprintf(stderr, "%s (slot %u): device needs reset: %s\n", name_, slot_,
                why.message().c_str());
   status_.fetch_or(kStatusNeedsReset);
   generation_.fetch_add(1);

@@ -1,8 +1,10 @@
-// VirtioBlkPci: the transitional virtio-pci function of a virtio-blk disk.
+// VirtioPciTransport: the transitional virtio-pci function around any
+// VirtioDevice (virtio_device.h): blk today, scsi and net later.
 //
-// Identity: 1af4:1001 rev 0, subsystem 1af4:0002, class 010000, INTA, as
-// QEMU's transitional virtio-blk (what Windows 7's viostor INF and SeaBIOS
-// match). Both interfaces are live at once; the driver picks one:
+// Identity: 1af4:<the device's transitional id> rev 0, subsystem
+// 1af4:<virtio device type>, the device's class code, INTA (virtio 1.x,
+// 4.1.2.1, as QEMU's transitional devices). Both interfaces are live at
+// once; the driver picks one:
 //  - BAR0, I/O, 128 bytes: the legacy (0.9.5) register file; the two
 //    MSI-X vector registers appear at 0x14 while MSI-X is enabled and the
 //    device config then moves from 0x14 to 0x18.
@@ -12,8 +14,9 @@
 //    vendor capabilities: common cfg @0, ISR @0x1000, device cfg @0x2000,
 //    notify @0x3000 (multiplier 4: one doorbell per queue).
 //  - a VIRTIO_PCI_CAP_PCI_CFG window capability.
-// Features: VERSION_1 only on the modern interface, ANY_LAYOUT only on the
-// legacy one (it is implied by 1.0), never RING_PACKED.
+// Features: the device's bits plus INDIRECT_DESC and EVENT_IDX; VERSION_1
+// only on the modern interface, ANY_LAYOUT only on the legacy one (it is
+// implied by 1.0), never RING_PACKED.
 //
 // Queue doorbells are ioeventfds (registered on every BAR move) wired to
 // the queues' iothreads; doorbell writes that still reach a vCPU thread
@@ -32,14 +35,20 @@
 #include <optional>
 #include <vector>
 
+#include <functional>
+
+#include "hv/memory/guest_memory.h"
+#include "hv/pci/interrupts.h"
 #include "hv/pci/pci_config.h"
-#include "hv/virtio/blk_device.h"
 #include "hv/virtio/msix.h"
-#include "hv/virtio/virtio_blk.h"
+#include "hv/virtio/virtio_device.h"
 
 namespace amber::hv::virtio {
 
-class VirtioBlkPci final : public pci::PciConfigSpace, public DeviceSignals {
+// Which of the two register interfaces an access or a feature set is for.
+enum class VirtioInterface { kLegacy, kModern };
+
+class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignals {
  public:
   static constexpr unsigned kLegacyBar = 0;
   static constexpr unsigned kMsixBar = 1;
@@ -54,13 +63,19 @@ class VirtioBlkPci final : public pci::PciConfigSpace, public DeviceSignals {
   static constexpr uint64_t kRegionSize = 0x1000;
   static constexpr uint32_t kNotifyMultiplier = 4;
 
-  static Result<std::unique_ptr<VirtioBlkPci>> create(std::shared_ptr<block::Image> image,
-                                                      const BlkOptions& options,
-                                                      GuestMemory& memory,
-                                                      InterruptController& interrupts,
-                                                      IoEventRegistry& io_events,
-                                                      unsigned pci_slot);
-  ~VirtioBlkPci() override;
+  // Builds the PCI function for a device of `identity` with `queues`
+  // queues (MSI-X: queues + 1 vectors), then the device itself with
+  // `make_device`, handed this transport's signals; the device must report
+  // the same identity and queue count. `pci_slot` is the device number on
+  // bus 0 (INTx routing through InterruptController::set_intx).
+  using DeviceFactory = std::function<Result<std::unique_ptr<VirtioDevice>>(DeviceSignals&)>;
+  static Result<std::unique_ptr<VirtioPciTransport>> create(const VirtioPciIdentity& identity,
+                                                            unsigned queues,
+                                                            const DeviceFactory& make_device,
+                                                            InterruptController& interrupts,
+                                                            IoEventRegistry& io_events,
+                                                            unsigned pci_slot);
+  ~VirtioPciTransport() override;
 
   void bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) override;
   void bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) override;
@@ -71,9 +86,8 @@ class VirtioBlkPci final : public pci::PciConfigSpace, public DeviceSignals {
   void notify_queue(unsigned queue) override;
   void needs_reset(const Error& why) override;
 
-  BlkStats stats() const { return device_->stats(); }
   uint8_t device_status() const { return status_.load(); }
-  BlkDevice& device() { return *device_; }
+  VirtioDevice& device() { return *device_; }
 
  protected:
   void capability_written(unsigned capability_offset, unsigned offset, unsigned size,
@@ -91,11 +105,11 @@ class VirtioBlkPci final : public pci::PciConfigSpace, public DeviceSignals {
     std::atomic<uint16_t> vector{0xFFFF};
   };
 
-  VirtioBlkPci(InterruptController& interrupts, IoEventRegistry& io_events, unsigned slot,
-               unsigned vectors);
+  VirtioPciTransport(const VirtioPciIdentity& identity, InterruptController& interrupts,
+                     IoEventRegistry& io_events, unsigned slot, unsigned vectors);
   Result<void> build_capabilities();
 
-  uint64_t offered_features(bool modern) const;
+  uint64_t offered_features(VirtioInterface interface) const;
   uint32_t common_read(uint64_t offset, unsigned size);
   void common_write(uint64_t offset, unsigned size, uint32_t value);
   uint32_t legacy_read(uint64_t offset, unsigned size);
@@ -109,12 +123,14 @@ class VirtioBlkPci final : public pci::PciConfigSpace, public DeviceSignals {
   void unregister_ioeventfds();
   void register_ioeventfds();
   // A BAR access through the PCI_CFG capability window.
-  void window_access(bool write, std::span<uint8_t> data);
+  enum class WindowAccess { kRead, kWrite };
+  void window_access(WindowAccess access, std::span<uint8_t> data);
 
   InterruptController& interrupts_;
   IoEventRegistry& io_events_;
   const unsigned slot_;
-  std::unique_ptr<BlkDevice> device_;
+  const char* const name_;  // "virtio-blk", for log lines
+  std::unique_ptr<VirtioDevice> device_;
   MsixTable msix_;
   unsigned msix_cap_ = 0;
   unsigned window_cap_ = 0;

@@ -14,10 +14,8 @@
 #include "hv/kvm/cpuid.h"
 #include "hv/pci/host_bridge.h"
 #include "hv/vmm/kvm_interrupts.h"
-#ifdef AMBER_HAVE_VIRTIO_BLK
+#include "hv/virtio/blk_pci.h"
 #include "hv/virtio/pci_transport.h"
-#include "hv/virtio/virtio_blk.h"
-#endif
 
 namespace amber::hv::vmm {
 namespace {
@@ -174,7 +172,6 @@ Result<pci::HostBridge*> add_pci_platform(Machine& m, const Config& config, KvmI
 
 Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
   if (config.disks.empty()) return ok();
-#ifdef AMBER_HAVE_VIRTIO_BLK
   Machine& m = *vm.machine;
   for (unsigned i = 0; i < config.disks.size(); ++i) {
     const DiskSpec& spec = config.disks[i];
@@ -190,15 +187,12 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
     const unsigned slot = kFirstDiskSlot + i;
     auto device = virtio::make_virtio_blk_pci(blk, m.ram().memory(), irqs, irqs, slot);
     if (!device.ok()) return std::move(device).error().with_context("--disk " + spec.path);
-    virtio::VirtioBlkPci* raw = m.own(std::move(device).value());
-    AMBER_TRY(bridge.attach(slot, 0, &virtio::as_pci_device(*raw)));
-    vm.disks.push_back({"disk" + std::to_string(i), spec.path, slot, raw});
+    virtio::VirtioBlkPci disk = std::move(device).value();
+    virtio::VirtioPciTransport* function = m.own(std::move(disk.transport));
+    AMBER_TRY(bridge.attach(slot, 0, function));
+    vm.disks.push_back({"disk" + std::to_string(i), spec.path, slot, disk.device});
   }
   return ok();
-#else
-  (void)vm; (void)bridge; (void)irqs;
-  return Error(ErrorKind::kUnsupported, "--disk: this build has no virtio-blk device yet");
-#endif
 }
 
 }  // namespace

@@ -14,7 +14,7 @@
 #include "hv/vmm/machine.h"
 
 namespace amber::hv::virtio {
-class VirtioBlkPci;
+class BlkDevice;
 }
 
 namespace amber::hv::vmm {
@@ -23,7 +23,7 @@ struct DiskHandle {
   std::string name;  // "disk0", ...
   std::string path;
   unsigned slot = 0;
-  virtio::VirtioBlkPci* device = nullptr;
+  virtio::BlkDevice* device = nullptr;  // owned by the machine (via its transport)
 };
 
 struct Vm {

@@ -1,7 +1,7 @@
 // Unit tests of BlkEngine: request parsing and execution on an in-memory
 // image (read, write, flush, discard, write-zeroes, get-id, write cache,
 // read-only) and the answers to malformed or out-of-range requests.
-#include "hv/virtio/blk.h"
+#include "hv/virtio/blk_engine.h"
 
 #include <gtest/gtest.h>
 

@@ -8,7 +8,7 @@
 
 #include <random>
 
-#include "hv/virtio/blk.h"
+#include "hv/virtio/blk_engine.h"
 #include "hv/virtio/queue.h"
 #include "virtio_test_support.h"
 

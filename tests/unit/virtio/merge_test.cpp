@@ -9,7 +9,7 @@
 
 #include <atomic>
 
-#include "hv/virtio/blk.h"
+#include "hv/virtio/blk_engine.h"
 #include "hv/virtio/blk_device.h"
 #include "virtio_test_support.h"
 

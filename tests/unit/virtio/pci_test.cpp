@@ -1,4 +1,4 @@
-// End-to-end tests of the transitional virtio-blk PCI function, driven the
+// End-to-end tests of the transitional virtio-PCI transport with virtio-blk, driven the
 // way SeaBIOS / Windows viostor (legacy I/O BAR, INTx or MSI-X) and Linux
 // (modern capabilities, MSI-X, EVENT_IDX, MQ) drive it, with synthetic
 // guest RAM and fake interrupt / ioeventfd sinks.
@@ -7,7 +7,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "hv/virtio/virtio_blk.h"
+#include "hv/virtio/blk_device.h"
+#include "hv/virtio/blk_pci.h"
 #include "virtio_test_support.h"
 
 namespace amber::hv::virtio {
@@ -36,9 +37,11 @@ class PciTest : public ::testing::Test {
     o.serial = "disk0";
     auto r = make_virtio_blk_pci(image_, o, ram_.memory, irq_, io_, 4);
     ASSERT_TRUE(r.ok());
-    dev_ = std::move(r).value();
+    VirtioBlkPci blk = std::move(r).value();
+    dev_ = std::move(blk.transport);
+    blk_ = blk.device;
   }
-  pci::PciDevice& pci() { return as_pci_device(*dev_); }
+  pci::PciDevice& pci() { return *dev_; }
   uint32_t cfg(unsigned off, unsigned size) { return pci().config_read(off, size); }
   void set_cfg(unsigned off, unsigned size, uint32_t v) { pci().config_write(off, size, v); }
   void map_bars() {
@@ -151,7 +154,8 @@ class PciTest : public ::testing::Test {
   test::FakeInterrupts irq_;
   test::FakeIoEvents io_;
   std::vector<std::unique_ptr<TestRing>> rings_;
-  std::unique_ptr<VirtioBlkPci> dev_;
+  std::unique_ptr<VirtioPciTransport> dev_;
+  BlkDevice* blk_ = nullptr;  // owned by dev_
 };
 
 TEST_F(PciTest, IdentityBarsAndCapabilities) {
@@ -219,7 +223,7 @@ TEST_F(PciTest, LegacyInterfaceWithIntx) {
   EXPECT_EQ(ram_.get<uint8_t>(st2), kBlkStatusOk);
   // FLUSH negotiated without CONFIG_WCE: writeback, no flush per write.
   EXPECT_EQ(image_->flushes, 0);
-  EXPECT_EQ(stats(*dev_).write.ops, 2u);
+  EXPECT_EQ(stats(*blk_).write.ops, 2u);
 }
 
 TEST_F(PciTest, LegacyWithoutFlushIsWritethrough) {

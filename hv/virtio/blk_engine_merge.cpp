@@ -10,7 +10,7 @@
 // counts as one operation with its own bytes and latency. When the merged
 // call fails, every constituent is served again on its own so that each
 // gets its own status, as if it had never been merged.
-#include "hv/virtio/blk.h"
+#include "hv/virtio/blk_engine.h"
 
 #include <algorithm>
 

@@ -10,7 +10,7 @@
 // Requests are parsed into a BlkBatch and executed in submission order,
 // with one exception: a run of READs (or of WRITEs) between two other
 // requests may be sorted by sector, and contiguous valid requests in it
-// are served by one readv/writev (blk_merge.cpp). Nothing moves across a
+// are served by one readv/writev (blk_engine_merge.cpp). Nothing moves across a
 // FLUSH, DISCARD, WRITE_ZEROES or GET_ID, nor across a change of direction.
 //
 // Thread-safety: set_negotiated_features() runs before the iothreads start
@@ -29,8 +29,9 @@
 #include "block/image.h"
 #include "common/result.h"
 #include "hv/virtio/blk_request.h"
+#include "hv/virtio/blk_settings.h"
+#include "hv/virtio/blk_stats.h"
 #include "hv/virtio/queue.h"
-#include "hv/virtio/virtio_blk.h"
 
 namespace amber::hv::virtio {
 
@@ -88,7 +89,7 @@ class BlkEngine {
 
   // One request that is not a READ/WRITE (or has no valid header).
   void execute_other(const BlkBatch& batch, BlkRequest& r);
-  // READs or WRITEs [first, last) of the batch, all of one type (blk_merge.cpp).
+  // READs or WRITEs [first, last) of the batch, all of one type (blk_engine_merge.cpp).
   void execute_read_write(BlkBatch& batch, size_t first, size_t last);
   // Serves order_[begin, end) (contiguous, one type) with one Image call;
   // on failure falls back to one call per request.

@@ -1,4 +1,4 @@
-#include "hv/virtio/blk.h"
+#include "hv/virtio/blk_engine.h"
 
 #include <sys/uio.h>
 
