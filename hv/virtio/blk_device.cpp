@@ -84,6 +84,9 @@ void BlkDevice::write_config(uint64_t offset, std::span<const uint8_t> data) {
 }
 
 Result<void> BlkDevice::activate(uint64_t features, std::span<const QueueLayout> layouts) {
+  // The transport never activates an active device; should that change,
+  // no iothread may be using a ring while it is reset below.
+  for (auto& q : queues_) q->thread->stop();
   for (auto& q : queues_) {
     q->ring.reset();
     q->poll.reset();
@@ -107,7 +110,7 @@ Result<void> BlkDevice::activate(uint64_t features, std::span<const QueueLayout>
   active_ = true;
   for (unsigned i = 0; i < queues_.size(); ++i) {
     if (!queues_[i]->ring.active()) continue;
-    AMBER_TRY(queues_[i]->thread->start([this, i] { serve(i); }));
+    AMBER_TRY(queues_[i]->thread->start([this, i] { return serve(i); }));
   }
   return ok();
 }
@@ -125,9 +128,9 @@ void BlkDevice::reset() {
   active_ = false;
 }
 
-void BlkDevice::serve(unsigned index) {
+IoWork BlkDevice::serve(unsigned index) {
   Queue& q = *queues_[index];
-  if (!q.ring.active()) return;  // broken earlier: wait for reset
+  if (!q.ring.active()) return IoWork::kIdle;  // broken earlier: wait for reset
   // Woken by a kick after sleeping on an empty ring: that gap counts too.
   if (q.idle_since_ns != 0) {
     q.poll.record_idle(now_ns() - q.idle_since_ns);
@@ -135,22 +138,28 @@ void BlkDevice::serve(unsigned index) {
   }
   // While this thread is awake it looks at the ring anyway: no kicks.
   q.ring.disable_notifications();
+  unsigned batches_left = kBlkMaxBatchesPerServe;
   for (;;) {
-    if (!drain(index)) return;
+    const Drained drained = drain(index, batches_left);
+    if (drained == Drained::kBroken) return IoWork::kIdle;
+    // Notifications stay off: the thread comes straight back.
+    if (drained == Drained::kBudgetSpent) return IoWork::kMore;
     const uint64_t idle_since = now_ns();
     if (poll_for_work(q, idle_since)) continue;
     if (!q.ring.prepare_to_sleep()) {
       q.idle_since_ns = idle_since;
-      return;
+      return IoWork::kIdle;
     }
     // A buffer slipped in while kicks were being re-enabled.
     q.ring.disable_notifications();
   }
 }
 
-bool BlkDevice::drain(unsigned index) {
+BlkDevice::Drained BlkDevice::drain(unsigned index, unsigned& batches_left) {
   Queue& q = *queues_[index];
   for (;;) {
+    if (batches_left == 0 || q.thread->stop_requested()) return Drained::kBudgetSpent;
+    --batches_left;
     q.batch.clear();
     std::optional<Error> broken;
     bool ring_still_active = true;
@@ -175,12 +184,12 @@ bool BlkDevice::drain(unsigned index) {
     if (broken) {
       if (ring_still_active) q.ring.reset();
       signals_.needs_reset(*broken);
-      return false;
+      return Drained::kBroken;
     }
-    if (q.batch.empty()) return true;
+    if (q.batch.empty()) return Drained::kEmpty;
     // One interrupt for the whole batch.
     if (q.ring.should_notify()) signals_.notify_queue(index);
-    if (!q.batch.full()) return true;
+    if (!q.batch.full()) return Drained::kEmpty;
   }
 }
 

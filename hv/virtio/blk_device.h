@@ -34,6 +34,14 @@ inline constexpr VirtioPciIdentity kVirtioBlkIdentity{
     .device_type = kVirtioIdBlock, .transitional_id = 0x1001, .class_code = 0x010000,
     .name = "virtio-blk"};
 
+// One serve() call executes at most this many batches (of up to
+// kBlkMaxBatch requests each) before it hands back to its IoThread, which
+// then checks for a stop: a guest that keeps the ring full (or makes it
+// refill itself) cannot keep reset or shutdown waiting. 16 batches is
+// 2048 requests, far more than a queue holds, so an honest guest's burst
+// is still served in one call.
+inline constexpr unsigned kBlkMaxBatchesPerServe = 16;
+
 class BlkDevice final : public VirtioDevice {
  public:
   static Result<std::unique_ptr<BlkDevice>> create(std::shared_ptr<block::Image> image,
@@ -73,12 +81,14 @@ class BlkDevice final : public VirtioDevice {
   BlkDevice(std::shared_ptr<block::Image> image, const BlkOptions& options,
             const GuestMemory& memory, DeviceSignals& signals)
       : engine_(std::move(image), options), memory_(memory), signals_(signals) {}
-  void serve(unsigned index);
+  IoWork serve(unsigned index);
+  enum class Drained { kEmpty, kBudgetSpent, kBroken };
   // Pops every available chain, in batches of at most kBlkMaxBatch that
   // are executed together (merging neighbours) and completed with one
-  // notification each. False when the queue broke (NEEDS_RESET already
-  // signalled).
-  bool drain(unsigned index);
+  // notification each. Stops early (kBudgetSpent) once `batches_left`
+  // batches ran or the iothread is asked to stop; kBroken when the queue
+  // broke (NEEDS_RESET already signalled).
+  Drained drain(unsigned index, unsigned& batches_left);
   // Spins on avail->idx for the queue's poll window; true if a buffer
   // appeared. Records the idle gap it saw.
   bool poll_for_work(Queue& q, uint64_t idle_since_ns);

@@ -36,7 +36,7 @@ IoThread::~IoThread() {
   close(stop_fd_);
 }
 
-Result<void> IoThread::start(std::function<void()> handler) {
+Result<void> IoThread::start(std::function<IoWork()> handler) {
   if (running()) return ok();
   handler_ = std::move(handler);
   drain(stop_fd_);
@@ -46,12 +46,14 @@ Result<void> IoThread::start(std::function<void()> handler) {
 
 void IoThread::stop() {
   if (!running()) return;
+  stop_requested_.store(true, std::memory_order_release);
   const uint64_t one = 1;
   // A full eventfd counter is impossible here (one write per stop).
   [[maybe_unused]] const ssize_t n = write(stop_fd_, &one, sizeof one);
   thread_.join();
   drain(stop_fd_);
   handler_ = nullptr;
+  stop_requested_.store(false, std::memory_order_release);
 }
 
 void IoThread::kick() {
@@ -63,19 +65,19 @@ void IoThread::kick() {
 void IoThread::run() {
   // Buffers may have been queued before we started (or kicks consumed by a
   // previous run): look at the ring once before sleeping.
-  handler_();
+  IoWork work = handler_();
   for (;;) {
+    if (stop_requested()) return;
     pollfd fds[2] = {{kick_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    const int r = poll(fds, 2, -1);
+    // Work left over: only look for a stop (or a kick), do not sleep.
+    const int r = poll(fds, 2, work == IoWork::kMore ? 0 : -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       return;  // cannot happen with valid fds; the device then just stalls
     }
     if (fds[1].revents & POLLIN) return;
-    if (fds[0].revents & POLLIN) {
-      drain(kick_fd_);
-      handler_();
-    }
+    if (fds[0].revents & POLLIN) drain(kick_fd_);
+    if (r > 0 || work == IoWork::kMore) work = handler_();
   }
 }
 

@@ -7,10 +7,17 @@
 // it through a second (stop) eventfd and joins it, so after stop() returns
 // the handler is not running and will not run again until start().
 //
+// The guest controls how much work a handler call finds (a ring can even
+// refill itself), so a handler must bound its work per call: it returns
+// IoWork::kMore when it stopped with work left, and the thread then checks
+// for a stop before calling it again, without sleeping. Handlers also poll
+// stop_requested() between batches, so stop() waits for one batch at most.
+//
 // Thread-safety: start()/stop() from one controlling thread (the
-// transport, under its lock); kick() from any thread.
+// transport, under its lock); kick() and stop_requested() from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,6 +26,12 @@
 #include "common/result.h"
 
 namespace amber::hv::virtio {
+
+// What a handler call left behind.
+enum class IoWork {
+  kIdle,  // nothing left: sleep until the next kick
+  kMore,  // stopped early (work budget or stop_requested()): call again
+};
 
 class IoThread {
  public:
@@ -30,9 +43,12 @@ class IoThread {
   int kick_fd() const { return kick_fd_; }
   bool running() const { return thread_.joinable(); }
 
-  Result<void> start(std::function<void()> handler);
+  Result<void> start(std::function<IoWork()> handler);
   void stop();
   void kick();
+  // True from the start of stop() until it returns: the handler should
+  // return (with kMore) at its next batch boundary.
+  bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
 
  private:
   IoThread(int kick_fd, int stop_fd) : kick_fd_(kick_fd), stop_fd_(stop_fd) {}
@@ -40,7 +56,8 @@ class IoThread {
 
   int kick_fd_;
   int stop_fd_;
-  std::function<void()> handler_;
+  std::atomic<bool> stop_requested_{false};
+  std::function<IoWork()> handler_;
   std::thread thread_;
 };
 

@@ -191,6 +191,13 @@ void VirtioPciTransport::write_status(uint8_t value) {
       next = static_cast<uint8_t>(next & ~kStatusFeaturesOk);
   } while (!status_.compare_exchange_weak(old, next));
   if ((next & kStatusDriverOk) && !(old & kStatusDriverOk) && !(next & kStatusFailed)) {
+    // DRIVER_OK dropped and set again without a reset (status 0): the
+    // driver may not clear status bits (spec 2.1.2), and re-activating
+    // would reset rings under their running iothreads.
+    if (device_->active()) {
+      needs_reset(Error(ErrorKind::kInvalidArgument, "DRIVER_OK set again without a reset"));
+      return;
+    }
     std::vector<QueueLayout> layouts;
     for (const auto& q : queues_)
       layouts.push_back(q->enabled ? QueueLayout{q->size, q->desc, q->driver, q->device}
