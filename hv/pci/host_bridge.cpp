@@ -46,7 +46,8 @@ void HostBridge::remap(Function& function) {
                      static_cast<unsigned long long>(now.address), r.error().message().c_str());
       }
     }
-    if (was_enabled || function.mapped[i].enabled) function.device->bar_remapped(i);
+    if (was_enabled || function.mapped[i].enabled)
+      function.device->bar_remapped(i, function.mapped[i]);
   }
 }
 

@@ -8,8 +8,9 @@
 //
 // After every config write the bridge recomputes the written function's
 // BARs (PciDevice::bar()) and moves their registrations on the PIO/MMIO
-// buses, then calls bar_remapped(i) for each BAR that changed. A BAR that
-// would overlap another device is left unmapped (logged).
+// buses, then calls bar_remapped(i, mapped) for each BAR that changed. A
+// BAR that would overlap another device is left unmapped (logged), and the
+// device is told so (mapped.enabled == false).
 //
 // Thread-safety: config cycles and remaps are serialized by one mutex;
 // callable from any vCPU thread. attach() only at set-up.

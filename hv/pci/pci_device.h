@@ -6,7 +6,8 @@
 // tells the bridge where its BARs are through bar_address(); the bridge
 // asks again after every config write (the guest may have moved a BAR or
 // toggled the I/O / memory enable bits) and calls bar_remapped() so the
-// device can move its ioeventfds.
+// device can move its ioeventfds to where the bridge really decodes the BAR
+// (a BAR the guest placed over another device is refused, not mapped).
 //
 // PciConfigSpace (pci_config.h) implements the standard header, BAR sizing
 // and capability chain; most devices derive from it.
@@ -45,7 +46,10 @@ class PciDevice {
   virtual void bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) = 0;
 
   // Called by the bridge after a BAR moved or was enabled/disabled.
-  virtual void bar_remapped(unsigned /*index*/) {}
+  // `mapped` is what the bridge now decodes: enabled == false when the BAR
+  // is off or was refused (it would overlap another device), so nothing of
+  // the device (ioeventfds included) may claim guest addresses for it.
+  virtual void bar_remapped(unsigned /*index*/, const BarInfo& /*mapped*/) {}
 
   // Legacy INTx pin (1 = INTA .. 4 = INTD), 0 = none.
   virtual unsigned interrupt_pin() const { return 0; }

@@ -190,16 +190,19 @@ void VirtioPciTransport::bar_write(unsigned index, uint64_t offset, std::span<co
 
 // ---------------------------------------------------------- ioeventfds
 
-void VirtioPciTransport::bar_remapped(unsigned index) {
+void VirtioPciTransport::bar_remapped(unsigned index, const pci::BarInfo& mapped) {
   if (index != kLegacyBar && index != kModernBar) return;
   std::lock_guard lock(mutex_);
+  (index == kLegacyBar ? legacy_mapped_ : modern_mapped_) = mapped;
   unregister_ioeventfds();
   register_ioeventfds();
 }
 
 void VirtioPciTransport::register_ioeventfds() {
-  const pci::BarInfo legacy = bar(kLegacyBar);
-  const pci::BarInfo modern = bar(kModernBar);
+  // Only where the bridge decodes the BAR: a refused BAR's address belongs
+  // to another device (fw_cfg's selector, our own MSI-X table, ...).
+  const pci::BarInfo& legacy = legacy_mapped_;
+  const pci::BarInfo& modern = modern_mapped_;
   for (unsigned q = 0; q < queues_.size(); ++q) {
     const int fd = device_->kick_fd(q);
     std::vector<Registration> wanted;
@@ -228,6 +231,7 @@ void VirtioPciTransport::reset() {
   std::lock_guard lock(mutex_);
   reset_virtio_locked();
   unregister_ioeventfds();
+  legacy_mapped_ = modern_mapped_ = pci::BarInfo{};
   msix_.reset();
   PciConfigSpace::reset();
 }

@@ -79,7 +79,7 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
 
   void bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) override;
   void bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) override;
-  void bar_remapped(unsigned index) override;
+  void bar_remapped(unsigned index, const pci::BarInfo& mapped) override;
   void reset() override;
 
   // DeviceSignals (iothreads).
@@ -156,6 +156,10 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
     std::optional<uint64_t> datamatch;
   };
   std::vector<Registration> registrations_;  // guarded by mutex_
+  // Where the bridge decodes the two BARs with doorbells (guarded by
+  // mutex_): a BAR it refused gets no ioeventfds.
+  pci::BarInfo legacy_mapped_;
+  pci::BarInfo modern_mapped_;
 };
 
 }  // namespace amber::hv::virtio

@@ -24,7 +24,7 @@ class TestDevice : public PciConfigSpace {
   }
   void bar_read(unsigned, uint64_t, std::span<uint8_t> data) override { std::fill(data.begin(), data.end(), 0x5A); }
   void bar_write(unsigned, uint64_t, std::span<const uint8_t>) override {}
-  void bar_remapped(unsigned index) override { remapped.push_back(index); }
+  void bar_remapped(unsigned index, const BarInfo&) override { remapped.push_back(index); }
   void capability_written(unsigned cap, unsigned offset, unsigned, uint32_t value) override {
     written_cap = cap;
     written_offset = offset;

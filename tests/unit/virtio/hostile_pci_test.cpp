@@ -10,6 +10,8 @@
 #include <future>
 #include <thread>
 
+#include "hv/bus/io_bus.h"
+#include "hv/pci/host_bridge.h"
 #include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/virtio/pci_transport.h"
@@ -70,7 +72,7 @@ class HostilePciTest : public ::testing::Test {
     dev_->config_write(0x20, 4, static_cast<uint32_t>(kModernBase));
     dev_->config_write(0x24, 4, 0);
     dev_->config_write(0x04, 2, pci::kCommandMemory | pci::kCommandBusMaster);
-    dev_->bar_remapped(VirtioPciTransport::kModernBar);
+    dev_->bar_remapped(VirtioPciTransport::kModernBar, dev_->bar(VirtioPciTransport::kModernBar));
     TestRing ring(ram_, kRing, kRingSize);
     const uint64_t header = ram_.alloc(16), scratch = ram_.alloc(502), st = ram_.alloc(1);
     ram_.put<uint32_t>(header, kBlkTypeIn);
@@ -165,6 +167,68 @@ TEST_F(HostilePciTest, DriverOkAgainWithoutResetIsAProtocolError) {
   // The device was not re-activated under its iothread; a reset recovers.
   EXPECT_TRUE(finishes([this] { set_common(kCommonDeviceStatus, 1, 0); }));
   EXPECT_EQ(status(), 0u);
+}
+
+// A port device that only counts what reaches it (stands for fw_cfg).
+class CountingPorts final : public bus::IoDevice {
+ public:
+  void io_read(uint64_t, std::span<uint8_t> data) override {
+    std::fill(data.begin(), data.end(), 0);
+  }
+  void io_write(uint64_t, std::span<const uint8_t>) override { ++writes; }
+  int writes = 0;
+};
+
+// Through the real host bridge: a BAR the bridge refuses (it overlaps
+// another device) must not get doorbell ioeventfds at that address.
+class RefusedBarTest : public HostilePciTest {
+ protected:
+  void SetUp() override {
+    HostilePciTest::SetUp();
+    ASSERT_TRUE(pio_.add(0x510, 2, &fw_cfg_, "fw_cfg").ok());
+    ASSERT_TRUE(bridge_.attach(4, 0, dev_.get()).ok());
+  }
+  void cfg(unsigned offset, unsigned size, uint32_t value) {
+    bridge_.config_write(4 << 3, offset, size, value);
+  }
+  bool registered_at(IoSpace space, uint64_t address) {
+    for (const auto& e : io_.entries)
+      if (e.space == space && e.address == address) return true;
+    return false;
+  }
+  bus::IoBus pio_{"pio"};
+  bus::IoBus mmio_{"mmio"};
+  pci::HostBridge bridge_{pio_, mmio_, nullptr};
+  CountingPorts fw_cfg_;
+};
+
+TEST_F(RefusedBarTest, LegacyBarOverFwCfgGetsNoDoorbell) {
+  // BAR0 (128 bytes) at 0x500 would cover fw_cfg's selector at 0x510,
+  // exactly where the legacy QUEUE_NOTIFY doorbell (0x10) falls.
+  cfg(0x10, 4, 0x500);
+  cfg(0x04, 2, pci::kCommandIo);
+  EXPECT_FALSE(registered_at(IoSpace::kPio, 0x500 + kLegacyQueueNotify));
+  EXPECT_TRUE(io_.entries.empty());
+  // Moved to a free place, the doorbell follows.
+  cfg(0x10, 4, 0xC000);
+  EXPECT_TRUE(registered_at(IoSpace::kPio, 0xC000 + kLegacyQueueNotify));
+  // And back over fw_cfg: the old doorbell goes, no new one appears.
+  cfg(0x10, 4, 0x500);
+  EXPECT_TRUE(io_.entries.empty());
+}
+
+TEST_F(RefusedBarTest, ModernBarOverMsixBarGetsNoDoorbell) {
+  const uint32_t msix_base = 0xFE003000;  // BAR1: the MSI-X table, 4 KiB
+  cfg(0x14, 4, msix_base);
+  cfg(0x04, 2, pci::kCommandMemory);
+  cfg(0x20, 4, 0xFE800000);
+  cfg(0x24, 4, 0);
+  EXPECT_TRUE(registered_at(IoSpace::kMmio, 0xFE800000 + VirtioPciTransport::kNotifyOffset));
+  // BAR4 (16 KiB) moved to 0xFE000000 would put its notify region (0x3000)
+  // over BAR1: refused, so no doorbell may eat MSI-X table writes.
+  cfg(0x20, 4, 0xFE000000);
+  EXPECT_FALSE(registered_at(IoSpace::kMmio, 0xFE000000 + VirtioPciTransport::kNotifyOffset));
+  EXPECT_TRUE(io_.entries.empty());
 }
 
 }  // namespace

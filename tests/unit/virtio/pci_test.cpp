@@ -50,7 +50,7 @@ class PciTest : public ::testing::Test {
     set_cfg(0x20, 4, static_cast<uint32_t>(kModernBase));
     set_cfg(0x24, 4, 0);
     set_cfg(0x04, 2, pci::kCommandIo | pci::kCommandMemory | pci::kCommandBusMaster);
-    for (unsigned i : {0u, 1u, 4u}) pci().bar_remapped(i);
+    for (unsigned i : {0u, 1u, 4u}) pci().bar_remapped(i, pci().bar(i));
   }
   uint64_t rd(unsigned bar, uint64_t off, unsigned size) {
     uint8_t b[8] = {};
@@ -426,13 +426,13 @@ TEST_F(PciTest, IoeventfdsFollowBars) {
   map_bars();
   ASSERT_EQ(io_.entries.size(), 2u);
   set_cfg(0x10, 4, 0xD000);
-  pci().bar_remapped(0);
+  pci().bar_remapped(0, pci().bar(0));
   ASSERT_EQ(io_.entries.size(), 2u);
   bool found = false;
   for (const auto& e : io_.entries) found |= e.address == 0xD000 + kLegacyQueueNotify;
   EXPECT_TRUE(found);
   set_cfg(0x04, 2, pci::kCommandMemory);  // I/O decode off
-  pci().bar_remapped(0);
+  pci().bar_remapped(0, pci().bar(0));
   ASSERT_EQ(io_.entries.size(), 1u);
   EXPECT_EQ(io_.entries[0].space, IoSpace::kMmio);
   pci().reset();
