@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "hv/devices/piix.h"
 
@@ -40,21 +41,30 @@ void AcpiPmRegisters::reset_state() {
 
 void AcpiPmRegisters::io_read(uint64_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mutex_);
-  uint64_t word = 0;
-  unsigned shift = 0;
-  if (offset < 8) {
-    word = pm1_status_ | (uint64_t{pm1_enable_} << 16) | (uint64_t{pm1_control_} << 32);
-    shift = static_cast<unsigned>(offset);
-  } else if (offset >= 8 && offset < 12) {
-    word = pm_timer_now();
-    shift = static_cast<unsigned>(offset - 8);
-  } else if (offset == kApmOffset + 1) {
-    word = apm_status_;
-  } else if (offset >= kGpeOffset && offset < kGpeOffset + 4) {
-    word = gpe_status_ | (uint64_t{gpe_enable_} << 16);
-    shift = static_cast<unsigned>(offset - kGpeOffset);
+  // Each byte comes from the register it falls in: the guest picks the
+  // offset and size, and an access may straddle registers (a 4-byte read
+  // at +7 covers PM1 and the timer). The timer is sampled once per access.
+  std::optional<uint32_t> timer;
+  for (size_t i = 0; i < data.size(); ++i) {
+    const uint64_t at = offset + i;
+    uint64_t word = 0;
+    uint64_t base = at;
+    if (at < 8) {
+      word = pm1_status_ | (uint64_t{pm1_enable_} << 16) | (uint64_t{pm1_control_} << 32);
+      base = 0;
+    } else if (at < 12) {
+      if (!timer) timer = pm_timer_now();
+      word = *timer;
+      base = 8;
+    } else if (at == kApmOffset + 1) {
+      word = apm_status_;
+    } else if (at >= kGpeOffset && at < kGpeOffset + 4) {
+      word = gpe_status_ | (uint64_t{gpe_enable_} << 16);
+      base = kGpeOffset;
+    }
+    // at - base < 8 in every branch: the shift stays below 64.
+    data[i] = static_cast<uint8_t>(word >> (8 * (at - base)));
   }
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(word >> (8 * (shift + i)));
 }
 
 void AcpiPmRegisters::io_write(uint64_t offset, std::span<const uint8_t> data) {
