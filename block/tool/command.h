@@ -1,8 +1,11 @@
 // amber-img commands: one entry point per qemu-img command, each taking the
 // command's own argv (argv[0] is the command name) and returning the
-// process exit status. Errors go to stderr as one "amber-img: ..." line.
+// process exit status. Errors go to stderr as "<program>: ..." lines, where
+// <program> is the basename of argv[0] as qemu-img prints it (Amber called
+// as `qemu-img` says "qemu-img:").
 //
-// Thread-safety: called once from main(); they use getopt's global state.
+// Thread-safety: called once from main(); they use getopt's global state and
+// the program name main() sets before any of them runs.
 #pragma once
 
 #include <optional>
@@ -14,7 +17,8 @@
 
 namespace amber::block::tool {
 
-inline constexpr std::string_view kProgramName = "amber-img";
+// The name error lines start with until set_program_name is called.
+inline constexpr std::string_view kDefaultProgramName = "amber-img";
 inline constexpr std::string_view kVersion = "0.1.0";
 
 int run_create(int argc, char** argv);
@@ -28,7 +32,12 @@ int run_compare(int argc, char** argv);
 // The text of `amber-img --help`.
 std::string usage_text();
 
-// Prints "amber-img: <message>" on stderr; returns 1.
+// Sets the name error lines start with to the basename of `argv0` (QEMU's
+// error_set_progname). Called once by main() before anything else.
+void set_program_name(const char* argv0);
+std::string_view program_name();
+
+// Prints "<program>: <message>" on stderr; returns 1.
 int report_error(std::string_view message);
 int report_error(const Error& error);
 // For a bad command line: the same line (getopt-style wording); returns 1.

@@ -57,7 +57,7 @@ int run_info(int argc, char** argv) {
   if (output == "json") {
     if (chain) {
       Json list = Json::array();
-      for (auto& i : infos) list.items.push_back(info_to_json(i));
+      for (auto& i : infos) list.push_back(info_to_json(i));
       std::printf("%s\n", to_pretty_json(list).c_str());
     } else {
       std::printf("%s\n", to_pretty_json(info_to_json(infos[0])).c_str());
