@@ -40,6 +40,9 @@ std::string_view program_name();
 // Prints "<program>: <message>" on stderr; returns 1.
 int report_error(std::string_view message);
 int report_error(const Error& error);
+// An error's text as qemu-img words it: a lock conflict is QEMU's two
+// lines without the errno text, anything else Error::message().
+std::string error_text(const Error& error);
 // For a bad command line: the same line (getopt-style wording); returns 1.
 int usage_error(std::string_view message);
 
@@ -51,6 +54,10 @@ void warn_probed_raw(const std::string& filename);
 void reset_getopt();
 // The message for the option getopt just rejected ('?' or ':').
 std::string getopt_error(int result, char** argv);
+
+// The host path of an image name: "file:" is QEMU's protocol prefix for a
+// plain file ("file:/a/b:c.qcow2" is /a/b:c.qcow2); other names are paths.
+std::string host_path(const std::string& name);
 
 // -f's value as OpenOptions::format: empty means probe (nullopt).
 Result<std::optional<ImageFormat>> parse_format_option(const std::string& name);

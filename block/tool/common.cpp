@@ -32,7 +32,11 @@ int report_error(std::string_view message) {
   return 1;
 }
 
-int report_error(const Error& error) { return report_error(error.message()); }
+std::string error_text(const Error& error) {
+  return error.kind() == ErrorKind::kLocked ? error.context() : error.message();
+}
+
+int report_error(const Error& error) { return report_error(error_text(error)); }
 
 int usage_error(std::string_view message) { return report_error(message); }
 
@@ -102,6 +106,12 @@ Parameters to check subcommand:
 
 Supported formats: qcow2 raw
 )";
+}
+
+std::string host_path(const std::string& name) {
+  constexpr std::string_view kFileProtocol = "file:";
+  if (name.rfind(kFileProtocol, 0) == 0) return name.substr(kFileProtocol.size());
+  return name;
 }
 
 Result<std::optional<ImageFormat>> parse_format_option(const std::string& name) {

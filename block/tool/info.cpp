@@ -35,7 +35,7 @@ int run_info(int argc, char** argv) {
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
-  const std::string filename = argv[optind];
+  const std::string filename = host_path(argv[optind]);
 
   OpenOptions o;
   auto parsed_format = parse_format_option(format);
@@ -46,7 +46,7 @@ int run_info(int argc, char** argv) {
   // info opens the image without its backing chain).
   if (!chain) o.backing = BackingMode::kNone;
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
+  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
 
   std::vector<ImageInfo> infos;
   for (Image* level = image->get(); level != nullptr; level = chain ? level->backing() : nullptr) {

@@ -80,9 +80,9 @@ int run_map(int argc, char** argv) {
   auto parsed_format = parse_format_option(format);
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
-  const std::string filename = argv[optind];
+  const std::string filename = host_path(argv[optind]);
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
+  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
   Image& img = **image;
   const uint64_t size = img.size();
   const uint64_t end = start >= size ? start : start + std::min(max_length, size - start);
@@ -93,7 +93,7 @@ int run_map(int argc, char** argv) {
   ListPosition position = ListPosition::kFirst;
   for (uint64_t offset = start; offset < end;) {
     auto st = img.block_status(offset, std::min(end - offset, kMaxQueryBytes));
-    if (!st.ok()) return report_error("Could not read file metadata: " + st.error().message());
+    if (!st.ok()) return report_error("Could not read file metadata: " + error_text(st.error()));
     if (st->length == 0) return report_error("Could not read file metadata: empty block status");
     MapEntry e{offset, st->length, st->depth, st->present, st->zero, st->data, st->offset,
                st->filename};
