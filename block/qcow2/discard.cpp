@@ -286,6 +286,12 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
     }
     if (!stale) zero_end = zero_start;
   }
+  // Over a backing file the old last cluster's head keeps the backing
+  // data: it is copied up with the zeroed tail first (QEMU's
+  // preallocation COWs it the same way), then the whole clusters after it
+  // are preallocated and zeroed.
+  const uint64_t head_end =
+      backing_shows ? std::min(new_size, align_up(old_size, cluster_size_)) : zero_start;
   {
     std::unique_lock rw(rw_);
     std::lock_guard meta(meta_);
@@ -296,11 +302,23 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
     // The header on disk gets it last, so a crash before then leaves the
     // old size and nothing of the new area visible (QEMU's order).
     header_.size = new_size;
-    AMBER_TRY(preallocate(old_size, new_size, prealloc));
+    if (!backing_shows) AMBER_TRY(preallocate(old_size, new_size, prealloc));
     AMBER_TRY(write_back_metadata());
   }
-  if (zero_end > zero_start)
+  if (head_end > zero_start)
+    AMBER_TRY(write_zeroes(zero_start, head_end - zero_start, ZeroMode::kAllocate));
+  if (backing_shows) {
+    {
+      std::unique_lock rw(rw_);
+      std::lock_guard meta(meta_);
+      AMBER_TRY(preallocate(head_end, new_size, prealloc));
+      AMBER_TRY(write_back_metadata());
+    }
+    if (new_size > head_end)
+      AMBER_TRY(write_zeroes(head_end, new_size - head_end, ZeroMode::kAllocate));
+  } else if (zero_end > zero_start) {
     AMBER_TRY(write_zeroes(zero_start, zero_end - zero_start, ZeroMode::kAllocate));
+  }
   std::unique_lock rw(rw_);
   std::lock_guard meta(meta_);
   AMBER_TRY(write_back_metadata());
