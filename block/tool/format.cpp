@@ -30,7 +30,9 @@ void append_json(const Json& value, int level, std::string& out) {
     case Json::value_t::number_integer: out += std::to_string(value.get<int64_t>()); return;
     case Json::value_t::number_unsigned: out += std::to_string(value.get<uint64_t>()); return;
     case Json::value_t::string:
-      out += '"' + json_escape(value.get_ref<const std::string&>()) + '"';
+      out += '"';
+      out += json_escape(value.get_ref<const std::string&>());
+      out += '"';
       return;
     case Json::value_t::array: {
       // QEMU puts the closing bracket of an empty list on its own line too.
@@ -48,7 +50,10 @@ void append_json(const Json& value, int level, std::string& out) {
       out += "{\n";
       size_t left = value.size();
       for (const auto& [key, member] : value.items()) {
-        out += inner + '"' + json_escape(key) + "\": ";
+        out += inner;
+        out += '"';
+        out += json_escape(key);
+        out += "\": ";
         append_json(member, level + 1, out);
         out += --left != 0 ? ",\n" : "\n";
       }
@@ -140,15 +145,28 @@ std::string human_scalar(const Json& value) {
 void append_human_member(const std::string& key, const Json& value, int level, std::string& out) {
   const std::string indent(static_cast<size_t>(level) * 4, ' ');
   const bool container = value.is_object() || value.is_array();
-  out += indent + key + ":" + (container ? "\n" : " " + human_scalar(value) + "\n");
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on
+  // "literal" + std::string temporaries at -O3 (GCC bug 105329).
+  out += indent;
+  out += key;
+  out += ':';
+  if (!container) {
+    out += ' ';
+    out += human_scalar(value);
+  }
+  out += '\n';
   if (container) append_human(value, level + 1, out);
 }
 
 void append_human(const Json& value, int level, std::string& out) {
   if (value.is_array()) {
     size_t index = 0;
-    for (const auto& item : value)
-      append_human_member("[" + std::to_string(index++) + "]", item, level, out);
+    for (const auto& item : value) {
+      std::string label(1, '[');
+      label += std::to_string(index++);
+      label += ']';
+      append_human_member(label, item, level, out);
+    }
     return;
   }
   for (const auto& [key, member] : value.items()) {
