@@ -69,6 +69,17 @@ Result<std::unique_ptr<io::PosixFile>> open_host_file(const std::string& path,
   return file;
 }
 
+Result<std::unique_ptr<io::PosixFile>> create_host_file(const std::string& path) {
+  io::PosixOpenOptions o;
+  o.access = io::Access::kReadWrite;
+  o.create = io::CreateMode::kCreate;
+  AMBER_TRY_ASSIGN(auto file, io::PosixFile::open(path, o));
+  const uint32_t permissions = io::kPermWrite | io::kPermResize;
+  AMBER_TRY(io::lock_image_file(file->fd(), path, permissions, permissions));
+  AMBER_TRY(file->truncate(0));
+  return file;
+}
+
 std::string resolve_backing_path(const std::string& image_path, const std::string& backing) {
   if (backing.empty() || backing[0] == '/') return backing;
   auto slash = image_path.rfind('/');

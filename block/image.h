@@ -92,6 +92,14 @@ struct SnapshotInfo {
   uint64_t disk_size = 0;
 };
 
+// A persistent dirty bitmap of a qcow2 image, as `info` lists it.
+struct BitmapInfo {
+  std::string name;
+  uint64_t granularity = 65536;  // bytes per bit
+  bool in_use = false;           // "in-use": not stored consistently
+  bool auto_enabled = false;     // "auto": enabled when the image is opened
+};
+
 // Format-specific facts for `info` (qemu-img's "format-specific" block).
 struct Qcow2Info {
   unsigned version = 3;         // 2 = compat 0.10, 3 = compat 1.1
@@ -104,6 +112,7 @@ struct Qcow2Info {
   std::string compression_type = "zlib";  // "zlib" or "zstd"
   std::string data_file;
   unsigned crypt_method = 0;    // 0 none, 1 aes, 2 luks
+  std::vector<BitmapInfo> bitmaps;
 };
 
 struct ImageInfo {

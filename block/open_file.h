@@ -16,6 +16,12 @@ namespace amber::block {
 Result<std::unique_ptr<io::PosixFile>> open_host_file(const std::string& path,
                                                        const OpenOptions& options);
 
+// Opens (creating it if missing) the file a new image is written to and
+// takes the write and resize locks as qemu-img create does, then empties
+// it: an image another process has open is refused ('Failed to get
+// "write" lock'), never reformatted.
+Result<std::unique_ptr<io::PosixFile>> create_host_file(const std::string& path);
+
 // Resolves a backing file name stored in `image_path` the way QEMU does:
 // absolute names stay, relative ones are relative to the overlay's folder.
 std::string resolve_backing_path(const std::string& image_path, const std::string& backing);

@@ -44,7 +44,9 @@ enum class AioBackend { kThreads, kIoUring };
 enum class Access { kReadOnly, kReadWrite };
 
 // Whether a newly created file may replace an existing one.
-enum class CreateMode { kOpenExisting, kCreateTruncate, kCreateExclusive };
+// kCreate: create if missing, keep the contents (image creation locks the
+// file before it truncates it).
+enum class CreateMode { kOpenExisting, kCreateTruncate, kCreateExclusive, kCreate };
 
 Result<CacheMode> parse_cache_mode(std::string_view name);
 std::string_view to_string(CacheMode mode);

@@ -156,6 +156,7 @@ Result<std::unique_ptr<PosixFile>> PosixFile::open(const std::string& path,
   flags |= options.access == Access::kReadWrite ? O_RDWR : O_RDONLY;
   if (options.create == CreateMode::kCreateTruncate) flags |= O_CREAT | O_TRUNC;
   if (options.create == CreateMode::kCreateExclusive) flags |= O_CREAT | O_EXCL;
+  if (options.create == CreateMode::kCreate) flags |= O_CREAT;
   const bool direct = options.cache == CacheMode::kNone || options.cache == CacheMode::kDirectSync;
   if (options.cache == CacheMode::kWritethrough || options.cache == CacheMode::kDirectSync)
     flags |= O_DSYNC;

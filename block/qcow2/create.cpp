@@ -137,10 +137,7 @@ Result<void> create(const std::string& path, const CreateOptions& options) {
                                                      backing_path + "'");
     backing_size = (*backing)->size();
   }
-  io::PosixOpenOptions po;
-  po.access = io::Access::kReadWrite;
-  po.create = io::CreateMode::kCreateTruncate;
-  AMBER_TRY_ASSIGN(auto file, io::PosixFile::open(path, po));
+  AMBER_TRY_ASSIGN(auto file, create_host_file(path));
   return create_on_file(*file, options, backing_size);
 }
 

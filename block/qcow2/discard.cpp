@@ -252,17 +252,77 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
   if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
   if (new_size % kSectorSize != 0)
     return Error(ErrorKind::kInvalidArgument, "new size must be a multiple of 512 bytes");
+  // v2 snapshots have no size of their own: QEMU refuses any resize.
+  if (header_.version < 3 && !snapshots_.empty())
+    return Error(ErrorKind::kUnsupported, "Can't resize a v2 image which has snapshots");
+  const uint64_t old_size = header_.size;
+  if (new_size <= old_size) {
+    std::unique_lock rw(rw_);
+    std::lock_guard meta(meta_);
+    AMBER_TRY(mark_dirty());
+    if (new_size == old_size) return ok();
+    return shrink(new_size);
+  }
+  // The grown area must read as zeros. A backing file longer than the old
+  // size would show through there, so (as QEMU's BDRV_REQ_ZERO_WRITE
+  // truncate) the whole new area is zeroed; v2 cannot express that and
+  // QEMU refuses. Otherwise only the old last cluster's tail needs it: its
+  // bytes past the old size may be stale data from before a shrink.
+  const bool backing_shows = backing_ != nullptr && backing_->size() > old_size;
+  if (backing_shows && header_.version < 3)
+    return Error(ErrorKind::kUnsupported,
+                 "Failed to zero out new clusters: Operation not supported");
+  const uint64_t zero_start = align_up(old_size, kSectorSize);
+  uint64_t zero_end =
+      backing_shows ? new_size : std::min(new_size, align_up(old_size, cluster_size_));
+  if (!backing_shows && zero_start < zero_end) {
+    // Without a backing file an unallocated or zero tail already reads as
+    // zeros: nothing to write.
+    bool stale = false;
+    for (uint64_t at = zero_start; at < zero_end && !stale;) {
+      AMBER_TRY_ASSIGN(Mapping tail, lookup(at, zero_end - at));
+      stale = tail.kind == MapKind::kData || tail.kind == MapKind::kCompressed;
+      at += std::max<uint64_t>(tail.length, kSectorSize);
+    }
+    if (!stale) zero_end = zero_start;
+  }
+  // Over a backing file the old last cluster's head keeps the backing
+  // data: it is copied up with the zeroed tail first (QEMU's
+  // preallocation COWs it the same way), then the whole clusters after it
+  // are preallocated and zeroed.
+  const uint64_t head_end =
+      backing_shows ? std::min(new_size, align_up(old_size, cluster_size_)) : zero_start;
+  {
+    std::unique_lock rw(rw_);
+    std::lock_guard meta(meta_);
+    AMBER_TRY(mark_dirty());
+    const uint64_t needed = div_round_up(div_round_up(new_size, cluster_size_), l2_entries_);
+    if (needed > header_.l1_size) AMBER_TRY(grow_l1(needed));
+    // In memory first: preallocation and zeroing work inside the new size.
+    // The header on disk gets it last, so a crash before then leaves the
+    // old size and nothing of the new area visible (QEMU's order).
+    header_.size = new_size;
+    if (!backing_shows) AMBER_TRY(preallocate(old_size, new_size, prealloc));
+    AMBER_TRY(write_back_metadata());
+  }
+  if (head_end > zero_start)
+    AMBER_TRY(write_zeroes(zero_start, head_end - zero_start, ZeroMode::kAllocate));
+  if (backing_shows) {
+    {
+      std::unique_lock rw(rw_);
+      std::lock_guard meta(meta_);
+      AMBER_TRY(preallocate(head_end, new_size, prealloc));
+      AMBER_TRY(write_back_metadata());
+    }
+    if (new_size > head_end)
+      AMBER_TRY(write_zeroes(head_end, new_size - head_end, ZeroMode::kAllocate));
+  } else if (zero_end > zero_start) {
+    AMBER_TRY(write_zeroes(zero_start, zero_end - zero_start, ZeroMode::kAllocate));
+  }
   std::unique_lock rw(rw_);
   std::lock_guard meta(meta_);
-  AMBER_TRY(mark_dirty());
-  const uint64_t old_size = header_.size;
-  if (new_size < old_size) return shrink(new_size);
-  const uint64_t needed = div_round_up(div_round_up(new_size, cluster_size_), l2_entries_);
-  if (needed > header_.l1_size) AMBER_TRY(grow_l1(needed));
-  header_.size = new_size;
-  AMBER_TRY(write_header());
-  AMBER_TRY(preallocate(old_size, new_size, prealloc));
-  return write_back_metadata();
+  AMBER_TRY(write_back_metadata());
+  return write_header();
 }
 
 }  // namespace amber::block::qcow2

@@ -16,6 +16,9 @@ std::string to_hex(uint64_t value) {
 
 namespace {
 
+// QEMU keeps the backing format in a char[16] (BlockDriverState).
+constexpr uint32_t kMaxBackingFormatBytes = 16;
+
 Error bad(const std::string& what) { return Error(ErrorKind::kCorrupt, "qcow2 header: " + what); }
 
 std::string field(const char* name, uint64_t value) {
@@ -39,7 +42,6 @@ Result<void> check_table(const char* name, uint64_t offset, uint64_t bytes, uint
 
 Result<void> parse_extensions(Header& h, std::span<const uint8_t> bytes, uint64_t start,
                               uint64_t end) {
-  bool seen_backing_format = false;
   uint64_t pos = start;
   for (;;) {
     if (pos + 8 > end)
@@ -56,9 +58,12 @@ Result<void> parse_extensions(Header& h, std::span<const uint8_t> bytes, uint64_
     const uint8_t* data = bytes.data() + pos;
     switch (type) {
       case kExtBackingFormat:
-        if (seen_backing_format)
-          return Error(ErrorKind::kCorrupt, "qcow2 header: duplicate backing format extension");
-        seen_backing_format = true;
+        // As QEMU: a later backing-format extension replaces an earlier
+        // one; a name that does not fit QEMU's 16-byte buffer is refused.
+        if (len >= kMaxBackingFormatBytes)
+          return Error(ErrorKind::kCorrupt, "ERROR: ext_backing_format: len=" +
+                                                std::to_string(len) + " too large (>=" +
+                                                std::to_string(kMaxBackingFormatBytes) + ")");
         h.backing_format.assign(reinterpret_cast<const char*>(data), len);
         h.backing_format.resize(std::strlen(h.backing_format.c_str()));
         break;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "block/open_file.h"
+#include "block/qcow2/bitmap.h"
 #include "block/qcow2/format.h"
 #include "block/qcow2/qcow2.h"
 #include "block/qcow2/refcount_rebuild.h"
@@ -286,6 +287,7 @@ Result<ImageInfo> Qcow2Image::info() {
   q.dirty = info.dirty;
   q.compression_type = compression_ == Compression::kZstd ? "zstd" : "zlib";
   q.crypt_method = header_.crypt_method;
+  AMBER_TRY_ASSIGN(q.bitmaps, read_bitmap_list(*file_, header_));
   info.qcow2 = q;
   for (const auto& s : snapshots_) info.snapshots.push_back(s.info);
   return info;

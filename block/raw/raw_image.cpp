@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "block/io/posix_file.h"
+#include "block/open_file.h"
 
 namespace amber::block::raw {
 namespace {
@@ -115,10 +116,7 @@ Result<std::unique_ptr<Image>> open(std::unique_ptr<io::File> file, const OpenOp
 }
 
 Result<void> create(const std::string& path, uint64_t size, Preallocation prealloc) {
-  io::PosixOpenOptions o;
-  o.access = io::Access::kReadWrite;
-  o.create = io::CreateMode::kCreateTruncate;
-  AMBER_TRY_ASSIGN(auto file, io::PosixFile::open(path, o));
+  AMBER_TRY_ASSIGN(auto file, create_host_file(path));
   AMBER_TRY(file->truncate(size));
   if (prealloc == Preallocation::kFalloc) AMBER_TRY(file->allocate(0, size));
   if (prealloc == Preallocation::kFull) AMBER_TRY(file->write_zeroes(0, size));

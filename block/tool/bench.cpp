@@ -210,7 +210,7 @@ int run_bench(int argc, char** argv) {
   if (int status = check_single_image_args(argc); status != 0) return status;
   if (config.flush_interval && config.flush_interval < config.depth && !config.drain)
     return report_error("Flush interval can't be smaller than depth");
-  const std::string filename = argv[optind];
+  const std::string filename = host_path(argv[optind]);
 
   OpenOptions o;
   o.access = config.write ? io::Access::kReadWrite : io::Access::kReadOnly;
@@ -230,7 +230,7 @@ int run_bench(int argc, char** argv) {
   // Linux AIO ("native") is served by io_uring, its successor.
   o.aio = aio == "threads" ? io::AioBackend::kThreads : io::AioBackend::kIoUring;
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
+  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
 
   if (!o.format && (*image)->format() == ImageFormat::kRaw && o.access == io::Access::kReadWrite)
     warn_probed_raw(filename);

@@ -52,10 +52,10 @@ int run_check(int argc, char** argv) {
   auto parsed_format = parse_format_option(format);
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   options.format = *parsed_format;
-  const std::string filename = argv[optind];
+  const std::string filename = host_path(argv[optind]);
   auto report = check_image(filename, options);
   if (!report.ok()) {
-    const std::string message = report.error().message();
+    const std::string message = error_text(report.error());
     if (message.rfind("Check failed", 0) == 0) return report_error(message);
     return report_error("Could not open '" + filename + "': " + message);
   }

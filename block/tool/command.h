@@ -1,8 +1,11 @@
 // amber-img commands: one entry point per qemu-img command, each taking the
 // command's own argv (argv[0] is the command name) and returning the
-// process exit status. Errors go to stderr as one "amber-img: ..." line.
+// process exit status. Errors go to stderr as "<program>: ..." lines, where
+// <program> is the basename of argv[0] as qemu-img prints it (Amber called
+// as `qemu-img` says "qemu-img:").
 //
-// Thread-safety: called once from main(); they use getopt's global state.
+// Thread-safety: called once from main(); they use getopt's global state and
+// the program name main() sets before any of them runs.
 #pragma once
 
 #include <optional>
@@ -14,7 +17,8 @@
 
 namespace amber::block::tool {
 
-inline constexpr std::string_view kProgramName = "amber-img";
+// The name error lines start with until set_program_name is called.
+inline constexpr std::string_view kDefaultProgramName = "amber-img";
 inline constexpr std::string_view kVersion = "0.1.0";
 
 int run_create(int argc, char** argv);
@@ -28,9 +32,17 @@ int run_compare(int argc, char** argv);
 // The text of `amber-img --help`.
 std::string usage_text();
 
-// Prints "amber-img: <message>" on stderr; returns 1.
+// Sets the name error lines start with to the basename of `argv0` (QEMU's
+// error_set_progname). Called once by main() before anything else.
+void set_program_name(const char* argv0);
+std::string_view program_name();
+
+// Prints "<program>: <message>" on stderr; returns 1.
 int report_error(std::string_view message);
 int report_error(const Error& error);
+// An error's text as qemu-img words it: a lock conflict is QEMU's two
+// lines without the errno text, anything else Error::message().
+std::string error_text(const Error& error);
 // For a bad command line: the same line (getopt-style wording); returns 1.
 int usage_error(std::string_view message);
 
@@ -42,6 +54,10 @@ void warn_probed_raw(const std::string& filename);
 void reset_getopt();
 // The message for the option getopt just rejected ('?' or ':').
 std::string getopt_error(int result, char** argv);
+
+// The host path of an image name: "file:" is QEMU's protocol prefix for a
+// plain file ("file:/a/b:c.qcow2" is /a/b:c.qcow2); other names are paths.
+std::string host_path(const std::string& name);
 
 // -f's value as OpenOptions::format: empty means probe (nullopt).
 Result<std::optional<ImageFormat>> parse_format_option(const std::string& name);

@@ -7,14 +7,36 @@
 #include "block/tool/command.h"
 
 namespace amber::block::tool {
+namespace {
+
+std::string& program_name_storage() {
+  static std::string name(kDefaultProgramName);
+  return name;
+}
+
+}  // namespace
+
+void set_program_name(const char* argv0) {
+  if (argv0 == nullptr || *argv0 == '\0') return;
+  const std::string_view path = argv0;
+  const size_t slash = path.rfind('/');
+  program_name_storage() = std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string_view program_name() { return program_name_storage(); }
 
 int report_error(std::string_view message) {
-  std::fprintf(stderr, "%.*s: %.*s\n", static_cast<int>(kProgramName.size()), kProgramName.data(),
+  const std::string_view name = program_name();
+  std::fprintf(stderr, "%.*s: %.*s\n", static_cast<int>(name.size()), name.data(),
                static_cast<int>(message.size()), message.data());
   return 1;
 }
 
-int report_error(const Error& error) { return report_error(error.message()); }
+std::string error_text(const Error& error) {
+  return error.kind() == ErrorKind::kLocked ? error.context() : error.message();
+}
+
+int report_error(const Error& error) { return report_error(error_text(error)); }
 
 int usage_error(std::string_view message) { return report_error(message); }
 
@@ -84,6 +106,12 @@ Parameters to check subcommand:
 
 Supported formats: qcow2 raw
 )";
+}
+
+std::string host_path(const std::string& name) {
+  constexpr std::string_view kFileProtocol = "file:";
+  if (name.rfind(kFileProtocol, 0) == 0) return name.substr(kFileProtocol.size());
+  return name;
 }
 
 Result<std::optional<ImageFormat>> parse_format_option(const std::string& name) {

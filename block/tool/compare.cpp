@@ -56,7 +56,7 @@ int run_compare(int argc, char** argv) {
     usage_error("Expecting two image file names");
     return 2;
   }
-  const std::string name1 = argv[optind], name2 = argv[optind + 1];
+  const std::string name1 = host_path(argv[optind]), name2 = host_path(argv[optind + 1]);
   std::unique_ptr<Image> images[2];
   const std::string* formats[2] = {&fmt1, &fmt2};
   const std::string* names[2] = {&name1, &name2};
@@ -69,7 +69,7 @@ int run_compare(int argc, char** argv) {
     }
     auto image = open_image(*names[i], oi);
     if (!image.ok())
-      return report_error("Could not open '" + *names[i] + "': " + image.error().message()) + 1;
+      return report_error("Could not open '" + *names[i] + "': " + error_text(image.error())) + 1;
     images[i] = std::move(*image);
   }
   const uint64_t size1 = images[0]->size(), size2 = images[1]->size();

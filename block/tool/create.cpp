@@ -271,6 +271,7 @@ int run_create(int argc, char** argv) {
     return 0;
   }
   const std::string& name = args->filename;
+  const std::string path = host_path(name);  // messages keep the name as given
   CreateOptions& o = plan.options;
   // The backing file: qemu-img needs its format (it refuses to probe) and
   // opens it, unless -u, to check it and to take the size from it.
@@ -281,7 +282,7 @@ int run_create(int argc, char** argv) {
         OpenOptions probe;
         probe.sharing = Sharing::kForceShare;
         probe.backing = BackingMode::kNone;
-        auto image = open_image(resolve_backing_path(name, o.backing_file), probe);
+        auto image = open_image(resolve_backing_path(path, o.backing_file), probe);
         if (image.ok()) std::fprintf(stderr, "Detected format of %s.\n", std::string(to_string((*image)->format())).c_str());
       }
       return 1;
@@ -290,11 +291,10 @@ int run_create(int argc, char** argv) {
       OpenOptions bo;
       bo.format = o.backing_format;
       bo.sharing = Sharing::kForceShare;
-      const std::string path = resolve_backing_path(name, o.backing_file);
-      auto image = open_image(path, bo);
+      auto image = open_image(resolve_backing_path(path, o.backing_file), bo);
       if (!image.ok())
       {
-        report_error(name + ": " + image.error().message());
+        report_error(name + ": " + error_text(image.error()));
         std::fprintf(stderr, "Could not open backing image.\n");
         return 1;
       }
@@ -311,7 +311,7 @@ int run_create(int argc, char** argv) {
   if (*o.size % kSectorSize != 0 && *o.size <= UINT64_MAX - kSectorSize)
     o.size = (*o.size + kSectorSize - 1) / kSectorSize * kSectorSize;
   if (auto v = validate_after_formatting(plan); !v.ok()) return report_error(name + ": " + v.error().context());
-  if (auto r = create_image(name, o); !r.ok()) return report_error(name + ": " + r.error().message());
+  if (auto r = create_image(path, o); !r.ok()) return report_error(name + ": " + error_text(r.error()));
   return 0;
 }
 

@@ -24,56 +24,157 @@ std::string printf_string(const char* format, ...) {
 void append_json(const Json& value, int level, std::string& out) {
   const std::string indent(static_cast<size_t>(level) * 4, ' ');
   const std::string inner(static_cast<size_t>(level + 1) * 4, ' ');
-  switch (value.kind) {
-    case Json::Kind::kBool: out += value.boolean ? "true" : "false"; return;
-    case Json::Kind::kInt: out += std::to_string(value.number); return;
-    case Json::Kind::kString: out += '"' + json_escape(value.text) + '"'; return;
-    case Json::Kind::kArray:
-      if (value.items.empty()) {
-        out += "[]";
-        return;
-      }
+  switch (value.type()) {
+    case Json::value_t::null: out += "null"; return;
+    case Json::value_t::boolean: out += value.get<bool>() ? "true" : "false"; return;
+    case Json::value_t::number_integer: out += std::to_string(value.get<int64_t>()); return;
+    case Json::value_t::number_unsigned: out += std::to_string(value.get<uint64_t>()); return;
+    case Json::value_t::string:
+      out += '"';
+      out += json_escape(value.get_ref<const std::string&>());
+      out += '"';
+      return;
+    case Json::value_t::array: {
+      // QEMU puts the closing bracket of an empty list on its own line too.
       out += "[\n";
-      for (size_t i = 0; i < value.items.size(); ++i) {
+      size_t left = value.size();
+      for (const auto& item : value) {
         out += inner;
-        append_json(value.items[i], level + 1, out);
-        out += i + 1 < value.items.size() ? ",\n" : "\n";
+        append_json(item, level + 1, out);
+        out += --left != 0 ? ",\n" : "\n";
       }
       out += indent + "]";
       return;
-    case Json::Kind::kObject:
-      if (value.members.empty()) {
-        out += "{}";
-        return;
-      }
+    }
+    case Json::value_t::object: {
       out += "{\n";
-      for (size_t i = 0; i < value.members.size(); ++i) {
-        out += inner + '"' + json_escape(value.members[i].first) + "\": ";
-        append_json(value.members[i].second, level + 1, out);
-        out += i + 1 < value.members.size() ? ",\n" : "\n";
+      size_t left = value.size();
+      for (const auto& [key, member] : value.items()) {
+        out += inner;
+        out += '"';
+        out += json_escape(key);
+        out += "\": ";
+        append_json(member, level + 1, out);
+        out += --left != 0 ? ",\n" : "\n";
       }
       out += indent + "}";
       return;
+    }
+    default:
+      // Amber's output has no floating-point or binary values.
+      out += value.dump();
+      return;
   }
+}
+
+// One code point of (modified) UTF-8 at `text[at]`, as QEMU's
+// mod_utf8_codepoint: -1 for an invalid sequence; `at` moves past what
+// was consumed.
+int next_codepoint(const std::string& text, size_t& at) {
+  static constexpr int kMinCodepoint[] = {0x80, 0x800, 0x10000, 0x200000, 0x4000000};
+  const unsigned first = static_cast<unsigned char>(text[at++]);
+  if (first < 0x80) return static_cast<int>(first);
+  if (first >= 0xFE || (first & 0x40) == 0) return -1;  // impossible or stray continuation
+  unsigned length = 0;
+  unsigned mask = 0x80;
+  for (; (first & mask) != 0; mask >>= 1) ++length;
+  int codepoint = static_cast<int>(first & (mask - 1));
+  for (unsigned i = 1; i < length; ++i) {
+    const unsigned byte = at < text.size() ? static_cast<unsigned char>(text[at]) : 0;
+    if ((byte & 0xC0) != 0x80) return -1;  // continuation missing
+    ++at;
+    codepoint = (codepoint << 6) | static_cast<int>(byte & 0x3F);
+  }
+  const bool noncharacter =
+      (codepoint >= 0xFDD0 && codepoint <= 0xFDEF) || (codepoint & 0xFFFE) == 0xFFFE;
+  const bool surrogate = codepoint >= 0xD800 && codepoint <= 0xDFFF;
+  if (codepoint > 0x10FFFF || noncharacter || surrogate) return -1;
+  // Overlong forms are invalid, except C0 80 (modified UTF-8's NUL).
+  if (codepoint < kMinCodepoint[length - 2] && !(codepoint == 0 && length == 2)) return -1;
+  return codepoint;
 }
 
 const char* yes_no(bool v) { return v ? "true" : "false"; }
 
 // qemu's "format-specific" data for qcow2, in its QDict order (the human
 // dump walks the same dictionary).
-std::vector<std::pair<std::string, Json>> qcow2_specific(const Qcow2Info& q) {
-  std::vector<std::pair<std::string, Json>> m;
+Json qcow2_specific(const Qcow2Info& q) {
+  Json m = Json::object();
   const bool v3 = q.version >= 3;
-  m.emplace_back("compat", Json::of(std::string(v3 ? "1.1" : "0.10")));
-  m.emplace_back("compression-type", Json::of(q.compression_type));
-  if (v3) m.emplace_back("lazy-refcounts", Json::of(q.lazy_refcounts));
-  m.emplace_back("refcount-bits", Json::of(uint64_t{q.refcount_bits}));
-  if (!q.data_file.empty()) m.emplace_back("data-file", Json::of(q.data_file));
+  m["compat"] = v3 ? "1.1" : "0.10";
+  m["compression-type"] = q.compression_type;
+  if (v3) m["lazy-refcounts"] = q.lazy_refcounts;
+  if (!q.bitmaps.empty()) {
+    Json list = Json::array();
+    for (const auto& bitmap : q.bitmaps) {
+      Json flags = Json::array();
+      if (bitmap.in_use) flags.push_back("in-use");
+      if (bitmap.auto_enabled) flags.push_back("auto");
+      Json entry = Json::object();
+      entry["flags"] = std::move(flags);
+      entry["name"] = bitmap.name;
+      entry["granularity"] = bitmap.granularity;
+      list.push_back(std::move(entry));
+    }
+    m["bitmaps"] = std::move(list);
+  }
+  m["refcount-bits"] = uint64_t{q.refcount_bits};
+  if (!q.data_file.empty()) m["data-file"] = q.data_file;
   if (v3) {
-    m.emplace_back("corrupt", Json::of(q.corrupt));
-    m.emplace_back("extended-l2", Json::of(q.extended_l2));
+    m["corrupt"] = q.corrupt;
+    m["extended-l2"] = q.extended_l2;
   }
   return m;
+}
+
+// QEMU's human dump of a QObject (qapi dump_qobject / dump_qdict /
+// dump_qlist): "key: value" with '-' shown as ' ', lists as "[i]:" rows,
+// nested containers one level (4 spaces) deeper.
+void append_human(const Json& value, int level, std::string& out);
+
+std::string human_scalar(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::string: return value.get<std::string>();
+    case Json::value_t::boolean: return yes_no(value.get<bool>());
+    case Json::value_t::number_unsigned: return std::to_string(value.get<uint64_t>());
+    case Json::value_t::number_integer: return std::to_string(value.get<int64_t>());
+    default: return value.dump();
+  }
+}
+
+void append_human_member(const std::string& key, const Json& value, int level, std::string& out) {
+  const std::string indent(static_cast<size_t>(level) * 4, ' ');
+  const bool container = value.is_object() || value.is_array();
+  // Appended piece by piece: GCC 12's -Wrestrict misfires on
+  // "literal" + std::string temporaries at -O3 (GCC bug 105329).
+  out += indent;
+  out += key;
+  out += ':';
+  if (!container) {
+    out += ' ';
+    out += human_scalar(value);
+  }
+  out += '\n';
+  if (container) append_human(value, level + 1, out);
+}
+
+void append_human(const Json& value, int level, std::string& out) {
+  if (value.is_array()) {
+    size_t index = 0;
+    for (const auto& item : value) {
+      std::string label(1, '[');
+      label += std::to_string(index++);
+      label += ']';
+      append_human_member(label, item, level, out);
+    }
+    return;
+  }
+  for (const auto& [key, member] : value.items()) {
+    std::string name = key;
+    for (char& c : name)
+      if (c == '-') c = ' ';
+    append_human_member(name, member, level, out);
+  }
 }
 
 }  // namespace
@@ -96,8 +197,9 @@ std::string format_human_size(uint64_t bytes) {
 
 std::string json_escape(const std::string& text) {
   std::string out;
-  for (unsigned char c : text) {
-    switch (c) {
+  for (size_t at = 0; at < text.size() && text[at] != '\0';) {
+    int codepoint = next_codepoint(text, at);
+    switch (codepoint) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\b': out += "\\b"; break;
@@ -106,8 +208,15 @@ std::string json_escape(const std::string& text) {
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
       default:
-        if (c < 0x20) out += printf_string("\\u%04x", c);
-        else out += static_cast<char>(c);
+        if (codepoint < 0) codepoint = 0xFFFD;  // the replacement character
+        if (codepoint > 0xFFFF) {
+          out += printf_string("\\u%04X\\u%04X", 0xD800 + ((codepoint - 0x10000) >> 10),
+                               0xDC00 + ((codepoint - 0x10000) & 0x3FF));
+        } else if (codepoint < 0x20 || codepoint >= 0x7F) {
+          out += printf_string("\\u%04X", codepoint);
+        } else {
+          out += static_cast<char>(codepoint);
+        }
     }
   }
   return out;
@@ -124,42 +233,38 @@ std::string to_pretty_json(const Json& value) {
 Json info_to_json(const ImageInfo& info) {
   // QDict hash order of ImageInfo's keys, as qemu-img 7.2 prints them.
   Json j = Json::object();
-  if (!info.backing_format.empty())
-    j.add("backing-filename-format", Json::of(info.backing_format));
+  if (!info.backing_format.empty()) j["backing-filename-format"] = info.backing_format;
   if (!info.snapshots.empty()) {
     Json list = Json::array();
     for (const auto& s : info.snapshots) {
       Json e = Json::object();
-      e.add("icount", Json::of(s.icount));
-      e.add("vm-clock-nsec", Json::of(s.vm_clock_nsec % 1000000000));
-      e.add("name", Json::of(s.name));
-      e.add("date-sec", Json::of(uint64_t{s.date_sec}));
-      e.add("date-nsec", Json::of(uint64_t{s.date_nsec}));
-      e.add("vm-clock-sec", Json::of(s.vm_clock_nsec / 1000000000));
-      e.add("id", Json::of(s.id));
-      e.add("vm-state-size", Json::of(s.vm_state_size));
-      list.items.push_back(std::move(e));
+      e["icount"] = s.icount;
+      e["vm-clock-nsec"] = s.vm_clock_nsec % 1000000000;
+      e["name"] = s.name;
+      e["date-sec"] = uint64_t{s.date_sec};
+      e["date-nsec"] = uint64_t{s.date_nsec};
+      e["vm-clock-sec"] = s.vm_clock_nsec / 1000000000;
+      e["id"] = s.id;
+      e["vm-state-size"] = s.vm_state_size;
+      list.push_back(std::move(e));
     }
-    j.add("snapshots", std::move(list));
+    j["snapshots"] = std::move(list);
   }
-  j.add("virtual-size", Json::of(info.virtual_size));
-  j.add("filename", Json::of(info.filename));
-  if (info.cluster_size) j.add("cluster-size", Json::of(*info.cluster_size));
-  j.add("format", Json::of(std::string(to_string(info.format))));
-  j.add("actual-size", Json::of(info.actual_size));
+  j["virtual-size"] = info.virtual_size;
+  j["filename"] = info.filename;
+  if (info.cluster_size) j["cluster-size"] = *info.cluster_size;
+  j["format"] = std::string(to_string(info.format));
+  j["actual-size"] = info.actual_size;
   if (info.qcow2) {
-    Json data = Json::object();
-    data.members = qcow2_specific(*info.qcow2);
     Json specific = Json::object();
-    specific.add("type", Json::of(std::string("qcow2")));
-    specific.add("data", std::move(data));
-    j.add("format-specific", std::move(specific));
+    specific["type"] = "qcow2";
+    specific["data"] = qcow2_specific(*info.qcow2);
+    j["format-specific"] = std::move(specific);
   }
-  if (!info.backing_filename.empty())
-    j.add("full-backing-filename", Json::of(info.full_backing_filename));
-  if (info.qcow2 && info.qcow2->crypt_method != 0) j.add("encrypted", Json::of(true));
-  if (!info.backing_filename.empty()) j.add("backing-filename", Json::of(info.backing_filename));
-  j.add("dirty-flag", Json::of(info.dirty));
+  if (!info.backing_filename.empty()) j["full-backing-filename"] = info.full_backing_filename;
+  if (info.qcow2 && info.qcow2->crypt_method != 0) j["encrypted"] = true;
+  if (!info.backing_filename.empty()) j["backing-filename"] = info.backing_filename;
+  j["dirty-flag"] = info.dirty;
   return j;
 }
 
@@ -206,14 +311,7 @@ std::string info_to_human(const ImageInfo& info) {
   }
   if (info.qcow2) {
     out += "Format specific information:\n";
-    for (const auto& [key, value] : qcow2_specific(*info.qcow2)) {
-      std::string name = key;
-      for (char& c : name) if (c == '-') c = ' ';
-      std::string text = value.kind == Json::Kind::kString ? value.text
-                         : value.kind == Json::Kind::kBool ? yes_no(value.boolean)
-                                                            : std::to_string(value.number);
-      out += "    " + name + ": " + text + "\n";
-    }
+    append_human(qcow2_specific(*info.qcow2), 1, out);
   }
   return out;
 }
@@ -223,18 +321,18 @@ std::string info_to_human(const ImageInfo& info) {
 Json check_to_json(const CheckReport& r) {
   // QDict hash order of ImageCheck; zero optional counters are left out.
   Json j = Json::object();
-  j.add("image-end-offset", Json::of(r.image_end_offset));
-  if (r.compressed_clusters) j.add("compressed-clusters", Json::of(r.compressed_clusters));
-  if (r.total_clusters) j.add("total-clusters", Json::of(r.total_clusters));
-  if (r.corruptions) j.add("corruptions", Json::of(r.corruptions));
-  if (r.corruptions_fixed) j.add("corruptions-fixed", Json::of(r.corruptions_fixed));
-  j.add("check-errors", Json::of(r.check_errors));
-  if (r.leaks) j.add("leaks", Json::of(r.leaks));
-  if (r.leaks_fixed) j.add("leaks-fixed", Json::of(r.leaks_fixed));
-  if (r.allocated_clusters) j.add("allocated-clusters", Json::of(r.allocated_clusters));
-  j.add("filename", Json::of(r.filename));
-  j.add("format", Json::of(r.format));
-  if (r.fragmented_clusters) j.add("fragmented-clusters", Json::of(r.fragmented_clusters));
+  j["image-end-offset"] = r.image_end_offset;
+  if (r.compressed_clusters) j["compressed-clusters"] = r.compressed_clusters;
+  if (r.total_clusters) j["total-clusters"] = r.total_clusters;
+  if (r.corruptions) j["corruptions"] = r.corruptions;
+  if (r.corruptions_fixed) j["corruptions-fixed"] = r.corruptions_fixed;
+  j["check-errors"] = r.check_errors;
+  if (r.leaks) j["leaks"] = r.leaks;
+  if (r.leaks_fixed) j["leaks-fixed"] = r.leaks_fixed;
+  if (r.allocated_clusters) j["allocated-clusters"] = r.allocated_clusters;
+  j["filename"] = r.filename;
+  j["format"] = r.format;
+  if (r.fragmented_clusters) j["fragmented-clusters"] = r.fragmented_clusters;
   return j;
 }
 
@@ -304,7 +402,9 @@ std::string map_entry_json(const MapEntry& e) {
 }
 
 std::string map_entry_human(const MapEntry& e) {
-  if (!e.data || !e.offset) return {};
+  // As qemu-img: only data that does not read as zeros (a metadata-
+  // preallocated cluster over a host hole is data and zero).
+  if (!e.data || e.zero || !e.offset) return {};
   return printf_string("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s", e.start, e.length,
                        *e.offset, e.filename.c_str());
 }

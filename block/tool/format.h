@@ -9,8 +9,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "block/check.h"
 #include "block/image.h"
@@ -21,30 +22,18 @@ namespace amber::block::tool {
 // significant digits, next unit from 1000 of the previous one).
 std::string format_human_size(uint64_t bytes);
 
-// A minimal ordered JSON value; members print in insertion order.
-struct Json {
-  enum class Kind { kBool, kInt, kString, kArray, kObject };
-  Kind kind = Kind::kObject;
-  bool boolean = false;
-  int64_t number = 0;
-  std::string text;
-  std::vector<Json> items;
-  std::vector<std::pair<std::string, Json>> members;
+// JSON values are nlohmann's ordered_json: members print in insertion
+// order, which the builders below choose to match QEMU's QDict hash order.
+// Unsigned values stay uint64 (exact up to 2^64-1).
+using Json = nlohmann::ordered_json;
 
-  static Json of(bool v) { Json j; j.kind = Kind::kBool; j.boolean = v; return j; }
-  static Json of(int64_t v) { Json j; j.kind = Kind::kInt; j.number = v; return j; }
-  static Json of(uint64_t v) { return of(static_cast<int64_t>(v)); }
-  static Json of(std::string v) { Json j; j.kind = Kind::kString; j.text = std::move(v); return j; }
-  static Json array() { Json j; j.kind = Kind::kArray; return j; }
-  static Json object() { return Json{}; }
-  Json& add(std::string key, Json value) {
-    members.emplace_back(std::move(key), std::move(value));
-    return *this;
-  }
-};
-
-// QEMU's pretty JSON (no trailing newline).
+// QEMU's pretty JSON (qobject/json-writer.c: 4-space indentation, "key":
+// value, a closing bracket on its own line even when empty; no trailing
+// newline).
 std::string to_pretty_json(const Json& value);
+// QEMU's string escaping: \" \\ \b \f \n \r \t, other code points below
+// 0x20 or from 0x7F as \uXXXX (upper-case hex, surrogate pairs past the
+// BMP), invalid UTF-8 as \uFFFD.
 std::string json_escape(const std::string& text);
 
 // ---- info ----------------------------------------------------------------
@@ -78,7 +67,7 @@ bool map_entries_mergeable(const MapEntry& current, const MapEntry& next);
 // `{ "start": 0, ... "offset": 327680}` (no separators).
 std::string map_entry_json(const MapEntry& entry);
 // "0x10000         0x10000         0x50000         a.qcow2" row; empty when
-// the entry has no data.
+// the entry has no data or reads as zeros.
 std::string map_entry_human(const MapEntry& entry);
 inline constexpr const char* kMapHumanHeader =
     "Offset          Length          Mapped to       File\n";

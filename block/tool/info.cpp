@@ -35,7 +35,7 @@ int run_info(int argc, char** argv) {
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
-  const std::string filename = argv[optind];
+  const std::string filename = host_path(argv[optind]);
 
   OpenOptions o;
   auto parsed_format = parse_format_option(format);
@@ -46,7 +46,7 @@ int run_info(int argc, char** argv) {
   // info opens the image without its backing chain).
   if (!chain) o.backing = BackingMode::kNone;
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
+  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
 
   std::vector<ImageInfo> infos;
   for (Image* level = image->get(); level != nullptr; level = chain ? level->backing() : nullptr) {
@@ -57,7 +57,7 @@ int run_info(int argc, char** argv) {
   if (output == "json") {
     if (chain) {
       Json list = Json::array();
-      for (auto& i : infos) list.items.push_back(info_to_json(i));
+      for (auto& i : infos) list.push_back(info_to_json(i));
       std::printf("%s\n", to_pretty_json(list).c_str());
     } else {
       std::printf("%s\n", to_pretty_json(info_to_json(infos[0])).c_str());

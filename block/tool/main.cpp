@@ -30,6 +30,7 @@ constexpr const char* kNotYet[] = {"amend", "bitmap", "commit", "convert", "dd",
 }  // namespace
 
 int main(int argc, char** argv) {
+  amber::block::tool::set_program_name(argc > 0 ? argv[0] : nullptr);
   if (argc < 2) {
     return report_error("Not enough arguments");
   }

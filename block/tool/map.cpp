@@ -18,11 +18,15 @@ namespace {
 // runs are merged afterwards).
 constexpr uint64_t kMaxQueryBytes = 1ull << 30;
 
+enum class MapOutput { kHuman, kJson };
+// Where an entry falls in the JSON list (the first opens it).
+enum class ListPosition { kFirst, kLater };
+
 // Prints one merged entry; false (after the error line) where the human
 // format cannot show it.
-bool print_entry(const MapEntry& e, bool json, bool first) {
-  if (json) {
-    std::printf("%s%s", first ? "[" : ",\n", map_entry_json(e).c_str());
+bool print_entry(const MapEntry& e, MapOutput output, ListPosition position) {
+  if (output == MapOutput::kJson) {
+    std::printf("%s%s", position == ListPosition::kFirst ? "[" : ",\n", map_entry_json(e).c_str());
     return true;
   }
   if (e.data && !e.offset) {
@@ -76,20 +80,20 @@ int run_map(int argc, char** argv) {
   auto parsed_format = parse_format_option(format);
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
-  const std::string filename = argv[optind];
+  const std::string filename = host_path(argv[optind]);
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
+  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
   Image& img = **image;
   const uint64_t size = img.size();
   const uint64_t end = start >= size ? start : start + std::min(max_length, size - start);
-  const bool json = output == "json";
-  if (!json) std::fputs(kMapHumanHeader, stdout);
+  const MapOutput map_output = output == "json" ? MapOutput::kJson : MapOutput::kHuman;
+  if (map_output == MapOutput::kHuman) std::fputs(kMapHumanHeader, stdout);
 
   std::optional<MapEntry> current;
-  bool first = true;
+  ListPosition position = ListPosition::kFirst;
   for (uint64_t offset = start; offset < end;) {
     auto st = img.block_status(offset, std::min(end - offset, kMaxQueryBytes));
-    if (!st.ok()) return report_error("Could not read file metadata: " + st.error().message());
+    if (!st.ok()) return report_error("Could not read file metadata: " + error_text(st.error()));
     if (st->length == 0) return report_error("Could not read file metadata: empty block status");
     MapEntry e{offset, st->length, st->depth, st->present, st->zero, st->data, st->offset,
                st->filename};
@@ -99,22 +103,22 @@ int run_map(int argc, char** argv) {
       continue;
     }
     if (current) {
-      if (!print_entry(*current, json, first)) return 1;
-      first = false;
+      if (!print_entry(*current, map_output, position)) return 1;
+      position = ListPosition::kLater;
     }
     current = std::move(e);
   }
   if (current) {
-    if (!print_entry(*current, json, first)) return 1;
-    first = false;
+    if (!print_entry(*current, map_output, position)) return 1;
+    position = ListPosition::kLater;
   }
-  if (json && first) {
+  if (map_output == MapOutput::kJson && position == ListPosition::kFirst) {
     // Nothing to map (start at or past the end): qemu-img prints one empty run.
     MapEntry empty;
     empty.start = start;
-    print_entry(empty, true, true);
+    print_entry(empty, MapOutput::kJson, ListPosition::kFirst);
   }
-  if (json) std::printf("]\n");
+  if (map_output == MapOutput::kJson) std::printf("]\n");
   return 0;
 }
 

@@ -44,7 +44,7 @@ int run_resize(int argc, char** argv) {
     }
   }
   if (int status = check_single_image_args(argc); status != 0) return status;
-  const std::string filename = argv[optind];
+  const std::string filename = host_path(argv[optind]);
 
   int sign = 0;
   std::string_view number = size_text;
@@ -64,7 +64,7 @@ int run_resize(int argc, char** argv) {
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + image.error().message());
+  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
   if (!o.format && (*image)->format() == ImageFormat::kRaw && o.access == io::Access::kReadWrite)
     warn_probed_raw(filename);
   Image& img = **image;

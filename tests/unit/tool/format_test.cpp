@@ -115,6 +115,48 @@ TEST(JsonEscape, Specials) {
   EXPECT_EQ(json_escape(std::string("\x01", 1)), "\\u0001");
 }
 
+// qemu-img 7.2 output for "x\x01\xc3\xa9\x7f.qcow2": code points from
+// 0x7F as upper-case \uXXXX; invalid UTF-8 becomes U+FFFD; past the BMP a
+// surrogate pair.
+TEST(JsonEscape, Utf8AsQemu) {
+  EXPECT_EQ(json_escape("x\x01\xc3\xa9\x7f.qcow2"), "x\\u0001\\u00E9\\u007F.qcow2");
+  EXPECT_EQ(json_escape("a\xff" "b"), "a\\uFFFDb");
+  EXPECT_EQ(json_escape("\xf0\x9f\x98\x80"), "\\uD83D\\uDE00");
+  EXPECT_EQ(json_escape("\xc3"), "\\uFFFD");  // truncated sequence
+}
+
+TEST(PrettyJson, EmptyListAndExact64Bit) {
+  Json value = Json::object();
+  value["flags"] = Json::array();
+  value["max"] = UINT64_MAX;
+  value["min"] = INT64_MIN;
+  EXPECT_EQ(to_pretty_json(value),
+            "{\n    \"flags\": [\n    ],\n    \"max\": 18446744073709551615,\n"
+            "    \"min\": -9223372036854775808\n}");
+}
+
+TEST(InfoHuman, Bitmaps) {
+  ImageInfo info = default_qcow2();
+  info.qcow2->bitmaps.push_back({"b1", 65536, false, true});
+  info.qcow2->bitmaps.push_back({"zz2", 1048576, true, false});
+  const std::string human = info_to_human(info);
+  EXPECT_NE(human.find("    lazy refcounts: false\n"
+                       "    bitmaps:\n"
+                       "        [0]:\n"
+                       "            flags:\n"
+                       "                [0]: auto\n"
+                       "            name: b1\n"
+                       "            granularity: 65536\n"
+                       "        [1]:\n"
+                       "            flags:\n"
+                       "                [0]: in-use\n"
+                       "            name: zz2\n"
+                       "            granularity: 1048576\n"
+                       "    refcount bits: 16\n"),
+            std::string::npos)
+      << human;
+}
+
 CheckReport sample_report() {
   CheckReport r;
   r.filename = "leak.qcow2";

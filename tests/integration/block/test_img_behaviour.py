@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""amber-img behaves as qemu-img 7.2 on the same images (issue 7).
+
+Each test runs qemu-img (or qemu-io) as the oracle and amber-img on copies
+of one image and compares exit status, output or the guest data.
+"""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blocktest as bt  # noqa: E402
+
+
+class ImgBehaviour(bt.TempDirTest):
+    def holder(self, img):
+        """qemu-io holding `img` open for writing until the test ends."""
+        proc = subprocess.Popen([bt.tool("QEMU_IO"), "-f", "qcow2", "-c", "sleep 60000", img],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: (proc.kill(), proc.wait()))
+        inode = os.stat(img).st_ino
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            with open("/proc/locks") as locks:
+                if any("OFDLCK" in line and line.split()[5].endswith(":%d" % inode)
+                       for line in locks if len(line.split()) > 5):
+                    return proc
+            time.sleep(0.05)
+        self.fail("qemu-io never took its lock")
+
+    def both(self, *args):
+        """Runs the same command line with qemu-img and amber-img."""
+        return bt.qemu_img(*args), bt.amber_img(*args)
+
+    def test_create_refuses_image_in_use(self):
+        img = self.path("t.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", img, "64M", check=True)
+        bt.qemu_io(img, ["write -P 0x5a 0 64k"])
+        self.holder(img)
+        for fmt in ("qcow2", "raw"):
+            q, a = self.both("create", "-q", "-f", fmt, img, "64M")
+            self.assertEqual(q.rc, 1, q.describe())
+            self.assertEqual(a.rc, 1, a.describe())
+            self.assertEqual(a.err.replace("amber-img:", "qemu-img:"), q.err)
+        bt.qemu_io(img, ["read -P 0x5a 0 64k"], extra=["-r", "-U"])
+
+    def test_program_name_is_argv0_basename(self):
+        link = self.path("qemu-img")
+        os.symlink(bt.tool("AMBER_IMG"), link)
+        a = bt.run([link, "info", self.path("missing.qcow2")])
+        q = bt.qemu_img("info", self.path("missing.qcow2"))
+        self.assertEqual(a.rc, q.rc)
+        self.assertEqual(a.err, q.err)
+
+    def test_resize_over_larger_backing_reads_zeros(self):
+        base = self.path("base.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", base, "2M", check=True)
+        bt.qemu_io(base, ["write -P 0xcd 0 2M"])
+        for prealloc in ("off", "metadata", "falloc", "full"):
+            images = {}
+            for name, runner in (("q", bt.qemu_img), ("a", bt.amber_img)):
+                img = self.path("%s-%s.qcow2" % (name, prealloc))
+                bt.qemu_img("create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", img,
+                            "1000k", check=True)
+                bt.qemu_io(img, ["write -P 0x11 0 64k"])
+                r = runner("resize", "-q", "--preallocation=" + prealloc, img, "1536k")
+                self.assertEqual(r.rc, 0, r.describe())
+                bt.qemu_io(img, ["read -P 0 1000k 536k", "read -P 0x11 0 64k"])
+                self.assertQemuCheckClean(img)
+                images[name] = img
+            if prealloc in ("falloc", "full"):
+                continue  # same content; QEMU lays falloc/full out differently (see report)
+            for output in ("human", "json"):
+                q = bt.qemu_img("map", "--output=" + output, images["q"])
+                a = bt.amber_img("map", "--output=" + output, images["a"])
+                self.assertEqual(a.out.replace(images["a"], images["q"]), q.out, prealloc)
+
+    def test_resize_v2_over_larger_backing_refused(self):
+        base = self.path("base.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", base, "2M", check=True)
+        img = self.path("o.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-o", "compat=0.10", "-b", base, "-F",
+                    "qcow2", img, "1M", check=True)
+        q, a = self.both("resize", img, "1536k")
+        self.assertEqual(q.rc, 1)
+        self.assertEqual(a.rc, 1, a.describe())
+        self.assertEqual(a.err.replace("amber-img:", "qemu-img:"), q.err)
+        self.assertEqual(json.loads(bt.qemu_img("info", "--output=json", img).out)["virtual-size"],
+                         1 << 20)
+
+    def test_shrink_then_grow_tail_is_zero(self):
+        # qemu-img 7.2.22 leaves the old bytes of the last cluster visible
+        # here; Amber zeroes them (never exposes discarded data).
+        img = self.path("a.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", img, "1M", check=True)
+        bt.qemu_io(img, ["write -P 0xab 0 1M"])
+        bt.amber_img("resize", "-q", "--shrink", img, "520k", check=True)
+        bt.amber_img("resize", "-q", img, "567k", check=True)
+        bt.qemu_io(img, ["read -P 0 520k 47k", "read -P 0xab 0 520k"])
+        self.assertQemuCheckClean(img)
+
+    def test_resize_v2_with_snapshots_refused(self):
+        img = self.path("v2.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-o", "compat=0.10", img, "1M", check=True)
+        bt.qemu_img("snapshot", "-c", "s1", img, check=True)
+        for size in ("2M", "+64k"):
+            q, a = self.both("resize", img, size)
+            self.assertEqual((a.rc, a.err.replace("amber-img:", "qemu-img:")), (q.rc, q.err))
+        self.assertEqual(json.loads(bt.qemu_img("info", "--output=json", img).out)["virtual-size"],
+                         1 << 20)
+
+    def test_info_lists_bitmaps(self):
+        img = self.path("bm.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", img, "1M", check=True)
+        bt.qemu_img("bitmap", "--add", img, "b1", check=True)
+        bt.qemu_img("bitmap", "--add", "-g", "1M", "--disable", img, "zz2", check=True)
+        for output in ("human", "json"):
+            q, a = self.both("info", "--output=" + output, img)
+            self.assertEqual(a.rc, 0, a.describe())
+            self.assertEqual(a.out, q.out)
+
+    def test_json_byte_identical(self):
+        images = []
+        plain = self.path("plain.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", plain, "1M", check=True)
+        images.append(plain)
+        v2 = self.path("v2.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-o", "compat=0.10", v2, "1G", check=True)
+        bt.qemu_img("snapshot", "-c", "snap", v2, check=True)
+        images.append(v2)
+        odd = self.path("x\x01\u00e9\x7f\U0001F600.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-b", v2, "-F", "qcow2", odd, check=True)
+        images.append(odd)
+        huge = self.path("huge.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", huge, str(1 << 50), check=True)
+        images.append(huge)
+        for img in images:
+            for args in (["info", "--output=json"], ["info", "--output=json", "--backing-chain"],
+                         ["check", "--output=json"]):
+                q, a = self.both(*(args + [img]))
+                self.assertEqual((a.rc, a.out), (q.rc, q.out), " ".join(args) + " " + img)
+
+    def test_map_human_skips_zero_data(self):
+        img = self.path("m.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-o", "preallocation=metadata", img, "4M",
+                    check=True)
+        bt.qemu_io(img, ["write -P 1 1M 64k"])
+        q, a = self.both("map", img)
+        self.assertEqual(a.rc, 0, a.describe())
+        self.assertEqual(a.out, q.out)
+
+    def test_file_protocol_prefix(self):
+        cwd = os.getcwd()
+        os.chdir(self.dir)
+        self.addCleanup(os.chdir, cwd)
+        a = bt.amber_img("create", "-f", "qcow2", "file:x.qcow2", "1M")
+        q = bt.qemu_img("create", "-f", "qcow2", "file:y.qcow2", "1M")
+        self.assertEqual(a.out.replace("x.qcow2", "y.qcow2"), q.out)
+        self.assertTrue(os.path.exists("x.qcow2"))
+        colon = os.path.join(self.dir, "a:b.qcow2")
+        bt.amber_img("create", "-q", "-f", "qcow2", "file:" + colon, "1M", check=True)
+        self.assertTrue(os.path.exists(colon))
+        for cmd in (["info"], ["check"], ["map"]):
+            q, a = self.both(*(cmd + ["file:" + colon]))
+            self.assertEqual((a.rc, a.out), (q.rc, q.out))
+
+    def test_two_backing_format_extensions(self):
+        base = self.path("base.raw")
+        bt.qemu_img("create", "-q", "-f", "raw", base, "1M", check=True)
+        img = self.path("o.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-u", "-b", base, "-F", "qcow2", img, "1M",
+                    check=True)
+        # Insert a second backing-format extension ("raw") after the first.
+        with open(img, "r+b") as f:
+            data = bytearray(f.read(65536))
+            pos = struct.unpack(">I", data[100:104])[0]
+            typ, length = struct.unpack(">II", data[pos:pos + 8])
+            self.assertEqual(typ, 0xE2792ACA)
+            extra = struct.pack(">II", 0xE2792ACA, 3) + b"raw\0\0\0\0\0"
+            end = pos + 8 + (length + 7) // 8 * 8
+            data[end:end] = extra
+            del data[65536:]
+            f.seek(0)
+            f.write(bytes(data))
+        # The backing file name offset moved with the inserted bytes.
+        with open(img, "r+b") as f:
+            head = bytearray(f.read(24))
+            offset = struct.unpack(">Q", head[8:16])[0]
+            f.seek(8)
+            f.write(struct.pack(">Q", offset + len(extra)))
+        for output in ("human", "json"):
+            q, a = self.both("info", "--output=" + output, img)
+            self.assertEqual((a.rc, a.out), (q.rc, q.out), q.err + a.err)
+
+
+if __name__ == "__main__":
+    bt.main()
