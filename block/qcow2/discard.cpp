@@ -104,7 +104,7 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
   AMBER_TRY(check_request(*this, offset, length));
   if (length == 0) return ok();
   std::unique_lock rw(rw_);
-  std::lock_guard meta(meta_);
+  std::unique_lock meta(meta_);
   AMBER_TRY(mark_dirty());
   const bool has_backing = !header_.backing_file.empty();
   const bool keep = mode == ZeroMode::kAllocate || options_.discard == DiscardMode::kIgnore;
@@ -118,7 +118,8 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
       iovec v{zeros.data(), n};
       uint64_t done = 0;
       while (done < n) {
-        AMBER_TRY_ASSIGN(uint64_t step, write_slow(from + done, std::span(&v, 1), done, n - done, nullptr));
+        AMBER_TRY_ASSIGN(uint64_t step, write_slow(from + done, std::span(&v, 1), done, n - done,
+                                                         {meta, MetaLockMode::kHoldThroughout}));
         done += step;
       }
       from += n;
