@@ -191,7 +191,12 @@ class Qcow2Image final : public Image {
   Result<void> maybe_write_back();
 
   // discard.cpp
-  Result<void> unmap_cluster(uint64_t guest_cluster_offset, bool want_zero, bool keep_alloc);
+  // What an unmapped cluster reads as: what lies below (the backing file,
+  // or zeros without one), or zeros in any case.
+  enum class UnmapReads { kBelow, kZeros };
+  // Whether a zeroed cluster keeps its host cluster when it owns it alone.
+  enum class UnmapHost { kFree, kKeepOwned };
+  Result<void> unmap_cluster(uint64_t guest_cluster_offset, UnmapReads reads, UnmapHost host);
   Result<void> grow_l1(uint64_t new_l1_size);
   Result<void> preallocate(uint64_t from, uint64_t to, Preallocation prealloc);
   Result<void> shrink(uint64_t new_size);

@@ -66,18 +66,6 @@ Result<L2Cache::Slice*> L2Cache::get(uint64_t offset) {
   return s;
 }
 
-L2Cache::Slice* L2Cache::get_zeroed(uint64_t offset) {
-  auto found = map_.find(offset);
-  if (found != map_.end()) {
-    Slice* s = found->second.get();
-    std::fill(s->words.begin(), s->words.end(), 0);
-    s->referenced.store(true, std::memory_order_relaxed);
-    return s;
-  }
-  evict_clean(1);
-  return insert(offset);
-}
-
 Result<void> L2Cache::write_back() {
   if (dirty_ == 0) return ok();
   std::vector<Slice*> dirty;

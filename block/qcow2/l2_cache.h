@@ -57,8 +57,6 @@ class L2Cache {
   // The slice at `offset` (loaded from the file on a miss). Evicts clean
   // least-recently-used slices beyond capacity.
   Result<Slice*> get(uint64_t offset);
-  // A slice for a freshly written table: no read, all zero.
-  Slice* get_zeroed(uint64_t offset);
   void mark_dirty(Slice* slice) { if (!slice->dirty) { slice->dirty = true; ++dirty_; } }
 
   size_t dirty_count() const { return dirty_; }
