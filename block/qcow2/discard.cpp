@@ -228,9 +228,9 @@ Result<void> Qcow2Image::shrink(uint64_t new_size) {
     const uint64_t table = l1(i) & kL1OffsetMask;
     if (table == 0) continue;
     set_l1(i, 0);
+    AMBER_TRY(l2_cache_->write_back());
     {
       std::lock_guard lock(l2_cache_->mutex());
-      AMBER_TRY(l2_cache_->write_back());
       l2_cache_->drop(table, cs);
     }
     defer_free(table, cs);
