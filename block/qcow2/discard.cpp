@@ -22,7 +22,8 @@ Result<void> check_request(const Image& image, uint64_t offset, uint64_t length)
 }  // namespace
 
 // Frees (or zeroes) one whole guest cluster. meta_ held.
-Result<void> Qcow2Image::unmap_cluster(uint64_t guest, bool want_zero, bool keep_alloc) {
+Result<void> Qcow2Image::unmap_cluster(uint64_t guest, UnmapReads reads, UnmapHost host_mode) {
+  const bool want_zero = reads == UnmapReads::kZeros;
   const uint64_t gc = guest >> cluster_bits_;
   const uint64_t l1_index = gc / l2_entries_;
   if (l1_index >= header_.l1_size) return ok();
@@ -44,7 +45,7 @@ Result<void> Qcow2Image::unmap_cluster(uint64_t guest, bool want_zero, bool keep
     AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(host >> cluster_bits_));
     own = rc == 1;
   }
-  const bool keep = keep_alloc && own;
+  const bool keep = host_mode == UnmapHost::kKeepOwned && own;
   uint64_t n0 = 0, n1 = 0;
   if (extended_) {
     n0 = keep ? (host | kOflagCopied) : 0;
@@ -74,7 +75,8 @@ Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
     const uint64_t c_end = std::min(c + cs, header_.size);
     if (c >= offset && c_end <= end) {
       // A tail cluster past the virtual size counts as whole.
-      AMBER_TRY(unmap_cluster(c, has_backing && header_.version >= 3, false));
+      const bool zeros = has_backing && header_.version >= 3;
+      AMBER_TRY(unmap_cluster(c, zeros ? UnmapReads::kZeros : UnmapReads::kBelow, UnmapHost::kFree));
       continue;
     }
     if (!extended_) continue;  // QEMU ignores unaligned discard parts
@@ -104,7 +106,7 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
   AMBER_TRY(check_request(*this, offset, length));
   if (length == 0) return ok();
   std::unique_lock rw(rw_);
-  std::lock_guard meta(meta_);
+  std::unique_lock meta(meta_);
   AMBER_TRY(mark_dirty());
   const bool has_backing = !header_.backing_file.empty();
   const bool keep = mode == ZeroMode::kAllocate || options_.discard == DiscardMode::kIgnore;
@@ -118,7 +120,8 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
       iovec v{zeros.data(), n};
       uint64_t done = 0;
       while (done < n) {
-        AMBER_TRY_ASSIGN(uint64_t step, write_slow(from + done, std::span(&v, 1), done, n - done, nullptr));
+        AMBER_TRY_ASSIGN(uint64_t step, write_slow(from + done, std::span(&v, 1), done, n - done,
+                                                         {meta, MetaLockMode::kHoldThroughout}));
         done += step;
       }
       from += n;
@@ -130,9 +133,10 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
     const uint64_t from = std::max(c, offset), to = std::min(c_end, end);
     const bool whole = c >= offset && c_end <= end;
     if (whole && (header_.version >= 3)) {
-      AMBER_TRY(unmap_cluster(c, true, keep));
+      AMBER_TRY(unmap_cluster(c, UnmapReads::kZeros, keep ? UnmapHost::kKeepOwned : UnmapHost::kFree));
     } else if (whole && !has_backing && !keep) {
-      AMBER_TRY(unmap_cluster(c, false, false));  // v2: unallocated reads as zeros
+      // v2: unallocated reads as zeros.
+      AMBER_TRY(unmap_cluster(c, UnmapReads::kBelow, UnmapHost::kFree));
     } else {
       AMBER_TRY(write_zero_buffer(from, to));
     }
@@ -217,15 +221,16 @@ Result<void> Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation p
 Result<void> Qcow2Image::shrink(uint64_t new_size) {
   const uint64_t cs = cluster_size_;
   const uint64_t first = align_up(new_size, cs);
-  for (uint64_t c = first; c < header_.size; c += cs) AMBER_TRY(unmap_cluster(c, false, false));
+  for (uint64_t c = first; c < header_.size; c += cs)
+    AMBER_TRY(unmap_cluster(c, UnmapReads::kBelow, UnmapHost::kFree));
   const uint64_t keep_l1 = div_round_up(div_round_up(new_size, cs), l2_entries_);
   for (uint64_t i = keep_l1; i < header_.l1_size; ++i) {
     const uint64_t table = l1(i) & kL1OffsetMask;
     if (table == 0) continue;
     set_l1(i, 0);
+    AMBER_TRY(l2_cache_->write_back());
     {
       std::lock_guard lock(l2_cache_->mutex());
-      AMBER_TRY(l2_cache_->write_back());
       l2_cache_->drop(table, cs);
     }
     defer_free(table, cs);

@@ -64,7 +64,7 @@ struct Header {
 std::vector<FeatureName> default_feature_names();
 
 // Reads and validates the header and its extensions from the start of
-// `file`. `file_size` bounds the table checks.
+// `file`; the file's size bounds the table checks.
 Result<Header> read_header(io::File& file);
 
 // Parses an in-memory header (the first cluster or less). Exposed for tests.

@@ -190,12 +190,19 @@ Result<void> Qcow2Image::write_l1_dirty() {
 }
 
 Result<void> Qcow2Image::write_back_metadata() {
-  // QEMU's order: refcounts, (flush), L2 slices, (flush), L1.
+  // QEMU's order: refcounts, (flush), L2 slices, (flush), L1. The L2
+  // cache's lock is never held across a flush or a write (write_back takes
+  // it only to copy and to mark slices), so every queue's lookups go on
+  // meanwhile; meta_, held, keeps the slices from changing.
   const bool ordered = !lazy_;
   const bool had_refcounts = refcounts_->dirty();
   AMBER_TRY(refcounts_->write_back(ordered));
-  std::lock_guard cache_lock(l2_cache_->mutex());
-  if (l2_cache_->dirty_count() != 0) {
+  size_t dirty_slices;
+  {
+    std::shared_lock cache_lock(l2_cache_->mutex());
+    dirty_slices = l2_cache_->dirty_count();
+  }
+  if (dirty_slices != 0) {
     if (had_refcounts && ordered) AMBER_TRY(file_->flush());
     AMBER_TRY(l2_cache_->write_back());
   }
@@ -244,7 +251,7 @@ Result<void> Qcow2Image::flush() {
 Result<void> Qcow2Image::maybe_write_back() {
   bool over;
   {
-    std::lock_guard cache_lock(l2_cache_->mutex());
+    std::shared_lock cache_lock(l2_cache_->mutex());
     over = l2_cache_->over_capacity();
   }
   if (over) AMBER_TRY(write_back_metadata());

@@ -124,29 +124,64 @@ class Qcow2Image final : public Image {
   Result<bool> metadata_preallocated();
 
   // write.cpp
-  // `meta_lock` (may be null) is the caller's hold on meta_; the data I/O
-  // of an allocation runs with it released and the clusters marked in
-  // flight, so allocating writes to other clusters proceed in parallel.
-  Result<uint64_t> write_slow(uint64_t offset, std::span<const iovec> iov, uint64_t iov_pos,
-                              uint64_t length, std::unique_lock<std::mutex>* meta_lock);
-  template <typename Io>
-  Result<void> unlocked_io(std::unique_lock<std::mutex>* meta_lock, uint64_t first_cluster,
-                           uint64_t count, Io&& io);
-  Result<uint64_t> write_fresh_run(uint64_t offset, std::span<const iovec> iov,
-                                   uint64_t iov_pos, uint64_t length, uint64_t l2_offset,
-                                   std::unique_lock<std::mutex>* meta_lock);
-  Result<uint64_t> l2_for_write(uint64_t l1_index);
-  Result<void> read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0, uint64_t& w1);
-  Result<void> write_entry(uint64_t l2_offset, uint64_t index, uint64_t w0, uint64_t w1);
-  Result<uint64_t> allocate_clusters(uint64_t count);
-  // Merged COW (write.cpp): bytes [start, end) relative to
-  // the guest cluster at `guest_base`, filled with zeros or with what the
-  // image reads there now.
+  // What the slow write path does with the caller's hold on meta_.
+  enum class MetaLockMode {
+    // Unlock it around an allocation's data I/O, the clusters marked in
+    // flight, so allocating writes to other clusters proceed in parallel.
+    kReleaseForDataIo,
+    // Keep it throughout (the caller holds rw_ exclusively anyway).
+    kHoldThroughout,
+  };
+  struct MetaLock {
+    std::unique_lock<std::mutex>& lock;  // the caller's hold on meta_
+    MetaLockMode mode;
+  };
+  // Merged COW: bytes [start, end) relative to the guest cluster at
+  // `guest_base`, filled with zeros or with what the image reads there now.
   struct CowFill {
     uint64_t start = 0;
     uint64_t end = 0;
     bool zeros = false;
   };
+  // How a write into one cluster is carried out.
+  struct ClusterPlan {
+    uint64_t reuse = 0;  // host cluster written in place; 0: allocate a new one
+    CowFill head;
+    CowFill tail;
+    uint64_t w1 = 0;  // the entry's second word afterwards (extended L2)
+  };
+  // One L2 entry in the cache: its slice and its first word there.
+  struct EntryRef {
+    L2Cache::Slice* slice;
+    uint64_t* words;
+  };
+  // Writes at most up to the end of the cluster at `offset` (or of a run of
+  // fresh clusters); returns the bytes written. meta_ held.
+  Result<uint64_t> write_slow(uint64_t offset, std::span<const iovec> iov, uint64_t iov_pos,
+                              uint64_t length, MetaLock meta);
+  Result<uint64_t> write_fresh_run(uint64_t offset, std::span<const iovec> iov,
+                                   uint64_t iov_pos, uint64_t length, uint64_t l2_offset,
+                                   MetaLock meta);
+  // The head/tail fills, target cluster and new second word for writing
+  // bytes [in, in + n) of a cluster whose entry is w0/w1; `own`: its host
+  // cluster has refcount 1.
+  ClusterPlan plan_cluster_write(uint64_t w0, uint64_t w1, bool own, uint64_t in,
+                                 uint64_t n) const;
+  // The allocate-and-COW step: `cow(dest)` writes `count` host clusters at
+  // `reuse`, or at newly allocated ones (freed again if it fails), with
+  // meta_ released around it as `meta.mode` says. Returns dest.
+  template <typename Cow>
+  Result<uint64_t> allocate_and_cow(uint64_t reuse, uint64_t first_cluster, uint64_t count,
+                                    MetaLock meta, Cow&& cow);
+  // Bit mask of the subclusters that bytes [from, to) of a cluster touch.
+  uint32_t touched_subclusters(uint64_t from, uint64_t to) const;
+  Result<uint64_t> l2_for_write(uint64_t l1_index);
+  // Entry `index` of the L2 table at `l2_offset`, loaded into the cache;
+  // l2_cache_->mutex() held exclusively, the result valid while it is.
+  Result<EntryRef> locate_entry(uint64_t l2_offset, uint64_t index);
+  Result<void> read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0, uint64_t& w1);
+  Result<void> write_entry(uint64_t l2_offset, uint64_t index, uint64_t w0, uint64_t w1);
+  Result<uint64_t> allocate_clusters(uint64_t count);
   // Writes head fill + `data` + tail fill as one writev at `dest` +
   // head.start, after at most one read for the fills (head.end and
   // tail.start bound the data). Runs without meta_.
@@ -156,7 +191,12 @@ class Qcow2Image final : public Image {
   Result<void> maybe_write_back();
 
   // discard.cpp
-  Result<void> unmap_cluster(uint64_t guest_cluster_offset, bool want_zero, bool keep_alloc);
+  // What an unmapped cluster reads as: what lies below (the backing file,
+  // or zeros without one), or zeros in any case.
+  enum class UnmapReads { kBelow, kZeros };
+  // Whether a zeroed cluster keeps its host cluster when it owns it alone.
+  enum class UnmapHost { kFree, kKeepOwned };
+  Result<void> unmap_cluster(uint64_t guest_cluster_offset, UnmapReads reads, UnmapHost host);
   Result<void> grow_l1(uint64_t new_l1_size);
   Result<void> preallocate(uint64_t from, uint64_t to, Preallocation prealloc);
   Result<void> shrink(uint64_t new_size);

@@ -69,11 +69,5 @@ inline void copy_to_iov(std::span<const iovec> iov, const uint8_t* src) {
     src += v.iov_len;
   }
 }
-inline void copy_from_iov(std::span<const iovec> iov, uint8_t* dst) {
-  for (const auto& v : iov) {
-    std::memcpy(dst, v.iov_base, v.iov_len);
-    dst += v.iov_len;
-  }
-}
 
 }  // namespace amber::block::qcow2

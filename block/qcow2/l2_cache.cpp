@@ -66,35 +66,47 @@ Result<L2Cache::Slice*> L2Cache::get(uint64_t offset) {
   return s;
 }
 
-L2Cache::Slice* L2Cache::get_zeroed(uint64_t offset) {
-  auto found = map_.find(offset);
-  if (found != map_.end()) {
-    Slice* s = found->second.get();
-    std::fill(s->words.begin(), s->words.end(), 0);
-    s->referenced.store(true, std::memory_order_relaxed);
-    return s;
-  }
-  evict_clean(1);
-  return insert(offset);
-}
-
 Result<void> L2Cache::write_back() {
-  if (dirty_ == 0) return ok();
-  std::vector<Slice*> dirty;
-  dirty.reserve(dirty_);
-  for (auto& [offset, s] : map_) {
-    if (s->dirty) dirty.push_back(s.get());
+  std::vector<uint64_t> offsets;
+  {
+    std::shared_lock lock(mutex_);
+    if (dirty_ == 0) return ok();
+    offsets.reserve(dirty_);
+    for (auto& [offset, s] : map_) {
+      if (s->dirty) offsets.push_back(offset);
+    }
   }
-  std::sort(dirty.begin(), dirty.end(), [](Slice* a, Slice* b) { return a->offset < b->offset; });
+  std::sort(offsets.begin(), offsets.end());
   std::vector<uint64_t> buf(slice_bytes_ / 8);
-  for (Slice* s : dirty) {
-    for (size_t i = 0; i < buf.size(); ++i) buf[i] = __builtin_bswap64(s->words[i]);
-    AMBER_TRY(io::write_exact(file_, s->offset, buf.data(), slice_bytes_));
-    s->dirty = false;
-    --dirty_;
+  std::vector<std::pair<uint64_t, uint64_t>> written;  // offset, changes when copied
+  written.reserve(offsets.size());
+  Result<void> result = ok();
+  for (uint64_t offset : offsets) {
+    uint64_t changes;
+    {
+      std::shared_lock lock(mutex_);
+      auto found = map_.find(offset);
+      if (found == map_.end() || !found->second->dirty) continue;  // dropped meanwhile
+      const Slice& s = *found->second;
+      for (size_t i = 0; i < buf.size(); ++i) buf[i] = __builtin_bswap64(s.words[i]);
+      changes = s.changes;
+    }
+    result = io::write_exact(file_, offset, buf.data(), slice_bytes_);
+    if (!result.ok()) break;
+    written.emplace_back(offset, changes);
+  }
+  std::lock_guard lock(mutex_);
+  for (auto [offset, changes] : written) {
+    auto found = map_.find(offset);
+    if (found == map_.end()) continue;
+    Slice& s = *found->second;
+    if (s.dirty && s.changes == changes) {
+      s.dirty = false;
+      --dirty_;
+    }
   }
   evict_clean(0);
-  return ok();
+  return result;
 }
 
 void L2Cache::drop(uint64_t offset, uint64_t bytes) {

@@ -9,9 +9,11 @@
 // Eviction is CLOCK-like (second chance): a hit only sets the slice's
 // `referenced` flag, so hits can run under a shared lock.
 //
-// Thread-safety: find() needs mutex() held shared or exclusive; every other
-// method needs it exclusive. A Slice* is valid only while it is held. Lock
-// order: image metadata mutex, then this mutex.
+// Thread-safety: find(), dirty_count(), over_capacity() and size() need
+// mutex() held shared or exclusive; write_back() takes it itself and must
+// be called without it; every other method needs it exclusive. A Slice* is
+// valid only while it is held. Lock order: image metadata mutex, then this
+// mutex.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +36,7 @@ class L2Cache {
     uint64_t offset = 0;           // host offset of the slice
     std::vector<uint64_t> words;   // host-endian 64-bit words
     bool dirty = false;
+    uint64_t changes = 0;          // bumped by every mark_dirty()
     std::atomic<bool> referenced{false};
     std::list<Slice*>::iterator lru;
   };
@@ -57,13 +60,22 @@ class L2Cache {
   // The slice at `offset` (loaded from the file on a miss). Evicts clean
   // least-recently-used slices beyond capacity.
   Result<Slice*> get(uint64_t offset);
-  // A slice for a freshly written table: no read, all zero.
-  Slice* get_zeroed(uint64_t offset);
-  void mark_dirty(Slice* slice) { if (!slice->dirty) { slice->dirty = true; ++dirty_; } }
+  // After every change to `slice->words`.
+  void mark_dirty(Slice* slice) {
+    ++slice->changes;
+    if (!slice->dirty) {
+      slice->dirty = true;
+      ++dirty_;
+    }
+  }
 
   size_t dirty_count() const { return dirty_; }
   bool over_capacity() const { return map_.size() > capacity_; }
-  // Writes every dirty slice (ascending offsets) and marks it clean.
+  // Writes every dirty slice (ascending offsets) and marks it clean. Holds
+  // mutex() shared only while it copies a slice and exclusively only to
+  // mark slices clean, never across the file I/O, so lookups go on while
+  // it writes. A slice changed meanwhile stays dirty. The image calls it
+  // with its metadata mutex held (the only holder that changes slices).
   Result<void> write_back();
   // Drops the slices of [offset, offset+bytes) (a freed or moved table),
   // dirty or not.

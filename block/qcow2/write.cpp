@@ -19,29 +19,29 @@ Result<uint64_t> Qcow2Image::allocate_clusters(uint64_t count) {
   return offset;
 }
 
-Result<void> Qcow2Image::read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0,
-                                    uint64_t& w1) {
+Result<Qcow2Image::EntryRef> Qcow2Image::locate_entry(uint64_t l2_offset, uint64_t index) {
   const uint64_t slice_bytes = l2_cache_->slice_bytes();
   const uint64_t per_slice = slice_bytes / (8 * entry_words_);
-  std::lock_guard lock(l2_cache_->mutex());
   AMBER_TRY_ASSIGN(L2Cache::Slice * slice,
                    l2_cache_->get(l2_offset + (index / per_slice) * slice_bytes));
-  const uint64_t i = (index % per_slice) * entry_words_;
-  w0 = slice->words[i];
-  w1 = extended_ ? slice->words[i + 1] : 0;
+  return EntryRef{slice, slice->words.data() + (index % per_slice) * entry_words_};
+}
+
+Result<void> Qcow2Image::read_entry(uint64_t l2_offset, uint64_t index, uint64_t& w0,
+                                    uint64_t& w1) {
+  std::lock_guard lock(l2_cache_->mutex());
+  AMBER_TRY_ASSIGN(EntryRef entry, locate_entry(l2_offset, index));
+  w0 = entry.words[0];
+  w1 = extended_ ? entry.words[1] : 0;
   return ok();
 }
 
 Result<void> Qcow2Image::write_entry(uint64_t l2_offset, uint64_t index, uint64_t w0, uint64_t w1) {
-  const uint64_t slice_bytes = l2_cache_->slice_bytes();
-  const uint64_t per_slice = slice_bytes / (8 * entry_words_);
   std::lock_guard lock(l2_cache_->mutex());
-  AMBER_TRY_ASSIGN(L2Cache::Slice * slice,
-                   l2_cache_->get(l2_offset + (index / per_slice) * slice_bytes));
-  const uint64_t i = (index % per_slice) * entry_words_;
-  slice->words[i] = w0;
-  if (extended_) slice->words[i + 1] = w1;
-  l2_cache_->mark_dirty(slice);
+  AMBER_TRY_ASSIGN(EntryRef entry, locate_entry(l2_offset, index));
+  entry.words[0] = w0;
+  if (extended_) entry.words[1] = w1;
+  l2_cache_->mark_dirty(entry.slice);
   return ok();
 }
 
@@ -79,17 +79,30 @@ Result<uint64_t> Qcow2Image::l2_for_write(uint64_t l1_index) {
   return table;
 }
 
-template <typename Io>
-Result<void> Qcow2Image::unlocked_io(std::unique_lock<std::mutex>* meta_lock,
-                                     uint64_t first_cluster, uint64_t count, Io&& io) {
-  if (meta_lock == nullptr) return io();
-  for (uint64_t i = 0; i < count; ++i) inflight_.insert(first_cluster + i);
-  meta_lock->unlock();
-  Result<void> r = io();
-  meta_lock->lock();
-  for (uint64_t i = 0; i < count; ++i) inflight_.erase(first_cluster + i);
-  inflight_cv_.notify_all();
-  return r;
+template <typename Cow>
+Result<uint64_t> Qcow2Image::allocate_and_cow(uint64_t reuse, uint64_t first_cluster,
+                                              uint64_t count, MetaLock meta, Cow&& cow) {
+  uint64_t dest = reuse;
+  if (dest == 0) {
+    AMBER_TRY_ASSIGN(dest, allocate_clusters(count));
+  }
+  Result<void> written = ok();
+  if (meta.mode == MetaLockMode::kReleaseForDataIo) {
+    for (uint64_t i = 0; i < count; ++i) inflight_.insert(first_cluster + i);
+    meta.lock.unlock();
+    written = cow(dest);
+    meta.lock.lock();
+    for (uint64_t i = 0; i < count; ++i) inflight_.erase(first_cluster + i);
+    inflight_cv_.notify_all();
+  } else {
+    written = cow(dest);
+  }
+  if (!written.ok()) {
+    // Nothing references freshly allocated clusters yet.
+    if (reuse == 0) (void)refcounts_->update_range(dest, count * cluster_size_, -1);
+    return std::move(written).error();
+  }
+  return dest;
 }
 
 Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowFill head,
@@ -131,8 +144,7 @@ Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowFill h
 // COW only at the two ends, one writev. Returns 0 when it does not apply.
 Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const iovec> iov,
                                              uint64_t iov_pos, uint64_t length,
-                                             uint64_t l2_offset,
-                                             std::unique_lock<std::mutex>* meta_lock) {
+                                             uint64_t l2_offset, MetaLock meta) {
   const uint64_t cs = cluster_size_;
   const uint64_t gc0 = offset >> cluster_bits_;
   const uint64_t in = offset & (cs - 1);
@@ -156,11 +168,10 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
   }
   if (count < 2) return uint64_t{0};
   const uint64_t n = std::min(length, count * cs - in);
-  AMBER_TRY_ASSIGN(uint64_t dest, allocate_clusters(count));
   const bool has_backing = !header_.backing_file.empty();
   const uint64_t end = in + n;  // relative to the first cluster
   const uint64_t last = count - 1;
-  auto io = [&]() -> Result<void> {
+  auto cow = [&](uint64_t dest) -> Result<void> {
     IovSlice data;
     auto part = data.build(iov, iov_pos, n);
     if (!extended_) {
@@ -178,43 +189,74 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
     return cow_write(offset - in, dest, {head_start, in, sub_zero(0, in / scs)},
                      {end, align_up(end, scs), tail_z}, part);
   };
-  auto done = unlocked_io(meta_lock, gc0, count, io);
-  if (!done.ok()) {
-    (void)refcounts_->update_range(dest, count * cs, -1);  // nothing references it yet
-    return std::move(done).error();
-  }
+  AMBER_TRY_ASSIGN(uint64_t dest, allocate_and_cow(0, gc0, count, meta, cow));
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t w1 = 0;
     if (extended_) {
       const uint64_t lo = i == 0 ? in : 0;
       const uint64_t hi = i == last ? end - last * cs : cs;
-      const unsigned first_sub = static_cast<unsigned>(lo / subcluster_size_);
-      const unsigned last_sub = static_cast<unsigned>((hi - 1) / subcluster_size_);
-      const uint32_t touched = static_cast<uint32_t>(((uint64_t{1} << (last_sub + 1)) - 1) &
-                                                     ~((uint64_t{1} << first_sub) - 1));
-      const uint32_t zero = static_cast<uint32_t>(w1s[i] >> 32) & ~touched;
-      w1 = (uint64_t{zero} << 32) | touched;
+      const uint32_t zero = static_cast<uint32_t>(w1s[i] >> 32) & ~touched_subclusters(lo, hi);
+      w1 = (uint64_t{zero} << 32) | touched_subclusters(lo, hi);
     }
     AMBER_TRY(write_entry(l2_offset, (gc0 + i) % l2_entries_, (dest + i * cs) | kOflagCopied, w1));
   }
   return n;
 }
 
+uint32_t Qcow2Image::touched_subclusters(uint64_t from, uint64_t to) const {
+  const unsigned first = static_cast<unsigned>(from / subcluster_size_);
+  const unsigned last = static_cast<unsigned>((to - 1) / subcluster_size_);
+  return static_cast<uint32_t>(((uint64_t{1} << (last + 1)) - 1) & ~((uint64_t{1} << first) - 1));
+}
+
+Qcow2Image::ClusterPlan Qcow2Image::plan_cluster_write(uint64_t w0, uint64_t w1, bool own,
+                                                       uint64_t in, uint64_t n) const {
+  const uint64_t cs = cluster_size_;
+  const bool compressed = (w0 & kOflagCompressed) != 0;
+  const uint64_t host = compressed ? 0 : (w0 & kL2OffsetMask);
+  const bool has_backing = !header_.backing_file.empty();
+  if (!extended_) {
+    const bool zero_flag = (w0 & kOflagZero) != 0;
+    // A cluster we own with data: the guest's bytes alone, in place.
+    if (own && !zero_flag) return {host, {in, in, false}, {in + n, in + n, false}, 0};
+    // Else a whole cluster: ours again (zero flag) or a new one, filled
+    // with zeros or with what the image reads there now.
+    const bool zeros = zero_flag || (host == 0 && !compressed && !has_backing);
+    return {own ? host : 0, {0, in, zeros}, {in + n, cs, zeros}, 0};
+  }
+  // Extended L2. A compressed or shared cluster becomes a new, fully
+  // allocated one holding what the image reads there now.
+  if (compressed || (host != 0 && !own)) return {0, {0, in, false}, {in + n, cs, false}, 0xffffffffull};
+  // Else per-subcluster allocation in our cluster (or a new one): fill the
+  // untouched parts of partially written, unallocated subclusters.
+  const uint64_t scs = subcluster_size_;
+  const unsigned first = static_cast<unsigned>(in / scs);
+  const unsigned last = static_cast<unsigned>((in + n - 1) / scs);
+  const uint32_t touched = touched_subclusters(in, in + n);
+  const uint32_t alloc = static_cast<uint32_t>(w1);
+  const uint32_t zero = static_cast<uint32_t>(w1 >> 32);
+  auto sub_zeros = [&](unsigned sub) { return (zero & (1u << sub)) || !has_backing; };
+  ClusterPlan plan{host, {in, in, false}, {in + n, in + n, false}, 0};
+  if (!(alloc & (1u << first))) plan.head = {first * scs, in, sub_zeros(first)};
+  if (!(alloc & (1u << last))) plan.tail = {in + n, (last + 1) * scs, sub_zeros(last)};
+  plan.w1 = (uint64_t{zero & ~touched} << 32) | (alloc | touched);
+  return plan;
+}
+
 Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> iov,
-                                        uint64_t iov_pos, uint64_t length,
-                                        std::unique_lock<std::mutex>* meta_lock) {
+                                        uint64_t iov_pos, uint64_t length, MetaLock meta) {
   const uint64_t cs = cluster_size_;
   const uint64_t cstart = offset & ~(cs - 1);
   const uint64_t in = offset - cstart;
   const uint64_t n = std::min(length, cs - in);
   const uint64_t gc = offset >> cluster_bits_;
-  if (meta_lock != nullptr) {
-    while (inflight_.count(gc) != 0) inflight_cv_.wait(*meta_lock);
+  if (meta.mode == MetaLockMode::kReleaseForDataIo) {
+    while (inflight_.count(gc) != 0) inflight_cv_.wait(meta.lock);
   }
   const uint64_t l2_index = gc % l2_entries_;
   AMBER_TRY_ASSIGN(uint64_t l2_offset, l2_for_write(gc / l2_entries_));
   if (in + length > cs) {
-    AMBER_TRY_ASSIGN(uint64_t done, write_fresh_run(offset, iov, iov_pos, length, l2_offset, meta_lock));
+    AMBER_TRY_ASSIGN(uint64_t done, write_fresh_run(offset, iov, iov_pos, length, l2_offset, meta));
     if (done != 0) return done;
   }
   uint64_t w0, w1;
@@ -222,94 +264,27 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
   Mapping check;
   AMBER_TRY(classify(w0, w1, gc, 0, check));  // validates the entry
 
-  IovSlice data_slice;
-  auto data = data_slice.build(iov, iov_pos, n);
   const bool compressed = (w0 & kOflagCompressed) != 0;
   const uint64_t host = compressed ? 0 : (w0 & kL2OffsetMask);
-  const bool has_backing = !header_.backing_file.empty();
-  if (host != 0 && !(w0 & kOflagCopied)) {
+  bool own = host != 0 && (w0 & kOflagCopied);
+  if (host != 0 && !own) {
     AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(host >> cluster_bits_));
-    if (rc == 1) w0 |= kOflagCopied;
+    own = rc == 1;
   }
-  const bool own = host != 0 && (w0 & kOflagCopied);
-
-  auto drop_old = [&](uint64_t target) -> Result<void> {
-    if (compressed) {
-      AMBER_TRY_ASSIGN(CompressedDescriptor d, decode_compressed(w0, cluster_bits_));
-      defer_free(d.aligned_offset, d.aligned_bytes);
-    } else if (host != 0 && host != target) {
-      defer_free(host, cs);
-    }
-    return ok();
-  };
-
-  if (!extended_) {
-    const bool zero_flag = (w0 & kOflagZero) != 0;
-    if (own && !zero_flag) {
-      AMBER_TRY(file_->writev_at(host + in, data));
-      AMBER_TRY(write_entry(l2_offset, l2_index, w0, 0));
-      return n;
-    }
-    const uint64_t target = own ? host : 0;
-    uint64_t dest = target;
-    if (dest == 0) {
-      AMBER_TRY_ASSIGN(dest, allocate_clusters(1));
-    }
-    const bool zeros = zero_flag || (host == 0 && !compressed && !has_backing);
-    auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
-      return cow_write(cstart, dest, {0, in, zeros}, {in + n, cs, zeros}, data);
-    });
-    if (!done.ok()) {
-      if (target == 0) (void)refcounts_->update(dest >> cluster_bits_, -1);
-      return std::move(done).error();
-    }
-    AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied, 0));
-    AMBER_TRY(drop_old(dest));
-    return n;
+  const ClusterPlan plan = plan_cluster_write(w0, w1, own, in, n);
+  IovSlice data_slice;
+  auto data = data_slice.build(iov, iov_pos, n);
+  AMBER_TRY_ASSIGN(uint64_t dest, allocate_and_cow(plan.reuse, gc, 1, meta, [&](uint64_t to) {
+                     return cow_write(cstart, to, plan.head, plan.tail, data);
+                   }));
+  AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied, plan.w1));
+  // The old host cluster goes once the new entry is durable.
+  if (compressed) {
+    AMBER_TRY_ASSIGN(CompressedDescriptor d, decode_compressed(w0, cluster_bits_));
+    defer_free(d.aligned_offset, d.aligned_bytes);
+  } else if (host != 0 && host != dest) {
+    defer_free(host, cs);
   }
-
-  // Extended L2: per-subcluster allocation.
-  const uint64_t scs = subcluster_size_;
-  const unsigned first = static_cast<unsigned>(in / scs);
-  const unsigned last = static_cast<unsigned>((in + n - 1) / scs);
-  const uint32_t touched =
-      static_cast<uint32_t>(((uint64_t{1} << (last + 1)) - 1) & ~((uint64_t{1} << first) - 1));
-  uint32_t alloc = static_cast<uint32_t>(w1);
-  uint32_t zero = static_cast<uint32_t>(w1 >> 32);
-  if (compressed || (host != 0 && !own)) {
-    AMBER_TRY_ASSIGN(uint64_t dest, allocate_clusters(1));
-    auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
-      return cow_write(cstart, dest, {0, in, false}, {in + n, cs, false}, data);
-    });
-    if (!done.ok()) {
-      (void)refcounts_->update(dest >> cluster_bits_, -1);
-      return std::move(done).error();
-    }
-    AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied, 0xffffffffull));
-    AMBER_TRY(drop_old(dest));
-    return n;
-  }
-  uint64_t dest = host;
-  if (dest == 0) {
-    AMBER_TRY_ASSIGN(dest, allocate_clusters(1));
-  }
-  // Fill the untouched parts of partially written, unallocated subclusters.
-  auto sub_zeros = [&](unsigned sub) { return (zero & (1u << sub)) || !has_backing; };
-  CowFill head{in, in, false};
-  if (!(alloc & (1u << first))) head = {first * scs, in, sub_zeros(first)};
-  CowFill tail{in + n, in + n, false};
-  if (!(alloc & (1u << last))) tail = {in + n, (last + 1) * scs, sub_zeros(last)};
-  auto done = unlocked_io(meta_lock, gc, 1, [&]() -> Result<void> {
-    return cow_write(cstart, dest, head, tail, data);
-  });
-  if (!done.ok()) {
-    if (host == 0) (void)refcounts_->update(dest >> cluster_bits_, -1);
-    return std::move(done).error();
-  }
-  alloc |= touched;
-  zero &= ~touched;
-  AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied,
-                        (uint64_t{zero} << 32) | alloc));
   return n;
 }
 
@@ -332,7 +307,9 @@ Result<void> Qcow2Image::writev(uint64_t offset, std::span<const iovec> iov) {
     }
     std::unique_lock meta(meta_);
     AMBER_TRY(mark_dirty());
-    AMBER_TRY_ASSIGN(uint64_t done, write_slow(offset + pos, iov, pos, length - pos, &meta));
+    AMBER_TRY_ASSIGN(uint64_t done,
+                     write_slow(offset + pos, iov, pos, length - pos,
+                                {meta, MetaLockMode::kReleaseForDataIo}));
     pos += done;
     AMBER_TRY(maybe_write_back());
   }

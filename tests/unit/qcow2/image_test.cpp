@@ -28,17 +28,19 @@ std::vector<std::byte> read_back(Image& image, uint64_t offset, size_t n) {
 TEST(Qcow2L2Cache, EvictsCleanSlicesAndWritesBackDirty) {
   io::MemoryFile file;
   L2Cache cache(file, 4096, 2);
-  std::lock_guard lock(cache.mutex());
-  auto a = cache.get(0);
-  ASSERT_TRUE(a.ok());
-  (*a)->words[0] = 42;
-  cache.mark_dirty(*a);
-  ASSERT_TRUE(cache.get(4096).ok());
-  ASSERT_TRUE(cache.get(8192).ok());  // evicts the clean 4096, keeps dirty 0
-  EXPECT_EQ(cache.size(), 2u);
-  ASSERT_TRUE(cache.get(12288).ok());
-  EXPECT_EQ(cache.dirty_count(), 1u);
-  ASSERT_TRUE(cache.write_back().ok());
+  {
+    std::lock_guard lock(cache.mutex());
+    auto a = cache.get(0);
+    ASSERT_TRUE(a.ok());
+    (*a)->words[0] = 42;
+    cache.mark_dirty(*a);
+    ASSERT_TRUE(cache.get(4096).ok());
+    ASSERT_TRUE(cache.get(8192).ok());  // evicts the clean 4096, keeps dirty 0
+    EXPECT_EQ(cache.size(), 2u);
+    ASSERT_TRUE(cache.get(12288).ok());
+    EXPECT_EQ(cache.dirty_count(), 1u);
+  }
+  ASSERT_TRUE(cache.write_back().ok());  // takes the lock itself
   EXPECT_EQ(cache.dirty_count(), 0u);
   uint64_t be = 0;
   ASSERT_TRUE(io::read_exact(file, 0, &be, 8).ok());
