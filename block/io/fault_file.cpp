@@ -5,11 +5,13 @@
 
 namespace amber::block::io {
 
-void FaultFile::fail_after(FaultOp op, uint64_t calls, int error_number) {
+void FaultFile::fail_after(FaultOp op, uint64_t calls, int error_number, FaultKind kind) {
   std::lock_guard lock(mutex_);
   fault_op_ = op;
   countdown_ = calls;
   errno_ = error_number;
+  kind_ = kind;
+  short_written_ = false;
   armed_ = true;
 }
 
@@ -24,14 +26,39 @@ size_t FaultFile::pending_updates() const {
   return undo_.size();
 }
 
-Result<void> FaultFile::check(FaultOp op) {
+uint64_t FaultFile::operations() const {
   std::lock_guard lock(mutex_);
-  if (crashed_) return Error::from_errno(EIO, "'" + inner_->name() + "': device lost (crash)");
-  if (!armed_ || (fault_op_ != FaultOp::kAny && fault_op_ != op)) return ok();
+  return operations_;
+}
+
+uint64_t FaultFile::failures() const {
+  std::lock_guard lock(mutex_);
+  return failures_;
+}
+
+FaultFile::Verdict FaultFile::check(FaultOp op) {
+  std::lock_guard lock(mutex_);
+  ++operations_;
+  if (crashed_) {
+    ++failures_;
+    return Verdict::kFail;
+  }
+  if (!armed_ || (fault_op_ != FaultOp::kAny && fault_op_ != op)) return Verdict::kPass;
   if (countdown_ > 0) {
     --countdown_;
-    return ok();
+    return Verdict::kPass;
   }
+  ++failures_;
+  if (kind_ == FaultKind::kShortWrite && op == FaultOp::kWrite && !short_written_) {
+    short_written_ = true;
+    return Verdict::kFailShort;
+  }
+  return Verdict::kFail;
+}
+
+Result<void> FaultFile::failure() {
+  std::lock_guard lock(mutex_);
+  if (crashed_) return Error::from_errno(EIO, "'" + inner_->name() + "': device lost (crash)");
   return Error::from_errno(errno_, "'" + inner_->name() + "': injected fault");
 }
 
@@ -68,18 +95,28 @@ size_t FaultFile::crash(uint64_t seed) {
 }
 
 Result<void> FaultFile::read_at(uint64_t offset, std::span<std::byte> buffer) {
-  AMBER_TRY(check(FaultOp::kRead));
+  if (check(FaultOp::kRead) != Verdict::kPass) return failure();
   return inner_->read_at(offset, buffer);
 }
 
 Result<void> FaultFile::write_at(uint64_t offset, std::span<const std::byte> data) {
-  AMBER_TRY(check(FaultOp::kWrite));
+  const Verdict verdict = check(FaultOp::kWrite);
+  if (verdict == Verdict::kFailShort) {
+    // Sectors are stored whole (kSector), as a disk does.
+    constexpr uint64_t kSector = 512;
+    const uint64_t stored = data.size() / 2 / kSector * kSector;
+    if (stored != 0) {
+      AMBER_TRY(remember(offset, stored));
+      AMBER_TRY(inner_->write_at(offset, data.first(stored)));
+    }
+  }
+  if (verdict != Verdict::kPass) return failure();
   AMBER_TRY(remember(offset, data.size()));
   return inner_->write_at(offset, data);
 }
 
 Result<void> FaultFile::flush() {
-  AMBER_TRY(check(FaultOp::kFlush));
+  if (check(FaultOp::kFlush) != Verdict::kPass) return failure();
   AMBER_TRY(inner_->flush());
   std::lock_guard lock(mutex_);
   undo_.clear();
@@ -87,26 +124,26 @@ Result<void> FaultFile::flush() {
 }
 
 Result<void> FaultFile::punch_hole(uint64_t offset, uint64_t length) {
-  AMBER_TRY(check(FaultOp::kDiscard));
+  if (check(FaultOp::kDiscard) != Verdict::kPass) return failure();
   AMBER_TRY(remember(offset, length));
   return inner_->punch_hole(offset, length);
 }
 
 Result<void> FaultFile::write_zeroes(uint64_t offset, uint64_t length) {
-  AMBER_TRY(check(FaultOp::kZero));
+  if (check(FaultOp::kZero) != Verdict::kPass) return failure();
   AMBER_TRY(remember(offset, length));
   return inner_->write_zeroes(offset, length);
 }
 
 Result<void> FaultFile::allocate(uint64_t offset, uint64_t length) {
-  AMBER_TRY(check(FaultOp::kWrite));
+  if (check(FaultOp::kWrite) != Verdict::kPass) return failure();
   return inner_->allocate(offset, length);
 }
 
 Result<uint64_t> FaultFile::size() { return inner_->size(); }
 
 Result<void> FaultFile::truncate(uint64_t new_size) {
-  AMBER_TRY(check(FaultOp::kTruncate));
+  if (check(FaultOp::kTruncate) != Verdict::kPass) return failure();
   return inner_->truncate(new_size);
 }
 

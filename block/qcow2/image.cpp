@@ -77,8 +77,7 @@ Result<void> Qcow2Image::init(unsigned depth) {
   refcounts_->on_table_moved = [this](uint64_t offset, uint32_t clusters) -> Result<void> {
     header_.refcount_table_offset = offset;
     header_.refcount_table_clusters = clusters;
-    AMBER_TRY(write_header());
-    return file_->flush();
+    return write_header_durably();
   };
 
   AMBER_TRY_ASSIGN(SnapshotTable snaps,
@@ -162,6 +161,14 @@ Result<void> Qcow2Image::write_header() {
   return io::write_exact(*file_, 0, bytes.data(), bytes.size());
 }
 
+Result<void> Qcow2Image::write_header_durably() {
+  header_stale_ = true;
+  AMBER_TRY(write_header());
+  AMBER_TRY(file_->flush());
+  header_stale_ = false;
+  return ok();
+}
+
 Result<void> Qcow2Image::mark_dirty() {
   if (!lazy_ || dirty_set_by_us_ || (header_.incompatible_features & kIncompatDirty)) return ok();
   header_.incompatible_features |= kIncompatDirty;
@@ -190,6 +197,9 @@ Result<void> Qcow2Image::write_l1_dirty() {
 }
 
 Result<void> Qcow2Image::write_back_metadata() {
+  // A header write that failed may not have landed: write it again before
+  // any table that depends on it (a moved refcount or L1 table, the size).
+  if (header_stale_) AMBER_TRY(write_header_durably());
   // QEMU's order: refcounts, (flush), L2 slices, (flush), L1. The L2
   // cache's lock is never held across a flush or a write (write_back takes
   // it only to copy and to mark slices), so every queue's lookups go on

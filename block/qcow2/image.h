@@ -99,6 +99,9 @@ class Qcow2Image final : public Image {
 
   // image.cpp
   Result<void> write_header();
+  // write_header + flush; until that succeeds, header_stale_ makes
+  // write_back_metadata try again first.
+  Result<void> write_header_durably();
   Result<void> mark_dirty();
   Result<void> write_back_metadata();     // meta_ held
   Result<void> apply_pending_frees();     // meta_ held, after write-back
@@ -234,6 +237,7 @@ class Qcow2Image final : public Image {
   std::atomic<int> metadata_prealloc_{-1};  // -1 unknown, else 0/1 (read.cpp)
   bool lazy_ = false;
   bool dirty_set_by_us_ = false;
+  bool header_stale_ = false;  // meta_ held
   bool closed_ = false;
 };
 

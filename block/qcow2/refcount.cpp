@@ -276,42 +276,81 @@ Result<void> Refcounts::grow_table(uint64_t min_entries, uint64_t search_from) {
     return Error(ErrorKind::kNoSpace, "refcount table would exceed QEMU's 8 MiB limit");
   const uint64_t old_offset = table_offset_;
   const uint64_t old_clusters = table_clusters_;
+  const size_t old_entries = table_.size();
+  // The entries past the old table describe only blocks placed for the new
+  // table; they stay in memory until the new table is on disk, and go again
+  // if the growth fails (the table on disk and in memory stay the same).
   table_.resize(clusters * per_cluster, 0);
   growing_ = true;
   auto placed = allocate(clusters, search_from);
   growing_ = false;
-  if (!placed.ok()) return std::move(placed).error();
+  if (!placed.ok()) {
+    abandon_growth(old_entries);
+    return std::move(placed).error();
+  }
+  // The blocks, then the new table where nothing points yet.
+  auto written = write_dirty_blocks();
+  Result<void> stored = written.ok() ? file_.flush() : Result<void>(std::move(written).error());
+  if (stored.ok()) stored = write_table(*placed);
+  if (stored.ok()) stored = file_.flush();
+  if (!stored.ok()) {
+    abandon_growth(old_entries);
+    return stored;
+  }
   table_offset_ = *placed;
   table_clusters_ = static_cast<uint32_t>(clusters);
-  table_dirty_ = true;
-  AMBER_TRY(write_back(true));
-  AMBER_TRY(file_.flush());
-  if (on_table_moved) AMBER_TRY(on_table_moved(table_offset_, table_clusters_));
+  table_dirty_ = false;
+  if (on_table_moved) {
+    // On failure the header may name either table; both describe what is
+    // durable, and the image rewrites its header before any table that
+    // depends on the new one. The old table is then leaked, not freed.
+    AMBER_TRY(on_table_moved(table_offset_, table_clusters_));
+  }
   return update_range(old_offset, old_clusters * cluster_size_, -1);
 }
 
+void Refcounts::abandon_growth(size_t old_entries) {
+  for (size_t index = old_entries; index < table_.size(); ++index) {
+    if (table_[index] == 0) continue;
+    block_offsets_.erase(table_[index] >> cluster_bits_);
+    auto found = blocks_.find(index);
+    if (found == blocks_.end()) continue;
+    if (found->second.dirty) --dirty_blocks_;
+    lru_.erase(found->second.lru);
+    blocks_.erase(found);
+  }
+  table_.resize(old_entries);
+  // Blocks placed inside the old table during the growth are real ones.
+  table_dirty_ = true;
+}
+
+Result<bool> Refcounts::write_dirty_blocks() {
+  if (dirty_blocks_ == 0) return false;
+  std::vector<Block*> dirty;
+  for (auto& [ti, b] : blocks_) {
+    if (b.dirty) dirty.push_back(&b);
+  }
+  std::sort(dirty.begin(), dirty.end(), [](Block* a, Block* b) { return a->offset < b->offset; });
+  for (Block* b : dirty) {
+    AMBER_TRY(io::write_exact(file_, b->offset, b->bytes.data(), b->bytes.size()));
+    b->dirty = false;
+    --dirty_blocks_;
+  }
+  return true;
+}
+
+Result<void> Refcounts::write_table(uint64_t offset) {
+  std::vector<uint64_t> be(table_.size());
+  for (size_t i = 0; i < be.size(); ++i) be[i] = __builtin_bswap64(table_[i]);
+  return io::write_exact(file_, offset, be.data(), be.size() * 8);
+}
+
 Result<void> Refcounts::write_back(bool flush_between) {
-  bool wrote = false;
-  if (dirty_blocks_ != 0) {
-    std::vector<Block*> dirty;
-    for (auto& [ti, b] : blocks_) {
-      if (b.dirty) dirty.push_back(&b);
-    }
-    std::sort(dirty.begin(), dirty.end(), [](Block* a, Block* b) { return a->offset < b->offset; });
-    for (Block* b : dirty) {
-      AMBER_TRY(io::write_exact(file_, b->offset, b->bytes.data(), b->bytes.size()));
-      b->dirty = false;
-      --dirty_blocks_;
-      wrote = true;
-    }
-  }
-  if (table_dirty_) {
-    if (wrote && flush_between) AMBER_TRY(file_.flush());
-    std::vector<uint64_t> be(table_.size());
-    for (size_t i = 0; i < be.size(); ++i) be[i] = __builtin_bswap64(table_[i]);
-    AMBER_TRY(io::write_exact(file_, table_offset_, be.data(), be.size() * 8));
-    table_dirty_ = false;
-  }
+  AMBER_TRY_ASSIGN(bool wrote, write_dirty_blocks());
+  if (!table_dirty_) return ok();
+  if (wrote && flush_between) AMBER_TRY(file_.flush());
+  AMBER_TRY(write_table(table_offset_));
+  table_dirty_ = false;
   return ok();
 }
 

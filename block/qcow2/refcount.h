@@ -71,7 +71,14 @@ class Refcounts {
   };
   Result<Block*> block_for(uint64_t table_index, bool create);
   Result<void> ensure_block(uint64_t table_index, int depth, uint64_t search_from);
+  // Moves the table to a larger place: the new table is written and
+  // flushed before it replaces the old one in memory; a failure before
+  // that leaves memory as the file (abandon_growth).
   Result<void> grow_table(uint64_t min_entries, uint64_t search_from);
+  void abandon_growth(size_t old_entries);
+  // Returns whether any block was dirty.
+  Result<bool> write_dirty_blocks();
+  Result<void> write_table(uint64_t offset);
   Result<uint64_t> find_free_run(uint64_t count, uint64_t start);
   Result<void> evict();
 

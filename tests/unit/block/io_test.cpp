@@ -51,6 +51,30 @@ TEST(FaultFile, InjectedWriteFailure) {
   EXPECT_TRUE(f.write_at(512, data).ok());
 }
 
+TEST(FaultFile, ShortWriteStoresWholeSectorsThenFails) {
+  auto inner = std::make_unique<MemoryFile>();
+  MemoryFile* mem = inner.get();
+  FaultFile f(std::move(inner));
+  f.fail_after(FaultOp::kAny, 1, ENOSPC, FaultKind::kShortWrite);
+  auto data = pattern(3 * 512 + 100, 9);
+  std::vector<std::byte> sector(512);
+  EXPECT_TRUE(f.read_at(0, sector).ok());  // call 0 passes
+  auto r = f.write_at(0, data);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kNoSpace);
+  // Half of 1636 bytes, rounded down to sectors: one sector landed.
+  EXPECT_EQ(*mem->size(), 512u);
+  EXPECT_EQ(std::memcmp(mem->contents().data(), data.data(), 512), 0);
+  // Later writes fail whole (the disk stays full) until cleared.
+  EXPECT_FALSE(f.write_at(4096, data).ok());
+  EXPECT_EQ(*mem->size(), 512u);
+  EXPECT_EQ(f.operations(), 3u);
+  EXPECT_EQ(f.failures(), 2u);
+  f.clear_faults();
+  EXPECT_TRUE(f.write_at(0, data).ok());
+  EXPECT_EQ(f.operations(), 4u);
+}
+
 TEST(FaultFile, CrashKeepsFlushedData) {
   auto inner = std::make_unique<MemoryFile>();
   MemoryFile* mem = inner.get();
