@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "block/qcow2/compressed.h"
 #include "block/qcow2/format.h"
+#include "block/qcow2/l2_entry.h"
 #include "block/qcow2/snapshot.h"
 
 namespace amber::block::qcow2 {
@@ -32,25 +32,27 @@ struct Walker {
     AMBER_TRY(io::read_exact(file, table, words.data(), cs));
     const uint64_t step = extended ? 2 : 1;
     for (uint64_t i = 0; i < words.size(); i += step) {
-      const uint64_t e = __builtin_bswap64(words[i]);
-      if (e & kOflagCompressed) {
-        AMBER_TRY_ASSIGN(CompressedDescriptor d, decode_compressed(e, h.cluster_bits));
-        if (d.offset >= file_end)
-          return Error(ErrorKind::kCorrupt, "compressed L2 entry in table " + to_hex(table) +
-                                                " points beyond the end of the file");
-        AMBER_TRY(emit(d.aligned_offset, d.aligned_bytes, ClusterUse::kCompressed, false, active));
+      const L2Entry e = decode_l2_entry(__builtin_bswap64(words[i]),
+                                        extended ? __builtin_bswap64(words[i + 1]) : 0,
+                                        h.cluster_bits, extended);
+      auto where = [&] { return "L2 entry " + std::to_string(i / step) + " of table " + to_hex(table); };
+      if (e.kind == L2EntryKind::kCompressed) {
+        if (e.host_offset >= file_end)
+          return Error(ErrorKind::kCorrupt,
+                       "compressed " + where() + " points beyond the end of the file");
+        const HostRange range = referenced_range(e, h.cluster_bits);
+        AMBER_TRY(emit(range.offset, range.bytes, ClusterUse::kCompressed, false, active));
         continue;
       }
-      if ((e & kL2StdReservedMask) != 0)
-        return Error(ErrorKind::kCorrupt, "L2 entry " + std::to_string(i / step) + " of table " +
-                                              to_hex(table) + " has reserved bits set");
-      const uint64_t host = e & kL2OffsetMask;
-      if (host == 0) continue;
-      if (host + cs > file_end)
-        return Error(ErrorKind::kCorrupt, "L2 entry " + std::to_string(i / step) + " of table " +
-                                              to_hex(table) + " points to " + to_hex(host) +
+      if (e.reserved_bits) return Error(ErrorKind::kCorrupt, where() + " has reserved bits set");
+      if (!e.has_host_cluster()) continue;
+      if (e.host_offset % cs != 0)
+        return Error(ErrorKind::kCorrupt, where() + " points to " + to_hex(e.host_offset) +
+                                              ", which is not cluster aligned");
+      if (e.host_offset + cs > file_end)
+        return Error(ErrorKind::kCorrupt, where() + " points to " + to_hex(e.host_offset) +
                                               ", beyond the end of the file");
-      AMBER_TRY(emit(host, cs, ClusterUse::kData, (e & kOflagCopied) != 0, active));
+      AMBER_TRY(emit(e.host_offset, cs, ClusterUse::kData, e.copied, active));
     }
     return ok();
   }
@@ -77,7 +79,7 @@ struct Walker {
 
 }  // namespace
 
-Result<void> walk_references(io::File& file, const Header& header, bool with_refcount_structures,
+Result<void> walk_references(io::File& file, const Header& header, RefcountStructures refcounts,
                              const ReferenceVisitor& visit) {
   AMBER_TRY_ASSIGN(uint64_t file_size, file.size());
   Walker w{file, header, visit, header.cluster_size(), align_up(file_size, header.cluster_size()),
@@ -91,7 +93,7 @@ Result<void> walk_references(io::File& file, const Header& header, bool with_ref
     AMBER_TRY(w.emit(header.snapshots_offset, align_up(snaps.bytes, w.cs),
                      ClusterUse::kSnapshotTable, false, false));
   for (const auto& s : snaps.snapshots) AMBER_TRY(w.walk_l1(s.l1_table_offset, s.l1_size, false));
-  if (!with_refcount_structures) return ok();
+  if (refcounts == RefcountStructures::kSkip) return ok();
   const uint64_t table_bytes = uint64_t{header.refcount_table_clusters} * w.cs;
   AMBER_TRY(w.emit(header.refcount_table_offset, table_bytes, ClusterUse::kRefcountTable, false,
                    true));

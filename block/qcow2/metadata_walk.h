@@ -3,8 +3,10 @@
 // snapshot table, refcount table and blocks), validating every entry on the
 // way. Each reference is visited once, so per-cluster visit counts are the
 // refcounts QEMU expects (an L2 table reached from two L1 tables, and its
-// data clusters, are visited twice). Used by rebuild_refcounts and the
-// consistency check.
+// data clusters, are visited twice). Entries are decoded by l2_entry.h, as
+// in `check` (which counts references itself, tolerating and reporting
+// damage, where this walk stops at the first bad entry). Used by
+// rebuild_refcounts and the tests' consistency check.
 //
 // Thread-safety: reads `file` only; the caller must keep writers away.
 #pragma once
@@ -40,9 +42,11 @@ struct Reference {
 
 using ReferenceVisitor = std::function<Result<void>(const Reference&)>;
 
-// `with_refcount_structures` false leaves out the refcount table and blocks
-// (a rebuild places new ones).
-Result<void> walk_references(io::File& file, const Header& header, bool with_refcount_structures,
+// Whether the walk visits the refcount table and blocks (a rebuild skips
+// them: it places new ones).
+enum class RefcountStructures { kVisit, kSkip };
+
+Result<void> walk_references(io::File& file, const Header& header, RefcountStructures refcounts,
                              const ReferenceVisitor& visit);
 
 }  // namespace amber::block::qcow2

@@ -4,6 +4,7 @@
 #include "block/qcow2/format.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/iov.h"
+#include "block/qcow2/l2_entry.h"
 
 namespace amber::block::qcow2 {
 
@@ -18,25 +19,26 @@ Result<void> Qcow2Image::classify(uint64_t w0, uint64_t w1, uint64_t guest_clust
   m.copied = false;
   m.host = 0;
   m.has_host = false;
-  if (w0 & kOflagCompressed) {
+  const L2Entry e = decode_l2_entry(w0, w1, cluster_bits_, extended_);
+  if (e.kind == L2EntryKind::kCompressed) {
     if (extended_ && w1 != 0) return corrupt("is compressed but has a subcluster bitmap");
     m.kind = MapKind::kCompressed;
     return ok();
   }
-  const uint64_t host = w0 & kL2OffsetMask;
+  const uint64_t host = e.host_offset;
+  // With subclusters bit 0 is reserved too (the decoder ignores it there).
+  if (e.reserved_bits || (extended_ && (w0 & kOflagZero) != 0))
+    return corrupt("has reserved bits set");
   if (extended_) {
-    if ((w0 & kL2StdReservedMask) != 0 || (w0 & kOflagZero) != 0)
-      return corrupt("has reserved bits set");
-    const uint32_t alloc = static_cast<uint32_t>(w1);
-    const uint32_t zero = static_cast<uint32_t>(w1 >> 32);
-    if (alloc & zero) return corrupt("has subclusters both allocated and zero");
+    const uint32_t alloc = e.allocated_subclusters();
+    if (e.bitmap_conflict()) return corrupt("has subclusters both allocated and zero");
     if (alloc != 0 && host == 0) return corrupt("has allocated subclusters but no host cluster");
     if (alloc & (1u << sub)) m.kind = MapKind::kData;
-    else m.kind = (zero & (1u << sub)) ? MapKind::kZero : MapKind::kUnallocated;
+    else m.kind = (e.zero_subclusters() & (1u << sub)) ? MapKind::kZero : MapKind::kUnallocated;
+  } else if (e.kind == L2EntryKind::kZeroPlain || e.kind == L2EntryKind::kZeroAllocated) {
+    m.kind = MapKind::kZero;
   } else {
-    if ((w0 & kL2StdReservedMask) != 0) return corrupt("has reserved bits set");
-    if (w0 & kOflagZero) m.kind = MapKind::kZero;
-    else m.kind = host == 0 ? MapKind::kUnallocated : MapKind::kData;
+    m.kind = e.kind == L2EntryKind::kNormal ? MapKind::kData : MapKind::kUnallocated;
   }
   if (host == 0) return ok();
   // QEMU refuses a misaligned host cluster even when the entry is zero or

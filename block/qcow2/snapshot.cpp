@@ -1,9 +1,14 @@
 #include "block/qcow2/snapshot.h"
 
+#include <algorithm>
+
 #include "block/qcow2/format.h"
 
 namespace amber::block::qcow2 {
 namespace {
+
+// Extra data QEMU 7.2 knows: vm_state_size_large, disk_size, icount.
+constexpr uint32_t kKnownExtraData = 24;
 
 Error bad(uint32_t index, const std::string& what) {
   return Error(ErrorKind::kCorrupt, "qcow2 snapshot " + std::to_string(index) + ": " + what);
@@ -12,7 +17,9 @@ Error bad(uint32_t index, const std::string& what) {
 }  // namespace
 
 Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint32_t count,
-                                          unsigned version, uint32_t cluster_bits) {
+                                          unsigned version, uint32_t cluster_bits,
+                                          SnapshotValidation validation) {
+  const bool full = validation == SnapshotValidation::kFull;
   SnapshotTable table;
   if (count == 0) return table;
   const uint64_t cluster_size = uint64_t{1} << cluster_bits;
@@ -50,9 +57,10 @@ Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint3
     s.info.vm_clock_nsec = load_be64(p + 24);
     s.info.vm_state_size = load_be32(p + 32);
     const uint32_t extra = load_be32(p + 36);
+    s.extra_data_size = extra;
     if (extra > kMaxSnapshotExtraData)
       return bad(i, "extra_data_size " + std::to_string(extra) + " exceeds 1024");
-    if (version >= 3 && extra < 16)
+    if (full && version >= 3 && extra < kMinV3SnapshotExtraData)
       return bad(i, "extra_data_size " + std::to_string(extra) + " below the v3 minimum of 16");
     const uint64_t entry = align_up(40 + uint64_t{extra} + id_len + name_len, 8);
     AMBER_TRY(need(pos + entry));
@@ -63,8 +71,14 @@ Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint3
       s.info.icount = load_be64(p + 56);
       s.info.has_icount = s.info.icount != ~uint64_t{0};
     }
+    if (extra > kKnownExtraData) s.unknown_extra.assign(p + 40 + kKnownExtraData, p + 40 + extra);
     s.info.id.assign(reinterpret_cast<const char*>(p + 40 + extra), id_len);
     s.info.name.assign(reinterpret_cast<const char*>(p + 40 + extra + id_len), name_len);
+    if (!full) {
+      table.snapshots.push_back(std::move(s));
+      pos += entry;
+      continue;
+    }
     if (s.l1_table_offset % cluster_size != 0)
       return bad(i, "L1 table offset " + to_hex(s.l1_table_offset) + " is not cluster aligned");
     if (uint64_t{s.l1_size} * 8 > kMaxL1Bytes)
@@ -77,6 +91,37 @@ Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint3
   }
   table.bytes = pos;
   return table;
+}
+
+std::vector<uint8_t> serialize_snapshot_table(const std::vector<Snapshot>& snapshots) {
+  std::vector<uint8_t> out;
+  for (const auto& s : snapshots) {
+    const uint32_t extra =
+        kKnownExtraData + static_cast<uint32_t>(s.unknown_extra.size());
+    // Each entry starts 8-byte aligned; the last one is not padded.
+    const size_t at = align_up(out.size(), 8);
+    out.resize(at + 40 + extra + s.info.id.size() + s.info.name.size(), 0);
+    uint8_t* p = out.data() + at;
+    store_be64(p, s.l1_table_offset);
+    store_be32(p + 8, s.l1_size);
+    // Ids and names came from 16-bit lengths, so they fit.
+    store_be16(p + 12, static_cast<uint16_t>(s.info.id.size()));
+    store_be16(p + 14, static_cast<uint16_t>(s.info.name.size()));
+    store_be32(p + 16, s.info.date_sec);
+    store_be32(p + 20, s.info.date_nsec);
+    store_be64(p + 24, s.info.vm_clock_nsec);
+    // A VM state too large for the old field reads as none there (QEMU).
+    store_be32(p + 32, s.info.vm_state_size > UINT32_MAX ? 0
+                                                         : static_cast<uint32_t>(s.info.vm_state_size));
+    store_be32(p + 36, extra);
+    store_be64(p + 40, s.info.vm_state_size);
+    store_be64(p + 48, s.info.disk_size);
+    store_be64(p + 56, s.info.has_icount ? s.info.icount : ~uint64_t{0});
+    std::copy(s.unknown_extra.begin(), s.unknown_extra.end(), p + 40 + kKnownExtraData);
+    std::copy(s.info.id.begin(), s.info.id.end(), p + 40 + extra);
+    std::copy(s.info.name.begin(), s.info.name.end(), p + 40 + extra + s.info.id.size());
+  }
+  return out;
 }
 
 }  // namespace amber::block::qcow2

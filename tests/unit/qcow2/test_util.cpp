@@ -80,7 +80,7 @@ Consistency check_refcounts(io::File& file) {
   }
   std::map<uint64_t, uint64_t> refs;
   const uint64_t cs = header->cluster_size();
-  auto walked = walk_references(file, *header, true, [&](const Reference& r) -> Result<void> {
+  auto walked = walk_references(file, *header, RefcountStructures::kVisit, [&](const Reference& r) -> Result<void> {
     for (uint64_t o = r.offset / cs; o <= (r.offset + r.bytes - 1) / cs; ++o) ++refs[o];
     return ok();
   });
