@@ -9,7 +9,10 @@
 #pragma once
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -48,8 +51,9 @@ class Error {
   int error_number() const { return errno_; }
   const std::string& context() const { return context_; }
 
-  // Prefixes the context: "opening 'a.qcow2': " + old context.
-  Error&& with_context(std::string_view prefix) && {
+  // Prefixes the context: "opening 'a.qcow2': " + old context. Returns the
+  // new Error by value (no reference into a temporary outlives the call).
+  Error with_context(std::string_view prefix) && {
     context_ = std::string(prefix) + ": " + context_;
     return std::move(*this);
   }
@@ -66,6 +70,22 @@ class Error {
   std::string context_;
 };
 
+namespace result_detail {
+
+// Misuse of a Result (value() of an error, error() of a success) is a bug in
+// the caller, not an error to propagate: it prints what happened and aborts,
+// in every build type (the codebase has no exceptions to throw).
+[[noreturn]] inline void misuse(const char* what, const Error* error) {
+  if (error != nullptr) {
+    std::fprintf(stderr, "amber: %s: %s\n", what, error->message().c_str());
+  } else {
+    std::fprintf(stderr, "amber: %s\n", what);
+  }
+  std::abort();
+}
+
+}  // namespace result_detail
+
 template <typename T>
 class [[nodiscard]] Result {
  public:
@@ -75,18 +95,42 @@ class [[nodiscard]] Result {
   bool ok() const { return state_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { return std::get<0>(state_); }
-  const T& value() const& { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
+  // The value; aborts with the error's message when this holds an error.
+  T& value() & {
+    check_value();
+    return *std::get_if<0>(&state_);
+  }
+  const T& value() const& {
+    check_value();
+    return *std::get_if<0>(&state_);
+  }
+  T value() && {
+    check_value();
+    return std::move(*std::get_if<0>(&state_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-  const Error& error() const& { return std::get<1>(state_); }
-  Error&& error() && { return std::get<1>(std::move(state_)); }
+  // The error; aborts when this holds a value.
+  const Error& error() const& {
+    check_error();
+    return *std::get_if<1>(&state_);
+  }
+  Error error() && {
+    check_error();
+    return std::move(*std::get_if<1>(&state_));
+  }
 
  private:
+  void check_value() const {
+    if (!ok()) result_detail::misuse("Result::value() called on an error", std::get_if<1>(&state_));
+  }
+  void check_error() const {
+    if (ok()) result_detail::misuse("Result::error() called on a success", nullptr);
+  }
+
   std::variant<T, Error> state_;
 };
 
@@ -94,17 +138,32 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT
 
-  bool ok() const { return ok_; }
-  explicit operator bool() const { return ok_; }
-  void value() const {}
-  const Error& error() const& { return error_; }
-  Error&& error() && { return std::move(error_); }
+  bool ok() const { return !error_.has_value(); }
+  explicit operator bool() const { return ok(); }
+
+  // Aborts with the error's message when this holds an error.
+  void value() const {
+    if (!ok()) result_detail::misuse("Result<void>::value() called on an error", &*error_);
+  }
+
+  // The error; aborts when this is a success.
+  const Error& error() const& {
+    check_error();
+    return *error_;
+  }
+  Error error() && {
+    check_error();
+    return std::move(*error_);
+  }
 
  private:
-  Error error_{ErrorKind::kInternal, ""};
-  bool ok_ = true;
+  void check_error() const {
+    if (ok()) result_detail::misuse("Result<void>::error() called on a success", nullptr);
+  }
+
+  std::optional<Error> error_;
 };
 
 inline Result<void> ok() { return {}; }
@@ -128,7 +187,7 @@ inline std::string_view to_string(ErrorKind kind) {
 }  // namespace amber
 
 // Evaluates a Result expression; returns its Error from the enclosing
-// function on failure. Uses a GNU statement expression (g++ and clang).
+// function on failure. A plain statement (standard C++, no GNU extension).
 #define AMBER_TRY(expr)                                    \
   do {                                                     \
     auto amber_try_result_ = (expr);                       \

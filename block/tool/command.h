@@ -14,12 +14,13 @@
 
 #include "block/image.h"
 #include "common/result.h"
+#include "common/version.h"
 
 namespace amber::block::tool {
 
 // The name error lines start with until set_program_name is called.
 inline constexpr std::string_view kDefaultProgramName = "amber-img";
-inline constexpr std::string_view kVersion = "0.1.0";
+inline constexpr std::string_view kVersion = ::amber::kVersion;
 
 int run_create(int argc, char** argv);
 int run_info(int argc, char** argv);

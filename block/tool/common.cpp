@@ -65,7 +65,7 @@ void warn_probed_raw(const std::string& filename) {
 }
 
 std::string usage_text() {
-  return R"(amber-img version 0.1.0 (qemu-img 7.2 compatible)
+  return "amber-img version " + std::string(kVersion) + R"( (qemu-img 7.2 compatible)
 usage: amber-img [standard options] command [command options]
 Amber disk image utility
 

@@ -3,8 +3,10 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <string>
 #include <thread>
 
+#include "common/version.h"
 #include "hv/control/control_server.h"
 #include "hv/vmm/builder.h"
 #include "hv/vmm/config.h"
@@ -21,7 +23,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (config->version) {
-    std::puts("amber-vmm 0.1.0");
+    std::printf("amber-vmm %s\n", std::string(amber::kVersion).c_str());
     return 0;
   }
   ::signal(SIGPIPE, SIG_IGN);

@@ -20,7 +20,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import blocktest as bt  # noqa: E402
 
 TIMEOUT = 60
-MUTATE_SEED = int(os.environ.get("AMBER_MUTATE_SEED") or random.SystemRandom().randrange(1, 2**31))
+# A fixed mutation seed, so CI runs are reproducible; AMBER_MUTATE_SEED=N
+# picks another one, AMBER_MUTATE_SEED=random draws a fresh one (printed
+# below, so a failure can be replayed with that number).
+DEFAULT_MUTATE_SEED = 20261202
+
+
+def mutate_seed():
+    value = os.environ.get("AMBER_MUTATE_SEED", "")
+    if value == "random":
+        return random.SystemRandom().randrange(1, 2**31)
+    return int(value) if value else DEFAULT_MUTATE_SEED
+
+
+MUTATE_SEED = mutate_seed()
 MUTATE_ITERATIONS = int(os.environ.get("AMBER_MUTATE_ITERATIONS") or 5000)
 
 
@@ -135,7 +148,7 @@ class HostileCorpus(bt.TempDirTest):
         """Random field mutations of valid images (tests/fuzz/qcow2_mutate.cpp):
         the driver may refuse them but must never crash, hang or trip a sanitizer."""
         templates = sorted(load_generator().make_bases(self.path("templates")).values())
-        print("qcow2-mutate: seed %d, %d iterations (AMBER_MUTATE_SEED / AMBER_MUTATE_ITERATIONS)"
+        print("qcow2-mutate: seed %d, %d iterations (AMBER_MUTATE_SEED=N|random / AMBER_MUTATE_ITERATIONS)"
               % (MUTATE_SEED, MUTATE_ITERATIONS), flush=True)
         r = bt.run([bt.tool("AMBER_MUTATE"), "-s", str(MUTATE_SEED), "-n", str(MUTATE_ITERATIONS),
                     "-d", self.dir] + templates, timeout=900)

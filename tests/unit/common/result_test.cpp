@@ -57,5 +57,35 @@ TEST(Error, ErrnoAndContext) {
   EXPECT_EQ(to_string(ErrorKind::kCorrupt), "corrupt");
 }
 
+TEST(Error, WithContextReturnsAValue) {
+  // with_context returns the new Error by value, so keeping the result of a
+  // call on a temporary is safe (it used to return an rvalue reference to it).
+  const Error kept = Error(ErrorKind::kIo, "inner").with_context("outer");
+  EXPECT_EQ(kept.context(), "outer: inner");
+  Result<int> failed = Error(ErrorKind::kCorrupt, "bad");
+  const Error moved = std::move(failed).error();
+  EXPECT_EQ(moved.kind(), ErrorKind::kCorrupt);
+}
+
+TEST(ResultDeathTest, ValueOfAnErrorAbortsWithItsMessage) {
+  Result<int> failed = Error(ErrorKind::kCorrupt, "bad L1 entry");
+  EXPECT_DEATH((void)failed.value(), "value\\(\\) called on an error: bad L1 entry");
+  EXPECT_DEATH((void)*failed, "called on an error");
+  EXPECT_DEATH((void)std::move(failed).value(), "called on an error");
+}
+
+TEST(ResultDeathTest, ErrorOfASuccessAborts) {
+  Result<int> good = 5;
+  EXPECT_DEATH((void)good.error(), "error\\(\\) called on a success");
+  EXPECT_DEATH((void)std::move(good).error(), "called on a success");
+}
+
+TEST(ResultDeathTest, VoidResultMisuseAborts) {
+  Result<void> good = ok();
+  EXPECT_DEATH((void)good.error(), "Result<void>::error\\(\\) called on a success");
+  Result<void> failed = Error(ErrorKind::kIo, "flush failed");
+  EXPECT_DEATH(failed.value(), "called on an error: flush failed");
+}
+
 }  // namespace
 }  // namespace amber

@@ -1,4 +1,4 @@
-#include "test_util.h"
+#include "tests/unit/qcow2/test_util.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
