@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential g++ meson ninja-build pkg-config git
   zlib1g-dev libzstd-dev libssl-dev liburing-dev
   libgtest-dev libgmock-dev googletest
+  nlohmann-json3-dev
   # test oracles and peers: qemu-img / qemu-io, QEMU, SeaBIOS
   qemu-utils qemu-system-x86 seabios
   # probe guests (gcc -m32, as, ld) and the Linux guest builder
