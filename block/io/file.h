@@ -51,6 +51,7 @@ enum class CreateMode { kOpenExisting, kCreateTruncate, kCreateExclusive, kCreat
 Result<CacheMode> parse_cache_mode(std::string_view name);
 std::string_view to_string(CacheMode mode);
 Result<AioBackend> parse_aio_backend(std::string_view name);
+std::string_view to_string(AioBackend backend);
 
 // What the host file holds from an offset on, as SEEK_DATA/SEEK_HOLE see it.
 struct FileExtent {

@@ -128,6 +128,10 @@ Result<AioBackend> parse_aio_backend(std::string_view name) {
   return Error(ErrorKind::kInvalidArgument, "Invalid aio option: " + std::string(name));
 }
 
+std::string_view to_string(AioBackend backend) {
+  return backend == AioBackend::kIoUring ? "io_uring" : "threads";
+}
+
 Result<void> File::readv_at(uint64_t offset, std::span<const iovec> iov) {
   for (const auto& v : iov) {
     AMBER_TRY(read_at(offset, std::span<std::byte>(static_cast<std::byte*>(v.iov_base), v.iov_len)));

@@ -1,0 +1,180 @@
+#include "vmmctl/launch.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace amber::vmmctl {
+namespace {
+
+Result<LaunchSettings> parse(const std::vector<std::string>& args) { return parse_argv(args); }
+
+LaunchSettings everything_set() {
+  LaunchSettings s;
+  s.name = "win7";
+  s.memory = 2ULL << 30;
+  s.hugepages = Hugepages::kOn;
+  s.cpus = 4;
+  s.firmware = "/opt/bios,v2.bin";
+  DiskSettings a;
+  a.path = "/var/lib/images/a,b=c.qcow2";  // a comma and an '=' in the path
+  a.format = block::ImageFormat::kQcow2;
+  a.cache = block::io::CacheMode::kNone;
+  a.aio = block::io::AioBackend::kIoUring;
+  a.discard = block::DiscardMode::kUnmap;
+  a.queues = 4;
+  a.serial = "S,1";
+  DiskSettings b;
+  b.path = "b.raw";
+  b.access = DiskAccess::kReadOnly;
+  s.disks = {a, b};
+  s.serial = {SerialKind::kUnix, "/run/amber/win7 serial.sock"};
+  s.control = "/run/amber/win7.sock";
+  s.debugcon = "/tmp/d.log";
+  s.on_reboot = RebootAction::kExit;
+  return s;
+}
+
+TEST(LaunchSettings, RoundTripsThroughArgv) {
+  LaunchSettings direct;
+  direct.kernel = "/boot/vmlinuz";
+  direct.initrd = "/boot/initrd.img";
+  direct.cmdline = "console=ttyS0 root=/dev/vda1 --weird,arg=1";
+  direct.memory = 64ULL << 20;
+  direct.serial.kind = SerialKind::kPty;
+  for (const LaunchSettings& settings : {LaunchSettings{}, everything_set(), direct}) {
+    auto argv = to_argv(settings);
+    ASSERT_TRUE(argv.ok()) << argv.error().message();
+    auto back = parse_argv(*argv);
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    EXPECT_EQ(*back, settings);
+  }
+}
+
+TEST(LaunchSettings, ArgvIsExplicit) {
+  auto argv = to_argv(everything_set());
+  ASSERT_TRUE(argv.ok());
+  const std::vector<std::string> want = {
+      "--name",     "win7",
+      "--memory",   "size=2G,hugepages=on",
+      "--cpus",     "4",
+      "--firmware", "/opt/bios,v2.bin",
+      "--disk",
+      "path=/var/lib/images/a,,b=c.qcow2,format=qcow2,cache=none,aio=io_uring,queues=4,"
+      "discard=unmap,serial=S,,1,readonly=off",
+      "--disk",     "path=b.raw,cache=writeback,aio=threads,queues=1,discard=ignore,readonly=on",
+      "--serial",   "unix:/run/amber/win7 serial.sock",
+      "--control",  "/run/amber/win7.sock",
+      "--debugcon", "file:/tmp/d.log",
+      "--no-reboot"};
+  EXPECT_EQ(*argv, want);
+}
+
+TEST(LaunchSettings, ParsesTheDocumentedCommandLine) {
+  auto s = parse({"--name", "win7", "--memory", "size=2G,hugepages=on", "--cpus", "2",
+                  "--firmware", "/x/bios.bin", "--disk",
+                  "path=a.qcow2,format=qcow2,cache=none,queues=4,discard=unmap,serial=S1",
+                  "--disk", "b.raw,readonly=on", "--serial", "pty", "--control", "/run/x.sock",
+                  "--debugcon", "file:/tmp/d.log", "--no-reboot"});
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_EQ(s->memory, 2ULL << 30);
+  EXPECT_EQ(s->hugepages, Hugepages::kOn);
+  ASSERT_EQ(s->disks.size(), 2u);
+  EXPECT_EQ(s->disks[0].cache, block::io::CacheMode::kNone);
+  EXPECT_EQ(s->disks[0].queues, 4u);
+  EXPECT_EQ(s->disks[1].path, "b.raw");
+  EXPECT_EQ(s->disks[1].access, DiskAccess::kReadOnly);
+  EXPECT_EQ(s->serial.kind, SerialKind::kPty);
+  EXPECT_EQ(s->on_reboot, RebootAction::kExit);
+  EXPECT_EQ(firmware_path(*s), "/x/bios.bin");
+  EXPECT_EQ(firmware_path(LaunchSettings{}), kDefaultFirmware);
+  EXPECT_EQ(parse({"--memory=1G"})->memory, 1ULL << 30);
+  EXPECT_EQ(parse({"--memory", "512"})->memory, 512ULL << 20);
+}
+
+// The names block accepts are accepted on --disk too: libvirt's io='native'
+// and QEMU's cache=off are what a daemon sends.
+TEST(LaunchSettings, DiskUsesBlocksVocabulary) {
+  auto native = parse_disk("path=a,aio=native,cache=off,format=raw");
+  ASSERT_TRUE(native.ok()) << native.error().message();
+  EXPECT_EQ(native->aio, block::io::AioBackend::kIoUring);
+  EXPECT_EQ(native->cache, block::io::CacheMode::kNone);
+  EXPECT_EQ(native->format, block::ImageFormat::kRaw);
+  for (const char* cache : {"writeback", "none", "writethrough", "directsync", "unsafe"}) {
+    auto disk = parse_disk(std::string("path=a,cache=") + cache);
+    ASSERT_TRUE(disk.ok()) << cache;
+    EXPECT_EQ(block::io::to_string(disk->cache), cache);
+  }
+}
+
+TEST(LaunchSettings, BadValuesGiveOneClearError) {
+  const std::vector<std::vector<std::string>> bad = {
+      {"--memory", "lots"},
+      {"--memory", "1M"},
+      {"--memory", "1025K"},
+      {"--memory", "2G,hugepages=maybe"},
+      {"--memory", "size=2G,color=red"},
+      {"--cpus", "0"},
+      {"--cpus", "65"},
+      {"--cpus", "two"},
+      {"--disk", "format=qcow2"},
+      {"--disk", "path=a,format=vmdk"},
+      {"--disk", "path=a,cache=sometimes"},
+      {"--disk", "path=a,aio=posix"},
+      {"--disk", "path=a,queues=0"},
+      {"--disk", "path=a,queues=1000"},
+      {"--disk", "path=a,,,"},
+      {"--disk", "path=a,serial=012345678901234567890"},
+      {"--disk", "path=a,bogus=1"},
+      {"--serial", "telnet"},
+      {"--serial", "file:"},
+      {"--debugcon", "stdio"},
+      {"--bogus"},
+      {"--bogus", "x"},
+      {"--name"},
+      {"--name", ""},
+      {"--control", ""},
+      {"--initrd", "x"},
+      {"--kernel", "k", "--firmware", "f"},
+  };
+  for (const auto& args : bad) {
+    auto s = parse(args);
+    EXPECT_FALSE(s.ok()) << args[0] << " " << (args.size() > 1 ? args[1] : "");
+    if (!s.ok()) {
+      EXPECT_EQ(s.error().kind(), ErrorKind::kInvalidArgument);
+      EXPECT_EQ(s.error().message().find('\n'), std::string::npos);
+      EXPECT_FALSE(s.error().message().empty());
+    }
+  }
+  std::vector<std::string> seventeen;
+  for (int i = 0; i < 17; ++i) seventeen.insert(seventeen.end(), {"--disk", "d" + std::to_string(i)});
+  EXPECT_FALSE(parse(seventeen).ok());
+}
+
+TEST(LaunchSettings, ToArgvRefusesWhatAmberVmmWouldRefuse) {
+  LaunchSettings both;
+  both.kernel = "k";
+  both.firmware = "f";
+  EXPECT_FALSE(to_argv(both).ok());
+  LaunchSettings no_path;
+  no_path.disks.push_back({});
+  EXPECT_FALSE(to_argv(no_path).ok());
+  LaunchSettings file_without_path;
+  file_without_path.serial.kind = SerialKind::kFile;
+  EXPECT_FALSE(to_argv(file_without_path).ok());
+}
+
+TEST(LaunchSettings, Sizes) {
+  EXPECT_EQ(*parse_size("4k"), 4096u);
+  EXPECT_EQ(*parse_size("3T"), 3ULL << 40);
+  EXPECT_EQ(*parse_size("7B"), 7u);
+  EXPECT_FALSE(parse_size("99999999999999T").ok());
+  EXPECT_EQ(format_size(512ULL << 20), "512M");
+  EXPECT_EQ(format_size(3ULL << 30), "3G");
+  EXPECT_EQ(format_size((1ULL << 30) + (1ULL << 20)), "1025M");
+  EXPECT_EQ(format_size(1000), "1000B");
+}
+
+}  // namespace
+}  // namespace amber::vmmctl

@@ -1,0 +1,143 @@
+#include "vmmctl/protocol.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "vmmctl/commands.h"
+#include "vmmctl/events.h"
+
+namespace amber::vmmctl {
+namespace {
+
+template <typename T>
+T round_trip(const T& value) {
+  const std::string text = dump_json(encode(value));
+  auto parsed = parse_json(text, kMaxMessageLength);
+  EXPECT_TRUE(parsed.ok()) << text;
+  T back{};
+  auto decoded = decode(*parsed, back);
+  EXPECT_TRUE(decoded.ok()) << text << ": " << decoded.error().message();
+  return back;
+}
+
+TEST(Json, SixtyFourBitCountersAreExact) {
+  BlockInfo disk;
+  disk.device = "disk0";
+  disk.path = "/a";
+  disk.slot = 3;
+  disk.read.bytes = UINT64_MAX;
+  disk.write.operations = (1ULL << 53) + 1;  // not representable as a double
+  disk.flush.total_time_ns = 18446744073709551557ULL;
+  EXPECT_EQ(round_trip(disk), disk);
+  const std::string text = dump_json(encode(disk));
+  EXPECT_NE(text.find("\"rd_bytes\":18446744073709551615"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"wr_operations\":9007199254740993"), std::string::npos) << text;
+}
+
+TEST(Json, StringsAreEscapedNotDropped) {
+  const std::string message = std::string("rip=0x10\x01\x1f\"\\\n\tend") + '\0' + "z";
+  const std::string text = format_event(DeviceFailedEvent{"cpu", message});
+  EXPECT_EQ(text.find('\n'), std::string::npos);
+  EXPECT_NE(text.find("\\u0001\\u001f\\\"\\\\\\n\\tend\\u0000z"), std::string::npos) << text;
+  auto parsed = parse_json(text, kMaxMessageLength);
+  ASSERT_TRUE(parsed.ok());
+  auto event = decode_event(*parsed);
+  ASSERT_TRUE(event.ok());
+  EXPECT_EQ(std::get<DeviceFailedEvent>(*event).message, message);
+  // Invalid UTF-8 (a path is bytes) becomes U+FFFD instead of throwing.
+  EXPECT_EQ(dump_json(Json("a\xff" "b")), "\"a\xef\xbf\xbd" "b\"");
+}
+
+TEST(Json, ParsingIsBounded) {
+  EXPECT_TRUE(parse_json(R"({"a":[1,-2.5,true,null,"x\u00e9\ud83d\ude00"]})", 100).ok());
+  for (const char* text : {"", "{", "{\"a\":}", "[1,]", "nul", "{\"a\" 1}", "\"\\x\"", "01",
+                           "\"\x01\"", "{} {}", "\"\\ud800\""})
+    EXPECT_FALSE(parse_json(text, 100).ok()) << text;
+  EXPECT_FALSE(parse_json(std::string(100, '[') + std::string(100, ']'), 1000).ok());
+  EXPECT_TRUE(parse_json(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']'), 1000)
+                  .ok());
+  EXPECT_TRUE(parse_json("\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"", 1000).ok());  // text
+  EXPECT_FALSE(parse_json(std::string(101, ' ') + "1", 100).ok());
+}
+
+TEST(Commands, TableNamesAreUniqueAndFound) {
+  std::set<std::string_view> names;
+  for (const CommandSpec& spec : kCommands) {
+    EXPECT_TRUE(names.insert(spec.name).second) << spec.name;
+    ASSERT_NE(find_command(spec.name), nullptr);
+    EXPECT_EQ(find_command(spec.name)->id, spec.id);
+    EXPECT_EQ(command_name(spec.id), spec.name);
+  }
+  EXPECT_EQ(find_command("stop"), nullptr);
+  EXPECT_EQ(command_name(QueryChardev::kId), "query-chardev");
+}
+
+TEST(Commands, RepliesRoundTrip) {
+  EXPECT_EQ(round_trip(VersionInfo{"amber-vmm", "9.8.7", {1, 4}}),
+            (VersionInfo{"amber-vmm", "9.8.7", {1, 4}}));
+  const StatusInfo status{RunState::kRunning, "w7", 4242};
+  EXPECT_EQ(round_trip(status), status);
+  EXPECT_EQ(encode(status)["running"], true);
+  const std::vector<ChardevInfo> chardevs = {{"serial0", SerialKind::kPty, "/dev/pts/7"}};
+  EXPECT_EQ(round_trip(chardevs), chardevs);
+  NoArguments none;
+  EXPECT_TRUE(decode(Json::object(), none).ok());
+  EXPECT_FALSE(decode(Json{{"force", true}}, none).ok());
+}
+
+TEST(Protocol, RequestsAndReplies) {
+  const std::string line = encode_request("query-status", Json::object(), Json(7));
+  EXPECT_EQ(line, R"({"execute":"query-status","id":7})");
+  auto request = decode_request(line);
+  ASSERT_TRUE(request.ok());
+  EXPECT_EQ(request->command, "query-status");
+  EXPECT_EQ(*request->id, Json(7));
+  for (const char* bad : {"[1]", R"({"id":1})", R"({"execute":5})",
+                          R"({"execute":"quit","arguments":[]})", R"({"execute":"x","y":1})"}) {
+    auto refused = decode_request(bad);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_EQ(refused.error().kind(), ErrorKind::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(decode_request("{").error().kind(), ErrorKind::kCorrupt);
+
+  auto reply = decode_message(encode_return(Json::object(), Json("a")));
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->kind, Message::Kind::kReturn);
+  EXPECT_EQ(*reply->id, Json("a"));
+  auto error = decode_message(encode_error(ErrorClass::kUnsupported, "no", std::nullopt));
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->kind, Message::Kind::kError);
+  EXPECT_FALSE(error->id.has_value());
+  EXPECT_EQ(decode_error("system_powerdown", error->body).kind(), ErrorKind::kUnsupported);
+
+  Greeting greeting;
+  greeting.version = std::string(program_version());
+  auto hello = decode_message(dump_json(encode_greeting(greeting)));
+  ASSERT_TRUE(hello.ok());
+  EXPECT_EQ(hello->kind, Message::Kind::kGreeting);
+  EXPECT_EQ(*decode_greeting(hello->body), greeting);
+}
+
+TEST(Events, RoundTripAndUnknownOnesAreKept) {
+  for (const Event& event : {Event(ShutdownEvent{ShutdownReason::kGuestReset}), Event(ResetEvent{}),
+                             Event(DeviceFailedEvent{"cpu", "KVM_EXIT_INTERNAL_ERROR"})}) {
+    auto message = decode_message(format_event(event));
+    ASSERT_TRUE(message.ok());
+    EXPECT_EQ(message->kind, Message::Kind::kEvent);
+    auto back = decode_event(message->body);
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, event);
+  }
+  EXPECT_EQ(format_event(ResetEvent{}), R"({"event":"RESET"})");
+  EXPECT_EQ(format_event(ShutdownEvent{ShutdownReason::kHostQuit}),
+            R"({"event":"SHUTDOWN","data":{"reason":"host-quit"}})");
+  auto future = decode_event(*parse_json(R"({"event":"NEW_THING","data":{"x":1}})", 100));
+  ASSERT_TRUE(future.ok());
+  EXPECT_EQ(std::get<UnknownEvent>(*future).name, "NEW_THING");
+  EXPECT_FALSE(decode_event(*parse_json(R"({"event":"SHUTDOWN","data":{"reason":"x"}})", 100)).ok());
+}
+
+}  // namespace
+}  // namespace amber::vmmctl

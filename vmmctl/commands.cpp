@@ -1,0 +1,146 @@
+#include "vmmctl/commands.h"
+
+#include <utility>
+
+namespace amber::vmmctl {
+namespace {
+
+static_assert([] {
+  for (size_t i = 0; i < kCommands.size(); ++i)
+    if (static_cast<size_t>(kCommands[i].id) != i) return false;
+  return true;
+}(), "kCommands rows must be in CommandId order");
+
+Error corrupt(std::string message) { return Error(ErrorKind::kCorrupt, std::move(message)); }
+
+constexpr std::array<std::pair<RunState, std::string_view>, 3> kRunStates = {{
+    {RunState::kRunning, "running"},
+    {RunState::kPaused, "paused"},
+    {RunState::kShutdown, "shutdown"},
+}};
+
+// The four counters of one request kind, with QEMU's member names.
+struct CounterNames {
+  const char* prefix;
+  BlockOpCounters BlockInfo::*counters;
+};
+constexpr CounterNames kCounterNames[] = {
+    {"rd", &BlockInfo::read},
+    {"wr", &BlockInfo::write},
+    {"flush", &BlockInfo::flush},
+    {"discard", &BlockInfo::discard},
+};
+
+}  // namespace
+
+const CommandSpec* find_command(std::string_view name) {
+  for (const CommandSpec& spec : kCommands)
+    if (spec.name == name) return &spec;
+  return nullptr;
+}
+
+std::string_view command_name(CommandId id) { return kCommands[static_cast<size_t>(id)].name; }
+
+std::string_view to_string(RunState state) {
+  for (const auto& [value, name] : kRunStates)
+    if (value == state) return name;
+  return "paused";
+}
+
+Result<RunState> parse_run_state(std::string_view name) {
+  for (const auto& [value, known] : kRunStates)
+    if (known == name) return value;
+  return corrupt("unknown run state '" + std::string(name) + "'");
+}
+
+Json encode(const NoArguments&) { return Json::object(); }
+Result<void> decode(const Json& json, NoArguments&) {
+  if (!json.is_object()) return Error(ErrorKind::kInvalidArgument, "arguments must be an object");
+  if (!json.empty())
+    return Error(ErrorKind::kInvalidArgument,
+                 "unexpected argument \"" + json.begin().key() + "\" (this command takes none)");
+  return ok();
+}
+
+Json encode(const EmptyReply&) { return Json::object(); }
+Result<void> decode(const Json& json, EmptyReply&) {
+  if (!json.is_object()) return corrupt("expected an empty object");
+  return ok();
+}
+
+Json encode(const VersionInfo& info) {
+  return Json{
+      {"program", info.program}, {"version", info.version}, {"protocol", encode(info.protocol)}};
+}
+Result<void> decode(const Json& json, VersionInfo& info) {
+  AMBER_TRY_ASSIGN(info.program, get_string(json, "program"));
+  AMBER_TRY_ASSIGN(info.version, get_string(json, "version"));
+  AMBER_TRY_ASSIGN(const Json* protocol, get_object(json, "protocol"));
+  return decode(*protocol, info.protocol);
+}
+
+Json encode(const StatusInfo& info) {
+  return Json{{"status", to_string(info.status)},
+              {"running", info.status == RunState::kRunning},
+              {"name", info.name},
+              {"pid", info.pid}};
+}
+Result<void> decode(const Json& json, StatusInfo& info) {
+  AMBER_TRY_ASSIGN(const std::string status, get_string(json, "status"));
+  AMBER_TRY_ASSIGN(info.status, parse_run_state(status));
+  AMBER_TRY_ASSIGN(info.name, get_string(json, "name"));
+  AMBER_TRY_ASSIGN(info.pid, get_integer(json, "pid"));
+  return ok();
+}
+
+Json encode(const ChardevInfo& info) {
+  return Json{{"label", info.label}, {"backend", to_string(info.backend)}, {"path", info.path}};
+}
+Result<void> decode(const Json& json, ChardevInfo& info) {
+  AMBER_TRY_ASSIGN(info.label, get_string(json, "label"));
+  AMBER_TRY_ASSIGN(const std::string backend, get_string(json, "backend"));
+  bool known = false;
+  for (const SerialKind kind : {SerialKind::kNone, SerialKind::kStdio, SerialKind::kPty,
+                                SerialKind::kFile, SerialKind::kUnix}) {
+    if (backend == to_string(kind)) {
+      info.backend = kind;
+      known = true;
+    }
+  }
+  if (!known) return corrupt("unknown chardev backend '" + backend + "'");
+  AMBER_TRY_ASSIGN(info.path, get_string(json, "path"));
+  return ok();
+}
+
+Json encode(const BlockInfo& info) {
+  Json stats = Json::object();
+  for (const CounterNames& names : kCounterNames) {
+    const std::string prefix = names.prefix;
+    const BlockOpCounters& counters = info.*names.counters;
+    stats[prefix + "_operations"] = counters.operations;
+    stats[prefix + "_bytes"] = counters.bytes;
+    stats[prefix + "_total_time_ns"] = counters.total_time_ns;
+    stats["failed_" + prefix + "_operations"] = counters.failed;
+  }
+  return Json{
+      {"device", info.device}, {"path", info.path}, {"slot", info.slot}, {"stats", stats}};
+}
+Result<void> decode(const Json& json, BlockInfo& info) {
+  AMBER_TRY_ASSIGN(info.device, get_string(json, "device"));
+  AMBER_TRY_ASSIGN(info.path, get_string(json, "path"));
+  AMBER_TRY_ASSIGN(const uint64_t slot, get_unsigned(json, "slot"));
+  if (slot > UINT32_MAX) return corrupt("slot out of range");
+  info.slot = static_cast<unsigned>(slot);  // checked above
+  AMBER_TRY_ASSIGN(const Json* stats, get_object(json, "stats"));
+  for (const CounterNames& names : kCounterNames) {
+    const std::string prefix = names.prefix;
+    BlockOpCounters& counters = info.*names.counters;
+    AMBER_TRY_ASSIGN(counters.operations, get_unsigned(*stats, prefix + "_operations"));
+    AMBER_TRY_ASSIGN(counters.bytes, get_unsigned(*stats, prefix + "_bytes"));
+    AMBER_TRY_ASSIGN(counters.total_time_ns, get_unsigned(*stats, prefix + "_total_time_ns"));
+    AMBER_TRY_ASSIGN(counters.failed, get_unsigned(*stats, "failed_" + prefix + "_operations"));
+  }
+  return ok();
+}
+
+}  // namespace amber::vmmctl

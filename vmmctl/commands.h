@@ -1,0 +1,166 @@
+// The control commands: one table (kCommands) of every command amber-vmm
+// answers, and for each a type that ties its name to its request and
+// reply structs, so the server (hv/control/dispatch.cpp) and the client
+// (vmmctl/client.h) cannot disagree on a name or a member.
+//
+// To add a command: a CommandId, a row in kCommands (same order), a
+// Command<> alias, the request/reply structs with encode/decode in
+// commands.cpp, and the server's case (the compiler lists a missing one).
+//
+// Thread-safety: plain values and pure functions.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "vmmctl/json.h"
+#include "vmmctl/launch.h"
+#include "vmmctl/protocol.h"
+
+namespace amber::vmmctl {
+
+enum class CommandId {
+  kQueryVersion,
+  kQueryStatus,
+  kQueryChardev,
+  kQueryBlock,
+  kPause,
+  kResume,
+  kSystemReset,
+  kSystemPowerdown,
+  kQuit,
+};
+
+struct CommandSpec {
+  CommandId id;
+  std::string_view name;
+  std::string_view summary;  // one line, for doc/amber-vmm.md and errors
+};
+
+inline constexpr std::array<CommandSpec, 9> kCommands = {{
+    {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
+    {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
+    {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
+    {CommandId::kQueryBlock, "query-block", "every disk with its I/O counters"},
+    {CommandId::kPause, "pause", "stop the vCPUs (devices finish requests in flight)"},
+    {CommandId::kResume, "resume", "run the vCPUs again"},
+    {CommandId::kSystemReset, "system_reset", "reset the machine (RESET event)"},
+    {CommandId::kSystemPowerdown, "system_powerdown", "ACPI power button (not supported yet)"},
+    {CommandId::kQuit, "quit", "end the VM (SHUTDOWN host-quit) and the process (status 0)"},
+}};
+
+// nullptr for an unknown name.
+const CommandSpec* find_command(std::string_view name);
+std::string_view command_name(CommandId id);
+
+// --- request and reply structs ---
+
+struct NoArguments {
+  bool operator==(const NoArguments&) const = default;
+};
+struct EmptyReply {
+  bool operator==(const EmptyReply&) const = default;
+};
+
+struct VersionInfo {
+  std::string program = "amber-vmm";
+  std::string version;
+  ProtocolVersion protocol = kProtocolVersion;
+  bool operator==(const VersionInfo&) const = default;
+};
+
+enum class RunState { kRunning, kPaused, kShutdown };
+std::string_view to_string(RunState state);
+Result<RunState> parse_run_state(std::string_view name);
+
+struct StatusInfo {
+  RunState status = RunState::kPaused;  // "running" is status == kRunning
+  std::string name;
+  int64_t pid = 0;
+  bool operator==(const StatusInfo&) const = default;
+};
+
+struct ChardevInfo {
+  std::string label;  // "serial0" (COM1)
+  SerialKind backend = SerialKind::kNone;
+  std::string path;  // pty: /dev/pts/N; file/unix: the path; else empty
+  bool operator==(const ChardevInfo&) const = default;
+};
+
+// Counters of one kind of request; on the wire with QEMU's names
+// (rd_operations, rd_bytes, rd_total_time_ns, failed_rd_operations, ...).
+struct BlockOpCounters {
+  uint64_t operations = 0;
+  uint64_t bytes = 0;
+  uint64_t total_time_ns = 0;
+  uint64_t failed = 0;
+  bool operator==(const BlockOpCounters&) const = default;
+};
+
+struct BlockInfo {
+  std::string device;  // "disk0", ...
+  std::string path;
+  unsigned slot = 0;  // PCI slot on bus 0
+  BlockOpCounters read, write, flush, discard;
+  bool operator==(const BlockInfo&) const = default;
+};
+
+// --- the commands as types ---
+
+template <CommandId Id, typename RequestType, typename ReplyType>
+struct Command {
+  static constexpr CommandId kId = Id;
+  using Request = RequestType;
+  using Reply = ReplyType;
+};
+
+using QueryVersion = Command<CommandId::kQueryVersion, NoArguments, VersionInfo>;
+using QueryStatus = Command<CommandId::kQueryStatus, NoArguments, StatusInfo>;
+using QueryChardev = Command<CommandId::kQueryChardev, NoArguments, std::vector<ChardevInfo>>;
+using QueryBlock = Command<CommandId::kQueryBlock, NoArguments, std::vector<BlockInfo>>;
+using Pause = Command<CommandId::kPause, NoArguments, EmptyReply>;
+using Resume = Command<CommandId::kResume, NoArguments, EmptyReply>;
+using SystemReset = Command<CommandId::kSystemReset, NoArguments, EmptyReply>;
+using SystemPowerdown = Command<CommandId::kSystemPowerdown, NoArguments, EmptyReply>;
+using Quit = Command<CommandId::kQuit, NoArguments, EmptyReply>;
+
+// --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
+// for a request's arguments) ---
+
+Json encode(const NoArguments& arguments);
+Result<void> decode(const Json& json, NoArguments& arguments);
+Json encode(const EmptyReply& reply);
+Result<void> decode(const Json& json, EmptyReply& reply);
+Json encode(const VersionInfo& info);
+Result<void> decode(const Json& json, VersionInfo& info);
+Json encode(const StatusInfo& info);
+Result<void> decode(const Json& json, StatusInfo& info);
+Json encode(const ChardevInfo& info);
+Result<void> decode(const Json& json, ChardevInfo& info);
+Json encode(const BlockInfo& info);
+Result<void> decode(const Json& json, BlockInfo& info);
+
+template <typename T>
+Json encode(const std::vector<T>& items) {
+  Json array = Json::array();
+  for (const T& item : items) array.push_back(encode(item));
+  return array;
+}
+
+template <typename T>
+Result<void> decode(const Json& json, std::vector<T>& items) {
+  if (!json.is_array()) return Error(ErrorKind::kCorrupt, "expected a JSON array");
+  items.clear();
+  for (const Json& element : json) {
+    T item;
+    AMBER_TRY(decode(element, item));
+    items.push_back(std::move(item));
+  }
+  return ok();
+}
+
+}  // namespace amber::vmmctl

@@ -1,0 +1,275 @@
+#include "vmmctl/launch.h"
+
+#include <algorithm>
+#include <charconv>
+#include <utility>
+
+#include "vmmctl/option_list.h"
+
+namespace amber::vmmctl {
+namespace {
+
+Error bad(std::string message) { return Error(ErrorKind::kInvalidArgument, std::move(message)); }
+
+Result<block::DiscardMode> parse_discard(std::string_view value) {
+  if (value == "unmap" || value == "on") return block::DiscardMode::kUnmap;
+  if (value == "ignore" || value == "off") return block::DiscardMode::kIgnore;
+  return bad("--disk discard: '" + std::string(value) + "' is not unmap or ignore");
+}
+
+std::string_view to_string(block::DiscardMode mode) {
+  return mode == block::DiscardMode::kUnmap ? "unmap" : "ignore";
+}
+
+// Wraps block's own message ("Invalid cache option: x") with the option.
+template <typename T>
+Result<T> with_option(Result<T> parsed, std::string_view option) {
+  if (parsed.ok()) return parsed;
+  return Error(ErrorKind::kInvalidArgument,
+               std::string(option) + ": " + std::move(parsed).error().message());
+}
+
+}  // namespace
+
+Result<uint64_t> parse_size(std::string_view text) {
+  uint64_t number = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || ptr == text.data())
+    return bad("size '" + std::string(text) + "' is not a number");
+  const std::string_view suffix(ptr, static_cast<size_t>(text.data() + text.size() - ptr));
+  unsigned shift = 20;  // bare numbers are MiB, like QEMU's -m
+  if (suffix == "K" || suffix == "k") shift = 10;
+  else if (suffix == "M" || suffix == "m") shift = 20;
+  else if (suffix == "G" || suffix == "g") shift = 30;
+  else if (suffix == "T" || suffix == "t") shift = 40;
+  else if (suffix == "B" || suffix == "b") shift = 0;
+  else if (!suffix.empty())
+    return bad("size '" + std::string(text) + "': unknown suffix (K, M, G, T, B)");
+  if (number > (UINT64_MAX >> shift)) return bad("size '" + std::string(text) + "' is too large");
+  return number << shift;
+}
+
+std::string format_size(uint64_t bytes) {
+  static constexpr std::pair<unsigned, char> kUnits[] = {{40, 'T'}, {30, 'G'}, {20, 'M'}, {10, 'K'}};
+  for (const auto& [shift, suffix] : kUnits) {
+    const uint64_t unit = 1ULL << shift;
+    if (bytes != 0 && bytes % unit == 0) return std::to_string(bytes >> shift) + suffix;
+  }
+  return std::to_string(bytes) + "B";
+}
+
+Result<DiskSettings> parse_disk(std::string_view text) {
+  DiskSettings disk;
+  AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--disk"));
+  for (auto& [key, value] : items) {
+    if (key == "path" || key.empty()) {
+      disk.path = value;
+    } else if (key == "format") {
+      AMBER_TRY_ASSIGN(disk.format, with_option(block::parse_format(value), "--disk format"));
+    } else if (key == "cache") {
+      AMBER_TRY_ASSIGN(disk.cache, with_option(block::io::parse_cache_mode(value), "--disk cache"));
+    } else if (key == "aio") {
+      AMBER_TRY_ASSIGN(disk.aio, with_option(block::io::parse_aio_backend(value), "--disk aio"));
+    } else if (key == "queues") {
+      AMBER_TRY_ASSIGN(disk.queues, parse_unsigned(value, "--disk queues", 1, kMaxDiskQueues));
+    } else if (key == "discard") {
+      AMBER_TRY_ASSIGN(disk.discard, parse_discard(value));
+    } else if (key == "serial") {
+      if (value.size() > kMaxDiskSerial) return bad("--disk serial: at most 20 characters");
+      disk.serial = value;
+    } else if (key == "readonly") {
+      AMBER_TRY_ASSIGN(const bool read_only, parse_on_off(value, "--disk readonly"));
+      disk.access = read_only ? DiskAccess::kReadOnly : DiskAccess::kReadWrite;
+    } else {
+      return bad("--disk: unknown key '" + key +
+                 "' (path, format, cache, aio, queues, discard, serial, readonly)");
+    }
+  }
+  if (disk.path.empty()) return bad("--disk: path=FILE is required");
+  return disk;
+}
+
+std::string format_disk(const DiskSettings& disk) {
+  std::string out = "path=" + escape_option_value(disk.path);
+  if (disk.format) out += ",format=" + std::string(block::to_string(*disk.format));
+  out += ",cache=" + std::string(block::io::to_string(disk.cache));
+  out += ",aio=" + std::string(block::io::to_string(disk.aio));
+  out += ",queues=" + std::to_string(disk.queues);
+  out += ",discard=" + std::string(to_string(disk.discard));
+  if (!disk.serial.empty()) out += ",serial=" + escape_option_value(disk.serial);
+  out += disk.access == DiskAccess::kReadOnly ? ",readonly=on" : ",readonly=off";
+  return out;
+}
+
+std::string_view to_string(SerialKind kind) {
+  switch (kind) {
+    case SerialKind::kNone: return "none";
+    case SerialKind::kStdio: return "stdio";
+    case SerialKind::kPty: return "pty";
+    case SerialKind::kFile: return "file";
+    case SerialKind::kUnix: return "unix";
+  }
+  return "none";
+}
+
+Result<SerialSettings> parse_serial(std::string_view text) {
+  for (const SerialKind kind : {SerialKind::kNone, SerialKind::kStdio, SerialKind::kPty})
+    if (text == to_string(kind)) return SerialSettings{kind, ""};
+  for (const SerialKind kind : {SerialKind::kFile, SerialKind::kUnix}) {
+    const std::string prefix = std::string(to_string(kind)) + ":";
+    if (text.substr(0, prefix.size()) != prefix) continue;
+    if (text.size() == prefix.size()) return bad("--serial " + std::string(text) + ": missing path");
+    return SerialSettings{kind, std::string(text.substr(prefix.size()))};
+  }
+  return bad("--serial: '" + std::string(text) +
+             "' is not one of pty, stdio, file:PATH, unix:PATH, none");
+}
+
+std::string format_serial(const SerialSettings& serial) {
+  if (serial.kind == SerialKind::kFile || serial.kind == SerialKind::kUnix)
+    return std::string(to_string(serial.kind)) + ":" + serial.path;
+  return std::string(to_string(serial.kind));
+}
+
+std::string firmware_path(const LaunchSettings& settings) {
+  return settings.firmware.empty() ? std::string(kDefaultFirmware) : settings.firmware;
+}
+
+Result<void> validate(const LaunchSettings& settings) {
+  if (settings.name.empty()) return bad("--name: must not be empty");
+  if (settings.memory < kMinMemory) return bad("--memory: at least 16M is needed");
+  if (settings.memory > kMaxMemory) return bad("--memory: at most 1T is supported");
+  if (settings.memory % kMemoryGranule != 0)
+    return bad("--memory: the size must be a multiple of 1M");
+  if (settings.cpus < 1 || settings.cpus > kMaxCpus)
+    return bad("--cpus: '" + std::to_string(settings.cpus) + "' is not a number from 1 to 64");
+  if (settings.disks.size() > kMaxDisks) return bad("--disk: at most 16 disks");
+  for (const DiskSettings& disk : settings.disks) {
+    if (disk.path.empty()) return bad("--disk: path=FILE is required");
+    if (disk.queues < 1 || disk.queues > kMaxDiskQueues)
+      return bad("--disk queues: '" + std::to_string(disk.queues) + "' is not a number from 1 to 64");
+    if (disk.serial.size() > kMaxDiskSerial) return bad("--disk serial: at most 20 characters");
+  }
+  const bool with_path =
+      settings.serial.kind == SerialKind::kFile || settings.serial.kind == SerialKind::kUnix;
+  if (with_path == settings.serial.path.empty())
+    return bad("--serial: a path is needed with file: and unix:, and only there");
+  if (!settings.kernel.empty() && !settings.firmware.empty())
+    return bad("--kernel and --firmware cannot be used together");
+  if (settings.kernel.empty() && (!settings.initrd.empty() || !settings.cmdline.empty()))
+    return bad("--initrd and --cmdline need --kernel");
+  return ok();
+}
+
+Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
+  AMBER_TRY(validate(settings));
+  std::vector<std::string> argv = {"--name", settings.name, "--memory",
+                                   "size=" + format_size(settings.memory) + ",hugepages=" +
+                                       (settings.hugepages == Hugepages::kOn ? "on" : "off"),
+                                   "--cpus", std::to_string(settings.cpus)};
+  auto add = [&argv](std::string_view option, const std::string& value) {
+    if (value.empty()) return;
+    argv.emplace_back(option);
+    argv.push_back(value);
+  };
+  add("--firmware", settings.firmware);
+  add("--kernel", settings.kernel);
+  add("--initrd", settings.initrd);
+  add("--cmdline", settings.cmdline);
+  for (const DiskSettings& disk : settings.disks) add("--disk", format_disk(disk));
+  add("--serial", format_serial(settings.serial));
+  add("--control", settings.control);
+  if (!settings.debugcon.empty()) add("--debugcon", "file:" + settings.debugcon);
+  if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
+  return argv;
+}
+
+namespace {
+
+// The options that take a value (all but --no-reboot), with their aliases.
+constexpr std::string_view kValueOptions[] = {
+    "--name",   "--memory", "-m",     "--cpus",   "--smp",    "--firmware", "--disk",
+    "--serial", "--control", "--kernel", "--initrd", "--cmdline", "--append", "--debugcon"};
+
+Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
+  AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
+  for (auto& [key, value] : items) {
+    if (key.empty() || key == "size") {
+      AMBER_TRY_ASSIGN(settings.memory, parse_size(value));
+    } else if (key == "hugepages") {
+      AMBER_TRY_ASSIGN(const bool on, parse_on_off(value, "--memory hugepages"));
+      settings.hugepages = on ? Hugepages::kOn : Hugepages::kOff;
+    } else {
+      return bad("--memory: unknown key '" + key + "' (size, hugepages)");
+    }
+  }
+  return ok();
+}
+
+// One option with its value; `option` is the spelling on the command line.
+Result<void> apply_option(std::string_view option, const std::string& value,
+                          LaunchSettings& settings) {
+  if (option == "--name") {
+    settings.name = value;
+  } else if (option == "--memory" || option == "-m") {
+    AMBER_TRY(parse_memory(value, settings));
+  } else if (option == "--cpus" || option == "--smp") {
+    AMBER_TRY_ASSIGN(settings.cpus, parse_unsigned(value, "--cpus", 1, kMaxCpus));
+  } else if (option == "--firmware") {
+    if (value.empty()) return bad("--firmware: path must not be empty");
+    settings.firmware = value;
+  } else if (option == "--disk") {
+    if (settings.disks.size() == kMaxDisks) return bad("--disk: at most 16 disks");
+    AMBER_TRY_ASSIGN(DiskSettings disk, parse_disk(value));
+    settings.disks.push_back(std::move(disk));
+  } else if (option == "--serial") {
+    AMBER_TRY_ASSIGN(settings.serial, parse_serial(value));
+  } else if (option == "--control") {
+    if (value.empty()) return bad("--control: path must not be empty");
+    settings.control = value;
+  } else if (option == "--kernel") {
+    settings.kernel = value;
+  } else if (option == "--initrd") {
+    settings.initrd = value;
+  } else if (option == "--cmdline" || option == "--append") {
+    settings.cmdline = value;
+  } else if (option == "--debugcon") {
+    if (value.rfind("file:", 0) == 0 && value.size() > 5) settings.debugcon = value.substr(5);
+    else if (value == "none") settings.debugcon.clear();
+    else return bad("--debugcon: '" + value + "' is not file:PATH or none");
+  } else {
+    return bad("unknown option '" + std::string(option) + "' (see --help)");
+  }
+  return ok();
+}
+
+}  // namespace
+
+Result<LaunchSettings> parse_argv(std::span<const std::string> args) {
+  LaunchSettings settings;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string option = args[i];
+    if (option == "--no-reboot") {
+      settings.on_reboot = RebootAction::kExit;
+      continue;
+    }
+    std::optional<std::string> value;  // from --option=value
+    if (const size_t equals = option.find('=');
+        option.rfind("--", 0) == 0 && equals != std::string::npos) {
+      value = option.substr(equals + 1);
+      option.resize(equals);
+    }
+    if (std::find(std::begin(kValueOptions), std::end(kValueOptions), option) ==
+        std::end(kValueOptions))
+      return bad("unknown option '" + option + "' (see --help)");
+    if (!value) {
+      if (i + 1 == args.size()) return bad(option + ": missing value");
+      value = args[++i];
+    }
+    AMBER_TRY(apply_option(option, *value, settings));
+  }
+  AMBER_TRY(validate(settings));
+  return settings;
+}
+
+}  // namespace amber::vmmctl

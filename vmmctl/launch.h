@@ -1,0 +1,118 @@
+// Launch settings: everything on amber-vmm's command line as plain values,
+// with the two directions of the contract: to_argv() (what the daemon runs)
+// and parse_argv() (what amber-vmm reads). parse_argv(to_argv(s)) == s for
+// every valid s; the round trip is a unit test. The syntax is documented in
+// doc/amber-vmm.md and in amber-vmm --help.
+//
+// Option values that hold a list (--memory, --disk) use QEMU's convention:
+// items separated by ',', a literal ',' inside a value written as ',,'.
+// Image formats, cache modes and aio backends use block's parsers, so every
+// name block accepts (cache=off, aio=native, ...) is accepted here too.
+//
+// Thread-safety: plain values and pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "block/image.h"
+#include "common/result.h"
+
+namespace amber::vmmctl {
+
+// Limits: KVM on x86 supports far more vCPUs, but a PC with SeaBIOS's MADT
+// and the CMOS byte for the count is bounded by 255; 64 is what we test.
+inline constexpr unsigned kMaxCpus = 64;
+// PCI bus 0 slots 3..18 (slot 0-2 are the host bridge, PIIX and VGA).
+inline constexpr unsigned kMaxDisks = 16;
+// virtio-blk's num_queues; one iothread each, so bounded by what we test.
+inline constexpr unsigned kMaxDiskQueues = 64;
+// virtio-blk GET_ID returns exactly 20 bytes.
+inline constexpr size_t kMaxDiskSerial = 20;
+// Guest RAM: below 16 MiB SeaBIOS and the e820 layout do not fit; above
+// 1 TiB is more than any host we target (and than 40-bit guest paths).
+inline constexpr uint64_t kMinMemory = 16ULL << 20;
+inline constexpr uint64_t kMaxMemory = 1ULL << 40;
+// RAM is mapped in 1 MiB granules (the e820 map and CMOS count in MiB/KiB).
+inline constexpr uint64_t kMemoryGranule = 1ULL << 20;
+
+inline constexpr std::string_view kDefaultName = "amber";
+inline constexpr uint64_t kDefaultMemory = 512ULL << 20;
+// Used when neither --firmware nor --kernel is given.
+inline constexpr std::string_view kDefaultFirmware = "/usr/share/seabios/bios.bin";
+
+enum class Hugepages { kOff, kOn };
+enum class DiskAccess { kReadWrite, kReadOnly };
+// What a guest reset does: reset the machine, or end the process
+// (--no-reboot, SHUTDOWN reason guest-reset).
+enum class RebootAction { kReset, kExit };
+enum class SerialKind { kNone, kStdio, kPty, kFile, kUnix };
+
+struct DiskSettings {
+  std::string path;
+  std::optional<block::ImageFormat> format;  // empty: probe
+  block::io::CacheMode cache = block::io::CacheMode::kWriteback;
+  block::io::AioBackend aio = block::io::AioBackend::kThreads;
+  block::DiscardMode discard = block::DiscardMode::kIgnore;
+  DiskAccess access = DiskAccess::kReadWrite;
+  unsigned queues = 1;
+  std::string serial;  // empty: none (GET_ID answers zeros)
+
+  bool operator==(const DiskSettings&) const = default;
+};
+
+struct SerialSettings {
+  SerialKind kind = SerialKind::kNone;
+  std::string path;  // kFile, kUnix
+
+  bool operator==(const SerialSettings&) const = default;
+};
+
+struct LaunchSettings {
+  std::string name = std::string(kDefaultName);
+  uint64_t memory = kDefaultMemory;  // bytes
+  Hugepages hugepages = Hugepages::kOff;
+  unsigned cpus = 1;
+  std::string firmware;  // empty: kDefaultFirmware, unless a kernel is given
+  std::vector<DiskSettings> disks;
+  SerialSettings serial;
+  std::string control;  // control socket path; empty: none
+  std::string kernel;   // direct boot (bzImage or PVH ELF); empty: firmware
+  std::string initrd;
+  std::string cmdline;
+  std::string debugcon;  // port 0x402 log file; empty: none
+  RebootAction on_reboot = RebootAction::kReset;
+
+  bool operator==(const LaunchSettings&) const = default;
+};
+
+// The firmware amber-vmm maps: settings.firmware, or the default.
+std::string firmware_path(const LaunchSettings& settings);
+
+// Checks the cross-option rules and every limit above; the message names
+// the option, as amber-vmm prints it.
+Result<void> validate(const LaunchSettings& settings);
+
+// The command line without the program name (the daemon puts the amber-vmm
+// binary in front). Refuses settings that validate() refuses.
+Result<std::vector<std::string>> to_argv(const LaunchSettings& settings);
+
+// Parses the command line without the program name. --help and --version
+// are not launch settings: the caller handles them first. Every bad value
+// is one kInvalidArgument Error with a one-line message.
+Result<LaunchSettings> parse_argv(std::span<const std::string> args);
+
+// Pieces, exposed for tests and messages.
+Result<uint64_t> parse_size(std::string_view text);  // K/M/G/T/B suffix; bare = MiB
+std::string format_size(uint64_t bytes);             // largest exact unit
+Result<DiskSettings> parse_disk(std::string_view text);
+std::string format_disk(const DiskSettings& disk);
+Result<SerialSettings> parse_serial(std::string_view text);
+std::string format_serial(const SerialSettings& serial);
+std::string_view to_string(SerialKind kind);
+
+}  // namespace amber::vmmctl
