@@ -202,7 +202,7 @@ Result<void> Qcow2Image::write_back_metadata() {
   // QEMU's order: refcounts, (flush), L2 slices, (flush), L1.
   const bool ordered = !lazy_;
   const bool had_refcounts = refcounts_->dirty();
-  AMBER_TRY(refcounts_->write_back(ordered));
+  AMBER_TRY(refcounts_->write_back(refcount_order()));
   std::lock_guard cache_lock(l2_cache_->mutex());
   if (l2_cache_->dirty_count() != 0) {
     if (had_refcounts && ordered) AMBER_TRY(file_->flush());
@@ -245,7 +245,7 @@ Result<void> Qcow2Image::flush() {
     std::lock_guard meta(meta_);
     AMBER_TRY(write_back_metadata());
     AMBER_TRY(apply_pending_frees());
-    AMBER_TRY(refcounts_->write_back(!lazy_));
+    AMBER_TRY(refcounts_->write_back(refcount_order()));
   }
   return file_->flush();
 }
