@@ -167,7 +167,7 @@ Result<void> Qcow2Image::grow_l1(uint64_t new_l1_size) {
   AMBER_TRY_ASSIGN(uint64_t offset, allocate_clusters(new_clusters));
   std::vector<uint64_t> be(new_l1_size);
   for (uint64_t i = 0; i < new_l1_size; ++i) be[i] = __builtin_bswap64(table[i].load());
-  AMBER_TRY(refcounts_->write_back(true));
+  AMBER_TRY(refcounts_->write_back(WriteBackOrder::kFlushBeforeTable));
   AMBER_TRY(io::write_exact(*file_, offset, be.data(), be.size() * 8));
   AMBER_TRY(file_->flush());
   const uint64_t old_offset = header_.l1_table_offset;
@@ -239,7 +239,7 @@ Result<void> Qcow2Image::shrink(uint64_t new_size) {
   AMBER_TRY(write_back_metadata());
   AMBER_TRY(write_header());
   AMBER_TRY(apply_pending_frees());
-  AMBER_TRY(refcounts_->write_back(true));
+  AMBER_TRY(refcounts_->write_back(WriteBackOrder::kFlushBeforeTable));
   AMBER_TRY(file_->flush());
   // Truncate the unused tail of the file.
   AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());

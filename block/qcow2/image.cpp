@@ -206,7 +206,7 @@ Result<void> Qcow2Image::write_back_metadata() {
   // meanwhile; meta_, held, keeps the slices from changing.
   const bool ordered = !lazy_;
   const bool had_refcounts = refcounts_->dirty();
-  AMBER_TRY(refcounts_->write_back(ordered));
+  AMBER_TRY(refcounts_->write_back(refcount_order()));
   size_t dirty_slices;
   {
     std::shared_lock cache_lock(l2_cache_->mutex());
@@ -253,7 +253,7 @@ Result<void> Qcow2Image::flush() {
     std::lock_guard meta(meta_);
     AMBER_TRY(write_back_metadata());
     AMBER_TRY(apply_pending_frees());
-    AMBER_TRY(refcounts_->write_back(!lazy_));
+    AMBER_TRY(refcounts_->write_back(refcount_order()));
   }
   return file_->flush();
 }

@@ -105,6 +105,9 @@ class Qcow2Image final : public Image {
   Result<void> mark_dirty();
   Result<void> write_back_metadata();     // meta_ held
   Result<void> apply_pending_frees();     // meta_ held, after write-back
+  WriteBackOrder refcount_order() const {
+    return lazy_ ? WriteBackOrder::kNoFlush : WriteBackOrder::kFlushBeforeTable;
+  }
   Result<void> write_l1_dirty();
   void set_l1(uint64_t index, uint64_t entry);
   uint64_t l1(uint64_t index) const { return l1_[index].load(std::memory_order_acquire); }

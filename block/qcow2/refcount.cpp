@@ -345,10 +345,10 @@ Result<void> Refcounts::write_table(uint64_t offset) {
   return io::write_exact(file_, offset, be.data(), be.size() * 8);
 }
 
-Result<void> Refcounts::write_back(bool flush_between) {
+Result<void> Refcounts::write_back(WriteBackOrder order) {
   AMBER_TRY_ASSIGN(bool wrote, write_dirty_blocks());
   if (!table_dirty_) return ok();
-  if (wrote && flush_between) AMBER_TRY(file_.flush());
+  if (wrote && order == WriteBackOrder::kFlushBeforeTable) AMBER_TRY(file_.flush());
   AMBER_TRY(write_table(table_offset_));
   table_dirty_ = false;
   return ok();

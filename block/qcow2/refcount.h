@@ -27,6 +27,10 @@ namespace amber::block::qcow2 {
 uint64_t get_refcount_entry(const uint8_t* block, uint64_t index, uint32_t order);
 void set_refcount_entry(uint8_t* block, uint64_t index, uint32_t order, uint64_t value);
 
+// Whether write_back flushes between the blocks and the table (QEMU's
+// order), or not (lazy refcounts: the dirty bit and a rebuild cover it).
+enum class WriteBackOrder { kFlushBeforeTable, kNoFlush };
+
 class Refcounts {
  public:
   Refcounts(io::File& file, uint32_t cluster_bits, uint32_t refcount_order);
@@ -49,9 +53,8 @@ class Refcounts {
   // the host offset of the first.
   Result<uint64_t> allocate(uint64_t count, uint64_t search_from = 0);
 
-  // Writes dirty blocks, then (flushing in between) the table if it moved
-  // or got new entries. `flush_between` false under lazy refcounts.
-  Result<void> write_back(bool flush_between);
+  // Writes dirty blocks, then the table if it got new entries.
+  Result<void> write_back(WriteBackOrder order);
   bool dirty() const { return dirty_blocks_ != 0 || table_dirty_; }
 
   // Called after the table moved (its new place is durable): the image

@@ -171,7 +171,7 @@ void make_compressed(test::SharedMemory& mem, Compression type, const std::vecto
   ASSERT_TRUE(rc.load(h->refcount_table_offset, h->refcount_table_clusters).ok());
   auto d = decode_compressed(encode_compressed(at, packed->size(), h->cluster_bits), h->cluster_bits);
   ASSERT_TRUE(rc.update_range(d->aligned_offset, d->aligned_bytes, 1).ok());
-  ASSERT_TRUE(rc.write_back(true).ok());
+  ASSERT_TRUE(rc.write_back(WriteBackOrder::kFlushBeforeTable).ok());
 }
 
 TEST(Qcow2Image, CompressedClustersReadAndRewrite) {
