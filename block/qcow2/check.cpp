@@ -638,6 +638,15 @@ Result<CheckReport> Checker::run() {
 
 Result<CheckReport> check_file(io::File& file, RepairMode repair) {
   AMBER_TRY_ASSIGN(Header header, read_header(file));
+  // A repair opens the image read-write, and a QEMU read-write open clears
+  // the autoclear bits it does not know. The known ones stay: a check
+  // changes no guest data, so bitmaps stay valid.
+  const uint64_t unknown_autoclear = header.autoclear_features & ~kAutoclearKnownToQemu;
+  if (repair != RepairMode::kNone && header.version >= 3 && unknown_autoclear != 0) {
+    header.autoclear_features &= kAutoclearKnownToQemu;
+    AMBER_TRY(write_be64(file, kAutoclearFieldOffset, header.autoclear_features));
+    AMBER_TRY(file.flush());
+  }
   AMBER_TRY_ASSIGN(uint64_t file_size, file.size());
   Checker checker(file, header, file_size, repair);
   return checker.run();

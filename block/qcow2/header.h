@@ -60,6 +60,12 @@ struct Header {
   unsigned refcount_bits() const { return 1u << refcount_order; }
 };
 
+// Autoclear bits QEMU 7.2 knows (bitmaps, raw external data); a QEMU
+// read-write open clears every other one.
+inline constexpr uint64_t kAutoclearKnownToQemu = (1ull << 0) | (1ull << 1);
+// Byte offset of the autoclear_features field in a v3 header.
+inline constexpr uint64_t kAutoclearFieldOffset = 88;
+
 // The feature-name table qemu-img 7.2 writes (8 entries, 384 bytes).
 std::vector<FeatureName> default_feature_names();
 
