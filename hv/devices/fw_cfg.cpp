@@ -119,10 +119,17 @@ void FwCfg::run_dma(uint64_t address) {
     const uint32_t size = bytes != nullptr ? static_cast<uint32_t>(bytes->size()) : 0;
     const uint32_t available = position_ < size ? size - position_ : 0;
     const uint32_t copied = std::min(available, length);
-    if (control & kDmaRead) {
+    if ((control & kDmaRead) && length - copied > kFwCfgMaxDmaZeroFill) {
+      // QEMU zero-fills a read's whole tail past the item, however long; a
+      // guest-chosen 4 GiB length would then hold this vCPU (and the device
+      // mutex) for a pass over all of RAM in one exit. No firmware reads
+      // past an item's end by more than a few bytes, so refuse the whole
+      // transfer: error status, nothing written, the position unchanged.
+      status = kDmaError;
+    } else if (control & kDmaRead) {
       // Guest-chosen target/length: GuestMemory::write refuses anything that
-      // is not wholly RAM; the tail beyond the item reads as zeros, written
-      // a page at a time so a huge length costs no host memory.
+      // is not wholly RAM; the tail beyond the item (at most kFwCfgMaxDmaZeroFill
+      // bytes) reads as zeros, written a page at a time.
       static constexpr uint8_t kZeros[4096] = {};
       if (copied != 0 && !memory_->write(target, bytes->data() + position_, copied)) status = kDmaError;
       for (uint64_t done = copied; status == 0 && done < length;) {
@@ -131,7 +138,7 @@ void FwCfg::run_dma(uint64_t address) {
         done += chunk;
       }
     }
-    position_ += copied;
+    if (status == 0) position_ += copied;
   }
   uint8_t result[4] = {static_cast<uint8_t>(status >> 24), static_cast<uint8_t>(status >> 16),
                        static_cast<uint8_t>(status >> 8), static_cast<uint8_t>(status)};

@@ -1,7 +1,10 @@
 // fw_cfg: QEMU's firmware configuration interface, as SeaBIOS reads it.
 //   0x510 (16-bit write): select an item; 0x511 (byte read): next byte of
 //   it; 0x514/0x518: DMA address, big-endian halves, the write to 0x518
-//   runs the transfer (read/skip/select; writes are refused).
+//   runs the transfer (read/skip/select; writes are refused). A transfer
+//   completes within the exit that starts it (firmware polls the control
+//   word in RAM, which causes no exit to continue on), so its cost is
+//   bounded instead: see kFwCfgMaxDmaZeroFill.
 // Items: legacy keys (signature "QEMU", ID with the DMA bit, NB_CPUS,
 // MAX_CPUS, BOOT_MENU...) and named files (etc/e820, bootorder, ...),
 // listed in the file directory (key 0x19) sorted by name like QEMU does.
@@ -32,6 +35,12 @@ inline constexpr uint16_t kFwCfgFileFirst = 0x20;
 inline constexpr uint16_t kFwCfgIrq0Override = 0x8002;
 inline constexpr uint64_t kFwCfgPort = 0x510;
 inline constexpr uint64_t kFwCfgPortSpan = 12;  // 0x510..0x51B
+// The most zero bytes one DMA read writes past the end of its item (QEMU
+// zero-fills any length there). A longer read is refused with the error
+// status before anything is written, so one exit costs at most the item's
+// own bytes (host-sized) plus this much: it bounds the time a guest can hold
+// a vCPU thread, and the fw_cfg mutex, with one register write.
+inline constexpr uint32_t kFwCfgMaxDmaZeroFill = 64 * 1024;
 
 class FwCfg : public bus::IoDevice {
  public:
