@@ -5,8 +5,10 @@
 // refcounts QEMU expects (an L2 table reached from two L1 tables, and its
 // data clusters, are visited twice). Entries are decoded by l2_entry.h, as
 // in `check` (which counts references itself, tolerating and reporting
-// damage, where this walk stops at the first bad entry). Used by
-// rebuild_refcounts and the tests' consistency check.
+// damage, where this walk stops at the first bad entry; it never calls
+// this walk, not even for `-r all`, which hands its own counts to
+// write_refcount_structure). Used by rebuild_refcounts (a dirty image's
+// read-write open) and the tests' consistency check.
 //
 // Thread-safety: reads `file` only; the caller must keep writers away.
 #pragma once

@@ -24,7 +24,6 @@ constexpr unsigned kMaxCpuidEntries = 256;
 // the buffers and the ioctl numbers from that layout.
 constexpr size_t kFlexHeader = 8;
 constexpr unsigned long kSetGsiRouting = _IOC(_IOC_WRITE, KVMIO, 0x6a, kFlexHeader);
-constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, kFlexHeader);
 constexpr unsigned long kGetSupportedCpuid = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, kFlexHeader);
 constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kFlexHeader);
 
@@ -153,11 +152,11 @@ Result<void> KvmVm::set_gsi_routing(const std::vector<kvm_irq_routing_entry>& en
   return do_ioctl(fd_.get(), kSetGsiRouting, buffer.data(), "KVM_SET_GSI_ROUTING");
 }
 
-Result<void> KvmVm::irqfd(int eventfd, uint32_t gsi, bool assign) {
+Result<void> KvmVm::irqfd(int eventfd, uint32_t gsi, IrqfdAction action) {
   kvm_irqfd request{};
   request.fd = static_cast<uint32_t>(eventfd);
   request.gsi = gsi;
-  request.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN;
+  request.flags = action == IrqfdAction::kAssign ? 0 : KVM_IRQFD_FLAG_DEASSIGN;
   return do_ioctl(fd_.get(), KVM_IRQFD, &request, "KVM_IRQFD");
 }
 
@@ -216,17 +215,6 @@ Result<void> KvmVcpu::set_sregs(const kvm_sregs& sregs) {
 Result<void> KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
   std::vector<uint8_t> buffer = flex_buffer(static_cast<uint32_t>(entries.size()), entries.data());
   return do_ioctl(fd_.get(), kSetCpuid2, buffer.data(), "KVM_SET_CPUID2");
-}
-
-Result<void> KvmVcpu::set_msrs(const std::vector<kvm_msr_entry>& entries) {
-  std::vector<uint8_t> buffer = flex_buffer(static_cast<uint32_t>(entries.size()), entries.data());
-  const int r = ::ioctl(fd_.get(), kSetMsrs, buffer.data());
-  if (r < 0) return ioctl_error("KVM_SET_MSRS");
-  if (static_cast<size_t>(r) != entries.size())
-    return Error(ErrorKind::kUnsupported, "KVM_SET_MSRS: MSR " +
-                                              std::to_string(entries[static_cast<size_t>(r)].index) +
-                                              " refused");
-  return ok();
 }
 
 Result<kvm_mp_state> KvmVcpu::get_mp_state() {

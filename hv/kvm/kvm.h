@@ -4,8 +4,8 @@
 //
 // Thread-safety: KvmSystem and KvmVm ioctls may be issued from any thread
 // (the kernel serializes what it must). A KvmVcpu is used by its own vCPU
-// thread, except kick() and run_struct()->immediate_exit which any thread
-// may touch.
+// thread, except run_struct()->immediate_exit, which any thread may set
+// (hv/vmm's Machine does, before signalling the thread out of KVM_RUN).
 #pragma once
 
 #include <linux/kvm.h>
@@ -48,6 +48,9 @@ class KvmSystem {
   Fd fd_;
 };
 
+// Whether KVM_IRQFD binds the eventfd to the GSI or removes that binding.
+enum class IrqfdAction { kAssign, kDeassign };
+
 class KvmVm {
  public:
   static Result<std::unique_ptr<KvmVm>> create(const KvmSystem& system);
@@ -62,7 +65,7 @@ class KvmVm {
   Result<void> irq_line(uint32_t gsi, bool level);
   Result<void> signal_msi(uint64_t address, uint32_t data);
   Result<void> set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries);
-  Result<void> irqfd(int eventfd, uint32_t gsi, bool assign);
+  Result<void> irqfd(int eventfd, uint32_t gsi, IrqfdAction action);
   Result<void> ioeventfd(const kvm_ioeventfd& request);
   Result<void> get_irqchip(kvm_irqchip* chip);
   Result<void> set_irqchip(const kvm_irqchip& chip);
@@ -93,7 +96,6 @@ class KvmVcpu {
   Result<kvm_sregs> get_sregs();
   Result<void> set_sregs(const kvm_sregs& sregs);
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
-  Result<void> set_msrs(const std::vector<kvm_msr_entry>& entries);
   Result<kvm_mp_state> get_mp_state();
   Result<void> set_mp_state(const kvm_mp_state& state);
   Result<void> get_lapic(kvm_lapic_state* state);

@@ -41,10 +41,10 @@ void MsixTable::reset() {
   function_masked_ = false;
 }
 
-void MsixTable::set_control(bool enabled, bool function_masked) {
+void MsixTable::set_control(MsixEnable enable, MsixFunctionMask function_mask) {
   std::lock_guard lock(mutex_);
-  enabled_ = enabled;
-  function_masked_ = function_masked;
+  enabled_ = enable == MsixEnable::kEnabled;
+  function_masked_ = function_mask == MsixFunctionMask::kMasked;
   deliver_unmasked_pending_locked();
 }
 

@@ -27,6 +27,10 @@
 
 namespace amber::hv::virtio {
 
+// The two mode bits of the MSI-X capability's Message Control register.
+enum class MsixEnable { kDisabled, kEnabled };
+enum class MsixFunctionMask { kUnmasked, kMasked };
+
 class MsixTable {
  public:
   // Table at BAR offset 0; the PBA follows at this offset (QEMU's layout;
@@ -41,7 +45,7 @@ class MsixTable {
 
   unsigned size() const { return vectors_; }
   // From the capability's Message Control register.
-  void set_control(bool enabled, bool function_masked);
+  void set_control(MsixEnable enable, MsixFunctionMask function_mask);
   bool enabled() const;
 
   void read(uint64_t offset, std::span<uint8_t> data);

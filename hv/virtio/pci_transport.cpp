@@ -239,8 +239,9 @@ void VirtioPciTransport::reset() {
 void VirtioPciTransport::capability_written(unsigned cap, unsigned offset, unsigned size, uint32_t) {
   if (cap == msix_cap_) {
     const auto control = static_cast<uint16_t>(load(cap + 2, 2));
-    msix_.set_control((control & kMsixControlEnable) != 0,
-                      (control & kMsixControlFunctionMask) != 0);
+    msix_.set_control((control & kMsixControlEnable) != 0 ? MsixEnable::kEnabled : MsixEnable::kDisabled,
+                      (control & kMsixControlFunctionMask) != 0 ? MsixFunctionMask::kMasked
+                                                                : MsixFunctionMask::kUnmasked);
   } else if (cap == window_cap_ && offset + size > cap + kWindowData) {
     uint8_t bytes[4];
     const uint32_t stored = load(cap + kWindowData, 4);

@@ -211,7 +211,8 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   vm->machine = std::make_unique<Machine>(std::move(system), std::move(kvm_vm), std::move(ram));
   Machine& m = *vm->machine;
   m.set_reboot_policy(config.no_reboot ? RebootPolicy::kExitOnReboot : RebootPolicy::kReboot);
-  m.set_exit_on_failure(config.control.empty());
+  // With a control socket a client can inspect a failed VM: pause it.
+  m.set_failure_policy(config.control.empty() ? FailurePolicy::kExit : FailurePolicy::kPause);
 
   auto* irqs = m.own(std::make_unique<KvmInterrupts>(m.vm()));
   AMBER_TRY(irqs->install_routing());

@@ -108,7 +108,7 @@ Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {
     ::close(fd);
     return std::move(r).error();
   }
-  if (auto r = vm_.irqfd(fd, gsi, true); !r.ok()) {
+  if (auto r = vm_.irqfd(fd, gsi, kvm::IrqfdAction::kAssign); !r.ok()) {
     msi_routes_.erase(fd);
     free_gsis_.push_back(gsi);
     ::close(fd);
@@ -131,7 +131,7 @@ Result<void> KvmInterrupts::release_msi_irqfd(int eventfd) {
   auto it = msi_routes_.find(eventfd);
   if (it == msi_routes_.end()) return Error(ErrorKind::kNotFound, "unknown MSI irqfd");
   const uint32_t gsi = it->second.first;
-  (void)vm_.irqfd(eventfd, gsi, false);
+  (void)vm_.irqfd(eventfd, gsi, kvm::IrqfdAction::kDeassign);
   msi_routes_.erase(it);
   free_gsis_.push_back(gsi);
   ::close(eventfd);

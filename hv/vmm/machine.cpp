@@ -206,7 +206,7 @@ void Machine::handle(const Request& request) {
         if (static_cast<unsigned char>(c) >= 0x20) escaped += c;
       }
       emit_event(R"({"event":"DEVICE_FAILED","data":{"device":"cpu","message":")" + escaped + "\"}}");
-      if (exit_on_failure_) {
+      if (failure_policy_ == FailurePolicy::kExit) {
         shutdown(ShutdownReason::kGuestPanic, 1);
       } else {
         pause();

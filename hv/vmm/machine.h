@@ -40,6 +40,9 @@ enum class ShutdownReason { kGuestReset, kGuestShutdown, kHostQuit, kGuestPanic 
 std::string_view to_string(ShutdownReason reason);
 
 enum class RebootPolicy { kReboot, kExitOnReboot };
+// What a vCPU failure (KVM internal error, failed entry, guest crash event)
+// does: end the process, or pause the VM for a control client to inspect.
+enum class FailurePolicy { kExit, kPause };
 
 struct Request {
   enum class Kind { kReset, kShutdown, kFailure } kind;
@@ -72,7 +75,7 @@ class Machine {
   }
   void add_reset_hook(std::function<void()> hook) { reset_hooks_.push_back(std::move(hook)); }
   void set_reboot_policy(RebootPolicy policy) { reboot_policy_ = policy; }
-  void set_exit_on_failure(bool exit) { exit_on_failure_ = exit; }
+  void set_failure_policy(FailurePolicy policy) { failure_policy_ = policy; }
   Result<void> capture_reset_state();
   // Receives event lines ({"event":...}) for the control socket.
   void set_event_sink(std::function<void(const std::string&)> sink);
@@ -132,7 +135,7 @@ class Machine {
   kvm_irqchip chips_[3]{};
   kvm_pit_state2 pit_{};
   RebootPolicy reboot_policy_ = RebootPolicy::kReboot;
-  bool exit_on_failure_ = true;
+  FailurePolicy failure_policy_ = FailurePolicy::kExit;
 
   std::atomic<RunState> state_{RunState::kPaused};
   std::mutex control_mutex_;  // serializes pause/resume/reset/quit

@@ -79,7 +79,7 @@ void program(MsixTable& table, unsigned vector, uint32_t data, bool masked) {
 TEST(MsixTest, DeliversThroughIrqfdAndReroutesOnReprogram) {
   IrqfdInterrupts irq;
   MsixTable table(2, irq);
-  table.set_control(true, false);
+  table.set_control(MsixEnable::kEnabled, MsixFunctionMask::kUnmasked);
   program(table, 1, 0x41, false);
   table.fire(1);
   table.fire(1);
@@ -107,7 +107,7 @@ TEST(MsixTest, DeliversThroughIrqfdAndReroutesOnReprogram) {
 TEST(MsixTest, FallsBackToSignalMsiWithoutIrqfds) {
   PlainInterrupts irq;
   MsixTable table(2, irq);
-  table.set_control(true, false);
+  table.set_control(MsixEnable::kEnabled, MsixFunctionMask::kUnmasked);
   program(table, 0, 0x30, false);
   table.fire(0);
   table.fire(0);
@@ -115,7 +115,7 @@ TEST(MsixTest, FallsBackToSignalMsiWithoutIrqfds) {
   EXPECT_EQ(irq.last.data, 0x30u);
   // Disabled MSI-X or an out-of-range vector: nothing.
   table.fire(7);
-  table.set_control(false, false);
+  table.set_control(MsixEnable::kDisabled, MsixFunctionMask::kUnmasked);
   table.fire(0);
   EXPECT_EQ(irq.signalled, 2);
 }
