@@ -38,7 +38,7 @@ Result<std::unique_ptr<BlkDevice>> BlkDevice::create(std::shared_ptr<block::Imag
   std::unique_ptr<BlkDevice> device(new BlkDevice(std::move(image), options, memory, signals));
   for (unsigned i = 0; i < options.queues; ++i) {
     auto queue = std::make_unique<Queue>();
-    AMBER_TRY_ASSIGN(queue->thread, IoThread::create());
+    AMBER_TRY_ASSIGN(queue->thread, IoThread::create("blk-q" + std::to_string(i)));
     queue->chain.segments.reserve(kMaxQueueSize);
     device->queues_.push_back(std::move(queue));
   }

@@ -1,14 +1,19 @@
 #include "hv/virtio/iothread.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 
 namespace amber::hv::virtio {
 namespace {
+
+// The kernel's thread-name limit (TASK_COMM_LEN 16, with the NUL).
+constexpr size_t kMaxThreadName = 15;
 
 void drain(int fd) {
   uint64_t count;
@@ -18,7 +23,8 @@ void drain(int fd) {
 
 }  // namespace
 
-Result<std::unique_ptr<IoThread>> IoThread::create() {
+Result<std::unique_ptr<IoThread>> IoThread::create(std::string name) {
+  name.resize(std::min<size_t>(name.size(), kMaxThreadName));
   const int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (kick < 0) return Error::from_errno(errno, "eventfd for virtqueue kick");
   const int stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -27,7 +33,7 @@ Result<std::unique_ptr<IoThread>> IoThread::create() {
     close(kick);
     return Error::from_errno(saved, "eventfd for iothread stop");
   }
-  return std::unique_ptr<IoThread>(new IoThread(kick, stop));
+  return std::unique_ptr<IoThread>(new IoThread(std::move(name), kick, stop));
 }
 
 IoThread::~IoThread() {
@@ -63,6 +69,8 @@ void IoThread::kick() {
 }
 
 void IoThread::run() {
+  // Only a name over 15 characters fails, and create() cut it to that.
+  pthread_setname_np(pthread_self(), name_.c_str());
   // Buffers may have been queued before we started (or kicks consumed by a
   // previous run): look at the ring once before sleeping.
   IoWork work = handler_();

@@ -13,6 +13,10 @@
 // for a stop before calling it again, without sleeping. Handlers also poll
 // stop_requested() between batches, so stop() waits for one batch at most.
 //
+// Each thread carries the name given to create() (pthread_setname_np, at
+// most 15 characters: /proc/PID/task/*/comm shows it), so one thread per
+// queue can be seen from outside.
+//
 // Thread-safety: start()/stop() from one controlling thread (the
 // transport, under its lock); kick() and stop_requested() from any thread.
 #pragma once
@@ -35,7 +39,8 @@ enum class IoWork {
 
 class IoThread {
  public:
-  static Result<std::unique_ptr<IoThread>> create();
+  // `name`: the thread's name, cut to the kernel's 15 characters.
+  static Result<std::unique_ptr<IoThread>> create(std::string name);
   ~IoThread();
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
@@ -51,9 +56,11 @@ class IoThread {
   bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
 
  private:
-  IoThread(int kick_fd, int stop_fd) : kick_fd_(kick_fd), stop_fd_(stop_fd) {}
+  IoThread(std::string name, int kick_fd, int stop_fd)
+      : name_(std::move(name)), kick_fd_(kick_fd), stop_fd_(stop_fd) {}
   void run();
 
+  std::string name_;
   int kick_fd_;
   int stop_fd_;
   std::atomic<bool> stop_requested_{false};
