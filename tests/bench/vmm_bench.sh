@@ -12,8 +12,13 @@
 #     first with -kernel; amber-vmm enters the PVH entry directly);
 #   - memory: peak VmHWM of the VMM process (sampled from /proc/PID/status
 #     every 10 ms) with -m 64M, minus nothing: the probe guest touches under
-#     2 MiB of its RAM, so VmHWM is essentially VMM overhead (+<2 MiB).
-# Usage: tests/bench/vmm_bench.sh [AMBER_VMM]   (env: REPS, COUNT, WORK)
+#     2 MiB of its RAM, so VmHWM is essentially VMM overhead (+<2 MiB);
+#   - amber-vmm only: PIO exits/s per vCPU with SMP_CPUS vCPUs (default 2)
+#     all writing port 0x80 EXITS times (default 20000) at once, the guest's
+#     `test=smpexit` mode timed "SMPEXIT start" to "SMPEXIT done": the cost
+#     of the vCPU exit path, shared locks included.
+# Usage: tests/bench/vmm_bench.sh [AMBER_VMM]
+#   (env: REPS, COUNT, WORK, SMP_CPUS, EXITS; ONLY=smpexit runs only that row)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 vmm=${1:-${AMBER_VMM:-}}
@@ -26,12 +31,14 @@ fi
 work=${WORK:-$(mktemp -d /var/tmp/amber-bench.XXXXXX)}
 mkdir -p "$work"
 "$root/tests/guest/pvh/build.sh" "$work/pvh.elf"
-export VMM="$vmm" WORK="$work" REPS="${REPS:-3}" COUNT="${COUNT:-3000}"
+export VMM="$vmm" WORK="$work" REPS="${REPS:-3}" COUNT="${COUNT:-3000}" \
+    SMP_CPUS="${SMP_CPUS:-2}" EXITS="${EXITS:-20000}" ONLY="${ONLY:-}"
 exec python3 - <<'PYEOF'
 import os, re, statistics, subprocess, threading, time
 
 VMM = os.environ['VMM']; WORK = os.environ['WORK']
 REPS = int(os.environ['REPS']); COUNT = int(os.environ['COUNT'])
+SMP_CPUS = int(os.environ['SMP_CPUS']); EXITS = int(os.environ['EXITS']); ONLY = os.environ['ONLY']
 PVH = os.path.join(WORK, 'pvh.elf')
 
 def amber_argv(disk, cmdline):
@@ -86,6 +93,21 @@ def t_of(lines, rx):
         if re.search(rx, l): return t
     raise SystemExit('no line %r' % rx)
 
+def smp_exit_rate():
+    """PIO exits/s per vCPU, every vCPU exiting at once (amber-vmm only)."""
+    argv = [VMM, '--name', 'bench', '--memory', '64M', '--cpus', str(SMP_CPUS), '--serial', 'stdio',
+            '--kernel', PVH, '--cmdline', 'test=smpexit cpus=%d count=%d' % (SMP_CPUS, EXITS)]
+    lines, t_exit, rc, hwm = run(argv)
+    return EXITS / (t_of(lines, r'SMPEXIT done') - t_of(lines, r'SMPEXIT start'))
+
+if ONLY == 'smpexit':
+    rates = []
+    for rep in range(REPS):
+        rates.append(smp_exit_rate())
+        print('rep %d: %.0f PIO exits/s per vCPU' % (rep + 1, rates[-1]), flush=True)
+    print('%-32s %14.0f' % ('PIO exits/s per vCPU, %d vCPUs' % SMP_CPUS, statistics.median(rates)))
+    raise SystemExit(0)
+
 VMMS = {'amber-vmm': amber_argv, 'qemu': qemu_argv}
 res = {k: {} for k in VMMS}
 def add(v, metric, x): res[v].setdefault(metric, []).append(x)
@@ -117,4 +139,6 @@ for m in metrics:
     fmt = '%14.0f' if 'req/s' in m else '%14.2f'
     print('%-32s %s %s %10.2f' % (m, fmt % a, fmt % q, a / q if q else float('nan')))
 print('(VmHWM: maximum over all runs, not median)')
+rates = [smp_exit_rate() for _ in range(REPS)]
+print('%-32s %14.0f %14s' % ('PIO exits/s per vCPU, %d vCPUs' % SMP_CPUS, statistics.median(rates), 'n/a'))
 PYEOF

@@ -12,6 +12,7 @@
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
 #include "blk.h"
+#include "smp.h"
 
 #define SECTOR 512
 /* Where the probe pattern lives: queue q owns sectors PROBE_BASE + q*256... */
@@ -432,6 +433,8 @@ void guest_main(const HvmStartInfo *info)
     }
     seed = cmdline_u32("seed", 1);
     print("PROBE: mode %s seed %u\n", line, seed);
+    if (cmdline_is("test", "smpexit"))
+        mode_smp_exits();
     PciDevice pci;
     if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci))
         fail("no virtio-blk device on bus 0");

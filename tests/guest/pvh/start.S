@@ -47,6 +47,49 @@ reload_segments:
         hlt
         jmp     3b
 
+/*
+ * AP start-up (smp.c): copied to a page below 1 MiB and entered by SIPI in
+ * real mode with CS = page >> 4, IP = 0. Loads the flat GDT above, enters
+ * protected mode, takes a stack by ticket and calls ap_main(ticket).
+ */
+        .section .text
+        .code16
+        .globl  ap_trampoline, ap_trampoline_end
+ap_trampoline:
+        cli
+        cld
+        movw    $(ap_gdt_descriptor - ap_trampoline), %bx
+        lgdtl   %cs:(%bx)
+        movl    %cr0, %eax
+        orl     $1, %eax
+        movl    %eax, %cr0
+        ljmpl   $0x08, $ap_entry32
+        .p2align 2
+ap_gdt_descriptor:
+        .word   gdt_end - gdt - 1
+        .long   gdt
+ap_trampoline_end:
+
+        .code32
+ap_entry32:
+        movl    $0x10, %eax
+        movl    %eax, %ds
+        movl    %eax, %es
+        movl    %eax, %ss
+        movl    %eax, %fs
+        movl    %eax, %gs
+        movl    $1, %eax
+        lock xaddl %eax, ap_next
+        leal    1(%eax), %ebx
+        shll    $12, %ebx
+        leal    ap_stacks(%ebx), %esp
+        xorl    %ebp, %ebp
+        pushl   %eax
+        call    ap_main
+4:      cli
+        hlt
+        jmp     4b
+
         .section .rodata
         .p2align 3
 gdt:

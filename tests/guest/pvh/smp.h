@@ -1,0 +1,4 @@
+/* SMP PIO exit-rate mode (smp.c): never returns. Single caller: the BSP. */
+#pragma once
+
+void mode_smp_exits(void) __attribute__((noreturn));
