@@ -2,7 +2,10 @@
 // MMIO buses and the devices on them (owned here, attached by builder.cpp),
 // and the run state (running / paused / shutdown) with reset.
 //
-// vCPU threads run vcpu_loop() (vcpu_loop.cpp). Anything a vCPU thread
+// vCPU threads run vcpu_loop() (vcpu_loop.cpp); a running vCPU checks for a
+// park request once per exit with two atomic loads, no lock: park_all()
+// sets the request, then immediate_exit, then signals the thread, so a vCPU
+// that checked just before still leaves KVM_RUN at once. Anything a vCPU thread
 // wants done to the whole machine (reset, shutdown, failure) is posted with
 // post() and carried out by the thread inside run(), which first parks all
 // vCPUs. pause()/resume()/reset()/quit() may be called from any thread
@@ -140,10 +143,13 @@ class Machine {
   std::atomic<RunState> state_{RunState::kPaused};
   std::mutex control_mutex_;  // serializes pause/resume/reset/quit
 
+  // park_requested_ and stopping_ change only under park_mutex_ (so park_cv_
+  // waiters see every change) but are atomics: each vCPU reads them once per
+  // exit without the mutex, and takes it only to park.
   std::mutex park_mutex_;
   std::condition_variable park_cv_;
-  bool park_requested_ = true;  // vCPUs start parked until run()
-  bool stopping_ = false;
+  std::atomic<bool> park_requested_{true};  // vCPUs start parked until run()
+  std::atomic<bool> stopping_{false};
   unsigned parked_ = 0;
 
   std::mutex request_mutex_;

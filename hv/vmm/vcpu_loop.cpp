@@ -64,10 +64,13 @@ void Machine::vcpu_loop(unsigned index) {
   kvm_run* run = vcpu.run_struct();
   bool warned_unknown = false;
   while (true) {
-    wait_while_parked(index);
-    {
-      std::lock_guard lock(park_mutex_);
-      if (stopping_) return;
+    // The per-exit fast path: no lock unless a park or stop was asked for.
+    // A request that lands after these loads is not missed: park_all() and
+    // the destructor set immediate_exit and signal this thread after setting
+    // the flag, so KVM_RUN returns EINTR at once and the next pass parks.
+    if (park_requested_.load(std::memory_order_acquire) || stopping_.load(std::memory_order_acquire)) {
+      wait_while_parked(index);
+      if (stopping_.load(std::memory_order_acquire)) return;
     }
     if (auto r = vcpu.run(); !r.ok()) {
       const int error = r.error().error_number();
