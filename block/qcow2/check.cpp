@@ -636,6 +636,8 @@ Result<CheckReport> Checker::run() {
   return report_;
 }
 
+}  // namespace
+
 Result<CheckReport> check_file(io::File& file, RepairMode repair) {
   AMBER_TRY_ASSIGN(Header header, read_header(file));
   // A repair opens the image read-write, and a QEMU read-write open clears
@@ -651,8 +653,6 @@ Result<CheckReport> check_file(io::File& file, RepairMode repair) {
   Checker checker(file, header, file_size, repair);
   return checker.run();
 }
-
-}  // namespace
 
 Result<CheckReport> check(const std::string& path, const CheckOptions& options) {
   OpenOptions o;
