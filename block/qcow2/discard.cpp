@@ -155,14 +155,29 @@ Result<void> Qcow2Image::grow_l1(uint64_t new_l1_size) {
   const uint64_t old_clusters = header_.l1_table_offset ? div_round_up(old_size * 8, cs) : 0;
   const uint64_t new_clusters = div_round_up(new_l1_size * 8, cs);
   AMBER_TRY(write_back_metadata());
+  // The header names the larger table before memory does: until it is
+  // durable every L1 update goes to the table the file's header names. A
+  // header write that fails may still have landed, so the next write-back
+  // rewrites the header from memory (header_stale_) before any table.
+  Header next = header_;
+  next.l1_size = static_cast<uint32_t>(new_l1_size);
+  auto switch_to = [&](std::unique_ptr<std::atomic<uint64_t>[]> grown) -> Result<void> {
+    Result<void> stored = write_header_of(next);
+    if (stored.ok()) stored = file_->flush();
+    if (!stored.ok()) {
+      header_stale_ = true;
+      return stored;
+    }
+    header_ = next;
+    l1_ = std::move(grown);
+    l1_capacity_ = new_l1_size;
+    return ok();
+  };
   if (old_clusters != 0 && new_clusters <= old_clusters) {
     AMBER_TRY(file_->write_zeroes(header_.l1_table_offset + old_size * 8,
                                   (new_l1_size - old_size) * 8));
     AMBER_TRY(file_->flush());
-    l1_ = std::move(table);
-    l1_capacity_ = new_l1_size;
-    header_.l1_size = static_cast<uint32_t>(new_l1_size);
-    return write_header();
+    return switch_to(std::move(table));
   }
   AMBER_TRY_ASSIGN(uint64_t offset, allocate_clusters(new_clusters));
   std::vector<uint64_t> be(new_l1_size);
@@ -171,12 +186,9 @@ Result<void> Qcow2Image::grow_l1(uint64_t new_l1_size) {
   AMBER_TRY(io::write_exact(*file_, offset, be.data(), be.size() * 8));
   AMBER_TRY(file_->flush());
   const uint64_t old_offset = header_.l1_table_offset;
-  l1_ = std::move(table);
-  l1_capacity_ = new_l1_size;
-  header_.l1_table_offset = offset;
-  header_.l1_size = static_cast<uint32_t>(new_l1_size);
-  AMBER_TRY(write_header());
-  AMBER_TRY(file_->flush());
+  next.l1_table_offset = offset;
+  // On failure the new table's clusters leak: the header on disk may name it.
+  AMBER_TRY(switch_to(std::move(table)));
   if (old_clusters != 0) AMBER_TRY(refcounts_->update_range(old_offset, old_clusters * cs, -1));
   return ok();
 }

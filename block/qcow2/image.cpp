@@ -152,12 +152,14 @@ void Qcow2Image::note_host_end(uint64_t end) {
   }
 }
 
-Result<void> Qcow2Image::write_header() {
-  Header copy = header_;
+Result<void> Qcow2Image::write_header() { return write_header_of(header_); }
+
+Result<void> Qcow2Image::write_header_of(Header& header) {
+  Header copy = header;
   AMBER_TRY_ASSIGN(std::vector<uint8_t> bytes, serialize_header(copy));
-  header_.backing_file_offset = copy.backing_file_offset;
-  header_.backing_file_size = copy.backing_file_size;
-  header_.header_length = copy.header_length;
+  header.backing_file_offset = copy.backing_file_offset;
+  header.backing_file_size = copy.backing_file_size;
+  header.header_length = copy.header_length;
   return io::write_exact(*file_, 0, bytes.data(), bytes.size());
 }
 

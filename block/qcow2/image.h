@@ -99,6 +99,8 @@ class Qcow2Image final : public Image {
 
   // image.cpp
   Result<void> write_header();
+  // Writes `header` (not header_) and fills in its derived fields.
+  Result<void> write_header_of(Header& header);
   // write_header + flush; until that succeeds, header_stale_ makes
   // write_back_metadata try again first.
   Result<void> write_header_durably();
