@@ -273,13 +273,30 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
   if (header_.version < 3 && !snapshots_.empty())
     return Error(ErrorKind::kUnsupported, "Can't resize a v2 image which has snapshots");
   const uint64_t old_size = header_.size;
-  if (new_size <= old_size) {
+  if (new_size > old_size) {
+    // The new size is in memory before it is on disk (the zeroing needs
+    // it); if the grow fails, acknowledged writes must not go past the size
+    // the file's header holds. The header may have been written already,
+    // so the next write-back rewrites it (header_stale_).
+    auto grown = grow(old_size, new_size, prealloc);
+    if (!grown.ok()) {
+      std::unique_lock rw(rw_);
+      std::lock_guard meta(meta_);
+      header_.size = old_size;
+      header_stale_ = true;
+    }
+    return grown;
+  }
+  {
     std::unique_lock rw(rw_);
     std::lock_guard meta(meta_);
     AMBER_TRY(mark_dirty());
     if (new_size == old_size) return ok();
     return shrink(new_size);
   }
+}
+
+Result<void> Qcow2Image::grow(uint64_t old_size, uint64_t new_size, Preallocation prealloc) {
   // The grown area must read as zeros. A backing file longer than the old
   // size would show through there, so (as QEMU's BDRV_REQ_ZERO_WRITE
   // truncate) the whole new area is zeroed; v2 cannot express that and
@@ -339,7 +356,7 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
   std::unique_lock rw(rw_);
   std::lock_guard meta(meta_);
   AMBER_TRY(write_back_metadata());
-  return write_header();
+  return write_header_durably();
 }
 
 }  // namespace amber::block::qcow2

@@ -208,6 +208,8 @@ class Qcow2Image final : public Image {
   Result<void> grow_l1(uint64_t new_l1_size);
   Result<void> preallocate(uint64_t from, uint64_t to, Preallocation prealloc);
   Result<void> shrink(uint64_t new_size);
+  // resize to a larger size; on failure resize restores the old one.
+  Result<void> grow(uint64_t old_size, uint64_t new_size, Preallocation prealloc);
 
   std::unique_ptr<io::File> file_;
   OpenOptions options_;
