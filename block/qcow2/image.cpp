@@ -42,6 +42,9 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> f
   auto r = image->init(depth);
   if (!r.ok()) {
     image->closed_ = true;  // nothing of ours to write back
+    // A backing file's error names that file itself (qemu-img's wording);
+    // naming this image there would blame the overlay.
+    if (image->backing_failed_) return std::move(r).error();
     return std::move(r).error().with_context("'" + name + "'");
   }
   return image;
@@ -104,7 +107,12 @@ Result<void> Qcow2Image::init(unsigned depth) {
     const std::string path = resolve_backing_path(file_->name(), header_.backing_file);
     if (path == file_->name())
       return Error(ErrorKind::kCorrupt, "backing file '" + path + "' is the image itself (a loop)");
-    AMBER_TRY_ASSIGN(backing_, open_backing_image(path, fmt, options_, depth + 1));
+    auto opened = open_backing_image(path, fmt, options_, depth + 1);
+    if (!opened.ok()) {
+      backing_failed_ = true;
+      return std::move(opened).error().with_context("Could not open backing file");
+    }
+    backing_ = std::move(*opened);
     for (Image* b = backing_.get(); b != nullptr; b = b->backing()) ++chain_below_;
   }
 

@@ -246,6 +246,7 @@ class Qcow2Image final : public Image {
   bool dirty_set_by_us_ = false;
   bool header_stale_ = false;  // meta_ held
   bool closed_ = false;
+  bool backing_failed_ = false;  // init: the error is the backing file's
 };
 
 }  // namespace amber::block::qcow2
