@@ -182,8 +182,14 @@ Result<void> Qcow2Image::write_header_durably() {
 Result<void> Qcow2Image::mark_dirty() {
   if (!lazy_ || dirty_set_by_us_ || (header_.incompatible_features & kIncompatDirty)) return ok();
   header_.incompatible_features |= kIncompatDirty;
-  AMBER_TRY(write_header());
-  AMBER_TRY(file_->flush());
+  Result<void> stored = write_header();
+  if (stored.ok()) stored = file_->flush();
+  if (!stored.ok()) {
+    // Not known to be on disk: the next update tries again (a bit that did
+    // land only costs a refcount rebuild on the next open).
+    header_.incompatible_features &= ~kIncompatDirty;
+    return stored;
+  }
   dirty_set_by_us_ = true;
   return ok();
 }

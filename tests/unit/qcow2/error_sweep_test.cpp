@@ -26,6 +26,7 @@
 #include <iterator>
 
 #include "block/io/fault_file.h"
+#include "block/qcow2/format.h"
 #include "block/qcow2/header.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/qcow2.h"
@@ -357,6 +358,32 @@ TEST(Qcow2ErrorSweep, Clusters512) {
 TEST(Qcow2ErrorSweep, Clusters4K) {
   sweep({"4096", 4096, 6 * kMiB, 7 * kMiB, 5 * kMiB / 2, 8 * kMiB, 1024 * kMiB + 4 * kMiB,
          5 * kMiB});
+}
+
+// Lazy refcounts: the dirty bit must be on disk before any metadata that
+// relies on it. When setting it fails, the next allocating write must set
+// it again, not take the bit in memory for the bit on disk.
+TEST(Qcow2ErrorSweep, LazyDirtyBitSetAgainAfterFailure) {
+  test::SharedMemory mem;
+  auto options = test::qcow2_options(4 * kMiB);
+  options.lazy_refcounts = true;
+  ASSERT_TRUE(create_on_file(*mem.file, options).ok());
+  auto fault = std::make_unique<io::FaultFile>(mem.handle());
+  io::FaultFile* faults = fault.get();
+  OpenOptions o;
+  o.access = io::Access::kReadWrite;
+  auto image = open_on_file(std::move(fault), o, 0);
+  ASSERT_TRUE(image.ok());
+  const auto data = test::pattern(64 * kKiB, 3);
+  faults->fail_after(io::FaultOp::kAny, 0, EIO);  // the header write of mark_dirty
+  ASSERT_FALSE((*image)->write(0, data).ok());
+  faults->clear_faults();
+  ASSERT_TRUE((*image)->write(0, data).ok());
+  ASSERT_TRUE((*image)->flush().ok());
+  auto header = read_header(*mem.file);
+  ASSERT_TRUE(header.ok());
+  EXPECT_NE(header->incompatible_features & kIncompatDirty, 0u)
+      << "lazy metadata was written back without the dirty bit on disk";
 }
 
 }  // namespace
