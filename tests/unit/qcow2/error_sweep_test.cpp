@@ -274,7 +274,19 @@ std::string run_case(const Fixture& f, uint64_t n, int error, io::FaultKind kind
     failed = 0;
   }
   if (io_calls) *io_calls = faults->operations();
-  if (n == 0 && failed != workload_ops) return "the workload failed without faults";
+  if (n == 0) {
+    if (failed != workload_ops) return "the workload failed without faults";
+    // The workload must reach what it is there for.
+    test::SharedMemory before;
+    (void)before.file->write_at(0, f.image);
+    auto was = read_header(*before.file);
+    auto now = read_header(*mem.file);
+    if (!was.ok() || !now.ok()) return "header";
+    if (now->l1_table_offset == was->l1_table_offset) return "the L1 table never moved";
+    if (f.config.cluster == 512 && now->refcount_table_offset == was->refcount_table_offset)
+      return "the refcount table never moved";
+    if (now->nb_snapshots != 1) return "the snapshot is gone";
+  }
   ++tally.cases;
   auto range = [](size_t a, size_t b) {
     std::vector<size_t> v;
