@@ -636,6 +636,8 @@ Result<CheckReport> Checker::run() {
   return report_;
 }
 
+}  // namespace
+
 Result<CheckReport> check_file(io::File& file, RepairMode repair) {
   AMBER_TRY_ASSIGN(Header header, read_header(file));
   // A repair opens the image read-write, and a QEMU read-write open clears
@@ -652,7 +654,24 @@ Result<CheckReport> check_file(io::File& file, RepairMode repair) {
   return checker.run();
 }
 
-}  // namespace
+// qemu-img check opens the image with its backing chain, so a missing or
+// broken backing file fails the check as it fails every other command
+// ("Could not open backing file: ..."). A header that does not parse is
+// left to the checker.
+Result<void> open_backing_chain(const std::string& path, io::File& file, const OpenOptions& o) {
+  auto header = read_header(file);
+  if (!header.ok() || header->backing_file.empty()) return ok();
+  std::optional<ImageFormat> format;
+  if (!header->backing_format.empty()) {
+    AMBER_TRY_ASSIGN(format, parse_format(header->backing_format));
+  }
+  const std::string backing = resolve_backing_path(path, header->backing_file);
+  if (backing == path)
+    return Error(ErrorKind::kCorrupt, "backing file '" + backing + "' is the image itself (a loop)");
+  auto opened = open_backing_image(backing, format, o, 1);
+  if (!opened.ok()) return std::move(opened).error().with_context("Could not open backing file");
+  return ok();
+}
 
 Result<CheckReport> check(const std::string& path, const CheckOptions& options) {
   OpenOptions o;
@@ -660,6 +679,7 @@ Result<CheckReport> check(const std::string& path, const CheckOptions& options) 
   o.sharing = options.sharing;
   o.cache = options.cache;
   AMBER_TRY_ASSIGN(auto file, open_host_file(path, o));
+  AMBER_TRY(open_backing_chain(path, *file, o));
   AMBER_TRY_ASSIGN(CheckReport first, check_file(*file, options.repair));
   first.filename = path;
   if (options.repair == RepairMode::kNone || (first.leaks_fixed == 0 && first.corruptions_fixed == 0))

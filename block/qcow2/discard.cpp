@@ -155,14 +155,29 @@ Result<void> Qcow2Image::grow_l1(uint64_t new_l1_size) {
   const uint64_t old_clusters = header_.l1_table_offset ? div_round_up(old_size * 8, cs) : 0;
   const uint64_t new_clusters = div_round_up(new_l1_size * 8, cs);
   AMBER_TRY(write_back_metadata());
+  // The header names the larger table before memory does: until it is
+  // durable every L1 update goes to the table the file's header names. A
+  // header write that fails may still have landed, so the next write-back
+  // rewrites the header from memory (header_stale_) before any table.
+  Header next = header_;
+  next.l1_size = static_cast<uint32_t>(new_l1_size);
+  auto switch_to = [&](std::unique_ptr<std::atomic<uint64_t>[]> grown) -> Result<void> {
+    Result<void> stored = write_header_of(next);
+    if (stored.ok()) stored = file_->flush();
+    if (!stored.ok()) {
+      header_stale_ = true;
+      return stored;
+    }
+    header_ = next;
+    l1_ = std::move(grown);
+    l1_capacity_ = new_l1_size;
+    return ok();
+  };
   if (old_clusters != 0 && new_clusters <= old_clusters) {
     AMBER_TRY(file_->write_zeroes(header_.l1_table_offset + old_size * 8,
                                   (new_l1_size - old_size) * 8));
     AMBER_TRY(file_->flush());
-    l1_ = std::move(table);
-    l1_capacity_ = new_l1_size;
-    header_.l1_size = static_cast<uint32_t>(new_l1_size);
-    return write_header();
+    return switch_to(std::move(table));
   }
   AMBER_TRY_ASSIGN(uint64_t offset, allocate_clusters(new_clusters));
   std::vector<uint64_t> be(new_l1_size);
@@ -171,12 +186,9 @@ Result<void> Qcow2Image::grow_l1(uint64_t new_l1_size) {
   AMBER_TRY(io::write_exact(*file_, offset, be.data(), be.size() * 8));
   AMBER_TRY(file_->flush());
   const uint64_t old_offset = header_.l1_table_offset;
-  l1_ = std::move(table);
-  l1_capacity_ = new_l1_size;
-  header_.l1_table_offset = offset;
-  header_.l1_size = static_cast<uint32_t>(new_l1_size);
-  AMBER_TRY(write_header());
-  AMBER_TRY(file_->flush());
+  next.l1_table_offset = offset;
+  // On failure the new table's clusters leak: the header on disk may name it.
+  AMBER_TRY(switch_to(std::move(table)));
   if (old_clusters != 0) AMBER_TRY(refcounts_->update_range(old_offset, old_clusters * cs, -1));
   return ok();
 }
@@ -261,13 +273,30 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
   if (header_.version < 3 && !snapshots_.empty())
     return Error(ErrorKind::kUnsupported, "Can't resize a v2 image which has snapshots");
   const uint64_t old_size = header_.size;
-  if (new_size <= old_size) {
+  if (new_size > old_size) {
+    // The new size is in memory before it is on disk (the zeroing needs
+    // it); if the grow fails, acknowledged writes must not go past the size
+    // the file's header holds. The header may have been written already,
+    // so the next write-back rewrites it (header_stale_).
+    auto grown = grow(old_size, new_size, prealloc);
+    if (!grown.ok()) {
+      std::unique_lock rw(rw_);
+      std::lock_guard meta(meta_);
+      header_.size = old_size;
+      header_stale_ = true;
+    }
+    return grown;
+  }
+  {
     std::unique_lock rw(rw_);
     std::lock_guard meta(meta_);
     AMBER_TRY(mark_dirty());
     if (new_size == old_size) return ok();
     return shrink(new_size);
   }
+}
+
+Result<void> Qcow2Image::grow(uint64_t old_size, uint64_t new_size, Preallocation prealloc) {
   // The grown area must read as zeros. A backing file longer than the old
   // size would show through there, so (as QEMU's BDRV_REQ_ZERO_WRITE
   // truncate) the whole new area is zeroed; v2 cannot express that and
@@ -327,7 +356,7 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
   std::unique_lock rw(rw_);
   std::lock_guard meta(meta_);
   AMBER_TRY(write_back_metadata());
-  return write_header();
+  return write_header_durably();
 }
 
 }  // namespace amber::block::qcow2

@@ -42,6 +42,9 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> f
   auto r = image->init(depth);
   if (!r.ok()) {
     image->closed_ = true;  // nothing of ours to write back
+    // A backing file's error names that file itself (qemu-img's wording);
+    // naming this image there would blame the overlay.
+    if (image->backing_failed_) return std::move(r).error();
     return std::move(r).error().with_context("'" + name + "'");
   }
   return image;
@@ -104,7 +107,12 @@ Result<void> Qcow2Image::init(unsigned depth) {
     const std::string path = resolve_backing_path(file_->name(), header_.backing_file);
     if (path == file_->name())
       return Error(ErrorKind::kCorrupt, "backing file '" + path + "' is the image itself (a loop)");
-    AMBER_TRY_ASSIGN(backing_, open_backing_image(path, fmt, options_, depth + 1));
+    auto opened = open_backing_image(path, fmt, options_, depth + 1);
+    if (!opened.ok()) {
+      backing_failed_ = true;
+      return std::move(opened).error().with_context("Could not open backing file");
+    }
+    backing_ = std::move(*opened);
     for (Image* b = backing_.get(); b != nullptr; b = b->backing()) ++chain_below_;
   }
 
@@ -152,12 +160,14 @@ void Qcow2Image::note_host_end(uint64_t end) {
   }
 }
 
-Result<void> Qcow2Image::write_header() {
-  Header copy = header_;
+Result<void> Qcow2Image::write_header() { return write_header_of(header_); }
+
+Result<void> Qcow2Image::write_header_of(Header& header) {
+  Header copy = header;
   AMBER_TRY_ASSIGN(std::vector<uint8_t> bytes, serialize_header(copy));
-  header_.backing_file_offset = copy.backing_file_offset;
-  header_.backing_file_size = copy.backing_file_size;
-  header_.header_length = copy.header_length;
+  header.backing_file_offset = copy.backing_file_offset;
+  header.backing_file_size = copy.backing_file_size;
+  header.header_length = copy.header_length;
   return io::write_exact(*file_, 0, bytes.data(), bytes.size());
 }
 
@@ -172,8 +182,14 @@ Result<void> Qcow2Image::write_header_durably() {
 Result<void> Qcow2Image::mark_dirty() {
   if (!lazy_ || dirty_set_by_us_ || (header_.incompatible_features & kIncompatDirty)) return ok();
   header_.incompatible_features |= kIncompatDirty;
-  AMBER_TRY(write_header());
-  AMBER_TRY(file_->flush());
+  Result<void> stored = write_header();
+  if (stored.ok()) stored = file_->flush();
+  if (!stored.ok()) {
+    // Not known to be on disk: the next update tries again (a bit that did
+    // land only costs a refcount rebuild on the next open).
+    header_.incompatible_features &= ~kIncompatDirty;
+    return stored;
+  }
   dirty_set_by_us_ = true;
   return ok();
 }

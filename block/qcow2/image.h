@@ -99,6 +99,8 @@ class Qcow2Image final : public Image {
 
   // image.cpp
   Result<void> write_header();
+  // Writes `header` (not header_) and fills in its derived fields.
+  Result<void> write_header_of(Header& header);
   // write_header + flush; until that succeeds, header_stale_ makes
   // write_back_metadata try again first.
   Result<void> write_header_durably();
@@ -206,6 +208,8 @@ class Qcow2Image final : public Image {
   Result<void> grow_l1(uint64_t new_l1_size);
   Result<void> preallocate(uint64_t from, uint64_t to, Preallocation prealloc);
   Result<void> shrink(uint64_t new_size);
+  // resize to a larger size; on failure resize restores the old one.
+  Result<void> grow(uint64_t old_size, uint64_t new_size, Preallocation prealloc);
 
   std::unique_ptr<io::File> file_;
   OpenOptions options_;
@@ -242,6 +246,7 @@ class Qcow2Image final : public Image {
   bool dirty_set_by_us_ = false;
   bool header_stale_ = false;  // meta_ held
   bool closed_ = false;
+  bool backing_failed_ = false;  // init: the error is the backing file's
 };
 
 }  // namespace amber::block::qcow2

@@ -24,4 +24,9 @@ Result<void> create(const std::string& path, const CreateOptions& options);
 
 Result<CheckReport> check(const std::string& path, const CheckOptions& options);
 
+// The check (and repair) of `check` on an already opened host file; the
+// caller owns the file and its locks. Used by check() and by tests that
+// keep images in memory.
+Result<CheckReport> check_file(io::File& file, RepairMode repair);
+
 }  // namespace amber::block::qcow2

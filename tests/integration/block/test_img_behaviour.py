@@ -169,6 +169,48 @@ class ImgBehaviour(bt.TempDirTest):
             q, a = self.both(*(cmd + ["file:" + colon]))
             self.assertEqual((a.rc, a.out), (q.rc, q.out))
 
+    def broken_backing_overlays(self):
+        """Overlays whose backing file is missing (raw) or not qcow2 (qcow2)."""
+        base = self.path("base.raw")
+        bt.qemu_img("create", "-q", "-f", "raw", base, "1M", check=True)
+        missing = self.path("missing.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", missing, check=True)
+        os.unlink(base)
+        inner = self.path("inner.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", inner, "1M", check=True)
+        corrupt = self.path("corrupt.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-b", inner, "-F", "qcow2", corrupt,
+                    check=True)
+        with open(inner, "r+b") as f:
+            f.write(b"garbage!")
+        return missing, corrupt
+
+    def test_broken_backing_file_is_named(self):
+        missing, corrupt = self.broken_backing_overlays()
+        for cmd in (["check"], ["map"]):
+            q, a = self.both(*(cmd + [missing]))
+            self.assertEqual(q.rc, 1, q.describe())
+            self.assertEqual(a.rc, 1, a.describe())
+            self.assertIn("Could not open backing file: Could not open '", q.err)
+            self.assertEqual(a.err.replace("amber-img:", "qemu-img:"), q.err)
+            # qemu-img says "Image is not in qcow2 format"; amber-img says
+            # what is wrong in its own words after the same prefix.
+            q, a = self.both(*(cmd + [corrupt]))
+            self.assertEqual((a.rc, q.rc), (1, 1), q.describe() + a.describe())
+            prefix = "Could not open '%s': Could not open backing file: " % corrupt
+            self.assertIn(prefix, q.err)
+            self.assertIn(prefix, a.err)
+        # info opens no backing file; --backing-chain opens them all.
+        for overlay, name in ((missing, self.path("base.raw")), (corrupt, self.path("inner.qcow2"))):
+            q, a = self.both("info", overlay)
+            self.assertEqual((a.rc, q.rc), (0, 0), q.describe() + a.describe())
+            q, a = self.both("info", "--backing-chain", overlay)
+            self.assertEqual((a.rc, q.rc), (1, 1), q.describe() + a.describe())
+            self.assertIn("Could not open backing file: ", a.err)
+            if overlay == missing:
+                self.assertIn("Could not open '%s': No such file or directory" % name, q.err)
+                self.assertIn("Could not open '%s': No such file or directory" % name, a.err)
+
     def test_two_backing_format_extensions(self):
         base = self.path("base.raw")
         bt.qemu_img("create", "-q", "-f", "raw", base, "1M", check=True)
