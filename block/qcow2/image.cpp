@@ -88,6 +88,10 @@ Result<void> Qcow2Image::init(unsigned depth) {
                                        header_.version, cluster_bits_));
   snapshots_ = std::move(snaps.snapshots);
   snapshot_table_bytes_ = snaps.bytes;
+  // An incomplete v3 entry has no disk size: QEMU takes the image's.
+  for (auto& s : snapshots_) {
+    if (s.extra_data_size < kMinV3SnapshotExtraData) s.info.disk_size = header_.size;
+  }
 
   // L2 cache: enough for the whole image, capped like QEMU, or as asked.
   const uint64_t slice = std::min(kL2SliceBytes, cluster_size_);

@@ -36,7 +36,9 @@ enum class SnapshotValidation {
 };
 
 // Reads `count` entries at `offset`. kFull validates lengths, snapshot L1
-// tables (aligned, inside the file, <= 32 MiB) and v3's extra data minimum.
+// tables (aligned, inside the file, <= 32 MiB). An entry with less extra
+// data than v3's minimum is accepted (its disk_size stays 0; the caller
+// knows the image size QEMU takes for it).
 Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint32_t count,
                                           unsigned version, uint32_t cluster_bits,
                                           SnapshotValidation validation = SnapshotValidation::kFull);
