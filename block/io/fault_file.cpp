@@ -135,6 +135,12 @@ Result<void> FaultFile::write_zeroes(uint64_t offset, uint64_t length) {
   return inner_->write_zeroes(offset, length);
 }
 
+Result<ZeroOutcome> FaultFile::zero_range_no_fallback(uint64_t offset, uint64_t length) {
+  if (check(FaultOp::kZero) != Verdict::kPass) return std::move(failure()).error();
+  AMBER_TRY(remember(offset, length));
+  return inner_->zero_range_no_fallback(offset, length);
+}
+
 Result<void> FaultFile::allocate(uint64_t offset, uint64_t length) {
   if (check(FaultOp::kWrite) != Verdict::kPass) return failure();
   return inner_->allocate(offset, length);

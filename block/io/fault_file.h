@@ -51,6 +51,8 @@ class FaultFile final : public File {
   Result<void> flush() override;
   Result<void> punch_hole(uint64_t offset, uint64_t length) override;
   Result<void> write_zeroes(uint64_t offset, uint64_t length) override;
+  // A kZero operation, remembered for crash() as a write is.
+  Result<ZeroOutcome> zero_range_no_fallback(uint64_t offset, uint64_t length) override;
   Result<void> allocate(uint64_t offset, uint64_t length) override;
   Result<uint64_t> size() override;
   Result<void> truncate(uint64_t new_size) override;

@@ -53,6 +53,9 @@ std::string_view to_string(CacheMode mode);
 Result<AioBackend> parse_aio_backend(std::string_view name);
 std::string_view to_string(AioBackend backend);
 
+// How File::zero_range_no_fallback answered.
+enum class ZeroOutcome { kZeroed, kUnsupported };
+
 // What the host file holds from an offset on, as SEEK_DATA/SEEK_HOLE see it.
 struct FileExtent {
   bool hole = false;    // no data stored: reads as zeros (also past the end)
@@ -80,6 +83,13 @@ class File {
   // Makes [offset, offset+length) read as zeros, allocated (ZERO_RANGE or
   // explicit writes); may extend the file.
   virtual Result<void> write_zeroes(uint64_t offset, uint64_t length) = 0;
+
+  // Makes [offset, offset+length) read as zeros without writing zero
+  // buffers (FALLOC_FL_ZERO_RANGE; QEMU's BDRV_REQ_NO_FALLBACK), or answers
+  // kUnsupported having changed nothing, where the file cannot; the caller
+  // then writes the zeros itself. May extend the file. The default answers
+  // kUnsupported.
+  virtual Result<ZeroOutcome> zero_range_no_fallback(uint64_t offset, uint64_t length);
 
   // Reserves blocks for [offset, offset+length) (posix_fallocate); may
   // extend the file.

@@ -67,6 +67,11 @@ Result<void> MemoryFile::write_zeroes(uint64_t offset, uint64_t length) {
   return ok();
 }
 
+Result<ZeroOutcome> MemoryFile::zero_range_no_fallback(uint64_t offset, uint64_t length) {
+  AMBER_TRY(write_zeroes(offset, length));
+  return ZeroOutcome::kZeroed;
+}
+
 Result<void> MemoryFile::allocate(uint64_t offset, uint64_t length) {
   std::lock_guard lock(mutex_);
   grow_locked(offset + length);

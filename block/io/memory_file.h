@@ -22,6 +22,8 @@ class MemoryFile final : public File {
   Result<void> flush() override;
   Result<void> punch_hole(uint64_t offset, uint64_t length) override;
   Result<void> write_zeroes(uint64_t offset, uint64_t length) override;
+  // Always kZeroed (as write_zeroes): memory zeroes cheaply.
+  Result<ZeroOutcome> zero_range_no_fallback(uint64_t offset, uint64_t length) override;
   Result<void> allocate(uint64_t offset, uint64_t length) override;
   Result<uint64_t> size() override;
   Result<void> truncate(uint64_t new_size) override;

@@ -140,6 +140,12 @@ Result<void> File::readv_at(uint64_t offset, std::span<const iovec> iov) {
   return ok();
 }
 
+Result<ZeroOutcome> File::zero_range_no_fallback(uint64_t offset, uint64_t length) {
+  (void)offset;
+  (void)length;
+  return ZeroOutcome::kUnsupported;
+}
+
 Result<FileExtent> File::extent_at(uint64_t offset, uint64_t max_length) {
   (void)offset;
   return FileExtent{false, max_length};
@@ -194,12 +200,23 @@ Result<std::unique_ptr<PosixFile>> PosixFile::open(const std::string& path,
       }
     }
   }
-  return std::unique_ptr<PosixFile>(new PosixFile(path, fd, options, direct, alignment));
+  // Block devices may implement ZERO_RANGE by writing zeros: only regular
+  // files take the no-fallback path.
+  const ZeroRange zero_range = S_ISREG(st.st_mode) && options.access == Access::kReadWrite
+                                   ? ZeroRange::kSupported
+                                   : ZeroRange::kUnsupported;
+  return std::unique_ptr<PosixFile>(
+      new PosixFile(path, fd, options, direct, alignment, zero_range));
 }
 
 PosixFile::PosixFile(std::string path, int fd, PosixOpenOptions options, bool direct,
-                     size_t alignment)
-    : path_(std::move(path)), fd_(fd), options_(options), direct_(direct), alignment_(alignment) {}
+                     size_t alignment, ZeroRange zero_range)
+    : path_(std::move(path)),
+      fd_(fd),
+      options_(options),
+      direct_(direct),
+      alignment_(alignment),
+      zero_range_(zero_range) {}
 
 PosixFile::~PosixFile() {
   if (fd_ >= 0) ::close(fd_);
@@ -364,6 +381,20 @@ Result<void> PosixFile::write_zeroes(uint64_t offset, uint64_t length) {
     length -= n;
   }
   return ok();
+}
+
+Result<ZeroOutcome> PosixFile::zero_range_no_fallback(uint64_t offset, uint64_t length) {
+  if (length == 0) return ZeroOutcome::kZeroed;
+  if (zero_range_.load(std::memory_order_relaxed) == ZeroRange::kUnsupported)
+    return ZeroOutcome::kUnsupported;
+  if (fallocate(fd_, FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset),
+                static_cast<off_t>(length)) == 0)
+    return ZeroOutcome::kZeroed;
+  if (errno == EOPNOTSUPP || errno == EINVAL) {
+    zero_range_.store(ZeroRange::kUnsupported, std::memory_order_relaxed);
+    return ZeroOutcome::kUnsupported;
+  }
+  return Error::from_errno(errno, "write-zeroes on '" + path_ + "' failed");
 }
 
 Result<void> PosixFile::allocate(uint64_t offset, uint64_t length) {

@@ -12,6 +12,7 @@
 // Thread-safety: all methods are safe to call concurrently.
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -41,6 +42,9 @@ class PosixFile final : public File {
   Result<void> flush() override;
   Result<void> punch_hole(uint64_t offset, uint64_t length) override;
   Result<void> write_zeroes(uint64_t offset, uint64_t length) override;
+  // FALLOC_FL_ZERO_RANGE on a regular file; kUnsupported on anything else
+  // and, once the file system refused it, for good.
+  Result<ZeroOutcome> zero_range_no_fallback(uint64_t offset, uint64_t length) override;
   Result<void> allocate(uint64_t offset, uint64_t length) override;
   Result<uint64_t> size() override;
   Result<void> truncate(uint64_t new_size) override;
@@ -58,7 +62,10 @@ class PosixFile final : public File {
   bool aligned(uint64_t offset, std::span<const iovec> iov) const;
 
  private:
-  PosixFile(std::string path, int fd, PosixOpenOptions options, bool direct, size_t alignment);
+  // How the file can zero a range without writing zeros.
+  enum class ZeroRange { kSupported, kUnsupported };
+  PosixFile(std::string path, int fd, PosixOpenOptions options, bool direct, size_t alignment,
+            ZeroRange zero_range);
   Result<void> transfer(uint64_t offset, std::span<const iovec> iov, bool is_write);
   Result<void> bounce_read(uint64_t offset, std::span<const iovec> iov);
   Result<void> bounce_write(uint64_t offset, std::span<const iovec> iov);
@@ -69,6 +76,7 @@ class PosixFile final : public File {
   bool direct_;
   size_t alignment_;
   std::mutex rmw_mutex_;  // serialises O_DIRECT read-modify-write cycles
+  std::atomic<ZeroRange> zero_range_;
 };
 
 }  // namespace amber::block::io

@@ -24,6 +24,9 @@ class BorrowedFile final : public io::File {
   Result<void> flush() override { return inner_.flush(); }
   Result<void> punch_hole(uint64_t o, uint64_t l) override { return inner_.punch_hole(o, l); }
   Result<void> write_zeroes(uint64_t o, uint64_t l) override { return inner_.write_zeroes(o, l); }
+  Result<io::ZeroOutcome> zero_range_no_fallback(uint64_t o, uint64_t l) override {
+    return inner_.zero_range_no_fallback(o, l);
+  }
   Result<void> allocate(uint64_t o, uint64_t l) override { return inner_.allocate(o, l); }
   Result<uint64_t> size() override { return inner_.size(); }
   Result<void> truncate(uint64_t s) override { return inner_.truncate(s); }

@@ -151,6 +151,9 @@ class Qcow2Image final : public Image {
     uint64_t end = 0;
     bool zeros = false;
   };
+  // Where a COW write goes: clusters just allocated, which nothing
+  // references yet, or a cluster the image already maps (rewritten in place).
+  enum class CowTarget { kNewClusters, kInPlace };
   // How a write into one cluster is carried out.
   struct ClusterPlan {
     uint64_t reuse = 0;  // host cluster written in place; 0: allocate a new one
@@ -192,9 +195,12 @@ class Qcow2Image final : public Image {
   Result<uint64_t> allocate_clusters(uint64_t count);
   // Writes head fill + `data` + tail fill as one writev at `dest` +
   // head.start, after at most one read for the fills (head.end and
-  // tail.start bound the data). Runs without meta_.
-  Result<void> cow_write(uint64_t guest_base, uint64_t dest, CowFill head, CowFill tail,
-                         std::span<const iovec> data);
+  // tail.start bound the data). When both fills are zeros and `target` is
+  // kNewClusters, the file zeroes [head.start, tail.end) instead where it
+  // can without writing zeros, and `data` is written alone. Runs without
+  // meta_.
+  Result<void> cow_write(uint64_t guest_base, uint64_t dest, CowTarget target, CowFill head,
+                         CowFill tail, std::span<const iovec> data);
   void defer_free(uint64_t host, uint64_t bytes) { pending_frees_.push_back({host, bytes}); }
   Result<void> maybe_write_back();
 

@@ -105,11 +105,21 @@ Result<uint64_t> Qcow2Image::allocate_and_cow(uint64_t reuse, uint64_t first_clu
   return dest;
 }
 
-Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowFill head,
-                                   CowFill tail, std::span<const iovec> data) {
+Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowTarget target,
+                                   CowFill head, CowFill tail, std::span<const iovec> data) {
   const uint64_t head_bytes = head.end - head.start;
   const uint64_t tail_bytes = tail.end - tail.start;
   if (head_bytes == 0 && tail_bytes == 0) return file_->writev_at(dest + head.start, data);
+  if (target == CowTarget::kNewClusters && (head_bytes == 0 || head.zeros) &&
+      (tail_bytes == 0 || tail.zeros)) {
+    // Zero fills only (QEMU's handle_alloc_space): the host file zeroes the
+    // whole range without zero buffers and the guest's bytes go alone.
+    // Only for clusters nothing references yet: zeroing first would expose
+    // zeros, neither old nor new data, over a visible cluster on a crash.
+    AMBER_TRY_ASSIGN(io::ZeroOutcome zeroed,
+                     file_->zero_range_no_fallback(dest + head.start, tail.end - head.start));
+    if (zeroed == io::ZeroOutcome::kZeroed) return file_->writev_at(dest + head.end, data);
+  }
   const uint64_t cs = cluster_size_;
   // Head bytes live at their in-cluster offset; tail bytes too when the
   // tail is in the head's cluster, else in the buffer's second cluster.
@@ -177,7 +187,7 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
     if (!extended_) {
       const bool head_zero = (w0s[0] & kOflagZero) || !has_backing;
       const bool tail_zero = (w0s[last] & kOflagZero) || !has_backing;
-      return cow_write(offset - in, dest, {0, in, head_zero},
+      return cow_write(offset - in, dest, CowTarget::kNewClusters, {0, in, head_zero},
                        {end, align_up(end, cs), tail_zero}, part);
     }
     const uint64_t scs = subcluster_size_;
@@ -186,7 +196,8 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
     };
     const uint64_t head_start = in / scs * scs;
     const bool tail_z = end % scs != 0 && sub_zero(last, (end - last * cs) / scs);
-    return cow_write(offset - in, dest, {head_start, in, sub_zero(0, in / scs)},
+    return cow_write(offset - in, dest, CowTarget::kNewClusters,
+                     {head_start, in, sub_zero(0, in / scs)},
                      {end, align_up(end, scs), tail_z}, part);
   };
   AMBER_TRY_ASSIGN(uint64_t dest, allocate_and_cow(0, gc0, count, meta, cow));
@@ -275,7 +286,9 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
   IovSlice data_slice;
   auto data = data_slice.build(iov, iov_pos, n);
   AMBER_TRY_ASSIGN(uint64_t dest, allocate_and_cow(plan.reuse, gc, 1, meta, [&](uint64_t to) {
-                     return cow_write(cstart, to, plan.head, plan.tail, data);
+                     const CowTarget target =
+                         plan.reuse == 0 ? CowTarget::kNewClusters : CowTarget::kInPlace;
+                     return cow_write(cstart, to, target, plan.head, plan.tail, data);
                    }));
   AMBER_TRY(write_entry(l2_offset, l2_index, dest | kOflagCopied, plan.w1));
   // The old host cluster goes once the new entry is durable.

@@ -9,8 +9,15 @@
 # holding the same data). Medians of REPS alternating repetitions.
 # Allocating rows get a fresh image before every single run.
 #
+# Flush rows: writes from several queues with a flush every few requests
+# (qemu-img bench --flush-interval, --no-drain so that flushes overlap the
+# other queues' requests), on the full image and allocating into an empty
+# one (each flush then writes metadata back while lookups go on).
+#
 # Usage: tests/bench/block_bench.sh [path/to/amber-img]
-# Environment: QEMU_IMG, QEMU_IO, REPS (3), AIO (threads), BENCH_DIR (/var/tmp)
+# Environment: QEMU_IMG, QEMU_IO, REPS (3), AIO (threads), BENCH_DIR (/var/tmp),
+#   ONLY (an extended regex: run only the rows whose name matches, e.g.
+#   ONLY='alloc 4k write QD1 empty|QD32 overlay of')
 # Not a test: numbers depend on the host; compare ratios, not absolutes.
 set -euo pipefail
 
@@ -67,9 +74,13 @@ add_row() {  # name qemu amber raw_qemu raw_amber
 # bench_pair NAME FMT FILE PREPARE RAWFILE ARGS... : REPS alternating runs
 # of both tools; PREPARE (a function name or "none") runs before every run
 # and receives the file to recreate; RAWFILE "-" = no raw ceiling.
+# wanted NAME: whether the row NAME is selected by ONLY.
+wanted() { [ -z "${ONLY:-}" ] || [[ $1 =~ $ONLY ]]; }
+
 bench_pair() {
   local name=$1 fmt=$2 file=$3 prepare=$4 rawfile=$5
   shift 5
+  wanted "$name" || return 0
   local q=() a=() rq=() ra=()
   for ((rep = 0; rep < REPS; rep++)); do
     [ "$prepare" = none ] || "$prepare" "$file"
@@ -106,9 +117,10 @@ prepare_raw() { rm -f "$1"; truncate -s 1G "$1"; }
 
 CHAIN=$WORK/chain
 mkdir -p "$CHAIN"
-log "block_bench: building a 20-layer chain"
 prev=$FULL
+wanted "through 20-layer chain" && log "block_bench: building a 20-layer chain"
 for i in $(seq 1 20); do
+  wanted "through 20-layer chain" || break
   "$QEMU_IMG" create -q -f qcow2 -b "$prev" -F qcow2 "$CHAIN/l$i.qcow2"
   "$QEMU_IO" -f qcow2 -c "write -P $i $(( (i * 48) % 1000 ))M 4M" "$CHAIN/l$i.qcow2" >/dev/null
   prev=$CHAIN/l$i.qcow2
@@ -140,6 +152,17 @@ for depth in 1 32; do
   bench_pair "alloc 4k write QD$depth overlay extended_l2" qcow2 "$WORK/o2.qcow2" \
     prepare_overlay_l2 - "${args[@]}"
 done
+
+# ---- flush-heavy writes from several queues -------------------------------
+FLUSH_DEPTH=8
+FLUSH_EVERY=16
+flush_args=(-w -c 10000 -d "$FLUSH_DEPTH" -s 4096 -S "$STRIDE" -t none -i "$AIO" --pattern=165
+  --flush-interval="$FLUSH_EVERY" --no-drain)
+log "block_bench: flush-heavy writes QD$FLUSH_DEPTH"
+bench_pair "4k write QD$FLUSH_DEPTH flush/$FLUSH_EVERY no-drain (full 1G)" qcow2 "$FULL" none \
+  "$RAW" "${flush_args[@]}"
+bench_pair "alloc 4k write QD$FLUSH_DEPTH flush/$FLUSH_EVERY no-drain empty" qcow2 \
+  "$WORK/f.qcow2" prepare_empty "$WORK/f.raw" "${flush_args[@]}"
 
 # ---- reads through a 20-layer chain ---------------------------------------
 for depth in 1 32; do

@@ -24,6 +24,9 @@ class SharedFile final : public io::File {
   Result<void> flush() override { return f_->flush(); }
   Result<void> punch_hole(uint64_t o, uint64_t l) override { return f_->punch_hole(o, l); }
   Result<void> write_zeroes(uint64_t o, uint64_t l) override { return f_->write_zeroes(o, l); }
+  Result<io::ZeroOutcome> zero_range_no_fallback(uint64_t o, uint64_t l) override {
+    return f_->zero_range_no_fallback(o, l);
+  }
   Result<void> allocate(uint64_t o, uint64_t l) override { return f_->allocate(o, l); }
   Result<uint64_t> size() override { return f_->size(); }
   Result<void> truncate(uint64_t s) override { return f_->truncate(s); }
