@@ -174,7 +174,7 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
   if (config.disks.empty()) return ok();
   Machine& m = *vm.machine;
   for (unsigned i = 0; i < config.disks.size(); ++i) {
-    const DiskSpec& spec = config.disks[i];
+    const vmmctl::DiskSettings& spec = config.disks[i];
     virtio::BlkConfig blk;
     blk.path = spec.path;
     blk.format = spec.format;
@@ -182,7 +182,7 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
     blk.aio = spec.aio;
     blk.options.queues = spec.queues;
     blk.options.discard = spec.discard;
-    blk.options.access = spec.readonly ? virtio::DiskAccess::kReadOnly : virtio::DiskAccess::kReadWrite;
+    blk.options.access = spec.access == vmmctl::DiskAccess::kReadOnly ? virtio::DiskAccess::kReadOnly : virtio::DiskAccess::kReadWrite;
     blk.options.serial = spec.serial;
     const unsigned slot = kFirstDiskSlot + i;
     auto device = virtio::make_virtio_blk_pci(blk, m.ram().memory(), irqs, irqs, slot);
@@ -204,13 +204,14 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(kvm_vm->set_tss_address(kTssPagesAddress));
   AMBER_TRY(kvm_vm->create_irqchip());
   AMBER_TRY(kvm_vm->create_pit());
-  AMBER_TRY_ASSIGN(auto ram, GuestRam::allocate(config.memory, config.hugepages));
+  AMBER_TRY_ASSIGN(auto ram, GuestRam::allocate(
+      config.memory, config.hugepages == vmmctl::Hugepages::kOn ? Hugepages::kOn : Hugepages::kOff));
   AMBER_TRY(map_ram(*kvm_vm, ram));
 
   auto vm = std::make_unique<Vm>();
   vm->machine = std::make_unique<Machine>(std::move(system), std::move(kvm_vm), std::move(ram));
   Machine& m = *vm->machine;
-  m.set_reboot_policy(config.no_reboot ? RebootPolicy::kExitOnReboot : RebootPolicy::kReboot);
+  m.set_reboot_policy(config.on_reboot == vmmctl::RebootAction::kExit ? RebootPolicy::kExitOnReboot : RebootPolicy::kReboot);
   m.set_exit_on_failure(config.control.empty());
 
   auto* irqs = m.own(std::make_unique<KvmInterrupts>(m.vm()));
@@ -229,7 +230,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
     GuestRam* ram_ptr = &m.ram();
     m.add_reset_hook([loader, ram_ptr] { (void)loader->reload(*ram_ptr); });
   } else {
-    AMBER_TRY_ASSIGN(auto firmware, boot::Firmware::load(config.firmware));
+    AMBER_TRY_ASSIGN(auto firmware, boot::Firmware::load(vmmctl::firmware_path(config)));
     AMBER_TRY(firmware->map(m.vm(), kSlotFirmware));
     firmware->copy_low_alias(m.ram());
     auto* fw = m.own(std::move(firmware));
