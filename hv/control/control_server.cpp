@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "hv/control/json.h"
+#include "vmmctl/protocol.h"
 #include "hv/vmm/builder.h"
 #include "hv/virtio/blk_pci.h"
 
@@ -23,22 +23,24 @@ constexpr size_t kReadChunk = 4096;
 class VmTarget : public ControlTarget {
  public:
   explicit VmTarget(vmm::Vm& vm, std::string name) : vm_(vm), name_(std::move(name)) {}
-  std::string name() override { return name_; }
-  std::string status() override { return std::string(vmm::to_string(vm_.machine->state())); }
+  vmmctl::StatusInfo query_status() override {
+    return {vm_.machine->state(), name_, static_cast<int64_t>(::getpid())};
+  }
+  std::vector<vmmctl::ChardevInfo> query_chardev() override { return {vm_.serial}; }
   void pause() override { vm_.machine->pause(); }
   void resume() override { vm_.machine->resume(); }
   void reset() override { vm_.machine->reset(); }
   void quit() override { vm_.machine->quit(); }
-  std::vector<BlockInfo> query_block() override {
-    std::vector<BlockInfo> out;
+  std::vector<vmmctl::BlockInfo> query_block() override {
+    std::vector<vmmctl::BlockInfo> out;
     for (const vmm::DiskHandle& disk : vm_.disks) {
-      BlockInfo info;
+      vmmctl::BlockInfo info;
       info.device = disk.name;
       info.path = disk.path;
       info.slot = disk.slot;
       const virtio::BlkStats s = virtio::stats(*disk.device);
       auto copy = [](const virtio::OpStats& from) {
-        return BlockOpCounters{from.ops, from.bytes, from.total_ns, from.failed};
+        return vmmctl::BlockOpCounters{from.ops, from.bytes, from.total_ns, from.failed};
       };
       info.read = copy(s.read);
       info.write = copy(s.write);
@@ -179,8 +181,9 @@ void ControlServer::read_from(int fd) {
       lines.push_back(client->input.substr(0, newline));
       client->input.erase(0, newline + 1);
     }
-    if (client->input.size() > kMaxJsonLength) {
-      queue_line(*client, R"({"error":{"class":"GenericError","desc":"line too long"}})");
+    if (client->input.size() > vmmctl::kMaxCommandLength) {
+      queue_line(*client, vmmctl::encode_error(vmmctl::ErrorClass::kGenericError,
+                                               "line too long", std::nullopt));
       flush(*client);
       client->dropped = true;
     }
@@ -228,7 +231,9 @@ void ControlServer::serve() {
         if (clients_.size() >= kMaxClients) {
           ::close(client);
         } else {
-          clients_.emplace_back().fd = client;
+          Client& added = clients_.emplace_back();
+          added.fd = client;
+          queue_line(added, greeting_line());
         }
       }
     }

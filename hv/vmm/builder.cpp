@@ -97,7 +97,8 @@ Result<void> add_fw_cfg(Machine& m, const Config& config) {
   return m.pio().add(devices::kFwCfgPort, devices::kFwCfgPortSpan, fw_cfg, "fw_cfg");
 }
 
-Result<void> add_legacy_devices(Machine& m, const Config& config, KvmInterrupts& irqs) {
+Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irqs) {
+  Machine& m = *vm.machine;
   auto reset = [&m] { m.post({Request::Kind::kReset, ShutdownReason::kGuestReset, 0, ""}); };
   bus::IoBus& pio = m.pio();
 
@@ -129,6 +130,9 @@ Result<void> add_legacy_devices(Machine& m, const Config& config, KvmInterrupts&
   m.add_reset_hook([cmos] { cmos->reset_state(); });
 
   AMBER_TRY_ASSIGN(auto backend, devices::SerialBackend::open(config.serial));
+  vm.serial.label = "serial0";
+  vm.serial.backend = config.serial.kind;
+  vm.serial.path = config.serial.kind == vmmctl::SerialKind::kPty ? backend->pty_path() : config.serial.path;
   auto* serial = m.own(std::make_unique<devices::Serial>(
       std::move(backend), [&irqs](bool level) { irqs.set_isa_irq(kCom1Irq, level); }));
   AMBER_TRY(pio.add(kCom1, 8, serial, "COM1"));
@@ -218,7 +222,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(irqs->install_routing());
   AMBER_TRY(add_vcpus(m, config.cpus));
 
-  AMBER_TRY(add_legacy_devices(m, config, *irqs));
+  AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge* bridge, add_pci_platform(m, config, *irqs));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });

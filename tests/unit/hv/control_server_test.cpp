@@ -24,13 +24,13 @@ namespace {
 
 class IdleTarget : public ControlTarget {
  public:
-  std::string name() override { return "vm"; }
-  std::string status() override { return "running"; }
+  vmmctl::StatusInfo query_status() override { return {vmmctl::RunState::kRunning, "vm", 1}; }
+  std::vector<vmmctl::ChardevInfo> query_chardev() override { return {}; }
+  std::vector<vmmctl::BlockInfo> query_block() override { return {}; }
   void pause() override {}
   void resume() override {}
   void reset() override {}
   void quit() override {}
-  std::vector<BlockInfo> query_block() override { return {}; }
 };
 
 std::string socket_path() {
@@ -84,12 +84,15 @@ std::string event_line(int i) {
          std::string(160, 'x') + "\"}}";
 }
 
-// Waits until the server has accepted the client (a reply to a command).
+// Waits until the server has accepted the client: the greeting, then a
+// reply to a command.
 void handshake(int fd) {
   const std::string request = "{\"execute\":\"query-status\"}\n";
   ASSERT_EQ(::write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
-  const std::string reply = read_all(fd, 1);
-  ASSERT_NE(reply.find("\"return\""), std::string::npos) << reply;
+  const std::vector<std::string> lines = complete_lines(read_all(fd, 2));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].rfind("{\"greeting\":", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1].rfind("{\"return\":", 0), 0u) << lines[1];
 }
 
 TEST(ControlServer, SlowReaderGetsOnlyWholeLinesInOrder) {
