@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vmmctl/client.h"
+
 namespace amber::hv::control {
 namespace {
 
@@ -151,6 +153,49 @@ TEST(ControlServer, ClientThatNeverReadsIsDroppedAndOthersStayServed) {
   }
   ::close(stuck);
   ::close(reader);
+}
+
+class SerialTarget : public IdleTarget {
+ public:
+  vmmctl::StatusInfo query_status() override { return {vmmctl::RunState::kPaused, "vm", 4242}; }
+  std::vector<vmmctl::ChardevInfo> query_chardev() override {
+    return {{"serial0", vmmctl::SerialKind::kPty, "/dev/pts/9"}};
+  }
+};
+
+// The daemon's client against the real server: the same contract on both
+// ends, ids echoed, events delivered between replies.
+TEST(ControlServer, VmmctlClientTalksToTheServer) {
+  const std::string path = socket_path();
+  auto server = ControlServer::listen(path, std::make_unique<SerialTarget>());
+  ASSERT_TRUE(server.ok()) << server.error().message();
+  auto client = vmmctl::Client::connect(path);
+  ASSERT_TRUE(client.ok()) << client.error().message();
+  EXPECT_EQ((*client)->greeting().protocol, vmmctl::kProtocolVersion);
+  EXPECT_EQ((*client)->greeting().version, vmmctl::program_version());
+  auto version = (*client)->call<vmmctl::QueryVersion>();
+  ASSERT_TRUE(version.ok()) << version.error().message();
+  EXPECT_EQ(version->protocol, vmmctl::kProtocolVersion);
+  EXPECT_EQ(version->program, "amber-vmm");
+  auto status = (*client)->call<vmmctl::QueryStatus>();
+  ASSERT_TRUE(status.ok()) << status.error().message();
+  EXPECT_EQ(status->pid, 4242);
+  EXPECT_EQ(status->status, vmmctl::RunState::kPaused);
+  (*server)->send_event(vmmctl::format_event(vmmctl::ResetEvent{}));
+  auto chardev = (*client)->call<vmmctl::QueryChardev>();
+  ASSERT_TRUE(chardev.ok()) << chardev.error().message();
+  ASSERT_EQ(chardev->size(), 1u);
+  EXPECT_EQ((*chardev)[0].path, "/dev/pts/9");
+  auto powerdown = (*client)->call<vmmctl::SystemPowerdown>();
+  ASSERT_FALSE(powerdown.ok());
+  EXPECT_EQ(powerdown.error().kind(), ErrorKind::kUnsupported);
+  auto unknown = (*client)->execute("x-no-such-command");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().kind(), ErrorKind::kNotFound);
+  EXPECT_TRUE((*client)->call<vmmctl::Pause>().ok());
+  auto event = (*client)->wait_event(std::chrono::milliseconds(2000));
+  ASSERT_TRUE(event.ok()) << event.error().message();
+  EXPECT_EQ(*event, vmmctl::Event(vmmctl::ResetEvent{}));
 }
 
 }  // namespace
