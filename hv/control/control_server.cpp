@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +20,8 @@ namespace amber::hv::control {
 namespace {
 
 constexpr size_t kReadChunk = 4096;
+// How long the destructor waits for clients to take their last lines.
+constexpr std::chrono::milliseconds kDrainTimeout{500};
 
 class VmTarget : public ControlTarget {
  public:
@@ -97,12 +100,30 @@ ControlServer::~ControlServer() {
   stopping_ = true;
   if (wake_fd_ >= 0) wake();
   if (thread_.joinable()) thread_.join();
+  drain();
   for (Client& c : clients_) ::close(c.fd);
   if (listen_fd_ >= 0) {
     ::close(listen_fd_);
     ::unlink(path_.c_str());
   }
   if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void ControlServer::drain() {
+  // The last lines (SHUTDOWN before the process exits) are worth a short
+  // wait; a client that does not read them within it loses them.
+  const auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
+  std::lock_guard lock(clients_mutex_);
+  for (Client& c : clients_) {
+    flush(c);
+    while (!c.output.empty() && !c.dropped) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{c.fd, POLLOUT, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      flush(c);
+    }
+  }
 }
 
 void ControlServer::wake() {

@@ -1,7 +1,8 @@
 // ControlServer: the --control unix stream socket. Any number of clients
-// (up to kMaxClients); each line a client sends is one command
-// (commands.h), answered on the same connection; machine events
-// ({"event":...}) go to every client.
+// (up to kMaxClients); each gets the greeting line first, then each line
+// it sends is one command (commands.h), answered on the same connection;
+// machine events ({"event":...}) go to every client. The destructor gives
+// clients a moment to take what is still queued (the SHUTDOWN event).
 //
 // Framing: every line goes out whole and in order. Each client has an
 // output queue of complete lines, written as far as the socket takes and
@@ -66,6 +67,7 @@ class ControlServer {
   ControlServer() = default;
   void serve();
   void wake();
+  void drain();  // after serve() ended: the queued lines, for a short while
   void read_from(int fd);
   // Under clients_mutex_.
   void queue_line(Client& client, const std::string& line);

@@ -155,6 +155,28 @@ TEST(ControlServer, ClientThatNeverReadsIsDroppedAndOthersStayServed) {
   ::close(reader);
 }
 
+// The last events (SHUTDOWN right before the process exits) reach a client
+// that reads them a moment later, though they did not fit the socket.
+TEST(ControlServer, LastLinesAreDrainedOnShutdown) {
+  const std::string path = socket_path();
+  auto server = ControlServer::listen(path, std::make_unique<IdleTarget>());
+  ASSERT_TRUE(server.ok()) << server.error().message();
+  const int fd = connect_to(path);
+  ASSERT_GE(fd, 0);
+  handshake(fd);
+  constexpr int kEvents = 3000;  // ~600 KB: more than the socket buffers
+  for (int i = 0; i < kEvents; ++i) (*server)->send_event(event_line(i));
+  std::string data;
+  std::thread reader([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    data = read_all(fd, SIZE_MAX);
+  });
+  server->reset();
+  reader.join();
+  EXPECT_EQ(complete_lines(data).size(), static_cast<size_t>(kEvents));
+  ::close(fd);
+}
+
 class SerialTarget : public IdleTarget {
  public:
   vmmctl::StatusInfo query_status() override { return {vmmctl::RunState::kPaused, "vm", 4242}; }
