@@ -1,6 +1,6 @@
 // The control commands: one table (kCommands) of every command amber-vmm
 // answers, and for each a type that ties its name to its request and
-// reply structs, so the server (hv/control/dispatch.cpp) and the client
+// reply structs, so the server (hv/control/commands.cpp) and the client
 // (vmmctl/client.h) cannot disagree on a name or a member.
 //
 // To add a command: a CommandId, a row in kCommands (same order), a

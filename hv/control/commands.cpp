@@ -1,83 +1,91 @@
 #include "hv/control/commands.h"
 
-#include "hv/control/json.h"
+#include <optional>
+#include <utility>
+
+#include "vmmctl/protocol.h"
 
 namespace amber::hv::control {
 namespace {
 
-std::string error_reply(std::string_view error_class, std::string_view description, const JsonValue* id) {
-  JsonValue error = JsonValue::object();
-  error.set("class", JsonValue::string(std::string(error_class)));
-  error.set("desc", JsonValue::string(std::string(description)));
-  JsonValue reply = JsonValue::object();
-  reply.set("error", std::move(error));
-  if (id != nullptr) reply.set("id", *id);
-  return reply.dump();
+using vmmctl::ErrorClass;
+
+// Decodes C's arguments, runs `call` with them and encodes its reply.
+template <typename C, typename Call>
+std::string run(const vmmctl::Request& request, Call&& call) {
+  typename C::Request arguments;
+  if (auto decoded = decode(request.arguments, arguments); !decoded.ok())
+    return vmmctl::encode_error(ErrorClass::kGenericError,
+                                request.command + ": " + decoded.error().message(), request.id);
+  const typename C::Reply reply = call(arguments);
+  return vmmctl::encode_return(encode(reply), request.id);
 }
 
-std::string return_reply(JsonValue value, const JsonValue* id) {
-  JsonValue reply = JsonValue::object();
-  reply.set("return", std::move(value));
-  if (id != nullptr) reply.set("id", *id);
-  return reply.dump();
+// A command with no arguments and an empty reply.
+template <typename C, typename Action>
+std::string act(const vmmctl::Request& request, Action&& action) {
+  return run<C>(request, [&](const vmmctl::NoArguments&) {
+    action();
+    return vmmctl::EmptyReply{};
+  });
 }
 
-JsonValue counters(const BlockInfo& disk) {
-  JsonValue stats = JsonValue::object();
-  auto put = [&](const char* prefix, const BlockOpCounters& c) {
-    const std::string p = prefix;
-    stats.set(p + "_operations", JsonValue::number(static_cast<double>(c.operations)));
-    stats.set(p + "_bytes", JsonValue::number(static_cast<double>(c.bytes)));
-    stats.set(p + "_total_time_ns", JsonValue::number(static_cast<double>(c.total_time_ns)));
-    stats.set("failed_" + p + "_operations", JsonValue::number(static_cast<double>(c.failed)));
-  };
-  put("rd", disk.read);
-  put("wr", disk.write);
-  put("flush", disk.flush);
-  put("discard", disk.discard);
-  return stats;
+std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, ControlTarget& target) {
+  using namespace vmmctl;
+  switch (id) {
+    case CommandId::kQueryVersion:
+      return run<QueryVersion>(request, [](const NoArguments&) {
+        VersionInfo info;
+        info.version = std::string(program_version());
+        return info;
+      });
+    case CommandId::kQueryStatus:
+      return run<QueryStatus>(request, [&](const NoArguments&) { return target.query_status(); });
+    case CommandId::kQueryChardev:
+      return run<QueryChardev>(request, [&](const NoArguments&) { return target.query_chardev(); });
+    case CommandId::kQueryBlock:
+      return run<QueryBlock>(request, [&](const NoArguments&) { return target.query_block(); });
+    case CommandId::kPause: return act<Pause>(request, [&] { target.pause(); });
+    case CommandId::kResume: return act<Resume>(request, [&] { target.resume(); });
+    case CommandId::kSystemReset: return act<SystemReset>(request, [&] { target.reset(); });
+    case CommandId::kQuit: return act<Quit>(request, [&] { target.quit(); });
+    case CommandId::kSystemPowerdown:
+      return encode_error(ErrorClass::kUnsupported,
+                          "system_powerdown is not supported yet (no ACPI power button)", request.id);
+  }
+  return encode_error(ErrorClass::kGenericError, "unhandled command", request.id);
+}
+
+// The id of a line that is JSON but not a valid command, to echo it.
+std::optional<vmmctl::Json> id_of(std::string_view line) {
+  auto json = vmmctl::parse_json(line, vmmctl::kMaxCommandLength);
+  if (!json.ok()) return std::nullopt;
+  if (const vmmctl::Json* id = vmmctl::find_member(*json, "id")) return *id;
+  return std::nullopt;
 }
 
 }  // namespace
 
 std::string handle_line(std::string_view line, ControlTarget& target) {
-  auto parsed = parse_json(line);
-  if (!parsed.ok()) return error_reply("GenericError", "malformed JSON: " + parsed.error().message(), nullptr);
-  const JsonValue& request = *parsed;
-  if (!request.is_object()) return error_reply("GenericError", "a command must be a JSON object", nullptr);
-  const JsonValue* id = request.find("id");
-  const JsonValue* execute = request.find("execute");
-  if (execute == nullptr || !execute->is_string())
-    return error_reply("GenericError", "missing \"execute\" (a command name string)", id);
-  const std::string& command = execute->as_string();
+  auto request = vmmctl::decode_request(line);
+  if (!request.ok()) {
+    const bool malformed = request.error().kind() == ErrorKind::kCorrupt;
+    return vmmctl::encode_error(
+        ErrorClass::kGenericError,
+        (malformed ? "malformed JSON: " : "") + request.error().message(),
+        malformed ? std::nullopt : id_of(line));
+  }
+  const vmmctl::CommandSpec* spec = vmmctl::find_command(request->command);
+  if (spec == nullptr)
+    return vmmctl::encode_error(ErrorClass::kCommandNotFound,
+                                "unknown command '" + request->command + "'", request->id);
+  return dispatch(spec->id, *request, target);
+}
 
-  if (command == "query-status") {
-    JsonValue value = JsonValue::object();
-    const std::string status = target.status();
-    value.set("status", JsonValue::string(status));
-    value.set("running", JsonValue::boolean(status == "running"));
-    value.set("name", JsonValue::string(target.name()));
-    return return_reply(std::move(value), id);
-  }
-  if (command == "pause") { target.pause(); return return_reply(JsonValue::object(), id); }
-  if (command == "resume" || command == "cont") { target.resume(); return return_reply(JsonValue::object(), id); }
-  if (command == "system_reset") { target.reset(); return return_reply(JsonValue::object(), id); }
-  if (command == "quit") { target.quit(); return return_reply(JsonValue::object(), id); }
-  if (command == "system_powerdown")
-    return error_reply("Unsupported", "system_powerdown is not supported yet (no ACPI power button)", id);
-  if (command == "query-block") {
-    JsonValue list = JsonValue::array();
-    for (const BlockInfo& disk : target.query_block()) {
-      JsonValue entry = JsonValue::object();
-      entry.set("device", JsonValue::string(disk.device));
-      entry.set("path", JsonValue::string(disk.path));
-      entry.set("slot", JsonValue::number(disk.slot));
-      entry.set("stats", counters(disk));
-      list.push(std::move(entry));
-    }
-    return return_reply(std::move(list), id);
-  }
-  return error_reply("CommandNotFound", "unknown command '" + command + "'", id);
+std::string greeting_line() {
+  vmmctl::Greeting greeting;
+  greeting.version = std::string(vmmctl::program_version());
+  return vmmctl::dump_json(vmmctl::encode_greeting(greeting));
 }
 
 }  // namespace amber::hv::control

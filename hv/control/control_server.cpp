@@ -6,39 +6,44 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
-#include "hv/control/json.h"
+#include "vmmctl/protocol.h"
 #include "hv/vmm/builder.h"
 #include "hv/virtio/blk_pci.h"
 
 namespace amber::hv::control {
 namespace {
 
-// Clients beyond this are refused: management needs one or two.
-constexpr size_t kMaxClients = 16;
 constexpr size_t kReadChunk = 4096;
+// How long the destructor waits for clients to take their last lines.
+constexpr std::chrono::milliseconds kDrainTimeout{500};
 
 class VmTarget : public ControlTarget {
  public:
   explicit VmTarget(vmm::Vm& vm, std::string name) : vm_(vm), name_(std::move(name)) {}
-  std::string name() override { return name_; }
-  std::string status() override { return std::string(vmm::to_string(vm_.machine->state())); }
+  vmmctl::StatusInfo query_status() override {
+    return {vm_.machine->state(), name_, static_cast<int64_t>(::getpid())};
+  }
+  std::vector<vmmctl::ChardevInfo> query_chardev() override { return {vm_.serial}; }
   void pause() override { vm_.machine->pause(); }
   void resume() override { vm_.machine->resume(); }
   void reset() override { vm_.machine->reset(); }
   void quit() override { vm_.machine->quit(); }
-  std::vector<BlockInfo> query_block() override {
-    std::vector<BlockInfo> out;
+  std::vector<vmmctl::BlockInfo> query_block() override {
+    std::vector<vmmctl::BlockInfo> out;
     for (const vmm::DiskHandle& disk : vm_.disks) {
-      BlockInfo info;
+      vmmctl::BlockInfo info;
       info.device = disk.name;
       info.path = disk.path;
       info.slot = disk.slot;
       const virtio::BlkStats s = virtio::stats(*disk.device);
       auto copy = [](const virtio::OpStats& from) {
-        return BlockOpCounters{from.ops, from.bytes, from.total_ns, from.failed};
+        return vmmctl::BlockOpCounters{from.ops, from.bytes, from.total_ns, from.failed};
       };
       info.read = copy(s.read);
       info.write = copy(s.write);
@@ -56,8 +61,9 @@ class VmTarget : public ControlTarget {
 
 }  // namespace
 
-Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path, const std::string& name,
-                                                            vmm::Vm& vm) {
+Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& path,
+                                                             std::unique_ptr<ControlTarget> target,
+                                                             size_t max_queued_bytes) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof(address.sun_path))
@@ -71,23 +77,30 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& p
       ::listen(server->listen_fd_, 4) < 0)
     return Error::from_errno(errno, "--control " + path);
   server->path_ = path;
-  server->wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  server->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (server->wake_fd_ < 0) return Error::from_errno(errno, "--control: eventfd");
+  server->max_queued_bytes_ = max_queued_bytes;
+  server->target_ = std::move(target);
+  ControlServer* raw = server.get();
+  server->thread_ = std::thread([raw] { raw->serve(); });
+  return server;
+}
+
+Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path, const std::string& name,
+                                                            vmm::Vm& vm) {
+  AMBER_TRY_ASSIGN(auto server, listen(path, std::make_unique<VmTarget>(vm, name)));
   server->vm_ = &vm;
-  server->target_ = std::make_unique<VmTarget>(vm, name);
   ControlServer* raw = server.get();
   vm.machine->set_event_sink([raw](const std::string& line) { raw->send_event(line); });
-  server->thread_ = std::thread([raw] { raw->serve(); });
   return server;
 }
 
 ControlServer::~ControlServer() {
   if (vm_ != nullptr) vm_->machine->set_event_sink(nullptr);
-  if (wake_fd_ >= 0) {
-    const uint64_t one = 1;
-    [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof(one));
-  }
+  stopping_ = true;
+  if (wake_fd_ >= 0) wake();
   if (thread_.joinable()) thread_.join();
+  drain();
   for (Client& c : clients_) ::close(c.fd);
   if (listen_fd_ >= 0) {
     ::close(listen_fd_);
@@ -96,29 +109,142 @@ ControlServer::~ControlServer() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-void ControlServer::send_line(int fd, const std::string& line) {
-  const std::string framed = line + "\n";
-  // Never block the VM on a client that does not read: drop what does not fit.
-  [[maybe_unused]] const ssize_t n = ::send(fd, framed.data(), framed.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+void ControlServer::drain() {
+  // The last lines (SHUTDOWN before the process exits) are worth a short
+  // wait; a client that does not read them within it loses them.
+  const auto deadline = std::chrono::steady_clock::now() + kDrainTimeout;
+  std::lock_guard lock(clients_mutex_);
+  for (Client& c : clients_) {
+    flush(c);
+    while (!c.output.empty() && !c.dropped) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd p{c.fd, POLLOUT, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+      flush(c);
+    }
+  }
+}
+
+void ControlServer::wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+}
+
+ControlServer::Client* ControlServer::find_client(int fd) {
+  for (Client& c : clients_)
+    if (c.fd == fd && !c.dropped) return &c;
+  return nullptr;
+}
+
+void ControlServer::queue_line(Client& client, const std::string& line) {
+  if (client.dropped) return;
+  if (client.queued + line.size() + 1 > max_queued_bytes_) {
+    std::fprintf(stderr,
+                 "amber-vmm: control: dropping a client that does not read "
+                 "(%zu bytes unread, limit %zu)\n",
+                 client.queued + line.size() + 1, max_queued_bytes_);
+    client.dropped = true;
+    wake();  // serve() closes it: only that thread closes client sockets
+    return;
+  }
+  client.output.push_back(line + "\n");
+  client.queued += line.size() + 1;
+  const bool was_waiting = client.output.size() > 1;
+  flush(client);
+  // What the socket did not take waits for POLLOUT, which serve() only
+  // polls for when it knows output is queued.
+  if (!client.output.empty() && !was_waiting) wake();
+}
+
+void ControlServer::flush(Client& client) {
+  while (!client.output.empty() && !client.dropped) {
+    const std::string& line = client.output.front();
+    const ssize_t n = ::send(client.fd, line.data() + client.sent, line.size() - client.sent,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        client.dropped = true;  // the peer is gone (EPIPE, ECONNRESET)
+        wake();
+      }
+      return;
+    }
+    client.sent += static_cast<size_t>(n);  // n <= what was asked
+    client.queued -= static_cast<size_t>(n);
+    if (client.sent < line.size()) return;  // the socket is full: the rest on POLLOUT
+    client.output.pop_front();
+    client.sent = 0;
+  }
 }
 
 void ControlServer::send_event(const std::string& line) {
   std::lock_guard lock(clients_mutex_);
-  for (const Client& c : clients_) send_line(c.fd, line);
+  for (Client& c : clients_) queue_line(c, line);
+}
+
+void ControlServer::read_from(int fd) {
+  char buffer[kReadChunk];
+  const ssize_t n = ::recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  std::vector<std::string> lines;
+  {
+    std::lock_guard lock(clients_mutex_);
+    Client* client = find_client(fd);
+    if (client == nullptr) return;
+    if (n <= 0) {
+      client->dropped = true;
+      return;
+    }
+    client->input.append(buffer, static_cast<size_t>(n));
+    size_t newline;
+    while ((newline = client->input.find('\n')) != std::string::npos) {
+      lines.push_back(client->input.substr(0, newline));
+      client->input.erase(0, newline + 1);
+    }
+    if (client->input.size() > vmmctl::kMaxCommandLength) {
+      queue_line(*client, vmmctl::encode_error(vmmctl::ErrorClass::kGenericError,
+                                               "line too long", std::nullopt));
+      flush(*client);
+      client->dropped = true;
+    }
+  }
+  for (std::string& line : lines) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string reply = handle_line(line, *target_);
+    std::lock_guard lock(clients_mutex_);
+    Client* client = find_client(fd);
+    if (client == nullptr) return;
+    queue_line(*client, reply);
+  }
 }
 
 void ControlServer::serve() {
-  while (true) {
+  while (!stopping_) {
     std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
     {
       std::lock_guard lock(clients_mutex_);
-      for (const Client& c : clients_) fds.push_back({c.fd, POLLIN, 0});
+      for (auto it = clients_.begin(); it != clients_.end();) {
+        if (it->dropped) {
+          ::close(it->fd);
+          it = clients_.erase(it);
+          continue;
+        }
+        const short events = static_cast<short>(POLLIN | (it->output.empty() ? 0 : POLLOUT));
+        fds.push_back({it->fd, events, 0});
+        ++it;
+      }
     }
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       return;
     }
-    if (fds[0].revents) return;
+    if (fds[0].revents) {
+      uint64_t count = 0;
+      [[maybe_unused]] const ssize_t n = ::read(wake_fd_, &count, sizeof(count));
+      if (stopping_) return;
+    }
     if (fds[1].revents & POLLIN) {
       const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (client >= 0) {
@@ -126,50 +252,19 @@ void ControlServer::serve() {
         if (clients_.size() >= kMaxClients) {
           ::close(client);
         } else {
-          clients_.push_back({client, {}});
+          Client& added = clients_.emplace_back();
+          added.fd = client;
+          queue_line(added, greeting_line());
         }
       }
     }
     for (size_t i = 2; i < fds.size(); ++i) {
       if (fds[i].revents == 0) continue;
-      const int fd = fds[i].fd;
-      char buffer[kReadChunk];
-      const ssize_t n = ::recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      std::vector<std::string> lines;
-      bool drop = n <= 0;
-      {
+      if (fds[i].revents & POLLOUT) {
         std::lock_guard lock(clients_mutex_);
-        auto it = std::find_if(clients_.begin(), clients_.end(), [fd](const Client& c) { return c.fd == fd; });
-        if (it == clients_.end()) continue;
-        if (n > 0) {
-          it->buffer.append(buffer, static_cast<size_t>(n));
-          size_t newline;
-          while ((newline = it->buffer.find('\n')) != std::string::npos) {
-            lines.push_back(it->buffer.substr(0, newline));
-            it->buffer.erase(0, newline + 1);
-          }
-          if (it->buffer.size() > kMaxJsonLength) {
-            send_line(fd, R"({"error":{"class":"GenericError","desc":"line too long"}})");
-            drop = true;
-          }
-        }
+        if (Client* client = find_client(fds[i].fd)) flush(*client);
       }
-      for (std::string& line : lines) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.find_first_not_of(" \t") == std::string::npos) continue;
-        const std::string reply = handle_line(line, *target_);
-        std::lock_guard lock(clients_mutex_);
-        send_line(fd, reply);
-      }
-      if (drop) {
-        std::lock_guard lock(clients_mutex_);
-        auto it = std::find_if(clients_.begin(), clients_.end(), [fd](const Client& c) { return c.fd == fd; });
-        if (it != clients_.end()) {
-          ::close(it->fd);
-          clients_.erase(it);
-        }
-      }
+      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) read_from(fds[i].fd);
     }
   }
 }

@@ -18,37 +18,17 @@ constexpr int kPollMilliseconds = 100;
 constexpr size_t kReadChunk = 256;
 }  // namespace
 
-Result<SerialSpec> parse_serial_spec(std::string_view text) {
-  SerialSpec spec;
-  if (text == "none") return spec;
-  if (text == "stdio") { spec.kind = SerialSpec::Kind::kStdio; return spec; }
-  if (text == "pty") { spec.kind = SerialSpec::Kind::kPty; return spec; }
-  auto with_path = [&](std::string_view prefix, SerialSpec::Kind kind) -> bool {
-    if (text.substr(0, prefix.size()) != prefix) return false;
-    spec.kind = kind;
-    spec.path = std::string(text.substr(prefix.size()));
-    return true;
-  };
-  if (with_path("file:", SerialSpec::Kind::kFile) || with_path("unix:", SerialSpec::Kind::kUnix)) {
-    if (spec.path.empty())
-      return Error(ErrorKind::kInvalidArgument, "--serial " + std::string(text) + ": missing path");
-    return spec;
-  }
-  return Error(ErrorKind::kInvalidArgument,
-               "--serial: '" + std::string(text) + "' is not one of pty, stdio, file:PATH, unix:PATH, none");
-}
-
-Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const SerialSpec& spec) {
+Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialSettings& spec) {
   std::unique_ptr<SerialBackend> backend(new SerialBackend());
   backend->kind_ = spec.kind;
   switch (spec.kind) {
-    case SerialSpec::Kind::kNone:
+    case vmmctl::SerialKind::kNone:
       break;
-    case SerialSpec::Kind::kStdio:
+    case vmmctl::SerialKind::kStdio:
       backend->in_fd_ = STDIN_FILENO;
       backend->out_fd_ = STDOUT_FILENO;
       break;
-    case SerialSpec::Kind::kPty: {
+    case vmmctl::SerialKind::kPty: {
       const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
       if (master < 0 || ::grantpt(master) < 0 || ::unlockpt(master) < 0)
         return Error::from_errno(errno, "--serial pty: creating a pseudo terminal");
@@ -63,13 +43,13 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const SerialSpec& spe
       std::fprintf(stderr, "amber-vmm: serial pty: %s\n", backend->pty_path_.c_str());
       break;
     }
-    case SerialSpec::Kind::kFile: {
+    case vmmctl::SerialKind::kFile: {
       const int fd = ::open(spec.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       if (fd < 0) return Error::from_errno(errno, "--serial file:" + spec.path);
       backend->out_fd_ = fd;
       break;
     }
-    case SerialSpec::Kind::kUnix: {
+    case vmmctl::SerialKind::kUnix: {
       sockaddr_un address{};
       address.sun_family = AF_UNIX;
       if (spec.path.size() >= sizeof(address.sun_path))
@@ -94,8 +74,8 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const SerialSpec& spe
 SerialBackend::~SerialBackend() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  if (kind_ == SerialSpec::Kind::kPty || kind_ == SerialSpec::Kind::kFile) ::close(out_fd_);
-  if (kind_ == SerialSpec::Kind::kUnix) {
+  if (kind_ == vmmctl::SerialKind::kPty || kind_ == vmmctl::SerialKind::kFile) ::close(out_fd_);
+  if (kind_ == vmmctl::SerialKind::kUnix) {
     if (in_fd_ >= 0) ::close(in_fd_);
     ::close(listen_fd_);
     ::unlink(socket_path_.c_str());
@@ -104,7 +84,7 @@ SerialBackend::~SerialBackend() {
 
 void SerialBackend::start(std::function<size_t(const uint8_t*, size_t)> input) {
   input_ = std::move(input);
-  if (kind_ == SerialSpec::Kind::kNone || kind_ == SerialSpec::Kind::kFile) return;
+  if (kind_ == vmmctl::SerialKind::kNone || kind_ == vmmctl::SerialKind::kFile) return;
   thread_ = std::thread([this] { reader(); });
 }
 
@@ -113,7 +93,7 @@ void SerialBackend::write(uint8_t byte) {
   if (out_fd_ < 0) return;
   // Dropped when the reader is not keeping up (EAGAIN) or gone (EPIPE).
   ssize_t written;
-  if (kind_ == SerialSpec::Kind::kUnix) {
+  if (kind_ == vmmctl::SerialKind::kUnix) {
     written = ::send(out_fd_, &byte, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
   } else {
     written = ::write(out_fd_, &byte, 1);
@@ -156,11 +136,11 @@ void SerialBackend::reader() {
     if (n > 0) {
       pending = static_cast<size_t>(n);
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-      if (kind_ == SerialSpec::Kind::kUnix) {
+      if (kind_ == vmmctl::SerialKind::kUnix) {
         std::lock_guard lock(mutex_);
         ::close(in_fd_);
         in_fd_ = out_fd_ = -1;
-      } else if (kind_ == SerialSpec::Kind::kStdio) {
+      } else if (kind_ == vmmctl::SerialKind::kStdio) {
         return;  // stdin closed: no more input
       } else {
         ::usleep(1000 * kPollMilliseconds);  // pty without a reader: POLLHUP until one opens it

@@ -1,6 +1,7 @@
 // Where a UART's bytes go and come from: stdio, a pty (its path is printed
 // on stderr), a file (output only), a listening unix socket (one client at
-// a time), or nowhere. Output never blocks the vCPU: when the other side
+// a time), or nowhere; the choice is vmmctl::SerialSettings (parsed by
+// vmmctl's parse_argv). Output never blocks the vCPU: when the other side
 // does not read, bytes are dropped.
 //
 // A reader thread delivers input to the callback given to start(); it
@@ -17,20 +18,13 @@
 #include <thread>
 
 #include "common/result.h"
+#include "vmmctl/launch.h"
 
 namespace amber::hv::devices {
 
-struct SerialSpec {
-  enum class Kind { kNone, kStdio, kPty, kFile, kUnix } kind = Kind::kNone;
-  std::string path;
-};
-
-// Parses pty|stdio|file:PATH|unix:PATH|none.
-Result<SerialSpec> parse_serial_spec(std::string_view text);
-
 class SerialBackend {
  public:
-  static Result<std::unique_ptr<SerialBackend>> open(const SerialSpec& spec);
+  static Result<std::unique_ptr<SerialBackend>> open(const vmmctl::SerialSettings& spec);
   ~SerialBackend();
 
   // input(bytes) is called from the reader thread; it returns how many of
@@ -43,7 +37,7 @@ class SerialBackend {
   SerialBackend() = default;
   void reader();
 
-  SerialSpec::Kind kind_ = SerialSpec::Kind::kNone;
+  vmmctl::SerialKind kind_ = vmmctl::SerialKind::kNone;
   int in_fd_ = -1;
   int out_fd_ = -1;
   int listen_fd_ = -1;

@@ -97,7 +97,8 @@ Result<void> add_fw_cfg(Machine& m, const Config& config) {
   return m.pio().add(devices::kFwCfgPort, devices::kFwCfgPortSpan, fw_cfg, "fw_cfg");
 }
 
-Result<void> add_legacy_devices(Machine& m, const Config& config, KvmInterrupts& irqs) {
+Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irqs) {
+  Machine& m = *vm.machine;
   auto reset = [&m] { m.post({Request::Kind::kReset, ShutdownReason::kGuestReset, 0, ""}); };
   bus::IoBus& pio = m.pio();
 
@@ -129,6 +130,9 @@ Result<void> add_legacy_devices(Machine& m, const Config& config, KvmInterrupts&
   m.add_reset_hook([cmos] { cmos->reset_state(); });
 
   AMBER_TRY_ASSIGN(auto backend, devices::SerialBackend::open(config.serial));
+  vm.serial.label = "serial0";
+  vm.serial.backend = config.serial.kind;
+  vm.serial.path = config.serial.kind == vmmctl::SerialKind::kPty ? backend->pty_path() : config.serial.path;
   auto* serial = m.own(std::make_unique<devices::Serial>(
       std::move(backend), [&irqs](bool level) { irqs.set_isa_irq(kCom1Irq, level); }));
   AMBER_TRY(pio.add(kCom1, 8, serial, "COM1"));
@@ -174,7 +178,7 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
   if (config.disks.empty()) return ok();
   Machine& m = *vm.machine;
   for (unsigned i = 0; i < config.disks.size(); ++i) {
-    const DiskSpec& spec = config.disks[i];
+    const vmmctl::DiskSettings& spec = config.disks[i];
     virtio::BlkConfig blk;
     blk.path = spec.path;
     blk.format = spec.format;
@@ -182,7 +186,7 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
     blk.aio = spec.aio;
     blk.options.queues = spec.queues;
     blk.options.discard = spec.discard;
-    blk.options.access = spec.readonly ? virtio::DiskAccess::kReadOnly : virtio::DiskAccess::kReadWrite;
+    blk.options.access = spec.access == vmmctl::DiskAccess::kReadOnly ? virtio::DiskAccess::kReadOnly : virtio::DiskAccess::kReadWrite;
     blk.options.serial = spec.serial;
     const unsigned slot = kFirstDiskSlot + i;
     auto device = virtio::make_virtio_blk_pci(blk, m.ram().memory(), irqs, irqs, slot);
@@ -204,13 +208,14 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(kvm_vm->set_tss_address(kTssPagesAddress));
   AMBER_TRY(kvm_vm->create_irqchip());
   AMBER_TRY(kvm_vm->create_pit());
-  AMBER_TRY_ASSIGN(auto ram, GuestRam::allocate(config.memory, config.hugepages));
+  AMBER_TRY_ASSIGN(auto ram, GuestRam::allocate(
+      config.memory, config.hugepages == vmmctl::Hugepages::kOn ? Hugepages::kOn : Hugepages::kOff));
   AMBER_TRY(map_ram(*kvm_vm, ram));
 
   auto vm = std::make_unique<Vm>();
   vm->machine = std::make_unique<Machine>(std::move(system), std::move(kvm_vm), std::move(ram));
   Machine& m = *vm->machine;
-  m.set_reboot_policy(config.no_reboot ? RebootPolicy::kExitOnReboot : RebootPolicy::kReboot);
+  m.set_reboot_policy(config.on_reboot == vmmctl::RebootAction::kExit ? RebootPolicy::kExitOnReboot : RebootPolicy::kReboot);
   // With a control socket a client can inspect a failed VM: pause it.
   m.set_failure_policy(config.control.empty() ? FailurePolicy::kExit : FailurePolicy::kPause);
 
@@ -218,7 +223,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(irqs->install_routing());
   AMBER_TRY(add_vcpus(m, config.cpus));
 
-  AMBER_TRY(add_legacy_devices(m, config, *irqs));
+  AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge* bridge, add_pci_platform(m, config, *irqs));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
@@ -230,7 +235,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
     GuestRam* ram_ptr = &m.ram();
     m.add_reset_hook([loader, ram_ptr] { (void)loader->reload(*ram_ptr); });
   } else {
-    AMBER_TRY_ASSIGN(auto firmware, boot::Firmware::load(config.firmware));
+    AMBER_TRY_ASSIGN(auto firmware, boot::Firmware::load(vmmctl::firmware_path(config)));
     AMBER_TRY(firmware->map(m.vm(), kSlotFirmware));
     firmware->copy_low_alias(m.ram());
     auto* fw = m.own(std::move(firmware));

@@ -12,6 +12,7 @@
 #include "common/result.h"
 #include "hv/vmm/config.h"
 #include "hv/vmm/machine.h"
+#include "vmmctl/commands.h"
 
 namespace amber::hv::virtio {
 class BlkDevice;
@@ -29,6 +30,7 @@ struct DiskHandle {
 struct Vm {
   std::unique_ptr<Machine> machine;
   std::vector<DiskHandle> disks;
+  vmmctl::ChardevInfo serial;  // COM1's backend, for query-chardev
 };
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config);

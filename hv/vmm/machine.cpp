@@ -24,25 +24,6 @@ void install_kick_handler() {
 
 }  // namespace
 
-std::string_view to_string(RunState state) {
-  switch (state) {
-    case RunState::kRunning: return "running";
-    case RunState::kPaused: return "paused";
-    case RunState::kShutdown: return "shutdown";
-  }
-  return "unknown";
-}
-
-std::string_view to_string(ShutdownReason reason) {
-  switch (reason) {
-    case ShutdownReason::kGuestReset: return "guest-reset";
-    case ShutdownReason::kGuestShutdown: return "guest-shutdown";
-    case ShutdownReason::kHostQuit: return "host-quit";
-    case ShutdownReason::kGuestPanic: return "guest-panic";
-  }
-  return "unknown";
-}
-
 Machine::Machine(kvm::KvmSystem system, std::unique_ptr<kvm::KvmVm> vm, GuestRam ram)
     : system_(std::move(system)), vm_(std::move(vm)), ram_(std::move(ram)) {}
 
@@ -101,9 +82,9 @@ void Machine::set_event_sink(std::function<void(const std::string&)> sink) {
   event_sink_ = std::move(sink);
 }
 
-void Machine::emit_event(const std::string& line) {
+void Machine::emit_event(const vmmctl::Event& event) {
   std::lock_guard lock(event_mutex_);
-  if (event_sink_) event_sink_(line);
+  if (event_sink_) event_sink_(vmmctl::format_event(event));
 }
 
 void Machine::post(Request request) {
@@ -165,7 +146,7 @@ void Machine::reset() {
   for (auto& hook : reset_hooks_) hook();
   if (auto restored = restore_reset_state(); !restored.ok())
     std::fprintf(stderr, "amber-vmm: reset failed: %s\n", restored.error().message().c_str());
-  emit_event(R"({"event":"RESET"})");
+  emit_event(vmmctl::ResetEvent{});
   if (state_ == RunState::kRunning) unpark_all();
 }
 
@@ -176,8 +157,7 @@ void Machine::shutdown(ShutdownReason reason, int exit_code) {
     park_all();
     state_ = RunState::kShutdown;
   }
-  emit_event(std::string(R"({"event":"SHUTDOWN","data":{"reason":")") +
-             std::string(to_string(reason)) + "\"}}");
+  emit_event(vmmctl::ShutdownEvent{reason});
   std::lock_guard lock(request_mutex_);
   quit_requested_ = true;
   exit_code_ = exit_code;
@@ -200,12 +180,7 @@ void Machine::handle(const Request& request) {
       break;
     case Request::Kind::kFailure: {
       std::fprintf(stderr, "amber-vmm: %s\n", request.message.c_str());
-      std::string escaped;
-      for (char c : request.message) {
-        if (c == '"' || c == '\\') escaped += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20) escaped += c;
-      }
-      emit_event(R"({"event":"DEVICE_FAILED","data":{"device":"cpu","message":")" + escaped + "\"}}");
+      emit_event(vmmctl::DeviceFailedEvent{"cpu", request.message});
       if (failure_policy_ == FailurePolicy::kExit) {
         shutdown(ShutdownReason::kGuestPanic, 1);
       } else {

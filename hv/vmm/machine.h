@@ -33,14 +33,14 @@
 #include "hv/bus/io_bus.h"
 #include "hv/kvm/kvm.h"
 #include "hv/memory/ram.h"
+#include "vmmctl/commands.h"
+#include "vmmctl/events.h"
 
 namespace amber::hv::vmm {
 
-enum class RunState { kRunning, kPaused, kShutdown };
-std::string_view to_string(RunState state);
-
-enum class ShutdownReason { kGuestReset, kGuestShutdown, kHostQuit, kGuestPanic };
-std::string_view to_string(ShutdownReason reason);
+// The protocol's names (vmmctl::to_string gives the wire spelling).
+using RunState = vmmctl::RunState;
+using ShutdownReason = vmmctl::ShutdownReason;
 
 enum class RebootPolicy { kReboot, kExitOnReboot };
 // What a vCPU failure (KVM internal error, failed entry, guest crash event)
@@ -82,7 +82,7 @@ class Machine {
   Result<void> capture_reset_state();
   // Receives event lines ({"event":...}) for the control socket.
   void set_event_sink(std::function<void(const std::string&)> sink);
-  void emit_event(const std::string& line);
+  void emit_event(const vmmctl::Event& event);
 
   // --- from any thread ---
   void post(Request request);

@@ -13,19 +13,20 @@
 
 int main(int argc, char** argv) {
   using namespace amber::hv::vmm;
-  auto config = parse_command_line(argc, argv);
-  if (!config.ok()) {
-    std::fprintf(stderr, "amber-vmm: %s\n", config.error().message().c_str());
+  auto command_line = parse_command_line(argc, argv);
+  if (!command_line.ok()) {
+    std::fprintf(stderr, "amber-vmm: %s\n", command_line.error().message().c_str());
     return 1;
   }
-  if (config->help) {
+  if (command_line->action == Action::kHelp) {
     std::fputs(help_text().c_str(), stdout);
     return 0;
   }
-  if (config->version) {
+  if (command_line->action == Action::kVersion) {
     std::printf("amber-vmm %s\n", std::string(amber::kVersion).c_str());
     return 0;
   }
+  const Config& config = command_line->config;
   ::signal(SIGPIPE, SIG_IGN);
   // SIGTERM/SIGINT become a clean quit: blocked here (every thread inherits
   // the mask) and taken by one waiter thread with sigwait.
@@ -34,14 +35,14 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  auto vm = build_vm(*config);
+  auto vm = build_vm(config);
   if (!vm.ok()) {
     std::fprintf(stderr, "amber-vmm: %s\n", vm.error().message().c_str());
     return 1;
   }
   std::unique_ptr<amber::hv::control::ControlServer> control;
-  if (!config->control.empty()) {
-    auto server = amber::hv::control::ControlServer::start(config->control, config->name, **vm);
+  if (!config.control.empty()) {
+    auto server = amber::hv::control::ControlServer::start(config.control, config.name, **vm);
     if (!server.ok()) {
       std::fprintf(stderr, "amber-vmm: %s\n", server.error().message().c_str());
       return 1;

@@ -1,50 +1,41 @@
 #!/usr/bin/env python3
-"""amber-vmm's control socket (line-delimited JSON): query-status,
-pause/resume (the guest makes no progress while paused), query-block
-counters grow with guest I/O, system_powerdown answers "not supported",
-quit ends the process."""
+"""amber-vmm's control socket (line-delimited JSON, doc/amber-vmm.md): the
+greeting, query-version, query-status (with the pid), query-chardev,
+pause/resume (the guest makes no progress while paused), query-block byte
+counters grow with guest I/O and only the one deliberately bad request fails, system_powerdown answers
+"not supported", quit gives a SHUTDOWN host-quit event and exit status 0.
+Only the documented command names are used."""
 import os
 import time
 
 import vmmlib as v
 
-
-def cmd_any(c, names):
-    """First of `names` the VMM knows (QMP spells pause/resume stop/cont)."""
-    last = None
-    for n in names:
-        r = c.cmd(n)
-        if 'error' not in r:
-            return n, r
-        last = r
-    raise v.TestFailure('none of %s accepted: %s' % (names, last))
+# disk0's counters the guest's probe I/O must move (reads, writes, flushes).
+GROWING = ('rd_operations', 'rd_bytes', 'wr_operations', 'wr_bytes', 'flush_operations')
+# The failure counters after the probe: exactly its one deliberate read past
+# the end (probe.c step 6, answered IOERR); any other failure is a bug.
+FAILED = {'failed_rd_operations': 1, 'failed_wr_operations': 0,
+          'failed_flush_operations': 0, 'failed_discard_operations': 0}
 
 
-def status_of(reply):
-    ret = reply.get('return', {})
-    return ret.get('status') if isinstance(ret, dict) else None
+def ret(reply, what):
+    v.check('return' in reply, '%s failed: %s' % (what, reply))
+    return reply['return']
 
 
-def counters(reply):
-    """Flattens numeric fields of a query-block reply: {'0.rd_operations': n, ...}."""
-    flat = {}
-
-    def walk(prefix, x):
-        if isinstance(x, dict):
-            for k, val in x.items():
-                walk(prefix + '.' + k if prefix else k, val)
-        elif isinstance(x, list):
-            for i, val in enumerate(x):
-                walk('%s%d' % (prefix + '.' if prefix else '', i), val)
-        elif isinstance(x, (int, float)) and not isinstance(x, bool):
-            flat[prefix] = x
-    walk('', reply.get('return'))
-    return flat
+def status_of(c):
+    return ret(c.cmd('query-status'), 'query-status')['status']
 
 
-def grew(before, after, words):
-    keys = [k for k in after if any(w in k.lower() for w in words)]
-    return [k for k in keys if after[k] > before.get(k, 0)]
+def disk0_stats(c):
+    disks = ret(c.cmd('query-block'), 'query-block')
+    v.check(isinstance(disks, list) and len(disks) == 1 and disks[0].get('device') == 'disk0',
+            'query-block should list exactly disk0: %s' % disks)
+    stats = disks[0]['stats']
+    for key in GROWING + tuple(FAILED):
+        v.check(isinstance(stats.get(key), int) and not isinstance(stats.get(key), bool),
+                'query-block stats lack integer %s: %s' % (key, stats))
+    return stats
 
 
 def test():
@@ -57,43 +48,51 @@ def test():
     try:
         vm.wait_line(r'PROBE: waiting for host', 60)
         c = v.Control(sock)
-        r = c.cmd('query-status')
-        v.check(status_of(r) == 'running', 'query-status before pause: %s' % r)
-        b0 = c.cmd('query-block')
-        v.check('return' in b0, 'query-block failed: %s' % b0)
-        before = counters(b0)
-        v.log('query-block before I/O: %s' % b0)
+        version = ret(c.cmd('query-version'), 'query-version')
+        v.check(version.get('program') == 'amber-vmm' and version['protocol']['major'] == 1,
+                'query-version: %s' % version)
+        v.check(c.greeting is not None and
+                c.greeting['greeting']['protocol'] == version['protocol'],
+                'the greeting should come first with the protocol version: %s' % c.greeting)
+        status = ret(c.cmd('query-status'), 'query-status')
+        v.check(status.get('status') == 'running' and status.get('running') is True,
+                'query-status before pause: %s' % status)
+        v.check(status.get('pid') == vm.pid, 'query-status pid %s, process %d' % (status.get('pid'), vm.pid))
+        chardev = ret(c.cmd('query-chardev'), 'query-chardev')
+        v.check(chardev == [{'label': 'serial0', 'backend': 'stdio', 'path': ''}],
+                'query-chardev: %s' % chardev)
+        before = disk0_stats(c)
+        v.log('query-block before I/O: %s' % before)
 
-        name, r = cmd_any(c, ['stop', 'pause'])
-        r = c.cmd('query-status')
-        v.check(status_of(r) == 'paused', 'query-status after %s: %s' % (name, r))
+        ret(c.cmd('pause'), 'pause')
+        v.check(status_of(c) == 'paused', 'query-status after pause is not paused')
         n_lines = len(vm.output().splitlines())
         vm.send(b'g')   # the guest's go signal, which it must not see while paused
         time.sleep(3)
         v.check(len(vm.output().splitlines()) == n_lines,
                 'the guest printed while paused:\n' + vm.output()[-500:])
-        name, r = cmd_any(c, ['cont', 'resume'])
-        r = c.cmd('query-status')
-        v.check(status_of(r) == 'running', 'query-status after %s: %s' % (name, r))
+        ret(c.cmd('resume'), 'resume')
+        v.check(status_of(c) == 'running', 'query-status after resume is not running')
 
         vm.wait_line(r'PROBE: idle', 120)
-        b1 = c.cmd('query-block')
-        after = counters(b1)
-        v.log('query-block after I/O: %s' % b1)
-        reads = grew(before, after, ('rd', 'read'))
-        writes = grew(before, after, ('wr', 'write'))
-        v.check(reads, 'no read counter grew: %s -> %s' % (before, after))
-        v.check(writes, 'no write counter grew: %s -> %s' % (before, after))
-        flushes = grew(before, after, ('flush',))
-        v.check(flushes, 'no flush counter grew: %s -> %s' % (before, after))
+        after = disk0_stats(c)
+        v.log('query-block after I/O: %s' % after)
+        for key in GROWING:
+            v.check(after[key] > before[key], '%s did not grow: %s -> %s' % (key, before, after))
+        for key, want in FAILED.items():
+            v.check(before[key] == 0, '%s is %d before any I/O: %s' % (key, before[key], before))
+            v.check(after[key] == want, '%s is %d, not %d: %s' % (key, after[key], want, after))
 
         r = c.cmd('system_powerdown')
-        v.check('error' in r and 'not supported' in str(r['error']).lower(),
-                'system_powerdown should answer "not supported": %s' % r)
+        v.check('error' in r and r['error'].get('class') == 'Unsupported' and
+                'not supported' in r['error'].get('desc', '').lower(),
+                'system_powerdown should answer Unsupported "not supported": %s' % r)
         r = c.cmd('quit')
-        v.check('error' not in r, 'quit failed: %s' % r)
+        v.check(r.get('return') == {}, 'quit failed: %s' % r)
+        shutdown = c.wait_event('SHUTDOWN', 20)
+        v.check(shutdown.get('data') == {'reason': 'host-quit'}, 'SHUTDOWN after quit: %s' % shutdown)
         rc = vm.wait(20)
-        v.log('amber-vmm exited with %d after quit' % rc)
+        v.check(rc == 0, 'amber-vmm exited with %d after quit, not 0' % rc)
         c.close()
     finally:
         vm.kill()

@@ -27,7 +27,7 @@ def test():
             r = c.cmd('pause')
             v.check(c.cmd('query-status').get('return', {}).get('status') == 'paused',
                     'not paused after pause: %s' % r)
-            r = c.cmd('cont')
+            r = c.cmd('resume')
             v.check(c.cmd('query-status').get('return', {}).get('status') == 'running',
                     'not running after cont: %s' % r)
         starts = vm.output().count('PROBE: amber probe guest starting')

@@ -304,6 +304,8 @@ class Control:
         self.s.settimeout(timeout)
         self.f = self.s.makefile('rwb')
         self.greeting = None
+        self.events = []    # every event seen so far, in order
+        self.next_id = 1
 
     def read_msg(self):
         line = self.f.readline()
@@ -312,7 +314,10 @@ class Control:
         return json.loads(line)
 
     def cmd(self, name, args=None):
-        msg = {'execute': name}
+        """Sends a command with a fresh id; returns its reply (the id must
+        come back); events read meanwhile go to self.events."""
+        msg = {'execute': name, 'id': self.next_id}
+        self.next_id += 1
         if args:
             msg['arguments'] = args
         self.f.write((json.dumps(msg) + '\n').encode())
@@ -320,11 +325,33 @@ class Control:
         while True:
             reply = self.read_msg()
             if 'event' in reply:
+                self.events.append(reply)
                 continue
             if 'QMP' in reply or 'greeting' in reply:
                 self.greeting = reply
                 continue
+            if reply.get('id') != msg['id']:
+                raise TestFailure('reply to %s has id %r, sent %r: %s'
+                                  % (name, reply.get('id'), msg['id'], reply))
             return reply
+
+    def wait_event(self, name, timeout=20):
+        """The first event called `name`, seen already or read now."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for e in self.events:
+                if e.get('event') == name:
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure('no %s event within %ss (saw %s)' % (name, timeout, self.events))
+            self.s.settimeout(left)
+            try:
+                msg = self.read_msg()
+            except socket.timeout:
+                continue
+            if 'event' in msg:
+                self.events.append(msg)
 
     def close(self):
         try:

@@ -7,9 +7,15 @@
 namespace amber::hv::vmm {
 namespace {
 
-Result<Config> parse(std::vector<const char*> args) {
+Result<CommandLine> parse_line(std::vector<const char*> args) {
   args.insert(args.begin(), "amber-vmm");
   return parse_command_line(static_cast<int>(args.size()), args.data());
+}
+
+Result<Config> parse(std::vector<const char*> args) {
+  AMBER_TRY_ASSIGN(CommandLine line, parse_line(std::move(args)));
+  if (line.action != Action::kRun) return Error(ErrorKind::kInvalidArgument, "not a run");
+  return line.config;
 }
 
 TEST(Config, FullCommandLine) {
@@ -20,68 +26,87 @@ TEST(Config, FullCommandLine) {
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->name, "win7");
   EXPECT_EQ(c->memory, 2ULL << 30);
-  EXPECT_EQ(c->hugepages, Hugepages::kOn);
+  EXPECT_EQ(c->hugepages, vmmctl::Hugepages::kOn);
   EXPECT_EQ(c->cpus, 2u);
   ASSERT_EQ(c->disks.size(), 2u);
   EXPECT_EQ(c->disks[0].queues, 4u);
   EXPECT_EQ(c->disks[0].cache, block::io::CacheMode::kNone);
   EXPECT_EQ(c->disks[0].discard, block::DiscardMode::kUnmap);
   EXPECT_EQ(c->disks[0].serial, "S1");
-  EXPECT_TRUE(c->disks[1].readonly);
-  EXPECT_EQ(c->serial.kind, devices::SerialSpec::Kind::kPty);
+  EXPECT_EQ(c->disks[1].access, vmmctl::DiskAccess::kReadOnly);
+  EXPECT_EQ(c->serial.kind, vmmctl::SerialKind::kPty);
   EXPECT_EQ(c->debugcon, "/tmp/d.log");
-  EXPECT_TRUE(c->no_reboot);
+  EXPECT_EQ(c->on_reboot, vmmctl::RebootAction::kExit);
 }
 
 TEST(Config, DefaultsToSeaBios) {
   auto c = parse({});
   ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->firmware, "/usr/share/seabios/bios.bin");
+  EXPECT_EQ(vmmctl::firmware_path(*c), "/usr/share/seabios/bios.bin");
   EXPECT_EQ(parse({"--memory=1G"})->memory, 1ULL << 30);
   EXPECT_EQ(parse({"--memory", "512"})->memory, 512ULL << 20);
 }
 
-TEST(Config, BadValuesGiveOneClearError) {
-  const std::vector<std::vector<const char*>> bad = {
-      {"--memory", "lots"},
-      {"--memory", "1M"},
-      {"--memory", "2G,hugepages=maybe"},
-      {"--memory", "size=2G,color=red"},
-      {"--cpus", "0"},
-      {"--cpus", "65"},
-      {"--cpus", "two"},
-      {"--disk", "format=qcow2"},
-      {"--disk", "path=a,format=vmdk"},
-      {"--disk", "path=a,cache=sometimes"},
-      {"--disk", "path=a,queues=0"},
-      {"--disk", "path=a,queues=1000"},
-      {"--disk", "path=a,,format=raw"},
-      {"--disk", "path=a,serial=012345678901234567890"},
-      {"--disk", "path=a,bogus=1"},
-      {"--serial", "telnet"},
-      {"--serial", "file:"},
-      {"--debugcon", "stdio"},
-      {"--bogus"},
-      {"--name"},
-      {"--initrd", "x"},
-      {"--kernel", "k", "--firmware", "f"},
-  };
-  for (const auto& args : bad) {
-    auto c = parse(args);
-    EXPECT_FALSE(c.ok()) << args[0];
-    if (!c.ok()) {
-      EXPECT_EQ(c.error().kind(), ErrorKind::kInvalidArgument);
-      EXPECT_EQ(c.error().message().find('\n'), std::string::npos);
-      EXPECT_FALSE(c.error().message().empty());
-    }
-  }
+// The value checks are vmmctl's (tests/unit/vmmctl/launch_test.cpp lists
+// the bad values); here only that their message is what main() prints.
+TEST(Config, BadValuesAreVmmctlsErrors) {
+  auto c = parse({"--disk", "path=a,aio=posix"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(c.error().message(), "--disk aio: Invalid aio option: posix");
+  EXPECT_FALSE(parse({"--cpus", "65"}).ok());
+  EXPECT_FALSE(parse({"--bogus"}).ok());
+}
+
+// The names libvirt sends (io='native', cache='none' spelled off by QEMU)
+// are block's: the command line takes every name block's parsers take.
+TEST(Config, AcceptsEveryNameBlockAccepts) {
+  auto c = parse({"--disk", "path=a,aio=native,cache=off", "--disk", "path=b,aio=io_uring,cache=directsync"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->disks[0].aio, block::io::AioBackend::kIoUring);
+  EXPECT_EQ(c->disks[0].cache, block::io::CacheMode::kNone);
+  EXPECT_EQ(c->disks[1].cache, block::io::CacheMode::kDirectSync);
+}
+
+// A comma inside a value is written ',,' (QEMU's convention), as the
+// daemon's to_argv writes it.
+TEST(Config, DoubledCommaIsPartOfTheValue) {
+  auto c = parse({"--disk", "path=a,,b.qcow2,format=qcow2"});
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(c->disks[0].path, "a,b.qcow2");
+}
+
+// What the daemon writes is what amber-vmm reads.
+TEST(Config, ReadsWhatToArgvWrites) {
+  vmmctl::LaunchSettings settings;
+  settings.name = "vm,1";
+  settings.cpus = 3;
+  vmmctl::DiskSettings disk;
+  disk.path = "/img/a b,c.qcow2";
+  disk.aio = block::io::AioBackend::kIoUring;
+  settings.disks.push_back(disk);
+  settings.serial = {vmmctl::SerialKind::kPty, ""};
+  auto argv = vmmctl::to_argv(settings);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  std::vector<const char*> args;
+  for (const std::string& arg : *argv) args.push_back(arg.c_str());
+  auto c = parse(args);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  EXPECT_EQ(*c, settings);
+}
+
+TEST(Config, HelpAndVersionWinAnywhere) {
+  EXPECT_EQ(parse_line({"--cpus", "2", "--help"})->action, Action::kHelp);
+  EXPECT_EQ(parse_line({"-h"})->action, Action::kHelp);
+  EXPECT_EQ(parse_line({"--version"})->action, Action::kVersion);
+  EXPECT_EQ(parse_line({"--cpus", "99", "--help"})->action, Action::kHelp);
 }
 
 TEST(Config, HelpListsEveryOption) {
   const std::string help = help_text();
   for (const char* option : {"--name", "--memory", "hugepages", "--cpus", "--firmware", "--disk", "queues",
                              "discard", "serial=", "readonly", "--serial", "--control", "--kernel", "--initrd",
-                             "--cmdline", "--debugcon", "--no-reboot"})
+                             "--cmdline", "--debugcon", "--no-reboot", "native", "off"})
     EXPECT_NE(help.find(option), std::string::npos) << option;
 }
 

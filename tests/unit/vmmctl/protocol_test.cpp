@@ -53,7 +53,8 @@ TEST(Json, StringsAreEscapedNotDropped) {
 TEST(Json, ParsingIsBounded) {
   EXPECT_TRUE(parse_json(R"({"a":[1,-2.5,true,null,"x\u00e9\ud83d\ude00"]})", 100).ok());
   for (const char* text : {"", "{", "{\"a\":}", "[1,]", "nul", "{\"a\" 1}", "\"\\x\"", "01",
-                           "\"\x01\"", "{} {}", "\"\\ud800\""})
+                           "\"\x01\"", "{} {}", "\"\\ud800\"", "\"\\udc00\"", "{\"a\":1} x",
+                           "\"a\nb\"", "{1:2}", "[[[[", "\"\\u12\"", "tru", "-", "1."})
     EXPECT_FALSE(parse_json(text, 100).ok()) << text;
   EXPECT_FALSE(parse_json(std::string(100, '[') + std::string(100, ']'), 1000).ok());
   EXPECT_TRUE(parse_json(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']'), 1000)

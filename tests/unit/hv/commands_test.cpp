@@ -1,0 +1,104 @@
+// The server's command table (hv/control/commands.cpp) against a fake VM:
+// every command of vmmctl's table answers, ids are echoed, bad lines get
+// an error reply and never a crash.
+#include "hv/control/commands.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "vmmctl/protocol.h"
+
+namespace amber::hv::control {
+namespace {
+
+class FakeTarget : public ControlTarget {
+ public:
+  vmmctl::StatusInfo query_status() override {
+    return {paused ? vmmctl::RunState::kPaused : vmmctl::RunState::kRunning, "vm", 4242};
+  }
+  std::vector<vmmctl::ChardevInfo> query_chardev() override {
+    return {{"serial0", vmmctl::SerialKind::kPty, "/dev/pts/7"}};
+  }
+  std::vector<vmmctl::BlockInfo> query_block() override {
+    vmmctl::BlockInfo info;
+    info.device = "disk0";
+    info.path = "/a \"b\"\x01.qcow2";
+    info.slot = 3;
+    info.read = {10, 5120, 1000, 0};
+    info.write.bytes = (1ULL << 53) + 1;  // not a double
+    return {info};
+  }
+  void pause() override { paused = true; }
+  void resume() override { paused = false; }
+  void reset() override { ++resets; }
+  void quit() override { quit_called = true; }
+  bool paused = false, quit_called = false;
+  int resets = 0;
+};
+
+TEST(Commands, Table) {
+  FakeTarget t;
+  EXPECT_EQ(handle_line(R"({"execute":"query-status"})", t),
+            R"({"return":{"status":"running","running":true,"name":"vm","pid":4242}})");
+  EXPECT_EQ(handle_line(R"({"execute":"pause","id":"x1"})", t), R"({"return":{},"id":"x1"})");
+  EXPECT_TRUE(t.paused);
+  EXPECT_NE(handle_line(R"({"execute":"query-status"})", t).find("\"paused\""), std::string::npos);
+  handle_line(R"({"execute":"resume"})", t);
+  EXPECT_FALSE(t.paused);
+  handle_line(R"({"execute":"system_reset"})", t);
+  EXPECT_EQ(t.resets, 1);
+  EXPECT_EQ(handle_line(R"({"execute":"system_powerdown","id":2})", t),
+            R"J({"error":{"class":"Unsupported","desc":"system_powerdown is not supported yet (no ACPI power button)"},"id":2})J");
+  const std::string block = handle_line(R"({"execute":"query-block"})", t);
+  EXPECT_NE(block.find(R"("path":"/a \"b\"\u0001.qcow2")"), std::string::npos) << block;
+  EXPECT_NE(block.find(R"("rd_operations":10)"), std::string::npos) << block;
+  EXPECT_NE(block.find(R"("rd_total_time_ns":1000)"), std::string::npos) << block;
+  EXPECT_NE(block.find(R"("wr_bytes":9007199254740993)"), std::string::npos) << block;
+  EXPECT_EQ(handle_line(R"({"execute":"query-chardev"})", t),
+            R"({"return":[{"label":"serial0","backend":"pty","path":"/dev/pts/7"}]})");
+  const std::string version = handle_line(R"({"execute":"query-version","id":[1]})", t);
+  EXPECT_EQ(version.rfind(R"({"return":{"program":"amber-vmm","version":")", 0), 0u) << version;
+  EXPECT_NE(version.find(R"("protocol":{"major":1,"minor":0}},"id":[1]})"), std::string::npos) << version;
+  handle_line(R"({"execute":"quit"})", t);
+  EXPECT_TRUE(t.quit_called);
+}
+
+// Every command of the table answers with a return or a documented error,
+// never CommandNotFound.
+TEST(Commands, EveryTableCommandIsServed) {
+  for (const vmmctl::CommandSpec& spec : vmmctl::kCommands) {
+    FakeTarget t;
+    const std::string reply = handle_line(vmmctl::encode_request(spec.name, vmmctl::Json::object(), 1), t);
+    EXPECT_EQ(reply.find("CommandNotFound"), std::string::npos) << spec.name << " -> " << reply;
+  }
+}
+
+TEST(Commands, ErrorsNeverCrash) {
+  FakeTarget t;
+  for (const char* line : {"garbage", "[]", "42", "{}", R"({"execute":5})", R"({"execute":"nope"})",
+                           "{\"execute\":\"query-status\"", "\xff\xfe", R"({"execute":"cont"})",
+                           R"({"execute":"pause","arguments":{"now":true}})",
+                           R"({"execute":"pause","arguments":[]})", R"({"execute":"pause","x":1})"}) {
+    const std::string reply = handle_line(line, t);
+    EXPECT_EQ(reply.rfind("{\"error\":{\"class\":", 0), 0u) << line << " -> " << reply;
+  }
+  EXPECT_FALSE(t.paused);
+  EXPECT_NE(handle_line(R"({"execute":"nope","id":9})", t).find(R"("CommandNotFound")"), std::string::npos);
+  EXPECT_NE(handle_line(R"({"execute":"nope","id":9})", t).find(R"("id":9)"), std::string::npos);
+  EXPECT_NE(handle_line(R"({"execute":5,"id":"q"})", t).find(R"("id":"q")"), std::string::npos);
+}
+
+TEST(Commands, GreetingCarriesTheProtocolVersion) {
+  auto message = vmmctl::decode_message(greeting_line());
+  ASSERT_TRUE(message.ok()) << greeting_line();
+  ASSERT_EQ(message->kind, vmmctl::Message::Kind::kGreeting);
+  auto greeting = vmmctl::decode_greeting(message->body);
+  ASSERT_TRUE(greeting.ok()) << greeting.error().message();
+  EXPECT_EQ(greeting->protocol, vmmctl::kProtocolVersion);
+  EXPECT_EQ(greeting->program, "amber-vmm");
+  EXPECT_FALSE(greeting->version.empty());
+}
+
+}  // namespace
+}  // namespace amber::hv::control
