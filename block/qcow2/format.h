@@ -1,5 +1,5 @@
 // qcow2 on-disk constants, QEMU's validation limits and big-endian helpers.
-// See /work/shared/ref/qcow2.md sections 1 and 5 for the facts behind them.
+// doc/qcow2-format.md gives the facts behind them (section 11: the limits).
 //
 // Thread-safety: constants and pure functions only.
 #pragma once

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # block_bench.sh: amber-img bench vs qemu-img bench on the same files.
 #
-# Runs both tools alternately with identical options (method of
-# doc ref/qcow2.md section 3: 4 KiB requests, random-ish stride
+# Runs both tools alternately with identical options (the method of the
+# figures in README.md: 4 KiB requests, random-ish stride
 # -S 163876864 over a 1 GiB image, writes with --pattern=165) and prints one
 # row per configuration: qemu-img ops/s, amber ops/s, amber/qemu, and where
 # it applies the raw-file ceiling (both tools with -f raw on a raw file

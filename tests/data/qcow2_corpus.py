@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generator of the hostile qcow2 corpus (see doc: ref/qcow2.md section 5.2).
+"""Generator of the hostile qcow2 corpus (the checks of doc/qcow2-format.md section 10).
 
 Every image starts as a valid image made by qemu-img/qemu-io and gets a few
 byte patches; nothing binary is committed. `generate(outdir)` returns the

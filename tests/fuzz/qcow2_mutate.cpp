@@ -29,7 +29,7 @@ namespace {
 
 const std::string kProgram = "qcow2-mutate";
 
-// Values that sit on the edges of the checks in ref/qcow2.md 5.2.
+// Values that sit on the edges of the checks in doc/qcow2-format.md section 10.
 constexpr uint64_t kInteresting[] = {
     0, 1, 7, 8, 9, 0x1ff, 0x200, 0xffff, 0x10000, 0x10001, 0x7fffffff, 0x80000000,
     0xffffffff, 1ull << 32, 1ull << 40, 1ull << 55, 1ull << 56, 1ull << 62, 1ull << 63,

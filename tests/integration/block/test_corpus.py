@@ -2,7 +2,7 @@
 """Hostile qcow2 corpus: every crafted image is refused cleanly.
 
 The images come from tests/data/qcow2_corpus.py (valid qemu-img images plus
-byte patches, one or more per check group of ref/qcow2.md 5.2), generated
+byte patches, one or more per check group of doc/qcow2-format.md section 10), generated
 into a temporary folder. For each one the engine (amber-img info, amber-cat
 reads, amber-img check, amber-io writes) must end by itself -- no signal, no
 sanitizer report, no hang -- and refuse with an error line that names the
