@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential g++ meson ninja-build pkg-config git
-  zlib1g-dev libzstd-dev libssl-dev liburing-dev
+  zlib1g-dev libzstd-dev liburing-dev
   libgtest-dev libgmock-dev googletest
   # JSON (amber-img output, the VMM control protocol)
   nlohmann-json3-dev

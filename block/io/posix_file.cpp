@@ -80,10 +80,10 @@ void zero_rest(std::span<const iovec> iov, size_t first) {
 }
 
 ssize_t submit_uring(io_uring* ring, int fd, const iovec* iov, unsigned count, uint64_t offset,
-                     bool is_write) {
+                     IoDirection direction) {
   io_uring_sqe* sqe = io_uring_get_sqe(ring);
   if (sqe == nullptr) return -EAGAIN;
-  if (is_write) {
+  if (direction == IoDirection::kWrite) {
     io_uring_prep_writev(sqe, fd, iov, count, offset);
   } else {
     io_uring_prep_readv(sqe, fd, iov, count, offset);
@@ -232,7 +232,9 @@ bool PosixFile::aligned(uint64_t offset, std::span<const iovec> iov) const {
   return true;
 }
 
-Result<void> PosixFile::transfer(uint64_t offset, std::span<const iovec> iov_in, bool is_write) {
+Result<void> PosixFile::transfer(uint64_t offset, std::span<const iovec> iov_in,
+                                 IoDirection direction) {
+  const bool is_write = direction == IoDirection::kWrite;
   std::span<const iovec> iov = iov_in;
   std::vector<iovec> owned;  // filled by advance() only after a short transfer
   size_t first = 0;
@@ -247,7 +249,7 @@ Result<void> PosixFile::transfer(uint64_t offset, std::span<const iovec> iov_in,
     const bool use_ring = options_.aio == AioBackend::kIoUring && (direct_ || !is_write);
     io_uring* ring = use_ring ? t_ring.get() : nullptr;
     if (ring != nullptr) {
-      n = submit_uring(ring, fd_, &iov[first], count, offset, is_write);
+      n = submit_uring(ring, fd_, &iov[first], count, offset, direction);
       if (n < 0) {
         errno = static_cast<int>(-n);
         n = -1;
@@ -286,7 +288,7 @@ Result<void> PosixFile::bounce_read(uint64_t offset, std::span<const iovec> iov)
   AlignedBuffer buf(end - start, alignment_);
   if (buf.data == nullptr) return Error(ErrorKind::kNoSpace, "out of memory for a bounce buffer");
   iovec one{buf.data, buf.size};
-  AMBER_TRY(transfer(start, std::span(&one, 1), false));
+  AMBER_TRY(transfer(start, std::span(&one, 1), IoDirection::kRead));
   size_t pos = offset - start;
   for (const auto& v : iov) {
     std::memcpy(v.iov_base, buf.data + pos, v.iov_len);
@@ -305,7 +307,7 @@ Result<void> PosixFile::bounce_write(uint64_t offset, std::span<const iovec> iov
   const bool partial = start != offset || end != offset + length;
   if (partial) {
     iovec one{buf.data, buf.size};
-    AMBER_TRY(transfer(start, std::span(&one, 1), false));
+    AMBER_TRY(transfer(start, std::span(&one, 1), IoDirection::kRead));
   }
   size_t pos = offset - start;
   for (const auto& v : iov) {
@@ -317,7 +319,7 @@ Result<void> PosixFile::bounce_write(uint64_t offset, std::span<const iovec> iov
     AMBER_TRY_ASSIGN(file_size, size());
   }
   iovec one{buf.data, buf.size};
-  AMBER_TRY(transfer(start, std::span(&one, 1), true));
+  AMBER_TRY(transfer(start, std::span(&one, 1), IoDirection::kWrite));
   // The aligned write may have extended the file past the requested end.
   if (partial && end > file_size && offset + length < end) {
     AMBER_TRY(truncate(std::max<uint64_t>(file_size, offset + length)));
@@ -337,14 +339,14 @@ Result<void> PosixFile::write_at(uint64_t offset, std::span<const std::byte> dat
 
 Result<void> PosixFile::readv_at(uint64_t offset, std::span<const iovec> iov) {
   if (!aligned(offset, iov)) return bounce_read(offset, iov);
-  return transfer(offset, iov, false);
+  return transfer(offset, iov, IoDirection::kRead);
 }
 
 Result<void> PosixFile::writev_at(uint64_t offset, std::span<const iovec> iov) {
   if (options_.access != Access::kReadWrite)
     return Error(ErrorKind::kReadOnly, "'" + path_ + "' is open read-only", EBADF);
   if (!aligned(offset, iov)) return bounce_write(offset, iov);
-  return transfer(offset, iov, true);
+  return transfer(offset, iov, IoDirection::kWrite);
 }
 
 Result<void> PosixFile::flush() {

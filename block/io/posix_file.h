@@ -20,6 +20,9 @@
 
 namespace amber::block::io {
 
+// Which way a transfer goes (PosixFile's internal transfer loop).
+enum class IoDirection { kRead, kWrite };
+
 struct PosixOpenOptions {
   Access access = Access::kReadOnly;
   CacheMode cache = CacheMode::kWriteback;
@@ -54,7 +57,6 @@ class PosixFile final : public File {
 
   int fd() const { return fd_; }
   bool direct() const { return direct_; }
-  CacheMode cache_mode() const { return options_.cache; }
   // Whether a request at `offset` on `iov` may go to fd() as it is: always
   // without O_DIRECT, else offset, lengths and addresses aligned to the
   // device's logical block. Callers doing their own I/O on fd() (IoRing)
@@ -66,7 +68,7 @@ class PosixFile final : public File {
   enum class ZeroRange { kSupported, kUnsupported };
   PosixFile(std::string path, int fd, PosixOpenOptions options, bool direct, size_t alignment,
             ZeroRange zero_range);
-  Result<void> transfer(uint64_t offset, std::span<const iovec> iov, bool is_write);
+  Result<void> transfer(uint64_t offset, std::span<const iovec> iov, IoDirection direction);
   Result<void> bounce_read(uint64_t offset, std::span<const iovec> iov);
   Result<void> bounce_write(uint64_t offset, std::span<const iovec> iov);
 

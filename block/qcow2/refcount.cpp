@@ -95,7 +95,7 @@ Result<void> Refcounts::evict() {
   return ok();
 }
 
-Result<Refcounts::Block*> Refcounts::block_for(uint64_t table_index, bool create) {
+Result<Refcounts::Block*> Refcounts::block_for(uint64_t table_index, BlockSource source) {
   auto found = blocks_.find(table_index);
   if (found != blocks_.end()) {
     lru_.splice(lru_.begin(), lru_, found->second.lru);
@@ -106,7 +106,7 @@ Result<Refcounts::Block*> Refcounts::block_for(uint64_t table_index, bool create
   Block b;
   b.offset = offset;
   b.bytes.assign(cluster_size_, 0);
-  if (create) {
+  if (source == BlockSource::kNewZeroed) {
     b.dirty = true;
     ++dirty_blocks_;
   } else {
@@ -125,7 +125,7 @@ Result<Refcounts::Block*> Refcounts::block_for(uint64_t table_index, bool create
 Result<uint64_t> Refcounts::get(uint64_t cluster) {
   const uint64_t ti = cluster / block_entries_;
   if (ti >= table_.size() || table_[ti] == 0) return uint64_t{0};
-  AMBER_TRY_ASSIGN(Block * b, block_for(ti, false));
+  AMBER_TRY_ASSIGN(Block * b, block_for(ti, BlockSource::kFile));
   return get_refcount_entry(b->bytes.data(), cluster % block_entries_, order_);
 }
 
@@ -143,7 +143,7 @@ Result<void> Refcounts::ensure_block(uint64_t table_index, int depth, uint64_t s
       table_[table_index] = free_cluster << cluster_bits_;
       block_offsets_.insert(free_cluster);
       table_dirty_ = true;
-      AMBER_TRY_ASSIGN(Block * b, block_for(table_index, true));
+      AMBER_TRY_ASSIGN(Block * b, block_for(table_index, BlockSource::kNewZeroed));
       set_refcount_entry(b->bytes.data(), free_cluster % block_entries_, order_, 1);
       return ok();
     }
@@ -155,7 +155,7 @@ Result<void> Refcounts::ensure_block(uint64_t table_index, int depth, uint64_t s
     table_[table_index] = free_cluster << cluster_bits_;
     block_offsets_.insert(free_cluster);
     table_dirty_ = true;
-    AMBER_TRY(block_for(table_index, true));
+    AMBER_TRY(block_for(table_index, BlockSource::kNewZeroed));
     return ok();
   }
 }
@@ -168,7 +168,7 @@ Result<void> Refcounts::update(uint64_t cluster, int64_t delta) {
     return Error(ErrorKind::kCorrupt,
                  "refcount underflow for cluster " + std::to_string(cluster) + " (no refcount block)");
   }
-  AMBER_TRY_ASSIGN(Block * b, block_for(ti, false));
+  AMBER_TRY_ASSIGN(Block * b, block_for(ti, BlockSource::kFile));
   const uint64_t index = cluster % block_entries_;
   const uint64_t old = get_refcount_entry(b->bytes.data(), index, order_);
   uint64_t value;

@@ -72,7 +72,10 @@ class Refcounts {
     bool dirty = false;
     std::list<uint64_t>::iterator lru;
   };
-  Result<Block*> block_for(uint64_t table_index, bool create);
+  // Where a block not in the cache comes from: the file, or (a block just
+  // allocated, not yet on disk) all zeros, marked dirty.
+  enum class BlockSource { kFile, kNewZeroed };
+  Result<Block*> block_for(uint64_t table_index, BlockSource source);
   Result<void> ensure_block(uint64_t table_index, int depth, uint64_t search_from);
   // Moves the table to a larger place: the new table is written and
   // flushed before it replaces the old one in memory; a failure before
