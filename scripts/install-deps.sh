@@ -11,6 +11,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest
   # JSON (amber-img output, the VMM control protocol)
   nlohmann-json3-dev
+  # libvirt XML (xml/) and libvirt's RelaxNG schemas (/usr/share/libvirt/schemas)
+  libxml2-dev libvirt0
   # test oracles and peers: qemu-img / qemu-io, QEMU, SeaBIOS
   qemu-utils qemu-system-x86 seabios
   # probe guests (gcc -m32, as, ld) and the Linux guest builder
