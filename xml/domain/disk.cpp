@@ -1,0 +1,165 @@
+// <disk type='file|block' device='disk'> with driver, source, backingStore,
+// target (virtio), readonly, boot order, serial and a PCI address.
+#include <cstdio>
+
+#include "xml/domain/devices.h"
+
+namespace amber::xml::family {
+namespace {
+
+// Deeper backing chains than this are not real linked clones; the bound
+// keeps the recursion over hostile input short.
+constexpr int kMaxBackingDepth = 64;
+
+Result<DiskType> parse_type(const Node& node) {
+  AMBER_TRY_ASSIGN(auto type, attribute_in(node, "type", {"file", "block"}));
+  return type == "block" ? DiskType::kBlock : DiskType::kFile;
+}
+
+Result<std::optional<std::string>> parse_source(const Node& parent, DiskType type,
+                                                std::optional<uint64_t>* index) {
+  AMBER_TRY_ASSIGN(auto source, parent.unique_child("source"));
+  if (!source) return std::optional<std::string>();
+  if (index != nullptr) {
+    AMBER_TRY_ASSIGN(*index, source->attribute_uint("index"));
+  }
+  return source->attribute(type == DiskType::kBlock ? "dev" : "file");
+}
+
+Result<void> parse_backing(const Node& parent, Disk& disk, int depth) {
+  AMBER_TRY_ASSIGN(auto store, parent.unique_child("backingStore"));
+  if (!store) return ok();
+  if (depth >= kMaxBackingDepth) return xml_error("backing chain deeper than " + std::to_string(kMaxBackingDepth));
+  if (!store->has_attribute("type") && store->raw_children().empty()) {
+    disk.backing_terminated = true;
+    return ok();
+  }
+  BackingLayer layer;
+  AMBER_TRY_ASSIGN(layer.type, parse_type(*store));
+  AMBER_TRY_ASSIGN(layer.index, store->attribute_uint("index"));
+  AMBER_TRY_ASSIGN(auto format, store->unique_child("format"));
+  if (format) layer.format = format->attribute("type");
+  AMBER_TRY_ASSIGN(auto path, parse_source(*store, layer.type, nullptr));
+  if (!path) return xml_error("missing source in " + store->path());
+  layer.path = *path;
+  disk.backing.push_back(std::move(layer));
+  return parse_backing(*store, disk, depth + 1);
+}
+
+void format_backing(const Disk& disk, std::size_t i, Element& parent) {
+  if (i == disk.backing.size()) {
+    if (disk.backing_terminated) parent.add("backingStore");
+    return;
+  }
+  const BackingLayer& layer = disk.backing[i];
+  Element& store = parent.add("backingStore");
+  store.attr("type", layer.type == DiskType::kBlock ? "block" : "file").attr("index", layer.index);
+  if (layer.format) store.add("format").attr("type", *layer.format);
+  store.add("source").attr(layer.type == DiskType::kBlock ? "dev" : "file", layer.path);
+  format_backing(disk, i + 1, store);
+}
+
+std::string hex(uint64_t value, int width) {
+  char out[24];
+  std::snprintf(out, sizeof(out), "0x%0*llx", width, static_cast<unsigned long long>(value));
+  return out;
+}
+
+}  // namespace
+
+Result<std::optional<PciAddress>> parse_address(const Node& device) {
+  AMBER_TRY_ASSIGN(auto node, device.unique_child("address"));
+  if (!node) return std::optional<PciAddress>();
+  AMBER_TRY_ASSIGN(auto type, attribute_in(*node, "type", {"pci"}));
+  if (!type) return xml_error("missing attribute " + node->path() + "/@type");
+  PciAddress a;
+  AMBER_TRY_ASSIGN(auto domain, node->attribute_uint("domain"));
+  AMBER_TRY_ASSIGN(auto bus, node->attribute_uint("bus"));
+  AMBER_TRY_ASSIGN(auto slot, node->attribute_uint("slot"));
+  AMBER_TRY_ASSIGN(auto function, node->attribute_uint("function"));
+  a.domain = domain.value_or(0);
+  a.bus = bus.value_or(0);
+  a.slot = slot.value_or(0);
+  a.function = function.value_or(0);
+  if (a.domain > 0xffff || a.bus > 0xff || a.slot > 0x1f || a.function > 7) {
+    return xml_error("PCI address out of range in " + node->path());
+  }
+  return std::optional<PciAddress>(a);
+}
+
+void format_address(const std::optional<PciAddress>& address, Element& device) {
+  if (!address) return;
+  device.add("address").attr("type", "pci").attr("domain", hex(address->domain, 4)).attr("bus", hex(address->bus, 2))
+      .attr("slot", hex(address->slot, 2)).attr("function", hex(address->function, 1));
+}
+
+Result<std::optional<std::string>> parse_alias(const Node& device) {
+  AMBER_TRY_ASSIGN(auto alias, device.unique_child("alias"));
+  if (!alias) return std::optional<std::string>();
+  return alias->attribute("name");
+}
+
+Result<Disk> parse_disk(const Node& node) {
+  Disk disk;
+  AMBER_TRY_ASSIGN(disk.type, parse_type(node));
+  AMBER_TRY_ASSIGN(auto device, attribute_in(node, "device", {"disk"}));
+  (void)device;
+  AMBER_TRY_ASSIGN(auto driver, node.unique_child("driver"));
+  if (driver) {
+    AMBER_TRY_ASSIGN(disk.driver_name, attribute_in(*driver, "name", {"qemu"}));
+    AMBER_TRY_ASSIGN(disk.format, attribute_in(*driver, "type", {"qcow2", "raw"}));
+    AMBER_TRY_ASSIGN(disk.cache, attribute_in(*driver, "cache",
+                                              {"none", "writeback", "writethrough", "directsync", "unsafe"}));
+    AMBER_TRY_ASSIGN(disk.io, attribute_in(*driver, "io", {"threads", "native", "io_uring"}));
+    AMBER_TRY_ASSIGN(disk.discard, attribute_in(*driver, "discard", {"unmap", "ignore"}));
+    AMBER_TRY_ASSIGN(disk.queues, driver->attribute_uint("queues"));
+    AMBER_TRY_ASSIGN(disk.iothread, driver->attribute_uint("iothread"));
+    AMBER_TRY_ASSIGN(disk.error_policy, attribute_in(*driver, "error_policy", {"stop", "report", "ignore", "enospace"}));
+    AMBER_TRY_ASSIGN(disk.rerror_policy, attribute_in(*driver, "rerror_policy", {"stop", "report", "ignore"}));
+    if (disk.queues && (*disk.queues == 0 || *disk.queues > 256)) {
+      return xml_error("/domain/devices/disk/driver/@queues must be between 1 and 256");
+    }
+  }
+  AMBER_TRY_ASSIGN(disk.source, parse_source(node, disk.type, &disk.source_index));
+  AMBER_TRY(parse_backing(node, disk, 0));
+  AMBER_TRY_ASSIGN(auto target, node.unique_child("target"));
+  if (!target) return xml_error("missing target in /domain/devices/disk (line " + std::to_string(node.line()) + ")");
+  AMBER_TRY_ASSIGN(disk.target_dev, target->required_attribute("dev"));
+  (void)target->attribute("bus");  // virtio only: checked in unsupported.cpp
+  disk.readonly = node.child("readonly").has_value();
+  AMBER_TRY_ASSIGN(auto boot, node.unique_child("boot"));
+  if (boot) {
+    AMBER_TRY_ASSIGN(disk.boot_order, boot->attribute_uint("order"));
+    if (!disk.boot_order || *disk.boot_order == 0) return xml_error("invalid boot order in " + boot->path());
+  }
+  AMBER_TRY_ASSIGN(auto serial, node.unique_child("serial"));
+  if (serial) disk.serial = serial->text();
+  AMBER_TRY_ASSIGN(disk.alias, parse_alias(node));
+  AMBER_TRY_ASSIGN(disk.address, parse_address(node));
+  return disk;
+}
+
+void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
+  Element& node = devices.add("disk");
+  node.attr("type", disk.type == DiskType::kBlock ? "block" : "file").attr("device", "disk");
+  if (disk.driver_name || disk.format || disk.cache || disk.io || disk.discard || disk.queues || disk.iothread ||
+      disk.error_policy || disk.rerror_policy) {
+    node.add("driver").attr("name", disk.driver_name).attr("type", disk.format).attr("cache", disk.cache)
+        .attr("error_policy", disk.error_policy).attr("rerror_policy", disk.rerror_policy).attr("io", disk.io)
+        .attr("discard", disk.discard).attr("queues", disk.queues).attr("iothread", disk.iothread);
+  }
+  if (disk.source) {
+    Element& source = node.add("source");
+    source.attr(disk.type == DiskType::kBlock ? "dev" : "file", *disk.source);
+    if (flags != FormatFlags::kInactive) source.attr("index", disk.source_index);
+  }
+  format_backing(disk, 0, node);
+  node.add("target").attr("dev", disk.target_dev).attr("bus", "virtio");
+  if (disk.readonly) node.add("readonly");
+  if (disk.boot_order) node.add("boot").attr("order", *disk.boot_order);
+  if (disk.serial) node.add_text("serial", *disk.serial);
+  if (disk.alias && flags != FormatFlags::kInactive) node.add("alias").attr("name", *disk.alias);
+  format_address(disk.address, node);
+}
+
+}  // namespace amber::xml::family

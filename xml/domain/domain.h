@@ -1,0 +1,224 @@
+// Domain: libvirt domain XML as plain C++ structs, and its parser/formatter.
+//
+// parse_domain reads what Amber honours (see xml/README.md), refuses what
+// the schema allows but Amber cannot do with kUnsupported
+// "unsupported configuration: PATH (reason)" (the list is in
+// unsupported.cpp), refuses unknown elements and attributes the same way,
+// and gives kCorrupt "XML error: ..." for malformed input. format_domain
+// writes libvirt's layout; format_domain(parse_domain(x)) is a fixed point.
+//
+// Thread-safety: pure functions over values.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace amber::xml {
+
+struct Uuid {
+  std::array<uint8_t, 16> bytes{};
+  static Result<Uuid> parse(std::string_view text);
+  static Uuid generate();  // random version-4 UUID
+  std::string to_string() const;
+  bool operator==(const Uuid&) const = default;
+};
+
+struct HugePage {
+  uint64_t size_kib = 0;
+};
+
+struct MemoryConfig {
+  uint64_t memory_kib = 0;
+  uint64_t current_memory_kib = 0;  // equals memory_kib when absent
+  bool hugepages = false;
+  std::vector<HugePage> pages;
+};
+
+enum class VcpuPlacement { kStatic, kAuto };
+
+struct CpuFeature {
+  std::string name;  // policy='disable' only
+};
+
+enum class CpuMode { kNone, kHostPassthrough, kHostModel };
+
+struct CpuConfig {
+  uint64_t vcpus = 1;
+  std::optional<uint64_t> current_vcpus;
+  VcpuPlacement placement = VcpuPlacement::kStatic;
+  std::optional<uint64_t> iothreads;
+  CpuMode mode = CpuMode::kNone;  // kNone: no <cpu> element
+  std::optional<std::string> check;       // none|partial|full
+  std::optional<std::string> migratable;  // on|off
+  std::optional<uint64_t> sockets, dies, cores, threads;
+  std::vector<CpuFeature> disabled_features;
+};
+
+enum class BootDevice { kHd, kCdrom };
+
+struct OsConfig {
+  std::string arch = "x86_64";
+  std::string machine = "pc";
+  std::vector<BootDevice> boot;
+  std::optional<bool> bootmenu;
+  std::optional<uint64_t> bootmenu_timeout_ms;
+  std::optional<std::string> loader;
+  std::optional<bool> loader_readonly;
+  std::optional<std::string> loader_type;  // rom
+  std::optional<std::string> kernel, initrd, cmdline;
+};
+
+struct HyperVFeature {
+  std::string name;  // vapic, vpindex, ...: accepted only with state='off'
+  bool on = false;
+};
+
+struct Features {
+  bool acpi = false, apic = false, pae = false;
+  bool hyperv = false;
+  std::optional<std::string> hyperv_mode;  // custom|passthrough
+  std::optional<bool> relaxed;
+  std::optional<bool> spinlocks;
+  std::optional<uint64_t> spinlock_retries;
+  std::vector<HyperVFeature> hyperv_other;
+  std::optional<bool> vmport;  // state='off' only
+};
+
+struct Timer {
+  std::string name;                       // rtc|pit|hpet
+  std::optional<std::string> tickpolicy;  // rtc: catchup, pit: delay
+  std::optional<bool> present;
+};
+
+enum class ClockOffset { kUtc, kLocaltime };
+
+struct Clock {
+  ClockOffset offset = ClockOffset::kUtc;
+  std::vector<Timer> timers;
+};
+
+enum class LifecycleAction { kDestroy, kRestart };
+
+struct Lifecycle {
+  LifecycleAction on_poweroff = LifecycleAction::kDestroy;
+  LifecycleAction on_reboot = LifecycleAction::kRestart;
+  LifecycleAction on_crash = LifecycleAction::kDestroy;
+};
+
+struct PowerManagement {
+  std::optional<bool> suspend_to_mem;   // enabled='no' only
+  std::optional<bool> suspend_to_disk;  // enabled='no' only
+};
+
+enum class DiskType { kFile, kBlock };
+
+struct PciAddress {
+  uint64_t domain = 0, bus = 0, slot = 0, function = 0;
+};
+
+struct BackingLayer {
+  DiskType type = DiskType::kFile;
+  std::optional<std::string> format;
+  std::string path;
+  std::optional<uint64_t> index;
+};
+
+struct Disk {
+  DiskType type = DiskType::kFile;
+  std::optional<std::string> driver_name;  // qemu
+  std::optional<std::string> format;       // qcow2|raw
+  std::optional<std::string> cache;        // none|writeback|writethrough|directsync|unsafe
+  std::optional<std::string> io;           // threads|native|io_uring
+  std::optional<std::string> discard;      // unmap|ignore
+  std::optional<uint64_t> queues;
+  std::optional<uint64_t> iothread;
+  std::optional<std::string> error_policy;   // stop|report|ignore|enospace
+  std::optional<std::string> rerror_policy;  // stop|report|ignore
+  std::optional<std::string> source;         // file= or dev=
+  std::optional<uint64_t> source_index;      // live XML
+  std::vector<BackingLayer> backing;         // outermost first
+  bool backing_terminated = false;           // chain ends in <backingStore/>
+  std::string target_dev;
+  bool readonly = false;
+  std::optional<uint64_t> boot_order;
+  std::optional<std::string> serial;
+  std::optional<PciAddress> address;
+  std::optional<std::string> alias;  // live XML
+};
+
+struct CharLog {
+  std::string file;
+  std::optional<bool> append;
+};
+
+// A pty serial port or console.
+struct CharDevice {
+  std::optional<std::string> source_path;  // the pty, live XML
+  std::optional<std::string> tty;          // console only, live XML
+  std::optional<CharLog> log;
+  std::optional<std::string> target_type;  // serial: isa-serial; console: serial
+  std::optional<uint64_t> port;
+  std::optional<std::string> model;        // isa-serial
+  std::optional<std::string> alias;
+};
+
+struct Controller {
+  std::string type;   // pci (model pci-root) or usb (model none)
+  std::optional<uint64_t> index;
+  std::string model;
+};
+
+struct Devices {
+  std::optional<std::string> emulator;
+  std::vector<Disk> disks;
+  std::vector<Controller> controllers;
+  std::vector<CharDevice> serials;
+  std::vector<CharDevice> consoles;
+  bool memballoon_none = false;
+};
+
+struct Domain {
+  std::optional<int64_t> id;  // live XML only
+  std::string name;
+  Uuid uuid;
+  std::optional<std::string> title, description;
+  std::optional<std::string> metadata;  // verbatim child elements
+  MemoryConfig memory;
+  CpuConfig cpu;
+  OsConfig os;
+  Features features;
+  Clock clock;
+  Lifecycle lifecycle;
+  PowerManagement pm;
+  Devices devices;
+};
+
+enum class ParseFlags { kNone = 0 };
+enum class FormatFlags { kNone = 0, kInactive = 1 };  // kInactive drops id, aliases, pty paths
+
+// One thing the schema allows and Amber refuses: PATH (with /@attr='value'
+// for a value) and why.
+struct Refusal {
+  std::string path;
+  std::string reason;
+  std::string message() const;  // "unsupported configuration: PATH (REASON)"
+};
+
+Result<Domain> parse_domain(std::string_view xml, ParseFlags flags = ParseFlags::kNone);
+std::string format_domain(const Domain& domain, FormatFlags flags = FormatFlags::kNone);
+
+// Every refusal in XML (not only the first); an XML error when malformed.
+Result<std::vector<Refusal>> find_unsupported(std::string_view xml);
+
+// Validates XML against libvirt's RelaxNG schema (SCHEMA_PATH, by default
+// the one libvirt0 installs). kNotFound when the schema is missing.
+inline constexpr const char* kDomainSchemaPath = "/usr/share/libvirt/schemas/domain.rng";
+Result<void> validate_domain(std::string_view xml, const std::string& schema_path = kDomainSchemaPath);
+
+}  // namespace amber::xml

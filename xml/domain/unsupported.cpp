@@ -1,0 +1,224 @@
+// The refusal table. Later issues delete entries from it as devices land.
+#include "xml/domain/unsupported.h"
+
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+
+namespace amber::xml {
+namespace {
+
+using Check = std::function<std::optional<Refusal>(const Node&, const std::string& path)>;
+
+struct Rule {
+  std::string path;
+  bool whole_element;  // a refused element's subtree is not walked
+  Check check;
+};
+
+std::optional<std::string> raw(const Node& node, std::string_view name) {
+  for (auto& [k, v] : node.raw_attributes()) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
+Rule element(std::string path, std::string reason) {
+  return {std::move(path), true,
+          [reason](const Node&, const std::string& p) { return std::optional<Refusal>({p, reason}); }};
+}
+
+// ATTR may only take one of ALLOWED.
+Rule only(std::string path, std::string attr, std::vector<std::string> allowed, std::string reason) {
+  return {std::move(path), false,
+          [attr, allowed, reason](const Node& node, const std::string& p) -> std::optional<Refusal> {
+            auto value = raw(node, attr);
+            if (!value) return std::nullopt;
+            for (const std::string& a : allowed) {
+              if (*value == a) return std::nullopt;
+            }
+            return Refusal{p + "/@" + attr + "='" + *value + "'", reason};
+          }};
+}
+
+// ATTR must not be present at all.
+Rule no_attribute(std::string path, std::string attr, std::string reason) {
+  return {std::move(path), false, [attr, reason](const Node& node, const std::string& p) -> std::optional<Refusal> {
+            auto value = raw(node, attr);
+            if (!value) return std::nullopt;
+            return Refusal{p + "/@" + attr + "='" + *value + "'", reason};
+          }};
+}
+
+std::optional<Refusal> check_machine(const Node& node, const std::string& p) {
+  auto machine = raw(node, "machine");
+  if (!machine || *machine == "pc" || machine->rfind("pc-i440fx-", 0) == 0) return std::nullopt;
+  return Refusal{p + "/@machine='" + *machine + "'",
+                 "only the i440FX machine types 'pc' and 'pc-i440fx-*' are supported"};
+}
+
+std::optional<Refusal> check_timer(const Node& node, const std::string& p) {
+  const std::string name = raw(node, "name").value_or("");
+  const std::string at = p + "[@name='" + name + "']";
+  auto tick = raw(node, "tickpolicy");
+  auto present = raw(node, "present");
+  for (const auto& [k, v] : node.raw_attributes()) {
+    if (k != "name" && k != "tickpolicy" && k != "present") {
+      return Refusal{at + "/@" + k + "='" + v + "'", "timer attribute '" + k + "' is not supported yet"};
+    }
+  }
+  if (name == "rtc" || name == "pit") {
+    const std::string policy = name == "rtc" ? "catchup" : "delay";
+    if (tick && *tick != policy) {
+      return Refusal{at + "/@tickpolicy='" + *tick + "'", "the " + name + " timer supports only tickpolicy='" + policy + "'"};
+    }
+    if (present && *present != "yes") {
+      return Refusal{at + "/@present='" + *present + "'", "the " + name + " timer cannot be removed"};
+    }
+    return std::nullopt;
+  }
+  if (name == "hpet") {
+    if (present && *present == "no" && !tick) return std::nullopt;
+    return Refusal{at, "there is no HPET: only <timer name='hpet' present='no'/> is supported"};
+  }
+  return Refusal{at, "timer '" + name + "' is not supported yet"};
+}
+
+std::optional<Refusal> check_controller(const Node& node, const std::string& p) {
+  const std::string type = raw(node, "type").value_or("");
+  const std::string model = raw(node, "model").value_or("");
+  if ((type == "pci" && model == "pci-root") || (type == "usb" && model == "none")) return std::nullopt;
+  return Refusal{p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
+                 "controllers are not supported yet (only the implicit pci-root, and usb model='none')"};
+}
+
+std::optional<Refusal> check_action(const Node& node, const std::string& p) {
+  const std::string text = node.text();
+  if (text == "destroy" || text == "restart") return std::nullopt;
+  return Refusal{p + "='" + text + "'", "only destroy and restart are supported"};
+}
+
+std::vector<Rule> make_rules() {
+  std::vector<Rule> rules = {
+      only("/domain", "type", {"kvm"},
+           "only type='kvm' is supported: Amber runs guests on KVM, it has no emulation (type='qemu')"),
+      only("/domain/os/type", "arch", {"x86_64"}, "only arch='x86_64' is supported"),
+      {"/domain/os/type", false, check_machine},
+      only("/domain/os/boot", "dev", {"hd", "cdrom"}, "only boot from hd or cdrom is supported"),
+      only("/domain/os/loader", "type", {"rom"}, "UEFI (pflash) firmware is not supported yet"),
+      no_attribute("/domain/os/loader", "secure", "secure boot is not supported"),
+      element("/domain/os/nvram", "UEFI variable stores are not supported yet"),
+      element("/domain/os/firmware", "firmware auto-selection is not supported yet"),
+      element("/domain/os/smbios", "SMBIOS settings are not supported yet"),
+      element("/domain/os/bios", "BIOS settings (useserial, reboot timeout) are not supported yet"),
+      no_attribute("/domain/vcpu", "cpuset", "vCPU pinning is not supported yet"),
+      only("/domain/cpu", "mode", {"host-passthrough", "host-model"},
+           "only cpu mode host-passthrough and host-model are supported"),
+      only("/domain/cpu/feature", "policy", {"disable"}, "only <feature policy='disable'> is supported"),
+      element("/domain/cpu/model", "CPU models are not supported"),
+      element("/domain/cpu/numa", "guest NUMA is not supported"),
+      element("/domain/cpu/cache", "CPU cache settings are not supported"),
+      only("/domain/features/vmport", "state", {"off"}, "there is no VMware port"),
+      only("/domain/clock", "offset", {"utc", "localtime"}, "only clock offset utc and localtime are supported"),
+      {"/domain/clock/timer", false, check_timer},
+      {"/domain/on_poweroff", false, check_action},
+      {"/domain/on_reboot", false, check_action},
+      {"/domain/on_crash", false, check_action},
+      only("/domain/pm/suspend-to-mem", "enabled", {"no"}, "guest suspend is not supported"),
+      only("/domain/pm/suspend-to-disk", "enabled", {"no"}, "guest hibernation is not supported"),
+      only("/domain/devices/disk", "type", {"file", "block"}, "only file and block disks are supported"),
+      only("/domain/devices/disk", "device", {"disk"}, "only device='disk' is supported yet (no cdrom, floppy, lun)"),
+      only("/domain/devices/disk/target", "bus", {"virtio"}, "only virtio disks are supported yet"),
+      only("/domain/devices/disk/driver", "name", {"qemu"}, "only driver name='qemu' is supported"),
+      only("/domain/devices/disk/driver", "type", {"qcow2", "raw"}, "only qcow2 and raw images are supported"),
+      only("/domain/devices/disk/address", "type", {"pci"}, "only PCI addresses are supported"),
+      {"/domain/devices/controller", true, check_controller},
+      only("/domain/devices/serial", "type", {"pty"}, "only pty serial ports are supported"),
+      only("/domain/devices/console", "type", {"pty"}, "only pty consoles are supported"),
+      only("/domain/devices/memballoon", "model", {"none"}, "memory ballooning is not supported yet"),
+  };
+  const std::pair<const char*, const char*> devices[] = {
+      {"interface", "network interfaces are not supported yet"},
+      {"graphics", "graphics (VNC, SPICE) are not supported yet"},
+      {"video", "video devices are not supported yet"},
+      {"sound", "sound devices are not supported"},
+      {"audio", "audio backends are not supported"},
+      {"input", "input devices are not supported yet"},
+      {"hostdev", "host device passthrough is not supported"},
+      {"redirdev", "USB redirection is not supported"},
+      {"redirfilter", "USB redirection is not supported"},
+      {"channel", "channels (guest agent, spicevmc) are not supported yet"},
+      {"smartcard", "smartcards are not supported"},
+      {"rng", "random number generators are not supported yet"},
+      {"tpm", "TPM devices are not supported"},
+      {"watchdog", "watchdogs are not supported yet"},
+      {"filesystem", "shared file systems are not supported"},
+      {"hub", "USB hubs are not supported"},
+      {"panic", "panic devices are not supported"},
+      {"shmem", "shared memory devices are not supported"},
+      {"iommu", "IOMMUs are not supported"},
+      {"vsock", "vsock devices are not supported"},
+      {"parallel", "parallel ports are not supported"},
+      {"lease", "lock leases are not supported"},
+      {"memory", "memory hotplug devices are not supported"},
+      {"crypto", "crypto devices are not supported"},
+      {"nvram", "nvram devices are not supported"},
+  };
+  for (auto [name, reason] : devices) rules.push_back(element(std::string("/domain/devices/") + name, reason));
+  for (const char* name : {"shareable", "transient", "iotune", "encryption", "auth", "geometry", "blockio", "wwn",
+                           "vendor", "product", "mirror"}) {
+    rules.push_back(element(std::string("/domain/devices/disk/") + name,
+                            std::string("disk <") + name + "> is not supported yet"));
+  }
+  for (const char* name : {"maxMemory", "numatune", "cputune", "memtune", "blkiotune", "sysinfo", "idmap",
+                           "seclabel", "keywrap", "launchSecurity", "perf", "genid", "bootloader", "iothreadids",
+                           "vcpus", "on_lockfailure", "resource", "throttlegroups"}) {
+    rules.push_back(element(std::string("/domain/") + name, std::string("<") + name + "> is not supported yet"));
+  }
+  for (const char* name : {"nosharepages", "locked", "source", "access", "allocation", "discard"}) {
+    rules.push_back(element(std::string("/domain/memoryBacking/") + name,
+                            std::string("memoryBacking <") + name + "> is not supported yet"));
+  }
+  for (const char* name : {"vapic", "vpindex", "runtime", "synic", "stimer", "reset", "vendor_id", "frequencies",
+                           "reenlightenment", "tlbflush", "ipi", "evmcs", "avic", "emsr_bitmap", "xmm_input"}) {
+    rules.push_back(only(std::string("/domain/features/hyperv/") + name, "state", {"off"},
+                         std::string("the Hyper-V enlightenment '") + name +
+                             "' is not supported yet (only relaxed and spinlocks)"));
+  }
+  for (const char* name : {"smm", "ioapic", "kvm", "pvspinlock", "gic", "hpt", "vmcoreinfo", "htm", "msrs", "pmu",
+                           "hap", "privnet", "viridian", "tcg", "async-teardown", "xen", "nested-hv", "ccf-assist",
+                           "cfpc", "sbbc", "ibs", "tseg", "sev"}) {
+    rules.push_back(element(std::string("/domain/features/") + name,
+                            std::string("the feature '") + name + "' is not supported yet"));
+  }
+  return rules;
+}
+
+const std::vector<Rule>& rules() {
+  static const std::vector<Rule> table = make_rules();
+  return table;
+}
+
+void walk(const Node& node, const std::string& path, std::vector<Refusal>& out) {
+  for (const Rule& rule : rules()) {
+    if (rule.path != path) continue;
+    if (auto refusal = rule.check(node, path)) {
+      out.push_back(std::move(*refusal));
+      if (rule.whole_element) return;
+    }
+  }
+  for (const Node& child : node.raw_children()) walk(child, path + "/" + child.name(), out);
+}
+
+}  // namespace
+
+std::string Refusal::message() const { return "unsupported configuration: " + path + " (" + reason + ")"; }
+
+std::vector<Refusal> find_refusals(const Node& root) {
+  std::vector<Refusal> out;
+  walk(root, "/" + root.name(), out);
+  return out;
+}
+
+}  // namespace amber::xml
