@@ -46,6 +46,7 @@ std::string format_domain_capabilities(const DomainCapabilitiesQuery& query) {
   readonly.add_text("value", "no");
   Element& cpu = root.add("cpu");
   cpu.add("mode").attr("name", "host-passthrough").attr("supported", "yes");
+  cpu.add("mode").attr("name", "maximum").attr("supported", "no");
   cpu.add("mode").attr("name", "host-model").attr("supported", "no");
   cpu.add("mode").attr("name", "custom").attr("supported", "no");
   Element& devices = root.add("devices");
