@@ -88,7 +88,13 @@ Result<void> parse_general(const Node& root, Domain& domain) {
   AMBER_TRY_ASSIGN(auto description, root.unique_child("description"));
   if (description) domain.description = description->text();
   AMBER_TRY_ASSIGN(auto metadata, root.unique_child("metadata"));
-  if (metadata) domain.metadata = metadata->inner_xml("\n    ");
+  if (metadata) {
+    domain.metadata = metadata->inner_xml("\n    ");
+    // libxml2 writes namespace URIs unescaped: refuse what would not read
+    // back, so the verbatim copy never turns into a malformed document.
+    auto reread = Document::parse("<metadata>" + *domain.metadata + "</metadata>");
+    if (!reread.ok()) return xml_error("/domain/metadata cannot be kept verbatim: " + reread.error().context());
+  }
   return ok();
 }
 
