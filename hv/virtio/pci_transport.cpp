@@ -318,8 +318,9 @@ void VirtioPciTransport::raise_config_interrupt() {
 }
 
 void VirtioPciTransport::needs_reset(const Error& why) {
-  std::fprintf(stderr, "%s (slot %u): device needs reset: %s\n", name_, slot_,
-               why.message().c_str());
+  if (const auto suppressed = needs_reset_log_.allow())
+    std::fprintf(stderr, "amber-vmm: %s (slot %u): device needs reset: %s%s\n", name_, slot_,
+                 why.message().c_str(), suppressed_note(*suppressed).c_str());
   status_.fetch_or(kStatusNeedsReset);
   generation_.fetch_add(1);
   raise_config_interrupt();

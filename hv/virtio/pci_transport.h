@@ -37,6 +37,7 @@
 
 #include <functional>
 
+#include "common/rate_limit.h"
 #include "hv/memory/guest_memory.h"
 #include "hv/pci/interrupts.h"
 #include "hv/pci/pci_config.h"
@@ -131,6 +132,9 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   const unsigned slot_;
   const char* const name_;  // "virtio-blk", for log lines
   std::unique_ptr<VirtioDevice> device_;
+  // A hostile guest breaks its rings once per request: a few lines per
+  // interval, the rest counted.
+  RateLimiter needs_reset_log_{kGuestLogBurst, kGuestLogInterval};
   MsixTable msix_;
   unsigned msix_cap_ = 0;
   unsigned window_cap_ = 0;
