@@ -30,10 +30,34 @@ TEST(Json, SixtyFourBitCountersAreExact) {
   disk.read.bytes = UINT64_MAX;
   disk.write.operations = (1ULL << 53) + 1;  // not representable as a double
   disk.flush.total_time_ns = 18446744073709551557ULL;
+  disk.io_errors.write.enospc = 7;
+  disk.io_errors.write_zeroes.other = UINT64_MAX;
   EXPECT_EQ(round_trip(disk), disk);
   const std::string text = dump_json(encode(disk));
   EXPECT_NE(text.find("\"rd_bytes\":18446744073709551615"), std::string::npos) << text;
   EXPECT_NE(text.find("\"wr_operations\":9007199254740993"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("write":{"eio":0,"enospc":7,"other":0})"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("write-zeroes":{"eio":0,"enospc":0,"other":18446744073709551615})"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Json, BlockIoErrorsAreOptionalButCheckedWhenPresent) {
+  BlockInfo disk;
+  disk.device = "disk0";
+  disk.io_errors.read.eio = 3;
+  Json json = encode(disk);
+  json.erase("io_errors");
+  BlockInfo back;
+  back.io_errors.read.eio = 9;
+  ASSERT_TRUE(decode(json, back).ok());
+  EXPECT_EQ(back.io_errors, BlockIoErrors{});
+  json["io_errors"] = Json{{"read", Json{{"eio", 1u}}}};
+  auto bad = decode(json, back);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("enospc"), std::string::npos) << bad.error().message();
+  json["io_errors"] = 5;
+  EXPECT_FALSE(decode(json, back).ok());
 }
 
 TEST(Json, StringsAreEscapedNotDropped) {
