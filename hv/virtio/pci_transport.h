@@ -87,6 +87,12 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   void notify_queue(unsigned queue) override;
   void needs_reset(const Error& why) override;
 
+  // Called (from an iothread) once each time the device goes into
+  // NEEDS_RESET, with the reason; set before the guest runs.
+  void set_needs_reset_sink(std::function<void(const Error&)> sink) {
+    needs_reset_sink_ = std::move(sink);
+  }
+
   uint8_t device_status() const { return status_.load(); }
   VirtioDevice& device() { return *device_; }
 
@@ -135,6 +141,7 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   // A hostile guest breaks its rings once per request: a few lines per
   // interval, the rest counted.
   RateLimiter needs_reset_log_{kGuestLogBurst, kGuestLogInterval};
+  std::function<void(const Error&)> needs_reset_sink_;
   MsixTable msix_;
   unsigned msix_cap_ = 0;
   unsigned window_cap_ = 0;

@@ -147,7 +147,10 @@ TEST(Protocol, RequestsAndReplies) {
 
 TEST(Events, RoundTripAndUnknownOnesAreKept) {
   for (const Event& event : {Event(ShutdownEvent{ShutdownReason::kGuestReset}), Event(ResetEvent{}),
-                             Event(DeviceFailedEvent{"cpu", "KVM_EXIT_INTERNAL_ERROR"})}) {
+                             Event(DeviceFailedEvent{"cpu", "KVM_EXIT_INTERNAL_ERROR"}),
+                             Event(BlockIoErrorEvent{"disk0", "write", "report", true, 28,
+                                                     "no space", "pwritev: No space left"}),
+                             Event(DeviceNeedsResetEvent{"disk1", "avail index jumped"})}) {
     auto message = decode_message(format_event(event));
     ASSERT_TRUE(message.ok());
     EXPECT_EQ(message->kind, Message::Kind::kEvent);
@@ -158,6 +161,15 @@ TEST(Events, RoundTripAndUnknownOnesAreKept) {
   EXPECT_EQ(format_event(ResetEvent{}), R"({"event":"RESET"})");
   EXPECT_EQ(format_event(ShutdownEvent{ShutdownReason::kHostQuit}),
             R"({"event":"SHUTDOWN","data":{"reason":"host-quit"}})");
+  EXPECT_EQ(format_event(BlockIoErrorEvent{"disk0", "read", "report", false, 5, "io", "m"}),
+            R"({"event":"BLOCK_IO_ERROR","data":{"device":"disk0","operation":"read",)"
+            R"("action":"report","nospace":false,"errno":5,"kind":"io","message":"m"}})");
+  EXPECT_EQ(format_event(DeviceNeedsResetEvent{"disk0", "bad ring"}),
+            R"({"event":"DEVICE_NEEDS_RESET","data":{"device":"disk0","reason":"bad ring"}})");
+  EXPECT_FALSE(decode_event(*parse_json(
+                   R"({"event":"BLOCK_IO_ERROR","data":{"device":"disk0","operation":"read"}})",
+                   200))
+                   .ok());
   auto future = decode_event(*parse_json(R"({"event":"NEW_THING","data":{"x":1}})", 100));
   ASSERT_TRUE(future.ok());
   EXPECT_EQ(std::get<UnknownEvent>(*future).name, "NEW_THING");
