@@ -325,8 +325,10 @@ void VirtioPciTransport::needs_reset(const Error& why) {
   generation_.fetch_add(1);
   raise_config_interrupt();
   // Once per transition: until the guest resets the device, more broken
-  // requests only add (rate-limited) log lines.
-  if ((before & kStatusNeedsReset) == 0 && needs_reset_sink_) needs_reset_sink_(why);
+  // requests only add (rate-limited) log lines. A guest cycling through
+  // reset and breakage is bounded by the event limiter too.
+  if ((before & kStatusNeedsReset) == 0 && needs_reset_sink_ && needs_reset_events_.allow())
+    needs_reset_sink_(why);
 }
 
 }  // namespace amber::hv::virtio

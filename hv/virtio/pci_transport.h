@@ -87,8 +87,9 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   void notify_queue(unsigned queue) override;
   void needs_reset(const Error& why) override;
 
-  // Called (from an iothread) once each time the device goes into
-  // NEEDS_RESET, with the reason; set before the guest runs.
+  // Called (from an iothread or a vCPU) once each time the device goes
+  // into NEEDS_RESET, with the reason, at most kGuestLogBurst times per
+  // kGuestLogInterval; set before the guest runs.
   void set_needs_reset_sink(std::function<void(const Error&)> sink) {
     needs_reset_sink_ = std::move(sink);
   }
@@ -142,6 +143,7 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   // interval, the rest counted.
   RateLimiter needs_reset_log_{kGuestLogBurst, kGuestLogInterval};
   std::function<void(const Error&)> needs_reset_sink_;
+  RateLimiter needs_reset_events_{kGuestLogBurst, kGuestLogInterval};
   MsixTable msix_;
   unsigned msix_cap_ = 0;
   unsigned window_cap_ = 0;
