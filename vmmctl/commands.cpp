@@ -31,6 +31,19 @@ constexpr CounterNames kCounterNames[] = {
     {"discard", &BlockInfo::discard},
 };
 
+// The operations of BlockIoErrors, with their wire names.
+struct IoErrorNames {
+  const char* operation;
+  BlockErrorCounters BlockIoErrors::*counters;
+};
+constexpr IoErrorNames kIoErrorNames[] = {
+    {"read", &BlockIoErrors::read},
+    {"write", &BlockIoErrors::write},
+    {"flush", &BlockIoErrors::flush},
+    {"discard", &BlockIoErrors::discard},
+    {"write-zeroes", &BlockIoErrors::write_zeroes},
+};
+
 }  // namespace
 
 const CommandSpec* find_command(std::string_view name) {
@@ -122,8 +135,14 @@ Json encode(const BlockInfo& info) {
     stats[prefix + "_total_time_ns"] = counters.total_time_ns;
     stats["failed_" + prefix + "_operations"] = counters.failed;
   }
-  return Json{
-      {"device", info.device}, {"path", info.path}, {"slot", info.slot}, {"stats", stats}};
+  Json io_errors = Json::object();
+  for (const IoErrorNames& names : kIoErrorNames) {
+    const BlockErrorCounters& counters = info.io_errors.*names.counters;
+    io_errors[names.operation] =
+        Json{{"eio", counters.eio}, {"enospc", counters.enospc}, {"other", counters.other}};
+  }
+  return Json{{"device", info.device}, {"path", info.path},       {"slot", info.slot},
+              {"stats", stats},        {"io_errors", io_errors}};
 }
 Result<void> decode(const Json& json, BlockInfo& info) {
   AMBER_TRY_ASSIGN(info.device, get_string(json, "device"));
@@ -139,6 +158,17 @@ Result<void> decode(const Json& json, BlockInfo& info) {
     AMBER_TRY_ASSIGN(counters.bytes, get_unsigned(*stats, prefix + "_bytes"));
     AMBER_TRY_ASSIGN(counters.total_time_ns, get_unsigned(*stats, prefix + "_total_time_ns"));
     AMBER_TRY_ASSIGN(counters.failed, get_unsigned(*stats, "failed_" + prefix + "_operations"));
+  }
+  info.io_errors = {};
+  const Json* io_errors = find_member(json, "io_errors");
+  if (io_errors == nullptr) return ok();  // an older amber-vmm
+  if (!io_errors->is_object()) return corrupt("\"io_errors\" is not an object");
+  for (const IoErrorNames& names : kIoErrorNames) {
+    AMBER_TRY_ASSIGN(const Json* one, get_object(*io_errors, names.operation));
+    BlockErrorCounters& counters = info.io_errors.*names.counters;
+    AMBER_TRY_ASSIGN(counters.eio, get_unsigned(*one, "eio"));
+    AMBER_TRY_ASSIGN(counters.enospc, get_unsigned(*one, "enospc"));
+    AMBER_TRY_ASSIGN(counters.other, get_unsigned(*one, "other"));
   }
   return ok();
 }

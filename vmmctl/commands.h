@@ -101,11 +101,29 @@ struct BlockOpCounters {
   bool operator==(const BlockOpCounters&) const = default;
 };
 
+// Host I/O errors (the image or the host file failed, not a malformed
+// guest request) of one operation, by errno class.
+struct BlockErrorCounters {
+  uint64_t eio = 0;
+  uint64_t enospc = 0;
+  uint64_t other = 0;
+  bool operator==(const BlockErrorCounters&) const = default;
+};
+
+// On the wire "io_errors": {"read":{"eio":N,"enospc":N,"other":N}, "write",
+// "flush", "discard", "write-zeroes"}; a reply without it decodes as zeros.
+struct BlockIoErrors {
+  BlockErrorCounters read, write, flush, discard, write_zeroes;
+  bool operator==(const BlockIoErrors&) const = default;
+};
+
 struct BlockInfo {
   std::string device;  // "disk0", ...
   std::string path;
   unsigned slot = 0;  // PCI slot on bus 0
+  // "discard" counts DISCARD and WRITE_ZEROES requests together.
   BlockOpCounters read, write, flush, discard;
+  BlockIoErrors io_errors;
   bool operator==(const BlockInfo&) const = default;
 };
 

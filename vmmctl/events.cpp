@@ -34,6 +34,32 @@ Result<void> decode(const Json& data, DeviceFailedEvent& event) {
   return ok();
 }
 
+Json encode(const BlockIoErrorEvent& event) {
+  return Json{{"device", event.device},   {"operation", event.operation},
+              {"action", event.action},   {"nospace", event.nospace},
+              {"errno", event.error_number}, {"kind", event.kind},
+              {"message", event.message}};
+}
+Result<void> decode(const Json& data, BlockIoErrorEvent& event) {
+  AMBER_TRY_ASSIGN(event.device, get_string(data, "device"));
+  AMBER_TRY_ASSIGN(event.operation, get_string(data, "operation"));
+  AMBER_TRY_ASSIGN(event.action, get_string(data, "action"));
+  AMBER_TRY_ASSIGN(event.nospace, get_bool(data, "nospace"));
+  AMBER_TRY_ASSIGN(event.error_number, get_integer(data, "errno"));
+  AMBER_TRY_ASSIGN(event.kind, get_string(data, "kind"));
+  AMBER_TRY_ASSIGN(event.message, get_string(data, "message"));
+  return ok();
+}
+
+Json encode(const DeviceNeedsResetEvent& event) {
+  return Json{{"device", event.device}, {"reason", event.reason}};
+}
+Result<void> decode(const Json& data, DeviceNeedsResetEvent& event) {
+  AMBER_TRY_ASSIGN(event.device, get_string(data, "device"));
+  AMBER_TRY_ASSIGN(event.reason, get_string(data, "reason"));
+  return ok();
+}
+
 Json encode(const UnknownEvent& event) { return event.data; }
 
 // Tries each known alternative of Event in turn (all but UnknownEvent).

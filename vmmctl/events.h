@@ -9,6 +9,7 @@
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -44,6 +45,32 @@ struct DeviceFailedEvent {
   bool operator==(const DeviceFailedEvent&) const = default;
 };
 
+// A host I/O error on a disk (the image or the host file failed, not a bad
+// guest request): the guest got VIRTIO_BLK_S_IOERR. Sent at most a few
+// times per interval per disk (rate-limited); query-block counts them all.
+// On the wire "errno" holds error_number (0: none).
+struct BlockIoErrorEvent {
+  static constexpr std::string_view kName = "BLOCK_IO_ERROR";
+  std::string device;     // "disk0"
+  std::string operation;  // read, write, flush, discard, write-zeroes
+  std::string action = "report";  // what was done: "report" (IOERR to the guest)
+  bool nospace = false;   // ENOSPC: freeing host space may cure it
+  int64_t error_number = 0;
+  std::string kind;       // common/result.h ErrorKind name ("io", "no space", ...)
+  std::string message;
+  bool operator==(const BlockIoErrorEvent&) const = default;
+};
+
+// A device set VIRTIO_CONFIG_S_NEEDS_RESET (the guest broke its rings or
+// the device failed); sent once per transition, not again until the guest
+// resets the device.
+struct DeviceNeedsResetEvent {
+  static constexpr std::string_view kName = "DEVICE_NEEDS_RESET";
+  std::string device;  // "disk0"
+  std::string reason;
+  bool operator==(const DeviceNeedsResetEvent&) const = default;
+};
+
 // An event this build does not know (from a newer amber-vmm): kept whole.
 struct UnknownEvent {
   std::string name;
@@ -51,7 +78,9 @@ struct UnknownEvent {
   bool operator==(const UnknownEvent&) const = default;
 };
 
-using Event = std::variant<ShutdownEvent, ResetEvent, DeviceFailedEvent, UnknownEvent>;
+// UnknownEvent stays last (decode_event relies on it).
+using Event = std::variant<ShutdownEvent, ResetEvent, DeviceFailedEvent, BlockIoErrorEvent,
+                           DeviceNeedsResetEvent, UnknownEvent>;
 
 std::string_view event_name(const Event& event);
 // The whole line's object / text (no trailing newline).

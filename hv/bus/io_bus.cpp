@@ -6,12 +6,6 @@
 #include <mutex>
 
 namespace amber::hv::bus {
-namespace {
-// Enough lines to diagnose a guest poking at a missing device without
-// letting a guest loop flood the log.
-constexpr unsigned kUnclaimedLogLimit = 16;
-}  // namespace
-
 Result<void> IoBus::add(uint64_t base, uint64_t length, IoDevice* device, std::string owner) {
   if (length == 0 || base + length < base)
     return Error(ErrorKind::kInvalidArgument, name_ + ": empty or wrapping range for " + owner);
@@ -46,9 +40,11 @@ IoDevice* IoBus::find(uint64_t address, uint64_t length, uint64_t* offset) const
 
 void IoBus::log_unclaimed(const char* what, uint64_t address, size_t length) {
   if (std::getenv("AMBER_DEBUG") == nullptr) return;
-  if (unclaimed_logged_.fetch_add(1) >= kUnclaimedLogLimit) return;
-  std::fprintf(stderr, "amber-vmm: debug: %s %s of %zu bytes at 0x%llx: no device\n",
-               name_.c_str(), what, length, static_cast<unsigned long long>(address));
+  const auto suppressed = unclaimed_log_.allow();
+  if (!suppressed) return;
+  std::fprintf(stderr, "amber-vmm: debug: %s %s of %zu bytes at 0x%llx: no device%s\n",
+               name_.c_str(), what, length, static_cast<unsigned long long>(address),
+               suppressed_note(*suppressed).c_str());
 }
 
 bool IoBus::read(uint64_t address, std::span<uint8_t> data) {

@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 
+#include "common/rate_limit.h"
 #include "common/result.h"
 
 namespace amber::hv::bus {
@@ -57,7 +58,9 @@ class IoBus {
   std::string name_;
   mutable std::shared_mutex mutex_;
   std::map<uint64_t, Range> ranges_;  // by base
-  std::atomic<unsigned> unclaimed_logged_{0};
+  // Enough lines to diagnose a guest poking at a missing device without
+  // letting a guest loop flood the log.
+  RateLimiter unclaimed_log_{kGuestLogBurst, kGuestLogInterval};
 };
 
 }  // namespace amber::hv::bus

@@ -49,6 +49,16 @@ class VmTarget : public ControlTarget {
       info.write = copy(s.write);
       info.flush = copy(s.flush);
       info.discard = copy(s.discard);
+      auto errors = [&s](virtio::BlkOperation operation) {
+        using virtio::IoErrorClass;
+        return vmmctl::BlockErrorCounters{s.io_error_count(operation, IoErrorClass::kEio),
+                                          s.io_error_count(operation, IoErrorClass::kEnospc),
+                                          s.io_error_count(operation, IoErrorClass::kOther)};
+      };
+      info.io_errors = {errors(virtio::BlkOperation::kRead), errors(virtio::BlkOperation::kWrite),
+                        errors(virtio::BlkOperation::kFlush),
+                        errors(virtio::BlkOperation::kDiscard),
+                        errors(virtio::BlkOperation::kWriteZeroes)};
       out.push_back(std::move(info));
     }
     return out;

@@ -6,8 +6,6 @@
 namespace amber::hv::pci {
 namespace {
 constexpr uint32_t kEnableBit = 0x80000000u;
-// A guest can place BARs over fixed devices in a loop; a few lines suffice.
-constexpr unsigned kRefusedLogLimit = 8;
 }  // namespace
 
 Result<void> HostBridge::attach(unsigned slot, unsigned function, PciDevice* device) {
@@ -40,10 +38,10 @@ void HostBridge::remap(Function& function) {
       bus::IoBus& target = now.kind == BarKind::kIo ? pio_ : mmio_;
       if (auto r = target.add(now.address, now.size, function.windows[i].get(), "PCI BAR"); r.ok()) {
         function.mapped[i] = now;
-      } else if (refused_logged_ < kRefusedLogLimit) {
-        ++refused_logged_;
-        std::fprintf(stderr, "amber-vmm: PCI BAR %u at 0x%llx not mapped: %s\n", i,
-                     static_cast<unsigned long long>(now.address), r.error().message().c_str());
+      } else if (const auto suppressed = refused_log_.allow()) {
+        std::fprintf(stderr, "amber-vmm: PCI BAR %u at 0x%llx not mapped: %s%s\n", i,
+                     static_cast<unsigned long long>(now.address), r.error().message().c_str(),
+                     suppressed_note(*suppressed).c_str());
       }
     }
     if (was_enabled || function.mapped[i].enabled)

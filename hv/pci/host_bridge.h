@@ -21,6 +21,7 @@
 #include <mutex>
 #include <vector>
 
+#include "common/rate_limit.h"
 #include "common/result.h"
 #include "hv/bus/io_bus.h"
 #include "hv/pci/pci_device.h"
@@ -74,7 +75,9 @@ class HostBridge : public bus::IoDevice {
   bus::IoDevice* reset_control_;
   std::mutex mutex_;
   uint32_t address_ = 0;
-  unsigned refused_logged_ = 0;
+  // A guest can place BARs over fixed devices in a loop: a few lines per
+  // interval suffice to diagnose it.
+  RateLimiter refused_log_{kGuestLogBurst, kGuestLogInterval};
   std::array<Function, kSlots * kFunctions> functions_{};
 };
 

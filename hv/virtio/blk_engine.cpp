@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -93,7 +94,25 @@ BlkStats BlkEngine::stats() const {
   s.flush = get(kFlush);
   s.discard = get(kDiscard);
   s.unsupported = unsupported_.load(std::memory_order_relaxed);
+  for (size_t op = 0; op < kBlkOperationCount; ++op)
+    for (size_t c = 0; c < kIoErrorClassCount; ++c)
+      s.io_errors[op][c] = io_errors_[op][c].load(std::memory_order_relaxed);
   return s;
+}
+
+void BlkEngine::host_error(BlkOperation operation, const Error& error) {
+  const IoErrorClass error_class = classify(error);
+  io_errors_[static_cast<unsigned>(operation)][static_cast<unsigned>(error_class)].fetch_add(
+      1, std::memory_order_relaxed);
+  const auto suppressed = io_error_limiter_.allow();
+  if (!suppressed) return;
+  const std::string message = error.message();
+  std::fprintf(stderr, "amber-vmm: %s: %s failed: %s%s\n", label_.c_str(),
+               std::string(to_string(operation)).c_str(), message.c_str(),
+               suppressed_note(*suppressed).c_str());
+  if (io_error_sink_)
+    io_error_sink_(BlkIoError{operation, error_class, error.error_number(), error.kind(), message,
+                              *suppressed});
 }
 
 Result<void> BlkEngine::parse(const DescriptorChain& chain, BlkBatch& batch) const {
@@ -201,7 +220,9 @@ void BlkEngine::execute_other(const BlkBatch& batch, BlkRequest& r) {
 }
 
 uint8_t BlkEngine::do_flush(uint64_t start_ns) {
-  const bool ok = image_->flush().ok();
+  const Result<void> flushed = image_->flush();
+  const bool ok = flushed.ok();
+  if (!ok) host_error(BlkOperation::kFlush, flushed.error());
   record(kFlush, 0, start_ns, ok);
   return ok ? kBlkStatusOk : kBlkStatusIoErr;
 }
@@ -258,7 +279,10 @@ uint8_t BlkEngine::do_discard(uint32_t type, const BlkRequest& request,
                                                             : block::ZeroMode::kAllocate;
     Result<void> r = zeroes ? image_->write_zeroes(offset, length, mode)
                             : image_->discard(offset, length);
-    if (!r.ok()) return fail();
+    if (!r.ok()) {
+      host_error(zeroes ? BlkOperation::kWriteZeroes : BlkOperation::kDiscard, r.error());
+      return fail();
+    }
     bytes += length;
   }
   record(kDiscard, bytes, start_ns, true);

@@ -17,7 +17,13 @@
 // (thread start orders it); parse(), execute(), set_write_cache() and
 // stats() may be called from any thread concurrently (each thread with its
 // own BlkBatch): the Image is thread-safe, the counters and the cache mode
-// are atomics.
+// are atomics. set_io_error_sink() runs before the iothreads start, as
+// set_negotiated_features() does.
+//
+// Host I/O errors (a failed Image call) are counted per operation and
+// errno class, logged on stderr and handed to the error sink, both at most
+// kGuestLogBurst times per kGuestLogInterval (a guest can retry a failing
+// request forever); the guest gets VIRTIO_BLK_S_IOERR.
 #pragma once
 
 #include <array>
@@ -27,7 +33,9 @@
 #include <string>
 
 #include "block/image.h"
+#include "common/rate_limit.h"
 #include "common/result.h"
+#include "hv/virtio/blk_io_error.h"
 #include "hv/virtio/blk_request.h"
 #include "hv/virtio/blk_settings.h"
 #include "hv/virtio/blk_stats.h"
@@ -78,6 +86,13 @@ class BlkEngine {
 
   BlkStats stats() const;
 
+  // `label` names the disk in log lines ("disk0"); `sink` (may be empty)
+  // gets each reported host I/O error, from the iothreads.
+  void set_io_error_sink(std::string label, BlkIoErrorSink sink) {
+    label_ = std::move(label);
+    io_error_sink_ = std::move(sink);
+  }
+
  private:
   enum Op : unsigned { kRead, kWrite, kFlush, kDiscard, kOpCount };
   struct Counters {
@@ -107,6 +122,8 @@ class BlkEngine {
   bool range_ok(uint64_t sector, uint64_t sectors) const;
   void record(Op op, uint64_t bytes, uint64_t start_ns, bool ok);
   bool writes_allowed() const;
+  // Counts a failed Image call, logs and reports it (rate-limited).
+  void host_error(BlkOperation operation, const Error& error);
 
   std::shared_ptr<block::Image> image_;
   BlkOptions options_;
@@ -115,6 +132,11 @@ class BlkEngine {
   std::atomic<WriteCache> write_cache_{WriteCache::kWriteback};
   std::array<Counters, kOpCount> counters_;
   std::atomic<uint64_t> unsupported_{0};
+  std::array<std::array<std::atomic<uint64_t>, kIoErrorClassCount>, kBlkOperationCount>
+      io_errors_{};
+  std::string label_ = "virtio-blk";
+  BlkIoErrorSink io_error_sink_;
+  RateLimiter io_error_limiter_{kGuestLogBurst, kGuestLogInterval};
 };
 
 }  // namespace amber::hv::virtio

@@ -41,7 +41,9 @@ Result<void> BlkEngine::transfer(uint32_t type, uint64_t sector, std::span<const
 
 void BlkEngine::serve_read_write(const BlkBatch& batch, BlkRequest& r) {
   const bool is_read = r.type == kBlkTypeIn;
-  const bool ok = transfer(r.type, r.sector, batch.data(r)).ok();
+  const Result<void> transferred = transfer(r.type, r.sector, batch.data(r));
+  const bool ok = transferred.ok();
+  if (!ok) host_error(is_read ? BlkOperation::kRead : BlkOperation::kWrite, transferred.error());
   record(is_read ? kRead : kWrite, ok ? r.bytes : 0, r.start_ns, ok);
   // r.bytes <= kBlkMaxRequestBytes (1 GiB), checked by read_write_valid().
   complete(r, ok ? kBlkStatusOk : kBlkStatusIoErr,

@@ -4,7 +4,10 @@
 // between threads.
 #pragma once
 
+#include <array>
 #include <cstdint>
+
+#include "hv/virtio/blk_io_error.h"
 
 namespace amber::hv::virtio {
 
@@ -22,6 +25,13 @@ struct BlkStats {
   OpStats flush;
   OpStats discard;       // DISCARD and WRITE_ZEROES requests
   uint64_t unsupported = 0;  // requests answered with UNSUPP
+  // Host I/O errors (blk_io_error.h), by operation and errno class; each
+  // one also counts in that operation's OpStats::failed.
+  std::array<std::array<uint64_t, kIoErrorClassCount>, kBlkOperationCount> io_errors{};
+
+  uint64_t io_error_count(BlkOperation operation, IoErrorClass error_class) const {
+    return io_errors[static_cast<unsigned>(operation)][static_cast<unsigned>(error_class)];
+  }
 };
 
 }  // namespace amber::hv::virtio

@@ -318,11 +318,17 @@ void VirtioPciTransport::raise_config_interrupt() {
 }
 
 void VirtioPciTransport::needs_reset(const Error& why) {
-  std::fprintf(stderr, "%s (slot %u): device needs reset: %s\n", name_, slot_,
-               why.message().c_str());
-  status_.fetch_or(kStatusNeedsReset);
+  if (const auto suppressed = needs_reset_log_.allow())
+    std::fprintf(stderr, "amber-vmm: %s (slot %u): device needs reset: %s%s\n", name_, slot_,
+                 why.message().c_str(), suppressed_note(*suppressed).c_str());
+  const uint8_t before = status_.fetch_or(kStatusNeedsReset);
   generation_.fetch_add(1);
   raise_config_interrupt();
+  // Once per transition: until the guest resets the device, more broken
+  // requests only add (rate-limited) log lines. A guest cycling through
+  // reset and breakage is bounded by the event limiter too.
+  if ((before & kStatusNeedsReset) == 0 && needs_reset_sink_ && needs_reset_events_.allow())
+    needs_reset_sink_(why);
 }
 
 }  // namespace amber::hv::virtio

@@ -37,6 +37,7 @@
 
 #include <functional>
 
+#include "common/rate_limit.h"
 #include "hv/memory/guest_memory.h"
 #include "hv/pci/interrupts.h"
 #include "hv/pci/pci_config.h"
@@ -86,6 +87,13 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   void notify_queue(unsigned queue) override;
   void needs_reset(const Error& why) override;
 
+  // Called (from an iothread or a vCPU) once each time the device goes
+  // into NEEDS_RESET, with the reason, at most kGuestLogBurst times per
+  // kGuestLogInterval; set before the guest runs.
+  void set_needs_reset_sink(std::function<void(const Error&)> sink) {
+    needs_reset_sink_ = std::move(sink);
+  }
+
   uint8_t device_status() const { return status_.load(); }
   VirtioDevice& device() { return *device_; }
 
@@ -131,6 +139,11 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   const unsigned slot_;
   const char* const name_;  // "virtio-blk", for log lines
   std::unique_ptr<VirtioDevice> device_;
+  // A hostile guest breaks its rings once per request: a few lines per
+  // interval, the rest counted.
+  RateLimiter needs_reset_log_{kGuestLogBurst, kGuestLogInterval};
+  std::function<void(const Error&)> needs_reset_sink_;
+  RateLimiter needs_reset_events_{kGuestLogBurst, kGuestLogInterval};
   MsixTable msix_;
   unsigned msix_cap_ = 0;
   unsigned window_cap_ = 0;

@@ -14,6 +14,7 @@
 #include "hv/kvm/cpuid.h"
 #include "hv/pci/host_bridge.h"
 #include "hv/vmm/kvm_interrupts.h"
+#include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/virtio/pci_transport.h"
 
@@ -194,7 +195,22 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
     virtio::VirtioBlkPci disk = std::move(device).value();
     virtio::VirtioPciTransport* function = m.own(std::move(disk.transport));
     AMBER_TRY(bridge.attach(slot, 0, function));
-    vm.disks.push_back({"disk" + std::to_string(i), spec.path, slot, disk.device});
+    const std::string name = "disk" + std::to_string(i);
+    // Both sinks run on the disk's iothreads; the machine outlives them.
+    disk.device->engine().set_io_error_sink(name, [&m, name](const virtio::BlkIoError& error) {
+      vmmctl::BlockIoErrorEvent event;
+      event.device = name;
+      event.operation = std::string(virtio::to_string(error.operation));
+      event.nospace = error.error_class == virtio::IoErrorClass::kEnospc;
+      event.error_number = error.error_number;
+      event.kind = std::string(to_string(error.kind));
+      event.message = error.message;
+      m.emit_event(event);
+    });
+    function->set_needs_reset_sink([&m, name](const Error& why) {
+      m.emit_event(vmmctl::DeviceNeedsResetEvent{name, why.message()});
+    });
+    vm.disks.push_back({name, spec.path, slot, disk.device});
   }
   return ok();
 }

@@ -2,7 +2,8 @@
 """amber-vmm's control socket (line-delimited JSON, doc/amber-vmm.md): the
 greeting, query-version, query-status (with the pid), query-chardev,
 pause/resume (the guest makes no progress while paused), query-block byte
-counters grow with guest I/O and only the one deliberately bad request fails, system_powerdown answers
+counters grow with guest I/O and only the one deliberately bad request fails
+(a guest error: no host io_errors counted), system_powerdown answers
 "not supported", quit gives a SHUTDOWN host-quit event and exit status 0.
 Only the documented command names are used."""
 import os
@@ -82,6 +83,13 @@ def test():
         for key, want in FAILED.items():
             v.check(before[key] == 0, '%s is %d before any I/O: %s' % (key, before[key], before))
             v.check(after[key] == want, '%s is %d, not %d: %s' % (key, after[key], want, after))
+        # The probe's bad read is the guest's error, not a host I/O error:
+        # every io_errors counter is present and still 0.
+        io_errors = ret(c.cmd('query-block'), 'query-block')[0].get('io_errors')
+        for op in ('read', 'write', 'flush', 'discard', 'write-zeroes'):
+            for cls in ('eio', 'enospc', 'other'):
+                got = (io_errors or {}).get(op, {}).get(cls)
+                v.check(got == 0, 'io_errors %s/%s is %r, not 0: %s' % (op, cls, got, io_errors))
 
         r = c.cmd('system_powerdown')
         v.check('error' in r and r['error'].get('class') == 'Unsupported' and

@@ -27,6 +27,7 @@ class FakeTarget : public ControlTarget {
     info.slot = 3;
     info.read = {10, 5120, 1000, 0};
     info.write.bytes = (1ULL << 53) + 1;  // not a double
+    info.io_errors.write.enospc = 4;
     return {info};
   }
   void pause() override { paused = true; }
@@ -55,6 +56,9 @@ TEST(Commands, Table) {
   EXPECT_NE(block.find(R"("rd_operations":10)"), std::string::npos) << block;
   EXPECT_NE(block.find(R"("rd_total_time_ns":1000)"), std::string::npos) << block;
   EXPECT_NE(block.find(R"("wr_bytes":9007199254740993)"), std::string::npos) << block;
+  EXPECT_NE(block.find(R"("io_errors":{"read":{"eio":0,"enospc":0,"other":0},"write":{"eio":0,"enospc":4,"other":0})"),
+            std::string::npos)
+      << block;
   EXPECT_EQ(handle_line(R"({"execute":"query-chardev"})", t),
             R"({"return":[{"label":"serial0","backend":"pty","path":"/dev/pts/7"}]})");
   const std::string version = handle_line(R"({"execute":"query-version","id":[1]})", t);

@@ -7,6 +7,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <mutex>
+#include <string>
+
 #include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
 #include "virtio_test_support.h"
@@ -325,6 +329,39 @@ TEST_F(PciTest, RingViolationSetsNeedsResetAndRecovers) {
   ASSERT_TRUE(rings_[0]->wait_used(1));
   EXPECT_EQ(ram_.get<uint8_t>(st), kBlkStatusOk);
   EXPECT_EQ(image_->byte(3 * 512), 0x42);
+}
+
+TEST_F(PciTest, NeedsResetSinkRunsOncePerTransition) {
+  make();
+  std::atomic<int> calls{0};
+  std::mutex mutex;
+  std::string reason;
+  dev_->set_needs_reset_sink([&](const Error& why) {
+    std::lock_guard lock(mutex);
+    reason = why.message();
+    ++calls;
+  });
+  modern_setup(feature_bit(kBlkFeatureFlush));
+  rings_[0]->set_avail_idx(1000);  // a ring violation, from the iothread
+  set_common(0x3000, 2, 0);
+  ASSERT_TRUE(wait_status(kStatusNeedsReset));
+  for (int i = 0; i < 1000 && calls.load() == 0; ++i) usleep(1000);
+  EXPECT_EQ(calls.load(), 1);
+  {
+    std::lock_guard lock(mutex);
+    EXPECT_FALSE(reason.empty());
+  }
+  // More failures while NEEDS_RESET is set: no new transition.
+  dev_->needs_reset(Error(ErrorKind::kCorrupt, "again"));
+  dev_->needs_reset(Error(ErrorKind::kCorrupt, "and again"));
+  EXPECT_EQ(calls.load(), 1);
+  // After the guest's reset, the next failure is a new transition.
+  set_common(kCommonDeviceStatus, 1, 0);
+  ASSERT_EQ(common(kCommonDeviceStatus, 1), 0u);
+  dev_->needs_reset(Error(ErrorKind::kCorrupt, "after reset"));
+  EXPECT_EQ(calls.load(), 2);
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(reason, "after reset");
 }
 
 TEST_F(PciTest, BadChainSetsNeedsReset) {

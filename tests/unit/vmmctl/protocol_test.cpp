@@ -30,10 +30,34 @@ TEST(Json, SixtyFourBitCountersAreExact) {
   disk.read.bytes = UINT64_MAX;
   disk.write.operations = (1ULL << 53) + 1;  // not representable as a double
   disk.flush.total_time_ns = 18446744073709551557ULL;
+  disk.io_errors.write.enospc = 7;
+  disk.io_errors.write_zeroes.other = UINT64_MAX;
   EXPECT_EQ(round_trip(disk), disk);
   const std::string text = dump_json(encode(disk));
   EXPECT_NE(text.find("\"rd_bytes\":18446744073709551615"), std::string::npos) << text;
   EXPECT_NE(text.find("\"wr_operations\":9007199254740993"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("write":{"eio":0,"enospc":7,"other":0})"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("write-zeroes":{"eio":0,"enospc":0,"other":18446744073709551615})"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Json, BlockIoErrorsAreOptionalButCheckedWhenPresent) {
+  BlockInfo disk;
+  disk.device = "disk0";
+  disk.io_errors.read.eio = 3;
+  Json json = encode(disk);
+  json.erase("io_errors");
+  BlockInfo back;
+  back.io_errors.read.eio = 9;
+  ASSERT_TRUE(decode(json, back).ok());
+  EXPECT_EQ(back.io_errors, BlockIoErrors{});
+  json["io_errors"] = Json{{"read", Json{{"eio", 1u}}}};
+  auto bad = decode(json, back);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("enospc"), std::string::npos) << bad.error().message();
+  json["io_errors"] = 5;
+  EXPECT_FALSE(decode(json, back).ok());
 }
 
 TEST(Json, StringsAreEscapedNotDropped) {
@@ -123,7 +147,10 @@ TEST(Protocol, RequestsAndReplies) {
 
 TEST(Events, RoundTripAndUnknownOnesAreKept) {
   for (const Event& event : {Event(ShutdownEvent{ShutdownReason::kGuestReset}), Event(ResetEvent{}),
-                             Event(DeviceFailedEvent{"cpu", "KVM_EXIT_INTERNAL_ERROR"})}) {
+                             Event(DeviceFailedEvent{"cpu", "KVM_EXIT_INTERNAL_ERROR"}),
+                             Event(BlockIoErrorEvent{"disk0", "write", "report", true, 28,
+                                                     "no space", "pwritev: No space left"}),
+                             Event(DeviceNeedsResetEvent{"disk1", "avail index jumped"})}) {
     auto message = decode_message(format_event(event));
     ASSERT_TRUE(message.ok());
     EXPECT_EQ(message->kind, Message::Kind::kEvent);
@@ -134,6 +161,15 @@ TEST(Events, RoundTripAndUnknownOnesAreKept) {
   EXPECT_EQ(format_event(ResetEvent{}), R"({"event":"RESET"})");
   EXPECT_EQ(format_event(ShutdownEvent{ShutdownReason::kHostQuit}),
             R"({"event":"SHUTDOWN","data":{"reason":"host-quit"}})");
+  EXPECT_EQ(format_event(BlockIoErrorEvent{"disk0", "read", "report", false, 5, "io", "m"}),
+            R"({"event":"BLOCK_IO_ERROR","data":{"device":"disk0","operation":"read",)"
+            R"("action":"report","nospace":false,"errno":5,"kind":"io","message":"m"}})");
+  EXPECT_EQ(format_event(DeviceNeedsResetEvent{"disk0", "bad ring"}),
+            R"({"event":"DEVICE_NEEDS_RESET","data":{"device":"disk0","reason":"bad ring"}})");
+  EXPECT_FALSE(decode_event(*parse_json(
+                   R"({"event":"BLOCK_IO_ERROR","data":{"device":"disk0","operation":"read"}})",
+                   200))
+                   .ok());
   auto future = decode_event(*parse_json(R"({"event":"NEW_THING","data":{"x":1}})", 100));
   ASSERT_TRUE(future.ok());
   EXPECT_EQ(std::get<UnknownEvent>(*future).name, "NEW_THING");
