@@ -262,6 +262,9 @@ Result<void> Qcow2Image::shrink(uint64_t new_size) {
   AMBER_TRY(apply_pending_frees());
   AMBER_TRY(refcounts_->write_back(WriteBackOrder::kFlushBeforeTable));
   AMBER_TRY(file_->flush());
+  AMBER_TRY(refcounts_->release_unused_blocks());
+  AMBER_TRY(refcounts_->write_back(WriteBackOrder::kFlushBeforeTable));
+  AMBER_TRY(file_->flush());
   // Truncate the unused tail of the file.
   AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());
   uint64_t c = div_round_up(file_size, cs);
