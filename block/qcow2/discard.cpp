@@ -247,10 +247,22 @@ Result<void> Qcow2Image::shrink(uint64_t new_size) {
     }
     defer_free(table, cs);
   }
-  header_.size = new_size;
   AMBER_TRY(write_back_metadata());
-  AMBER_TRY(write_header());
+  // The new size reaches memory only once the header holding it is
+  // written: a failed write leaves the old size in both (grow's rule). A
+  // write that failed may still have landed in part, so the next
+  // write-back rewrites the header (header_stale_).
+  Header resized = header_;
+  resized.size = new_size;
+  if (auto written = write_header_of(resized); !written.ok()) {
+    header_stale_ = true;
+    return written;
+  }
+  header_ = resized;
   AMBER_TRY(apply_pending_frees());
+  AMBER_TRY(refcounts_->write_back(WriteBackOrder::kFlushBeforeTable));
+  AMBER_TRY(file_->flush());
+  AMBER_TRY(refcounts_->release_unused_blocks());
   AMBER_TRY(refcounts_->write_back(WriteBackOrder::kFlushBeforeTable));
   AMBER_TRY(file_->flush());
   // Truncate the unused tail of the file.

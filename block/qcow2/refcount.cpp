@@ -354,4 +354,35 @@ Result<void> Refcounts::write_back(WriteBackOrder order) {
   return ok();
 }
 
+Result<void> Refcounts::release_unused_blocks() {
+  std::vector<uint64_t> counted_elsewhere;  // freed blocks another block counts
+  for (uint64_t index = table_.size(); index-- > 0;) {
+    if (table_[index] == 0) continue;
+    const uint64_t self = table_[index] >> cluster_bits_;
+    const uint64_t first = index * block_entries_;
+    bool unused = true;
+    for (uint64_t c = first; c < first + block_entries_ && unused; ++c) {
+      AMBER_TRY_ASSIGN(uint64_t count, get(c));
+      unused = count == 0 || (c == self && count == 1);
+    }
+    if (!unused) continue;
+    if (auto found = blocks_.find(index); found != blocks_.end()) {
+      if (found->second.dirty) --dirty_blocks_;
+      lru_.erase(found->second.lru);
+      blocks_.erase(found);
+    }
+    block_offsets_.erase(self);
+    table_[index] = 0;
+    table_dirty_ = true;
+    if (self < first || self >= first + block_entries_) counted_elsewhere.push_back(self);
+    hint_free(self);
+  }
+  if (!table_dirty_) return ok();
+  AMBER_TRY(write_table(table_offset_));
+  AMBER_TRY(file_.flush());
+  table_dirty_ = false;
+  for (uint64_t cluster : counted_elsewhere) AMBER_TRY(update(cluster, -1));
+  return ok();
+}
+
 }  // namespace amber::block::qcow2

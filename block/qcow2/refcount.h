@@ -53,6 +53,12 @@ class Refcounts {
   // the host offset of the first.
   Result<uint64_t> allocate(uint64_t count, uint64_t search_from = 0);
 
+  // Frees every refcount block that counts no cluster but (maybe) its own,
+  // as qemu-img's shrink does, so the file can be truncated past them. The
+  // table without them is written and flushed before any block it no
+  // longer names is freed elsewhere; call it with nothing dirty.
+  Result<void> release_unused_blocks();
+
   // Writes dirty blocks, then the table if it got new entries.
   Result<void> write_back(WriteBackOrder order);
   bool dirty() const { return dirty_blocks_ != 0 || table_dirty_; }

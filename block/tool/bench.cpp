@@ -164,20 +164,20 @@ int run_bench(int argc, char** argv) {
         break;
       case 'o': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > kMaxImageSize) return report_error(invalid_size_message("offset"));
+        if (!v.ok() || *v > kMaxImageSize) return report_error_lines(invalid_size_message("offset"));
         config.offset = *v;
         break;
       }
       case 'q': break;  // qemu-img 7.2 bench prints its summary even with -q
       case 's': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > INT32_MAX) return report_error(invalid_size_message("buffer size"));
+        if (!v.ok() || *v > INT32_MAX) return report_error_lines(invalid_size_message("buffer size"));
         config.buffer_size = *v;
         break;
       }
       case 'S': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > INT32_MAX) return report_error(invalid_size_message("step_size"));
+        if (!v.ok() || *v > INT32_MAX) return report_error_lines(invalid_size_message("step_size"));
         config.step = *v;
         break;
       }
@@ -215,7 +215,7 @@ int run_bench(int argc, char** argv) {
   OpenOptions o;
   o.access = config.write ? io::Access::kReadWrite : io::Access::kReadOnly;
   o.cache = cache;
-  auto parsed_format = parse_format_option(format);
+  auto parsed_format = parse_format_option(format, filename);
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
   const bool direct = cache == io::CacheMode::kNone || cache == io::CacheMode::kDirectSync;

@@ -33,7 +33,7 @@ int run_check(int argc, char** argv) {
       case 'r':
         if (std::string_view(optarg) == "leaks") options.repair = RepairMode::kLeaks;
         else if (std::string_view(optarg) == "all") options.repair = RepairMode::kAll;
-        else return report_error("Invalid option for -r (expecting 'leaks' or 'all'): " + std::string(optarg));
+        else return usage_error("Unknown option value for -r (expecting 'leaks' or 'all'): " + std::string(optarg));
         break;
       case 'T': {
         auto cache = io::parse_cache_mode(optarg);
@@ -49,10 +49,10 @@ int run_check(int argc, char** argv) {
   if (int status = check_single_image_args(argc, output); status != 0) return status;
   if (options.repair != RepairMode::kNone && options.sharing == Sharing::kForceShare)
     return report_error("Cannot repair an image opened with force-share (-U)");
-  auto parsed_format = parse_format_option(format);
+  const std::string filename = host_path(argv[optind]);
+  auto parsed_format = parse_format_option(format, filename);
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   options.format = *parsed_format;
-  const std::string filename = host_path(argv[optind]);
   auto report = check_image(filename, options);
   if (!report.ok()) {
     const std::string message = error_text(report.error());

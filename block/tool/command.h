@@ -41,6 +41,9 @@ std::string_view program_name();
 // Prints "<program>: <message>" on stderr; returns 1.
 int report_error(std::string_view message);
 int report_error(const Error& error);
+// Reports each line of `message` as its own error line, prefix and all (as
+// qemu-img's consecutive error_report() calls print).
+int report_error_lines(std::string_view message);
 // An error's text as qemu-img words it: a lock conflict is QEMU's two
 // lines without the errno text, anything else Error::message().
 std::string error_text(const Error& error);
@@ -61,7 +64,9 @@ std::string getopt_error(int result, char** argv);
 std::string host_path(const std::string& name);
 
 // -f's value as OpenOptions::format: empty means probe (nullopt).
-Result<std::optional<ImageFormat>> parse_format_option(const std::string& name);
+// `filename` names the image in the error (qemu-img's "Could not open").
+Result<std::optional<ImageFormat>> parse_format_option(const std::string& name,
+                                                      const std::string& filename);
 
 // After getopt of a one-image command: exactly one name must remain, and
 // --output must be "human" or "json". Returns 0 when so, otherwise reports

@@ -38,7 +38,23 @@ std::string error_text(const Error& error) {
 
 int report_error(const Error& error) { return report_error(error_text(error)); }
 
-int usage_error(std::string_view message) { return report_error(message); }
+int report_error_lines(std::string_view message) {
+  size_t start = 0;
+  while (true) {
+    const size_t end = message.find('\n', start);
+    report_error(message.substr(start, end == std::string_view::npos ? end : end - start));
+    if (end == std::string_view::npos) return 1;
+    start = end + 1;
+  }
+}
+
+int usage_error(std::string_view message) {
+  report_error(message);
+  const std::string_view name = program_name();
+  std::fprintf(stderr, "Try '%.*s --help' for more information\n", static_cast<int>(name.size()),
+               name.data());
+  return 1;
+}
 
 void reset_getopt() {
   optind = 0;  // 0 makes glibc re-initialise its state, not just rewind
@@ -46,12 +62,10 @@ void reset_getopt() {
 }
 
 std::string getopt_error(int result, char** argv) {
+  // qemu-img names the whole argument, short option or long, as it was
+  // given (its unrecognized_option() and missing_argument()).
   const char* arg = argv[optind - 1];
-  if (result == ':') {
-    if (optopt != 0) return std::string("option requires an argument -- '") + char(optopt) + "'";
-    return std::string("option '") + arg + "' requires an argument";
-  }
-  if (optopt != 0) return std::string("invalid option -- '") + char(optopt) + "'";
+  if (result == ':') return std::string("option '") + arg + "' requires an argument";
   return std::string("unrecognized option '") + arg + "'";
 }
 
@@ -114,10 +128,15 @@ std::string host_path(const std::string& name) {
   return name;
 }
 
-Result<std::optional<ImageFormat>> parse_format_option(const std::string& name) {
+Result<std::optional<ImageFormat>> parse_format_option(const std::string& name,
+                                                      const std::string& filename) {
   if (name.empty()) return std::optional<ImageFormat>();
-  AMBER_TRY_ASSIGN(ImageFormat format, parse_format(name));
-  return std::optional<ImageFormat>(format);
+  auto format = parse_format(name);
+  // qemu-img looks the driver up when it opens the image.
+  if (!format.ok())
+    return Error(ErrorKind::kUnsupported,
+                 "Could not open '" + filename + "': Unknown driver '" + name + "'");
+  return std::optional<ImageFormat>(*format);
 }
 
 int check_single_image_args(int argc, std::string_view output) {

@@ -74,8 +74,8 @@ Error invalid(std::string message) { return Error(ErrorKind::kInvalidArgument, s
 
 std::string size_param_message(std::string_view key) {
   return "Parameter '" + std::string(key) +
-         "' expects a non-negative number below 2^64 Optional suffix k, M, G, T, P or E means "
-         "kilo-, mega-, giga-, tera-, peta- and exabytes, respectively.";
+         "' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means "
+         "kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.";
 }
 
 }  // namespace
@@ -262,7 +262,7 @@ int run_create(int argc, char** argv) {
   auto plan_result = plan_create(*args);
   if (!plan_result.ok()) {
     const std::string& m = plan_result.error().context();
-    if (m.rfind("Invalid image size", 0) == 0) return report_error(m);
+    if (m.rfind("Invalid image size", 0) == 0) return report_error_lines(m);
     return report_error(args->filename.empty() ? m : args->filename + ": " + m);
   }
   CreatePlan& plan = *plan_result;
@@ -283,7 +283,8 @@ int run_create(int argc, char** argv) {
         probe.sharing = Sharing::kForceShare;
         probe.backing = BackingMode::kNone;
         auto image = open_image(resolve_backing_path(path, o.backing_file), probe);
-        if (image.ok()) std::fprintf(stderr, "Detected format of %s.\n", std::string(to_string((*image)->format())).c_str());
+        // qemu-img ends this line without a newline.
+        if (image.ok()) std::fprintf(stderr, "Detected format of %s.", std::string(to_string((*image)->format())).c_str());
       }
       return 1;
     }

@@ -38,7 +38,7 @@ int run_info(int argc, char** argv) {
   const std::string filename = host_path(argv[optind]);
 
   OpenOptions o;
-  auto parsed_format = parse_format_option(format);
+  auto parsed_format = parse_format_option(format, filename);
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
   if (force_share) o.sharing = Sharing::kForceShare;

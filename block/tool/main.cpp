@@ -10,6 +10,7 @@
 namespace {
 
 using amber::block::tool::report_error;
+using amber::block::tool::usage_error;
 
 struct CommandEntry {
   const char* name;
@@ -32,7 +33,7 @@ constexpr const char* kNotYet[] = {"amend", "bitmap", "commit", "convert", "dd",
 int main(int argc, char** argv) {
   amber::block::tool::set_program_name(argc > 0 ? argv[0] : nullptr);
   if (argc < 2) {
-    return report_error("Not enough arguments");
+    return usage_error("Not enough arguments");
   }
   const std::string_view first = argv[1];
   if (first == "-h" || first == "--help") {
@@ -52,5 +53,5 @@ int main(int argc, char** argv) {
   }
   if (!first.empty() && first[0] == '-')
     return report_error("unrecognized option '" + std::string(first) + "'");
-  return report_error("Command not found: " + std::string(first));
+  return usage_error("Command not found: " + std::string(first));
 }

@@ -61,13 +61,13 @@ int run_map(int argc, char** argv) {
       case 'U': o.sharing = Sharing::kForceShare; break;
       case 's': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > kMaxImageSize) return report_error(invalid_size_message("start offset"));
+        if (!v.ok() || *v > kMaxImageSize) return report_error_lines(invalid_size_message("start offset"));
         start = *v;
         break;
       }
       case 'l': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > kMaxImageSize) return report_error(invalid_size_message("max length"));
+        if (!v.ok() || *v > kMaxImageSize) return report_error_lines(invalid_size_message("max length"));
         max_length = *v;
         break;
       }
@@ -77,10 +77,10 @@ int run_map(int argc, char** argv) {
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
-  auto parsed_format = parse_format_option(format);
+  const std::string filename = host_path(argv[optind]);
+  auto parsed_format = parse_format_option(format, filename);
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
-  const std::string filename = host_path(argv[optind]);
   auto image = open_image(filename, o);
   if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
   Image& img = **image;

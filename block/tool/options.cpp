@@ -96,7 +96,7 @@ Result<uint64_t> parse_size(std::string_view text) {
 
 std::string invalid_size_message(std::string_view what) {
   return "Invalid " + std::string(what) +
-         " specified. You may use k, M, G, T, P or E suffixes for kilobytes, megabytes, "
+         " specified. You may use k, M, G, T, P or E suffixes for\nkilobytes, megabytes, "
          "gigabytes, terabytes, petabytes and exabytes.";
 }
 

@@ -55,12 +55,12 @@ int run_resize(int argc, char** argv) {
   auto amount = parse_size(number);
   if (!amount.ok() || *amount > kMaxImageSize)
     return report_error(
-        "Parameter 'size' expects a non-negative number below 2^64 Optional suffix k, M, G, T, P "
-        "or E means kilo-, mega-, giga-, tera-, peta- and exabytes, respectively.");
+        "Parameter 'size' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P "
+        "or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.");
 
   OpenOptions o;
   o.access = io::Access::kReadWrite;
-  auto parsed_format = parse_format_option(format);
+  auto parsed_format = parse_format_option(format, filename);
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
   auto image = open_image(filename, o);

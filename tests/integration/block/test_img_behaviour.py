@@ -240,5 +240,40 @@ class ImgBehaviour(bt.TempDirTest):
             self.assertEqual((a.rc, a.out), (q.rc, q.out), q.err + a.err)
 
 
+    @staticmethod
+    def refcount_blocks(path):
+        """(refcount blocks the table names, how many of them are all zeros)."""
+        with open(path, "rb") as f:
+            data = f.read()
+        cluster_size = 1 << struct.unpack(">I", data[20:24])[0]
+        table, clusters = struct.unpack(">QI", data[48:60])
+        named = zero = 0
+        for i in range(clusters * cluster_size // 8):
+            entry = struct.unpack(">Q", data[table + 8 * i:table + 8 * i + 8])[0]
+            if entry:
+                named += 1
+                zero += not any(data[entry:entry + cluster_size])
+        return named, zero
+
+    def test_shrink_trims_refcount_blocks_as_qemu_img(self):
+        img = self.path("s.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-o", "cluster_size=512", img, "16M",
+                    check=True)
+        bt.qemu_io(img, ["write -P 0x3c %dM 64k" % i for i in range(16)])
+        q_img, a_img = self.path("q.qcow2"), self.path("a.qcow2")
+        shutil.copy(img, q_img)
+        shutil.copy(img, a_img)
+        bt.qemu_img("resize", "-q", "--shrink", q_img, "2M", check=True)
+        bt.amber_img("resize", "-q", "--shrink", a_img, "2M", check=True)
+        q_report = self.assertQemuCheckClean(q_img)
+        a_report = self.assertQemuCheckClean(a_img)
+        self.assertEqual(a_report["image-end-offset"], q_report["image-end-offset"])
+        self.assertEqual(os.path.getsize(a_img), os.path.getsize(q_img))
+        self.assertEqual(self.refcount_blocks(a_img), self.refcount_blocks(q_img))
+        self.assertEqual(self.refcount_blocks(a_img)[1], 0)
+        r = bt.qemu_img("compare", q_img, a_img)
+        self.assertEqual(r.rc, 0, r.describe())
+
+
 if __name__ == "__main__":
     bt.main()

@@ -398,5 +398,34 @@ TEST(Qcow2ErrorSweep, LazyDirtyBitSetAgainAfterFailure) {
       << "lazy metadata was written back without the dirty bit on disk";
 }
 
+// A shrink whose header write fails keeps the old size in memory: the
+// size the image reports always matches the header on disk. Fails each
+// I/O call of the shrink in turn, so the header write is among them.
+TEST(Qcow2ErrorSweep, FailedShrinkKeepsSizeOfHeaderOnDisk) {
+  const uint64_t old_size = 4 * kMiB, new_size = 1 * kMiB;
+  bool completed = false;
+  for (uint64_t n = 0; n < 256 && !completed; ++n) {
+    test::SharedMemory mem;
+    ASSERT_TRUE(create_on_file(*mem.file, test::qcow2_options(old_size)).ok());
+    auto fault = std::make_unique<io::FaultFile>(mem.handle());
+    io::FaultFile* faults = fault.get();
+    OpenOptions o;
+    o.access = io::Access::kReadWrite;
+    auto image = open_on_file(std::move(fault), o, 0);
+    ASSERT_TRUE(image.ok());
+    ASSERT_TRUE((*image)->write(3 * kMiB, test::pattern(64 * kKiB, 5)).ok());
+    ASSERT_TRUE((*image)->flush().ok());
+    faults->fail_after(io::FaultOp::kAny, n, EIO);
+    const bool resized = (*image)->resize(new_size, Preallocation::kOff).ok();
+    faults->clear_faults();
+    completed = resized;  // n is past the shrink's last I/O
+    if (resized) break;
+    auto header = read_header(*mem.file);
+    ASSERT_TRUE(header.ok());
+    EXPECT_EQ((*image)->size(), header->size) << "I/O call " << n << " failed";
+  }
+  EXPECT_TRUE(completed) << "the shrink never got through";
+}
+
 }  // namespace
 }  // namespace amber::block::qcow2

@@ -59,7 +59,7 @@ TEST(ParseImageSize, QemuMessages) {
   auto syntax = parse_image_size("1Z");
   ASSERT_FALSE(syntax.ok());
   EXPECT_EQ(syntax.error().context(),
-            "Invalid image size specified. You may use k, M, G, T, P or E suffixes for "
+            "Invalid image size specified. You may use k, M, G, T, P or E suffixes for\n"
             "kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
 }
 
