@@ -13,6 +13,7 @@
 #include <string>
 
 #include "block/image.h"
+#include "common/uint128.h"
 
 namespace amber::block::tool {
 
@@ -37,8 +38,8 @@ struct BenchConfig {
 inline uint64_t bench_offset(const BenchConfig& config, uint64_t step, uint64_t image_size,
                              uint64_t index) {
   if (index == 0 || image_size == 0) return config.offset;
-  const unsigned __int128 raw = static_cast<unsigned __int128>(config.offset) +
-                                static_cast<unsigned __int128>(index) * step;
+  const Uint128 raw = static_cast<Uint128>(config.offset) +
+                                static_cast<Uint128>(index) * step;
   return static_cast<uint64_t>(raw % image_size);
 }
 
