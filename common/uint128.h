@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Uint128: the unsigned 128-bit integer GCC and Clang provide as an
 // extension, for intermediates that would overflow 64 bits (size parsing,
 // bench offsets, timer ticks).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // PosixFile: a File on a host file descriptor, honouring a cache mode.
 //
 // Cache modes map to open flags as in QEMU: none -> O_DIRECT, directsync ->

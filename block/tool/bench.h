@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What `amber-img bench`'s two runners share: the parsed options, request
 // offsets and the I/O buffers. bench.cpp parses and prints; the runners
 // keep `depth` requests in flight, either with a pool of threads doing

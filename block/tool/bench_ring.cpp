@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-img bench with aio=io_uring/native: one thread keeps `depth`
 // requests in flight on an IoRing, as qemu-img does with coroutines on its
 // AioContext. A request whose bytes Image::map_direct() places in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-img output formatting: see format.h.
 #include "block/tool/format.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Option parsing for amber-img: see options.h.
 #include "block/tool/options.h"
 

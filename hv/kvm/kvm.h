@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Thin owners of the KVM file descriptors: the system (/dev/kvm), one VM
 // and its vCPUs. Each method is one ioctl with its error turned into a
 // Result; policy (what to create, in which order) lives in hv/vmm.
