@@ -18,6 +18,8 @@ PACKAGES=(
   gcc-multilib binutils cpio xz-utils gzip
   # test scripts
   python3 util-linux procps
+  # lint tests (format, tidy)
+  clang-format clang-tidy
 )
 
 missing=()
