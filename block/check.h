@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // check_image: consistency check and repair of an image, as `qemu-img check`.
 //
 // Thread-safety: needs the image file to itself (opens it with locks).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // create_image: makes a new raw or qcow2 image file, as `qemu-img create`.
 //
 // Thread-safety: a free function with no shared state.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // DirectMap: Image::map_direct() for every format, including qcow2 until
 // its driver overrides map_direct() itself. Until then this file answers
 // for qcow2 images from the driver's public Qcow2Image::lookup(), under the

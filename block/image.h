@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Image: an open disk image of any format (raw, qcow2), with its backing
 // chain. This is the block engine's public face: amber-img and amber-vmm
 // use only this header, block/create.h and (for format details)

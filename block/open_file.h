@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // open_host_file: opens an image's host file with the cache mode and takes
 // QEMU-compatible locks for the access mode (see block/io/image_lock.h).
 // Used by every format driver for the files of a chain.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Result<T>: the error channel of every Amber library API.
 //
 // A [[nodiscard]] value that holds either a T or an Error (kind, errno,

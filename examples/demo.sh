@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The main job, today: installs what is missing, builds Amber, creates a
 # Windows-7-style base image and two linked clones (each under 1 MB at
 # birth), writes into one clone through Amber's engine, shows the chain

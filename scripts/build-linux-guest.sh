@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the Amber Linux test guest from Debian packages:
 #   scripts/build-linux-guest.sh [OUTDIR]     (default tests/guest/out/linux)
 # Produces OUTDIR/vmlinuz (Debian's cloud kernel) and OUTDIR/initramfs.gz

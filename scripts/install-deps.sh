@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs with apt-get everything Amber's build, tests, demo and benchmarks
 # need on Debian 12. Idempotent: when every package is present it only
 # checks and returns (well under a second).
@@ -19,6 +20,8 @@ PACKAGES=(
   gcc-multilib binutils cpio xz-utils gzip
   # test scripts
   python3 util-linux procps
+  # lint tests (format, tidy)
+  clang-format clang-tidy
 )
 
 missing=()

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The test command: installs dependencies, builds Amber twice (a normal
 # build and an ASan+UBSan build), runs every test in the first and the unit
 # tests plus the hostile-input tests in the second, and ends with one line

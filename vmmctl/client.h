@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Client: the daemon's end of one amber-vmm control connection. It reads
 // the greeting (refusing another protocol major), then runs one command at
 // a time: each request carries a fresh numeric "id" and the reply must echo

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The control commands: one table (kCommands) of every command amber-vmm
 // answers, and for each a type that ties its name to its request and
 // reply structs, so the server (hv/control/commands.cpp) and the client

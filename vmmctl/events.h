@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Typed events of the control protocol: what amber-vmm tells every client
 // without being asked. On the wire one line {"event":NAME,"data":{...}}
 // ("data" omitted when an event has no members).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // JSON glue over nlohmann-json for the control protocol, in the codebase's
 // no-exceptions style: parsing is bounded and returns Result, dumping never
 // throws (invalid UTF-8 in a string becomes U+FFFD; control characters are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Launch settings: everything on amber-vmm's command line as plain values,
 // with the two directions of the contract: to_argv() (what the daemon runs)
 // and parse_argv() (what amber-vmm reads). parse_argv(to_argv(s)) == s for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Helpers shared by the launch-settings parsers (internal to vmmctl/, and
 // the place a new list-valued option's parser starts from): QEMU-style
 // "key=value,key=value" lists where ",," is a literal comma.

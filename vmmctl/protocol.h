@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The control protocol's framing and envelopes, shared by amber-vmm (the
 // server, hv/control/) and its clients (vmmctl/client.h, the daemon).
 //

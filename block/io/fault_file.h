@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // FaultFile: a File wrapper that fails on command or "loses power".
 //
 // Failure injection: fail_after(op, n, errno) makes the n-th following call

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // File: the I/O interface under the block engine (leveldb's Env idea).
 //
 // Every image format reads and writes its host file through this interface,

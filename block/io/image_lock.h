@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // QEMU-compatible image locking with OFD byte-range locks.
 //
 // QEMU (file-posix, 2.10+) marks each permission it holds with a shared

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // IoRing: asynchronous vectored reads and writes through one io_uring, for
 // a caller that keeps many requests in flight from one thread (amber-img
 // bench with aio=io_uring/native, as qemu-img's coroutines do), instead of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // MemoryFile: a File held in memory, for unit tests of the layers above.
 //
 // Tracks which 4 KiB blocks are "allocated" so punch_hole shows up in

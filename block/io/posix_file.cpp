@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "block/io/posix_file.h"
 
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 namespace amber::block::io {
@@ -170,20 +172,19 @@ Result<std::unique_ptr<PosixFile>> PosixFile::open(const std::string& path,
   const bool direct = options.cache == CacheMode::kNone || options.cache == CacheMode::kDirectSync;
   if (options.cache == CacheMode::kWritethrough || options.cache == CacheMode::kDirectSync)
     flags |= O_DSYNC;
-  int fd = ::open(path.c_str(), flags | (direct ? O_DIRECT : 0), 0644);
-  if (fd < 0 && direct && errno == EINVAL) {
+  UniqueFd fd(::open(path.c_str(), flags | (direct ? O_DIRECT : 0), 0644));
+  if (!fd && direct && errno == EINVAL) {
     return Error(ErrorKind::kUnsupported,
                  "Could not open '" + path + "': the file system does not support O_DIRECT "
                  "(cache=none/directsync)", EINVAL);
   }
-  if (fd < 0) {
+  if (!fd) {
     int e = errno;
     return Error(e == ENOENT ? ErrorKind::kNotFound : Error::from_errno(e, "").kind(),
                  "Could not open '" + path + "'", e);
   }
   struct stat st {};
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-    ::close(fd);
+  if (fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return Error(ErrorKind::kInvalidArgument, "Could not open '" + path + "': Is a directory",
                  EISDIR);
   }
@@ -193,7 +194,7 @@ Result<std::unique_ptr<PosixFile>> PosixFile::open(const std::string& path,
     alignment = 4096;
     AlignedBuffer probe(4096, 4096);
     for (size_t a : {512, 1024, 2048, 4096}) {
-      ssize_t r = pread(fd, probe.data, a, 0);
+      ssize_t r = pread(fd.get(), probe.data, a, 0);
       if (r >= 0) {
         alignment = a;
         break;
@@ -206,21 +207,19 @@ Result<std::unique_ptr<PosixFile>> PosixFile::open(const std::string& path,
                                    ? ZeroRange::kSupported
                                    : ZeroRange::kUnsupported;
   return std::unique_ptr<PosixFile>(
-      new PosixFile(path, fd, options, direct, alignment, zero_range));
+      new PosixFile(path, std::move(fd), options, direct, alignment, zero_range));
 }
 
-PosixFile::PosixFile(std::string path, int fd, PosixOpenOptions options, bool direct,
+PosixFile::PosixFile(std::string path, UniqueFd fd, PosixOpenOptions options, bool direct,
                      size_t alignment, ZeroRange zero_range)
     : path_(std::move(path)),
-      fd_(fd),
+      fd_(std::move(fd)),
       options_(options),
       direct_(direct),
       alignment_(alignment),
       zero_range_(zero_range) {}
 
-PosixFile::~PosixFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
+PosixFile::~PosixFile() = default;
 
 bool PosixFile::aligned(uint64_t offset, std::span<const iovec> iov) const {
   if (!direct_) return true;
@@ -249,15 +248,15 @@ Result<void> PosixFile::transfer(uint64_t offset, std::span<const iovec> iov_in,
     const bool use_ring = options_.aio == AioBackend::kIoUring && (direct_ || !is_write);
     io_uring* ring = use_ring ? t_ring.get() : nullptr;
     if (ring != nullptr) {
-      n = submit_uring(ring, fd_, &iov[first], count, offset, direction);
+      n = submit_uring(ring, fd_.get(), &iov[first], count, offset, direction);
       if (n < 0) {
         errno = static_cast<int>(-n);
         n = -1;
       }
     } else if (is_write) {
-      n = pwritev(fd_, &iov[first], static_cast<int>(count), static_cast<off_t>(offset));
+      n = pwritev(fd_.get(), &iov[first], static_cast<int>(count), static_cast<off_t>(offset));
     } else {
-      n = preadv(fd_, &iov[first], static_cast<int>(count), static_cast<off_t>(offset));
+      n = preadv(fd_.get(), &iov[first], static_cast<int>(count), static_cast<off_t>(offset));
     }
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
@@ -351,13 +350,13 @@ Result<void> PosixFile::writev_at(uint64_t offset, std::span<const iovec> iov) {
 
 Result<void> PosixFile::flush() {
   if (options_.cache == CacheMode::kUnsafe || options_.access != Access::kReadWrite) return ok();
-  if (fdatasync(fd_) != 0) return Error::from_errno(errno, "flush of '" + path_ + "' failed");
+  if (fdatasync(fd_.get()) != 0) return Error::from_errno(errno, "flush of '" + path_ + "' failed");
   return ok();
 }
 
 Result<void> PosixFile::punch_hole(uint64_t offset, uint64_t length) {
   if (length == 0) return ok();
-  if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+  if (fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
                 static_cast<off_t>(length)) == 0)
     return ok();
   if (errno == EOPNOTSUPP) return write_zeroes(offset, length);
@@ -366,7 +365,7 @@ Result<void> PosixFile::punch_hole(uint64_t offset, uint64_t length) {
 
 Result<void> PosixFile::write_zeroes(uint64_t offset, uint64_t length) {
   if (length == 0) return ok();
-  if (fallocate(fd_, FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset),
+  if (fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset),
                 static_cast<off_t>(length)) == 0)
     return ok();
   if (errno != EOPNOTSUPP && errno != EINVAL)
@@ -389,7 +388,7 @@ Result<ZeroOutcome> PosixFile::zero_range_no_fallback(uint64_t offset, uint64_t 
   if (length == 0) return ZeroOutcome::kZeroed;
   if (zero_range_.load(std::memory_order_relaxed) == ZeroRange::kUnsupported)
     return ZeroOutcome::kUnsupported;
-  if (fallocate(fd_, FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset),
+  if (fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset),
                 static_cast<off_t>(length)) == 0)
     return ZeroOutcome::kZeroed;
   if (errno == EOPNOTSUPP || errno == EINVAL) {
@@ -401,16 +400,16 @@ Result<ZeroOutcome> PosixFile::zero_range_no_fallback(uint64_t offset, uint64_t 
 
 Result<void> PosixFile::allocate(uint64_t offset, uint64_t length) {
   if (length == 0) return ok();
-  int rc = posix_fallocate(fd_, static_cast<off_t>(offset), static_cast<off_t>(length));
+  int rc = posix_fallocate(fd_.get(), static_cast<off_t>(offset), static_cast<off_t>(length));
   if (rc != 0) return Error::from_errno(rc, "preallocation of '" + path_ + "' failed");
   return ok();
 }
 
 Result<uint64_t> PosixFile::size() {
   struct stat st {};
-  if (fstat(fd_, &st) != 0) return Error::from_errno(errno, "stat of '" + path_ + "' failed");
+  if (fstat(fd_.get(), &st) != 0) return Error::from_errno(errno, "stat of '" + path_ + "' failed");
   if (S_ISBLK(st.st_mode)) {
-    off_t end = lseek(fd_, 0, SEEK_END);
+    off_t end = lseek(fd_.get(), 0, SEEK_END);
     if (end < 0) return Error::from_errno(errno, "seek on '" + path_ + "' failed");
     return static_cast<uint64_t>(end);
   }
@@ -418,14 +417,14 @@ Result<uint64_t> PosixFile::size() {
 }
 
 Result<void> PosixFile::truncate(uint64_t new_size) {
-  if (ftruncate(fd_, static_cast<off_t>(new_size)) != 0)
+  if (ftruncate(fd_.get(), static_cast<off_t>(new_size)) != 0)
     return Error::from_errno(errno, "truncate of '" + path_ + "' failed");
   return ok();
 }
 
 Result<uint64_t> PosixFile::allocated_size() {
   struct stat st {};
-  if (fstat(fd_, &st) != 0) return Error::from_errno(errno, "stat of '" + path_ + "' failed");
+  if (fstat(fd_.get(), &st) != 0) return Error::from_errno(errno, "stat of '" + path_ + "' failed");
   return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
@@ -436,11 +435,11 @@ Result<FileExtent> PosixFile::extent_at(uint64_t offset, uint64_t max_length) {
   const FileExtent data_all{false, max_length};
   if (offset > static_cast<uint64_t>(INT64_MAX)) return FileExtent{true, max_length};
   const off_t start = static_cast<off_t>(offset);  // <= INT64_MAX, checked above
-  const off_t data = lseek(fd_, start, SEEK_DATA);
+  const off_t data = lseek(fd_.get(), start, SEEK_DATA);
   if (data < 0) return errno == ENXIO ? FileExtent{true, max_length} : data_all;  // trailing hole
   if (data > start)
     return FileExtent{true, std::min<uint64_t>(max_length, static_cast<uint64_t>(data - start))};
-  const off_t hole = lseek(fd_, start, SEEK_HOLE);
+  const off_t hole = lseek(fd_.get(), start, SEEK_HOLE);
   if (hole <= start) return data_all;
   return FileExtent{false, std::min<uint64_t>(max_length, static_cast<uint64_t>(hole - start))};
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // PosixFile: a File on a host file descriptor, honouring a cache mode.
 //
 // Cache modes map to open flags as in QEMU: none -> O_DIRECT, directsync ->
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "block/io/file.h"
+#include "common/unique_fd.h"
 
 namespace amber::block::io {
 
@@ -55,7 +57,7 @@ class PosixFile final : public File {
   Result<FileExtent> extent_at(uint64_t offset, uint64_t max_length) override;
   const std::string& name() const override { return path_; }
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   bool direct() const { return direct_; }
   // Whether a request at `offset` on `iov` may go to fd() as it is: always
   // without O_DIRECT, else offset, lengths and addresses aligned to the
@@ -66,14 +68,14 @@ class PosixFile final : public File {
  private:
   // How the file can zero a range without writing zeros.
   enum class ZeroRange { kSupported, kUnsupported };
-  PosixFile(std::string path, int fd, PosixOpenOptions options, bool direct, size_t alignment,
+  PosixFile(std::string path, UniqueFd fd, PosixOpenOptions options, bool direct, size_t alignment,
             ZeroRange zero_range);
   Result<void> transfer(uint64_t offset, std::span<const iovec> iov, IoDirection direction);
   Result<void> bounce_read(uint64_t offset, std::span<const iovec> iov);
   Result<void> bounce_write(uint64_t offset, std::span<const iovec> iov);
 
   std::string path_;
-  int fd_;
+  UniqueFd fd_;
   PosixOpenOptions options_;
   bool direct_;
   size_t alignment_;

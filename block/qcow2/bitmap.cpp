@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // qcow2 bitmap directory reader: see bitmap.h. Limits and messages follow
 // QEMU 7.2 (block/qcow2.c qcow2_read_extensions, block/qcow2-bitmap.c).
 #include "block/qcow2/bitmap.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // qcow2 persistent dirty bitmaps: reads the bitmap directory that header
 // extension 0x23852875 points to, for `info` (name, granularity, flags).
 // Amber does not maintain bitmaps; a read-write open clears the bitmaps

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // qcow2 consistency check and repair (`qemu-img check [-r leaks|all]`),
 // following qemu-img 7.2's qcow2_co_check_locked step by step:
 //

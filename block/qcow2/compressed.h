@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Compressed clusters: descriptor decoding and bounded decompression
 // (deflate = raw deflate, windowBits -12; zstd = one bare frame). The
 // output is exactly one cluster, never more (decompression-bomb guard).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Copy-on-write helpers for the qcow2 allocating-write path: a per-thread,
 // page-aligned scratch cluster (so COW reads and writes need no heap
 // allocation and no O_DIRECT bounce buffer once warm), and the iovec list

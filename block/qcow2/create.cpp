@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // qcow2 image creation with QEMU 7.2's layout: header at 0, refcount table
 // at cluster 1, first refcount block at cluster 2, L1 table allocated next
 // (cluster 3) and the file not padded after it.

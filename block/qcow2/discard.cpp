@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Qcow2Image: discard, write_zeroes, resize (grow with preallocation,
 // shrink) and L1 growth.
 #include <algorithm>

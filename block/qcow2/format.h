@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // qcow2 on-disk constants, QEMU's validation limits and big-endian helpers.
 // doc/qcow2-format.md gives the facts behind them (section 11: the limits).
 //

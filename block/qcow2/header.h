@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // qcow2 header: parse + validate (hostile input) and serialize, with its
 // header extensions (backing format, feature-name table, unknown ones kept
 // verbatim so a header rewrite preserves them).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Qcow2Image: the qcow2 implementation of block::Image, and the entry
 // points that work on any io::File (so tests run over MemoryFile and
 // FaultFile). Its members are implemented in several files by concern:

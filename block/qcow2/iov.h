@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Scatter/gather helpers for the qcow2 data path: sub-ranges of a
 // request's iovec array without heap allocation for the common case.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // L2Cache: an LRU cache of L2 table *slices* (4 KiB or one cluster if
 // smaller), keyed by the slice's host offset, entries kept host-endian.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The one decoder of qcow2 L2 entries (standard and extended, QEMU's
 // cluster types). The read path (Qcow2Image::classify), walk_references
 // (refcount rebuilds, test consistency checks) and `check` all decode

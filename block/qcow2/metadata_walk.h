@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // walk_references: visits every host range that a qcow2 image's tables
 // reference (header, L1 tables, L2 tables, data and compressed clusters,
 // snapshot table, refcount table and blocks), validating every entry on the

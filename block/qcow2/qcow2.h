@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The qcow2 driver's entry points, called by block/image.cpp's dispatch.
 // Everything else under block/qcow2/ is internal to the driver.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Qcow2Image: guest -> host mapping, the read path and block_status.
 #include <algorithm>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Refcounts: the refcount table (kept whole in memory, at most 8 MiB) and
 // an LRU cache of refcount blocks, for every refcount_order 0..6. Finds
 // free clusters, grows refcount blocks (self-describing, as QEMU places

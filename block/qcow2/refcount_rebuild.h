@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Refcount structure rebuilding (QEMU's "Rebuilding refcount structure").
 // write_refcount_structure writes fresh refcount blocks and a fresh table
 // for an in-memory count of every host cluster, placed as qemu-img 7.2

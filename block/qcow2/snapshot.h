@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Internal snapshot table: parse and validate, and serialise (for `check
 // -r all`, which rewrites a table with incomplete entries as qemu-img
 // does). Creating, applying and deleting snapshots is not implemented.

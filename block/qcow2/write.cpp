@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Qcow2Image: the write path. Writes to clusters this image owns alone
 // (COPIED) go straight to the file under the shared lock; everything else
 // (allocation, COW from the backing file, a snapshot-shared or compressed

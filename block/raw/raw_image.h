@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // RawImage: a raw disk image; guest offset == file offset.
 //
 // discard punches the range out of the file (writing zeros where the file

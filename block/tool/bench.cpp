@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `amber-img bench`: qemu-img bench's options and output. With aio=threads,
 // `depth` requests are kept in flight by a pool of worker threads (at most
 // kMaxWorkers), each doing synchronous engine calls on request indexes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What `amber-img bench`'s two runners share: the parsed options, request
 // offsets and the I/O buffers. bench.cpp parses and prints; the runners
 // keep `depth` requests in flight, either with a pool of threads doing
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "block/image.h"
+#include "common/uint128.h"
 
 namespace amber::block::tool {
 
@@ -37,8 +39,8 @@ struct BenchConfig {
 inline uint64_t bench_offset(const BenchConfig& config, uint64_t step, uint64_t image_size,
                              uint64_t index) {
   if (index == 0 || image_size == 0) return config.offset;
-  const unsigned __int128 raw = static_cast<unsigned __int128>(config.offset) +
-                                static_cast<unsigned __int128>(index) * step;
+  const Uint128 raw = static_cast<Uint128>(config.offset) +
+                                static_cast<Uint128>(index) * step;
   return static_cast<uint64_t>(raw % image_size);
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-img bench with aio=io_uring/native: one thread keeps `depth`
 // requests in flight on an IoRing, as qemu-img does with coroutines on its
 // AioContext. A request whose bytes Image::map_direct() places in the
@@ -23,6 +24,7 @@
 #include "block/io/io_ring.h"
 #include "block/io/posix_file.h"
 #include "block/tool/bench.h"
+#include "common/unique_fd.h"
 
 namespace amber::block::tool {
 namespace {
@@ -288,14 +290,13 @@ std::optional<std::string> run_ring_bench(Image& image, const BenchConfig& confi
   if (!file.ok()) return std::nullopt;
   auto ring = io::IoRing::create(static_cast<unsigned>(slots + 1));  // + the eventfd read
   if (!ring.ok()) return std::nullopt;
-  const int wake_fd = eventfd(0, EFD_CLOEXEC);
-  if (wake_fd < 0) return std::nullopt;
+  const UniqueFd wake_fd(eventfd(0, EFD_CLOEXEC));
+  if (!wake_fd) return std::nullopt;
   std::string error;
   {
-    RingBench bench(image, config, step, **file, **ring, static_cast<size_t>(slots), wake_fd);
+    RingBench bench(image, config, step, **file, **ring, static_cast<size_t>(slots), wake_fd.get());
     error = bench.run();
   }
-  ::close(wake_fd);
   return error;
 }
 

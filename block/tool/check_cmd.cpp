@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `amber-img check`: runs block::check_image and prints qemu-img 7.2's
 // report; the exit status follows qemu-img (0, 1, 2, 3, 63).
 #include <getopt.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-img commands: one entry point per qemu-img command, each taking the
 // command's own argv (argv[0] is the command name) and returning the
 // process exit status. Errors go to stderr as "<program>: ..." lines, where

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Shared helpers of the amber-img commands: error lines, getopt reset and
 // the --help text.
 #include <getopt.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `amber-img compare`: compares the guest-visible contents of two images
 // (qemu-img compare's non-strict mode: unallocated == zeros, and a size
 // difference is fine when the longer image's tail reads as zeros).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `amber-img create`: qemu-img create's command line, option echo and
 // messages, on top of block::create_image.
 #include "block/tool/create.h"

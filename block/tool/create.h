@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `amber-img create`: argument parsing and qemu-img's "Formatting ..." line,
 // exposed for the unit tests.
 //

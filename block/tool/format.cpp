@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-img output formatting: see format.h.
 #include "block/tool/format.h"
 
@@ -6,6 +7,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
+
+#include "common/uint128.h"
 
 namespace amber::block::tool {
 namespace {
@@ -185,8 +188,8 @@ std::string format_human_size(uint64_t bytes) {
   // 1000/1024 before taking the binary exponent), so a value never shows
   // four integer digits. Exact integer thresholds avoid rounding trouble.
   int unit = 0;
-  unsigned __int128 unit_bytes = 1;
-  while (unit < 6 && static_cast<unsigned __int128>(bytes) >= unit_bytes * 1000) {
+  Uint128 unit_bytes = 1;
+  while (unit < 6 && static_cast<Uint128>(bytes) >= unit_bytes * 1000) {
     unit_bytes *= 1024;
     ++unit;
   }

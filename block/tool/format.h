@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-img output formatting: qemu-img 7.2's human sizes, its JSON style
 // (QEMU's pretty printer: 4-space indentation, keys in QDict hash order),
 // and the text of `info`, `check` and `map`. Kept apart from the commands

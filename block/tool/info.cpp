@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `amber-img info`: image facts in qemu-img 7.2's human and JSON formats,
 // optionally for the whole backing chain.
 #include <getopt.h>

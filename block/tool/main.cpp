@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-img: qemu-img's command line on Amber's block engine. main() only
 // dispatches to the command named by argv[1].
 #include <cstdio>

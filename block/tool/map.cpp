@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `amber-img map`: the image's allocation map in qemu-img 7.2's human table
 // or its one-object-per-line JSON, adjacent runs merged as qemu-img does.
 #include <getopt.h>

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Option parsing for amber-img: see options.h.
 #include "block/tool/options.h"
 
 #include <cctype>
+
+#include "common/uint128.h"
 
 namespace amber::block::tool {
 namespace {
@@ -85,8 +88,8 @@ Result<uint64_t> parse_size(std::string_view text) {
     // frac * 2^shift rounded to the nearest byte, halves up, as qemu-img
     // 7.2 does (measured: "1.9k" is 1946, "3.3M" 3460301, "1.1k" 1126);
     // no overflow: frac_num < frac_den <= 1e18.
-    const unsigned __int128 part =
-        ((static_cast<unsigned __int128>(frac_num) << shift) + frac_den / 2) / frac_den;
+    const Uint128 part =
+        ((static_cast<Uint128>(frac_num) << shift) + frac_den / 2) / frac_den;
     if (value > UINT64_MAX - static_cast<uint64_t>(part))
       return Error(ErrorKind::kOutOfRange, "size too large");
     value += static_cast<uint64_t>(part);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-img option parsing shared by every command: qemu-img's size syntax
 // (qemu_strtosz: k K M G T P E suffixes, 1024-based, optional fraction with
 // a suffix, "b"/"B" for bytes), its boolean words, and "-o key=value,..."

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `amber-img resize`: grows (or with --shrink shrinks) an image, as
 // qemu-img resize, including "+SIZE" / "-SIZE" relative sizes.
 #include <getopt.h>

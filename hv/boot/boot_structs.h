@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Guest-visible boot structures, laid out as the guest reads them:
 // Linux's boot_params (the "zero page", x86 boot protocol; we address it
 // by documented offsets) and Xen's PVH hvm_start_info with its module list

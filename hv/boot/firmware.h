@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Firmware (SeaBIOS) placement, as QEMU's pc machine does it:
 //  - the whole image read-only (KVM_MEM_READONLY) at 4 GiB - size, where
 //    the reset vector 0xFFFFFFF0 lands;

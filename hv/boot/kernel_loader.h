@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // KernelLoader: direct boot without firmware. Detects the kernel kind:
 //  - a Linux bzImage (boot protocol >= 2.06, "HdrS" at 0x202): the
 //    protected-mode part goes to 1 MiB, boot_params (the zero page) with

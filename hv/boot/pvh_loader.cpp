@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // KernelLoader's PVH half: an ELF (32- or 64-bit) with the Xen note
 // XEN_ELFNOTE_PHYS32_ENTRY. Every header field is checked against the file
 // size before use; segments must land wholly in guest RAM.

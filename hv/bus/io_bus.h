@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // IoBus: an address map from guest port-I/O or MMIO addresses to devices.
 //
 // Devices register [base, base + length) ranges; overlapping registrations

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The server side of the control protocol: one request line in, one reply
 // line out, for every command of vmmctl's table (vmmctl/commands.h: names,
 // request and reply structs, their JSON), with the request's "id" echoed.

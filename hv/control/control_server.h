@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // ControlServer: the --control unix stream socket. Any number of clients
 // (up to kMaxClients); each gets the greeting line first, then each line
 // it sends is one command (commands.h), answered on the same connection;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // CMOS / RTC (MC146818) at 0x70 (index; bit 7 = NMI mask, ignored) and 0x71
 // (data). The clock registers read the host's UTC time (BCD, 24-hour, as
 // the BIOS sets register B); the NVRAM bytes carry what SeaBIOS reads:

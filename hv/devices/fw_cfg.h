@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // fw_cfg: QEMU's firmware configuration interface, as SeaBIOS reads it.
 //   0x510 (16-bit write): select an item; 0x511 (byte read): next byte of
 //   it; 0x514/0x518: DMA address, big-endian halves, the write to 0x518

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // i8042 keyboard controller, as much as firmware and OS reset paths need:
 // status/command port 0x64 and data port 0x60, the controller self tests,
 // the command byte, a keyboard that acknowledges commands (reset answers

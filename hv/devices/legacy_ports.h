@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Small fixed-port PC devices, each a few lines:
 //  - DebugConsole (0x402): bytes written go to a log file; reads return
 //    0xE9 (SeaBIOS checks this before it logs there).

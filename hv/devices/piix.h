@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The i440FX/PIIX3 chipset functions SeaBIOS and Windows look for:
 //  - I440fxHost (00:00.0, 8086:1237 rev 02, subsystem 1af4:1100): PAM
 //    registers 0x59..0x5F and SMRAM 0x72 are stored and otherwise ignored

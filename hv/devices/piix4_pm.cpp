@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "hv/devices/piix4_pm.h"
 
 #include <algorithm>
@@ -5,6 +6,7 @@
 #include <optional>
 
 #include "hv/devices/piix.h"
+#include "common/uint128.h"
 
 namespace amber::hv::devices {
 namespace {
@@ -19,7 +21,7 @@ uint32_t pm_timer_now() {
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count();
   // 128-bit intermediate: ns * 3.58e6 overflows 64 bits after ~85 minutes.
-  const auto ticks = static_cast<unsigned __int128>(ns) * kPmTimerHz / 1000000000u;
+  const auto ticks = static_cast<Uint128>(ns) * kPmTimerHz / 1000000000u;
   return static_cast<uint32_t>(ticks) & 0xFFFFFF;
 }
 }  // namespace

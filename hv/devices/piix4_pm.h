@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // PIIX4 power management function (00:01.3, 8086:7113 rev 03) and its ACPI
 // register block.
 //  - config 0x40 PMBASE (I/O, 64 bytes) enabled by 0x80 bit 0: the block

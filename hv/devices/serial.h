@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // 16550A UART (COM1 at 0x3F8, IRQ 4): divisor latch, IER/IIR/FCR/LCR/MCR/
 // LSR/MSR/SCR, a 16-byte receive FIFO fed by the backend's reader thread,
 // transmit straight to the backend (THR is always empty again at once),

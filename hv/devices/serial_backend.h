@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Where a UART's bytes go and come from: stdio, a pty (its path is printed
 // on stderr), a file (output only), a listening unix socket (one client at
 // a time), or nowhere; the choice is vmmctl::SerialSettings (parsed by

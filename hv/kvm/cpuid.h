@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // CPUID table for one vCPU: what KVM_GET_SUPPORTED_CPUID reports, with the
 // per-vCPU identity (APIC id, topology) filled in and the hypervisor bit set.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "hv/kvm/kvm.h"
 
 #include <fcntl.h>
@@ -45,23 +46,11 @@ Result<void> do_ioctl(int fd, unsigned long request, T arg, const char* what) {
 
 }  // namespace
 
-Fd& Fd::operator=(Fd&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 Result<KvmSystem> KvmSystem::open(const char* path) {
   const int fd = ::open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return Error::from_errno(errno, std::string("opening ") + path);
   KvmSystem system;
-  system.fd_ = Fd(fd);
+  system.fd_ = UniqueFd(fd);
   const int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION)
     return Error(ErrorKind::kUnsupported, "KVM API version " + std::to_string(version) +
@@ -181,7 +170,7 @@ Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(const KvmSystem& system, const 
                                                  unsigned id) {
   const int fd = ::ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
   if (fd < 0) return ioctl_error("KVM_CREATE_VCPU");
-  Fd owner(fd);
+  UniqueFd owner(fd);
   AMBER_TRY_ASSIGN(const size_t size, system.vcpu_mmap_size());
   void* run = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (run == MAP_FAILED) return Error::from_errno(errno, "mapping kvm_run");

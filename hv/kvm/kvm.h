@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Thin owners of the KVM file descriptors: the system (/dev/kvm), one VM
 // and its vCPUs. Each method is one ioctl with its error turned into a
 // Result; policy (what to create, in which order) lives in hv/vmm.
@@ -15,24 +16,9 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace amber::hv::kvm {
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(other.release()) {}
-  Fd& operator=(Fd&& other) noexcept;
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd();
-  int get() const { return fd_; }
-  int release() { int fd = fd_; fd_ = -1; return fd; }
-
- private:
-  int fd_ = -1;
-};
 
 class KvmVcpu;
 
@@ -45,7 +31,7 @@ class KvmSystem {
   Result<size_t> vcpu_mmap_size() const;
 
  private:
-  Fd fd_;
+  UniqueFd fd_;
 };
 
 // Whether KVM_IRQFD binds the eventfd to the GSI or removes that binding.
@@ -74,7 +60,7 @@ class KvmVm {
 
  private:
   explicit KvmVm(int fd) : fd_(fd) {}
-  Fd fd_;
+  UniqueFd fd_;
 };
 
 class KvmVcpu {
@@ -106,7 +92,7 @@ class KvmVcpu {
  private:
   KvmVcpu(int fd, unsigned id, kvm_run* run, size_t run_size)
       : fd_(fd), id_(id), run_(run), run_size_(run_size) {}
-  Fd fd_;
+  UniqueFd fd_;
   unsigned id_;
   kvm_run* run_;
   size_t run_size_;

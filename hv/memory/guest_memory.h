@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // GuestMemory: the map of guest-physical RAM to host memory.
 //
 // Built once while the VM is set up (add_region), then read-only, so

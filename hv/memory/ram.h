@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // GuestRam: the guest's RAM as one host mapping (anonymous or hugetlb),
 // laid out around the 32-bit PCI hole, and the e820 maps derived from it.
 //

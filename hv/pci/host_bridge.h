@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // HostBridge: PCI configuration mechanism #1 on bus 0 and BAR routing.
 //
 // 0xCF8 (32-bit) latches the address (reads back what was written, which

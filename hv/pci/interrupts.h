@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Interfaces a device uses to reach the rest of the VM: interrupts and
 // ioeventfd registration. Implemented by the VM builder on top of KVM
 // (irqfd, KVM_SIGNAL_MSI, KVM_IRQ_LINE, KVM_IOEVENTFD) and by fakes in unit

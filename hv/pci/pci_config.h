@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // PciConfigSpace: the standard type-0 PCI configuration header, shared by
 // every PCI function Amber emulates (host bridge, PIIX, virtio-pci).
 //

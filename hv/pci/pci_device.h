@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // PciDevice: what the PCI host bridge needs from a function on bus 0.
 //
 // The bridge (hv/pci/, owned by the platform code) routes configuration

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // AdaptivePoll: how long an iothread busy-polls its avail ring, once the
 // ring runs empty, before it re-enables guest kicks and sleeps.
 //

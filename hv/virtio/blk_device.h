@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // BlkDevice: the virtio-blk VirtioDevice: feature bits, the
 // virtio_blk_config space, its virtqueues and their iothreads.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "hv/virtio/blk_engine.h"
 
 #include <sys/uio.h>

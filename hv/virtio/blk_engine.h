@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // BlkEngine: turns virtio-blk request chains into block::Image calls.
 //
 // One engine per disk, shared by all of its queues' iothreads. It parses a

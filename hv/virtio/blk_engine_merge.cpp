@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // BlkEngine's READ/WRITE path: per-request checks, then merging of
 // contiguous requests of one direction into a single Image call.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // blk_pci.h: how the VM builder creates a virtio-blk disk.
 //
 // One call builds the whole device: the block::Image (opened here with the

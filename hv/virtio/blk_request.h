@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // BlkRequest / BlkBatch: virtio-blk requests parsed out of their chains,
 // waiting to be executed together so that neighbouring reads or writes
 // can be merged into one Image call (see BlkEngine::execute(BlkBatch&)).

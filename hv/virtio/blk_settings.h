@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // blk_settings.h: the settings of one virtio-blk disk, as the VM builder
 // hands them over (BlkConfig: how to open the image) and as the device
 // uses them (BlkOptions: what the guest is offered).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // blk_stats.h: the per-disk counters of a virtio-blk device (query-block).
 //
 // Plain values: a snapshot taken with BlkEngine::stats(), safe to copy

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // IoThread: one thread per virtqueue that sleeps until the guest kicks.
 //
 // The kick eventfd is created once and lives as long as the IoThread, so

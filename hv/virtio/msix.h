@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // MsixTable: the MSI-X vector table and pending-bit array of one PCI
 // function, and delivery of its vectors through InterruptController.
 //

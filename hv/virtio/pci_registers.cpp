@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The two register files of VirtioPciTransport (declared in pci_transport.h):
 // the modern common configuration structure (spec 4.1.4.3) and the legacy
 // 0.9.5 I/O header, plus the device-status state machine both share.

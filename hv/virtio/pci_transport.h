@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // VirtioPciTransport: the transitional virtio-pci function around any
 // VirtioDevice (virtio_device.h): blk today, scsi and net later.
 //

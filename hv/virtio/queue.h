@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // SplitQueue: one split virtqueue (virtio 1.x, 2.7) living in guest RAM.
 //
 // The guest is hostile: every ring index, descriptor address, length and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // VirtioDevice: what a virtio device (blk, and later scsi, net) gives the
 // generic virtio-PCI transport (pci_transport.h), and DeviceSignals: what
 // the transport gives the device back.

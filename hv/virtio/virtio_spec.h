@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // virtio_spec.h: numbers from the virtio 1.x specification (and the legacy
 // 0.9.5 PCI interface) that the queue, transport and block device share.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // build_vm: turns a Config into a ready-to-run Vm. Every device of the
 // platform is created and attached in this one place (builder.cpp), in
 // the order a reader would look for them; nothing attaches itself.

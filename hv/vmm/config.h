@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Config: amber-vmm's command line. The syntax and every value check are
 // vmmctl's (vmmctl/launch.h: parse_argv, the same code the daemon's
 // to_argv() is tested against), so the two sides cannot drift apart; this

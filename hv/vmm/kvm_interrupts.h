@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // KvmInterrupts: InterruptController and IoEventRegistry on the in-kernel
 // irqchip.
 //  - GSI routing is QEMU's: GSI 0 -> PIC pin 0 and IOAPIC pin 2 (the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Machine: one running VM: the KVM VM and vCPUs, guest RAM, the PIO and
 // MMIO buses and the devices on them (owned here, attached by builder.cpp),
 // and the run state (running / paused / shutdown) with reset.

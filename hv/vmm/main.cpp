@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-vmm: parses the command line, builds the VM, serves the control
 // socket and runs until the guest or the host ends it. See doc/amber-vmm.md.
 #include <signal.h>

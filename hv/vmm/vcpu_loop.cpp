@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The vCPU exit loop: one switch over KVM's exit reasons. Runs on the vCPU's
 // own thread (see machine.h for how it parks and how requests leave it).
 #include <cerrno>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # block_bench.sh: amber-img bench vs qemu-img bench on the same files.
 #
 # Runs both tools alternately with identical options (the method of the

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # amber-vmm vs QEMU+KVM on the same PVH probe guest and the same kind of
 # qcow2 disk (64 MiB, cache=writeback, 1 queue), run alternately
 # (REPS times, default 3; medians reported):

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Generator of the hostile qcow2 corpus (the checks of doc/qcow2-format.md section 10).
 
 Every image starts as a valid image made by qemu-img/qemu-io and gets a few

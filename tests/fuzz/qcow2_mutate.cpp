@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // qcow2-mutate: a seeded mutation fuzzer for the qcow2 driver's parsers.
 //
 // Each iteration takes one of the TEMPLATE images (valid qemu-img images),

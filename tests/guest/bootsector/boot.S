@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Amber boot-sector probe: SeaBIOS loads sector 0 at 0x7C00; it loads the
  * next STAGE2_SECTORS sectors with int 13h AH=02h and then exercises the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the boot-sector probe: build.sh OUTPUT.bin (8 sectors, flat binary).
 set -eu
 here=$(dirname "$0")

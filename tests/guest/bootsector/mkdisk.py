@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Makes the raw boot probe disk: mkdisk.py BOOT.bin OUT.raw [MiB].
 
 Sector 0..7: the probe; sector 16/17: the data tags the probe reads.

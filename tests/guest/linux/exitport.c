@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * amber-exit VALUE: writes VALUE to the isa-debug-exit port 0x501 from a
  * Linux guest's userspace (static binary for the test initramfs).

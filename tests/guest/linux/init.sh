@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # /init of the Amber Linux test guest: loads the virtio modules, checks
 # /dev/vda (host tag in sector 0, write + direct read-back at sector 4096),
 # prints LINUX: RESULT PASS|FAIL, leaves through the exit port, then powers off.

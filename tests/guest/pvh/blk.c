@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* virtio-blk request helpers for the probe guest (see blk.h). */
 #include "blk.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * virtio-blk requests over the polled virtqueues of virtio.h: synchronous
  * single requests for the functional probe and an asynchronous slot pool for

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the PVH probe guest: build.sh OUTPUT.elf (sources beside this script).
 set -eu
 here=$(dirname "$0")

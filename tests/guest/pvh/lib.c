@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Freestanding helpers for the probe guest (see lib.h). */
 #include "lib.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Freestanding support for the probe guest: port I/O, MMIO, COM1 output,
  * a small printf, memory helpers, the cmdline parser, TSC and the exit port.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* PCI config access and BAR assignment for the probe guest (see pci.h). */
 #include "pci.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * PCI configuration mechanism #1 (0xCF8/0xCFC) and a tiny BAR allocator for
  * direct boot, where no firmware has programmed the BARs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Amber virtio-blk probe guest (PVH). Modes, chosen by `test=` on the
  * cmdline (see tests/guest/README.md):

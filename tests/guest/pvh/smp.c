@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * SMP exit-rate mode of the probe guest (`test=smpexit cpus=N count=C`):
  * the BSP starts the other N-1 CPUs with INIT/SIPI (real-mode trampoline

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* Modern virtio-pci + split virtqueue driver for the probe (see virtio.h). */
 #include "virtio.h"
 

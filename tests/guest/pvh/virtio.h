@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Modern virtio-pci transport (capabilities, common config in a memory BAR)
  * and polled split virtqueues, enough to drive virtio-blk from the probe.

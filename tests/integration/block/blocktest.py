@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared helpers for the block engine integration tests.
 
 Paths to the programs under test come from the environment that

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Hostile qcow2 corpus: every crafted image is refused cleanly.
 
 The images come from tests/data/qcow2_corpus.py (valid qemu-img images plus

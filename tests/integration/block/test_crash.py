@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Crash consistency of the qcow2 engine.
 
 Process crash: amber-crash writes and flushes, logging what each flush made

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Seeded differential test: raw reference file vs qcow2 through Amber.
 
 amber-diff applies thousands of random writes, zero-writes and discards

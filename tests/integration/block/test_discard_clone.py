@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Discard frees host space; linked clones are tiny at birth.
 
 Discard: write 32 MiB through the engine, discard it, and the host file's

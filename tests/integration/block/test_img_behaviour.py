@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """amber-img behaves as qemu-img 7.2 on the same images (issue 7).
 
 Each test runs qemu-img (or qemu-io) as the oracle and amber-img on copies

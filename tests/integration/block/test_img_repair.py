@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """`amber-img check -r` repairs as qemu-img 7.2 does (issue 7).
 
 Each test crafts a damaged image (qemu-img builds it, the damage is written

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Interoperability of Amber's qcow2 engine and amber-img with qemu-img 7.2.
 
 QEMU -> Amber: images that qemu-img creates with each create option and

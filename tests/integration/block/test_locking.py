@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Amber and QEMU exclude each other on the same image (OFD locks).
 
 QEMU holds: `qemu-io -c 'sleep N'` keeps the image open read-write (or

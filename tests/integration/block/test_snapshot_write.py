@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Amber writes into a qcow2 image that has internal snapshots.
 
 qemu-img makes the image and the snapshots; Amber then overwrites, zeroes

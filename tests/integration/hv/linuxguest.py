@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Builds (or reuses) the Debian-kernel test guest for the Linux tests."""
 import os
 import subprocess

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """bzImage direct boot on this machine: amber-vmm --kernel vmlinuz reaches
 the kernel's first console output ("Linux version" via earlyprintk on
 ttyS0) within a few minutes; then the VM is killed. (On kvm_pvm a stock

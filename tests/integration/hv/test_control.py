@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """amber-vmm's control socket (line-delimited JSON, doc/amber-vmm.md): the
 greeting, query-version, query-status (with the pid), query-chardev,
 pause/resume (the guest makes no progress while paused), query-block byte

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """SIGKILL during guest writes: the probe's write loop prints
 "FLUSHED seq=N" after every completed flush; after killing amber-vmm the
 image checks clean (leaks allowed) and every write up to the last

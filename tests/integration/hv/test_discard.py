@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Guest discards (discard=unmap) give space back: the image file's
 allocated size (st_blocks) shrinks after the guest discards what it wrote."""
 import os

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """--memory ...,hugepages=on: guest RAM comes from 2 MiB hugetlb pages (seen
 in /proc/PID/smaps), and too few free pages gives a clear error that names
 nr_hugepages. Reserves pages through /proc/sys/vm/nr_hugepages when it may

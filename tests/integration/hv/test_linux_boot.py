@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Full Linux boot (Debian cloud kernel + busybox initramfs) under
 amber-vmm with a virtio-blk disk: the guest loads virtio_pci/virtio_blk,
 reads and writes /dev/vda and reports LINUX: RESULT PASS. Needs hardware

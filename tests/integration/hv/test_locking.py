@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A running amber-vmm holds its writable image locked the way QEMU does:
 a second amber-vmm and qemu-img (without -U) are refused with "Failed to
 get"; qemu-img -U still reads it; the lock goes away with the process."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The PVH probe guest under amber-vmm on qcow2 (plain, linked clone,
 extended_l2) and raw disks, covering every cache mode and 1 and 4 queues.
 While the guest idles after its probe, the running amber-vmm is inspected:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """SeaBIOS (--firmware) POSTs under amber-vmm and boots the boot-sector probe
 from a qcow2 disk on virtio-blk; its int 13h writes land in the image."""
 import os

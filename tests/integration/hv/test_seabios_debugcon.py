@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """SeaBIOS (--firmware, no disk, --serial none) prints its banner on the
 debugcon port (0x402) into a --debugcon file: the smallest boot there is,
 run here rather than in the unit suite because it boots a VM."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """pause / resume / system_reset / quit while two vCPUs exit to the VMM as
 fast as they can (the probe guest's smpexit mode: every vCPU writes port
 0x80 in a loop). Each must take effect with both vCPUs in the exit loop:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared helpers for the amber-vmm integration tests (Python 3 stdlib only).
 
 Environment (set by meson.build): AMBER_VMM, AMBER_IMG (optional), GUEST_DIR

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // IoRing, Image::map_direct (raw) and DirectMap (qcow2): direct I/O to
 // where the engine says guest bytes live must read and write what the
 // synchronous API reads and writes.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The server's command table (hv/control/commands.cpp) against a fake VM:
 // every command of vmmctl's table answers, ids are echoed, bad lines get
 // an error reply and never a crash.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The control socket's framing under backpressure: a client that stops
 // reading gets every line whole (or is dropped), never half a line glued
 // to the next.

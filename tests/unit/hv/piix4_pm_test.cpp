@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The PIIX4 ACPI register block under guest accesses of any size at any
 // offset: every byte comes from the register it falls in, and no access
 // shifts past the 64-bit word the registers are assembled in (the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The layer rule, checked: every `#include "..."` in our C++ sources names a
 file by its path from the repository root, and that file lies in a layer the
 including layer may use (LAYERS below, the one table of the rule; see

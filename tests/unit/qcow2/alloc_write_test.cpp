@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The allocating-write fast path: a write into a fresh cluster whose COW
 // fills are all zeros (no backing file) asks the file to zero the range
 // (ZERO_RANGE, as QEMU's handle_alloc_space) and writes the guest's bytes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Error-injection sweep (issue 7), as leveldb's fault-injection tests and
 // SQLite's I/O-error tests do it: a fixed workload runs once over a
 // FaultFile to count its I/O calls, then once per call N and failure kind

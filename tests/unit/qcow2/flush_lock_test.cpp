@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The L2 cache's lock is not held across metadata file I/O: a flush's
 // fdatasync and the slice writes of a write-back leave every other
 // thread's lookups running, and a slice changed during its write-back

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Tests on real files, checked with qemu-img / qemu-io where installed.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Regression tests for refcount-table growth that fails part-way: the
 // in-memory table must stay what the file holds (issue 7: a failed growth
 // left a larger table in memory that the next write-back wrote over the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "tests/unit/qcow2/test_util.h"
 
 #include <gtest/gtest.h>

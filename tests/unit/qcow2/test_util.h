@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Helpers shared by the qcow2 unit tests: images over MemoryFile, byte
 // patterns, and a refcount consistency check built on walk_references.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for `amber-img create` argument handling and its
 // "Formatting ..." line (expected strings captured from qemu-img 7.2).
 #include "block/tool/create.h"

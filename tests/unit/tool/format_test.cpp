@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for amber-img's output formatting, against text captured from
 // qemu-img 7.2.
 #include "block/tool/format.h"

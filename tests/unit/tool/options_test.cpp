@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for amber-img's size, number, boolean and -o list parsing.
 #include "block/tool/options.h"
 

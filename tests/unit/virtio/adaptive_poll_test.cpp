@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of AdaptivePoll: the iothread's busy-poll window grows for
 // short idle gaps, shrinks to nothing for long ones, and stays bounded.
 #include "hv/virtio/adaptive_poll.h"

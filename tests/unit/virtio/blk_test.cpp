@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of BlkEngine: request parsing and execution on an in-memory
 // image (read, write, flush, discard, write-zeroes, get-id, write cache,
 // read-only) and the answers to malformed or out-of-range requests.

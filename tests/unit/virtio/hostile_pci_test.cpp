@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Hostile guests against the virtio-PCI transport and virtio-blk's
 // iothreads: a ring that refills itself forever (each READ rewrites its own
 // request header and the avail index), and DRIVER_OK set a second time

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Randomised hostile-guest test: rings full of random (but mostly
 // plausible) descriptors, indexes and request headers are fed through the
 // queue and the block engine. Whatever the guest writes, the device must

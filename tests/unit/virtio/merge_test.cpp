@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of BlkEngine's request merging: contiguous READs/WRITEs of a
 // batch become one Image call, with one completion (status, used length,
 // statistics) per request; non-contiguous, overlapping, invalid requests

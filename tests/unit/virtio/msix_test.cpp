@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of MsixTable's delivery: through an irqfd when the controller
 // offers one (re-routed when the guest reprograms the entry, nothing written
 // while masked, released on reset), else through signal_msi().

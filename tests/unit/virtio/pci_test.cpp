@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // End-to-end tests of the transitional virtio-PCI transport with virtio-blk, driven the
 // way SeaBIOS / Windows viostor (legacy I/O BAR, INTx or MSI-X) and Linux
 // (modern capabilities, MSI-X, EVENT_IDX, MQ) drive it, with synthetic

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests of SplitQueue: chain walking (direct, indirect), used ring,
 // notification suppression, and every ring-level attack we refuse.
 #include "hv/virtio/queue.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Test doubles for the virtio unit tests: vector-backed guest RAM, a
 // driver-side view of a split ring, an in-memory block::Image and fake
 // interrupt / ioeventfd sinks that count what the device does.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // vmmctl::Client against a scripted server on the other end of a
 // socketpair: greeting, ids, events in between, split and joined lines,
 // and every way a server can misbehave.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-cat: dumps an image's guest content, read through the Amber block
 // engine (open_image + read), into a raw file. The integration tests compare
 // that file with `qemu-img convert -O raw` output of the same image.

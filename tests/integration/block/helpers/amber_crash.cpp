@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-crash: the writer that the crash test kills with SIGKILL. Writes
 // random sector-pattern data (tag = sequence number, see helper_util.h)
 // and flushes every few writes; after each successful flush it prints the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-diff: the seeded differential workload. Applies the same random
 // writes, zero-writes and discards to a raw reference file (plain POSIX
 // calls, no Amber code) and to an image (through the Amber engine), from

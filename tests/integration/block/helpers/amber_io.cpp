@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-io: applies a script of guest requests to an image through the
 // Amber block engine, like a tiny qemu-io. Also used to hold an image open
 // (the locking test keeps its stdin open while it probes with QEMU).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // amber-powerloss: power-loss simulation over an in-memory qcow2 file.
 // Each iteration loads TEMPLATE into an io::MemoryFile behind an
 // io::FaultFile, opens it with the qcow2 driver, runs random writes,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Shared bits of the block integration-test helper programs (amber-cat,
 // amber-io, amber-diff, amber-crash, amber-powerloss): argument parsing,
 // dying with one stderr line, and the self-describing sector pattern.
