@@ -35,7 +35,9 @@ uint64_t encoded_version(std::string_view text) {
 // The libvirt API level we speak: the Debian 12 clients' (9.0.0).
 constexpr uint64_t kLibraryVersion = 9000000;
 
-Result<void> no_args(XdrReader& args, std::string_view name) { return args.expect_end(name); }
+Result<void> no_args(XdrReader& args, std::string_view name) {
+  return args.expect_end(name);
+}
 
 Result<void> require_open(const Connection& connection) {
   if (!connection.opened) {
@@ -61,8 +63,7 @@ Result<void> supports_feature(Connection&, XdrReader& args, XdrWriter& reply) {
   // Keepalive: we answer PINGs. Close callbacks: a no-op registration.
   // Event callbacks are not implemented yet, so 14 is refused and the
   // client would use the legacy path if it asked for events.
-  bool supported =
-      feature == kFeatureProgramKeepalive || feature == kFeatureRemoteCloseCallback;
+  bool supported = feature == kFeatureProgramKeepalive || feature == kFeatureRemoteCloseCallback;
   (void)kFeatureRemoteEventCallback;
   reply.write_i32(supported ? 1 : 0);
   return {};

@@ -23,8 +23,7 @@ Result<void> get_lib_version(Connection& connection, XdrReader& args, XdrWriter&
 Result<void> get_hostname(Connection& connection, XdrReader& args, XdrWriter& reply);
 Result<void> get_uri(Connection& connection, XdrReader& args, XdrWriter& reply);
 Result<void> register_close_callback(Connection& connection, XdrReader& args, XdrWriter& reply);
-Result<void> unregister_close_callback(Connection& connection, XdrReader& args,
-                                       XdrWriter& reply);
+Result<void> unregister_close_callback(Connection& connection, XdrReader& args, XdrWriter& reply);
 Result<void> num_of_domains(Connection& connection, XdrReader& args, XdrWriter& reply);
 Result<void> list_domains(Connection& connection, XdrReader& args, XdrWriter& reply);
 Result<void> list_defined_domains(Connection& connection, XdrReader& args, XdrWriter& reply);

@@ -41,8 +41,7 @@ protocol::RemoteError to_remote_error(const Error& error) {
     case ErrorKind::kOutOfRange:
       return make(VIR_ERR_INVALID_ARG, VIR_FROM_NONE, "invalid argument: " + error.message());
     case ErrorKind::kNoSpace:
-      return make(VIR_ERR_OPERATION_FAILED, VIR_FROM_NONE,
-                  "operation failed: " + error.message());
+      return make(VIR_ERR_OPERATION_FAILED, VIR_FROM_NONE, "operation failed: " + error.message());
     case ErrorKind::kInternal:
       break;
   }
@@ -54,9 +53,9 @@ protocol::RemoteError unknown_procedure_error(int32_t procedure) {
 }
 
 protocol::RemoteError unknown_program_error(uint32_t program, uint32_t version) {
-  return make(VIR_ERR_RPC, VIR_FROM_RPC,
-              "Cannot find program " + std::to_string(program) + " version " +
-                  std::to_string(version));
+  return make(
+      VIR_ERR_RPC, VIR_FROM_RPC,
+      "Cannot find program " + std::to_string(program) + " version " + std::to_string(version));
 }
 
 protocol::RemoteError read_only_error(std::string_view procedure_name) {

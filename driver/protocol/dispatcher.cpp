@@ -52,17 +52,17 @@ Result<Reply> dispatch_frame(Connection& connection, std::span<const uint8_t> fr
   }
   if (header.type == rpc::PacketType::kStream) return Reply();  // no streams yet
   if (header.type != rpc::PacketType::kCall) {
-    return Error(ErrorKind::kCorrupt,
-                 "client sent packet type " + std::to_string(static_cast<uint32_t>(header.type)) +
-                     "; only CALL, STREAM and keepalive MESSAGE are accepted");
+    return Error(ErrorKind::kCorrupt, "client sent packet type " +
+                                          std::to_string(static_cast<uint32_t>(header.type)) +
+                                          "; only CALL, STREAM and keepalive MESSAGE are accepted");
   }
   if (header.status != rpc::PacketStatus::kOk) {
     return Reply(error_reply(
         header, dispatch::to_remote_error(Error(ErrorKind::kCorrupt, "CALL with status != OK"))));
   }
   if (header.program != kRemoteProgram || header.version != kRemoteVersion) {
-    return Reply(error_reply(header, dispatch::unknown_program_error(header.program,
-                                                                      header.version)));
+    return Reply(
+        error_reply(header, dispatch::unknown_program_error(header.program, header.version)));
   }
   const Procedure* procedure = find_remote_procedure(header.procedure);
   if (procedure == nullptr) {

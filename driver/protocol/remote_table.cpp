@@ -35,8 +35,8 @@ constexpr std::array kProcedures = {
               "remote_connect_supports_feature_ret", kHigh, kRo, d::supports_feature},
     Procedure{66, "AUTH_LIST", "-", "remote_auth_list_ret", kHigh, kRo, d::auth_list},
     Procedure{110, "CONNECT_GET_URI", "-", "remote_connect_get_uri_ret", kHigh, kRo, d::get_uri},
-    Procedure{157, "CONNECT_GET_LIB_VERSION", "-", "remote_connect_get_lib_version_ret", kHigh,
-              kRo, d::get_lib_version},
+    Procedure{157, "CONNECT_GET_LIB_VERSION", "-", "remote_connect_get_lib_version_ret", kHigh, kRo,
+              d::get_lib_version},
     Procedure{273, "CONNECT_LIST_ALL_DOMAINS", "remote_connect_list_all_domains_args",
               "remote_connect_list_all_domains_ret", kHigh, kRo, d::list_all_domains},
     Procedure{360, "CONNECT_REGISTER_CLOSE_CALLBACK", "-", "-", kHigh, kRo,
@@ -47,7 +47,9 @@ constexpr std::array kProcedures = {
 
 }  // namespace
 
-std::span<const Procedure> remote_procedures() { return kProcedures; }
+std::span<const Procedure> remote_procedures() {
+  return kProcedures;
+}
 
 const Procedure* find_remote_procedure(int32_t number) {
   auto it = std::lower_bound(

@@ -1,6 +1,8 @@
 // Unit tests for driver/protocol: the procedure tables (sorted, no duplicate
 // numbers, names and numbers as in libvirt 9.0's remote_protocol.x, captured
 // in data/remote-procedures.tsv) and the remote_error encoding.
+#include "driver/protocol/procedures.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -10,7 +12,6 @@
 #include <string>
 
 #include "driver/protocol/limits.h"
-#include "driver/protocol/procedures.h"
 #include "driver/protocol/remote_error.h"
 
 namespace amber::driver::protocol {
@@ -31,7 +32,9 @@ std::map<int32_t, std::string> load_reference() {
   return names;
 }
 
-TEST(Procedures, ReferenceLoads) { EXPECT_EQ(load_reference().size(), 443u); }
+TEST(Procedures, ReferenceLoads) {
+  EXPECT_EQ(load_reference().size(), 443u);
+}
 
 TEST(Procedures, RemoteTableSortedUniqueAndMatchesLibvirt) {
   auto reference = load_reference();
