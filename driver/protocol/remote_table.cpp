@@ -4,6 +4,7 @@
 #include <array>
 
 #include "driver/dispatch/connect.h"
+#include "driver/dispatch/node.h"
 
 namespace amber::driver::protocol {
 
@@ -21,6 +22,7 @@ constexpr std::array kProcedures = {
     Procedure{3, "CONNECT_GET_TYPE", "-", "remote_connect_get_type_ret", kHigh, kRo, d::get_type},
     Procedure{4, "CONNECT_GET_VERSION", "-", "remote_connect_get_version_ret", kHigh, kRo,
               d::get_version},
+    Procedure{6, "NODE_GET_INFO", "-", "remote_node_get_info_ret", kHigh, kRo, d::node_get_info},
     Procedure{21, "CONNECT_LIST_DEFINED_DOMAINS", "remote_connect_list_defined_domains_args",
               "remote_connect_list_defined_domains_ret", kHigh, kRo, d::list_defined_domains},
     Procedure{25, "CONNECT_NUM_OF_DEFINED_DOMAINS", "-",
