@@ -65,4 +65,28 @@ Result<void> node_get_info(protocol::Connection& connection, rpc::XdrReader& arg
   return {};
 }
 
+Result<void> get_capabilities(protocol::Connection& connection, rpc::XdrReader& args,
+                              rpc::XdrWriter& reply) {
+  AMBER_TRY(args.expect_end("CONNECT_GET_CAPABILITIES"));
+  if (!connection.opened) return Error(ErrorKind::kInvalidArgument, "the connection is not open");
+  // A minimal valid document: the host arch and one hvm/x86_64 guest on kvm.
+  reply.write_string(
+      "<capabilities>\n"
+      "  <host>\n"
+      "    <cpu>\n"
+      "      <arch>x86_64</arch>\n"
+      "    </cpu>\n"
+      "  </host>\n"
+      "  <guest>\n"
+      "    <os_type>hvm</os_type>\n"
+      "    <arch name='x86_64'>\n"
+      "      <wordsize>64</wordsize>\n"
+      "      <emulator>/usr/bin/amber-vmm</emulator>\n"
+      "      <domain type='kvm'/>\n"
+      "    </arch>\n"
+      "  </guest>\n"
+      "</capabilities>\n");
+  return {};
+}
+
 }  // namespace amber::driver::dispatch

@@ -23,6 +23,8 @@ constexpr std::array kProcedures = {
     Procedure{4, "CONNECT_GET_VERSION", "-", "remote_connect_get_version_ret", kHigh, kRo,
               d::get_version},
     Procedure{6, "NODE_GET_INFO", "-", "remote_node_get_info_ret", kHigh, kRo, d::node_get_info},
+    Procedure{7, "CONNECT_GET_CAPABILITIES", "-", "remote_connect_get_capabilities_ret",
+              Priority::kNormal, kRo, d::get_capabilities},
     Procedure{21, "CONNECT_LIST_DEFINED_DOMAINS", "remote_connect_list_defined_domains_args",
               "remote_connect_list_defined_domains_ret", kHigh, kRo, d::list_defined_domains},
     Procedure{25, "CONNECT_NUM_OF_DEFINED_DOMAINS", "-",

@@ -85,8 +85,8 @@ def main():
         check(out.returncode == 0 and out.stdout.strip() == socket.gethostname(),
               "read-only hostname: " + out.stdout + out.stderr)
         out = virsh("capabilities")
-        check(out.returncode != 0 and "unknown procedure: 7" in out.stderr,
-              "capabilities is reported as unsupported: " + out.stderr)
+        check(out.returncode == 0 and "<os_type>hvm</os_type>" in out.stdout,
+              "virsh capabilities: " + out.stdout + out.stderr)
 
         probe = subprocess.run(["/usr/bin/python3", "-c", f"""
 import libvirt
