@@ -18,6 +18,8 @@ PACKAGES=(
   qemu-utils qemu-system-x86 seabios
   # probe guests (gcc -m32, as, ld) and the Linux guest builder
   gcc-multilib binutils cpio xz-utils gzip
+  # the libvirt-compatible daemon: real clients as test peers, enum headers
+  libvirt-clients python3-libvirt libvirt-dev
   # test scripts
   python3 util-linux procps
   # lint tests (format, tidy)

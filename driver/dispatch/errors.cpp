@@ -1,0 +1,67 @@
+#include "driver/dispatch/errors.h"
+
+#include <libvirt/virterror.h>
+
+#include <string>
+
+namespace amber::driver::dispatch {
+
+namespace {
+
+protocol::RemoteError make(int32_t code, int32_t domain, std::string message) {
+  protocol::RemoteError error;
+  error.code = code;
+  error.domain = domain;
+  error.message = std::move(message);
+  error.level = VIR_ERR_ERROR;
+  return error;
+}
+
+}  // namespace
+
+protocol::RemoteError to_remote_error(const Error& error) {
+  switch (error.kind()) {
+    case ErrorKind::kInvalidArgument:
+      return make(VIR_ERR_INVALID_ARG, VIR_FROM_NONE, "invalid argument: " + error.message());
+    case ErrorKind::kIo:
+      return make(VIR_ERR_SYSTEM_ERROR, VIR_FROM_NONE, error.message());
+    case ErrorKind::kCorrupt:
+      return make(VIR_ERR_RPC, VIR_FROM_RPC, error.message());
+    case ErrorKind::kUnsupported:
+      return make(VIR_ERR_NO_SUPPORT, VIR_FROM_NONE,
+                  "this function is not supported by the connection driver: " + error.message());
+    case ErrorKind::kNotFound:
+      return make(VIR_ERR_NO_DOMAIN, VIR_FROM_DOMAIN, error.message());
+    case ErrorKind::kLocked:
+      return make(VIR_ERR_OPERATION_INVALID, VIR_FROM_NONE,
+                  "Requested operation is not valid: " + error.message());
+    case ErrorKind::kReadOnly:
+      return make(VIR_ERR_OPERATION_DENIED, VIR_FROM_NONE,
+                  "operation forbidden: " + error.message());
+    case ErrorKind::kOutOfRange:
+      return make(VIR_ERR_INVALID_ARG, VIR_FROM_NONE, "invalid argument: " + error.message());
+    case ErrorKind::kNoSpace:
+      return make(VIR_ERR_OPERATION_FAILED, VIR_FROM_NONE, "operation failed: " + error.message());
+    case ErrorKind::kInternal:
+      break;
+  }
+  return make(VIR_ERR_INTERNAL_ERROR, VIR_FROM_NONE, "internal error: " + error.message());
+}
+
+protocol::RemoteError unknown_procedure_error(int32_t procedure) {
+  return make(VIR_ERR_RPC, VIR_FROM_RPC, "unknown procedure: " + std::to_string(procedure));
+}
+
+protocol::RemoteError unknown_program_error(uint32_t program, uint32_t version) {
+  return make(
+      VIR_ERR_RPC, VIR_FROM_RPC,
+      "Cannot find program " + std::to_string(program) + " version " + std::to_string(version));
+}
+
+protocol::RemoteError read_only_error(std::string_view procedure_name) {
+  return make(VIR_ERR_OPERATION_DENIED, VIR_FROM_RPC,
+              "operation forbidden: " + std::string(procedure_name) +
+                  " is not allowed on a read-only connection");
+}
+
+}  // namespace amber::driver::dispatch

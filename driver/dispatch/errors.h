@@ -1,0 +1,25 @@
+// Our error kinds -> libvirt error codes and domains (VIR_ERR_*, VIR_FROM_*),
+// so virsh and python3-libvirt print and classify errors as they do with
+// libvirtd. The one place where an Error becomes a remote_error.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+
+#include "common/result.h"
+#include "driver/protocol/remote_error.h"
+
+namespace amber::driver::dispatch {
+
+protocol::RemoteError to_remote_error(const Error& error);
+
+// "unknown procedure: N", shaped as libvirtd sends it (VIR_ERR_RPC from
+// VIR_FROM_RPC; the client turns it into VIR_ERR_NO_SUPPORT).
+protocol::RemoteError unknown_procedure_error(int32_t procedure);
+// "Cannot find program P version V".
+protocol::RemoteError unknown_program_error(uint32_t program, uint32_t version);
+// A mutating call on the read-only socket.
+protocol::RemoteError read_only_error(std::string_view procedure_name);
+
+}  // namespace amber::driver::dispatch

@@ -1,0 +1,66 @@
+// virtamberd: the libvirt-compatible daemon. Parses the path flags and runs
+// the server until SIGTERM/SIGINT. See doc/virtamberd.md.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "driver/server/server.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: virtamberd [options]\n"
+    "  --socket-dir DIR   directory of both sockets (default /run/libvirt)\n"
+    "  --rw-socket PATH   read-write socket (default DIR/virtamberd-sock)\n"
+    "  --ro-socket PATH   read-only socket (default DIR/virtamberd-sock-ro)\n"
+    "  --state-dir DIR    persistent state (default /var/lib/libvirt/amber)\n"
+    "  --config-dir DIR   configuration (default /etc/libvirt/amber)\n"
+    "  --run-dir DIR      runtime files (default /run/libvirt/amber)\n"
+    "  --log-dir DIR      logs (default /var/log/libvirt/amber)\n"
+    "  --help             this text\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket_dir = "/run/libvirt";
+  std::string rw_socket;
+  std::string ro_socket;
+  amber::driver::server::ServerOptions options;
+  options.daemon.state_dir = "/var/lib/libvirt/amber";
+  options.daemon.config_dir = "/etc/libvirt/amber";
+  options.daemon.run_dir = "/run/libvirt/amber";
+  std::string log_dir = "/var/log/libvirt/amber";
+  for (int i = 1; i < argc; ++i) {
+    std::string_view flag = argv[i];
+    if (flag == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    std::string* target = nullptr;
+    if (flag == "--socket-dir") target = &socket_dir;
+    if (flag == "--rw-socket") target = &rw_socket;
+    if (flag == "--ro-socket") target = &ro_socket;
+    if (flag == "--state-dir") target = &options.daemon.state_dir;
+    if (flag == "--config-dir") target = &options.daemon.config_dir;
+    if (flag == "--run-dir") target = &options.daemon.run_dir;
+    if (flag == "--log-dir") target = &log_dir;
+    if (target == nullptr) {
+      std::fprintf(stderr, "virtamberd: unknown option '%s'\n%s", argv[i], kUsage);
+      return 2;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "virtamberd: option '%s' needs a value\n", argv[i]);
+      return 2;
+    }
+    *target = argv[++i];
+  }
+  options.rw_socket = rw_socket.empty() ? socket_dir + "/virtamberd-sock" : rw_socket;
+  options.ro_socket = ro_socket.empty() ? socket_dir + "/virtamberd-sock-ro" : ro_socket;
+  auto result = amber::driver::server::run_server(options);
+  if (!result.ok()) {
+    std::fprintf(stderr, "virtamberd: %s\n", result.error().message().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,53 @@
+// The shape of one RPC procedure and the per-connection state handlers see.
+//
+// A handler decodes its arguments from `args` (bounded XdrReader), does the
+// work and encodes its reply into `reply`. It returns an Error to send an
+// error reply instead; dispatch/errors maps the Error to a libvirt code. A
+// handler runs on a worker thread with its connection's mutex held.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "driver/rpc/xdr.h"
+
+namespace amber::driver::protocol {
+
+// High-priority calls run on a worker of their own so that a slow normal
+// call (a domain start) never delays a keepalive or a lookup.
+enum class Priority { kNormal, kHigh };
+// Whether the read-only socket may call it.
+enum class Access { kReadOnlyAllowed, kReadWriteOnly };
+enum class SocketKind { kReadWrite, kReadOnly };
+
+// Facts about the host and daemon that connect-level calls report.
+struct DaemonInfo {
+  std::string state_dir;
+  std::string config_dir;
+  std::string run_dir;
+};
+
+struct Connection {
+  SocketKind socket = SocketKind::kReadWrite;
+  bool opened = false;
+  std::string uri;
+  bool close_callback_registered = false;
+  const DaemonInfo* daemon = nullptr;
+};
+
+using Handler = Result<void> (*)(Connection& connection, rpc::XdrReader& args,
+                                 rpc::XdrWriter& reply);
+
+struct Procedure {
+  int32_t number;
+  std::string_view name;
+  std::string_view args;   // the remote_protocol.x argument struct ("-" = void)
+  std::string_view reply;  // the reply struct ("-" = void)
+  Priority priority;
+  Access access;
+  Handler handler;
+};
+
+}  // namespace amber::driver::protocol
