@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // RateLimiter: at most `burst` events per `interval`, for log lines and
 // events a guest (or any untrusted peer) can trigger at will.
 //

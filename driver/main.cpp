@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // virtamberd: the libvirt-compatible daemon. Parses the path flags and runs
 // the server until SIGTERM/SIGINT. See doc/virtamberd.md.
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Host capabilities and domain capabilities XML, as virsh capabilities and
 // virsh domcapabilities print them: Amber advertises one x86_64 hvm guest
 // with the kvm domain type and only the devices it supports.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // An XML document read from hostile text, and its elements as Node handles.
 //
 // The only file in xml/ that touches libxml2 pointers (node.cpp). Parsing

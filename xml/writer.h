@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Writer: builds XML text the way libvirt formats it.
 //
 // Two-space indentation, attributes in single quotes, empty elements as

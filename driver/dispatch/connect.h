@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Connect-level REMOTE procedures: the handshake virsh performs (auth list,
 // feature probes, open/close) and the simple host queries. Domain lists are
 // empty until driver/vm exists.

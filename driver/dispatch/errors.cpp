@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include "driver/dispatch/errors.h"
 
 #include <libvirt/virterror.h>

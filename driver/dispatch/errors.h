@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Our error kinds -> libvirt error codes and domains (VIR_ERR_*, VIR_FROM_*),
 // so virsh and python3-libvirt print and classify errors as they do with
 // libvirtd. The one place where an Error becomes a remote_error.

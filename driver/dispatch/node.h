@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Node-level REMOTE procedures: NODE_GET_INFO from /proc/cpuinfo and
 // sysconf, and CONNECT_GET_CAPABILITIES.
 //

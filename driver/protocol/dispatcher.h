@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Turns one received frame into at most one reply frame: routes by program,
 // version and procedure through the REMOTE table, answers keepalive PINGs,
 // enforces the read-only socket, and converts handler errors into

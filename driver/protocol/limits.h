@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Program numbers and wire limits of the libvirt REMOTE and KEEPALIVE
 // programs (remote_protocol.x, virkeepaliveprotocol.x, libvirt 9.0).
 //

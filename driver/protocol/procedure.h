@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The shape of one RPC procedure and the per-connection state handlers see.
 //
 // A handler decodes its arguments from `args` (bounded XdrReader), does the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // remote_error (virNetMessageError): the body of every status=ERROR reply.
 //
 // Layout from remote_protocol.x: code, domain, optional message, level,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The one table of REMOTE program procedures this daemon serves.
 //
 // Thread-safety: the table is immutable; lookups from any thread.

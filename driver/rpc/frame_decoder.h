@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // An incremental frame decoder for one client connection.
 //
 // The server feeds it whatever read() returned (a partial frame, or several

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The libvirt RPC packet header and frame limits (src/rpc/virnetprotocol.x).
 //
 // A frame on the wire is: u32 length (counting itself), then the 24-byte

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // XDR (RFC 4506) encoding for the libvirt RPC protocol: a bounded reader over
 // a received packet body and a growing writer for replies.
 //

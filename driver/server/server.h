@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The daemon's listeners and event loop: a read-write unix socket (peer must
 // be root, checked with SO_PEERCRED) and a read-only one, a poll() loop,
 // per-client buffered output (a client that does not read never blocks the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // blk_io_error.h: a host I/O error of a virtio-blk disk, as counted in
 // BlkStats and reported to the disk's error sink (the VMM turns it into a
 // BLOCK_IO_ERROR event).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // domain-xml-mutate: a seeded mutation fuzzer for the domain XML parser.
 //
 // Each iteration takes one of the golden inputs (tests/data/xml/in/*.xml

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // <serial type='pty'> and <console type='pty'> with <log file append>.
 #include "xml/domain/devices.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // <vcpu>, <iothreads> and <cpu mode='host-passthrough|host-model'>.
 #include "xml/domain/family.h"
 

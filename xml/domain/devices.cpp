@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // <devices>: emulator, disks, the implicit controllers Amber accepts,
 // serial ports, consoles, memballoon model='none'.
 #include "xml/domain/devices.h"

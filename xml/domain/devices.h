@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The device families of <devices> (disk.cpp, chardev.cpp, devices.cpp).
 // Internal to xml/domain/.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // <disk type='file|block' device='disk'> with driver, source, backingStore,
 // target (virtio), readonly, boot order, serial and a PCI address.
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // parse_domain / format_domain: the document-level order of families, the
 // refusal pass before and the unknown-element pass after.
 #include "xml/domain/domain.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Domain: libvirt domain XML as plain C++ structs, and its parser/formatter.
 //
 // parse_domain reads what Amber honours (see xml/README.md), refuses what

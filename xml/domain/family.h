@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The element families of a domain: each parses its part of a Node tree
 // into Domain and formats it back. Internal to xml/domain/; callers use
 // domain.h.

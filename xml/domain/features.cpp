@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // <features> (acpi, apic, pae, hyperv, vmport), <clock> with its timers,
 // on_poweroff/on_reboot/on_crash and <pm>.
 #include "xml/domain/family.h"

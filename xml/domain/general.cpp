@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // name, uuid, title, description, metadata, and the Uuid type.
 #include <fcntl.h>
 #include <unistd.h>

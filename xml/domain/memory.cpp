@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // <memory>, <currentMemory> (with libvirt's units, stored in KiB) and
 // <memoryBacking><hugepages>.
 #include <limits>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // <os>: type hvm, arch x86_64, machine pc / pc-i440fx-*, boot order,
 // bootmenu, loader, and direct kernel boot.
 #include "xml/domain/family.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The refusal table. Later issues delete entries from it as devices land.
 #include "xml/domain/unsupported.h"
 

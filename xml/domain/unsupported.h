@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The one list of what libvirt's schema allows and Amber refuses (yet).
 // Internal to xml/domain/; parse_domain and find_unsupported use it.
 #pragma once

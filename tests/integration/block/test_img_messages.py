@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """amber-img's error messages are qemu-img 7.2's (issue 7).
 
 One table of failing command lines; each runs with qemu-img and with

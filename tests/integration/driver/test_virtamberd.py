@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """virtamberd against the real Debian 12 clients (virsh, python3-libvirt) and
 hostile raw sockets. Usage: test_virtamberd.py PATH/TO/virtamberd"""
 import os

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for driver/protocol/dispatcher: the handshake calls virsh
 // makes, keepalive, and error replies for unknown programs and procedures,
 // bad arguments and read-only refusals.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for driver/rpc/packet and frame_decoder: header round trip,
 // partial reads, several frames in one read, and out-of-range lengths.
 #include <gtest/gtest.h>

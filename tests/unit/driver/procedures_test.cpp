@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for driver/protocol: the procedure tables (sorted, no duplicate
 // numbers, names and numbers as in libvirt 9.0's remote_protocol.x, captured
 // in data/remote-procedures.tsv) and the remote_error encoding.

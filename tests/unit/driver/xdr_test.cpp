@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for driver/rpc/xdr: round trips, and hostile lengths, counts
 // and truncations that must be errors naming the field, never crashes.
 #include "driver/rpc/xdr.h"

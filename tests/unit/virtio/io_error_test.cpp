@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Host I/O errors in virtio-blk: a raw image over a fault-injecting file
 // fails reads, writes, flushes and write-zeroes with EIO / ENOSPC / other
 // errnos; the guest must get VIRTIO_BLK_S_IOERR, the disk's counters must

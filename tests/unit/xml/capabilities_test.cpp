@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // xml/capabilities.h: both documents validate against libvirt's own
 // schemas and say what Amber supports.
 #include "xml/capabilities.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // xml/domain: golden round trips (tests/data/xml/in/NAME.xml ->
 // out/NAME.xml), refusal of every unsupported element by path, the Windows
 // 7 guest virt-manager writes, and RelaxNG validation.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // xml/node.h: hostile-input limits, error line numbers, consumed tracking,
 // and the writer's libvirt formatting.
 #include "xml/node.h"
