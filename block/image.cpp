@@ -34,10 +34,14 @@ Result<Preallocation> parse_preallocation(std::string_view name) {
 
 std::string_view to_string(Preallocation mode) {
   switch (mode) {
-    case Preallocation::kOff: return "off";
-    case Preallocation::kMetadata: return "metadata";
-    case Preallocation::kFalloc: return "falloc";
-    case Preallocation::kFull: return "full";
+    case Preallocation::kOff:
+      return "off";
+    case Preallocation::kMetadata:
+      return "metadata";
+    case Preallocation::kFalloc:
+      return "falloc";
+    case Preallocation::kFull:
+      return "full";
   }
   return "off";
 }
@@ -51,7 +55,7 @@ Result<ImageFormat> probe_format(io::File& file) {
 }
 
 Result<std::unique_ptr<io::PosixFile>> open_host_file(const std::string& path,
-                                                       const OpenOptions& options) {
+                                                      const OpenOptions& options) {
   io::PosixOpenOptions o;
   o.access = options.access;
   o.cache = options.cache;

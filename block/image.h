@@ -68,14 +68,14 @@ struct OpenOptions {
 
 // What block_status reports for a run of guest bytes that share one state.
 struct BlockStatus {
-  uint64_t length = 0;        // bytes from the queried offset with this state
-  bool present = false;       // allocated somewhere in the chain (or zero flag)
-  bool zero = false;          // reads as zeros
-  bool data = false;          // has data in a file (not only zero)
+  uint64_t length = 0;   // bytes from the queried offset with this state
+  bool present = false;  // allocated somewhere in the chain (or zero flag)
+  bool zero = false;     // reads as zeros
+  bool data = false;     // has data in a file (not only zero)
   bool compressed = false;
-  unsigned depth = 0;         // chain level that answers (0 = this image)
+  unsigned depth = 0;              // chain level that answers (0 = this image)
   std::optional<uint64_t> offset;  // host offset in that level's file, if raw-readable
-  std::string filename;       // the file at `depth` (for map's human output)
+  std::string filename;            // the file at `depth` (for map's human output)
 };
 
 // What a caller of Image::map_direct() means to do with the bytes.
@@ -103,7 +103,7 @@ struct BitmapInfo {
 
 // Format-specific facts for `info` (qemu-img's "format-specific" block).
 struct Qcow2Info {
-  unsigned version = 3;         // 2 = compat 0.10, 3 = compat 1.1
+  unsigned version = 3;  // 2 = compat 0.10, 3 = compat 1.1
   uint64_t cluster_size = 65536;
   unsigned refcount_bits = 16;
   bool lazy_refcounts = false;
@@ -112,7 +112,7 @@ struct Qcow2Info {
   bool dirty = false;
   std::string compression_type = "zlib";  // "zlib" or "zstd"
   std::string data_file;
-  unsigned crypt_method = 0;    // 0 none, 1 aes, 2 luks
+  unsigned crypt_method = 0;  // 0 none, 1 aes, 2 luks
   std::vector<BitmapInfo> bitmaps;
 };
 
@@ -120,7 +120,7 @@ struct ImageInfo {
   std::string filename;
   ImageFormat format = ImageFormat::kRaw;
   uint64_t virtual_size = 0;
-  uint64_t actual_size = 0;     // allocated bytes of the host file
+  uint64_t actual_size = 0;  // allocated bytes of the host file
   std::optional<uint64_t> cluster_size;
   std::string backing_filename;       // as stored in the image
   std::string full_backing_filename;  // resolved path

@@ -15,7 +15,7 @@
 namespace amber::block {
 
 Result<std::unique_ptr<io::PosixFile>> open_host_file(const std::string& path,
-                                                       const OpenOptions& options);
+                                                      const OpenOptions& options);
 
 // Opens (creating it if missing) the file a new image is written to and
 // takes the write and resize locks as qemu-img create does, then empties

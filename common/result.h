@@ -44,8 +44,8 @@ class Error {
 
   // An error from a failed system call: kind kIo (or kNoSpace for ENOSPC).
   static Error from_errno(int error_number, std::string context) {
-    return Error(error_number == ENOSPC ? ErrorKind::kNoSpace : ErrorKind::kIo,
-                 std::move(context), error_number);
+    return Error(error_number == ENOSPC ? ErrorKind::kNoSpace : ErrorKind::kIo, std::move(context),
+                 error_number);
   }
 
   ErrorKind kind() const { return kind_; }
@@ -90,7 +90,7 @@ namespace result_detail {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}      // NOLINT
   Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const { return state_.index() == 0; }
@@ -167,20 +167,32 @@ class [[nodiscard]] Result<void> {
   std::optional<Error> error_;
 };
 
-inline Result<void> ok() { return {}; }
+inline Result<void> ok() {
+  return {};
+}
 
 inline std::string_view to_string(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kInvalidArgument: return "invalid argument";
-    case ErrorKind::kIo: return "I/O error";
-    case ErrorKind::kCorrupt: return "corrupt";
-    case ErrorKind::kUnsupported: return "unsupported";
-    case ErrorKind::kNotFound: return "not found";
-    case ErrorKind::kLocked: return "locked";
-    case ErrorKind::kReadOnly: return "read-only";
-    case ErrorKind::kOutOfRange: return "out of range";
-    case ErrorKind::kNoSpace: return "no space";
-    case ErrorKind::kInternal: return "internal error";
+    case ErrorKind::kInvalidArgument:
+      return "invalid argument";
+    case ErrorKind::kIo:
+      return "I/O error";
+    case ErrorKind::kCorrupt:
+      return "corrupt";
+    case ErrorKind::kUnsupported:
+      return "unsupported";
+    case ErrorKind::kNotFound:
+      return "not found";
+    case ErrorKind::kLocked:
+      return "locked";
+    case ErrorKind::kReadOnly:
+      return "read-only";
+    case ErrorKind::kOutOfRange:
+      return "out of range";
+    case ErrorKind::kNoSpace:
+      return "no space";
+    case ErrorKind::kInternal:
+      return "internal error";
   }
   return "unknown";
 }
@@ -189,11 +201,10 @@ inline std::string_view to_string(ErrorKind kind) {
 
 // Evaluates a Result expression; returns its Error from the enclosing
 // function on failure. A plain statement (standard C++, no GNU extension).
-#define AMBER_TRY(expr)                                    \
-  do {                                                     \
-    auto amber_try_result_ = (expr);                       \
-    if (!amber_try_result_.ok())                           \
-      return std::move(amber_try_result_).error();         \
+#define AMBER_TRY(expr)                                                       \
+  do {                                                                        \
+    auto amber_try_result_ = (expr);                                          \
+    if (!amber_try_result_.ok()) return std::move(amber_try_result_).error(); \
   } while (false)
 
 #define AMBER_CONCAT_INNER(a, b) a##b

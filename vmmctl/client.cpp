@@ -15,7 +15,9 @@ namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
 
-Error corrupt(std::string message) { return Error(ErrorKind::kCorrupt, std::move(message)); }
+Error corrupt(std::string message) {
+  return Error(ErrorKind::kCorrupt, std::move(message));
+}
 
 }  // namespace
 
@@ -35,16 +37,16 @@ Result<std::unique_ptr<Client>> Client::attach(int fd, std::chrono::milliseconds
     break;
   }
   if (client->greeting_.protocol.major != kProtocolVersion.major)
-    return client->fail(Error(ErrorKind::kUnsupported,
-                              "control: amber-vmm speaks protocol " +
-                                  std::to_string(client->greeting_.protocol.major) + "." +
-                                  std::to_string(client->greeting_.protocol.minor) + ", this client " +
-                                  std::to_string(kProtocolVersion.major) + "." +
-                                  std::to_string(kProtocolVersion.minor)));
+    return client->fail(Error(
+        ErrorKind::kUnsupported,
+        "control: amber-vmm speaks protocol " + std::to_string(client->greeting_.protocol.major) +
+            "." + std::to_string(client->greeting_.protocol.minor) + ", this client " +
+            std::to_string(kProtocolVersion.major) + "." + std::to_string(kProtocolVersion.minor)));
   return client;
 }
 
-Result<std::unique_ptr<Client>> Client::connect(const std::string& path, std::chrono::milliseconds timeout) {
+Result<std::unique_ptr<Client>> Client::connect(const std::string& path,
+                                                std::chrono::milliseconds timeout) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof(address.sun_path))
@@ -72,7 +74,8 @@ Error Client::fail(Error error) {
 Result<void> Client::fill(std::chrono::steady_clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
-  if (left.count() <= 0) return fail(Error(ErrorKind::kIo, "control: no answer from amber-vmm (timeout)"));
+  if (left.count() <= 0)
+    return fail(Error(ErrorKind::kIo, "control: no answer from amber-vmm (timeout)"));
   pollfd p{fd_, POLLIN, 0};
   const int ready = ::poll(&p, 1, static_cast<int>(left.count()));  // left <= timeout_, fits an int
   if (ready < 0) {
@@ -96,7 +99,8 @@ Result<Message> Client::read_message(std::chrono::steady_clock::time_point deadl
   size_t newline;
   while ((newline = input_.find('\n')) == std::string::npos) {
     if (input_.size() > kMaxMessageLength)
-      return fail(corrupt("control: a line longer than " + std::to_string(kMaxMessageLength) + " bytes"));
+      return fail(
+          corrupt("control: a line longer than " + std::to_string(kMaxMessageLength) + " bytes"));
     AMBER_TRY(fill(deadline));
   }
   const std::string line = input_.substr(0, newline);
@@ -139,7 +143,8 @@ Result<Json> Client::execute(std::string_view command, const Json& arguments) {
 }
 
 std::vector<Event> Client::take_events() {
-  std::vector<Event> out(std::make_move_iterator(events_.begin()), std::make_move_iterator(events_.end()));
+  std::vector<Event> out(std::make_move_iterator(events_.begin()),
+                         std::make_move_iterator(events_.end()));
   events_.clear();
   return out;
 }

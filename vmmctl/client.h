@@ -33,11 +33,11 @@ inline constexpr std::chrono::milliseconds kDefaultReplyTimeout{10000};
 class Client {
  public:
   // Takes ownership of a connected stream socket and reads the greeting.
-  static Result<std::unique_ptr<Client>> attach(int fd,
-                                                std::chrono::milliseconds timeout = kDefaultReplyTimeout);
+  static Result<std::unique_ptr<Client>> attach(
+      int fd, std::chrono::milliseconds timeout = kDefaultReplyTimeout);
   // Connects to amber-vmm's --control socket at `path`.
-  static Result<std::unique_ptr<Client>> connect(const std::string& path,
-                                                 std::chrono::milliseconds timeout = kDefaultReplyTimeout);
+  static Result<std::unique_ptr<Client>> connect(
+      const std::string& path, std::chrono::milliseconds timeout = kDefaultReplyTimeout);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -6,13 +6,17 @@
 namespace amber::vmmctl {
 namespace {
 
-static_assert([] {
-  for (size_t i = 0; i < kCommands.size(); ++i)
-    if (static_cast<size_t>(kCommands[i].id) != i) return false;
-  return true;
-}(), "kCommands rows must be in CommandId order");
+static_assert(
+    [] {
+      for (size_t i = 0; i < kCommands.size(); ++i)
+        if (static_cast<size_t>(kCommands[i].id) != i) return false;
+      return true;
+    }(),
+    "kCommands rows must be in CommandId order");
 
-Error corrupt(std::string message) { return Error(ErrorKind::kCorrupt, std::move(message)); }
+Error corrupt(std::string message) {
+  return Error(ErrorKind::kCorrupt, std::move(message));
+}
 
 constexpr std::array<std::pair<RunState, std::string_view>, 3> kRunStates = {{
     {RunState::kRunning, "running"},
@@ -53,7 +57,9 @@ const CommandSpec* find_command(std::string_view name) {
   return nullptr;
 }
 
-std::string_view command_name(CommandId id) { return kCommands[static_cast<size_t>(id)].name; }
+std::string_view command_name(CommandId id) {
+  return kCommands[static_cast<size_t>(id)].name;
+}
 
 std::string_view to_string(RunState state) {
   for (const auto& [value, name] : kRunStates)
@@ -67,7 +73,9 @@ Result<RunState> parse_run_state(std::string_view name) {
   return corrupt("unknown run state '" + std::string(name) + "'");
 }
 
-Json encode(const NoArguments&) { return Json::object(); }
+Json encode(const NoArguments&) {
+  return Json::object();
+}
 Result<void> decode(const Json& json, NoArguments&) {
   if (!json.is_object()) return Error(ErrorKind::kInvalidArgument, "arguments must be an object");
   if (!json.empty())
@@ -76,7 +84,9 @@ Result<void> decode(const Json& json, NoArguments&) {
   return ok();
 }
 
-Json encode(const EmptyReply&) { return Json::object(); }
+Json encode(const EmptyReply&) {
+  return Json::object();
+}
 Result<void> decode(const Json& json, EmptyReply&) {
   if (!json.is_object()) return corrupt("expected an empty object");
   return ok();
@@ -142,8 +152,11 @@ Json encode(const BlockInfo& info) {
     io_errors[names.operation] =
         Json{{"eio", counters.eio}, {"enospc", counters.enospc}, {"other", counters.other}};
   }
-  return Json{{"device", info.device}, {"path", info.path},       {"slot", info.slot},
-              {"stats", stats},        {"io_errors", io_errors}};
+  return Json{{"device", info.device},
+              {"path", info.path},
+              {"slot", info.slot},
+              {"stats", stats},
+              {"io_errors", io_errors}};
 }
 Result<void> decode(const Json& json, BlockInfo& info) {
   AMBER_TRY_ASSIGN(info.device, get_string(json, "device"));

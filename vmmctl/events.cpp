@@ -16,15 +16,21 @@ constexpr std::array<std::pair<ShutdownReason, std::string_view>, 4> kShutdownRe
 
 // --- one encode/decode pair per event ---
 
-Json encode(const ShutdownEvent& event) { return Json{{"reason", to_string(event.reason)}}; }
+Json encode(const ShutdownEvent& event) {
+  return Json{{"reason", to_string(event.reason)}};
+}
 Result<void> decode(const Json& data, ShutdownEvent& event) {
   AMBER_TRY_ASSIGN(const std::string reason, get_string(data, "reason"));
   AMBER_TRY_ASSIGN(event.reason, parse_shutdown_reason(reason));
   return ok();
 }
 
-Json encode(const ResetEvent&) { return Json::object(); }
-Result<void> decode(const Json&, ResetEvent&) { return ok(); }
+Json encode(const ResetEvent&) {
+  return Json::object();
+}
+Result<void> decode(const Json&, ResetEvent&) {
+  return ok();
+}
 
 Json encode(const DeviceFailedEvent& event) {
   return Json{{"device", event.device}, {"message", event.message}};
@@ -36,9 +42,8 @@ Result<void> decode(const Json& data, DeviceFailedEvent& event) {
 }
 
 Json encode(const BlockIoErrorEvent& event) {
-  return Json{{"device", event.device},   {"operation", event.operation},
-              {"action", event.action},   {"nospace", event.nospace},
-              {"errno", event.error_number}, {"kind", event.kind},
+  return Json{{"device", event.device},   {"operation", event.operation}, {"action", event.action},
+              {"nospace", event.nospace}, {"errno", event.error_number},  {"kind", event.kind},
               {"message", event.message}};
 }
 Result<void> decode(const Json& data, BlockIoErrorEvent& event) {
@@ -61,7 +66,9 @@ Result<void> decode(const Json& data, DeviceNeedsResetEvent& event) {
   return ok();
 }
 
-Json encode(const UnknownEvent& event) { return event.data; }
+Json encode(const UnknownEvent& event) {
+  return event.data;
+}
 
 // Tries each known alternative of Event in turn (all but UnknownEvent).
 template <size_t Index = 0>
@@ -113,7 +120,9 @@ Json encode_event(const Event& event) {
   return line;
 }
 
-std::string format_event(const Event& event) { return dump_json(encode_event(event)); }
+std::string format_event(const Event& event) {
+  return dump_json(encode_event(event));
+}
 
 Result<Event> decode_event(const Json& line) {
   AMBER_TRY_ASSIGN(const std::string name, get_string(line, "event"));

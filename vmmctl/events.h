@@ -52,12 +52,12 @@ struct DeviceFailedEvent {
 // On the wire "errno" holds error_number (0: none).
 struct BlockIoErrorEvent {
   static constexpr std::string_view kName = "BLOCK_IO_ERROR";
-  std::string device;     // "disk0"
-  std::string operation;  // read, write, flush, discard, write-zeroes
+  std::string device;             // "disk0"
+  std::string operation;          // read, write, flush, discard, write-zeroes
   std::string action = "report";  // what was done: "report" (IOERR to the guest)
-  bool nospace = false;   // ENOSPC: freeing host space may cure it
+  bool nospace = false;           // ENOSPC: freeing host space may cure it
   int64_t error_number = 0;
-  std::string kind;       // common/result.h ErrorKind name ("io", "no space", ...)
+  std::string kind;  // common/result.h ErrorKind name ("io", "no space", ...)
   std::string message;
   bool operator==(const BlockIoErrorEvent&) const = default;
 };

@@ -4,7 +4,9 @@
 namespace amber::vmmctl {
 namespace {
 
-Error corrupt(std::string message) { return Error(ErrorKind::kCorrupt, std::move(message)); }
+Error corrupt(std::string message) {
+  return Error(ErrorKind::kCorrupt, std::move(message));
+}
 
 // nlohmann's parser has no depth limit: check it first, in one pass that
 // skips over strings (where brackets are text).
@@ -14,8 +16,10 @@ bool depth_within(std::string_view text, unsigned max_depth) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '{' || c == '[') {
@@ -31,7 +35,7 @@ Result<const Json*> get_typed(const Json& object, std::string_view key, Json::va
                               std::string_view type_name) {
   const Json* member = find_member(object, key);
   if (member == nullptr) return corrupt("missing member \"" + std::string(key) + "\"");
-  const bool matches = type == Json::value_t::number_unsigned ? member->is_number_unsigned()
+  const bool matches = type == Json::value_t::number_unsigned  ? member->is_number_unsigned()
                        : type == Json::value_t::number_integer ? member->is_number_integer()
                                                                : member->type() == type;
   if (!matches)

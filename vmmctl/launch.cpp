@@ -10,7 +10,9 @@
 namespace amber::vmmctl {
 namespace {
 
-Error bad(std::string message) { return Error(ErrorKind::kInvalidArgument, std::move(message)); }
+Error bad(std::string message) {
+  return Error(ErrorKind::kInvalidArgument, std::move(message));
+}
 
 Result<block::DiscardMode> parse_discard(std::string_view value) {
   if (value == "unmap" || value == "on") return block::DiscardMode::kUnmap;
@@ -39,11 +41,16 @@ Result<uint64_t> parse_size(std::string_view text) {
     return bad("size '" + std::string(text) + "' is not a number");
   const std::string_view suffix(ptr, static_cast<size_t>(text.data() + text.size() - ptr));
   unsigned shift = 20;  // bare numbers are MiB, like QEMU's -m
-  if (suffix == "K" || suffix == "k") shift = 10;
-  else if (suffix == "M" || suffix == "m") shift = 20;
-  else if (suffix == "G" || suffix == "g") shift = 30;
-  else if (suffix == "T" || suffix == "t") shift = 40;
-  else if (suffix == "B" || suffix == "b") shift = 0;
+  if (suffix == "K" || suffix == "k")
+    shift = 10;
+  else if (suffix == "M" || suffix == "m")
+    shift = 20;
+  else if (suffix == "G" || suffix == "g")
+    shift = 30;
+  else if (suffix == "T" || suffix == "t")
+    shift = 40;
+  else if (suffix == "B" || suffix == "b")
+    shift = 0;
   else if (!suffix.empty())
     return bad("size '" + std::string(text) + "': unknown suffix (K, M, G, T, B)");
   if (number > (UINT64_MAX >> shift)) return bad("size '" + std::string(text) + "' is too large");
@@ -51,7 +58,8 @@ Result<uint64_t> parse_size(std::string_view text) {
 }
 
 std::string format_size(uint64_t bytes) {
-  static constexpr std::pair<unsigned, char> kUnits[] = {{40, 'T'}, {30, 'G'}, {20, 'M'}, {10, 'K'}};
+  static constexpr std::pair<unsigned, char> kUnits[] = {
+      {40, 'T'}, {30, 'G'}, {20, 'M'}, {10, 'K'}};
   for (const auto& [shift, suffix] : kUnits) {
     const uint64_t unit = 1ULL << shift;
     if (bytes != 0 && bytes % unit == 0) return std::to_string(bytes >> shift) + suffix;
@@ -104,11 +112,16 @@ std::string format_disk(const DiskSettings& disk) {
 
 std::string_view to_string(SerialKind kind) {
   switch (kind) {
-    case SerialKind::kNone: return "none";
-    case SerialKind::kStdio: return "stdio";
-    case SerialKind::kPty: return "pty";
-    case SerialKind::kFile: return "file";
-    case SerialKind::kUnix: return "unix";
+    case SerialKind::kNone:
+      return "none";
+    case SerialKind::kStdio:
+      return "stdio";
+    case SerialKind::kPty:
+      return "pty";
+    case SerialKind::kFile:
+      return "file";
+    case SerialKind::kUnix:
+      return "unix";
   }
   return "none";
 }
@@ -119,7 +132,8 @@ Result<SerialSettings> parse_serial(std::string_view text) {
   for (const SerialKind kind : {SerialKind::kFile, SerialKind::kUnix}) {
     const std::string prefix = std::string(to_string(kind)) + ":";
     if (text.substr(0, prefix.size()) != prefix) continue;
-    if (text.size() == prefix.size()) return bad("--serial " + std::string(text) + ": missing path");
+    if (text.size() == prefix.size())
+      return bad("--serial " + std::string(text) + ": missing path");
     return SerialSettings{kind, std::string(text.substr(prefix.size()))};
   }
   return bad("--serial: '" + std::string(text) +
@@ -148,7 +162,8 @@ Result<void> validate(const LaunchSettings& settings) {
   for (const DiskSettings& disk : settings.disks) {
     if (disk.path.empty()) return bad("--disk: path=FILE is required");
     if (disk.queues < 1 || disk.queues > kMaxDiskQueues)
-      return bad("--disk queues: '" + std::to_string(disk.queues) + "' is not a number from 1 to 64");
+      return bad("--disk queues: '" + std::to_string(disk.queues) +
+                 "' is not a number from 1 to 64");
     if (disk.serial.size() > kMaxDiskSerial) return bad("--disk serial: at most 20 characters");
   }
   const bool with_path =
@@ -164,10 +179,13 @@ Result<void> validate(const LaunchSettings& settings) {
 
 Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   AMBER_TRY(validate(settings));
-  std::vector<std::string> argv = {"--name", settings.name, "--memory",
+  std::vector<std::string> argv = {"--name",
+                                   settings.name,
+                                   "--memory",
                                    "size=" + format_size(settings.memory) + ",hugepages=" +
                                        (settings.hugepages == Hugepages::kOn ? "on" : "off"),
-                                   "--cpus", std::to_string(settings.cpus)};
+                                   "--cpus",
+                                   std::to_string(settings.cpus)};
   auto add = [&argv](std::string_view option, const std::string& value) {
     if (value.empty()) return;
     argv.emplace_back(option);
@@ -189,8 +207,8 @@ namespace {
 
 // The options that take a value (all but --no-reboot), with their aliases.
 constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory", "-m",     "--cpus",   "--smp",    "--firmware", "--disk",
-    "--serial", "--control", "--kernel", "--initrd", "--cmdline", "--append", "--debugcon"};
+    "--name",   "--memory",  "-m",       "--cpus",   "--smp",     "--firmware", "--disk",
+    "--serial", "--control", "--kernel", "--initrd", "--cmdline", "--append",   "--debugcon"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -235,9 +253,12 @@ Result<void> apply_option(std::string_view option, const std::string& value,
   } else if (option == "--cmdline" || option == "--append") {
     settings.cmdline = value;
   } else if (option == "--debugcon") {
-    if (value.rfind("file:", 0) == 0 && value.size() > 5) settings.debugcon = value.substr(5);
-    else if (value == "none") settings.debugcon.clear();
-    else return bad("--debugcon: '" + value + "' is not file:PATH or none");
+    if (value.rfind("file:", 0) == 0 && value.size() > 5)
+      settings.debugcon = value.substr(5);
+    else if (value == "none")
+      settings.debugcon.clear();
+    else
+      return bad("--debugcon: '" + value + "' is not file:PATH or none");
   } else {
     return bad("unknown option '" + std::string(option) + "' (see --help)");
   }

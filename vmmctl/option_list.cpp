@@ -6,7 +6,9 @@
 namespace amber::vmmctl {
 namespace {
 
-Error bad(std::string message) { return Error(ErrorKind::kInvalidArgument, std::move(message)); }
+Error bad(std::string message) {
+  return Error(ErrorKind::kInvalidArgument, std::move(message));
+}
 
 }  // namespace
 

@@ -7,7 +7,9 @@
 namespace amber::vmmctl {
 namespace {
 
-Error corrupt(std::string message) { return Error(ErrorKind::kCorrupt, std::move(message)); }
+Error corrupt(std::string message) {
+  return Error(ErrorKind::kCorrupt, std::move(message));
+}
 
 constexpr std::array<std::pair<ErrorClass, std::string_view>, 3> kErrorClasses = {{
     {ErrorClass::kGenericError, "GenericError"},
@@ -17,7 +19,9 @@ constexpr std::array<std::pair<ErrorClass, std::string_view>, 3> kErrorClasses =
 
 }  // namespace
 
-std::string_view program_version() { return AMBER_PROJECT_VERSION; }
+std::string_view program_version() {
+  return AMBER_PROJECT_VERSION;
+}
 
 std::string_view to_string(ErrorClass error_class) {
   for (const auto& [value, name] : kErrorClasses)
@@ -112,9 +116,12 @@ Error decode_error(std::string_view command, const Json& body) {
                                            : Result<ErrorClass>(ErrorClass::kGenericError);
   if (!error_class.ok()) return Error(ErrorKind::kInvalidArgument, text);
   switch (*error_class) {
-    case ErrorClass::kCommandNotFound: return Error(ErrorKind::kNotFound, text);
-    case ErrorClass::kUnsupported: return Error(ErrorKind::kUnsupported, text);
-    case ErrorClass::kGenericError: break;
+    case ErrorClass::kCommandNotFound:
+      return Error(ErrorKind::kNotFound, text);
+    case ErrorClass::kUnsupported:
+      return Error(ErrorKind::kUnsupported, text);
+    case ErrorClass::kGenericError:
+      break;
   }
   return Error(ErrorKind::kInvalidArgument, text);
 }
@@ -130,7 +137,8 @@ Result<Message> decode_message(std::string_view line) {
   } else if (const Json* error = find_member(json, "error"); error && error->is_object()) {
     message.kind = Message::Kind::kError;
     message.body = *error;
-  } else if (const Json* greeting = find_member(json, "greeting"); greeting && greeting->is_object()) {
+  } else if (const Json* greeting = find_member(json, "greeting");
+             greeting && greeting->is_object()) {
     message.kind = Message::Kind::kGreeting;
     message.body = *greeting;
   } else if (const Json* event = find_member(json, "event"); event && event->is_string()) {

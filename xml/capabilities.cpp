@@ -12,7 +12,10 @@ std::string format_capabilities(const HostCapabilities& caps) {
   Element& cpu = host.add("cpu");
   cpu.add_text("arch", "x86_64");
   if (caps.sockets && caps.cores && caps.threads) {
-    cpu.add("topology").attr("sockets", *caps.sockets).attr("dies", uint64_t{1}).attr("cores", *caps.cores)
+    cpu.add("topology")
+        .attr("sockets", *caps.sockets)
+        .attr("dies", uint64_t{1})
+        .attr("cores", *caps.cores)
         .attr("threads", *caps.threads);
   }
   Element& guest = root.add("guest");
@@ -21,7 +24,10 @@ std::string format_capabilities(const HostCapabilities& caps) {
   arch.add_text("wordsize", "64");
   arch.add_text("emulator", caps.emulator);
   arch.add("machine").attr("maxCpus", caps.max_vcpus).text(kCanonicalMachine);
-  arch.add("machine").attr("canonical", kCanonicalMachine).attr("maxCpus", caps.max_vcpus).text("pc");
+  arch.add("machine")
+      .attr("canonical", kCanonicalMachine)
+      .attr("maxCpus", caps.max_vcpus)
+      .text("pc");
   arch.add("domain").attr("type", "kvm");
   Element& features = guest.add("features");
   features.add("acpi").attr("default", "on").attr("toggle", "yes");
@@ -34,7 +40,8 @@ std::string format_domain_capabilities(const DomainCapabilitiesQuery& query) {
   Element root("domainCapabilities");
   root.add_text("path", query.emulator);
   root.add_text("domain", "kvm");
-  root.add_text("machine", query.machine.empty() || query.machine == "pc" ? kCanonicalMachine : query.machine);
+  root.add_text("machine",
+                query.machine.empty() || query.machine == "pc" ? kCanonicalMachine : query.machine);
   root.add_text("arch", "x86_64");
   root.add("vcpu").attr("max", query.max_vcpus);
   root.add("iothreads").attr("supported", "yes");
@@ -54,7 +61,8 @@ std::string format_domain_capabilities(const DomainCapabilitiesQuery& query) {
   Element& disk = devices.add("disk").attr("supported", "yes");
   disk.add("enum").attr("name", "diskDevice").add_text("value", "disk");
   disk.add("enum").attr("name", "bus").add_text("value", "virtio");
-  for (const char* name : {"graphics", "video", "hostdev", "rng", "filesystem", "tpm", "redirdev", "channel"}) {
+  for (const char* name :
+       {"graphics", "video", "hostdev", "rng", "filesystem", "tpm", "redirdev", "channel"}) {
     devices.add(name).attr("supported", "no");
   }
   Element& features = root.add("features");
@@ -70,7 +78,8 @@ Result<void> check_domain_capabilities_query(const std::string& arch, const std:
     return Error(ErrorKind::kUnsupported, "unsupported configuration: " + std::move(what));
   };
   if (!arch.empty() && arch != "x86_64") return refuse("arch '" + arch + "' (only x86_64)");
-  if (!virttype.empty() && virttype != "kvm") return refuse("virttype '" + virttype + "' (only kvm)");
+  if (!virttype.empty() && virttype != "kvm")
+    return refuse("virttype '" + virttype + "' (only kvm)");
   if (!machine.empty() && machine != "pc" && machine.rfind("pc-i440fx-", 0) != 0) {
     return refuse("machine '" + machine + "' (only pc and pc-i440fx-*)");
   }

@@ -20,17 +20,17 @@ namespace amber::xml {
 inline constexpr const char* kCanonicalMachine = "pc-i440fx-7.2";
 
 struct HostCapabilities {
-  std::string host_uuid;       // the host's UUID (e.g. /etc/machine-id formatted)
-  std::string emulator;        // path of amber-vmm, reported as the guest's emulator
-  uint64_t max_vcpus = 255;    // per guest
+  std::string host_uuid;     // the host's UUID (e.g. /etc/machine-id formatted)
+  std::string emulator;      // path of amber-vmm, reported as the guest's emulator
+  uint64_t max_vcpus = 255;  // per guest
   std::optional<uint64_t> sockets, cores, threads;  // host topology, when known
 };
 
 struct DomainCapabilitiesQuery {
-  std::string emulator;                 // as asked by the client, or amber-vmm's path
-  std::string machine;                  // empty: the canonical machine
+  std::string emulator;  // as asked by the client, or amber-vmm's path
+  std::string machine;   // empty: the canonical machine
   uint64_t max_vcpus = 255;
-  std::vector<std::string> firmware;    // BIOS images offered as <loader> values
+  std::vector<std::string> firmware;  // BIOS images offered as <loader> values
 };
 
 std::string format_capabilities(const HostCapabilities& caps);

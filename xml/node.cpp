@@ -35,7 +35,9 @@ class DocumentState {
 
 namespace {
 
-const char* as_char(const xmlChar* s) { return reinterpret_cast<const char*>(s); }
+const char* as_char(const xmlChar* s) {
+  return reinterpret_cast<const char*>(s);
+}
 
 std::string qualified_name(const xmlNode* node) {
   std::string name;
@@ -137,14 +139,17 @@ void collect_schema_error(void* data, xmlErrorPtr error) {
   std::string line = trim_message(error->message);
   if (error->node != nullptr) {
     const auto* node = static_cast<const xmlNode*>(error->node);
-    line = "element " + qualified_name(node) + " (line " + std::to_string(node->line) + "): " + line;
+    line =
+        "element " + qualified_name(node) + " (line " + std::to_string(node->line) + "): " + line;
   }
   messages->lines.push_back(std::move(line));
 }
 
 }  // namespace
 
-std::string Node::name() const { return qualified_name(node_); }
+std::string Node::name() const {
+  return qualified_name(node_);
+}
 
 std::string Node::path() const {
   std::string out;
@@ -154,7 +159,9 @@ std::string Node::path() const {
   return out;
 }
 
-int Node::line() const { return static_cast<int>(node_->line); }
+int Node::line() const {
+  return static_cast<int>(node_->line);
+}
 
 std::optional<std::string> Node::attribute(std::string_view name) const {
   xmlAttr* attr = find_attribute(node_, name);
@@ -163,7 +170,9 @@ std::optional<std::string> Node::attribute(std::string_view name) const {
   return attribute_value(attr);
 }
 
-bool Node::has_attribute(std::string_view name) const { return find_attribute(node_, name) != nullptr; }
+bool Node::has_attribute(std::string_view name) const {
+  return find_attribute(node_, name) != nullptr;
+}
 
 Result<std::string> Node::required_attribute(std::string_view name) const {
   auto value = attribute(name);
@@ -272,14 +281,17 @@ std::string Node::inner_xml(std::string_view separator) const {
     xmlBufferEmpty(buffer);
     if (xmlNodeDump(buffer, node_->doc, c, 0, 0) >= 0) {
       if (!out.empty()) out += separator;
-      out.append(as_char(xmlBufferContent(buffer)), static_cast<std::size_t>(xmlBufferLength(buffer)));
+      out.append(as_char(xmlBufferContent(buffer)),
+                 static_cast<std::size_t>(xmlBufferLength(buffer)));
     }
   }
   xmlBufferFree(buffer);
   return out;
 }
 
-void Node::consume() const { state_->mark(node_); }
+void Node::consume() const {
+  state_->mark(node_);
+}
 
 std::vector<std::pair<std::string, std::string>> Node::raw_attributes() const {
   std::vector<std::pair<std::string, std::string>> out;
@@ -305,8 +317,8 @@ Result<Document> Document::parse(std::string_view text, const ParseLimits& limit
   // No network, no DTD loading or defaulted attributes, no entity
   // substitution (XML_PARSE_NOENT stays off), no errors on stderr.
   const int options = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA;
-  xmlDocPtr doc = xmlCtxtReadMemory(ctxt, text.data(), static_cast<int>(text.size()),
-                                    "domain.xml", nullptr, options);
+  xmlDocPtr doc = xmlCtxtReadMemory(ctxt, text.data(), static_cast<int>(text.size()), "domain.xml",
+                                    nullptr, options);
   if (doc == nullptr || !ctxt->wellFormed) {
     const xmlError* error = xmlCtxtGetLastError(ctxt);
     std::string message = "line " + std::to_string(error != nullptr ? error->line : 0) + ": " +
@@ -358,8 +370,9 @@ Result<void> Document::validate_relaxng(const std::string& schema_path) const {
   xmlRelaxNGPtr schema = xmlRelaxNGParse(parser);
   xmlRelaxNGFreeParserCtxt(parser);
   if (schema == nullptr) {
-    return Error(ErrorKind::kInternal, "cannot parse RelaxNG schema '" + schema_path + "'" +
-                                           (schema_messages.lines.empty() ? "" : ": " + schema_messages.lines[0]));
+    return Error(ErrorKind::kInternal,
+                 "cannot parse RelaxNG schema '" + schema_path + "'" +
+                     (schema_messages.lines.empty() ? "" : ": " + schema_messages.lines[0]));
   }
   xmlRelaxNGValidCtxtPtr valid = xmlRelaxNGNewValidCtxt(schema);
   SchemaMessages messages;
@@ -371,7 +384,8 @@ Result<void> Document::validate_relaxng(const std::string& schema_path) const {
   std::string joined;
   for (const std::string& line : messages.lines) joined += (joined.empty() ? "" : "; ") + line;
   if (joined.empty()) joined = "validation failed";
-  return xml_error("the document does not validate against the schema " + schema_path + ": " + joined);
+  return xml_error("the document does not validate against the schema " + schema_path + ": " +
+                   joined);
 }
 
 }  // namespace amber::xml

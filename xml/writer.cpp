@@ -8,12 +8,23 @@ std::string escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '\'': out += "&apos;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -24,7 +35,9 @@ Element& Element::attr(std::string name, std::string value) {
   return *this;
 }
 
-Element& Element::attr(std::string name, uint64_t value) { return attr(std::move(name), std::to_string(value)); }
+Element& Element::attr(std::string name, uint64_t value) {
+  return attr(std::move(name), std::to_string(value));
+}
 
 Element& Element::attr(std::string name, const std::optional<std::string>& value) {
   if (value) attr(std::move(name), *value);
@@ -46,14 +59,18 @@ Element& Element::raw(std::string xml) {
   return *this;
 }
 
-Element& Element::add(std::string name) { return add(Element(std::move(name))); }
+Element& Element::add(std::string name) {
+  return add(Element(std::move(name)));
+}
 
 Element& Element::add(Element child) {
   children_.push_back(std::move(child));
   return children_.back();
 }
 
-Element& Element::add_text(std::string name, std::string text) { return add(std::move(name)).text(std::move(text)); }
+Element& Element::add_text(std::string name, std::string text) {
+  return add(std::move(name)).text(std::move(text));
+}
 
 std::string Element::render() const {
   std::string out;

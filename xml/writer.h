@@ -25,7 +25,9 @@ class Element {
   explicit Element(std::string name) : name_(std::move(name)) {}
 
   Element& attr(std::string name, std::string value);
-  Element& attr(std::string name, const char* value) { return attr(std::move(name), std::string(value)); }
+  Element& attr(std::string name, const char* value) {
+    return attr(std::move(name), std::string(value));
+  }
   Element& attr(std::string name, uint64_t value);
   // Only when VALUE is set.
   Element& attr(std::string name, const std::optional<std::string>& value);

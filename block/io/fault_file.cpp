@@ -147,13 +147,17 @@ Result<void> FaultFile::allocate(uint64_t offset, uint64_t length) {
   return inner_->allocate(offset, length);
 }
 
-Result<uint64_t> FaultFile::size() { return inner_->size(); }
+Result<uint64_t> FaultFile::size() {
+  return inner_->size();
+}
 
 Result<void> FaultFile::truncate(uint64_t new_size) {
   if (check(FaultOp::kTruncate) != Verdict::kPass) return failure();
   return inner_->truncate(new_size);
 }
 
-Result<uint64_t> FaultFile::allocated_size() { return inner_->allocated_size(); }
+Result<uint64_t> FaultFile::allocated_size() {
+  return inner_->allocated_size();
+}
 
 }  // namespace amber::block::io

@@ -36,8 +36,7 @@ class FaultFile final : public File {
  public:
   explicit FaultFile(std::unique_ptr<File> inner) : inner_(std::move(inner)) {}
 
-  void fail_after(FaultOp op, uint64_t calls, int error_number,
-                  FaultKind kind = FaultKind::kError);
+  void fail_after(FaultOp op, uint64_t calls, int error_number, FaultKind kind = FaultKind::kError);
   void clear_faults();
   // Reverts a random subset of unflushed updates; returns how many.
   size_t crash(uint64_t seed);

@@ -16,11 +16,16 @@ constexpr unsigned kPermBits = 5;
 
 const char* perm_name(unsigned bit) {
   switch (bit) {
-    case 0: return "consistent read";
-    case 1: return "write";
-    case 2: return "write unchanged";
-    case 3: return "resize";
-    default: return "graph modification";
+    case 0:
+      return "consistent read";
+    case 1:
+      return "write";
+    case 2:
+      return "write unchanged";
+    case 3:
+      return "resize";
+    default:
+      return "graph modification";
   }
 }
 

@@ -22,7 +22,9 @@ Result<std::unique_ptr<IoRing>> IoRing::create(unsigned entries) {
 
 IoRing::IoRing(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-IoRing::~IoRing() { io_uring_queue_exit(&state_->ring); }
+IoRing::~IoRing() {
+  io_uring_queue_exit(&state_->ring);
+}
 
 bool IoRing::queue(int fd, IoOp op, uint64_t offset, const iovec* iov, unsigned count,
                    uint64_t tag) {
@@ -44,7 +46,8 @@ Result<void> IoRing::submit_and_wait(unsigned wait_for, std::vector<IoCompletion
   do {
     rc = io_uring_submit_and_wait(ring, wait_for);
   } while (rc == -EINTR);
-  if (rc < 0 && rc != -EBUSY && rc != -EAGAIN) return Error::from_errno(-rc, "io_uring submit failed");
+  if (rc < 0 && rc != -EBUSY && rc != -EAGAIN)
+    return Error::from_errno(-rc, "io_uring submit failed");
   // -EBUSY / -EAGAIN: the completion queue is full or the kernel is short
   // of memory; reaping below makes room and the caller submits again.
   io_uring_cqe* cqe = nullptr;

@@ -115,11 +115,16 @@ Result<CacheMode> parse_cache_mode(std::string_view name) {
 
 std::string_view to_string(CacheMode mode) {
   switch (mode) {
-    case CacheMode::kWriteback: return "writeback";
-    case CacheMode::kNone: return "none";
-    case CacheMode::kWritethrough: return "writethrough";
-    case CacheMode::kDirectSync: return "directsync";
-    case CacheMode::kUnsafe: return "unsafe";
+    case CacheMode::kWriteback:
+      return "writeback";
+    case CacheMode::kNone:
+      return "none";
+    case CacheMode::kWritethrough:
+      return "writethrough";
+    case CacheMode::kDirectSync:
+      return "directsync";
+    case CacheMode::kUnsafe:
+      return "unsafe";
   }
   return "writeback";
 }
@@ -136,7 +141,8 @@ std::string_view to_string(AioBackend backend) {
 
 Result<void> File::readv_at(uint64_t offset, std::span<const iovec> iov) {
   for (const auto& v : iov) {
-    AMBER_TRY(read_at(offset, std::span<std::byte>(static_cast<std::byte*>(v.iov_base), v.iov_len)));
+    AMBER_TRY(
+        read_at(offset, std::span<std::byte>(static_cast<std::byte*>(v.iov_base), v.iov_len)));
     offset += v.iov_len;
   }
   return ok();
@@ -155,8 +161,8 @@ Result<FileExtent> File::extent_at(uint64_t offset, uint64_t max_length) {
 
 Result<void> File::writev_at(uint64_t offset, std::span<const iovec> iov) {
   for (const auto& v : iov) {
-    AMBER_TRY(write_at(offset, std::span<const std::byte>(static_cast<const std::byte*>(v.iov_base),
-                                                          v.iov_len)));
+    AMBER_TRY(write_at(
+        offset, std::span<const std::byte>(static_cast<const std::byte*>(v.iov_base), v.iov_len)));
     offset += v.iov_len;
   }
   return ok();
@@ -175,8 +181,10 @@ Result<std::unique_ptr<PosixFile>> PosixFile::open(const std::string& path,
   UniqueFd fd(::open(path.c_str(), flags | (direct ? O_DIRECT : 0), 0644));
   if (!fd && direct && errno == EINVAL) {
     return Error(ErrorKind::kUnsupported,
-                 "Could not open '" + path + "': the file system does not support O_DIRECT "
-                 "(cache=none/directsync)", EINVAL);
+                 "Could not open '" + path +
+                     "': the file system does not support O_DIRECT "
+                     "(cache=none/directsync)",
+                 EINVAL);
   }
   if (!fd) {
     int e = errno;

@@ -35,7 +35,7 @@ struct PosixOpenOptions {
 class PosixFile final : public File {
  public:
   static Result<std::unique_ptr<PosixFile>> open(const std::string& path,
-                                                  const PosixOpenOptions& options);
+                                                 const PosixOpenOptions& options);
   ~PosixFile() override;
   PosixFile(const PosixFile&) = delete;
   PosixFile& operator=(const PosixFile&) = delete;

@@ -25,7 +25,9 @@ constexpr uint8_t kDirtyTrackingType = 1;
 constexpr uint32_t kFlagInUse = 1u << 0;
 constexpr uint32_t kFlagAuto = 1u << 1;
 
-Error corrupt(std::string message) { return Error(ErrorKind::kCorrupt, std::move(message)); }
+Error corrupt(std::string message) {
+  return Error(ErrorKind::kCorrupt, std::move(message));
+}
 
 }  // namespace
 

@@ -68,7 +68,9 @@ Result<void> write_be64(io::File& file, uint64_t offset, uint64_t value) {
 class StoredRefcounts {
  public:
   StoredRefcounts(io::File& file, const Header& header, std::vector<uint64_t> table)
-      : file_(file), header_(header), table_(std::move(table)),
+      : file_(file),
+        header_(header),
+        table_(std::move(table)),
         entries_(header.cluster_size() * 8 / header.refcount_bits()) {}
 
   Result<uint64_t> get(uint64_t cluster) {
@@ -131,11 +133,14 @@ enum class TableKind { kActive, kSnapshot };
 class Checker {
  public:
   Checker(io::File& file, Header& header, uint64_t file_size, RepairMode repair)
-      : file_(file), header_(header), cs_(header.cluster_size()), file_size_(file_size),
+      : file_(file),
+        header_(header),
+        cs_(header.cluster_size()),
+        file_size_(file_size),
         repair_(repair),
-        max_references_(std::min<uint64_t>(kMaxReferences, header.refcount_order >= 4
-                                                               ? kMaxReferences
-                                                               : (1ull << header.refcount_bits()) - 1)) {}
+        max_references_(std::min<uint64_t>(
+            kMaxReferences,
+            header.refcount_order >= 4 ? kMaxReferences : (1ull << header.refcount_bits()) - 1)) {}
 
   Result<CheckReport> run();
 
@@ -179,8 +184,8 @@ class Checker {
   std::vector<uint64_t> refcount_table_;  // entries of the valid refcount blocks
   std::vector<Snapshot> snapshots_;
   uint64_t snapshot_table_bytes_ = 0;
-  Counts refcount_counts_;   // counting, compare and COPIED
-  Counts snapshot_counts_;   // the snapshot table
+  Counts refcount_counts_;  // counting, compare and COPIED
+  Counts snapshot_counts_;  // the snapshot table
   uint64_t highest_cluster_ = 0;
   bool any_cluster_ = false;
   CheckReport report_;
@@ -191,9 +196,10 @@ void Checker::reference(uint64_t offset, uint64_t bytes) {
   // As qemu-img: a range reaching a cluster or more past the end of the
   // file is a corruption and is not counted (this also bounds refs_).
   if (offset > kMaxHostOffset || offset + bytes >= file_size_ + cs_) {
-    message(format_message("ERROR: counting reference for region exceeding the end of the file "
-                           "by one cluster or more: offset 0x%" PRIx64 " size 0x%" PRIx64,
-                           offset, bytes));
+    message(
+        format_message("ERROR: counting reference for region exceeding the end of the file "
+                       "by one cluster or more: offset 0x%" PRIx64 " size 0x%" PRIx64,
+                       offset, bytes));
     ++refcount_counts_.corruptions;
     return;
   }
@@ -203,8 +209,9 @@ void Checker::reference(uint64_t offset, uint64_t bytes) {
     if (c >= refs_.size()) refs_.resize(c + 1, 0);
     if (refs_[c] >= max_references_) {
       message(format_message("ERROR: overflow cluster offset=0x%" PRIx64, c * cs_));
-      message("Use qemu-img amend to increase the refcount entry width or qemu-img convert to "
-              "create a clean copy if the image cannot be opened for writing");
+      message(
+          "Use qemu-img amend to increase the refcount entry width or qemu-img convert to "
+          "create a clean copy if the image cannot be opened for writing");
       ++refcount_counts_.corruptions;
       continue;
     }
@@ -229,8 +236,8 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, TableKind kind) {
   // allocated cluster of each table never counts as fragmented.
   uint64_t next_contiguous = 0;
   for (uint64_t i = 0; i < table.size(); i += step) {
-    const L2Entry e = decode_l2_entry(table[i], extended ? table[i + 1] : 0, header_.cluster_bits,
-                                      extended);
+    const L2Entry e =
+        decode_l2_entry(table[i], extended ? table[i + 1] : 0, header_.cluster_bits, extended);
     const uint64_t index = i / step;
     if (e.kind != L2EntryKind::kCompressed && e.reserved_bits) {
       message(format_message("ERROR found l2 entry with reserved bits set: %" PRIx64, e.word));
@@ -240,12 +247,14 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, TableKind kind) {
       case L2EntryKind::kCompressed: {
         if (e.copied) {
           message(format_message("ERROR: coffset=0x%" PRIx64 ": copied flag must never be set for "
-                                 "compressed clusters", e.host_offset));
+                                 "compressed clusters",
+                                 e.host_offset));
           ++refcount_counts_.corruptions;
         }
         if (e.bitmap != 0) {
           message(format_message("ERROR compressed cluster %" PRIu64 " with non-zero subcluster "
-                                 "allocation bitmap, entry=0x%" PRIx64, index, e.word));
+                                 "allocation bitmap, entry=0x%" PRIx64,
+                                 index, e.word));
           ++refcount_counts_.corruptions;
           break;
         }
@@ -263,14 +272,16 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, TableKind kind) {
         const uint64_t offset = e.host_offset;
         if (e.bitmap_conflict()) {
           message(format_message("ERROR offset=%" PRIx64 ": Allocated cluster has corrupted "
-                                 "subcluster allocation bitmap", offset));
+                                 "subcluster allocation bitmap",
+                                 offset));
           ++refcount_counts_.corruptions;
         }
         if (offset % cs_ != 0) {
           ++refcount_counts_.corruptions;
           if (e.contains_data(extended)) {
             message(format_message("ERROR offset=%" PRIx64 ": Data cluster is not properly "
-                                   "aligned; L2 entry corrupted.", offset));
+                                   "aligned; L2 entry corrupted.",
+                                   offset));
           } else {
             message(format_message("%s offset=%" PRIx64 ": Preallocated cluster is not properly "
                                    "aligned; L2 entry corrupted.",
@@ -313,10 +324,9 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, TableKind kind) {
 
 Result<void> Checker::walk_l1(uint64_t l1_offset, uint32_t l1_size, TableKind kind) {
   const uint64_t bytes = uint64_t{l1_size} * 8;
-  if (bytes > kMaxL1Bytes || (l1_size != 0 && l1_offset % cs_ != 0) ||
-      l1_offset > kMaxHostOffset) {
-    message(format_message("ERROR: L1 table at 0x%" PRIx64 " with %u entries is invalid",
-                           l1_offset, l1_size));
+  if (bytes > kMaxL1Bytes || (l1_size != 0 && l1_offset % cs_ != 0) || l1_offset > kMaxHostOffset) {
+    message(format_message("ERROR: L1 table at 0x%" PRIx64 " with %u entries is invalid", l1_offset,
+                           l1_size));
     ++refcount_counts_.corruptions;
     return ok();
   }
@@ -336,7 +346,8 @@ Result<void> Checker::walk_l1(uint64_t l1_offset, uint32_t l1_size, TableKind ki
     // the entry points (its clusters are counted as referenced).
     if (l2 % cs_ != 0) {
       message(format_message("ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 "
-                             "entry corrupted", l2));
+                             "entry corrupted",
+                             l2));
       ++refcount_counts_.corruptions;
     }
     // Past the end of the file the table reads as zeros (empty).
@@ -362,7 +373,8 @@ Result<std::vector<uint64_t>> Checker::walk_refcount_table() {
     if (offset == 0) continue;
     if (offset % cs_ != 0) {
       message(format_message("ERROR refcount block %" PRIu64 " is not cluster aligned; refcount "
-                             "table entry corrupted", i));
+                             "table entry corrupted",
+                             i));
       ++refcount_counts_.corruptions;
       table[i] = 0;
       continue;
@@ -408,10 +420,10 @@ Result<void> Checker::count_references() {
 
 Result<void> Checker::read_snapshots() {
   if (header_.nb_snapshots == 0) return ok();
-  AMBER_TRY_ASSIGN(SnapshotTable table,
-                   read_snapshot_table(file_, header_.snapshots_offset, header_.nb_snapshots,
-                                       header_.version, header_.cluster_bits,
-                                       SnapshotValidation::kStructure));
+  AMBER_TRY_ASSIGN(
+      SnapshotTable table,
+      read_snapshot_table(file_, header_.snapshots_offset, header_.nb_snapshots, header_.version,
+                          header_.cluster_bits, SnapshotValidation::kStructure));
   snapshots_ = std::move(table.snapshots);
   snapshot_table_bytes_ = table.bytes;
   if (header_.version < 3) return ok();
@@ -442,20 +454,27 @@ Result<void> Checker::compare(StoredRefcounts& stored, CompareMode mode, bool& r
     }
     if (count == refs) continue;
     uint64_t* fixed = nullptr;
-    if (count == 0) rebuild = true;
-    else if (count > refs && mode != CompareMode::kReport) fixed = &counts.leaks_fixed;
-    else if (count < refs && mode == CompareMode::kFixAll) fixed = &counts.corruptions_fixed;
+    if (count == 0)
+      rebuild = true;
+    else if (count > refs && mode != CompareMode::kReport)
+      fixed = &counts.leaks_fixed;
+    else if (count < refs && mode == CompareMode::kFixAll)
+      fixed = &counts.corruptions_fixed;
     message(format_message("%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
-                           fixed != nullptr ? "Repairing" : count < refs ? "ERROR" : "Leaked", c,
-                           count, refs));
+                           fixed != nullptr ? "Repairing"
+                           : count < refs   ? "ERROR"
+                                            : "Leaked",
+                           c, count, refs));
     if (fixed != nullptr) {
       AMBER_TRY(stored.set(c, refs));
       if (refs == 0) discard(c, 1);
       ++*fixed;
       continue;
     }
-    if (count < refs) ++counts.corruptions;
-    else ++counts.leaks;
+    if (count < refs)
+      ++counts.corruptions;
+    else
+      ++counts.leaks;
   }
   return stored.write_back();
 }
@@ -475,7 +494,8 @@ Result<void> Checker::check_copied(StoredRefcounts& stored, Counts& counts) {
     AMBER_TRY_ASSIGN(uint64_t count, stored.get(l2 / cs_));
     if ((count == 1) != ((l1[i] & kOflagCopied) != 0)) {
       message(format_message("%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64 " l1_entry=%" PRIx64
-                             " refcount=%" PRIu64, verb, i, l1[i], count));
+                             " refcount=%" PRIu64,
+                             verb, i, l1[i], count));
       if (fix) {
         AMBER_TRY(write_be64(file_, header_.l1_table_offset + i * 8,
                              count == 1 ? l1[i] | kOflagCopied : l1[i] & ~kOflagCopied));
@@ -571,7 +591,8 @@ Result<void> Checker::fix_snapshot_table() {
   uint64_t start = 0;
   uint64_t run = 0;
   for (uint64_t c = 1; run < clusters; ++c) {
-    if (c >= kMaxCheckedClusters) return Error(ErrorKind::kNoSpace, "no room for the snapshot table");
+    if (c >= kMaxCheckedClusters)
+      return Error(ErrorKind::kNoSpace, "no room for the snapshot table");
     AMBER_TRY_ASSIGN(uint64_t count, stored.get(c));
     AMBER_TRY_ASSIGN(bool settable, stored.settable(c));
     if (count != 0 || !settable) {
@@ -628,7 +649,8 @@ Result<CheckReport> Checker::run() {
   report_.check_errors = refcount_counts_.check_errors + snapshot_counts_.check_errors;
   report_.corruptions = refcount_counts_.corruptions + snapshot_counts_.corruptions;
   report_.leaks = refcount_counts_.leaks + snapshot_counts_.leaks;
-  report_.corruptions_fixed = refcount_counts_.corruptions_fixed + snapshot_counts_.corruptions_fixed;
+  report_.corruptions_fixed =
+      refcount_counts_.corruptions_fixed + snapshot_counts_.corruptions_fixed;
   report_.leaks_fixed = refcount_counts_.leaks_fixed + snapshot_counts_.leaks_fixed;
   report_.image_end_offset = any_cluster_ ? (highest_cluster_ + 1) * cs_ : 0;
   if (repair_ != RepairMode::kNone && report_.check_errors == 0 && report_.corruptions == 0)
@@ -668,7 +690,8 @@ Result<void> open_backing_chain(const std::string& path, io::File& file, const O
   }
   const std::string backing = resolve_backing_path(path, header->backing_file);
   if (backing == path)
-    return Error(ErrorKind::kCorrupt, "backing file '" + backing + "' is the image itself (a loop)");
+    return Error(ErrorKind::kCorrupt,
+                 "backing file '" + backing + "' is the image itself (a loop)");
   auto opened = open_backing_image(backing, format, o, 1);
   if (!opened.ok()) return std::move(opened).error().with_context("Could not open backing file");
   return ok();
@@ -683,7 +706,8 @@ Result<CheckReport> check(const std::string& path, const CheckOptions& options) 
   AMBER_TRY(open_backing_chain(path, *file, o));
   AMBER_TRY_ASSIGN(CheckReport first, check_file(*file, options.repair));
   first.filename = path;
-  if (options.repair == RepairMode::kNone || (first.leaks_fixed == 0 && first.corruptions_fixed == 0))
+  if (options.repair == RepairMode::kNone ||
+      (first.leaks_fixed == 0 && first.corruptions_fixed == 0))
     return first;
   // qemu-img checks a repaired image again and reports that state, with
   // the counts of what the repair fixed.

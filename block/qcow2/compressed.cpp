@@ -27,7 +27,8 @@ Result<CompressedDescriptor> decode_compressed(uint64_t l2_entry, uint32_t clust
 uint64_t encode_compressed(uint64_t offset, uint64_t bytes, uint32_t cluster_bits) {
   const uint32_t x = 62 - (cluster_bits - 8);
   const uint64_t end = offset + bytes;
-  const uint64_t sectors = div_round_up(end, kCompressedSectorSize) - offset / kCompressedSectorSize;
+  const uint64_t sectors =
+      div_round_up(end, kCompressedSectorSize) - offset / kCompressedSectorSize;
   return kOflagCompressed | ((sectors - 1) << x) | offset;
 }
 
@@ -46,7 +47,8 @@ Result<void> decompress_cluster(Compression type, std::span<const uint8_t> in,
     // Z_BUF_ERROR is fine once the cluster is full (trailing bytes belong
     // to the next compressed cluster).
     if ((rc == Z_STREAM_END || rc == Z_BUF_ERROR || rc == Z_OK) && full) return ok();
-    return Error(ErrorKind::kCorrupt, "compressed cluster: deflate data does not decode to one cluster");
+    return Error(ErrorKind::kCorrupt,
+                 "compressed cluster: deflate data does not decode to one cluster");
   }
   ZSTD_DCtx* ctx = ZSTD_createDCtx();
   if (ctx == nullptr) return Error(ErrorKind::kInternal, "ZSTD_createDCtx failed");
@@ -63,7 +65,9 @@ Result<void> decompress_cluster(Compression type, std::span<const uint8_t> in,
     if (rc == 0 || ib.pos == ib.size) break;  // frame ended short or input ran out
   }
   ZSTD_freeDCtx(ctx);
-  if (!good) return Error(ErrorKind::kCorrupt, "compressed cluster: zstd data does not decode to one cluster");
+  if (!good)
+    return Error(ErrorKind::kCorrupt,
+                 "compressed cluster: zstd data does not decode to one cluster");
   return ok();
 }
 

@@ -4,8 +4,8 @@
 // (cluster 3) and the file not padded after it.
 #include <algorithm>
 
-#include "block/open_file.h"
 #include "block/io/posix_file.h"
+#include "block/open_file.h"
 #include "block/qcow2/format.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/qcow2.h"
@@ -19,9 +19,15 @@ class BorrowedFile final : public io::File {
  public:
   explicit BorrowedFile(io::File& inner) : inner_(inner) {}
   Result<void> read_at(uint64_t o, std::span<std::byte> b) override { return inner_.read_at(o, b); }
-  Result<void> write_at(uint64_t o, std::span<const std::byte> d) override { return inner_.write_at(o, d); }
-  Result<void> readv_at(uint64_t o, std::span<const iovec> v) override { return inner_.readv_at(o, v); }
-  Result<void> writev_at(uint64_t o, std::span<const iovec> v) override { return inner_.writev_at(o, v); }
+  Result<void> write_at(uint64_t o, std::span<const std::byte> d) override {
+    return inner_.write_at(o, d);
+  }
+  Result<void> readv_at(uint64_t o, std::span<const iovec> v) override {
+    return inner_.readv_at(o, v);
+  }
+  Result<void> writev_at(uint64_t o, std::span<const iovec> v) override {
+    return inner_.writev_at(o, v);
+  }
   Result<void> flush() override { return inner_.flush(); }
   Result<void> punch_hole(uint64_t o, uint64_t l) override { return inner_.punch_hole(o, l); }
   Result<void> write_zeroes(uint64_t o, uint64_t l) override { return inner_.write_zeroes(o, l); }
@@ -38,7 +44,9 @@ class BorrowedFile final : public io::File {
   io::File& inner_;
 };
 
-Error invalid(const std::string& message) { return Error(ErrorKind::kInvalidArgument, message); }
+Error invalid(const std::string& message) {
+  return Error(ErrorKind::kInvalidArgument, message);
+}
 
 }  // namespace
 
@@ -49,32 +57,37 @@ Result<void> validate_create_options(const CreateOptions& o) {
   if (o.version != 2 && o.version != 3)
     return invalid("Invalid compatibility level: '" + std::to_string(o.version) + "'");
   if (o.lazy_refcounts && o.version < 3)
-    return invalid("Lazy refcounts only supported with compatibility level 1.1 and above (use "
-                   "compat=1.1 or greater)");
+    return invalid(
+        "Lazy refcounts only supported with compatibility level 1.1 and above (use "
+        "compat=1.1 or greater)");
   const unsigned rb = o.refcount_bits;
   if (rb == 0 || rb > 64 || (rb & (rb - 1)) != 0)
     return invalid("Refcount width must be a power of two and may be at most 64 bits");
   if (o.version < 3 && rb != 16)
-    return invalid("Different refcount widths than 16 bits require compatibility level 1.1 or "
-                   "above (use compat=1.1 or greater)");
+    return invalid(
+        "Different refcount widths than 16 bits require compatibility level 1.1 or "
+        "above (use compat=1.1 or greater)");
   if (o.extended_l2) {
     if (o.version < 3)
-      return invalid("Extended L2 entries are only supported with compatibility level 1.1 and "
-                     "above (use compat=1.1 or greater)");
+      return invalid(
+          "Extended L2 entries are only supported with compatibility level 1.1 and "
+          "above (use compat=1.1 or greater)");
     if (cs < (1u << kMinExtendedL2ClusterBits))
-      return invalid("Extended L2 entries are only supported with cluster sizes of at least "
-                     "16384 bytes");
+      return invalid(
+          "Extended L2 entries are only supported with cluster sizes of at least "
+          "16384 bytes");
   }
   if (o.compression == CompressionType::kZstd && o.version < 3)
-    return invalid("Non-zlib compression type is only supported with compatibility level 1.1 "
-                   "and above (use compat=1.1 or greater)");
+    return invalid(
+        "Non-zlib compression type is only supported with compatibility level 1.1 "
+        "and above (use compat=1.1 or greater)");
   if (o.backing_format && o.backing_file.empty())
     return invalid("Backing format cannot be used without backing file");
   if (!o.backing_file.empty() && o.preallocation != Preallocation::kOff && !o.extended_l2)
-    return invalid("Backing file and preallocation can only be used at the same time if "
-                   "extended_l2 is on");
-  if (o.backing_file.size() > kMaxBackingNameBytes)
-    return invalid("Backing file name too long");
+    return invalid(
+        "Backing file and preallocation can only be used at the same time if "
+        "extended_l2 is on");
+  if (o.backing_file.size() > kMaxBackingNameBytes) return invalid("Backing file name too long");
   if (!o.size && (o.backing_file.empty() || o.backing_check == BackingMode::kNone))
     return invalid("Image creation needs a size parameter");
   if (o.size && *o.size % kSectorSize != 0)
@@ -114,7 +127,8 @@ Result<void> create_on_file(io::File& file, const CreateOptions& o,
   std::vector<uint8_t> clusters(3 * cs, 0);
   std::copy(head.begin(), head.end(), clusters.begin());
   store_be64(clusters.data() + cs, 2 * cs);  // refcount table entry 0 -> block at cluster 2
-  for (uint64_t c = 0; c < 3; ++c) set_refcount_entry(clusters.data() + 2 * cs, c, h.refcount_order, 1);
+  for (uint64_t c = 0; c < 3; ++c)
+    set_refcount_entry(clusters.data() + 2 * cs, c, h.refcount_order, 1);
   AMBER_TRY(io::write_exact(file, 0, clusters.data(), clusters.size()));
 
   OpenOptions open_options;

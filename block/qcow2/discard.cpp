@@ -77,7 +77,8 @@ Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
     if (c >= offset && c_end <= end) {
       // A tail cluster past the virtual size counts as whole.
       const bool zeros = has_backing && header_.version >= 3;
-      AMBER_TRY(unmap_cluster(c, zeros ? UnmapReads::kZeros : UnmapReads::kBelow, UnmapHost::kFree));
+      AMBER_TRY(
+          unmap_cluster(c, zeros ? UnmapReads::kZeros : UnmapReads::kBelow, UnmapHost::kFree));
       continue;
     }
     if (!extended_) continue;  // QEMU ignores unaligned discard parts
@@ -96,7 +97,10 @@ Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
       if ((alloc & (1u << s)) && host != 0 && (w0 & kOflagCopied))
         AMBER_TRY(file_->punch_hole(host + s * subcluster_size_, subcluster_size_));
       alloc &= ~(1u << s);
-      if (has_backing) zero |= 1u << s; else zero &= ~(1u << s);
+      if (has_backing)
+        zero |= 1u << s;
+      else
+        zero &= ~(1u << s);
     }
     AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, w0, (uint64_t{zero} << 32) | alloc));
   }
@@ -122,7 +126,7 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
       uint64_t done = 0;
       while (done < n) {
         AMBER_TRY_ASSIGN(uint64_t step, write_slow(from + done, std::span(&v, 1), done, n - done,
-                                                         {meta, MetaLockMode::kHoldThroughout}));
+                                                   {meta, MetaLockMode::kHoldThroughout}));
         done += step;
       }
       from += n;
@@ -134,7 +138,8 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
     const uint64_t from = std::max(c, offset), to = std::min(c_end, end);
     const bool whole = c >= offset && c_end <= end;
     if (whole && (header_.version >= 3)) {
-      AMBER_TRY(unmap_cluster(c, UnmapReads::kZeros, keep ? UnmapHost::kKeepOwned : UnmapHost::kFree));
+      AMBER_TRY(
+          unmap_cluster(c, UnmapReads::kZeros, keep ? UnmapHost::kKeepOwned : UnmapHost::kFree));
     } else if (whole && !has_backing && !keep) {
       // v2: unallocated reads as zeros.
       AMBER_TRY(unmap_cluster(c, UnmapReads::kBelow, UnmapHost::kFree));
@@ -175,8 +180,8 @@ Result<void> Qcow2Image::grow_l1(uint64_t new_l1_size) {
     return ok();
   };
   if (old_clusters != 0 && new_clusters <= old_clusters) {
-    AMBER_TRY(file_->write_zeroes(header_.l1_table_offset + old_size * 8,
-                                  (new_l1_size - old_size) * 8));
+    AMBER_TRY(
+        file_->write_zeroes(header_.l1_table_offset + old_size * 8, (new_l1_size - old_size) * 8));
     AMBER_TRY(file_->flush());
     return switch_to(std::move(table));
   }
@@ -200,8 +205,10 @@ Result<void> Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation p
   uint64_t run_start = 0, run_end = 0;
   auto finish_run = [&]() -> Result<void> {
     if (run_end == run_start) return ok();
-    if (prealloc == Preallocation::kFalloc) AMBER_TRY(file_->allocate(run_start, run_end - run_start));
-    if (prealloc == Preallocation::kFull) AMBER_TRY(file_->write_zeroes(run_start, run_end - run_start));
+    if (prealloc == Preallocation::kFalloc)
+      AMBER_TRY(file_->allocate(run_start, run_end - run_start));
+    if (prealloc == Preallocation::kFull)
+      AMBER_TRY(file_->write_zeroes(run_start, run_end - run_start));
     return ok();
   };
   uint64_t last_end = 0;

@@ -100,8 +100,12 @@ inline void store_be64(void* p, uint64_t v) {
   std::memcpy(p, &v, 8);
 }
 
-inline constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
-inline constexpr uint64_t div_round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a; }
+inline constexpr uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
+inline constexpr uint64_t div_round_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a;
+}
 
 // Hex for messages: "0x10000".
 std::string to_hex(uint64_t value);

@@ -20,7 +20,9 @@ namespace {
 // QEMU keeps the backing format in a char[16] (BlockDriverState).
 constexpr uint32_t kMaxBackingFormatBytes = 16;
 
-Error bad(const std::string& what) { return Error(ErrorKind::kCorrupt, "qcow2 header: " + what); }
+Error bad(const std::string& what) {
+  return Error(ErrorKind::kCorrupt, "qcow2 header: " + what);
+}
 
 std::string field(const char* name, uint64_t value) {
   return std::string(name) + " " + std::to_string(value);
@@ -33,8 +35,8 @@ Result<void> check_table(const char* name, uint64_t offset, uint64_t bytes, uint
   if (offset % cluster_size != 0)
     return bad(std::string(name) + " offset " + to_hex(offset) + " is not cluster aligned");
   if (offset > kMaxHostOffset || bytes > kMaxHostOffset - offset)
-    return bad(std::string(name) + " offset " + to_hex(offset) + " + size " + std::to_string(bytes) +
-               " exceeds the 56-bit offset space");
+    return bad(std::string(name) + " offset " + to_hex(offset) + " + size " +
+               std::to_string(bytes) + " exceeds the 56-bit offset space");
   if (bytes != 0 && offset + bytes > file_end)
     return bad(std::string(name) + " at " + to_hex(offset) + " (" + std::to_string(bytes) +
                " bytes) is beyond the end of the file (" + std::to_string(file_end) + ")");
@@ -46,8 +48,8 @@ Result<void> parse_extensions(Header& h, std::span<const uint8_t> bytes, uint64_
   uint64_t pos = start;
   for (;;) {
     if (pos + 8 > end)
-      return Error(ErrorKind::kCorrupt, "qcow2 header extensions: no end marker before offset " +
-                                            std::to_string(end));
+      return Error(ErrorKind::kCorrupt,
+                   "qcow2 header extensions: no end marker before offset " + std::to_string(end));
     const uint32_t type = load_be32(bytes.data() + pos);
     const uint32_t len = load_be32(bytes.data() + pos + 4);
     pos += 8;
@@ -62,9 +64,9 @@ Result<void> parse_extensions(Header& h, std::span<const uint8_t> bytes, uint64_
         // As QEMU: a later backing-format extension replaces an earlier
         // one; a name that does not fit QEMU's 16-byte buffer is refused.
         if (len >= kMaxBackingFormatBytes)
-          return Error(ErrorKind::kCorrupt, "ERROR: ext_backing_format: len=" +
-                                                std::to_string(len) + " too large (>=" +
-                                                std::to_string(kMaxBackingFormatBytes) + ")");
+          return Error(ErrorKind::kCorrupt,
+                       "ERROR: ext_backing_format: len=" + std::to_string(len) +
+                           " too large (>=" + std::to_string(kMaxBackingFormatBytes) + ")");
         h.backing_format.assign(reinterpret_cast<const char*>(data), len);
         h.backing_format.resize(std::strlen(h.backing_format.c_str()));
         break;
@@ -86,8 +88,8 @@ Result<void> parse_extensions(Header& h, std::span<const uint8_t> bytes, uint64_
         break;
       default: {
         for (const auto& e : h.other_extensions) {
-          if (e.type == type && (type == kExtBitmaps || type == kExtCryptoHeader ||
-                                 type == kExtDataFile))
+          if (e.type == type &&
+              (type == kExtBitmaps || type == kExtCryptoHeader || type == kExtDataFile))
             return Error(ErrorKind::kCorrupt,
                          "qcow2 header: duplicate header extension " + to_hex(type));
         }
@@ -107,9 +109,9 @@ Result<void> parse_extensions(Header& h, std::span<const uint8_t> bytes, uint64_
 
 std::vector<FeatureName> default_feature_names() {
   return {
-      {0, 0, "dirty bit"},          {0, 1, "corrupt bit"},       {0, 2, "external data file"},
-      {0, 3, "compression type"},   {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
-      {2, 0, "bitmaps"},            {2, 1, "raw external data"},
+      {0, 0, "dirty bit"},        {0, 1, "corrupt bit"},         {0, 2, "external data file"},
+      {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+      {2, 0, "bitmaps"},          {2, 1, "raw external data"},
   };
 }
 
@@ -157,14 +159,15 @@ Result<Header> parse_header(std::span<const uint8_t> bytes, uint64_t file_size) 
     h.autoclear_features = load_be64(p + 88);
     h.refcount_order = load_be32(p + 96);
     h.header_length = load_be32(p + 100);
-    if (h.header_length < kV3MinHeaderLength || h.header_length % 8 != 0 ||
-        h.header_length > cs || h.header_length > bytes.size())
+    if (h.header_length < kV3MinHeaderLength || h.header_length % 8 != 0 || h.header_length > cs ||
+        h.header_length > bytes.size())
       return bad(field("header_length", h.header_length) +
                  " invalid (must be >= 104, a multiple of 8 and within the first cluster)");
     if (h.header_length > 104) h.compression_type = p[104];
     if (h.header_length > kV3HeaderLength)
       h.extra_fields.assign(p + kV3HeaderLength, p + h.header_length);
-    if (h.refcount_order > 6) return bad(field("refcount_order", h.refcount_order) + " out of range 0..6");
+    if (h.refcount_order > 6)
+      return bad(field("refcount_order", h.refcount_order) + " out of range 0..6");
   }
   if (h.extended_l2() && h.cluster_bits < kMinExtendedL2ClusterBits)
     return bad(field("cluster_bits", h.cluster_bits) +
@@ -210,8 +213,8 @@ Result<Header> parse_header(std::span<const uint8_t> bytes, uint64_t file_size) 
   const uint64_t l1_needed = div_round_up(guest_clusters, l2_entries);
   // The L1 messages start with qemu-img's own and then name the field.
   if (uint64_t{h.l1_size} * 8 > kMaxL1Bytes)
-    return Error(ErrorKind::kCorrupt, "Active L1 table too large (" +
-                                          field("l1_size", h.l1_size) + " > 32 MiB)");
+    return Error(ErrorKind::kCorrupt,
+                 "Active L1 table too large (" + field("l1_size", h.l1_size) + " > 32 MiB)");
   if (h.size > (uint64_t{1} << 62) || l1_needed > uint64_t{INT32_MAX})
     return Error(ErrorKind::kCorrupt,
                  "Image is too big (virtual size " + std::to_string(h.size) + ")");
@@ -238,7 +241,8 @@ Result<Header> read_header(io::File& file) {
   AMBER_TRY_ASSIGN(uint64_t file_size, file.size());
   std::vector<uint8_t> head(kV3HeaderLength);
   AMBER_TRY(io::read_exact(file, 0, head.data(), head.size()));
-  if (file_size < kV2HeaderLength) return bad("file too short (" + std::to_string(file_size) + " bytes)");
+  if (file_size < kV2HeaderLength)
+    return bad("file too short (" + std::to_string(file_size) + " bytes)");
   if (load_be32(head.data()) != kMagic) return bad("bad magic " + to_hex(load_be32(head.data())));
   const uint32_t cluster_bits = load_be32(head.data() + 20);
   if (cluster_bits < kMinClusterBits || cluster_bits > kMaxClusterBits)
@@ -251,8 +255,9 @@ Result<Header> read_header(io::File& file) {
 Result<std::vector<uint8_t>> serialize_header(Header& h) {
   const uint64_t cs = h.cluster_size();
   std::vector<uint8_t> out;
-  const uint32_t hlen = h.version == 2 ? kV2HeaderLength
-                                       : static_cast<uint32_t>(kV3HeaderLength + h.extra_fields.size());
+  const uint32_t hlen = h.version == 2
+                            ? kV2HeaderLength
+                            : static_cast<uint32_t>(kV3HeaderLength + h.extra_fields.size());
   h.header_length = hlen;
   out.resize(hlen, 0);
   uint8_t* p = out.data();
@@ -286,7 +291,8 @@ Result<std::vector<uint8_t>> serialize_header(Header& h) {
   if (!h.backing_format.empty())
     add_ext(kExtBackingFormat, h.backing_format.data(), h.backing_format.size());
   for (const auto& e : h.other_extensions) {
-    if (e.type == kExtCryptoHeader || e.type == kExtDataFile) add_ext(e.type, e.data.data(), e.data.size());
+    if (e.type == kExtCryptoHeader || e.type == kExtDataFile)
+      add_ext(e.type, e.data.data(), e.data.size());
   }
   if (h.has_feature_table) {
     std::vector<uint8_t> table(h.feature_names.size() * kFeatureNameEntryBytes, 0);
@@ -300,7 +306,8 @@ Result<std::vector<uint8_t>> serialize_header(Header& h) {
     add_ext(kExtFeatureTable, table.data(), table.size());
   }
   for (const auto& e : h.other_extensions) {
-    if (e.type != kExtCryptoHeader && e.type != kExtDataFile) add_ext(e.type, e.data.data(), e.data.size());
+    if (e.type != kExtCryptoHeader && e.type != kExtDataFile)
+      add_ext(e.type, e.data.data(), e.data.size());
   }
   add_ext(kExtEnd, nullptr, 0);
   if (!h.backing_file.empty()) {

@@ -23,7 +23,9 @@ Qcow2Image::Qcow2Image(std::unique_ptr<io::File> file, const OpenOptions& option
   lazy_ = (header_.compatible_features & kCompatLazyRefcounts) != 0;
 }
 
-Qcow2Image::~Qcow2Image() { (void)close(); }
+Qcow2Image::~Qcow2Image() {
+  (void)close();
+}
 
 Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> file,
                                                      const OpenOptions& options, unsigned depth) {
@@ -37,8 +39,9 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> f
                  "'" + name + "': qcow2 images with an external data file are not supported");
   if ((header.incompatible_features & kIncompatCorrupt) && options.access == io::Access::kReadWrite)
     return Error(ErrorKind::kReadOnly,
-                 "'" + name + "': the qcow2 corrupt bit is set; the image can only be opened "
-                 "read-only (repair it with 'check -r all')");
+                 "'" + name +
+                     "': the qcow2 corrupt bit is set; the image can only be opened "
+                     "read-only (repair it with 'check -r all')");
   std::unique_ptr<Qcow2Image> image(new Qcow2Image(std::move(file), options, std::move(header)));
   auto r = image->init(depth);
   if (!r.ok()) {
@@ -68,9 +71,9 @@ Result<void> Qcow2Image::init(unsigned depth) {
         return Error(ErrorKind::kCorrupt, "L1 entry " + std::to_string(i) + " (" + to_hex(e) +
                                               ") has reserved bits set");
       if (off != 0 && (off % cluster_size_ != 0 || off + cluster_size_ > host_end_))
-        return Error(ErrorKind::kCorrupt, "L1 entry " + std::to_string(i) + " points to " +
-                                              to_hex(off) +
-                                              ", not cluster aligned or beyond the end of the file");
+        return Error(ErrorKind::kCorrupt,
+                     "L1 entry " + std::to_string(i) + " points to " + to_hex(off) +
+                         ", not cluster aligned or beyond the end of the file");
       l1_[i].store(e, std::memory_order_relaxed);
     }
   }
@@ -165,7 +168,9 @@ void Qcow2Image::note_host_end(uint64_t end) {
   }
 }
 
-Result<void> Qcow2Image::write_header() { return write_header_of(header_); }
+Result<void> Qcow2Image::write_header() {
+  return write_header_of(header_);
+}
 
 Result<void> Qcow2Image::write_header_of(Header& header) {
   Header copy = header;

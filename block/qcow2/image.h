@@ -29,10 +29,10 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <unordered_set>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_set>
 #include <vector>
 
 #include "block/create.h"
@@ -59,10 +59,10 @@ Result<void> validate_create_options(const CreateOptions& options);
 enum class MapKind { kUnallocated, kZero, kData, kCompressed };
 struct Mapping {
   MapKind kind = MapKind::kUnallocated;
-  uint64_t length = 0;      // bytes of the run from the queried offset
-  uint64_t host = 0;        // kData: host offset of the queried byte
-  bool copied = false;      // kData: writable in place (refcount 1)
-  uint64_t entry = 0;       // kCompressed: the L2 entry
+  uint64_t length = 0;  // bytes of the run from the queried offset
+  uint64_t host = 0;    // kData: host offset of the queried byte
+  bool copied = false;  // kData: writable in place (refcount 1)
+  uint64_t entry = 0;   // kCompressed: the L2 entry
   // `host` is valid: kData, or kZero / kUnallocated (subclusters) inside a
   // cluster that still has a host cluster (qemu-img map shows its offset).
   bool has_host = false;
@@ -106,8 +106,8 @@ class Qcow2Image final : public Image {
   // write_back_metadata try again first.
   Result<void> write_header_durably();
   Result<void> mark_dirty();
-  Result<void> write_back_metadata();     // meta_ held
-  Result<void> apply_pending_frees();     // meta_ held, after write-back
+  Result<void> write_back_metadata();  // meta_ held
+  Result<void> apply_pending_frees();  // meta_ held, after write-back
   WriteBackOrder refcount_order() const {
     return lazy_ ? WriteBackOrder::kNoFlush : WriteBackOrder::kFlushBeforeTable;
   }
@@ -171,14 +171,12 @@ class Qcow2Image final : public Image {
   // fresh clusters); returns the bytes written. meta_ held.
   Result<uint64_t> write_slow(uint64_t offset, std::span<const iovec> iov, uint64_t iov_pos,
                               uint64_t length, MetaLock meta);
-  Result<uint64_t> write_fresh_run(uint64_t offset, std::span<const iovec> iov,
-                                   uint64_t iov_pos, uint64_t length, uint64_t l2_offset,
-                                   MetaLock meta);
+  Result<uint64_t> write_fresh_run(uint64_t offset, std::span<const iovec> iov, uint64_t iov_pos,
+                                   uint64_t length, uint64_t l2_offset, MetaLock meta);
   // The head/tail fills, target cluster and new second word for writing
   // bytes [in, in + n) of a cluster whose entry is w0/w1; `own`: its host
   // cluster has refcount 1.
-  ClusterPlan plan_cluster_write(uint64_t w0, uint64_t w1, bool own, uint64_t in,
-                                 uint64_t n) const;
+  ClusterPlan plan_cluster_write(uint64_t w0, uint64_t w1, bool own, uint64_t in, uint64_t n) const;
   // The allocate-and-COW step: `cow(dest)` writes `count` host clusters at
   // `reuse`, or at newly allocated ones (freed again if it fails), with
   // meta_ released around it as `meta.mode` says. Returns dest.

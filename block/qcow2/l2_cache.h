@@ -17,10 +17,10 @@
 // mutex.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <atomic>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
@@ -34,10 +34,10 @@ namespace amber::block::qcow2 {
 class L2Cache {
  public:
   struct Slice {
-    uint64_t offset = 0;           // host offset of the slice
-    std::vector<uint64_t> words;   // host-endian 64-bit words
+    uint64_t offset = 0;          // host offset of the slice
+    std::vector<uint64_t> words;  // host-endian 64-bit words
     bool dirty = false;
-    uint64_t changes = 0;          // bumped by every mark_dirty()
+    uint64_t changes = 0;  // bumped by every mark_dirty()
     std::atomic<bool> referenced{false};
     std::list<Slice*>::iterator lru;
   };

@@ -26,8 +26,10 @@ L2Entry decode_l2_entry(uint64_t word, uint64_t bitmap, uint32_t cluster_bits, b
   e.host_offset = word & kL2OffsetMask;
   // The zero flag (bit 0) means "zero" only without subclusters.
   const bool zero = !extended && (word & kOflagZero) != 0;
-  if (zero) e.kind = e.host_offset != 0 ? L2EntryKind::kZeroAllocated : L2EntryKind::kZeroPlain;
-  else e.kind = e.host_offset != 0 ? L2EntryKind::kNormal : L2EntryKind::kUnallocated;
+  if (zero)
+    e.kind = e.host_offset != 0 ? L2EntryKind::kZeroAllocated : L2EntryKind::kZeroPlain;
+  else
+    e.kind = e.host_offset != 0 ? L2EntryKind::kNormal : L2EntryKind::kUnallocated;
   return e;
 }
 

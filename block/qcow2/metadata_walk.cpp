@@ -33,10 +33,12 @@ struct Walker {
     AMBER_TRY(io::read_exact(file, table, words.data(), cs));
     const uint64_t step = extended ? 2 : 1;
     for (uint64_t i = 0; i < words.size(); i += step) {
-      const L2Entry e = decode_l2_entry(__builtin_bswap64(words[i]),
-                                        extended ? __builtin_bswap64(words[i + 1]) : 0,
-                                        h.cluster_bits, extended);
-      auto where = [&] { return "L2 entry " + std::to_string(i / step) + " of table " + to_hex(table); };
+      const L2Entry e =
+          decode_l2_entry(__builtin_bswap64(words[i]),
+                          extended ? __builtin_bswap64(words[i + 1]) : 0, h.cluster_bits, extended);
+      auto where = [&] {
+        return "L2 entry " + std::to_string(i / step) + " of table " + to_hex(table);
+      };
       if (e.kind == L2EntryKind::kCompressed) {
         if (e.host_offset >= file_end)
           return Error(ErrorKind::kCorrupt,
@@ -83,7 +85,11 @@ struct Walker {
 Result<void> walk_references(io::File& file, const Header& header, RefcountStructures refcounts,
                              const ReferenceVisitor& visit) {
   AMBER_TRY_ASSIGN(uint64_t file_size, file.size());
-  Walker w{file, header, visit, header.cluster_size(), align_up(file_size, header.cluster_size()),
+  Walker w{file,
+           header,
+           visit,
+           header.cluster_size(),
+           align_up(file_size, header.cluster_size()),
            header.extended_l2()};
   AMBER_TRY(w.emit(0, w.cs, ClusterUse::kHeader, false, true));
   AMBER_TRY(w.walk_l1(header.l1_table_offset, header.l1_size, true));
@@ -96,8 +102,8 @@ Result<void> walk_references(io::File& file, const Header& header, RefcountStruc
   for (const auto& s : snaps.snapshots) AMBER_TRY(w.walk_l1(s.l1_table_offset, s.l1_size, false));
   if (refcounts == RefcountStructures::kSkip) return ok();
   const uint64_t table_bytes = uint64_t{header.refcount_table_clusters} * w.cs;
-  AMBER_TRY(w.emit(header.refcount_table_offset, table_bytes, ClusterUse::kRefcountTable, false,
-                   true));
+  AMBER_TRY(
+      w.emit(header.refcount_table_offset, table_bytes, ClusterUse::kRefcountTable, false, true));
   std::vector<uint64_t> table(table_bytes / 8);
   AMBER_TRY(io::read_exact(file, header.refcount_table_offset, table.data(), table_bytes));
   for (size_t i = 0; i < table.size(); ++i) {

@@ -25,11 +25,11 @@ namespace amber::block::qcow2 {
 
 enum class ClusterUse {
   kHeader,
-  kL1Table,          // active L1
+  kL1Table,  // active L1
   kSnapshotL1Table,
   kL2Table,
-  kData,             // standard or zero-allocated data cluster
-  kCompressed,       // sector-aligned range of compressed data
+  kData,        // standard or zero-allocated data cluster
+  kCompressed,  // sector-aligned range of compressed data
   kSnapshotTable,
   kRefcountTable,
   kRefcountBlock,

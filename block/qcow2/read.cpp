@@ -34,8 +34,10 @@ Result<void> Qcow2Image::classify(uint64_t w0, uint64_t w1, uint64_t guest_clust
     const uint32_t alloc = e.allocated_subclusters();
     if (e.bitmap_conflict()) return corrupt("has subclusters both allocated and zero");
     if (alloc != 0 && host == 0) return corrupt("has allocated subclusters but no host cluster");
-    if (alloc & (1u << sub)) m.kind = MapKind::kData;
-    else m.kind = (e.zero_subclusters() & (1u << sub)) ? MapKind::kZero : MapKind::kUnallocated;
+    if (alloc & (1u << sub))
+      m.kind = MapKind::kData;
+    else
+      m.kind = (e.zero_subclusters() & (1u << sub)) ? MapKind::kZero : MapKind::kUnallocated;
   } else if (e.kind == L2EntryKind::kZeroPlain || e.kind == L2EntryKind::kZeroAllocated) {
     m.kind = MapKind::kZero;
   } else {
@@ -48,8 +50,8 @@ Result<void> Qcow2Image::classify(uint64_t w0, uint64_t w1, uint64_t guest_clust
     const uint64_t l2_index = guest_cluster % l2_entries_;
     return Error(ErrorKind::kCorrupt,
                  "Cluster allocation offset " + to_hex(host) + " unaligned (L2 offset: " +
-                     to_hex(l1(guest_cluster / l2_entries_) & kL1OffsetMask) + ", L2 index: " +
-                     (l2_index == 0 ? std::string("0") : to_hex(l2_index)) + ")");
+                     to_hex(l1(guest_cluster / l2_entries_) & kL1OffsetMask) +
+                     ", L2 index: " + (l2_index == 0 ? std::string("0") : to_hex(l2_index)) + ")");
   }
   if (m.kind == MapKind::kData && host + cluster_size_ > host_end_.load(std::memory_order_relaxed))
     return corrupt("points to " + to_hex(host) + ", beyond the end of the file");
@@ -84,7 +86,8 @@ Result<Mapping> Qcow2Image::lookup(uint64_t offset, uint64_t max_length) {
   {
     std::shared_lock shared(l2_cache_->mutex());
     if (L2Cache::Slice* slice = l2_cache_->find(slice_offset)) {
-      AMBER_TRY(scan_slice(slice->words.data(), offset, max_length, guest_cluster, idx, per_slice, m));
+      AMBER_TRY(
+          scan_slice(slice->words.data(), offset, max_length, guest_cluster, idx, per_slice, m));
       return m;
     }
   }
@@ -116,8 +119,8 @@ Result<void> Qcow2Image::scan_slice(const uint64_t* words, uint64_t offset, uint
       ++idx;
       if (idx >= per_slice) break;
     }
-    AMBER_TRY(classify(words[idx * entry_words_], extended_ ? words[idx * entry_words_ + 1] : 0,
-                       gc, sub, next));
+    AMBER_TRY(classify(words[idx * entry_words_], extended_ ? words[idx * entry_words_ + 1] : 0, gc,
+                       sub, next));
     if (next.kind != m.kind || next.has_host != m.has_host) break;
     if (m.has_host && (next.host != m.host + m.length || next.copied != m.copied)) break;
     m.length += subcluster_size_;
@@ -129,8 +132,9 @@ Result<void> Qcow2Image::scan_slice(const uint64_t* words, uint64_t offset, uint
 Result<void> Qcow2Image::read_below(uint64_t offset, std::span<const iovec> iov, uint64_t length) {
   if (!backing_) {
     if (!header_.backing_file.empty())
-      return Error(ErrorKind::kUnsupported, "'" + file_->name() + "': reading unallocated data "
-                                            "needs the backing file, which was not opened");
+      return Error(ErrorKind::kUnsupported, "'" + file_->name() +
+                                                "': reading unallocated data "
+                                                "needs the backing file, which was not opened");
     zero_iov(iov);
     return ok();
   }
@@ -169,9 +173,15 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
     AMBER_TRY_ASSIGN(Mapping m, lookup(offset + pos, length - pos));
     auto part = sub.build(iov, pos, m.length);
     switch (m.kind) {
-      case MapKind::kData: AMBER_TRY(file_->readv_at(m.host, part)); break;
-      case MapKind::kZero: zero_iov(part); break;
-      case MapKind::kUnallocated: AMBER_TRY(read_below(offset + pos, part, m.length)); break;
+      case MapKind::kData:
+        AMBER_TRY(file_->readv_at(m.host, part));
+        break;
+      case MapKind::kZero:
+        zero_iov(part);
+        break;
+      case MapKind::kUnallocated:
+        AMBER_TRY(read_below(offset + pos, part, m.length));
+        break;
       case MapKind::kCompressed:
         AMBER_TRY(read_compressed(m.entry, offset + pos, part, m.length));
         break;
@@ -252,7 +262,8 @@ Result<BlockStatus> Qcow2Image::block_status(uint64_t offset, uint64_t max_lengt
     case MapKind::kCompressed:
       st.present = st.data = st.compressed = true;
       return st;
-    case MapKind::kUnallocated: break;
+    case MapKind::kUnallocated:
+      break;
   }
   st.zero = true;
   st.depth = chain_below_;

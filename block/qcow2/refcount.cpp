@@ -21,13 +21,20 @@ constexpr int kMaxEnsureDepth = 8;
 
 uint64_t get_refcount_entry(const uint8_t* block, uint64_t index, uint32_t order) {
   switch (order) {
-    case 0: return (block[index / 8] >> (index % 8)) & 1;
-    case 1: return (block[index / 4] >> (2 * (index % 4))) & 3;
-    case 2: return (block[index / 2] >> (4 * (index % 2))) & 15;
-    case 3: return block[index];
-    case 4: return load_be16(block + 2 * index);
-    case 5: return load_be32(block + 4 * index);
-    default: return load_be64(block + 8 * index);
+    case 0:
+      return (block[index / 8] >> (index % 8)) & 1;
+    case 1:
+      return (block[index / 4] >> (2 * (index % 4))) & 3;
+    case 2:
+      return (block[index / 2] >> (4 * (index % 2))) & 15;
+    case 3:
+      return block[index];
+    case 4:
+      return load_be16(block + 2 * index);
+    case 5:
+      return load_be32(block + 4 * index);
+    default:
+      return load_be64(block + 8 * index);
   }
 }
 
@@ -39,13 +46,27 @@ void set_refcount_entry(uint8_t* block, uint64_t index, uint32_t order, uint64_t
     b = static_cast<uint8_t>((b & ~mask) | ((value << shift) & mask));
   };
   switch (order) {
-    case 0: set_bits(8, 1); break;
-    case 1: set_bits(4, 2); break;
-    case 2: set_bits(2, 4); break;
-    case 3: block[index] = static_cast<uint8_t>(value); break;
-    case 4: store_be16(block + 2 * index, static_cast<uint16_t>(value)); break;
-    case 5: store_be32(block + 4 * index, static_cast<uint32_t>(value)); break;
-    default: store_be64(block + 8 * index, value); break;
+    case 0:
+      set_bits(8, 1);
+      break;
+    case 1:
+      set_bits(4, 2);
+      break;
+    case 2:
+      set_bits(2, 4);
+      break;
+    case 3:
+      block[index] = static_cast<uint8_t>(value);
+      break;
+    case 4:
+      store_be16(block + 2 * index, static_cast<uint16_t>(value));
+      break;
+    case 5:
+      store_be32(block + 4 * index, static_cast<uint32_t>(value));
+      break;
+    default:
+      store_be64(block + 8 * index, value);
+      break;
   }
 }
 
@@ -54,7 +75,8 @@ Refcounts::Refcounts(io::File& file, uint32_t cluster_bits, uint32_t refcount_or
       cluster_bits_(cluster_bits),
       cluster_size_(uint64_t{1} << cluster_bits),
       order_(refcount_order),
-      max_refcount_(refcount_order == 6 ? ~uint64_t{0} : (uint64_t{1} << (1u << refcount_order)) - 1),
+      max_refcount_(refcount_order == 6 ? ~uint64_t{0}
+                                        : (uint64_t{1} << (1u << refcount_order)) - 1),
       block_entries_((uint64_t{1} << cluster_bits) * 8 >> refcount_order) {}
 
 Result<void> Refcounts::load(uint64_t table_offset, uint32_t table_clusters) {
@@ -67,7 +89,8 @@ Result<void> Refcounts::load(uint64_t table_offset, uint32_t table_clusters) {
     uint64_t e = __builtin_bswap64(table_[i]);
     if ((e & kRefTableReservedMask) != 0 || (e & (cluster_size_ - 1)) != 0 || e > kMaxHostOffset)
       return Error(ErrorKind::kCorrupt, "refcount table entry " + std::to_string(i) + " (" +
-                                            to_hex(e) + ") is not cluster aligned or has reserved bits set");
+                                            to_hex(e) +
+                                            ") is not cluster aligned or has reserved bits set");
     table_[i] = e;
   }
   blocks_.clear();
@@ -136,8 +159,7 @@ Result<void> Refcounts::ensure_block(uint64_t table_index, int depth, uint64_t s
   for (;;) {
     if (table_index >= table_.size()) AMBER_TRY(grow_table(table_index + 1, search_from));
     if (table_[table_index] != 0) return ok();
-    AMBER_TRY_ASSIGN(uint64_t free_cluster,
-                     find_free_run(1, std::max(free_hint_, search_from)));
+    AMBER_TRY_ASSIGN(uint64_t free_cluster, find_free_run(1, std::max(free_hint_, search_from)));
     const uint64_t bi = free_cluster / block_entries_;
     if (bi == table_index) {
       // Self-describing: the block counts its own cluster.
@@ -166,8 +188,8 @@ Result<void> Refcounts::update(uint64_t cluster, int64_t delta) {
   if (delta > 0) {
     AMBER_TRY(ensure_block(ti, 0, 0));
   } else if (ti >= table_.size() || table_[ti] == 0) {
-    return Error(ErrorKind::kCorrupt,
-                 "refcount underflow for cluster " + std::to_string(cluster) + " (no refcount block)");
+    return Error(ErrorKind::kCorrupt, "refcount underflow for cluster " + std::to_string(cluster) +
+                                          " (no refcount block)");
   }
   AMBER_TRY_ASSIGN(Block * b, block_for(ti, BlockSource::kFile));
   const uint64_t index = cluster % block_entries_;
@@ -176,7 +198,8 @@ Result<void> Refcounts::update(uint64_t cluster, int64_t delta) {
   if (delta >= 0) {
     if (static_cast<uint64_t>(delta) > max_refcount_ - old)
       return Error(ErrorKind::kNoSpace, "refcount overflow for cluster " + std::to_string(cluster) +
-                                            " (refcount_bits " + std::to_string(1u << order_) + ")");
+                                            " (refcount_bits " + std::to_string(1u << order_) +
+                                            ")");
     value = old + static_cast<uint64_t>(delta);
   } else {
     const uint64_t minus = static_cast<uint64_t>(-delta);
@@ -213,9 +236,8 @@ Result<uint64_t> Refcounts::find_free_run(uint64_t count, uint64_t start) {
     file_clusters_ = file_size >> cluster_bits_;
   }
   const uint64_t known_end = std::max({file_clusters_, allocated_end_, start});
-  const uint64_t scan_end =
-      std::min(limit, known_end + count + 2 * block_entries_ +
-                          kMaxRefcountTableBytes / cluster_size_ + 64);
+  const uint64_t scan_end = std::min(
+      limit, known_end + count + 2 * block_entries_ + kMaxRefcountTableBytes / cluster_size_ + 64);
   uint64_t run_start = start;
   // Only a scan from the hint may move the hint.
   bool first_free_seen = start > free_hint_;
@@ -243,8 +265,9 @@ Result<uint64_t> Refcounts::find_free_run(uint64_t count, uint64_t start) {
     file_clusters_ = file_size >> cluster_bits_;
     return find_free_run(count, start);
   }
-  return Error(ErrorKind::kCorrupt, "refcounts mark clusters far beyond the end of the file as "
-                                    "used; refusing to allocate (repair with 'check -r all')");
+  return Error(ErrorKind::kCorrupt,
+               "refcounts mark clusters far beyond the end of the file as "
+               "used; refusing to allocate (repair with 'check -r all')");
 }
 
 Result<uint64_t> Refcounts::allocate(uint64_t count, uint64_t search_from) {
@@ -267,8 +290,7 @@ Result<uint64_t> Refcounts::allocate(uint64_t count, uint64_t search_from) {
 }
 
 Result<void> Refcounts::grow_table(uint64_t min_entries, uint64_t search_from) {
-  if (growing_)
-    return Error(ErrorKind::kInternal, "refcount table growth recursed");
+  if (growing_) return Error(ErrorKind::kInternal, "refcount table growth recursed");
   const uint64_t per_cluster = cluster_size_ / 8;
   // Room for what is needed now plus the blocks the move itself needs.
   const uint64_t want = std::max<uint64_t>(min_entries + 2, table_.size() + 1);

@@ -70,7 +70,9 @@ class Refcounts {
   // Clusters that must never be handed out (metadata the image knows of).
   std::function<bool(uint64_t cluster)> is_reserved;
   // Lowest cluster that might be free.
-  void hint_free(uint64_t cluster) { if (cluster < free_hint_) free_hint_ = cluster; }
+  void hint_free(uint64_t cluster) {
+    if (cluster < free_hint_) free_hint_ = cluster;
+  }
 
  private:
   struct Block {

@@ -17,7 +17,10 @@ constexpr uint64_t kMaxRebuildClusters = uint64_t{1} << 26;
 class StructureWriter {
  public:
   StructureWriter(io::File& file, const Header& header, std::vector<uint32_t>& refs)
-      : file_(file), header_(header), refs_(refs), cs_(header.cluster_size()),
+      : file_(file),
+        header_(header),
+        refs_(refs),
+        cs_(header.cluster_size()),
         block_entries_(cs_ * 8 >> header.refcount_order) {}
 
   // QEMU's alloc_clusters_imrt: the first run of `count` free clusters at
@@ -119,7 +122,8 @@ class StructureWriter {
       if (c >= refs_.size()) break;
       // The counter saturates at the widest refcount (check reports an
       // overflow); a narrower refcount_bits stores its maximum.
-      set_refcount_entry(block.data(), i, header_.refcount_order, std::min<uint64_t>(refs_[c], max));
+      set_refcount_entry(block.data(), i, header_.refcount_order,
+                         std::min<uint64_t>(refs_[c], max));
     }
     return io::write_exact(file_, table_[index], block.data(), cs_);
   }
@@ -150,8 +154,8 @@ Result<RebuildStats> rebuild_refcounts(io::File& file, Header& header) {
   std::vector<uint32_t> refs(file_clusters, 0);
   // The counters are 32-bit; wider refcounts are capped there.
   const uint64_t max_ref = std::min<uint64_t>(
-      UINT32_MAX, header.refcount_order >= 5 ? UINT32_MAX
-                                             : (uint64_t{1} << (1u << header.refcount_order)) - 1);
+      UINT32_MAX,
+      header.refcount_order >= 5 ? UINT32_MAX : (uint64_t{1} << (1u << header.refcount_order)) - 1);
   auto add = [&](const Reference& r) -> Result<void> {
     const uint64_t first = r.offset / cs;
     const uint64_t last = (r.offset + r.bytes - 1) / cs;

@@ -22,8 +22,8 @@
 namespace amber::block::qcow2 {
 
 struct RebuildStats {
-  uint64_t clusters = 0;          // host clusters covered by the new refcounts
-  uint64_t referenced = 0;        // clusters with a nonzero refcount
+  uint64_t clusters = 0;    // host clusters covered by the new refcounts
+  uint64_t referenced = 0;  // clusters with a nonzero refcount
   uint64_t refcount_table_offset = 0;
   uint32_t refcount_table_clusters = 0;
   uint64_t refcount_blocks = 0;

@@ -27,16 +27,16 @@ Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint3
   AMBER_TRY_ASSIGN(uint64_t file_size, file.size());
   const uint64_t file_end = align_up(file_size, cluster_size);
   if (offset >= file_end)
-    return Error(ErrorKind::kCorrupt, "qcow2 snapshot table at " + to_hex(offset) +
-                                          " is beyond the end of the file");
+    return Error(ErrorKind::kCorrupt,
+                 "qcow2 snapshot table at " + to_hex(offset) + " is beyond the end of the file");
   // Read the table in one go, bounded by QEMU's 64 MiB limit and the file.
   const uint64_t max_bytes = std::min<uint64_t>(kMaxSnapshotTableBytes, file_end - offset);
   std::vector<uint8_t> buf;
   uint64_t pos = 0;
   auto need = [&](uint64_t end) -> Result<void> {
     if (end > max_bytes)
-      return Error(ErrorKind::kCorrupt, "qcow2 snapshot table exceeds " +
-                                            std::to_string(max_bytes) + " bytes");
+      return Error(ErrorKind::kCorrupt,
+                   "qcow2 snapshot table exceeds " + std::to_string(max_bytes) + " bytes");
     if (end > buf.size()) {
       const uint64_t old = buf.size();
       const uint64_t grow = std::min<uint64_t>(max_bytes, std::max<uint64_t>(end, old * 2 + 4096));
@@ -99,8 +99,7 @@ Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint3
 std::vector<uint8_t> serialize_snapshot_table(const std::vector<Snapshot>& snapshots) {
   std::vector<uint8_t> out;
   for (const auto& s : snapshots) {
-    const uint32_t extra =
-        kKnownExtraData + static_cast<uint32_t>(s.unknown_extra.size());
+    const uint32_t extra = kKnownExtraData + static_cast<uint32_t>(s.unknown_extra.size());
     // Each entry starts 8-byte aligned; the last one is not padded.
     const size_t at = align_up(out.size(), 8);
     out.resize(at + 40 + extra + s.info.id.size() + s.info.name.size(), 0);
@@ -114,8 +113,8 @@ std::vector<uint8_t> serialize_snapshot_table(const std::vector<Snapshot>& snaps
     store_be32(p + 20, s.info.date_nsec);
     store_be64(p + 24, s.info.vm_clock_nsec);
     // A VM state too large for the old field reads as none there (QEMU).
-    store_be32(p + 32, s.info.vm_state_size > UINT32_MAX ? 0
-                                                         : static_cast<uint32_t>(s.info.vm_state_size));
+    store_be32(p + 32,
+               s.info.vm_state_size > UINT32_MAX ? 0 : static_cast<uint32_t>(s.info.vm_state_size));
     store_be32(p + 36, extra);
     store_be64(p + 40, s.info.vm_state_size);
     store_be64(p + 48, s.info.disk_size);

@@ -40,9 +40,9 @@ enum class SnapshotValidation {
 // tables (aligned, inside the file, <= 32 MiB). An entry with less extra
 // data than v3's minimum is accepted (its disk_size stays 0; the caller
 // knows the image size QEMU takes for it).
-Result<SnapshotTable> read_snapshot_table(io::File& file, uint64_t offset, uint32_t count,
-                                          unsigned version, uint32_t cluster_bits,
-                                          SnapshotValidation validation = SnapshotValidation::kFull);
+Result<SnapshotTable> read_snapshot_table(
+    io::File& file, uint64_t offset, uint32_t count, unsigned version, uint32_t cluster_bits,
+    SnapshotValidation validation = SnapshotValidation::kFull);
 
 // Bytes of extra data v3 requires (vm_state_size_large and disk_size).
 inline constexpr uint32_t kMinV3SnapshotExtraData = 16;

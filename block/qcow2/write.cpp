@@ -47,8 +47,7 @@ Result<void> Qcow2Image::write_entry(uint64_t l2_offset, uint64_t index, uint64_
 }
 
 Result<uint64_t> Qcow2Image::l2_for_write(uint64_t l1_index) {
-  if (l1_index >= header_.l1_size)
-    return Error(ErrorKind::kInternal, "L1 index beyond the table");
+  if (l1_index >= header_.l1_size) return Error(ErrorKind::kInternal, "L1 index beyond the table");
   const uint64_t entry = l1(l1_index);
   const uint64_t old = entry & kL1OffsetMask;
   if (old != 0 && (entry & kOflagCopied)) return old;
@@ -154,8 +153,8 @@ Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowTarget
 // or zero without allocation), in one L2 table: one contiguous allocation,
 // COW only at the two ends, one writev. Returns 0 when it does not apply.
 Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const iovec> iov,
-                                             uint64_t iov_pos, uint64_t length,
-                                             uint64_t l2_offset, MetaLock meta) {
+                                             uint64_t iov_pos, uint64_t length, uint64_t l2_offset,
+                                             MetaLock meta) {
   const uint64_t cs = cluster_size_;
   const uint64_t gc0 = offset >> cluster_bits_;
   const uint64_t in = offset & (cs - 1);
@@ -198,8 +197,8 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
     const uint64_t head_start = in / scs * scs;
     const bool tail_z = end % scs != 0 && sub_zero(last, (end - last * cs) / scs);
     return cow_write(offset - in, dest, CowTarget::kNewClusters,
-                     {head_start, in, sub_zero(0, in / scs)},
-                     {end, align_up(end, scs), tail_z}, part);
+                     {head_start, in, sub_zero(0, in / scs)}, {end, align_up(end, scs), tail_z},
+                     part);
   };
   AMBER_TRY_ASSIGN(uint64_t dest, allocate_and_cow(0, gc0, count, meta, cow));
   for (uint64_t i = 0; i < count; ++i) {
@@ -238,7 +237,8 @@ Qcow2Image::ClusterPlan Qcow2Image::plan_cluster_write(uint64_t w0, uint64_t w1,
   }
   // Extended L2. A compressed or shared cluster becomes a new, fully
   // allocated one holding what the image reads there now.
-  if (compressed || (host != 0 && !own)) return {0, {0, in, false}, {in + n, cs, false}, 0xffffffffull};
+  if (compressed || (host != 0 && !own))
+    return {0, {0, in, false}, {in + n, cs, false}, 0xffffffffull};
   // Else per-subcluster allocation in our cluster (or a new one): fill the
   // untouched parts of partially written, unallocated subclusters.
   const uint64_t scs = subcluster_size_;
@@ -321,9 +321,8 @@ Result<void> Qcow2Image::writev(uint64_t offset, std::span<const iovec> iov) {
     }
     std::unique_lock meta(meta_);
     AMBER_TRY(mark_dirty());
-    AMBER_TRY_ASSIGN(uint64_t done,
-                     write_slow(offset + pos, iov, pos, length - pos,
-                                {meta, MetaLockMode::kReleaseForDataIo}));
+    AMBER_TRY_ASSIGN(uint64_t done, write_slow(offset + pos, iov, pos, length - pos,
+                                               {meta, MetaLockMode::kReleaseForDataIo}));
     pos += done;
     AMBER_TRY(maybe_write_back());
   }

@@ -18,8 +18,8 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
-#include <span>
 #include <shared_mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -58,7 +58,8 @@ class BenchRun {
 
   // Runs every request; returns the first error message, or "".
   std::string run() {
-    const uint64_t workers = std::min({config_.depth, kMaxWorkers, std::max<uint64_t>(config_.count, 1)});
+    const uint64_t workers =
+        std::min({config_.depth, kMaxWorkers, std::max<uint64_t>(config_.count, 1)});
     std::vector<std::thread> threads;
     threads.reserve(workers);
     for (uint64_t i = 0; i < workers; ++i) threads.emplace_back([this] { work(); });
@@ -152,12 +153,17 @@ int run_bench(int argc, char** argv) {
       }
       case 'd': {
         auto v = parse_number(optarg);
-        if (!v.ok() || *v == 0 || *v > INT32_MAX) return report_error("Invalid queue depth specified");
+        if (!v.ok() || *v == 0 || *v > INT32_MAX)
+          return report_error("Invalid queue depth specified");
         config.depth = *v;
         break;
       }
-      case 'f': format = optarg; break;
-      case 'n': aio = "native"; break;
+      case 'f':
+        format = optarg;
+        break;
+      case 'n':
+        aio = "native";
+        break;
       case 'i':
         aio = optarg;
         if (aio != "threads" && aio != "native" && aio != "io_uring")
@@ -165,14 +171,17 @@ int run_bench(int argc, char** argv) {
         break;
       case 'o': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > kMaxImageSize) return report_error_lines(invalid_size_message("offset"));
+        if (!v.ok() || *v > kMaxImageSize)
+          return report_error_lines(invalid_size_message("offset"));
         config.offset = *v;
         break;
       }
-      case 'q': break;  // qemu-img 7.2 bench prints its summary even with -q
+      case 'q':
+        break;  // qemu-img 7.2 bench prints its summary even with -q
       case 's': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > INT32_MAX) return report_error_lines(invalid_size_message("buffer size"));
+        if (!v.ok() || *v > INT32_MAX)
+          return report_error_lines(invalid_size_message("buffer size"));
         config.buffer_size = *v;
         break;
       }
@@ -188,11 +197,16 @@ int run_bench(int argc, char** argv) {
         cache = *m;
         break;
       }
-      case 'w': config.write = true; break;
-      case 'U': force_share = true; break;
+      case 'w':
+        config.write = true;
+        break;
+      case 'U':
+        force_share = true;
+        break;
       case 'F': {
         auto v = parse_number(optarg);
-        if (!v.ok() || *v == 0 || *v > INT32_MAX) return report_error("Invalid flush interval specified");
+        if (!v.ok() || *v == 0 || *v > INT32_MAX)
+          return report_error("Invalid flush interval specified");
         config.flush_interval = *v;
         break;
       }
@@ -202,10 +216,16 @@ int run_bench(int argc, char** argv) {
         config.pattern = static_cast<int>(*v);
         break;
       }
-      case 'D': config.drain = false; break;
-      case 'h': std::fputs(usage_text().c_str(), stdout); return 0;
-      case 'I': return report_error("--image-opts is not supported");
-      default: return usage_error(getopt_error(c, argv));
+      case 'D':
+        config.drain = false;
+        break;
+      case 'h':
+        std::fputs(usage_text().c_str(), stdout);
+        return 0;
+      case 'I':
+        return report_error("--image-opts is not supported");
+      default:
+        return usage_error(getopt_error(c, argv));
     }
   }
   if (int status = check_single_image_args(argc); status != 0) return status;
@@ -231,7 +251,8 @@ int run_bench(int argc, char** argv) {
   // Linux AIO ("native") is served by io_uring, its successor.
   o.aio = aio == "threads" ? io::AioBackend::kThreads : io::AioBackend::kIoUring;
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
+  if (!image.ok())
+    return report_error("Could not open '" + filename + "': " + error_text(image.error()));
 
   if (!o.format && (*image)->format() == ImageFormat::kRaw && o.access == io::Access::kReadWrite)
     warn_probed_raw(filename);

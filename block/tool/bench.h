@@ -39,8 +39,7 @@ struct BenchConfig {
 inline uint64_t bench_offset(const BenchConfig& config, uint64_t step, uint64_t image_size,
                              uint64_t index) {
   if (index == 0 || image_size == 0) return config.offset;
-  const Uint128 raw = static_cast<Uint128>(config.offset) +
-                                static_cast<Uint128>(index) * step;
+  const Uint128 raw = static_cast<Uint128>(config.offset) + static_cast<Uint128>(index) * step;
   return static_cast<uint64_t>(raw % image_size);
 }
 

@@ -101,9 +101,9 @@ class Helpers {
       lock.unlock();
       auto* bytes = static_cast<std::byte*>(job.s->buffer.data);
       const size_t length = config_.buffer_size;
-      Result<void> r =
-          config_.write ? image_.write(job.offset, std::span<const std::byte>(bytes, length))
-                        : image_.read(job.offset, std::span<std::byte>(bytes, length));
+      Result<void> r = config_.write
+                           ? image_.write(job.offset, std::span<const std::byte>(bytes, length))
+                           : image_.read(job.offset, std::span<std::byte>(bytes, length));
       lock.lock();
       --busy_;
       finished_.push_back({job.slot, std::move(r)});
@@ -202,8 +202,9 @@ class RingBench {
     s.index = index;
     ++in_flight_;
     const uint64_t offset = bench_offset(config_, step_, size_, index);
-    const std::optional<uint64_t> host = map_.map(
-        offset, config_.buffer_size, config_.write ? DirectAccess::kOverwrite : DirectAccess::kRead);
+    const std::optional<uint64_t> host =
+        map_.map(offset, config_.buffer_size,
+                 config_.write ? DirectAccess::kOverwrite : DirectAccess::kRead);
     if (host && config_.write && !file_.direct()) {
       // A page-cache write: done here (see PosixFile::transfer on why the
       // ring would be slower); it completes before the next is started.
@@ -277,8 +278,8 @@ class RingBench {
 std::optional<std::string> run_ring_bench(Image& image, const BenchConfig& config, uint64_t step,
                                           io::CacheMode cache) {
   uint64_t slots = std::min({config.depth, kMaxInFlight, std::max<uint64_t>(config.count, 1)});
-  slots = std::max<uint64_t>(1, std::min(slots, kMaxBufferBytes / std::max<uint64_t>(
-                                                                       config.buffer_size, 1)));
+  slots = std::max<uint64_t>(
+      1, std::min(slots, kMaxBufferBytes / std::max<uint64_t>(config.buffer_size, 1)));
   // The benchmark's own descriptor of the image file: the image keeps its
   // locks; the kernel keeps data coherent per inode, so Image::flush()
   // covers what is written here.

@@ -27,14 +27,26 @@ int run_check(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":hf:r:T:qU", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'f': format = optarg; break;
-      case 'O': output = optarg; break;
-      case 'q': quiet = true; break;
-      case 'U': options.sharing = Sharing::kForceShare; break;
+      case 'f':
+        format = optarg;
+        break;
+      case 'O':
+        output = optarg;
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 'U':
+        options.sharing = Sharing::kForceShare;
+        break;
       case 'r':
-        if (std::string_view(optarg) == "leaks") options.repair = RepairMode::kLeaks;
-        else if (std::string_view(optarg) == "all") options.repair = RepairMode::kAll;
-        else return usage_error("Unknown option value for -r (expecting 'leaks' or 'all'): " + std::string(optarg));
+        if (std::string_view(optarg) == "leaks")
+          options.repair = RepairMode::kLeaks;
+        else if (std::string_view(optarg) == "all")
+          options.repair = RepairMode::kAll;
+        else
+          return usage_error("Unknown option value for -r (expecting 'leaks' or 'all'): " +
+                             std::string(optarg));
         break;
       case 'T': {
         auto cache = io::parse_cache_mode(optarg);
@@ -42,9 +54,14 @@ int run_check(int argc, char** argv) {
         options.cache = *cache;
         break;
       }
-      case 'h': std::fputs(usage_text().c_str(), stdout); return 0;
-      case 'I': case 'o': return report_error("--image-opts and --object are not supported");
-      default: return usage_error(getopt_error(c, argv));
+      case 'h':
+        std::fputs(usage_text().c_str(), stdout);
+        return 0;
+      case 'I':
+      case 'o':
+        return report_error("--image-opts and --object are not supported");
+      default:
+        return usage_error(getopt_error(c, argv));
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
@@ -64,8 +81,10 @@ int run_check(int argc, char** argv) {
   if (report->not_supported) return report_error("This image format does not support checks") + 62;
   report->filename = filename;
   if (!quiet) {
-    if (output == "json") std::printf("%s\n", to_pretty_json(check_to_json(*report)).c_str());
-    else std::fputs(check_to_human(*report).c_str(), stdout);
+    if (output == "json")
+      std::printf("%s\n", to_pretty_json(check_to_json(*report)).c_str());
+    else
+      std::fputs(check_to_human(*report).c_str(), stdout);
   }
   return check_exit_code(*report);
 }

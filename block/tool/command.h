@@ -67,7 +67,7 @@ std::string host_path(const std::string& name);
 // -f's value as OpenOptions::format: empty means probe (nullopt).
 // `filename` names the image in the error (qemu-img's "Could not open").
 Result<std::optional<ImageFormat>> parse_format_option(const std::string& name,
-                                                      const std::string& filename);
+                                                       const std::string& filename);
 
 // After getopt of a one-image command: exactly one name must remain, and
 // --output must be "human" or "json". Returns 0 when so, otherwise reports

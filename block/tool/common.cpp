@@ -21,10 +21,13 @@ void set_program_name(const char* argv0) {
   if (argv0 == nullptr || *argv0 == '\0') return;
   const std::string_view path = argv0;
   const size_t slash = path.rfind('/');
-  program_name_storage() = std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+  program_name_storage() =
+      std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
 }
 
-std::string_view program_name() { return program_name_storage(); }
+std::string_view program_name() {
+  return program_name_storage();
+}
 
 int report_error(std::string_view message) {
   const std::string_view name = program_name();
@@ -37,7 +40,9 @@ std::string error_text(const Error& error) {
   return error.kind() == ErrorKind::kLocked ? error.context() : error.message();
 }
 
-int report_error(const Error& error) { return report_error(error_text(error)); }
+int report_error(const Error& error) {
+  return report_error(error_text(error));
+}
 
 int report_error_lines(std::string_view message) {
   size_t start = 0;
@@ -130,7 +135,7 @@ std::string host_path(const std::string& name) {
 }
 
 Result<std::optional<ImageFormat>> parse_format_option(const std::string& name,
-                                                      const std::string& filename) {
+                                                       const std::string& filename) {
   if (name.empty()) return std::optional<ImageFormat>();
   auto format = parse_format(name);
   // qemu-img looks the driver up when it opens the image.

@@ -42,15 +42,31 @@ int run_compare(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":hf:F:T:pqsU", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'f': fmt1 = optarg; break;
-      case 'F': fmt2 = optarg; break;
-      case 'T': break;
-      case 'p': break;
-      case 'q': quiet = true; break;
-      case 's': strict = true; break;
-      case 'U': o.sharing = Sharing::kForceShare; break;
-      case 'h': std::fputs(usage_text().c_str(), stdout); return 0;
-      default: usage_error(getopt_error(c, argv)); return 2;
+      case 'f':
+        fmt1 = optarg;
+        break;
+      case 'F':
+        fmt2 = optarg;
+        break;
+      case 'T':
+        break;
+      case 'p':
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 's':
+        strict = true;
+        break;
+      case 'U':
+        o.sharing = Sharing::kForceShare;
+        break;
+      case 'h':
+        std::fputs(usage_text().c_str(), stdout);
+        return 0;
+      default:
+        usage_error(getopt_error(c, argv));
+        return 2;
     }
   }
   if (optind != argc - 2) {

@@ -6,9 +6,8 @@
 #include <getopt.h>
 
 #include <algorithm>
-#include <span>
-
 #include <cstdio>
+#include <span>
 
 #include "block/open_file.h"
 #include "block/tool/command.h"
@@ -50,14 +49,15 @@ The protocol level may support further options.
 Specify the target filename to include those options.
 )";
 
-const char* const kQcow2Keys[] = {"backing_file", "backing_fmt", "cluster_size", "compat",
-                                  "compression_type", "extended_l2", "lazy_refcounts",
-                                  "preallocation", "refcount_bits", "size"};
+const char* const kQcow2Keys[] = {
+    "backing_file", "backing_fmt",    "cluster_size",  "compat",        "compression_type",
+    "extended_l2",  "lazy_refcounts", "preallocation", "refcount_bits", "size"};
 // Keys qemu-img knows that Amber does not implement yet.
 const char* const kQcow2Unsupported[] = {
-    "data_file", "data_file_raw", "encrypt.cipher-alg", "encrypt.cipher-mode", "encrypt.format",
-    "encrypt.hash-alg", "encrypt.iter-time", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg",
-    "encrypt.key-secret", "encryption"};
+    "data_file",           "data_file_raw",     "encrypt.cipher-alg",
+    "encrypt.cipher-mode", "encrypt.format",    "encrypt.hash-alg",
+    "encrypt.iter-time",   "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg",
+    "encrypt.key-secret",  "encryption"};
 
 bool in_list(const std::string& key, std::span<const char* const> list) {
   for (const char* k : list)
@@ -71,7 +71,9 @@ const std::string* find_given(const std::vector<KeyValue>& given, std::string_vi
   return nullptr;
 }
 
-Error invalid(std::string message) { return Error(ErrorKind::kInvalidArgument, std::move(message)); }
+Error invalid(std::string message) {
+  return Error(ErrorKind::kInvalidArgument, std::move(message));
+}
 
 std::string size_param_message(std::string_view key) {
   return "Parameter '" + std::string(key) +
@@ -91,18 +93,31 @@ Result<CreateArgs> parse_create_args(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":F:b:f:ho:qu", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'F': args.backing_format = optarg; break;
-      case 'b': args.backing_file = optarg; break;
-      case 'f': args.format = optarg; break;
+      case 'F':
+        args.backing_format = optarg;
+        break;
+      case 'b':
+        args.backing_file = optarg;
+        break;
+      case 'f':
+        args.format = optarg;
+        break;
       case 'o':
         if (!joined.empty()) joined += ',';
         joined += optarg;
         break;
-      case 'q': args.quiet = true; break;
-      case 'u': args.unsafe_backing = true; break;
-      case 'h': return Error(ErrorKind::kInvalidArgument, "help");
-      case 'O': return Error(ErrorKind::kUnsupported, "--object is not supported");
-      default: return Error(ErrorKind::kInvalidArgument, getopt_error(c, argv));
+      case 'q':
+        args.quiet = true;
+        break;
+      case 'u':
+        args.unsafe_backing = true;
+        break;
+      case 'h':
+        return Error(ErrorKind::kInvalidArgument, "help");
+      case 'O':
+        return Error(ErrorKind::kUnsupported, "--object is not supported");
+      default:
+        return Error(ErrorKind::kInvalidArgument, getopt_error(c, argv));
     }
   }
   AMBER_TRY_ASSIGN(args.options, parse_option_list(joined));
@@ -126,7 +141,8 @@ Result<CreatePlan> plan_create(const CreateArgs& args) {
   if (plan.help) return plan;
   const bool qcow2 = plan.options.format == ImageFormat::kQcow2;
   for (const auto& kv : args.options) {
-    const bool known = qcow2 ? in_list(kv.key, kQcow2Keys) : (kv.key == "size" || kv.key == "preallocation");
+    const bool known =
+        qcow2 ? in_list(kv.key, kQcow2Keys) : (kv.key == "size" || kv.key == "preallocation");
     if (qcow2 && in_list(kv.key, kQcow2Unsupported))
       return Error(ErrorKind::kUnsupported, "Option '" + kv.key + "' is not supported yet");
     if (!known) return invalid("Invalid parameter '" + kv.key + "'");
@@ -145,11 +161,15 @@ Result<CreatePlan> plan_create(const CreateArgs& args) {
     if (!replaced) plan.given.push_back({kv.key, value});
   }
   if (!args.backing_file.empty()) {
-    if (find_given(plan.given, "backing_file")) plan.given.erase(std::find_if(plan.given.begin(), plan.given.end(), [](const KeyValue& kv) { return kv.key == "backing_file"; }));
+    if (find_given(plan.given, "backing_file"))
+      plan.given.erase(std::find_if(plan.given.begin(), plan.given.end(),
+                                    [](const KeyValue& kv) { return kv.key == "backing_file"; }));
     plan.given.push_back({"backing_file", args.backing_file});
   }
   if (!args.backing_format.empty()) {
-    if (find_given(plan.given, "backing_fmt")) plan.given.erase(std::find_if(plan.given.begin(), plan.given.end(), [](const KeyValue& kv) { return kv.key == "backing_fmt"; }));
+    if (find_given(plan.given, "backing_fmt"))
+      plan.given.erase(std::find_if(plan.given.begin(), plan.given.end(),
+                                    [](const KeyValue& kv) { return kv.key == "backing_fmt"; }));
     plan.given.push_back({"backing_fmt", args.backing_format});
   }
   if (const auto* size = find_given(plan.given, "size")) {
@@ -181,14 +201,20 @@ Result<void> validate_after_formatting(const CreatePlan& plan) {
   if (o.format != ImageFormat::kQcow2) return ok();
   if (const auto* v = find_given(g, "cluster_size")) o.cluster_size = std::stoull(*v);
   if (const auto* v = find_given(g, "compat")) {
-    if (*v == "0.10" || *v == "v2") o.version = 2;
-    else if (*v == "1.1" || *v == "v3") o.version = 3;
-    else return invalid("Parameter 'version' does not accept value '" + *v + "'");
+    if (*v == "0.10" || *v == "v2")
+      o.version = 2;
+    else if (*v == "1.1" || *v == "v3")
+      o.version = 3;
+    else
+      return invalid("Parameter 'version' does not accept value '" + *v + "'");
   }
   if (const auto* v = find_given(g, "compression_type")) {
-    if (*v == "zlib") o.compression = CompressionType::kZlib;
-    else if (*v == "zstd") o.compression = CompressionType::kZstd;
-    else return invalid("Parameter 'compression-type' does not accept value '" + *v + "'");
+    if (*v == "zlib")
+      o.compression = CompressionType::kZlib;
+    else if (*v == "zstd")
+      o.compression = CompressionType::kZstd;
+    else
+      return invalid("Parameter 'compression-type' does not accept value '" + *v + "'");
   }
   if (const auto* v = find_given(g, "extended_l2")) {
     AMBER_TRY_ASSIGN(o.extended_l2, parse_bool(*v, "extended_l2"));
@@ -207,31 +233,39 @@ Result<void> validate_after_formatting(const CreatePlan& plan) {
     return invalid("Cluster size must be a power of two between 512 and 2048k");
   if (o.version < 3) {
     if (o.lazy_refcounts)
-      return invalid("Lazy refcounts only supported with compatibility level 1.1 and above "
-                     "(use version=v3 or greater)");
+      return invalid(
+          "Lazy refcounts only supported with compatibility level 1.1 and above "
+          "(use version=v3 or greater)");
     if (o.refcount_bits != 16)
-      return invalid("Different refcount widths than 16 bits require compatibility level 1.1 "
-                     "or above (use version=v3 or greater)");
+      return invalid(
+          "Different refcount widths than 16 bits require compatibility level 1.1 "
+          "or above (use version=v3 or greater)");
     if (o.extended_l2)
-      return invalid("Extended L2 entries are only supported with compatibility level 1.1 and "
-                     "above (use version=v3 or greater)");
+      return invalid(
+          "Extended L2 entries are only supported with compatibility level 1.1 and "
+          "above (use version=v3 or greater)");
     if (o.compression == CompressionType::kZstd)
-      return invalid("Non-zlib compression type is only supported with compatibility level "
-                     "1.1 and above (use version=v3 or greater)");
+      return invalid(
+          "Non-zlib compression type is only supported with compatibility level "
+          "1.1 and above (use version=v3 or greater)");
   }
   if (o.extended_l2 && cs < 16384)
-    return invalid("Extended L2 entries are only supported with cluster sizes of at least "
-                   "16384 bytes");
+    return invalid(
+        "Extended L2 entries are only supported with cluster sizes of at least "
+        "16384 bytes");
   return ok();
 }
 
 std::string formatting_line(const std::string& filename, const CreatePlan& plan, uint64_t size) {
-  std::string out = "Formatting '" + filename + "', fmt=" + std::string(to_string(plan.options.format));
+  std::string out =
+      "Formatting '" + filename + "', fmt=" + std::string(to_string(plan.options.format));
   const auto& g = plan.given;
   auto put = [&](const char* key, const std::string& fallback) {
     const std::string* v = find_given(g, key);
-    if (v) out += std::string(" ") + key + "=" + *v;
-    else if (!fallback.empty()) out += std::string(" ") + key + "=" + fallback;
+    if (v)
+      out += std::string(" ") + key + "=" + *v;
+    else if (!fallback.empty())
+      out += std::string(" ") + key + "=" + fallback;
   };
   if (plan.options.format == ImageFormat::kRaw) {
     out += " size=" + std::to_string(size);
@@ -285,7 +319,9 @@ int run_create(int argc, char** argv) {
         probe.backing = BackingMode::kNone;
         auto image = open_image(resolve_backing_path(path, o.backing_file), probe);
         // qemu-img ends this line without a newline.
-        if (image.ok()) std::fprintf(stderr, "Detected format of %s.", std::string(to_string((*image)->format())).c_str());
+        if (image.ok())
+          std::fprintf(stderr, "Detected format of %s.",
+                       std::string(to_string((*image)->format())).c_str());
       }
       return 1;
     }
@@ -294,8 +330,7 @@ int run_create(int argc, char** argv) {
       bo.format = o.backing_format;
       bo.sharing = Sharing::kForceShare;
       auto image = open_image(resolve_backing_path(path, o.backing_file), bo);
-      if (!image.ok())
-      {
+      if (!image.ok()) {
         report_error(name + ": " + error_text(image.error()));
         std::fprintf(stderr, "Could not open backing image.\n");
         return 1;
@@ -312,8 +347,10 @@ int run_create(int argc, char** argv) {
   // ("1.1k" is 1126 bytes, created as 1536), raw and qcow2 alike.
   if (*o.size % kSectorSize != 0 && *o.size <= UINT64_MAX - kSectorSize)
     o.size = (*o.size + kSectorSize - 1) / kSectorSize * kSectorSize;
-  if (auto v = validate_after_formatting(plan); !v.ok()) return report_error(name + ": " + v.error().context());
-  if (auto r = create_image(path, o); !r.ok()) return report_error(name + ": " + error_text(r.error()));
+  if (auto v = validate_after_formatting(plan); !v.ok())
+    return report_error(name + ": " + v.error().context());
+  if (auto r = create_image(path, o); !r.ok())
+    return report_error(name + ": " + error_text(r.error()));
   return 0;
 }
 

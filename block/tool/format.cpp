@@ -28,10 +28,18 @@ void append_json(const Json& value, int level, std::string& out) {
   const std::string indent(static_cast<size_t>(level) * 4, ' ');
   const std::string inner(static_cast<size_t>(level + 1) * 4, ' ');
   switch (value.type()) {
-    case Json::value_t::null: out += "null"; return;
-    case Json::value_t::boolean: out += value.get<bool>() ? "true" : "false"; return;
-    case Json::value_t::number_integer: out += std::to_string(value.get<int64_t>()); return;
-    case Json::value_t::number_unsigned: out += std::to_string(value.get<uint64_t>()); return;
+    case Json::value_t::null:
+      out += "null";
+      return;
+    case Json::value_t::boolean:
+      out += value.get<bool>() ? "true" : "false";
+      return;
+    case Json::value_t::number_integer:
+      out += std::to_string(value.get<int64_t>());
+      return;
+    case Json::value_t::number_unsigned:
+      out += std::to_string(value.get<uint64_t>());
+      return;
     case Json::value_t::string:
       out += '"';
       out += json_escape(value.get_ref<const std::string&>());
@@ -97,7 +105,9 @@ int next_codepoint(const std::string& text, size_t& at) {
   return codepoint;
 }
 
-const char* yes_no(bool v) { return v ? "true" : "false"; }
+const char* yes_no(bool v) {
+  return v ? "true" : "false";
+}
 
 // qemu's "format-specific" data for qcow2, in its QDict order (the human
 // dump walks the same dictionary).
@@ -137,11 +147,16 @@ void append_human(const Json& value, int level, std::string& out);
 
 std::string human_scalar(const Json& value) {
   switch (value.type()) {
-    case Json::value_t::string: return value.get<std::string>();
-    case Json::value_t::boolean: return yes_no(value.get<bool>());
-    case Json::value_t::number_unsigned: return std::to_string(value.get<uint64_t>());
-    case Json::value_t::number_integer: return std::to_string(value.get<int64_t>());
-    default: return value.dump();
+    case Json::value_t::string:
+      return value.get<std::string>();
+    case Json::value_t::boolean:
+      return yes_no(value.get<bool>());
+    case Json::value_t::number_unsigned:
+      return std::to_string(value.get<uint64_t>());
+    case Json::value_t::number_integer:
+      return std::to_string(value.get<int64_t>());
+    default:
+      return value.dump();
   }
 }
 
@@ -203,13 +218,27 @@ std::string json_escape(const std::string& text) {
   for (size_t at = 0; at < text.size() && text[at] != '\0';) {
     int codepoint = next_codepoint(text, at);
     switch (codepoint) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (codepoint < 0) codepoint = 0xFFFD;  // the replacement character
         if (codepoint > 0xFFFF) {
@@ -280,11 +309,12 @@ std::string snapshot_table_row(const SnapshotInfo& s) {
   char date[64] = "";
   const time_t t = static_cast<time_t>(s.date_sec);
   struct tm tm_buf;
-  if (localtime_r(&t, &tm_buf) != nullptr) std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm_buf);
+  if (localtime_r(&t, &tm_buf) != nullptr)
+    std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm_buf);
   const uint64_t ms = s.vm_clock_nsec / 1000000;
-  const std::string clock = printf_string("%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
-                                          ms / 3600000, (ms / 60000) % 60, (ms / 1000) % 60,
-                                          ms % 1000);
+  const std::string clock =
+      printf_string("%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64, ms / 3600000,
+                    (ms / 60000) % 60, (ms / 1000) % 60, ms % 1000);
   const std::string icount = s.has_icount || s.icount != 0 ? std::to_string(s.icount) : "--";
   return printf_string("%-9s %-17s %7s%20s%13s%11s", s.id.c_str(), s.name.c_str(),
                        format_human_size(s.vm_state_size).c_str(), date, clock.c_str(),
@@ -364,7 +394,8 @@ std::string check_to_human(const CheckReport& r) {
   }
   if (r.total_clusters != 0 && r.allocated_clusters != 0) {
     const double allocated = static_cast<double>(r.allocated_clusters);
-    out += printf_string("%" PRIu64 "/%" PRIu64 " = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% "
+    out += printf_string("%" PRIu64 "/%" PRIu64
+                         " = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% "
                          "compressed clusters\n",
                          r.allocated_clusters, r.total_clusters,
                          allocated * 100.0 / static_cast<double>(r.total_clusters),
@@ -395,10 +426,11 @@ bool map_entries_mergeable(const MapEntry& current, const MapEntry& next) {
 }
 
 std::string map_entry_json(const MapEntry& e) {
-  std::string out = printf_string(
-      "{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %u, \"present\": %s, "
-      "\"zero\": %s, \"data\": %s",
-      e.start, e.length, e.depth, yes_no(e.present), yes_no(e.zero), yes_no(e.data));
+  std::string out =
+      printf_string("{ \"start\": %" PRIu64 ", \"length\": %" PRIu64
+                    ", \"depth\": %u, \"present\": %s, "
+                    "\"zero\": %s, \"data\": %s",
+                    e.start, e.length, e.depth, yes_no(e.present), yes_no(e.zero), yes_no(e.data));
   if (e.offset) out += ", \"offset\": " + std::to_string(*e.offset);
   out += "}";
   return out;

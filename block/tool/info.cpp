@@ -26,13 +26,26 @@ int run_info(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'f': format = optarg; break;
-      case 'O': output = optarg; break;
-      case 'B': chain = true; break;
-      case 'U': force_share = true; break;
-      case 'h': std::fputs(usage_text().c_str(), stdout); return 0;
-      case 'I': case 'o': return report_error("--image-opts and --object are not supported");
-      default: return usage_error(getopt_error(c, argv));
+      case 'f':
+        format = optarg;
+        break;
+      case 'O':
+        output = optarg;
+        break;
+      case 'B':
+        chain = true;
+        break;
+      case 'U':
+        force_share = true;
+        break;
+      case 'h':
+        std::fputs(usage_text().c_str(), stdout);
+        return 0;
+      case 'I':
+      case 'o':
+        return report_error("--image-opts and --object are not supported");
+      default:
+        return usage_error(getopt_error(c, argv));
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
@@ -47,7 +60,8 @@ int run_info(int argc, char** argv) {
   // info opens the image without its backing chain).
   if (!chain) o.backing = BackingMode::kNone;
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
+  if (!image.ok())
+    return report_error("Could not open '" + filename + "': " + error_text(image.error()));
 
   std::vector<ImageInfo> infos;
   for (Image* level = image->get(); level != nullptr; level = chain ? level->backing() : nullptr) {

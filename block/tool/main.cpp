@@ -19,15 +19,15 @@ struct CommandEntry {
 };
 
 constexpr CommandEntry kCommands[] = {
-    {"bench", amber::block::tool::run_bench},   {"check", amber::block::tool::run_check},
+    {"bench", amber::block::tool::run_bench},     {"check", amber::block::tool::run_check},
     {"compare", amber::block::tool::run_compare}, {"create", amber::block::tool::run_create},
-    {"info", amber::block::tool::run_info},     {"map", amber::block::tool::run_map},
+    {"info", amber::block::tool::run_info},       {"map", amber::block::tool::run_map},
     {"resize", amber::block::tool::run_resize},
 };
 
 // qemu-img commands that come in a later issue.
-constexpr const char* kNotYet[] = {"amend", "bitmap", "commit", "convert", "dd",
-                                   "measure", "rebase", "snapshot"};
+constexpr const char* kNotYet[] = {"amend", "bitmap",  "commit", "convert",
+                                   "dd",    "measure", "rebase", "snapshot"};
 
 }  // namespace
 

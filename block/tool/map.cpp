@@ -57,24 +57,37 @@ int run_map(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'f': format = optarg; break;
-      case 'O': output = optarg; break;
-      case 'U': o.sharing = Sharing::kForceShare; break;
+      case 'f':
+        format = optarg;
+        break;
+      case 'O':
+        output = optarg;
+        break;
+      case 'U':
+        o.sharing = Sharing::kForceShare;
+        break;
       case 's': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > kMaxImageSize) return report_error_lines(invalid_size_message("start offset"));
+        if (!v.ok() || *v > kMaxImageSize)
+          return report_error_lines(invalid_size_message("start offset"));
         start = *v;
         break;
       }
       case 'l': {
         auto v = parse_size(optarg);
-        if (!v.ok() || *v > kMaxImageSize) return report_error_lines(invalid_size_message("max length"));
+        if (!v.ok() || *v > kMaxImageSize)
+          return report_error_lines(invalid_size_message("max length"));
         max_length = *v;
         break;
       }
-      case 'h': std::fputs(usage_text().c_str(), stdout); return 0;
-      case 'I': case 'o': return report_error("--image-opts and --object are not supported");
-      default: return usage_error(getopt_error(c, argv));
+      case 'h':
+        std::fputs(usage_text().c_str(), stdout);
+        return 0;
+      case 'I':
+      case 'o':
+        return report_error("--image-opts and --object are not supported");
+      default:
+        return usage_error(getopt_error(c, argv));
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
@@ -83,7 +96,8 @@ int run_map(int argc, char** argv) {
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
+  if (!image.ok())
+    return report_error("Could not open '" + filename + "': " + error_text(image.error()));
   Image& img = **image;
   const uint64_t size = img.size();
   const uint64_t end = start >= size ? start : start + std::min(max_length, size - start);
@@ -96,8 +110,8 @@ int run_map(int argc, char** argv) {
     auto st = img.block_status(offset, std::min(end - offset, kMaxQueryBytes));
     if (!st.ok()) return report_error("Could not read file metadata: " + error_text(st.error()));
     if (st->length == 0) return report_error("Could not read file metadata: empty block status");
-    MapEntry e{offset, st->length, st->depth, st->present, st->zero, st->data, st->offset,
-               st->filename};
+    MapEntry e{offset,   st->length, st->depth,  st->present,
+               st->zero, st->data,   st->offset, st->filename};
     offset += st->length;
     if (current && map_entries_mergeable(*current, e)) {
       current->length += e.length;

@@ -16,14 +16,29 @@ Error bad_size(std::string_view text) {
 // Shift for a suffix letter, or -1 for none.
 int suffix_shift(char c) {
   switch (c) {
-    case 'b': case 'B': return 0;
-    case 'k': case 'K': return 10;
-    case 'm': case 'M': return 20;
-    case 'g': case 'G': return 30;
-    case 't': case 'T': return 40;
-    case 'p': case 'P': return 50;
-    case 'e': case 'E': return 60;
-    default: return -1;
+    case 'b':
+    case 'B':
+      return 0;
+    case 'k':
+    case 'K':
+      return 10;
+    case 'm':
+    case 'M':
+      return 20;
+    case 'g':
+    case 'G':
+      return 30;
+    case 't':
+    case 'T':
+      return 40;
+    case 'p':
+    case 'P':
+      return 50;
+    case 'e':
+    case 'E':
+      return 60;
+    default:
+      return -1;
   }
 }
 
@@ -38,7 +53,8 @@ Result<uint64_t> parse_size(std::string_view text) {
     pos += 2;
     uint64_t value = 0;
     size_t digits = 0;
-    for (; pos < text.size() && std::isxdigit(static_cast<unsigned char>(text[pos])); ++pos, ++digits) {
+    for (; pos < text.size() && std::isxdigit(static_cast<unsigned char>(text[pos]));
+         ++pos, ++digits) {
       const int c = text[pos];
       const uint64_t d = std::isdigit(c) ? uint64_t(c - '0') : uint64_t(std::tolower(c) - 'a' + 10);
       if (value > (UINT64_MAX - d) / 16) return Error(ErrorKind::kOutOfRange, "size too large");
@@ -48,13 +64,15 @@ Result<uint64_t> parse_size(std::string_view text) {
     if (pos == text.size()) return value;
     const int shift = suffix_shift(text[pos]);
     if (shift < 0 || pos + 1 != text.size()) return bad_size(text);
-    if (shift > 0 && value > (UINT64_MAX >> shift)) return Error(ErrorKind::kOutOfRange, "size too large");
+    if (shift > 0 && value > (UINT64_MAX >> shift))
+      return Error(ErrorKind::kOutOfRange, "size too large");
     return value << shift;
   }
   uint64_t whole = 0;
   size_t digits = 0;
   bool overflow = false;
-  for (; pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos])); ++pos, ++digits) {
+  for (; pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]));
+       ++pos, ++digits) {
     const uint64_t d = uint64_t(text[pos] - '0');
     if (whole > (UINT64_MAX - d) / 10) overflow = true;
     whole = whole * 10 + d;
@@ -82,14 +100,14 @@ Result<uint64_t> parse_size(std::string_view text) {
   if (overflow) return Error(ErrorKind::kOutOfRange, "size too large");
   // qemu: a fraction on plain bytes must be zero ("1.0" is 1, "1.5" fails).
   if (has_fraction && shift == 0 && frac_num != 0) return bad_size(text);
-  if (shift > 0 && whole > (UINT64_MAX >> shift)) return Error(ErrorKind::kOutOfRange, "size too large");
+  if (shift > 0 && whole > (UINT64_MAX >> shift))
+    return Error(ErrorKind::kOutOfRange, "size too large");
   uint64_t value = whole << shift;
   if (frac_num != 0 && shift > 0) {
     // frac * 2^shift rounded to the nearest byte, halves up, as qemu-img
     // 7.2 does (measured: "1.9k" is 1946, "3.3M" 3460301, "1.1k" 1126);
     // no overflow: frac_num < frac_den <= 1e18.
-    const Uint128 part =
-        ((static_cast<Uint128>(frac_num) << shift) + frac_den / 2) / frac_den;
+    const Uint128 part = ((static_cast<Uint128>(frac_num) << shift) + frac_den / 2) / frac_den;
     if (value > UINT64_MAX - static_cast<uint64_t>(part))
       return Error(ErrorKind::kOutOfRange, "size too large");
     value += static_cast<uint64_t>(part);
@@ -129,8 +147,8 @@ Result<uint64_t> parse_number(std::string_view text) {
 Result<bool> parse_bool(std::string_view text, std::string_view name) {
   if (text == "on" || text == "yes" || text == "true") return true;
   if (text == "off" || text == "no" || text == "false") return false;
-  return Error(ErrorKind::kInvalidArgument, "Parameter '" + std::string(name) +
-                                                "' expects 'on' or 'off'");
+  return Error(ErrorKind::kInvalidArgument,
+               "Parameter '" + std::string(name) + "' expects 'on' or 'off'");
 }
 
 Result<std::vector<KeyValue>> parse_option_list(std::string_view text) {

@@ -30,18 +30,30 @@ int run_resize(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":f:hq", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'f': format = optarg; break;
-      case 'q': quiet = true; break;
-      case 'S': shrink = true; break;
+      case 'f':
+        format = optarg;
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 'S':
+        shrink = true;
+        break;
       case 'P': {
         auto p = parse_preallocation(optarg);
-        if (!p.ok()) return report_error("Invalid preallocation mode '" + std::string(optarg) + "'");
+        if (!p.ok())
+          return report_error("Invalid preallocation mode '" + std::string(optarg) + "'");
         prealloc = *p;
         break;
       }
-      case 'h': std::fputs(usage_text().c_str(), stdout); return 0;
-      case 'I': case 'o': return report_error("--image-opts and --object are not supported");
-      default: return usage_error(getopt_error(c, argv));
+      case 'h':
+        std::fputs(usage_text().c_str(), stdout);
+        return 0;
+      case 'I':
+      case 'o':
+        return report_error("--image-opts and --object are not supported");
+      default:
+        return usage_error(getopt_error(c, argv));
     }
   }
   if (int status = check_single_image_args(argc); status != 0) return status;
@@ -65,7 +77,8 @@ int run_resize(int argc, char** argv) {
   if (!parsed_format.ok()) return report_error(parsed_format.error());
   o.format = *parsed_format;
   auto image = open_image(filename, o);
-  if (!image.ok()) return report_error("Could not open '" + filename + "': " + error_text(image.error()));
+  if (!image.ok())
+    return report_error("Could not open '" + filename + "': " + error_text(image.error()));
   if (!o.format && (*image)->format() == ImageFormat::kRaw && o.access == io::Access::kReadWrite)
     warn_probed_raw(filename);
   Image& img = **image;

@@ -13,13 +13,15 @@ namespace amber::hv::boot {
 Result<std::unique_ptr<Firmware>> Firmware::load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::from_errno(errno, "--firmware " + path);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   if (bytes.empty() || bytes.size() % kFirmwareGranule != 0 || bytes.size() > kFirmwareMaxSize)
-    return Error(ErrorKind::kInvalidArgument,
-                 "--firmware " + path + ": size " + std::to_string(bytes.size()) +
-                     " is not a multiple of 64 KiB up to 16 MiB");
+    return Error(ErrorKind::kInvalidArgument, "--firmware " + path + ": size " +
+                                                  std::to_string(bytes.size()) +
+                                                  " is not a multiple of 64 KiB up to 16 MiB");
   std::unique_ptr<Firmware> firmware(new Firmware());
-  void* host = ::mmap(nullptr, bytes.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* host =
+      ::mmap(nullptr, bytes.size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (host == MAP_FAILED) return Error::from_errno(errno, "mapping the firmware");
   firmware->host_ = static_cast<uint8_t*>(host);
   firmware->size_ = bytes.size();

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "hv/boot/kernel_loader.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -29,7 +29,8 @@ constexpr uint8_t kLoaderTypeUndefined = 0xFF;
 Result<std::vector<uint8_t>> read_file(const std::string& path, const char* option) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::from_errno(errno, std::string(option) + " " + path);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
 }
 
 template <typename T>
@@ -40,26 +41,30 @@ T load_le(const std::vector<uint8_t>& bytes, size_t offset) {
 }
 
 bool is_elf(const std::vector<uint8_t>& bytes) {
-  return bytes.size() >= 64 && bytes[0] == 0x7F && bytes[1] == 'E' && bytes[2] == 'L' && bytes[3] == 'F';
+  return bytes.size() >= 64 && bytes[0] == 0x7F && bytes[1] == 'E' && bytes[2] == 'L' &&
+         bytes[3] == 'F';
 }
 
 }  // namespace
 
-Result<std::unique_ptr<KernelLoader>> KernelLoader::open(const std::string& kernel, const std::string& initrd,
+Result<std::unique_ptr<KernelLoader>> KernelLoader::open(const std::string& kernel,
+                                                         const std::string& initrd,
                                                          const std::string& cmdline) {
   std::unique_ptr<KernelLoader> loader(new KernelLoader());
   AMBER_TRY_ASSIGN(loader->kernel_, read_file(kernel, "--kernel"));
   if (!initrd.empty()) {
     AMBER_TRY_ASSIGN(loader->initrd_, read_file(initrd, "--initrd"));
   }
-  if (cmdline.size() > kMaxCmdline) return Error(ErrorKind::kInvalidArgument, "--cmdline: too long");
+  if (cmdline.size() > kMaxCmdline)
+    return Error(ErrorKind::kInvalidArgument, "--cmdline: too long");
   loader->cmdline_ = cmdline;
   if (is_elf(loader->kernel_)) {
     loader->kind_ = KernelKind::kPvh;
   } else if (load_le<uint32_t>(loader->kernel_, 0x202) == kHdrSMagic) {
     loader->kind_ = KernelKind::kBzImage;
     if (load_le<uint16_t>(loader->kernel_, 0x206) < kMinBootProtocol)
-      return Error(ErrorKind::kUnsupported, "--kernel " + kernel + ": boot protocol older than 2.06");
+      return Error(ErrorKind::kUnsupported,
+                   "--kernel " + kernel + ": boot protocol older than 2.06");
   } else {
     return Error(ErrorKind::kInvalidArgument,
                  "--kernel " + kernel + ": neither a bzImage nor an ELF with a PVH entry note");
@@ -67,14 +72,17 @@ Result<std::unique_ptr<KernelLoader>> KernelLoader::open(const std::string& kern
   return loader;
 }
 
-Result<void> KernelLoader::put(GuestRam& ram, uint64_t gpa, const void* data, uint64_t length, const char* what) {
+Result<void> KernelLoader::put(GuestRam& ram, uint64_t gpa, const void* data, uint64_t length,
+                               const char* what) {
   if (!ram.memory().write(gpa, data, length))
-    return Error(ErrorKind::kOutOfRange, std::string("--kernel: ") + what + " does not fit in guest RAM at 0x" +
+    return Error(ErrorKind::kOutOfRange, std::string("--kernel: ") + what +
+                                             " does not fit in guest RAM at 0x" +
                                              std::to_string(gpa));
   return ok();
 }
 
-Result<void> KernelLoader::load(GuestRam& ram, const std::vector<E820Entry>& e820, kvm::KvmVcpu& bsp) {
+Result<void> KernelLoader::load(GuestRam& ram, const std::vector<E820Entry>& e820,
+                                kvm::KvmVcpu& bsp) {
   e820_ = e820;
   // Flat GDT at kGdtAddress: null, null, code 0x10, data 0x18 (the selectors
   // the Linux boot protocol names __BOOT_CS / __BOOT_DS).
@@ -94,9 +102,11 @@ Result<void> KernelLoader::load_bzimage(GuestRam& ram) {
   unsigned setup_sects = kernel_.size() > 0x1F1 ? kernel_[0x1F1] : 0;
   if (setup_sects == 0) setup_sects = 4;
   const size_t setup_size = (setup_sects + 1) * 512ULL;
-  if (kernel_.size() <= setup_size) return Error(ErrorKind::kCorrupt, "--kernel: bzImage shorter than its setup");
+  if (kernel_.size() <= setup_size)
+    return Error(ErrorKind::kCorrupt, "--kernel: bzImage shorter than its setup");
   const uint8_t loadflags = kernel_[0x211];
-  if (!(loadflags & kLoadedHigh)) return Error(ErrorKind::kUnsupported, "--kernel: zImage (not loaded high)");
+  if (!(loadflags & kLoadedHigh))
+    return Error(ErrorKind::kUnsupported, "--kernel: zImage (not loaded high)");
 
   const uint64_t protected_size = kernel_.size() - setup_size;
   AMBER_TRY(put(ram, kKernelAddress, kernel_.data() + setup_size, protected_size, "the kernel"));
@@ -106,7 +116,8 @@ Result<void> KernelLoader::load_bzimage(GuestRam& ram) {
   // The setup header runs from 0x1F1 to the end given by the jump at 0x200
   // (0x202 + its 8-bit displacement), which the file may not contradict.
   const size_t header_end = std::min<size_t>({0x202u + kernel_[0x201], setup_size, sizeof(params)});
-  std::memcpy(reinterpret_cast<uint8_t*>(&params) + 0x1F1, kernel_.data() + 0x1F1, header_end - 0x1F1);
+  std::memcpy(reinterpret_cast<uint8_t*>(&params) + 0x1F1, kernel_.data() + 0x1F1,
+              header_end - 0x1F1);
   auto* raw = reinterpret_cast<uint8_t*>(&params);
   raw[0x210] = kLoaderTypeUndefined;                           // type_of_loader
   raw[0x211] = static_cast<uint8_t>(loadflags | kCanUseHeap);  // loadflags
@@ -121,7 +132,8 @@ Result<void> KernelLoader::load_bzimage(GuestRam& ram) {
     uint32_t max = load_le<uint32_t>(kernel_, 0x22C);  // initrd_addr_max
     if (max == 0) max = 0x37FFFFFF;
     uint64_t top = std::min<uint64_t>(ram.layout().below_4g, uint64_t{max} + 1);
-    if (initrd_.size() > top) return Error(ErrorKind::kNoSpace, "--initrd: does not fit below initrd_addr_max");
+    if (initrd_.size() > top)
+      return Error(ErrorKind::kNoSpace, "--initrd: does not fit below initrd_addr_max");
     const uint64_t address = (top - initrd_.size()) & ~0xFFFULL;
     if (address < kKernelAddress + protected_size)
       return Error(ErrorKind::kNoSpace, "--initrd: does not fit in guest RAM above the kernel");
@@ -169,7 +181,7 @@ Result<void> enter_protected_mode(kvm::KvmVcpu& vcpu, uint32_t entry, uint32_t e
   sregs.tr.limit = 0x67;
   sregs.tr.type = 0xB;  // 32-bit busy TSS
   sregs.tr.present = 1;
-  sregs.cr0 = 0x11;     // PE | ET, paging off
+  sregs.cr0 = 0x11;  // PE | ET, paging off
   sregs.cr4 = 0;
   sregs.efer = 0;
   AMBER_TRY(vcpu.set_sregs(sregs));

@@ -35,7 +35,8 @@ enum class KernelKind { kBzImage, kPvh };
 
 class KernelLoader {
  public:
-  static Result<std::unique_ptr<KernelLoader>> open(const std::string& kernel, const std::string& initrd,
+  static Result<std::unique_ptr<KernelLoader>> open(const std::string& kernel,
+                                                    const std::string& initrd,
                                                     const std::string& cmdline);
   KernelKind kind() const { return kind_; }
   // Writes the kernel, initrd and boot structures; sets the BSP registers.
@@ -46,15 +47,16 @@ class KernelLoader {
   KernelLoader() = default;
   Result<void> load_bzimage(GuestRam& ram);
   Result<void> load_pvh(GuestRam& ram);
-  Result<void> put(GuestRam& ram, uint64_t gpa, const void* data, uint64_t length, const char* what);
+  Result<void> put(GuestRam& ram, uint64_t gpa, const void* data, uint64_t length,
+                   const char* what);
 
   KernelKind kind_ = KernelKind::kBzImage;
   std::vector<uint8_t> kernel_;
   std::vector<uint8_t> initrd_;
   std::string cmdline_;
   std::vector<E820Entry> e820_;
-  uint32_t entry_ = 0;       // 32-bit entry point
-  uint32_t boot_info_ = 0;   // esi (bzImage) / ebx (PVH)
+  uint32_t entry_ = 0;      // 32-bit entry point
+  uint32_t boot_info_ = 0;  // esi (bzImage) / ebx (PVH)
 };
 
 // Sets 32-bit flat protected mode (CS/DS/ES/SS base 0 limit 4G, paging off).

@@ -60,21 +60,24 @@ Result<std::vector<Segment>> program_headers(const std::vector<uint8_t>& elf) {
     bool ok_read;
     if (is64) {
       uint64_t v[4];
-      ok_read = read_at(elf, at, &s.type) && read_at(elf, at + 8, &s.offset) && read_at(elf, at + 24, &v[0]) &&
-                read_at(elf, at + 32, &v[1]) && read_at(elf, at + 40, &v[2]);
+      ok_read = read_at(elf, at, &s.type) && read_at(elf, at + 8, &s.offset) &&
+                read_at(elf, at + 24, &v[0]) && read_at(elf, at + 32, &v[1]) &&
+                read_at(elf, at + 40, &v[2]);
       s.paddr = v[0];
       s.filesz = v[1];
       s.memsz = v[2];
     } else {
       uint32_t v[5];
-      ok_read = read_at(elf, at, &s.type) && read_at(elf, at + 4, &v[0]) && read_at(elf, at + 12, &v[1]) &&
-                read_at(elf, at + 16, &v[2]) && read_at(elf, at + 20, &v[3]);
+      ok_read = read_at(elf, at, &s.type) && read_at(elf, at + 4, &v[0]) &&
+                read_at(elf, at + 12, &v[1]) && read_at(elf, at + 16, &v[2]) &&
+                read_at(elf, at + 20, &v[3]);
       s.offset = v[0];
       s.paddr = v[1];
       s.filesz = v[2];
       s.memsz = v[3];
     }
-    if (!ok_read) return Error(ErrorKind::kCorrupt, "--kernel: ELF program header outside the file");
+    if (!ok_read)
+      return Error(ErrorKind::kCorrupt, "--kernel: ELF program header outside the file");
     if (s.filesz > elf.size() || s.offset > elf.size() - s.filesz || s.filesz > s.memsz)
       return Error(ErrorKind::kCorrupt, "--kernel: ELF segment outside the file");
     out.push_back(s);
@@ -95,8 +98,8 @@ uint32_t find_pvh_entry(const std::vector<uint8_t>& elf, const Segment& note) {
     const uint64_t desc_at = name_at + ((uint64_t{namesz} + 3) & ~3ULL);
     const uint64_t next = desc_at + ((uint64_t{descsz} + 3) & ~3ULL);
     if (next > end) break;
-    if (type == kXenElfnotePhys32Entry && namesz == 4 && std::memcmp(elf.data() + name_at, "Xen", 4) == 0 &&
-        descsz >= 4) {
+    if (type == kXenElfnotePhys32Entry && namesz == 4 &&
+        std::memcmp(elf.data() + name_at, "Xen", 4) == 0 && descsz >= 4) {
       uint32_t entry = 0;
       read_at(elf, desc_at, &entry);
       return entry;
@@ -117,12 +120,14 @@ Result<void> KernelLoader::load_pvh(GuestRam& ram) {
     if (s.type != kPtLoad || s.memsz == 0) continue;
     AMBER_TRY(put(ram, s.paddr, kernel_.data() + s.offset, s.filesz, "an ELF segment"));
     uint8_t* bss = ram.memory().translate(s.paddr + s.filesz, s.memsz - s.filesz);
-    if (bss == nullptr) return Error(ErrorKind::kOutOfRange, "--kernel: ELF segment outside guest RAM");
+    if (bss == nullptr)
+      return Error(ErrorKind::kOutOfRange, "--kernel: ELF segment outside guest RAM");
     std::memset(bss, 0, s.memsz - s.filesz);
     kernel_end = std::max(kernel_end, s.paddr + s.memsz);
   }
   if (entry == 0)
-    return Error(ErrorKind::kUnsupported, "--kernel: ELF has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
+    return Error(ErrorKind::kUnsupported,
+                 "--kernel: ELF has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY)");
 
   HvmStartInfo info{};
   info.magic = kHvmStartMagic;
@@ -134,7 +139,8 @@ Result<void> KernelLoader::load_pvh(GuestRam& ram) {
     const uint64_t top = ram.layout().below_4g;
     if (initrd_.size() > top) return Error(ErrorKind::kNoSpace, "--initrd: larger than guest RAM");
     const uint64_t address = (top - initrd_.size()) & ~0xFFFULL;
-    if (address < kernel_end) return Error(ErrorKind::kNoSpace, "--initrd: does not fit above the kernel");
+    if (address < kernel_end)
+      return Error(ErrorKind::kNoSpace, "--initrd: does not fit above the kernel");
     AMBER_TRY(put(ram, address, initrd_.data(), initrd_.size(), "the initrd"));
     HvmModlistEntry module{address, initrd_.size(), 0, 0};
     AMBER_TRY(put(ram, kModlistAddress, &module, sizeof(module), "the module list"));

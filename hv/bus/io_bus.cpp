@@ -13,11 +13,13 @@ Result<void> IoBus::add(uint64_t base, uint64_t length, IoDevice* device, std::s
   std::unique_lock lock(mutex_);
   auto next = ranges_.lower_bound(base);
   if (next != ranges_.end() && next->first < base + length)
-    return Error(ErrorKind::kInvalidArgument, name_ + ": " + owner + " overlaps " + next->second.owner);
+    return Error(ErrorKind::kInvalidArgument,
+                 name_ + ": " + owner + " overlaps " + next->second.owner);
   if (next != ranges_.begin()) {
     auto prev = std::prev(next);
     if (prev->first + prev->second.length > base)
-      return Error(ErrorKind::kInvalidArgument, name_ + ": " + owner + " overlaps " + prev->second.owner);
+      return Error(ErrorKind::kInvalidArgument,
+                   name_ + ": " + owner + " overlaps " + prev->second.owner);
   }
   ranges_.emplace(base, Range{length, device, std::move(owner)});
   return ok();

@@ -46,13 +46,18 @@ std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, Contr
       return run<QueryChardev>(request, [&](const NoArguments&) { return target.query_chardev(); });
     case CommandId::kQueryBlock:
       return run<QueryBlock>(request, [&](const NoArguments&) { return target.query_block(); });
-    case CommandId::kPause: return act<Pause>(request, [&] { target.pause(); });
-    case CommandId::kResume: return act<Resume>(request, [&] { target.resume(); });
-    case CommandId::kSystemReset: return act<SystemReset>(request, [&] { target.reset(); });
-    case CommandId::kQuit: return act<Quit>(request, [&] { target.quit(); });
+    case CommandId::kPause:
+      return act<Pause>(request, [&] { target.pause(); });
+    case CommandId::kResume:
+      return act<Resume>(request, [&] { target.resume(); });
+    case CommandId::kSystemReset:
+      return act<SystemReset>(request, [&] { target.reset(); });
+    case CommandId::kQuit:
+      return act<Quit>(request, [&] { target.quit(); });
     case CommandId::kSystemPowerdown:
       return encode_error(ErrorClass::kUnsupported,
-                          "system_powerdown is not supported yet (no ACPI power button)", request.id);
+                          "system_powerdown is not supported yet (no ACPI power button)",
+                          request.id);
   }
   return encode_error(ErrorClass::kGenericError, "unhandled command", request.id);
 }
@@ -71,10 +76,9 @@ std::string handle_line(std::string_view line, ControlTarget& target) {
   auto request = vmmctl::decode_request(line);
   if (!request.ok()) {
     const bool malformed = request.error().kind() == ErrorKind::kCorrupt;
-    return vmmctl::encode_error(
-        ErrorClass::kGenericError,
-        (malformed ? "malformed JSON: " : "") + request.error().message(),
-        malformed ? std::nullopt : id_of(line));
+    return vmmctl::encode_error(ErrorClass::kGenericError,
+                                (malformed ? "malformed JSON: " : "") + request.error().message(),
+                                malformed ? std::nullopt : id_of(line));
   }
   const vmmctl::CommandSpec* spec = vmmctl::find_command(request->command);
   if (spec == nullptr)

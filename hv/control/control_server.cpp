@@ -8,14 +8,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
-#include "vmmctl/protocol.h"
-#include "hv/vmm/builder.h"
 #include "hv/virtio/blk_pci.h"
+#include "hv/vmm/builder.h"
+#include "vmmctl/protocol.h"
 
 namespace amber::hv::control {
 namespace {
@@ -97,8 +97,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& 
   return server;
 }
 
-Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path, const std::string& name,
-                                                            vmm::Vm& vm) {
+Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& path,
+                                                            const std::string& name, vmm::Vm& vm) {
   AMBER_TRY_ASSIGN(auto server, listen(path, std::make_unique<VmTarget>(vm, name)));
   server->vm_ = &vm;
   ControlServer* raw = server.get();
@@ -214,8 +214,8 @@ void ControlServer::read_from(int fd) {
       client->input.erase(0, newline + 1);
     }
     if (client->input.size() > vmmctl::kMaxCommandLength) {
-      queue_line(*client, vmmctl::encode_error(vmmctl::ErrorClass::kGenericError,
-                                               "line too long", std::nullopt));
+      queue_line(*client, vmmctl::encode_error(vmmctl::ErrorClass::kGenericError, "line too long",
+                                               std::nullopt));
       flush(*client);
       client->dropped = true;
     }

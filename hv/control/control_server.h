@@ -51,8 +51,8 @@ class ControlServer {
                                                        std::unique_ptr<ControlTarget> target,
                                                        size_t max_queued_bytes = kMaxQueuedOutput);
   // listen() for a VM, and the VM's events sent to every client.
-  static Result<std::unique_ptr<ControlServer>> start(const std::string& path, const std::string& name,
-                                                      vmm::Vm& vm);
+  static Result<std::unique_ptr<ControlServer>> start(const std::string& path,
+                                                      const std::string& name, vmm::Vm& vm);
   ~ControlServer();
   void send_event(const std::string& line);
 

@@ -17,14 +17,21 @@ constexpr uint8_t kStatusBUpdateEnded = 0x10;
 constexpr uint8_t kFlagIrq = 0x80, kFlagPeriodic = 0x40, kFlagUpdateEnded = 0x10;
 constexpr uint8_t kStatusB24Hour = 0x02;
 
-uint8_t to_bcd(int value) { return static_cast<uint8_t>(((value / 10) << 4) | (value % 10)); }
+uint8_t to_bcd(int value) {
+  return static_cast<uint8_t>(((value / 10) << 4) | (value % 10));
+}
 
-uint8_t clamp16_low(uint64_t v) { return static_cast<uint8_t>(std::min<uint64_t>(v, 0xFFFF)); }
-uint8_t clamp16_high(uint64_t v) { return static_cast<uint8_t>(std::min<uint64_t>(v, 0xFFFF) >> 8); }
+uint8_t clamp16_low(uint64_t v) {
+  return static_cast<uint8_t>(std::min<uint64_t>(v, 0xFFFF));
+}
+uint8_t clamp16_high(uint64_t v) {
+  return static_cast<uint8_t>(std::min<uint64_t>(v, 0xFFFF) >> 8);
+}
 
 }  // namespace
 
-std::vector<std::pair<uint8_t, uint8_t>> cmos_platform_bytes(const RamLayout& layout, unsigned cpus) {
+std::vector<std::pair<uint8_t, uint8_t>> cmos_platform_bytes(const RamLayout& layout,
+                                                             unsigned cpus) {
   std::vector<std::pair<uint8_t, uint8_t>> out;
   // Base memory: 640 KiB.
   out.push_back({0x15, 0x80});
@@ -36,7 +43,8 @@ std::vector<std::pair<uint8_t, uint8_t>> cmos_platform_bytes(const RamLayout& la
     out.push_back({static_cast<uint8_t>(base + 1), clamp16_high(extended_kib)});
   }
   // Memory above 16 MiB below 4 GiB, in 64 KiB units.
-  const uint64_t above_16m = layout.below_4g > 16 * kMiB ? (layout.below_4g - 16 * kMiB) / 65536 : 0;
+  const uint64_t above_16m =
+      layout.below_4g > 16 * kMiB ? (layout.below_4g - 16 * kMiB) / 65536 : 0;
   out.push_back({0x34, clamp16_low(above_16m)});
   out.push_back({0x35, clamp16_high(above_16m)});
   // Memory above 4 GiB, 64 KiB units, 24 bits.
@@ -134,21 +142,31 @@ uint8_t Cmos::read_register(uint8_t index) {
   const bool binary = (bytes_[kStatusB] & kStatusBBinary) != 0;
   auto encode = [&](int v) { return binary ? static_cast<uint8_t>(v) : to_bcd(v); };
   switch (index) {
-    case kSeconds: return encode(utc.tm_sec);
-    case kMinutes: return encode(utc.tm_min);
-    case kHours: return encode(utc.tm_hour);
-    case kWeekday: return encode(utc.tm_wday + 1);
-    case kDay: return encode(utc.tm_mday);
-    case kMonth: return encode(utc.tm_mon + 1);
-    case kYear: return encode(utc.tm_year % 100);
-    case kCentury: return encode(19 + utc.tm_year / 100);
-    case kStatusA: return bytes_[kStatusA] & 0x7F;  // never "update in progress"
+    case kSeconds:
+      return encode(utc.tm_sec);
+    case kMinutes:
+      return encode(utc.tm_min);
+    case kHours:
+      return encode(utc.tm_hour);
+    case kWeekday:
+      return encode(utc.tm_wday + 1);
+    case kDay:
+      return encode(utc.tm_mday);
+    case kMonth:
+      return encode(utc.tm_mon + 1);
+    case kYear:
+      return encode(utc.tm_year % 100);
+    case kCentury:
+      return encode(19 + utc.tm_year / 100);
+    case kStatusA:
+      return bytes_[kStatusA] & 0x7F;  // never "update in progress"
     case kStatusC: {
       const uint8_t flags = flags_;
       flags_ = 0;
       return flags;
     }
-    default: return bytes_[index];
+    default:
+      return bytes_[index];
   }
 }
 

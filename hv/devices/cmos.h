@@ -13,8 +13,8 @@
 #pragma once
 
 #include <array>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -27,7 +27,8 @@
 namespace amber::hv::devices {
 
 // (index, value) pairs QEMU's pc machine writes for this RAM / CPU count.
-std::vector<std::pair<uint8_t, uint8_t>> cmos_platform_bytes(const RamLayout& layout, unsigned cpus);
+std::vector<std::pair<uint8_t, uint8_t>> cmos_platform_bytes(const RamLayout& layout,
+                                                             unsigned cpus);
 
 class Cmos : public bus::IoDevice {
  public:

@@ -30,7 +30,9 @@ uint32_t get_be32(const uint8_t* p) {
 
 }  // namespace
 
-void FwCfg::add_key(uint16_t key, std::vector<uint8_t> bytes) { items_[key] = std::move(bytes); }
+void FwCfg::add_key(uint16_t key, std::vector<uint8_t> bytes) {
+  items_[key] = std::move(bytes);
+}
 
 void FwCfg::add_u16(uint16_t key, uint16_t value) {
   add_key(key, {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8)});
@@ -132,7 +134,8 @@ void FwCfg::run_dma(uint64_t address) {
       // is not wholly RAM; the tail beyond the item (at most kFwCfgMaxDmaZeroFill
       // bytes) reads as zeros, written a page at a time.
       static constexpr uint8_t kZeros[4096] = {};
-      if (copied != 0 && !memory_->write(target, bytes->data() + position_, copied)) status = kDmaError;
+      if (copied != 0 && !memory_->write(target, bytes->data() + position_, copied))
+        status = kDmaError;
       for (uint64_t done = copied; status == 0 && done < length;) {
         const uint64_t chunk = std::min<uint64_t>(sizeof(kZeros), length - done);
         if (!memory_->write(target + done, kZeros, chunk)) status = kDmaError;

@@ -42,26 +42,51 @@ void I8042::io_write(uint64_t offset, std::span<const uint8_t> data) {
     std::lock_guard lock(mutex_);
     if (offset != kDataOffset) {
       switch (value) {
-        case 0x20: push(command_byte_); break;
-        case 0x60: case 0xD1: case 0xD2: case 0xD3: case 0xD4: pending_command_ = value; break;
-        case 0xAA: push(0x55); break;       // controller self test passed
-        case 0xA9: case 0xAB: push(0x00); break;  // interface tests passed
-        case 0xD0: push(0x03); break;       // output port: A20 on, not in reset
-        case 0xFE: reset = true; break;     // pulse reset line
-        default: break;                     // enable/disable port etc.
+        case 0x20:
+          push(command_byte_);
+          break;
+        case 0x60:
+        case 0xD1:
+        case 0xD2:
+        case 0xD3:
+        case 0xD4:
+          pending_command_ = value;
+          break;
+        case 0xAA:
+          push(0x55);
+          break;  // controller self test passed
+        case 0xA9:
+        case 0xAB:
+          push(0x00);
+          break;  // interface tests passed
+        case 0xD0:
+          push(0x03);
+          break;  // output port: A20 on, not in reset
+        case 0xFE:
+          reset = true;
+          break;  // pulse reset line
+        default:
+          break;  // enable/disable port etc.
       }
     } else if (pending_command_ != 0) {
       const uint8_t command = pending_command_;
       pending_command_ = 0;
-      if (command == 0x60) command_byte_ = value;
-      else if (command == 0xD1) reset = (value & 1) == 0;
-      else if (command == 0xD2 || command == 0xD3) push(value);  // echo as if typed
-      else if (command == 0xD4) push(0xFE);  // no mouse: resend
+      if (command == 0x60)
+        command_byte_ = value;
+      else if (command == 0xD1)
+        reset = (value & 1) == 0;
+      else if (command == 0xD2 || command == 0xD3)
+        push(value);  // echo as if typed
+      else if (command == 0xD4)
+        push(0xFE);  // no mouse: resend
     } else {
       // A keyboard command: acknowledge; reset and identify have replies.
       push(0xFA);
       if (value == 0xFF) push(0xAA);
-      if (value == 0xF2) { push(0xAB); push(0x83); }
+      if (value == 0xF2) {
+        push(0xAB);
+        push(0x83);
+      }
     }
   }
   if (reset) reset_();

@@ -43,7 +43,9 @@ class I8042 : public bus::IoDevice {
 class PortAlias : public bus::IoDevice {
  public:
   PortAlias(bus::IoDevice* target, uint64_t offset) : target_(target), offset_(offset) {}
-  void io_read(uint64_t offset, std::span<uint8_t> data) override { target_->io_read(offset_ + offset, data); }
+  void io_read(uint64_t offset, std::span<uint8_t> data) override {
+    target_->io_read(offset_ + offset, data);
+  }
   void io_write(uint64_t offset, std::span<const uint8_t> data) override {
     target_->io_write(offset_ + offset, data);
   }

@@ -29,7 +29,8 @@ void DebugExit::io_read(uint64_t, std::span<uint8_t> data) {
 void DebugExit::io_write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset != 0) return;
   uint32_t value = 0;
-  for (size_t i = 0; i < data.size() && i < 4; ++i) value |= static_cast<uint32_t>(data[i]) << (8 * i);
+  for (size_t i = 0; i < data.size() && i < 4; ++i)
+    value |= static_cast<uint32_t>(data[i]) << (8 * i);
   // The status is truncated to 8 bits by exit() anyway; QEMU does the same.
   on_exit_(static_cast<int>(((value << 1) | 1) & 0xFF));
 }
@@ -75,6 +76,8 @@ void ResetControl::reset_state() {
   value_ = 0;
 }
 
-void ZeroPorts::io_read(uint64_t, std::span<uint8_t> data) { std::fill(data.begin(), data.end(), 0); }
+void ZeroPorts::io_read(uint64_t, std::span<uint8_t> data) {
+  std::fill(data.begin(), data.end(), 0);
+}
 
 }  // namespace amber::hv::devices

@@ -27,8 +27,8 @@ namespace amber::hv::devices {
 // Called by devices to request a machine-wide action.
 struct MachineActions {
   std::function<void()> reset;
-  std::function<void(int exit_code)> guest_exit;      // debug-exit port
-  std::function<void()> guest_shutdown;               // ACPI S5
+  std::function<void(int exit_code)> guest_exit;  // debug-exit port
+  std::function<void()> guest_shutdown;           // ACPI S5
 };
 
 class DebugConsole : public bus::IoDevice {

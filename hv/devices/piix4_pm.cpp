@@ -5,8 +5,8 @@
 #include <chrono>
 #include <optional>
 
-#include "hv/devices/piix.h"
 #include "common/uint128.h"
+#include "hv/devices/piix.h"
 
 namespace amber::hv::devices {
 namespace {
@@ -78,12 +78,18 @@ void AcpiPmRegisters::io_write(uint64_t offset, std::span<const uint8_t> data) {
       const uint8_t byte = data[i];
       const unsigned half = static_cast<unsigned>(at & 1) * 8;
       switch (at) {
-        case 0: case 1: pm1_status_ = static_cast<uint16_t>(pm1_status_ & ~(byte << half)); break;
-        case 2: case 3:
+        case 0:
+        case 1:
+          pm1_status_ = static_cast<uint16_t>(pm1_status_ & ~(byte << half));
+          break;
+        case 2:
+        case 3:
           pm1_enable_ = static_cast<uint16_t>((pm1_enable_ & ~(0xFF << half)) | (byte << half));
           break;
-        case 4: case 5: {
-          const uint16_t value = static_cast<uint16_t>((pm1_control_ & ~(0xFF << half)) | (byte << half));
+        case 4:
+        case 5: {
+          const uint16_t value =
+              static_cast<uint16_t>((pm1_control_ & ~(0xFF << half)) | (byte << half));
           pm1_control_ = static_cast<uint16_t>(value & ~kSleepEnable);
           // SLP_TYP (bits 10-12) 0 is S5 in SeaBIOS's tables; S3 is not offered.
           if ((value & kSleepEnable) && ((value >> 10) & 7) == 0) shutdown = true;
@@ -93,14 +99,19 @@ void AcpiPmRegisters::io_write(uint64_t offset, std::span<const uint8_t> data) {
           if (byte == 0xF1) pm1_control_ |= kSciEnable;
           if (byte == 0xF0) pm1_control_ &= static_cast<uint16_t>(~kSciEnable);
           break;
-        case kApmOffset + 1: apm_status_ = byte; break;
-        case kGpeOffset: case kGpeOffset + 1:
+        case kApmOffset + 1:
+          apm_status_ = byte;
+          break;
+        case kGpeOffset:
+        case kGpeOffset + 1:
           gpe_status_ = static_cast<uint16_t>(gpe_status_ & ~(byte << half));
           break;
-        case kGpeOffset + 2: case kGpeOffset + 3:
+        case kGpeOffset + 2:
+        case kGpeOffset + 3:
           gpe_enable_ = static_cast<uint16_t>((gpe_enable_ & ~(0xFF << half)) | (byte << half));
           break;
-        default: break;
+        default:
+          break;
       }
     }
     update_sci();
@@ -132,7 +143,8 @@ void Piix4Pm::remap_block() {
   if (want == mapped_base_) return;
   if (mapped_base_ != 0) pio_.remove(mapped_base_);
   mapped_base_ = 0;
-  if (want != 0 && pio_.add(want, kBlockSize, registers_, "PIIX4 PM registers").ok()) mapped_base_ = want;
+  if (want != 0 && pio_.add(want, kBlockSize, registers_, "PIIX4 PM registers").ok())
+    mapped_base_ = want;
 }
 
 void Piix4Pm::device_config_write(unsigned offset, unsigned size, uint32_t value) {

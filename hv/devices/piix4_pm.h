@@ -24,7 +24,7 @@
 
 namespace amber::hv::devices {
 
-inline constexpr uint64_t kApmPort = 0xB2;    // 0xB2 control, 0xB3 status
+inline constexpr uint64_t kApmPort = 0xB2;  // 0xB2 control, 0xB3 status
 inline constexpr uint64_t kGpe0Port = 0xAFE0;
 
 class AcpiPmRegisters : public bus::IoDevice {

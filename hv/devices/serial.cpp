@@ -56,27 +56,42 @@ void Serial::io_read(uint64_t offset, std::span<uint8_t> data) {
   uint8_t value = 0xFF;
   switch (offset) {
     case 0:
-      if (lcr_ & kLcrDlab) { value = dll_; break; }
+      if (lcr_ & kLcrDlab) {
+        value = dll_;
+        break;
+      }
       value = rx_.empty() ? 0 : rx_.front();
       if (!rx_.empty()) rx_.pop_front();
       break;
-    case 1: value = (lcr_ & kLcrDlab) ? dlm_ : ier_; break;
+    case 1:
+      value = (lcr_ & kLcrDlab) ? dlm_ : ier_;
+      break;
     case 2:
       value = interrupt_id();
       if ((value & 0x0F) == kIirThr) thr_interrupt_ = false;
       break;
-    case 3: value = lcr_; break;
-    case 4: value = mcr_; break;
-    case 5: value = static_cast<uint8_t>(kLsrThrEmpty | kLsrIdle | (rx_.empty() ? 0 : kLsrDataReady)); break;
+    case 3:
+      value = lcr_;
+      break;
+    case 4:
+      value = mcr_;
+      break;
+    case 5:
+      value = static_cast<uint8_t>(kLsrThrEmpty | kLsrIdle | (rx_.empty() ? 0 : kLsrDataReady));
+      break;
     case 6:
       // Loopback wires OUT/RTS/DTR back to DCD/RI/DSR/CTS; otherwise a
       // connected modem: DCD, DSR, CTS.
-      value = (mcr_ & kMcrLoopback) ? static_cast<uint8_t>(((mcr_ & 0x0C) << 4) | ((mcr_ & 0x01) << 5) |
-                                                            ((mcr_ & 0x02) << 3))
-                                    : 0xB0;
+      value = (mcr_ & kMcrLoopback)
+                  ? static_cast<uint8_t>(((mcr_ & 0x0C) << 4) | ((mcr_ & 0x01) << 5) |
+                                         ((mcr_ & 0x02) << 3))
+                  : 0xB0;
       break;
-    case 7: value = scr_; break;
-    default: break;
+    case 7:
+      value = scr_;
+      break;
+    default:
+      break;
   }
   update_irq();
   std::fill(data.begin(), data.end(), value);
@@ -87,7 +102,10 @@ void Serial::io_write(uint64_t offset, std::span<const uint8_t> data) {
   std::lock_guard lock(mutex_);
   switch (offset) {
     case 0:
-      if (lcr_ & kLcrDlab) { dll_ = value; break; }
+      if (lcr_ & kLcrDlab) {
+        dll_ = value;
+        break;
+      }
       if (mcr_ & kMcrLoopback) {
         if (rx_.size() < kFifoSize) rx_.push_back(value);
       } else if (backend_) {
@@ -96,7 +114,10 @@ void Serial::io_write(uint64_t offset, std::span<const uint8_t> data) {
       thr_interrupt_ = true;
       break;
     case 1:
-      if (lcr_ & kLcrDlab) { dlm_ = value; break; }
+      if (lcr_ & kLcrDlab) {
+        dlm_ = value;
+        break;
+      }
       // Enabling the THR interrupt while THR is empty raises it at once.
       if ((value & kIerThr) && !(ier_ & kIerThr)) thr_interrupt_ = true;
       ier_ = value & 0x0F;
@@ -105,10 +126,17 @@ void Serial::io_write(uint64_t offset, std::span<const uint8_t> data) {
       fcr_ = value & 0xC9;
       if (value & 0x02) rx_.clear();
       break;
-    case 3: lcr_ = value; break;
-    case 4: mcr_ = value & 0x1F; break;
-    case 7: scr_ = value; break;
-    default: break;
+    case 3:
+      lcr_ = value;
+      break;
+    case 4:
+      mcr_ = value & 0x1F;
+      break;
+    case 7:
+      scr_ = value;
+      break;
+    default:
+      break;
   }
   update_irq();
 }

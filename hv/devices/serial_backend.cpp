@@ -59,7 +59,8 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
       const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd < 0) return Error::from_errno(errno, "--serial unix: socket");
       ::unlink(spec.path.c_str());
-      if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0 || ::listen(fd, 1) < 0) {
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0 ||
+          ::listen(fd, 1) < 0) {
         const int error = errno;
         ::close(fd);
         return Error::from_errno(error, "--serial unix:" + spec.path);

@@ -30,7 +30,10 @@ std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2>& s
         entry.ecx |= kFeatureEcxHypervisor;
         // EBX: [31:24] initial APIC id, [23:16] logical processors per package.
         entry.ebx = (entry.ebx & 0xFFFFu) | (vcpu_id << 24) | ((vcpu_count & 0xFFu) << 16);
-        if (vcpu_count > 1) entry.edx |= kFeatureEdxHtt; else entry.edx &= ~kFeatureEdxHtt;
+        if (vcpu_count > 1)
+          entry.edx |= kFeatureEdxHtt;
+        else
+          entry.edx &= ~kFeatureEdxHtt;
         break;
       case kLeafCacheTopology:
         // EAX[31:26]: cores per package - 1; EAX[25:14]: threads sharing - 1.

@@ -36,7 +36,9 @@ std::vector<uint8_t> flex_buffer(uint32_t count, const Entry* entries) {
   return buffer;
 }
 
-Error ioctl_error(const char* what) { return Error::from_errno(errno, what); }
+Error ioctl_error(const char* what) {
+  return Error::from_errno(errno, what);
+}
 
 template <typename T>
 Result<void> do_ioctl(int fd, unsigned long request, T arg, const char* what) {
@@ -54,7 +56,8 @@ Result<KvmSystem> KvmSystem::open(const char* path) {
   const int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION)
     return Error(ErrorKind::kUnsupported, "KVM API version " + std::to_string(version) +
-                                              " is not the expected " + std::to_string(KVM_API_VERSION));
+                                              " is not the expected " +
+                                              std::to_string(KVM_API_VERSION));
   return system;
 }
 
@@ -66,7 +69,8 @@ Result<int> KvmSystem::check_extension(int capability) const {
 
 Result<std::vector<kvm_cpuid_entry2>> KvmSystem::supported_cpuid() const {
   std::vector<uint8_t> buffer = flex_buffer<kvm_cpuid_entry2>(kMaxCpuidEntries, nullptr);
-  if (::ioctl(fd_.get(), kGetSupportedCpuid, buffer.data()) < 0) return ioctl_error("KVM_GET_SUPPORTED_CPUID");
+  if (::ioctl(fd_.get(), kGetSupportedCpuid, buffer.data()) < 0)
+    return ioctl_error("KVM_GET_SUPPORTED_CPUID");
   uint32_t count = 0;
   std::memcpy(&count, buffer.data(), sizeof(count));
   if (count > kMaxCpuidEntries) count = kMaxCpuidEntries;
@@ -112,7 +116,8 @@ Result<void> KvmVm::create_pit() {
 }
 
 Result<void> KvmVm::set_tss_address(uint64_t address) {
-  return do_ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address), "KVM_SET_TSS_ADDR");
+  return do_ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(address),
+                  "KVM_SET_TSS_ADDR");
 }
 
 Result<void> KvmVm::set_identity_map_address(uint64_t address) {
@@ -174,10 +179,13 @@ Result<std::unique_ptr<KvmVcpu>> KvmVcpu::create(const KvmSystem& system, const 
   AMBER_TRY_ASSIGN(const size_t size, system.vcpu_mmap_size());
   void* run = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (run == MAP_FAILED) return Error::from_errno(errno, "mapping kvm_run");
-  return std::unique_ptr<KvmVcpu>(new KvmVcpu(owner.release(), id, static_cast<kvm_run*>(run), size));
+  return std::unique_ptr<KvmVcpu>(
+      new KvmVcpu(owner.release(), id, static_cast<kvm_run*>(run), size));
 }
 
-KvmVcpu::~KvmVcpu() { ::munmap(run_, run_size_); }
+KvmVcpu::~KvmVcpu() {
+  ::munmap(run_, run_size_);
+}
 
 Result<void> KvmVcpu::run() {
   if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) return ioctl_error("KVM_RUN");

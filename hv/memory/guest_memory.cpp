@@ -13,10 +13,9 @@ bool GuestMemory::add_region(uint64_t guest_address, uint64_t size, uint8_t* hos
       return false;
   }
   regions_.push_back({guest_address, size, host});
-  std::sort(regions_.begin(), regions_.end(),
-            [](const MemoryRegion& a, const MemoryRegion& b) {
-              return a.guest_address < b.guest_address;
-            });
+  std::sort(regions_.begin(), regions_.end(), [](const MemoryRegion& a, const MemoryRegion& b) {
+    return a.guest_address < b.guest_address;
+  });
   return true;
 }
 

@@ -10,8 +10,9 @@ namespace amber::hv {
 namespace {
 
 constexpr uint64_t kHugepageSize = 2 * kMiB;
-constexpr const char* kFreeHugepagesPath = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
-constexpr uint64_t kLowRamEnd = 0x9FC00;   // below the EBDA
+constexpr const char* kFreeHugepagesPath =
+    "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages";
+constexpr uint64_t kLowRamEnd = 0x9FC00;  // below the EBDA
 constexpr uint64_t kBiosAreaStart = 0xF0000;
 
 std::string hugepage_advice(uint64_t needed, uint64_t free) {
@@ -52,14 +53,15 @@ Result<uint64_t> free_hugepages() {
   std::ifstream in(kFreeHugepagesPath);
   uint64_t count = 0;
   if (!(in >> count))
-    return Error(ErrorKind::kUnsupported,
-                 std::string("hugepages=on: cannot read ") + kFreeHugepagesPath +
-                     " (no 2 MiB hugepage support on this host?)");
+    return Error(ErrorKind::kUnsupported, std::string("hugepages=on: cannot read ") +
+                                              kFreeHugepagesPath +
+                                              " (no 2 MiB hugepage support on this host?)");
   return count;
 }
 
 Result<GuestRam> GuestRam::allocate(uint64_t total, Hugepages hugepages) {
-  if (total < kMinimumRam) return Error(ErrorKind::kInvalidArgument, "memory size must be at least 16M");
+  if (total < kMinimumRam)
+    return Error(ErrorKind::kInvalidArgument, "memory size must be at least 16M");
   GuestRam ram;
   ram.layout_ = plan_ram(total);
   int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
@@ -76,7 +78,8 @@ Result<GuestRam> GuestRam::allocate(uint64_t total, Hugepages hugepages) {
     if (hugepages == Hugepages::kOn) {
       const uint64_t free = free_hugepages().ok() ? *free_hugepages() : 0;
       return Error(ErrorKind::kNoSpace, hugepage_advice(length / kHugepageSize, free) +
-                                            " (mmap MAP_HUGETLB failed: " + std::strerror(errno) + ")");
+                                            " (mmap MAP_HUGETLB failed: " + std::strerror(errno) +
+                                            ")");
     }
     return Error::from_errno(errno, "allocating guest RAM");
   }

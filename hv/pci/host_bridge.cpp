@@ -37,7 +37,8 @@ void HostBridge::remap(Function& function) {
     unmap(function, i);
     if (now.enabled) {
       bus::IoBus& target = now.kind == BarKind::kIo ? pio_ : mmio_;
-      if (auto r = target.add(now.address, now.size, function.windows[i].get(), "PCI BAR"); r.ok()) {
+      if (auto r = target.add(now.address, now.size, function.windows[i].get(), "PCI BAR");
+          r.ok()) {
         function.mapped[i] = now;
       } else if (const auto suppressed = refused_log_.allow()) {
         std::fprintf(stderr, "amber-vmm: PCI BAR %u at 0x%llx not mapped: %s%s\n", i,

@@ -53,7 +53,9 @@ class HostBridge : public bus::IoDevice {
   class BarWindow : public bus::IoDevice {
    public:
     BarWindow(PciDevice* device, unsigned index) : device_(device), index_(index) {}
-    void io_read(uint64_t offset, std::span<uint8_t> data) override { device_->bar_read(index_, offset, data); }
+    void io_read(uint64_t offset, std::span<uint8_t> data) override {
+      device_->bar_read(index_, offset, data);
+    }
     void io_write(uint64_t offset, std::span<const uint8_t> data) override {
       device_->bar_write(index_, offset, data);
     }

@@ -56,8 +56,8 @@ class IoEventRegistry {
   virtual ~IoEventRegistry() = default;
   // Makes guest writes of `length` bytes to `address` (matching `datamatch`
   // when given) signal `eventfd` instead of exiting to a vCPU thread.
-  virtual Result<void> add_ioeventfd(IoSpace space, uint64_t address, unsigned length,
-                                     int eventfd, std::optional<uint64_t> datamatch) = 0;
+  virtual Result<void> add_ioeventfd(IoSpace space, uint64_t address, unsigned length, int eventfd,
+                                     std::optional<uint64_t> datamatch) = 0;
   virtual Result<void> remove_ioeventfd(IoSpace space, uint64_t address, unsigned length,
                                         int eventfd, std::optional<uint64_t> datamatch) = 0;
 };

@@ -16,7 +16,9 @@ constexpr uint16_t kWritableCommand =
 // STATUS error bits the guest clears by writing 1 (parity, aborts, SERR).
 constexpr uint16_t kStatusWriteOneToClear = 0xF900;
 
-bool is_power_of_two(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+bool is_power_of_two(uint64_t v) {
+  return v != 0 && (v & (v - 1)) == 0;
+}
 
 }  // namespace
 
@@ -83,9 +85,12 @@ uint32_t PciConfigSpace::read_bar_register(unsigned slot) const {
   if (bar_slot.size == 0) return 0;
   const auto low = static_cast<uint32_t>(bar_address_[slot]);
   switch (bar_slot.kind) {
-    case BarKind::kIo: return low | 0x1;
-    case BarKind::kMemory32: return low | (bar_slot.prefetchable ? 0x8u : 0u);
-    case BarKind::kMemory64: return low | 0x4u | (bar_slot.prefetchable ? 0x8u : 0u);
+    case BarKind::kIo:
+      return low | 0x1;
+    case BarKind::kMemory32:
+      return low | (bar_slot.prefetchable ? 0x8u : 0u);
+    case BarKind::kMemory64:
+      return low | 0x4u | (bar_slot.prefetchable ? 0x8u : 0u);
   }
   return 0;
 }
@@ -183,8 +188,12 @@ BarInfo PciConfigSpace::bar(unsigned index) const {
   const uint64_t last = info.address + info.size - 1;
   bool sane = info.address != 0 && last > info.address;
   switch (slot.kind) {
-    case BarKind::kIo: sane = sane && last < kIoSpaceEnd && (cmd & kCommandIo); break;
-    case BarKind::kMemory32: sane = sane && last < kMemory32End && (cmd & kCommandMemory); break;
+    case BarKind::kIo:
+      sane = sane && last < kIoSpaceEnd && (cmd & kCommandIo);
+      break;
+    case BarKind::kMemory32:
+      sane = sane && last < kMemory32End && (cmd & kCommandMemory);
+      break;
     case BarKind::kMemory64:
       sane = sane && last < kMaxPhysicalAddress && (cmd & kCommandMemory);
       break;

@@ -46,7 +46,9 @@ Result<std::unique_ptr<BlkDevice>> BlkDevice::create(std::shared_ptr<block::Imag
   return device;
 }
 
-BlkDevice::~BlkDevice() { reset(); }
+BlkDevice::~BlkDevice() {
+  reset();
+}
 
 void BlkDevice::kick(unsigned queue) {
   if (queue < queues_.size()) queues_[queue]->thread->kick();

@@ -31,9 +31,10 @@ namespace amber::hv::virtio {
 
 // Transitional virtio-blk: PCI device 1af4:1001, class 010000 (SCSI-less
 // mass storage), as QEMU's (what Windows 7's viostor INF and SeaBIOS match).
-inline constexpr VirtioPciIdentity kVirtioBlkIdentity{
-    .device_type = kVirtioIdBlock, .transitional_id = 0x1001, .class_code = 0x010000,
-    .name = "virtio-blk"};
+inline constexpr VirtioPciIdentity kVirtioBlkIdentity{.device_type = kVirtioIdBlock,
+                                                      .transitional_id = 0x1001,
+                                                      .class_code = 0x010000,
+                                                      .name = "virtio-blk"};
 
 // One serve() call executes at most this many batches (of up to
 // kBlkMaxBatch requests each) before it hands back to its IoThread, which

@@ -211,11 +211,18 @@ void BlkEngine::execute_other(const BlkBatch& batch, BlkRequest& r) {
   uint32_t written = 0;
   uint8_t result = kBlkStatusUnsupp;
   switch (r.type) {
-    case kBlkTypeFlush: result = do_flush(r.start_ns); break;
-    case kBlkTypeGetId: result = do_get_id(batch.data(r), r.any_readable, written); break;
+    case kBlkTypeFlush:
+      result = do_flush(r.start_ns);
+      break;
+    case kBlkTypeGetId:
+      result = do_get_id(batch.data(r), r.any_readable, written);
+      break;
     case kBlkTypeDiscard:
-    case kBlkTypeWriteZeroes: result = do_discard(r.type, r, batch.data(r)); break;
-    default: break;
+    case kBlkTypeWriteZeroes:
+      result = do_discard(r.type, r, batch.data(r));
+      break;
+    default:
+      break;
   }
   complete(r, result, written);
 }
@@ -278,8 +285,8 @@ uint8_t BlkEngine::do_discard(uint32_t type, const BlkRequest& request,
     if (length == 0) continue;
     const auto mode = (le32(s + 12) & kBlkDiscardFlagUnmap) ? block::ZeroMode::kMayUnmap
                                                             : block::ZeroMode::kAllocate;
-    Result<void> r = zeroes ? image_->write_zeroes(offset, length, mode)
-                            : image_->discard(offset, length);
+    Result<void> r =
+        zeroes ? image_->write_zeroes(offset, length, mode) : image_->discard(offset, length);
     if (!r.ok()) {
       host_error(zeroes ? BlkOperation::kWriteZeroes : BlkOperation::kDiscard, r.error());
       return fail();

@@ -11,10 +11,9 @@
 // counts as one operation with its own bytes and latency. When the merged
 // call fails, every constituent is served again on its own so that each
 // gets its own status, as if it had never been merged.
-#include "hv/virtio/blk_engine.h"
-
 #include <algorithm>
 
+#include "hv/virtio/blk_engine.h"
 #include "hv/virtio/virtio_spec.h"
 
 namespace amber::hv::virtio {

@@ -32,11 +32,16 @@ inline constexpr size_t kIoErrorClassCount = 3;
 
 inline std::string_view to_string(BlkOperation operation) {
   switch (operation) {
-    case BlkOperation::kRead: return "read";
-    case BlkOperation::kWrite: return "write";
-    case BlkOperation::kFlush: return "flush";
-    case BlkOperation::kDiscard: return "discard";
-    case BlkOperation::kWriteZeroes: return "write-zeroes";
+    case BlkOperation::kRead:
+      return "read";
+    case BlkOperation::kWrite:
+      return "write";
+    case BlkOperation::kFlush:
+      return "flush";
+    case BlkOperation::kDiscard:
+      return "discard";
+    case BlkOperation::kWriteZeroes:
+      return "write-zeroes";
   }
   return "read";
 }

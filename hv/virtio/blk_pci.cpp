@@ -38,6 +38,8 @@ Result<VirtioBlkPci> make_virtio_blk_pci(std::shared_ptr<block::Image> image,
   return VirtioBlkPci{std::move(transport), device};
 }
 
-BlkStats stats(const BlkDevice& device) { return device.stats(); }
+BlkStats stats(const BlkDevice& device) {
+  return device.stats();
+}
 
 }  // namespace amber::hv::virtio

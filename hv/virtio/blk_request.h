@@ -37,18 +37,18 @@ inline constexpr size_t kBlkMaxIovecs = 1024;
 inline constexpr uint64_t kBlkMaxMergeBytes = 2ull << 20;
 
 struct BlkRequest {
-  uint16_t head = 0;           // descriptor head, for the used ring
-  bool header_ok = false;      // 16 device-readable header bytes present
-  uint32_t type = 0;           // guest-controlled, checked on execution
-  uint64_t sector = 0;         // guest-controlled, checked on execution
-  uint8_t* status = nullptr;   // the chain's last byte, device-writable
-  uint32_t iov_first = 0;      // data iovecs: BlkBatch iov [first, first + count)
+  uint16_t head = 0;          // descriptor head, for the used ring
+  bool header_ok = false;     // 16 device-readable header bytes present
+  uint32_t type = 0;          // guest-controlled, checked on execution
+  uint64_t sector = 0;        // guest-controlled, checked on execution
+  uint8_t* status = nullptr;  // the chain's last byte, device-writable
+  uint32_t iov_first = 0;     // data iovecs: BlkBatch iov [first, first + count)
   uint32_t iov_count = 0;
-  uint64_t bytes = 0;          // sum of the data iovecs
-  bool any_readable = false;   // some data byte is device-readable
-  bool any_writable = false;   // some data byte is device-writable
-  uint64_t start_ns = 0;       // when it was parsed (latency statistics)
-  uint32_t written = 0;        // set on execution: the used length
+  uint64_t bytes = 0;         // sum of the data iovecs
+  bool any_readable = false;  // some data byte is device-readable
+  bool any_writable = false;  // some data byte is device-writable
+  uint64_t start_ns = 0;      // when it was parsed (latency statistics)
+  uint32_t written = 0;       // set on execution: the used length
 };
 
 class BlkBatch {

@@ -14,17 +14,17 @@ namespace amber::hv::virtio {
 
 // Counters for one kind of request, since the device was created.
 struct OpStats {
-  uint64_t ops = 0;          // completed requests (success or failure)
-  uint64_t bytes = 0;        // bytes moved (successful requests)
-  uint64_t total_ns = 0;     // sum of request latencies
-  uint64_t failed = 0;       // requests answered with IOERR
+  uint64_t ops = 0;       // completed requests (success or failure)
+  uint64_t bytes = 0;     // bytes moved (successful requests)
+  uint64_t total_ns = 0;  // sum of request latencies
+  uint64_t failed = 0;    // requests answered with IOERR
 };
 
 struct BlkStats {
   OpStats read;
   OpStats write;
   OpStats flush;
-  OpStats discard;       // DISCARD and WRITE_ZEROES requests
+  OpStats discard;           // DISCARD and WRITE_ZEROES requests
   uint64_t unsupported = 0;  // requests answered with UNSUPP
   // Host I/O errors (blk_io_error.h), by operation and errno class; each
   // one also counts in that operation's OpStats::failed.

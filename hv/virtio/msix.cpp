@@ -71,8 +71,8 @@ void MsixTable::deliver_locked(unsigned vector) {
       irqfds_unsupported_ = true;
     }
   }
-  if (irqfd.fd >= 0 && (irqfd.message.address != message.address ||
-                        irqfd.message.data != message.data)) {
+  if (irqfd.fd >= 0 &&
+      (irqfd.message.address != message.address || irqfd.message.data != message.data)) {
     // The guest reprogrammed the entry: re-route (rare; an ioctl).
     if (interrupts_.update_msi_irqfd(irqfd.fd, message).ok()) {
       irqfd.message = message;

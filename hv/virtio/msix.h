@@ -77,7 +77,7 @@ class MsixTable {
   std::vector<uint8_t> pending_;  // one byte per vector (0/1)
   bool enabled_ = false;
   bool function_masked_ = false;
-  std::vector<Irqfd> irqfds_;       // per vector
+  std::vector<Irqfd> irqfds_;        // per vector
   bool irqfds_unsupported_ = false;  // the controller refused once: stop asking
 };
 

@@ -73,20 +73,29 @@ void VirtioPciTransport::common_write(uint64_t offset, unsigned size, uint32_t v
     field = (field & ~mask) | (uint64_t{value} << (32 * half));
   };
   switch (offset) {
-    case kCommonDeviceFeatureSelect: device_feature_select_ = value; break;
-    case kCommonDriverFeatureSelect: driver_feature_select_ = value; break;
+    case kCommonDeviceFeatureSelect:
+      device_feature_select_ = value;
+      break;
+    case kCommonDriverFeatureSelect:
+      driver_feature_select_ = value;
+      break;
     case kCommonDriverFeature:
       if (driver_feature_select_ < 2 && (status_.load() & kStatusFeaturesOk) == 0) {
         const unsigned shift = 32 * driver_feature_select_;
-        driver_features_ = (driver_features_ & ~(0xFFFFFFFFull << shift)) | (uint64_t{value} << shift);
+        driver_features_ =
+            (driver_features_ & ~(0xFFFFFFFFull << shift)) | (uint64_t{value} << shift);
       }
       break;
     case kCommonMsixConfig:
       // A vector the table does not have reads back as NO_VECTOR (4.1.5.1.2).
       config_vector_ = (value & 0xFFFF) < msix_.size() ? static_cast<uint16_t>(value) : kNoVector;
       break;
-    case kCommonDeviceStatus: write_status(static_cast<uint8_t>(value)); break;
-    case kCommonQueueSelect: queue_select_ = static_cast<uint16_t>(value); break;
+    case kCommonDeviceStatus:
+      write_status(static_cast<uint8_t>(value));
+      break;
+    case kCommonQueueSelect:
+      queue_select_ = static_cast<uint16_t>(value);
+      break;
     case kCommonQueueSize:
       // Validated (power of two, <= 256) when the queue is activated.
       if (q != nullptr && !live) q->size = static_cast<uint16_t>(value);
@@ -98,13 +107,26 @@ void VirtioPciTransport::common_write(uint64_t offset, unsigned size, uint32_t v
     case kCommonQueueEnable:
       if (q != nullptr && !live && (value & 1)) q->enabled = true;
       break;
-    case kCommonQueueDesc: if (q) set_half(q->desc, 0); break;
-    case kCommonQueueDesc + 4: if (q) set_half(q->desc, 1); break;
-    case kCommonQueueDriver: if (q) set_half(q->driver, 0); break;
-    case kCommonQueueDriver + 4: if (q) set_half(q->driver, 1); break;
-    case kCommonQueueDevice: if (q) set_half(q->device, 0); break;
-    case kCommonQueueDevice + 4: if (q) set_half(q->device, 1); break;
-    default: break;  // read-only or reserved
+    case kCommonQueueDesc:
+      if (q) set_half(q->desc, 0);
+      break;
+    case kCommonQueueDesc + 4:
+      if (q) set_half(q->desc, 1);
+      break;
+    case kCommonQueueDriver:
+      if (q) set_half(q->driver, 0);
+      break;
+    case kCommonQueueDriver + 4:
+      if (q) set_half(q->driver, 1);
+      break;
+    case kCommonQueueDevice:
+      if (q) set_half(q->device, 0);
+      break;
+    case kCommonQueueDevice + 4:
+      if (q) set_half(q->device, 1);
+      break;
+    default:
+      break;  // read-only or reserved
   }
 }
 
@@ -112,7 +134,8 @@ uint32_t VirtioPciTransport::legacy_read(uint64_t offset, unsigned size) {
   const bool msix = msix_.enabled();
   const uint64_t config_base = msix ? kLegacyDeviceConfigMsix : kLegacyDeviceConfig;
   uint8_t regs[kLegacyBarSize] = {};
-  put(regs, kLegacyHostFeatures, offered_features(VirtioInterface::kLegacy), 4);  // 32 bits: no VERSION_1
+  put(regs, kLegacyHostFeatures, offered_features(VirtioInterface::kLegacy),
+      4);  // 32 bits: no VERSION_1
   put(regs, kLegacyGuestFeatures, driver_features_, 4);
   if (queue_select_ < queues_.size()) {
     const QueueRegs& q = *queues_[queue_select_];
@@ -145,7 +168,8 @@ void VirtioPciTransport::legacy_write(uint64_t offset, unsigned size, uint32_t v
   switch (offset) {
     case kLegacyGuestFeatures:
       // Legacy drivers see and ack only the low 32 offered bits.
-      if (!live) driver_features_ = value & offered_features(VirtioInterface::kLegacy) & 0xFFFFFFFFull;
+      if (!live)
+        driver_features_ = value & offered_features(VirtioInterface::kLegacy) & 0xFFFFFFFFull;
       break;
     case kLegacyQueuePfn:
       if (q == nullptr || live) break;
@@ -162,17 +186,25 @@ void VirtioPciTransport::legacy_write(uint64_t offset, unsigned size, uint32_t v
         q->enabled = true;
       }
       break;
-    case kLegacyQueueSelect: queue_select_ = static_cast<uint16_t>(value); break;
-    case kLegacyQueueNotify: notify(value & 0xFFFF); break;
-    case kLegacyStatus: write_status(static_cast<uint8_t>(value)); break;
+    case kLegacyQueueSelect:
+      queue_select_ = static_cast<uint16_t>(value);
+      break;
+    case kLegacyQueueNotify:
+      notify(value & 0xFFFF);
+      break;
+    case kLegacyStatus:
+      write_status(static_cast<uint8_t>(value));
+      break;
     case kLegacyConfigVector:
-      if (msix) config_vector_ = (value & 0xFFFF) < msix_.size() ? static_cast<uint16_t>(value) : kNoVector;
+      if (msix)
+        config_vector_ = (value & 0xFFFF) < msix_.size() ? static_cast<uint16_t>(value) : kNoVector;
       break;
     case kLegacyQueueVector:
       if (msix && q != nullptr)
         q->vector = (value & 0xFFFF) < msix_.size() ? static_cast<uint16_t>(value) : kNoVector;
       break;
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -181,7 +213,8 @@ void VirtioPciTransport::write_status(uint8_t value) {
     reset_virtio_locked();
     return;
   }
-  const bool features_acceptable = (driver_features_ & ~offered_features(VirtioInterface::kModern)) == 0;
+  const bool features_acceptable =
+      (driver_features_ & ~offered_features(VirtioInterface::kModern)) == 0;
   uint8_t old = status_.load();
   uint8_t next;
   // CAS: an iothread may set NEEDS_RESET concurrently; never lose it.

@@ -38,9 +38,8 @@ std::vector<uint8_t> vendor_cap(uint8_t type, uint8_t bar, uint32_t offset, uint
 }  // namespace
 
 VirtioPciTransport::VirtioPciTransport(const VirtioPciIdentity& identity,
-                                       InterruptController& interrupts,
-                                       IoEventRegistry& io_events, unsigned slot,
-                                       unsigned vectors)
+                                       InterruptController& interrupts, IoEventRegistry& io_events,
+                                       unsigned slot, unsigned vectors)
     : PciConfigSpace(pci::PciIdentity{.vendor = kVirtioPciVendor,
                                       .device = identity.transitional_id,
                                       .revision = 0,
@@ -92,8 +91,8 @@ Result<void> VirtioPciTransport::build_capabilities() {
   AMBER_TRY_ASSIGN(msix_cap_, add_capability(pci::kCapabilityMsix, msix, msix_writable));
 
   const auto region = static_cast<uint32_t>(kRegionSize);
-  AMBER_TRY(add_capability(pci::kCapabilityVendor,
-                           vendor_cap(kPciCapCommonCfg, kModernBar, kCommonOffset, kCommonSize, 0)));
+  AMBER_TRY(add_capability(pci::kCapabilityVendor, vendor_cap(kPciCapCommonCfg, kModernBar,
+                                                              kCommonOffset, kCommonSize, 0)));
   AMBER_TRY(add_capability(pci::kCapabilityVendor,
                            vendor_cap(kPciCapIsrCfg, kModernBar, kIsrOffset, 1, 0)));
   AMBER_TRY(add_capability(pci::kCapabilityVendor,
@@ -120,7 +119,8 @@ uint64_t VirtioPciTransport::offered_features(VirtioInterface interface) const {
                feature_bit(kFeatureEventIdx);
   // VERSION_1 tells a driver it talks 1.0; ANY_LAYOUT is a legacy-only bit
   // that 1.0 implies. RING_PACKED is never offered.
-  f |= interface == VirtioInterface::kModern ? feature_bit(kFeatureVersion1) : feature_bit(kFeatureAnyLayout);
+  f |= interface == VirtioInterface::kModern ? feature_bit(kFeatureVersion1)
+                                             : feature_bit(kFeatureAnyLayout);
   return f;
 }
 
@@ -152,8 +152,7 @@ void VirtioPciTransport::bar_read(unsigned index, uint64_t offset, std::span<uin
     }
     if (offset < kCommonOffset + kRegionSize) {
       std::lock_guard lock(mutex_);
-      value = size == 8 ? (common_read(offset, 4) |
-                           (uint64_t{common_read(offset + 4, 4)} << 32))
+      value = size == 8 ? (common_read(offset, 4) | (uint64_t{common_read(offset + 4, 4)} << 32))
                         : common_read(offset, size);
     }
   }
@@ -210,8 +209,8 @@ void VirtioPciTransport::register_ioeventfds() {
     if (legacy.enabled)
       wanted.push_back({IoSpace::kPio, legacy.address + kLegacyQueueNotify, fd, q});
     if (modern.enabled)
-      wanted.push_back({IoSpace::kMmio, modern.address + kNotifyOffset + q * kNotifyMultiplier,
-                        fd, std::nullopt});
+      wanted.push_back({IoSpace::kMmio, modern.address + kNotifyOffset + q * kNotifyMultiplier, fd,
+                        std::nullopt});
     for (const auto& r : wanted) {
       // On failure the doorbell still works, through bar_write on a vCPU.
       if (io_events_.add_ioeventfd(r.space, r.address, 2, r.fd, r.datamatch).ok())
@@ -222,7 +221,8 @@ void VirtioPciTransport::register_ioeventfds() {
 
 void VirtioPciTransport::unregister_ioeventfds() {
   for (const auto& r : registrations_)
-    [[maybe_unused]] auto ignored = io_events_.remove_ioeventfd(r.space, r.address, 2, r.fd, r.datamatch);
+    [[maybe_unused]] auto ignored =
+        io_events_.remove_ioeventfd(r.space, r.address, 2, r.fd, r.datamatch);
   registrations_.clear();
 }
 
@@ -237,12 +237,14 @@ void VirtioPciTransport::reset() {
   PciConfigSpace::reset();
 }
 
-void VirtioPciTransport::capability_written(unsigned cap, unsigned offset, unsigned size, uint32_t) {
+void VirtioPciTransport::capability_written(unsigned cap, unsigned offset, unsigned size,
+                                            uint32_t) {
   if (cap == msix_cap_) {
     const auto control = static_cast<uint16_t>(load(cap + 2, 2));
-    msix_.set_control((control & kMsixControlEnable) != 0 ? MsixEnable::kEnabled : MsixEnable::kDisabled,
-                      (control & kMsixControlFunctionMask) != 0 ? MsixFunctionMask::kMasked
-                                                                : MsixFunctionMask::kUnmasked);
+    msix_.set_control(
+        (control & kMsixControlEnable) != 0 ? MsixEnable::kEnabled : MsixEnable::kDisabled,
+        (control & kMsixControlFunctionMask) != 0 ? MsixFunctionMask::kMasked
+                                                  : MsixFunctionMask::kUnmasked);
   } else if (cap == window_cap_ && offset + size > cap + kWindowData) {
     uint8_t bytes[4];
     const uint32_t stored = load(cap + kWindowData, 4);
@@ -252,7 +254,7 @@ void VirtioPciTransport::capability_written(unsigned cap, unsigned offset, unsig
 }
 
 uint32_t VirtioPciTransport::capability_read(unsigned cap, unsigned offset, unsigned size,
-                                       uint32_t stored) {
+                                             uint32_t stored) {
   if (cap != window_cap_ || offset < cap + kWindowData) return stored;
   uint8_t bytes[4] = {};
   window_access(WindowAccess::kRead, bytes);

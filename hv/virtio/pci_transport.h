@@ -31,12 +31,11 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
-
-#include <functional>
 
 #include "common/rate_limit.h"
 #include "hv/memory/guest_memory.h"
@@ -71,12 +70,9 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   // the same identity and queue count. `pci_slot` is the device number on
   // bus 0 (INTx routing through InterruptController::set_intx).
   using DeviceFactory = std::function<Result<std::unique_ptr<VirtioDevice>>(DeviceSignals&)>;
-  static Result<std::unique_ptr<VirtioPciTransport>> create(const VirtioPciIdentity& identity,
-                                                            unsigned queues,
-                                                            const DeviceFactory& make_device,
-                                                            InterruptController& interrupts,
-                                                            IoEventRegistry& io_events,
-                                                            unsigned pci_slot);
+  static Result<std::unique_ptr<VirtioPciTransport>> create(
+      const VirtioPciIdentity& identity, unsigned queues, const DeviceFactory& make_device,
+      InterruptController& interrupts, IoEventRegistry& io_events, unsigned pci_slot);
   ~VirtioPciTransport() override;
 
   void bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) override;

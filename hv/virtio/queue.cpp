@@ -22,7 +22,9 @@ struct Descriptor {
 };
 static_assert(sizeof(Descriptor) == kDescriptorSize);
 
-Error ring_error(const char* what) { return Error(ErrorKind::kCorrupt, std::string("virtqueue: ") + what); }
+Error ring_error(const char* what) {
+  return Error(ErrorKind::kCorrupt, std::string("virtqueue: ") + what);
+}
 
 bool aligned(uint64_t gpa, const uint8_t* host, uint64_t alignment) {
   return gpa % alignment == 0 && reinterpret_cast<uintptr_t>(host) % alignment == 0;

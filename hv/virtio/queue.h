@@ -98,11 +98,11 @@ class SplitQueue {
   bool active_ = false;
   uint16_t size_ = 0;
   RingFeatures features_;
-  uint8_t* desc_ = nullptr;   // size_ * 16 bytes of guest RAM
-  uint8_t* avail_ = nullptr;  // 4 + 2 * size_ (+ 2 with EVENT_IDX)
-  uint8_t* used_ = nullptr;   // 4 + 8 * size_ (+ 2 with EVENT_IDX)
-  uint16_t last_avail_ = 0;   // next avail ring slot we consume
-  uint16_t used_idx_ = 0;     // our copy of used->idx
+  uint8_t* desc_ = nullptr;      // size_ * 16 bytes of guest RAM
+  uint8_t* avail_ = nullptr;     // 4 + 2 * size_ (+ 2 with EVENT_IDX)
+  uint8_t* used_ = nullptr;      // 4 + 8 * size_ (+ 2 with EVENT_IDX)
+  uint16_t last_avail_ = 0;      // next avail ring slot we consume
+  uint16_t used_idx_ = 0;        // our copy of used->idx
   uint16_t signalled_used_ = 0;  // used_idx_ when should_notify() last ran
 };
 

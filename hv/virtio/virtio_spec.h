@@ -23,9 +23,11 @@ inline constexpr unsigned kFeatureAnyLayout = 27;
 inline constexpr unsigned kFeatureIndirectDesc = 28;
 inline constexpr unsigned kFeatureEventIdx = 29;
 inline constexpr unsigned kFeatureVersion1 = 32;
-inline constexpr unsigned kFeatureRingPacked = 34;     // never offered
+inline constexpr unsigned kFeatureRingPacked = 34;  // never offered
 
-constexpr uint64_t feature_bit(unsigned bit) { return uint64_t{1} << bit; }
+constexpr uint64_t feature_bit(unsigned bit) {
+  return uint64_t{1} << bit;
+}
 
 // --- split ring (spec 2.7) ---
 inline constexpr uint16_t kDescFlagNext = 1;
@@ -112,8 +114,8 @@ inline constexpr uint8_t kBlkStatusIoErr = 1;
 inline constexpr uint8_t kBlkStatusUnsupp = 2;
 
 inline constexpr uint32_t kBlkDiscardFlagUnmap = 1;
-inline constexpr unsigned kBlkIdBytes = 20;       // VIRTIO_BLK_ID_BYTES
-inline constexpr uint64_t kBlkRequestHeaderSize = 16;  // type, reserved, sector
+inline constexpr unsigned kBlkIdBytes = 20;             // VIRTIO_BLK_ID_BYTES
+inline constexpr uint64_t kBlkRequestHeaderSize = 16;   // type, reserved, sector
 inline constexpr uint64_t kBlkDiscardSegmentSize = 16;  // sector, num_sectors, flags
 
 // virtio_blk_config field offsets (spec 5.2.4).

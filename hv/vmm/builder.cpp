@@ -14,10 +14,10 @@
 #include "hv/devices/serial.h"
 #include "hv/kvm/cpuid.h"
 #include "hv/pci/host_bridge.h"
-#include "hv/vmm/kvm_interrupts.h"
 #include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/virtio/pci_transport.h"
+#include "hv/vmm/kvm_interrupts.h"
 
 namespace amber::hv::vmm {
 namespace {
@@ -27,8 +27,8 @@ constexpr uint32_t kSlotLowRam = 0;
 constexpr uint32_t kSlotRam = 1;
 constexpr uint32_t kSlotHighRam = 2;
 constexpr uint32_t kSlotFirmware = 3;
-constexpr uint64_t kIdentityMapAddress = kTssAddress;           // 1 page
-constexpr uint64_t kTssPagesAddress = kTssAddress + 0x1000;     // 3 pages
+constexpr uint64_t kIdentityMapAddress = kTssAddress;        // 1 page
+constexpr uint64_t kTssPagesAddress = kTssAddress + 0x1000;  // 3 pages
 // Fixed ports.
 constexpr uint64_t kPostPort = 0x80;
 constexpr uint64_t kI8042Data = 0x60, kI8042Command = 0x64;
@@ -51,7 +51,8 @@ std::vector<uint8_t> pack_e820(const std::vector<E820Entry>& map) {
   for (const E820Entry& e : map) {
     for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(e.address >> (8 * i)));
     for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(e.length >> (8 * i)));
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(static_cast<uint32_t>(e.type) >> (8 * i)));
+    for (int i = 0; i < 4; ++i)
+      out.push_back(static_cast<uint8_t>(static_cast<uint32_t>(e.type) >> (8 * i)));
   }
   return out;
 }
@@ -59,8 +60,10 @@ std::vector<uint8_t> pack_e820(const std::vector<E820Entry>& map) {
 Result<void> map_ram(kvm::KvmVm& vm, GuestRam& ram) {
   const RamLayout& l = ram.layout();
   AMBER_TRY(vm.set_memory(kSlotLowRam, 0, kVgaHoleStart, ram.host(), 0));
-  AMBER_TRY(vm.set_memory(kSlotRam, kVgaHoleEnd, l.below_4g - kVgaHoleEnd, ram.host() + kVgaHoleEnd, 0));
-  if (l.above_4g != 0) AMBER_TRY(vm.set_memory(kSlotHighRam, k4GiB, l.above_4g, ram.high_host(), 0));
+  AMBER_TRY(
+      vm.set_memory(kSlotRam, kVgaHoleEnd, l.below_4g - kVgaHoleEnd, ram.host() + kVgaHoleEnd, 0));
+  if (l.above_4g != 0)
+    AMBER_TRY(vm.set_memory(kSlotHighRam, k4GiB, l.above_4g, ram.high_host(), 0));
   return ok();
 }
 
@@ -109,11 +112,13 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
     debug_log = std::fopen(config.debugcon.c_str(), "w");
     if (debug_log == nullptr) return Error::from_errno(errno, "--debugcon file:" + config.debugcon);
   }
-  AMBER_TRY(pio.add(kDebugConsolePort, 1, m.own(std::make_unique<devices::DebugConsole>(debug_log)), "debugcon"));
+  AMBER_TRY(pio.add(kDebugConsolePort, 1, m.own(std::make_unique<devices::DebugConsole>(debug_log)),
+                    "debugcon"));
   AMBER_TRY(pio.add(kDebugExitPort, 4, m.own(std::make_unique<devices::DebugExit>([&m](int code) {
-                      m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, code, ""});
-                      m.wait_for_park();  // like QEMU: the guest runs no further
-                    })), "isa-debug-exit"));
+    m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, code, ""});
+    m.wait_for_park();  // like QEMU: the guest runs no further
+  })),
+                    "isa-debug-exit"));
   AMBER_TRY(pio.add(kPostPort, 1, m.own(std::make_unique<devices::ZeroPorts>()), "POST port"));
 
   auto* port92 = m.own(std::make_unique<devices::SystemControlA>(reset));
@@ -121,12 +126,15 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
   m.add_reset_hook([port92] { port92->reset_state(); });
 
   auto* i8042 = m.own(std::make_unique<devices::I8042>(reset));
-  AMBER_TRY(pio.add(kI8042Data, 1, m.own(std::make_unique<devices::PortAlias>(i8042, 0)), "i8042 data"));
-  AMBER_TRY(pio.add(kI8042Command, 1, m.own(std::make_unique<devices::PortAlias>(i8042, 4)), "i8042 command"));
+  AMBER_TRY(
+      pio.add(kI8042Data, 1, m.own(std::make_unique<devices::PortAlias>(i8042, 0)), "i8042 data"));
+  AMBER_TRY(pio.add(kI8042Command, 1, m.own(std::make_unique<devices::PortAlias>(i8042, 4)),
+                    "i8042 command"));
   m.add_reset_hook([i8042] { i8042->reset_state(); });
 
   auto* cmos = m.own(std::make_unique<devices::Cmos>());
-  for (auto [index, value] : devices::cmos_platform_bytes(m.ram().layout(), config.cpus)) cmos->set(index, value);
+  for (auto [index, value] : devices::cmos_platform_bytes(m.ram().layout(), config.cpus))
+    cmos->set(index, value);
   AMBER_TRY(pio.add(kCmosPort, 2, cmos, "CMOS/RTC"));
   cmos->start([&irqs](bool level) { irqs.set_isa_irq(kRtcIrq, level); });
   m.add_reset_hook([cmos] { cmos->reset_state(); });
@@ -134,7 +142,8 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
   AMBER_TRY_ASSIGN(auto backend, devices::SerialBackend::open(config.serial));
   vm.serial.label = "serial0";
   vm.serial.backend = config.serial.kind;
-  vm.serial.path = config.serial.kind == vmmctl::SerialKind::kPty ? backend->pty_path() : config.serial.path;
+  vm.serial.path =
+      config.serial.kind == vmmctl::SerialKind::kPty ? backend->pty_path() : config.serial.path;
   auto* serial = m.own(std::make_unique<devices::Serial>(
       std::move(backend), [&irqs](bool level) { irqs.set_isa_irq(kCom1Irq, level); }));
   AMBER_TRY(pio.add(kCom1, 8, serial, "COM1"));
@@ -145,8 +154,9 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
 
 Result<pci::HostBridge*> add_pci_platform(Machine& m, const Config& config, KvmInterrupts& irqs) {
   bus::IoBus& pio = m.pio();
-  auto* reset_control = m.own(std::make_unique<devices::ResetControl>(
-      [&m] { m.post({Request::Kind::kReset, ShutdownReason::kGuestReset, 0, ""}); }));
+  auto* reset_control = m.own(std::make_unique<devices::ResetControl>([&m] {
+    m.post({Request::Kind::kReset, ShutdownReason::kGuestReset, 0, ""});
+  }));
   auto* bridge = m.own(std::make_unique<pci::HostBridge>(pio, m.mmio(), reset_control));
   AMBER_TRY(pio.add(pci::kConfigAddressPort, 8, bridge, "PCI host bridge"));
 
@@ -156,21 +166,27 @@ Result<pci::HostBridge*> add_pci_platform(Machine& m, const Config& config, KvmI
   AMBER_TRY(bridge->attach(1, 0, piix3));
 
   auto* acpi = m.own(std::make_unique<devices::AcpiPmRegisters>(
-      [&m] { m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, 0, ""}); },
+      [&m] {
+        m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, 0, ""});
+      },
       [&irqs](bool level) { irqs.set_isa_irq(kSciIrq, level); }));
-  AMBER_TRY(pio.add(devices::kApmPort, 2,
-                    m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kApmOffset)),
-                    "APM control"));
-  AMBER_TRY(pio.add(devices::kGpe0Port, 4,
-                    m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kGpeOffset)),
-                    "GPE0"));
+  AMBER_TRY(pio.add(
+      devices::kApmPort, 2,
+      m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kApmOffset)),
+      "APM control"));
+  AMBER_TRY(pio.add(
+      devices::kGpe0Port, 4,
+      m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kGpeOffset)),
+      "GPE0"));
   AMBER_TRY(bridge->attach(1, 3, m.own(std::make_unique<devices::Piix4Pm>(pio, acpi))));
   m.add_reset_hook([acpi] { acpi->reset_state(); });
 
   // ACPI hotplug registers of SeaBIOS's DSDT: must read 0 (nothing ejectable).
-  AMBER_TRY(pio.add(kPciHotplugPorts, 16, m.own(std::make_unique<devices::ZeroPorts>()), "PCI hotplug"));
+  AMBER_TRY(
+      pio.add(kPciHotplugPorts, 16, m.own(std::make_unique<devices::ZeroPorts>()), "PCI hotplug"));
   std::vector<uint8_t> present(32, 0);
-  for (unsigned cpu = 0; cpu < config.cpus; ++cpu) present[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
+  for (unsigned cpu = 0; cpu < config.cpus; ++cpu)
+    present[cpu / 8] |= static_cast<uint8_t>(1u << (cpu % 8));
   AMBER_TRY(pio.add(kCpuPresentPorts, 32, m.own(std::make_unique<devices::ReadOnlyBytes>(present)),
                     "CPU present bitmap"));
   return bridge;
@@ -188,7 +204,9 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
     blk.aio = spec.aio;
     blk.options.queues = spec.queues;
     blk.options.discard = spec.discard;
-    blk.options.access = spec.access == vmmctl::DiskAccess::kReadOnly ? virtio::DiskAccess::kReadOnly : virtio::DiskAccess::kReadWrite;
+    blk.options.access = spec.access == vmmctl::DiskAccess::kReadOnly
+                             ? virtio::DiskAccess::kReadOnly
+                             : virtio::DiskAccess::kReadWrite;
     blk.options.serial = spec.serial;
     const unsigned slot = kFirstDiskSlot + i;
     auto device = virtio::make_virtio_blk_pci(blk, m.ram().memory(), irqs, irqs, slot);
@@ -225,14 +243,17 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(kvm_vm->set_tss_address(kTssPagesAddress));
   AMBER_TRY(kvm_vm->create_irqchip());
   AMBER_TRY(kvm_vm->create_pit());
-  AMBER_TRY_ASSIGN(auto ram, GuestRam::allocate(
-      config.memory, config.hugepages == vmmctl::Hugepages::kOn ? Hugepages::kOn : Hugepages::kOff));
+  AMBER_TRY_ASSIGN(auto ram,
+                   GuestRam::allocate(config.memory, config.hugepages == vmmctl::Hugepages::kOn
+                                                         ? Hugepages::kOn
+                                                         : Hugepages::kOff));
   AMBER_TRY(map_ram(*kvm_vm, ram));
 
   auto vm = std::make_unique<Vm>();
   vm->machine = std::make_unique<Machine>(std::move(system), std::move(kvm_vm), std::move(ram));
   Machine& m = *vm->machine;
-  m.set_reboot_policy(config.on_reboot == vmmctl::RebootAction::kExit ? RebootPolicy::kExitOnReboot : RebootPolicy::kReboot);
+  m.set_reboot_policy(config.on_reboot == vmmctl::RebootAction::kExit ? RebootPolicy::kExitOnReboot
+                                                                      : RebootPolicy::kReboot);
   // With a control socket a client can inspect a failed VM: pause it.
   m.set_failure_policy(config.control.empty() ? FailurePolicy::kExit : FailurePolicy::kPause);
 
@@ -241,12 +262,13 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(add_vcpus(m, config.cpus));
 
   AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
-  AMBER_TRY_ASSIGN(pci::HostBridge* bridge, add_pci_platform(m, config, *irqs));
+  AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(m, config, *irqs));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
 
   if (!config.kernel.empty()) {
-    AMBER_TRY_ASSIGN(auto kernel, boot::KernelLoader::open(config.kernel, config.initrd, config.cmdline));
+    AMBER_TRY_ASSIGN(auto kernel,
+                     boot::KernelLoader::open(config.kernel, config.initrd, config.cmdline));
     AMBER_TRY(kernel->load(m.ram(), kernel_e820(m.ram().layout()), m.vcpu(0)));
     auto* loader = m.own(std::move(kernel));
     GuestRam* ram_ptr = &m.ram();

@@ -12,8 +12,10 @@ Result<CommandLine> parse_command_line(int argc, const char* const* argv) {
   CommandLine line;
   // --help and --version win wherever they stand, like QEMU's -h.
   for (const std::string& arg : args) {
-    if (arg == "--help" || arg == "-h") line.action = Action::kHelp;
-    else if (arg == "--version" && line.action == Action::kRun) line.action = Action::kVersion;
+    if (arg == "--help" || arg == "-h")
+      line.action = Action::kHelp;
+    else if (arg == "--version" && line.action == Action::kRun)
+      line.action = Action::kVersion;
   }
   if (line.action != Action::kRun) return line;
   AMBER_TRY_ASSIGN(line.config, vmmctl::parse_argv(args));

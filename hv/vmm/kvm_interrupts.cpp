@@ -23,7 +23,9 @@ kvm_irq_routing_entry irqchip_route(uint32_t gsi, uint32_t chip, uint32_t pin) {
 
 }  // namespace
 
-unsigned pirq_for(unsigned slot, unsigned pin) { return (slot + pin - 2) & 3; }
+unsigned pirq_for(unsigned slot, unsigned pin) {
+  return (slot + pin - 2) & 3;
+}
 
 Result<void> KvmInterrupts::install_routing() {
   std::lock_guard lock(mutex_);
@@ -34,7 +36,8 @@ Result<void> KvmInterrupts::push_routing() {
   std::vector<kvm_irq_routing_entry> entries;
   for (uint32_t gsi = 0; gsi < 16; ++gsi) {
     if (gsi == 2) continue;
-    entries.push_back(irqchip_route(gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, gsi % 8));
+    entries.push_back(
+        irqchip_route(gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, gsi % 8));
   }
   for (uint32_t gsi = 0; gsi < kIoapicPins; ++gsi) {
     if (gsi == 2) continue;
@@ -86,7 +89,9 @@ void KvmInterrupts::set_pirq_routes(const std::array<uint8_t, 4>& routes) {
   drive_pci_irqs();
 }
 
-void KvmInterrupts::set_isa_irq(unsigned irq, bool level) { (void)vm_.irq_line(irq, level); }
+void KvmInterrupts::set_isa_irq(unsigned irq, bool level) {
+  (void)vm_.irq_line(irq, level);
+}
 
 Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {
   const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -122,7 +127,8 @@ Result<void> KvmInterrupts::update_msi_irqfd(int eventfd, const MsiMessage& mess
   std::lock_guard lock(mutex_);
   auto it = msi_routes_.find(eventfd);
   if (it == msi_routes_.end()) return Error(ErrorKind::kNotFound, "unknown MSI irqfd");
-  if (it->second.second.address == message.address && it->second.second.data == message.data) return ok();
+  if (it->second.second.address == message.address && it->second.second.data == message.data)
+    return ok();
   it->second.second = message;
   return push_routing();
 }
@@ -146,8 +152,8 @@ Result<void> KvmInterrupts::add_ioeventfd(IoSpace space, uint64_t address, unsig
 
 Result<void> KvmInterrupts::remove_ioeventfd(IoSpace space, uint64_t address, unsigned length,
                                              int eventfd, std::optional<uint64_t> datamatch) {
-  return vm_.ioeventfd(ioeventfd_request(space, address, length, eventfd, datamatch,
-                                         KVM_IOEVENTFD_FLAG_DEASSIGN));
+  return vm_.ioeventfd(
+      ioeventfd_request(space, address, length, eventfd, datamatch, KVM_IOEVENTFD_FLAG_DEASSIGN));
 }
 
 kvm_ioeventfd KvmInterrupts::ioeventfd_request(IoSpace space, uint64_t address, unsigned length,

@@ -165,7 +165,9 @@ void Machine::shutdown(ShutdownReason reason, int exit_code) {
   request_cv_.notify_all();
 }
 
-void Machine::quit() { post({Request::Kind::kShutdown, ShutdownReason::kHostQuit, 0, ""}); }
+void Machine::quit() {
+  post({Request::Kind::kShutdown, ShutdownReason::kHostQuit, 0, ""});
+}
 
 void Machine::handle(const Request& request) {
   switch (request.kind) {

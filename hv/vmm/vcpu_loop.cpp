@@ -28,7 +28,8 @@ void Machine::handle_io(kvm::KvmVcpu& vcpu) {
 void Machine::handle_mmio(kvm::KvmVcpu& vcpu) {
   kvm_run* run = vcpu.run_struct();
   // len is at most 8 (the size of mmio.data) per the KVM ABI; clamp anyway.
-  const size_t length = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : sizeof(run->mmio.data);
+  const size_t length =
+      run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : sizeof(run->mmio.data);
   std::span<uint8_t> data(run->mmio.data, length);
   if (run->mmio.is_write) {
     mmio_.write(run->mmio.phys_addr, data);
@@ -41,15 +42,17 @@ void Machine::report_internal_error(kvm::KvmVcpu& vcpu, const std::string& what)
   std::string message = "vCPU " + std::to_string(vcpu.id()) + ": " + what;
   if (auto regs = vcpu.get_regs(); regs.ok()) {
     char line[256];
-    std::snprintf(line, sizeof(line),
-                  "; rip=0x%llx rsp=0x%llx rax=0x%llx rbx=0x%llx rcx=0x%llx rdx=0x%llx rflags=0x%llx",
-                  regs->rip, regs->rsp, regs->rax, regs->rbx, regs->rcx, regs->rdx, regs->rflags);
+    std::snprintf(
+        line, sizeof(line),
+        "; rip=0x%llx rsp=0x%llx rax=0x%llx rbx=0x%llx rcx=0x%llx rdx=0x%llx rflags=0x%llx",
+        regs->rip, regs->rsp, regs->rax, regs->rbx, regs->rcx, regs->rdx, regs->rflags);
     message += line;
   }
   if (auto sregs = vcpu.get_sregs(); sregs.ok()) {
     char line[160];
-    std::snprintf(line, sizeof(line), " cs=0x%x(base 0x%llx) cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
-                  sregs->cs.selector, sregs->cs.base, sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer);
+    std::snprintf(
+        line, sizeof(line), " cs=0x%x(base 0x%llx) cr0=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx",
+        sregs->cs.selector, sregs->cs.base, sregs->cr0, sregs->cr3, sregs->cr4, sregs->efer);
     message += line;
   }
   post({Request::Kind::kFailure, ShutdownReason::kGuestPanic, 1, message});
@@ -69,7 +72,8 @@ void Machine::vcpu_loop(unsigned index) {
     // A request that lands after these loads is not missed: park_all() and
     // the destructor set immediate_exit and signal this thread after setting
     // the flag, so KVM_RUN returns EINTR at once and the next pass parks.
-    if (park_requested_.load(std::memory_order_acquire) || stopping_.load(std::memory_order_acquire)) {
+    if (park_requested_.load(std::memory_order_acquire) ||
+        stopping_.load(std::memory_order_acquire)) {
       wait_while_parked(index);
       if (stopping_.load(std::memory_order_acquire)) return;
     }
@@ -117,14 +121,16 @@ void Machine::vcpu_loop(unsigned index) {
         wait_for_park();
         break;
       case KVM_EXIT_FAIL_ENTRY:
-        report_internal_error(vcpu, "VM entry failed, hardware reason 0x" +
-                                        std::to_string(run->fail_entry.hardware_entry_failure_reason));
+        report_internal_error(vcpu,
+                              "VM entry failed, hardware reason 0x" +
+                                  std::to_string(run->fail_entry.hardware_entry_failure_reason));
         wait_for_park();
         break;
       default:
         if (!warned_unknown) {
           warned_unknown = true;
-          std::fprintf(stderr, "amber-vmm: vCPU %u: unhandled exit reason %u\n", index, run->exit_reason);
+          std::fprintf(stderr, "amber-vmm: vCPU %u: unhandled exit reason %u\n", index,
+                       run->exit_reason);
         }
         break;
     }

@@ -36,13 +36,46 @@ struct Rng {
 };
 
 const char* const kTokens[] = {
-    "<", ">", "&", "'", "\"", "&amp;", "&#0;", "&#x10FFFF;", "&lt;", "]]>", "<![CDATA[x]]>", "<!--", "-->",
-    "<?pi x?>", "</devices>", "<disk type='file' device='disk'><target dev='vdz' bus='virtio'/></disk>",
-    "<backingStore type='file'><source file='/b'/></backingStore>", "<backingStore/>", "unit='EiB'",
-    "unit='b'", "18446744073709551615", "18446744073709551616", "0", "-1", "0x", "0xffffffffffffffff",
-    "<timer name='rtc'/>", "<hugepages/>", "<vapic state='off'/>", " xmlns:a='urn:a'", "<a:x/>", "\n", "\t",
-    std::string("\0", 1).c_str(), "\xc3\x28", "\xff", "<metadata><m xmlns='urn:m'>t</m></metadata>",
-    "<title>t</title>", "<uuid>00000000-0000-0000-0000-000000000000</uuid>", "<boot order='0'/>",
+    "<",
+    ">",
+    "&",
+    "'",
+    "\"",
+    "&amp;",
+    "&#0;",
+    "&#x10FFFF;",
+    "&lt;",
+    "]]>",
+    "<![CDATA[x]]>",
+    "<!--",
+    "-->",
+    "<?pi x?>",
+    "</devices>",
+    "<disk type='file' device='disk'><target dev='vdz' bus='virtio'/></disk>",
+    "<backingStore type='file'><source file='/b'/></backingStore>",
+    "<backingStore/>",
+    "unit='EiB'",
+    "unit='b'",
+    "18446744073709551615",
+    "18446744073709551616",
+    "0",
+    "-1",
+    "0x",
+    "0xffffffffffffffff",
+    "<timer name='rtc'/>",
+    "<hugepages/>",
+    "<vapic state='off'/>",
+    " xmlns:a='urn:a'",
+    "<a:x/>",
+    "\n",
+    "\t",
+    std::string("\0", 1).c_str(),
+    "\xc3\x28",
+    "\xff",
+    "<metadata><m xmlns='urn:m'>t</m></metadata>",
+    "<title>t</title>",
+    "<uuid>00000000-0000-0000-0000-000000000000</uuid>",
+    "<boot order='0'/>",
 };
 
 std::string read(const char* path) {
@@ -57,13 +90,22 @@ void mutate(std::string& d, Rng& rng) {
   for (uint64_t i = 0; i < count && !d.empty(); ++i) {
     const std::size_t at = rng.below(d.size());
     switch (rng.below(6)) {
-      case 0: d[at] = static_cast<char>(d[at] ^ (1 << rng.below(8))); break;
-      case 1: d.erase(at, 1 + rng.below(16)); break;
-      case 2: d.insert(at, d.substr(rng.below(d.size()), 1 + rng.below(64))); break;
-      case 3: d.insert(at, kTokens[rng.below(std::size(kTokens))]); break;
+      case 0:
+        d[at] = static_cast<char>(d[at] ^ (1 << rng.below(8)));
+        break;
+      case 1:
+        d.erase(at, 1 + rng.below(16));
+        break;
+      case 2:
+        d.insert(at, d.substr(rng.below(d.size()), 1 + rng.below(64)));
+        break;
+      case 3:
+        d.insert(at, kTokens[rng.below(std::size(kTokens))]);
+        break;
       case 4: {  // replace an attribute value or text run with a token
         const std::size_t end = d.find_first_of("'<", at + 1);
-        if (end != std::string::npos) d.replace(at, end - at, kTokens[rng.below(std::size(kTokens))]);
+        if (end != std::string::npos)
+          d.replace(at, end - at, kTokens[rng.below(std::size(kTokens))]);
         break;
       }
       default: {  // move a line
@@ -83,10 +125,14 @@ int main(int argc, char** argv) {
   uint64_t seed = 1, iterations = 1000000, seconds = 3;
   int opt;
   while ((opt = getopt(argc, argv, "s:n:t:")) != -1) {
-    if (opt == 's') seed = std::strtoull(optarg, nullptr, 0);
-    else if (opt == 'n') iterations = std::strtoull(optarg, nullptr, 0);
-    else if (opt == 't') seconds = std::strtoull(optarg, nullptr, 0);
-    else return 2;
+    if (opt == 's')
+      seed = std::strtoull(optarg, nullptr, 0);
+    else if (opt == 'n')
+      iterations = std::strtoull(optarg, nullptr, 0);
+    else if (opt == 't')
+      seconds = std::strtoull(optarg, nullptr, 0);
+    else
+      return 2;
   }
   std::vector<std::string> templates;
   for (int i = optind; i < argc; ++i) templates.push_back(read(argv[i]));
@@ -109,7 +155,8 @@ int main(int argc, char** argv) {
     auto again = amber::xml::parse_domain(first);
     if (!again.ok()) {
       std::fprintf(stderr, "seed %llu: formatted output does not parse: %s\n%s\n",
-                   static_cast<unsigned long long>(iteration_seed), again.error().message().c_str(), first.c_str());
+                   static_cast<unsigned long long>(iteration_seed), again.error().message().c_str(),
+                   first.c_str());
       return 1;
     }
     const std::string second = amber::xml::format_domain(*again);

@@ -31,10 +31,28 @@ namespace {
 const std::string kProgram = "qcow2-mutate";
 
 // Values that sit on the edges of the checks in doc/qcow2-format.md section 10.
-constexpr uint64_t kInteresting[] = {
-    0, 1, 7, 8, 9, 0x1ff, 0x200, 0xffff, 0x10000, 0x10001, 0x7fffffff, 0x80000000,
-    0xffffffff, 1ull << 32, 1ull << 40, 1ull << 55, 1ull << 56, 1ull << 62, 1ull << 63,
-    0x7fffffffffffffffull, 0xffffffffffffffffull, 0xfffffffffffffe00ull};
+constexpr uint64_t kInteresting[] = {0,
+                                     1,
+                                     7,
+                                     8,
+                                     9,
+                                     0x1ff,
+                                     0x200,
+                                     0xffff,
+                                     0x10000,
+                                     0x10001,
+                                     0x7fffffff,
+                                     0x80000000,
+                                     0xffffffff,
+                                     1ull << 32,
+                                     1ull << 40,
+                                     1ull << 55,
+                                     1ull << 56,
+                                     1ull << 62,
+                                     1ull << 63,
+                                     0x7fffffffffffffffull,
+                                     0xffffffffffffffffull,
+                                     0xfffffffffffffe00ull};
 
 uint64_t be64(const std::vector<std::byte>& d, uint64_t off) {
   uint64_t v = 0;
@@ -59,13 +77,20 @@ uint64_t pick_offset(const std::vector<std::byte>& d, test::Rng& rng) {
   const uint64_t l2 = be64(d, l1 < d.size() ? l1 : 0) & 0x00fffffffffffe00ull;
   const uint64_t rb = be64(d, rt < d.size() ? rt : 0) & 0x00fffffffffffe00ull;
   switch (rng.below(7)) {
-    case 0: return rng.below(112);                        // header
-    case 1: return 112 + rng.below(512);                  // extensions, backing name
-    case 2: return l1 + 8 * rng.below(4);                 // L1 entries
-    case 3: return l2 + 8 * rng.below(64);                // L2 entries
-    case 4: return rt + 8 * rng.below(4);                 // refcount table
-    case 5: return rb + 2 * rng.below(64);                // refcount block
-    default: return snaps + rng.below(80);                // snapshot table
+    case 0:
+      return rng.below(112);  // header
+    case 1:
+      return 112 + rng.below(512);  // extensions, backing name
+    case 2:
+      return l1 + 8 * rng.below(4);  // L1 entries
+    case 3:
+      return l2 + 8 * rng.below(64);  // L2 entries
+    case 4:
+      return rt + 8 * rng.below(4);  // refcount table
+    case 5:
+      return rb + 2 * rng.below(64);  // refcount block
+    default:
+      return snaps + rng.below(80);  // snapshot table
   }
 }
 
@@ -77,9 +102,15 @@ void mutate(std::vector<std::byte>& d, test::Rng& rng) {
     const unsigned width = widths[rng.below(4)];
     uint64_t value;
     switch (rng.below(3)) {
-      case 0: value = kInteresting[rng.below(std::size(kInteresting))]; break;
-      case 1: value = be64(d, off) ^ (1ull << rng.below(64)); break;  // flip a bit
-      default: value = rng.next(); break;
+      case 0:
+        value = kInteresting[rng.below(std::size(kInteresting))];
+        break;
+      case 1:
+        value = be64(d, off) ^ (1ull << rng.below(64));
+        break;  // flip a bit
+      default:
+        value = rng.next();
+        break;
     }
     put(d, off, value, width);
   }
@@ -113,7 +144,8 @@ void exercise(std::vector<std::byte> bytes, uint64_t iteration, bool run_check,
     const std::string path = workdir + "/mutant-" + std::to_string(iteration % 4) + ".qcow2";
     {
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
-      out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      out.write(reinterpret_cast<const char*>(bytes.data()),
+                static_cast<std::streamsize>(bytes.size()));
     }
     block::CheckOptions check_options;
     check_options.format = block::ImageFormat::kQcow2;
@@ -129,13 +161,21 @@ int main(int argc, char** argv) {
   int opt;
   while ((opt = getopt(argc, argv, "s:n:d:")) != -1) {
     switch (opt) {
-      case 's': seed = test::parse_number(kProgram, optarg); break;
-      case 'n': iterations = test::parse_number(kProgram, optarg); break;
-      case 'd': workdir = optarg; break;
-      default: test::die(kProgram, "usage: qcow2-mutate -s SEED [-n N] [-d DIR] TEMPLATE...");
+      case 's':
+        seed = test::parse_number(kProgram, optarg);
+        break;
+      case 'n':
+        iterations = test::parse_number(kProgram, optarg);
+        break;
+      case 'd':
+        workdir = optarg;
+        break;
+      default:
+        test::die(kProgram, "usage: qcow2-mutate -s SEED [-n N] [-d DIR] TEMPLATE...");
     }
   }
-  if (optind >= argc) test::die(kProgram, "usage: qcow2-mutate -s SEED [-n N] [-d DIR] TEMPLATE...");
+  if (optind >= argc)
+    test::die(kProgram, "usage: qcow2-mutate -s SEED [-n N] [-d DIR] TEMPLATE...");
   std::vector<std::vector<std::byte>> templates;
   for (int i = optind; i < argc; ++i) {
     std::ifstream in(argv[i], std::ios::binary);

@@ -22,7 +22,8 @@ Result<CharDevice> parse_chardev(const Node& node) {
   if (target) {
     AMBER_TRY_ASSIGN(device.target_type, attribute_in(*target, "type", {"isa-serial", "serial"}));
     AMBER_TRY_ASSIGN(device.port, target->attribute_uint("port"));
-    if (device.port && *device.port > 3) return xml_error("serial port " + std::to_string(*device.port) + " is over 3");
+    if (device.port && *device.port > 3)
+      return xml_error("serial port " + std::to_string(*device.port) + " is over 3");
     AMBER_TRY_ASSIGN(auto model, target->unique_child("model"));
     if (model) {
       AMBER_TRY_ASSIGN(device.model, attribute_in(*model, "name", {"isa-serial"}));
@@ -32,7 +33,8 @@ Result<CharDevice> parse_chardev(const Node& node) {
   return device;
 }
 
-void format_chardev(const CharDevice& device, std::string_view element, FormatFlags flags, Element& devices) {
+void format_chardev(const CharDevice& device, std::string_view element, FormatFlags flags,
+                    Element& devices) {
   const bool live = flags != FormatFlags::kInactive;
   Element& node = devices.add(std::string(element));
   node.attr("type", "pty");

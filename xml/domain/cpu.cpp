@@ -29,7 +29,8 @@ Result<void> parse_cpu(const Node& root, CpuConfig& cpu) {
   AMBER_TRY_ASSIGN(auto iothreads, root.unique_child("iothreads"));
   if (iothreads) {
     AMBER_TRY_ASSIGN(uint64_t n, iothreads->text_uint());
-    if (n > kMaxIothreads) return xml_error("/domain/iothreads is over " + std::to_string(kMaxIothreads));
+    if (n > kMaxIothreads)
+      return xml_error("/domain/iothreads is over " + std::to_string(kMaxIothreads));
     cpu.iothreads = n;
   }
   AMBER_TRY_ASSIGN(auto node, root.unique_child("cpu"));
@@ -70,10 +71,14 @@ void format_cpu(const CpuConfig& cpu, Element& root) {
   node.attr("check", cpu.check);
   node.attr("migratable", cpu.migratable);
   if (cpu.sockets || cpu.dies || cpu.cores || cpu.threads) {
-    node.add("topology").attr("sockets", cpu.sockets).attr("dies", cpu.dies).attr("cores", cpu.cores)
+    node.add("topology")
+        .attr("sockets", cpu.sockets)
+        .attr("dies", cpu.dies)
+        .attr("cores", cpu.cores)
         .attr("threads", cpu.threads);
   }
-  for (const CpuFeature& f : cpu.disabled_features) node.add("feature").attr("policy", "disable").attr("name", f.name);
+  for (const CpuFeature& f : cpu.disabled_features)
+    node.add("feature").attr("policy", "disable").attr("name", f.name);
 }
 
 }  // namespace amber::xml::family

@@ -14,6 +14,7 @@ Result<std::optional<std::string>> parse_alias(const Node& device);
 Result<Disk> parse_disk(const Node& node);
 void format_disk(const Disk& disk, FormatFlags flags, Element& devices);
 Result<CharDevice> parse_chardev(const Node& node);
-void format_chardev(const CharDevice& device, std::string_view element, FormatFlags flags, Element& devices);
+void format_chardev(const CharDevice& device, std::string_view element, FormatFlags flags,
+                    Element& devices);
 
 }  // namespace amber::xml::family

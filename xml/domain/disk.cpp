@@ -30,7 +30,8 @@ Result<std::optional<std::string>> parse_source(const Node& parent, DiskType typ
 Result<void> parse_backing(const Node& parent, Disk& disk, int depth) {
   AMBER_TRY_ASSIGN(auto store, parent.unique_child("backingStore"));
   if (!store) return ok();
-  if (depth >= kMaxBackingDepth) return xml_error("backing chain deeper than " + std::to_string(kMaxBackingDepth));
+  if (depth >= kMaxBackingDepth)
+    return xml_error("backing chain deeper than " + std::to_string(kMaxBackingDepth));
   if (!store->has_attribute("type") && store->raw_children().empty()) {
     disk.backing_terminated = true;
     return ok();
@@ -90,8 +91,12 @@ Result<std::optional<PciAddress>> parse_address(const Node& device) {
 
 void format_address(const std::optional<PciAddress>& address, Element& device) {
   if (!address) return;
-  device.add("address").attr("type", "pci").attr("domain", hex(address->domain, 4)).attr("bus", hex(address->bus, 2))
-      .attr("slot", hex(address->slot, 2)).attr("function", hex(address->function, 1));
+  device.add("address")
+      .attr("type", "pci")
+      .attr("domain", hex(address->domain, 4))
+      .attr("bus", hex(address->bus, 2))
+      .attr("slot", hex(address->slot, 2))
+      .attr("function", hex(address->function, 1));
 }
 
 Result<std::optional<std::string>> parse_alias(const Node& device) {
@@ -109,14 +114,17 @@ Result<Disk> parse_disk(const Node& node) {
   if (driver) {
     AMBER_TRY_ASSIGN(disk.driver_name, attribute_in(*driver, "name", {"qemu"}));
     AMBER_TRY_ASSIGN(disk.format, attribute_in(*driver, "type", {"qcow2", "raw"}));
-    AMBER_TRY_ASSIGN(disk.cache, attribute_in(*driver, "cache",
-                                              {"none", "writeback", "writethrough", "directsync", "unsafe"}));
+    AMBER_TRY_ASSIGN(disk.cache,
+                     attribute_in(*driver, "cache",
+                                  {"none", "writeback", "writethrough", "directsync", "unsafe"}));
     AMBER_TRY_ASSIGN(disk.io, attribute_in(*driver, "io", {"threads", "native", "io_uring"}));
     AMBER_TRY_ASSIGN(disk.discard, attribute_in(*driver, "discard", {"unmap", "ignore"}));
     AMBER_TRY_ASSIGN(disk.queues, driver->attribute_uint("queues"));
     AMBER_TRY_ASSIGN(disk.iothread, driver->attribute_uint("iothread"));
-    AMBER_TRY_ASSIGN(disk.error_policy, attribute_in(*driver, "error_policy", {"stop", "report", "ignore", "enospace"}));
-    AMBER_TRY_ASSIGN(disk.rerror_policy, attribute_in(*driver, "rerror_policy", {"stop", "report", "ignore"}));
+    AMBER_TRY_ASSIGN(disk.error_policy, attribute_in(*driver, "error_policy",
+                                                     {"stop", "report", "ignore", "enospace"}));
+    AMBER_TRY_ASSIGN(disk.rerror_policy,
+                     attribute_in(*driver, "rerror_policy", {"stop", "report", "ignore"}));
     if (disk.queues && (*disk.queues == 0 || *disk.queues > 256)) {
       return xml_error("/domain/devices/disk/driver/@queues must be between 1 and 256");
     }
@@ -124,14 +132,17 @@ Result<Disk> parse_disk(const Node& node) {
   AMBER_TRY_ASSIGN(disk.source, parse_source(node, disk.type, &disk.source_index));
   AMBER_TRY(parse_backing(node, disk, 0));
   AMBER_TRY_ASSIGN(auto target, node.unique_child("target"));
-  if (!target) return xml_error("missing target in /domain/devices/disk (line " + std::to_string(node.line()) + ")");
+  if (!target)
+    return xml_error("missing target in /domain/devices/disk (line " + std::to_string(node.line()) +
+                     ")");
   AMBER_TRY_ASSIGN(disk.target_dev, target->required_attribute("dev"));
   (void)target->attribute("bus");  // virtio only: checked in unsupported.cpp
   disk.readonly = node.child("readonly").has_value();
   AMBER_TRY_ASSIGN(auto boot, node.unique_child("boot"));
   if (boot) {
     AMBER_TRY_ASSIGN(disk.boot_order, boot->attribute_uint("order"));
-    if (!disk.boot_order || *disk.boot_order == 0) return xml_error("invalid boot order in " + boot->path());
+    if (!disk.boot_order || *disk.boot_order == 0)
+      return xml_error("invalid boot order in " + boot->path());
   }
   AMBER_TRY_ASSIGN(auto serial, node.unique_child("serial"));
   if (serial) disk.serial = serial->text();
@@ -143,11 +154,18 @@ Result<Disk> parse_disk(const Node& node) {
 void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
   Element& node = devices.add("disk");
   node.attr("type", disk.type == DiskType::kBlock ? "block" : "file").attr("device", "disk");
-  if (disk.driver_name || disk.format || disk.cache || disk.io || disk.discard || disk.queues || disk.iothread ||
-      disk.error_policy || disk.rerror_policy) {
-    node.add("driver").attr("name", disk.driver_name).attr("type", disk.format).attr("cache", disk.cache)
-        .attr("error_policy", disk.error_policy).attr("rerror_policy", disk.rerror_policy).attr("io", disk.io)
-        .attr("discard", disk.discard).attr("queues", disk.queues).attr("iothread", disk.iothread);
+  if (disk.driver_name || disk.format || disk.cache || disk.io || disk.discard || disk.queues ||
+      disk.iothread || disk.error_policy || disk.rerror_policy) {
+    node.add("driver")
+        .attr("name", disk.driver_name)
+        .attr("type", disk.format)
+        .attr("cache", disk.cache)
+        .attr("error_policy", disk.error_policy)
+        .attr("rerror_policy", disk.rerror_policy)
+        .attr("io", disk.io)
+        .attr("discard", disk.discard)
+        .attr("queues", disk.queues)
+        .attr("iothread", disk.iothread);
   }
   if (disk.source) {
     Element& source = node.add("source");

@@ -9,7 +9,9 @@
 namespace amber::xml {
 namespace {
 
-Error unsupported(const Refusal& refusal) { return Error(ErrorKind::kUnsupported, refusal.message()); }
+Error unsupported(const Refusal& refusal) {
+  return Error(ErrorKind::kUnsupported, refusal.message());
+}
 
 Result<Document> parse_document(std::string_view xml) {
   AMBER_TRY_ASSIGN(Document doc, Document::parse(xml));
@@ -41,7 +43,8 @@ Result<Domain> parse_domain(std::string_view xml, ParseFlags) {
   AMBER_TRY(family::parse_features(root, domain));
   AMBER_TRY(family::parse_devices(root, domain.devices));
   for (const Unconsumed& u : doc.unconsumed()) {
-    if (u.attribute.empty()) return unsupported({u.path, "unknown element, not supported by Amber"});
+    if (u.attribute.empty())
+      return unsupported({u.path, "unknown element, not supported by Amber"});
     return unsupported({u.path + "/@" + u.attribute, "unknown attribute, not supported by Amber"});
   }
   return domain;

@@ -54,7 +54,7 @@ struct CpuConfig {
   std::optional<uint64_t> current_vcpus;
   VcpuPlacement placement = VcpuPlacement::kStatic;
   std::optional<uint64_t> iothreads;
-  CpuMode mode = CpuMode::kNone;  // kNone: no <cpu> element
+  CpuMode mode = CpuMode::kNone;          // kNone: no <cpu> element
   std::optional<std::string> check;       // none|partial|full
   std::optional<std::string> migratable;  // on|off
   std::optional<uint64_t> sockets, dies, cores, threads;
@@ -165,12 +165,12 @@ struct CharDevice {
   std::optional<CharLog> log;
   std::optional<std::string> target_type;  // serial: isa-serial; console: serial
   std::optional<uint64_t> port;
-  std::optional<std::string> model;        // isa-serial
+  std::optional<std::string> model;  // isa-serial
   std::optional<std::string> alias;
 };
 
 struct Controller {
-  std::string type;   // pci (model pci-root) or usb (model none)
+  std::string type;  // pci (model pci-root) or usb (model none)
   std::optional<uint64_t> index;
   std::string model;
 };
@@ -220,6 +220,7 @@ Result<std::vector<Refusal>> find_unsupported(std::string_view xml);
 // Validates XML against libvirt's RelaxNG schema (SCHEMA_PATH, by default
 // the one libvirt0 installs). kNotFound when the schema is missing.
 inline constexpr const char* kDomainSchemaPath = "/usr/share/libvirt/schemas/domain.rng";
-Result<void> validate_domain(std::string_view xml, const std::string& schema_path = kDomainSchemaPath);
+Result<void> validate_domain(std::string_view xml,
+                             const std::string& schema_path = kDomainSchemaPath);
 
 }  // namespace amber::xml

@@ -6,13 +6,15 @@
 namespace amber::xml::family {
 namespace {
 
-Result<LifecycleAction> parse_action(const Node& root, std::string_view name, LifecycleAction fallback) {
+Result<LifecycleAction> parse_action(const Node& root, std::string_view name,
+                                     LifecycleAction fallback) {
   AMBER_TRY_ASSIGN(auto node, root.unique_child(name));
   if (!node) return fallback;
   const std::string text = node->text();
   if (text == "destroy") return LifecycleAction::kDestroy;
   if (text == "restart") return LifecycleAction::kRestart;
-  return xml_error("invalid value '" + text + "' in " + node->path() + " (expected destroy or restart)");
+  return xml_error("invalid value '" + text + "' in " + node->path() +
+                   " (expected destroy or restart)");
 }
 
 const char* action_name(LifecycleAction action) {
@@ -68,9 +70,12 @@ Result<void> parse_features(const Node& root, Domain& domain) {
       domain.clock.timers.push_back(std::move(timer));
     }
   }
-  AMBER_TRY_ASSIGN(domain.lifecycle.on_poweroff, parse_action(root, "on_poweroff", LifecycleAction::kDestroy));
-  AMBER_TRY_ASSIGN(domain.lifecycle.on_reboot, parse_action(root, "on_reboot", LifecycleAction::kRestart));
-  AMBER_TRY_ASSIGN(domain.lifecycle.on_crash, parse_action(root, "on_crash", LifecycleAction::kDestroy));
+  AMBER_TRY_ASSIGN(domain.lifecycle.on_poweroff,
+                   parse_action(root, "on_poweroff", LifecycleAction::kDestroy));
+  AMBER_TRY_ASSIGN(domain.lifecycle.on_reboot,
+                   parse_action(root, "on_reboot", LifecycleAction::kRestart));
+  AMBER_TRY_ASSIGN(domain.lifecycle.on_crash,
+                   parse_action(root, "on_crash", LifecycleAction::kDestroy));
   AMBER_TRY_ASSIGN(auto pm, root.unique_child("pm"));
   if (pm) {
     if (auto mem = pm->child("suspend-to-mem")) {
@@ -97,7 +102,10 @@ void format_features(const Domain& domain, Element& root) {
     for (const HyperVFeature& other : f.hyperv_other) {
       if (other.name == "vapic") hyperv.add(other.name).attr("state", on_off(other.on));
     }
-    if (f.spinlocks) hyperv.add("spinlocks").attr("state", on_off(*f.spinlocks)).attr("retries", f.spinlock_retries);
+    if (f.spinlocks)
+      hyperv.add("spinlocks")
+          .attr("state", on_off(*f.spinlocks))
+          .attr("retries", f.spinlock_retries);
     for (const HyperVFeature& other : f.hyperv_other) {
       if (other.name != "vapic") hyperv.add(other.name).attr("state", on_off(other.on));
     }
@@ -118,8 +126,10 @@ void format_clock_lifecycle_pm(const Domain& domain, Element& root) {
   root.add_text("on_crash", action_name(domain.lifecycle.on_crash));
   if (domain.pm.suspend_to_mem || domain.pm.suspend_to_disk) {
     Element& pm = root.add("pm");
-    if (domain.pm.suspend_to_mem) pm.add("suspend-to-mem").attr("enabled", yes_no(*domain.pm.suspend_to_mem));
-    if (domain.pm.suspend_to_disk) pm.add("suspend-to-disk").attr("enabled", yes_no(*domain.pm.suspend_to_disk));
+    if (domain.pm.suspend_to_mem)
+      pm.add("suspend-to-mem").attr("enabled", yes_no(*domain.pm.suspend_to_mem));
+    if (domain.pm.suspend_to_disk)
+      pm.add("suspend-to-disk").attr("enabled", yes_no(*domain.pm.suspend_to_disk));
   }
 }
 

@@ -45,8 +45,9 @@ Uuid Uuid::generate() {
 
 std::string Uuid::to_string() const {
   char out[37];
-  std::snprintf(out, sizeof(out), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8],
+  std::snprintf(out, sizeof(out),
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", bytes[0],
+                bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7], bytes[8],
                 bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]);
   return out;
 }
@@ -66,8 +67,12 @@ Result<std::optional<std::string>> attribute_in(const Node& node, std::string_vi
                    " (expected one of: " + list + ")");
 }
 
-std::string yes_no(bool value) { return value ? "yes" : "no"; }
-std::string on_off(bool value) { return value ? "on" : "off"; }
+std::string yes_no(bool value) {
+  return value ? "yes" : "no";
+}
+std::string on_off(bool value) {
+  return value ? "on" : "off";
+}
 
 Result<void> parse_general(const Node& root, Domain& domain) {
   AMBER_TRY_ASSIGN(auto id, root.attribute_uint("id"));
@@ -84,7 +89,8 @@ Result<void> parse_general(const Node& root, Domain& domain) {
   AMBER_TRY_ASSIGN(auto title, root.unique_child("title"));
   if (title) {
     domain.title = title->text();
-    if (domain.title->find('\n') != std::string::npos) return xml_error("/domain/title must be one line");
+    if (domain.title->find('\n') != std::string::npos)
+      return xml_error("/domain/title must be one line");
   }
   AMBER_TRY_ASSIGN(auto description, root.unique_child("description"));
   if (description) domain.description = description->text();
@@ -94,7 +100,8 @@ Result<void> parse_general(const Node& root, Domain& domain) {
     // libxml2 writes namespace URIs unescaped: refuse what would not read
     // back, so the verbatim copy never turns into a malformed document.
     auto reread = Document::parse("<metadata>" + *domain.metadata + "</metadata>");
-    if (!reread.ok()) return xml_error("/domain/metadata cannot be kept verbatim: " + reread.error().context());
+    if (!reread.ok())
+      return xml_error("/domain/metadata cannot be kept verbatim: " + reread.error().context());
   }
   return ok();
 }

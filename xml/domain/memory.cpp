@@ -16,14 +16,26 @@ struct Unit {
 // libvirt's virScaleInteger: k/M/G/... are powers of 1024, KB/MB/... of 1000.
 constexpr uint64_t kK = 1024, kD = 1000;
 constexpr Unit kUnits[] = {
-    {"b", 1}, {"bytes", 1},
-    {"k", kK}, {"KiB", kK}, {"KB", kD},
-    {"M", kK * kK}, {"MiB", kK * kK}, {"MB", kD * kD},
-    {"G", kK * kK * kK}, {"GiB", kK * kK * kK}, {"GB", kD * kD * kD},
-    {"T", kK * kK * kK * kK}, {"TiB", kK * kK * kK * kK}, {"TB", kD * kD * kD * kD},
-    {"P", kK * kK * kK * kK * kK}, {"PiB", kK * kK * kK * kK * kK}, {"PB", kD * kD * kD * kD * kD},
-    {"E", kK * kK * kK * kK * kK * kK}, {"EiB", kK * kK * kK * kK * kK * kK},
-    {"EB", kD * kD * kD * kD * kD * kD},
+    {"b", 1},
+    {"bytes", 1},
+    {"k", kK},
+    {"KiB", kK},
+    {"KB", kD},
+    {"M", kK* kK},
+    {"MiB", kK* kK},
+    {"MB", kD* kD},
+    {"G", kK* kK* kK},
+    {"GiB", kK* kK* kK},
+    {"GB", kD* kD* kD},
+    {"T", kK* kK* kK* kK},
+    {"TiB", kK* kK* kK* kK},
+    {"TB", kD* kD* kD* kD},
+    {"P", kK* kK* kK* kK* kK},
+    {"PiB", kK* kK* kK* kK* kK},
+    {"PB", kD* kD* kD* kD* kD},
+    {"E", kK* kK* kK* kK* kK* kK},
+    {"EiB", kK* kK* kK* kK* kK* kK},
+    {"EB", kD* kD* kD* kD* kD* kD},
 };
 
 // VALUE in UNIT (default KiB) as KiB, rounded up as libvirt does.
@@ -37,8 +49,8 @@ Result<uint64_t> to_kib(const Node& node, uint64_t value, const std::optional<st
     if (scale == 0) return xml_error("unknown unit '" + *unit + "' in " + node.path() + "/@unit");
   }
   if (value > std::numeric_limits<uint64_t>::max() / scale) {
-    return xml_error("value " + std::to_string(value) + " " + unit.value_or("KiB") + " in " + node.path() +
-                     " is too large");
+    return xml_error("value " + std::to_string(value) + " " + unit.value_or("KiB") + " in " +
+                     node.path() + " is too large");
   }
   const uint64_t bytes = value * scale;
   return bytes / kK + (bytes % kK != 0 ? 1 : 0);

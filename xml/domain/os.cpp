@@ -50,9 +50,12 @@ void format_os(const OsConfig& os, Element& root) {
   if (os.kernel) node.add_text("kernel", *os.kernel);
   if (os.initrd) node.add_text("initrd", *os.initrd);
   if (os.cmdline) node.add_text("cmdline", *os.cmdline);
-  for (BootDevice dev : os.boot) node.add("boot").attr("dev", dev == BootDevice::kCdrom ? "cdrom" : "hd");
+  for (BootDevice dev : os.boot)
+    node.add("boot").attr("dev", dev == BootDevice::kCdrom ? "cdrom" : "hd");
   if (os.bootmenu) {
-    node.add("bootmenu").attr("enable", yes_no(*os.bootmenu)).attr("timeout", os.bootmenu_timeout_ms);
+    node.add("bootmenu")
+        .attr("enable", yes_no(*os.bootmenu))
+        .attr("timeout", os.bootmenu_timeout_ms);
   }
 }
 

@@ -26,26 +26,30 @@ std::optional<std::string> raw(const Node& node, std::string_view name) {
 }
 
 Rule element(std::string path, std::string reason) {
-  return {std::move(path), true,
-          [reason](const Node&, const std::string& p) { return std::optional<Refusal>({p, reason}); }};
+  return {std::move(path), true, [reason](const Node&, const std::string& p) {
+            return std::optional<Refusal>({p, reason});
+          }};
 }
 
 // ATTR may only take one of ALLOWED.
-Rule only(std::string path, std::string attr, std::vector<std::string> allowed, std::string reason) {
-  return {std::move(path), false,
-          [attr, allowed, reason](const Node& node, const std::string& p) -> std::optional<Refusal> {
-            auto value = raw(node, attr);
-            if (!value) return std::nullopt;
-            for (const std::string& a : allowed) {
-              if (*value == a) return std::nullopt;
-            }
-            return Refusal{p + "/@" + attr + "='" + *value + "'", reason};
-          }};
+Rule only(std::string path, std::string attr, std::vector<std::string> allowed,
+          std::string reason) {
+  return {
+      std::move(path), false,
+      [attr, allowed, reason](const Node& node, const std::string& p) -> std::optional<Refusal> {
+        auto value = raw(node, attr);
+        if (!value) return std::nullopt;
+        for (const std::string& a : allowed) {
+          if (*value == a) return std::nullopt;
+        }
+        return Refusal{p + "/@" + attr + "='" + *value + "'", reason};
+      }};
 }
 
 // ATTR must not be present at all.
 Rule no_attribute(std::string path, std::string attr, std::string reason) {
-  return {std::move(path), false, [attr, reason](const Node& node, const std::string& p) -> std::optional<Refusal> {
+  return {std::move(path), false,
+          [attr, reason](const Node& node, const std::string& p) -> std::optional<Refusal> {
             auto value = raw(node, attr);
             if (!value) return std::nullopt;
             return Refusal{p + "/@" + attr + "='" + *value + "'", reason};
@@ -66,16 +70,19 @@ std::optional<Refusal> check_timer(const Node& node, const std::string& p) {
   auto present = raw(node, "present");
   for (const auto& [k, v] : node.raw_attributes()) {
     if (k != "name" && k != "tickpolicy" && k != "present") {
-      return Refusal{at + "/@" + k + "='" + v + "'", "timer attribute '" + k + "' is not supported yet"};
+      return Refusal{at + "/@" + k + "='" + v + "'",
+                     "timer attribute '" + k + "' is not supported yet"};
     }
   }
   if (name == "rtc" || name == "pit") {
     const std::string policy = name == "rtc" ? "catchup" : "delay";
     if (tick && *tick != policy) {
-      return Refusal{at + "/@tickpolicy='" + *tick + "'", "the " + name + " timer supports only tickpolicy='" + policy + "'"};
+      return Refusal{at + "/@tickpolicy='" + *tick + "'",
+                     "the " + name + " timer supports only tickpolicy='" + policy + "'"};
     }
     if (present && *present != "yes") {
-      return Refusal{at + "/@present='" + *present + "'", "the " + name + " timer cannot be removed"};
+      return Refusal{at + "/@present='" + *present + "'",
+                     "the " + name + " timer cannot be removed"};
     }
     return std::nullopt;
   }
@@ -89,9 +96,11 @@ std::optional<Refusal> check_timer(const Node& node, const std::string& p) {
 std::optional<Refusal> check_controller(const Node& node, const std::string& p) {
   const std::string type = raw(node, "type").value_or("");
   const std::string model = raw(node, "model").value_or("");
-  if ((type == "pci" && model == "pci-root") || (type == "usb" && model == "none")) return std::nullopt;
-  return Refusal{p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
-                 "controllers are not supported yet (only the implicit pci-root, and usb model='none')"};
+  if ((type == "pci" && model == "pci-root") || (type == "usb" && model == "none"))
+    return std::nullopt;
+  return Refusal{
+      p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
+      "controllers are not supported yet (only the implicit pci-root, and usb model='none')"};
 }
 
 std::optional<Refusal> check_action(const Node& node, const std::string& p) {
@@ -103,7 +112,8 @@ std::optional<Refusal> check_action(const Node& node, const std::string& p) {
 std::vector<Rule> make_rules() {
   std::vector<Rule> rules = {
       only("/domain", "type", {"kvm"},
-           "only type='kvm' is supported: Amber runs guests on KVM, it has no emulation (type='qemu')"),
+           "only type='kvm' is supported: Amber runs guests on KVM, it has no emulation "
+           "(type='qemu')"),
       only("/domain/os/type", "arch", {"x86_64"}, "only arch='x86_64' is supported"),
       {"/domain/os/type", false, check_machine},
       only("/domain/os/boot", "dev", {"hd", "cdrom"}, "only boot from hd or cdrom is supported"),
@@ -116,28 +126,34 @@ std::vector<Rule> make_rules() {
       no_attribute("/domain/vcpu", "cpuset", "vCPU pinning is not supported yet"),
       only("/domain/cpu", "mode", {"host-passthrough", "host-model"},
            "only cpu mode host-passthrough and host-model are supported"),
-      only("/domain/cpu/feature", "policy", {"disable"}, "only <feature policy='disable'> is supported"),
+      only("/domain/cpu/feature", "policy", {"disable"},
+           "only <feature policy='disable'> is supported"),
       element("/domain/cpu/model", "CPU models are not supported"),
       element("/domain/cpu/numa", "guest NUMA is not supported"),
       element("/domain/cpu/cache", "CPU cache settings are not supported"),
       only("/domain/features/vmport", "state", {"off"}, "there is no VMware port"),
-      only("/domain/clock", "offset", {"utc", "localtime"}, "only clock offset utc and localtime are supported"),
+      only("/domain/clock", "offset", {"utc", "localtime"},
+           "only clock offset utc and localtime are supported"),
       {"/domain/clock/timer", false, check_timer},
       {"/domain/on_poweroff", false, check_action},
       {"/domain/on_reboot", false, check_action},
       {"/domain/on_crash", false, check_action},
       only("/domain/pm/suspend-to-mem", "enabled", {"no"}, "guest suspend is not supported"),
       only("/domain/pm/suspend-to-disk", "enabled", {"no"}, "guest hibernation is not supported"),
-      only("/domain/devices/disk", "type", {"file", "block"}, "only file and block disks are supported"),
-      only("/domain/devices/disk", "device", {"disk"}, "only device='disk' is supported yet (no cdrom, floppy, lun)"),
+      only("/domain/devices/disk", "type", {"file", "block"},
+           "only file and block disks are supported"),
+      only("/domain/devices/disk", "device", {"disk"},
+           "only device='disk' is supported yet (no cdrom, floppy, lun)"),
       only("/domain/devices/disk/target", "bus", {"virtio"}, "only virtio disks are supported yet"),
       only("/domain/devices/disk/driver", "name", {"qemu"}, "only driver name='qemu' is supported"),
-      only("/domain/devices/disk/driver", "type", {"qcow2", "raw"}, "only qcow2 and raw images are supported"),
+      only("/domain/devices/disk/driver", "type", {"qcow2", "raw"},
+           "only qcow2 and raw images are supported"),
       only("/domain/devices/disk/address", "type", {"pci"}, "only PCI addresses are supported"),
       {"/domain/devices/controller", true, check_controller},
       only("/domain/devices/serial", "type", {"pty"}, "only pty serial ports are supported"),
       only("/domain/devices/console", "type", {"pty"}, "only pty consoles are supported"),
-      only("/domain/devices/memballoon", "model", {"none"}, "memory ballooning is not supported yet"),
+      only("/domain/devices/memballoon", "model", {"none"},
+           "memory ballooning is not supported yet"),
   };
   const std::pair<const char*, const char*> devices[] = {
       {"interface", "network interfaces are not supported yet"},
@@ -166,30 +182,36 @@ std::vector<Rule> make_rules() {
       {"crypto", "crypto devices are not supported"},
       {"nvram", "nvram devices are not supported"},
   };
-  for (auto [name, reason] : devices) rules.push_back(element(std::string("/domain/devices/") + name, reason));
-  for (const char* name : {"shareable", "transient", "iotune", "encryption", "auth", "geometry", "blockio", "wwn",
-                           "vendor", "product", "mirror"}) {
+  for (auto [name, reason] : devices)
+    rules.push_back(element(std::string("/domain/devices/") + name, reason));
+  for (const char* name : {"shareable", "transient", "iotune", "encryption", "auth", "geometry",
+                           "blockio", "wwn", "vendor", "product", "mirror"}) {
     rules.push_back(element(std::string("/domain/devices/disk/") + name,
                             std::string("disk <") + name + "> is not supported yet"));
   }
-  for (const char* name : {"maxMemory", "numatune", "cputune", "memtune", "blkiotune", "sysinfo", "idmap",
-                           "seclabel", "keywrap", "launchSecurity", "perf", "genid", "bootloader", "iothreadids",
-                           "vcpus", "on_lockfailure", "resource", "throttlegroups"}) {
-    rules.push_back(element(std::string("/domain/") + name, std::string("<") + name + "> is not supported yet"));
+  for (const char* name :
+       {"maxMemory", "numatune", "cputune", "memtune", "blkiotune", "sysinfo", "idmap", "seclabel",
+        "keywrap", "launchSecurity", "perf", "genid", "bootloader", "iothreadids", "vcpus",
+        "on_lockfailure", "resource", "throttlegroups"}) {
+    rules.push_back(element(std::string("/domain/") + name,
+                            std::string("<") + name + "> is not supported yet"));
   }
   for (const char* name : {"nosharepages", "locked", "source", "access", "allocation", "discard"}) {
     rules.push_back(element(std::string("/domain/memoryBacking/") + name,
                             std::string("memoryBacking <") + name + "> is not supported yet"));
   }
-  for (const char* name : {"vapic", "vpindex", "runtime", "synic", "stimer", "reset", "vendor_id", "frequencies",
-                           "reenlightenment", "tlbflush", "ipi", "evmcs", "avic", "emsr_bitmap", "xmm_input"}) {
+  for (const char* name :
+       {"vapic", "vpindex", "runtime", "synic", "stimer", "reset", "vendor_id", "frequencies",
+        "reenlightenment", "tlbflush", "ipi", "evmcs", "avic", "emsr_bitmap", "xmm_input"}) {
     rules.push_back(only(std::string("/domain/features/hyperv/") + name, "state", {"off"},
                          std::string("the Hyper-V enlightenment '") + name +
                              "' is not supported yet (only relaxed and spinlocks)"));
   }
-  for (const char* name : {"smm", "ioapic", "kvm", "pvspinlock", "gic", "hpt", "vmcoreinfo", "htm", "msrs", "pmu",
-                           "hap", "privnet", "viridian", "tcg", "async-teardown", "xen", "nested-hv", "ccf-assist",
-                           "cfpc", "sbbc", "ibs", "tseg", "sev"}) {
+  for (const char* name : {"smm", "ioapic",     "kvm",        "pvspinlock", "gic",
+                           "hpt", "vmcoreinfo", "htm",        "msrs",       "pmu",
+                           "hap", "privnet",    "viridian",   "tcg",        "async-teardown",
+                           "xen", "nested-hv",  "ccf-assist", "cfpc",       "sbbc",
+                           "ibs", "tseg",       "sev"}) {
     rules.push_back(element(std::string("/domain/features/") + name,
                             std::string("the feature '") + name + "' is not supported yet"));
   }
@@ -214,7 +236,9 @@ void walk(const Node& node, const std::string& path, std::vector<Refusal>& out) 
 
 }  // namespace
 
-std::string Refusal::message() const { return "unsupported configuration: " + path + " (" + reason + ")"; }
+std::string Refusal::message() const {
+  return "unsupported configuration: " + path + " (" + reason + ")";
+}
 
 std::vector<Refusal> find_refusals(const Node& root) {
   std::vector<Refusal> out;

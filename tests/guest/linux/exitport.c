@@ -7,13 +7,12 @@
 #include <stdlib.h>
 #include <sys/io.h>
 
-int main(int argc, char **argv)
-{
-    int value = argc > 1 ? atoi(argv[1]) : 0;
-    if (ioperm(0x501, 1, 1) != 0) {
-        perror("ioperm");
-        return 1;
-    }
-    outb((unsigned char)value, 0x501);
-    return 0;
+int main(int argc, char** argv) {
+  int value = argc > 1 ? atoi(argv[1]) : 0;
+  if (ioperm(0x501, 1, 1) != 0) {
+    perror("ioperm");
+    return 1;
+  }
+  outb((unsigned char)value, 0x501);
+  return 0;
 }

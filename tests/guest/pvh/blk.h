@@ -37,12 +37,12 @@ extern u8 blk_slot_data[BLK_SLOTS][BLK_SLOT_BYTES];
 
 /* One synchronous request. `split` sends the data as two descriptors.
  * `data` may be NULL for FLUSH. Returns the device status. */
-u8 blk_sync(VirtioDev *v, u16 queue, u32 type, u64 sector, void *data, u32 len, int split);
+u8 blk_sync(VirtioDev* v, u16 queue, u32 type, u64 sector, void* data, u32 len, int split);
 /* DISCARD / WRITE_ZEROES for one range. */
-u8 blk_range(VirtioDev *v, u16 queue, u32 type, u64 sector, u32 count, u32 unmap);
+u8 blk_range(VirtioDev* v, u16 queue, u32 type, u64 sector, u32 count, u32 unmap);
 
 /* Async: submit on slot (data in blk_slot_data[slot]); no kick. */
-int blk_submit(VirtioDev *v, u16 queue, u32 slot, u32 type, u64 sector, u32 len);
+int blk_submit(VirtioDev* v, u16 queue, u32 slot, u32 type, u64 sector, u32 len);
 /* Polls one completion; returns the slot, -1 if none, -2 on device error
  * (status in *status). */
-int blk_poll(VirtioDev *v, u16 queue, u8 *status);
+int blk_poll(VirtioDev* v, u16 queue, u8* status);

@@ -7,22 +7,22 @@
 #include "lib.h"
 
 typedef struct {
-    u8 bus, dev, fn;
-    u16 vendor, device;
-    u32 bar[6];      /* decoded base addresses (memory or I/O), 0 if none */
-    u8 bar_is_io[6];
+  u8 bus, dev, fn;
+  u16 vendor, device;
+  u32 bar[6]; /* decoded base addresses (memory or I/O), 0 if none */
+  u8 bar_is_io[6];
 } PciDevice;
 
-u32 pci_read32(const PciDevice *d, u8 reg);
-u16 pci_read16(const PciDevice *d, u8 reg);
-u8 pci_read8(const PciDevice *d, u8 reg);
-void pci_write32(const PciDevice *d, u8 reg, u32 v);
-void pci_write16(const PciDevice *d, u8 reg, u16 v);
+u32 pci_read32(const PciDevice* d, u8 reg);
+u16 pci_read16(const PciDevice* d, u8 reg);
+u8 pci_read8(const PciDevice* d, u8 reg);
+void pci_write32(const PciDevice* d, u8 reg, u32 v);
+void pci_write16(const PciDevice* d, u8 reg, u16 v);
 
 /* Finds the first function on bus 0 matching vendor and one of two ids. */
-int pci_find(u16 vendor, u16 id_a, u16 id_b, PciDevice *out);
+int pci_find(u16 vendor, u16 id_a, u16 id_b, PciDevice* out);
 
 /* Reads every BAR; assigns unprogrammed (or above-4G) memory/I/O BARs from
  * 0xE0000000 / 0xC000 upwards; enables I/O, memory decode and bus mastering.
  * Prints what it did. */
-void pci_setup_bars(PciDevice *d);
+void pci_setup_bars(PciDevice* d);

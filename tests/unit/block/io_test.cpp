@@ -170,8 +170,9 @@ TEST(ImageLock, WriterExcludesWriterAndReader) {
   auto a = PosixFile::open(path, o);
   auto b = PosixFile::open(path, o);
   ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_TRUE(lock_image_file((*a)->fd(), path, kPermConsistentRead | kPermWrite,
-                              kPermWrite | kPermResize).ok());
+  ASSERT_TRUE(
+      lock_image_file((*a)->fd(), path, kPermConsistentRead | kPermWrite, kPermWrite | kPermResize)
+          .ok());
   auto r = lock_image_file((*b)->fd(), path, kPermConsistentRead | kPermWrite, kPermWrite);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kLocked);

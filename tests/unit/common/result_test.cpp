@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "common/result.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
-
-#include "common/result.h"
 
 namespace amber {
 namespace {

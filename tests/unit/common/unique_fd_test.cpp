@@ -11,7 +11,9 @@
 namespace amber {
 namespace {
 
-bool is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
+bool is_open(int fd) {
+  return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF;
+}
 
 int open_null() {
   const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

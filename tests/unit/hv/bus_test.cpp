@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "hv/bus/io_bus.h"
-
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "hv/bus/io_bus.h"
 
 namespace amber::hv::bus {
 namespace {

@@ -21,7 +21,7 @@ TEST(Cmos, MemoryAndCpuFields256M) {
   auto b = bytes_for(256 * kMiB, 2);
   EXPECT_EQ(b[0x15], 0x80);  // 640 KiB base
   EXPECT_EQ(b[0x16], 0x02);
-  EXPECT_EQ(b[0x30] | (b[0x31] << 8), 0xFFFF);  // 255 MiB in KiB, capped
+  EXPECT_EQ(b[0x30] | (b[0x31] << 8), 0xFFFF);           // 255 MiB in KiB, capped
   EXPECT_EQ(b[0x34] | (b[0x35] << 8), (256 - 16) * 16);  // 64 KiB units above 16 MiB
   EXPECT_EQ(b[0x5B] | (b[0x5C] << 8) | (b[0x5D] << 16), 0);
   EXPECT_EQ(b[0x5F], 1);  // CPUs - 1
@@ -30,7 +30,8 @@ TEST(Cmos, MemoryAndCpuFields256M) {
 TEST(Cmos, HighMemory8G) {
   auto b = bytes_for(8 * kGiB, 4);
   EXPECT_EQ(b[0x34] | (b[0x35] << 8), (0xC0000000ULL - 16 * kMiB) / 65536);
-  EXPECT_EQ(uint64_t(b[0x5B] | (b[0x5C] << 8) | (b[0x5D] << 16)), (8 * kGiB - 0xC0000000ULL) / 65536);
+  EXPECT_EQ(uint64_t(b[0x5B] | (b[0x5C] << 8) | (b[0x5D] << 16)),
+            (8 * kGiB - 0xC0000000ULL) / 65536);
   EXPECT_EQ(b[0x5F], 3);
 }
 

@@ -50,21 +50,25 @@ TEST(Commands, Table) {
   EXPECT_FALSE(t.paused);
   handle_line(R"({"execute":"system_reset"})", t);
   EXPECT_EQ(t.resets, 1);
-  EXPECT_EQ(handle_line(R"({"execute":"system_powerdown","id":2})", t),
-            R"J({"error":{"class":"Unsupported","desc":"system_powerdown is not supported yet (no ACPI power button)"},"id":2})J");
+  EXPECT_EQ(
+      handle_line(R"({"execute":"system_powerdown","id":2})", t),
+      R"J({"error":{"class":"Unsupported","desc":"system_powerdown is not supported yet (no ACPI power button)"},"id":2})J");
   const std::string block = handle_line(R"({"execute":"query-block"})", t);
   EXPECT_NE(block.find(R"("path":"/a \"b\"\u0001.qcow2")"), std::string::npos) << block;
   EXPECT_NE(block.find(R"("rd_operations":10)"), std::string::npos) << block;
   EXPECT_NE(block.find(R"("rd_total_time_ns":1000)"), std::string::npos) << block;
   EXPECT_NE(block.find(R"("wr_bytes":9007199254740993)"), std::string::npos) << block;
-  EXPECT_NE(block.find(R"("io_errors":{"read":{"eio":0,"enospc":0,"other":0},"write":{"eio":0,"enospc":4,"other":0})"),
-            std::string::npos)
+  EXPECT_NE(
+      block.find(
+          R"("io_errors":{"read":{"eio":0,"enospc":0,"other":0},"write":{"eio":0,"enospc":4,"other":0})"),
+      std::string::npos)
       << block;
   EXPECT_EQ(handle_line(R"({"execute":"query-chardev"})", t),
             R"({"return":[{"label":"serial0","backend":"pty","path":"/dev/pts/7"}]})");
   const std::string version = handle_line(R"({"execute":"query-version","id":[1]})", t);
   EXPECT_EQ(version.rfind(R"({"return":{"program":"amber-vmm","version":")", 0), 0u) << version;
-  EXPECT_NE(version.find(R"("protocol":{"major":1,"minor":0}},"id":[1]})"), std::string::npos) << version;
+  EXPECT_NE(version.find(R"("protocol":{"major":1,"minor":0}},"id":[1]})"), std::string::npos)
+      << version;
   handle_line(R"({"execute":"quit"})", t);
   EXPECT_TRUE(t.quit_called);
 }
@@ -74,22 +78,25 @@ TEST(Commands, Table) {
 TEST(Commands, EveryTableCommandIsServed) {
   for (const vmmctl::CommandSpec& spec : vmmctl::kCommands) {
     FakeTarget t;
-    const std::string reply = handle_line(vmmctl::encode_request(spec.name, vmmctl::Json::object(), 1), t);
+    const std::string reply =
+        handle_line(vmmctl::encode_request(spec.name, vmmctl::Json::object(), 1), t);
     EXPECT_EQ(reply.find("CommandNotFound"), std::string::npos) << spec.name << " -> " << reply;
   }
 }
 
 TEST(Commands, ErrorsNeverCrash) {
   FakeTarget t;
-  for (const char* line : {"garbage", "[]", "42", "{}", R"({"execute":5})", R"({"execute":"nope"})",
-                           "{\"execute\":\"query-status\"", "\xff\xfe", R"({"execute":"cont"})",
-                           R"({"execute":"pause","arguments":{"now":true}})",
-                           R"({"execute":"pause","arguments":[]})", R"({"execute":"pause","x":1})"}) {
+  for (const char* line :
+       {"garbage", "[]", "42", "{}", R"({"execute":5})", R"({"execute":"nope"})",
+        "{\"execute\":\"query-status\"", "\xff\xfe", R"({"execute":"cont"})",
+        R"({"execute":"pause","arguments":{"now":true}})", R"({"execute":"pause","arguments":[]})",
+        R"({"execute":"pause","x":1})"}) {
     const std::string reply = handle_line(line, t);
     EXPECT_EQ(reply.rfind("{\"error\":{\"class\":", 0), 0u) << line << " -> " << reply;
   }
   EXPECT_FALSE(t.paused);
-  EXPECT_NE(handle_line(R"({"execute":"nope","id":9})", t).find(R"("CommandNotFound")"), std::string::npos);
+  EXPECT_NE(handle_line(R"({"execute":"nope","id":9})", t).find(R"("CommandNotFound")"),
+            std::string::npos);
   EXPECT_NE(handle_line(R"({"execute":"nope","id":9})", t).find(R"("id":9)"), std::string::npos);
   EXPECT_NE(handle_line(R"({"execute":5,"id":"q"})", t).find(R"("id":"q")"), std::string::npos);
 }

@@ -21,8 +21,9 @@ Result<Config> parse(std::vector<const char*> args) {
 
 TEST(Config, FullCommandLine) {
   auto c = parse({"--name", "win7", "--memory", "size=2G,hugepages=on", "--cpus", "2", "--firmware",
-                  "/x/bios.bin", "--disk", "path=a.qcow2,format=qcow2,cache=none,queues=4,discard=unmap,serial=S1",
-                  "--disk", "path=b.raw,readonly=on", "--serial", "pty", "--control", "/run/x.sock",
+                  "/x/bios.bin", "--disk",
+                  "path=a.qcow2,format=qcow2,cache=none,queues=4,discard=unmap,serial=S1", "--disk",
+                  "path=b.raw,readonly=on", "--serial", "pty", "--control", "/run/x.sock",
                   "--debugcon", "file:/tmp/d.log", "--no-reboot"});
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->name, "win7");
@@ -62,7 +63,8 @@ TEST(Config, BadValuesAreVmmctlsErrors) {
 // The names libvirt sends (io='native', cache='none' spelled off by QEMU)
 // are block's: the command line takes every name block's parsers take.
 TEST(Config, AcceptsEveryNameBlockAccepts) {
-  auto c = parse({"--disk", "path=a,aio=native,cache=off", "--disk", "path=b,aio=io_uring,cache=directsync"});
+  auto c = parse(
+      {"--disk", "path=a,aio=native,cache=off", "--disk", "path=b,aio=io_uring,cache=directsync"});
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->disks[0].aio, block::io::AioBackend::kIoUring);
   EXPECT_EQ(c->disks[0].cache, block::io::CacheMode::kNone);
@@ -105,9 +107,10 @@ TEST(Config, HelpAndVersionWinAnywhere) {
 
 TEST(Config, HelpListsEveryOption) {
   const std::string help = help_text();
-  for (const char* option : {"--name", "--memory", "hugepages", "--cpus", "--firmware", "--disk", "queues",
-                             "discard", "serial=", "readonly", "--serial", "--control", "--kernel", "--initrd",
-                             "--cmdline", "--debugcon", "--no-reboot", "native", "off"})
+  for (const char* option :
+       {"--name", "--memory", "hugepages", "--cpus", "--firmware", "--disk", "queues", "discard",
+        "serial=", "readonly", "--serial", "--control", "--kernel", "--initrd", "--cmdline",
+        "--debugcon", "--no-reboot", "native", "off"})
     EXPECT_NE(help.find(option), std::string::npos) << option;
 }
 

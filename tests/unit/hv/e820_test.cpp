@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-#include "hv/memory/ram.h"
-
 #include <gtest/gtest.h>
+
+#include "hv/memory/ram.h"
 
 namespace amber::hv {
 namespace {
@@ -28,7 +28,8 @@ TEST(E820, FirmwareMap) {
 TEST(E820, KernelMapHasLowHolesAndNoOverlaps) {
   const auto map = kernel_e820(plan_ram(6 * kGiB));
   EXPECT_EQ(map.front(), (E820Entry{0, 0x9FC00, E820Type::kRam}));
-  for (size_t i = 1; i < map.size(); ++i) EXPECT_LE(map[i - 1].address + map[i - 1].length, map[i].address);
+  for (size_t i = 1; i < map.size(); ++i)
+    EXPECT_LE(map[i - 1].address + map[i - 1].length, map[i].address);
   bool has_high = false;
   for (const auto& e : map) has_high |= e.address == k4GiB && e.type == E820Type::kRam;
   EXPECT_TRUE(has_high);

@@ -67,21 +67,21 @@ TEST(FwCfg, DmaReadAndHostileDescriptors) {
   fw.finalize();
   auto dma = [&](uint32_t control, uint32_t length, uint64_t address) {
     uint8_t d[16] = {static_cast<uint8_t>(control >> 24), static_cast<uint8_t>(control >> 16),
-                     static_cast<uint8_t>(control >> 8), static_cast<uint8_t>(control),
-                     static_cast<uint8_t>(length >> 24), static_cast<uint8_t>(length >> 16),
-                     static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)};
+                     static_cast<uint8_t>(control >> 8),  static_cast<uint8_t>(control),
+                     static_cast<uint8_t>(length >> 24),  static_cast<uint8_t>(length >> 16),
+                     static_cast<uint8_t>(length >> 8),   static_cast<uint8_t>(length)};
     for (int i = 0; i < 8; ++i) d[8 + i] = static_cast<uint8_t>(address >> (8 * (7 - i)));
     std::memcpy(ram.data() + 0x1000, d, sizeof(d));
     const uint8_t trigger[4] = {0, 0, 0x10, 0x00};  // be32 0x1000
     fw.io_write(8, trigger);
-    return (uint32_t{ram[0x1000]} << 24) | (uint32_t{ram[0x1001]} << 16) | (uint32_t{ram[0x1002]} << 8) |
-           ram[0x1003];
+    return (uint32_t{ram[0x1000]} << 24) | (uint32_t{ram[0x1001]} << 16) |
+           (uint32_t{ram[0x1002]} << 8) | ram[0x1003];
   };
   EXPECT_EQ(dma((0x20u << 16) | 0x8 | 0x2, 6, 0x2000), 0u);
   EXPECT_EQ(std::vector<uint8_t>(ram.begin() + 0x2000, ram.begin() + 0x2007),
             (std::vector<uint8_t>{1, 2, 3, 4, 0, 0, 0xEE}));
-  EXPECT_EQ(dma(0x2, 0xFFFFFFFF, 0x3000), 1u);        // runs off the end of RAM: error
-  EXPECT_EQ(dma(0x10, 4, 0x3000), 1u);                // writes are refused
+  EXPECT_EQ(dma(0x2, 0xFFFFFFFF, 0x3000), 1u);         // runs off the end of RAM: error
+  EXPECT_EQ(dma(0x10, 4, 0x3000), 1u);                 // writes are refused
   EXPECT_EQ(dma(0x2, 16, 0xFFFFFFFFFFFFFFF0ULL), 1u);  // wrapping address
 }
 
@@ -98,15 +98,15 @@ TEST(FwCfg, DmaReadPastItemIsBounded) {
   fw.finalize();
   auto dma = [&](uint32_t control, uint32_t length, uint64_t address) {
     uint8_t d[16] = {static_cast<uint8_t>(control >> 24), static_cast<uint8_t>(control >> 16),
-                     static_cast<uint8_t>(control >> 8), static_cast<uint8_t>(control),
-                     static_cast<uint8_t>(length >> 24), static_cast<uint8_t>(length >> 16),
-                     static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)};
+                     static_cast<uint8_t>(control >> 8),  static_cast<uint8_t>(control),
+                     static_cast<uint8_t>(length >> 24),  static_cast<uint8_t>(length >> 16),
+                     static_cast<uint8_t>(length >> 8),   static_cast<uint8_t>(length)};
     for (int i = 0; i < 8; ++i) d[8 + i] = static_cast<uint8_t>(address >> (8 * (7 - i)));
     std::memcpy(ram.data() + 0x1000, d, sizeof(d));
     const uint8_t trigger[4] = {0, 0, 0x10, 0x00};  // be32 0x1000
     fw.io_write(8, trigger);
-    return (uint32_t{ram[0x1000]} << 24) | (uint32_t{ram[0x1001]} << 16) | (uint32_t{ram[0x1002]} << 8) |
-           ram[0x1003];
+    return (uint32_t{ram[0x1000]} << 24) | (uint32_t{ram[0x1001]} << 16) |
+           (uint32_t{ram[0x1002]} << 8) | ram[0x1003];
   };
   auto untouched = [&](size_t from, size_t to) {
     return std::all_of(ram.begin() + from, ram.begin() + to, [](uint8_t b) { return b == 0xEE; });

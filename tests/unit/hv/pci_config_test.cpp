@@ -23,7 +23,9 @@ class TestDevice : public PciConfigSpace {
     first_cap = *add_capability(kCapabilityVendor, body, mask);
     second_cap = *add_capability(kCapabilityMsix, std::vector<uint8_t>(10, 0));
   }
-  void bar_read(unsigned, uint64_t, std::span<uint8_t> data) override { std::fill(data.begin(), data.end(), 0x5A); }
+  void bar_read(unsigned, uint64_t, std::span<uint8_t> data) override {
+    std::fill(data.begin(), data.end(), 0x5A);
+  }
   void bar_write(unsigned, uint64_t, std::span<const uint8_t>) override {}
   void bar_remapped(unsigned index, const BarInfo&) override { remapped.push_back(index); }
   void capability_written(unsigned cap, unsigned offset, unsigned, uint32_t value) override {
@@ -120,8 +122,8 @@ TEST(HostBridge, LatchAndRouting) {
   ASSERT_TRUE(bridge.attach(3, 0, &d).ok());
   EXPECT_FALSE(bridge.attach(3, 0, &d).ok());
   auto out32 = [&](uint64_t port, uint32_t v) {
-    uint8_t b[4] = {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v >> 16),
-                    static_cast<uint8_t>(v >> 24)};
+    uint8_t b[4] = {static_cast<uint8_t>(v), static_cast<uint8_t>(v >> 8),
+                    static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 24)};
     pio.write(port, b);
   };
   auto in32 = [&](uint64_t port) {

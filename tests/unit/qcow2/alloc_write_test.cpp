@@ -26,7 +26,9 @@ class CountingFile final : public io::File {
   CountingFile(std::shared_ptr<io::MemoryFile> inner, ZeroSupport support)
       : inner_(std::move(inner)), support_(support) {}
 
-  Result<void> read_at(uint64_t o, std::span<std::byte> b) override { return inner_->read_at(o, b); }
+  Result<void> read_at(uint64_t o, std::span<std::byte> b) override {
+    return inner_->read_at(o, b);
+  }
   Result<void> write_at(uint64_t o, std::span<const std::byte> d) override {
     {
       std::lock_guard lock(mutex_);

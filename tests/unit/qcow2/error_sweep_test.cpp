@@ -59,7 +59,7 @@ struct Config {
 std::vector<Op> workload(const Config& c) {
   const uint64_t cs = c.cluster;
   std::vector<Op> ops = {
-      {OpKind::kWrite, 40 * cs + 512, 1024},  // over the backing file (COW at 4 KiB)
+      {OpKind::kWrite, 40 * cs + 512, 1024},    // over the backing file (COW at 4 KiB)
       {OpKind::kWrite, 50 * cs + 512, 3 * cs},  // a fresh run, COW at both ends
       {OpKind::kWrite, 2 * cs + 512, 512},      // into a snapshot-shared cluster
       {OpKind::kWrite, 5 * cs, cs},             // a whole snapshot-shared cluster
@@ -71,7 +71,8 @@ std::vector<Op> workload(const Config& c) {
       {OpKind::kFlush},
   };
   constexpr uint64_t kChunk = 64 * kKiB;
-  for (uint64_t at = 0; at < c.fill; at += kChunk) ops.push_back({OpKind::kWrite, kMiB + at, kChunk});
+  for (uint64_t at = 0; at < c.fill; at += kChunk)
+    ops.push_back({OpKind::kWrite, kMiB + at, kChunk});
   ops.push_back({OpKind::kFlush});
   ops.push_back({OpKind::kResize, c.small_grow});
   ops.push_back({OpKind::kWrite, c.small_grow - cs, cs});
@@ -85,16 +86,20 @@ std::vector<Op> workload(const Config& c) {
 // The writes after an error: one that needs a new L2 table (so a new L1
 // entry) and one into the last cluster of what the image then takes as its
 // size (set by run_case).
-Op fresh_write(const Config& c) { return {OpKind::kWrite, c.fresh, c.cluster}; }
-Op last_cluster_write(const Config& c) { return {OpKind::kWrite, 0, c.cluster}; }
+Op fresh_write(const Config& c) {
+  return {OpKind::kWrite, c.fresh, c.cluster};
+}
+Op last_cluster_write(const Config& c) {
+  return {OpKind::kWrite, 0, c.cluster};
+}
 
 struct Fixture {
   explicit Fixture(const Config& c) : config(c) {}
   Config config;
   test::TempDir dir;
-  std::vector<std::byte> image;    // the qcow2 file before the workload
-  std::vector<std::byte> initial;  // its guest bytes [0, size)
-  std::vector<Op> ops;             // the workload, then the two further writes
+  std::vector<std::byte> image;              // the qcow2 file before the workload
+  std::vector<std::byte> initial;            // its guest bytes [0, size)
+  std::vector<Op> ops;                       // the workload, then the two further writes
   std::vector<std::vector<std::byte>> data;  // per op (writes)
   uint64_t io_calls = 0;
 };
@@ -117,11 +122,16 @@ std::unique_ptr<Image> open_read_only(test::SharedMemory& mem, std::string* why 
 
 Result<void> apply(Image& image, const Op& op, const std::vector<std::byte>& data) {
   switch (op.kind) {
-    case OpKind::kWrite: return image.write(op.offset, data);
-    case OpKind::kDiscard: return image.discard(op.offset, op.length);
-    case OpKind::kZero: return image.write_zeroes(op.offset, op.length, ZeroMode::kMayUnmap);
-    case OpKind::kFlush: return image.flush();
-    case OpKind::kResize: return image.resize(op.offset, Preallocation::kOff);
+    case OpKind::kWrite:
+      return image.write(op.offset, data);
+    case OpKind::kDiscard:
+      return image.discard(op.offset, op.length);
+    case OpKind::kZero:
+      return image.write_zeroes(op.offset, op.length, ZeroMode::kMayUnmap);
+    case OpKind::kFlush:
+      return image.flush();
+    case OpKind::kResize:
+      return image.resize(op.offset, Preallocation::kOff);
   }
   return ok();
 }
@@ -134,15 +144,17 @@ bool prepare(Fixture& f) {
   {
     auto bytes = test::pattern(c.backing_size, 0x21);
     std::ofstream(backing, std::ios::binary)
-        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
   }
   const std::string cs = std::to_string(c.cluster);
   std::string out;
   const std::string commands[] = {
       "qemu-img create -q -f qcow2 -o cluster_size=" + cs + ",refcount_bits=64 -b " + backing +
           " -F raw " + top + " " + std::to_string(c.size),
-      "qemu-io -f qcow2 -c 'write -P 0x5a 0 " + std::to_string(8 * c.cluster) + "' -c 'write -P 0x6b " +
-          std::to_string(16 * c.cluster) + " " + std::to_string(8 * c.cluster) + "' " + top,
+      "qemu-io -f qcow2 -c 'write -P 0x5a 0 " + std::to_string(8 * c.cluster) +
+          "' -c 'write -P 0x6b " + std::to_string(16 * c.cluster) + " " +
+          std::to_string(8 * c.cluster) + "' " + top,
       "qemu-img snapshot -c s1 " + top,
   };
   for (const auto& command : commands) {
@@ -204,16 +216,19 @@ std::string verify(const Fixture& f, const std::vector<Op>& ops, test::SharedMem
   if (std::find(sizes.begin(), sizes.end(), image->size()) == sizes.end())
     return "size " + std::to_string(image->size()) + ", expected " + std::to_string(want_size);
   const uint64_t cs = c.cluster;
-  const std::pair<uint64_t, uint64_t> regions[] = {
-      {0, 128 * cs}, {kMiB, kMiB + c.fill}, {c.size - 2 * cs, c.size + 2 * cs},
-      {c.small_grow - 2 * cs, c.small_grow}, {c.big_grow - 2 * cs, c.big_grow},
-      {c.fresh - cs, c.fresh + 2 * cs}};
+  const std::pair<uint64_t, uint64_t> regions[] = {{0, 128 * cs},
+                                                   {kMiB, kMiB + c.fill},
+                                                   {c.size - 2 * cs, c.size + 2 * cs},
+                                                   {c.small_grow - 2 * cs, c.small_grow},
+                                                   {c.big_grow - 2 * cs, c.big_grow},
+                                                   {c.fresh - cs, c.fresh + 2 * cs}};
   for (auto [from, to] : regions) {
     to = std::min(to, image->size());
     if (from >= to) continue;
     std::vector<std::byte> want(to - from), got(to - from);
     if (from < f.initial.size())
-      std::memcpy(want.data(), f.initial.data() + from, std::min<uint64_t>(to, f.initial.size()) - from);
+      std::memcpy(want.data(), f.initial.data() + from,
+                  std::min<uint64_t>(to, f.initial.size()) - from);
     std::vector<bool> loose((to - from) / 512);
     auto overlap = [&](const Op& op, auto&& each) {
       if (op.kind == OpKind::kFlush || op.kind == OpKind::kResize) return;
@@ -295,7 +310,8 @@ std::string run_case(const Fixture& f, uint64_t n, int error, io::FaultKind kind
     return v;
   };
   // Right after the error, as after a crash then.
-  const Expectation crashed{range(0, last_flush), range(last_flush, std::min(failed + 1, workload_ops))};
+  const Expectation crashed{range(0, last_flush),
+                            range(last_flush, std::min(failed + 1, workload_ops))};
   const std::string during = "(in op " + std::to_string(failed) + ") ";
   std::string problem = verify(f, ops, mem, crashed);
   if (!problem.empty()) return during + "after the error: " + problem;
@@ -305,8 +321,8 @@ std::string run_case(const Fixture& f, uint64_t n, int error, io::FaultKind kind
   const size_t fresh = workload_ops, last = workload_ops + 1;
   ops[last].offset = image->size() - f.config.cluster;
   Expectation after = crashed;
-  if (apply(*image, ops[fresh], f.data[fresh]).ok() && apply(*image, ops[last], f.data[last]).ok() &&
-      image->flush().ok()) {
+  if (apply(*image, ops[fresh], f.data[fresh]).ok() &&
+      apply(*image, ops[last], f.data[last]).ok() && image->flush().ok()) {
     ++tally.continued;
     after.durable = range(0, failed);
     after.durable.push_back(fresh);
@@ -343,7 +359,11 @@ void sweep(const Config& config) {
     ASSERT_EQ(problem, "") << "without faults";
     f.io_calls = calls;
   }
-  struct Kind { const char* name; int error; io::FaultKind kind; };
+  struct Kind {
+    const char* name;
+    int error;
+    io::FaultKind kind;
+  };
   const Kind kinds[] = {{"EIO", EIO, io::FaultKind::kError},
                         {"ENOSPC", ENOSPC, io::FaultKind::kError},
                         {"short write", ENOSPC, io::FaultKind::kShortWrite}};
@@ -356,12 +376,13 @@ void sweep(const Config& config) {
                              << f.io_calls << " fails with " << k.name;
     }
   }
-  std::printf("[ sweep %s ] %llu I/O calls, stride %llu: %llu cases; afterwards %llu images "
-              "went on, %llu refused\n",
-              config.name, static_cast<unsigned long long>(f.io_calls),
-              static_cast<unsigned long long>(step), static_cast<unsigned long long>(tally.cases),
-              static_cast<unsigned long long>(tally.continued),
-              static_cast<unsigned long long>(tally.refused));
+  std::printf(
+      "[ sweep %s ] %llu I/O calls, stride %llu: %llu cases; afterwards %llu images "
+      "went on, %llu refused\n",
+      config.name, static_cast<unsigned long long>(f.io_calls),
+      static_cast<unsigned long long>(step), static_cast<unsigned long long>(tally.cases),
+      static_cast<unsigned long long>(tally.continued),
+      static_cast<unsigned long long>(tally.refused));
 }
 
 TEST(Qcow2ErrorSweep, Clusters512) {
@@ -369,8 +390,8 @@ TEST(Qcow2ErrorSweep, Clusters512) {
 }
 
 TEST(Qcow2ErrorSweep, Clusters4K) {
-  sweep({"4096", 4096, 6 * kMiB, 7 * kMiB, 5 * kMiB / 2, 8 * kMiB, 1024 * kMiB + 4 * kMiB,
-         5 * kMiB});
+  sweep(
+      {"4096", 4096, 6 * kMiB, 7 * kMiB, 5 * kMiB / 2, 8 * kMiB, 1024 * kMiB + 4 * kMiB, 5 * kMiB});
 }
 
 // Lazy refcounts: the dirty bit must be on disk before any metadata that

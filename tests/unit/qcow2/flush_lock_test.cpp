@@ -30,7 +30,9 @@ class HookedFile final : public io::File {
   std::function<void()> on_write;
   std::function<void()> on_flush;
 
-  Result<void> read_at(uint64_t o, std::span<std::byte> b) override { return inner_->read_at(o, b); }
+  Result<void> read_at(uint64_t o, std::span<std::byte> b) override {
+    return inner_->read_at(o, b);
+  }
   Result<void> write_at(uint64_t o, std::span<const std::byte> d) override {
     if (on_write) on_write();
     return inner_->write_at(o, d);

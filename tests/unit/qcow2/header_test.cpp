@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "block/qcow2/header.h"
+
 #include <gtest/gtest.h>
 
 #include <functional>
 
 #include "block/qcow2/format.h"
-#include "block/qcow2/header.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/qcow2.h"
 #include "test_util.h"
@@ -72,22 +73,28 @@ TEST(Qcow2Header, BadHeadersAreRefusedWithTheField) {
        "refcount_table_clusters 4096"},
       {"reftable zero", [](auto& b) { store_be32(b.data() + 56, 0); }, "refcount_table_clusters 0"},
       {"snapshots", [](auto& b) { store_be32(b.data() + 60, 70000); }, "nb_snapshots 70000"},
-      {"backing offset", [](auto& b) {
+      {"backing offset",
+       [](auto& b) {
          store_be64(b.data() + 8, 0x20000);
          store_be32(b.data() + 16, 4);
-       }, "backing_file_offset 0x20000"},
-      {"backing size", [](auto& b) {
+       },
+       "backing_file_offset 0x20000"},
+      {"backing size",
+       [](auto& b) {
          store_be64(b.data() + 8, 0x300);
          store_be32(b.data() + 16, 2000);
-       }, "backing_file_size 2000"},
+       },
+       "backing_file_size 2000"},
       {"extension overrun", [](auto& b) { store_be32(b.data() + 112 + 4, 0x7fffffff); },
        "runs past"},
       {"feature table length", [](auto& b) { store_be32(b.data() + 112 + 4, 47); },
        "not a multiple of 48"},
-      {"ext l2 small clusters", [](auto& b) {
+      {"ext l2 small clusters",
+       [](auto& b) {
          store_be64(b.data() + 72, 1ull << 4);
          store_be32(b.data() + 20, 12);
-       }, "too small for extended L2"},
+       },
+       "too small for extended L2"},
   };
   for (const auto& c : cases) {
     auto bytes = good_header();

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include "block/qcow2/image.h"
+
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <atomic>
+#include <cstring>
 #include <thread>
 
 #include "block/io/fault_file.h"
 #include "block/qcow2/compressed.h"
 #include "block/qcow2/format.h"
 #include "block/qcow2/header.h"
-#include "block/qcow2/image.h"
 #include "block/qcow2/l2_cache.h"
 #include "block/qcow2/refcount.h"
 #include "test_util.h"
@@ -54,7 +55,8 @@ TEST(Qcow2Refcount, EntriesForEveryOrder) {
     std::fill(block.begin(), block.end(), 0);
     const uint64_t max = order == 6 ? ~0ull : (1ull << (1u << order)) - 1;
     for (uint64_t i = 0; i < 64; ++i) set_refcount_entry(block.data(), i, order, (i * 3) & max);
-    for (uint64_t i = 0; i < 64; ++i) EXPECT_EQ(get_refcount_entry(block.data(), i, order), (i * 3) & max);
+    for (uint64_t i = 0; i < 64; ++i)
+      EXPECT_EQ(get_refcount_entry(block.data(), i, order), (i * 3) & max);
   }
 }
 
@@ -153,7 +155,8 @@ TEST(Qcow2Image, WriteZeroesUsesZeroFlag) {
 }
 
 // Replaces the L2 entry of guest cluster 0 with a compressed cluster.
-void make_compressed(test::SharedMemory& mem, Compression type, const std::vector<std::byte>& data) {
+void make_compressed(test::SharedMemory& mem, Compression type,
+                     const std::vector<std::byte>& data) {
   auto h = read_header(*mem.file);
   ASSERT_TRUE(h.ok());
   uint64_t l1e = 0;
@@ -170,7 +173,8 @@ void make_compressed(test::SharedMemory& mem, Compression type, const std::vecto
   // Count the compressed sectors' clusters, as a real writer would.
   Refcounts rc(*mem.file, h->cluster_bits, h->refcount_order);
   ASSERT_TRUE(rc.load(h->refcount_table_offset, h->refcount_table_clusters).ok());
-  auto d = decode_compressed(encode_compressed(at, packed->size(), h->cluster_bits), h->cluster_bits);
+  auto d =
+      decode_compressed(encode_compressed(at, packed->size(), h->cluster_bits), h->cluster_bits);
   ASSERT_TRUE(rc.update_range(d->aligned_offset, d->aligned_bytes, 1).ok());
   ASSERT_TRUE(rc.write_back(WriteBackOrder::kFlushBeforeTable).ok());
 }
@@ -183,14 +187,16 @@ TEST(Qcow2Image, CompressedClustersReadAndRewrite) {
     auto image = test::create_and_open(mem, o);
     ASSERT_TRUE(image);
     std::vector<std::byte> data(65536);
-    for (size_t i = 0; i < data.size(); ++i) data[i] = std::byte(static_cast<uint8_t>((i / 100) % 7));
+    for (size_t i = 0; i < data.size(); ++i)
+      data[i] = std::byte(static_cast<uint8_t>((i / 100) % 7));
     ASSERT_TRUE(image->write(0, data).ok());
     ASSERT_TRUE(image->close().ok());
     image.reset();
     make_compressed(mem, type, data);
     auto ro = test::reopen(mem, io::Access::kReadOnly);
     EXPECT_EQ(read_back(*ro, 0, 65536), data);
-    EXPECT_EQ(read_back(*ro, 4096, 512), std::vector<std::byte>(data.begin() + 4096, data.begin() + 4608));
+    EXPECT_EQ(read_back(*ro, 4096, 512),
+              std::vector<std::byte>(data.begin() + 4096, data.begin() + 4608));
     auto st = ro->block_status(0, 65536);
     EXPECT_TRUE(st->compressed);
     ro.reset();

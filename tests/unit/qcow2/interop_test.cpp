@@ -36,10 +36,17 @@ void raw_write(const std::string& raw, uint64_t offset, const std::vector<std::b
 TEST(Qcow2Interop, CreatedAndWrittenImagesPassQemuCheck) {
   REQUIRE_QEMU_IMG();
   test::TempDir dir;
-  struct Variant { const char* name; unsigned version; uint64_t cluster; bool ext; unsigned rb; };
-  for (const Variant& v : {Variant{"v3", 3, 65536, false, 16}, Variant{"v2", 2, 65536, false, 16},
-                           Variant{"ext", 3, 65536, true, 16}, Variant{"small", 3, 512, false, 16},
-                           Variant{"rb1", 3, 4096, false, 1}, Variant{"rb64", 3, 2 << 20, false, 64}}) {
+  struct Variant {
+    const char* name;
+    unsigned version;
+    uint64_t cluster;
+    bool ext;
+    unsigned rb;
+  };
+  for (const Variant& v :
+       {Variant{"v3", 3, 65536, false, 16}, Variant{"v2", 2, 65536, false, 16},
+        Variant{"ext", 3, 65536, true, 16}, Variant{"small", 3, 512, false, 16},
+        Variant{"rb1", 3, 4096, false, 1}, Variant{"rb64", 3, 2 << 20, false, 64}}) {
     const std::string img = dir.path + "/" + v.name + ".qcow2";
     const std::string raw = dir.path + "/" + v.name + ".raw";
     auto o = test::qcow2_options(32 << 20);
@@ -53,7 +60,8 @@ TEST(Qcow2Interop, CreatedAndWrittenImagesPassQemuCheck) {
     auto image = open_rw(img);
     ASSERT_TRUE(image);
     for (int i = 0; i < 30; ++i) {
-      const uint64_t off = (static_cast<uint64_t>(i) * 7919 * 512) % ((32 << 20) - 200000) / 512 * 512;
+      const uint64_t off =
+          (static_cast<uint64_t>(i) * 7919 * 512) % ((32 << 20) - 200000) / 512 * 512;
       auto data = pattern(512 * (1 + i * 13 % 300), static_cast<uint8_t>(i + 1));
       ASSERT_TRUE(image->write(off, data).ok());
       raw_write(raw, off, data);
@@ -74,11 +82,12 @@ TEST(Qcow2Interop, OverlayCowAndSubclusters) {
   test::TempDir dir;
   const std::string base = dir.path + "/base.qcow2";
   ASSERT_EQ(run("qemu-img create -q -f qcow2 " + base + " 8M && qemu-io -c 'write -P 0x5a 0 8M' " +
-                base + " >/dev/null"), 0);
+                base + " >/dev/null"),
+            0);
   for (bool ext : {false, true}) {
     const std::string top = dir.path + (ext ? "/top-ext.qcow2" : "/top.qcow2");
     auto o = test::qcow2_options(8 << 20);
-    o.size.reset();  // from the backing file
+    o.size.reset();                 // from the backing file
     o.backing_file = "base.qcow2";  // relative to the overlay's folder
     o.backing_format = ImageFormat::kQcow2;
     o.extended_l2 = ext;
@@ -112,7 +121,10 @@ TEST(Qcow2Interop, OverlayCowAndSubclusters) {
     std::string out;
     EXPECT_EQ(run("qemu-img check " + top, &out), 0) << out;
     EXPECT_EQ(run("qemu-io -f qcow2 -c 'read -P 0x5a 0 64k' -c 'read -P 0 3M 1M' " + top +
-                  " | grep -c 'read'", &out), 0) << out;
+                      " | grep -c 'read'",
+                  &out),
+              0)
+        << out;
   }
 }
 
@@ -121,7 +133,8 @@ TEST(Qcow2Interop, SnapshotSharedClustersAreCopiedOnWrite) {
   test::TempDir dir;
   const std::string img = dir.path + "/snap.qcow2";
   ASSERT_EQ(run("qemu-img create -q -f qcow2 " + img + " 4M && qemu-io -c 'write -P 0x11 0 4M' " +
-                img + " >/dev/null && qemu-img snapshot -c s1 " + img), 0);
+                img + " >/dev/null && qemu-img snapshot -c s1 " + img),
+            0);
   {
     auto image = open_rw(img);
     ASSERT_TRUE(image);
@@ -135,9 +148,13 @@ TEST(Qcow2Interop, SnapshotSharedClustersAreCopiedOnWrite) {
   }
   std::string out;
   EXPECT_EQ(run("qemu-img check " + img, &out), 0) << out;
-  EXPECT_EQ(run("qemu-img convert -O raw -l s1 " + img + " " + dir.path + "/s1.raw && "
-                "qemu-io -f raw -c 'read -P 0x11 0 4M' " + dir.path + "/s1.raw | grep -q '^read'",
-                &out), 0) << out;
+  EXPECT_EQ(run("qemu-img convert -O raw -l s1 " + img + " " + dir.path +
+                    "/s1.raw && "
+                    "qemu-io -f raw -c 'read -P 0x11 0 4M' " +
+                    dir.path + "/s1.raw | grep -q '^read'",
+                &out),
+            0)
+      << out;
 }
 
 TEST(Qcow2Interop, DeepChainReadsFallThrough) {

@@ -21,7 +21,9 @@ class SharedFile final : public io::File {
  public:
   explicit SharedFile(std::shared_ptr<io::File> f) : f_(std::move(f)) {}
   Result<void> read_at(uint64_t o, std::span<std::byte> b) override { return f_->read_at(o, b); }
-  Result<void> write_at(uint64_t o, std::span<const std::byte> d) override { return f_->write_at(o, d); }
+  Result<void> write_at(uint64_t o, std::span<const std::byte> d) override {
+    return f_->write_at(o, d);
+  }
   Result<void> flush() override { return f_->flush(); }
   Result<void> punch_hole(uint64_t o, uint64_t l) override { return f_->punch_hole(o, l); }
   Result<void> write_zeroes(uint64_t o, uint64_t l) override { return f_->write_zeroes(o, l); }
@@ -46,7 +48,9 @@ std::vector<std::byte> pattern(size_t n, uint8_t seed) {
   return v;
 }
 
-std::unique_ptr<io::File> SharedMemory::handle() { return std::make_unique<SharedFile>(file); }
+std::unique_ptr<io::File> SharedMemory::handle() {
+  return std::make_unique<SharedFile>(file);
+}
 
 CreateOptions qcow2_options(uint64_t size) {
   CreateOptions o;
@@ -84,10 +88,11 @@ Consistency check_refcounts(io::File& file) {
   }
   std::map<uint64_t, uint64_t> refs;
   const uint64_t cs = header->cluster_size();
-  auto walked = walk_references(file, *header, RefcountStructures::kVisit, [&](const Reference& r) -> Result<void> {
-    for (uint64_t o = r.offset / cs; o <= (r.offset + r.bytes - 1) / cs; ++o) ++refs[o];
-    return ok();
-  });
+  auto walked = walk_references(
+      file, *header, RefcountStructures::kVisit, [&](const Reference& r) -> Result<void> {
+        for (uint64_t o = r.offset / cs; o <= (r.offset + r.bytes - 1) / cs; ++o) ++refs[o];
+        return ok();
+      });
   if (!walked.ok()) {
     c.corruptions = 1;
     c.first_problem = walked.error().message();
@@ -120,9 +125,13 @@ TempDir::TempDir() {
   char tmpl[] = "/tmp/amber-qcow2-XXXXXX";
   path = mkdtemp(tmpl);
 }
-TempDir::~TempDir() { std::filesystem::remove_all(path); }
+TempDir::~TempDir() {
+  std::filesystem::remove_all(path);
+}
 
-bool have_qemu_img() { return access("/usr/bin/qemu-img", X_OK) == 0; }
+bool have_qemu_img() {
+  return access("/usr/bin/qemu-img", X_OK) == 0;
+}
 
 int run(const std::string& command, std::string* out) {
   FILE* p = popen((command + " 2>&1").c_str(), "r");

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Unit tests for `amber-img create` argument handling and its
 // "Formatting ..." line (expected strings captured from qemu-img 7.2).
-#include "block/tool/create.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "block/tool/create.h"
 
 namespace amber::block::tool {
 namespace {
@@ -103,8 +103,9 @@ TEST(CreateArgs, Errors) {
                 .context(),
             "Lazy refcounts only supported with compatibility level 1.1 and above (use "
             "version=v3 or greater)");
-  EXPECT_EQ(plan_error({"create", "-f", "qcow2", "-o", "compression_type=foo", "x", "1M"}).context(),
-            "Parameter 'compression-type' does not accept value 'foo'");
+  EXPECT_EQ(
+      plan_error({"create", "-f", "qcow2", "-o", "compression_type=foo", "x", "1M"}).context(),
+      "Parameter 'compression-type' does not accept value 'foo'");
   EXPECT_EQ(plan_error({"create", "-f", "qcow2", "-o", "refcount_bits=3", "x", "1M"}).context(),
             "Refcount width must be a power of two and may not exceed 64 bits");
   EXPECT_EQ(plan_error({"create", "-f", "raw", "-b", "a", "x", "1M"}).context(),

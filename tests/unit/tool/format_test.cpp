@@ -121,7 +121,9 @@ TEST(JsonEscape, Specials) {
 // surrogate pair.
 TEST(JsonEscape, Utf8AsQemu) {
   EXPECT_EQ(json_escape("x\x01\xc3\xa9\x7f.qcow2"), "x\\u0001\\u00E9\\u007F.qcow2");
-  EXPECT_EQ(json_escape("a\xff" "b"), "a\\uFFFDb");
+  EXPECT_EQ(json_escape("a\xff"
+                        "b"),
+            "a\\uFFFDb");
   EXPECT_EQ(json_escape("\xf0\x9f\x98\x80"), "\\uD83D\\uDE00");
   EXPECT_EQ(json_escape("\xc3"), "\\uFFFD");  // truncated sequence
 }
@@ -180,7 +182,8 @@ TEST(CheckOutput, CleanHuman) {
   CheckReport empty;
   empty.image_end_offset = 262144;
   empty.total_clusters = 16384;
-  EXPECT_EQ(check_to_human(empty), "No errors were found on the image.\nImage end offset: 262144\n");
+  EXPECT_EQ(check_to_human(empty),
+            "No errors were found on the image.\nImage end offset: 262144\n");
 }
 
 TEST(CheckOutput, ErrorsHumanAndJson) {
@@ -228,12 +231,14 @@ TEST(CheckOutput, Repaired) {
 
 TEST(MapOutput, JsonAndHuman) {
   MapEntry e{0, 65536, 0, true, false, true, 327680, "t.qcow2"};
-  EXPECT_EQ(map_entry_json(e),
-            R"({ "start": 0, "length": 65536, "depth": 0, "present": true, "zero": false, "data": true, "offset": 327680})");
+  EXPECT_EQ(
+      map_entry_json(e),
+      R"({ "start": 0, "length": 65536, "depth": 0, "present": true, "zero": false, "data": true, "offset": 327680})");
   EXPECT_EQ(map_entry_human(e), "0               0x10000         0x50000         t.qcow2");
   MapEntry hole{65536, 983040, 1, false, true, false, std::nullopt, ""};
-  EXPECT_EQ(map_entry_json(hole),
-            R"({ "start": 65536, "length": 983040, "depth": 1, "present": false, "zero": true, "data": false})");
+  EXPECT_EQ(
+      map_entry_json(hole),
+      R"({ "start": 65536, "length": 983040, "depth": 1, "present": false, "zero": true, "data": false})");
   EXPECT_EQ(map_entry_human(hole), "");
 }
 

@@ -35,7 +35,7 @@ TEST(ParseSize, Fractions) {
   EXPECT_EQ(size_of("1.1k"), 1126u);  // floor, as qemu-img
   EXPECT_EQ(size_of("0.5k"), 512u);
   EXPECT_EQ(size_of("1.k"), 1024u);
-  EXPECT_EQ(size_of("1.0"), 1u);      // a zero fraction on bytes is fine
+  EXPECT_EQ(size_of("1.0"), 1u);  // a zero fraction on bytes is fine
   EXPECT_FALSE(parse_size("1.5").ok());
 }
 

@@ -2,10 +2,9 @@
 // Unit tests of BlkEngine: request parsing and execution on an in-memory
 // image (read, write, flush, discard, write-zeroes, get-id, write cache,
 // read-only) and the answers to malformed or out-of-range requests.
-#include "hv/virtio/blk_engine.h"
-
 #include <gtest/gtest.h>
 
+#include "hv/virtio/blk_engine.h"
 #include "virtio_test_support.h"
 
 namespace amber::hv::virtio {
@@ -17,9 +16,9 @@ using test::MemImage;
 using test::TestRing;
 
 constexpr uint64_t kDiskSize = 1 << 20;  // 2048 sectors
-constexpr uint64_t kAllFeatures =
-    feature_bit(kBlkFeatureFlush) | feature_bit(kBlkFeatureDiscard) |
-    feature_bit(kBlkFeatureWriteZeroes) | feature_bit(kBlkFeatureConfigWce);
+constexpr uint64_t kAllFeatures = feature_bit(kBlkFeatureFlush) | feature_bit(kBlkFeatureDiscard) |
+                                  feature_bit(kBlkFeatureWriteZeroes) |
+                                  feature_bit(kBlkFeatureConfigWce);
 
 BlkOptions options(unsigned queues, block::DiscardMode discard,
                    DiskAccess access = DiskAccess::kReadWrite) {
@@ -39,8 +38,9 @@ class BlkTest : public ::testing::Test {
     engine_ = std::make_unique<BlkEngine>(image_, options);
     engine_->set_negotiated_features(kAllFeatures & engine_->offered_features());
     ring_ = std::make_unique<TestRing>(ram_, 0x10000, 256);
-    ASSERT_TRUE(queue_.activate(ram_.memory,
-                                {256, ring_->desc(), ring_->avail(), ring_->used()}, {true, true})
+    ASSERT_TRUE(queue_
+                    .activate(ram_.memory, {256, ring_->desc(), ring_->avail(), ring_->used()},
+                              {true, true})
                     .ok());
   }
   uint64_t header(uint32_t type, uint64_t sector) {
@@ -76,8 +76,10 @@ TEST_F(BlkTest, WriteThenReadAcrossSegments) {
   const uint64_t data = ram_.alloc(2048);
   for (int i = 0; i < 2048; ++i) ram_.put<uint8_t>(data + i, static_cast<uint8_t>(i * 7));
   // Data split 100 / 1948 bytes: segments need not be sector-sized.
-  EXPECT_EQ(run({{header(kBlkTypeOut, 10), 16, false}, {data, 100, false},
-                 {data + 100, 1948, false}, {status(), 1, true}}),
+  EXPECT_EQ(run({{header(kBlkTypeOut, 10), 16, false},
+                 {data, 100, false},
+                 {data + 100, 1948, false},
+                 {status(), 1, true}}),
             kBlkStatusOk);
   EXPECT_EQ(used_len_, 1u);
   EXPECT_EQ(image_->byte(10 * 512 + 5), static_cast<uint8_t>(35));
@@ -160,8 +162,9 @@ TEST_F(BlkTest, DiscardAndWriteZeroes) {
   ram_.put<uint64_t>(wz, 200);
   ram_.put<uint32_t>(wz + 8, 2);
   ram_.put<uint32_t>(wz + 12, kBlkDiscardFlagUnmap);
-  EXPECT_EQ(run({{header(kBlkTypeWriteZeroes, 0), 16, false}, {wz, 16, false}, {status(), 1, true}}),
-            kBlkStatusOk);
+  EXPECT_EQ(
+      run({{header(kBlkTypeWriteZeroes, 0), 16, false}, {wz, 16, false}, {status(), 1, true}}),
+      kBlkStatusOk);
   EXPECT_EQ(image_->zeroes, 1);
   EXPECT_EQ(image_->last_zero_mode, block::ZeroMode::kMayUnmap);
   EXPECT_EQ(image_->byte(201 * 512), 0);
@@ -171,8 +174,9 @@ TEST_F(BlkTest, DiscardAndWriteZeroes) {
   EXPECT_EQ(run({{header(kBlkTypeDiscard, 0), 16, false}, {wz, 16, false}, {status(), 1, true}}),
             kBlkStatusUnsupp);
   ram_.put<uint32_t>(wz + 12, 2);
-  EXPECT_EQ(run({{header(kBlkTypeWriteZeroes, 0), 16, false}, {wz, 16, false}, {status(), 1, true}}),
-            kBlkStatusUnsupp);
+  EXPECT_EQ(
+      run({{header(kBlkTypeWriteZeroes, 0), 16, false}, {wz, 16, false}, {status(), 1, true}}),
+      kBlkStatusUnsupp);
   // Out of range, too many sectors, bad segment length.
   ram_.put<uint32_t>(wz + 12, 0);
   ram_.put<uint64_t>(wz, 2047);
@@ -194,8 +198,9 @@ TEST_F(BlkTest, DiscardWithoutFeatureIsUnsupported) {
   ram_.put<uint32_t>(seg + 8, 1);
   EXPECT_EQ(run({{header(kBlkTypeDiscard, 0), 16, false}, {seg, 16, false}, {status(), 1, true}}),
             kBlkStatusUnsupp);
-  EXPECT_EQ(run({{header(kBlkTypeWriteZeroes, 0), 16, false}, {seg, 16, false}, {status(), 1, true}}),
-            kBlkStatusUnsupp);
+  EXPECT_EQ(
+      run({{header(kBlkTypeWriteZeroes, 0), 16, false}, {seg, 16, false}, {status(), 1, true}}),
+      kBlkStatusUnsupp);
   EXPECT_EQ(image_->discards + image_->zeroes, 0);
   EXPECT_EQ(engine_->stats().unsupported, 2u);
 }
@@ -227,8 +232,9 @@ TEST_F(BlkTest, OutOfRangeSectorsAreIoErrors) {
   EXPECT_EQ(run({{header(kBlkTypeIn, 2048), 16, false}, {data, 512, true}, {status(), 1, true}}),
             kBlkStatusIoErr);
   // sector * 512 would overflow 64 bits.
-  EXPECT_EQ(run({{header(kBlkTypeOut, 1ull << 55), 16, false}, {data, 512, false}, {status(), 1, true}}),
-            kBlkStatusIoErr);
+  EXPECT_EQ(
+      run({{header(kBlkTypeOut, 1ull << 55), 16, false}, {data, 512, false}, {status(), 1, true}}),
+      kBlkStatusIoErr);
   EXPECT_EQ(run({{header(kBlkTypeIn, ~0ull), 16, false}, {data, 512, true}, {status(), 1, true}}),
             kBlkStatusIoErr);
   // Not a multiple of the sector size.

@@ -28,18 +28,26 @@ class HostileTest : public ::testing::Test {
   // end of RAM, sometimes straddling the two regions.
   uint64_t address() {
     switch (rng_() % 8) {
-      case 0: return GuestRam::kRamEnd - (rng_() % 64);
-      case 1: return GuestRam::kRegionSize - (rng_() % 64);
-      case 2: return rng_();
-      default: return 0x80000 + (rng_() % 0x70000);
+      case 0:
+        return GuestRam::kRamEnd - (rng_() % 64);
+      case 1:
+        return GuestRam::kRegionSize - (rng_() % 64);
+      case 2:
+        return rng_();
+      default:
+        return 0x80000 + (rng_() % 0x70000);
     }
   }
   uint32_t length() {
     switch (rng_() % 6) {
-      case 0: return static_cast<uint32_t>(rng_());
-      case 1: return 16;
-      case 2: return 1;
-      default: return static_cast<uint32_t>((rng_() % 9) * 512 + (rng_() % 2) * (rng_() % 600));
+      case 0:
+        return static_cast<uint32_t>(rng_());
+      case 1:
+        return 16;
+      case 2:
+        return 1;
+      default:
+        return static_cast<uint32_t>((rng_() % 9) * 512 + (rng_() % 2) * (rng_() % 600));
     }
   }
   void randomise_ring() {

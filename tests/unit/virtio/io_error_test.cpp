@@ -40,13 +40,14 @@ class IoErrorTest : public ::testing::Test {
     ASSERT_TRUE(image.ok()) << image.error().message();
     BlkOptions options;
     options.discard = block::DiscardMode::kUnmap;
-    engine_ = std::make_unique<BlkEngine>(std::shared_ptr<block::Image>(std::move(*image)),
-                                          options);
+    engine_ =
+        std::make_unique<BlkEngine>(std::shared_ptr<block::Image>(std::move(*image)), options);
     engine_->set_negotiated_features(engine_->offered_features());
     engine_->set_io_error_sink("disk7", [this](const BlkIoError& e) { reported_.push_back(e); });
     ring_ = std::make_unique<TestRing>(ram_, 0x10000, 256);
-    ASSERT_TRUE(queue_.activate(ram_.memory,
-                                {256, ring_->desc(), ring_->avail(), ring_->used()}, {true, true})
+    ASSERT_TRUE(queue_
+                    .activate(ram_.memory, {256, ring_->desc(), ring_->avail(), ring_->used()},
+                              {true, true})
                     .ok());
   }
   int run(uint32_t type, uint64_t sector, uint32_t data_len, bool data_writable) {

@@ -10,8 +10,8 @@
 
 #include <atomic>
 
-#include "hv/virtio/blk_engine.h"
 #include "hv/virtio/blk_device.h"
+#include "hv/virtio/blk_engine.h"
 #include "virtio_test_support.h"
 
 namespace amber::hv::virtio {
@@ -37,8 +37,9 @@ class MergeTest : public ::testing::Test {
     engine_ = std::make_unique<BlkEngine>(image_, BlkOptions{});
     engine_->set_negotiated_features(engine_->offered_features());
     ring_ = std::make_unique<TestRing>(ram_, kRing, 256);
-    ASSERT_TRUE(queue_.activate(ram_.memory,
-                                {256, ring_->desc(), ring_->avail(), ring_->used()}, {true, true})
+    ASSERT_TRUE(queue_
+                    .activate(ram_.memory, {256, ring_->desc(), ring_->avail(), ring_->used()},
+                              {true, true})
                     .ok());
   }
   std::vector<Buf> request(uint32_t type, uint64_t sector, const std::vector<Buf>& data) {
@@ -127,7 +128,8 @@ TEST_F(MergeTest, ContiguousWritesBecomeOneWritev) {
 }
 
 TEST_F(MergeTest, ContiguousReadsBecomeOneReadv) {
-  for (uint64_t i = 0; i < 4; ++i) image_->fill((64 + 8 * i) * 512, k4K, static_cast<uint8_t>(0xA0 + i));
+  for (uint64_t i = 0; i < 4; ++i)
+    image_->fill((64 + 8 * i) * 512, k4K, static_cast<uint8_t>(0xA0 + i));
   for (uint64_t i = 0; i < 4; ++i) submit_rw(kBlkTypeIn, 64 + 8 * i, i);
   run_batch();
   const auto reads = calls(CallKind::kRead);
@@ -246,9 +248,9 @@ TEST_F(MergeTest, InvalidRequestsAnswerAloneAndSplitRuns) {
   submit_rw(kBlkTypeOut, 0, 0);
   submit(kBlkTypeOut, 8, {{kData, k4K, true}});  // wrong direction
   submit_rw(kBlkTypeOut, 16, 1);
-  submit_rw(kBlkTypeOut, 24, 2, 100);                        // not a sector multiple
-  submit_rw(kBlkTypeOut, kDiskSize / 512 - 4, 3);            // past the end
-  submit(kBlkTypeOut, 32, {});                               // empty: OK, no I/O
+  submit_rw(kBlkTypeOut, 24, 2, 100);              // not a sector multiple
+  submit_rw(kBlkTypeOut, kDiskSize / 512 - 4, 3);  // past the end
+  submit(kBlkTypeOut, 32, {});                     // empty: OK, no I/O
   run_batch();
   const auto writes = calls(CallKind::kWrite);
   ASSERT_EQ(writes.size(), 2u);  // sectors 0 and 16: not contiguous without 8

@@ -3,8 +3,6 @@
 // way SeaBIOS / Windows viostor (legacy I/O BAR, INTx or MSI-X) and Linux
 // (modern capabilities, MSI-X, EVENT_IDX, MQ) drive it, with synthetic
 // guest RAM and fake interrupt / ioeventfd sinks.
-#include "hv/virtio/pci_transport.h"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,6 +12,7 @@
 
 #include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
+#include "hv/virtio/pci_transport.h"
 #include "virtio_test_support.h"
 
 namespace amber::hv::virtio {
@@ -141,9 +140,8 @@ class PciTest : public ::testing::Test {
     const uint64_t data = ram_.alloc(512), st = ram_.alloc(1);
     std::memset(ram_.at(data), fill, 512);
     ram_.put<uint8_t>(st, 0xFF);
-    rings_[q]->publish(rings_[q]->build({{header(kBlkTypeOut, sector), 16, false},
-                                         {data, 512, false},
-                                         {st, 1, true}}));
+    rings_[q]->publish(rings_[q]->build(
+        {{header(kBlkTypeOut, sector), 16, false}, {data, 512, false}, {st, 1, true}}));
     return st;
   }
   bool wait_status(uint8_t bits) {
@@ -443,7 +441,7 @@ TEST_F(PciTest, PciCfgWindowReachesBars) {
   make(3);
   map_bars();
   const unsigned cap = find_cap(pci::kCapabilityVendor, kPciCapPciCfg);
-  set_cfg(cap + 4, 1, 4);          // BAR4
+  set_cfg(cap + 4, 1, 4);  // BAR4
   set_cfg(cap + 8, 4, kCommonNumQueues);
   set_cfg(cap + 12, 4, 2);
   EXPECT_EQ(cfg(cap + 16, 2), 3u);

@@ -20,9 +20,9 @@ class QueueTest : public ::testing::Test {
  protected:
   void activate(uint16_t size = 16, RingFeatures features = {true, true}) {
     ring_ = std::make_unique<TestRing>(ram_, kRingBase, size);
-    ASSERT_TRUE(queue_.activate(ram_.memory, {size, ring_->desc(), ring_->avail(), ring_->used()},
-                                features)
-                    .ok());
+    ASSERT_TRUE(
+        queue_.activate(ram_.memory, {size, ring_->desc(), ring_->avail(), ring_->used()}, features)
+            .ok());
   }
   // Pops and expects a ring error.
   void expect_pop_error() {
@@ -59,7 +59,8 @@ TEST_F(QueueTest, PopsDirectChainAndPushesUsed) {
 
 TEST_F(QueueTest, PopsIndirectChain) {
   activate();
-  const uint64_t table = ram_.alloc(48), a = ram_.alloc(16), b = ram_.alloc(4096), c = ram_.alloc(1);
+  const uint64_t table = ram_.alloc(48), a = ram_.alloc(16), b = ram_.alloc(4096),
+                 c = ram_.alloc(1);
   ring_->publish(ring_->build_indirect(table, {{a, 16, false}, {b, 4096, true}, {c, 1, true}}));
   auto r = queue_.pop(chain_);
   ASSERT_TRUE(r.ok() && *r);
@@ -117,7 +118,8 @@ TEST_F(QueueTest, LoopingChainIsRingError) {
 TEST_F(QueueTest, SelfLoopingIndirectTableIsRingError) {
   activate(16);
   const uint64_t table = ram_.alloc(64), a = ram_.alloc(16);
-  for (int i = 0; i < 4; ++i) TestRing::write_desc_at(ram_, table + 16 * i, a, 16, kDescFlagNext, 0);
+  for (int i = 0; i < 4; ++i)
+    TestRing::write_desc_at(ram_, table + 16 * i, a, 16, kDescFlagNext, 0);
   ring_->set_desc(0, table, 64, kDescFlagIndirect, 0);
   ring_->publish(0);
   expect_pop_error();
@@ -208,7 +210,7 @@ TEST_F(QueueTest, EventIdxSuppressesNotifications) {
   EXPECT_FALSE(queue_.should_notify());  // used idx 2: event 2 not yet crossed
   ASSERT_TRUE(*queue_.pop(chain_));
   queue_.push_used(chain_.head, 1);
-  EXPECT_TRUE(queue_.should_notify());  // used idx 3 crossed event 2
+  EXPECT_TRUE(queue_.should_notify());   // used idx 3 crossed event 2
   EXPECT_FALSE(queue_.should_notify());  // nothing new
   // More work is pending, so the queue must not sleep; avail_event = 3.
   EXPECT_TRUE(queue_.prepare_to_sleep());

@@ -7,6 +7,8 @@
 // FakeInterrupts) lock or use atomics; the rest is test-thread only.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -16,8 +18,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "block/image.h"
 #include "hv/memory/guest_memory.h"
@@ -84,7 +84,9 @@ struct Buf {
 class TestRing {
  public:
   TestRing(GuestRam& ram, uint64_t desc, uint16_t size, uint64_t avail = 0, uint64_t used = 0)
-      : ram_(ram), size_(size), desc_(desc),
+      : ram_(ram),
+        size_(size),
+        desc_(desc),
         avail_(avail ? avail : desc + 16ull * size),
         used_(used ? used : ((desc + 16ull * size + 6 + 2ull * size + 4095) & ~4095ull)) {}
   uint64_t desc() const { return desc_; }
@@ -110,7 +112,8 @@ class TestRing {
       const uint16_t idx = static_cast<uint16_t>((head + i) % size_);
       const bool last = i + 1 == bufs.size();
       set_desc(idx, bufs[i].gpa, bufs[i].len,
-               static_cast<uint16_t>((bufs[i].writable ? kDescFlagWrite : 0) | (last ? 0 : kDescFlagNext)),
+               static_cast<uint16_t>((bufs[i].writable ? kDescFlagWrite : 0) |
+                                     (last ? 0 : kDescFlagNext)),
                static_cast<uint16_t>((idx + 1) % size_));
     }
     next_free_ = static_cast<uint16_t>((head + bufs.size()) % size_);
@@ -121,7 +124,8 @@ class TestRing {
     for (size_t i = 0; i < bufs.size(); ++i) {
       const bool last = i + 1 == bufs.size();
       write_desc_at(ram_, table + 16 * i, bufs[i].gpa, bufs[i].len,
-                    static_cast<uint16_t>((bufs[i].writable ? kDescFlagWrite : 0) | (last ? 0 : kDescFlagNext)),
+                    static_cast<uint16_t>((bufs[i].writable ? kDescFlagWrite : 0) |
+                                          (last ? 0 : kDescFlagNext)),
                     static_cast<uint16_t>(i + 1));
     }
     const uint16_t head = next_free_;
@@ -132,7 +136,8 @@ class TestRing {
   void publish(uint16_t head) {
     ram_.put<uint16_t>(avail_ + 4 + 2ull * (avail_idx_ % size_), head);
     ++avail_idx_;
-    __atomic_store_n(reinterpret_cast<uint16_t*>(ram_.at(avail_ + 2)), avail_idx_, __ATOMIC_RELEASE);
+    __atomic_store_n(reinterpret_cast<uint16_t*>(ram_.at(avail_ + 2)), avail_idx_,
+                     __ATOMIC_RELEASE);
   }
   void set_avail_idx(uint16_t v) {
     avail_idx_ = v;
@@ -179,8 +184,7 @@ class MemImage final : public block::Image {
     size_t iovecs = 0;
   };
 
-  explicit MemImage(uint64_t size, bool read_only = false)
-      : data_(size), read_only_(read_only) {}
+  explicit MemImage(uint64_t size, bool read_only = false) : data_(size), read_only_(read_only) {}
   block::ImageFormat format() const override { return block::ImageFormat::kRaw; }
   uint64_t size() const override { return data_.size(); }
   const std::string& filename() const override { return name_; }

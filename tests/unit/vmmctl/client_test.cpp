@@ -4,10 +4,9 @@
 // and every way a server can misbehave.
 #include "vmmctl/client.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <string>
 #include <thread>
@@ -48,21 +47,26 @@ TEST(Client, TypedCallsWithIdsAndEventsInBetween) {
   std::thread server([&peer] {
     EXPECT_EQ(peer.read_line(), R"({"execute":"query-status","id":1})");
     // An event first, then the reply split across writes.
-    peer.send(R"({"event":"RESET"})" "\n" R"({"return":{"status":"paused","runn)");
-    peer.send(R"(ing":false,"name":"vm","pid":77},"id":1})" "\n");
+    peer.send(R"({"event":"RESET"})"
+              "\n"
+              R"({"return":{"status":"paused","runn)");
+    peer.send(R"(ing":false,"name":"vm","pid":77},"id":1})"
+              "\n");
     EXPECT_EQ(peer.read_line(), R"({"execute":"query-block","id":2})");
     // The reply and an event in one write.
-    peer.send(R"({"return":[{"device":"disk0","path":"/a","slot":3,"stats":{"rd_operations":1,)"
-              R"("rd_bytes":18446744073709551615,"rd_total_time_ns":0,"failed_rd_operations":0,)"
-              R"("wr_operations":0,"wr_bytes":0,"wr_total_time_ns":0,"failed_wr_operations":0,)"
-              R"("flush_operations":0,"flush_bytes":0,"flush_total_time_ns":0,"failed_flush_operations":0,)"
-              R"("discard_operations":0,"discard_bytes":0,"discard_total_time_ns":0,)"
-              R"("failed_discard_operations":0}}],"id":2})"
-              "\n"
-              R"({"event":"SHUTDOWN","data":{"reason":"host-quit"}})"
-              "\n");
+    peer.send(
+        R"({"return":[{"device":"disk0","path":"/a","slot":3,"stats":{"rd_operations":1,)"
+        R"("rd_bytes":18446744073709551615,"rd_total_time_ns":0,"failed_rd_operations":0,)"
+        R"("wr_operations":0,"wr_bytes":0,"wr_total_time_ns":0,"failed_wr_operations":0,)"
+        R"("flush_operations":0,"flush_bytes":0,"flush_total_time_ns":0,"failed_flush_operations":0,)"
+        R"("discard_operations":0,"discard_bytes":0,"discard_total_time_ns":0,)"
+        R"("failed_discard_operations":0}}],"id":2})"
+        "\n"
+        R"({"event":"SHUTDOWN","data":{"reason":"host-quit"}})"
+        "\n");
     EXPECT_EQ(peer.read_line(), R"({"execute":"system_powerdown","id":3})");
-    peer.send(R"({"error":{"class":"Unsupported","desc":"no"},"id":3})" "\n");
+    peer.send(R"({"error":{"class":"Unsupported","desc":"no"},"id":3})"
+              "\n");
   });
   auto client = Client::attach(peer.client_fd);
   ASSERT_TRUE(client.ok()) << client.error().message();
@@ -88,10 +92,12 @@ TEST(Client, TypedCallsWithIdsAndEventsInBetween) {
 
 TEST(Client, WaitEventReturnsQueuedThenNew) {
   Peer peer;
-  peer.send(kGreeting + R"({"event":"RESET"})" "\n");
+  peer.send(kGreeting + R"({"event":"RESET"})"
+                        "\n");
   auto client = Client::attach(peer.client_fd);
   ASSERT_TRUE(client.ok()) << client.error().message();
-  peer.send(R"({"event":"DEVICE_FAILED","data":{"device":"cpu","message":"x\u0001"}})" "\n");
+  peer.send(R"({"event":"DEVICE_FAILED","data":{"device":"cpu","message":"x\u0001"}})"
+            "\n");
   auto first = (*client)->wait_event(std::chrono::milliseconds(1000));
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(*first, Event(ResetEvent{}));
@@ -104,11 +110,13 @@ TEST(Client, WaitEventReturnsQueuedThenNew) {
 
 TEST(Client, RefusesAnotherProtocolMajor) {
   Peer peer;
-  peer.send(R"({"greeting":{"protocol":{"major":2,"minor":0},"program":"amber-vmm","version":"9"}})" "\n");
+  peer.send(R"({"greeting":{"protocol":{"major":2,"minor":0},"program":"amber-vmm","version":"9"}})"
+            "\n");
   auto client = Client::attach(peer.client_fd);
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.error().kind(), ErrorKind::kUnsupported);
-  EXPECT_NE(client.error().message().find("protocol 2.0"), std::string::npos) << client.error().message();
+  EXPECT_NE(client.error().message().find("protocol 2.0"), std::string::npos)
+      << client.error().message();
 }
 
 TEST(Client, ARepliesWithAnotherIdBreaksTheConnection) {
@@ -116,7 +124,8 @@ TEST(Client, ARepliesWithAnotherIdBreaksTheConnection) {
   peer.send(kGreeting);
   auto client = Client::attach(peer.client_fd);
   ASSERT_TRUE(client.ok());
-  peer.send(R"({"return":{},"id":41})" "\n");
+  peer.send(R"({"return":{},"id":41})"
+            "\n");
   auto paused = (*client)->call<Pause>();
   ASSERT_FALSE(paused.ok());
   EXPECT_EQ(paused.error().kind(), ErrorKind::kCorrupt);
@@ -127,9 +136,12 @@ TEST(Client, ARepliesWithAnotherIdBreaksTheConnection) {
 TEST(Client, MisbehavingServersGiveErrorsNotHangs) {
   const std::string bad_lines[] = {
       "not json\n",
-      R"({"return":{"status":"flying","running":true,"name":"vm","pid":1},"id":1})" "\n",
-      R"({"return":{"status":"running"},"id":1})" "\n",
-      R"({"whatever":1,"id":1})" "\n",
+      R"({"return":{"status":"flying","running":true,"name":"vm","pid":1},"id":1})"
+      "\n",
+      R"({"return":{"status":"running"},"id":1})"
+      "\n",
+      R"({"whatever":1,"id":1})"
+      "\n",
       kGreeting,
       std::string(kMaxMessageLength + 10, ' '),
   };
@@ -163,7 +175,8 @@ TEST(Client, MisbehavingServersGiveErrorsNotHangs) {
 
 TEST(Client, NoGreetingIsAnError) {
   Peer peer;
-  peer.send(R"({"return":{}})" "\n");
+  peer.send(R"({"return":{}})"
+            "\n");
   EXPECT_FALSE(Client::attach(peer.client_fd).ok());
 }
 

@@ -9,7 +9,9 @@
 namespace amber::vmmctl {
 namespace {
 
-Result<LaunchSettings> parse(const std::vector<std::string>& args) { return parse_argv(args); }
+Result<LaunchSettings> parse(const std::vector<std::string>& args) {
+  return parse_argv(args);
+}
 
 LaunchSettings everything_set() {
   LaunchSettings s;
@@ -57,27 +59,35 @@ TEST(LaunchSettings, ArgvIsExplicit) {
   auto argv = to_argv(everything_set());
   ASSERT_TRUE(argv.ok());
   const std::vector<std::string> want = {
-      "--name",     "win7",
-      "--memory",   "size=2G,hugepages=on",
-      "--cpus",     "4",
-      "--firmware", "/opt/bios,v2.bin",
+      "--name",
+      "win7",
+      "--memory",
+      "size=2G,hugepages=on",
+      "--cpus",
+      "4",
+      "--firmware",
+      "/opt/bios,v2.bin",
       "--disk",
       "path=/var/lib/images/a,,b=c.qcow2,format=qcow2,cache=none,aio=io_uring,queues=4,"
       "discard=unmap,serial=S,,1,readonly=off",
-      "--disk",     "path=b.raw,cache=writeback,aio=threads,queues=1,discard=ignore,readonly=on",
-      "--serial",   "unix:/run/amber/win7 serial.sock",
-      "--control",  "/run/amber/win7.sock",
-      "--debugcon", "file:/tmp/d.log",
+      "--disk",
+      "path=b.raw,cache=writeback,aio=threads,queues=1,discard=ignore,readonly=on",
+      "--serial",
+      "unix:/run/amber/win7 serial.sock",
+      "--control",
+      "/run/amber/win7.sock",
+      "--debugcon",
+      "file:/tmp/d.log",
       "--no-reboot"};
   EXPECT_EQ(*argv, want);
 }
 
 TEST(LaunchSettings, ParsesTheDocumentedCommandLine) {
-  auto s = parse({"--name", "win7", "--memory", "size=2G,hugepages=on", "--cpus", "2",
-                  "--firmware", "/x/bios.bin", "--disk",
-                  "path=a.qcow2,format=qcow2,cache=none,queues=4,discard=unmap,serial=S1",
-                  "--disk", "b.raw,readonly=on", "--serial", "pty", "--control", "/run/x.sock",
-                  "--debugcon", "file:/tmp/d.log", "--no-reboot"});
+  auto s = parse({"--name", "win7", "--memory", "size=2G,hugepages=on", "--cpus", "2", "--firmware",
+                  "/x/bios.bin", "--disk",
+                  "path=a.qcow2,format=qcow2,cache=none,queues=4,discard=unmap,serial=S1", "--disk",
+                  "b.raw,readonly=on", "--serial", "pty", "--control", "/run/x.sock", "--debugcon",
+                  "file:/tmp/d.log", "--no-reboot"});
   ASSERT_TRUE(s.ok()) << s.error().message();
   EXPECT_EQ(s->memory, 2ULL << 30);
   EXPECT_EQ(s->hugepages, Hugepages::kOn);
@@ -149,7 +159,8 @@ TEST(LaunchSettings, BadValuesGiveOneClearError) {
     }
   }
   std::vector<std::string> seventeen;
-  for (int i = 0; i < 17; ++i) seventeen.insert(seventeen.end(), {"--disk", "d" + std::to_string(i)});
+  for (int i = 0; i < 17; ++i)
+    seventeen.insert(seventeen.end(), {"--disk", "d" + std::to_string(i)});
   EXPECT_FALSE(parse(seventeen).ok());
 }
 

@@ -72,18 +72,22 @@ TEST(Json, StringsAreEscapedNotDropped) {
   ASSERT_TRUE(event.ok());
   EXPECT_EQ(std::get<DeviceFailedEvent>(*event).message, message);
   // Invalid UTF-8 (a path is bytes) becomes U+FFFD instead of throwing.
-  EXPECT_EQ(dump_json(Json("a\xff" "b")), "\"a\xef\xbf\xbd" "b\"");
+  EXPECT_EQ(dump_json(Json("a\xff"
+                           "b")),
+            "\"a\xef\xbf\xbd"
+            "b\"");
 }
 
 TEST(Json, ParsingIsBounded) {
   EXPECT_TRUE(parse_json(R"({"a":[1,-2.5,true,null,"x\u00e9\ud83d\ude00"]})", 100).ok());
-  for (const char* text : {"", "{", "{\"a\":}", "[1,]", "nul", "{\"a\" 1}", "\"\\x\"", "01",
-                           "\"\x01\"", "{} {}", "\"\\ud800\"", "\"\\udc00\"", "{\"a\":1} x",
-                           "\"a\nb\"", "{1:2}", "[[[[", "\"\\u12\"", "tru", "-", "1."})
+  for (const char* text :
+       {"",      "{",        "{\"a\":}",  "[1,]",        "nul",         "{\"a\" 1}",   "\"\\x\"",
+        "01",    "\"\x01\"", "{} {}",     "\"\\ud800\"", "\"\\udc00\"", "{\"a\":1} x", "\"a\nb\"",
+        "{1:2}", "[[[[",     "\"\\u12\"", "tru",         "-",           "1."})
     EXPECT_FALSE(parse_json(text, 100).ok()) << text;
   EXPECT_FALSE(parse_json(std::string(100, '[') + std::string(100, ']'), 1000).ok());
-  EXPECT_TRUE(parse_json(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']'), 1000)
-                  .ok());
+  EXPECT_TRUE(
+      parse_json(std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']'), 1000).ok());
   EXPECT_TRUE(parse_json("\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"", 1000).ok());  // text
   EXPECT_FALSE(parse_json(std::string(101, ' ') + "1", 100).ok());
 }
@@ -167,14 +171,16 @@ TEST(Events, RoundTripAndUnknownOnesAreKept) {
             R"("action":"report","nospace":false,"errno":5,"kind":"io","message":"m"}})");
   EXPECT_EQ(format_event(DeviceNeedsResetEvent{"disk0", "bad ring"}),
             R"({"event":"DEVICE_NEEDS_RESET","data":{"device":"disk0","reason":"bad ring"}})");
-  EXPECT_FALSE(decode_event(*parse_json(
-                   R"({"event":"BLOCK_IO_ERROR","data":{"device":"disk0","operation":"read"}})",
-                   200))
-                   .ok());
+  EXPECT_FALSE(
+      decode_event(
+          *parse_json(R"({"event":"BLOCK_IO_ERROR","data":{"device":"disk0","operation":"read"}})",
+                      200))
+          .ok());
   auto future = decode_event(*parse_json(R"({"event":"NEW_THING","data":{"x":1}})", 100));
   ASSERT_TRUE(future.ok());
   EXPECT_EQ(std::get<UnknownEvent>(*future).name, "NEW_THING");
-  EXPECT_FALSE(decode_event(*parse_json(R"({"event":"SHUTDOWN","data":{"reason":"x"}})", 100)).ok());
+  EXPECT_FALSE(
+      decode_event(*parse_json(R"({"event":"SHUTDOWN","data":{"reason":"x"}})", 100)).ok());
 }
 
 }  // namespace

@@ -27,18 +27,23 @@ TEST(Capabilities, HostCapabilities) {
   EXPECT_NE(xml.find("<arch name='x86_64'>"), std::string::npos);
   EXPECT_NE(xml.find("<wordsize>64</wordsize>"), std::string::npos);
   EXPECT_NE(xml.find("<emulator>/usr/bin/amber-vmm</emulator>"), std::string::npos);
-  EXPECT_NE(xml.find("<machine canonical='pc-i440fx-7.2' maxCpus='255'>pc</machine>"), std::string::npos);
+  EXPECT_NE(xml.find("<machine canonical='pc-i440fx-7.2' maxCpus='255'>pc</machine>"),
+            std::string::npos);
   EXPECT_NE(xml.find("<domain type='kvm'/>"), std::string::npos);
   EXPECT_EQ(xml.find("type='qemu'"), std::string::npos);
   expect_valid(xml, "/usr/share/libvirt/schemas/capability.rng");
 }
 
 TEST(Capabilities, DomainCapabilities) {
-  const std::string xml = format_domain_capabilities({"/usr/bin/amber-vmm", "pc", 255, {"/usr/share/seabios/bios-256k.bin"}});
+  const std::string xml = format_domain_capabilities(
+      {"/usr/bin/amber-vmm", "pc", 255, {"/usr/share/seabios/bios-256k.bin"}});
   EXPECT_NE(xml.find("<machine>pc-i440fx-7.2</machine>"), std::string::npos);
   EXPECT_NE(xml.find("<domain>kvm</domain>"), std::string::npos);
-  EXPECT_NE(xml.find("<enum name='bus'>\n        <value>virtio</value>\n      </enum>"), std::string::npos) << xml;
-  EXPECT_NE(xml.find("<enum name='diskDevice'>\n        <value>disk</value>\n      </enum>"), std::string::npos);
+  EXPECT_NE(xml.find("<enum name='bus'>\n        <value>virtio</value>\n      </enum>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<enum name='diskDevice'>\n        <value>disk</value>\n      </enum>"),
+            std::string::npos);
   expect_valid(xml, "/usr/share/libvirt/schemas/domaincaps.rng");
 }
 

@@ -83,12 +83,17 @@ std::string make(std::string os, std::string top, std::string dev) {
 }
 
 TEST(Domain, UuidGeneratedWhenAbsentAndValidated) {
-  auto a = parse_domain("<domain type='kvm'><name>a</name><memory>1024</memory><os><type>hvm</type></os></domain>");
-  auto b = parse_domain("<domain type='kvm'><name>a</name><memory>1024</memory><os><type>hvm</type></os></domain>");
+  auto a = parse_domain(
+      "<domain type='kvm'><name>a</name><memory>1024</memory><os><type>hvm</type></os></domain>");
+  auto b = parse_domain(
+      "<domain type='kvm'><name>a</name><memory>1024</memory><os><type>hvm</type></os></domain>");
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE(a->uuid, b->uuid);
   EXPECT_EQ(a->uuid.to_string()[14], '4');
-  auto bad = parse_domain("<domain type='kvm'><name>a</name><uuid>1234</uuid><memory>1</memory><os><type>hvm</type></os></domain>");
+  auto bad = parse_domain(
+      "<domain "
+      "type='kvm'><name>a</name><uuid>1234</uuid><memory>1</memory><os><type>hvm</type></os></"
+      "domain>");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().context().find("malformed uuid"), std::string::npos);
 }
@@ -99,7 +104,9 @@ TEST(Domain, QemuTypeRefusedClearly) {
   auto d = parse_domain(xml);
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.error().kind(), ErrorKind::kUnsupported);
-  EXPECT_EQ(d.error().context().rfind("unsupported configuration: /domain/@type='qemu' (only type='kvm'", 0), 0u)
+  EXPECT_EQ(d.error().context().rfind(
+                "unsupported configuration: /domain/@type='qemu' (only type='kvm'", 0),
+            0u)
       << d.error().context();
 }
 
@@ -115,10 +122,12 @@ TEST_P(Refused, NamesThePath) {
   auto d = parse_domain(make(c.os, c.top, c.dev));
   ASSERT_FALSE(d.ok()) << c.expected;
   EXPECT_EQ(d.error().kind(), ErrorKind::kUnsupported);
-  EXPECT_EQ(d.error().context().rfind("unsupported configuration: " + c.expected, 0), 0u) << d.error().context();
+  EXPECT_EQ(d.error().context().rfind("unsupported configuration: " + c.expected, 0), 0u)
+      << d.error().context();
 }
 
-const char* const kDisk = "<disk type='file' device='disk'><source file='/a'/><target dev='vda' bus='virtio'/></disk>";
+const char* const kDisk =
+    "<disk type='file' device='disk'><source file='/a'/><target dev='vda' bus='virtio'/></disk>";
 
 INSTANTIATE_TEST_SUITE_P(
     Xml, Refused,
@@ -133,22 +142,30 @@ INSTANTIATE_TEST_SUITE_P(
         RefusalCase{"", "", "<channel type='unix'/>", "/domain/devices/channel ("},
         RefusalCase{"", "", "<rng model='virtio'/>", "/domain/devices/rng ("},
         RefusalCase{"", "", "<watchdog model='i6300esb'/>", "/domain/devices/watchdog ("},
-        RefusalCase{"", "", "<disk type='file' device='disk'><source file='/a'/><target dev='sda' bus='sata'/></disk>",
+        RefusalCase{"", "",
+                    "<disk type='file' device='disk'><source file='/a'/><target dev='sda' "
+                    "bus='sata'/></disk>",
                     "/domain/devices/disk/target/@bus='sata' (only virtio disks"},
         RefusalCase{"", "", "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/></disk>",
                     "/domain/devices/disk/@device='cdrom'"},
-        RefusalCase{"", "", "<disk type='network' device='disk'><target dev='vda' bus='virtio'/></disk>",
+        RefusalCase{"", "",
+                    "<disk type='network' device='disk'><target dev='vda' bus='virtio'/></disk>",
                     "/domain/devices/disk/@type='network'"},
-        RefusalCase{"", "", "<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><target dev='vda'/></disk>",
+        RefusalCase{"", "",
+                    "<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><target "
+                    "dev='vda'/></disk>",
                     "/domain/devices/disk/driver/@type='vmdk'"},
         RefusalCase{"", "", "<controller type='usb' index='0' model='piix3-uhci'/>",
                     "/domain/devices/controller[@type='usb'][@model='piix3-uhci']"},
-        RefusalCase{"", "", "<memballoon model='virtio'/>", "/domain/devices/memballoon/@model='virtio'"},
+        RefusalCase{"", "", "<memballoon model='virtio'/>",
+                    "/domain/devices/memballoon/@model='virtio'"},
         RefusalCase{"", "", "<serial type='tcp'/>", "/domain/devices/serial/@type='tcp'"},
-        RefusalCase{"", "", std::string(kDisk).insert(std::string(kDisk).size() - 7, "<shareable/>"),
+        RefusalCase{"", "",
+                    std::string(kDisk).insert(std::string(kDisk).size() - 7, "<shareable/>"),
                     "/domain/devices/disk/shareable"},
-        RefusalCase{"", "<clock offset='localtime'><timer name='hypervclock' present='yes'/></clock>", "",
-                    "/domain/clock/timer[@name='hypervclock']"},
+        RefusalCase{"",
+                    "<clock offset='localtime'><timer name='hypervclock' present='yes'/></clock>",
+                    "", "/domain/clock/timer[@name='hypervclock']"},
         RefusalCase{"", "<clock offset='utc'><timer name='rtc' tickpolicy='merge'/></clock>", "",
                     "/domain/clock/timer[@name='rtc']/@tickpolicy='merge'"},
         RefusalCase{"", "<clock offset='utc'><timer name='hpet' present='yes'/></clock>", "",
@@ -161,15 +178,20 @@ INSTANTIATE_TEST_SUITE_P(
         RefusalCase{"", "<cpu mode='host-model'><feature policy='require' name='x'/></cpu>", "",
                     "/domain/cpu/feature/@policy='require'"},
         RefusalCase{"", "<on_crash>preserve</on_crash>", "", "/domain/on_crash='preserve'"},
-        RefusalCase{"", "<pm><suspend-to-mem enabled='yes'/></pm>", "", "/domain/pm/suspend-to-mem/@enabled='yes'"},
+        RefusalCase{"", "<pm><suspend-to-mem enabled='yes'/></pm>", "",
+                    "/domain/pm/suspend-to-mem/@enabled='yes'"},
         RefusalCase{"", "<cputune><shares>2048</shares></cputune>", "", "/domain/cputune"},
-        RefusalCase{"", "<memoryBacking><locked/></memoryBacking>", "", "/domain/memoryBacking/locked"},
-        RefusalCase{"<loader type='pflash'>/x</loader>", "", "", "/domain/os/loader/@type='pflash'"},
+        RefusalCase{"", "<memoryBacking><locked/></memoryBacking>", "",
+                    "/domain/memoryBacking/locked"},
+        RefusalCase{"<loader type='pflash'>/x</loader>", "", "",
+                    "/domain/os/loader/@type='pflash'"},
         RefusalCase{"<boot dev='network'/>", "", "", "/domain/os/boot/@dev='network'"},
         RefusalCase{"", "<foo/>", "", "/domain/foo (unknown element"},
-        RefusalCase{"", "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>", "",
-                    "/domain/qemu:commandline (unknown element"},
-        RefusalCase{"", "", "<disk type='file' device='disk' snapshot='no'><target dev='vda'/></disk>",
+        RefusalCase{"",
+                    "<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>",
+                    "", "/domain/qemu:commandline (unknown element"},
+        RefusalCase{"", "",
+                    "<disk type='file' device='disk' snapshot='no'><target dev='vda'/></disk>",
                     "/domain/devices/disk/@snapshot (unknown attribute"}));
 
 TEST(Domain, MachineTypes) {
@@ -224,7 +246,9 @@ TEST(Domain, Windows7FromVirtManagerRefusedParts) {
 }
 
 TEST(Domain, InactiveFormatDropsLiveState) {
-  std::string xml = make("", "", "<serial type='pty'><source path='/dev/pts/3'/><target port='0'/><alias name='serial0'/></serial>");
+  std::string xml = make("", "",
+                         "<serial type='pty'><source path='/dev/pts/3'/><target port='0'/><alias "
+                         "name='serial0'/></serial>");
   xml.replace(xml.find("type='kvm'"), 10, "type='kvm' id='7'");
   auto d = parse_domain(xml);
   ASSERT_TRUE(d.ok()) << d.error().message();
@@ -238,12 +262,15 @@ TEST(Domain, InactiveFormatDropsLiveState) {
 }
 
 TEST(Domain, SemanticErrors) {
-  EXPECT_FALSE(parse_domain("<domain type='kvm'><memory>1</memory><os><type>hvm</type></os></domain>").ok());
+  EXPECT_FALSE(
+      parse_domain("<domain type='kvm'><memory>1</memory><os><type>hvm</type></os></domain>").ok());
   EXPECT_FALSE(parse_domain("<network/>").ok());
-  auto unit = parse_domain(make("", "", "").replace(make("", "", "").find("<memory>"), 8, "<memory unit='parsecs'>"));
+  auto unit = parse_domain(
+      make("", "", "").replace(make("", "", "").find("<memory>"), 8, "<memory unit='parsecs'>"));
   ASSERT_FALSE(unit.ok());
   EXPECT_NE(unit.error().context().find("unknown unit 'parsecs'"), std::string::npos);
-  auto huge = parse_domain(make("", "", "").replace(make("", "", "").find("<memory>"), 8, "<memory unit='EiB'>"));
+  auto huge = parse_domain(
+      make("", "", "").replace(make("", "", "").find("<memory>"), 8, "<memory unit='EiB'>"));
   ASSERT_FALSE(huge.ok());
   EXPECT_NE(huge.error().context().find("too large"), std::string::npos) << huge.error().context();
   auto two = parse_domain(make("", "<vcpu>2</vcpu><vcpu>3</vcpu>", ""));
@@ -265,7 +292,8 @@ TEST(Domain, RelaxNgAcceptsGoodRejectsBad) {
   auto bad = validate_domain(make("", "<vcpu>many</vcpu>", ""));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind(), ErrorKind::kCorrupt);
-  EXPECT_NE(bad.error().context().find("does not validate"), std::string::npos) << bad.error().context();
+  EXPECT_NE(bad.error().context().find("does not validate"), std::string::npos)
+      << bad.error().context();
   auto missing = validate_domain("<domain/>", "/nonexistent/domain.rng");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().kind(), ErrorKind::kNotFound);

@@ -14,7 +14,8 @@ TEST(Node, MalformedDocumentNamesTheLine) {
   auto doc = Document::parse("<domain>\n  <name>x</name>\n  <memory>1</memroy>\n</domain>\n");
   ASSERT_FALSE(doc.ok());
   EXPECT_EQ(doc.error().kind(), ErrorKind::kCorrupt);
-  EXPECT_NE(doc.error().context().find("XML error: line 3:"), std::string::npos) << doc.error().context();
+  EXPECT_NE(doc.error().context().find("XML error: line 3:"), std::string::npos)
+      << doc.error().context();
   EXPECT_NE(doc.error().context().find("mismatch"), std::string::npos) << doc.error().context();
 }
 
@@ -32,13 +33,15 @@ TEST(Node, EntityBombRefused) {
       "<domain><name>&lol3;</name></domain>\n";
   auto doc = Document::parse(bomb);
   ASSERT_FALSE(doc.ok());
-  EXPECT_NE(doc.error().context().find("line 2: DOCTYPE declarations are not allowed"), std::string::npos)
+  EXPECT_NE(doc.error().context().find("line 2: DOCTYPE declarations are not allowed"),
+            std::string::npos)
       << doc.error().context();
 }
 
 TEST(Node, ExternalEntityRefused) {
   const std::string xxe =
-      "<!DOCTYPE domain [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]>\n<domain><name>&xxe;</name></domain>";
+      "<!DOCTYPE domain [<!ENTITY xxe SYSTEM "
+      "'file:///etc/passwd'>]>\n<domain><name>&xxe;</name></domain>";
   auto doc = Document::parse(xxe);
   ASSERT_FALSE(doc.ok());
   EXPECT_NE(doc.error().context().find("DOCTYPE"), std::string::npos);
@@ -47,11 +50,13 @@ TEST(Node, ExternalEntityRefused) {
   ASSERT_FALSE(bare.ok());
   EXPECT_NE(bare.error().context().find("xxe"), std::string::npos) << bare.error().context();
   // A DOCTYPE after a comment and XML declaration is still found.
-  EXPECT_FALSE(Document::parse("<?xml version='1.0'?><!-- x --><!DOCTYPE d SYSTEM 'http://x/'><d/>").ok());
+  EXPECT_FALSE(
+      Document::parse("<?xml version='1.0'?><!-- x --><!DOCTYPE d SYSTEM 'http://x/'><d/>").ok());
 }
 
 TEST(Node, SizeCap) {
-  std::string big = "<domain><description>" + std::string(kMaxDocumentBytes, 'a') + "</description></domain>";
+  std::string big =
+      "<domain><description>" + std::string(kMaxDocumentBytes, 'a') + "</description></domain>";
   auto doc = Document::parse(big);
   ASSERT_FALSE(doc.ok());
   EXPECT_EQ(doc.error().kind(), ErrorKind::kInvalidArgument);
@@ -61,7 +66,8 @@ TEST(Node, SizeCap) {
 }
 
 TEST(Node, TypedGettersAndUnconsumed) {
-  auto doc = Document::parse("<d a='0x1f' b='12' c='yes' e='maybe' f='12x'><x>7</x><y/><z q='1'/></d>");
+  auto doc =
+      Document::parse("<d a='0x1f' b='12' c='yes' e='maybe' f='12x'><x>7</x><y/><z q='1'/></d>");
   ASSERT_TRUE(doc.ok()) << doc.error().message();
   Node root = doc->root();
   EXPECT_EQ(root.attribute_uint("a").value(), 31u);

@@ -29,9 +29,14 @@ int main(int argc, char** argv) {
         options.format = *format;
         break;
       }
-      case 'U': options.sharing = block::Sharing::kForceShare; break;
-      case 'c': chunk = test::parse_number(program, optarg); break;
-      default: test::die(program, "usage: amber-cat [-f FMT] [-U] [-c CHUNK] IMAGE OUTPUT");
+      case 'U':
+        options.sharing = block::Sharing::kForceShare;
+        break;
+      case 'c':
+        chunk = test::parse_number(program, optarg);
+        break;
+      default:
+        test::die(program, "usage: amber-cat [-f FMT] [-U] [-c CHUNK] IMAGE OUTPUT");
     }
   }
   if (argc - optind != 2 || chunk == 0 || chunk % test::kSector != 0) {

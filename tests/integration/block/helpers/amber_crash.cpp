@@ -24,16 +24,23 @@ int main(int argc, char** argv) {
   int opt;
   while ((opt = getopt(argc, argv, "s:t:n:m:")) != -1) {
     switch (opt) {
-      case 's': seed = test::parse_number(program, optarg); break;
+      case 's':
+        seed = test::parse_number(program, optarg);
+        break;
       case 't': {
         auto cache = block::io::parse_cache_mode(optarg);
         if (!cache.ok()) test::die(program, cache.error().message());
         options.cache = *cache;
         break;
       }
-      case 'n': max_writes = test::parse_number(program, optarg); break;
-      case 'm': max_length = test::parse_number(program, optarg); break;
-      default: test::die(program, "usage: amber-crash -s SEED [-t CACHE] [-n N] [-m MAXLEN] IMAGE");
+      case 'n':
+        max_writes = test::parse_number(program, optarg);
+        break;
+      case 'm':
+        max_length = test::parse_number(program, optarg);
+        break;
+      default:
+        test::die(program, "usage: amber-crash -s SEED [-t CACHE] [-n N] [-m MAXLEN] IMAGE");
     }
   }
   if (argc - optind != 1 || max_length < test::kSector) {

@@ -129,9 +129,8 @@ void run_thread(Workload& w, unsigned thread) {
       }
       ++w.counts[0];
     } else if (kind < 70) {
-      auto r = w.image->write_zeroes(offset, length,
-                                     rng.below(2) ? block::ZeroMode::kMayUnmap
-                                                  : block::ZeroMode::kAllocate);
+      auto r = w.image->write_zeroes(
+          offset, length, rng.below(2) ? block::ZeroMode::kMayUnmap : block::ZeroMode::kAllocate);
       if (!r.ok()) {
         return w.fail(describe("write_zeroes", offset, length) + ": " + r.error().message());
       }
@@ -146,8 +145,8 @@ void run_thread(Workload& w, unsigned thread) {
       if (!apply_discard_to_reference(w, offset, length)) return;
       ++w.counts[2];
     } else if (kind < 97) {
-      const std::string context = "verify after op " + std::to_string(op) + " of thread " +
-                                  std::to_string(thread);
+      const std::string context =
+          "verify after op " + std::to_string(op) + " of thread " + std::to_string(thread);
       if (!compare_range(w, offset, length, describe(context.c_str(), offset, length))) {
         return;
       }
@@ -170,26 +169,39 @@ int main(int argc, char** argv) {
   int opt;
   while ((opt = getopt(argc, argv, "s:j:n:S:m:f:")) != -1) {
     switch (opt) {
-      case 's': w.seed = test::parse_number(kProgram, optarg); have_seed = true; break;
-      case 'j': w.threads = static_cast<unsigned>(test::parse_number(kProgram, optarg)); break;
-      case 'n': w.ops = test::parse_number(kProgram, optarg); break;
-      case 'S': w.stripe = test::parse_number(kProgram, optarg); break;
-      case 'm': w.max_length = test::parse_number(kProgram, optarg); break;
+      case 's':
+        w.seed = test::parse_number(kProgram, optarg);
+        have_seed = true;
+        break;
+      case 'j':
+        w.threads = static_cast<unsigned>(test::parse_number(kProgram, optarg));
+        break;
+      case 'n':
+        w.ops = test::parse_number(kProgram, optarg);
+        break;
+      case 'S':
+        w.stripe = test::parse_number(kProgram, optarg);
+        break;
+      case 'm':
+        w.max_length = test::parse_number(kProgram, optarg);
+        break;
       case 'f': {
         auto format = block::parse_format(optarg);
         if (!format.ok()) test::die(kProgram, format.error().message());
         options.format = *format;
         break;
       }
-      default: test::die(kProgram, "bad option");
+      default:
+        test::die(kProgram, "bad option");
     }
   }
   if (argc - optind != 2 || !have_seed || w.threads == 0 || w.stripe % test::kSector != 0 ||
       w.max_length < test::kSector) {
-    test::die(kProgram, "usage: amber-diff -s SEED [-j T] [-n OPS] [-S STRIPE] [-m MAXLEN] REF IMAGE");
+    test::die(kProgram,
+              "usage: amber-diff -s SEED [-j T] [-n OPS] [-S STRIPE] [-m MAXLEN] REF IMAGE");
   }
-  std::cout << "amber-diff: seed " << w.seed << ", " << w.threads << " threads, " << w.ops
-            << " ops" << std::endl;
+  std::cout << "amber-diff: seed " << w.seed << ", " << w.threads << " threads, " << w.ops << " ops"
+            << std::endl;
   w.reference_fd = ::open(argv[optind], O_RDWR);
   if (w.reference_fd < 0) test::die(kProgram, std::string("open reference: ") + strerror(errno));
   auto image = test::open_or_die(kProgram, argv[optind + 1], options);

@@ -47,17 +47,17 @@ void run_command(block::Image& image, const std::string& line) {
   if (verb == "write" || verb == "writep") {
     std::vector<std::byte> data(length);
     if (verb == "write") {
-      std::fill(data.begin(), data.end(),
-                static_cast<std::byte>(test::parse_number(kProgram, c)));
+      std::fill(data.begin(), data.end(), static_cast<std::byte>(test::parse_number(kProgram, c)));
     } else {
       test::fill_pattern(data, test::parse_number(kProgram, c), offset);
     }
     return check(image.write(offset, data), line);
   }
   if (verb == "zero") {
-    return check(image.write_zeroes(offset, length, c == "unmap" ? block::ZeroMode::kMayUnmap
-                                                                 : block::ZeroMode::kAllocate),
-                 line);
+    return check(
+        image.write_zeroes(offset, length,
+                           c == "unmap" ? block::ZeroMode::kMayUnmap : block::ZeroMode::kAllocate),
+        line);
   }
   if (verb == "discard") return check(image.discard(offset, length), line);
   if (verb == "read") {
@@ -94,12 +94,18 @@ int main(int argc, char** argv) {
         options.cache = *cache;
         break;
       }
-      case 'r': options.access = block::io::Access::kReadOnly; break;
-      case 'U': options.sharing = block::Sharing::kForceShare; break;
-      default: test::die(kProgram, "usage: amber-io [-f FMT] [-t CACHE] [-r] [-U] IMAGE");
+      case 'r':
+        options.access = block::io::Access::kReadOnly;
+        break;
+      case 'U':
+        options.sharing = block::Sharing::kForceShare;
+        break;
+      default:
+        test::die(kProgram, "usage: amber-io [-f FMT] [-t CACHE] [-r] [-U] IMAGE");
     }
   }
-  if (argc - optind != 1) test::die(kProgram, "usage: amber-io [-f FMT] [-t CACHE] [-r] [-U] IMAGE");
+  if (argc - optind != 1)
+    test::die(kProgram, "usage: amber-io [-f FMT] [-t CACHE] [-r] [-U] IMAGE");
   auto image = test::open_or_die(kProgram, argv[optind], options);
   std::cout << "opened" << std::endl;
   std::string line;

@@ -71,7 +71,8 @@ std::vector<std::byte> read_file(const std::string& path) {
 
 void write_file(const std::string& path, const std::vector<std::byte>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) test::die(kProgram, "cannot write " + path);
 }
 
@@ -95,8 +96,8 @@ void run_iteration(const std::vector<std::byte>& tmpl, uint64_t seed, uint64_t m
   model.initial.resize(image->size());
   if (!image->read(0, model.initial).ok()) test::die(kProgram, "reading the template failed");
   for (uint64_t s = 0; s < sectors; ++s) {
-    model.durable.push_back(model.classify(model.initial.data() + s * test::kSector,
-                                           s * test::kSector));
+    model.durable.push_back(
+        model.classify(model.initial.data() + s * test::kSector, s * test::kSector));
   }
   const uint64_t ops = 1 + rng.below(max_ops);
   for (uint64_t op = 1; op <= ops; ++op) {
@@ -122,7 +123,8 @@ void run_iteration(const std::vector<std::byte>& tmpl, uint64_t seed, uint64_t m
       for (uint64_t done = 0; r.ok() && done < length; done += test::kSector) {
         const uint64_t s = (offset + done) / test::kSector;
         const uint64_t tag = model.classify(now.data() + done, offset + done);
-        const uint64_t before = model.pending[s].empty() ? model.durable[s] : model.pending[s].back();
+        const uint64_t before =
+            model.pending[s].empty() ? model.durable[s] : model.pending[s].back();
         if (tag != 0 && tag != before) {
           test::die(kProgram, "discard at " + std::to_string(offset) + " changed sector " +
                                   std::to_string(offset + done) + " to tag " + std::to_string(tag));
@@ -145,7 +147,8 @@ void run_iteration(const std::vector<std::byte>& tmpl, uint64_t seed, uint64_t m
   auto reopened = test::open_or_die(kProgram, output, read_options);
   std::vector<std::byte> buffer(1 << 20);
   for (uint64_t base = 0; base < reopened->size(); base += buffer.size()) {
-    auto span = std::span(buffer.data(), std::min<uint64_t>(buffer.size(), reopened->size() - base));
+    auto span =
+        std::span(buffer.data(), std::min<uint64_t>(buffer.size(), reopened->size() - base));
     auto read = reopened->read(base, span);
     if (!read.ok()) test::die(kProgram, output + ": read after crash: " + read.error().message());
     for (uint64_t done = 0; done < span.size(); done += test::kSector) {
@@ -170,10 +173,17 @@ int main(int argc, char** argv) {
   int opt;
   while ((opt = getopt(argc, argv, "s:i:n:")) != -1) {
     switch (opt) {
-      case 's': seed = test::parse_number(kProgram, optarg); break;
-      case 'i': iterations = test::parse_number(kProgram, optarg); break;
-      case 'n': max_ops = test::parse_number(kProgram, optarg); break;
-      default: test::die(kProgram, "usage: amber-powerloss -s SEED [-i N] [-n MAXOPS] TEMPLATE OUTPREFIX");
+      case 's':
+        seed = test::parse_number(kProgram, optarg);
+        break;
+      case 'i':
+        iterations = test::parse_number(kProgram, optarg);
+        break;
+      case 'n':
+        max_ops = test::parse_number(kProgram, optarg);
+        break;
+      default:
+        test::die(kProgram, "usage: amber-powerloss -s SEED [-i N] [-n MAXOPS] TEMPLATE OUTPREFIX");
     }
   }
   if (argc - optind != 2 || max_ops == 0) {
