@@ -208,7 +208,7 @@ Result<void> Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation p
     if (prealloc == Preallocation::kFalloc)
       AMBER_TRY(file_->allocate(run_start, run_end - run_start));
     if (prealloc == Preallocation::kFull)
-      AMBER_TRY(file_->write_zeroes(run_start, run_end - run_start));
+      AMBER_TRY(io::write_zero_bytes(*file_, run_start, run_end - run_start));
     return ok();
   };
   uint64_t last_end = 0;

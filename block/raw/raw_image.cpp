@@ -87,7 +87,8 @@ class RawImage final : public Image {
     AMBER_TRY(file_->truncate(new_size));
     if (new_size > size_) {
       if (prealloc == Preallocation::kFalloc) AMBER_TRY(file_->allocate(size_, new_size - size_));
-      if (prealloc == Preallocation::kFull) AMBER_TRY(file_->write_zeroes(size_, new_size - size_));
+      if (prealloc == Preallocation::kFull)
+        AMBER_TRY(io::write_zero_bytes(*file_, size_, new_size - size_));
     }
     size_ = new_size;
     return ok();
@@ -120,7 +121,7 @@ Result<void> create(const std::string& path, uint64_t size, Preallocation preall
   AMBER_TRY_ASSIGN(auto file, create_host_file(path));
   AMBER_TRY(file->truncate(size));
   if (prealloc == Preallocation::kFalloc) AMBER_TRY(file->allocate(0, size));
-  if (prealloc == Preallocation::kFull) AMBER_TRY(file->write_zeroes(0, size));
+  if (prealloc == Preallocation::kFull) AMBER_TRY(io::write_zero_bytes(*file, 0, size));
   return file->flush();
 }
 

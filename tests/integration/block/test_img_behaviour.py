@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import blocktest as bt  # noqa: E402
@@ -274,6 +275,49 @@ class ImgBehaviour(bt.TempDirTest):
         self.assertEqual(self.refcount_blocks(a_img)[1], 0)
         r = bt.qemu_img("compare", q_img, a_img)
         self.assertEqual(r.rc, 0, r.describe())
+
+    @staticmethod
+    def unwritten_data_bytes(path):
+        """Bytes of the image's data clusters (qemu-img map) that the host
+        file system holds as unwritten extents (filefrag -v)."""
+        r = bt.run(["filefrag", "-v", path])
+        if r.rc != 0:
+            raise unittest.SkipTest("filefrag -v failed: " + r.err)
+        unwritten = []
+        for line in r.out.splitlines():
+            parts = line.replace(":", " ").replace("..", " ").split()
+            if "unwritten" in line and len(parts) > 2 and parts[0].isdigit():
+                unwritten.append((int(parts[1]) * 4096, (int(parts[2]) + 1) * 4096))
+        data = json.loads(bt.qemu_img("map", "--output=json", path, check=True).out)
+        total = 0
+        for extent in data:
+            if not extent.get("data") or "offset" not in extent:
+                continue
+            start, end = extent["offset"], extent["offset"] + extent["length"]
+            for u0, u1 in unwritten:
+                total += max(0, min(end, u1) - max(start, u0))
+        return total
+
+    def test_full_preallocation_writes_the_data_clusters(self):
+        # qemu-img writes zero buffers for preallocation=full, so guest
+        # writes land on written extents; ZERO_RANGE would leave unwritten
+        # extents that the first guest write converts (and may grow).
+        for label, runner in (("q", bt.qemu_img), ("a", bt.amber_img)):
+            img = self.path("%s-full.qcow2" % label)
+            runner("create", "-q", "-f", "qcow2", "-o", "preallocation=full", img, "4M",
+                   check=True)
+            self.assertEqual(self.unwritten_data_bytes(img), 0, label + " create")
+            grown = self.path("%s-grown.qcow2" % label)
+            bt.qemu_img("create", "-q", "-f", "qcow2", "-o", "preallocation=metadata", grown,
+                        "4M", check=True)
+            runner("resize", "-q", "--preallocation=full", grown, "8M", check=True)
+            self.assertEqual(self.unwritten_data_bytes(grown), 0, label + " resize")
+            self.assertQemuCheckClean(grown)
+            raw = self.path("%s-full.raw" % label)
+            runner("create", "-q", "-f", "raw", "-o", "preallocation=full", raw, "4M",
+                   check=True)
+            r = bt.run(["filefrag", "-v", raw])
+            self.assertNotIn("unwritten", r.out, label + " raw")
 
 
 if __name__ == "__main__":
