@@ -30,7 +30,8 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
       backend->out_fd_ = STDOUT_FILENO;
       break;
     case vmmctl::SerialKind::kPty: {
-      const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+      UniqueFd owned(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+      const int master = owned.get();
       if (master < 0 || ::grantpt(master) < 0 || ::unlockpt(master) < 0)
         return Error::from_errno(errno, "--serial pty: creating a pseudo terminal");
       termios tio{};
@@ -40,14 +41,16 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
       }
       ::fcntl(master, F_SETFL, ::fcntl(master, F_GETFL) | O_NONBLOCK);
       backend->in_fd_ = backend->out_fd_ = master;
+      backend->owned_ = std::move(owned);
       backend->pty_path_ = ::ptsname(master);
       std::fprintf(stderr, "amber-vmm: serial pty: %s\n", backend->pty_path_.c_str());
       break;
     }
     case vmmctl::SerialKind::kFile: {
-      const int fd = ::open(spec.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) return Error::from_errno(errno, "--serial file:" + spec.path);
-      backend->out_fd_ = fd;
+      backend->owned_.reset(
+          ::open(spec.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (!backend->owned_) return Error::from_errno(errno, "--serial file:" + spec.path);
+      backend->out_fd_ = backend->owned_.get();
       break;
     }
     case vmmctl::SerialKind::kUnix: {
@@ -56,16 +59,13 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
       if (spec.path.size() >= sizeof(address.sun_path))
         return Error(ErrorKind::kInvalidArgument, "--serial unix:" + spec.path + ": path too long");
       std::memcpy(address.sun_path, spec.path.c_str(), spec.path.size() + 1);
-      const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) return Error::from_errno(errno, "--serial unix: socket");
+      UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!listener) return Error::from_errno(errno, "--serial unix: socket");
       ::unlink(spec.path.c_str());
-      if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0 ||
-          ::listen(fd, 1) < 0) {
-        const int error = errno;
-        ::close(fd);
-        return Error::from_errno(error, "--serial unix:" + spec.path);
-      }
-      backend->listen_fd_ = fd;
+      if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0 ||
+          ::listen(listener.get(), 1) < 0)
+        return Error::from_errno(errno, "--serial unix:" + spec.path);
+      backend->listen_ = std::move(listener);
       backend->socket_path_ = spec.path;
       break;
     }
@@ -76,12 +76,8 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
 SerialBackend::~SerialBackend() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  if (kind_ == vmmctl::SerialKind::kPty || kind_ == vmmctl::SerialKind::kFile) ::close(out_fd_);
-  if (kind_ == vmmctl::SerialKind::kUnix) {
-    if (in_fd_ >= 0) ::close(in_fd_);
-    ::close(listen_fd_);
-    ::unlink(socket_path_.c_str());
-  }
+  // owned_ and listen_ close with the members.
+  if (kind_ == vmmctl::SerialKind::kUnix) ::unlink(socket_path_.c_str());
 }
 
 void SerialBackend::start(std::function<size_t(const uint8_t*, size_t)> input) {
@@ -112,13 +108,14 @@ void SerialBackend::reader() {
       std::lock_guard lock(mutex_);
       fd = in_fd_;
     }
-    if (fd < 0 && listen_fd_ >= 0) {
-      pollfd p{listen_fd_, POLLIN, 0};
+    if (fd < 0 && listen_) {
+      pollfd p{listen_.get(), POLLIN, 0};
       if (::poll(&p, 1, kPollMilliseconds) > 0) {
-        const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (client >= 0) {
+        UniqueFd client(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        if (client) {
           std::lock_guard lock(mutex_);
-          in_fd_ = out_fd_ = client;
+          in_fd_ = out_fd_ = client.get();
+          owned_ = std::move(client);
         }
       }
       continue;
@@ -140,7 +137,7 @@ void SerialBackend::reader() {
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
       if (kind_ == vmmctl::SerialKind::kUnix) {
         std::lock_guard lock(mutex_);
-        ::close(in_fd_);
+        owned_.reset();
         in_fd_ = out_fd_ = -1;
       } else if (kind_ == vmmctl::SerialKind::kStdio) {
         return;  // stdin closed: no more input

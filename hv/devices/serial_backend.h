@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "vmmctl/launch.h"
 
 namespace amber::hv::devices {
@@ -39,9 +40,13 @@ class SerialBackend {
   void reader();
 
   vmmctl::SerialKind kind_ = vmmctl::SerialKind::kNone;
+  // in_fd_/out_fd_ name the descriptors in use (stdin/stdout for stdio);
+  // owned_ holds the one this backend opened (pty master, file, unix
+  // client) and listen_ the unix listener, closed with the backend.
   int in_fd_ = -1;
   int out_fd_ = -1;
-  int listen_fd_ = -1;
+  UniqueFd owned_;
+  UniqueFd listen_;
   std::string pty_path_;
   std::string socket_path_;
   std::mutex mutex_;  // guards out_fd_/in_fd_ for the unix client

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "common/unique_fd.h"
+
 namespace amber::hv::vmm {
 namespace {
 
@@ -94,8 +96,11 @@ void KvmInterrupts::set_isa_irq(unsigned irq, bool level) {
 }
 
 Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) return Error::from_errno(errno, "eventfd for MSI");
+  // Owned here until the route is in place; then by msi_routes_ (closed in
+  // release_msi_irqfd).
+  UniqueFd owned(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!owned) return Error::from_errno(errno, "eventfd for MSI");
+  const int fd = owned.get();
   std::lock_guard lock(mutex_);
   uint32_t gsi;
   if (!free_gsis_.empty()) {
@@ -104,23 +109,20 @@ Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {
   } else if (next_gsi_ < kMaxGsi) {
     gsi = next_gsi_++;
   } else {
-    ::close(fd);
     return Error(ErrorKind::kNoSpace, "out of GSIs for MSI routes");
   }
   msi_routes_[fd] = {gsi, message};
   if (auto r = push_routing(); !r.ok()) {
     msi_routes_.erase(fd);
     free_gsis_.push_back(gsi);
-    ::close(fd);
     return std::move(r).error();
   }
   if (auto r = vm_.irqfd(fd, gsi, kvm::IrqfdAction::kAssign); !r.ok()) {
     msi_routes_.erase(fd);
     free_gsis_.push_back(gsi);
-    ::close(fd);
     return std::move(r).error();
   }
-  return fd;
+  return owned.release();
 }
 
 Result<void> KvmInterrupts::update_msi_irqfd(int eventfd, const MsiMessage& message) {
@@ -141,7 +143,7 @@ Result<void> KvmInterrupts::release_msi_irqfd(int eventfd) {
   (void)vm_.irqfd(eventfd, gsi, kvm::IrqfdAction::kDeassign);
   msi_routes_.erase(it);
   free_gsis_.push_back(gsi);
-  ::close(eventfd);
+  UniqueFd(eventfd).reset();
   return push_routing();
 }
 
