@@ -107,16 +107,11 @@ void ManagerImpl::finish_stopped(const std::shared_ptr<Entry>& entry, int reason
 Result<void> ManagerImpl::start_monitor(const std::shared_ptr<Entry>& entry,
                                         const std::shared_ptr<RunningVm>& vm) {
   std::weak_ptr<Entry> weak = entry;
-  std::weak_ptr<RunningVm> weak_vm = vm;
-  AMBER_TRY_ASSIGN(vm->monitor, Monitor::start(
-                                    vm->control, vm->process.pidfd.get(),
-                                    [this, weak, weak_vm](const vmmctl::Event& event) {
-                                      if (auto locked = weak_vm.lock())
-                                        on_vm_event(weak, locked, event);
-                                    },
-                                    [this, weak, weak_vm] {
-                                      if (auto locked = weak_vm.lock()) on_vm_exit(weak, locked);
-                                    }));
+  RunningVm* raw = vm.get();
+  auto on_event = [this, weak, raw](const vmmctl::Event& event) { on_vm_event(weak, raw, event); };
+  auto on_exit = [this, weak, raw] { on_vm_exit(weak, raw); };
+  AMBER_TRY_ASSIGN(vm->monitor,
+                   Monitor::start(vm->control, vm->process.pidfd.get(), on_event, on_exit));
   return ok();
 }
 
@@ -376,8 +371,7 @@ void ManagerImpl::restart_later(const std::shared_ptr<Entry>& entry) {
   });
 }
 
-void ManagerImpl::on_vm_exit(const std::weak_ptr<Entry>& weak,
-                             const std::shared_ptr<RunningVm>& vm) {
+void ManagerImpl::on_vm_exit(const std::weak_ptr<Entry>& weak, RunningVm* vm) {
   reap_keeper(vm->process.keeper, kMarkerTimeout);
   auto entry = weak.lock();
   if (!entry) return;
@@ -389,7 +383,7 @@ void ManagerImpl::on_vm_exit(const std::weak_ptr<Entry>& weak,
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   std::lock_guard lock(mutex_);
-  if (entry->vm != vm || vm->stopping) return;
+  if (entry->vm.get() != vm || vm->stopping) return;
   bool clean = false;
   if (vm->shutdown) {
     clean = *vm->shutdown != vmmctl::ShutdownReason::kGuestPanic;
@@ -428,14 +422,14 @@ std::string disk_alias(const xml::Disk& disk, size_t position) {
   return "virtio-disk" + std::to_string(index.value_or(position));
 }
 
-void ManagerImpl::on_vm_event(const std::weak_ptr<Entry>& weak,
-                              const std::shared_ptr<RunningVm>& vm, const vmmctl::Event& event) {
+void ManagerImpl::on_vm_event(const std::weak_ptr<Entry>& weak, RunningVm* vm,
+                              const vmmctl::Event& event) {
   auto entry = weak.lock();
   if (!entry) return;
   std::lock_guard lock(mutex_);
   if (const auto* shutdown = std::get_if<vmmctl::ShutdownEvent>(&event)) {
     vm->shutdown = shutdown->reason;
-    if (entry->vm != vm || vm->stopping) return;
+    if (entry->vm.get() != vm || vm->stopping) return;
     const bool host = shutdown->reason == vmmctl::ShutdownReason::kHostQuit;
     if (shutdown->reason != vmmctl::ShutdownReason::kGuestPanic)
       publish(
@@ -443,7 +437,7 @@ void ManagerImpl::on_vm_event(const std::weak_ptr<Entry>& weak,
                          host ? VIR_DOMAIN_EVENT_SHUTDOWN_HOST : VIR_DOMAIN_EVENT_SHUTDOWN_GUEST});
     return;
   }
-  if (entry->vm != vm || vm->stopping) return;
+  if (entry->vm.get() != vm || vm->stopping) return;
   const DomainRef ref = ref_of(*entry);
   if (std::holds_alternative<vmmctl::ResetEvent>(event)) {
     publish(RebootEvent{ref});
@@ -459,7 +453,7 @@ void ManagerImpl::on_vm_event(const std::weak_ptr<Entry>& weak,
     publish(LifecycleEvent{ref, VIR_DOMAIN_EVENT_CRASHED, VIR_DOMAIN_EVENT_CRASHED_PANICKED});
     std::weak_ptr<Entry> weak_entry = entry;
     const bool restart = vm->live.lifecycle.on_crash == xml::LifecycleAction::kRestart;
-    post([this, weak_entry, vm, restart] {
+    post([this, weak_entry, vm = entry->vm, restart] {
       auto target = weak_entry.lock();
       if (!target) return;
       {

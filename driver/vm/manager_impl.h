@@ -136,9 +136,10 @@ class ManagerImpl final : public Manager {
   Result<void> destroy_locked(const std::shared_ptr<Entry>& entry, int reason, int event_detail,
                               unsigned flags);
   // Process exit seen by the monitor (no destroy in progress).
-  void on_vm_exit(const std::weak_ptr<Entry>& weak, const std::shared_ptr<RunningVm>& vm);
-  void on_vm_event(const std::weak_ptr<Entry>& weak, const std::shared_ptr<RunningVm>& vm,
-                   const vmmctl::Event& event);
+  // VM is alive while its monitor thread runs (~RunningVm joins it first),
+  // so the handlers get a plain pointer and never own it.
+  void on_vm_exit(const std::weak_ptr<Entry>& weak, RunningVm* vm);
+  void on_vm_event(const std::weak_ptr<Entry>& weak, RunningVm* vm, const vmmctl::Event& event);
   // Ends the running state after the process ended; under mutex_.
   void finish_stopped(const std::shared_ptr<Entry>& entry, int reason);
   Result<void> start_monitor(const std::shared_ptr<Entry>& entry,

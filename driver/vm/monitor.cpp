@@ -57,7 +57,12 @@ Monitor::~Monitor() {
   stopping_ = true;
   const uint64_t one = 1;
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  if (thread_.get_id() == std::this_thread::get_id()) {
+    thread_.detach();  // a handler dropped the last owner; run() returns at once
+  } else {
+    thread_.join();
+  }
 }
 
 bool Monitor::read_events() {
