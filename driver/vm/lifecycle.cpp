@@ -571,14 +571,21 @@ void ManagerImpl::reattach(const std::string& name) {
     }
     auto monitored = start_monitor(entry, vm);
     if (monitored.ok()) {
-      auto run_state = vm->monitor->call<vmmctl::QueryStatus>();
-      if (run_state.ok()) {
+      // The raw status name: "io-error" (paused on a disk error) is newer
+      // than vmmctl's RunState.
+      auto reply = vm->monitor->execute("query-status");
+      const vmmctl::Json* member = reply.ok() ? vmmctl::find_member(*reply, "status") : nullptr;
+      if (member != nullptr && member->is_string()) {
+        const std::string run_state = member->get<std::string>();
         std::lock_guard lock(mutex_);
         entry->vm = vm;
-        if (run_state->status == vmmctl::RunState::kRunning) {
+        if (run_state == "running") {
           entry->state = VIR_DOMAIN_RUNNING;
           entry->reason =
               status->state == VIR_DOMAIN_RUNNING ? status->reason : VIR_DOMAIN_RUNNING_UNPAUSED;
+        } else if (run_state == "io-error") {
+          entry->state = VIR_DOMAIN_PAUSED;
+          entry->reason = VIR_DOMAIN_PAUSED_IOERROR;
         } else {
           entry->state = VIR_DOMAIN_PAUSED;
           entry->reason =

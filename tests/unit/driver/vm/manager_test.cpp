@@ -228,5 +228,61 @@ TEST_F(ManagerTest, TransientCreateFailureLeavesNothingBehind) {
   EXPECT_FALSE(fs::exists(options_.config_dir + "/temp.xml"));
 }
 
+// fake_vmm.py reports ENOSPC on disk0 with action "stop", as amber-vmm
+// does with werror=stop: an IoErrorEvent, paused/ioerror, disk_errors().
+TEST_F(ManagerTest, DiskErrorWithActionStopPausesAndNamesTheDisk) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<DomainEvent> events;
+  manager_->subscribe([&](const DomainEvent& event) {
+    std::lock_guard lock(mutex);
+    events.push_back(event);
+    cv.notify_all();
+  });
+  const std::string disk = root_ + "/disk.qcow2";
+  ASSERT_TRUE(manager_->define(domain_xml("alpha", kUuid, disk), 0).ok());
+  auto started = manager_->start(uuid(), 0);
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  EXPECT_EQ(started->id, 1);
+  const auto has_suspend = [&] {
+    for (const DomainEvent& e : events) {
+      const auto* l = std::get_if<LifecycleEvent>(&e);
+      if (l && l->event == VIR_DOMAIN_EVENT_SUSPENDED &&
+          l->detail == VIR_DOMAIN_EVENT_SUSPENDED_IOERROR)
+        return true;
+    }
+    return false;
+  };
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), has_suspend));
+    const IoErrorEvent* error = nullptr;
+    for (const DomainEvent& e : events)
+      if (const auto* io = std::get_if<IoErrorEvent>(&e)) error = io;
+    ASSERT_NE(error, nullptr);
+    EXPECT_EQ(error->dev_alias, "virtio-disk0");
+    EXPECT_EQ(error->src_path, disk);
+    EXPECT_EQ(error->action, VIR_DOMAIN_EVENT_IO_ERROR_PAUSE);
+    EXPECT_EQ(error->reason, "enospc");
+    EXPECT_EQ(error->domain.id, 1);
+  }
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_IOERROR)));
+  auto errors = manager_->disk_errors(uuid());
+  ASSERT_TRUE(errors.ok());
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_EQ((*errors)[0].disk, "vda");
+  EXPECT_EQ((*errors)[0].error, VIR_DOMAIN_DISK_ERROR_NO_SPACE);
+  ASSERT_TRUE(manager_->resume(uuid()).ok());
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED)));
+  EXPECT_TRUE(manager_->disk_errors(uuid())->empty());
+  ASSERT_TRUE(manager_->destroy(uuid(), 0).ok());
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_DESTROYED)));
+}
+
 }  // namespace
 }  // namespace amber::driver::vm
