@@ -93,11 +93,9 @@ void ManagerImpl::finish_stopped(const std::shared_ptr<Entry>& entry, int reason
   entry->state = VIR_DOMAIN_SHUTOFF;
   entry->reason = reason;
   entry->disk_errors.clear();
-  if (entry->console) {
-    auto revoked = std::move(entry->console->on_revoked);
-    entry->console.reset();
-    if (revoked) post(std::move(revoked));
-  }
+  // The holder's stream ends by itself (the pty's master closed); it was
+  // not revoked, so on_revoked is not called.
+  entry->console.reset();
   if (auto removed = store_.remove_status(entry->name); !removed.ok())
     std::fprintf(stderr, "virtamberd: %s\n", removed.error().message().c_str());
   if (!entry->config) erase(entry);  // a transient domain ends with its process
