@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include "block/create.h"
 
@@ -282,6 +283,45 @@ TEST_F(ManagerTest, DiskErrorWithActionStopPausesAndNamesTheDisk) {
   ASSERT_TRUE(manager_->destroy(uuid(), 0).ok());
   EXPECT_EQ(*manager_->state(uuid()),
             (std::pair<int, int>(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_DESTROYED)));
+}
+
+// Eight clients start one domain at once: it starts once; ids go up.
+TEST_F(ManagerTest, ConcurrentStartsStartOnceAndIdsIncrease) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  ASSERT_TRUE(manager_->define(domain_xml("alpha", kUuid), 0).ok());
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::vector<Result<DomainRef>> results;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto started = manager_->start(uuid(), 0);
+      std::lock_guard lock(mutex);
+      results.push_back(std::move(started));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  size_t wins = 0;
+  for (const auto& result : results) {
+    if (result.ok()) {
+      ++wins;
+      EXPECT_EQ(result->id, 1);
+    } else {
+      EXPECT_EQ(result.error().message(), "domain is already running");
+    }
+  }
+  EXPECT_EQ(wins, 1u);
+  EXPECT_EQ(manager_->lookup_by_id(1)->name, "alpha");
+  EXPECT_EQ(manager_->list()[0].ref.id, 1);
+  ASSERT_TRUE(manager_->destroy(uuid(), 0).ok());
+  EXPECT_FALSE(manager_->lookup_by_id(1).ok());
+  auto again = manager_->start(uuid(), 0);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(again->id, 2);
+  auto flags = manager_->start(uuid(), 0x100);
+  ASSERT_FALSE(flags.ok());
+  EXPECT_EQ(flags.error().kind(), ErrorKind::kInvalidArgument);
+  ASSERT_TRUE(manager_->destroy(uuid(), VIR_DOMAIN_DESTROY_GRACEFUL).ok());
 }
 
 }  // namespace
