@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """A stand-in for amber-vmm that speaks the control protocol and nothing
-else, for driver/vm's unit tests of what the real one cannot do yet: once
-two clients are connected (the manager's command and event connections) it
-reports a write error on disk0 with action "stop" (ENOSPC) and says
-"io-error" in query-status until "resume"."""
+else, for driver/vm's unit tests of what the real one cannot do (yet) or
+only slowly. Once the manager's command and event connections are up it
+acts by the VM's --name:
+  panic*   DEVICE_FAILED on the cpu (a fatal vCPU exit) and pauses;
+  reboot*  SHUTDOWN guest-reset (as with --no-reboot) and exits 0;
+  other    a write error on disk0 with action "stop" (ENOSPC), and
+           "io-error" in query-status until "resume"."""
 import json
 import os
 import signal
@@ -68,6 +71,19 @@ def serve(conn):
 
 def report_error():
     time.sleep(0.3)
+    if name.startswith('panic'):
+        with lock:
+            state['status'] = 'paused'
+            for conn in state['clients']:
+                send(conn, {'event': 'DEVICE_FAILED',
+                            'data': {'device': 'cpu', 'message': 'KVM_EXIT_INTERNAL_ERROR'}})
+        return
+    if name.startswith('reboot'):
+        with lock:
+            for conn in state['clients']:
+                send(conn, {'event': 'SHUTDOWN', 'data': {'reason': 'guest-reset'}})
+        time.sleep(0.1)
+        os._exit(0)
     with lock:
         state['status'] = 'io-error'
         for conn in state['clients']:

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <libvirt/libvirt.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -322,6 +323,70 @@ TEST_F(ManagerTest, ConcurrentStartsStartOnceAndIdsIncrease) {
   ASSERT_FALSE(flags.ok());
   EXPECT_EQ(flags.error().kind(), ErrorKind::kInvalidArgument);
   ASSERT_TRUE(manager_->destroy(uuid(), VIR_DOMAIN_DESTROY_GRACEFUL).ok());
+}
+
+class EventLog {
+ public:
+  EventSink sink() {
+    return [this](const DomainEvent& event) {
+      std::lock_guard lock(mutex_);
+      if (auto* l = std::get_if<LifecycleEvent>(&event)) events_.emplace_back(l->event, l->detail);
+      cv_.notify_all();
+    };
+  }
+  bool wait(int event, int detail) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] {
+      return std::count(events_.begin(), events_.end(), std::make_pair(event, detail)) > 0;
+    });
+  }
+  size_t count(int event, int detail) {
+    std::lock_guard lock(mutex_);
+    return std::count(events_.begin(), events_.end(), std::make_pair(event, detail));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::pair<int, int>> events_;
+};
+
+// A fatal vCPU exit (DEVICE_FAILED): crashed/panicked, then on_crash
+// 'destroy': shut off, reason crashed.
+TEST_F(ManagerTest, DeviceFailedIsACrashAndOnCrashDestroys) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  EventLog log;
+  manager_->subscribe(log.sink());
+  ASSERT_TRUE(manager_->define(domain_xml("panic", kUuid), 0).ok());
+  ASSERT_TRUE(manager_->start(uuid(), 0).ok());
+  EXPECT_TRUE(log.wait(VIR_DOMAIN_EVENT_CRASHED, VIR_DOMAIN_EVENT_CRASHED_PANICKED));
+  EXPECT_TRUE(log.wait(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_CRASHED));
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_CRASHED)));
+}
+
+// SHUTDOWN guest-reset (on_reboot='destroy'): a clean stop, and no
+// restart even though on_poweroff says restart.
+TEST_F(ManagerTest, GuestResetWithOnRebootDestroyStopsForGood) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  EventLog log;
+  manager_->subscribe(log.sink());
+  std::string xml = domain_xml("reboot", kUuid);
+  xml.replace(xml.find("<devices>"), 0,
+              "<on_poweroff>restart</on_poweroff><on_reboot>destroy</on_reboot>");
+  ASSERT_TRUE(manager_->define(xml, 0).ok());
+  ASSERT_TRUE(manager_->start(uuid(), 0).ok());
+  EXPECT_TRUE(log.wait(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(log.count(VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED), 1u);
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_SHUTDOWN)));
+  auto log_text = std::ifstream(options_.log_dir + "/reboot.log");
+  std::string line;
+  std::getline(log_text, line);
+  EXPECT_NE(line.find("--no-reboot"), std::string::npos) << line;
 }
 
 }  // namespace
