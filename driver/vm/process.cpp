@@ -236,6 +236,19 @@ Result<UniqueFd> open_pidfd(pid_t pid) {
   return UniqueFd(static_cast<int>(fd));
 }
 
+bool send_signal(int pidfd, int signal_number) {
+  return ::syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0U) == 0;
+}
+
+bool wait_exit(int pidfd, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!has_exited(pidfd)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 bool has_exited(int pidfd) {
   pollfd p{pidfd, POLLIN, 0};
   return ::poll(&p, 1, 0) > 0;
