@@ -185,6 +185,15 @@ class Manager {
   // takes the console away.
   virtual Result<UniqueFd> open_console(const xml::Uuid& uuid, bool force,
                                         std::function<void()> on_revoked) = 0;
+  // The holder closed its console fd (its stream ended): the next open
+  // without FORCE succeeds. A no-op when nobody holds it.
+  virtual void release_console(const xml::Uuid& uuid) { (void)uuid; }
+
+  // --- host ---
+  // The amber-vmm this manager runs (what capabilities should report as
+  // <emulator>: a domain naming another emulator is refused at start).
+  // Empty when none was found.
+  virtual std::string emulator() const { return ""; }
 
   // --- events ---
   // SINK is called from the manager's threads, never with a manager lock
