@@ -9,7 +9,11 @@ guest makes no progress. A resume while the disk is still full stops it
 again (the held request failed again). Then the test deletes the filler,
 resumes, the guest finishes, every sector it wrote reads back from the
 image (qemu-img convert to raw) and qemu-img check is clean. Before all
-that, pause / resume of the running VM gives STOP paused / RESUME."""
+that, pause / resume of the running VM gives STOP paused / RESUME.
+Second VM: stopped on ENOSPC, then system_reset (RESET, still io-error,
+the held request dropped), resume (the guest starts over and stops again
+on the full disk) and quit while a request is held: the process exits 0
+at once with SHUTDOWN host-quit, and the image is still consistent."""
 import os
 import struct
 import subprocess
@@ -73,6 +77,46 @@ def mount_tmpfs(path):
     if p.returncode != 0:
         print('SKIP: cannot mount a tmpfs: %s' % p.stderr.strip())
         raise SystemExit(v.SKIP)
+
+
+def reset_and_quit_while_held(tmp, small):
+    disk = os.path.join(small, 'disk2.qcow2')
+    filler = os.path.join(small, 'filler')
+    v.create_image(disk, '64M')
+    with open(filler, 'wb') as f:
+        f.write(b'\xff' * FILLER)
+    sock = os.path.join(tmp, 'ctl2.sock')
+    vm = v.start_vmm(disks=[v.disk_arg(disk, 'qcow2', 'writeback', 1)], kernel=v.PVH,
+                     cmdline='test=fill start=%d mb=%d seed=%d' % (START, FILL_MB, SEED),
+                     control=sock)
+    try:
+        c = v.Control(sock)
+        wait_events(c, 'STOP', 1)
+        v.check(status_of(c)['status'] == 'io-error', 'not io-error on a full disk')
+        v.check(c.cmd('system_reset').get('return') == {}, 'system_reset failed')
+        c.wait_event('RESET', 10)
+        v.check(status_of(c)['status'] == 'io-error', 'system_reset left io-error')
+        v.check(c.cmd('resume').get('return') == {}, 'resume after reset failed')
+        # The guest starts over on the still-full disk: stopped again.
+        wait_events(c, 'BLOCK_IO_ERROR', 2)
+        wait_events(c, 'STOP', 2)
+        v.check(vm.output().count('PROBE: amber probe guest starting') == 2,
+                'the guest did not start over after system_reset')
+        t0 = time.monotonic()
+        v.check(c.cmd('quit').get('return') == {}, 'quit failed')
+        shutdown = c.wait_event('SHUTDOWN', 20)
+        v.check(shutdown.get('data') == {'reason': 'host-quit'}, 'SHUTDOWN: %s' % shutdown)
+        rc = vm.wait(20)
+        v.check(rc == 0, 'amber-vmm exit status %d after quit\n%s' % (rc, vm.describe()))
+        v.check(time.monotonic() - t0 < 10, 'quit with a held request took %.1fs'
+                % (time.monotonic() - t0))
+        c.close()
+    finally:
+        vm.kill()
+    v.check('held requests dropped' in vm.stderr_text,
+            'no line about the dropped requests:\n%s' % vm.stderr_text[-1000:])
+    os.unlink(filler)
+    v.qemu_img_check(disk, allow_leaks=True)
 
 
 def test():
@@ -153,6 +197,8 @@ def test():
         verify(data)
         v.qemu_img_check(disk)
         v.log('all %d sectors read back; qemu-img check clean' % (FILL_MB * 2048))
+        os.unlink(disk)
+        reset_and_quit_while_held(tmp, small)
     finally:
         if vm is not None:
             vm.kill()
