@@ -18,10 +18,11 @@ Error corrupt(std::string message) {
   return Error(ErrorKind::kCorrupt, std::move(message));
 }
 
-constexpr std::array<std::pair<RunState, std::string_view>, 3> kRunStates = {{
+constexpr std::array<std::pair<RunState, std::string_view>, 4> kRunStates = {{
     {RunState::kRunning, "running"},
     {RunState::kPaused, "paused"},
     {RunState::kShutdown, "shutdown"},
+    {RunState::kIoError, "io-error"},
 }};
 
 // The four counters of one request kind, with QEMU's member names.

@@ -74,7 +74,10 @@ struct VersionInfo {
   bool operator==(const VersionInfo&) const = default;
 };
 
-enum class RunState { kRunning, kPaused, kShutdown };
+// kIoError: stopped because a disk with a stop policy (werror=/rerror=
+// stop, or werror=enospc and ENOSPC) failed a request; "resume" retries the
+// held requests. On the wire "io-error"; "running" is false.
+enum class RunState { kRunning, kPaused, kShutdown, kIoError };
 std::string_view to_string(RunState state);
 Result<RunState> parse_run_state(std::string_view name);
 

@@ -66,6 +66,22 @@ Result<void> decode(const Json& data, DeviceNeedsResetEvent& event) {
   return ok();
 }
 
+Json encode(const StopEvent& event) {
+  return Json{{"status", to_string(event.status)}};
+}
+Result<void> decode(const Json& data, StopEvent& event) {
+  AMBER_TRY_ASSIGN(const std::string status, get_string(data, "status"));
+  AMBER_TRY_ASSIGN(event.status, parse_run_state(status));
+  return ok();
+}
+
+Json encode(const ResumeEvent&) {
+  return Json::object();
+}
+Result<void> decode(const Json&, ResumeEvent&) {
+  return ok();
+}
+
 Json encode(const UnknownEvent& event) {
   return event.data;
 }

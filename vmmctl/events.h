@@ -16,6 +16,7 @@
 #include <variant>
 
 #include "common/result.h"
+#include "vmmctl/commands.h"
 #include "vmmctl/json.h"
 
 namespace amber::vmmctl {
@@ -47,14 +48,19 @@ struct DeviceFailedEvent {
 };
 
 // A host I/O error on a disk (the image or the host file failed, not a bad
-// guest request): the guest got VIRTIO_BLK_S_IOERR. Sent at most a few
-// times per interval per disk (rate-limited); query-block counts them all.
-// On the wire "errno" holds error_number (0: none).
+// guest request), and what the disk's policy (--disk werror=/rerror=) did
+// about it: "action" is "report" (the guest got VIRTIO_BLK_S_IOERR),
+// "ignore" (the request completed as if it had succeeded) or "stop" (the
+// request is held and the VM stops: a STOP event with status io-error
+// follows). report and ignore events are rate-limited per disk (a few per
+// interval; query-block counts them all); a stop event is always sent (it
+// recurs only after a resume). On the wire "errno" holds error_number (0:
+// none).
 struct BlockIoErrorEvent {
   static constexpr std::string_view kName = "BLOCK_IO_ERROR";
   std::string device;             // "disk0"
   std::string operation;          // read, write, flush, discard, write-zeroes
-  std::string action = "report";  // what was done: "report" (IOERR to the guest)
+  std::string action = "report";  // "report", "ignore" or "stop"
   bool nospace = false;           // ENOSPC: freeing host space may cure it
   int64_t error_number = 0;
   std::string kind;  // common/result.h ErrorKind name ("io", "no space", ...)
@@ -72,6 +78,22 @@ struct DeviceNeedsResetEvent {
   bool operator==(const DeviceNeedsResetEvent&) const = default;
 };
 
+// The vCPUs stopped: a "pause" command or a vCPU failure (status
+// "paused"), or a disk's stop policy (status "io-error", after that disk's
+// BLOCK_IO_ERROR event with action "stop"). Not sent when the VM was
+// already stopped, nor at shutdown (SHUTDOWN says that).
+struct StopEvent {
+  static constexpr std::string_view kName = "STOP";
+  RunState status = RunState::kPaused;  // the run state now: paused or io-error
+  bool operator==(const StopEvent&) const = default;
+};
+
+// The vCPUs run again after a "resume" (held disk requests are retried).
+struct ResumeEvent {
+  static constexpr std::string_view kName = "RESUME";
+  bool operator==(const ResumeEvent&) const = default;
+};
+
 // An event this build does not know (from a newer amber-vmm): kept whole.
 struct UnknownEvent {
   std::string name;
@@ -81,7 +103,7 @@ struct UnknownEvent {
 
 // UnknownEvent stays last (decode_event relies on it).
 using Event = std::variant<ShutdownEvent, ResetEvent, DeviceFailedEvent, BlockIoErrorEvent,
-                           DeviceNeedsResetEvent, UnknownEvent>;
+                           DeviceNeedsResetEvent, StopEvent, ResumeEvent, UnknownEvent>;
 
 std::string_view event_name(const Event& event);
 // The whole line's object / text (no trailing newline).

@@ -24,6 +24,13 @@ std::string_view to_string(block::DiscardMode mode) {
   return mode == block::DiscardMode::kUnmap ? "unmap" : "ignore";
 }
 
+constexpr std::pair<DiskErrorPolicy, std::string_view> kErrorPolicies[] = {
+    {DiskErrorPolicy::kEnospc, "enospc"},
+    {DiskErrorPolicy::kStop, "stop"},
+    {DiskErrorPolicy::kReport, "report"},
+    {DiskErrorPolicy::kIgnore, "ignore"},
+};
+
 // Wraps block's own message ("Invalid cache option: x") with the option.
 template <typename T>
 Result<T> with_option(Result<T> parsed, std::string_view option) {
@@ -67,6 +74,24 @@ std::string format_size(uint64_t bytes) {
   return std::to_string(bytes) + "B";
 }
 
+std::string_view to_string(DiskErrorPolicy policy) {
+  for (const auto& [value, name] : kErrorPolicies)
+    if (value == policy) return name;
+  return "report";
+}
+
+Result<DiskErrorPolicy> parse_write_error_policy(std::string_view name) {
+  for (const auto& [value, known] : kErrorPolicies)
+    if (known == name) return value;
+  return bad("--disk werror: '" + std::string(name) + "' is not enospc, stop, report or ignore");
+}
+
+Result<DiskErrorPolicy> parse_read_error_policy(std::string_view name) {
+  for (const auto& [value, known] : kErrorPolicies)
+    if (known == name && value != DiskErrorPolicy::kEnospc) return value;
+  return bad("--disk rerror: '" + std::string(name) + "' is not stop, report or ignore");
+}
+
 Result<DiskSettings> parse_disk(std::string_view text) {
   DiskSettings disk;
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--disk"));
@@ -89,9 +114,14 @@ Result<DiskSettings> parse_disk(std::string_view text) {
     } else if (key == "readonly") {
       AMBER_TRY_ASSIGN(const bool read_only, parse_on_off(value, "--disk readonly"));
       disk.access = read_only ? DiskAccess::kReadOnly : DiskAccess::kReadWrite;
+    } else if (key == "werror") {
+      AMBER_TRY_ASSIGN(disk.write_error, parse_write_error_policy(value));
+    } else if (key == "rerror") {
+      AMBER_TRY_ASSIGN(disk.read_error, parse_read_error_policy(value));
     } else {
       return bad("--disk: unknown key '" + key +
-                 "' (path, format, cache, aio, queues, discard, serial, readonly)");
+                 "' (path, format, cache, aio, queues, discard, serial, readonly, werror, "
+                 "rerror)");
     }
   }
   if (disk.path.empty()) return bad("--disk: path=FILE is required");
@@ -107,6 +137,12 @@ std::string format_disk(const DiskSettings& disk) {
   out += ",discard=" + std::string(to_string(disk.discard));
   if (!disk.serial.empty()) out += ",serial=" + escape_option_value(disk.serial);
   out += disk.access == DiskAccess::kReadOnly ? ",readonly=on" : ",readonly=off";
+  // Only when not the default: command lines of disks without a policy stay
+  // what they were before werror/rerror existed.
+  if (disk.write_error != DiskSettings{}.write_error)
+    out += ",werror=" + std::string(to_string(disk.write_error));
+  if (disk.read_error != DiskSettings{}.read_error)
+    out += ",rerror=" + std::string(to_string(disk.read_error));
   return out;
 }
 
@@ -165,6 +201,8 @@ Result<void> validate(const LaunchSettings& settings) {
       return bad("--disk queues: '" + std::to_string(disk.queues) +
                  "' is not a number from 1 to 64");
     if (disk.serial.size() > kMaxDiskSerial) return bad("--disk serial: at most 20 characters");
+    if (disk.read_error == DiskErrorPolicy::kEnospc)
+      return bad("--disk rerror: 'enospc' is a werror policy only");
   }
   const bool with_path =
       settings.serial.kind == SerialKind::kFile || settings.serial.kind == SerialKind::kUnix;

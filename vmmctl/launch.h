@@ -52,6 +52,16 @@ enum class DiskAccess { kReadWrite, kReadOnly };
 // (--no-reboot, SHUTDOWN reason guest-reset).
 enum class RebootAction { kReset, kExit };
 enum class SerialKind { kNone, kStdio, kPty, kFile, kUnix };
+// What a disk does when the host fails a guest request (QEMU's werror= and
+// rerror=, libvirt's error_policy and rerror_policy), with QEMU's meanings:
+//  - kEnospc: stop the VM on ENOSPC (the host ran out of space), report
+//    any other error (werror only; the werror default);
+//  - kStop: stop the VM (run state "io-error") on any error; the request
+//    is held and retried on resume;
+//  - kReport: the guest gets VIRTIO_BLK_S_IOERR (the rerror default);
+//  - kIgnore: the request completes as if it had succeeded. The guest's
+//    data is then lost (a write) or garbage (a read) without its knowing.
+enum class DiskErrorPolicy { kEnospc, kStop, kReport, kIgnore };
 
 struct DiskSettings {
   std::string path;
@@ -62,6 +72,10 @@ struct DiskSettings {
   DiskAccess access = DiskAccess::kReadWrite;
   unsigned queues = 1;
   std::string serial;  // empty: none (GET_ID answers zeros)
+  // werror=: writes, flushes, discards and write-zeroes; rerror=: reads.
+  // to_argv() writes them only when they differ from these defaults.
+  DiskErrorPolicy write_error = DiskErrorPolicy::kEnospc;
+  DiskErrorPolicy read_error = DiskErrorPolicy::kReport;  // never kEnospc
 
   bool operator==(const DiskSettings&) const = default;
 };
@@ -115,5 +129,10 @@ std::string format_disk(const DiskSettings& disk);
 Result<SerialSettings> parse_serial(std::string_view text);
 std::string format_serial(const SerialSettings& serial);
 std::string_view to_string(SerialKind kind);
+// "enospc", "stop", "report", "ignore" (the werror=/rerror= values).
+std::string_view to_string(DiskErrorPolicy policy);
+// werror= accepts all four names, rerror= all but "enospc" (as QEMU).
+Result<DiskErrorPolicy> parse_write_error_policy(std::string_view name);
+Result<DiskErrorPolicy> parse_read_error_policy(std::string_view name);
 
 }  // namespace amber::vmmctl

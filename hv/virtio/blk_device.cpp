@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
@@ -90,6 +91,7 @@ Result<void> BlkDevice::activate(uint64_t features, std::span<const QueueLayout>
   // The transport never activates an active device; should that change,
   // no iothread may be using a ring while it is reset below.
   for (auto& q : queues_) q->thread->stop();
+  drop_held();
   for (auto& q : queues_) {
     q->ring.reset();
     q->poll.reset();
@@ -119,8 +121,10 @@ Result<void> BlkDevice::activate(uint64_t features, std::span<const QueueLayout>
 }
 
 void BlkDevice::reset() {
-  // Joining quiesces: every request in flight completes before we return.
+  // Joining quiesces: every request in flight completes before we return
+  // (held ones are not in flight: they wait for a resume, and are dropped).
   for (auto& q : queues_) q->thread->stop();
+  drop_held();
   for (auto& q : queues_) {
     q->ring.reset();
     q->poll.reset();
@@ -131,9 +135,58 @@ void BlkDevice::reset() {
   active_ = false;
 }
 
+void BlkDevice::retry_held() {
+  for (auto& q : queues_) {
+    q->retry.store(true, std::memory_order_release);
+    q->thread->kick();
+  }
+}
+
+void BlkDevice::drop_held() {
+  size_t dropped = 0;
+  for (auto& q : queues_) {
+    dropped += q->held.size();
+    q->held.clear();
+    q->still_held.clear();
+    q->retry.store(false, std::memory_order_relaxed);
+  }
+  held_requests_.store(0, std::memory_order_release);
+  if (dropped != 0)
+    std::fprintf(stderr, "amber-vmm: %s: %zu held requests dropped by a device reset\n",
+                 engine_.label().c_str(), dropped);
+}
+
+size_t BlkDevice::push_completed(Queue& q, const BlkBatch& batch) {
+  size_t pushed = 0;
+  for (const BlkRequest& r : batch.requests()) {
+    if (r.held) continue;
+    q.ring.push_used(r.head, r.written);
+    ++pushed;
+  }
+  return pushed;
+}
+
+bool BlkDevice::retry(unsigned index) {
+  Queue& q = *queues_[index];
+  const size_t before = q.held.size();
+  engine_.execute(q.held);
+  const size_t completed = push_completed(q, q.held);
+  q.still_held.clear();
+  q.still_held.take_held_from(q.held);
+  std::swap(q.held, q.still_held);
+  held_requests_.fetch_sub(before - q.held.size(), std::memory_order_acq_rel);
+  if (completed != 0 && q.ring.should_notify()) signals_.notify_queue(index);
+  return q.held.empty();
+}
+
 IoWork BlkDevice::serve(unsigned index) {
   Queue& q = *queues_[index];
   if (!q.ring.active()) return IoWork::kIdle;  // broken earlier: wait for reset
+  // A retry asked for while nothing was held means nothing to a later hold.
+  const bool retry_asked = q.retry.exchange(false, std::memory_order_acq_rel);
+  // Holding: nothing new is popped until the VM resumes and the held
+  // requests complete (the guest's kicks meanwhile change nothing).
+  if (!q.held.empty() && (!retry_asked || !retry(index))) return IoWork::kIdle;
   // Woken by a kick after sleeping on an empty ring: that gap counts too.
   if (q.idle_since_ns != 0) {
     q.poll.record_idle(now_ns() - q.idle_since_ns);
@@ -144,7 +197,7 @@ IoWork BlkDevice::serve(unsigned index) {
   unsigned batches_left = kBlkMaxBatchesPerServe;
   for (;;) {
     const Drained drained = drain(index, batches_left);
-    if (drained == Drained::kBroken) return IoWork::kIdle;
+    if (drained == Drained::kBroken || drained == Drained::kHeld) return IoWork::kIdle;
     // Notifications stay off: the thread comes straight back.
     if (drained == Drained::kBudgetSpent) return IoWork::kMore;
     const uint64_t idle_since = now_ns();
@@ -183,15 +236,20 @@ BlkDevice::Drained BlkDevice::drain(unsigned index, unsigned& batches_left) {
     // if they had been popped one by one (completions reach the guest only
     // while the ring is still active).
     engine_.execute(q.batch);
-    for (const BlkRequest& r : q.batch.requests()) q.ring.push_used(r.head, r.written);
+    const size_t pushed = push_completed(q, q.batch);
     if (broken) {
+      // Held requests of a broken queue can never complete.
       if (ring_still_active) q.ring.reset();
       signals_.needs_reset(*broken);
       return Drained::kBroken;
     }
-    if (q.batch.empty()) return Drained::kEmpty;
     // One interrupt for the whole batch.
-    if (q.ring.should_notify()) signals_.notify_queue(index);
+    if (pushed != 0 && q.ring.should_notify()) signals_.notify_queue(index);
+    if (q.batch.stopped()) {
+      q.held.take_held_from(q.batch);
+      held_requests_.fetch_add(q.held.size(), std::memory_order_acq_rel);
+      return Drained::kHeld;
+    }
     if (!q.batch.full()) return Drained::kEmpty;
   }
 }

@@ -9,11 +9,20 @@
 // path takes no lock. Interrupts and ring-protocol failures go back to the
 // transport through DeviceSignals, from the iothreads.
 //
+// Requests a stop policy held (blk_engine.h) stay with their queue's
+// iothread, in pop order; while a queue holds any, its thread pops nothing
+// more from the ring. retry_held() (the VM resumed) has each such thread
+// execute them again in the same order; those that fail again are held
+// again (and the engine reports the stop again). reset() drops held
+// requests without completing them (the rings are forgotten anyway), after
+// the iothreads are joined.
+//
 // Thread-safety: activate()/reset()/write_config() from the transport's
-// thread with the transport's lock held; read_config(), kick() and stats()
-// from any thread.
+// thread with the transport's lock held; read_config(), kick(), stats(),
+// retry_held() and held_requests() from any thread.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <span>
 #include <vector>
@@ -67,6 +76,11 @@ class BlkDevice final : public VirtioDevice {
   BlkStats stats() const { return engine_.stats(); }
   BlkEngine& engine() { return engine_; }
 
+  // Every queue that holds requests retries them on its iothread.
+  void retry_held();
+  // Requests held now, all queues together.
+  size_t held_requests() const { return held_requests_.load(std::memory_order_acquire); }
+
  private:
   struct Queue {
     SplitQueue ring;
@@ -78,19 +92,31 @@ class BlkDevice final : public VirtioDevice {
     // ring, e.g. the first run after activate()).
     AdaptivePoll poll;
     uint64_t idle_since_ns = 0;
+    // Requests held by a stop policy, in pop order, and the batch their
+    // retry keeps the still-held ones in (iothread only while active).
+    BlkBatch held;
+    BlkBatch still_held;
+    std::atomic<bool> retry{false};  // set by retry_held(), any thread
   };
 
   BlkDevice(std::shared_ptr<block::Image> image, const BlkOptions& options,
             const GuestMemory& memory, DeviceSignals& signals)
       : engine_(std::move(image), options), memory_(memory), signals_(signals) {}
   IoWork serve(unsigned index);
-  enum class Drained { kEmpty, kBudgetSpent, kBroken };
+  enum class Drained { kEmpty, kBudgetSpent, kBroken, kHeld };
   // Pops every available chain, in batches of at most kBlkMaxBatch that
   // are executed together (merging neighbours) and completed with one
   // notification each. Stops early (kBudgetSpent) once `batches_left`
   // batches ran or the iothread is asked to stop; kBroken when the queue
-  // broke (NEEDS_RESET already signalled).
+  // broke (NEEDS_RESET already signalled); kHeld when a stop policy held
+  // requests (the queue then waits for retry_held()).
   Drained drain(unsigned index, unsigned& batches_left);
+  // Executes the queue's held requests again; true when none is left.
+  bool retry(unsigned index);
+  // Pushes the batch's completed (not held) requests; how many.
+  size_t push_completed(Queue& q, const BlkBatch& batch);
+  // Drops every held request (reset; the iothreads are stopped).
+  void drop_held();
   // Spins on avail->idx for the queue's poll window; true if a buffer
   // appeared. Records the idle gap it saw.
   bool poll_for_work(Queue& q, uint64_t idle_since_ns);
@@ -99,6 +125,7 @@ class BlkDevice final : public VirtioDevice {
   const GuestMemory& memory_;
   DeviceSignals& signals_;
   std::vector<std::unique_ptr<Queue>> queues_;
+  std::atomic<size_t> held_requests_{0};
   bool active_ = false;
 };
 

@@ -101,19 +101,28 @@ BlkStats BlkEngine::stats() const {
   return s;
 }
 
-void BlkEngine::host_error(BlkOperation operation, const Error& error) {
+BlkErrorAction BlkEngine::host_error(BlkOperation operation, const Error& error) {
   const IoErrorClass error_class = classify(error);
   io_errors_[static_cast<unsigned>(operation)][static_cast<unsigned>(error_class)].fetch_add(
       1, std::memory_order_relaxed);
-  const auto suppressed = io_error_limiter_.allow();
-  if (!suppressed) return;
+  const BlkErrorAction action =
+      action_for(is_read(operation) ? options_.read_error : options_.write_error, error_class);
+  uint64_t suppressed = 0;
+  if (action != BlkErrorAction::kStop) {
+    const auto allowed = io_error_limiter_.allow();
+    if (!allowed) return action;
+    suppressed = *allowed;
+  }
   const std::string message = error.message();
-  std::fprintf(stderr, "amber-vmm: %s: %s failed: %s%s\n", label_.c_str(),
-               std::string(to_string(operation)).c_str(), message.c_str(),
-               suppressed_note(*suppressed).c_str());
+  const std::string what =
+      action == BlkErrorAction::kReport ? "" : " (" + std::string(to_string(action)) + ")";
+  std::fprintf(stderr, "amber-vmm: %s: %s failed: %s%s%s\n", label_.c_str(),
+               std::string(to_string(operation)).c_str(), message.c_str(), what.c_str(),
+               suppressed_note(suppressed).c_str());
   if (io_error_sink_)
-    io_error_sink_(BlkIoError{operation, error_class, error.error_number(), error.kind(), message,
-                              *suppressed});
+    io_error_sink_(BlkIoError{operation, action, error_class, error.error_number(), error.kind(),
+                              message, suppressed});
+  return action;
 }
 
 Result<void> BlkEngine::parse(const DescriptorChain& chain, BlkBatch& batch) const {
@@ -173,6 +182,8 @@ Result<uint32_t> BlkEngine::execute(const DescriptorChain& chain) {
   batch.clear();
   AMBER_TRY(parse(chain, batch));
   execute(batch);
+  if (batch.requests_.front().held)
+    return Error(ErrorKind::kIo, "virtio-blk: request held by the disk's stop policy");
   return batch.requests_.front().written;
 }
 
@@ -203,7 +214,23 @@ void BlkEngine::complete(BlkRequest& r, uint8_t status, uint32_t written_data) {
   r.written = written_data + 1;
 }
 
-void BlkEngine::execute_other(const BlkBatch& batch, BlkRequest& r) {
+void BlkEngine::finish(BlkBatch& batch, BlkRequest& r, uint8_t status, uint32_t written_data) {
+  if (status != kHold) {
+    complete(r, status, written_data);
+    return;
+  }
+  r.held = true;
+  batch.stopped_ = true;
+}
+
+bool BlkEngine::hold_if_stopped(BlkBatch& batch, BlkRequest& r) {
+  if (!batch.stopped_) return false;
+  r.held = true;
+  return true;
+}
+
+void BlkEngine::execute_other(BlkBatch& batch, BlkRequest& r) {
+  if (hold_if_stopped(batch, r)) return;
   if (!r.header_ok) {
     complete(r, kBlkStatusIoErr, 0);
     return;
@@ -224,15 +251,26 @@ void BlkEngine::execute_other(const BlkBatch& batch, BlkRequest& r) {
     default:
       break;
   }
-  complete(r, result, written);
+  finish(batch, r, result, written);
 }
 
 uint8_t BlkEngine::do_flush(uint64_t start_ns) {
   const Result<void> flushed = image_->flush();
-  const bool ok = flushed.ok();
-  if (!ok) host_error(BlkOperation::kFlush, flushed.error());
-  record(kFlush, 0, start_ns, ok);
-  return ok ? kBlkStatusOk : kBlkStatusIoErr;
+  if (flushed.ok()) {
+    record(kFlush, 0, start_ns, true);
+    return kBlkStatusOk;
+  }
+  switch (host_error(BlkOperation::kFlush, flushed.error())) {
+    case BlkErrorAction::kStop:
+      return kHold;
+    case BlkErrorAction::kIgnore:
+      record(kFlush, 0, start_ns, true);
+      return kBlkStatusOk;
+    case BlkErrorAction::kReport:
+      break;
+  }
+  record(kFlush, 0, start_ns, false);
+  return kBlkStatusIoErr;
 }
 
 uint8_t BlkEngine::do_get_id(std::span<const iovec> data, bool any_readable, uint32_t& written) {
@@ -288,7 +326,17 @@ uint8_t BlkEngine::do_discard(uint32_t type, const BlkRequest& request,
     Result<void> r =
         zeroes ? image_->write_zeroes(offset, length, mode) : image_->discard(offset, length);
     if (!r.ok()) {
-      host_error(zeroes ? BlkOperation::kWriteZeroes : BlkOperation::kDiscard, r.error());
+      // A held request is executed again whole: discarding or zeroing a
+      // range twice leaves it as once.
+      switch (host_error(zeroes ? BlkOperation::kWriteZeroes : BlkOperation::kDiscard, r.error())) {
+        case BlkErrorAction::kStop:
+          return kHold;
+        case BlkErrorAction::kIgnore:
+          record(kDiscard, bytes, start_ns, true);
+          return kBlkStatusOk;
+        case BlkErrorAction::kReport:
+          break;
+      }
       return fail();
     }
     bytes += length;

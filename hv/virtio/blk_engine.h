@@ -22,9 +22,18 @@
 // set_negotiated_features() does.
 //
 // Host I/O errors (a failed Image call) are counted per operation and
-// errno class, logged on stderr and handed to the error sink, both at most
-// kGuestLogBurst times per kGuestLogInterval (a guest can retry a failing
-// request forever); the guest gets VIRTIO_BLK_S_IOERR.
+// errno class, logged on stderr and handed to the error sink, and the
+// disk's policy (BlkOptions::write_error / read_error) picks the action:
+//  - report: the guest gets VIRTIO_BLK_S_IOERR;
+//  - ignore: the guest gets VIRTIO_BLK_S_OK (counted as a completed,
+//    not failed, request that moved no bytes);
+//  - stop: the request is held (BlkRequest::held: no status, not counted
+//    in OpStats until it completes), and so is every request of the batch
+//    executed after it, without I/O; the caller keeps them and executes
+//    them again, in the same order, after the VM resumes.
+// Report and ignore are logged and reported at most kGuestLogBurst times
+// per kGuestLogInterval (a guest can retry a failing request forever); a
+// stop always is (it recurs only after a host resume).
 #pragma once
 
 #include <array>
@@ -80,9 +89,12 @@ class BlkEngine {
   // byte: nothing is added and the device must be reset.
   Result<void> parse(const DescriptorChain& chain, BlkBatch& batch) const;
   // Executes every request of the batch, writes each status byte and sets
-  // each BlkRequest::written (the used length). The caller pushes them.
+  // each BlkRequest::written (the used length), or sets BlkRequest::held
+  // (a stop policy: see above). The caller pushes the others.
   void execute(BlkBatch& batch);
-  // One request on its own: parse + execute. Returns the used length.
+  // One request on its own: parse + execute. Returns the used length; a
+  // request the policy would hold is a kIo Error instead (this path has
+  // nowhere to keep it; its status byte is not written).
   Result<uint32_t> execute(const DescriptorChain& chain);
 
   BlkStats stats() const;
@@ -93,6 +105,7 @@ class BlkEngine {
     label_ = std::move(label);
     io_error_sink_ = std::move(sink);
   }
+  const std::string& label() const { return label_; }
 
  private:
   enum Op : unsigned { kRead, kWrite, kFlush, kDiscard, kOpCount };
@@ -103,8 +116,11 @@ class BlkEngine {
     std::atomic<uint64_t> failed{0};
   };
 
+  // Not a virtio status: do_*() results meaning "hold the request".
+  static constexpr uint8_t kHold = 0xFF;
+
   // One request that is not a READ/WRITE (or has no valid header).
-  void execute_other(const BlkBatch& batch, BlkRequest& r);
+  void execute_other(BlkBatch& batch, BlkRequest& r);
   // READs or WRITEs [first, last) of the batch, all of one type (blk_engine_merge.cpp).
   void execute_read_write(BlkBatch& batch, size_t first, size_t last);
   // Serves order_[begin, end) (contiguous, one type) with one Image call;
@@ -115,16 +131,21 @@ class BlkEngine {
   // readv/writev (+ the write-through flush) of already checked data.
   Result<void> transfer(uint32_t type, uint64_t sector, std::span<const iovec> iov);
   // One checked READ/WRITE on its own: I/O, statistics, status.
-  void serve_read_write(const BlkBatch& batch, BlkRequest& r);
+  void serve_read_write(BlkBatch& batch, BlkRequest& r);
   void complete(BlkRequest& r, uint8_t status, uint32_t written_data);
+  // complete(), or hold the request (status kHold) and stop the batch.
+  void finish(BlkBatch& batch, BlkRequest& r, uint8_t status, uint32_t written_data);
+  // True (and r held) when an earlier request of the batch was held.
+  static bool hold_if_stopped(BlkBatch& batch, BlkRequest& r);
   uint8_t do_flush(uint64_t start_ns);
   uint8_t do_get_id(std::span<const iovec> data, bool any_readable, uint32_t& written);
   uint8_t do_discard(uint32_t type, const BlkRequest& request, std::span<const iovec> data);
   bool range_ok(uint64_t sector, uint64_t sectors) const;
   void record(Op op, uint64_t bytes, uint64_t start_ns, bool ok);
   bool writes_allowed() const;
-  // Counts a failed Image call, logs and reports it (rate-limited).
-  void host_error(BlkOperation operation, const Error& error);
+  // Counts a failed Image call, logs and reports it (rate-limited unless
+  // the action is stop) and returns what the policy does with it.
+  BlkErrorAction host_error(BlkOperation operation, const Error& error);
 
   std::shared_ptr<block::Image> image_;
   BlkOptions options_;

@@ -39,15 +39,33 @@ Result<void> BlkEngine::transfer(uint32_t type, uint64_t sector, std::span<const
   return ok();
 }
 
-void BlkEngine::serve_read_write(const BlkBatch& batch, BlkRequest& r) {
+void BlkEngine::serve_read_write(BlkBatch& batch, BlkRequest& r) {
+  if (hold_if_stopped(batch, r)) return;
   const bool is_read = r.type == kBlkTypeIn;
-  const Result<void> transferred = transfer(r.type, r.sector, batch.data(r));
-  const bool ok = transferred.ok();
-  if (!ok) host_error(is_read ? BlkOperation::kRead : BlkOperation::kWrite, transferred.error());
-  record(is_read ? kRead : kWrite, ok ? r.bytes : 0, r.start_ns, ok);
+  const Op op = is_read ? kRead : kWrite;
   // r.bytes <= kBlkMaxRequestBytes (1 GiB), checked by read_write_valid().
-  complete(r, ok ? kBlkStatusOk : kBlkStatusIoErr,
-           ok && is_read ? static_cast<uint32_t>(r.bytes) : 0);
+  const auto data_bytes = is_read ? static_cast<uint32_t>(r.bytes) : 0;
+  const Result<void> transferred = transfer(r.type, r.sector, batch.data(r));
+  if (transferred.ok()) {
+    record(op, r.bytes, r.start_ns, true);
+    complete(r, kBlkStatusOk, data_bytes);
+    return;
+  }
+  switch (host_error(is_read ? BlkOperation::kRead : BlkOperation::kWrite, transferred.error())) {
+    case BlkErrorAction::kStop:
+      finish(batch, r, kHold, 0);
+      return;
+    case BlkErrorAction::kIgnore:
+      // As QEMU: the guest is told it worked (a read's buffer holds
+      // whatever the failed call left there).
+      record(op, 0, r.start_ns, true);
+      complete(r, kBlkStatusOk, data_bytes);
+      return;
+    case BlkErrorAction::kReport:
+      break;
+  }
+  record(op, 0, r.start_ns, false);
+  complete(r, kBlkStatusIoErr, 0);
 }
 
 void BlkEngine::execute_read_write(BlkBatch& batch, size_t first, size_t last) {
@@ -57,6 +75,7 @@ void BlkEngine::execute_read_write(BlkBatch& batch, size_t first, size_t last) {
   for (size_t i = first; i < last; ++i) {
     BlkRequest& r = requests[i];
     const Op op = r.type == kBlkTypeIn ? kRead : kWrite;
+    if (hold_if_stopped(batch, r)) continue;
     if (!read_write_valid(r)) {
       record(op, 0, r.start_ns, false);
       complete(r, kBlkStatusIoErr, 0);
@@ -114,8 +133,9 @@ void BlkEngine::execute_read_write(BlkBatch& batch, size_t first, size_t last) {
 void BlkEngine::execute_run(BlkBatch& batch, size_t begin, size_t end) {
   std::vector<BlkRequest>& requests = batch.requests_;
   const std::vector<uint32_t>& order = batch.order_;
-  if (end - begin == 1) {
-    serve_read_write(batch, requests[order[begin]]);
+  if (end - begin == 1 || batch.stopped_) {
+    // One request, or (held already) each is held on its own.
+    for (size_t k = begin; k < end; ++k) serve_read_write(batch, requests[order[k]]);
     return;
   }
   // At most kBlkMaxIovecs entries: the capacity reserved up front.

@@ -49,6 +49,9 @@ struct BlkRequest {
   bool any_writable = false;  // some data byte is device-writable
   uint64_t start_ns = 0;      // when it was parsed (latency statistics)
   uint32_t written = 0;       // set on execution: the used length
+  // Set on execution instead of a status: a stop policy holds the request
+  // (not completed, status byte untouched) for a retry after resume.
+  bool held = false;
 };
 
 class BlkBatch {
@@ -62,11 +65,32 @@ class BlkBatch {
   void clear() {
     requests_.clear();
     iov_.clear();
+    stopped_ = false;
   }
   size_t size() const { return requests_.size(); }
   bool empty() const { return requests_.empty(); }
   bool full() const { return requests_.size() >= kBlkMaxBatch; }
   std::span<const BlkRequest> requests() const { return requests_; }
+  // Whether the last execution held requests (a stop policy fired).
+  bool stopped() const { return stopped_; }
+  size_t held_count() const {
+    size_t n = 0;
+    for (const BlkRequest& r : requests_) n += r.held ? 1 : 0;
+    return n;
+  }
+  // Appends the held requests of `from` (with their data iovecs), in
+  // from's order, ready to be executed again (no longer marked held).
+  void take_held_from(const BlkBatch& from) {
+    for (const BlkRequest& r : from.requests_) {
+      if (!r.held) continue;
+      BlkRequest& copy = requests_.emplace_back(r);
+      copy.held = false;
+      // At most kBlkMaxBatch requests of bounded iovecs (see parse()).
+      copy.iov_first = static_cast<uint32_t>(iov_.size());
+      const auto data = from.data(r);
+      iov_.insert(iov_.end(), data.begin(), data.end());
+    }
+  }
 
  private:
   friend class BlkEngine;
@@ -78,6 +102,10 @@ class BlkBatch {
   std::vector<iovec> iov_;            // every request's data iovecs, back to back
   std::vector<uint32_t> order_;       // one segment's mergeable requests, by sector
   std::vector<iovec> merged_;         // the concatenated iovecs of one merged run
+  // A request of this execution was held by a stop policy: every request
+  // executed after it is held too, without I/O, so that on resume the
+  // disk sees them in the order it would have seen them.
+  bool stopped_ = false;
 };
 
 }  // namespace amber::hv::virtio

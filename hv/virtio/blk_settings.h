@@ -10,6 +10,7 @@
 #include <string>
 
 #include "block/image.h"
+#include "hv/virtio/blk_io_error.h"
 
 namespace amber::hv::virtio {
 
@@ -26,6 +27,11 @@ struct BlkOptions {
   DiskAccess access = DiskAccess::kReadWrite;
   // GET_ID answer; at most 20 bytes are used (longer is truncated).
   std::string serial;
+  // What a host I/O error does (blk_io_error.h), QEMU's defaults:
+  // werror=enospc for writes, flushes, discards and write-zeroes,
+  // rerror=report for reads.
+  BlkErrorPolicy write_error = BlkErrorPolicy::kEnospc;
+  BlkErrorPolicy read_error = BlkErrorPolicy::kReport;
 };
 
 // Everything the builder knows from the domain definition.

@@ -77,6 +77,20 @@ Result<void> add_vcpus(Machine& m, unsigned count) {
   return ok();
 }
 
+virtio::BlkErrorPolicy error_policy(vmmctl::DiskErrorPolicy policy) {
+  switch (policy) {
+    case vmmctl::DiskErrorPolicy::kEnospc:
+      return virtio::BlkErrorPolicy::kEnospc;
+    case vmmctl::DiskErrorPolicy::kStop:
+      return virtio::BlkErrorPolicy::kStop;
+    case vmmctl::DiskErrorPolicy::kReport:
+      return virtio::BlkErrorPolicy::kReport;
+    case vmmctl::DiskErrorPolicy::kIgnore:
+      return virtio::BlkErrorPolicy::kIgnore;
+  }
+  return virtio::BlkErrorPolicy::kReport;
+}
+
 std::string bootorder(const Config& config) {
   std::string order;
   for (unsigned i = 0; i < config.disks.size(); ++i) {
@@ -208,6 +222,8 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
                              ? virtio::DiskAccess::kReadOnly
                              : virtio::DiskAccess::kReadWrite;
     blk.options.serial = spec.serial;
+    blk.options.write_error = error_policy(spec.write_error);
+    blk.options.read_error = error_policy(spec.read_error);
     const unsigned slot = kFirstDiskSlot + i;
     auto device = virtio::make_virtio_blk_pci(blk, m.ram().memory(), irqs, irqs, slot);
     if (!device.ok()) return std::move(device).error().with_context("--disk " + spec.path);
@@ -220,12 +236,18 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
       vmmctl::BlockIoErrorEvent event;
       event.device = name;
       event.operation = std::string(virtio::to_string(error.operation));
+      event.action = std::string(virtio::to_string(error.action));
       event.nospace = error.error_class == virtio::IoErrorClass::kEnospc;
       event.error_number = error.error_number;
       event.kind = std::string(to_string(error.kind));
       event.message = error.message;
       m.emit_event(event);
+      // The machine thread stops the VM (after this event: STOP follows).
+      if (error.action == virtio::BlkErrorAction::kStop)
+        m.post({Request::Kind::kIoError, ShutdownReason::kGuestShutdown, 0, name});
     });
+    virtio::BlkDevice* blk_device = disk.device;
+    m.add_resume_hook([blk_device] { blk_device->retry_held(); });
     function->set_needs_reset_sink([&m, name](const Error& why) {
       m.emit_event(vmmctl::DeviceNeedsResetEvent{name, why.message()});
     });

@@ -38,8 +38,15 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
   --disk path=FILE[,format=qcow2|raw][,cache=writeback|none|off|
          writethrough|directsync|unsafe][,aio=threads|io_uring|native]
          [,queues=N][,discard=unmap|ignore][,serial=ID][,readonly=on|off]
+         [,werror=enospc|stop|report|ignore][,rerror=stop|report|ignore]
                               (a ',' inside a value is written ',,')
                               a virtio-blk disk (repeatable; slots 00:03.0 on)
+                              werror (writes, flushes, discards; default
+                              enospc: stop the VM on ENOSPC, report others)
+                              and rerror (reads; default report): on a host
+                              I/O error stop the VM (state io-error; resume
+                              retries), report it to the guest, or ignore it
+                              (the guest is told it worked: data is lost)
   --serial pty|stdio|file:PATH|unix:PATH|none
                               COM1 (0x3F8, IRQ 4) backend                  [none]
   --control PATH              control socket (line-delimited JSON)

@@ -126,18 +126,29 @@ void Machine::wait_while_parked(unsigned index) {
   vcpus_[index]->run_struct()->immediate_exit = 0;
 }
 
-void Machine::pause() {
+void Machine::stop(RunState state) {
   std::lock_guard lock(control_mutex_);
-  if (state_ != RunState::kRunning) return;
-  park_all();
-  state_ = RunState::kPaused;
+  if (state_ == RunState::kRunning) {
+    park_all();
+  } else if (state_ != RunState::kPaused || state != RunState::kIoError) {
+    return;  // stopped already (or shut down)
+  }
+  state_ = state;
+  emit_event(vmmctl::StopEvent{state});
+}
+
+void Machine::pause() {
+  stop(RunState::kPaused);
 }
 
 void Machine::resume() {
   std::lock_guard lock(control_mutex_);
-  if (state_ != RunState::kPaused) return;
+  if (state_ != RunState::kPaused && state_ != RunState::kIoError) return;
   state_ = RunState::kRunning;
   unpark_all();
+  emit_event(vmmctl::ResumeEvent{});
+  // After RESUME: a retry that fails again gives BLOCK_IO_ERROR and STOP.
+  for (auto& hook : resume_hooks_) hook();
 }
 
 void Machine::reset() {
@@ -180,6 +191,9 @@ void Machine::handle(const Request& request) {
       break;
     case Request::Kind::kShutdown:
       shutdown(request.reason, request.exit_code);
+      break;
+    case Request::Kind::kIoError:
+      stop(RunState::kIoError);
       break;
     case Request::Kind::kFailure: {
       std::fprintf(stderr, "amber-vmm: %s\n", request.message.c_str());

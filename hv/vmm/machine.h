@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Machine: one running VM: the KVM VM and vCPUs, guest RAM, the PIO and
 // MMIO buses and the devices on them (owned here, attached by builder.cpp),
-// and the run state (running / paused / shutdown) with reset.
+// and the run state (running / paused / io-error / shutdown) with reset.
 //
 // vCPU threads run vcpu_loop() (vcpu_loop.cpp); a running vCPU checks for a
 // park request once per exit with two atomic loads, no lock: park_all()
@@ -15,6 +15,11 @@
 // Reset restores the vCPU and in-kernel irqchip/PIT state captured by
 // capture_reset_state() right after set-up, calls every reset hook (device
 // resets, re-copying the low BIOS alias or reloading a kernel) and resumes.
+//
+// A disk whose stop policy held a request posts kIoError (from its
+// iothread): the machine thread stops the vCPUs in run state io-error and
+// sends STOP. resume() (from paused or io-error) runs them again, sends
+// RESUME and calls every resume hook (the disks retry what they hold).
 #pragma once
 
 #include <pthread.h>
@@ -49,7 +54,8 @@ enum class RebootPolicy { kReboot, kExitOnReboot };
 enum class FailurePolicy { kExit, kPause };
 
 struct Request {
-  enum class Kind { kReset, kShutdown, kFailure } kind;
+  // kIoError: a disk held a request (stop policy); the VM stops in io-error.
+  enum class Kind { kReset, kShutdown, kFailure, kIoError } kind;
   ShutdownReason reason = ShutdownReason::kGuestShutdown;
   int exit_code = 0;
   std::string message;
@@ -78,6 +84,8 @@ class Machine {
     return raw;
   }
   void add_reset_hook(std::function<void()> hook) { reset_hooks_.push_back(std::move(hook)); }
+  // Called by resume() after the vCPUs run again (control thread).
+  void add_resume_hook(std::function<void()> hook) { resume_hooks_.push_back(std::move(hook)); }
   void set_reboot_policy(RebootPolicy policy) { reboot_policy_ = policy; }
   void set_failure_policy(FailurePolicy policy) { failure_policy_ = policy; }
   Result<void> capture_reset_state();
@@ -119,6 +127,9 @@ class Machine {
   void wait_while_parked(unsigned index);
   Result<void> restore_reset_state();
   void shutdown(ShutdownReason reason, int exit_code);
+  // Stops the vCPUs in `state` (kPaused or kIoError), with a STOP event;
+  // io-error also replaces paused (resume then retries the disks).
+  void stop(RunState state);
   void handle(const Request& request);
   // Exit handlers (vcpu_loop.cpp).
   void handle_io(kvm::KvmVcpu& vcpu);
@@ -135,6 +146,7 @@ class Machine {
   std::vector<pthread_t> thread_handles_;
   std::vector<std::shared_ptr<void>> owned_;
   std::vector<std::function<void()>> reset_hooks_;
+  std::vector<std::function<void()>> resume_hooks_;
   std::vector<VcpuSnapshot> snapshots_;
   kvm_irqchip chips_[3]{};
   kvm_pit_state2 pit_{};

@@ -6,7 +6,13 @@
  *             discard, get-id, out-of-range; leaves the known pattern.
  *   bench     rw=read|write depth=D count=N: 4 KiB requests on queue 0.
  *   writeloop batches of writes + flush forever, "FLUSHED seq=N" after each.
- *   fill / discard  start=S mb=M: write non-zero data / discard a range.
+ *   fill / discard  start=S mb=M: write non-zero data / discard a range;
+ *             fill with stamp=1 puts each sector's number in its first
+ *             4 bytes (little-endian).
+ *   errors    start=S mb=M: writes until the device answers IOERR (a
+ *             full host disk with werror=report), then breaks its ring
+ *             (avail index jump) and waits for NEEDS_RESET, then resets
+ *             the device and reads again (for the error events).
  *   idle      print "PROBE: idle" and halt (for host-side inspection).
  *   exit      exit at once (boot-time measurement).
  * Common options: seed=N; wait=S waits for a byte on COM1 (or S seconds)
@@ -359,16 +365,54 @@ static void mode_fill_or_discard(int discard) {
       expect_ok(blk_range(&dev, 0, VIRTIO_BLK_T_DISCARD, start + s, n, 0), "discard", 0);
     }
   } else {
+    int stamp = (int)cmdline_u32("stamp", 0);
     for (u32 i = 0; i < sizeof big; i++) big[i] = (u8)(i * 31 + seed + 1) | 1;
-    for (u32 s = 0; s < sectors; s += sizeof big / SECTOR)
+    for (u32 s = 0; s < sectors; s += sizeof big / SECTOR) {
+      for (u32 k = 0; stamp && k < sizeof big / SECTOR; k++) {
+        u32 n = start + s + k;
+        memcpy(big + k * SECTOR, &n, 4);
+      }
       expect_ok(blk_sync(&dev, 0, VIRTIO_BLK_T_OUT, start + s, big, sizeof big, 0), "fill write",
                 0);
+      if (stamp && (s / (sizeof big / SECTOR)) % 64 == 0) print("FILL: at sector %u\n", start + s);
+    }
   }
   if (dev.features & (1u << VIRTIO_BLK_F_FLUSH))
     expect_ok(blk_sync(&dev, 0, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, 0), "flush", 0);
   virtio_reset(&dev);
   print("PROBE: %s %u sectors at %u done\n", discard ? "discard" : "fill", sectors, start);
   print("PROBE: RESULT PASS %s\n", discard ? "discard" : "fill");
+  guest_exit(0);
+}
+
+/* Host I/O errors and ring breakage, for the host's event checks. */
+static void mode_errors(void) {
+  u32 start = cmdline_u32("start", PROBE_BASE);
+  u32 sectors = cmdline_u32("mb", 8) * 2048u;
+  if (!negotiate(0)) fail("negotiation");
+  for (u32 i = 0; i < sizeof big; i++) big[i] = (u8)(i * 29 + seed) | 1;
+  u32 s = 0;
+  u8 st = BLK_S_OK;
+  for (; s < sectors; s += sizeof big / SECTOR) {
+    st = blk_sync(&dev, 0, VIRTIO_BLK_T_OUT, start + s, big, sizeof big, 0);
+    if (st != BLK_S_OK) break;
+  }
+  if (st != BLK_S_IOERR) fail("no IOERR from the device");
+  print("ERRORS: write status %u at sector %u\n", st, start + s);
+  /* Break the ring: avail->idx jumps past the queue size. */
+  Virtqueue* q = &dev.vq[0];
+  q->avail[1] = (u16)(q->next_avail + q->size + 1);
+  mmio_write16(q->notify_addr, q->index);
+  u64 dl = deadline_after(30);
+  while (!(virtio_status(&dev) & 0x40)) {
+    if (deadline_passed(dl)) fail("no NEEDS_RESET after breaking the ring");
+  }
+  print("ERRORS: needs reset (status %x)\n", virtio_status(&dev));
+  if (!negotiate(0)) fail("renegotiation after NEEDS_RESET");
+  expect_ok(blk_sync(&dev, 0, VIRTIO_BLK_T_IN, 0, rbuf, SECTOR, 0), "read after reset", 0);
+  print("PROBE: RESULT PASS errors\n");
+  if (cmdline_u32("idle", 0)) idle_forever();
+  virtio_reset(&dev);
   guest_exit(0);
 }
 
@@ -407,5 +451,7 @@ void guest_main(const HvmStartInfo* info) {
     mode_fill_or_discard(0);
   else if (cmdline_is("test", "discard"))
     mode_fill_or_discard(1);
+  else if (cmdline_is("test", "errors"))
+    mode_errors();
   mode_probe();
 }

@@ -23,8 +23,8 @@ TEST(Config, FullCommandLine) {
   auto c = parse({"--name", "win7", "--memory", "size=2G,hugepages=on", "--cpus", "2", "--firmware",
                   "/x/bios.bin", "--disk",
                   "path=a.qcow2,format=qcow2,cache=none,queues=4,discard=unmap,serial=S1", "--disk",
-                  "path=b.raw,readonly=on", "--serial", "pty", "--control", "/run/x.sock",
-                  "--debugcon", "file:/tmp/d.log", "--no-reboot"});
+                  "path=b.raw,readonly=on,werror=stop,rerror=ignore", "--serial", "pty",
+                  "--control", "/run/x.sock", "--debugcon", "file:/tmp/d.log", "--no-reboot"});
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->name, "win7");
   EXPECT_EQ(c->memory, 2ULL << 30);
@@ -36,6 +36,10 @@ TEST(Config, FullCommandLine) {
   EXPECT_EQ(c->disks[0].discard, block::DiscardMode::kUnmap);
   EXPECT_EQ(c->disks[0].serial, "S1");
   EXPECT_EQ(c->disks[1].access, vmmctl::DiskAccess::kReadOnly);
+  EXPECT_EQ(c->disks[0].write_error, vmmctl::DiskErrorPolicy::kEnospc);
+  EXPECT_EQ(c->disks[0].read_error, vmmctl::DiskErrorPolicy::kReport);
+  EXPECT_EQ(c->disks[1].write_error, vmmctl::DiskErrorPolicy::kStop);
+  EXPECT_EQ(c->disks[1].read_error, vmmctl::DiskErrorPolicy::kIgnore);
   EXPECT_EQ(c->serial.kind, vmmctl::SerialKind::kPty);
   EXPECT_EQ(c->debugcon, "/tmp/d.log");
   EXPECT_EQ(c->on_reboot, vmmctl::RebootAction::kExit);
@@ -107,10 +111,28 @@ TEST(Config, HelpAndVersionWinAnywhere) {
 
 TEST(Config, HelpListsEveryOption) {
   const std::string help = help_text();
-  for (const char* option :
-       {"--name", "--memory", "hugepages", "--cpus", "--firmware", "--disk", "queues", "discard",
-        "serial=", "readonly", "--serial", "--control", "--kernel", "--initrd", "--cmdline",
-        "--debugcon", "--no-reboot", "native", "off"})
+  for (const char* option : {"--name",
+                             "--memory",
+                             "hugepages",
+                             "--cpus",
+                             "--firmware",
+                             "--disk",
+                             "queues",
+                             "discard",
+                             "serial=",
+                             "readonly",
+                             "--serial",
+                             "--control",
+                             "--kernel",
+                             "--initrd",
+                             "--cmdline",
+                             "--debugcon",
+                             "--no-reboot",
+                             "native",
+                             "off",
+                             "werror=enospc|stop|report|ignore",
+                             "rerror=stop|report|ignore",
+                             "io-error"})
     EXPECT_NE(help.find(option), std::string::npos) << option;
 }
 

@@ -40,6 +40,9 @@ class IoErrorTest : public ::testing::Test {
     ASSERT_TRUE(image.ok()) << image.error().message();
     BlkOptions options;
     options.discard = block::DiscardMode::kUnmap;
+    // These tests are about reporting; the other policies (and the
+    // werror=enospc default) are blk_policy_test.cpp's.
+    options.write_error = BlkErrorPolicy::kReport;
     engine_ =
         std::make_unique<BlkEngine>(std::shared_ptr<block::Image>(std::move(*image)), options);
     engine_->set_negotiated_features(engine_->offered_features());
@@ -108,6 +111,7 @@ TEST_F(IoErrorTest, FailedWriteIsCountedReportedAndAnsweredIoErr) {
   EXPECT_EQ(reported_[0].error_class, IoErrorClass::kEnospc);
   EXPECT_EQ(reported_[0].error_number, ENOSPC);
   EXPECT_EQ(reported_[0].kind, ErrorKind::kNoSpace);
+  EXPECT_EQ(reported_[0].action, BlkErrorAction::kReport);
   EXPECT_FALSE(reported_[0].message.empty());
   // Reads still work and are not counted as errors.
   faults_->clear_faults();

@@ -28,6 +28,8 @@ LaunchSettings everything_set() {
   a.discard = block::DiscardMode::kUnmap;
   a.queues = 4;
   a.serial = "S,1";
+  a.write_error = DiskErrorPolicy::kStop;
+  a.read_error = DiskErrorPolicy::kIgnore;
   DiskSettings b;
   b.path = "b.raw";
   b.access = DiskAccess::kReadOnly;
@@ -46,7 +48,19 @@ TEST(LaunchSettings, RoundTripsThroughArgv) {
   direct.cmdline = "console=ttyS0 root=/dev/vda1 --weird,arg=1";
   direct.memory = 64ULL << 20;
   direct.serial.kind = SerialKind::kPty;
-  for (const LaunchSettings& settings : {LaunchSettings{}, everything_set(), direct}) {
+  LaunchSettings policies;
+  for (const auto werror : {DiskErrorPolicy::kEnospc, DiskErrorPolicy::kStop,
+                            DiskErrorPolicy::kReport, DiskErrorPolicy::kIgnore}) {
+    for (const auto rerror :
+         {DiskErrorPolicy::kStop, DiskErrorPolicy::kReport, DiskErrorPolicy::kIgnore}) {
+      DiskSettings disk;
+      disk.path = "p" + std::to_string(policies.disks.size());
+      disk.write_error = werror;
+      disk.read_error = rerror;
+      policies.disks.push_back(disk);
+    }
+  }
+  for (const LaunchSettings& settings : {LaunchSettings{}, everything_set(), direct, policies}) {
     auto argv = to_argv(settings);
     ASSERT_TRUE(argv.ok()) << argv.error().message();
     auto back = parse_argv(*argv);
@@ -69,7 +83,7 @@ TEST(LaunchSettings, ArgvIsExplicit) {
       "/opt/bios,v2.bin",
       "--disk",
       "path=/var/lib/images/a,,b=c.qcow2,format=qcow2,cache=none,aio=io_uring,queues=4,"
-      "discard=unmap,serial=S,,1,readonly=off",
+      "discard=unmap,serial=S,,1,readonly=off,werror=stop,rerror=ignore",
       "--disk",
       "path=b.raw,cache=writeback,aio=threads,queues=1,discard=ignore,readonly=on",
       "--serial",
@@ -138,6 +152,10 @@ TEST(LaunchSettings, BadValuesGiveOneClearError) {
       {"--disk", "path=a,,,"},
       {"--disk", "path=a,serial=012345678901234567890"},
       {"--disk", "path=a,bogus=1"},
+      {"--disk", "path=a,werror=sometimes"},
+      {"--disk", "path=a,werror="},
+      {"--disk", "path=a,rerror=enospc"},
+      {"--disk", "path=a,rerror=Stop"},
       {"--serial", "telnet"},
       {"--serial", "file:"},
       {"--debugcon", "stdio"},
@@ -175,6 +193,41 @@ TEST(LaunchSettings, ToArgvRefusesWhatAmberVmmWouldRefuse) {
   LaunchSettings file_without_path;
   file_without_path.serial.kind = SerialKind::kFile;
   EXPECT_FALSE(to_argv(file_without_path).ok());
+  LaunchSettings read_enospc;
+  read_enospc.disks.push_back({});
+  read_enospc.disks[0].path = "a";
+  read_enospc.disks[0].read_error = DiskErrorPolicy::kEnospc;
+  EXPECT_FALSE(to_argv(read_enospc).ok());
+}
+
+// QEMU's names and defaults: werror=enospc, rerror=report; a disk with the
+// defaults gets no werror/rerror on its command line.
+TEST(LaunchSettings, ErrorPolicies) {
+  auto plain = parse_disk("path=a");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->write_error, DiskErrorPolicy::kEnospc);
+  EXPECT_EQ(plain->read_error, DiskErrorPolicy::kReport);
+  EXPECT_EQ(format_disk(*plain).find("error"), std::string::npos) << format_disk(*plain);
+  const std::pair<const char*, DiskErrorPolicy> names[] = {{"enospc", DiskErrorPolicy::kEnospc},
+                                                           {"stop", DiskErrorPolicy::kStop},
+                                                           {"report", DiskErrorPolicy::kReport},
+                                                           {"ignore", DiskErrorPolicy::kIgnore}};
+  for (const auto& [name, policy] : names) {
+    auto disk = parse_disk(std::string("path=a,werror=") + name);
+    ASSERT_TRUE(disk.ok()) << name;
+    EXPECT_EQ(disk->write_error, policy);
+    EXPECT_EQ(to_string(policy), name);
+    auto read = parse_disk(std::string("path=a,rerror=") + name);
+    EXPECT_EQ(read.ok(), policy != DiskErrorPolicy::kEnospc) << name;
+    if (read.ok()) {
+      EXPECT_EQ(read->read_error, policy);
+    }
+  }
+  auto both = parse_disk("path=a,werror=report,rerror=stop");
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(format_disk(*both),
+            "path=a,cache=writeback,aio=threads,queues=1,discard=ignore,readonly=off,"
+            "werror=report,rerror=stop");
 }
 
 TEST(LaunchSettings, Sizes) {

@@ -151,11 +151,14 @@ TEST(Protocol, RequestsAndReplies) {
 }
 
 TEST(Events, RoundTripAndUnknownOnesAreKept) {
-  for (const Event& event : {Event(ShutdownEvent{ShutdownReason::kGuestReset}), Event(ResetEvent{}),
-                             Event(DeviceFailedEvent{"cpu", "KVM_EXIT_INTERNAL_ERROR"}),
-                             Event(BlockIoErrorEvent{"disk0", "write", "report", true, 28,
-                                                     "no space", "pwritev: No space left"}),
-                             Event(DeviceNeedsResetEvent{"disk1", "avail index jumped"})}) {
+  for (const Event& event :
+       {Event(ShutdownEvent{ShutdownReason::kGuestReset}), Event(ResetEvent{}),
+        Event(DeviceFailedEvent{"cpu", "KVM_EXIT_INTERNAL_ERROR"}),
+        Event(BlockIoErrorEvent{"disk0", "write", "report", true, 28, "no space",
+                                "pwritev: No space left"}),
+        Event(DeviceNeedsResetEvent{"disk1", "avail index jumped"}),
+        Event(BlockIoErrorEvent{"disk2", "flush", "stop", false, 5, "io", "m"}),
+        Event(StopEvent{RunState::kIoError}), Event(StopEvent{}), Event(ResumeEvent{})}) {
     auto message = decode_message(format_event(event));
     ASSERT_TRUE(message.ok());
     EXPECT_EQ(message->kind, Message::Kind::kEvent);
@@ -181,6 +184,28 @@ TEST(Events, RoundTripAndUnknownOnesAreKept) {
   EXPECT_EQ(std::get<UnknownEvent>(*future).name, "NEW_THING");
   EXPECT_FALSE(
       decode_event(*parse_json(R"({"event":"SHUTDOWN","data":{"reason":"x"}})", 100)).ok());
+}
+
+// The names the daemon matches on: the io-error run state and the
+// STOP / RESUME events around it.
+TEST(Events, IoErrorStopAndResumeOnTheWire) {
+  EXPECT_EQ(format_event(StopEvent{RunState::kIoError}),
+            R"({"event":"STOP","data":{"status":"io-error"}})");
+  EXPECT_EQ(format_event(StopEvent{RunState::kPaused}),
+            R"({"event":"STOP","data":{"status":"paused"}})");
+  EXPECT_EQ(format_event(ResumeEvent{}), R"({"event":"RESUME"})");
+  EXPECT_FALSE(
+      decode_event(*parse_json(R"({"event":"STOP","data":{"status":"dozing"}})", 100)).ok());
+  EXPECT_FALSE(decode_event(*parse_json(R"({"event":"STOP"})", 100)).ok());
+  EXPECT_EQ(format_event(BlockIoErrorEvent{"disk0", "write", "stop", true, 28, "no space", "m"}),
+            R"({"event":"BLOCK_IO_ERROR","data":{"device":"disk0","operation":"write",)"
+            R"("action":"stop","nospace":true,"errno":28,"kind":"no space","message":"m"}})");
+  const StatusInfo stopped{RunState::kIoError, "w7", 7};
+  const Json json = encode(stopped);
+  EXPECT_EQ(dump_json(json), R"({"status":"io-error","running":false,"name":"w7","pid":7})");
+  StatusInfo back;
+  ASSERT_TRUE(decode(json, back).ok());
+  EXPECT_EQ(back, stopped);
 }
 
 }  // namespace
