@@ -180,14 +180,25 @@ Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string&
   }
   if (disk.iothread)
     return refuse(path + "/driver/@iothread", "disks cannot be bound to an <iothread> yet");
-  // amber-vmm reports errors to the guest (werror=report); it cannot stop
-  // or ignore yet.
-  if (disk.error_policy && *disk.error_policy != "report")
-    return refuse(path + "/driver/@error_policy=" + quoted(*disk.error_policy),
-                  "only error_policy='report' is supported yet");
-  if (disk.rerror_policy && *disk.rerror_policy != "report")
-    return refuse(path + "/driver/@rerror_policy=" + quoted(*disk.rerror_policy),
-                  "only rerror_policy='report' is supported yet");
+  // libvirt's error_policy / rerror_policy become werror= / rerror= as
+  // libvirt's QEMU driver writes them: "enospace" is QEMU's "enospc" (for
+  // writes only), and without rerror_policy reads follow error_policy
+  // (except for enospace). Absent: amber-vmm's defaults, enospc / report.
+  if (disk.error_policy) {
+    const std::string& name = *disk.error_policy;
+    auto policy = vmmctl::parse_write_error_policy(name == "enospace" ? "enospc" : name);
+    if (!policy.ok() || name == "enospc")
+      return refuse(path + "/driver/@error_policy=" + quoted(name), "unknown error policy");
+    out.write_error = *policy;
+    if (*policy != vmmctl::DiskErrorPolicy::kEnospc) out.read_error = *policy;
+  }
+  if (disk.rerror_policy) {
+    auto policy = vmmctl::parse_read_error_policy(*disk.rerror_policy);
+    if (!policy.ok())
+      return refuse(path + "/driver/@rerror_policy=" + quoted(*disk.rerror_policy),
+                    "unknown read error policy");
+    out.read_error = *policy;
+  }
   if (disk.serial) {
     if (disk.serial->size() > vmmctl::kMaxDiskSerial)
       return refuse(path + "/serial", "a virtio-blk serial has at most 20 characters");
