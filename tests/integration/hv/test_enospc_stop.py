@@ -116,7 +116,7 @@ def reset_and_quit_while_held(tmp, small):
     v.check('held requests dropped' in vm.stderr_text,
             'no line about the dropped requests:\n%s' % vm.stderr_text[-1000:])
     os.unlink(filler)
-    v.qemu_img_check(disk, allow_leaks=True)
+    v.qemu_img_check(disk)
 
 
 def test():

@@ -129,7 +129,7 @@ def ignore(tmp, small):
     # ignore means (doc/amber-vmm.md).
     size = os.path.getsize(disk)
     v.check(size < 8 << 20, 'the image holds %d bytes: were the writes really refused?' % size)
-    v.qemu_img_check(disk, allow_leaks=True)
+    v.qemu_img_check(disk)
 
 
 def stop_with_room(tmp, small):
