@@ -176,6 +176,10 @@ void Server::Impl::handle_frame(const std::shared_ptr<Client>& client, std::vect
   }
   if (header->type == rpc::PacketType::kStream || header->type == rpc::PacketType::kStreamHole) {
     auto it = client->streams.find(header->serial);
+    if (it == client->streams.end()) {
+      start_streams(*client);  // its call's reply may have just gone out
+      it = client->streams.find(header->serial);
+    }
     // Data for a stream that has ended is dropped, as libvirtd does:
     // stream packets are not acknowledged, so some may still be in flight.
     if (it == client->streams.end() || it->second->procedure() != header->procedure ||
@@ -238,13 +242,14 @@ void Server::Impl::run_call(const std::shared_ptr<Client>& client) {
     mark_closing(*client, reply.error().message());
   } else if (reply->has_value()) {
     bool ok = reply_status(**reply) == rpc::PacketStatus::kOk;
+    // The reply and its stream go in together: the loop starts relaying
+    // only after the reply is queued, and a client packet for the stream
+    // (sent once the reply arrived) finds it (handle_frame).
+    std::lock_guard lock(client->mutex);
     client->output.push(std::move(**reply));
-    if (opened && ok && header.ok()) {
-      std::lock_guard lock(client->mutex);
-      if (!client->closing.load()) {
-        client->starting_streams.push_back(
-            StartingStream{header->procedure, header->serial, std::move(*opened)});
-      }
+    if (opened && ok && header.ok() && !client->closing.load()) {
+      client->starting_streams.push_back(
+          StartingStream{header->procedure, header->serial, std::move(*opened)});
     }
   }
   // An unstarted stream left in `opened` closes its fd here.
