@@ -349,6 +349,7 @@ Result<void> Server::run(int stop_fd) {
   // For each client: its index in `fds`, then one entry per polled stream.
   std::vector<std::vector<std::pair<size_t, StreamRelay*>>> stream_slots;
   std::vector<size_t> client_slots;
+  std::vector<bool> reading;  // whether each client's socket was polled for input
   while (!s.stopping.load()) {
     {
       std::lock_guard lock(s.adopt_mutex);
@@ -362,13 +363,17 @@ Result<void> Server::run(int stop_fd) {
     fds.push_back({s.ro_listener ? s.ro_listener.get() : -1, POLLIN, 0});
     client_slots.clear();
     stream_slots.assign(s.clients.size(), {});
+    reading.assign(s.clients.size(), false);
     for (size_t i = 0; i < s.clients.size(); ++i) {
       Client& client = *s.clients[i];
-      short events = 0;
-      if (!s.input_paused(client)) events |= POLLIN;
+      bool paused = s.input_paused(client);
+      short events = paused ? 0 : POLLIN;
       if (client.output.pending() > 0) events |= POLLOUT;
       client_slots.push_back(fds.size());
-      fds.push_back({client.socket.get(), events, 0});
+      reading[i] = !paused;
+      // Nothing wanted: leave the socket out, or a hung-up peer would
+      // wake every poll() while its calls finish.
+      fds.push_back({events == 0 ? -1 : client.socket.get(), events, 0});
       for (auto& [serial, stream] : client.streams) {
         short wanted = stream->poll_events(client.output);
         if (wanted == 0) continue;
@@ -389,7 +394,7 @@ Result<void> Server::run(int stop_fd) {
       if (client->closing.load()) continue;
       short revents = fds[client_slots[i]].revents;
       if (revents & POLLNVAL) s.mark_closing(*client, "invalid socket");
-      if (revents & (POLLIN | POLLHUP | POLLERR)) s.read_input(client);
+      if (reading[i] && (revents & (POLLIN | POLLHUP | POLLERR))) s.read_input(client);
       for (auto& [slot, stream] : stream_slots[i]) {
         if (fds[slot].revents != 0) stream->on_ready(fds[slot].revents, client->output);
       }
