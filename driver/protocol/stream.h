@@ -65,6 +65,10 @@ struct OpenedStream {
   UniqueFd fd;  // a bidirectional byte fd (the console pty); the server owns it now
   std::shared_ptr<StreamSignal> signal;
   Error revoked_error{ErrorKind::kLocked, "the stream was revoked"};
+  // Called once when the stream ends other than by revocation (finish,
+  // abort, the client gone, the daemon stopping), after the fd is closed;
+  // from the loop thread or a worker. May be empty.
+  std::function<void()> on_end;
 };
 
 }  // namespace amber::driver::protocol

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "driver/protocol/dispatcher.h"
@@ -59,6 +60,13 @@ rpc::PacketStatus reply_status(const std::vector<uint8_t>& frame) {
   rpc::XdrReader reader{std::span(frame).subspan(rpc::kLengthWordBytes)};
   auto header = rpc::decode_header(reader);
   return header.ok() ? header->status : rpc::PacketStatus::kError;
+}
+
+// Ends a stream that never started relaying (its call failed, or the
+// client went away first).
+void discard(protocol::OpenedStream& stream) {
+  stream.fd.reset();
+  if (auto on_end = std::exchange(stream.on_end, nullptr)) on_end();
 }
 
 }  // namespace
@@ -252,7 +260,7 @@ void Server::Impl::run_call(const std::shared_ptr<Client>& client) {
           StartingStream{header->procedure, header->serial, std::move(*opened)});
     }
   }
-  // An unstarted stream left in `opened` closes its fd here.
+  if (opened && opened->fd) discard(*opened);
   {
     std::lock_guard lock(client->mutex);
     if (client->closing.load() || client->calls.empty()) {
@@ -282,13 +290,15 @@ void Server::Impl::start_streams(Client& client) {
 
 void Server::Impl::teardown(Client& client) {
   std::string reason;
+  std::vector<StartingStream> starting;
   {
     std::lock_guard lock(client.mutex);
     client.closing.store(true);
     client.calls.clear();
-    client.starting_streams.clear();
+    starting.swap(client.starting_streams);
     reason = client.close_reason;
   }
+  for (auto& entry : starting) discard(entry.stream);
   if (!reason.empty()) std::fprintf(stderr, "virtamberd: closing client: %s\n", reason.c_str());
   client.events->close();
   client.streams.clear();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
 #include "driver/dispatch/errors.h"
 #include "driver/protocol/limits.h"
@@ -29,7 +30,7 @@ StreamRelay::StreamRelay(int32_t procedure, uint32_t serial, protocol::OpenedStr
 }
 
 StreamRelay::~StreamRelay() {
-  stream_.signal->clear_listener();
+  finish(End::kReleased);
 }
 
 short StreamRelay::poll_events(const OutputQueue& output) const {
@@ -96,7 +97,7 @@ void StreamRelay::on_packet(const rpc::PacketHeader& header, std::span<const uin
       if (header.status == rpc::PacketStatus::kOk) write_fd();
       // libvirtd confirms both with an empty STREAM OK; the client waits for it.
       send(rpc::PacketStatus::kOk, {}, output);
-      finish();
+      finish(End::kReleased);
       return;
   }
 }
@@ -106,7 +107,7 @@ void StreamRelay::check_revoked(OutputQueue& output) {
   rpc::XdrWriter body;
   protocol::encode_remote_error(body, dispatch::to_remote_error(stream_.revoked_error));
   send(rpc::PacketStatus::kError, body.bytes(), output);
-  finish();
+  finish(End::kRevoked);
 }
 
 void StreamRelay::send(rpc::PacketStatus status, std::span<const uint8_t> body,
@@ -121,12 +122,16 @@ void StreamRelay::send(rpc::PacketStatus status, std::span<const uint8_t> body,
   output.push(rpc::encode_frame(header, body));
 }
 
-void StreamRelay::finish() {
+void StreamRelay::finish(End end) {
+  if (state_ == State::kDone) return;
   state_ = State::kDone;
   stream_.signal->clear_listener();
   stream_.fd.reset();
   to_fd_.clear();
   to_fd_sent_ = 0;
+  // A revoked console belongs to its new holder: nothing to release.
+  auto on_end = std::exchange(stream_.on_end, nullptr);
+  if (end == End::kReleased && on_end && !stream_.signal->revoked()) on_end();
 }
 
 }  // namespace amber::driver::server

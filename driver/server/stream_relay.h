@@ -62,11 +62,12 @@ class StreamRelay {
 
  private:
   enum class State { kOpen, kEndOfFile, kDone };
+  enum class End { kReleased, kRevoked };
 
   void read_fd(OutputQueue& output);
   void write_fd();
   void send(rpc::PacketStatus status, std::span<const uint8_t> body, OutputQueue& output);
-  void finish();
+  void finish(End end);
 
   const int32_t procedure_;
   const uint32_t serial_;
