@@ -43,9 +43,11 @@ Result<void> domain_open_console(protocol::Connection& connection, rpc::XdrReade
   AMBER_TRY_ASSIGN(UniqueFd fd,
                    manager->open_console(domain.uuid, (flags & VIR_DOMAIN_CONSOLE_FORCE) != 0,
                                          [signal] { signal->revoke(); }));
-  protocol::OpenedStream stream{
-      std::move(fd), signal,
-      Error(ErrorKind::kLocked, "the console was taken over by another session (--force)")};
+  protocol::OpenedStream stream;
+  stream.fd = std::move(fd);
+  stream.signal = signal;
+  stream.revoked_error =
+      Error(ErrorKind::kLocked, "the console was taken over by another session (--force)");
   connection.opened_stream = std::move(stream);
   return {};
 }
