@@ -48,6 +48,8 @@ Result<void> domain_open_console(protocol::Connection& connection, rpc::XdrReade
   stream.signal = signal;
   stream.revoked_error =
       Error(ErrorKind::kLocked, "the console was taken over by another session (--force)");
+  xml::Uuid uuid = domain.uuid;
+  stream.on_end = [manager, uuid] { manager->release_console(uuid); };
   connection.opened_stream = std::move(stream);
   return {};
 }

@@ -104,6 +104,12 @@ void StreamRelay::on_packet(const rpc::PacketHeader& header, std::span<const uin
 
 void StreamRelay::check_revoked(OutputQueue& output) {
   if (state_ == State::kDone || !stream_.signal->revoked()) return;
+  // The manager also revokes the console of a domain that stopped; then
+  // the pty has hung up and the client is told EOF (read_fd), as libvirtd
+  // does, rather than an error.
+  if (state_ == State::kEndOfFile) return;
+  pollfd hangup{stream_.fd.get(), POLLIN, 0};
+  if (poll(&hangup, 1, 0) == 1 && (hangup.revents & (POLLHUP | POLLERR))) return;
   rpc::XdrWriter body;
   protocol::encode_remote_error(body, dispatch::to_remote_error(stream_.revoked_error));
   send(rpc::PacketStatus::kError, body.bytes(), output);

@@ -9,7 +9,8 @@
 //   - client STREAM OK (finish) or ERROR (abort) -> an empty STREAM OK
 //     confirmation, and the stream is done;
 //   - revocation (a forced open elsewhere) -> STREAM ERROR with a
-//     remote_error, and the stream is done.
+//     remote_error, and the stream is done; a revocation of a console
+//     whose pty has hung up (the domain stopped) is the EOF path instead.
 // Flow control: the fd is read only while the client's output queue is
 // below kStreamHighWater, and the client socket is not read while more than
 // kStreamInputMax bytes wait to be written to the fd (input_full()).

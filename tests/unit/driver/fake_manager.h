@@ -59,7 +59,17 @@ class FakeManager : public vm::Manager {
     return console_waiters_ > 0;
   }
 
+  int release_count() {
+    std::lock_guard lock(mutex_);
+    return releases_;
+  }
+
   // --- vm::Manager ---
+  void release_console(const xml::Uuid&) override {
+    std::lock_guard lock(mutex_);
+    ++releases_;
+    on_revoked_ = nullptr;
+  }
   Result<UniqueFd> open_console(const xml::Uuid& uuid, bool force,
                                 std::function<void()> on_revoked) override {
     std::unique_lock lock(mutex_);
@@ -138,6 +148,7 @@ class FakeManager : public vm::Manager {
   std::function<void()> on_revoked_;
   bool console_blocked_ = false;
   int console_waiters_ = 0;
+  int releases_ = 0;
 };
 
 }  // namespace amber::driver::testing

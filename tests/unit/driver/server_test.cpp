@@ -302,7 +302,10 @@ TEST_F(ServerTest, ConsoleRelaysBothWaysAndFinishes) {
   EXPECT_EQ(confirm->header.status, PacketStatus::kOk);
   EXPECT_TRUE(confirm->body.empty());
   EXPECT_EQ(read(pty.get(), buffer, sizeof(buffer)), 0);  // the server closed its end
+  EXPECT_TRUE(wait_for([&] { return manager_.release_count() == 1; }));
   expect_nothing_queued(client, 8);
+  // Released: a second session opens without FORCE.
+  EXPECT_TRUE(open_console(client, 9, domain("alpha", 1)));
 }
 
 TEST_F(ServerTest, ConsoleAbortIsConfirmedAndClosesThePty) {
@@ -336,6 +339,23 @@ TEST_F(ServerTest, ConsoleEndOfFileIsAnEmptyContinue) {
   EXPECT_EQ(confirm->header.status, PacketStatus::kOk);
 }
 
+TEST_F(ServerTest, ConsoleOfAStoppedDomainEndsWithEndOfFileNotAnError) {
+  WireClient client = open_client();
+  UniqueFd pty = open_console(client, 3, domain("alpha", 1));
+  pty.reset();                // the guest's pty hung up
+  manager_.revoke_console();  // and the manager revokes the holder of a stopped domain
+  auto end = client.read();
+  ASSERT_TRUE(end.has_value());
+  EXPECT_EQ(end->header.type, PacketType::kStream);
+  EXPECT_EQ(end->header.status, PacketStatus::kContinue);
+  EXPECT_TRUE(end->body.empty());
+  client.send(PacketType::kStream, kProcOpenConsole, 3, PacketStatus::kOk, {});
+  auto confirm = client.read();
+  ASSERT_TRUE(confirm.has_value());
+  EXPECT_EQ(confirm->header.status, PacketStatus::kOk);
+  EXPECT_EQ(manager_.release_count(), 0);  // revoked: the manager already let go
+}
+
 TEST_F(ServerTest, ForcedOpenRevokesTheFirstStreamWithAnError) {
   WireClient first = open_client();
   WireClient second = open_client();
@@ -362,6 +382,7 @@ TEST_F(ServerTest, ForcedOpenRevokesTheFirstStreamWithAnError) {
   char buffer[8];
   EXPECT_EQ(read(first_pty.get(), buffer, sizeof(buffer)), 0);
 
+  EXPECT_EQ(manager_.release_count(), 0);  // the console is the second session's now
   ASSERT_EQ(write(second_pty.get(), "ok", 2), 2);
   auto data = second.read();
   ASSERT_TRUE(data.has_value());
@@ -416,8 +437,9 @@ TEST_F(ServerTest, ClientKilledMidStreamLeavesTheDaemonHealthy) {
     char buffer[65536];
     return read(pty.get(), buffer, sizeof(buffer)) == 0;
   }));
+  EXPECT_TRUE(wait_for([&] { return manager_.release_count() == 1; }));
   WireClient next = open_client();
-  UniqueFd next_pty = open_console(next, 1, domain("alpha", 1), VIR_DOMAIN_CONSOLE_FORCE);
+  UniqueFd next_pty = open_console(next, 1, domain("alpha", 1));
   EXPECT_TRUE(next_pty);
   expect_nothing_queued(next, 2);
 }
