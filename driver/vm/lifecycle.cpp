@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Starting and stopping amber-vmm processes, their events, re-attaching.
+// Starting, stopping, pausing and resetting amber-vmm processes.
 #include <libvirt/libvirt.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
@@ -22,25 +21,9 @@ constexpr std::chrono::milliseconds kSocketTimeout{30000};
 // SIGTERM is a clean quit in amber-vmm; a VMM that ignores it this long
 // is killed (unless VIR_DOMAIN_DESTROY_GRACEFUL).
 constexpr std::chrono::milliseconds kTermTimeout{10000};
-constexpr std::chrono::milliseconds kKillTimeout{5000};
-// The keeper writes the exit marker right after amber-vmm ends.
-constexpr std::chrono::milliseconds kMarkerTimeout{2000};
 
 Error not_running() {
   return Error(ErrorKind::kLocked, "domain is not running");
-}
-
-bool send_signal(int pidfd, int signal_number) {
-  return ::syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0U) == 0;
-}
-
-bool wait_exit(int pidfd, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!has_exited(pidfd)) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
 }
 
 std::string real_path(const std::string& path) {
@@ -93,11 +76,9 @@ void ManagerImpl::finish_stopped(const std::shared_ptr<Entry>& entry, int reason
   entry->state = VIR_DOMAIN_SHUTOFF;
   entry->reason = reason;
   entry->disk_errors.clear();
-  if (entry->console) {
-    auto revoked = std::move(entry->console->on_revoked);
-    entry->console.reset();
-    if (revoked) post(std::move(revoked));
-  }
+  // The holder's stream ends by itself (the pty's master closed); it was
+  // not revoked, so on_revoked is not called.
+  entry->console.reset();
   if (auto removed = store_.remove_status(entry->name); !removed.ok())
     std::fprintf(stderr, "virtamberd: %s\n", removed.error().message().c_str());
   if (!entry->config) erase(entry);  // a transient domain ends with its process
@@ -149,6 +130,8 @@ Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
     entry->vm = vm;
     entry->state = VIR_DOMAIN_RUNNING;
     entry->reason = VIR_DOMAIN_RUNNING_BOOTED;
+    // At once: a daemon that dies from here on finds the VM again.
+    save_status(*entry);
   }
   auto fail = [&](Error error) -> Result<void> {
     vm->stopping = true;
@@ -345,283 +328,6 @@ Result<void> ManagerImpl::resume(const xml::Uuid& uuid) {
   publish(
       LifecycleEvent{ref_of(*entry), VIR_DOMAIN_EVENT_RESUMED, VIR_DOMAIN_EVENT_RESUMED_UNPAUSED});
   return ok();
-}
-
-// --- what the monitor reports ---
-
-void ManagerImpl::restart_later(const std::shared_ptr<Entry>& entry) {
-  std::weak_ptr<Entry> weak = entry;
-  post([this, weak] {
-    auto target = weak.lock();
-    if (!target) return;
-    {
-      std::lock_guard lock(worker_mutex_);
-      if (stopping_) return;
-    }
-    std::lock_guard op(target->op);
-    xml::Domain domain;
-    {
-      std::lock_guard lock(mutex_);
-      if (target->vm || target->removed || !target->config) return;
-      domain = *target->config;
-    }
-    if (auto started = start_locked(target, domain, 0); !started.ok())
-      std::fprintf(stderr, "virtamberd: %s: restart failed: %s\n", domain.name.c_str(),
-                   started.error().message().c_str());
-  });
-}
-
-void ManagerImpl::on_vm_exit(const std::weak_ptr<Entry>& weak, RunningVm* vm) {
-  reap_keeper(vm->process.keeper, kMarkerTimeout);
-  auto entry = weak.lock();
-  if (!entry) return;
-  std::optional<ExitRecord> record;
-  if (!vm->shutdown) {
-    const auto deadline = std::chrono::steady_clock::now() + kMarkerTimeout;
-    while (!(record = store_.exit_record(entry->name)) &&
-           std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  std::lock_guard lock(mutex_);
-  if (entry->vm.get() != vm || vm->stopping) return;
-  bool clean = false;
-  if (vm->shutdown) {
-    clean = *vm->shutdown != vmmctl::ShutdownReason::kGuestPanic;
-  } else {
-    clean = record && !record->signaled && record->code == 0 && !vm->crashed;
-  }
-  const DomainRef ref = ref_of(*entry);
-  const xml::Lifecycle lifecycle = vm->live.lifecycle;
-  const bool guest_reset = vm->shutdown == vmmctl::ShutdownReason::kGuestReset;
-  const bool persistent = entry->config.has_value();
-  finish_stopped(entry, clean ? VIR_DOMAIN_SHUTOFF_SHUTDOWN : VIR_DOMAIN_SHUTOFF_CRASHED);
-  publish(
-      LifecycleEvent{ref, VIR_DOMAIN_EVENT_STOPPED,
-                     clean ? VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN : VIR_DOMAIN_EVENT_STOPPED_CRASHED});
-  const xml::LifecycleAction action = clean ? lifecycle.on_poweroff : lifecycle.on_crash;
-  if (persistent && !guest_reset && action == xml::LifecycleAction::kRestart) restart_later(entry);
-}
-
-namespace {
-
-// libvirt's alias index: vda -> 0, vdz -> 25, vdaa -> 26.
-std::optional<size_t> target_index(const std::string& dev) {
-  if (dev.size() < 3) return std::nullopt;
-  size_t index = 0;
-  for (size_t i = 2; i < dev.size(); ++i) {
-    if (dev[i] < 'a' || dev[i] > 'z' || i > 6) return std::nullopt;  // 5 letters fit size_t
-    index = (index + (i == 2 ? 0 : 1)) * 26 + static_cast<size_t>(dev[i] - 'a');
-  }
-  return index;
-}
-
-}  // namespace
-
-std::string disk_alias(const xml::Disk& disk, size_t position) {
-  auto index = target_index(disk.target_dev);
-  return "virtio-disk" + std::to_string(index.value_or(position));
-}
-
-void ManagerImpl::on_vm_event(const std::weak_ptr<Entry>& weak, RunningVm* vm,
-                              const vmmctl::Event& event) {
-  auto entry = weak.lock();
-  if (!entry) return;
-  std::lock_guard lock(mutex_);
-  if (const auto* shutdown = std::get_if<vmmctl::ShutdownEvent>(&event)) {
-    vm->shutdown = shutdown->reason;
-    if (entry->vm.get() != vm || vm->stopping) return;
-    const bool host = shutdown->reason == vmmctl::ShutdownReason::kHostQuit;
-    if (shutdown->reason != vmmctl::ShutdownReason::kGuestPanic)
-      publish(
-          LifecycleEvent{ref_of(*entry), VIR_DOMAIN_EVENT_SHUTDOWN,
-                         host ? VIR_DOMAIN_EVENT_SHUTDOWN_HOST : VIR_DOMAIN_EVENT_SHUTDOWN_GUEST});
-    return;
-  }
-  if (entry->vm.get() != vm || vm->stopping) return;
-  const DomainRef ref = ref_of(*entry);
-  if (std::holds_alternative<vmmctl::ResetEvent>(event)) {
-    publish(RebootEvent{ref});
-    return;
-  }
-  if (std::holds_alternative<vmmctl::DeviceFailedEvent>(event)) {
-    // A fatal vCPU exit: amber-vmm paused the VM. Like a QEMU guest panic:
-    // crashed/panicked, then on_crash (destroy or restart).
-    vm->crashed = true;
-    entry->state = VIR_DOMAIN_PAUSED;
-    entry->reason = VIR_DOMAIN_PAUSED_CRASHED;
-    save_status(*entry);
-    publish(LifecycleEvent{ref, VIR_DOMAIN_EVENT_CRASHED, VIR_DOMAIN_EVENT_CRASHED_PANICKED});
-    std::weak_ptr<Entry> weak_entry = entry;
-    const bool restart = vm->live.lifecycle.on_crash == xml::LifecycleAction::kRestart;
-    post([this, weak_entry, vm = entry->vm, restart] {
-      auto target = weak_entry.lock();
-      if (!target) return;
-      {
-        std::lock_guard op(target->op);
-        {
-          std::lock_guard inner(mutex_);
-          if (target->vm != vm) return;
-        }
-        (void)destroy_locked(target, VIR_DOMAIN_SHUTOFF_CRASHED, VIR_DOMAIN_EVENT_STOPPED_CRASHED,
-                             0);
-      }
-      if (restart) restart_later(target);
-    });
-    return;
-  }
-  if (const auto* error = std::get_if<vmmctl::BlockIoErrorEvent>(&event)) {
-    IoErrorEvent out;
-    out.domain = ref;
-    out.reason = error->nospace ? "enospc" : "";
-    const xml::Disk* disk = nullptr;
-    size_t position = 0;
-    if (error->device.rfind("disk", 0) == 0) {
-      const size_t slot = std::strtoul(error->device.c_str() + 4, nullptr, 10);
-      if (slot < vm->disk_index.size()) {
-        position = vm->disk_index[slot];
-        disk = &vm->live.devices.disks[position];
-      }
-    }
-    if (disk != nullptr) {
-      out.src_path = disk->source.value_or("");
-      out.dev_alias = disk_alias(*disk, position);
-    } else {
-      out.dev_alias = error->device;
-    }
-    if (error->action == "stop") {
-      out.action = VIR_DOMAIN_EVENT_IO_ERROR_PAUSE;
-    } else if (error->action == "ignore") {
-      out.action = VIR_DOMAIN_EVENT_IO_ERROR_NONE;
-    } else {
-      out.action = VIR_DOMAIN_EVENT_IO_ERROR_REPORT;
-    }
-    publish(out);
-    if (error->action == "stop") {
-      const std::string dev = disk != nullptr ? disk->target_dev : error->device;
-      bool known = false;
-      for (const DiskError& e : entry->disk_errors) known = known || e.disk == dev;
-      if (!known)
-        entry->disk_errors.push_back(
-            {dev, error->nospace ? VIR_DOMAIN_DISK_ERROR_NO_SPACE : VIR_DOMAIN_DISK_ERROR_UNSPEC});
-      if (entry->state != VIR_DOMAIN_PAUSED) {
-        entry->state = VIR_DOMAIN_PAUSED;
-        entry->reason = VIR_DOMAIN_PAUSED_IOERROR;
-        publish(
-            LifecycleEvent{ref, VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_IOERROR});
-      }
-      save_status(*entry);
-    }
-  }
-}
-
-// --- re-attach and autostart ---
-
-void ManagerImpl::reattach(const std::string& name) {
-  auto status = store_.load_status(name);
-  if (!status.ok()) {
-    std::fprintf(stderr, "virtamberd: skipping live status of '%s': %s\n", name.c_str(),
-                 status.error().message().c_str());
-    (void)store_.remove_status(name);
-    return;
-  }
-  auto parsed = xml::parse_domain(status->domain_xml);
-  if (!parsed.ok() || parsed->name != name) {
-    std::fprintf(stderr, "virtamberd: skipping live status of '%s': %s\n", name.c_str(),
-                 parsed.ok() ? "another name inside" : parsed.error().message().c_str());
-    (void)store_.remove_status(name);
-    return;
-  }
-  xml::Domain live = std::move(parsed).value();
-  std::optional<Process> process;
-  const auto pid = static_cast<pid_t>(status->pid);
-  if (auto pidfd = open_pidfd(pid);
-      pidfd.ok() && !has_exited(pidfd->get()) && is_our_vmm(pid, status->control)) {
-    process = Process{pid, 0, std::move(pidfd).value()};
-  }
-  std::shared_ptr<Entry> entry;
-  {
-    std::lock_guard lock(mutex_);
-    entry = find(live.uuid);
-    if (!entry && process) {
-      entry = std::make_shared<Entry>();  // a transient domain
-      entry->name = name;
-      entry->uuid = live.uuid;
-      if (by_name_.count(name) == 0) {
-        by_uuid_[entry->uuid.to_string()] = entry;
-        by_name_[name] = entry;
-      }
-    }
-    next_id_ = std::max(next_id_, status->id + 1);
-  }
-  auto vm = std::make_shared<RunningVm>();
-  bool attached = false;
-  if (process && entry) {
-    vm->process = std::move(*process);
-    vm->id = status->id;
-    vm->control = status->control;
-    vm->pty = status->pty;
-    vm->live = live;
-    vm->live.id = status->id;
-    // The argv order again (a pure function of the same XML).
-    auto plan = plan_launch(live, launch_context(live, status->control));
-    if (plan.ok()) {
-      vm->disk_index = plan->disk_index;
-    } else {
-      for (size_t i = 0; i < live.devices.disks.size(); ++i) vm->disk_index.push_back(i);
-    }
-    auto monitored = start_monitor(entry, vm);
-    if (monitored.ok()) {
-      auto run_state = vm->monitor->call<vmmctl::QueryStatus>();
-      if (run_state.ok()) {
-        std::lock_guard lock(mutex_);
-        entry->vm = vm;
-        if (run_state->status == vmmctl::RunState::kRunning) {
-          entry->state = VIR_DOMAIN_RUNNING;
-          entry->reason =
-              status->state == VIR_DOMAIN_RUNNING ? status->reason : VIR_DOMAIN_RUNNING_UNPAUSED;
-        } else {
-          entry->state = VIR_DOMAIN_PAUSED;
-          entry->reason =
-              status->state == VIR_DOMAIN_PAUSED ? status->reason : VIR_DOMAIN_PAUSED_UNKNOWN;
-        }
-        save_status(*entry);
-        attached = true;
-      }
-    }
-    if (!attached) {
-      std::fprintf(stderr, "virtamberd: '%s' (pid %d) does not answer on %s: killing it\n",
-                   name.c_str(), static_cast<int>(pid), status->control.c_str());
-      vm->stopping = true;
-      send_signal(vm->process.pidfd.get(), SIGKILL);
-      wait_exit(vm->process.pidfd.get(), kKillTimeout);
-      vm->monitor.reset();
-    }
-  }
-  if (attached) return;
-  // It ended while the daemon was away: the keeper's marker says how.
-  const auto record = store_.exit_record(name);
-  const bool clean = record && !record->signaled && record->code == 0;
-  std::lock_guard lock(mutex_);
-  if (entry) {
-    entry->state = VIR_DOMAIN_SHUTOFF;
-    entry->reason = clean ? VIR_DOMAIN_SHUTOFF_SHUTDOWN : VIR_DOMAIN_SHUTOFF_CRASHED;
-    if (!entry->config) erase(entry);
-  }
-  (void)store_.remove_status(name);
-}
-
-void ManagerImpl::start_autostart() {
-  std::vector<xml::Uuid> wanted;
-  {
-    std::lock_guard lock(mutex_);
-    for (const auto& [uuid, entry] : by_uuid_)
-      if (entry->autostart && entry->config && !entry->vm) wanted.push_back(entry->uuid);
-  }
-  for (const xml::Uuid& uuid : wanted) {
-    if (auto started = start(uuid, 0); !started.ok())
-      std::fprintf(stderr, "virtamberd: autostart of %s failed: %s\n", uuid.to_string().c_str(),
-                   started.error().message().c_str());
-  }
 }
 
 }  // namespace amber::driver::vm

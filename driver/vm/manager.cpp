@@ -45,8 +45,12 @@ ManagerImpl::ManagerImpl(const ManagerOptions& options)
 }
 
 ManagerImpl::~ManagerImpl() {
-  // Running VMs keep running: a later open() re-attaches to them. Their
-  // monitors stop first (entries hold them), then the worker.
+  // Running VMs keep running: a later open() re-attaches to them. No new
+  // work (restarts) from here on; the monitors stop, then the worker.
+  {
+    std::lock_guard lock(worker_mutex_);
+    stopping_ = true;
+  }
   std::vector<std::shared_ptr<RunningVm>> vms;
   {
     std::lock_guard lock(mutex_);
@@ -59,12 +63,19 @@ ManagerImpl::~ManagerImpl() {
   }
   for (auto& vm : vms) vm->monitor.reset();
   vms.clear();
-  {
-    std::lock_guard lock(worker_mutex_);
-    stopping_ = true;
-  }
   worker_cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  // Tasks posted after the worker left (dead VMs to free, events): freed
+  // here, while every member they may touch still exists; freeing a VM
+  // joins its monitor, which may post once more.
+  while (true) {
+    std::deque<std::function<void()>> left;
+    {
+      std::lock_guard lock(worker_mutex_);
+      left.swap(tasks_);
+    }
+    if (left.empty()) break;
+  }
 }
 
 Result<void> ManagerImpl::load() {

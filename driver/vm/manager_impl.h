@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // ManagerImpl: the Manager behind virtamberd. Internal to driver/vm/:
-// manager.cpp (open, definitions, lookups, events), lifecycle.cpp (start,
-// stop, monitor events, re-attach) and queries.cpp (XML, stats, metadata,
-// console) implement it.
+// manager.cpp (open, definitions, lookups, the event worker),
+// lifecycle.cpp (start, stop, suspend), events.cpp (what monitors report),
+// reattach.cpp (open() over VMs left running) and queries.cpp (XML, stats,
+// metadata, console) implement it.
 //
 // Locking: mutex_ guards the maps and every Entry field except `op`; it is
 // never held across a wait on amber-vmm or a file write of another domain.
@@ -13,6 +14,7 @@
 // on_poweroff/on_crash say restart.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -27,6 +29,11 @@
 #include "driver/vm/store.h"
 
 namespace amber::driver::vm {
+
+// A VMM that survives SIGKILL this long is reported, not waited for.
+inline constexpr std::chrono::milliseconds kKillTimeout{5000};
+// The keeper writes the exit marker right after amber-vmm ends.
+inline constexpr std::chrono::milliseconds kMarkerTimeout{2000};
 
 // "unsupported flags (0x..) in function CALL" (kInvalidArgument).
 Error unsupported_flags(std::string_view call, unsigned flags);
@@ -111,6 +118,7 @@ class ManagerImpl final : public Manager {
   Result<UniqueFd> open_console(const xml::Uuid& uuid, bool force,
                                 std::function<void()> on_revoked) override;
   void release_console(const xml::Uuid& uuid) override;
+  std::string emulator() const override { return vmm_binary_; }
   SubscriptionId subscribe(EventSink sink) override;
   void unsubscribe(SubscriptionId id) override;
 
@@ -128,7 +136,7 @@ class ManagerImpl final : public Manager {
   void post(std::function<void()> task);
   void worker();
 
-  // --- lifecycle.cpp ---
+  // --- lifecycle.cpp, events.cpp, reattach.cpp ---
   Result<void> start_locked(const std::shared_ptr<Entry>& entry, const xml::Domain& domain,
                             unsigned flags);
   // The action after the process ended: restarts in the worker.

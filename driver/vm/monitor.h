@@ -37,6 +37,20 @@ class Monitor {
   Monitor(const Monitor&) = delete;
   Monitor& operator=(const Monitor&) = delete;
 
+  // Any command by name, its raw reply (for replies this build's structs
+  // may not decode, like a newer run state).
+  Result<vmmctl::Json> execute(std::string_view command) {
+    std::lock_guard lock(command_mutex_);
+    if (command_->broken()) {
+      auto client = vmmctl::Client::connect(socket_);
+      if (!client.ok()) return std::move(client).error();
+      command_ = std::move(client).value();
+    }
+    auto reply = command_->execute(command);
+    (void)command_->take_events();
+    return reply;
+  }
+
   template <typename C>
   Result<typename C::Reply> call(const typename C::Request& request = {}) {
     std::lock_guard lock(command_mutex_);

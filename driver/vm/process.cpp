@@ -54,7 +54,7 @@ size_t format_exit(char* out, const char* word, int value) {
 
 // The keeper: runs in the forked child of a multi-threaded daemon, so only
 // async-signal-safe calls. Never returns.
-[[noreturn]] void run_keeper(int null_fd, int log_fd, int pipe_fd, char* const* argv,
+[[noreturn]] void run_keeper(int null_fd, int log_fd, int pipe_fd, int go_fd, char* const* argv,
                              char* const* envp, const char* marker, const char* marker_temp) {
   ::setsid();
   sigset_t none;
@@ -66,15 +66,16 @@ size_t format_exit(char* out, const char* word, int value) {
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);
   if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0 ||
-      ::dup2(pipe_fd, 3) < 0)
+      ::dup2(pipe_fd, 3) < 0 || ::dup2(go_fd, 4) < 0)
     ::_exit(126);
-  ::syscall(SYS_close_range, 4U, ~0U, 0U);
+  ::syscall(SYS_close_range, 5U, ~0U, 0U);
   const pid_t vmm = ::fork();
   if (vmm == 0) {
     ::signal(SIGHUP, SIG_DFL);
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGPIPE, SIG_DFL);
     ::fcntl(3, F_SETFD, FD_CLOEXEC);
+    ::close(4);
     ::execve(argv[0], argv, envp);
     const int error = errno;
     [[maybe_unused]] ssize_t w = ::write(3, &error, sizeof(error));
@@ -84,6 +85,12 @@ size_t format_exit(char* out, const char* word, int value) {
   [[maybe_unused]] ssize_t w = ::write(3, &reported, sizeof(reported));
   ::close(3);
   if (vmm < 0) ::_exit(1);
+  // Not reaped before the daemon holds its pidfd (it closes fd 4's other
+  // end then): until then the pid cannot be reused.
+  char go = 0;
+  while (::read(4, &go, 1) < 0 && errno == EINTR) {
+  }
+  ::close(4);
   int status = 0;
   while (::waitpid(vmm, &status, 0) < 0) {
     if (errno != EINTR) ::_exit(1);
@@ -178,31 +185,44 @@ Result<Process> spawn_vmm(const SpawnRequest& request) {
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Error::from_errno(errno, "pipe");
   UniqueFd read_end(pipe_fds[0]);
   UniqueFd write_end(pipe_fds[1]);
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Error::from_errno(errno, "pipe");
+  UniqueFd go_read(pipe_fds[0]);
+  UniqueFd go_write(pipe_fds[1]);
 
   const pid_t keeper = ::fork();
   if (keeper < 0) return Error::from_errno(errno, "fork");
   if (keeper == 0)
-    run_keeper(null_fd.get(), log_fd.get(), write_end.get(), argv.data(), envp.data(),
-               marker.c_str(), marker_temp.c_str());
+    run_keeper(null_fd.get(), log_fd.get(), write_end.get(), go_read.get(), argv.data(),
+               envp.data(), marker.c_str(), marker_temp.c_str());
   write_end.reset();
+  go_read.reset();
   int32_t pid = 0;
   bool eof = false;
   auto got = read_exact(read_end.get(), &pid, sizeof(pid), eof);
   if (!got.ok() || eof || pid <= 0) {
+    go_write.reset();
     reap_keeper(keeper, std::chrono::milliseconds(1000));
     if (!got.ok()) return std::move(got).error();
     return Error::from_errno(pid < 0 ? -pid : EIO, "starting amber-vmm: fork");
   }
+  // The keeper waits for go_write to close before it reaps amber-vmm, so
+  // this pid is still ours (at worst a zombie).
+  auto pidfd = open_pidfd(pid);
+  go_write.reset();
   int exec_error = 0;
   got = read_exact(read_end.get(), &exec_error, sizeof(exec_error), eof);
   if (got.ok() && !eof) {
     reap_keeper(keeper, std::chrono::milliseconds(1000));
     return Error::from_errno(exec_error, "starting " + request.binary);
   }
+  if (!pidfd.ok()) {
+    reap_keeper(keeper, std::chrono::milliseconds(1000));
+    return std::move(pidfd).error();
+  }
   Process process;
   process.pid = pid;
   process.keeper = keeper;
-  AMBER_TRY_ASSIGN(process.pidfd, open_pidfd(pid));
+  process.pidfd = std::move(pidfd).value();
   return process;
 }
 
@@ -214,6 +234,19 @@ Result<UniqueFd> open_pidfd(pid_t pid) {
     return Error::from_errno(errno, "pidfd_open " + std::to_string(pid));
   }
   return UniqueFd(static_cast<int>(fd));
+}
+
+bool send_signal(int pidfd, int signal_number) {
+  return ::syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0U) == 0;
+}
+
+bool wait_exit(int pidfd, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!has_exited(pidfd)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 bool has_exited(int pidfd) {

@@ -46,6 +46,10 @@ Result<Process> spawn_vmm(const SpawnRequest& request);
 Result<UniqueFd> open_pidfd(pid_t pid);
 // Whether the process behind PIDFD has ended (polls, does not wait).
 bool has_exited(int pidfd);
+// pidfd_send_signal: a recycled pid cannot get it.
+bool send_signal(int pidfd, int signal_number);
+// Polls until the process behind PIDFD has ended; false after TIMEOUT.
+bool wait_exit(int pidfd, std::chrono::milliseconds timeout);
 // Whether PID runs an amber-vmm (by /proc/PID/exe) started with CONTROL
 // as its control socket (by /proc/PID/cmdline): a recycled pid fails.
 bool is_our_vmm(pid_t pid, const std::string& control);

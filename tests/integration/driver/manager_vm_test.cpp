@@ -90,6 +90,31 @@ class Events {
       return false;
     });
   }
+  bool wait_reboot(seconds timeout) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, timeout, [&] {
+      for (const DomainEvent& e : events_)
+        if (std::holds_alternative<RebootEvent>(e)) return true;
+      return false;
+    });
+  }
+  size_t count_lifecycle(int event, int detail) {
+    std::lock_guard lock(mutex_);
+    size_t count = 0;
+    for (const DomainEvent& e : events_) {
+      const auto* l = std::get_if<LifecycleEvent>(&e);
+      if (l != nullptr && l->event == event && l->detail == detail) ++count;
+    }
+    return count;
+  }
+  bool wait_count(int event, int detail, size_t count, seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (count_lifecycle(event, detail) < count) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+  }
   void clear() {
     std::lock_guard lock(mutex_);
     events_.clear();
@@ -147,12 +172,12 @@ class ManagerVmTest : public ::testing::Test {
     manager_ = std::move(opened).value();
     manager_->subscribe([this](const DomainEvent& event) { events_.add(event); });
   }
-  std::string make_clone(const std::string& name) {
+  std::string make_clone(const std::string& name, bool stay = true) {
     const std::string raw = root_ + "/" + name + ".raw";
     const std::string base = root_ + "/" + name + "-base.qcow2";
     const std::string clone = root_ + "/" + name + ".qcow2";
     auto made = run("python3 " + quote(env("MKDISK")) + " " + quote(env("BOOT_BIN")) + " " +
-                    quote(raw) + " 2 --stay");
+                    quote(raw) + (stay ? " 2 --stay" : " 2"));
     EXPECT_EQ(made.first, 0) << made.second;
     made = run("qemu-img convert -f raw -O qcow2 " + quote(raw) + " " + quote(base));
     EXPECT_EQ(made.first, 0) << made.second;
@@ -223,6 +248,23 @@ TEST_F(ManagerVmTest, RunConsoleSuspendStatsReattachDestroy) {
   ASSERT_NE(serial.find("BOOT: RESULT PASS"), std::string::npos) << serial << "\n" << log();
   ASSERT_NE(serial.find("BOOT: halted"), std::string::npos) << serial;
 
+  // reset: a RebootEvent, and the guest boots again.
+  events_.clear();
+  ASSERT_TRUE(manager_->reset(uuid).ok());
+  EXPECT_TRUE(events_.wait_reboot(seconds(10)));
+  const std::string rebooted = read_until(console->get(), "BOOT: halted", seconds(180));
+  EXPECT_NE(rebooted.find("BOOT: stage1 loaded by BIOS"), std::string::npos) << rebooted;
+
+  // A redefinition while running changes the next start, not the live VM.
+  std::string changed = domain_xml("probe", kUuid, clone);
+  changed.replace(changed.find("<vcpu>1</vcpu>"), 14, "<vcpu>2</vcpu>");
+  ASSERT_TRUE(manager_->define(changed, 0).ok());
+  EXPECT_EQ(*manager_->vcpus_flags(uuid, VIR_DOMAIN_AFFECT_LIVE), 1);
+  EXPECT_EQ(*manager_->vcpus_flags(uuid, VIR_DOMAIN_AFFECT_CONFIG), 2);
+  EXPECT_NE(manager_->xml_desc(uuid, VIR_DOMAIN_XML_INACTIVE)->find("<vcpu placement='static'>2"),
+            std::string::npos);
+  EXPECT_NE(manager_->xml_desc(uuid, 0)->find("<vcpu placement='static'>1"), std::string::npos);
+
   events_.clear();
   ASSERT_TRUE(manager_->suspend(uuid).ok());
   EXPECT_TRUE(events_.wait_lifecycle(VIR_DOMAIN_EVENT_SUSPENDED, VIR_DOMAIN_EVENT_SUSPENDED_PAUSED,
@@ -292,10 +334,15 @@ TEST_F(ManagerVmTest, RunConsoleSuspendStatsReattachDestroy) {
   ASSERT_FALSE(destroyed_again.ok());
   EXPECT_EQ(destroyed_again.error().message(), "domain is not running");
 
-  // A second start gets the next id.
-  auto restarted = manager_->start(uuid, 0);
-  ASSERT_TRUE(restarted.ok()) << restarted.error().message();
-  EXPECT_EQ(restarted->id, 2);
+  // Autostart: a later open() starts it. Ids continue from the running
+  // domains a manager re-attaches to (none here), as in libvirt.
+  ASSERT_TRUE(manager_->set_autostart(uuid, true).ok());
+  ASSERT_NO_FATAL_FAILURE(open());
+  auto autostarted = manager_->lookup_by_uuid(uuid);
+  ASSERT_TRUE(autostarted.ok());
+  EXPECT_EQ(autostarted->id, 1);
+  EXPECT_EQ(manager_->state(uuid)->first, VIR_DOMAIN_RUNNING);
+  EXPECT_EQ(*manager_->vcpus_flags(uuid, VIR_DOMAIN_AFFECT_LIVE), 2);
   ASSERT_TRUE(manager_->destroy(uuid, 0).ok());
   manager_.reset();
 
@@ -341,6 +388,36 @@ TEST_F(ManagerVmTest, VmKilledWhileTheDaemonWasAwayIsCrashedAndTransientGuestShu
   for (int i = 0; i < 100 && manager_->lookup_by_uuid(defined->uuid).ok(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(manager_->lookup_by_uuid(defined->uuid).ok());
+  manager_.reset();
+  auto check = run("qemu-img check " + quote(clone));
+  EXPECT_EQ(check.first, 0) << check.second;
+}
+
+TEST_F(ManagerVmTest, OnPoweroffRestartStartsAgainAfterAGuestShutdown) {
+  // Without --stay the probe leaves through the exit port: SHUTDOWN
+  // guest-shutdown, then the process ends; on_poweroff='restart' boots it
+  // again with the next id.
+  const std::string clone = make_clone("again", false);
+  ASSERT_NO_FATAL_FAILURE(open());
+  std::string xml = domain_xml("again", kCrashUuid, clone);
+  xml.replace(xml.find("  <devices>"), 0, "  <on_poweroff>restart</on_poweroff>\n");
+  auto defined = manager_->define(xml, 0);
+  ASSERT_TRUE(defined.ok()) << defined.error().message();
+  const xml::Uuid uuid = defined->uuid;
+  ASSERT_TRUE(manager_->start(uuid, 0).ok());
+  EXPECT_TRUE(events_.wait_lifecycle(VIR_DOMAIN_EVENT_SHUTDOWN, VIR_DOMAIN_EVENT_SHUTDOWN_GUEST,
+                                     seconds(180)));
+  EXPECT_TRUE(events_.wait_lifecycle(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN,
+                                     seconds(20)));
+  EXPECT_TRUE(events_.wait_count(VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED, 2,
+                                 seconds(30)));
+  // Undefined while running it becomes transient: the next guest shutdown
+  // ends it for good.
+  ASSERT_TRUE(manager_->undefine(uuid, 0).ok());
+  for (int i = 0; i < 600 && manager_->lookup_by_uuid(uuid).ok(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(manager_->lookup_by_uuid(uuid).ok());
+  EXPECT_TRUE(manager_->list().empty());
   manager_.reset();
   auto check = run("qemu-img check " + quote(clone));
   EXPECT_EQ(check.first, 0) << check.second;

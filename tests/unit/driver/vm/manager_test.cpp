@@ -8,10 +8,12 @@
 #include <gtest/gtest.h>
 #include <libvirt/libvirt.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <thread>
 
 #include "block/create.h"
 
@@ -79,6 +81,7 @@ TEST_F(ManagerTest, DefineListLookupAndXml) {
   EXPECT_EQ(missing.error().message(),
             std::string("Domain not found: no domain with matching uuid '") + kOtherUuid + "'");
 
+  EXPECT_EQ(manager_->emulator(), "/bin/false");
   auto list = manager_->list();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].state, VIR_DOMAIN_SHUTOFF);
@@ -226,6 +229,165 @@ TEST_F(ManagerTest, TransientCreateFailureLeavesNothingBehind) {
   ASSERT_FALSE(created.ok());
   EXPECT_TRUE(manager_->list().empty());
   EXPECT_FALSE(fs::exists(options_.config_dir + "/temp.xml"));
+}
+
+// fake_vmm.py reports ENOSPC on disk0 with action "stop", as amber-vmm
+// does with werror=stop: an IoErrorEvent, paused/ioerror, disk_errors().
+TEST_F(ManagerTest, DiskErrorWithActionStopPausesAndNamesTheDisk) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<DomainEvent> events;
+  manager_->subscribe([&](const DomainEvent& event) {
+    std::lock_guard lock(mutex);
+    events.push_back(event);
+    cv.notify_all();
+  });
+  const std::string disk = root_ + "/disk.qcow2";
+  ASSERT_TRUE(manager_->define(domain_xml("alpha", kUuid, disk), 0).ok());
+  auto started = manager_->start(uuid(), 0);
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  EXPECT_EQ(started->id, 1);
+  const auto has_suspend = [&] {
+    for (const DomainEvent& e : events) {
+      const auto* l = std::get_if<LifecycleEvent>(&e);
+      if (l && l->event == VIR_DOMAIN_EVENT_SUSPENDED &&
+          l->detail == VIR_DOMAIN_EVENT_SUSPENDED_IOERROR)
+        return true;
+    }
+    return false;
+  };
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), has_suspend));
+    const IoErrorEvent* error = nullptr;
+    for (const DomainEvent& e : events)
+      if (const auto* io = std::get_if<IoErrorEvent>(&e)) error = io;
+    ASSERT_NE(error, nullptr);
+    EXPECT_EQ(error->dev_alias, "virtio-disk0");
+    EXPECT_EQ(error->src_path, disk);
+    EXPECT_EQ(error->action, VIR_DOMAIN_EVENT_IO_ERROR_PAUSE);
+    EXPECT_EQ(error->reason, "enospc");
+    EXPECT_EQ(error->domain.id, 1);
+  }
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_IOERROR)));
+  auto errors = manager_->disk_errors(uuid());
+  ASSERT_TRUE(errors.ok());
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_EQ((*errors)[0].disk, "vda");
+  EXPECT_EQ((*errors)[0].error, VIR_DOMAIN_DISK_ERROR_NO_SPACE);
+  ASSERT_TRUE(manager_->resume(uuid()).ok());
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_UNPAUSED)));
+  EXPECT_TRUE(manager_->disk_errors(uuid())->empty());
+  ASSERT_TRUE(manager_->destroy(uuid(), 0).ok());
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_DESTROYED)));
+}
+
+// Eight clients start one domain at once: it starts once; ids go up.
+TEST_F(ManagerTest, ConcurrentStartsStartOnceAndIdsIncrease) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  ASSERT_TRUE(manager_->define(domain_xml("alpha", kUuid), 0).ok());
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::vector<Result<DomainRef>> results;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      auto started = manager_->start(uuid(), 0);
+      std::lock_guard lock(mutex);
+      results.push_back(std::move(started));
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  size_t wins = 0;
+  for (const auto& result : results) {
+    if (result.ok()) {
+      ++wins;
+      EXPECT_EQ(result->id, 1);
+    } else {
+      EXPECT_EQ(result.error().message(), "domain is already running");
+    }
+  }
+  EXPECT_EQ(wins, 1u);
+  EXPECT_EQ(manager_->lookup_by_id(1)->name, "alpha");
+  EXPECT_EQ(manager_->list()[0].ref.id, 1);
+  ASSERT_TRUE(manager_->destroy(uuid(), 0).ok());
+  EXPECT_FALSE(manager_->lookup_by_id(1).ok());
+  auto again = manager_->start(uuid(), 0);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(again->id, 2);
+  auto flags = manager_->start(uuid(), 0x100);
+  ASSERT_FALSE(flags.ok());
+  EXPECT_EQ(flags.error().kind(), ErrorKind::kInvalidArgument);
+  ASSERT_TRUE(manager_->destroy(uuid(), VIR_DOMAIN_DESTROY_GRACEFUL).ok());
+}
+
+class EventLog {
+ public:
+  EventSink sink() {
+    return [this](const DomainEvent& event) {
+      std::lock_guard lock(mutex_);
+      if (auto* l = std::get_if<LifecycleEvent>(&event)) events_.emplace_back(l->event, l->detail);
+      cv_.notify_all();
+    };
+  }
+  bool wait(int event, int detail) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] {
+      return std::count(events_.begin(), events_.end(), std::make_pair(event, detail)) > 0;
+    });
+  }
+  size_t count(int event, int detail) {
+    std::lock_guard lock(mutex_);
+    return std::count(events_.begin(), events_.end(), std::make_pair(event, detail));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<std::pair<int, int>> events_;
+};
+
+// A fatal vCPU exit (DEVICE_FAILED): crashed/panicked, then on_crash
+// 'destroy': shut off, reason crashed.
+TEST_F(ManagerTest, DeviceFailedIsACrashAndOnCrashDestroys) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  EventLog log;
+  manager_->subscribe(log.sink());
+  ASSERT_TRUE(manager_->define(domain_xml("panic", kUuid), 0).ok());
+  ASSERT_TRUE(manager_->start(uuid(), 0).ok());
+  EXPECT_TRUE(log.wait(VIR_DOMAIN_EVENT_CRASHED, VIR_DOMAIN_EVENT_CRASHED_PANICKED));
+  EXPECT_TRUE(log.wait(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_CRASHED));
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_CRASHED)));
+}
+
+// SHUTDOWN guest-reset (on_reboot='destroy'): a clean stop, and no
+// restart even though on_poweroff says restart.
+TEST_F(ManagerTest, GuestResetWithOnRebootDestroyStopsForGood) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  EventLog log;
+  manager_->subscribe(log.sink());
+  std::string xml = domain_xml("reboot", kUuid);
+  xml.replace(xml.find("<devices>"), 0,
+              "<on_poweroff>restart</on_poweroff><on_reboot>destroy</on_reboot>");
+  ASSERT_TRUE(manager_->define(xml, 0).ok());
+  ASSERT_TRUE(manager_->start(uuid(), 0).ok());
+  EXPECT_TRUE(log.wait(VIR_DOMAIN_EVENT_STOPPED, VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(log.count(VIR_DOMAIN_EVENT_STARTED, VIR_DOMAIN_EVENT_STARTED_BOOTED), 1u);
+  EXPECT_EQ(*manager_->state(uuid()),
+            (std::pair<int, int>(VIR_DOMAIN_SHUTOFF, VIR_DOMAIN_SHUTOFF_SHUTDOWN)));
+  auto log_text = std::ifstream(options_.log_dir + "/reboot.log");
+  std::string line;
+  std::getline(log_text, line);
+  EXPECT_NE(line.find("--no-reboot"), std::string::npos) << line;
 }
 
 }  // namespace
