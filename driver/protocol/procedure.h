@@ -28,6 +28,8 @@ struct DaemonInfo {
   std::string state_dir;
   std::string config_dir;
   std::string run_dir;
+  std::string log_dir;
+  std::string vmm_binary;  // amber-vmm: the emulator capabilities report
 };
 
 struct Connection {

@@ -124,11 +124,13 @@ Result<void> run_server(const ServerOptions& options) {
   int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
   if (signal_fd < 0) return Error::from_errno(errno, "signalfd");
 
-  AMBER_TRY_ASSIGN(int rw_fd, listen_on(options.rw_socket, 0600));
-  auto ro = listen_on(options.ro_socket, 0666);
+  AMBER_TRY_ASSIGN(int rw_fd, options.rw_listen_fd >= 0 ? Result<int>(options.rw_listen_fd)
+                                                        : listen_on(options.rw_socket, 0600));
+  auto ro = options.ro_listen_fd >= 0 ? Result<int>(options.ro_listen_fd)
+                                      : listen_on(options.ro_socket, 0666);
   if (!ro.ok()) {
     close(rw_fd);
-    unlink(options.rw_socket.c_str());
+    if (options.rw_listen_fd < 0) unlink(options.rw_socket.c_str());
     return std::move(ro).error();
   }
   int ro_fd = *ro;
@@ -173,8 +175,8 @@ Result<void> run_server(const ServerOptions& options) {
   close(rw_fd);
   close(ro_fd);
   close(signal_fd);
-  unlink(options.rw_socket.c_str());
-  unlink(options.ro_socket.c_str());
+  if (options.rw_listen_fd < 0) unlink(options.rw_socket.c_str());
+  if (options.ro_listen_fd < 0) unlink(options.ro_socket.c_str());
   std::fprintf(stderr, "virtamberd: stopped\n");
   return {};
 }

@@ -21,6 +21,10 @@ struct ServerOptions {
   std::string rw_socket;
   std::string ro_socket;
   protocol::DaemonInfo daemon;
+  // Listening sockets passed by systemd (server/activation.h); -1: bind
+  // the path above. A passed socket is used as is and never unlinked.
+  int rw_listen_fd = -1;
+  int ro_listen_fd = -1;
 };
 
 // Binds both sockets (replacing stale socket files), serves until SIGTERM or
