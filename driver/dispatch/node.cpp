@@ -211,7 +211,12 @@ Result<void> get_domain_capabilities(protocol::Connection& connection, rpc::XdrR
   auto checked = xml::check_domain_capabilities_query(arch.value_or(""), virttype.value_or(""),
                                                       machine.value_or(""));
   // libvirt reports a bad arch, virttype or machine as VIR_ERR_INVALID_ARG.
-  if (!checked.ok()) return Error(ErrorKind::kInvalidArgument, checked.error().message());
+  if (!checked.ok()) {
+    std::string message = checked.error().message();
+    constexpr std::string_view kPrefix = "unsupported configuration: ";
+    if (message.starts_with(kPrefix)) message.erase(0, kPrefix.size());
+    return Error(ErrorKind::kInvalidArgument, message);
+  }
   xml::DomainCapabilitiesQuery query;
   query.emulator = ours;
   query.machine = machine.value_or("");

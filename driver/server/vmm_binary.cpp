@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #ifndef AMBER_BINDIR_FROM_SBINDIR
 #define AMBER_BINDIR_FROM_SBINDIR "../bin"
@@ -40,7 +41,10 @@ Result<std::string> find_vmm_binary() {
   // length is in (0, PATH_MAX - 1] here.
   for (const std::string& candidate :
        vmm_binary_candidates(std::string(buffer, static_cast<size_t>(length)))) {
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (access(candidate.c_str(), X_OK) == 0) {
+      char resolved[PATH_MAX];  // the build tree's "driver/../hv" reads better resolved
+      return realpath(candidate.c_str(), resolved) != nullptr ? std::string(resolved) : candidate;
+    }
     searched += (searched.empty() ? "" : ", ") + candidate;
   }
   return Error(ErrorKind::kNotFound, "amber-vmm not found (searched " + searched +
