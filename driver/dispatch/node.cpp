@@ -13,6 +13,7 @@
 #include <string>
 
 #include "driver/protocol/limits.h"
+#include "vmmctl/launch.h"
 #include "xml/capabilities.h"
 
 namespace amber::driver::dispatch {
@@ -21,9 +22,10 @@ namespace {
 
 // remote_node_get_info_ret.model is char[32]; rpcgen sends each char as 4 bytes.
 constexpr size_t kModelChars = 32;
-// The most vCPUs one guest may have: what capabilities, domain capabilities
-// and CONNECT_GET_MAX_VCPUS report (amber-vmm's xAPIC ids are 8 bits).
-constexpr uint64_t kMaxVcpus = 255;
+// The most vCPUs one guest may have (amber-vmm's --cpus limit, from the VM
+// contract): what capabilities, domain capabilities and
+// CONNECT_GET_MAX_VCPUS report.
+constexpr uint64_t kMaxVcpus = vmmctl::kMaxCpus;
 // REMOTE_NODE_CPU_STATS_MAX and REMOTE_NODE_MAX_CELLS (remote_protocol.x).
 constexpr int32_t kNodeCpuStatsMax = 16;
 constexpr int32_t kNodeMaxCells = 1024;
@@ -237,7 +239,7 @@ Result<void> get_max_vcpus(protocol::Connection& connection, rpc::XdrReader& arg
   if (name != "kvm" && name != "qemu" && name != "amber") {
     return Error(ErrorKind::kInvalidArgument, "unknown type '" + *type + "'");
   }
-  reply.write_i32(static_cast<int32_t>(kMaxVcpus));  // 255 fits in i32
+  reply.write_i32(static_cast<int32_t>(kMaxVcpus));  // 64 fits in i32
   return {};
 }
 

@@ -100,10 +100,10 @@ def host_queries(tmp):
         check(out.returncode == 0 and "idle" in out.stdout, "virsh nodecpustats: " + out.stdout
               + out.stderr)
         out = virsh(uri, "maxvcpus")
-        check(out.returncode == 0 and out.stdout.strip() == "255", "virsh maxvcpus: " +
+        check(out.returncode == 0 and out.stdout.strip() == "64", "virsh maxvcpus: " +
               out.stdout + out.stderr)
         out = virsh(uri, "maxvcpus", "--type", "kvm")
-        check(out.returncode == 0 and out.stdout.strip() == "255", "maxvcpus --type kvm: " +
+        check(out.returncode == 0 and out.stdout.strip() == "64", "maxvcpus --type kvm: " +
               out.stdout + out.stderr)
         out = virsh(uri, "freecell")
         check(out.returncode == 0 and "KiB" in out.stdout, "virsh freecell: " + out.stdout +
@@ -140,7 +140,7 @@ except libvirt.libvirtError as e:
     assert e.get_error_code() == libvirt.VIR_ERR_INVALID_ARG, e.get_error_code()
 stats = c.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
 assert set(stats) == {{"total", "free", "buffers", "cached"}}, stats
-assert c.getMaxVcpus(None) == 255 and c.getMaxVcpus("kvm") == 255
+assert c.getMaxVcpus(None) == 64 and c.getMaxVcpus("kvm") == 64
 assert c.getFreeMemory() > 0
 assert c.getCellsFreeMemory(0, 1)[0] > 0
 assert c.listAllNetworks() == [] and c.listAllInterfaces() == []
@@ -200,7 +200,7 @@ def socket_activation(tmp):
         check(out.returncode == 0 and out.stdout.strip() == socket.gethostname(),
               "activated read-write socket serves virsh: " + out.stdout + out.stderr)
         out = virsh("amber:///system?socket=" + ro_path, "-r", "maxvcpus")
-        check(out.returncode == 0 and out.stdout.strip() == "255",
+        check(out.returncode == 0 and out.stdout.strip() == "64",
               "activated read-only socket serves virsh -r: " + out.stdout + out.stderr)
         out = virsh("amber:///system?socket=" + ro_path, "domcapabilities")
         check("/x/amber-vmm" in out.stdout, "read-only domcapabilities: " + out.stderr)

@@ -208,7 +208,7 @@ TEST(HostQueries, MaxVcpusAndCapabilitiesUseTheVmmBinary) {
   type.write_optional_string(std::string("kvm"));
   auto vcpus_reply = run(connection, call(5, type));
   rpc::XdrReader vcpus(vcpus_reply.body);
-  EXPECT_EQ(*vcpus.read_i32("max"), 255);
+  EXPECT_EQ(*vcpus.read_i32("max"), 64);
   rpc::XdrWriter bad_type;
   bad_type.write_optional_string(std::string("xen"));
   EXPECT_EQ(error_of(run(connection, call(5, bad_type))).code, VIR_ERR_INVALID_ARG);
