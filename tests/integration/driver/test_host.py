@@ -4,6 +4,7 @@
 through the real virsh and python3-libvirt (amber and qemu+unix URIs).
 Usage: test_host.py PATH/TO/virtamberd"""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,6 +125,21 @@ def host_queries(tmp):
         check(out.returncode == 0 and "Name" in out.stdout and
               len(out.stdout.strip().splitlines()) == 2, "net-list --all: " + out.stdout +
               out.stderr)
+
+        if shutil.which("virt-install"):
+            # qemu mode: virt-install reads capabilities and domain
+            # capabilities and builds its XML from them.
+            out = subprocess.run(
+                ["virt-install", "--connect", quri, "--print-xml", "--name", "probe",
+                 "--memory", "512", "--disk", "none", "--network", "none", "--import",
+                 "--osinfo", "detect=on,require=off", "--noautoconsole"],
+                capture_output=True, text=True, timeout=60, env=ENV)
+            check(out.returncode == 0 and '<domain type="kvm">' in out.stdout and
+                  "<emulator>/opt/test/amber-vmm</emulator>" in out.stdout and
+                  'machine="pc-i440fx-' in out.stdout,
+                  "virt-install --print-xml over qemu+unix: " + out.stdout + out.stderr)
+        else:
+            print("virt-install not installed: its check skipped")
 
         probe = subprocess.run(["/usr/bin/python3", "-c", f"""
 import libvirt
