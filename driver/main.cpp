@@ -25,18 +25,19 @@ constexpr const char* kDefaultConfig = AMBER_SYSCONFDIR "/libvirt/virtamberd.con
 struct Flag {
   std::string_view name;
   std::string_view key;  // the config key it overrides
+  std::string_view metavar;
   std::string_view help;
 };
 
 constexpr Flag kPathFlags[] = {
-    {"--socket-dir", "socket_dir", "DIR   directory of both sockets (default /run/libvirt)"},
-    {"--rw-socket", "rw_socket", "PATH   read-write socket (default DIR/virtamberd-sock)"},
-    {"--ro-socket", "ro_socket", "PATH   read-only socket (default DIR/virtamberd-sock-ro)"},
-    {"--state-dir", "state_dir", "DIR    persistent state (default /var/lib/libvirt/amber)"},
-    {"--config-dir", "config_dir", "DIR   domain XML (default /etc/libvirt/amber)"},
-    {"--run-dir", "run_dir", "DIR      runtime files (default /run/libvirt/amber)"},
-    {"--log-dir", "log_dir", "DIR      domain logs (default /var/log/libvirt/amber)"},
-    {"--vmm-binary", "vmm_binary", "PATH  amber-vmm (default: searched, see below)"},
+    {"--socket-dir", "socket_dir", "DIR", "directory of both sockets (default /run/libvirt)"},
+    {"--rw-socket", "rw_socket", "PATH", "read-write socket (default DIR/virtamberd-sock)"},
+    {"--ro-socket", "ro_socket", "PATH", "read-only socket (default DIR/virtamberd-sock-ro)"},
+    {"--state-dir", "state_dir", "DIR", "persistent state (default /var/lib/libvirt/amber)"},
+    {"--config-dir", "config_dir", "DIR", "domain XML (default /etc/libvirt/amber)"},
+    {"--run-dir", "run_dir", "DIR", "runtime files (default /run/libvirt/amber)"},
+    {"--log-dir", "log_dir", "DIR", "domain logs (default /var/log/libvirt/amber)"},
+    {"--vmm-binary", "vmm_binary", "PATH", "amber-vmm (default: searched, see below)"},
 };
 
 void print_usage(FILE* out) {
@@ -44,8 +45,9 @@ void print_usage(FILE* out) {
   std::fprintf(out, "  --config FILE       config file (default %s;\n", kDefaultConfig);
   std::fputs("                      a missing default is fine, a missing FILE is an error)\n", out);
   for (const Flag& flag : kPathFlags) {
-    std::fprintf(out, "  %.*s %.*s\n", static_cast<int>(flag.name.size()), flag.name.data(),
-                 static_cast<int>(flag.help.size()), flag.help.data());
+    std::string usage = std::string(flag.name) + " " + std::string(flag.metavar);
+    std::fprintf(out, "  %-19s %.*s\n", usage.c_str(), static_cast<int>(flag.help.size()),
+                 flag.help.data());
   }
   std::fputs(
       "  --print-vmm-binary  print the amber-vmm this daemon would run, then exit\n"
