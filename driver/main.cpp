@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// virtamberd: the libvirt-compatible daemon. Parses the path flags, opens
-// the domain manager and runs the server until SIGTERM/SIGINT. See
+// virtamberd: the libvirt-compatible daemon. Reads the config file, applies
+// the flags over it, takes systemd-activated sockets if any, opens the
+// domain manager and runs the server until SIGTERM/SIGINT. See
 // doc/virtamberd.md.
 #include <pthread.h>
 #include <signal.h>
@@ -10,62 +11,158 @@
 #include <string>
 #include <string_view>
 
+#include "driver/server/activation.h"
+#include "driver/server/config.h"
 #include "driver/server/server.h"
+#include "driver/server/vmm_binary.h"
 #include "driver/vm/manager.h"
+
+#ifndef AMBER_SYSCONFDIR
+#define AMBER_SYSCONFDIR "/etc"
+#endif
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: virtamberd [options]\n"
-    "  --socket-dir DIR   directory of both sockets (default /run/libvirt)\n"
-    "  --rw-socket PATH   read-write socket (default DIR/virtamberd-sock)\n"
-    "  --ro-socket PATH   read-only socket (default DIR/virtamberd-sock-ro)\n"
-    "  --state-dir DIR    persistent state (default /var/lib/libvirt/amber)\n"
-    "  --config-dir DIR   configuration (default /etc/libvirt/amber)\n"
-    "  --run-dir DIR      runtime files (default /run/libvirt/amber)\n"
-    "  --log-dir DIR      logs (default /var/log/libvirt/amber)\n"
-    "  --vmm PATH         amber-vmm (default: beside virtamberd, then PATH)\n"
-    "  --help             this text\n";
+namespace server = amber::driver::server;
+
+constexpr const char* kDefaultConfig = AMBER_SYSCONFDIR "/libvirt/virtamberd.conf";
+
+struct Flag {
+  std::string_view name;
+  std::string_view key;  // the config key it overrides
+  std::string_view metavar;
+  std::string_view help;
+};
+
+constexpr Flag kPathFlags[] = {
+    {"--socket-dir", "socket_dir", "DIR", "directory of both sockets (default /run/libvirt)"},
+    {"--rw-socket", "rw_socket", "PATH", "read-write socket (default DIR/virtamberd-sock)"},
+    {"--ro-socket", "ro_socket", "PATH", "read-only socket (default DIR/virtamberd-sock-ro)"},
+    {"--state-dir", "state_dir", "DIR", "persistent state (default /var/lib/libvirt/amber)"},
+    {"--config-dir", "config_dir", "DIR", "domain XML (default /etc/libvirt/amber)"},
+    {"--run-dir", "run_dir", "DIR", "runtime files (default /run/libvirt/amber)"},
+    {"--log-dir", "log_dir", "DIR", "domain logs (default /var/log/libvirt/amber)"},
+    {"--vmm-binary", "vmm_binary", "PATH", "amber-vmm (default: searched, see below)"},
+};
+
+void print_usage(FILE* out) {
+  std::fputs("usage: virtamberd [options]   (also --option=VALUE)\n", out);
+  std::fprintf(out, "  --config FILE       config file (default %s;\n", kDefaultConfig);
+  std::fputs("                      a missing default is fine, a missing FILE is an error)\n", out);
+  for (const Flag& flag : kPathFlags) {
+    std::string usage = std::string(flag.name) + " " + std::string(flag.metavar);
+    std::fprintf(out, "  %-19s %.*s\n", usage.c_str(), static_cast<int>(flag.help.size()),
+                 flag.help.data());
+  }
+  std::fputs(
+      "  --print-vmm-binary  print the amber-vmm this daemon would run, then exit\n"
+      "  --help, -h          this text\n"
+      "config file keys (key = \"value\"; flags override them):\n",
+      out);
+  for (const server::ConfigKey& key : server::config_keys()) {
+    std::fprintf(out, "  %-12.*s %.*s\n", static_cast<int>(key.name.size()), key.name.data(),
+                 static_cast<int>(key.help.size()), key.help.data());
+  }
+  std::fputs(
+      "amber-vmm search when vmm_binary is unset: beside virtamberd, ../hv/ (build tree),\n"
+      "then the install bindir.\n"
+      "Socket activation: LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES (virtamberd.socket,\n"
+      "virtamberd-ro.socket), as systemd passes them.\n",
+      out);
+}
+
+std::string value_or(const std::optional<std::string>& value, std::string fallback) {
+  return value ? *value : std::move(fallback);
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string socket_dir = "/run/libvirt";
-  std::string rw_socket;
-  std::string ro_socket;
-  amber::driver::server::ServerOptions options;
-  options.daemon.state_dir = "/var/lib/libvirt/amber";
-  options.daemon.config_dir = "/etc/libvirt/amber";
-  options.daemon.run_dir = "/run/libvirt/amber";
-  std::string log_dir = "/var/log/libvirt/amber";
-  std::string vmm_binary;
+  server::DaemonConfig flags;
+  std::optional<std::string> config_file;
+  bool print_vmm = false;
   for (int i = 1; i < argc; ++i) {
-    std::string_view flag = argv[i];
-    if (flag == "--help") {
-      std::fputs(kUsage, stdout);
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      print_usage(stdout);
       return 0;
     }
-    std::string* target = nullptr;
-    if (flag == "--socket-dir") target = &socket_dir;
-    if (flag == "--rw-socket") target = &rw_socket;
-    if (flag == "--ro-socket") target = &ro_socket;
-    if (flag == "--state-dir") target = &options.daemon.state_dir;
-    if (flag == "--config-dir") target = &options.daemon.config_dir;
-    if (flag == "--run-dir") target = &options.daemon.run_dir;
-    if (flag == "--log-dir") target = &log_dir;
-    if (flag == "--vmm") target = &vmm_binary;
+    if (arg == "--print-vmm-binary") {
+      print_vmm = true;
+      continue;
+    }
+    std::string_view name = arg;
+    std::optional<std::string> value;
+    if (auto equals = arg.find('='); arg.starts_with("--") && equals != std::string_view::npos) {
+      name = arg.substr(0, equals);
+      value = std::string(arg.substr(equals + 1));
+    }
+    std::optional<std::string>* target = nullptr;
+    if (name == "--config") target = &config_file;
+    if (name == "--vmm") name = "--vmm-binary";  // the short spelling
+    for (const Flag& flag : kPathFlags) {
+      if (flag.name != name) continue;
+      for (const server::ConfigKey& key : server::config_keys()) {
+        if (key.name == flag.key) target = &(flags.*(key.field));
+      }
+    }
     if (target == nullptr) {
-      std::fprintf(stderr, "virtamberd: unknown option '%s'\n%s", argv[i], kUsage);
+      std::fprintf(stderr, "virtamberd: unknown option '%s'\n", argv[i]);
+      print_usage(stderr);
       return 2;
     }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "virtamberd: option '%s' needs a value\n", argv[i]);
-      return 2;
+    if (!value) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "virtamberd: option '%s' needs a value\n", argv[i]);
+        return 2;
+      }
+      value = argv[++i];
     }
-    *target = argv[++i];
+    *target = std::move(*value);
   }
-  options.rw_socket = rw_socket.empty() ? socket_dir + "/virtamberd-sock" : rw_socket;
-  options.ro_socket = ro_socket.empty() ? socket_dir + "/virtamberd-sock-ro" : ro_socket;
+  auto loaded = server::load_config_file(config_file.value_or(kDefaultConfig), !config_file);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "virtamberd: %s\n", loaded.error().message().c_str());
+    return 2;
+  }
+  server::DaemonConfig config = *loaded;
+  for (const server::ConfigKey& key : server::config_keys()) {
+    if (flags.*(key.field)) config.*(key.field) = flags.*(key.field);
+  }
+
+  std::string socket_dir = value_or(config.socket_dir, "/run/libvirt");
+  server::ServerOptions options;
+  options.rw_socket = value_or(config.rw_socket, socket_dir + "/virtamberd-sock");
+  options.ro_socket = value_or(config.ro_socket, socket_dir + "/virtamberd-sock-ro");
+  options.daemon.state_dir = value_or(config.state_dir, "/var/lib/libvirt/amber");
+  options.daemon.config_dir = value_or(config.config_dir, "/etc/libvirt/amber");
+  options.daemon.run_dir = value_or(config.run_dir, "/run/libvirt/amber");
+  options.daemon.log_dir = value_or(config.log_dir, "/var/log/libvirt/amber");
+  if (config.vmm_binary) {
+    options.daemon.vmm_binary = *config.vmm_binary;
+  } else {
+    auto found = server::find_vmm_binary();
+    if (found.ok()) {
+      options.daemon.vmm_binary = *found;
+    } else {
+      std::fprintf(stderr, "virtamberd: warning: %s\n", found.error().message().c_str());
+      if (print_vmm) return 1;
+    }
+  }
+  if (print_vmm) {
+    std::printf("%s\n", options.daemon.vmm_binary.c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "virtamberd: VMM binary %s\n", options.daemon.vmm_binary.c_str());
+
+  auto activated = server::take_activated_sockets(options.rw_socket, options.ro_socket);
+  if (!activated.ok()) {
+    std::fprintf(stderr, "virtamberd: socket activation: %s\n",
+                 activated.error().message().c_str());
+    return 1;
+  }
+  options.rw_listen_fd = activated->rw_fd;
+  options.ro_listen_fd = activated->ro_fd;
   // Before the manager starts threads: they inherit the mask, so SIGTERM
   // and SIGINT reach only run_server's signalfd.
   sigset_t stop_signals;
@@ -77,15 +174,15 @@ int main(int argc, char** argv) {
   amber::driver::vm::ManagerOptions manager_options;
   manager_options.config_dir = options.daemon.config_dir;
   manager_options.run_dir = options.daemon.run_dir;
-  manager_options.log_dir = log_dir;
-  manager_options.vmm_binary = vmm_binary;
+  manager_options.log_dir = options.daemon.log_dir;
+  manager_options.vmm_binary = options.daemon.vmm_binary;
   auto manager = amber::driver::vm::Manager::open(manager_options);
   if (!manager.ok()) {
     std::fprintf(stderr, "virtamberd: %s\n", manager.error().message().c_str());
     return 1;
   }
   options.daemon.manager = manager->get();
-  auto result = amber::driver::server::run_server(options);
+  auto result = server::run_server(options);
   if (!result.ok()) {
     std::fprintf(stderr, "virtamberd: %s\n", result.error().message().c_str());
     return 1;

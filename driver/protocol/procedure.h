@@ -37,6 +37,8 @@ struct DaemonInfo {
   std::string run_dir;
   // The domain manager; null when the daemon serves host queries only.
   vm::Manager* manager = nullptr;
+  std::string log_dir;
+  std::string vmm_binary;  // amber-vmm: the emulator capabilities report
 };
 
 class ConnectionEvents;  // driver/protocol/connection_events.h

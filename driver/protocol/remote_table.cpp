@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "driver/dispatch/compat.h"
 #include "driver/dispatch/connect.h"
 #include "driver/dispatch/console.h"
 #include "driver/dispatch/events.h"
@@ -26,6 +27,8 @@ constexpr std::array kProcedures = {
     Procedure{3, "CONNECT_GET_TYPE", "-", "remote_connect_get_type_ret", kHigh, kRo, d::get_type},
     Procedure{4, "CONNECT_GET_VERSION", "-", "remote_connect_get_version_ret", kHigh, kRo,
               d::get_version},
+    Procedure{5, "CONNECT_GET_MAX_VCPUS", "remote_connect_get_max_vcpus_args",
+              "remote_connect_get_max_vcpus_ret", kHigh, kRo, d::get_max_vcpus},
     Procedure{6, "NODE_GET_INFO", "-", "remote_node_get_info_ret", kHigh, kRo, d::node_get_info},
     Procedure{7, "CONNECT_GET_CAPABILITIES", "-", "remote_connect_get_capabilities_ret",
               Priority::kNormal, kRo, d::get_capabilities},
@@ -42,6 +45,10 @@ constexpr std::array kProcedures = {
     Procedure{60, "CONNECT_SUPPORTS_FEATURE", "remote_connect_supports_feature_args",
               "remote_connect_supports_feature_ret", kHigh, kRo, d::supports_feature},
     Procedure{66, "AUTH_LIST", "-", "remote_auth_list_ret", kHigh, kRo, d::auth_list},
+    Procedure{101, "NODE_GET_CELLS_FREE_MEMORY", "remote_node_get_cells_free_memory_args",
+              "remote_node_get_cells_free_memory_ret", kHigh, kRo, d::node_get_cells_free_memory},
+    Procedure{102, "NODE_GET_FREE_MEMORY", "-", "remote_node_get_free_memory_ret", kHigh, kRo,
+              d::node_get_free_memory},
     Procedure{105, "CONNECT_DOMAIN_EVENT_REGISTER", "-", "remote_connect_domain_event_register_ret",
               kHigh, kRo, d::domain_event_register},
     Procedure{106, "CONNECT_DOMAIN_EVENT_DEREGISTER", "-",
@@ -57,8 +64,20 @@ constexpr std::array kProcedures = {
               d::domain_event_deregister_any},
     Procedure{201, "DOMAIN_OPEN_CONSOLE", "remote_domain_open_console_args", "-", Priority::kNormal,
               kRw, d::domain_open_console},
+    Procedure{227, "NODE_GET_CPU_STATS", "remote_node_get_cpu_stats_args",
+              "remote_node_get_cpu_stats_ret", kHigh, kRo, d::node_get_cpu_stats},
+    Procedure{228, "NODE_GET_MEMORY_STATS", "remote_node_get_memory_stats_args",
+              "remote_node_get_memory_stats_ret", kHigh, kRo, d::node_get_memory_stats},
     Procedure{273, "CONNECT_LIST_ALL_DOMAINS", "remote_connect_list_all_domains_args",
               "remote_connect_list_all_domains_ret", kHigh, kRo, d::list_all_domains},
+    Procedure{283, "CONNECT_LIST_ALL_NETWORKS", "remote_connect_list_all_networks_args",
+              "remote_connect_list_all_networks_ret", kHigh, kRo, d::list_all_networks},
+    Procedure{284, "CONNECT_LIST_ALL_INTERFACES", "remote_connect_list_all_interfaces_args",
+              "remote_connect_list_all_interfaces_ret", kHigh, kRo, d::list_all_interfaces},
+    Procedure{285, "CONNECT_LIST_ALL_NODE_DEVICES", "remote_connect_list_all_node_devices_args",
+              "remote_connect_list_all_node_devices_ret", kHigh, kRo, d::list_all_node_devices},
+    Procedure{286, "CONNECT_LIST_ALL_NWFILTERS", "remote_connect_list_all_nwfilters_args",
+              "remote_connect_list_all_nwfilters_ret", kHigh, kRo, d::list_all_nwfilters},
     Procedure{316, "CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY",
               "remote_connect_domain_event_callback_register_any_args",
               "remote_connect_domain_event_callback_register_any_ret", kHigh, kRo,
@@ -66,6 +85,9 @@ constexpr std::array kProcedures = {
     Procedure{317, "CONNECT_DOMAIN_EVENT_CALLBACK_DEREGISTER_ANY",
               "remote_connect_domain_event_callback_deregister_any_args", "-", kHigh, kRo,
               d::domain_event_callback_deregister_any},
+    Procedure{342, "CONNECT_GET_DOMAIN_CAPABILITIES", "remote_connect_get_domain_capabilities_args",
+              "remote_connect_get_domain_capabilities_ret", Priority::kNormal, kRo,
+              d::get_domain_capabilities},
     Procedure{360, "CONNECT_REGISTER_CLOSE_CALLBACK", "-", "-", kHigh, kRo,
               d::register_close_callback},
     Procedure{361, "CONNECT_UNREGISTER_CLOSE_CALLBACK", "-", "-", kHigh, kRo,

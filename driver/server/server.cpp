@@ -309,13 +309,20 @@ void Server::Impl::teardown(Client& client) {
 Result<std::unique_ptr<Server>> Server::create(const ServerOptions& options) {
   auto impl = std::make_unique<Impl>(options);
   AMBER_TRY_ASSIGN(impl->wakeup, Wakeup::create());
-  if (!options.rw_socket.empty()) {
+  // A socket passed by systemd (rw_listen_fd / ro_listen_fd) is used as is
+  // and never unlinked; otherwise the path is bound here.
+  const bool rw_bind = options.rw_listen_fd < 0 && !options.rw_socket.empty();
+  if (options.rw_listen_fd >= 0) {
+    impl->rw_listener.reset(options.rw_listen_fd);
+  } else if (rw_bind) {
     AMBER_TRY_ASSIGN(impl->rw_listener, listen_on(options.rw_socket, 0600));
   }
-  if (!options.ro_socket.empty()) {
+  if (options.ro_listen_fd >= 0) {
+    impl->ro_listener.reset(options.ro_listen_fd);
+  } else if (!options.ro_socket.empty()) {
     auto ro = listen_on(options.ro_socket, 0666);
     if (!ro.ok()) {
-      if (!options.rw_socket.empty()) unlink(options.rw_socket.c_str());
+      if (rw_bind) unlink(options.rw_socket.c_str());
       return std::move(ro).error();
     }
     impl->ro_listener = std::move(*ro);
@@ -332,8 +339,10 @@ Server::~Server() {
   impl_->clients.clear();
   impl_->normal_pool->stop();
   impl_->priority_pool->stop();
-  if (impl_->rw_listener) unlink(impl_->options.rw_socket.c_str());
-  if (impl_->ro_listener) unlink(impl_->options.ro_socket.c_str());
+  if (impl_->rw_listener && impl_->options.rw_listen_fd < 0)
+    unlink(impl_->options.rw_socket.c_str());
+  if (impl_->ro_listener && impl_->options.ro_listen_fd < 0)
+    unlink(impl_->options.ro_socket.c_str());
 }
 
 void Server::stop() {

@@ -42,6 +42,10 @@ struct ServerOptions {
   size_t max_client_output = 64 * 1024 * 1024;
   // Whether the read-write socket insists on a root peer (tests: false).
   bool rw_requires_root = true;
+  // Listening sockets passed by systemd (server/activation.h); -1: bind
+  // the path above. A passed socket is used as is and never unlinked.
+  int rw_listen_fd = -1;
+  int ro_listen_fd = -1;
 };
 
 // Calls one client may have waiting (libvirtd's max_client_requests is 5;
