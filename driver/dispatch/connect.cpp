@@ -151,45 +151,4 @@ Result<void> unregister_close_callback(Connection& connection, XdrReader& args, 
   return {};
 }
 
-Result<void> num_of_domains(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY(no_args(args, "CONNECT_NUM_OF_DOMAINS"));
-  AMBER_TRY(require_open(connection));
-  reply.write_i32(0);
-  return {};
-}
-
-Result<void> list_domains(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(int32_t max, args.read_i32("maxids"));
-  AMBER_TRY(args.expect_end("CONNECT_LIST_DOMAINS"));
-  AMBER_TRY(require_open(connection));
-  if (max < 0 || static_cast<uint32_t>(max) > protocol::kDomainListMax) {
-    return Error(ErrorKind::kInvalidArgument, "maxids " + std::to_string(max) + " out of range");
-  }
-  reply.write_u32(0);
-  return {};
-}
-
-Result<void> list_defined_domains(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(int32_t max, args.read_i32("maxnames"));
-  AMBER_TRY(args.expect_end("CONNECT_LIST_DEFINED_DOMAINS"));
-  AMBER_TRY(require_open(connection));
-  if (max < 0 || static_cast<uint32_t>(max) > protocol::kDomainListMax) {
-    return Error(ErrorKind::kInvalidArgument, "maxnames " + std::to_string(max) + " out of range");
-  }
-  reply.write_u32(0);
-  return {};
-}
-
-Result<void> list_all_domains(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(int32_t need_results, args.read_i32("need_results"));
-  AMBER_TRY_ASSIGN(uint32_t flags, args.read_u32("flags"));
-  (void)flags;
-  AMBER_TRY(args.expect_end("CONNECT_LIST_ALL_DOMAINS"));
-  AMBER_TRY(require_open(connection));
-  reply.write_u32(0);  // domains<>: none yet
-  (void)need_results;
-  reply.write_u32(0);  // ret: the count
-  return {};
-}
-
 }  // namespace amber::driver::dispatch

@@ -14,6 +14,10 @@
 #include "common/result.h"
 #include "driver/rpc/xdr.h"
 
+namespace amber::driver::vm {
+class Manager;
+}
+
 namespace amber::driver::protocol {
 
 // High-priority calls run on a worker of their own so that a slow normal
@@ -22,12 +26,18 @@ enum class Priority { kNormal, kHigh };
 // Whether the read-only socket may call it.
 enum class Access { kReadOnlyAllowed, kReadWriteOnly };
 enum class SocketKind { kReadWrite, kReadOnly };
+// Which libvirt codes a handler's error kinds become (dispatch/errors.h):
+// kDomain turns kCorrupt into VIR_ERR_XML_ERROR and kUnsupported into
+// VIR_ERR_CONFIG_UNSUPPORTED; kDomainOperation turns kUnsupported into
+// VIR_ERR_OPERATION_UNSUPPORTED (a shutdown the VMM cannot do).
+enum class ErrorFamily { kGeneric, kDomain, kDomainOperation };
 
 // Facts about the host and daemon that connect-level calls report.
 struct DaemonInfo {
   std::string state_dir;
   std::string config_dir;
   std::string run_dir;
+  vm::Manager* manager = nullptr;  // the domain manager; owned by main
 };
 
 struct Connection {
@@ -49,6 +59,7 @@ struct Procedure {
   Priority priority;
   Access access;
   Handler handler;
+  ErrorFamily family = ErrorFamily::kGeneric;
 };
 
 }  // namespace amber::driver::protocol
