@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // virtamberd: the libvirt-compatible daemon. Parses the path flags and runs
 // the server until SIGTERM/SIGINT. See doc/virtamberd.md.
+#include <signal.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -67,6 +69,13 @@ int main(int argc, char** argv) {
   manager_options.run_dir = options.daemon.run_dir;
   manager_options.log_dir = log_dir;
   manager_options.vmm_binary = vmm_binary;
+  // The manager's threads inherit this mask: SIGTERM and SIGINT must reach
+  // only the server's signalfd, never a thread that would die of them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto manager = amber::driver::vm::Manager::open(manager_options);
   if (!manager.ok()) {
     std::fprintf(stderr, "virtamberd: %s\n", manager.error().message().c_str());
