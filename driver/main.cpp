@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// virtamberd: the libvirt-compatible daemon. Parses the path flags and runs
-// the server until SIGTERM/SIGINT. See doc/virtamberd.md.
+// virtamberd: the libvirt-compatible daemon. Parses the path flags, opens
+// the domain manager and runs the server until SIGTERM/SIGINT. See
+// doc/virtamberd.md.
+#include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -22,7 +24,7 @@ constexpr const char* kUsage =
     "  --config-dir DIR   configuration (default /etc/libvirt/amber)\n"
     "  --run-dir DIR      runtime files (default /run/libvirt/amber)\n"
     "  --log-dir DIR      logs (default /var/log/libvirt/amber)\n"
-    "  --vmm PATH         amber-vmm (default: beside virtamberd, or ../hv/)\n"
+    "  --vmm PATH         amber-vmm (default: beside virtamberd, then PATH)\n"
     "  --help             this text\n";
 
 }  // namespace
@@ -64,18 +66,19 @@ int main(int argc, char** argv) {
   }
   options.rw_socket = rw_socket.empty() ? socket_dir + "/virtamberd-sock" : rw_socket;
   options.ro_socket = ro_socket.empty() ? socket_dir + "/virtamberd-sock-ro" : ro_socket;
+  // Before the manager starts threads: they inherit the mask, so SIGTERM
+  // and SIGINT reach only run_server's signalfd.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   amber::driver::vm::ManagerOptions manager_options;
   manager_options.config_dir = options.daemon.config_dir;
   manager_options.run_dir = options.daemon.run_dir;
   manager_options.log_dir = log_dir;
   manager_options.vmm_binary = vmm_binary;
-  // The manager's threads inherit this mask: SIGTERM and SIGINT must reach
-  // only the server's signalfd, never a thread that would die of them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   auto manager = amber::driver::vm::Manager::open(manager_options);
   if (!manager.ok()) {
     std::fprintf(stderr, "virtamberd: %s\n", manager.error().message().c_str());

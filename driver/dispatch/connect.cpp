@@ -13,6 +13,7 @@ namespace amber::driver::dispatch {
 namespace {
 
 // virDrvFeature values virsh probes (libvirt src/libvirt_internal.h).
+constexpr int32_t kFeatureTypedParamString = 9;
 constexpr int32_t kFeatureProgramKeepalive = 10;
 constexpr int32_t kFeatureRemoteEventCallback = 14;
 constexpr int32_t kFeatureRemoteCloseCallback = 15;
@@ -58,9 +59,13 @@ Result<void> auth_list(Connection&, XdrReader& args, XdrWriter& reply) {
 
 Result<void> supports_feature(Connection&, XdrReader& args, XdrWriter& reply) {
   AMBER_TRY_ASSIGN(int32_t feature, args.read_i32("feature"));
-  AMBER_TRY_ASSIGN(uint32_t flags, args.read_u32("flags"));
-  (void)flags;
-  AMBER_TRY(args.expect_end("CONNECT_SUPPORTS_FEATURE"));
+  AMBER_TRY(args.expect_end("CONNECT_SUPPORTS_FEATURE"));  // {i32 feature}: no flags
+  // Typed parameters: the client fails a typed-param getter (block stats)
+  // when this probe fails, and we accept string parameters.
+  if (feature == kFeatureTypedParamString) {
+    reply.write_i32(1);
+    return {};
+  }
   // Keepalive: we answer PINGs. Close callbacks: a no-op registration.
   // Event callbacks are not implemented yet, so 14 is refused and the
   // client would use the legacy path if it asked for events.

@@ -37,7 +37,8 @@ struct DaemonInfo {
   std::string state_dir;
   std::string config_dir;
   std::string run_dir;
-  vm::Manager* manager = nullptr;  // the domain manager; owned by main
+  // The domain manager; null when the daemon serves host queries only.
+  vm::Manager* manager = nullptr;
 };
 
 struct Connection {
