@@ -28,17 +28,46 @@ std::vector<TypedParam> block_stats_params(const vm::BlockStats& stats) {
   };
 }
 
+// The disks of a domain's current XML (live when running).
+Result<std::vector<xml::Disk>> disks_of(vm::Manager& manager, const xml::Uuid& uuid, bool active) {
+  AMBER_TRY_ASSIGN(std::string text, manager.xml_desc(uuid, active ? 0 : VIR_DOMAIN_XML_INACTIVE));
+  AMBER_TRY_ASSIGN(xml::Domain domain, xml::parse_domain(text));
+  return std::move(domain.devices.disks);
+}
+
+// One disk's counters, or with an empty PATH (virsh domblkstat without a
+// device) the sum over every disk, as libvirt's QEMU driver reports it.
+Result<vm::BlockStats> block_stats_of(vm::Manager& manager, const xml::Uuid& uuid,
+                                      const std::string& path) {
+  if (!path.empty()) return manager.block_stats(uuid, path);
+  AMBER_TRY_ASSIGN(bool active, manager.is_active(uuid));
+  if (!active) return Error(ErrorKind::kLocked, "domain is not running");
+  AMBER_TRY_ASSIGN(auto disks, disks_of(manager, uuid, true));
+  vm::BlockStats total;
+  for (const auto& disk : disks) {
+    AMBER_TRY_ASSIGN(vm::BlockStats one, manager.block_stats(uuid, disk.target_dev));
+    total.rd_req += one.rd_req;
+    total.rd_bytes += one.rd_bytes;
+    total.wr_req += one.wr_req;
+    total.wr_bytes += one.wr_bytes;
+    total.errs += one.errs;
+    total.flush_req += one.flush_req;
+    total.rd_total_times += one.rd_total_times;
+    total.wr_total_times += one.wr_total_times;
+    total.flush_total_times += one.flush_total_times;
+  }
+  return total;
+}
+
 bool wants(unsigned stats, unsigned group) {
   return stats == 0 || (stats & group) != 0;
 }
 
 void add_block_stats(vm::Manager& manager, const vm::DomainSummary& summary, bool active,
                      std::vector<TypedParam>& out) {
-  auto xml = manager.xml_desc(summary.ref.uuid, active ? 0 : VIR_DOMAIN_XML_INACTIVE);
-  if (!xml.ok()) return;
-  auto domain = xml::parse_domain(*xml);
-  if (!domain.ok()) return;
-  const auto& disks = domain->devices.disks;
+  auto listed = disks_of(manager, summary.ref.uuid, active);
+  if (!listed.ok()) return;
+  const auto& disks = *listed;
   out.push_back(TypedParam::uint32("block.count", static_cast<uint32_t>(disks.size())));
   for (size_t i = 0; i < disks.size(); ++i) {
     const auto& disk = disks[i];
@@ -101,7 +130,7 @@ Result<void> domain_block_stats(Connection& connection, XdrReader& args, XdrWrit
   AMBER_TRY_ASSIGN(std::string path, arg_string(args, "path"));
   AMBER_TRY(arg_end(args, "DOMAIN_BLOCK_STATS"));
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
-  AMBER_TRY_ASSIGN(vm::BlockStats stats, manager->block_stats(domain.uuid, path));
+  AMBER_TRY_ASSIGN(vm::BlockStats stats, block_stats_of(*manager, domain.uuid, path));
   reply.write_i64(stats.rd_req);
   reply.write_i64(stats.rd_bytes);
   reply.write_i64(stats.wr_req);
@@ -121,7 +150,7 @@ Result<void> domain_block_stats_flags(Connection& connection, XdrReader& args, X
     return Error(ErrorKind::kInvalidArgument, "nparams too large");
   }
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
-  AMBER_TRY_ASSIGN(vm::BlockStats stats, manager->block_stats(domain.uuid, path));
+  AMBER_TRY_ASSIGN(vm::BlockStats stats, block_stats_of(*manager, domain.uuid, path));
   auto params = block_stats_params(stats);
   if (nparams == 0) {  // the client asks how many there are first
     reply.write_u32(0);
