@@ -130,6 +130,8 @@ Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
     entry->vm = vm;
     entry->state = VIR_DOMAIN_RUNNING;
     entry->reason = VIR_DOMAIN_RUNNING_BOOTED;
+    // At once: a daemon that dies from here on finds the VM again.
+    save_status(*entry);
   }
   auto fail = [&](Error error) -> Result<void> {
     vm->stopping = true;

@@ -308,6 +308,15 @@ Result<void> ManagerImpl::set_metadata(const xml::Uuid& uuid, int type,
       domain.metadata = rest.empty() ? std::optional<std::string>() : rest;
     }
   };
+  // What is kept must read back: a domain whose file does not parse would
+  // be skipped at the next start of the daemon.
+  const auto reads_back = [](const xml::Domain& domain) -> Result<void> {
+    auto again = xml::parse_domain(xml::format_domain(domain, xml::FormatFlags::kInactive));
+    if (!again.ok())
+      return Error(ErrorKind::kInvalidArgument,
+                   "metadata would not read back: " + again.error().message());
+    return ok();
+  };
   std::lock_guard define_lock(define_mutex_);
   AMBER_TRY_ASSIGN(auto entry, get(uuid));
   std::lock_guard op(entry->op);
@@ -316,13 +325,17 @@ Result<void> ManagerImpl::set_metadata(const xml::Uuid& uuid, int type,
     std::lock_guard lock(mutex_);
     AMBER_TRY_ASSIGN(Affect affect,
                      resolve_affect(flags, entry->vm != nullptr, entry->config.has_value()));
-    if (affect.live) {
-      apply(entry->vm->live);
-      save_status(*entry);
-    }
     if (affect.config) {
       config = *entry->config;
       apply(*config);
+      AMBER_TRY(reads_back(*config));
+    }
+    if (affect.live) {
+      xml::Domain live = entry->vm->live;
+      apply(live);
+      AMBER_TRY(reads_back(live));
+      entry->vm->live = std::move(live);
+      save_status(*entry);
     }
   }
   if (!config) return ok();
