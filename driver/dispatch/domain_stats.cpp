@@ -3,6 +3,7 @@
 // typed-parameter block stats, and CONNECT_GET_ALL_DOMAIN_STATS records.
 #include <libvirt/libvirt.h>
 
+#include <cstdio>
 #include <string>
 
 #include "driver/dispatch/domain.h"
@@ -177,6 +178,16 @@ Result<void> get_all_domain_stats(Connection& connection, XdrReader& args, XdrWr
   AMBER_TRY_ASSIGN(uint32_t stats, arg_u32(args, "stats"));
   AMBER_TRY_ASSIGN(uint32_t flags, arg_u32(args, "flags"));
   AMBER_TRY(arg_end(args, "CONNECT_GET_ALL_DOMAIN_STATS"));
+  constexpr unsigned kSupported = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
+                                  VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
+                                  VIR_DOMAIN_STATS_BLOCK;
+  if ((flags & VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS) != 0 &&
+      (stats & ~kSupported) != 0) {
+    char bits[16];
+    std::snprintf(bits, sizeof(bits), "0x%x", stats & ~kSupported);
+    return Error(ErrorKind::kUnsupported,
+                 std::string("Stats types bits ") + bits + " are not supported by this daemon");
+  }
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
   auto all = manager->list();
   std::vector<vm::DomainSummary> chosen;

@@ -136,7 +136,7 @@ constexpr std::array kProcedures = {
               kDomain},
     Procedure{344, "CONNECT_GET_ALL_DOMAIN_STATS", "remote_connect_get_all_domain_stats_args",
               "remote_connect_get_all_domain_stats_ret", kNormal, kRo, d::get_all_domain_stats,
-              kDomain},
+              kDomainOp},
     Procedure{350, "DOMAIN_DEFINE_XML_FLAGS", "remote_domain_define_xml_flags_args",
               "remote_domain_define_xml_flags_ret", kNormal, kRw, d::domain_define_xml_flags,
               kDomain},

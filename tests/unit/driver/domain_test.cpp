@@ -723,6 +723,29 @@ TEST_F(DomainCalls, AllDomainStatsRecords) {
   EXPECT_EQ(*one_reader.read_u32("params"), 2u);
 }
 
+TEST_F(DomainCalls, EnforcedStatsWeLackAreRefused) {
+  rpc::XdrWriter args;
+  args.write_u32(0);
+  args.write_u32(VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_INTERFACE);
+  args.write_u32(VIR_CONNECT_GET_ALL_DOMAINS_STATS_ENFORCE_STATS);
+  auto reply = call(344, args);
+  EXPECT_EQ(reply.error.code, VIR_ERR_OPERATION_UNSUPPORTED);
+  EXPECT_NE(reply.error.message->find("0x10"), std::string::npos);
+}
+
+TEST_F(DomainCalls, CreateXmlStartsATransientDomain) {
+  rpc::XdrWriter args;
+  args.write_string("<domain/>");
+  args.write_u32(0);
+  auto reply = call(10, args);
+  ASSERT_TRUE(reply.ok);
+  rpc::XdrReader reader(reply.body);
+  auto domain = read_domain(reader);
+  EXPECT_EQ(domain->name, "transient");
+  EXPECT_EQ(domain->id, 50);
+  EXPECT_FALSE(manager_.domains_.at("transient").summary.persistent);
+}
+
 TEST_F(DomainCalls, ReadOnlySocketRefusesChangesAndServesQueries) {
   connection_.socket = protocol::SocketKind::kReadOnly;
   for (int32_t number : {9, 12, 34, 35}) {
