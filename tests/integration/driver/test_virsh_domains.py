@@ -76,6 +76,9 @@ def main():
     subprocess.run([sys.executable, MKDISK, BOOT_BIN, base, "2", "--stay"], check=True)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", clone],
                    check=True)
+    clone2 = tmp + "/clone2.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", clone2],
+                   check=True)
     files = {}
     for name, document in {
         "vm1": DOMAIN_XML.format(name="vm1", disk=clone, extra=""),
@@ -83,6 +86,7 @@ def main():
         "bad": DOMAIN_XML.format(name="bad", disk=clone, extra="").replace(
             "<vcpu>1</vcpu>", "<vcpu>1</vcpu><bogus/>"),
         "vm2": DOMAIN_XML.format(name="vm2", disk=clone, extra=""),
+        "transient": DOMAIN_XML.format(name="transient", disk=clone2, extra=""),
         "nic": DOMAIN_XML.format(name="nic", disk=clone,
                                  extra="<interface type='network'><source network='default'/>"
                                        "</interface>"),
@@ -196,6 +200,20 @@ def main():
         block = dom.blockStats("vda")
         check(len(block) == 5 and block[0] > 0 and block[1] > 0, "blockStats: %r" % (block,))
 
+        ok(virsh("domblkerror", "vm1"), "domblkerror", "No errors found")
+        ok(virsh("domcontrol", "vm1"), "domcontrol", "ok")
+        ok(virsh("vcpucount", "vm1"), "vcpucount", "current")
+        ok(virsh("domifaddr", "vm1"), "domifaddr (no interfaces)")
+        ok(virsh("desc", "vm1", "--title", "Probe guest"), "set title")
+        ok(virsh("list", "--title"), "list --title", "Probe guest")
+
+        # A transient domain: created, listed, not persistent, gone when destroyed.
+        ok(virsh("create", files["transient"]), "create transient", "Domain 'transient' created")
+        ok(virsh("dominfo", "transient"), "transient dominfo", "Persistent:     no")
+        ok(virsh("destroy", "transient"), "destroy transient", "destroyed")
+        out = virsh("list", "--all")
+        check("transient" not in out.stdout, "transient gone after destroy: " + out.stdout)
+
         ok(virsh("suspend", "vm1"), "suspend", "suspended")
         ok(virsh("domstate", "vm1"), "paused state", "paused")
         ok(virsh("resume", "vm1"), "resume", "resumed")
@@ -244,6 +262,7 @@ def main():
         check(out.returncode == 0 and "vm1" not in out.stdout, "gone after undefine: " + out.stdout)
     finally:
         virsh("destroy", "vm1")
+        virsh("destroy", "transient")
         if daemon.process.poll() is None:
             daemon.kill(signal.SIGTERM)
     if failures:
