@@ -6,6 +6,7 @@ on a qcow2 linked clone. Usage:
 test_virsh_domains.py VIRTAMBERD AMBER_VMM BOOT_BIN MKDISK"""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -269,6 +270,7 @@ def main():
         print("%d failure(s); daemon log:" % len(failures))
         print(open(tmp + "/daemon.log").read())
         return 1
+    shutil.rmtree(tmp, ignore_errors=True)
     print("all virsh domain checks passed")
     return 0
 
