@@ -13,6 +13,7 @@ namespace amber::driver::dispatch {
 namespace {
 
 // virDrvFeature values virsh probes (libvirt src/libvirt_internal.h).
+constexpr int32_t kFeatureTypedParamString = 9;
 constexpr int32_t kFeatureProgramKeepalive = 10;
 constexpr int32_t kFeatureRemoteEventCallback = 14;
 constexpr int32_t kFeatureRemoteCloseCallback = 15;
@@ -59,6 +60,12 @@ Result<void> auth_list(Connection&, XdrReader& args, XdrWriter& reply) {
 Result<void> supports_feature(Connection&, XdrReader& args, XdrWriter& reply) {
   AMBER_TRY_ASSIGN(int32_t feature, args.read_i32("feature"));
   AMBER_TRY(args.expect_end("CONNECT_SUPPORTS_FEATURE"));  // {i32 feature}: no flags
+  // Typed parameters: the client fails a typed-param getter (block stats)
+  // when this probe fails, and we accept string parameters.
+  if (feature == kFeatureTypedParamString) {
+    reply.write_i32(1);
+    return {};
+  }
   // Keepalive: we answer PINGs. Close callbacks: a no-op registration.
   // Event callbacks: CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY and the
   // DOMAIN_EVENT_CALLBACK_* messages (dispatch/events, protocol/connection_events).
@@ -146,47 +153,6 @@ Result<void> register_close_callback(Connection& connection, XdrReader& args, Xd
 Result<void> unregister_close_callback(Connection& connection, XdrReader& args, XdrWriter&) {
   AMBER_TRY(no_args(args, "CONNECT_UNREGISTER_CLOSE_CALLBACK"));
   connection.close_callback_registered = false;
-  return {};
-}
-
-Result<void> num_of_domains(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY(no_args(args, "CONNECT_NUM_OF_DOMAINS"));
-  AMBER_TRY(require_open(connection));
-  reply.write_i32(0);
-  return {};
-}
-
-Result<void> list_domains(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(int32_t max, args.read_i32("maxids"));
-  AMBER_TRY(args.expect_end("CONNECT_LIST_DOMAINS"));
-  AMBER_TRY(require_open(connection));
-  if (max < 0 || static_cast<uint32_t>(max) > protocol::kDomainListMax) {
-    return Error(ErrorKind::kInvalidArgument, "maxids " + std::to_string(max) + " out of range");
-  }
-  reply.write_u32(0);
-  return {};
-}
-
-Result<void> list_defined_domains(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(int32_t max, args.read_i32("maxnames"));
-  AMBER_TRY(args.expect_end("CONNECT_LIST_DEFINED_DOMAINS"));
-  AMBER_TRY(require_open(connection));
-  if (max < 0 || static_cast<uint32_t>(max) > protocol::kDomainListMax) {
-    return Error(ErrorKind::kInvalidArgument, "maxnames " + std::to_string(max) + " out of range");
-  }
-  reply.write_u32(0);
-  return {};
-}
-
-Result<void> list_all_domains(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(int32_t need_results, args.read_i32("need_results"));
-  AMBER_TRY_ASSIGN(uint32_t flags, args.read_u32("flags"));
-  (void)flags;
-  AMBER_TRY(args.expect_end("CONNECT_LIST_ALL_DOMAINS"));
-  AMBER_TRY(require_open(connection));
-  reply.write_u32(0);  // domains<>: none yet
-  (void)need_results;
-  reply.write_u32(0);  // ret: the count
   return {};
 }
 

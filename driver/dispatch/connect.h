@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Connect-level REMOTE procedures: the handshake virsh performs (auth list,
 // feature probes, open/close) and the simple host queries. Domain lists are
-// empty until driver/vm exists.
+// in dispatch/domain.h.
 //
 // Thread-safety: called by the dispatcher with the connection's mutex held.
 #pragma once
@@ -25,9 +25,5 @@ Result<void> get_hostname(Connection& connection, XdrReader& args, XdrWriter& re
 Result<void> get_uri(Connection& connection, XdrReader& args, XdrWriter& reply);
 Result<void> register_close_callback(Connection& connection, XdrReader& args, XdrWriter& reply);
 Result<void> unregister_close_callback(Connection& connection, XdrReader& args, XdrWriter& reply);
-Result<void> num_of_domains(Connection& connection, XdrReader& args, XdrWriter& reply);
-Result<void> list_domains(Connection& connection, XdrReader& args, XdrWriter& reply);
-Result<void> list_defined_domains(Connection& connection, XdrReader& args, XdrWriter& reply);
-Result<void> list_all_domains(Connection& connection, XdrReader& args, XdrWriter& reply);
 
 }  // namespace amber::driver::dispatch

@@ -18,7 +18,43 @@ protocol::RemoteError make(int32_t code, int32_t domain, std::string message) {
   return error;
 }
 
+// MESSAGE with PREFIX in front unless it already starts with it.
+std::string prefixed(std::string_view prefix, const std::string& message) {
+  if (message.starts_with(prefix)) return message;
+  return std::string(prefix) + message;
+}
+
+protocol::RemoteError to_domain_error(const Error& error, protocol::ErrorFamily family) {
+  const std::string message = error.message();
+  switch (error.kind()) {
+    case ErrorKind::kNotFound:
+      if (message.starts_with("metadata not found")) {
+        return make(VIR_ERR_NO_DOMAIN_METADATA, VIR_FROM_DOMAIN, message);
+      }
+      return make(VIR_ERR_NO_DOMAIN, VIR_FROM_DOMAIN, prefixed("Domain not found: ", message));
+    case ErrorKind::kLocked:
+      return make(VIR_ERR_OPERATION_INVALID, VIR_FROM_DOMAIN,
+                  prefixed("Requested operation is not valid: ", message));
+    case ErrorKind::kCorrupt:
+      return make(VIR_ERR_XML_ERROR, VIR_FROM_DOMAIN, prefixed("XML error: ", message));
+    case ErrorKind::kUnsupported:
+      if (family == protocol::ErrorFamily::kDomainOperation) {
+        return make(VIR_ERR_OPERATION_UNSUPPORTED, VIR_FROM_DOMAIN,
+                    prefixed("Operation not supported: ", message));
+      }
+      return make(VIR_ERR_CONFIG_UNSUPPORTED, VIR_FROM_DOMAIN,
+                  prefixed("unsupported configuration: ", message));
+    default:
+      return to_remote_error(error);
+  }
+}
+
 }  // namespace
+
+protocol::RemoteError to_remote_error(const Error& error, protocol::ErrorFamily family) {
+  if (family == protocol::ErrorFamily::kGeneric) return to_remote_error(error);
+  return to_domain_error(error, family);
+}
 
 protocol::RemoteError to_remote_error(const Error& error) {
   switch (error.kind()) {

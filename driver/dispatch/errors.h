@@ -9,11 +9,20 @@
 #include <cstdint>
 
 #include "common/result.h"
+#include "driver/protocol/procedure.h"
 #include "driver/protocol/remote_error.h"
 
 namespace amber::driver::dispatch {
 
 protocol::RemoteError to_remote_error(const Error& error);
+// The same for a procedure of FAMILY. The domain families use the domain
+// manager's wording (driver/vm/manager.h): kNotFound is VIR_ERR_NO_DOMAIN
+// ("Domain not found: ...") or, for absent metadata, VIR_ERR_NO_DOMAIN_METADATA;
+// kLocked is VIR_ERR_OPERATION_INVALID; kCorrupt (from xml/) is
+// VIR_ERR_XML_ERROR; kUnsupported is VIR_ERR_CONFIG_UNSUPPORTED (kDomain) or
+// VIR_ERR_OPERATION_UNSUPPORTED (kDomainOperation). Messages keep a prefix
+// the lower layer already wrote ("XML error: ", "unsupported configuration: ").
+protocol::RemoteError to_remote_error(const Error& error, protocol::ErrorFamily family);
 
 // "unknown procedure: N", shaped as libvirtd sends it (VIR_ERR_RPC from
 // VIR_FROM_RPC; the client turns it into VIR_ERR_NO_SUPPORT).

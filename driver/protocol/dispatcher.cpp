@@ -76,7 +76,8 @@ Result<Reply> dispatch_frame(Connection& connection, std::span<const uint8_t> fr
   }
   rpc::XdrWriter body;
   auto result = procedure->handler(connection, reader, body);
-  if (!result.ok()) return Reply(error_reply(header, dispatch::to_remote_error(result.error())));
+  if (!result.ok())
+    return Reply(error_reply(header, dispatch::to_remote_error(result.error(), procedure->family)));
   rpc::PacketHeader reply = header;
   reply.type = rpc::PacketType::kReply;
   reply.status = rpc::PacketStatus::kOk;

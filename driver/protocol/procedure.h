@@ -29,6 +29,11 @@ enum class Priority { kNormal, kHigh };
 // Whether the read-only socket may call it.
 enum class Access { kReadOnlyAllowed, kReadWriteOnly };
 enum class SocketKind { kReadWrite, kReadOnly };
+// Which libvirt codes a handler's error kinds become (dispatch/errors.h):
+// kDomain turns kCorrupt into VIR_ERR_XML_ERROR and kUnsupported into
+// VIR_ERR_CONFIG_UNSUPPORTED; kDomainOperation turns kUnsupported into
+// VIR_ERR_OPERATION_UNSUPPORTED (a shutdown the VMM cannot do).
+enum class ErrorFamily { kGeneric, kDomain, kDomainOperation };
 
 // Facts about the host and daemon that connect-level calls report.
 struct DaemonInfo {
@@ -67,6 +72,7 @@ struct Procedure {
   Priority priority;
   Access access;
   Handler handler;
+  ErrorFamily family = ErrorFamily::kGeneric;
 };
 
 }  // namespace amber::driver::protocol
