@@ -154,6 +154,19 @@ Result<ZeroOutcome> File::zero_range_no_fallback(uint64_t offset, uint64_t lengt
   return ZeroOutcome::kUnsupported;
 }
 
+Result<void> write_zero_bytes(File& file, uint64_t offset, uint64_t length) {
+  // 1 MiB pieces: few syscalls, a bounded buffer.
+  constexpr uint64_t kChunk = 1 << 20;
+  const std::vector<std::byte> zeros(static_cast<size_t>(std::min(length, kChunk)));
+  while (length > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length, kChunk));
+    AMBER_TRY(file.write_at(offset, std::span<const std::byte>(zeros.data(), n)));
+    offset += n;
+    length -= n;
+  }
+  return ok();
+}
+
 Result<FileExtent> File::extent_at(uint64_t offset, uint64_t max_length) {
   (void)offset;
   return FileExtent{false, max_length};
