@@ -52,19 +52,14 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& path,
   if (path.size() >= sizeof(address.sun_path))
     return Error(ErrorKind::kInvalidArgument, "control " + path + ": path too long");
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error::from_errno(errno, "control: socket");
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    const int error = errno;
-    ::close(fd);
-    return Error::from_errno(error, "control " + path);
-  }
-  return attach(fd, timeout);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return Error::from_errno(errno, "control: socket");
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0)
+    return Error::from_errno(errno, "control " + path);
+  return attach(fd.release(), timeout);
 }
 
-Client::~Client() {
-  if (fd_ >= 0) ::close(fd_);
-}
+Client::~Client() = default;
 
 Error Client::fail(Error error) {
   broken_ = true;
@@ -76,7 +71,7 @@ Result<void> Client::fill(std::chrono::steady_clock::time_point deadline) {
       deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0)
     return fail(Error(ErrorKind::kIo, "control: no answer from amber-vmm (timeout)"));
-  pollfd p{fd_, POLLIN, 0};
+  pollfd p{fd_.get(), POLLIN, 0};
   const int ready = ::poll(&p, 1, static_cast<int>(left.count()));  // left <= timeout_, fits an int
   if (ready < 0) {
     if (errno == EINTR) return ok();
@@ -84,7 +79,7 @@ Result<void> Client::fill(std::chrono::steady_clock::time_point deadline) {
   }
   if (ready == 0) return fail(Error(ErrorKind::kIo, "control: no answer from amber-vmm (timeout)"));
   char buffer[kReadChunk];
-  const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
+  const ssize_t n = ::recv(fd_.get(), buffer, sizeof(buffer), 0);
   if (n < 0) {
     if (errno == EINTR || errno == EAGAIN) return ok();
     return fail(Error::from_errno(errno, "control: read"));
@@ -115,7 +110,7 @@ Result<Json> Client::execute(std::string_view command, const Json& arguments) {
   const uint64_t id = next_id_++;
   const std::string line = encode_request(command, arguments, Json(id)) + "\n";
   for (size_t done = 0; done < line.size();) {
-    const ssize_t n = ::send(fd_, line.data() + done, line.size() - done, MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_.get(), line.data() + done, line.size() - done, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       return fail(Error::from_errno(errno, "control: " + std::string(command)));

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "vmmctl/commands.h"
 #include "vmmctl/events.h"
 #include "vmmctl/protocol.h"
@@ -73,7 +74,7 @@ class Client {
   Result<void> fill(std::chrono::steady_clock::time_point deadline);
   Error fail(Error error);
 
-  int fd_ = -1;
+  UniqueFd fd_;
   std::chrono::milliseconds timeout_;
   std::string input_;
   Greeting greeting_;

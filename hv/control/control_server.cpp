@@ -81,15 +81,16 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(const std::string& 
     return Error(ErrorKind::kInvalidArgument, "--control " + path + ": path too long");
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
   std::unique_ptr<ControlServer> server(new ControlServer());
-  server->listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (server->listen_fd_ < 0) return Error::from_errno(errno, "--control: socket");
+  server->listen_fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!server->listen_fd_) return Error::from_errno(errno, "--control: socket");
   ::unlink(path.c_str());
-  if (::bind(server->listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0 ||
-      ::listen(server->listen_fd_, 4) < 0)
+  if (::bind(server->listen_fd_.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) <
+          0 ||
+      ::listen(server->listen_fd_.get(), 4) < 0)
     return Error::from_errno(errno, "--control " + path);
   server->path_ = path;
-  server->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (server->wake_fd_ < 0) return Error::from_errno(errno, "--control: eventfd");
+  server->wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!server->wake_fd_) return Error::from_errno(errno, "--control: eventfd");
   server->max_queued_bytes_ = max_queued_bytes;
   server->target_ = std::move(target);
   ControlServer* raw = server.get();
@@ -109,15 +110,14 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const std::string& p
 ControlServer::~ControlServer() {
   if (vm_ != nullptr) vm_->machine->set_event_sink(nullptr);
   stopping_ = true;
-  if (wake_fd_ >= 0) wake();
+  if (wake_fd_) wake();
   if (thread_.joinable()) thread_.join();
   drain();
-  for (Client& c : clients_) ::close(c.fd);
-  if (listen_fd_ >= 0) {
-    ::close(listen_fd_);
+  clients_.clear();
+  if (listen_fd_) {
+    listen_fd_.reset();
     ::unlink(path_.c_str());
   }
-  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 void ControlServer::drain() {
@@ -130,7 +130,7 @@ void ControlServer::drain() {
     while (!c.output.empty() && !c.dropped) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      pollfd p{c.fd, POLLOUT, 0};
+      pollfd p{c.fd.get(), POLLOUT, 0};
       if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
       flush(c);
     }
@@ -139,12 +139,12 @@ void ControlServer::drain() {
 
 void ControlServer::wake() {
   const uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));
 }
 
 ControlServer::Client* ControlServer::find_client(int fd) {
   for (Client& c : clients_)
-    if (c.fd == fd && !c.dropped) return &c;
+    if (c.fd.get() == fd && !c.dropped) return &c;
   return nullptr;
 }
 
@@ -171,7 +171,7 @@ void ControlServer::queue_line(Client& client, const std::string& line) {
 void ControlServer::flush(Client& client) {
   while (!client.output.empty() && !client.dropped) {
     const std::string& line = client.output.front();
-    const ssize_t n = ::send(client.fd, line.data() + client.sent, line.size() - client.sent,
+    const ssize_t n = ::send(client.fd.get(), line.data() + client.sent, line.size() - client.sent,
                              MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -233,17 +233,16 @@ void ControlServer::read_from(int fd) {
 
 void ControlServer::serve() {
   while (!stopping_) {
-    std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+    std::vector<pollfd> fds{{wake_fd_.get(), POLLIN, 0}, {listen_fd_.get(), POLLIN, 0}};
     {
       std::lock_guard lock(clients_mutex_);
       for (auto it = clients_.begin(); it != clients_.end();) {
         if (it->dropped) {
-          ::close(it->fd);
-          it = clients_.erase(it);
+          it = clients_.erase(it);  // closes its descriptor
           continue;
         }
         const short events = static_cast<short>(POLLIN | (it->output.empty() ? 0 : POLLOUT));
-        fds.push_back({it->fd, events, 0});
+        fds.push_back({it->fd.get(), events, 0});
         ++it;
       }
     }
@@ -253,18 +252,16 @@ void ControlServer::serve() {
     }
     if (fds[0].revents) {
       uint64_t count = 0;
-      [[maybe_unused]] const ssize_t n = ::read(wake_fd_, &count, sizeof(count));
+      [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &count, sizeof(count));
       if (stopping_) return;
     }
     if (fds[1].revents & POLLIN) {
-      const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client >= 0) {
+      UniqueFd client(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      if (client) {
         std::lock_guard lock(clients_mutex_);
-        if (clients_.size() >= kMaxClients) {
-          ::close(client);
-        } else {
+        if (clients_.size() < kMaxClients) {  // else the new client is closed
           Client& added = clients_.emplace_back();
-          added.fd = client;
+          added.fd = std::move(client);
           queue_line(added, greeting_line());
         }
       }

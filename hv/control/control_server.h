@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "hv/control/commands.h"
 
 namespace amber::hv::vmm {
@@ -58,7 +59,7 @@ class ControlServer {
 
  private:
   struct Client {
-    int fd = -1;
+    UniqueFd fd;
     std::string input;
     std::deque<std::string> output;  // complete lines, '\n' included
     size_t sent = 0;                 // bytes of output.front() already written
@@ -76,8 +77,8 @@ class ControlServer {
   Client* find_client(int fd);
 
   std::string path_;
-  int listen_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd: new output queued, a client to drop, or stop
+  UniqueFd listen_fd_;
+  UniqueFd wake_fd_;  // eventfd: new output queued, a client to drop, or stop
   std::atomic<bool> stopping_{false};
   size_t max_queued_bytes_ = kMaxQueuedOutput;
   std::unique_ptr<ControlTarget> target_;

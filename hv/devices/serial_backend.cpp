@@ -30,7 +30,8 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
       backend->out_fd_ = STDOUT_FILENO;
       break;
     case vmmctl::SerialKind::kPty: {
-      const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+      backend->owned_.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+      const int master = backend->owned_.get();
       if (master < 0 || ::grantpt(master) < 0 || ::unlockpt(master) < 0)
         return Error::from_errno(errno, "--serial pty: creating a pseudo terminal");
       termios tio{};
@@ -45,9 +46,10 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
       break;
     }
     case vmmctl::SerialKind::kFile: {
-      const int fd = ::open(spec.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) return Error::from_errno(errno, "--serial file:" + spec.path);
-      backend->out_fd_ = fd;
+      backend->owned_.reset(
+          ::open(spec.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+      if (!backend->owned_) return Error::from_errno(errno, "--serial file:" + spec.path);
+      backend->out_fd_ = backend->owned_.get();
       break;
     }
     case vmmctl::SerialKind::kUnix: {
@@ -56,16 +58,15 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
       if (spec.path.size() >= sizeof(address.sun_path))
         return Error(ErrorKind::kInvalidArgument, "--serial unix:" + spec.path + ": path too long");
       std::memcpy(address.sun_path, spec.path.c_str(), spec.path.size() + 1);
-      const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      const int fd = listener.get();
       if (fd < 0) return Error::from_errno(errno, "--serial unix: socket");
       ::unlink(spec.path.c_str());
       if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) < 0 ||
           ::listen(fd, 1) < 0) {
-        const int error = errno;
-        ::close(fd);
-        return Error::from_errno(error, "--serial unix:" + spec.path);
+        return Error::from_errno(errno, "--serial unix:" + spec.path);
       }
-      backend->listen_fd_ = fd;
+      backend->listen_fd_ = std::move(listener);
       backend->socket_path_ = spec.path;
       break;
     }
@@ -76,10 +77,8 @@ Result<std::unique_ptr<SerialBackend>> SerialBackend::open(const vmmctl::SerialS
 SerialBackend::~SerialBackend() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-  if (kind_ == vmmctl::SerialKind::kPty || kind_ == vmmctl::SerialKind::kFile) ::close(out_fd_);
   if (kind_ == vmmctl::SerialKind::kUnix) {
-    if (in_fd_ >= 0) ::close(in_fd_);
-    ::close(listen_fd_);
+    listen_fd_.reset();
     ::unlink(socket_path_.c_str());
   }
 }
@@ -112,12 +111,14 @@ void SerialBackend::reader() {
       std::lock_guard lock(mutex_);
       fd = in_fd_;
     }
-    if (fd < 0 && listen_fd_ >= 0) {
-      pollfd p{listen_fd_, POLLIN, 0};
+    if (fd < 0 && listen_fd_) {
+      pollfd p{listen_fd_.get(), POLLIN, 0};
       if (::poll(&p, 1, kPollMilliseconds) > 0) {
-        const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        const int client =
+            ::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (client >= 0) {
           std::lock_guard lock(mutex_);
+          owned_.reset(client);
           in_fd_ = out_fd_ = client;
         }
       }
@@ -140,7 +141,7 @@ void SerialBackend::reader() {
     } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
       if (kind_ == vmmctl::SerialKind::kUnix) {
         std::lock_guard lock(mutex_);
-        ::close(in_fd_);
+        owned_.reset();
         in_fd_ = out_fd_ = -1;
       } else if (kind_ == vmmctl::SerialKind::kStdio) {
         return;  // stdin closed: no more input

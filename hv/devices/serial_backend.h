@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "vmmctl/launch.h"
 
 namespace amber::hv::devices {
@@ -39,9 +40,12 @@ class SerialBackend {
   void reader();
 
   vmmctl::SerialKind kind_ = vmmctl::SerialKind::kNone;
+  // The descriptor in_fd_/out_fd_ name when it is ours (the pty master,
+  // the file, the unix client); stdio's 0 and 1 are not.
+  UniqueFd owned_;
+  UniqueFd listen_fd_;  // the unix socket's listener
   int in_fd_ = -1;
   int out_fd_ = -1;
-  int listen_fd_ = -1;
   std::string pty_path_;
   std::string socket_path_;
   std::mutex mutex_;  // guards out_fd_/in_fd_ for the unix client

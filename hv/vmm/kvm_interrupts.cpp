@@ -45,11 +45,11 @@ Result<void> KvmInterrupts::push_routing() {
   }
   for (const auto& [fd, route] : msi_routes_) {
     kvm_irq_routing_entry entry{};
-    entry.gsi = route.first;
+    entry.gsi = route.gsi;
     entry.type = KVM_IRQ_ROUTING_MSI;
-    entry.u.msi.address_lo = static_cast<uint32_t>(route.second.address);
-    entry.u.msi.address_hi = static_cast<uint32_t>(route.second.address >> 32);
-    entry.u.msi.data = route.second.data;
+    entry.u.msi.address_lo = static_cast<uint32_t>(route.message.address);
+    entry.u.msi.address_hi = static_cast<uint32_t>(route.message.address >> 32);
+    entry.u.msi.data = route.message.data;
     entries.push_back(entry);
   }
   return vm_.set_gsi_routing(entries);
@@ -94,8 +94,9 @@ void KvmInterrupts::set_isa_irq(unsigned irq, bool level) {
 }
 
 Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) return Error::from_errno(errno, "eventfd for MSI");
+  UniqueFd owned(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!owned) return Error::from_errno(errno, "eventfd for MSI");
+  const int fd = owned.get();
   std::lock_guard lock(mutex_);
   uint32_t gsi;
   if (!free_gsis_.empty()) {
@@ -104,21 +105,15 @@ Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {
   } else if (next_gsi_ < kMaxGsi) {
     gsi = next_gsi_++;
   } else {
-    ::close(fd);
     return Error(ErrorKind::kNoSpace, "out of GSIs for MSI routes");
   }
-  msi_routes_[fd] = {gsi, message};
-  if (auto r = push_routing(); !r.ok()) {
-    msi_routes_.erase(fd);
+  msi_routes_[fd] = {gsi, message, std::move(owned)};
+  Result<void> bound = push_routing();
+  if (bound.ok()) bound = vm_.irqfd(fd, gsi, kvm::IrqfdAction::kAssign);
+  if (!bound.ok()) {
+    msi_routes_.erase(fd);  // closes the eventfd
     free_gsis_.push_back(gsi);
-    ::close(fd);
-    return std::move(r).error();
-  }
-  if (auto r = vm_.irqfd(fd, gsi, kvm::IrqfdAction::kAssign); !r.ok()) {
-    msi_routes_.erase(fd);
-    free_gsis_.push_back(gsi);
-    ::close(fd);
-    return std::move(r).error();
+    return std::move(bound).error();
   }
   return fd;
 }
@@ -127,9 +122,9 @@ Result<void> KvmInterrupts::update_msi_irqfd(int eventfd, const MsiMessage& mess
   std::lock_guard lock(mutex_);
   auto it = msi_routes_.find(eventfd);
   if (it == msi_routes_.end()) return Error(ErrorKind::kNotFound, "unknown MSI irqfd");
-  if (it->second.second.address == message.address && it->second.second.data == message.data)
+  if (it->second.message.address == message.address && it->second.message.data == message.data)
     return ok();
-  it->second.second = message;
+  it->second.message = message;
   return push_routing();
 }
 
@@ -137,11 +132,10 @@ Result<void> KvmInterrupts::release_msi_irqfd(int eventfd) {
   std::lock_guard lock(mutex_);
   auto it = msi_routes_.find(eventfd);
   if (it == msi_routes_.end()) return Error(ErrorKind::kNotFound, "unknown MSI irqfd");
-  const uint32_t gsi = it->second.first;
+  const uint32_t gsi = it->second.gsi;
   (void)vm_.irqfd(eventfd, gsi, kvm::IrqfdAction::kDeassign);
-  msi_routes_.erase(it);
+  msi_routes_.erase(it);  // closes the eventfd
   free_gsis_.push_back(gsi);
-  ::close(eventfd);
   return push_routing();
 }
 
