@@ -123,10 +123,10 @@ inline Result<void> write_exact(File& file, uint64_t offset, const void* data, s
                        std::span<const std::byte>(static_cast<const std::byte*>(data), length));
 }
 
-// Writes explicit zero buffers over [offset, offset+length), never
-// ZERO_RANGE or a hole: the blocks end up written and allocated, as
-// qemu-img's preallocation=full leaves them (so later writes land on
-// written extents and never grow the file). May extend the file.
+// Writes zero buffers over [offset, offset+length), so the host blocks are
+// allocated and written (preallocation=full, as QEMU's file driver does it);
+// write_zeroes may leave unwritten extents that the first guest write into
+// them still has to convert. May extend the file.
 Result<void> write_zero_bytes(File& file, uint64_t offset, uint64_t length);
 
 }  // namespace amber::block::io

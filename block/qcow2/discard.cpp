@@ -219,11 +219,9 @@ Result<void> Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation p
     AMBER_TRY(read_entry(l2_offset, gc % l2_entries_, w0, w1));
     if (w0 != 0 || w1 != 0) continue;
     AMBER_TRY_ASSIGN(uint64_t host, allocate_clusters(1));
-    // With a backing file the subclusters stay unallocated (the backing
-    // data shows through), as QEMU does with extended L2.
-    const bool show_backing = !header_.backing_file.empty();
-    AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, host | kOflagCopied,
-                          extended_ && !show_backing ? 0xffffffffull : 0));
+    // Extended L2: the subclusters stay unallocated, as QEMU links
+    // preallocated clusters: they read as the backing file or as zeros.
+    AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, host | kOflagCopied, 0));
     if (host != run_end) {
       AMBER_TRY(finish_run());
       run_start = host;
@@ -235,6 +233,81 @@ Result<void> Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation p
   AMBER_TRY(finish_run());
   AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());
   if (last_end > file_size) AMBER_TRY(file_->truncate(last_end));
+  return ok();
+}
+
+Result<Qcow2Image::PreallocArea> Qcow2Image::reserve_prealloc_area(uint64_t old_size,
+                                                                   uint64_t new_size,
+                                                                   Preallocation prealloc) {
+  const uint64_t cs = cluster_size_;
+  PreallocArea area;
+  area.guest_first = old_size & ~(cs - 1);
+  // An allocated partial last cluster stays where it is (QEMU moves it;
+  // the zeroing of its tail is grow's).
+  if (area.guest_first < old_size) {
+    const uint64_t gc = area.guest_first >> cluster_bits_;
+    const uint64_t l2_offset = l1(gc / l2_entries_) & kL1OffsetMask;
+    uint64_t w0 = 0, w1 = 0;
+    if (l2_offset != 0) AMBER_TRY(read_entry(l2_offset, gc % l2_entries_, w0, w1));
+    if (w0 != 0 || w1 != 0) area.guest_first += cs;
+  }
+  const uint64_t end = align_up(new_size, cs);
+  if (area.guest_first >= end) return area;
+  area.clusters = (end - area.guest_first) >> cluster_bits_;
+  // The area starts after the last cluster in use (or at the rounded-up
+  // end of a file with none).
+  AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());
+  uint64_t used_end = div_round_up(file_size, cs);
+  while (used_end > 0) {
+    AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(used_end - 1));
+    if (rc != 0) break;
+    --used_end;
+  }
+  if (used_end == 0) used_end = div_round_up(file_size, cs);
+  // The refcount blocks must also cover the L2 tables the linking may need
+  // (one more for an unaligned head or tail), wherever they land.
+  const uint64_t l2_tables = div_round_up(area.clusters, l2_entries_) + 1;
+  AMBER_TRY_ASSIGN(uint64_t data_cluster,
+                   refcounts_->relocate_table(used_end, area.clusters + l2_tables));
+  AMBER_TRY(refcounts_->allocate_at(data_cluster, area.clusters));
+  area.host = data_cluster << cluster_bits_;
+  const uint64_t data_end = area.host + area.clusters * cs;
+  note_host_end(data_end);
+  // Host space: bytes already in the file there may be stale, so they are
+  // zeroed; the rest is reserved or written as the mode says.
+  AMBER_TRY_ASSIGN(uint64_t now_size, file_->size());
+  const uint64_t inside_end = std::min(now_size, data_end);
+  if (inside_end > area.host) {
+    if (prealloc == Preallocation::kFull)
+      AMBER_TRY(io::write_zero_bytes(*file_, area.host, inside_end - area.host));
+    else
+      AMBER_TRY(file_->write_zeroes(area.host, inside_end - area.host));
+  }
+  const uint64_t tail_start = std::max(now_size, area.host);
+  if (data_end > tail_start) {
+    if (prealloc == Preallocation::kFull)
+      AMBER_TRY(io::write_zero_bytes(*file_, tail_start, data_end - tail_start));
+    else
+      AMBER_TRY(file_->allocate(tail_start, data_end - tail_start));
+  }
+  return area;
+}
+
+Result<void> Qcow2Image::link_prealloc_area(const PreallocArea& area) {
+  const uint64_t cs = cluster_size_;
+  for (uint64_t i = 0; i < area.clusters; ++i) {
+    const uint64_t gc = (area.guest_first >> cluster_bits_) + i;
+    AMBER_TRY_ASSIGN(uint64_t l2_offset, l2_for_write(gc / l2_entries_));
+    uint64_t w0, w1;
+    AMBER_TRY(read_entry(l2_offset, gc % l2_entries_, w0, w1));
+    // A stale entry past the old size (none after a shrink) keeps its
+    // cluster; the preallocated one then leaks, which check may repair.
+    // Extended L2: the subclusters stay unallocated (they read as zeros
+    // without a backing file), as QEMU links preallocated clusters.
+    if (w0 == 0 && w1 == 0)
+      AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, (area.host + i * cs) | kOflagCopied, 0));
+    AMBER_TRY(maybe_write_back());
+  }
   return ok();
 }
 
@@ -352,11 +425,20 @@ Result<void> Qcow2Image::grow(uint64_t old_size, uint64_t new_size, Preallocatio
     AMBER_TRY(mark_dirty());
     const uint64_t needed = div_round_up(div_round_up(new_size, cluster_size_), l2_entries_);
     if (needed > header_.l1_size) AMBER_TRY(grow_l1(needed));
+    const bool host_prealloc =
+        !backing_shows && (prealloc == Preallocation::kFalloc || prealloc == Preallocation::kFull);
+    PreallocArea area;
+    if (host_prealloc) {
+      AMBER_TRY_ASSIGN(area, reserve_prealloc_area(old_size, new_size, prealloc));
+    }
     // In memory first: preallocation and zeroing work inside the new size.
     // The header on disk gets it last, so a crash before then leaves the
     // old size and nothing of the new area visible (QEMU's order).
     header_.size = new_size;
-    if (!backing_shows) AMBER_TRY(preallocate(old_size, new_size, prealloc));
+    if (host_prealloc)
+      AMBER_TRY(link_prealloc_area(area));
+    else if (!backing_shows)
+      AMBER_TRY(preallocate(old_size, new_size, prealloc));
     AMBER_TRY(write_back_metadata());
   }
   if (head_end > zero_start)

@@ -212,6 +212,20 @@ class Qcow2Image final : public Image {
   Result<void> unmap_cluster(uint64_t guest_cluster_offset, UnmapReads reads, UnmapHost host);
   Result<void> grow_l1(uint64_t new_l1_size);
   Result<void> preallocate(uint64_t from, uint64_t to, Preallocation prealloc);
+  // falloc/full growth laid out as QEMU lays it out: the refcount table
+  // moves to the end of the used file, the new data clusters follow it as
+  // one run whose host space is reserved (falloc) or written with zeros
+  // (full), and only then are the L2 entries linked (new L2 tables take
+  // the first free clusters). Reserving runs before the new size is in
+  // memory, linking after.
+  struct PreallocArea {
+    uint64_t guest_first = 0;  // first guest cluster offset linked
+    uint64_t clusters = 0;
+    uint64_t host = 0;  // host offset of the run
+  };
+  Result<PreallocArea> reserve_prealloc_area(uint64_t old_size, uint64_t new_size,
+                                             Preallocation prealloc);
+  Result<void> link_prealloc_area(const PreallocArea& area);
   Result<void> shrink(uint64_t new_size);
   // resize to a larger size; on failure resize restores the old one.
   Result<void> grow(uint64_t old_size, uint64_t new_size, Preallocation prealloc);

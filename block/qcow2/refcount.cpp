@@ -332,6 +332,85 @@ Result<void> Refcounts::grow_table(uint64_t min_entries, uint64_t search_from) {
   return update_range(old_offset, old_clusters * cluster_size_, -1);
 }
 
+Result<uint64_t> Refcounts::relocate_table(uint64_t start, uint64_t additional) {
+  const uint64_t per_cluster = cluster_size_ / 8;
+  // The area holds the missing blocks and the table; both depend on how
+  // far the blocks must reach, which includes the area: iterate to the
+  // fixed point (it only grows, so it ends).
+  std::vector<uint64_t> missing;  // table indices that get a new block
+  uint64_t table_clusters = 0;
+  for (;;) {
+    const uint64_t end = start + missing.size() + table_clusters + additional;
+    const uint64_t indices = div_round_up(end, block_entries_);
+    std::vector<uint64_t> want;
+    for (uint64_t ti = start / block_entries_; ti < indices; ++ti)
+      if (ti >= table_.size() || table_[ti] == 0) want.push_back(ti);
+    const uint64_t clusters = div_round_up(std::max<uint64_t>(table_.size(), indices), per_cluster);
+    if (clusters * cluster_size_ > kMaxRefcountTableBytes)
+      return Error(ErrorKind::kNoSpace, "refcount table would exceed QEMU's 8 MiB limit");
+    if (want.size() == missing.size() && clusters == table_clusters) break;
+    missing = std::move(want);
+    table_clusters = clusters;
+  }
+  const uint64_t table_start = start + missing.size();
+  const uint64_t area_end = table_start + table_clusters;
+  const uint64_t old_offset = table_offset_;
+  const uint64_t old_clusters = table_clusters_;
+  const size_t old_entries = table_.size();
+  auto abandon = [&] {
+    for (uint64_t ti : missing) {
+      if (ti >= old_entries) continue;  // abandon_growth drops those
+      block_offsets_.erase(table_[ti] >> cluster_bits_);
+      auto found = blocks_.find(ti);
+      if (found != blocks_.end()) {
+        if (found->second.dirty) --dirty_blocks_;
+        lru_.erase(found->second.lru);
+        blocks_.erase(found);
+      }
+      table_[ti] = 0;
+    }
+    abandon_growth(old_entries);
+  };
+  table_.resize(std::max<size_t>(table_.size(), table_clusters * per_cluster), 0);
+  Result<void> placed = ok();
+  for (size_t k = 0; k < missing.size() && placed.ok(); ++k) {
+    table_[missing[k]] = (start + k) << cluster_bits_;
+    block_offsets_.insert(start + k);
+    auto block = block_for(missing[k], BlockSource::kNewZeroed);
+    if (!block.ok()) placed = std::move(block).error();
+  }
+  for (uint64_t c = start; c < area_end && placed.ok(); ++c) placed = update(c, 1);
+  if (placed.ok()) {
+    auto written = write_dirty_blocks();
+    placed = written.ok() ? file_.flush() : Result<void>(std::move(written).error());
+  }
+  if (placed.ok()) placed = write_table(table_start << cluster_bits_);
+  if (placed.ok()) placed = file_.flush();
+  if (!placed.ok()) {
+    abandon();
+    return std::move(placed).error();
+  }
+  table_offset_ = table_start << cluster_bits_;
+  table_clusters_ = static_cast<uint32_t>(table_clusters);
+  table_dirty_ = false;
+  allocated_end_ = std::max(allocated_end_, area_end);
+  if (on_table_moved) AMBER_TRY(on_table_moved(table_offset_, table_clusters_));
+  AMBER_TRY(update_range(old_offset, old_clusters * cluster_size_, -1));
+  return area_end;
+}
+
+Result<void> Refcounts::allocate_at(uint64_t start, uint64_t count) {
+  for (uint64_t c = start; c < start + count; ++c) {
+    AMBER_TRY_ASSIGN(uint64_t rc, get(c));
+    if (rc != 0 || block_offsets_.count(c) != 0 || (is_reserved && is_reserved(c)))
+      return Error(ErrorKind::kInternal,
+                   "cluster " + std::to_string(c) + " is not free for preallocation");
+  }
+  for (uint64_t c = start; c < start + count; ++c) AMBER_TRY(update(c, 1));
+  allocated_end_ = std::max(allocated_end_, start + count);
+  return ok();
+}
+
 void Refcounts::abandon_growth(size_t old_entries) {
   for (size_t index = old_entries; index < table_.size(); ++index) {
     if (table_[index] == 0) continue;

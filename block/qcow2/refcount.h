@@ -54,6 +54,17 @@ class Refcounts {
   // the host offset of the first.
   Result<uint64_t> allocate(uint64_t count, uint64_t search_from = 0);
 
+  // QEMU's refcount area for a falloc/full resize: moves the table to
+  // cluster `start` (the file's end), with the refcount blocks it still
+  // lacks placed before it, sized so that `additional` more clusters after
+  // the area are covered without growing again. The new table is written
+  // and flushed before it replaces the old one, which is then freed.
+  // Returns the first cluster after the area.
+  Result<uint64_t> relocate_table(uint64_t start, uint64_t additional);
+  // Takes `count` clusters from cluster `start` on (refcount 0 -> 1); they
+  // must be free and covered by refcount blocks (relocate_table).
+  Result<void> allocate_at(uint64_t start, uint64_t count);
+
   // Frees every refcount block that counts no cluster but (maybe) its own,
   // as qemu-img's shrink does, so the file can be truncated past them. The
   // table without them is written and flushed before any block it no

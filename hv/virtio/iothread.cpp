@@ -26,27 +26,21 @@ void drain(int fd) {
 
 Result<std::unique_ptr<IoThread>> IoThread::create(std::string name) {
   name.resize(std::min<size_t>(name.size(), kMaxThreadName));
-  const int kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (kick < 0) return Error::from_errno(errno, "eventfd for virtqueue kick");
-  const int stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop < 0) {
-    const int saved = errno;
-    close(kick);
-    return Error::from_errno(saved, "eventfd for iothread stop");
-  }
-  return std::unique_ptr<IoThread>(new IoThread(std::move(name), kick, stop));
+  UniqueFd kick(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!kick) return Error::from_errno(errno, "eventfd for virtqueue kick");
+  UniqueFd stop(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!stop) return Error::from_errno(errno, "eventfd for iothread stop");
+  return std::unique_ptr<IoThread>(new IoThread(std::move(name), std::move(kick), std::move(stop)));
 }
 
 IoThread::~IoThread() {
   stop();
-  close(kick_fd_);
-  close(stop_fd_);
 }
 
 Result<void> IoThread::start(std::function<IoWork()> handler) {
   if (running()) return ok();
   handler_ = std::move(handler);
-  drain(stop_fd_);
+  drain(stop_fd_.get());
   thread_ = std::thread([this] { run(); });
   return ok();
 }
@@ -56,9 +50,9 @@ void IoThread::stop() {
   stop_requested_.store(true, std::memory_order_release);
   const uint64_t one = 1;
   // A full eventfd counter is impossible here (one write per stop).
-  [[maybe_unused]] const ssize_t n = write(stop_fd_, &one, sizeof one);
+  [[maybe_unused]] const ssize_t n = write(stop_fd_.get(), &one, sizeof one);
   thread_.join();
-  drain(stop_fd_);
+  drain(stop_fd_.get());
   handler_ = nullptr;
   stop_requested_.store(false, std::memory_order_release);
 }
@@ -66,7 +60,7 @@ void IoThread::stop() {
 void IoThread::kick() {
   const uint64_t one = 1;
   // EAGAIN only when the counter is saturated, i.e. a kick is pending anyway.
-  [[maybe_unused]] const ssize_t n = write(kick_fd_, &one, sizeof one);
+  [[maybe_unused]] const ssize_t n = write(kick_fd_.get(), &one, sizeof one);
 }
 
 void IoThread::run() {
@@ -77,7 +71,7 @@ void IoThread::run() {
   IoWork work = handler_();
   for (;;) {
     if (stop_requested()) return;
-    pollfd fds[2] = {{kick_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    pollfd fds[2] = {{kick_fd_.get(), POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
     // Work left over: only look for a stop (or a kick), do not sleep.
     const int r = poll(fds, 2, work == IoWork::kMore ? 0 : -1);
     if (r < 0) {
@@ -85,7 +79,7 @@ void IoThread::run() {
       return;  // cannot happen with valid fds; the device then just stalls
     }
     if (fds[1].revents & POLLIN) return;
-    if (fds[0].revents & POLLIN) drain(kick_fd_);
+    if (fds[0].revents & POLLIN) drain(kick_fd_.get());
     if (r > 0 || work == IoWork::kMore) work = handler_();
   }
 }

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 
 namespace amber::hv::virtio {
 
@@ -46,7 +47,7 @@ class IoThread {
   IoThread(const IoThread&) = delete;
   IoThread& operator=(const IoThread&) = delete;
 
-  int kick_fd() const { return kick_fd_; }
+  int kick_fd() const { return kick_fd_.get(); }
   bool running() const { return thread_.joinable(); }
 
   Result<void> start(std::function<IoWork()> handler);
@@ -57,13 +58,13 @@ class IoThread {
   bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
 
  private:
-  IoThread(std::string name, int kick_fd, int stop_fd)
-      : name_(std::move(name)), kick_fd_(kick_fd), stop_fd_(stop_fd) {}
+  IoThread(std::string name, UniqueFd kick_fd, UniqueFd stop_fd)
+      : name_(std::move(name)), kick_fd_(std::move(kick_fd)), stop_fd_(std::move(stop_fd)) {}
   void run();
 
   std::string name_;
-  int kick_fd_;
-  int stop_fd_;
+  UniqueFd kick_fd_;
+  UniqueFd stop_fd_;
   std::atomic<bool> stop_requested_{false};
   std::function<IoWork()> handler_;
   std::thread thread_;

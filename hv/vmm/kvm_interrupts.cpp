@@ -6,8 +6,6 @@
 
 #include <cerrno>
 
-#include "common/unique_fd.h"
-
 namespace amber::hv::vmm {
 namespace {
 
@@ -47,11 +45,11 @@ Result<void> KvmInterrupts::push_routing() {
   }
   for (const auto& [fd, route] : msi_routes_) {
     kvm_irq_routing_entry entry{};
-    entry.gsi = route.first;
+    entry.gsi = route.gsi;
     entry.type = KVM_IRQ_ROUTING_MSI;
-    entry.u.msi.address_lo = static_cast<uint32_t>(route.second.address);
-    entry.u.msi.address_hi = static_cast<uint32_t>(route.second.address >> 32);
-    entry.u.msi.data = route.second.data;
+    entry.u.msi.address_lo = static_cast<uint32_t>(route.message.address);
+    entry.u.msi.address_hi = static_cast<uint32_t>(route.message.address >> 32);
+    entry.u.msi.data = route.message.data;
     entries.push_back(entry);
   }
   return vm_.set_gsi_routing(entries);
@@ -96,8 +94,6 @@ void KvmInterrupts::set_isa_irq(unsigned irq, bool level) {
 }
 
 Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {
-  // Owned here until the route is in place; then by msi_routes_ (closed in
-  // release_msi_irqfd).
   UniqueFd owned(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!owned) return Error::from_errno(errno, "eventfd for MSI");
   const int fd = owned.get();
@@ -111,27 +107,24 @@ Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {
   } else {
     return Error(ErrorKind::kNoSpace, "out of GSIs for MSI routes");
   }
-  msi_routes_[fd] = {gsi, message};
-  if (auto r = push_routing(); !r.ok()) {
-    msi_routes_.erase(fd);
+  msi_routes_[fd] = {gsi, message, std::move(owned)};
+  Result<void> bound = push_routing();
+  if (bound.ok()) bound = vm_.irqfd(fd, gsi, kvm::IrqfdAction::kAssign);
+  if (!bound.ok()) {
+    msi_routes_.erase(fd);  // closes the eventfd
     free_gsis_.push_back(gsi);
-    return std::move(r).error();
+    return std::move(bound).error();
   }
-  if (auto r = vm_.irqfd(fd, gsi, kvm::IrqfdAction::kAssign); !r.ok()) {
-    msi_routes_.erase(fd);
-    free_gsis_.push_back(gsi);
-    return std::move(r).error();
-  }
-  return owned.release();
+  return fd;
 }
 
 Result<void> KvmInterrupts::update_msi_irqfd(int eventfd, const MsiMessage& message) {
   std::lock_guard lock(mutex_);
   auto it = msi_routes_.find(eventfd);
   if (it == msi_routes_.end()) return Error(ErrorKind::kNotFound, "unknown MSI irqfd");
-  if (it->second.second.address == message.address && it->second.second.data == message.data)
+  if (it->second.message.address == message.address && it->second.message.data == message.data)
     return ok();
-  it->second.second = message;
+  it->second.message = message;
   return push_routing();
 }
 
@@ -139,11 +132,10 @@ Result<void> KvmInterrupts::release_msi_irqfd(int eventfd) {
   std::lock_guard lock(mutex_);
   auto it = msi_routes_.find(eventfd);
   if (it == msi_routes_.end()) return Error(ErrorKind::kNotFound, "unknown MSI irqfd");
-  const uint32_t gsi = it->second.first;
+  const uint32_t gsi = it->second.gsi;
   (void)vm_.irqfd(eventfd, gsi, kvm::IrqfdAction::kDeassign);
-  msi_routes_.erase(it);
+  msi_routes_.erase(it);  // closes the eventfd
   free_gsis_.push_back(gsi);
-  UniqueFd(eventfd).reset();
   return push_routing();
 }
 

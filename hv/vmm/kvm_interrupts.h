@@ -18,6 +18,7 @@
 #include <mutex>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "hv/kvm/kvm.h"
 #include "hv/pci/interrupts.h"
 
@@ -61,7 +62,12 @@ class KvmInterrupts : public InterruptController, public IoEventRegistry {
   std::array<uint8_t, 4> pirq_routes_{0x80, 0x80, 0x80, 0x80};
   std::map<std::pair<unsigned, unsigned>, bool> intx_levels_;  // (slot, pin) -> level
   std::array<bool, 16> pci_irq_level_{};                       // what we last drove per ISA IRQ
-  std::map<int, std::pair<uint32_t, MsiMessage>> msi_routes_;  // eventfd -> (gsi, message)
+  struct MsiRoute {
+    uint32_t gsi = 0;
+    MsiMessage message;
+    UniqueFd eventfd;  // ours until release_msi_irqfd (or our destruction)
+  };
+  std::map<int, MsiRoute> msi_routes_;  // by eventfd
   std::vector<uint32_t> free_gsis_;
   uint32_t next_gsi_ = kIoapicPins;
 };

@@ -82,6 +82,53 @@ class ImgBehaviour(bt.TempDirTest):
                 a = bt.amber_img("map", "--output=" + output, images["a"])
                 self.assertEqual(a.out.replace(images["a"], images["q"]), q.out, prealloc)
 
+    def map_without_zero(self, img):
+        """map --output=json less the "zero" flags: over falloc'd (unwritten)
+        extents SEEK_DATA's answer depends on the page cache."""
+        r = bt.qemu_img("map", "--output=json", img, check=True)
+        return [{k: v for k, v in e.items() if k != "zero"} for e in json.loads(r.out)]
+
+    def test_preallocation_lays_out_host_space_as_qemu_img(self):
+        # create/resize with falloc|full: the refcount table moves to the
+        # file's end, the data clusters follow it with their host space
+        # reserved (falloc) or written (full), so a guest write lands in
+        # place; the layout, the file size and the blocks match qemu-img's.
+        cases = [("create", opts, prealloc, None)
+                 for opts in ("", "extended_l2=on,", "cluster_size=512,")
+                 for prealloc in ("falloc", "full")]
+        cases += [("resize", "", base, prealloc)
+                  for base in ("off", "metadata", "falloc", "full")
+                  for prealloc in ("falloc", "full")]
+        for verb, opts, base, prealloc in cases:
+            what = "%s %s%s %s" % (verb, opts, base, prealloc)
+            images = {}
+            for name, runner in (("q", bt.qemu_img), ("a", bt.amber_img)):
+                img = self.path("%s.qcow2" % name)
+                if os.path.exists(img):
+                    os.unlink(img)
+                size = "4M" if verb == "resize" else "3M"
+                runner("create", "-q", "-f", "qcow2", "-o", opts + "preallocation=" + base,
+                       img, size, check=True)
+                if verb == "resize":
+                    runner("resize", "-q", "--preallocation=" + prealloc, img, "8M", check=True)
+                images[name] = img
+            q, a = images["q"], images["a"]
+            self.assertEqual(self.map_without_zero(a), self.map_without_zero(q), what)
+            self.assertEqual(os.stat(a).st_size, os.stat(q).st_size, what)
+            self.assertQemuCheckClean(a)
+            # A write into the preallocated area: the file does not grow;
+            # over zeros written by full no block is added either.
+            before = os.stat(a)
+            at = 6 << 20 if verb == "resize" else 2 << 20  # inside the preallocated area
+            bt.amber_io(a, ["write %d 65536 0x5a" % at, "flush"])
+            after = os.stat(a)
+            self.assertEqual(after.st_size, before.st_size, what)
+            if "full" in (base, prealloc) and (verb == "create" or prealloc == "full"):
+                self.assertEqual(after.st_blocks, before.st_blocks, what)
+            # Each tool's blocks within one 4 KiB extent block of the other's.
+            self.assertLessEqual(abs(before.st_blocks - os.stat(q).st_blocks), 8, what)
+            bt.qemu_io(a, ["read -P 0x5a %d 64k" % at, "read -P 0 0 2M"])
+
     def test_resize_v2_over_larger_backing_refused(self):
         base = self.path("base.qcow2")
         bt.qemu_img("create", "-q", "-f", "qcow2", base, "2M", check=True)
