@@ -57,9 +57,7 @@ Result<void> auth_list(Connection&, XdrReader& args, XdrWriter& reply) {
 }
 
 Result<void> supports_feature(Connection&, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(int32_t feature, args.read_i32("feature"));
-  AMBER_TRY_ASSIGN(uint32_t flags, args.read_u32("flags"));
-  (void)flags;
+  AMBER_TRY_ASSIGN(int32_t feature, args.read_i32("feature"));  // the only field: no flags
   AMBER_TRY(args.expect_end("CONNECT_SUPPORTS_FEATURE"));
   // Keepalive: we answer PINGs. Close callbacks: a no-op registration.
   // Event callbacks are not implemented yet, so 14 is refused and the
