@@ -185,6 +185,9 @@ class Manager {
   // takes the console away.
   virtual Result<UniqueFd> open_console(const xml::Uuid& uuid, bool force,
                                         std::function<void()> on_revoked) = 0;
+  // The holder closed its console fd (its stream ended): the next open
+  // without FORCE succeeds. A no-op when nobody holds it.
+  virtual void release_console(const xml::Uuid& uuid) { (void)uuid; }
 
   // --- events ---
   // SINK is called from the manager's threads, never with a manager lock

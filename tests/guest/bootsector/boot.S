@@ -10,7 +10,9 @@
  *   AH=43h  extended write of WRITE_LBA, read back with AH=42h, compare
  *   AH=03h  CHS write of WRITE_LBA+1, read back with AH=02h, compare
  * Output goes to COM1 by polled port I/O. The result is reported through
- * the isa-debug-exit port 0x501 (0 = pass, 1 = fail), then it halts.
+ * the isa-debug-exit port 0x501 (0 = pass, 1 = fail), then it halts; when
+ * the byte after the DATA_LBA tag is 'H' it skips the exit port and stays
+ * up halted (a VM that keeps running, for the daemon's tests and demo).
  * Disk layout expected from the host (tests/guest/README.md):
  *   DATA_LBA   starts with "AMBERBOOTDATA0"; DATA_LBA+1 with "AMBERBOOTDATA1".
  */
@@ -84,20 +86,23 @@ pass:
         call    print
         movb    $0, %al
 do_exit:
+        cmpb    $0x48, stay_flag        /* 'H': stay up, do not exit */
+        je      4f
         movw    $0x501, %dx
         outb    %al, %dx
-        movw    $msg_halt, %si
+4:      movw    $msg_halt, %si
         call    print
 3:      cli
         hlt
         jmp     3b
 
 boot_drive:     .byte 0
+stay_flag:      .byte 0
 msg_stage1:     .asciz "BOOT: stage1 loaded by BIOS\r\n"
 msg_fail_load:  .asciz "stage2 load (int13 AH=02)"
 msg_result_fail: .asciz "BOOT: RESULT FAIL "
 msg_result_pass: .asciz "BOOT: RESULT PASS\r\n"
-msg_halt:       .asciz "BOOT: exit port did not stop the VM; halting\r\n"
+msg_halt:       .asciz "BOOT: halted\r\n"
 msg_nl:         .asciz "\r\n"
 
         .org    510
@@ -140,6 +145,8 @@ stage2:
         movw    $RBUF, %di
         call    compare_tag
         jne     ext_read_mismatch
+        movb    RBUF + 14, %al          /* byte after tag 0: 'H' = stay up */
+        movb    %al, stay_flag
         movw    $msg_ext_read, %si
         call    print
 

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "driver/vm/launch.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+namespace amber::driver::vm {
+namespace {
+
+// One refusal: "unsupported configuration: PATH (REASON)", like xml/.
+Error refuse(const std::string& path, const std::string& reason) {
+  return Error(ErrorKind::kUnsupported, xml::Refusal{path, reason}.message());
+}
+
+std::string quoted(const std::string& value) {
+  return "'" + value + "'";
+}
+
+// amber-vmm maps RAM in whole MiB and backs it with 2 MiB hugepages only.
+constexpr uint64_t kHugePageKib = 2048;
+
+Result<void> plan_memory(const xml::Domain& domain, vmmctl::LaunchSettings& settings) {
+  const xml::MemoryConfig& memory = domain.memory;
+  if (memory.memory_kib > vmmctl::kMaxMemory / 1024)
+    return refuse("/domain/memory", "more than amber-vmm's 1 TiB limit");
+  const uint64_t bytes = memory.memory_kib * 1024;
+  if (bytes % vmmctl::kMemoryGranule != 0)
+    return refuse("/domain/memory", "guest RAM must be a whole number of MiB");
+  if (bytes < vmmctl::kMinMemory)
+    return refuse("/domain/memory", "guest RAM below 16 MiB does not fit SeaBIOS");
+  if (memory.current_memory_kib != 0 && memory.current_memory_kib != memory.memory_kib)
+    return refuse("/domain/currentMemory", "there is no balloon: currentMemory must equal memory");
+  settings.memory = bytes;
+  for (const xml::HugePage& page : memory.pages) {
+    if (page.size_kib != kHugePageKib)
+      return refuse(
+          "/domain/memoryBacking/hugepages/page/@size='" + std::to_string(page.size_kib) + "'",
+          "only 2048 KiB hugepages are supported");
+  }
+  if (memory.hugepages) settings.hugepages = vmmctl::Hugepages::kOn;
+  return ok();
+}
+
+Result<void> plan_cpus(const xml::Domain& domain, vmmctl::LaunchSettings& settings) {
+  const xml::CpuConfig& cpu = domain.cpu;
+  if (cpu.vcpus == 0 || cpu.vcpus > vmmctl::kMaxCpus)
+    return refuse("/domain/vcpu", "amber-vmm runs 1 to 64 vCPUs");
+  if (cpu.current_vcpus && *cpu.current_vcpus != cpu.vcpus)
+    return refuse("/domain/vcpu/@current", "vCPU hotplug is not supported");
+  if (cpu.placement == xml::VcpuPlacement::kAuto)
+    return refuse("/domain/vcpu/@placement='auto'", "automatic NUMA placement is not supported");
+  if (cpu.iothreads)
+    return refuse("/domain/iothreads", "amber-vmm runs one iothread per disk queue by itself");
+  if (cpu.mode == xml::CpuMode::kHostModel)
+    return refuse("/domain/cpu/@mode='host-model'",
+                  "amber-vmm shows the guest the host CPU: use host-passthrough");
+  if (!cpu.disabled_features.empty())
+    return refuse("/domain/cpu/feature[@name='" + cpu.disabled_features.front().name + "']",
+                  "CPU features cannot be disabled yet");
+  // amber-vmm's CPUID: one package, one die, one thread per core.
+  const auto is = [](const std::optional<uint64_t>& value, uint64_t want) {
+    return !value || *value == want;
+  };
+  if (!is(cpu.sockets, 1) || !is(cpu.dies, 1) || !is(cpu.threads, 1) || !is(cpu.cores, cpu.vcpus))
+    return refuse("/domain/cpu/topology",
+                  "amber-vmm shows one socket with one core per vCPU and one thread per core");
+  settings.cpus = static_cast<unsigned>(cpu.vcpus);
+  return ok();
+}
+
+Result<void> plan_os(const xml::Domain& domain, const LaunchContext& context,
+                     vmmctl::LaunchSettings& settings) {
+  const xml::OsConfig& os = domain.os;
+  for (const xml::BootDevice device : os.boot) {
+    if (device == xml::BootDevice::kCdrom)
+      return refuse("/domain/os/boot/@dev='cdrom'", "there are no CD-ROM drives yet");
+  }
+  if (os.bootmenu.value_or(false))
+    return refuse("/domain/os/bootmenu/@enable='yes'", "the boot menu is not supported");
+  if (os.bootmenu_timeout_ms)
+    return refuse("/domain/os/bootmenu/@timeout", "the boot menu is not supported");
+  if (os.loader_readonly && !*os.loader_readonly)
+    return refuse("/domain/os/loader/@readonly='no'", "the BIOS ROM is always read-only");
+  if (os.kernel) {
+    if (os.loader) return refuse("/domain/os/loader", "a <loader> cannot be used with <kernel>");
+    settings.kernel = *os.kernel;
+    settings.initrd = os.initrd.value_or("");
+    settings.cmdline = os.cmdline.value_or("");
+  } else {
+    if (os.initrd) return refuse("/domain/os/initrd", "an initrd needs a <kernel>");
+    if (os.cmdline) return refuse("/domain/os/cmdline", "a command line needs a <kernel>");
+    settings.firmware = os.loader.value_or(context.default_firmware);
+  }
+  return ok();
+}
+
+Result<void> plan_platform(const xml::Domain& domain) {
+  const xml::Features& features = domain.features;
+  if (features.hyperv) {
+    if (features.relaxed.value_or(false))
+      return refuse("/domain/features/hyperv/relaxed/@state='on'",
+                    "Hyper-V enlightenments are not supported yet");
+    if (features.spinlocks.value_or(false))
+      return refuse("/domain/features/hyperv/spinlocks/@state='on'",
+                    "Hyper-V enlightenments are not supported yet");
+    for (const xml::HyperVFeature& feature : features.hyperv_other) {
+      if (feature.on)
+        return refuse("/domain/features/hyperv/" + feature.name + "/@state='on'",
+                      "Hyper-V enlightenments are not supported yet");
+    }
+    if (features.hyperv_mode == "passthrough")
+      return refuse("/domain/features/hyperv/@mode='passthrough'",
+                    "Hyper-V enlightenments are not supported yet");
+  }
+  if (domain.clock.offset == xml::ClockOffset::kLocaltime)
+    return refuse("/domain/clock/@offset='localtime'", "the RTC runs in UTC");
+  for (const xml::Timer& timer : domain.clock.timers) {
+    const std::string path = "/domain/clock/timer[@name='" + timer.name + "']";
+    if (timer.tickpolicy)
+      return refuse(path + "/@tickpolicy=" + quoted(*timer.tickpolicy),
+                    "timer tick policies cannot be chosen yet");
+    if (timer.name == "hpet" && timer.present.value_or(true))
+      return refuse(path, "there is no HPET");
+    if (timer.name != "hpet" && timer.present && !*timer.present)
+      return refuse(path + "/@present='no'", "the PC platform always has an RTC and a PIT");
+  }
+  return ok();
+}
+
+Result<void> plan_lifecycle(const xml::Domain& domain, vmmctl::LaunchSettings& settings) {
+  // on_poweroff and on_crash are the daemon's to honour (it restarts the
+  // domain when the process ends); on_reboot='destroy' needs amber-vmm to
+  // end instead of resetting.
+  settings.on_reboot = domain.lifecycle.on_reboot == xml::LifecycleAction::kDestroy
+                           ? vmmctl::RebootAction::kExit
+                           : vmmctl::RebootAction::kReset;
+  return ok();
+}
+
+std::string pci_slot(size_t slot) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "0000:00:%02zx.0", slot);
+  return text;
+}
+
+Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string& path) {
+  vmmctl::DiskSettings out;
+  if (!disk.source || disk.source->empty())
+    return refuse(path + "/source", "a disk needs a source file or device");
+  out.path = *disk.source;
+  // libvirt never probes a format (a guest could write a qcow2 header into
+  // a raw disk): absent means raw.
+  const std::string format = disk.format.value_or("raw");
+  auto parsed_format = block::parse_format(format);
+  if (!parsed_format.ok())
+    return refuse(path + "/driver/@type=" + quoted(format), "only qcow2 and raw are supported");
+  out.format = *parsed_format;
+  if (disk.cache) {
+    auto cache = block::io::parse_cache_mode(*disk.cache);
+    if (!cache.ok())
+      return refuse(path + "/driver/@cache=" + quoted(*disk.cache), "unknown cache mode");
+    out.cache = *cache;
+  }
+  if (disk.io) {
+    auto aio = block::io::parse_aio_backend(*disk.io);
+    if (!aio.ok()) return refuse(path + "/driver/@io=" + quoted(*disk.io), "unknown io mode");
+    out.aio = *aio;
+  }
+  if (disk.discard) {
+    if (*disk.discard == "unmap")
+      out.discard = block::DiscardMode::kUnmap;
+    else if (*disk.discard != "ignore")
+      return refuse(path + "/driver/@discard=" + quoted(*disk.discard), "unknown discard mode");
+  }
+  if (disk.queues) {
+    if (*disk.queues == 0 || *disk.queues > vmmctl::kMaxDiskQueues)
+      return refuse(path + "/driver/@queues", "amber-vmm runs 1 to 64 queues per disk");
+    out.queues = static_cast<unsigned>(*disk.queues);
+  }
+  if (disk.iothread)
+    return refuse(path + "/driver/@iothread", "disks cannot be bound to an <iothread> yet");
+  // amber-vmm reports errors to the guest (werror=report); it cannot stop
+  // or ignore yet.
+  if (disk.error_policy && *disk.error_policy != "report")
+    return refuse(path + "/driver/@error_policy=" + quoted(*disk.error_policy),
+                  "only error_policy='report' is supported yet");
+  if (disk.rerror_policy && *disk.rerror_policy != "report")
+    return refuse(path + "/driver/@rerror_policy=" + quoted(*disk.rerror_policy),
+                  "only rerror_policy='report' is supported yet");
+  if (disk.serial) {
+    if (disk.serial->size() > vmmctl::kMaxDiskSerial)
+      return refuse(path + "/serial", "a virtio-blk serial has at most 20 characters");
+    out.serial = *disk.serial;
+  }
+  out.access = disk.readonly ? vmmctl::DiskAccess::kReadOnly : vmmctl::DiskAccess::kReadWrite;
+  return out;
+}
+
+Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
+  const std::vector<xml::Disk>& disks = domain.devices.disks;
+  if (disks.size() > vmmctl::kMaxDisks)
+    return refuse("/domain/devices/disk[17]", "amber-vmm has 16 disk slots");
+  bool any_order = false;
+  for (const xml::Disk& disk : disks) any_order = any_order || disk.boot_order.has_value();
+  if (any_order && !domain.os.boot.empty())
+    return refuse("/domain/os/boot",
+                  "per-device boot elements cannot be used together with general boot elements");
+  // Disks with a boot order first (by order), then the rest as written.
+  std::vector<size_t> order(disks.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const uint64_t none = UINT64_MAX;
+    return disks[a].boot_order.value_or(none) < disks[b].boot_order.value_or(none);
+  });
+  for (size_t slot = 0; slot < order.size(); ++slot) {
+    const size_t index = order[slot];
+    const xml::Disk& disk = disks[index];
+    const std::string path = "/domain/devices/disk[" + std::to_string(index + 1) + "]";
+    if (disk.address) {
+      // amber-vmm puts disk N on bus 0 slot 3+N, function 0.
+      const xml::PciAddress& a = *disk.address;
+      if (a.domain != 0 || a.bus != 0 || a.function != 0 || a.slot != 3 + slot)
+        return refuse(path + "/address", "amber-vmm places this disk at " + pci_slot(3 + slot));
+    }
+    for (size_t other = 0; other < index; ++other) {
+      if (disks[other].target_dev == disk.target_dev)
+        return refuse(path + "/target/@dev=" + quoted(disk.target_dev),
+                      "two disks have the same target");
+    }
+    AMBER_TRY_ASSIGN(auto settings, plan_disk(disk, path));
+    plan.settings.disks.push_back(std::move(settings));
+    plan.disk_index.push_back(index);
+  }
+  return ok();
+}
+
+Result<void> plan_chardevs(const xml::Domain& domain, const LaunchContext& context,
+                           vmmctl::LaunchSettings& settings) {
+  const xml::Devices& devices = domain.devices;
+  if (devices.serials.size() > 1)
+    return refuse("/domain/devices/serial[2]", "there is one serial port (COM1)");
+  if (devices.consoles.size() > 1)
+    return refuse("/domain/devices/console[2]", "there is one console, on the serial port");
+  const auto check = [](const xml::CharDevice& device, const std::string& path) -> Result<void> {
+    if (device.log) return refuse(path + "/log", "console logs are not supported yet");
+    if (device.port && *device.port != 0)
+      return refuse(path + "/target/@port", "the serial port is port 0 (COM1)");
+    return ok();
+  };
+  for (const xml::CharDevice& serial : devices.serials) {
+    AMBER_TRY(check(serial, "/domain/devices/serial"));
+    if (serial.target_type && *serial.target_type != "isa-serial")
+      return refuse("/domain/devices/serial/target/@type=" + quoted(*serial.target_type),
+                    "the serial port is an isa-serial");
+  }
+  for (const xml::CharDevice& console : devices.consoles) {
+    AMBER_TRY(check(console, "/domain/devices/console"));
+    if (console.target_type && *console.target_type != "serial")
+      return refuse("/domain/devices/console/target/@type=" + quoted(*console.target_type),
+                    "the console is the serial port");
+  }
+  if (devices.serials.empty() && devices.consoles.empty()) return ok();
+  settings.serial.kind = context.serial;
+  settings.serial.path = context.serial_path;
+  return ok();
+}
+
+}  // namespace
+
+Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& context) {
+  LaunchPlan plan;
+  vmmctl::LaunchSettings& settings = plan.settings;
+  if (domain.name.empty()) return refuse("/domain/name", "a domain needs a name");
+  settings.name = domain.name;
+  if (domain.devices.emulator && *domain.devices.emulator != context.emulator)
+    return refuse("/domain/devices/emulator",
+                  "the emulator is amber-vmm (" +
+                      (context.emulator.empty() ? std::string("none") : context.emulator) + ")");
+  AMBER_TRY(plan_memory(domain, settings));
+  AMBER_TRY(plan_cpus(domain, settings));
+  AMBER_TRY(plan_os(domain, context, settings));
+  AMBER_TRY(plan_platform(domain));
+  AMBER_TRY(plan_lifecycle(domain, settings));
+  AMBER_TRY(plan_disks(domain, plan));
+  AMBER_TRY(plan_chardevs(domain, context, settings));
+  settings.control = context.control_socket;
+  if (auto valid = vmmctl::validate(settings); !valid.ok())
+    return Error(ErrorKind::kUnsupported,
+                 "unsupported configuration: " + std::move(valid).error().message());
+  return plan;
+}
+
+}  // namespace amber::driver::vm

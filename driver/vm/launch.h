@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// Launch translation: a domain's XML (xml::Domain) plus what the daemon
+// decides itself (LaunchContext) -> amber-vmm's launch settings. A pure
+// function, no I/O, tested with golden files (tests/data/launch/).
+//
+// Everything the XML says that the settings cannot express is refused with
+// kUnsupported "unsupported configuration: PATH (reason)", naming the XML
+// path; nothing is dropped silently. What the XML leaves out takes
+// libvirt's default where Amber has it (raw format, writeback cache).
+//
+// Thread-safety: pure function over values.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "vmmctl/launch.h"
+#include "xml/domain/domain.h"
+
+namespace amber::driver::vm {
+
+struct LaunchContext {
+  std::string control_socket;  // --control PATH
+  // The backend of the XML's pty serial port / console: kPty normally; the
+  // path is for kFile / kUnix (tests).
+  vmmctl::SerialKind serial = vmmctl::SerialKind::kPty;
+  std::string serial_path;
+  // Firmware when the XML has neither <loader> nor <kernel>.
+  std::string default_firmware = std::string(vmmctl::kDefaultFirmware);
+  // The amber-vmm the daemon runs; an <emulator> naming another is refused.
+  // Empty: any <emulator> is refused.
+  std::string emulator;
+};
+
+struct LaunchPlan {
+  vmmctl::LaunchSettings settings;
+  // settings.disks[i] is domain.devices.disks[disk_index[i]]: the argv
+  // order is the boot order (amber-vmm's fw_cfg bootorder follows the
+  // slots), so disks with <boot order> go first.
+  std::vector<size_t> disk_index;
+};
+
+Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& context);
+
+}  // namespace amber::driver::vm
