@@ -60,10 +60,10 @@ Result<void> supports_feature(Connection&, XdrReader& args, XdrWriter& reply) {
   AMBER_TRY_ASSIGN(int32_t feature, args.read_i32("feature"));  // the only field: no flags
   AMBER_TRY(args.expect_end("CONNECT_SUPPORTS_FEATURE"));
   // Keepalive: we answer PINGs. Close callbacks: a no-op registration.
-  // Event callbacks are not implemented yet, so 14 is refused and the
-  // client would use the legacy path if it asked for events.
-  bool supported = feature == kFeatureProgramKeepalive || feature == kFeatureRemoteCloseCallback;
-  (void)kFeatureRemoteEventCallback;
+  // Event callbacks: CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY and the
+  // DOMAIN_EVENT_CALLBACK_* messages (dispatch/events, protocol/connection_events).
+  bool supported = feature == kFeatureProgramKeepalive || feature == kFeatureRemoteCloseCallback ||
+                   feature == kFeatureRemoteEventCallback;
   reply.write_i32(supported ? 1 : 0);
   return {};
 }

@@ -51,7 +51,9 @@ Result<Reply> dispatch_frame(Connection& connection, std::span<const uint8_t> fr
       header.type == rpc::PacketType::kMessage) {
     return dispatch_keepalive(header);
   }
-  if (header.type == rpc::PacketType::kStream) return Reply();  // no streams yet
+  // Stream packets belong to the server's stream relays; one that reaches
+  // the dispatcher has no stream and is dropped, as libvirtd drops them.
+  if (header.type == rpc::PacketType::kStream) return Reply();
   if (header.type != rpc::PacketType::kCall) {
     return Error(ErrorKind::kCorrupt, "client sent packet type " +
                                           std::to_string(static_cast<uint32_t>(header.type)) +

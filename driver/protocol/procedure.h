@@ -8,11 +8,18 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "common/result.h"
+#include "driver/protocol/stream.h"
 #include "driver/rpc/xdr.h"
+
+namespace amber::driver::vm {
+class Manager;
+}
 
 namespace amber::driver::protocol {
 
@@ -28,7 +35,11 @@ struct DaemonInfo {
   std::string state_dir;
   std::string config_dir;
   std::string run_dir;
+  // The domain manager; null when the daemon serves host queries only.
+  vm::Manager* manager = nullptr;
 };
+
+class ConnectionEvents;  // driver/protocol/connection_events.h
 
 struct Connection {
   SocketKind socket = SocketKind::kReadWrite;
@@ -36,6 +47,11 @@ struct Connection {
   std::string uri;
   bool close_callback_registered = false;
   const DaemonInfo* daemon = nullptr;
+  // This connection's domain event registrations; set by the server (null
+  // in tests that drive the dispatcher alone: event calls then fail).
+  std::shared_ptr<ConnectionEvents> events;
+  // Set by a stream-opening handler; taken by the server after the reply.
+  std::optional<OpenedStream> opened_stream;
 };
 
 using Handler = Result<void> (*)(Connection& connection, rpc::XdrReader& args,

@@ -36,11 +36,13 @@ void encode_header(XdrWriter& writer, const PacketHeader& header) {
 
 std::vector<uint8_t> encode_frame(const PacketHeader& header, std::span<const uint8_t> body) {
   XdrWriter writer;
-  writer.write_u32(0);
+  writer.write_u32(static_cast<uint32_t>(kMinFrameBytes + body.size()));
   encode_header(writer, header);
-  writer.write_opaque_fixed(body);  // bodies are already 4-byte multiples
-  writer.patch_u32(0, static_cast<uint32_t>(writer.size()));
-  return std::move(writer).take();
+  std::vector<uint8_t> frame = std::move(writer).take();
+  // Verbatim: XDR bodies are 4-byte multiples already, and STREAM data is
+  // raw bytes whose length the frame length carries (no padding).
+  frame.insert(frame.end(), body.begin(), body.end());
+  return frame;
 }
 
 }  // namespace amber::driver::rpc

@@ -57,7 +57,8 @@ struct PacketHeader {
 Result<PacketHeader> decode_header(XdrReader& reader);
 void encode_header(XdrWriter& writer, const PacketHeader& header);
 
-// A whole frame (length word included) for `header` and an encoded `body`.
+// A whole frame (length word included) for `header` and an encoded `body`,
+// copied verbatim (STREAM packets carry raw bytes of any length).
 std::vector<uint8_t> encode_frame(const PacketHeader& header, std::span<const uint8_t> body);
 
 }  // namespace amber::driver::rpc

@@ -57,7 +57,9 @@ def main():
     rw, ro = tmp + "/sock", tmp + "/sock-ro"
     log = open(tmp + "/log", "w")
     daemon = subprocess.Popen([DAEMON, "--rw-socket", rw, "--ro-socket", ro,
-                               "--state-dir", tmp], stderr=log)
+                               "--state-dir", tmp, "--config-dir", tmp + "/etc",
+                               "--run-dir", tmp + "/run", "--log-dir", tmp + "/log"],
+                              stderr=log)
     for _ in range(100):
         if os.path.exists(ro):
             break
