@@ -103,15 +103,15 @@ class Daemon:
         self.env = dict(os.environ, LIBVIRT_AUTOSTART="0")
 
     def log_text(self):
-        self.stderr.flush()
+        if not self.stderr.closed:
+            self.stderr.flush()
         with open(self.stderr_path) as f:
             return f.read()[-6000:]
 
     def virsh(self, *args, timeout=30, debug=False):
         env = dict(self.env)
         if debug:
-            env.update(LIBVIRT_DEBUG="1", LIBVIRT_LOG_OUTPUTS="1:stderr",
-                       LIBVIRT_LOG_FILTERS="1:rpc.virnetclient 1:remote 4:*")
+            env.update(LIBVIRT_DEBUG="1", LIBVIRT_LOG_OUTPUTS="1:stderr")
         return run(["virsh", "-c", self.uri, *args], timeout=timeout, env=env)
 
     def domstate(self, name):
@@ -130,20 +130,34 @@ class Daemon:
 
 
 def rpc_errors(debug_stderr):
-    """The failed RPC calls in a LIBVIRT_DEBUG=1 client log: (procedure
-    number, error text) in order, from the client's reply-status lines."""
+    """The failed RPC calls in a LIBVIRT_DEBUG=1 client log, as
+    "PROC: error text" strings in order (PROC from the client's
+    RPC_CLIENT_MSG_RX line with status=1 when the log has it)."""
     found = []
-    last_proc = None
+    failed_proc = None
     for line in debug_stderr.splitlines():
-        m = re.search(r"prog=536903814 vers=1 proc=(\d+) type=(\d+) status=(\d+)", line)
+        m = re.search(r"RPC_CLIENT_MSG_RX: .* proc=(\d+) type=1 status=1", line)
         if m:
-            last_proc = int(m.group(1))
-            if m.group(3) == "1":
-                found.append((last_proc, ""))
-        m = re.search(r"error : (.*)", line)
-        if m and found and not found[-1][1]:
-            found[-1] = (found[-1][0], m.group(1).strip())
+            failed_proc = m.group(1)
+            continue
+        m = re.search(r"error : virNetClientProgramDispatchError:\d+ : (.*)", line)
+        if m:
+            proc = failed_proc
+            unknown = re.match(r"unknown procedure: (\d+)", m.group(1))
+            if unknown:
+                proc = unknown.group(1)
+            found.append("%s: %s" % (proc or "?", m.group(1).strip()))
+            failed_proc = None
     return found
+
+
+def client_errors(stderr, limit=12):
+    """The error lines of a client run with LIBVIRT_DEBUG=1 (its own
+    'error:' lines and libvirt's ': error : ' log lines), without the
+    debug noise."""
+    lines = [l for l in stderr.splitlines()
+             if l.startswith("error:") or " : error : " in l or l.startswith("ERROR")]
+    return "\n".join(lines[-limit:])
 
 
 def pty_of(daemon, name):
