@@ -189,6 +189,12 @@ class Manager {
   // without FORCE succeeds. A no-op when nobody holds it.
   virtual void release_console(const xml::Uuid& uuid) { (void)uuid; }
 
+  // --- host ---
+  // The amber-vmm this manager runs (what capabilities should report as
+  // <emulator>: a domain naming another emulator is refused at start).
+  // Empty when none was found.
+  virtual std::string emulator() const { return ""; }
+
   // --- events ---
   // SINK is called from the manager's threads, never with a manager lock
   // held, in the order events happen for one domain.

@@ -118,6 +118,7 @@ class ManagerImpl final : public Manager {
   Result<UniqueFd> open_console(const xml::Uuid& uuid, bool force,
                                 std::function<void()> on_revoked) override;
   void release_console(const xml::Uuid& uuid) override;
+  std::string emulator() const override { return vmm_binary_; }
   SubscriptionId subscribe(EventSink sink) override;
   void unsubscribe(SubscriptionId id) override;
 

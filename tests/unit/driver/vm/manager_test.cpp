@@ -81,6 +81,7 @@ TEST_F(ManagerTest, DefineListLookupAndXml) {
   EXPECT_EQ(missing.error().message(),
             std::string("Domain not found: no domain with matching uuid '") + kOtherUuid + "'");
 
+  EXPECT_EQ(manager_->emulator(), "/bin/false");
   auto list = manager_->list();
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].state, VIR_DOMAIN_SHUTOFF);
