@@ -82,7 +82,7 @@ def window_titles(env):
 def test():
     xvfb = a.require("Xvfb")
     a.require("virt-manager")
-    a.require("xwininfo")
+    a.check(a.shutil.which("xwininfo"), "xwininfo (x11-utils) is missing: scripts/install-deps.sh")
     tmp = a.workdir("virt-manager")
     artifacts = a.artifact_dir()
     clone = a.make_clone(tmp, TICKER_BIN, NAME)
