@@ -57,8 +57,8 @@ Result<void> auth_list(Connection&, XdrReader& args, XdrWriter& reply) {
 }
 
 Result<void> supports_feature(Connection&, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(int32_t feature, args.read_i32("feature"));  // the only field: no flags
-  AMBER_TRY(args.expect_end("CONNECT_SUPPORTS_FEATURE"));
+  AMBER_TRY_ASSIGN(int32_t feature, args.read_i32("feature"));
+  AMBER_TRY(args.expect_end("CONNECT_SUPPORTS_FEATURE"));  // {i32 feature}: no flags
   // Keepalive: we answer PINGs. Close callbacks: a no-op registration.
   // Event callbacks: CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY and the
   // DOMAIN_EVENT_CALLBACK_* messages (dispatch/events, protocol/connection_events).

@@ -84,7 +84,7 @@ def good_wire_client(path, index, barrier, results):
                     return payload
 
         call(66)
-        supported = call(60, struct.pack(">iI", 14, 0))
+        supported = call(60, struct.pack(">i", 14))
         call(1, struct.pack(">I", 1) + xdr_string("amber:///system") + struct.pack(">I", 0))
         hostname = call(59)
         (callback,) = struct.unpack(">i", call(316, struct.pack(">iI", 0, 0)))

@@ -161,7 +161,6 @@ TEST_F(ServerTest, AdvertisesEventCallbacks) {
   WireClient client = open_client();
   rpc::XdrWriter args;
   args.write_i32(14);  // VIR_DRV_FEATURE_REMOTE_EVENT_CALLBACK
-  args.write_u32(0);
   client.call(kProcSupportsFeature, 1, args);
   Frame reply = expect_reply(client, kProcSupportsFeature, 1);
   rpc::XdrReader reader(reply.body);
