@@ -67,11 +67,23 @@ print(w, h, round(mean, 1), round(var, 1), len(set(grey)))
 """
 
 
-def free_display():
-    for n in range(90, 200):
-        if not os.path.exists("/tmp/.X11-unix/X%d" % n) and not os.path.exists("/tmp/.X%d-lock" % n):
-            return ":%d" % n
-    raise a.TestFailure("no free X display between :90 and :199")
+def start_xvfb(xvfb, log):
+    """Xvfb on a display it picks itself (-displayfd: no race with other
+    X servers on this machine); returns (process, ":N")."""
+    read_end, write_end = os.pipe()
+    x = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", "1280x900x24",
+                          "-nolisten", "tcp"], stdout=log, stderr=log, pass_fds=(write_end,))
+    os.close(write_end)
+    number = b""
+    deadline = time.time() + 30
+    while time.time() < deadline and not number.endswith(b"\n"):
+        chunk = os.read(read_end, 16)
+        if not chunk:
+            break
+        number += chunk
+    os.close(read_end)
+    a.check(number.strip().isdigit(), "Xvfb did not report its display: %s" % open(log.name).read())
+    return x, ":" + number.decode().strip()
 
 
 def window_titles(env):
@@ -86,21 +98,19 @@ def test():
     tmp = a.workdir("virt-manager")
     artifacts = a.artifact_dir()
     clone = a.make_clone(tmp, TICKER_BIN, NAME)
-    display = free_display()
     xlog = open(os.path.join(tmp, "xvfb.log"), "w")
-    x = subprocess.Popen([xvfb, display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
-                         stdout=xlog, stderr=xlog)
+    x, display = start_xvfb(xvfb, xlog)
     home = os.path.join(tmp, "home")
     os.makedirs(home)
     xenv = dict(os.environ, DISPLAY=display, HOME=home, XDG_CONFIG_HOME=home + "/.config",
                 XDG_CACHE_HOME=home + "/.cache", XDG_RUNTIME_DIR=tmp, GSETTINGS_BACKEND="memory",
                 NO_AT_BRIDGE="1", LIBVIRT_AUTOSTART="0")
-    for _ in range(100):
-        if os.path.exists("/tmp/.X11-unix/X" + display[1:]) or x.poll() is not None:
-            break
-        time.sleep(0.1)
     a.check(x.poll() is None, "Xvfb %s did not start: %s" % (display, open(xlog.name).read()))
-    daemon = a.Daemon(DAEMON, VMM, tmp)
+    try:
+        daemon = a.Daemon(DAEMON, VMM, tmp)
+    except Exception:
+        x.terminate()
+        raise
     manager = None
     problems = []
     shot = os.path.join(artifacts, "virt-manager-console.png")
