@@ -127,6 +127,24 @@ class Daemon:
                 self.process.kill()
                 self.process.wait()
         self.stderr.close()
+        self.kill_leftover_vmms()
+
+    def kill_leftover_vmms(self):
+        """The daemon leaves running domains to re-attach to after a
+        restart; a test's own ones are ended here (only amber-vmm processes
+        whose control socket is in this daemon's run dir)."""
+        run_dir = os.path.join(self.tmp, "run")
+        for entry in os.listdir(run_dir) if os.path.isdir(run_dir) else []:
+            if not entry.endswith(".pid"):
+                continue
+            try:
+                pid = int(open(os.path.join(run_dir, entry)).read().split()[0])
+                cmdline = open("/proc/%d/cmdline" % pid, "rb").read().decode(errors="replace")
+            except (OSError, ValueError, IndexError):
+                continue
+            if "amber-vmm" in cmdline and run_dir in cmdline:
+                log("killing leftover amber-vmm %d (%s)" % (pid, entry))
+                os.kill(pid, 9)
 
 
 def rpc_errors(debug_stderr):
