@@ -20,6 +20,10 @@ PACKAGES=(
   gcc-multilib binutils cpio xz-utils gzip
   # the libvirt-compatible daemon: real clients as test peers, enum headers
   libvirt-clients python3-libvirt libvirt-dev
+  # virt-install and virt-manager against the daemon, under a virtual X
+  # server; screenshots through python3-gi's Gdk (gtk3 comes with
+  # virt-manager), window titles through xwininfo
+  virt-manager virtinst xvfb x11-utils python3-gi gir1.2-gtk-3.0
   # test scripts
   python3 util-linux procps
   # lint tests (format, tidy)

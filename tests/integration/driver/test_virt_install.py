@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Debian's virt-install against virtamberd in the qemu compatibility mode
+(qemu+unix:///system?socket=DIR/virtamberd-sock):
+  1. `virt-install --dry-run --print-xml` writes XML that `virsh define`
+     accepts on Amber (and it is undefined again);
+  2. `virt-install --import` defines and starts a domain on a qcow2 linked
+     clone of the boot-sector probe; virsh sees it running and the guest
+     prints its serial lines (SeaBIOS loads the probe from virtio-blk).
+Usage: test_virt_install.py VIRTAMBERD AMBER_VMM BOOT_BIN
+On failure it prints the client's failed RPC calls (LIBVIRT_DEBUG=1)."""
+import os
+import sys
+
+import amberd as a
+
+DAEMON, VMM, BOOT_BIN = sys.argv[1:4]
+NAME = "amber-vi"
+
+# Amber's device set: one virtio-blk disk, COM1 as the serial console, no
+# NIC, graphics, sound, USB, balloon or RNG; the machine the capabilities
+# offer (i440FX: virtinst picks q35 only when it is listed); the host CPU;
+# the clock without tick policies (amber-vmm cannot choose them) and no HPET.
+AMBER_OPTIONS = [
+    "--memory", "128", "--vcpus", "1",
+    "--cpu", "host-passthrough",
+    "--graphics", "none", "--network", "none", "--sound", "none",
+    "--controller", "usb,model=none", "--memballoon", "none", "--rng", "none",
+    "--console", "pty,target_type=serial",
+    "--clock", "offset=utc,hpet_present=no",
+    "--osinfo", "detect=on,require=off",
+    "--noautoconsole",
+]
+
+
+def virt_install(daemon, *args, debug=True):
+    env = dict(daemon.env)
+    if debug:
+        env.update(LIBVIRT_DEBUG="1", LIBVIRT_LOG_OUTPUTS="1:stderr")
+    return a.run(["virt-install", "--connect", daemon.uri, *args], timeout=120, env=env)
+
+
+def explain(what, out, daemon):
+    failed = a.rpc_errors(out.stderr)
+    return ("%s (rc %d)\nstdout: %s\nfailed RPC calls (proc, error): %s\nclient errors:\n%s\n"
+            "daemon log:\n%s" % (what, out.returncode, out.stdout[-3000:], failed,
+                                 a.client_errors(out.stderr), daemon.log_text()))
+
+
+def test():
+    a.require("virt-install")
+    a.require("virsh")
+    tmp = a.workdir("virt-install")
+    clone = a.make_clone(tmp, BOOT_BIN, NAME)
+    daemon = a.Daemon(DAEMON, VMM, tmp)
+    problems = []
+    try:
+        disk = "--disk", "path=%s,bus=virtio,format=qcow2" % clone
+        # 1. --print-xml output is accepted by virsh define.
+        out = virt_install(daemon, "--import", "--name", NAME + "-xml", *disk, *AMBER_OPTIONS,
+                           "--dry-run", "--print-xml")
+        if out.returncode != 0 or "<domain" not in out.stdout:
+            problems.append(explain("virt-install --dry-run --print-xml", out, daemon))
+        else:
+            xml_path = os.path.join(tmp, "printed.xml")
+            with open(xml_path, "w") as f:
+                f.write(out.stdout)
+            with open(os.path.join(a.artifact_dir(), "virt-install-print.xml"), "w") as f:
+                f.write(out.stdout)
+            defined = daemon.virsh("define", xml_path, debug=True)
+            if defined.returncode != 0:
+                problems.append(explain("virsh define of virt-install's XML", defined, daemon) +
+                                "\nXML:\n" + out.stdout)
+            else:
+                gone = daemon.virsh("undefine", NAME + "-xml")
+                if gone.returncode != 0:
+                    problems.append("virsh undefine %s-xml: %s" % (NAME, gone.stderr))
+
+        # 2. virt-install --import creates and starts the domain.
+        out = virt_install(daemon, "--import", "--name", NAME, *disk, *AMBER_OPTIONS)
+        if out.returncode != 0:
+            problems.append(explain("virt-install --import", out, daemon))
+            raise a.TestFailure("\n\n".join(problems))
+        a.log("virt-install: " + " ".join(out.stdout.split()[-12:]))
+        # The probe reports through COM1 and then ends the VM through the
+        # isa-debug-exit port, so the domain is running only for the few
+        # seconds SeaBIOS and the probe take: look for it at once.
+        state = daemon.domstate(NAME)
+        listed = daemon.virsh("list", "--all").stdout
+        if state not in ("running", "shut off") or NAME not in listed:
+            problems.append("after virt-install: domstate %r, list:\n%s\n%s" % (state, listed,
+                                                                            daemon.log_text()))
+        elif state != "running":
+            problems.append("the domain was already %r right after virt-install" % state)
+        text = a.read_console(daemon, NAME, "BOOT: RESULT PASS", 90)
+        log_file = os.path.join(daemon.log_dir, NAME + ".log")
+        vmm_log = open(log_file, errors="replace").read() if os.path.exists(log_file) else ""
+        with open(os.path.join(a.artifact_dir(), "virt-install-console.txt"), "w") as f:
+            f.write(text)
+        if "BOOT: RESULT PASS" not in text and "BOOT: RESULT PASS" not in vmm_log:
+            problems.append("the probe's serial line 'BOOT: RESULT PASS' did not appear on the "
+                            "console:\n%s\nVMM log:\n%s\ndaemon log:\n%s" %
+                            (text[-2000:], vmm_log[-2000:], daemon.log_text()))
+        else:
+            a.log("serial console: BOOT: RESULT PASS")
+        # The probe's int 13h writes landed in the linked clone.
+        for _ in range(60):
+            if daemon.domstate(NAME) != "running":
+                break
+            a.time.sleep(1)
+        daemon.virsh("destroy", NAME)
+        sector = os.path.join(tmp, "sector32.raw")
+        a.run(["qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", clone, sector], timeout=30)
+        data = open(sector, "rb").read()[32 * 512:33 * 512] if os.path.exists(sector) else b""
+        if b"AMBERBOOTWRITE0" not in data:
+            problems.append("the probe's write to sector 32 is not in the clone")
+        gone = daemon.virsh("undefine", NAME)
+        if gone.returncode != 0:
+            problems.append("virsh undefine %s: %s" % (NAME, gone.stderr))
+    finally:
+        daemon.stop()
+    if problems:
+        raise a.TestFailure("\n\n".join(problems))
+
+
+if __name__ == "__main__":
+    a.main(test)
