@@ -40,4 +40,41 @@ Result<void> list_all_nwfilters(protocol::Connection& connection, rpc::XdrReader
   return empty_list(connection, args, reply, "CONNECT_LIST_ALL_NWFILTERS");
 }
 
+// Storage pools come with the storage driver (issue 9); until then the
+// list is empty, which virt-install and virt-manager accept.
+Result<void> list_all_storage_pools(protocol::Connection& connection, rpc::XdrReader& args,
+                                    rpc::XdrWriter& reply) {
+  return empty_list(connection, args, reply, "CONNECT_LIST_ALL_STORAGE_POOLS");
+}
+
+// No pools, so no volume has any path; virt-install then uses the path
+// as a plain file (it treats "no storage vol with matching path" as that).
+Result<void> storage_vol_lookup_by_path(protocol::Connection& connection, rpc::XdrReader& args,
+                                        rpc::XdrWriter&) {
+  AMBER_TRY_ASSIGN(std::string path, args.read_string("path", 4096));
+  AMBER_TRY(args.expect_end("STORAGE_VOL_LOOKUP_BY_PATH"));
+  if (!connection.opened) return Error(ErrorKind::kInvalidArgument, "the connection is not open");
+  return Error(ErrorKind::kNotFound, "no storage vol with matching path '" + path + "'");
+}
+
+Result<void> num_of_networks(protocol::Connection& connection, rpc::XdrReader& args,
+                             rpc::XdrWriter& reply) {
+  AMBER_TRY(args.expect_end("CONNECT_NUM_OF_NETWORKS"));
+  if (!connection.opened) return Error(ErrorKind::kInvalidArgument, "the connection is not open");
+  reply.write_i32(0);
+  return {};
+}
+
+Result<void> node_num_of_devices(protocol::Connection& connection, rpc::XdrReader& args,
+                                 rpc::XdrWriter& reply) {
+  AMBER_TRY_ASSIGN(auto cap, args.read_optional_string("cap", 4096));
+  AMBER_TRY_ASSIGN(uint32_t flags, args.read_u32("flags"));
+  (void)cap;
+  (void)flags;
+  AMBER_TRY(args.expect_end("NODE_NUM_OF_DEVICES"));
+  if (!connection.opened) return Error(ErrorKind::kInvalidArgument, "the connection is not open");
+  reply.write_i32(0);
+  return {};
+}
+
 }  // namespace amber::driver::dispatch

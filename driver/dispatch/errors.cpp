@@ -53,6 +53,12 @@ protocol::RemoteError to_domain_error(const Error& error, protocol::ErrorFamily 
 
 protocol::RemoteError to_remote_error(const Error& error, protocol::ErrorFamily family) {
   if (family == protocol::ErrorFamily::kGeneric) return to_remote_error(error);
+  if (family == protocol::ErrorFamily::kStorageVolume) {
+    if (error.kind() == ErrorKind::kNotFound)
+      return make(VIR_ERR_NO_STORAGE_VOL, VIR_FROM_STORAGE,
+                  prefixed("Storage volume not found: ", error.message()));
+    return to_remote_error(error);
+  }
   return to_domain_error(error, family);
 }
 

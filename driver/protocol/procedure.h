@@ -32,8 +32,9 @@ enum class SocketKind { kReadWrite, kReadOnly };
 // Which libvirt codes a handler's error kinds become (dispatch/errors.h):
 // kDomain turns kCorrupt into VIR_ERR_XML_ERROR and kUnsupported into
 // VIR_ERR_CONFIG_UNSUPPORTED; kDomainOperation turns kUnsupported into
-// VIR_ERR_OPERATION_UNSUPPORTED (a shutdown the VMM cannot do).
-enum class ErrorFamily { kGeneric, kDomain, kDomainOperation };
+// VIR_ERR_OPERATION_UNSUPPORTED (a shutdown the VMM cannot do);
+// kStorageVolume turns kNotFound into VIR_ERR_NO_STORAGE_VOL.
+enum class ErrorFamily { kGeneric, kDomain, kDomainOperation, kStorageVolume };
 
 // Facts about the host and daemon that connect-level calls report.
 struct DaemonInfo {
