@@ -59,7 +59,7 @@ Result<std::vector<Segment>> program_headers(const std::vector<uint8_t>& elf) {
     Segment s{};
     bool ok_read;
     if (is64) {
-      uint64_t v[4];
+      uint64_t v[4]{};  // zero when a read fails (ok_read is checked after)
       ok_read = read_at(elf, at, &s.type) && read_at(elf, at + 8, &s.offset) &&
                 read_at(elf, at + 24, &v[0]) && read_at(elf, at + 32, &v[1]) &&
                 read_at(elf, at + 40, &v[2]);
@@ -67,7 +67,7 @@ Result<std::vector<Segment>> program_headers(const std::vector<uint8_t>& elf) {
       s.filesz = v[1];
       s.memsz = v[2];
     } else {
-      uint32_t v[5];
+      uint32_t v[5]{};
       ok_read = read_at(elf, at, &s.type) && read_at(elf, at + 4, &v[0]) &&
                 read_at(elf, at + 12, &v[1]) && read_at(elf, at + 16, &v[2]) &&
                 read_at(elf, at + 20, &v[3]);

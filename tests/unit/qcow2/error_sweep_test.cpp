@@ -13,7 +13,7 @@
 // writes into clusters shared with an internal snapshot (made by qemu-img),
 // discards and write_zeroes, enough data to move the refcount table (512-byte
 // clusters) or add refcount blocks (4 KiB clusters), and resizes that grow
-// the L1 table in place and move it.
+// the L1 table in place and move it, and one with preallocation=falloc.
 //
 // AMBER_ERROR_SWEEP_STRIDE=K runs only every K-th N (for slow builds, e.g.
 // ASan); the test prints what it covered.
@@ -43,6 +43,7 @@ struct Op {
   OpKind kind;
   uint64_t offset = 0;  // kResize: the new size
   uint64_t length = 0;
+  Preallocation prealloc = Preallocation::kOff;  // kResize
 };
 
 struct Config {
@@ -79,6 +80,10 @@ std::vector<Op> workload(const Config& c) {
   ops.push_back({OpKind::kFlush});
   ops.push_back({OpKind::kResize, c.big_grow});
   ops.push_back({OpKind::kWrite, c.big_grow - cs, cs});
+  ops.push_back({OpKind::kFlush});
+  // falloc: the refcount table moves to the file's end, the data run follows.
+  ops.push_back({OpKind::kResize, c.big_grow + 8 * cs, 0, Preallocation::kFalloc});
+  ops.push_back({OpKind::kWrite, c.big_grow + 4 * cs, cs});
   ops.push_back({OpKind::kFlush});
   return ops;
 }
@@ -131,7 +136,7 @@ Result<void> apply(Image& image, const Op& op, const std::vector<std::byte>& dat
     case OpKind::kFlush:
       return image.flush();
     case OpKind::kResize:
-      return image.resize(op.offset, Preallocation::kOff);
+      return image.resize(op.offset, op.prealloc);
   }
   return ok();
 }
@@ -220,7 +225,7 @@ std::string verify(const Fixture& f, const std::vector<Op>& ops, test::SharedMem
                                                    {kMiB, kMiB + c.fill},
                                                    {c.size - 2 * cs, c.size + 2 * cs},
                                                    {c.small_grow - 2 * cs, c.small_grow},
-                                                   {c.big_grow - 2 * cs, c.big_grow},
+                                                   {c.big_grow - 2 * cs, c.big_grow + 8 * cs},
                                                    {c.fresh - cs, c.fresh + 2 * cs}};
   for (auto [from, to] : regions) {
     to = std::min(to, image->size());
