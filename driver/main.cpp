@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -139,7 +140,9 @@ int main(int argc, char** argv) {
   options.daemon.run_dir = value_or(config.run_dir, "/run/libvirt/amber");
   options.daemon.log_dir = value_or(config.log_dir, "/var/log/libvirt/amber");
   if (config.vmm_binary) {
-    options.daemon.vmm_binary = *config.vmm_binary;
+    // A relative path is taken from the directory the daemon started in,
+    // whatever directory a domain's process later runs in.
+    options.daemon.vmm_binary = std::filesystem::absolute(*config.vmm_binary).string();
   } else {
     auto found = server::find_vmm_binary();
     if (found.ok()) {
