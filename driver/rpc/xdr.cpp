@@ -76,7 +76,7 @@ Result<std::vector<uint8_t>> XdrReader::read_opaque(std::string_view field, uint
 
 Result<std::string> XdrReader::read_string(std::string_view field, uint32_t max_length) {
   AMBER_TRY_ASSIGN(auto bytes, read_opaque(field, max_length));
-  if (std::memchr(bytes.data(), 0, bytes.size()) != nullptr) {
+  if (!bytes.empty() && std::memchr(bytes.data(), 0, bytes.size()) != nullptr) {
     return corrupt(field, "string contains a NUL byte");
   }
   return std::string(bytes.begin(), bytes.end());
