@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <span>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "driver/protocol/limits.h"
 #include "vmmctl/launch.h"
@@ -150,6 +152,31 @@ Result<void> no_flags(uint32_t flags, std::string_view function) {
                                                 ") in function " + std::string(function));
 }
 
+// The reply of NODE_GET_MEMORY_STATS and NODE_GET_CPU_STATS: {field, u64}
+// pairs and their count. nparams 0 is libvirt's size query (no pairs, just
+// how many there are); any other value must be exactly that count.
+Result<void> write_node_stats(rpc::XdrWriter& reply,
+                              std::span<const std::pair<const char*, uint64_t>> stats,
+                              int32_t nparams, std::string_view api) {
+  const auto count = static_cast<int32_t>(stats.size());
+  if (nparams == 0) {
+    reply.write_u32(0);
+    reply.write_i32(count);
+    return {};
+  }
+  if (nparams != count) {
+    return Error(ErrorKind::kInvalidArgument,
+                 "nparams in " + std::string(api) + " must be " + std::to_string(count));
+  }
+  reply.write_u32(static_cast<uint32_t>(count));
+  for (const auto& [field, value] : stats) {
+    reply.write_string(field);
+    reply.write_u64(value);
+  }
+  reply.write_i32(count);
+  return {};
+}
+
 }  // namespace
 
 Result<void> node_get_info(protocol::Connection& connection, rpc::XdrReader& args,
@@ -267,23 +294,7 @@ Result<void> node_get_memory_stats(protocol::Connection& connection, rpc::XdrRea
       {"buffers", meminfo.buffers_kib},
       {"cached", meminfo.cached_kib},
   };
-  constexpr int32_t kCount = static_cast<int32_t>(std::size(stats));
-  if (nparams == 0) {  // the size query: no params, nparams = how many there are
-    reply.write_u32(0);
-    reply.write_i32(kCount);
-    return {};
-  }
-  if (nparams != kCount) {
-    return Error(ErrorKind::kInvalidArgument,
-                 "nparams in virNodeGetMemoryStats must be " + std::to_string(kCount));
-  }
-  reply.write_u32(kCount);
-  for (const auto& [field, value] : stats) {
-    reply.write_string(field);
-    reply.write_u64(value);
-  }
-  reply.write_i32(kCount);
-  return {};
+  return write_node_stats(reply, stats, nparams, "virNodeGetMemoryStats");
 }
 
 Result<void> node_get_cpu_stats(protocol::Connection& connection, rpc::XdrReader& args,
@@ -304,23 +315,7 @@ Result<void> node_get_cpu_stats(protocol::Connection& connection, rpc::XdrReader
       {"idle", times.idle_ns},
       {"iowait", times.iowait_ns},
   };
-  constexpr int32_t kCount = static_cast<int32_t>(std::size(stats));
-  if (nparams == 0) {
-    reply.write_u32(0);
-    reply.write_i32(kCount);
-    return {};
-  }
-  if (nparams != kCount) {
-    return Error(ErrorKind::kInvalidArgument,
-                 "nparams in virNodeGetCPUStats must be " + std::to_string(kCount));
-  }
-  reply.write_u32(kCount);
-  for (const auto& [field, value] : stats) {
-    reply.write_string(field);
-    reply.write_u64(value);
-  }
-  reply.write_i32(kCount);
-  return {};
+  return write_node_stats(reply, stats, nparams, "virNodeGetCPUStats");
 }
 
 Result<void> node_get_free_memory(protocol::Connection& connection, rpc::XdrReader& args,
