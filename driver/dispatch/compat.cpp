@@ -47,8 +47,9 @@ Result<void> list_all_storage_pools(protocol::Connection& connection, rpc::XdrRe
   return empty_list(connection, args, reply, "CONNECT_LIST_ALL_STORAGE_POOLS");
 }
 
-// No pools, so no volume has any path; virt-install then uses the path
-// as a plain file (it treats "no storage vol with matching path" as that).
+// No pools, so no volume has any path: VIR_ERR_NO_STORAGE_VOL, as libvirt
+// answers for an unmanaged path. (virt-install then defines a pool for the
+// path's directory, which needs the storage driver of issue 9.)
 Result<void> storage_vol_lookup_by_path(protocol::Connection& connection, rpc::XdrReader& args,
                                         rpc::XdrWriter&) {
   AMBER_TRY_ASSIGN(std::string path, args.read_string("path", 4096));
