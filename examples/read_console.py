@@ -12,20 +12,19 @@ import sys
 import time
 
 
-def main():
-    if len(sys.argv) < 4:
-        print(__doc__, file=sys.stderr)
-        return 2
-    uri, name, until = sys.argv[1], sys.argv[2], sys.argv[3].encode()
-    seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
+def read_console(uri, name, until, seconds, out=None):
+    """Runs `virsh -c URI console NAME` on a pty until UNTIL (bytes) appears,
+    SECONDS pass or virsh ends; copies what it reads to OUT (a text stream)
+    when given. Returns (time.perf_counter() when UNTIL was seen or None,
+    every byte read)."""
     pid, fd = pty.fork()
     if pid == 0:
         os.execvp('virsh', ['virsh', '-c', uri, 'console', name])
     seen = b''
-    found = False
+    matched_at = None
     deadline = time.monotonic() + seconds
     try:
-        while time.monotonic() < deadline and not found:
+        while time.monotonic() < deadline and matched_at is None:
             ready, _, _ = select.select([fd], [], [], 0.5)
             if not ready:
                 continue
@@ -36,17 +35,29 @@ def main():
             if not chunk:
                 break
             seen += chunk
-            sys.stdout.write(chunk.decode('utf-8', 'replace').replace('\r', ''))
-            sys.stdout.flush()
-            found = until in seen
+            if out is not None:
+                out.write(chunk.decode('utf-8', 'replace').replace('\r', ''))
+                out.flush()
+            if until in seen:
+                matched_at = time.perf_counter()
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(fd)
-    if not found:
+    return matched_at, seen
+
+
+def main():
+    if len(sys.argv) < 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    uri, name, until = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+    seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
+    matched_at, _ = read_console(uri, name, until, seconds, out=sys.stdout)
+    if matched_at is None:
         print('\nread_console: %r not seen within %.0f s' % (until.decode(), seconds),
               file=sys.stderr)
-    return 0 if found else 1
+    return 0 if matched_at is not None else 1
 
 
 if __name__ == '__main__':

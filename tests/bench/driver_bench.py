@@ -25,8 +25,6 @@ does not exist and removes it at the end.
 import argparse
 import multiprocessing
 import os
-import pty
-import select
 import shutil
 import signal
 import statistics
@@ -37,6 +35,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(SOURCE_ROOT, 'examples'))
+from read_console import read_console  # noqa: E402 (the demo's pty console reader)
 QEMU_CONF = '/etc/libvirt/qemu.conf'
 
 DOMAIN_XML = """<domain type='kvm'>
@@ -172,36 +172,15 @@ def start_to_first_line(daemon, name, timeout=120.0):
     """Seconds from `virsh start` to the first 'BOOT:' line on virsh console."""
     t0 = time.perf_counter()
     daemon.virsh('start', name)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp('virsh', ['virsh', '-c', daemon.uri, 'console', name])
-    seen = b''
-    elapsed = None
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
-            if b'BOOT:' in seen:
-                elapsed = time.perf_counter() - t0
-                break
+        matched_at, seen = read_console(daemon.uri, name, b'BOOT:', timeout)
     finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(fd)
         daemon.virsh('destroy', name, check=False)
-    if elapsed is None:
+    if matched_at is None:
         print('  %s: no BOOT: line within %.0f s; console showed %r' % (daemon.label, timeout,
                                                                          seen[-300:]))
-    return elapsed
+        return None
+    return matched_at - t0
 
 
 def rpc_loop(uri, seconds, queue):
