@@ -37,6 +37,22 @@ std::string domain_xml(const std::string& name, const std::string& uuid,
          "<serial type='pty'><target port='0'/></serial></devices></domain>";
 }
 
+// A sink that captures a test's locals must be gone before they are: the
+// manager's event worker may still deliver (the SHUTOFF of a destroy, say)
+// after the test body returns. unsubscribe() waits for a delivery in flight.
+class Subscription {
+ public:
+  Subscription(Manager& manager, EventSink sink)
+      : manager_(manager), id_(manager.subscribe(std::move(sink))) {}
+  ~Subscription() { manager_.unsubscribe(id_); }
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+
+ private:
+  Manager& manager_;
+  SubscriptionId id_;
+};
+
 class ManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -130,7 +146,7 @@ TEST_F(ManagerTest, RedefineUpdatesAndEventsAreDelivered) {
   std::mutex mutex;
   std::condition_variable cv;
   std::vector<LifecycleEvent> events;
-  manager_->subscribe([&](const DomainEvent& event) {
+  const Subscription subscription(*manager_, [&](const DomainEvent& event) {
     std::lock_guard lock(mutex);
     if (auto* lifecycle = std::get_if<LifecycleEvent>(&event)) events.push_back(*lifecycle);
     cv.notify_all();
@@ -239,7 +255,7 @@ TEST_F(ManagerTest, DiskErrorWithActionStopPausesAndNamesTheDisk) {
   std::mutex mutex;
   std::condition_variable cv;
   std::vector<DomainEvent> events;
-  manager_->subscribe([&](const DomainEvent& event) {
+  const Subscription subscription(*manager_, [&](const DomainEvent& event) {
     std::lock_guard lock(mutex);
     events.push_back(event);
     cv.notify_all();
@@ -358,7 +374,7 @@ TEST_F(ManagerTest, DeviceFailedIsACrashAndOnCrashDestroys) {
   options_.vmm_binary = AMBER_FAKE_VMM;
   reopen();
   EventLog log;
-  manager_->subscribe(log.sink());
+  const Subscription subscription(*manager_, log.sink());
   ASSERT_TRUE(manager_->define(domain_xml("panic", kUuid), 0).ok());
   ASSERT_TRUE(manager_->start(uuid(), 0).ok());
   EXPECT_TRUE(log.wait(VIR_DOMAIN_EVENT_CRASHED, VIR_DOMAIN_EVENT_CRASHED_PANICKED));
@@ -373,7 +389,7 @@ TEST_F(ManagerTest, GuestResetWithOnRebootDestroyStopsForGood) {
   options_.vmm_binary = AMBER_FAKE_VMM;
   reopen();
   EventLog log;
-  manager_->subscribe(log.sink());
+  const Subscription subscription(*manager_, log.sink());
   std::string xml = domain_xml("reboot", kUuid);
   xml.replace(xml.find("<devices>"), 0,
               "<on_poweroff>restart</on_poweroff><on_reboot>destroy</on_reboot>");
