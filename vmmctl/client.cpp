@@ -154,6 +154,13 @@ Result<Event> Client::wait_event(std::chrono::milliseconds timeout) {
     if (!event.ok()) return fail(std::move(event).error().with_context("control"));
     events_.push_back(std::move(event).value());
   }
+  return pop_event();
+}
+
+// Out of line: GCC 12 at -O3 inlines the move of the variant into
+// Result<Event> and then warns (-Wmaybe-uninitialized) about members of
+// alternatives the variant does not hold.
+[[gnu::noinline]] Event Client::pop_event() {
   Event event = std::move(events_.front());
   events_.pop_front();
   return event;

@@ -73,6 +73,7 @@ class Client {
   Result<Message> read_message(std::chrono::steady_clock::time_point deadline);
   Result<void> fill(std::chrono::steady_clock::time_point deadline);
   Error fail(Error error);
+  Event pop_event();  // the front of events_, removed
 
   UniqueFd fd_;
   std::chrono::milliseconds timeout_;
