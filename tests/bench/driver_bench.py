@@ -13,7 +13,10 @@ domain files where libvirtd keeps them, removed again at the end). The
 same boot-sector probe guest on the same kind of qcow2 linked clone runs
 under both; the rows alternate amber / qemu so that load on the machine
 hits both alike. Rows (median of N runs; lower is better except calls/s):
-  - virsh start to the guest's first serial line read through virsh console
+  - virsh start to the guest's first serial line read through virsh console,
+    and the `virsh start` call alone (the daemon's and the VMM's own launch
+    cost; the rest is SeaBIOS, which runs the same in both and, on a
+    software KVM, takes seconds)
   - virsh list --all with 1, 100 and 1000 defined domains
   - virsh dumpxml, virsh domstats of the running domain
   - RPC round trips per second for virConnectGetVersion, 1 and 50 clients
@@ -26,15 +29,12 @@ import argparse
 import multiprocessing
 import os
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_ROOT = os.path.dirname(os.path.dirname(HERE))
+from benchlib import SOURCE_ROOT, Table, median, run, start_amber, start_libvirtd
+
 sys.path.insert(0, os.path.join(SOURCE_ROOT, 'examples'))
 from read_console import read_console  # noqa: E402 (the demo's pty console reader)
 QEMU_CONF = '/etc/libvirt/qemu.conf'
@@ -74,88 +74,6 @@ def domain_xml(label, name, disk):
     return DOMAIN_XML.format(name=name, disk=disk, cpu=CPU_XML[label])
 
 
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, **kw)
-
-
-class Daemon:
-    """One daemon under test: its URI, process and per-run disk."""
-
-    def __init__(self, label, uri, proc, tmp):
-        self.label, self.uri, self.proc, self.tmp = label, uri, proc, tmp
-
-    def virsh(self, *args, check=True):
-        r = subprocess.run(['virsh', '-c', self.uri] + list(args), check=False,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        if check and r.returncode != 0:
-            sys.exit('%s: virsh %s failed: %s' % (self.label, ' '.join(args), r.stderr.strip()))
-        return r
-
-    def timed(self, *args):
-        t0 = time.perf_counter()
-        self.virsh(*args)
-        return time.perf_counter() - t0
-
-    def rss_kib(self):
-        with open('/proc/%d/status' % self.proc.pid) as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1])
-        return 0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def wait_socket(path, proc, what):
-    for _ in range(200):
-        if os.path.exists(path):
-            return
-        if proc.poll() is not None:
-            sys.exit('%s exited with status %d before creating %s' % (what, proc.returncode, path))
-        time.sleep(0.05)
-    sys.exit('%s did not create %s' % (what, path))
-
-
-def start_amber(build, tmp):
-    d = os.path.join(tmp, 'amber')
-    for sub in ('sock', 'etc', 'run', 'log', 'lib'):
-        os.makedirs(os.path.join(d, sub), exist_ok=True)
-    log = open(os.path.join(d, 'virtamberd.log'), 'w')
-    proc = subprocess.Popen([os.path.join(build, 'driver/virtamberd'),
-                             '--socket-dir', os.path.join(d, 'sock'),
-                             '--config-dir', os.path.join(d, 'etc'),
-                             '--run-dir', os.path.join(d, 'run'),
-                             '--log-dir', os.path.join(d, 'log'),
-                             '--state-dir', os.path.join(d, 'lib')],
-                            stdout=log, stderr=subprocess.STDOUT)
-    sock = os.path.join(d, 'sock/virtamberd-sock')
-    wait_socket(sock, proc, 'virtamberd')
-    return Daemon('amber', 'amber:///system?socket=' + sock, proc, d)
-
-
-def start_qemu_driver(tmp):
-    if shutil.which('libvirtd') is None:
-        sys.exit('libvirtd is missing: apt-get install libvirt-daemon libvirt-daemon-driver-qemu')
-    d = os.path.join(tmp, 'qemu')
-    os.makedirs(d, exist_ok=True)
-    conf = os.path.join(d, 'libvirtd.conf')
-    with open(conf, 'w') as f:
-        f.write('unix_sock_dir = "%s"\nauth_unix_rw = "none"\nauth_unix_ro = "none"\n' % d)
-    log = open(os.path.join(d, 'libvirtd.log'), 'w')
-    proc = subprocess.Popen(['libvirtd', '-f', conf], stdout=log, stderr=subprocess.STDOUT)
-    sock = os.path.join(d, 'libvirt-sock')
-    wait_socket(sock, proc, 'libvirtd')
-    return Daemon('qemu', 'qemu:///system?socket=' + sock, proc, d)
-
-
 def make_disk(build, tmp, name):
     base = os.path.join(tmp, 'base.raw')
     if not os.path.exists(base):
@@ -168,10 +86,12 @@ def make_disk(build, tmp, name):
     return disk
 
 
-def start_to_first_line(daemon, name, timeout=120.0):
-    """Seconds from `virsh start` to the first 'BOOT:' line on virsh console."""
+def start_to_first_line(daemon, name, start_calls, timeout=120.0):
+    """Seconds from `virsh start` to the first 'BOOT:' line on virsh console;
+    appends the time `virsh start` itself took to START_CALLS."""
     t0 = time.perf_counter()
     daemon.virsh('start', name)
+    start_calls.append(time.perf_counter() - t0)
     try:
         matched_at, seen = read_console(daemon.uri, name, b'BOOT:', timeout)
     finally:
@@ -226,11 +146,6 @@ def undefine_prefix(daemon, prefix):
     conn.close()
 
 
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--build', default=os.path.join(SOURCE_ROOT, 'build'))
@@ -249,12 +164,13 @@ def main():
                     'user = "root"\ngroup = "root"\nstdio_handler = "file"\n')
         wrote_conf = True
     daemons = []
-    rows = []  # (label, amber, qemu, unit, higher_is_better)
+    table = None
     try:
         if args.only != 'qemu':
             daemons.append(start_amber(args.build, tmp))
         if args.only != 'amber':
-            daemons.append(start_qemu_driver(tmp))
+            daemons.append(start_libvirtd(tmp, 'libvirt-daemon libvirt-daemon-driver-qemu'))
+        table = Table(daemons)
         disks = {d.label: make_disk(args.build, tmp, 'bench-' + d.label) for d in daemons}
         for d in daemons:
             xml = os.path.join(tmp, d.label + '-probe.xml')
@@ -262,41 +178,37 @@ def main():
                 f.write(domain_xml(d.label, 'bprobe', disks[d.label]))
             d.virsh('define', xml)
 
-        def row(label, unit, fn, higher=False, runs=args.runs):
-            values = {d.label: [] for d in daemons}
-            for _ in range(runs):
-                for d in daemons:
-                    values[d.label].append(fn(d))
-            rows.append((label, median(values.get('amber', [])), median(values.get('qemu', [])),
-                         unit, higher))
-            print('  %-44s done' % label, flush=True)
+        start_calls = {d.label: [] for d in daemons}
 
-        def start_row(d):
+        def start_row(d, _):
             disks[d.label] = make_disk(args.build, tmp, 'bench-' + d.label)
-            return start_to_first_line(d, 'bprobe')
+            return start_to_first_line(d, 'bprobe', start_calls[d.label])
 
-        row('virsh start -> first serial line', 's', start_row)
-        row('virsh list --all (1 domain)', 's', lambda d: d.timed('list', '--all'), runs=5)
+        def timed(*virsh_args):
+            return lambda d, _: d.timed(*virsh_args)
+
+        table.measure('virsh start -> first serial line', 's', start_row, args.runs)
+        table.add('virsh start (the call: daemon + VMM launch)',
+                  median(start_calls.get('amber', [])), median(start_calls.get('qemu', [])), 's')
+        table.measure('virsh list --all (1 domain)', 's', timed('list', '--all'), 5)
         for d in daemons:
             define_many(d, disks[d.label], 99, 'bmany')
-        row('virsh list --all (100 domains)', 's', lambda d: d.timed('list', '--all'), runs=5)
+        table.measure('virsh list --all (100 domains)', 's', timed('list', '--all'), 5)
         rss = {d.label: d.rss_kib() for d in daemons}
-        rows.append(('daemon RSS, 100 domains defined', rss.get('amber'), rss.get('qemu'), 'KiB',
-                     False))
+        table.add('daemon RSS, 100 domains defined', rss.get('amber'), rss.get('qemu'), 'KiB')
         for d in daemons:
             define_many(d, disks[d.label], 900, 'bmore')
-        row('virsh list --all (1000 domains)', 's', lambda d: d.timed('list', '--all'), runs=5)
-        row('virsh dumpxml', 's', lambda d: d.timed('dumpxml', 'bprobe'), runs=10)
+        table.measure('virsh list --all (1000 domains)', 's', timed('list', '--all'), 5)
+        table.measure('virsh dumpxml', 's', timed('dumpxml', 'bprobe'), 10)
         for d in daemons:
             d.virsh('start', 'bprobe')
-        row('virsh domstats (running domain)', 's', lambda d: d.timed('domstats', 'bprobe'),
-            runs=10)
+        table.measure('virsh domstats (running domain)', 's', timed('domstats', 'bprobe'), 10)
         for d in daemons:
             d.virsh('destroy', 'bprobe', check=False)
-        row('getVersion round trips, 1 client', 'calls/s', lambda d: rpc_rate(d.uri, 1),
-            higher=True)
-        row('getVersion round trips, 50 clients', 'calls/s', lambda d: rpc_rate(d.uri, 50),
-            higher=True)
+        table.measure('getVersion round trips, 1 client', 'calls/s',
+                      lambda d, _: rpc_rate(d.uri, 1), args.runs, higher=True)
+        table.measure('getVersion round trips, 50 clients', 'calls/s',
+                      lambda d, _: rpc_rate(d.uri, 50), args.runs, higher=True)
     finally:
         for d in daemons:
             try:
@@ -309,20 +221,8 @@ def main():
             os.unlink(QEMU_CONF)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    print()
-    print('| row | amber (virtamberd) | qemu (libvirtd) | amber/qemu |')
-    print('|---|---|---|---|')
-    for label, a, q, unit, higher in rows:
-        def fmt(v):
-            if v is None:
-                return 'n/a'
-            if unit == 's':
-                return '%.3f s' % v
-            return '%.0f %s' % (v, unit)
-        ratio = (a / q) if (a is not None and q) else None
-        print('| %s | %s | %s | %s%s |' % (label, fmt(a), fmt(q),
-                                           'n/a' if ratio is None else '%.2f' % ratio,
-                                           ' (higher is better)' if higher else ''))
+    if table:
+        table.print()
     if args.keep:
         print('files kept in', tmp)
 
