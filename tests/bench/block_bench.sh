@@ -48,7 +48,7 @@ ops_per_sec() {
     echo "FAIL"
     return 0
   fi
-  awk '/^Sending/ { n = $2 } /^Run completed in/ { t = $4 }
+  awk '/^Sending [0-9]/ { n = $2 } /^Run completed in/ { t = $4 }
        END { if (n > 0 && t > 0) printf "%.0f\n", n / t; else print "FAIL" }' <<<"$out"
 }
 
