@@ -16,6 +16,7 @@
 #include "driver/server/config.h"
 #include "driver/server/server.h"
 #include "driver/server/vmm_binary.h"
+#include "driver/storage/pool_manager.h"
 #include "driver/vm/manager.h"
 
 #ifndef AMBER_SYSCONFDIR
@@ -185,6 +186,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.daemon.manager = manager->get();
+  amber::driver::storage::PoolManagerOptions storage_options;
+  storage_options.config_dir = options.daemon.config_dir;
+  auto storage = amber::driver::storage::PoolManager::open(storage_options);
+  if (!storage.ok()) {
+    std::fprintf(stderr, "virtamberd: storage: %s\n", storage.error().message().c_str());
+    return 1;
+  }
+  options.daemon.storage = storage->get();
   auto result = server::run_server(options);
   if (!result.ok()) {
     std::fprintf(stderr, "virtamberd: %s\n", result.error().message().c_str());
