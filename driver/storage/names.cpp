@@ -16,13 +16,13 @@ Result<void> check_component(std::string_view what, std::string_view name, size_
     return bad("is longer than " + std::to_string(max_length) + " bytes");
   }
   if (name == "." || name == "..") return bad("is not a file name");
-  if (name.front() == '.') return bad("starts with '.'");
   for (const char c : name) {
     const auto byte = static_cast<unsigned char>(c);
     if (c == '/') return bad("contains '/' (names may not leave the pool directory)");
     if (byte == 0) return bad("contains a NUL byte");
     if (byte < 0x20 || byte == 0x7f) return bad("contains a control character");
   }
+  if (name.front() == '.') return bad("starts with '.'");
   return ok();
 }
 
