@@ -175,7 +175,23 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  amber::driver::storage::PoolManagerOptions storage_options;
+  storage_options.config_dir = options.daemon.config_dir;
+  auto storage = amber::driver::storage::PoolManager::open(storage_options);
+  if (!storage.ok()) {
+    std::fprintf(stderr, "virtamberd: storage: %s\n", storage.error().message().c_str());
+    return 1;
+  }
+  options.daemon.storage = storage->get();
   amber::driver::vm::ManagerOptions manager_options;
+  // Before the manager: its autostart domains may sit on pool volumes.
+  manager_options.resolve_volume =
+      [pools = storage->get()](
+          const std::string& pool,
+          const std::string& volume) -> amber::Result<std::pair<std::string, std::string>> {
+    AMBER_TRY_ASSIGN(auto state, pools->resolve(pool, volume));
+    return std::pair(state.path, state.format);
+  };
   manager_options.config_dir = options.daemon.config_dir;
   manager_options.run_dir = options.daemon.run_dir;
   manager_options.log_dir = options.daemon.log_dir;
@@ -186,14 +202,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.daemon.manager = manager->get();
-  amber::driver::storage::PoolManagerOptions storage_options;
-  storage_options.config_dir = options.daemon.config_dir;
-  auto storage = amber::driver::storage::PoolManager::open(storage_options);
-  if (!storage.ok()) {
-    std::fprintf(stderr, "virtamberd: storage: %s\n", storage.error().message().c_str());
-    return 1;
-  }
-  options.daemon.storage = storage->get();
   auto result = server::run_server(options);
   if (!result.ok()) {
     std::fprintf(stderr, "virtamberd: %s\n", result.error().message().c_str());

@@ -16,8 +16,11 @@ python3-libvirt, against a daemon in a temporary directory:
      them, and the daemon still answers;
   5. python3-libvirt: storageVolLookupByPath and pool lifecycle/refresh
      events;
-  6. vol-delete, pool-destroy / pool-delete / pool-undefine.
-Usage: test_virsh_storage.py VIRTAMBERD CORPUS_GENERATOR"""
+  6. with AMBER_VMM and BOOT_BIN given: a domain on a <disk type='volume'>
+     (a linked clone in the pool) boots the boot-sector probe through
+     `virsh start`, and its live XML shows the file the volume resolved to;
+  7. vol-delete, pool-destroy / pool-delete / pool-undefine.
+Usage: test_virsh_storage.py VIRTAMBERD CORPUS_GENERATOR [AMBER_VMM BOOT_BIN]"""
 import importlib.util
 import json
 import os
@@ -29,6 +32,24 @@ import time
 import amberd as a
 
 DAEMON, CORPUS = sys.argv[1:3]
+VMM, BOOT_BIN = (sys.argv[3:5] + [None, None])[:2]
+
+DOMAIN_XML = """<domain type='kvm'>
+  <name>vol-vm</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source pool='p1' volume='vm.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+  </devices>
+</domain>
+"""
 
 
 def ok(daemon, *args):
@@ -206,8 +227,40 @@ def python_api(daemon, pool):
         conn.close()
 
 
+def volume_domain(daemon, pool, tmp):
+    a.make_clone(pool, BOOT_BIN, "vm")  # pool/vm-base.qcow2 <- pool/vm.qcow2
+    ok(daemon, "pool-refresh", "p1")
+    path = os.path.join(tmp, "vol-vm.xml")
+    with open(path, "w") as f:
+        f.write(DOMAIN_XML)
+    ok(daemon, "define", path)
+    a.check("pool='p1' volume='vm.qcow2'" in ok(daemon, "dumpxml", "--inactive", "vol-vm"),
+            "the inactive XML lost the volume source")
+    ok(daemon, "start", "vol-vm")
+    live = daemon.virsh("dumpxml", "vol-vm").stdout
+    text = a.read_console(daemon, "vol-vm", "BOOT: RESULT PASS", 90)
+    log_file = os.path.join(daemon.log_dir, "vol-vm.log")
+    vmm_log = open(log_file, errors="replace").read() if os.path.exists(log_file) else ""
+    a.check("BOOT: RESULT PASS" in text or "BOOT: RESULT PASS" in vmm_log,
+            "the probe did not pass on a volume disk:\n%s\n%s" % (text[-2000:], vmm_log[-2000:]))
+    a.log("live XML %s the running domain" % ("is" if " id=" in live.splitlines()[0] else "is not"))
+    if "<domain type='kvm' id=" in live:
+        a.check("file='%s'" % os.path.join(pool, "vm.qcow2") in live,
+                "the live XML does not show the resolved path:\n" + live)
+    for _ in range(60):
+        if daemon.domstate("vol-vm") != "running":
+            break
+        time.sleep(1)
+    daemon.virsh("destroy", "vol-vm")
+    ok(daemon, "undefine", "vol-vm")
+    a.log("volume disk: BOOT: RESULT PASS")
+
+
 def teardown(daemon, pool, tmp):
-    for name in ("full.raw", "full.qcow2", "clone.qcow2", "base.qcow2"):
+    names = ["full.raw", "full.qcow2", "clone.qcow2", "base.qcow2"]
+    if BOOT_BIN:
+        names += ["vm.qcow2", "vm-base.qcow2"]
+    for name in names:
         ok(daemon, "vol-delete", name, "--pool", "p1")
         a.check(not os.path.exists(os.path.join(pool, name)), name + " is still there")
     os.unlink(os.path.join(pool, "link-out"))
@@ -225,16 +278,18 @@ def test():
     a.require("qemu-img")
     a.require("qemu-io")
     tmp = a.workdir("virsh-storage")
-    daemon = a.Daemon(DAEMON, None, tmp)
+    daemon = a.Daemon(DAEMON, VMM, tmp)
     try:
         pool = pools_and_volumes(daemon, tmp)
         # The pool persists and autostarts across a daemon restart.
         daemon.stop()
-        daemon = a.Daemon(DAEMON, None, tmp)
+        daemon = a.Daemon(DAEMON, VMM, tmp)
         a.check("running" in ok(daemon, "pool-info", "p1"), "p1 did not autostart")
         refusals(daemon, pool, tmp)
         hostile_pool(daemon, tmp)
         python_api(daemon, pool)
+        if VMM and BOOT_BIN:
+            volume_domain(daemon, pool, tmp)
         teardown(daemon, pool, tmp)
     finally:
         daemon.stop()

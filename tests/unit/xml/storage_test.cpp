@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "xml/domain/domain.h"
 #include "xml/storage/pool.h"
 #include "xml/storage/volume.h"
 
@@ -134,6 +135,40 @@ TEST(StorageVolume, Units) {
   EXPECT_EQ(capacity("furlong", "1"), UINT64_MAX);  // unknown unit
   EXPECT_EQ(capacity("E", "100"), UINT64_MAX);      // overflow
   EXPECT_EQ(capacity("bytes", "-1"), UINT64_MAX);   // not a number
+}
+
+}  // namespace
+}  // namespace amber::xml
+
+namespace amber::xml {
+namespace {
+
+TEST(VolumeDisk, RoundTripsAndNeedsPoolAndVolume) {
+  const std::string xml =
+      "<domain type='kvm'><name>v</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+      "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
+      "<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/>"
+      "<source pool='default' volume='clone1.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+      "</devices></domain>";
+  auto domain = parse_domain(xml);
+  ASSERT_TRUE(domain.ok()) << domain.error().message();
+  ASSERT_EQ(domain->devices.disks.size(), 1u);
+  const Disk& disk = domain->devices.disks[0];
+  EXPECT_EQ(disk.type, DiskType::kVolume);
+  EXPECT_EQ(disk.source_pool, "default");
+  EXPECT_EQ(disk.source_volume, "clone1.qcow2");
+  const std::string formatted = format_domain(*domain, FormatFlags::kInactive);
+  EXPECT_NE(formatted.find("<disk type='volume' device='disk'>"), std::string::npos);
+  EXPECT_NE(formatted.find("<source pool='default' volume='clone1.qcow2'/>"), std::string::npos);
+  auto again = parse_domain(formatted);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(format_domain(*again, FormatFlags::kInactive), formatted);
+
+  std::string no_volume = xml;
+  no_volume.replace(no_volume.find(" volume='clone1.qcow2'"), 22, "");
+  auto refused = parse_domain(no_volume);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("volume"), std::string::npos);
 }
 
 }  // namespace
