@@ -254,6 +254,19 @@ def volume_domain(daemon, pool, tmp):
     daemon.virsh("destroy", "vol-vm")
     ok(daemon, "undefine", "vol-vm")
     a.log("volume disk: BOOT: RESULT PASS")
+    # A domain that stays up (SeaBIOS finds nothing to boot on a blank
+    # volume and waits) holds its image: delete and resize are refused.
+    ok(daemon, "vol-create-as", "p1", "blank.qcow2", "16M", "--format", "qcow2")
+    with open(path, "w") as f:
+        f.write(DOMAIN_XML.replace("vol-vm", "blank-vm").replace("vm.qcow2", "blank.qcow2"))
+    ok(daemon, "define", path)
+    ok(daemon, "start", "blank-vm")
+    a.check(daemon.domstate("blank-vm") == "running", "blank-vm is " + daemon.domstate("blank-vm"))
+    refused(daemon, "in use", "vol-delete", "blank.qcow2", "--pool", "p1")
+    refused(daemon, "in use", "vol-resize", "blank.qcow2", "32M", "--pool", "p1")
+    ok(daemon, "destroy", "blank-vm")
+    ok(daemon, "undefine", "blank-vm")
+    ok(daemon, "vol-delete", "blank.qcow2", "--pool", "p1")
 
 
 def teardown(daemon, pool, tmp):
