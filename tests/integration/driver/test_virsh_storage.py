@@ -119,6 +119,11 @@ def pools_and_volumes(daemon, tmp):
     a.check(json.loads(qemu_img("info", "--output=json", os.path.join(pool, "full.qcow2")))
             .get("backing-filename") is None, "vol-clone kept the backing file")
 
+    ok(daemon, "vol-create-as", "p1", "meta.qcow2", "64M", "--format", "qcow2", "--prealloc-metadata")
+    meta = json.loads(qemu_img("map", "--output=json", os.path.join(pool, "meta.qcow2")))
+    a.check(all("offset" in m and m["zero"] for m in meta if m["length"] > 0),  # clusters mapped
+            "--prealloc-metadata did not preallocate: %s" % meta[:4])
+    ok(daemon, "vol-delete", "meta.qcow2", "--pool", "p1")
     ok(daemon, "vol-resize", "full.qcow2", "128M", "--pool", "p1")
     refused(daemon, "shrink", "vol-resize", "full.qcow2", "32M", "--pool", "p1")
     ok(daemon, "vol-resize", "full.qcow2", "32M", "--pool", "p1", "--shrink")
@@ -193,6 +198,30 @@ def python_api(daemon, pool):
             raise a.TestFailure("storageVolLookupByPath of an unknown path succeeded")
         except libvirt.libvirtError as e:
             a.check(e.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL, str(e))
+        # The old list calls and the other lookups.
+        a.check("p1" in conn.listStoragePools() and conn.numOfStoragePools() >= 1,
+                "listStoragePools: %s" % conn.listStoragePools())
+        a.check("p1" not in conn.listDefinedStoragePools(), "an active pool is listed as defined")
+        p1 = conn.storagePoolLookupByName("p1")
+        a.check(conn.storagePoolLookupByUUIDString(p1.UUIDString()).name() == "p1", "by UUID")
+        a.check(conn.storagePoolLookupByTargetPath(pool).name() == "p1", "by target path")
+        a.check(p1.numOfVolumes() == len(p1.listVolumes()) and "clone.qcow2" in p1.listVolumes(),
+                "listVolumes: %s" % p1.listVolumes())
+        a.check(conn.storageVolLookupByKey(os.path.join(pool, "base.qcow2")).name() == "base.qcow2",
+                "storageVolLookupByKey")
+        a.check(p1.isActive() == 1 and p1.isPersistent() == 1 and p1.autostart() == 1, "p1 flags")
+        try:
+            conn.storagePoolDefineXML("<pool type='logical'><name>vg</name><target><path>/dev/vg"
+                                      "</path></target></pool>", 0)
+            raise a.TestFailure("a logical pool was defined")
+        except libvirt.libvirtError as e:
+            a.check(e.get_error_code() == libvirt.VIR_ERR_CONFIG_UNSUPPORTED and
+                    "'logical'" in str(e), str(e))
+        try:
+            conn.storagePoolLookupByName("nope")
+            raise a.TestFailure("an unknown pool was found")
+        except libvirt.libvirtError as e:
+            a.check(e.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL, str(e))
         seen = []
         got = threading.Event()
 
