@@ -16,6 +16,7 @@
 #include "driver/server/config.h"
 #include "driver/server/server.h"
 #include "driver/server/vmm_binary.h"
+#include "driver/storage/pool_manager.h"
 #include "driver/vm/manager.h"
 
 #ifndef AMBER_SYSCONFDIR
@@ -174,7 +175,23 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  amber::driver::storage::PoolManagerOptions storage_options;
+  storage_options.config_dir = options.daemon.config_dir;
+  auto storage = amber::driver::storage::PoolManager::open(storage_options);
+  if (!storage.ok()) {
+    std::fprintf(stderr, "virtamberd: storage: %s\n", storage.error().message().c_str());
+    return 1;
+  }
+  options.daemon.storage = storage->get();
   amber::driver::vm::ManagerOptions manager_options;
+  // Before the manager: its autostart domains may sit on pool volumes.
+  manager_options.resolve_volume =
+      [pools = storage->get()](
+          const std::string& pool,
+          const std::string& volume) -> amber::Result<std::pair<std::string, std::string>> {
+    AMBER_TRY_ASSIGN(auto state, pools->resolve(pool, volume));
+    return std::pair(state.path, state.format);
+  };
   manager_options.config_dir = options.daemon.config_dir;
   manager_options.run_dir = options.daemon.run_dir;
   manager_options.log_dir = options.daemon.log_dir;

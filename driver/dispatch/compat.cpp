@@ -40,24 +40,6 @@ Result<void> list_all_nwfilters(protocol::Connection& connection, rpc::XdrReader
   return empty_list(connection, args, reply, "CONNECT_LIST_ALL_NWFILTERS");
 }
 
-// Storage pools come with the storage driver (issue 9); until then the
-// list is empty, which virt-install and virt-manager accept.
-Result<void> list_all_storage_pools(protocol::Connection& connection, rpc::XdrReader& args,
-                                    rpc::XdrWriter& reply) {
-  return empty_list(connection, args, reply, "CONNECT_LIST_ALL_STORAGE_POOLS");
-}
-
-// No pools, so no volume has any path: VIR_ERR_NO_STORAGE_VOL, as libvirt
-// answers for an unmanaged path. (virt-install then defines a pool for the
-// path's directory, which needs the storage driver of issue 9.)
-Result<void> storage_vol_lookup_by_path(protocol::Connection& connection, rpc::XdrReader& args,
-                                        rpc::XdrWriter&) {
-  AMBER_TRY_ASSIGN(std::string path, args.read_string("path", 4096));
-  AMBER_TRY(args.expect_end("STORAGE_VOL_LOOKUP_BY_PATH"));
-  if (!connection.opened) return Error(ErrorKind::kInvalidArgument, "the connection is not open");
-  return Error(ErrorKind::kNotFound, "no storage vol with matching path '" + path + "'");
-}
-
 Result<void> num_of_networks(protocol::Connection& connection, rpc::XdrReader& args,
                              rpc::XdrWriter& reply) {
   AMBER_TRY(args.expect_end("CONNECT_NUM_OF_NETWORKS"));

@@ -24,12 +24,6 @@ Result<void> list_all_node_devices(protocol::Connection& connection, rpc::XdrRea
 Result<void> list_all_nwfilters(protocol::Connection& connection, rpc::XdrReader& args,
                                 rpc::XdrWriter& reply);
 
-// CONNECT_LIST_ALL_STORAGE_POOLS: empty until the storage driver exists.
-Result<void> list_all_storage_pools(protocol::Connection& connection, rpc::XdrReader& args,
-                                    rpc::XdrWriter& reply);
-// STORAGE_VOL_LOOKUP_BY_PATH: VIR_ERR_NO_STORAGE_VOL for every path.
-Result<void> storage_vol_lookup_by_path(protocol::Connection& connection, rpc::XdrReader& args,
-                                        rpc::XdrWriter& reply);
 // CONNECT_NUM_OF_NETWORKS and NODE_NUM_OF_DEVICES {cap, flags}: 0.
 Result<void> num_of_networks(protocol::Connection& connection, rpc::XdrReader& args,
                              rpc::XdrWriter& reply);

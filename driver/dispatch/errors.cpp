@@ -49,15 +49,46 @@ protocol::RemoteError to_domain_error(const Error& error, protocol::ErrorFamily 
   }
 }
 
+// Pools and volumes (driver/storage/pool_manager.h): the manager's
+// "Storage pool not found" / "Storage volume not found" prefix picks the
+// code whatever the procedure's family; otherwise the family decides.
+protocol::RemoteError to_storage_error(const Error& error, protocol::ErrorFamily family) {
+  const std::string message = error.message();
+  switch (error.kind()) {
+    case ErrorKind::kNotFound:
+      if (message.starts_with("Storage pool not found") ||
+          (family == protocol::ErrorFamily::kStoragePool &&
+           !message.starts_with("Storage volume not found"))) {
+        return make(VIR_ERR_NO_STORAGE_POOL, VIR_FROM_STORAGE,
+                    prefixed("Storage pool not found: ", message));
+      }
+      return make(VIR_ERR_NO_STORAGE_VOL, VIR_FROM_STORAGE,
+                  prefixed("Storage volume not found: ", message));
+    case ErrorKind::kLocked:
+      return make(VIR_ERR_OPERATION_INVALID, VIR_FROM_STORAGE,
+                  prefixed("Requested operation is not valid: ", message));
+    case ErrorKind::kCorrupt:
+      return make(VIR_ERR_XML_ERROR, VIR_FROM_STORAGE, prefixed("XML error: ", message));
+    case ErrorKind::kUnsupported:
+      if (message.starts_with("unsupported configuration: ")) {
+        return make(VIR_ERR_CONFIG_UNSUPPORTED, VIR_FROM_STORAGE, message);
+      }
+      return make(VIR_ERR_NO_SUPPORT, VIR_FROM_STORAGE,
+                  "this function is not supported by the connection driver: " + message);
+    case ErrorKind::kInvalidArgument:
+      return make(VIR_ERR_INVALID_ARG, VIR_FROM_STORAGE, "invalid argument: " + message);
+    default:
+      return to_remote_error(error);
+  }
+}
+
 }  // namespace
 
 protocol::RemoteError to_remote_error(const Error& error, protocol::ErrorFamily family) {
   if (family == protocol::ErrorFamily::kGeneric) return to_remote_error(error);
-  if (family == protocol::ErrorFamily::kStorageVolume) {
-    if (error.kind() == ErrorKind::kNotFound)
-      return make(VIR_ERR_NO_STORAGE_VOL, VIR_FROM_STORAGE,
-                  prefixed("Storage volume not found: ", error.message()));
-    return to_remote_error(error);
+  if (family == protocol::ErrorFamily::kStorageVolume ||
+      family == protocol::ErrorFamily::kStoragePool) {
+    return to_storage_error(error, family);
   }
   return to_domain_error(error, family);
 }

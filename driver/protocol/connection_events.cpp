@@ -131,6 +131,14 @@ void ConnectionEvents::deliver(const vm::DomainEvent& event) {
   for (auto& frame : frames) sender_(std::move(frame));
 }
 
+void ConnectionEvents::send(std::vector<uint8_t> frame) {
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+  }
+  sender_(std::move(frame));
+}
+
 void ConnectionEvents::close() {
   std::optional<vm::SubscriptionId> subscription;
   {

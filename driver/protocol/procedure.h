@@ -20,6 +20,9 @@
 namespace amber::driver::vm {
 class Manager;
 }
+namespace amber::driver::storage {
+class PoolManager;
+}
 
 namespace amber::driver::protocol {
 
@@ -33,8 +36,10 @@ enum class SocketKind { kReadWrite, kReadOnly };
 // kDomain turns kCorrupt into VIR_ERR_XML_ERROR and kUnsupported into
 // VIR_ERR_CONFIG_UNSUPPORTED; kDomainOperation turns kUnsupported into
 // VIR_ERR_OPERATION_UNSUPPORTED (a shutdown the VMM cannot do);
-// kStorageVolume turns kNotFound into VIR_ERR_NO_STORAGE_VOL.
-enum class ErrorFamily { kGeneric, kDomain, kDomainOperation, kStorageVolume };
+// kStorageVolume turns kNotFound into VIR_ERR_NO_STORAGE_VOL, kStoragePool
+// into VIR_ERR_NO_STORAGE_POOL (both by the message's "Storage pool not
+// found" / "Storage volume not found" prefix when the manager wrote one).
+enum class ErrorFamily { kGeneric, kDomain, kDomainOperation, kStorageVolume, kStoragePool };
 
 // Facts about the host and daemon that connect-level calls report.
 struct DaemonInfo {
@@ -45,9 +50,12 @@ struct DaemonInfo {
   vm::Manager* manager = nullptr;
   std::string log_dir;
   std::string vmm_binary;  // amber-vmm: the emulator capabilities report
+  // Storage pools and volumes; null when the daemon serves without them.
+  storage::PoolManager* storage = nullptr;
 };
 
-class ConnectionEvents;  // driver/protocol/connection_events.h
+class ConnectionEvents;        // driver/protocol/connection_events.h
+class PoolEventRegistrations;  // driver/protocol/pool_events.h
 
 struct Connection {
   SocketKind socket = SocketKind::kReadWrite;
@@ -58,6 +66,8 @@ struct Connection {
   // This connection's domain event registrations; set by the server (null
   // in tests that drive the dispatcher alone: event calls then fail).
   std::shared_ptr<ConnectionEvents> events;
+  // Storage pool event registrations, made by the first of them.
+  std::shared_ptr<PoolEventRegistrations> pool_events;
   // Set by a stream-opening handler; taken by the server after the reply.
   std::optional<OpenedStream> opened_stream;
 };

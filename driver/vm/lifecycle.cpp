@@ -96,12 +96,47 @@ Result<void> ManagerImpl::start_monitor(const std::shared_ptr<Entry>& entry,
   return ok();
 }
 
+Result<xml::Domain> ManagerImpl::resolve_volumes(const xml::Domain& domain) const {
+  xml::Domain out = domain;
+  for (xml::Disk& disk : out.devices.disks) {
+    if (disk.type != xml::DiskType::kVolume) continue;
+    const std::string pool = disk.source_pool.value_or("");
+    const std::string volume = disk.source_volume.value_or("");
+    if (!options_.resolve_volume) {
+      return Error(ErrorKind::kUnsupported,
+                   "unsupported configuration: /domain/devices/disk/source (volume disks need "
+                   "the daemon's storage pools)");
+    }
+    auto found = options_.resolve_volume(pool, volume);
+    if (!found.ok()) {
+      // Not the domain's kNotFound (VIR_ERR_NO_DOMAIN): the disk is wrong.
+      return Error(found.error().kind() == ErrorKind::kNotFound ? ErrorKind::kInvalidArgument
+                                                                : found.error().kind(),
+                   "disk " + disk.target_dev + ": " + found.error().message());
+    }
+    if (disk.format && *disk.format != found->second) {
+      return Error(ErrorKind::kUnsupported, "unsupported configuration: disk " + disk.target_dev +
+                                                " says format '" + *disk.format + "' but volume '" +
+                                                volume + "' of pool '" + pool + "' is " +
+                                                found->second);
+    }
+    // The live domain shows the file the volume resolved to.
+    disk.type = xml::DiskType::kFile;
+    disk.source = found->first;
+    disk.format = found->second;
+    disk.source_pool.reset();
+    disk.source_volume.reset();
+  }
+  return out;
+}
+
 Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
                                        const xml::Domain& domain, unsigned flags) {
   if (vmm_binary_.empty())
     return Error(ErrorKind::kInternal, "amber-vmm was not found; the daemon cannot start domains");
   const std::string control = options_.run_dir + "/" + domain.uuid.to_string() + ".sock";
-  AMBER_TRY_ASSIGN(LaunchPlan plan, plan_launch(domain, launch_context(domain, control)));
+  AMBER_TRY_ASSIGN(xml::Domain resolved, resolve_volumes(domain));
+  AMBER_TRY_ASSIGN(LaunchPlan plan, plan_launch(resolved, launch_context(resolved, control)));
   AMBER_TRY_ASSIGN(auto args, vmmctl::to_argv(plan.settings));
   AMBER_TRY(remove_file(control));
   AMBER_TRY_ASSIGN(Process process, spawn_vmm({vmm_binary_, args, store_.log_path(domain.name),
@@ -120,7 +155,7 @@ Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
   auto vm = std::make_shared<RunningVm>();
   vm->process = std::move(process);
   vm->control = control;
-  vm->live = domain;
+  vm->live = resolved;
   resolve_backing_chains(vm->live);
   vm->disk_index = plan.disk_index;
   {

@@ -44,6 +44,12 @@ struct ManagerOptions {
   std::string log_dir = "/var/log/libvirt/amber";  // NAME.log per domain
   std::string vmm_binary;                          // amber-vmm; empty: found beside the daemon
   bool start_autostart = true;                     // start autostart domains in open()
+  // <disk type='volume'>: the path and format ("raw", "qcow2") of VOLUME
+  // in the active pool POOL (the daemon's storage::PoolManager); unset:
+  // such disks are refused at start.
+  std::function<Result<std::pair<std::string, std::string>>(const std::string& pool,
+                                                            const std::string& volume)>
+      resolve_volume;
 };
 
 // What identifies a domain on the wire (remote_nonnull_domain).

@@ -162,6 +162,8 @@ class ManagerImpl final : public Manager {
 
   // --- queries.cpp ---
   xml::Domain live_view(const Entry& entry) const;  // under mutex_
+  // DOMAIN with every type='volume' disk resolved to its file (lifecycle.cpp).
+  Result<xml::Domain> resolve_volumes(const xml::Domain& domain) const;
 
   ManagerOptions options_;
   Store store_;

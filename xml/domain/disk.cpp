@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// <disk type='file|block' device='disk'> with driver, source, backingStore,
+// <disk type='file|block|volume' device='disk'> with driver, source, backingStore,
 // target (virtio), readonly, boot order, serial and a PCI address.
 #include <cstdio>
 
@@ -107,7 +107,10 @@ Result<std::optional<std::string>> parse_alias(const Node& device) {
 
 Result<Disk> parse_disk(const Node& node) {
   Disk disk;
-  AMBER_TRY_ASSIGN(disk.type, parse_type(node));
+  AMBER_TRY_ASSIGN(auto type, attribute_in(node, "type", {"file", "block", "volume"}));
+  disk.type = type == "volume"  ? DiskType::kVolume
+              : type == "block" ? DiskType::kBlock
+                                : DiskType::kFile;
   AMBER_TRY_ASSIGN(auto device, attribute_in(node, "device", {"disk"}));
   (void)device;
   AMBER_TRY_ASSIGN(auto driver, node.unique_child("driver"));
@@ -129,7 +132,14 @@ Result<Disk> parse_disk(const Node& node) {
       return xml_error("/domain/devices/disk/driver/@queues must be between 1 and 256");
     }
   }
-  AMBER_TRY_ASSIGN(disk.source, parse_source(node, disk.type, &disk.source_index));
+  if (disk.type == DiskType::kVolume) {
+    AMBER_TRY_ASSIGN(auto source, node.unique_child("source"));
+    if (!source) return xml_error("missing <source pool=... volume=...> in a volume disk");
+    AMBER_TRY_ASSIGN(disk.source_pool, source->required_attribute("pool"));
+    AMBER_TRY_ASSIGN(disk.source_volume, source->required_attribute("volume"));
+  } else {
+    AMBER_TRY_ASSIGN(disk.source, parse_source(node, disk.type, &disk.source_index));
+  }
   AMBER_TRY(parse_backing(node, disk, 0));
   AMBER_TRY_ASSIGN(auto target, node.unique_child("target"));
   if (!target)
@@ -153,7 +163,10 @@ Result<Disk> parse_disk(const Node& node) {
 
 void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
   Element& node = devices.add("disk");
-  node.attr("type", disk.type == DiskType::kBlock ? "block" : "file").attr("device", "disk");
+  const char* type = disk.type == DiskType::kVolume  ? "volume"
+                     : disk.type == DiskType::kBlock ? "block"
+                                                     : "file";
+  node.attr("type", type).attr("device", "disk");
   if (disk.driver_name || disk.format || disk.cache || disk.io || disk.discard || disk.queues ||
       disk.iothread || disk.error_policy || disk.rerror_policy) {
     node.add("driver")
@@ -167,7 +180,9 @@ void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
         .attr("queues", disk.queues)
         .attr("iothread", disk.iothread);
   }
-  if (disk.source) {
+  if (disk.type == DiskType::kVolume) {
+    node.add("source").attr("pool", disk.source_pool).attr("volume", disk.source_volume);
+  } else if (disk.source) {
     Element& source = node.add("source");
     source.attr(disk.type == DiskType::kBlock ? "dev" : "file", *disk.source);
     if (flags != FormatFlags::kInactive) source.attr("index", disk.source_index);

@@ -117,7 +117,10 @@ struct PowerManagement {
   std::optional<bool> suspend_to_disk;  // enabled='no' only
 };
 
-enum class DiskType { kFile, kBlock };
+// kVolume: <disk type='volume'><source pool='P' volume='V'/>, resolved
+// through the storage pool when the domain starts (the live XML then shows
+// the file it resolved to).
+enum class DiskType { kFile, kBlock, kVolume };
 
 struct PciAddress {
   uint64_t domain = 0, bus = 0, slot = 0, function = 0;
@@ -142,6 +145,8 @@ struct Disk {
   std::optional<std::string> error_policy;   // stop|report|ignore|enospace
   std::optional<std::string> rerror_policy;  // stop|report|ignore
   std::optional<std::string> source;         // file= or dev=
+  std::optional<std::string> source_pool;    // type='volume'
+  std::optional<std::string> source_volume;  // type='volume'
   std::optional<uint64_t> source_index;      // live XML
   std::vector<BackingLayer> backing;         // outermost first
   bool backing_terminated = false;           // chain ends in <backingStore/>

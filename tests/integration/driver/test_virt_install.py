@@ -59,15 +59,6 @@ def test():
         # 1. --print-xml output is accepted by virsh define.
         out = virt_install(daemon, "--import", "--name", NAME + "-xml", *disk, *AMBER_OPTIONS,
                            "--dry-run", "--print-xml")
-        if out.returncode != 0 and "Could not define storage pool: unknown procedure: 77" in \
-                out.stderr:
-            # virtinst makes a pool of the disk's directory (STORAGE_POOL_DEFINE_XML) when
-            # no pool holds the path: that is the storage driver, issue 9. Only this
-            # exact refusal skips; every other failure fails the test.
-            daemon.stop()
-            a.skip("virt-install --disk path=... defines a storage pool for the image's "
-                   "directory (STORAGE_POOL_DEFINE_XML, 77): blocked on the storage driver "
-                   "(issue 9); failed calls: %s" % a.rpc_errors(out.stderr))
         if out.returncode != 0 or "<domain" not in out.stdout:
             problems.append(explain("virt-install --dry-run --print-xml", out, daemon))
         else:

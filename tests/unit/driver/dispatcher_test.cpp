@@ -105,10 +105,10 @@ TEST(Dispatcher, QueriesBeforeOpenFail) {
 
 TEST(Dispatcher, UnknownProcedureIsTheLibvirtdMessage) {
   Connection connection;
-  auto error = error_of(run(connection, call(71, {})));
+  auto error = error_of(run(connection, call(75, {})));
   EXPECT_EQ(error.code, VIR_ERR_RPC);
   EXPECT_EQ(error.domain, VIR_FROM_RPC);
-  EXPECT_EQ(error.message, "unknown procedure: 71");
+  EXPECT_EQ(error.message, "unknown procedure: 75");
 }
 
 TEST(Dispatcher, UnknownProgramGetsAnErrorReply) {

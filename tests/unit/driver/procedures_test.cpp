@@ -63,7 +63,7 @@ TEST(Procedures, ConnectLevelCallsPresent) {
 TEST(Procedures, UnknownNumbersAndProgramsAreNull) {
   EXPECT_EQ(find_remote_procedure(0), nullptr);
   EXPECT_EQ(find_remote_procedure(-1), nullptr);
-  EXPECT_EQ(find_remote_procedure(71), nullptr);
+  EXPECT_EQ(find_remote_procedure(75), nullptr);  // FIND_STORAGE_POOL_SOURCES
   EXPECT_EQ(find_remote_procedure(100000), nullptr);
 }
 

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// inspect_volume and describe_volume (volume_ops.cpp has the rest of
+// volume_file.h).
+#include "driver/storage/volume_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+#include "block/image.h"
+#include "common/unique_fd.h"
+#include "driver/storage/names.h"
+
+namespace amber::driver::storage {
+
+namespace {
+
+std::optional<std::string> real_path(const std::string& path) {
+  char buffer[PATH_MAX];
+  if (::realpath(path.c_str(), buffer) == nullptr) return std::nullopt;
+  return std::string(buffer);
+}
+
+// qcow2 magic 'QFI\xfb', read without the engine (a file it refuses is
+// still listed with its detected format).
+bool has_qcow2_magic(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) return false;
+  unsigned char magic[4] = {};
+  if (::pread(fd.get(), magic, sizeof magic, 0) != 4) return false;
+  return magic[0] == 'Q' && magic[1] == 'F' && magic[2] == 'I' && magic[3] == 0xfb;
+}
+
+block::OpenOptions inspect_options(std::optional<block::ImageFormat> format) {
+  block::OpenOptions options;
+  options.format = format;
+  options.access = block::io::Access::kReadOnly;
+  options.locking = block::Locking::kOff;  // never disturb a running domain's locks
+  options.sharing = block::Sharing::kForceShare;
+  options.backing = block::BackingMode::kNone;
+  return options;
+}
+
+// Opens every level of STATE's chain below the top on its own, recording
+// the first thing wrong.
+void inspect_chain(VolumeState& state, std::string backing, std::optional<std::string> format) {
+  std::set<std::string> seen{state.path};
+  for (unsigned depth = 1; depth <= kMaxInspectedChain; ++depth) {
+    struct stat st {};
+    if (::stat(backing.c_str(), &st) != 0) {
+      state.problem = "backing file '" + backing + "' is missing";
+      return;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+      state.problem = "backing file '" + backing + "' is not a regular file";
+      return;
+    }
+    auto resolved = real_path(backing).value_or(backing);
+    if (!seen.insert(resolved).second) {
+      state.problem = "backing chain loops at '" + backing + "'";
+      return;
+    }
+    std::optional<block::ImageFormat> known;
+    if (format) {
+      auto parsed = block::parse_format(*format);
+      if (parsed.ok()) known = *parsed;
+    }
+    auto image = block::open_image(backing, inspect_options(known));
+    if (!image.ok()) {
+      state.problem = "backing file '" + backing + "': " + image.error().message();
+      return;
+    }
+    auto info = (*image)->info();
+    if (!info.ok()) {
+      state.problem = "backing file '" + backing + "': " + info.error().message();
+      return;
+    }
+    if (info->full_backing_filename.empty()) return;
+    backing = info->full_backing_filename;
+    format = info->backing_format.empty() ? std::nullopt : std::optional(info->backing_format);
+  }
+  state.problem = "backing chain is deeper than " + std::to_string(kMaxInspectedChain);
+}
+
+}  // namespace
+
+std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std::string& name) {
+  if (!check_volume_name(name).ok()) return std::nullopt;
+  const std::string path = dir_real + "/" + name;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  if (S_ISLNK(st.st_mode)) {
+    auto target = real_path(path);
+    if (!target || !path_is_under(dir_real, *target)) {
+      std::fprintf(stderr, "virtamberd: pool %s: not following symlink '%s' out of the pool\n",
+                   dir_real.c_str(), name.c_str());
+      return std::nullopt;
+    }
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  }
+  if (!S_ISREG(st.st_mode)) return std::nullopt;
+  VolumeState state;
+  state.name = name;
+  state.path = path;
+  state.allocation = static_cast<uint64_t>(st.st_blocks) * 512;  // st_blocks >= 0
+  state.physical = static_cast<uint64_t>(st.st_size);            // regular file: >= 0
+  state.capacity = state.physical;
+  state.permissions.mode = st.st_mode & 07777;
+  state.permissions.owner = st.st_uid;
+  state.permissions.group = st.st_gid;
+  const bool qcow2 = has_qcow2_magic(path);
+  state.format = qcow2 ? "qcow2" : "raw";
+  auto image = block::open_image(
+      path, inspect_options(qcow2 ? block::ImageFormat::kQcow2 : block::ImageFormat::kRaw));
+  if (!image.ok()) {
+    state.problem = image.error().message();
+  } else if (auto info = (*image)->info(); !info.ok()) {
+    state.problem = info.error().message();
+  } else {
+    state.capacity = info->virtual_size;
+    if (info->qcow2) {
+      state.compat = info->qcow2->version >= 3 ? "1.1" : "0.10";
+      state.cluster_size = info->qcow2->cluster_size;
+      state.lazy_refcounts = info->qcow2->lazy_refcounts;
+      state.extended_l2 = info->qcow2->extended_l2;
+    }
+    if (!info->full_backing_filename.empty()) {
+      state.backing_path = info->full_backing_filename;
+      if (!info->backing_format.empty()) state.backing_format = info->backing_format;
+      image->reset();
+      inspect_chain(state, *state.backing_path, state.backing_format);
+    }
+  }
+  if (!state.problem.empty()) {
+    std::fprintf(stderr, "virtamberd: volume %s: %s\n", path.c_str(), state.problem.c_str());
+  }
+  return state;
+}
+
+xml::StorageVolume describe_volume(const VolumeState& state) {
+  xml::StorageVolume volume;
+  volume.name = state.name;
+  volume.key = state.path;
+  volume.capacity = state.capacity;
+  volume.allocation = state.allocation;
+  volume.physical = state.physical;
+  volume.target_path = state.path;
+  volume.format = state.format;
+  volume.permissions = state.permissions;
+  volume.compat = state.compat;
+  volume.cluster_size = state.cluster_size;
+  volume.lazy_refcounts = state.lazy_refcounts;
+  volume.extended_l2 = state.extended_l2;
+  if (state.backing_path) {
+    xml::VolumeBacking backing;
+    backing.path = *state.backing_path;
+    backing.format = state.backing_format;
+    volume.backing = backing;
+  }
+  return volume;
+}
+
+}  // namespace amber::driver::storage
