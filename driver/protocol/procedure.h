@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,8 @@ enum class SocketKind { kReadWrite, kReadOnly };
 // kStorageVolume turns kNotFound into VIR_ERR_NO_STORAGE_VOL.
 enum class ErrorFamily { kGeneric, kDomain, kDomainOperation, kStorageVolume };
 
+struct Procedure;
+
 // Facts about the host and daemon that connect-level calls report.
 struct DaemonInfo {
   std::string state_dir;
@@ -45,6 +48,9 @@ struct DaemonInfo {
   vm::Manager* manager = nullptr;
   std::string log_dir;
   std::string vmm_binary;  // amber-vmm: the emulator capabilities report
+  // Procedures looked up before the REMOTE table (tests only: a stand-in
+  // handler that opens a stream of the test's own). Empty in the daemon.
+  std::span<const Procedure> test_procedures;
 };
 
 class ConnectionEvents;  // driver/protocol/connection_events.h
