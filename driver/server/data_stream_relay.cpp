@@ -39,6 +39,7 @@ bool DataStreamRelay::input_full() const {
 void DataStreamRelay::queue(Command command) {
   {
     std::lock_guard lock(mutex_);
+    if (worker_finished_) return;  // it failed: nobody would take it
     queued_bytes_ += command.data.size();
     commands_.push_back(std::move(command));
   }
