@@ -67,7 +67,13 @@ Result<Reply> dispatch_frame(Connection& connection, std::span<const uint8_t> fr
     return Reply(
         error_reply(header, dispatch::unknown_program_error(header.program, header.version)));
   }
-  const Procedure* procedure = find_remote_procedure(header.procedure);
+  const Procedure* procedure = nullptr;
+  if (connection.daemon != nullptr) {
+    for (const Procedure& candidate : connection.daemon->test_procedures) {
+      if (candidate.number == header.procedure) procedure = &candidate;
+    }
+  }
+  if (procedure == nullptr) procedure = find_remote_procedure(header.procedure);
   if (procedure == nullptr) {
     return Reply(error_reply(header, dispatch::unknown_procedure_error(header.procedure)));
   }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,8 @@ enum class SocketKind { kReadWrite, kReadOnly };
 // found" / "Storage volume not found" prefix when the manager wrote one).
 enum class ErrorFamily { kGeneric, kDomain, kDomainOperation, kStorageVolume, kStoragePool };
 
+struct Procedure;
+
 // Facts about the host and daemon that connect-level calls report.
 struct DaemonInfo {
   std::string state_dir;
@@ -52,6 +55,9 @@ struct DaemonInfo {
   std::string vmm_binary;  // amber-vmm: the emulator capabilities report
   // Storage pools and volumes; null when the daemon serves without them.
   storage::PoolManager* storage = nullptr;
+  // Procedures looked up before the REMOTE table (tests only: a stand-in
+  // handler that opens a stream of the test's own). Empty in the daemon.
+  std::span<const Procedure> test_procedures;
 };
 
 class ConnectionEvents;        // driver/protocol/connection_events.h

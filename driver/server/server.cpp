@@ -66,6 +66,9 @@ rpc::PacketStatus reply_status(const std::vector<uint8_t>& frame) {
 // client went away first).
 void discard(protocol::OpenedStream& stream) {
   stream.fd.reset();
+  if (stream.sink) stream.sink->abort();
+  stream.sink.reset();
+  stream.source.reset();
   if (auto on_end = std::exchange(stream.on_end, nullptr)) on_end();
 }
 
@@ -190,10 +193,7 @@ void Server::Impl::handle_frame(const std::shared_ptr<Client>& client, std::vect
     }
     // Data for a stream that has ended is dropped, as libvirtd does:
     // stream packets are not acknowledged, so some may still be in flight.
-    if (it == client->streams.end() || it->second->procedure() != header->procedure ||
-        header->type != rpc::PacketType::kStream) {
-      return;
-    }
+    if (it == client->streams.end() || it->second->procedure() != header->procedure) return;
     it->second->on_packet(*header, std::span(frame).subspan(rpc::kHeaderBytes), client->output);
     return;
   }
@@ -260,7 +260,7 @@ void Server::Impl::run_call(const std::shared_ptr<Client>& client) {
           StartingStream{header->procedure, header->serial, std::move(*opened)});
     }
   }
-  if (opened && opened->fd) discard(*opened);
+  if (opened && opened->has_end()) discard(*opened);
   {
     std::lock_guard lock(client->mutex);
     if (client->closing.load() || client->calls.empty()) {
@@ -280,11 +280,9 @@ void Server::Impl::start_streams(Client& client) {
     starting.swap(client.starting_streams);
   }
   for (auto& entry : starting) {
-    auto relay =
-        std::make_unique<StreamRelay>(entry.procedure, entry.serial, std::move(entry.stream));
     std::shared_ptr<Wakeup> ring = wakeup;
-    relay->signal().set_listener([ring] { ring->ring(); });
-    client.streams[entry.serial] = std::move(relay);
+    client.streams[entry.serial] = make_stream_relay(
+        entry.procedure, entry.serial, std::move(entry.stream), [ring] { ring->ring(); });
   }
 }
 
@@ -397,7 +395,7 @@ Result<void> Server::run(int stop_fd) {
         short wanted = stream->poll_events(client.output);
         if (wanted == 0) continue;
         stream_slots[i].emplace_back(fds.size(), stream.get());
-        fds.push_back({stream->fd(), wanted, 0});
+        fds.push_back({stream->poll_fd(), wanted, 0});
       }
     }
     if (poll(fds.data(), fds.size(), -1) < 0) {
@@ -423,7 +421,7 @@ Result<void> Server::run(int stop_fd) {
     for (const auto& client : s.clients) {
       if (client->closing.load()) continue;
       s.start_streams(*client);
-      for (auto& [serial, stream] : client->streams) stream->check_revoked(client->output);
+      for (auto& [serial, stream] : client->streams) stream->tick(client->output);
       std::erase_if(client->streams, [](const auto& entry) { return entry.second->done(); });
       s.pump_frames(client);
       if (client->output.pending() > 0) {

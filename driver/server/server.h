@@ -3,8 +3,9 @@
 // be root, checked with SO_PEERCRED) and a read-only one, one poll() loop
 // thread, a normal and a high-priority worker pool, per-client bounded
 // output queues that any thread may fill (a wakeup eventfd rings the loop),
-// console streams relayed by the loop, and clean shutdown removing the
-// sockets.
+// streams (consoles relayed by the loop, volume uploads and downloads by a
+// thread of their own; server/stream_relay.h), and clean shutdown removing
+// the sockets.
 //
 // The loop reads and frames input, answers keepalive PINGs itself, feeds
 // STREAM packets to their stream, and hands CALLs to the client's strand:

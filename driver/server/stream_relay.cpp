@@ -1,143 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "driver/server/stream_relay.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <utility>
 
 #include "driver/dispatch/errors.h"
 #include "driver/protocol/limits.h"
 #include "driver/protocol/remote_error.h"
+#include "driver/server/data_stream_relay.h"
+#include "driver/server/fd_stream_relay.h"
 
 namespace amber::driver::server {
 
-namespace {
-
-// Bytes read from the fd per STREAM packet: a console produces little, and
-// small packets keep keystroke echo prompt.
-constexpr size_t kReadChunk = 64 * 1024;
-static_assert(kReadChunk <= kStreamChunk);
-
-}  // namespace
-
-StreamRelay::StreamRelay(int32_t procedure, uint32_t serial, protocol::OpenedStream stream)
-    : procedure_(procedure), serial_(serial), stream_(std::move(stream)) {
-  int flags = fcntl(stream_.fd.get(), F_GETFL);
-  if (flags >= 0) fcntl(stream_.fd.get(), F_SETFL, flags | O_NONBLOCK);
-  if (!stream_.signal) stream_.signal = std::make_shared<protocol::StreamSignal>();
-}
-
-StreamRelay::~StreamRelay() {
-  finish(End::kReleased);
-}
-
-short StreamRelay::poll_events(const OutputQueue& output) const {
-  if (state_ == State::kDone || !stream_.fd) return 0;
-  short events = 0;
-  if (state_ == State::kOpen && output.pending() < kStreamHighWater) events |= POLLIN;
-  if (to_fd_sent_ < to_fd_.size()) events |= POLLOUT;
-  return events;
-}
-
-void StreamRelay::on_ready(short revents, OutputQueue& output) {
-  if (state_ == State::kDone) return;
-  if (revents & POLLOUT) write_fd();
-  if (revents & (POLLIN | POLLHUP | POLLERR)) read_fd(output);
-}
-
-void StreamRelay::read_fd(OutputQueue& output) {
-  if (state_ != State::kOpen) return;
-  uint8_t buffer[kReadChunk];
-  ssize_t count = read(stream_.fd.get(), buffer, sizeof(buffer));
-  if (count < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (count <= 0) {
-    // EOF, or EIO from a pty whose other side closed (the guest stopped):
-    // an empty CONTINUE tells the client the stream ended; it confirms
-    // with a finish.
-    state_ = State::kEndOfFile;
-    send(rpc::PacketStatus::kContinue, {}, output);
-    return;
-  }
-  // count is positive and at most sizeof(buffer).
-  send(rpc::PacketStatus::kContinue, std::span(buffer, static_cast<size_t>(count)), output);
-}
-
-void StreamRelay::write_fd() {
-  while (to_fd_sent_ < to_fd_.size()) {
-    ssize_t count =
-        write(stream_.fd.get(), to_fd_.data() + to_fd_sent_, to_fd_.size() - to_fd_sent_);
-    if (count < 0) {
-      if (errno == EAGAIN || errno == EINTR) return;
-      // The fd is gone (the guest stopped): what the client typed has
-      // nowhere to go; the read side reports the end.
-      to_fd_.clear();
-      to_fd_sent_ = 0;
-      return;
-    }
-    to_fd_sent_ += static_cast<size_t>(count);  // count >= 0 here
-  }
-  to_fd_.clear();
-  to_fd_sent_ = 0;
-}
-
-void StreamRelay::on_packet(const rpc::PacketHeader& header, std::span<const uint8_t> body,
-                            OutputQueue& output) {
-  if (state_ == State::kDone) return;
-  switch (header.status) {
-    case rpc::PacketStatus::kContinue:
-      if (state_ == State::kOpen && stream_.fd) {
-        to_fd_.insert(to_fd_.end(), body.begin(), body.end());
-        write_fd();
-      }
-      return;
-    case rpc::PacketStatus::kOk:     // finish
-    case rpc::PacketStatus::kError:  // abort
-      if (header.status == rpc::PacketStatus::kOk) write_fd();
-      // libvirtd confirms both with an empty STREAM OK; the client waits for it.
-      send(rpc::PacketStatus::kOk, {}, output);
-      finish(End::kReleased);
-      return;
-  }
-}
-
-void StreamRelay::check_revoked(OutputQueue& output) {
-  if (state_ == State::kDone || !stream_.signal->revoked()) return;
-  // The manager also revokes the console of a domain that stopped; then
-  // the pty has hung up and the client is told EOF (read_fd), as libvirtd
-  // does, rather than an error.
-  if (state_ == State::kEndOfFile) return;
-  pollfd hangup{stream_.fd.get(), POLLIN, 0};
-  if (poll(&hangup, 1, 0) == 1 && (hangup.revents & (POLLHUP | POLLERR))) return;
-  rpc::XdrWriter body;
-  protocol::encode_remote_error(body, dispatch::to_remote_error(stream_.revoked_error));
-  send(rpc::PacketStatus::kError, body.bytes(), output);
-  finish(End::kRevoked);
-}
-
-void StreamRelay::send(rpc::PacketStatus status, std::span<const uint8_t> body,
-                       OutputQueue& output) {
+std::vector<uint8_t> StreamRelay::frame(rpc::PacketType type, rpc::PacketStatus status,
+                                        std::span<const uint8_t> body) const {
   rpc::PacketHeader header;
   header.program = protocol::kRemoteProgram;
   header.version = protocol::kRemoteVersion;
   header.procedure = procedure_;
-  header.type = rpc::PacketType::kStream;
+  header.type = type;
   header.serial = serial_;
   header.status = status;
-  output.push(rpc::encode_frame(header, body));
+  return rpc::encode_frame(header, body);
 }
 
-void StreamRelay::finish(End end) {
-  if (state_ == State::kDone) return;
-  state_ = State::kDone;
-  stream_.signal->clear_listener();
-  stream_.fd.reset();
-  to_fd_.clear();
-  to_fd_sent_ = 0;
-  // A revoked console belongs to its new holder: nothing to release.
-  auto on_end = std::exchange(stream_.on_end, nullptr);
-  if (end == End::kReleased && on_end && !stream_.signal->revoked()) on_end();
+std::vector<uint8_t> StreamRelay::error_frame(const Error& error) const {
+  rpc::XdrWriter body;
+  protocol::encode_remote_error(body, dispatch::to_remote_error(error));
+  return frame(rpc::PacketType::kStream, rpc::PacketStatus::kError, body.bytes());
+}
+
+std::unique_ptr<StreamRelay> make_stream_relay(int32_t procedure, uint32_t serial,
+                                               protocol::OpenedStream stream,
+                                               std::function<void()> ring) {
+  if (stream.sink || stream.source) {
+    return std::make_unique<DataStreamRelay>(procedure, serial, std::move(stream), std::move(ring));
+  }
+  return std::make_unique<FdStreamRelay>(procedure, serial, std::move(stream), std::move(ring));
 }
 
 }  // namespace amber::driver::server

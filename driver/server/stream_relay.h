@@ -1,28 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// One open stream of a client (a console): relays bytes between the fd a
-// handler opened and STREAM packets bound to the opening call's procedure
-// and serial, with libvirt's stream semantics (virnetprotocol.x):
-//   - fd -> client: STREAM CONTINUE packets of raw bytes (at most
-//     kStreamChunk each); fd EOF -> one empty CONTINUE, then wait for the
-//     client's finish;
-//   - client -> fd: STREAM CONTINUE data, written as the fd accepts it;
-//   - client STREAM OK (finish) or ERROR (abort) -> an empty STREAM OK
-//     confirmation, and the stream is done;
-//   - revocation (a forced open elsewhere) -> STREAM ERROR with a
-//     remote_error, and the stream is done; a revocation of a console
-//     whose pty has hung up (the domain stopped) is the EOF path instead.
-// Flow control: the fd is read only while the client's output queue is
-// below kStreamHighWater, and the client socket is not read while more than
-// kStreamInputMax bytes wait to be written to the fd (input_full()).
+// One open stream of a client, as the event loop sees it: what to poll,
+// what to do with the client's STREAM and STREAM_HOLE packets bound to the
+// opening call's procedure and serial, and when it is over. Two kinds
+// (protocol/stream.h):
+//   - FdStreamRelay (fd_stream_relay.h): a console pty, relayed by the loop;
+//   - DataStreamRelay (data_stream_relay.h): an upload into a sink or a
+//     download from a source, done by a thread of the stream's own so that
+//     disk I/O and fsync never stall the loop.
+// Both follow libvirt's stream handshakes (virnetprotocol.x and
+// ../shared/ref/libvirt-rpc.md, Streams): data in CONTINUE packets, the
+// server's end of data as an empty CONTINUE, the client's finish (OK) and
+// abort (ERROR) confirmed with an empty OK, a failure as a STREAM ERROR
+// with a remote_error after which the stream is gone.
 //
-// Thread-safety: owned and used by the event loop thread only.
+// Flow control: input_full() tells the loop to stop reading the client
+// while the stream has too much client data waiting; a stream adds to the
+// client's output only while that is below kStreamHighWater.
+//
+// Thread-safety: the loop thread calls every method; the factory too.
 #pragma once
 
-#include <poll.h>
-
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <span>
-#include <vector>
 
 #include "driver/protocol/stream.h"
 #include "driver/rpc/packet.h"
@@ -32,50 +33,49 @@ namespace amber::driver::server {
 
 // VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX: libvirt's stream chunk.
 inline constexpr size_t kStreamChunk = 262120;
-// Stop reading the fd while the client has this much unsent output.
+// A stream stops producing while the client has this much unsent output.
 inline constexpr size_t kStreamHighWater = 1024 * 1024;
-// Stop reading the client while this much client data waits for the fd.
+// Stop reading the client while this much client data waits for a console.
 inline constexpr size_t kStreamInputMax = 1024 * 1024;
 
 class StreamRelay {
  public:
-  StreamRelay(int32_t procedure, uint32_t serial, protocol::OpenedStream stream);
-  ~StreamRelay();
+  StreamRelay(int32_t procedure, uint32_t serial) : procedure_(procedure), serial_(serial) {}
+  virtual ~StreamRelay() = default;
   StreamRelay(const StreamRelay&) = delete;
   StreamRelay& operator=(const StreamRelay&) = delete;
 
-  int fd() const { return stream_.fd.get(); }
   int32_t procedure() const { return procedure_; }
   uint32_t serial() const { return serial_; }
-  protocol::StreamSignal& signal() { return *stream_.signal; }
 
-  // The poll() events wanted now (0: leave the fd out).
-  short poll_events(const OutputQueue& output) const;
-  void on_ready(short revents, OutputQueue& output);
-  // A STREAM packet from the client with our procedure and serial.
-  void on_packet(const rpc::PacketHeader& header, std::span<const uint8_t> body,
-                 OutputQueue& output);
-  // Ends the stream with STREAM ERROR if it was revoked.
-  void check_revoked(OutputQueue& output);
+  // The fd to poll (-1: none) and the events wanted now (0: leave it out).
+  virtual int poll_fd() const = 0;
+  virtual short poll_events(const OutputQueue& output) const = 0;
+  virtual void on_ready(short revents, OutputQueue& output) = 0;
+  // A STREAM or STREAM_HOLE packet from the client with our procedure and serial.
+  virtual void on_packet(const rpc::PacketHeader& header, std::span<const uint8_t> body,
+                         OutputQueue& output) = 0;
+  // Once per loop iteration: revocation, frames a worker produced.
+  virtual void tick(OutputQueue& output) = 0;
+  virtual bool input_full() const = 0;
+  virtual bool done() const = 0;
 
-  bool input_full() const { return to_fd_.size() - to_fd_sent_ > kStreamInputMax; }
-  bool done() const { return state_ == State::kDone; }
+ protected:
+  // A STREAM-family frame of this stream.
+  std::vector<uint8_t> frame(rpc::PacketType type, rpc::PacketStatus status,
+                             std::span<const uint8_t> body) const;
+  // A STREAM ERROR frame carrying `error`.
+  std::vector<uint8_t> error_frame(const Error& error) const;
 
  private:
-  enum class State { kOpen, kEndOfFile, kDone };
-  enum class End { kReleased, kRevoked };
-
-  void read_fd(OutputQueue& output);
-  void write_fd();
-  void send(rpc::PacketStatus status, std::span<const uint8_t> body, OutputQueue& output);
-  void finish(End end);
-
   const int32_t procedure_;
   const uint32_t serial_;
-  protocol::OpenedStream stream_;
-  State state_ = State::kOpen;
-  std::vector<uint8_t> to_fd_;
-  size_t to_fd_sent_ = 0;
 };
+
+// The relay for `stream` (its fd, sink or source). `ring` wakes the loop
+// (a revocation, a worker's progress); any thread may call it.
+std::unique_ptr<StreamRelay> make_stream_relay(int32_t procedure, uint32_t serial,
+                                               protocol::OpenedStream stream,
+                                               std::function<void()> ring);
 
 }  // namespace amber::driver::server
