@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "driver/secret/store.h"
 #include "driver/server/activation.h"
 #include "driver/server/config.h"
 #include "driver/server/server.h"
@@ -202,6 +203,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.daemon.manager = manager->get();
+  amber::driver::secret::StoreOptions secret_options;
+  secret_options.dir = options.daemon.config_dir + "/secrets";
+  auto secrets = amber::driver::secret::Store::open(secret_options);
+  if (!secrets.ok()) {
+    std::fprintf(stderr, "virtamberd: secrets: %s\n", secrets.error().message().c_str());
+    return 1;
+  }
+  options.daemon.secrets = secrets->get();
   auto result = server::run_server(options);
   if (!result.ok()) {
     std::fprintf(stderr, "virtamberd: %s\n", result.error().message().c_str());

@@ -23,6 +23,9 @@ std::string escape(std::string_view text) {
       case '"':
         out += "&quot;";
         break;
+      case '\r':  // a raw CR would read back as LF (XML line-end handling)
+        out += "&#13;";
+        break;
       default:
         out += c;
     }

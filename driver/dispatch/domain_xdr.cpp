@@ -139,6 +139,10 @@ Result<int32_t> arg_i32(rpc::XdrReader& reader, std::string_view field) {
   return as_argument(reader.read_i32(field));
 }
 
+Result<uint64_t> arg_u64(rpc::XdrReader& reader, std::string_view field) {
+  return as_argument(reader.read_u64(field));
+}
+
 Result<std::string> arg_string(rpc::XdrReader& reader, std::string_view field) {
   return as_argument(reader.read_string(field, protocol::kStringMax));
 }

@@ -65,6 +65,7 @@ Result<TypedParam> read_typed_param(rpc::XdrReader& reader);
 // kInvalidArgument (see above).
 Result<uint32_t> arg_u32(rpc::XdrReader& reader, std::string_view field);
 Result<int32_t> arg_i32(rpc::XdrReader& reader, std::string_view field);
+Result<uint64_t> arg_u64(rpc::XdrReader& reader, std::string_view field);
 Result<std::string> arg_string(rpc::XdrReader& reader, std::string_view field);
 Result<std::optional<std::string>> arg_optional_string(rpc::XdrReader& reader,
                                                        std::string_view field);

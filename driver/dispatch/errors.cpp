@@ -82,10 +82,38 @@ protocol::RemoteError to_storage_error(const Error& error, protocol::ErrorFamily
   }
 }
 
+// libvirt's secret driver: VIR_FROM_SECRET throughout; a usage or private
+// flag conflict is its VIR_ERR_INTERNAL_ERROR; "secret is private"
+// (driver/secret/store.h) is VIR_ERR_INVALID_SECRET.
+protocol::RemoteError to_secret_error(const Error& error) {
+  const std::string message = error.message();
+  switch (error.kind()) {
+    case ErrorKind::kNotFound:
+      return make(VIR_ERR_NO_SECRET, VIR_FROM_SECRET, prefixed("Secret not found: ", message));
+    case ErrorKind::kCorrupt:
+      return make(VIR_ERR_XML_ERROR, VIR_FROM_SECRET, prefixed("XML error: ", message));
+    case ErrorKind::kUnsupported:
+      return make(VIR_ERR_CONFIG_UNSUPPORTED, VIR_FROM_SECRET,
+                  prefixed("unsupported configuration: ", message));
+    case ErrorKind::kLocked:
+      return make(VIR_ERR_INTERNAL_ERROR, VIR_FROM_SECRET, prefixed("internal error: ", message));
+    case ErrorKind::kReadOnly:
+      return make(VIR_ERR_OPERATION_DENIED, VIR_FROM_SECRET,
+                  prefixed("operation forbidden: ", message));
+    case ErrorKind::kInvalidArgument:
+      if (message == "secret is private")
+        return make(VIR_ERR_INVALID_SECRET, VIR_FROM_SECRET, "Invalid secret: " + message);
+      return make(VIR_ERR_INVALID_ARG, VIR_FROM_SECRET, prefixed("invalid argument: ", message));
+    default:
+      return to_remote_error(error);
+  }
+}
+
 }  // namespace
 
 protocol::RemoteError to_remote_error(const Error& error, protocol::ErrorFamily family) {
   if (family == protocol::ErrorFamily::kGeneric) return to_remote_error(error);
+  if (family == protocol::ErrorFamily::kSecret) return to_secret_error(error);
   if (family == protocol::ErrorFamily::kStorageVolume ||
       family == protocol::ErrorFamily::kStoragePool) {
     return to_storage_error(error, family);

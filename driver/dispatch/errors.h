@@ -22,6 +22,9 @@ protocol::RemoteError to_remote_error(const Error& error);
 // VIR_ERR_XML_ERROR; kUnsupported is VIR_ERR_CONFIG_UNSUPPORTED (kDomain) or
 // VIR_ERR_OPERATION_UNSUPPORTED (kDomainOperation). Messages keep a prefix
 // the lower layer already wrote ("XML error: ", "unsupported configuration: ").
+// kSecret is libvirt's secret driver: kNotFound VIR_ERR_NO_SECRET, kReadOnly
+// VIR_ERR_OPERATION_DENIED, "secret is private" VIR_ERR_INVALID_SECRET, all
+// from VIR_FROM_SECRET.
 protocol::RemoteError to_remote_error(const Error& error, protocol::ErrorFamily family);
 
 // "unknown procedure: N", shaped as libvirtd sends it (VIR_ERR_RPC from

@@ -80,6 +80,13 @@ AMBER_STORAGE_HANDLER(storage_vol_get_info_flags);
 AMBER_STORAGE_HANDLER(storage_vol_get_xml_desc);
 AMBER_STORAGE_HANDLER(storage_vol_get_path);
 
+// volume_stream.cpp: STORAGE_VOL_UPLOAD (208) / STORAGE_VOL_DOWNLOAD (209).
+// Upload refuses a volume a running domain (or QEMU) holds; after it ends
+// the pool is refreshed (a refresh event, as libvirt sends), so the
+// volume's allocation and capacity are those of the new contents.
+AMBER_STORAGE_HANDLER(storage_vol_upload);
+AMBER_STORAGE_HANDLER(storage_vol_download);
+
 // storage_events.cpp
 AMBER_STORAGE_HANDLER(storage_pool_event_register_any);
 AMBER_STORAGE_HANDLER(storage_pool_event_deregister_any);

@@ -5,7 +5,9 @@
 
 #include <utility>
 
+#include "driver/dispatch/storage.h"
 #include "driver/storage/transfer.h"
+#include "driver/storage/volume_file.h"
 
 namespace amber::driver::dispatch {
 
@@ -18,7 +20,43 @@ Result<void> check_no_stream(const protocol::Connection& connection) {
   return {};
 }
 
+struct TransferArgs {
+  storage::VolumeRef volume;
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  uint32_t flags = 0;
+};
+
+// remote_storage_vol_upload_args / remote_storage_vol_download_args.
+Result<TransferArgs> read_transfer_args(rpc::XdrReader& args, std::string_view procedure) {
+  TransferArgs out;
+  AMBER_TRY_ASSIGN(out.volume, read_volume(args));
+  AMBER_TRY_ASSIGN(out.offset, arg_u64(args, "offset"));
+  AMBER_TRY_ASSIGN(out.length, arg_u64(args, "length"));
+  AMBER_TRY_ASSIGN(out.flags, arg_u32(args, "flags"));
+  AMBER_TRY(arg_end(args, procedure));
+  return out;
+}
+
 }  // namespace
+
+Result<void> storage_vol_upload(Connection& connection, XdrReader& args, XdrWriter& /*reply*/) {
+  AMBER_TRY_ASSIGN(TransferArgs a, read_transfer_args(args, "STORAGE_VOL_UPLOAD"));
+  AMBER_TRY_ASSIGN(storage::PoolManager * manager, storage_of(connection));
+  AMBER_TRY_ASSIGN(storage::VolumeState state, manager->resolve(a.volume.pool, a.volume.name));
+  AMBER_TRY(storage::check_not_in_use(state));
+  AMBER_TRY_ASSIGN(storage::PoolRef pool, manager->pool_of_volume(a.volume));
+  // The manager outlives every connection (the daemon owns both).
+  auto refresh = [manager, uuid = pool.uuid] { (void)manager->refresh(uuid); };
+  return open_volume_upload(connection, state.path, a.offset, a.length, a.flags, refresh);
+}
+
+Result<void> storage_vol_download(Connection& connection, XdrReader& args, XdrWriter& /*reply*/) {
+  AMBER_TRY_ASSIGN(TransferArgs a, read_transfer_args(args, "STORAGE_VOL_DOWNLOAD"));
+  AMBER_TRY_ASSIGN(storage::PoolManager * manager, storage_of(connection));
+  AMBER_TRY_ASSIGN(storage::VolumeState state, manager->resolve(a.volume.pool, a.volume.name));
+  return open_volume_download(connection, state.path, a.offset, a.length, a.flags);
+}
 
 Result<void> open_volume_upload(protocol::Connection& connection, const std::string& path,
                                 uint64_t offset, uint64_t length, unsigned flags,

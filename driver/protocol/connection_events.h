@@ -46,7 +46,7 @@ class ConnectionEvents : public std::enable_shared_from_this<ConnectionEvents> {
 
   // Sends `event` to every matching registration.
   void deliver(const vm::DomainEvent& event);
-  // Queues FRAME (another event family's message, e.g. storage pool
+  // Queues FRAME (another event family's message: storage pool or secret
   // events) unless the connection is closing.
   void send(std::vector<uint8_t> frame);
   // Drops everything; later registrations fail.

@@ -24,6 +24,9 @@ class Manager;
 namespace amber::driver::storage {
 class PoolManager;
 }
+namespace amber::driver::secret {
+class Store;
+}
 
 namespace amber::driver::protocol {
 
@@ -40,7 +43,15 @@ enum class SocketKind { kReadWrite, kReadOnly };
 // kStorageVolume turns kNotFound into VIR_ERR_NO_STORAGE_VOL, kStoragePool
 // into VIR_ERR_NO_STORAGE_POOL (both by the message's "Storage pool not
 // found" / "Storage volume not found" prefix when the manager wrote one).
-enum class ErrorFamily { kGeneric, kDomain, kDomainOperation, kStorageVolume, kStoragePool };
+// kSecret turns kNotFound into VIR_ERR_NO_SECRET (VIR_FROM_SECRET).
+enum class ErrorFamily {
+  kGeneric,
+  kDomain,
+  kDomainOperation,
+  kStorageVolume,
+  kStoragePool,
+  kSecret,
+};
 
 struct Procedure;
 
@@ -58,10 +69,13 @@ struct DaemonInfo {
   // Procedures looked up before the REMOTE table (tests only: a stand-in
   // handler that opens a stream of the test's own). Empty in the daemon.
   std::span<const Procedure> test_procedures;
+  // The secrets (config_dir/secrets); null when the daemon runs without.
+  secret::Store* secrets = nullptr;
 };
 
 class ConnectionEvents;        // driver/protocol/connection_events.h
 class PoolEventRegistrations;  // driver/protocol/pool_events.h
+class SecretEvents;            // driver/protocol/secret_events.h
 
 struct Connection {
   SocketKind socket = SocketKind::kReadWrite;
@@ -74,6 +88,9 @@ struct Connection {
   std::shared_ptr<ConnectionEvents> events;
   // Storage pool event registrations, made by the first of them.
   std::shared_ptr<PoolEventRegistrations> pool_events;
+  // This connection's secret event registrations, made on its first
+  // SECRET_EVENT_REGISTER_ANY; they send through `events`.
+  std::shared_ptr<SecretEvents> secret_events;
   // Set by a stream-opening handler; taken by the server after the reply.
   std::optional<OpenedStream> opened_stream;
 };

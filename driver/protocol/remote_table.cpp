@@ -10,6 +10,7 @@
 #include "driver/dispatch/domain.h"
 #include "driver/dispatch/events.h"
 #include "driver/dispatch/node.h"
+#include "driver/dispatch/secret.h"
 #include "driver/dispatch/storage.h"
 
 namespace amber::driver::protocol {
@@ -25,6 +26,7 @@ constexpr auto kDomain = ErrorFamily::kDomain;
 constexpr auto kDomainOp = ErrorFamily::kDomainOperation;
 constexpr auto kPool = ErrorFamily::kStoragePool;
 constexpr auto kVol = ErrorFamily::kStorageVolume;
+constexpr auto kSecret = ErrorFamily::kSecret;
 
 // Sorted by number (checked by the unit test); numbers and struct names
 // from remote_protocol.x (libvirt 9.0). kRw rows change something and are
@@ -180,6 +182,25 @@ constexpr std::array kProcedures = {
     Procedure{125, "STORAGE_VOL_CREATE_XML_FROM", "remote_storage_vol_create_xml_from_args",
               "remote_storage_vol_create_xml_from_ret", kNormal, kRw,
               d::storage_vol_create_xml_from, kVol},
+    Procedure{139, "CONNECT_NUM_OF_SECRETS", "-", "remote_connect_num_of_secrets_ret", kHigh, kRo,
+              d::num_of_secrets, kSecret},
+    Procedure{140, "CONNECT_LIST_SECRETS", "remote_connect_list_secrets_args",
+              "remote_connect_list_secrets_ret", kHigh, kRo, d::list_secrets, kSecret},
+    Procedure{141, "SECRET_LOOKUP_BY_UUID", "remote_secret_lookup_by_uuid_args",
+              "remote_secret_lookup_by_uuid_ret", kHigh, kRo, d::secret_lookup_by_uuid, kSecret},
+    Procedure{142, "SECRET_DEFINE_XML", "remote_secret_define_xml_args",
+              "remote_secret_define_xml_ret", kNormal, kRw, d::secret_define_xml, kSecret},
+    Procedure{143, "SECRET_GET_XML_DESC", "remote_secret_get_xml_desc_args",
+              "remote_secret_get_xml_desc_ret", kHigh, kRo, d::secret_get_xml_desc, kSecret},
+    Procedure{144, "SECRET_SET_VALUE", "remote_secret_set_value_args", "-", kNormal, kRw,
+              d::secret_set_value, kSecret},
+    // kRo: the handler refuses the read-only socket with libvirt's own words.
+    Procedure{145, "SECRET_GET_VALUE", "remote_secret_get_value_args",
+              "remote_secret_get_value_ret", kHigh, kRo, d::secret_get_value, kSecret},
+    Procedure{146, "SECRET_UNDEFINE", "remote_secret_undefine_args", "-", kNormal, kRw,
+              d::secret_undefine, kSecret},
+    Procedure{147, "SECRET_LOOKUP_BY_USAGE", "remote_secret_lookup_by_usage_args",
+              "remote_secret_lookup_by_usage_ret", kHigh, kRo, d::secret_lookup_by_usage, kSecret},
     Procedure{150, "DOMAIN_IS_ACTIVE", "remote_domain_is_active_args",
               "remote_domain_is_active_ret", kHigh, kRo, d::domain_is_active, kDomain},
     Procedure{151, "DOMAIN_IS_PERSISTENT", "remote_domain_is_persistent_args",
@@ -216,6 +237,10 @@ constexpr std::array kProcedures = {
               kRw, d::domain_open_console},
     Procedure{202, "DOMAIN_IS_UPDATED", "remote_domain_is_updated_args",
               "remote_domain_is_updated_ret", kHigh, kRo, d::domain_is_updated, kDomain},
+    Procedure{208, "STORAGE_VOL_UPLOAD", "remote_storage_vol_upload_args", "-", kNormal, kRw,
+              d::storage_vol_upload, kVol},
+    Procedure{209, "STORAGE_VOL_DOWNLOAD", "remote_storage_vol_download_args", "-", kNormal, kRw,
+              d::storage_vol_download, kVol},
     Procedure{212, "DOMAIN_GET_STATE", "remote_domain_get_state_args",
               "remote_domain_get_state_ret", kHigh, kRo, d::domain_get_state, kDomain},
     Procedure{227, "NODE_GET_CPU_STATS", "remote_node_get_cpu_stats_args",
@@ -266,6 +291,8 @@ constexpr std::array kProcedures = {
               "remote_connect_list_all_node_devices_ret", kHigh, kRo, d::list_all_node_devices},
     Procedure{286, "CONNECT_LIST_ALL_NWFILTERS", "remote_connect_list_all_nwfilters_args",
               "remote_connect_list_all_nwfilters_ret", kHigh, kRo, d::list_all_nwfilters},
+    Procedure{287, "CONNECT_LIST_ALL_SECRETS", "remote_connect_list_all_secrets_args",
+              "remote_connect_list_all_secrets_ret", kHigh, kRo, d::list_all_secrets, kSecret},
     Procedure{316, "CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY",
               "remote_connect_domain_event_callback_register_any_args",
               "remote_connect_domain_event_callback_register_any_ret", kHigh, kRo,
@@ -299,6 +326,13 @@ constexpr std::array kProcedures = {
     Procedure{378, "STORAGE_VOL_GET_INFO_FLAGS", "remote_storage_vol_get_info_flags_args",
               "remote_storage_vol_get_info_flags_ret", kHigh, kRo, d::storage_vol_get_info_flags,
               kVol},
+    Procedure{380, "CONNECT_SECRET_EVENT_REGISTER_ANY",
+              "remote_connect_secret_event_register_any_args",
+              "remote_connect_secret_event_register_any_ret", kHigh, kRo,
+              d::secret_event_register_any, kSecret},
+    Procedure{381, "CONNECT_SECRET_EVENT_DEREGISTER_ANY",
+              "remote_connect_secret_event_deregister_any_args", "-", kHigh, kRo,
+              d::secret_event_deregister_any, kSecret},
     Procedure{391, "STORAGE_POOL_LOOKUP_BY_TARGET_PATH",
               "remote_storage_pool_lookup_by_target_path_args",
               "remote_storage_pool_lookup_by_target_path_ret", kHigh, kRo,

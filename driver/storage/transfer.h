@@ -16,7 +16,9 @@
 //     the end of each hole, which would drop whatever follows the upload's
 //     range; we keep it. On a block device a hole is written as zeros;
 //   - with VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM the file's holes
-//     (SEEK_DATA/SEEK_HOLE) go out as holes instead of zeros;
+//     (SEEK_DATA/SEEK_HOLE) go out as holes instead of zeros, and so does
+//     each read chunk that is all zeros (libvirt sends those as data, so
+//     a download of a fully allocated file was never sparse);
 //   - an upload takes QEMU's image locks for writing (block/io/
 //     image_lock.h) for as long as it runs, so a volume a running domain
 //     (QEMU or amber-vmm) has open is refused with kLocked (the client
