@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -46,24 +48,30 @@ constexpr Flag kPathFlags[] = {
     {"--run-dir", "run_dir", "DIR", "runtime files (default /run/libvirt/amber)"},
     {"--log-dir", "log_dir", "DIR", "domain logs (default /var/log/libvirt/amber)"},
     {"--vmm-binary", "vmm_binary", "PATH", "amber-vmm (default: searched, see below)"},
+    {"--keepalive-interval", "keepalive_interval", "SECS",
+     "PING a client silent this long (default 5; -1 or 0: never)"},
+    {"--keepalive-count", "keepalive_count", "N",
+     "drop a client after N unanswered PINGs (default 5)"},
 };
 
 void print_usage(FILE* out) {
   std::fputs("usage: virtamberd [options]   (also --option=VALUE)\n", out);
-  std::fprintf(out, "  --config FILE       config file (default %s;\n", kDefaultConfig);
-  std::fputs("                      a missing default is fine, a missing FILE is an error)\n", out);
+  std::fprintf(out, "  --config FILE             config file (default %s;\n", kDefaultConfig);
+  std::fputs("                            a missing default is fine, a missing FILE is an error)\n",
+             out);
   for (const Flag& flag : kPathFlags) {
     std::string usage = std::string(flag.name) + " " + std::string(flag.metavar);
-    std::fprintf(out, "  %-19s %.*s\n", usage.c_str(), static_cast<int>(flag.help.size()),
+    std::fprintf(out, "  %-25s %.*s\n", usage.c_str(), static_cast<int>(flag.help.size()),
                  flag.help.data());
   }
   std::fputs(
-      "  --print-vmm-binary  print the amber-vmm this daemon would run, then exit\n"
-      "  --help, -h          this text\n"
-      "config file keys (key = \"value\"; flags override them):\n",
+      "  --print-vmm-binary        print the amber-vmm this daemon would run, then exit\n"
+      "  --help, -h                this text\n"
+      "config file keys (key = \"value\", or key = N for the keepalive ones; flags\n"
+      "override them):\n",
       out);
   for (const server::ConfigKey& key : server::config_keys()) {
-    std::fprintf(out, "  %-12.*s %.*s\n", static_cast<int>(key.name.size()), key.name.data(),
+    std::fprintf(out, "  %-19.*s %.*s\n", static_cast<int>(key.name.size()), key.name.data(),
                  static_cast<int>(key.help.size()), key.help.data());
   }
   std::fputs(
@@ -76,6 +84,21 @@ void print_usage(FILE* out) {
 
 std::string value_or(const std::optional<std::string>& value, std::string fallback) {
   return value ? *value : std::move(fallback);
+}
+
+// An integer setting in [MIN, MAX], or FALLBACK when unset.
+std::optional<int> integer_setting(const std::optional<std::string>& value, std::string_view key,
+                                   int min, int max, int fallback) {
+  if (!value) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  long parsed = std::strtol(value->c_str(), &end, 10);
+  if (value->empty() || *end != '\0' || errno != 0 || parsed < min || parsed > max) {
+    std::fprintf(stderr, "virtamberd: %.*s must be an integer from %d to %d, not '%s'\n",
+                 static_cast<int>(key.size()), key.data(), min, max, value->c_str());
+    return std::nullopt;
+  }
+  return static_cast<int>(parsed);
 }
 
 }  // namespace
@@ -135,6 +158,11 @@ int main(int argc, char** argv) {
 
   std::string socket_dir = value_or(config.socket_dir, "/run/libvirt");
   server::ServerOptions options;
+  auto interval = integer_setting(config.keepalive_interval, "keepalive_interval", -1, 86400, 5);
+  auto count = integer_setting(config.keepalive_count, "keepalive_count", 0, 1000, 5);
+  if (!interval || !count) return 2;
+  options.keepalive_interval = *interval;
+  options.keepalive_count = *count;
   options.rw_socket = value_or(config.rw_socket, socket_dir + "/virtamberd-sock");
   options.ro_socket = value_or(config.ro_socket, socket_dir + "/virtamberd-sock-ro");
   options.daemon.state_dir = value_or(config.state_dir, "/var/lib/libvirt/amber");

@@ -57,7 +57,7 @@ Result<void> auth_list(Connection&, XdrReader& args, XdrWriter& reply) {
   return {};
 }
 
-Result<void> supports_feature(Connection&, XdrReader& args, XdrWriter& reply) {
+Result<void> supports_feature(Connection& connection, XdrReader& args, XdrWriter& reply) {
   AMBER_TRY_ASSIGN(int32_t feature, args.read_i32("feature"));
   AMBER_TRY(args.expect_end("CONNECT_SUPPORTS_FEATURE"));  // {i32 feature}: no flags
   // Typed parameters: the client fails a typed-param getter (block stats)
@@ -66,7 +66,9 @@ Result<void> supports_feature(Connection&, XdrReader& args, XdrWriter& reply) {
     reply.write_i32(1);
     return {};
   }
-  // Keepalive: we answer PINGs. Close callbacks: a no-op registration.
+  // Keepalive: we answer PINGs, and (as libvirtd) PING a client that asked
+  // once it falls silent (server/server.h). Close callbacks: a no-op registration.
+  if (feature == kFeatureProgramKeepalive) connection.keepalive_requested = true;
   // Event callbacks: CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY and the
   // DOMAIN_EVENT_CALLBACK_* messages (dispatch/events, protocol/connection_events).
   bool supported = feature == kFeatureProgramKeepalive || feature == kFeatureRemoteCloseCallback ||

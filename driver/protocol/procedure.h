@@ -82,6 +82,9 @@ struct Connection {
   bool opened = false;
   std::string uri;
   bool close_callback_registered = false;
+  // The client asked about the KEEPALIVE program (CONNECT_SUPPORTS_FEATURE
+  // VIR_DRV_FEATURE_PROGRAM_KEEPALIVE), so the server may PING it.
+  bool keepalive_requested = false;
   const DaemonInfo* daemon = nullptr;
   // This connection's domain event registrations; set by the server (null
   // in tests that drive the dispatcher alone: event calls then fail).

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -56,6 +57,15 @@ struct Client {
   bool strand_running = false;             // a worker owns the strand
   std::vector<StartingStream> starting_streams;
   std::atomic<bool> closing{false};
+  // Set by the strand when the client asked about the KEEPALIVE program;
+  // the loop then starts PINGing it.
+  std::atomic<bool> keepalive_requested{false};
+
+  // Keepalive state (loop thread).
+  bool keepalive_on = false;
+  std::chrono::steady_clock::time_point last_packet = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point keepalive_due;  // next check
+  int pings_left = 0;        // PINGs still to send before the client is dead
   std::string close_reason;  // under mutex; for the log
 };
 

@@ -23,6 +23,10 @@ constexpr std::array kKeys = {
     ConfigKey{"log_dir", &DaemonConfig::log_dir, "per-domain logs"},
     ConfigKey{"state_dir", &DaemonConfig::state_dir, "persistent state"},
     ConfigKey{"vmm_binary", &DaemonConfig::vmm_binary, "the amber-vmm executable"},
+    ConfigKey{"keepalive_interval", &DaemonConfig::keepalive_interval,
+              "seconds of client silence before a keepalive PING (default 5; -1 or 0: off)", true},
+    ConfigKey{"keepalive_count", &DaemonConfig::keepalive_count,
+              "unanswered PINGs before the client is dropped (default 5)", true},
 };
 
 bool is_space(char c) {
@@ -63,6 +67,21 @@ Result<std::string> parse_value(std::string_view text, const std::string& where)
   return value;
 }
 
+// Parses an unquoted integer ([-]digits), then allows only blanks and a
+// comment after it.
+Result<std::string> parse_integer(std::string_view text, const std::string& where) {
+  size_t end = 0;
+  if (end < text.size() && text[end] == '-') ++end;
+  const size_t digits = end;
+  while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+  std::string_view rest = trim(text.substr(end));
+  if (end == digits || end - digits > 9 || (!rest.empty() && rest.front() != '#')) {
+    return Error(ErrorKind::kInvalidArgument,
+                 where + ": expected an integer value, got '" + std::string(text) + "'");
+  }
+  return std::string(text.substr(0, end));
+}
+
 }  // namespace
 
 std::span<const ConfigKey> config_keys() {
@@ -94,7 +113,9 @@ Result<DaemonConfig> parse_config(std::string_view text, std::string_view file) 
     if (known == nullptr) {
       return Error(ErrorKind::kInvalidArgument, where + ": unknown key '" + std::string(key) + "'");
     }
-    AMBER_TRY_ASSIGN(std::string value, parse_value(trim(rest.substr(1)), where));
+    std::string_view raw = trim(rest.substr(1));
+    AMBER_TRY_ASSIGN(std::string value,
+                     known->integer ? parse_integer(raw, where) : parse_value(raw, where));
     if (value.empty()) {
       return Error(ErrorKind::kInvalidArgument, where + ": '" + std::string(key) + "' is empty");
     }

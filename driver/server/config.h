@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // virtamberd's configuration file (virtamberd.conf): libvirt's
-// `key = "value"` syntax with `#` comments. Every key moves one path or
-// picks the VMM binary; an unknown key, a non-string value or a malformed
-// line is an error naming FILE:LINE. Flags given on the command line
+// `key = "value"` / `key = 5` syntax with `#` comments. Each key moves one
+// path, picks the VMM binary, or sets the keepalive timing (the two
+// integer keys, as in libvirtd.conf); an unknown key, a value of the wrong
+// type or a malformed line is an error naming FILE:LINE. Flags given on the command line
 // override the file (main applies them after loading it).
 //
 // Thread-safety: plain values and pure functions, except load_config_file,
@@ -28,12 +29,17 @@ struct DaemonConfig {
   std::optional<std::string> log_dir;
   std::optional<std::string> state_dir;
   std::optional<std::string> vmm_binary;
+  // Integers, kept as their decimal text (the parser checked the syntax;
+  // main checks the range).
+  std::optional<std::string> keepalive_interval;
+  std::optional<std::string> keepalive_count;
 };
 
 struct ConfigKey {
   std::string_view name;
   std::optional<std::string> DaemonConfig::*field;
   std::string_view help;
+  bool integer = false;  // `key = -1`, unquoted; otherwise a quoted string
 };
 
 // Every key the file accepts, in --help order.

@@ -9,15 +9,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "driver/protocol/dispatcher.h"
+#include "driver/protocol/limits.h"
 #include "driver/server/client.h"
 #include "driver/server/wakeup.h"
 #include "driver/server/worker_pool.h"
@@ -91,6 +95,10 @@ class Server::Impl {
   void mark_closing(Client& client, std::string reason);
   void teardown(Client& client);
   bool input_paused(Client& client);
+  // Keepalive of one client at `now`: starts it once the client asked,
+  // sends a PING or drops the client when due; returns when to look again.
+  std::optional<std::chrono::steady_clock::time_point> check_keepalive(
+      Client& client, std::chrono::steady_clock::time_point now);
 
   ServerOptions options;
   protocol::DaemonInfo daemon;  // the address every Connection points at
@@ -179,6 +187,9 @@ void Server::Impl::pump_frames(const std::shared_ptr<Client>& client) {
 }
 
 void Server::Impl::handle_frame(const std::shared_ptr<Client>& client, std::vector<uint8_t> frame) {
+  // Any packet shows the client alive (virKeepAliveCheckMessage).
+  client->last_packet = std::chrono::steady_clock::now();
+  client->pings_left = options.keepalive_count;
   rpc::XdrReader reader(frame);
   auto header = rpc::decode_header(reader);
   if (!header.ok()) {
@@ -210,6 +221,39 @@ void Server::Impl::handle_frame(const std::shared_ptr<Client>& client, std::vect
     return;
   }
   if (reply->has_value()) client->output.push(std::move(**reply));
+}
+
+std::optional<std::chrono::steady_clock::time_point> Server::Impl::check_keepalive(
+    Client& client, std::chrono::steady_clock::time_point now) {
+  if (options.keepalive_interval <= 0 || client.closing.load()) return std::nullopt;
+  const auto interval = std::chrono::seconds(options.keepalive_interval);
+  if (!client.keepalive_on) {
+    if (!client.keepalive_requested.load()) return std::nullopt;
+    client.keepalive_on = true;
+    client.pings_left = options.keepalive_count;
+    client.keepalive_due = client.last_packet + interval;
+  }
+  if (now < client.keepalive_due) return client.keepalive_due;
+  if (now - client.last_packet < interval) {
+    client.keepalive_due = client.last_packet + interval;
+    return client.keepalive_due;
+  }
+  if (client.pings_left <= 0) {
+    auto silent = std::chrono::duration_cast<std::chrono::seconds>(now - client.last_packet);
+    mark_closing(client, "no response from client after " +
+                             std::to_string(options.keepalive_count) + " keepalive messages in " +
+                             std::to_string(silent.count()) + " seconds");
+    return std::nullopt;
+  }
+  --client.pings_left;
+  rpc::PacketHeader ping;
+  ping.program = protocol::kKeepaliveProgram;
+  ping.version = protocol::kKeepaliveVersion;
+  ping.procedure = protocol::kKeepalivePing;
+  ping.type = rpc::PacketType::kMessage;
+  client.output.push(rpc::encode_frame(ping, {}));
+  client.keepalive_due = now + interval;
+  return client.keepalive_due;
 }
 
 void Server::Impl::queue_call(const std::shared_ptr<Client>& client, std::vector<uint8_t> frame) {
@@ -244,6 +288,8 @@ void Server::Impl::run_call(const std::shared_ptr<Client>& client) {
   rpc::XdrReader reader(frame);
   auto header = rpc::decode_header(reader);  // decoded once already by the loop
   auto reply = protocol::dispatch_frame(client->connection, frame);
+  const bool start_keepalive =
+      client->connection.keepalive_requested && !client->keepalive_requested.exchange(true);
   std::optional<protocol::OpenedStream> opened = std::move(client->connection.opened_stream);
   client->connection.opened_stream.reset();
   if (!reply.ok()) {
@@ -270,7 +316,7 @@ void Server::Impl::run_call(const std::shared_ptr<Client>& client) {
     }
   }
   // The loop re-polls: new streams to start, or a full queue with room again.
-  if (was_full || opened) wakeup->ring();
+  if (was_full || opened || start_keepalive) wakeup->ring();
 }
 
 void Server::Impl::start_streams(Client& client) {
@@ -373,6 +419,19 @@ Result<void> Server::run(int stop_fd) {
       for (auto& [fd, kind] : s.adopted) s.add_client(std::move(fd), kind);
       s.adopted.clear();
     }
+    // Keepalive first: it may queue a PING (polled for below) or drop a
+    // client; the earliest next check bounds the poll.
+    const auto now = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> next_check;
+    for (const auto& client : s.clients) {
+      auto due = s.check_keepalive(*client, now);
+      if (due && (!next_check || *due < *next_check)) next_check = due;
+    }
+    int timeout_ms = -1;
+    if (next_check) {
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(*next_check - now);
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 86400 * 1000));
+    }
     fds.clear();
     fds.push_back({s.wakeup->fd(), POLLIN, 0});
     fds.push_back({stop_fd, POLLIN, 0});  // poll ignores a negative fd
@@ -398,7 +457,7 @@ Result<void> Server::run(int stop_fd) {
         fds.push_back({stream->poll_fd(), wanted, 0});
       }
     }
-    if (poll(fds.data(), fds.size(), -1) < 0) {
+    if (poll(fds.data(), fds.size(), timeout_ms) < 0) {
       if (errno == EINTR) continue;
       return Error::from_errno(errno, "poll");
     }

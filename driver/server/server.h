@@ -15,7 +15,8 @@
 // delays another client's high-priority call. At most kMaxQueuedCalls
 // calls wait per client; beyond that the loop stops reading it. A client
 // whose unsent output passes max_client_output is dropped; so is one that
-// breaks the framing. Dropping a client at any point releases its event
+// breaks the framing, and one that stops answering keepalive PINGs (see
+// ServerOptions::keepalive_interval). Dropping a client at any point releases its event
 // registrations and streams.
 //
 // Thread-safety: Server::run() on one thread; stop() and adopt() from any
@@ -47,6 +48,14 @@ struct ServerOptions {
   // the path above. A passed socket is used as is and never unlinked.
   int rw_listen_fd = -1;
   int ro_listen_fd = -1;
+  // Keepalive, as libvirtd does it (virkeepalive.c) for a client that
+  // asked whether we support the KEEPALIVE program: after
+  // `keepalive_interval` seconds without a packet from it, a PING every
+  // interval; when `keepalive_count` of them went unanswered (no packet of
+  // any kind came back), the client is dropped as dead. interval <= 0:
+  // never PING, never drop; count 0: drop after one silent interval.
+  int keepalive_interval = 5;
+  int keepalive_count = 5;
 };
 
 // Calls one client may have waiting (libvirtd's max_client_requests is 5;

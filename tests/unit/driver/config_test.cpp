@@ -43,6 +43,21 @@ TEST(Config, ParsesEveryKeyWithCommentsAndBlanks) {
   EXPECT_EQ(config->vmm_binary, "/opt/amber \"vmm\"");
 }
 
+TEST(Config, KeepaliveKeysAreUnquotedIntegers) {
+  auto config = parse_config("keepalive_interval = -1  # off\nkeepalive_count=7\n", "k.conf");
+  ASSERT_TRUE(config.ok()) << config.error().message();
+  EXPECT_EQ(config->keepalive_interval, "-1");
+  EXPECT_EQ(config->keepalive_count, "7");
+  for (const char* bad :
+       {"keepalive_count = \"5\"\n", "keepalive_count = 5x\n", "keepalive_interval = \n",
+        "keepalive_count = 12345678901\n", "socket_dir = 5\n"}) {
+    auto refused = parse_config(bad, "k.conf");
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.error().message().find("k.conf:1"), std::string::npos)
+        << refused.error().message();
+  }
+}
+
 TEST(Config, UnsetKeysStayUnset) {
   auto config = parse_config("#vmm_binary = \"/x\"\n", "c");
   ASSERT_TRUE(config.ok());

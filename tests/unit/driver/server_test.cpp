@@ -68,8 +68,11 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
 
 class ServerTest : public ::testing::Test {
  protected:
-  void start(size_t output_limit = 64 * 1024 * 1024) {
+  void start(size_t output_limit = 64 * 1024 * 1024, int keepalive_interval = 5,
+             int keepalive_count = 5) {
     server::ServerOptions options;
+    options.keepalive_interval = keepalive_interval;
+    options.keepalive_count = keepalive_count;
     options.daemon.manager = &manager_;
     options.rw_requires_root = false;
     options.max_client_output = output_limit;
@@ -87,9 +90,19 @@ class ServerTest : public ::testing::Test {
     EXPECT_TRUE(run_ok_);
     server_.reset();
   }
-  void restart(size_t output_limit) {
+  void restart(size_t output_limit, int keepalive_interval = 5, int keepalive_count = 5) {
     TearDown();
-    start(output_limit);
+    start(output_limit, keepalive_interval, keepalive_count);
+  }
+  // CONNECT_SUPPORTS_FEATURE(VIR_DRV_FEATURE_PROGRAM_KEEPALIVE), as a
+  // libvirt client with an event loop asks right after CONNECT_OPEN.
+  void ask_keepalive(WireClient& client, uint32_t serial) {
+    rpc::XdrWriter args;
+    args.write_i32(10);  // VIR_DRV_FEATURE_PROGRAM_KEEPALIVE
+    client.call(kProcSupportsFeature, serial, args);
+    Frame reply = expect_reply(client, kProcSupportsFeature, serial);
+    rpc::XdrReader reader(reply.body);
+    EXPECT_EQ(value_or(reader.read_i32("supported"), -1), 1);
   }
 
   WireClient connect() {
@@ -480,6 +493,81 @@ TEST_F(ServerTest, MalformedFramesCloseOnlyThatClient) {
   reply_sender.send(PacketType::kReply, 1, 1, PacketStatus::kOk, {});
   EXPECT_TRUE(reply_sender.closed_by_server());
   expect_nothing_queued(good, 1);
+}
+
+bool is_ping(const std::optional<Frame>& frame) {
+  return frame && frame->header.program == protocol::kKeepaliveProgram &&
+         frame->header.procedure == protocol::kKeepalivePing &&
+         frame->header.type == PacketType::kMessage && frame->body.empty();
+}
+
+TEST_F(ServerTest, PingedClientIsAnsweredWithPong) {
+  WireClient client = connect();
+  client.send(PacketType::kMessage, protocol::kKeepalivePing, 0, PacketStatus::kOk, {},
+              protocol::kKeepaliveProgram);
+  auto pong = client.read();
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(pong->header.program, protocol::kKeepaliveProgram);
+  EXPECT_EQ(pong->header.procedure, protocol::kKeepalivePong);
+  EXPECT_EQ(pong->header.type, PacketType::kMessage);
+}
+
+TEST_F(ServerTest, SilentKeepaliveClientIsPingedThenDropped) {
+  restart(64 * 1024 * 1024, /*keepalive_interval=*/1, /*keepalive_count=*/2);
+  WireClient silent = open_client();
+  ask_keepalive(silent, 1);
+  WireClient never_asked = open_client();  // no keepalive: never pinged, never dropped
+  auto start = std::chrono::steady_clock::now();
+  // One PING per silent second, two of them, then the connection closes.
+  EXPECT_TRUE(is_ping(silent.read(3s)));
+  auto first = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(first, 900ms);
+  EXPECT_TRUE(is_ping(silent.read(3s)));
+  EXPECT_FALSE(silent.read(3s).has_value()) << "a third frame instead of the close";
+  auto closed = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(closed, 2900ms);
+  EXPECT_LT(closed, 6s);
+  EXPECT_TRUE(wait_for([&] { return server_->client_count() == 1; }));
+  expect_nothing_queued(never_asked, 1);  // not pinged in those 3 s
+}
+
+TEST_F(ServerTest, KeepaliveClientThatAnswersStays) {
+  restart(64 * 1024 * 1024, /*keepalive_interval=*/1, /*keepalive_count=*/1);
+  WireClient client = open_client();
+  ask_keepalive(client, 1);
+  int pings = 0;
+  auto deadline = std::chrono::steady_clock::now() + 4s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto frame = client.read(3s);
+    ASSERT_TRUE(is_ping(frame)) << "dropped or sent something else after " << pings << " PINGs";
+    ++pings;
+    client.send(PacketType::kMessage, protocol::kKeepalivePong, 0, PacketStatus::kOk, {},
+                protocol::kKeepaliveProgram);
+  }
+  EXPECT_GE(pings, 3);
+  expect_nothing_queued(client, 2);
+  EXPECT_EQ(server_->client_count(), 1u);
+}
+
+TEST_F(ServerTest, BusyClientIsNotPinged) {
+  restart(64 * 1024 * 1024, /*keepalive_interval=*/1, /*keepalive_count=*/0);
+  WireClient client = open_client();
+  ask_keepalive(client, 1);
+  // A call every 300 ms keeps it alive with count 0 (drop after one
+  // silent interval): only replies come back.
+  for (uint32_t serial = 2; serial < 12; ++serial) {
+    std::this_thread::sleep_for(300ms);
+    expect_nothing_queued(client, serial);
+  }
+  EXPECT_TRUE(client.closed_by_server(3s)) << "count 0: dropped after one silent second";
+}
+
+TEST_F(ServerTest, KeepaliveOffNeverPings) {
+  restart(64 * 1024 * 1024, /*keepalive_interval=*/-1, /*keepalive_count=*/1);
+  WireClient client = open_client();
+  ask_keepalive(client, 1);
+  EXPECT_FALSE(client.read(2500ms).has_value());
+  expect_nothing_queued(client, 2);
 }
 
 }  // namespace
