@@ -24,6 +24,9 @@ PACKAGES=(
   # server; screenshots through python3-gi's Gdk (gtk3 comes with
   # virt-manager), window titles through xwininfo
   virt-manager virtinst xvfb x11-utils python3-gi gir1.2-gtk-3.0
+  # virt-manager's widgets read and driven through AT-SPI (its Storage tab):
+  # the accessibility bus and registry, python3-gi's Atspi, a session D-Bus
+  at-spi2-core gir1.2-atspi-2.0 dbus-daemon
   # test scripts
   python3 util-linux procps
   # lint tests (format, tidy)
