@@ -486,6 +486,15 @@ Result<void> Server::run(int stop_fd) {
       if (client->output.pending() > 0) {
         auto written = client->output.write_to(client->socket.get());
         if (!written.ok()) s.mark_closing(*client, "");  // the peer went away
+        // A stream whose frames waited for the output to drain below its
+        // high water gets them moved now: if this write emptied the
+        // output, no POLLOUT would wake the loop for them again, and a
+        // download's worker would wait on its full outbox for ever.
+        for (auto& [serial, stream] : client->streams) stream->tick(client->output);
+        if (written.ok() && client->output.pending() > 0) {
+          if (!client->output.write_to(client->socket.get()).ok()) s.mark_closing(*client, "");
+        }
+        std::erase_if(client->streams, [](const auto& entry) { return entry.second->done(); });
       }
       if (client->output.overflowed()) {
         s.mark_closing(*client, "dropped: more than " +

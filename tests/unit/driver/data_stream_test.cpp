@@ -213,9 +213,15 @@ class DataStreamTest : public ::testing::Test {
     next_stream.holes = protocol::StreamHoles::kRefused;
   }
 
-  WireClient open_client() {
+  // `server_send_buffer`: SO_SNDBUF of the daemon's end (0: the default).
+  WireClient open_client(int server_send_buffer = 0) {
     int pair[2];
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+    if (server_send_buffer > 0) {
+      EXPECT_EQ(setsockopt(pair[0], SOL_SOCKET, SO_SNDBUF, &server_send_buffer,
+                           sizeof(server_send_buffer)),
+                0);
+    }
     server_->adopt(UniqueFd(pair[0]), protocol::SocketKind::kReadWrite);
     WireClient client{UniqueFd(pair[1])};
     rpc::XdrWriter args;
@@ -555,6 +561,36 @@ TEST_F(DataStreamTest, SlowReaderPacesTheDownloadAndMayAbortBeforeTheEnd) {
     break;
   }
   expect_healthy(client, 5);
+}
+
+// The loop once moved a download's waiting frames only before writing the
+// client's output: when one write emptied an output that had been above
+// the high water, nothing woke the loop again and the download stalled
+// for ever with its outbox full. A socket buffer larger than the high
+// water makes that one write likely; a reader that pauses fills
+// everything first. Every pause must end with the rest of the data.
+TEST_F(DataStreamTest, DownloadResumesAfterTheOutputDrainsInOneWrite) {
+  for (uint32_t round = 0; round < 6; ++round) {
+    WireClient client = open_client(8 * 1024 * 1024);
+    auto plan = std::make_shared<SourcePlan>();
+    plan->pieces.assign(96, static_cast<int64_t>(server::kStreamChunk));
+    const uint32_t serial = 20 + round;
+    start_download(client, serial, plan, protocol::StreamHoles::kRefused);
+    size_t chunks = 0;
+    for (;;) {
+      if (chunks % 24 == 0) std::this_thread::sleep_for(150ms);  // the reader pauses
+      auto frame = client.read(5s);
+      ASSERT_TRUE(frame.has_value())
+          << "round " << round << ": stalled after " << chunks << " chunks";
+      ASSERT_EQ(frame->header.type, PacketType::kStream);
+      ASSERT_EQ(frame->header.status, PacketStatus::kContinue);
+      if (frame->body.empty()) break;
+      ++chunks;
+    }
+    EXPECT_EQ(chunks, 96u);
+    client.send(PacketType::kStream, kProcDownload, serial, PacketStatus::kOk, {});
+    expect_confirmation(client, kProcDownload, serial);
+  }
 }
 
 }  // namespace
