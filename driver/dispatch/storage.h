@@ -82,8 +82,8 @@ AMBER_STORAGE_HANDLER(storage_vol_get_path);
 
 // volume_stream.cpp: STORAGE_VOL_UPLOAD (208) / STORAGE_VOL_DOWNLOAD (209).
 // Upload refuses a volume a running domain (or QEMU) holds; after it ends
-// the pool is refreshed (a refresh event, as libvirt sends), so the
-// volume's allocation and capacity are those of the new contents.
+// the volume is rescanned and the pool's refresh event sent (as libvirt
+// does), so its allocation and capacity are those of the new contents.
 AMBER_STORAGE_HANDLER(storage_vol_upload);
 AMBER_STORAGE_HANDLER(storage_vol_download);
 

@@ -45,10 +45,9 @@ Result<void> storage_vol_upload(Connection& connection, XdrReader& args, XdrWrit
   AMBER_TRY_ASSIGN(storage::PoolManager * manager, storage_of(connection));
   AMBER_TRY_ASSIGN(storage::VolumeState state, manager->resolve(a.volume.pool, a.volume.name));
   AMBER_TRY(storage::check_not_in_use(state));
-  AMBER_TRY_ASSIGN(storage::PoolRef pool, manager->pool_of_volume(a.volume));
   // The manager outlives every connection (the daemon owns both).
-  auto refresh = [manager, uuid = pool.uuid] { (void)manager->refresh(uuid); };
-  return open_volume_upload(connection, state.path, a.offset, a.length, a.flags, refresh);
+  auto rescan = [manager, volume = a.volume] { manager->volume_rewritten(volume); };
+  return open_volume_upload(connection, state.path, a.offset, a.length, a.flags, rescan);
 }
 
 Result<void> storage_vol_download(Connection& connection, XdrReader& args, XdrWriter& /*reply*/) {

@@ -134,6 +134,11 @@ class PoolManager {
   // <disk type='volume'> resolution: the path of VOLUME in the active pool
   // named POOL, and its format.
   Result<VolumeState> resolve(std::string_view pool, std::string_view volume);
+  // After an upload into VOLUME: rescans that one volume (its format,
+  // capacity, allocation and chain may all have changed) and sends the
+  // pool's refresh event, as libvirt does when an upload ends. A pool
+  // stopped meanwhile is left alone.
+  void volume_rewritten(const VolumeRef& volume);
 
   PoolSubscriptionId subscribe(PoolEventSink sink);
   void unsubscribe(PoolSubscriptionId id);

@@ -248,6 +248,18 @@ Result<std::string> PoolManager::volume_path(const VolumeRef& ref) {
   return volume->path;
 }
 
+void PoolManager::volume_rewritten(const VolumeRef& ref) {
+  PoolRef pool_ref;
+  {
+    std::lock_guard lock(mutex_);
+    auto pool = find_by_name(ref.pool);
+    if (!pool.ok() || !(*pool)->active) return;
+    rescan_volume(**pool, ref.name);
+    pool_ref = ref_of(**pool);
+  }
+  emit({PoolEventKind::kRefresh, pool_ref, 0, 0});
+}
+
 Result<VolumeState> PoolManager::resolve(std::string_view pool_name, std::string_view name) {
   std::lock_guard lock(mutex_);
   AMBER_TRY_ASSIGN(Pool * pool, find_by_name(pool_name));

@@ -160,6 +160,18 @@ def test():
               "download with --offset/--length differs")
         log("ok: offset and length")
 
+        # The volume is rescanned when an upload ends: a 1 MiB raw volume
+        # that took 3 MiB reports 3 MiB (libvirt refreshes the pool too).
+        ok(daemon, "vol-create-as", "streams", "grow.img", "1M", "--format", "raw")
+        three = os.path.join(tmp, "three.bin")
+        write_pattern(three, 3 * MiB, [(0, 3 * MiB)], seed=5)
+        ok(daemon, "vol-upload", "--pool", "streams", "grow.img", three)
+        info = ok(daemon, "vol-info", "--pool", "streams", "grow.img", "--bytes").stdout
+        check("Capacity:       %d bytes" % (3 * MiB) in info,
+              "vol-info after an upload that grew the file:\n" + info)
+        ok(daemon, "vol-delete", "--pool", "streams", "grow.img")
+        log("ok: the volume is rescanned after an upload")
+
         # A qcow2 volume moves its qcow2 file.
         qcow_src = os.path.join(tmp, "src.qcow2")
         amberd.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", src, qcow_src],

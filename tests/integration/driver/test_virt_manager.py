@@ -66,6 +66,13 @@ def test():
     shot = os.path.join(artifacts, "virt-manager-console.png")
     vm_log_path = os.path.join(artifacts, "virt-manager-debug.log")
     try:
+        # A "default" pool in TMP: without one virt-manager defines, builds
+        # and autostarts its own on /var/lib/libvirt/images, on the host.
+        for step in (("pool-define-as", "default", "dir", "--target", os.path.join(tmp, "default")),
+                     ("pool-build", "default"), ("pool-start", "default")):
+            out = daemon.virsh(*step, debug=True)
+            if out.returncode != 0:
+                problems.append("virsh %s: %s" % (" ".join(step), a.client_errors(out.stderr)))
         xml_path = os.path.join(tmp, NAME + ".xml")
         with open(xml_path, "w") as f:
             f.write(DOMAIN_XML % {"name": NAME, "disk": clone})
@@ -114,6 +121,8 @@ def test():
         gui.stop(manager)
         daemon.virsh("destroy", NAME)
         daemon.virsh("undefine", NAME)
+        daemon.virsh("pool-destroy", "default")
+        daemon.virsh("pool-undefine", "default")
         daemon.stop()
         gui.stop(x)
     a.log("artifacts: %s, %s" % (shot, vm_log_path))
