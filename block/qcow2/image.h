@@ -32,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -89,6 +90,20 @@ class Qcow2Image final : public Image {
   Result<ImageInfo> info() override;
   Image* backing() override { return backing_.get(); }
   Result<void> close() override;
+
+  // Internal snapshots (snapshot_ops.cpp; snapshot.h has the design).
+  // Each takes rw_ and meta_ exclusively, so the caller must not run I/O
+  // on the image meanwhile; the image stays open and usable afterwards.
+  // create: a snapshot of the active state named `name` with the next
+  // free id, dated as given (vm clock 0, no VM state, icount 0 as
+  // qemu-img records it).
+  Result<SnapshotInfo> create_snapshot(const std::string& name, uint32_t date_sec,
+                                       uint32_t date_nsec);
+  // apply: the active state (and the disk size) becomes snapshot `index`'s.
+  Result<void> apply_snapshot(size_t index);
+  // delete: drops snapshot `index` and frees what only it used.
+  Result<void> delete_snapshot(size_t index);
+  const std::vector<Snapshot>& snapshots() const { return snapshots_; }
 
   // For tests and tools: the mapping of `offset` in this image only.
   Result<Mapping> lookup(uint64_t offset, uint64_t max_length);
@@ -229,6 +244,33 @@ class Qcow2Image final : public Image {
   Result<void> shrink(uint64_t new_size);
   // resize to a larger size; on failure resize restores the old one.
   Result<void> grow(uint64_t old_size, uint64_t new_size, Preallocation prealloc);
+
+  // snapshot_ops.cpp
+  using RefcountDelta = std::unordered_map<uint64_t, int64_t>;  // cluster -> change
+  // One snapshot operation: the state after its header switch and the
+  // refcount work on either side of it.
+  struct SnapshotSwitch {
+    uint64_t size = 0;         // virtual size afterwards
+    std::vector<uint64_t> l1;  // the active L1 afterwards
+    bool new_l1 = true;        // written as a new table (else unchanged)
+    std::vector<std::pair<uint64_t, std::vector<uint64_t>>> l2_copies;  // offset, words
+    std::vector<Snapshot> snapshots;                                    // the table afterwards
+    RefcountDelta increments;                              // made durable before the switch
+    RefcountDelta decrements;                              // amounts subtracted after it
+    std::vector<std::pair<uint64_t, uint64_t>> frees;      // byte ranges freed after it
+    std::vector<std::pair<uint64_t, uint64_t>> allocated;  // freed again on failure
+  };
+  Result<void> quiesce_for_snapshot();
+  Result<std::vector<uint64_t>> read_l1_table(uint64_t offset, uint64_t entries);
+  Result<std::vector<uint64_t>> read_l2_table(uint64_t offset);
+  Result<void> check_l1_entry(uint64_t index, uint64_t entry) const;
+  Result<void> count_references(const std::vector<uint64_t>& l1, RefcountDelta& counts);
+  // The active L1 as a new path to `source`'s data: every L2 table whose
+  // entries carry no COPIED flag is shared, the others copied without it.
+  Result<void> plan_new_path(const std::vector<uint64_t>& source, SnapshotSwitch& sw);
+  Result<void> run_switch(SnapshotSwitch& sw);
+  void abandon_switch(SnapshotSwitch& sw, const RefcountDelta& applied);
+  std::vector<uint64_t> active_l1() const;
 
   std::unique_ptr<io::File> file_;
   OpenOptions options_;

@@ -120,4 +120,10 @@ void L2Cache::drop(uint64_t offset, uint64_t bytes) {
   }
 }
 
+void L2Cache::clear() {
+  map_.clear();
+  lru_.clear();
+  dirty_ = 0;
+}
+
 }  // namespace amber::block::qcow2

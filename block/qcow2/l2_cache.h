@@ -81,6 +81,9 @@ class L2Cache {
   // Drops the slices of [offset, offset+bytes) (a freed or moved table),
   // dirty or not.
   void drop(uint64_t offset, uint64_t bytes);
+  // Drops every slice (a snapshot operation replaced the active tables);
+  // call it with nothing dirty.
+  void clear();
   size_t size() const { return map_.size(); }
 
  private:

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "block/check.h"
 #include "block/create.h"
@@ -29,5 +30,22 @@ Result<CheckReport> check(const std::string& path, const CheckOptions& options);
 // caller owns the file and its locks. Used by check() and by tests that
 // keep images in memory.
 Result<CheckReport> check_file(io::File& file, RepairMode repair);
+
+// Internal snapshots of an open qcow2 image (block/qcow2/snapshot.h has
+// the design and the crash-safety argument). The image must be opened
+// read-write, and nobody may use it during the call. Errors carry QEMU's
+// errno: ENOENT for a snapshot that is not there, ENOTSUP for an image
+// without snapshots (raw), EFBIG for a full table.
+// create: names need not be unique (as in qemu-img); the id is the next
+// free number.
+Result<SnapshotInfo> create_snapshot(Image& image, const std::string& name, uint32_t date_sec,
+                                     uint32_t date_nsec);
+// apply (qemu-img snapshot -a): by id, else by name; the disk size
+// becomes the snapshot's.
+Result<void> apply_snapshot(Image& image, const std::string& id_or_name);
+// delete (qemu-img snapshot -d): by name only, as qemu-img looks it up.
+Result<void> delete_snapshot(Image& image, const std::string& name);
+// The snapshot table in memory (empty for other formats).
+std::vector<SnapshotInfo> list_snapshots(Image& image);
 
 }  // namespace amber::block::qcow2

@@ -2,6 +2,7 @@
 #include "block/qcow2/snapshot.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "block/qcow2/format.h"
 
@@ -124,6 +125,31 @@ std::vector<uint8_t> serialize_snapshot_table(const std::vector<Snapshot>& snaps
     std::copy(s.info.name.begin(), s.info.name.end(), p + 40 + extra + s.info.id.size());
   }
   return out;
+}
+
+std::optional<size_t> find_snapshot_by_id_or_name(const std::vector<Snapshot>& snapshots,
+                                                  std::string_view key) {
+  for (size_t i = 0; i < snapshots.size(); ++i)
+    if (snapshots[i].info.id == key) return i;
+  return find_snapshot_by_name(snapshots, key);
+}
+
+std::optional<size_t> find_snapshot_by_name(const std::vector<Snapshot>& snapshots,
+                                            std::string_view name) {
+  for (size_t i = 0; i < snapshots.size(); ++i)
+    if (snapshots[i].info.name == name) return i;
+  return std::nullopt;
+}
+
+std::string next_snapshot_id(const std::vector<Snapshot>& snapshots) {
+  unsigned long max_id = 0;
+  for (const auto& s : snapshots) {
+    // strtoul as QEMU: leading blanks and digits; ids hold no NUL that
+    // would matter (a 16-bit length, copied into a std::string).
+    const unsigned long id = std::strtoul(s.info.id.c_str(), nullptr, 10);
+    max_id = std::max(max_id, id);
+  }
+  return std::to_string(max_id + 1);
 }
 
 }  // namespace amber::block::qcow2
