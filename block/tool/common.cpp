@@ -100,8 +100,9 @@ Command syntax:
   info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
   map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
   resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
+  snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
 
-Not supported yet: amend, bitmap, commit, convert, dd, measure, rebase, snapshot.
+Not supported yet: amend, bitmap, commit, convert, dd, measure, rebase.
 
 Command parameters:
   'filename' is a disk image filename
@@ -117,6 +118,13 @@ Command parameters:
   'aio' is 'threads', 'native' or 'io_uring'
   '-q' use Quiet mode - do not print any output (except errors)
   '-U' opens the image without taking locks (force share)
+
+Parameters to snapshot subcommand:
+  'snapshot' is the name of the snapshot to create, apply or delete
+  '-a' applies a snapshot (revert disk to saved state)
+  '-c' creates a snapshot
+  '-d' deletes a snapshot
+  '-l' lists all snapshots in the given image
 
 Parameters to check subcommand:
   '-r' tries to repair any inconsistencies that are found during the check.

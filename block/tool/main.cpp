@@ -22,12 +22,12 @@ constexpr CommandEntry kCommands[] = {
     {"bench", amber::block::tool::run_bench},     {"check", amber::block::tool::run_check},
     {"compare", amber::block::tool::run_compare}, {"create", amber::block::tool::run_create},
     {"info", amber::block::tool::run_info},       {"map", amber::block::tool::run_map},
-    {"resize", amber::block::tool::run_resize},
+    {"resize", amber::block::tool::run_resize},   {"snapshot", amber::block::tool::run_snapshot},
 };
 
 // qemu-img commands that come in a later issue.
 constexpr const char* kNotYet[] = {"amend", "bitmap",  "commit", "convert",
-                                   "dd",    "measure", "rebase", "snapshot"};
+                                   "dd",    "measure", "rebase"};
 
 }  // namespace
 
