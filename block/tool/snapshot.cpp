@@ -120,6 +120,9 @@ int run_snapshot(int argc, char** argv) {
     case Action::kApply: {
       auto applied = qcow2::apply_snapshot(img, name);
       if (!applied.ok()) {
+        // QEMU's snapshot goto on a format without snapshots reopens the
+        // file below it, which probes (and warns) once more.
+        if (img.format() == ImageFormat::kRaw) warn_probed_raw(filename);
         const std::string why =
             img.format() == ImageFormat::kRaw
                 ? applied.error().context()
