@@ -84,6 +84,29 @@ def start_amber(build, tmp):
     return Daemon('amber', 'amber:///system?socket=' + sock, proc, d)
 
 
+QEMU_CONF = '/etc/libvirt/qemu.conf'
+
+
+def write_qemu_conf():
+    """libvirtd's QEMU driver needs a user to run QEMU as (Debian's
+    libvirt-daemon-system makes libvirt-qemu; without it the driver, and so
+    the daemon, fails to start): writes /etc/libvirt/qemu.conf with
+    user/group root when that file does not exist. Returns whether it did
+    (the caller removes it again with remove_qemu_conf)."""
+    if os.path.exists(QEMU_CONF):
+        return False
+    os.makedirs(os.path.dirname(QEMU_CONF), exist_ok=True)
+    with open(QEMU_CONF, 'w') as f:
+        f.write('# written by amber tests/bench/benchlib.py; removed after\n'
+                'user = "root"\ngroup = "root"\nstdio_handler = "file"\n')
+    return True
+
+
+def remove_qemu_conf(wrote):
+    if wrote:
+        os.unlink(QEMU_CONF)
+
+
 def start_libvirtd(tmp, needs):
     """Debian's libvirtd (its QEMU and storage drivers) with its sockets under
     TMP/qemu; NEEDS names the package to install when it is missing."""

@@ -33,11 +33,11 @@ import sys
 import tempfile
 import time
 
-from benchlib import SOURCE_ROOT, Table, median, run, start_amber, start_libvirtd
+from benchlib import (SOURCE_ROOT, Table, median, remove_qemu_conf, run, start_amber,
+                      start_libvirtd, write_qemu_conf)
 
 sys.path.insert(0, os.path.join(SOURCE_ROOT, 'examples'))
 from read_console import read_console  # noqa: E402 (the demo's pty console reader)
-QEMU_CONF = '/etc/libvirt/qemu.conf'
 
 DOMAIN_XML = """<domain type='kvm'>
   <name>{name}</name>
@@ -156,13 +156,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit('run as root (both daemons serve qemu/amber :///system)')
     tmp = tempfile.mkdtemp(prefix='amber-driver-bench-')
-    wrote_conf = False
-    if not os.path.exists(QEMU_CONF):
-        os.makedirs(os.path.dirname(QEMU_CONF), exist_ok=True)
-        with open(QEMU_CONF, 'w') as f:
-            f.write('# written by amber tests/bench/driver_bench.py; removed after\n'
-                    'user = "root"\ngroup = "root"\nstdio_handler = "file"\n')
-        wrote_conf = True
+    wrote_conf = write_qemu_conf()
     daemons = []
     table = None
     try:
@@ -217,8 +211,7 @@ def main():
             except Exception as exc:  # report and go on stopping the daemons
                 print('cleanup on %s: %s' % (d.label, exc))
             d.stop()
-        if wrote_conf:
-            os.unlink(QEMU_CONF)
+        remove_qemu_conf(wrote_conf)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     if table:

@@ -27,7 +27,8 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import SOURCE_ROOT, Table, run, start_amber, start_libvirtd
+from benchlib import (SOURCE_ROOT, Table, remove_qemu_conf, run, start_amber, start_libvirtd,
+                      write_qemu_conf)
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -84,6 +85,7 @@ def main():
 
     daemons = []
     table = None
+    wrote_conf = write_qemu_conf()
     try:
         if args.only != 'qemu':
             daemons.append(start_amber(args.build, tmp))
@@ -155,6 +157,7 @@ def main():
             for pool in ('bimages', 'bmany'):
                 d.virsh('pool-destroy', pool, check=False)
             d.stop()
+        remove_qemu_conf(wrote_conf)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     if table:
