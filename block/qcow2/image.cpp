@@ -79,7 +79,13 @@ Result<void> Qcow2Image::init(unsigned depth) {
   }
 
   refcounts_ = std::make_unique<Refcounts>(*file_, cluster_bits_, header_.refcount_order);
-  AMBER_TRY(refcounts_->load(header_.refcount_table_offset, header_.refcount_table_clusters));
+  if (read_only()) {
+    // Read-only: nothing allocates or frees, so the table is read when a
+    // refcount is first asked (metadata preallocation detection).
+    refcounts_->load_later(header_.refcount_table_offset, header_.refcount_table_clusters);
+  } else {
+    AMBER_TRY(refcounts_->load(header_.refcount_table_offset, header_.refcount_table_clusters));
+  }
   refcounts_->is_reserved = [this](uint64_t c) { return reserved_cluster(c); };
   refcounts_->on_table_moved = [this](uint64_t offset, uint32_t clusters) -> Result<void> {
     header_.refcount_table_offset = offset;

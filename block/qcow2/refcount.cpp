@@ -79,7 +79,14 @@ Refcounts::Refcounts(io::File& file, uint32_t cluster_bits, uint32_t refcount_or
                                         : (uint64_t{1} << (1u << refcount_order)) - 1),
       block_entries_((uint64_t{1} << cluster_bits) * 8 >> refcount_order) {}
 
+void Refcounts::load_later(uint64_t table_offset, uint32_t table_clusters) {
+  table_offset_ = table_offset;
+  table_clusters_ = table_clusters;
+  load_pending_ = true;
+}
+
 Result<void> Refcounts::load(uint64_t table_offset, uint32_t table_clusters) {
+  load_pending_ = false;
   table_offset_ = table_offset;
   table_clusters_ = table_clusters;
   // Bounded by the header check (refcount table <= 8 MiB).
@@ -147,6 +154,7 @@ Result<Refcounts::Block*> Refcounts::block_for(uint64_t table_index, BlockSource
 }
 
 Result<uint64_t> Refcounts::get(uint64_t cluster) {
+  if (load_pending_) AMBER_TRY(load(table_offset_, table_clusters_));
   const uint64_t ti = cluster / block_entries_;
   if (ti >= table_.size() || table_[ti] == 0) return uint64_t{0};
   AMBER_TRY_ASSIGN(Block * b, block_for(ti, BlockSource::kFile));

@@ -38,6 +38,10 @@ class Refcounts {
 
   // Loads and validates the table.
   Result<void> load(uint64_t table_offset, uint32_t table_clusters);
+  // Records where the table is and loads it on the first get() (a
+  // read-only image: most never ask a refcount, and a pool refresh opens
+  // hundreds of them). Only get() may be called before that load.
+  void load_later(uint64_t table_offset, uint32_t table_clusters);
 
   uint64_t max_refcount() const { return max_refcount_; }
   uint64_t table_offset() const { return table_offset_; }
@@ -122,6 +126,7 @@ class Refcounts {
   std::unordered_set<uint64_t> block_offsets_;  // clusters holding refcount blocks
   std::list<uint64_t> lru_;
   size_t dirty_blocks_ = 0;
+  bool load_pending_ = false;
   uint64_t free_hint_ = 0;
   bool growing_ = false;
   uint64_t allocated_end_ = 0;  // end (in clusters) of what we handed out

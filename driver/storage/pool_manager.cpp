@@ -9,9 +9,14 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
+#include <thread>
+#include <vector>
 
 #include "driver/storage/names.h"
 #include "driver/vm/store.h"
@@ -19,6 +24,11 @@
 namespace amber::driver::storage {
 
 namespace {
+
+// A scan of a big directory uses up to kScanThreads threads, one per
+// kNamesPerScanThread entries.
+constexpr size_t kScanThreads = 4;
+constexpr size_t kNamesPerScanThread = 64;
 
 Error pool_not_found(const std::string& what) {
   return Error(ErrorKind::kNotFound,
@@ -265,7 +275,23 @@ void PoolManager::scan(Pool& pool) {
   std::vector<std::string> names;
   while (const dirent* entry = ::readdir(dir)) names.emplace_back(entry->d_name);
   ::closedir(dir);
-  for (const std::string& name : names) rescan_volume(pool, name);
+  // Each file is inspected on its own (inspect_volume touches nothing
+  // shared), so a few threads share a big directory.
+  std::vector<std::optional<VolumeState>> states(names.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < names.size(); i = next++) {
+      states[i] = inspect_volume(pool.dir_real, names[i]);
+    }
+  };
+  const size_t threads = std::clamp<size_t>(names.size() / kNamesPerScanThread, 1, kScanThreads);
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(worker);
+  worker();
+  for (auto& helper : helpers) helper.join();
+  for (auto& state : states) {
+    if (state) pool.volumes[state->name] = std::move(*state);
+  }
   (void)fill_sizes(pool);
 }
 

@@ -113,17 +113,20 @@ std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std
   state.permissions.mode = st.st_mode & 07777;
   state.permissions.owner = st.st_uid;
   state.permissions.group = st.st_gid;
-  const bool qcow2 = has_qcow2_magic(path);
-  state.format = qcow2 ? "qcow2" : "raw";
-  auto image = block::open_image(
-      path, inspect_options(qcow2 ? block::ImageFormat::kQcow2 : block::ImageFormat::kRaw));
+  // The engine probes the format (qcow2 magic, else raw) as it opens; a
+  // file it refuses is still listed, with the format its magic says.
+  auto image = block::open_image(path, inspect_options(std::nullopt));
+  state.format = "raw";
   if (!image.ok()) {
+    if (has_qcow2_magic(path)) state.format = "qcow2";
     state.problem = image.error().message();
   } else if (auto info = (*image)->info(); !info.ok()) {
+    if (has_qcow2_magic(path)) state.format = "qcow2";
     state.problem = info.error().message();
   } else {
     state.capacity = info->virtual_size;
     if (info->qcow2) {
+      state.format = "qcow2";
       state.compat = info->qcow2->version >= 3 ? "1.1" : "0.10";
       state.cluster_size = info->qcow2->cluster_size;
       state.lazy_refcounts = info->qcow2->lazy_refcounts;

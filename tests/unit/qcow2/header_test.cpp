@@ -161,6 +161,32 @@ TEST(Qcow2Header, CorruptBitOpensReadOnlyOnly) {
   EXPECT_TRUE(open_on_file(mem.handle(), OpenOptions{}, 0).ok());
 }
 
+// A read-only open reads the refcount table only when a refcount is asked
+// (pool refreshes open hundreds of images); a writer still validates it
+// at open. A bad entry is an error for the writer, not for a reader.
+TEST(Qcow2Header, RefcountTableIsValidatedAtOpenOnlyForWriters) {
+  test::SharedMemory mem;
+  ASSERT_TRUE(create_on_file(*mem.file, test::qcow2_options(1 << 20)).ok());
+  uint8_t b[8];
+  ASSERT_TRUE(io::read_exact(*mem.file, 48, b, 8).ok());  // refcount_table_offset
+  uint64_t table = 0;
+  for (uint8_t byte : b) table = table << 8 | byte;
+  store_be64(b, 0x10001);  // not cluster aligned
+  ASSERT_TRUE(io::write_exact(*mem.file, table, b, 8).ok());
+  OpenOptions rw;
+  rw.access = io::Access::kReadWrite;
+  auto writer = open_on_file(mem.handle(), rw, 0);
+  ASSERT_FALSE(writer.ok());
+  EXPECT_EQ(writer.error().kind(), ErrorKind::kCorrupt);
+  EXPECT_NE(writer.error().message().find("refcount table entry 0"), std::string::npos)
+      << writer.error().message();
+  auto reader = open_on_file(mem.handle(), OpenOptions{}, 0);
+  ASSERT_TRUE(reader.ok()) << reader.error().message();
+  std::vector<std::byte> data(4096, std::byte{1});
+  ASSERT_TRUE((*reader)->read(0, data).ok());
+  EXPECT_EQ(data[0], std::byte{0});
+}
+
 TEST(Qcow2Header, EncryptedAndDataFileRefused) {
   for (int which = 0; which < 2; ++which) {
     test::SharedMemory mem;

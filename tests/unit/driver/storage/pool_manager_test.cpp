@@ -251,5 +251,46 @@ TEST_F(PoolManagerTest, RefreshSkipsSymlinksOutOfThePoolAndListsBrokenImages) {
   EXPECT_FALSE(broken->problem.empty());
 }
 
+// A directory big enough for the scan to use several threads: every
+// file listed once, with its own format and size, and broken ones among
+// them still listed with their problem.
+TEST_F(PoolManagerTest, RefreshOfABigDirectoryListsEveryFileOnce) {
+  PoolRef ref = define_started();
+  constexpr int kFiles = 300;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "v" + std::to_string(i) + (i % 3 == 0 ? ".qcow2" : ".raw");
+    if (i % 3 == 0) {
+      block::CreateOptions options;
+      options.format = block::ImageFormat::kQcow2;
+      options.size = uint64_t{1 + static_cast<uint64_t>(i)} << 20;
+      ASSERT_TRUE(block::create_image(pool_dir_ + "/" + name, options).ok());
+    } else if (i % 3 == 1) {
+      std::ofstream(pool_dir_ + "/" + name) << std::string(512 * static_cast<size_t>(i), 'r');
+    } else {
+      std::ofstream(pool_dir_ + "/" + name) << "QFI\xfb" << std::string(508, '\xff');
+    }
+  }
+  ASSERT_TRUE(manager_->refresh(ref.uuid).ok());
+  auto volumes = manager_->list_volumes(ref.uuid);
+  ASSERT_TRUE(volumes.ok());
+  ASSERT_EQ(volumes->size(), static_cast<size_t>(kFiles));
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "v" + std::to_string(i) + (i % 3 == 0 ? ".qcow2" : ".raw");
+    auto state = manager_->resolve("p", name);
+    ASSERT_TRUE(state.ok()) << name;
+    if (i % 3 == 0) {
+      EXPECT_EQ(state->format, "qcow2") << name;
+      EXPECT_EQ(state->capacity, uint64_t{1 + static_cast<uint64_t>(i)} << 20) << name;
+      EXPECT_TRUE(state->problem.empty()) << name << ": " << state->problem;
+    } else if (i % 3 == 1) {
+      EXPECT_EQ(state->format, "raw") << name;
+      EXPECT_EQ(state->capacity, 512u * static_cast<uint64_t>(i)) << name;
+    } else {
+      EXPECT_EQ(state->format, "qcow2") << name;  // by its magic
+      EXPECT_FALSE(state->problem.empty()) << name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace amber::driver::storage
