@@ -279,9 +279,10 @@ void PoolManager::scan(Pool& pool) {
   // shared), so a few threads share a big directory.
   std::vector<std::optional<VolumeState>> states(names.size());
   std::atomic<size_t> next{0};
+  ChainCache chains;
   auto worker = [&] {
     for (size_t i = next++; i < names.size(); i = next++) {
-      states[i] = inspect_volume(pool.dir_real, names[i]);
+      states[i] = inspect_volume(pool.dir_real, names[i], &chains);
     }
   };
   const size_t threads = std::clamp<size_t>(names.size() / kNamesPerScanThread, 1, kScanThreads);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -48,8 +49,11 @@ block::OpenOptions inspect_options(std::optional<block::ImageFormat> format) {
 
 // Opens every level of STATE's chain below the top on its own, recording
 // the first thing wrong.
-void inspect_chain(VolumeState& state, std::string backing, std::optional<std::string> format) {
+void inspect_chain(VolumeState& state, std::string backing, std::optional<std::string> format,
+                   ChainCache* cache) {
   std::set<std::string> seen{state.path};
+  std::vector<std::string> levels;  // resolved, top first
+  std::string key;
   for (unsigned depth = 1; depth <= kMaxInspectedChain; ++depth) {
     struct stat st {};
     if (::stat(backing.c_str(), &st) != 0) {
@@ -65,6 +69,16 @@ void inspect_chain(VolumeState& state, std::string backing, std::optional<std::s
       state.problem = "backing chain loops at '" + backing + "'";
       return;
     }
+    if (depth == 1 && cache != nullptr) {
+      key = resolved + '\0' + format.value_or("");
+      std::lock_guard lock(cache->mutex);
+      auto hit = cache->sound.find(key);
+      if (hit != cache->sound.end() &&
+          std::find(hit->second.begin(), hit->second.end(), state.path) == hit->second.end()) {
+        return;  // sound, and not through this volume
+      }
+    }
+    levels.push_back(resolved);
     std::optional<block::ImageFormat> known;
     if (format) {
       auto parsed = block::parse_format(*format);
@@ -80,7 +94,13 @@ void inspect_chain(VolumeState& state, std::string backing, std::optional<std::s
       state.problem = "backing file '" + backing + "': " + info.error().message();
       return;
     }
-    if (info->full_backing_filename.empty()) return;
+    if (info->full_backing_filename.empty()) {
+      if (cache != nullptr) {
+        std::lock_guard lock(cache->mutex);
+        cache->sound.emplace(key, std::move(levels));
+      }
+      return;
+    }
     backing = info->full_backing_filename;
     format = info->backing_format.empty() ? std::nullopt : std::optional(info->backing_format);
   }
@@ -89,7 +109,8 @@ void inspect_chain(VolumeState& state, std::string backing, std::optional<std::s
 
 }  // namespace
 
-std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std::string& name) {
+std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std::string& name,
+                                          ChainCache* cache) {
   if (!check_volume_name(name).ok()) return std::nullopt;
   const std::string path = dir_real + "/" + name;
   struct stat st {};
@@ -136,7 +157,7 @@ std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std
       state.backing_path = info->full_backing_filename;
       if (!info->backing_format.empty()) state.backing_format = info->backing_format;
       image->reset();
-      inspect_chain(state, *state.backing_path, state.backing_format);
+      inspect_chain(state, *state.backing_path, state.backing_format, cache);
     }
   }
   if (!state.problem.empty()) {

@@ -14,6 +14,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,10 +47,21 @@ struct VolumeState {
 // larger; a pool listing needs no more).
 inline constexpr unsigned kMaxInspectedChain = 64;
 
+// Backing chains found sound during one scan, shared by the threads of
+// that scan, so that 100 linked clones of one base open it once: key the
+// first backing level (resolved path and format), value every resolved
+// path of the chain from there down. Only sound chains are kept; a hit
+// still counts as a loop when the chain holds the volume itself.
+struct ChainCache {
+  std::mutex mutex;
+  std::map<std::string, std::vector<std::string>> sound;
+};
+
 // DIR_REAL is the pool directory with symlinks resolved. Returns nullopt
 // for entries that are not volumes (directories, devices, FIFOs, sockets,
-// dangling symlinks and symlinks that leave the pool).
-std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std::string& name);
+// dangling symlinks and symlinks that leave the pool). CACHE may be null.
+std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std::string& name,
+                                          ChainCache* cache = nullptr);
 
 // The volume XML of STATE.
 xml::StorageVolume describe_volume(const VolumeState& state);
