@@ -237,6 +237,34 @@ Result<Header> parse_header(std::span<const uint8_t> bytes, uint64_t file_size) 
   return h;
 }
 
+namespace {
+
+// The prefix of the first cluster that read_header reads first.
+constexpr uint64_t kHeaderProbeBytes = 4096;
+
+// Whether BYTES (a prefix of the first cluster) holds the whole header:
+// the fields, the backing file name and every extension up to the end
+// marker. Only a quick walk; parse_header validates it all.
+bool header_fits(const std::vector<uint8_t>& bytes) {
+  const uint64_t size = bytes.size();
+  const uint8_t* p = bytes.data();
+  const uint64_t backing_offset = load_be64(p + 8);
+  const uint64_t backing_size = load_be32(p + 16);
+  if (backing_offset != 0 && (backing_offset > size || backing_size > size - backing_offset))
+    return false;
+  const uint32_t version = load_be32(p + 4);
+  const uint64_t header_length = version >= 3 ? load_be32(p + 100) : kV2HeaderLength;
+  for (uint64_t at = header_length; at <= size && size - at >= 8;) {
+    const uint32_t type = load_be32(p + at);
+    const uint64_t length = load_be32(p + at + 4);
+    if (type == 0) return true;  // the end marker
+    at += 8 + (length + 7) / 8 * 8;
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<Header> read_header(io::File& file) {
   AMBER_TRY_ASSIGN(uint64_t file_size, file.size());
   std::vector<uint8_t> head(kV3HeaderLength);
@@ -247,7 +275,17 @@ Result<Header> read_header(io::File& file) {
   const uint32_t cluster_bits = load_be32(head.data() + 20);
   if (cluster_bits < kMinClusterBits || cluster_bits > kMaxClusterBits)
     return bad(field("cluster_bits", cluster_bits) + " out of range 9..21");
-  std::vector<uint8_t> cluster(uint64_t{1} << cluster_bits);
+  const uint64_t cluster_size = uint64_t{1} << cluster_bits;
+  // Most headers, their extensions and the backing file name fit in the
+  // first 4 KiB: read that, and the whole first cluster (which the format
+  // allows them to fill) only when they do not, or when the file is
+  // shorter than a cluster (so that such a file fails as it always did).
+  if (cluster_size > kHeaderProbeBytes && file_size >= cluster_size) {
+    std::vector<uint8_t> probe(kHeaderProbeBytes);
+    AMBER_TRY(io::read_exact(file, 0, probe.data(), probe.size()));
+    if (header_fits(probe)) return parse_header(probe, file_size);
+  }
+  std::vector<uint8_t> cluster(cluster_size);
   AMBER_TRY(io::read_exact(file, 0, cluster.data(), cluster.size()));
   return parse_header(cluster, file_size);
 }

@@ -187,6 +187,23 @@ TEST(Qcow2Header, RefcountTableIsValidatedAtOpenOnlyForWriters) {
   EXPECT_EQ(data[0], std::byte{0});
 }
 
+// read_header reads the first 4 KiB and the whole first cluster only
+// when the header reaches past it: a backing file name at 40 KiB is read.
+TEST(Qcow2Header, BackingNameBeyondTheFirstFourKiBIsRead) {
+  test::SharedMemory mem;
+  ASSERT_TRUE(create_on_file(*mem.file, test::qcow2_options(1 << 20)).ok());
+  const std::string name = "far-away-base.qcow2";
+  ASSERT_TRUE(io::write_exact(*mem.file, 40960, name.data(), name.size()).ok());
+  uint8_t b[8];
+  store_be64(b, 40960);
+  ASSERT_TRUE(io::write_exact(*mem.file, 8, b, 8).ok());
+  const uint32_t size_be = __builtin_bswap32(static_cast<uint32_t>(name.size()));
+  ASSERT_TRUE(io::write_exact(*mem.file, 16, &size_be, 4).ok());
+  auto header = read_header(*mem.file);
+  ASSERT_TRUE(header.ok()) << header.error().message();
+  EXPECT_EQ(header->backing_file, name);
+}
+
 TEST(Qcow2Header, EncryptedAndDataFileRefused) {
   for (int which = 0; which < 2; ++which) {
     test::SharedMemory mem;
