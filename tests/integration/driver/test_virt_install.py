@@ -6,7 +6,11 @@
      accepts on Amber (and it is undefined again);
   2. `virt-install --import` defines and starts a domain on a qcow2 linked
      clone of the boot-sector probe; virsh sees it running and the guest
-     prints its serial lines (SeaBIOS loads the probe from virtio-blk).
+     prints its serial lines (SeaBIOS loads the probe from virtio-blk);
+  3. `virt-install --disk pool=default,size=1,format=qcow2` makes a new
+     1 GiB qcow2 volume in a "default" pool through the storage calls and
+     defines a domain on it (qemu-img check passes on the volume; the domain
+     and the volume are removed again).
 Usage: test_virt_install.py VIRTAMBERD AMBER_VMM BOOT_BIN
 On failure it prints the client's failed RPC calls (LIBVIRT_DEBUG=1)."""
 import os
@@ -117,6 +121,42 @@ def test():
         gone = daemon.virsh("undefine", NAME)
         if gone.returncode != 0:
             problems.append("virsh undefine %s: %s" % (NAME, gone.stderr))
+
+        # 3. a new disk in a pool, made by virt-install through the storage calls.
+        pool_dir = os.path.join(tmp, "default-pool")
+        for step in (("pool-define-as", "default", "dir", "--target", pool_dir),
+                     ("pool-build", "default"), ("pool-start", "default")):
+            made = daemon.virsh(*step)
+            if made.returncode != 0:
+                problems.append("virsh %s: %s" % (" ".join(step), made.stderr))
+        pooled = NAME + "-pool"
+        out = virt_install(daemon, "--import", "--name", pooled, "--disk",
+                           "pool=default,size=1,format=qcow2,bus=virtio", *AMBER_OPTIONS,
+                           "--noreboot")
+        volumes = daemon.virsh("vol-list", "default").stdout
+        a.log("virt-install --disk pool=default: rc %d; vol-list:\n%s" % (out.returncode,
+                                                                          volumes.rstrip()))
+        made = [f for f in os.listdir(pool_dir) if f.endswith(".qcow2")] if os.path.isdir(
+            pool_dir) else []
+        if out.returncode != 0:
+            problems.append(explain("virt-install --disk pool=default,size=1,format=qcow2", out,
+                                    daemon))
+        elif len(made) != 1 or made[0] not in volumes:
+            problems.append("virt-install made %s in the pool; vol-list:\n%s" % (made, volumes))
+        else:
+            volume = os.path.join(pool_dir, made[0])
+            info = a.run(["qemu-img", "info", "-U", "--output=json", volume]).stdout
+            checked = a.run(["qemu-img", "check", "-U", volume])
+            if '"virtual-size": 1073741824' not in info or checked.returncode != 0:
+                problems.append("the volume virt-install made: %s\n%s" % (info, checked.stdout))
+            xml = daemon.virsh("dumpxml", pooled).stdout
+            if volume not in xml:
+                problems.append("the domain does not use the new volume:\n" + xml)
+        daemon.virsh("destroy", pooled)
+        daemon.virsh("undefine", pooled, "--remove-all-storage")
+        daemon.virsh("undefine", pooled)
+        daemon.virsh("pool-destroy", "default")
+        daemon.virsh("pool-undefine", "default")
     finally:
         daemon.stop()
     if problems:
