@@ -159,6 +159,8 @@ class Table:
                     return 'n/a'
                 if unit == 's':
                     return '%.3f s' % v
+                if unit == 'ms':
+                    return '%.1f ms' % v
                 return '%.0f %s' % (v, unit)
             ratio = (a / q) if (a is not None and q) else None
             print('| %s | %s | %s | %s%s |' % (label, fmt(a), fmt(q),

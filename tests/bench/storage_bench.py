@@ -170,8 +170,8 @@ def main():
             os.unlink(got)
         table.measure('pool-refresh, %d images' % args.images, 's',
                       lambda d, _: d.timed('pool-refresh', 'bmany'), args.runs)
-        table.measure('  the refresh call alone (python3-libvirt), %d images' % args.images, 's',
-                      lambda d, _: refresh_call(d.uri, 'bmany'), args.runs)
+        table.measure('  the refresh call alone (python3-libvirt), %d images' % args.images, 'ms',
+                      lambda d, _: refresh_call(d.uri, 'bmany') * 1000, args.runs)
         table.measure('vol-list, %d images' % args.images, 's',
                       lambda d, _: d.timed('vol-list', 'bmany'), args.runs)
         table.measure('vol-list --details, %d images' % args.images, 's',
