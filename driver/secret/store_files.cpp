@@ -14,6 +14,7 @@
 #include "common/unique_fd.h"
 #include "driver/secret/base64.h"
 #include "driver/secret/store.h"
+#include "driver/vm/store.h"
 
 namespace amber::driver::secret {
 
@@ -24,45 +25,10 @@ namespace {
 constexpr size_t kMaxFileBytes = 1u << 20;
 constexpr mode_t kPrivateMode = 0600;
 
-Result<void> write_all(int fd, std::string_view data, const std::string& what) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::from_errno(errno, "writing " + what);
-    }
-    data.remove_prefix(static_cast<size_t>(n));  // 0 <= n <= size
-  }
-  return ok();
-}
-
-// DIR/NAME through DIR/.NAME.tmp. The temp file is created anew (O_EXCL)
-// with mode 0600, so a leftover file with a wider mode is never reused.
+// DIR/NAME, atomically and mode 0600 (vm::write_file_atomic).
 Result<void> write_private_file(const std::string& dir, const std::string& name,
                                 std::string_view contents) {
-  const std::string temp = dir + "/." + name + ".tmp";
-  const std::string final_path = dir + "/" + name;
-  if (::unlink(temp.c_str()) != 0 && errno != ENOENT)
-    return Error::from_errno(errno, "removing stale " + temp);
-  UniqueFd fd(
-      ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, kPrivateMode));
-  if (!fd) return Error::from_errno(errno, "creating " + temp);
-  auto written = write_all(fd.get(), contents, temp);
-  if (written.ok() && ::fsync(fd.get()) != 0) written = Error::from_errno(errno, "fsync " + temp);
-  if (!written.ok()) {
-    ::unlink(temp.c_str());
-    return written;
-  }
-  fd.reset();
-  if (::rename(temp.c_str(), final_path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    return Error::from_errno(error, "renaming " + temp + " to " + final_path);
-  }
-  UniqueFd directory(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!directory) return Error::from_errno(errno, "opening " + dir);
-  if (::fsync(directory.get()) != 0) return Error::from_errno(errno, "fsync " + dir);
-  return ok();
+  return vm::write_file_atomic(dir, name, contents);
 }
 
 // The file's text; kNotFound when it does not exist. WIDE_MODE is set when

@@ -134,7 +134,9 @@ Result<void> write_file_atomic(const std::string& dir, const std::string& name,
                                std::string_view contents) {
   const std::string temp = dir + "/." + name + ".tmp";
   const std::string final_path = dir + "/" + name;
-  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (::unlink(temp.c_str()) != 0 && errno != ENOENT)
+    return Error::from_errno(errno, "removing stale " + temp);
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return Error::from_errno(errno, "creating " + temp);
   auto written = write_all(fd.get(), contents, temp);
   if (written.ok() && ::fsync(fd.get()) != 0) written = Error::from_errno(errno, "fsync " + temp);

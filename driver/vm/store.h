@@ -23,7 +23,10 @@
 
 namespace amber::driver::vm {
 
-// Writes DIR/NAME through DIR/.NAME.tmp, fsyncs the file and DIR.
+// Writes DIR/NAME through DIR/.NAME.tmp, fsyncs the file and DIR. The
+// temp file is created anew (O_EXCL, O_NOFOLLOW) with mode 0600, so a
+// leftover one (or a symlink planted there) is never reused: secret values
+// go through here too.
 Result<void> write_file_atomic(const std::string& dir, const std::string& name,
                                std::string_view contents);
 // The whole file (at most 16 MiB: no domain XML is that large).
