@@ -88,23 +88,28 @@ QEMU_CONF = '/etc/libvirt/qemu.conf'
 
 
 def write_qemu_conf():
-    """libvirtd's QEMU driver needs a user to run QEMU as (Debian's
-    libvirt-daemon-system makes libvirt-qemu; without it the driver, and so
-    the daemon, fails to start): writes /etc/libvirt/qemu.conf with
-    user/group root when that file does not exist. Returns whether it did
-    (the caller removes it again with remove_qemu_conf)."""
+    """libvirtd's QEMU driver runs QEMU as libvirt-qemu with its output
+    through virtlogd; the bench has neither a virtlogd nor files that user
+    may read, so for the bench /etc/libvirt/qemu.conf says user/group root
+    and stdio_handler file. A qemu.conf already there (Debian's) is moved
+    aside and put back by restore_qemu_conf. Returns what to restore."""
+    saved = None
     if os.path.exists(QEMU_CONF):
-        return False
+        saved = QEMU_CONF + '.amber-bench-saved'
+        os.replace(QEMU_CONF, saved)
     os.makedirs(os.path.dirname(QEMU_CONF), exist_ok=True)
     with open(QEMU_CONF, 'w') as f:
         f.write('# written by amber tests/bench/benchlib.py; removed after\n'
                 'user = "root"\ngroup = "root"\nstdio_handler = "file"\n')
-    return True
+    return saved
 
 
-def remove_qemu_conf(wrote):
-    if wrote:
+def remove_qemu_conf(saved):
+    """Removes the bench's qemu.conf and puts back the one it replaced."""
+    if os.path.exists(QEMU_CONF):
         os.unlink(QEMU_CONF)
+    if saved:
+        os.replace(saved, QEMU_CONF)
 
 
 def start_libvirtd(tmp, needs):
