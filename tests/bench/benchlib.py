@@ -117,6 +117,10 @@ def start_libvirtd(tmp, needs):
     TMP/qemu; NEEDS names the package to install when it is missing."""
     if shutil.which('libvirtd') is None:
         sys.exit('libvirtd is missing: apt-get install ' + needs)
+    # Its QEMU driver resolves the libvirt-qemu user at start, even when
+    # qemu.conf names another (that user comes with libvirt-daemon-system).
+    if subprocess.run(['id', 'libvirt-qemu'], capture_output=True).returncode != 0:
+        sys.exit('libvirtd needs the libvirt-qemu user: apt-get install libvirt-daemon-system')
     d = os.path.join(tmp, 'qemu')
     os.makedirs(d, exist_ok=True)
     conf = os.path.join(d, 'libvirtd.conf')
