@@ -61,10 +61,19 @@ for _ in $(seq 100); do [ -S "$D/sock/virtamberd-sock" ] && break; sleep 0.1; do
 URI="amber:///system?socket=$D/sock/virtamberd-sock"
 V=(virsh -c "$URI")
 step "${V[@]}" version
-# A small raw "installed disk" holding the boot-sector probe guest (it
-# stays up after its self-test), and a qcow2 linked clone the VM boots.
-step python3 "$ROOT/tests/guest/bootsector/mkdisk.py" "$BOOT_BIN" bootdisk.raw 2 --stay
-step "$IMG" create -f qcow2 -b bootdisk.raw -F raw vm-clone.qcow2
+# A storage pool in $OUT/pool holding a small raw "installed disk" with
+# the boot-sector probe guest (it stays up after its self-test), and a
+# qcow2 linked clone of it made by the daemon (Amber's engine, no
+# qemu-img): the disk the VM boots, named by pool and volume.
+step "${V[@]}" pool-define-as demo dir --target "$OUT/pool"
+step "${V[@]}" pool-build demo
+step "${V[@]}" pool-start demo
+step python3 "$ROOT/tests/guest/bootsector/mkdisk.py" "$BOOT_BIN" "$OUT/pool/bootdisk.raw" 2 --stay
+step "${V[@]}" pool-refresh demo
+step "${V[@]}" vol-create-as demo vm-clone.qcow2 2M --format qcow2 \
+  --backing-vol bootdisk.raw --backing-vol-format raw
+step "${V[@]}" vol-list demo --details
+step "${V[@]}" vol-dumpxml vm-clone.qcow2 --pool demo
 cat > demo.xml <<XML
 <domain type='kvm'>
   <name>demo</name>
@@ -72,9 +81,9 @@ cat > demo.xml <<XML
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <devices>
-    <disk type='file' device='disk'>
+    <disk type='volume' device='disk'>
       <driver name='qemu' type='qcow2' cache='writeback'/>
-      <source file='$OUT/vm-clone.qcow2'/>
+      <source pool='demo' volume='vm-clone.qcow2'/>
       <target dev='vda' bus='virtio'/>
     </disk>
     <serial type='pty'><target port='0'/></serial>
@@ -93,11 +102,14 @@ if [ -e /dev/kvm ]; then
   step "${V[@]}" dominfo demo
   step "${V[@]}" domblkstat demo vda
   step "${V[@]}" destroy demo
-  step "$IMG" check vm-clone.qcow2
-  step qemu-img check vm-clone.qcow2
+  step "$IMG" check "$OUT/pool/vm-clone.qcow2"
+  step qemu-img check "$OUT/pool/vm-clone.qcow2"
 else
   echo "no /dev/kvm on this machine: virsh start skipped"
 fi
 step "${V[@]}" undefine demo
 step "${V[@]}" list --all
+step "${V[@]}" vol-delete vm-clone.qcow2 --pool demo
+step "${V[@]}" pool-destroy demo
+step "${V[@]}" pool-undefine demo
 echo; echo "demo done: files in $OUT"
