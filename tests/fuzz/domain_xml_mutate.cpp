@@ -10,30 +10,14 @@
 // seed of a failing iteration so it can be reproduced.
 //
 // Usage: domain-xml-mutate [-s SEED] [-n ITERATIONS] [-t SECONDS] FILE...
-#include <unistd.h>
-
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+// (the loop and the mutations: tests/fuzz/xml_fuzz.h)
+#include <cstdint>
 #include <string>
-#include <vector>
 
+#include "tests/fuzz/xml_fuzz.h"
 #include "xml/domain/domain.h"
 
 namespace {
-
-struct Rng {
-  uint64_t state;
-  uint64_t next() {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-};
 
 const char* const kTokens[] = {
     "<",
@@ -78,95 +62,15 @@ const char* const kTokens[] = {
     "<boot order='0'/>",
 };
 
-std::string read(const char* path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void mutate(std::string& d, Rng& rng) {
-  const uint64_t count = 1 + rng.below(4);
-  for (uint64_t i = 0; i < count && !d.empty(); ++i) {
-    const std::size_t at = rng.below(d.size());
-    switch (rng.below(6)) {
-      case 0:
-        d[at] = static_cast<char>(d[at] ^ (1 << rng.below(8)));
-        break;
-      case 1:
-        d.erase(at, 1 + rng.below(16));
-        break;
-      case 2:
-        d.insert(at, d.substr(rng.below(d.size()), 1 + rng.below(64)));
-        break;
-      case 3:
-        d.insert(at, kTokens[rng.below(std::size(kTokens))]);
-        break;
-      case 4: {  // replace an attribute value or text run with a token
-        const std::size_t end = d.find_first_of("'<", at + 1);
-        if (end != std::string::npos)
-          d.replace(at, end - at, kTokens[rng.below(std::size(kTokens))]);
-        break;
-      }
-      default: {  // move a line
-        const std::size_t a = d.rfind('\n', at), b = d.find('\n', at);
-        if (a == std::string::npos || b == std::string::npos) break;
-        std::string line = d.substr(a, b - a);
-        d.erase(a, b - a);
-        d.insert(rng.below(d.size()), line);
-      }
-    }
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  uint64_t seed = 1, iterations = 1000000, seconds = 3;
-  int opt;
-  while ((opt = getopt(argc, argv, "s:n:t:")) != -1) {
-    if (opt == 's')
-      seed = std::strtoull(optarg, nullptr, 0);
-    else if (opt == 'n')
-      iterations = std::strtoull(optarg, nullptr, 0);
-    else if (opt == 't')
-      seconds = std::strtoull(optarg, nullptr, 0);
-    else
-      return 2;
-  }
-  std::vector<std::string> templates;
-  for (int i = optind; i < argc; ++i) templates.push_back(read(argv[i]));
-  if (templates.empty() || templates[0].empty()) {
-    std::fprintf(stderr, "domain-xml-mutate: no templates\n");
-    return 2;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  uint64_t parsed = 0, done = 0;
-  for (; done < iterations && std::chrono::steady_clock::now() < deadline; ++done) {
-    const uint64_t iteration_seed = seed * 1000003 + done;
-    Rng rng{iteration_seed | 1};
-    std::string doc = templates[rng.below(templates.size())];
-    mutate(doc, rng);
-    auto domain = amber::xml::parse_domain(doc);
-    (void)amber::xml::find_unsupported(doc);
-    if (!domain.ok()) continue;
-    ++parsed;
-    const std::string first = amber::xml::format_domain(*domain);
-    auto again = amber::xml::parse_domain(first);
-    if (!again.ok()) {
-      std::fprintf(stderr, "seed %llu: formatted output does not parse: %s\n%s\n",
-                   static_cast<unsigned long long>(iteration_seed), again.error().message().c_str(),
-                   first.c_str());
-      return 1;
-    }
-    const std::string second = amber::xml::format_domain(*again);
-    if (second != first) {
-      std::fprintf(stderr, "seed %llu: round trip unstable:\n--- first\n%s--- second\n%s",
-                   static_cast<unsigned long long>(iteration_seed), first.c_str(), second.c_str());
-      return 1;
-    }
-  }
-  std::printf("domain-xml-mutate: %llu iterations, %llu mutants parsed and round-tripped stably\n",
-              static_cast<unsigned long long>(done), static_cast<unsigned long long>(parsed));
-  return 0;
+  return amber::fuzz::run_xml_fuzzer(
+      "domain-xml-mutate", argc, argv, kTokens,
+      [](const std::string& doc, const std::string&, uint64_t seed, uint64_t& parsed) {
+        (void)amber::xml::find_unsupported(doc);
+        return amber::fuzz::round_trips(
+            doc, [](const std::string& d) { return amber::xml::parse_domain(d); },
+            [](const auto& v) { return amber::xml::format_domain(v); }, seed, parsed);
+      });
 }
