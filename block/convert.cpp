@@ -204,7 +204,7 @@ class Converter {
     std::lock_guard lock(mutex_);
     ++written_;
     turn_changed_.notify_all();
-    if (options_.progress) {
+    if (options_.progress && work > 0) {
       work_done_ += work;
       options_.progress(work_total_ == 0 ? 100.0
                                          : 100.0 * double(work_done_) / double(work_total_));
