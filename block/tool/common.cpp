@@ -71,7 +71,7 @@ std::string getopt_error(int result, char** argv) {
   // qemu-img names the whole argument, short option or long, as it was
   // given (its unrecognized_option() and missing_argument()).
   const char* arg = argv[optind - 1];
-  if (result == ':') return std::string("option '") + arg + "' requires an argument";
+  if (result == ':') return std::string("missing argument for option '") + arg + "'";
   return std::string("unrecognized option '") + arg + "'";
 }
 
