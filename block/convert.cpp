@@ -36,6 +36,12 @@ struct Op {
   Kind kind;
 };
 
+// A source's size rounded up to whole sectors: a raw file of 1000 bytes is
+// copied as two sectors, the tail read as zeros (qemu-img does the same).
+uint64_t sector_size(const Image& image) {
+  return (image.size() + kSectorSize - 1) / kSectorSize * kSectorSize;
+}
+
 bool all_zero(const std::byte* data, uint64_t length) {
   return length == 0 ||
          (data[0] == std::byte{0} && std::memcmp(data, data + 1, size_t(length - 1)) == 0);
@@ -62,7 +68,7 @@ class Converter {
     uint64_t start = 0;
     for (Image* source : sources_) {
       starts_.push_back(start);
-      start += source->size();
+      start += sector_size(*source);
     }
     total_ = start;
   }
@@ -93,9 +99,10 @@ class Converter {
     while (index + 1 < sources_.size() && starts_[index + 1] <= offset) ++index;
     Image& source = *sources_[index];
     const uint64_t local = offset - starts_[index];
-    const uint64_t limit = std::min(max_length, source.size() - local);
+    const uint64_t limit = std::min(max_length, sector_size(source) - local);
     AMBER_TRY_ASSIGN(BlockStatus status, source.block_status(local, limit));
-    const uint64_t length = std::min(status.length, limit);
+    uint64_t length = std::min(status.length, limit);
+    if (local + length >= source.size()) length = limit;  // through the partial last sector
     if (length == 0) return Error(ErrorKind::kInternal, "block_status made no progress");
     Kind kind = status.present && !status.zero ? Kind::kData : Kind::kZero;
     if (options_.backing == ConvertBacking::kAboveSourceBacking && source.backing() != nullptr &&

@@ -77,6 +77,18 @@ class ConvertTest(bt.TempDirTest):
         self.assertIdentical(raw, out, "raw", "qcow2")
         self.assertLessEqual(allocated(out), allocated(ref) + 64 * 1024)
 
+    def test_odd_sized_raw(self):
+        raw = self.path("odd.raw")
+        with open(raw, "wb") as f:
+            f.write(bytes((i * 7 + 3) & 0xFF for i in range(1000)))
+        for fmt in ("raw", "qcow2"):
+            out, ref = self.path("o." + fmt), self.path("ref." + fmt)
+            self.amber("-f", "raw", "-O", fmt, raw, out)
+            bt.qemu_img("convert", "-f", "raw", "-O", fmt, raw, ref, check=True)
+            self.assertIdentical(ref, out, fmt, fmt)
+            self.assertEqual(os.path.getsize(out) if fmt == "raw" else 0,
+                             os.path.getsize(ref) if fmt == "raw" else 0)
+
     def test_flatten_chain(self):
         _, _, top = self.chain()
         out = self.path("flat.qcow2")
