@@ -26,10 +26,17 @@ class RawImage final : public Image {
   const std::string& filename() const override { return file_->name(); }
   bool read_only() const override { return options_.access == io::Access::kReadOnly; }
 
-  Result<void> check_range(uint64_t offset, uint64_t length) const {
+  // kReadTail: a read may cover the whole last sector of a file whose size
+  // is not a sector multiple (the rest reads as zeros, as in QEMU, whose
+  // block layer rounds the size up to whole sectors).
+  enum class Tail { kStrict, kReadTail };
+  Result<void> check_range(uint64_t offset, uint64_t length, Tail tail = Tail::kStrict) const {
     if (offset % kSectorSize != 0 || length % kSectorSize != 0)
       return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
-    if (offset > size_ || length > size_ - offset)
+    const uint64_t end = tail == Tail::kReadTail && size_ % kSectorSize != 0
+                             ? size_ + (kSectorSize - size_ % kSectorSize)
+                             : size_;
+    if (offset > end || length > end - offset)
       return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
     return ok();
   }
@@ -39,7 +46,7 @@ class RawImage final : public Image {
   }
 
   Result<void> readv(uint64_t offset, std::span<const iovec> iov) override {
-    AMBER_TRY(check_range(offset, iov_length(iov)));
+    AMBER_TRY(check_range(offset, iov_length(iov), Tail::kReadTail));
     return file_->readv_at(offset, iov);
   }
   Result<void> writev(uint64_t offset, std::span<const iovec> iov) override {

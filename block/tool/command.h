@@ -30,6 +30,7 @@ int run_map(int argc, char** argv);
 int run_resize(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_compare(int argc, char** argv);
+int run_convert(int argc, char** argv);
 int run_snapshot(int argc, char** argv);
 
 // The text of `amber-img --help`.

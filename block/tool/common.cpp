@@ -71,7 +71,7 @@ std::string getopt_error(int result, char** argv) {
   // qemu-img names the whole argument, short option or long, as it was
   // given (its unrecognized_option() and missing_argument()).
   const char* arg = argv[optind - 1];
-  if (result == ':') return std::string("option '") + arg + "' requires an argument";
+  if (result == ':') return std::string("missing argument for option '") + arg + "'";
   return std::string("unrecognized option '") + arg + "'";
 }
 
@@ -96,13 +96,14 @@ Command syntax:
   bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename
   check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename
   compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2
+  convert [-f fmt] [-O output_fmt] [-o options] [-n] [-p] [-q] [-U] [-S sparse_size] [-t cache] [-T src_cache] [-m num_coroutines] [-W] [-B backing_file [-F backing_fmt]] [--target-is-zero] filename [filename2 [...]] output_filename
   create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
   info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
   map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
   resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
   snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
 
-Not supported yet: amend, bitmap, commit, convert, dd, measure, rebase.
+Not supported yet: amend, bitmap, commit, dd, measure, rebase.
 
 Command parameters:
   'filename' is a disk image filename

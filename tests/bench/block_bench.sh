@@ -18,7 +18,8 @@
 # Usage: tests/bench/block_bench.sh [path/to/amber-img]
 # Environment: QEMU_IMG, QEMU_IO, REPS (3), AIO (threads), BENCH_DIR (/var/tmp),
 #   ONLY (an extended regex: run only the rows whose name matches, e.g.
-#   ONLY='alloc 4k write QD1 empty|QD32 overlay of')
+#   ONLY='alloc 4k write QD1 empty|QD32 overlay of'; ONLY=convert runs the
+#   convert rows, MiB/s instead of ops/s), CONVERT_M (convert's -m, 8)
 # Not a test: numbers depend on the host; compare ratios, not absolutes.
 set -euo pipefail
 
@@ -171,6 +172,49 @@ for depth in 1 32; do
   bench_pair "4k read QD$depth through 20-layer chain" qcow2 "$TOP" none - \
     -c 20000 -d "$depth" -s 4096 -S "$STRIDE" -t writeback -i "$AIO"
 done
+
+# ---- convert: 1 GiB, half random data, half allocated zeros --------------
+# Both tools with the same -m and -t; MiB/s of virtual size (higher is
+# better). The default -t is qemu-img's "unsafe" (no flush at the end).
+CONVERT_M=${CONVERT_M:-8}
+mib_per_sec() {  # TOOL ARGS... (output last; removed first)
+  local out=${!#} start end
+  rm -f "$out"
+  start=$(date +%s.%N)
+  if ! "$@" >/dev/null 2>"$WORK/convert.err"; then
+    log "FAILED: $* :: $(cat "$WORK/convert.err")"; echo FAIL; return 0
+  fi
+  end=$(date +%s.%N)
+  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.0f\n", 1024 / (e - s) }'
+}
+convert_pair() {  # NAME ARGS... (source and output last)
+  local name=$1
+  shift
+  wanted "$name" || return 0
+  local q=() a=()
+  for ((rep = 0; rep < REPS; rep++)); do
+    q+=("$(mib_per_sec "$QEMU_IMG" convert "$@")")
+    a+=("$(mib_per_sec "$AMBER_IMG" convert "$@")")
+  done
+  add_row "$name" "$(median "${q[@]}")" "$(median "${a[@]}")" - -
+}
+if wanted "convert"; then
+  HALF=$WORK/half.qcow2
+  log "block_bench: a 1 GiB qcow2, 512 MiB random data then 512 MiB of allocated zeros"
+  "$QEMU_IMG" create -q -f raw "$WORK/half.raw" 1G
+  dd if="$RAW" of="$WORK/half.raw" bs=1M count=512 conv=notrunc status=none
+  dd if=/dev/zero of="$WORK/half.raw" bs=1M seek=512 count=512 conv=notrunc status=none
+  "$QEMU_IMG" convert -S 0 -O qcow2 "$WORK/half.raw" "$HALF"
+  rm -f "$WORK/half.raw"
+  for cache in unsafe none; do
+    for fmt in qcow2 raw; do
+      log "block_bench: convert qcow2->$fmt -m $CONVERT_M -t $cache"
+      convert_pair "convert qcow2->$fmt -m $CONVERT_M -t $cache, MiB/s" \
+        -m "$CONVERT_M" -t "$cache" -O "$fmt" "$HALF" "$WORK/conv.$fmt"
+    done
+  done
+  rm -f "$WORK/conv.qcow2" "$WORK/conv.raw"
+fi
 
 printf '\nblock_bench: %s vs %s, medians of %d alternating runs, aio=%s, ops/s\n' \
   "$AMBER_IMG" "$("$QEMU_IMG" --version | head -1)" "$REPS" "$AIO"

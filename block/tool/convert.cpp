@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// `amber-img convert`: qemu-img 7.2 convert's command line, checks and
+// messages, on top of block::convert_images. The target is created with
+// create's own -o planning (create.h), unless -n.
+//
+// As in qemu-img: the target's default cache mode is "unsafe" (no flush at
+// the end), the sources' is "writeback"; -B copies only what the sources
+// hold above their own backing files (it does not compare contents: the
+// new backing file must read as the old one); options Amber does not
+// implement are refused by name, never ignored.
+#include "block/convert.h"
+
+#include <getopt.h>
+
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "block/create.h"
+#include "block/tool/command.h"
+#include "block/tool/create.h"
+#include "block/tool/options.h"
+
+namespace amber::block::tool {
+namespace {
+
+// qemu-img's largest -S: MAX_BUF_SECTORS (32768) sectors, 16 MiB.
+constexpr uint64_t kMaxSparse = 32768 * kSectorSize;
+
+// qemu's simple progress meter (util/qemu-progress.c): prints when the
+// share moved by more than one point, and at 0 and 100.
+class ProgressMeter {
+ public:
+  explicit ProgressMeter(bool enabled) : enabled_(enabled) {}
+  void print(double value) {
+    if (!enabled_) return;
+    float current = static_cast<float>(value);
+    if (current > 100) current = 100;
+    current_ = current;
+    if (current > last_ + kMinSkip || current < last_ - kMinSkip || current == 0 ||
+        current == 100) {
+      last_ = current;
+      std::printf("    (%3.2f/100%%)\r", double(current));
+      std::fflush(stdout);
+    }
+  }
+  void end() {
+    if (enabled_) std::printf("\n");
+  }
+
+ private:
+  static constexpr float kMinSkip = 1.0f;  // qemu-img convert's min_skip
+  bool enabled_;
+  float current_ = 0;
+  float last_ = 0;
+};
+
+struct ConvertArgs {
+  std::string source_format;          // -f
+  std::string target_format = "raw";  // -O
+  std::string backing_file;           // -B
+  std::string backing_format;         // -F
+  std::string joined_options;         // every -o, comma-joined
+  bool has_options = false;
+  bool skip_create = false;                // -n
+  bool progress = false;                   // -p
+  bool quiet = false;                      // -q
+  bool target_is_zero = false;             // --target-is-zero
+  std::string cache = "unsafe";            // -t
+  std::string source_cache = "writeback";  // -T
+  ConvertOptions copy;
+  OpenOptions source_open;
+  std::vector<std::string> sources;
+  std::string target;
+};
+
+int refuse(std::string_view option, std::string_view what) {
+  return report_error("convert: option '" + std::string(option) + "' (" + std::string(what) +
+                      ") is not supported yet");
+}
+
+// Parses argv; returns -1 when the command should go on, else its exit status.
+int parse_args(int argc, char** argv, ConvertArgs& args) {
+  enum LongOnly {
+    kObject = 256,
+    kImageOpts,
+    kTargetImageOpts,
+    kSalvage,
+    kTargetIsZero,
+    kBitmaps,
+    kSkipBrokenBitmaps
+  };
+  static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                 {"object", required_argument, nullptr, kObject},
+                                 {"image-opts", no_argument, nullptr, kImageOpts},
+                                 {"force-share", no_argument, nullptr, 'U'},
+                                 {"target-image-opts", no_argument, nullptr, kTargetImageOpts},
+                                 {"salvage", no_argument, nullptr, kSalvage},
+                                 {"target-is-zero", no_argument, nullptr, kTargetIsZero},
+                                 {"bitmaps", no_argument, nullptr, kBitmaps},
+                                 {"skip-broken-bitmaps", no_argument, nullptr, kSkipBrokenBitmaps},
+                                 {nullptr, 0, nullptr, 0}};
+  reset_getopt();
+  int c;
+  while ((c = getopt_long(argc, argv, ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'f':
+        args.source_format = optarg;
+        break;
+      case 'O':
+        args.target_format = optarg;
+        break;
+      case 'B':
+        args.backing_file = optarg;
+        break;
+      case 'F':
+        args.backing_format = optarg;
+        break;
+      case 'o':
+        if (args.has_options) args.joined_options += ',';
+        args.joined_options += optarg;
+        args.has_options = true;
+        break;
+      case 'S': {
+        auto size = parse_size(optarg);
+        if (!size.ok() && size.error().kind() == ErrorKind::kInvalidArgument)
+          return report_error_lines(invalid_size_message("buffer size for sparse output"));
+        if (!size.ok() || *size % kSectorSize != 0 || *size > kMaxSparse)
+          return report_error(
+              "Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 "
+              "up to 16777216. Select 0 to disable sparse detection (fully allocates output).");
+        args.copy.min_sparse = *size;
+        break;
+      }
+      case 'p':
+        args.progress = true;
+        break;
+      case 't':
+        args.cache = optarg;
+        break;
+      case 'T':
+        args.source_cache = optarg;
+        break;
+      case 'q':
+        args.quiet = true;
+        break;
+      case 'n':
+        args.skip_create = true;
+        break;
+      case 'm': {
+        auto n = parse_number(optarg);
+        if (!n.ok() || *n < 1 || *n > kMaxConvertWorkers)
+          return report_error(
+              "Invalid number of coroutines. Allowed number of coroutines is between 1 and 16");
+        args.copy.workers = static_cast<unsigned>(*n);
+        break;
+      }
+      case 'W':
+        args.copy.order = WriteOrder::kOutOfOrder;
+        break;
+      case 'U':
+        args.source_open.sharing = Sharing::kForceShare;
+        break;
+      case kTargetIsZero:
+        args.target_is_zero = true;
+        break;
+      case 'h':
+        std::fputs(usage_text().c_str(), stdout);
+        return 0;
+      case 'c':
+        return refuse("-c", "compressed output");
+      case 'C':
+        return refuse("-C", "copy offloading");
+      case 'l':
+        return refuse("-l", "converting a snapshot");
+      case 'r':
+        return refuse("-r", "rate limit");
+      case kObject:
+        return refuse("--object", "objects, such as encryption secrets");
+      case kImageOpts:
+        return refuse("--image-opts", "image option strings");
+      case kTargetImageOpts:
+        return refuse("--target-image-opts", "image option strings");
+      case kSalvage:
+        return refuse("--salvage", "skipping read errors");
+      case kBitmaps:
+        return refuse("--bitmaps", "copying dirty bitmaps");
+      case kSkipBrokenBitmaps:
+        return refuse("--skip-broken-bitmaps", "copying dirty bitmaps");
+      default:
+        return usage_error(getopt_error(c, argv));
+    }
+  }
+  if (args.quiet) args.progress = false;
+  if (args.target_is_zero && !args.skip_create)
+    return report_error("--target-is-zero requires use of -n flag");
+  if (argc - optind < 2) return report_error("Must specify image file name");
+  for (int i = optind; i < argc - 1; ++i) args.sources.push_back(argv[i]);
+  args.target = argv[argc - 1];
+  return -1;
+}
+
+// Creates the target as `create -f FMT -o ... [-b -F]` would, without the
+// Formatting line (qemu-img convert prints none). Returns -1 on success.
+int create_target(const ConvertArgs& args, uint64_t size) {
+  CreateArgs create;
+  create.format = args.target_format;
+  create.filename = args.target;
+  create.backing_file = args.backing_file;
+  create.backing_format = args.backing_format;
+  auto list = parse_option_list(args.joined_options);
+  if (!list.ok()) return report_error(list.error().context());
+  create.options = std::move(*list);
+  for (const auto& kv : create.options)
+    if (kv.key == "help") return report_error("convert: -o help is not supported yet");
+  auto plan = plan_create(create);
+  if (!plan.ok()) return report_error(plan.error().context());
+  CreateOptions& o = plan->options;
+  if (!o.backing_file.empty() && !o.backing_format)
+    return report_error("Use of backing file requires explicit backing format");
+  const std::string prefix =
+      args.target + ": error while converting " + std::string(to_string(o.format)) + ": ";
+  if (o.backing_file.empty() && o.backing_format)
+    return report_error(prefix + "Backing format cannot be used without backing file");
+  o.size = (size + kSectorSize - 1) / kSectorSize * kSectorSize;
+  // qemu-img convert's create does not open the backing file; opening the
+  // target does.
+  o.backing_check = BackingMode::kNone;
+  if (auto v = validate_after_formatting(*plan); !v.ok())
+    return report_error(prefix + v.error().context());
+  if (auto r = create_image(host_path(args.target), o); !r.ok())
+    return report_error(prefix + error_text(r.error()));
+  return -1;
+}
+
+}  // namespace
+
+int run_convert(int argc, char** argv) {
+  ConvertArgs args;
+  if (int status = parse_args(argc, argv, args); status >= 0) return status;
+  auto source_cache = io::parse_cache_mode(args.source_cache);
+  if (!source_cache.ok()) return report_error("Invalid source cache option: " + args.source_cache);
+  auto cache = io::parse_cache_mode(args.cache);
+  if (!cache.ok()) return report_error("Invalid cache option: " + args.cache);
+  if (args.skip_create && args.has_options)
+    return report_error("-o has no effect when skipping image creation");
+
+  ProgressMeter meter(args.progress);
+  meter.print(0);
+  auto fail = [&](int status) {
+    meter.end();
+    return status;
+  };
+
+  std::vector<std::unique_ptr<Image>> sources;
+  std::vector<Image*> source_ptrs;
+  uint64_t total = 0;
+  for (const auto& name : args.sources) {
+    auto format = parse_format_option(args.source_format, name);
+    if (!format.ok()) return fail(report_error(format.error().context()));
+    OpenOptions o = args.source_open;
+    o.format = *format;
+    o.cache = *source_cache;
+    auto image = open_image(host_path(name), o);
+    if (!image.ok())
+      return fail(report_error("Could not open '" + name + "': " + error_text(image.error())));
+    total += (*image)->size();
+    source_ptrs.push_back(image->get());
+    sources.push_back(std::move(*image));
+  }
+
+  auto target_format = parse_format(args.target_format);
+  if (!target_format.ok())
+    return fail(report_error("Unknown file format '" + args.target_format + "'"));
+  if (!args.skip_create) {
+    if (int status = create_target(args, total); status >= 0) return fail(status);
+  }
+
+  OpenOptions to;
+  to.format = *target_format;
+  to.access = io::Access::kReadWrite;
+  to.cache = *cache;
+  auto opened = open_image(host_path(args.target), to);
+  if (!opened.ok())
+    return fail(
+        report_error("Could not open '" + args.target + "': " + error_text(opened.error())));
+  Image& target = **opened;
+  if (args.target_is_zero && target.backing() != nullptr)
+    return fail(
+        report_error("Cannot use --target-is-zero when the destination image has a backing file"));
+  if (args.skip_create && target.size() < total)
+    return fail(report_error("output file is smaller than input file"));
+
+  ConvertOptions& copy = args.copy;
+  const bool has_backing = !args.backing_file.empty();
+  copy.backing = has_backing ? ConvertBacking::kAboveSourceBacking : ConvertBacking::kFlatten;
+  copy.target = (!args.skip_create && !has_backing) || args.target_is_zero
+                    ? TargetContents::kZeroes
+                    : TargetContents::kUnknown;
+  if (target.backing() != nullptr) copy.target_backing_size = target.backing()->size();
+  copy.granularity = 4096;
+  if (auto info = target.info(); info.ok() && info->cluster_size)
+    copy.granularity = *info->cluster_size;
+  if (args.progress) copy.progress = [&meter](double percent) { meter.print(percent); };
+
+  if (auto r = convert_images(source_ptrs, target, copy); !r.ok())
+    return fail(report_error("error while converting: " + error_text(r.error())));
+  if (auto r = target.close(); !r.ok())
+    return fail(
+        report_error("error while closing '" + args.target + "': " + error_text(r.error())));
+  meter.print(100);
+  meter.end();
+  return 0;
+}
+
+}  // namespace amber::block::tool

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""amber-img convert against qemu-img 7.2 convert as the oracle (issue 10).
+
+Every output must pass `qemu-img check` and read as its input
+(`qemu-img compare`); allocation (st_blocks), backing links and messages
+are compared with what qemu-img convert does with the same command line.
+"""
+
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blocktest as bt  # noqa: E402
+
+MIB = 1 << 20
+
+
+def allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
+class ConvertTest(bt.TempDirTest):
+
+    def amber(self, *args):
+        r = bt.amber_img("convert", *args)
+        bt.assert_no_crash(self, r)
+        self.assertEqual(r.rc, 0, r.describe())
+        return r
+
+    def assertIdentical(self, a, b, fmt_a=None, fmt_b=None):
+        args = ["compare"]
+        if fmt_a:
+            args += ["-f", fmt_a]
+        if fmt_b:
+            args += ["-F", fmt_b]
+        r = bt.qemu_img(*(args + [a, b]))
+        self.assertEqual(r.rc, 0, r.describe())
+
+    def make_qcow2(self, name, size="16M", writes=(), extra=()):
+        path = self.path(name)
+        bt.qemu_img("create", "-q", "-f", "qcow2", *extra, path, size, check=True)
+        if writes:
+            bt.qemu_io(path, list(writes))
+        return path
+
+    def chain(self):
+        """base <- mid <- top, each level with its own data, a zero cluster on top."""
+        base = self.make_qcow2("base.qcow2", writes=["write -P 0x11 0 4M", "write -P 0x12 8M 1M"])
+        mid = self.path("mid.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", mid, check=True)
+        bt.qemu_io(mid, ["write -P 0x21 1M 512k", "write -P 0x22 12M 64k"])
+        top = self.path("top.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-b", mid, "-F", "qcow2", top, check=True)
+        bt.qemu_io(top, ["write -P 0x31 2M 128k", "write -z 0 64k", "write -P 0x32 15M 4k"])
+        return base, mid, top
+
+    def test_qcow2_to_raw(self):
+        src = self.make_qcow2("s.qcow2", writes=["write -P 0x41 0 1M", "write -P 0x42 9M 64k"])
+        out, ref = self.path("o.raw"), self.path("ref.raw")
+        self.amber("-f", "qcow2", "-O", "raw", src, out)
+        bt.qemu_img("convert", "-O", "raw", src, ref, check=True)
+        self.assertIdentical(src, out, "qcow2", "raw")
+        self.assertSameContent(ref, out, "qcow2->raw")
+        self.assertEqual(os.path.getsize(out), 16 * MIB)
+        self.assertEqual(allocated(out), allocated(ref))
+
+    def test_raw_to_qcow2(self):
+        raw = self.path("s.raw")
+        bt.qemu_img("create", "-q", "-f", "raw", raw, "8M", check=True)
+        bt.qemu_io(raw, ["write -P 0x51 64k 1M", "write -P 0x52 6M 4k"], fmt="raw")
+        out, ref = self.path("o.qcow2"), self.path("ref.qcow2")
+        self.amber("-f", "raw", "-O", "qcow2", raw, out)
+        bt.qemu_img("convert", "-f", "raw", "-O", "qcow2", raw, ref, check=True)
+        self.assertQemuCheckClean(out)
+        self.assertIdentical(raw, out, "raw", "qcow2")
+        self.assertLessEqual(allocated(out), allocated(ref) + 64 * 1024)
+
+    def test_odd_sized_raw(self):
+        raw = self.path("odd.raw")
+        with open(raw, "wb") as f:
+            f.write(bytes((i * 7 + 3) & 0xFF for i in range(1000)))
+        for fmt in ("raw", "qcow2"):
+            out, ref = self.path("o." + fmt), self.path("ref." + fmt)
+            self.amber("-f", "raw", "-O", fmt, raw, out)
+            bt.qemu_img("convert", "-f", "raw", "-O", fmt, raw, ref, check=True)
+            self.assertIdentical(ref, out, fmt, fmt)
+            self.assertEqual(os.path.getsize(out) if fmt == "raw" else 0,
+                             os.path.getsize(ref) if fmt == "raw" else 0)
+
+    def test_flatten_chain(self):
+        _, _, top = self.chain()
+        out = self.path("flat.qcow2")
+        self.amber("-O", "qcow2", top, out)
+        self.assertQemuCheckClean(out)
+        self.assertIdentical(top, out)
+        info = bt.qemu_img("info", out, check=True).out
+        self.assertNotIn("backing file", info)
+
+    def test_backing(self):
+        base, mid, top = self.chain()
+        # The new backing reads as top's backing (mid): a flattened copy of it.
+        newback = self.path("newback.raw")
+        bt.qemu_img("convert", "-O", "raw", mid, newback, check=True)
+        out, ref, flat = self.path("b.qcow2"), self.path("ref.qcow2"), self.path("flat.qcow2")
+        self.amber("-B", newback, "-F", "raw", "-O", "qcow2", top, out)
+        bt.qemu_img("convert", "-B", newback, "-F", "raw", "-O", "qcow2", top, ref, check=True)
+        self.amber("-O", "qcow2", top, flat)
+        self.assertQemuCheckClean(out)
+        info = bt.qemu_img("info", out, check=True).out
+        self.assertIn("backing file: " + newback, info)
+        self.assertIn("backing file format: raw", info)
+        self.assertIdentical(top, out)
+        self.assertLess(allocated(out), allocated(flat))
+        # The same clusters as qemu-img's output are allocated in the top.
+        amap = bt.qemu_img("map", "--output=json", out, check=True).out
+        qmap = bt.qemu_img("map", "--output=json", ref, check=True).out
+        self.assertEqual(amap.replace(out, "X"), qmap.replace(ref, "X"))
+
+    def test_backing_needs_format(self):
+        base, _, top = self.chain()
+        for prog in (bt.amber_img, bt.qemu_img):
+            r = prog("convert", "-B", base, "-O", "qcow2", top, self.path("x.qcow2"))
+            self.assertEqual(r.rc, 1, r.describe())
+            self.assertIn("Use of backing file requires explicit backing format", r.err)
+
+    def test_sparseness(self):
+        src = self.make_qcow2("s.qcow2", writes=["write -P 0x61 0 1M", "write -z 4M 1M",
+                                                 "write -P 0 6M 256k"])
+        for fmt in ("raw", "qcow2"):
+            for sparse in (None, "0", "64k"):
+                args = [] if sparse is None else ["-S", sparse]
+                a, q = self.path("a." + fmt), self.path("q." + fmt)
+                self.amber(*(args + ["-O", fmt, src, a]))
+                bt.qemu_img("convert", *(args + ["-O", fmt, src, q]), check=True)
+                self.assertIdentical(src, a, "qcow2", fmt)
+                if fmt == "qcow2":
+                    self.assertQemuCheckClean(a)
+                what = "%s -S %s" % (fmt, sparse)
+                # Metadata layouts may differ by a few clusters, data may not.
+                self.assertLessEqual(abs(allocated(a) - allocated(q)), 256 * 1024,
+                                     "%s: amber %d qemu %d" % (what, allocated(a), allocated(q)))
+                if sparse == "0":
+                    self.assertGreaterEqual(allocated(a), 16 * MIB, what)
+                else:
+                    self.assertLess(allocated(a), 2 * MIB, what)
+                os.unlink(a)
+                os.unlink(q)
+
+    def test_existing_target(self):
+        src = self.make_qcow2("s.qcow2", size="4M", writes=["write -P 0x71 0 1M"])
+        target = self.path("t.raw")
+        bt.qemu_img("create", "-q", "-f", "raw", target, "8M", check=True)
+        bt.qemu_io(target, ["write -P 0x7f 0 8M"], fmt="raw")
+        self.amber("-n", "-O", "raw", src, target)
+        # The zeros of src were written; the tail past src stays.
+        bt.qemu_io(target, ["read -P 0x71 0 1M", "read -P 0 1M 3M", "read -P 0x7f 4M 4M"],
+                   fmt="raw")
+        t2 = self.path("t2.qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", t2, "4M", check=True)
+        self.amber("-n", "--target-is-zero", "-O", "qcow2", src, t2)
+        self.assertQemuCheckClean(t2)
+        self.assertIdentical(src, t2)
+
+    def test_concatenation(self):
+        a = self.make_qcow2("a.qcow2", size="3M", writes=["write -P 0x81 0 3M"])
+        raw = self.path("b.raw")
+        bt.qemu_img("create", "-q", "-f", "raw", raw, "1M", check=True)
+        bt.qemu_io(raw, ["write -P 0x82 0 512k"], fmt="raw")
+        c = self.make_qcow2("c.qcow2", size="2M", writes=["write -P 0x83 1M 1M"])
+        out, ref = self.path("cat.qcow2"), self.path("ref.qcow2")
+        self.amber("-O", "qcow2", a, raw, c, out)
+        bt.qemu_img("convert", "-O", "qcow2", a, raw, c, ref, check=True)
+        self.assertQemuCheckClean(out)
+        self.assertIdentical(ref, out)
+        self.assertIn("6 MiB", bt.qemu_img("info", out, check=True).out)
+
+    def test_creation_options(self):
+        src = self.make_qcow2("s.qcow2", writes=["write -P 0x91 0 2M"])
+        cases = [("cluster_size=4k", "cluster_size: 4096"), ("compat=0.10", "compat: 0.10"),
+                 ("cluster_size=2M,lazy_refcounts=on", "lazy refcounts: true"),
+                 ("refcount_bits=1", "refcount bits: 1")]
+        for opts, expect in cases:
+            out = self.path("o.qcow2")
+            self.amber("-O", "qcow2", "-o", opts, src, out)
+            self.assertQemuCheckClean(out)
+            self.assertIdentical(src, out)
+            self.assertIn(expect, bt.qemu_img("info", out, check=True).out, opts)
+            os.unlink(out)
+
+    def test_workers_and_cache(self):
+        src = self.make_qcow2("s.qcow2", size="64M",
+                              writes=["write -P 0xa1 0 20M", "write -P 0xa2 33M 5M",
+                                      "write -z 40M 1M", "write -P 0xa3 63M 1M"])
+        for args in (["-m", "1"], ["-m", "16", "-W"], ["-t", "none", "-T", "none"],
+                     ["-t", "writeback"], ["-m", "4", "-W", "-S", "0"]):
+            for fmt in ("qcow2", "raw"):
+                out = self.path("o." + fmt)
+                self.amber(*(args + ["-O", fmt, src, out]))
+                if fmt == "qcow2":
+                    self.assertQemuCheckClean(out)
+                self.assertIdentical(src, out, "qcow2", fmt)
+                os.unlink(out)
+
+    def test_progress(self):
+        src = self.make_qcow2("s.qcow2", writes=["write -P 0xb1 0 1M"])
+        a = bt.amber_img("convert", "-p", "-O", "raw", src, self.path("a.raw"))
+        q = bt.qemu_img("convert", "-p", "-O", "raw", src, self.path("q.raw"))
+        self.assertEqual((a.rc, a.out), (q.rc, q.out), a.describe())
+        # Text mode reads qemu's "\r" line ends as "\n".
+        self.assertTrue(a.out.startswith("    (0.00/100%)\n"), repr(a.out))
+        self.assertTrue(a.out.endswith("    (100.00/100%)\n"), repr(a.out))
+        a = bt.amber_img("convert", "-p", "-q", "-O", "raw", src, self.path("a.raw"))
+        self.assertEqual((a.rc, a.out, a.err), (0, "", ""))
+
+    def test_messages(self):
+        """Failing command lines: the same exit status and stderr as qemu-img."""
+        src = self.make_qcow2("s.qcow2", size="4M", writes=["write -P 0xc1 0 1M"])
+        bt.qemu_img("create", "-q", "-f", "raw", self.path("small.raw"), "1M", check=True)
+        cases = [
+            ["-O", "raw", "missing.qcow2", "o.raw"],
+            ["-f", "nosuch", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-O", "nosuch", "s.qcow2", "o.raw"],
+            ["-O", "raw"],
+            ["-O", "raw", "s.qcow2"],
+            ["-n", "-O", "raw", "s.qcow2", "missing.raw"],
+            ["-n", "-O", "raw", "s.qcow2", "small.raw"],
+            ["-n", "-o", "cluster_size=4k", "-O", "qcow2", "s.qcow2", "small.raw"],
+            ["-S", "100", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-S", "32M", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-S", "xyz", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-m", "0", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-m", "17", "-O", "raw", "s.qcow2", "o.raw"],
+            ["--target-is-zero", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-t", "bogus", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-T", "bogus", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-F", "qcow2", "-O", "qcow2", "s.qcow2", "o.qcow2"],
+            ["-B", "s.qcow2", "-F", "qcow2", "-O", "raw", "s.qcow2", "o.raw"],
+            ["-O", "qcow2", "-o", "bogus=1", "s.qcow2", "o.qcow2"],
+            ["-O", "qcow2", "-o", "cluster_size=1000", "s.qcow2", "o.qcow2"],
+            ["-O", "qcow2", "-o", "compat=0.10,lazy_refcounts=on", "s.qcow2", "o.qcow2"],
+            ["-x", "s.qcow2", "o.raw"],
+            ["-O"],
+        ]
+        amber_name = os.path.basename(bt.tool("AMBER_IMG"))
+        for case in cases:
+            results = []
+            for prog in ("QEMU_IMG", "AMBER_IMG"):
+                work = self.path("w-" + prog)
+                os.mkdir(work)
+                for name in ("s.qcow2", "small.raw"):
+                    shutil.copy(self.path(name), work)
+                cwd = os.getcwd()
+                os.chdir(work)
+                try:
+                    r = bt.run([bt.tool(prog), "convert"] + case)
+                finally:
+                    os.chdir(cwd)
+                shutil.rmtree(work)
+                results.append(r)
+            q, a = results
+            bt.assert_no_crash(self, a)
+            self.assertEqual(a.rc, q.rc, "%s\n%s\n%s" % (case, q.describe(), a.describe()))
+            self.assertEqual(a.err.replace(amber_name, "qemu-img"), q.err,
+                             "%s\n%s\n%s" % (case, q.describe(), a.describe()))
+
+    def test_refused_options(self):
+        src = self.make_qcow2("s.qcow2", size="1M")
+        out = self.path("o.qcow2")
+        for args, name in ((["-c"], "-c"), (["-l", "snap"], "-l"), (["--salvage"], "--salvage"),
+                           (["--bitmaps"], "--bitmaps"), (["--image-opts"], "--image-opts"),
+                           (["--object", "secret,id=s0,data=x"], "--object"), (["-C"], "-C"),
+                           (["-r", "1M"], "-r"), (["--target-image-opts"], "--target-image-opts"),
+                           (["-o", "encrypt.format=luks"], "encrypt.format")):
+            r = bt.amber_img("convert", *(args + ["-O", "qcow2", src, out]))
+            bt.assert_no_crash(self, r)
+            self.assertEqual(r.rc, 1, r.describe())
+            self.assertIn(name, r.err, r.describe())
+            self.assertIn("not supported", r.err, r.describe())
+            self.assertFalse(os.path.exists(out), args)
+
+
+if __name__ == "__main__":
+    bt.main()
