@@ -28,6 +28,7 @@
 #include "driver/rpc/frame_decoder.h"
 #include "driver/rpc/packet.h"
 #include "driver/rpc/xdr.h"
+#include "tests/fuzz/xml_fuzz.h"
 
 namespace {
 
@@ -35,16 +36,7 @@ namespace protocol = amber::driver::protocol;
 namespace rpc = amber::driver::rpc;
 using Bytes = std::vector<uint8_t>;
 
-struct Rng {
-  uint64_t state;
-  uint64_t next() {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-  }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-};
+using amber::fuzz::Rng;  // the XML fuzzers' generator
 
 Bytes call(uint32_t serial, int32_t procedure, const rpc::XdrWriter& args) {
   rpc::PacketHeader header;
