@@ -2,7 +2,8 @@
 // A data stream (vol-upload into a StreamSink, vol-download from a
 // StreamSource), done by a worker thread of its own so that disk writes,
 // reads and the final fsync never stall the event loop. The packet
-// sequences are libvirt's (../shared/ref/libvirt-rpc.md, Streams):
+// sequences are libvirt's (doc/virtamberd.md, "Volume upload and download
+// streams"):
 //
 // Upload:   client CONTINUE data x n, STREAM_HOLE {hyper length; u32 flags}
 //           (sparse only), then client OK -> sink finish() -> server empty

@@ -7,11 +7,12 @@
 //   - DataStreamRelay (data_stream_relay.h): an upload into a sink or a
 //     download from a source, done by a thread of the stream's own so that
 //     disk I/O and fsync never stall the loop.
-// Both follow libvirt's stream handshakes (virnetprotocol.x and
-// ../shared/ref/libvirt-rpc.md, Streams): data in CONTINUE packets, the
-// server's end of data as an empty CONTINUE, the client's finish (OK) and
-// abort (ERROR) confirmed with an empty OK, a failure as a STREAM ERROR
-// with a remote_error after which the stream is gone.
+// Both follow libvirt's stream handshakes (virnetprotocol.x; written out in
+// doc/virtamberd.md, "Console streams" and "Volume upload and download
+// streams"): data in CONTINUE packets, the server's end of data as an
+// empty CONTINUE, the client's finish (OK) and abort (ERROR) confirmed with
+// an empty OK, a failure as a STREAM ERROR with a remote_error after which
+// the stream is gone.
 //
 // Flow control: input_full() tells the loop to stop reading the client
 // while the stream has too much client data waiting; a stream adds to the
