@@ -49,19 +49,7 @@ Result<std::string> read_small_file(const std::string& path, bool* wide_mode = n
     if (*wide_mode && ::fchmod(fd.get(), kPrivateMode) != 0)
       return Error::from_errno(errno, "restricting " + path + " to mode 0600");
   }
-  std::string out;
-  char buffer[8192];
-  while (true) {
-    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::from_errno(errno, "reading " + path);
-    }
-    if (n == 0) break;
-    out.append(buffer, static_cast<size_t>(n));
-    if (out.size() > kMaxFileBytes) return Error(ErrorKind::kCorrupt, path + " grew past 1 MiB");
-  }
-  return out;
+  return vm::read_open_file(fd.get(), path, kMaxFileBytes);  // it may grow after the fstat
 }
 
 Result<void> make_directory(const std::string& path) {

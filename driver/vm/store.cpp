@@ -162,18 +162,24 @@ Result<std::string> read_file(const std::string& path) {
     if (errno == ENOENT) return Error(ErrorKind::kNotFound, "no file " + path, ENOENT);
     return Error::from_errno(errno, "opening " + path);
   }
+  return read_open_file(fd.get(), path, kMaxFileSize);
+}
+
+Result<std::string> read_open_file(int fd, const std::string& path, size_t max_bytes) {
   std::string out;
   char buffer[8192];
   while (true) {
-    const ssize_t n = ::read(fd.get(), buffer, sizeof(buffer));
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Error::from_errno(errno, "reading " + path);
     }
     if (n == 0) break;
     out.append(buffer, static_cast<size_t>(n));
-    if (out.size() > kMaxFileSize)
-      return Error(ErrorKind::kCorrupt, path + " is larger than 16 MiB");
+    if (out.size() > max_bytes) {
+      return Error(ErrorKind::kCorrupt,
+                   path + " is larger than " + std::to_string(max_bytes >> 20) + " MiB");
+    }
   }
   return out;
 }

@@ -31,6 +31,9 @@ Result<void> write_file_atomic(const std::string& dir, const std::string& name,
                                std::string_view contents);
 // The whole file (at most 16 MiB: no domain XML is that large).
 Result<std::string> read_file(const std::string& path);
+// The rest of the open file FD (named PATH in errors), refused with
+// kCorrupt once it passes MAX_BYTES.
+Result<std::string> read_open_file(int fd, const std::string& path, size_t max_bytes);
 // unlink(2) that treats a missing file as success.
 Result<void> remove_file(const std::string& path);
 
