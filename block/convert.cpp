@@ -13,11 +13,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include "common/bytes.h"
 
 namespace amber::block {
 namespace {
@@ -40,11 +41,6 @@ struct Op {
 // copied as two sectors, the tail read as zeros (qemu-img does the same).
 uint64_t sector_size(const Image& image) {
   return (image.size() + kSectorSize - 1) / kSectorSize * kSectorSize;
-}
-
-bool all_zero(const std::byte* data, uint64_t length) {
-  return length == 0 ||
-         (data[0] == std::byte{0} && std::memcmp(data, data + 1, size_t(length - 1)) == 0);
 }
 
 void append(std::vector<Op>& ops, Op op) {
@@ -154,7 +150,7 @@ class Converter {
     while (pos < end) {
       const uint64_t next = std::min(end, (pos / granule + 1) * granule);
       const bool whole = pos % granule == 0 && next % granule == 0;
-      if (whole && all_zero(buffer + (pos - segment), next - pos)) {
+      if (whole && all_zero(buffer + (pos - segment), static_cast<size_t>(next - pos))) {
         pos = next;
         continue;
       }

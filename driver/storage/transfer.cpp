@@ -8,11 +8,11 @@
 #include <atomic>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
 #include <optional>
 
 #include "block/io/image_lock.h"
 #include "block/io/posix_file.h"
+#include "common/bytes.h"
 
 namespace amber::driver::storage {
 
@@ -147,11 +147,6 @@ class FileSink final : public protocol::StreamSink {
   TransferSlot slot_;
 };
 
-bool all_zero(std::span<const uint8_t> bytes) {
-  return bytes.empty() ||
-         (bytes[0] == 0 && std::memcmp(bytes.data(), bytes.data() + 1, bytes.size() - 1) == 0);
-}
-
 class FileSource final : public protocol::StreamSource {
  public:
   FileSource(std::unique_ptr<io::PosixFile> file, uint64_t offset, uint64_t length, bool sparse,
@@ -188,7 +183,7 @@ class FileSource final : public protocol::StreamSource {
     AMBER_TRY(file_->read_at(position_, std::as_writable_bytes(buffer.first(bytes))));
     position_ += count;
     if (sparse_) data_left_ -= count;
-    if (sparse_ && all_zero(buffer.first(bytes))) {
+    if (sparse_ && all_zero(buffer.data(), bytes)) {
       // Allocated zeros (a non-sparse upload, a preallocated file) go out
       // as a hole too: the client reads the same bytes, and its copy
       // stays sparse.
