@@ -7,7 +7,6 @@
 
 #include "driver/dispatch/storage.h"
 #include "driver/storage/transfer.h"
-#include "driver/storage/volume_file.h"
 
 namespace amber::driver::dispatch {
 
@@ -44,7 +43,8 @@ Result<void> storage_vol_upload(Connection& connection, XdrReader& args, XdrWrit
   AMBER_TRY_ASSIGN(TransferArgs a, read_transfer_args(args, "STORAGE_VOL_UPLOAD"));
   AMBER_TRY_ASSIGN(storage::PoolManager * manager, storage_of(connection));
   AMBER_TRY_ASSIGN(storage::VolumeState state, manager->resolve(a.volume.pool, a.volume.name));
-  AMBER_TRY(storage::check_not_in_use(state));
+  // A volume in use is refused by open_upload, which takes the image's
+  // write locks and holds them for the whole upload.
   // The manager outlives every connection (the daemon owns both).
   auto rescan = [manager, volume = a.volume] { manager->volume_rewritten(volume); };
   return open_volume_upload(connection, state.path, a.offset, a.length, a.flags, rescan);
