@@ -4,9 +4,11 @@
 // use only this header, block/create.h and (for format details)
 // block/qcow2/qcow2.h.
 //
-// Offsets and lengths are guest (virtual disk) bytes. Requests must be
-// 512-byte aligned in offset and length (kSectorSize) and inside size();
-// others get kInvalidArgument / kOutOfRange.
+// Offsets and lengths are guest (virtual disk) bytes, at any byte
+// granularity as in qemu's block layer: requests that are not 512-byte
+// aligned (kSectorSize) are done as a read-modify-write of the partial
+// sectors (block/unaligned.h); aligned ones take the fast path. Requests
+// outside size() get kOutOfRange.
 //
 // Thread-safety: read/write/readv/writev/discard/write_zeroes/flush and
 // block_status may be called from several threads at once (one per

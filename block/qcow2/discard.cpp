@@ -2,10 +2,12 @@
 // Qcow2Image: discard, write_zeroes, resize (grow with preallocation,
 // shrink) and L1 growth.
 #include <algorithm>
+#include <array>
 
 #include "block/qcow2/format.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/iov.h"
+#include "block/unaligned.h"
 
 namespace amber::block::qcow2 {
 namespace {
@@ -13,8 +15,6 @@ namespace {
 Result<void> check_request(const Image& image, uint64_t offset, uint64_t length) {
   if (image.read_only())
     return Error(ErrorKind::kReadOnly, "'" + image.filename() + "' is read-only");
-  if (offset % kSectorSize != 0 || length % kSectorSize != 0)
-    return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
   if (offset > image.size() || length > image.size() - offset)
     return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + image.filename() + "'");
   return ok();
@@ -110,6 +110,23 @@ Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
 Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode mode) {
   AMBER_TRY(check_request(*this, offset, length));
   if (length == 0) return ok();
+  if (!sector_aligned(offset, length)) {
+    // As qemu: the partial sectors at either end are written as zero
+    // data (a read-modify-write), the whole sectors between zeroed.
+    const uint64_t end = offset + length;
+    const uint64_t a0 = div_round_up(offset, kSectorSize) * kSectorSize;
+    const uint64_t a1 = end / kSectorSize * kSectorSize;
+    static const std::array<uint8_t, 2 * kSectorSize> kZeros{};
+    auto zero_data = [this](uint64_t from, uint64_t to) -> Result<void> {
+      if (from >= to) return ok();
+      iovec v{const_cast<uint8_t*>(kZeros.data()), to - from};  // writev only reads it
+      return writev(from, std::span(&v, 1));
+    };
+    if (a0 >= a1) return zero_data(offset, end);  // inside at most two sectors
+    AMBER_TRY(zero_data(offset, a0));
+    AMBER_TRY(write_zeroes(a0, a1 - a0, mode));
+    return zero_data(a1, end);
+  }
   std::unique_lock rw(rw_);
   std::unique_lock meta(meta_);
   AMBER_TRY(mark_dirty());

@@ -134,6 +134,8 @@ class Qcow2Image final : public Image {
 
   // read.cpp
   Result<void> read_locked(uint64_t offset, std::span<const iovec> iov, uint64_t length);
+  // writev's data path, sector-aligned; rw_ held (shared or exclusive).
+  Result<void> writev_locked(uint64_t offset, std::span<const iovec> iov, uint64_t length);
   Result<void> read_below(uint64_t offset, std::span<const iovec> iov, uint64_t length);
   Result<void> read_compressed(uint64_t entry, uint64_t offset, std::span<const iovec> iov,
                                uint64_t length);

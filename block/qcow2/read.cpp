@@ -6,6 +6,7 @@
 #include "block/qcow2/image.h"
 #include "block/qcow2/iov.h"
 #include "block/qcow2/l2_entry.h"
+#include "block/unaligned.h"
 
 namespace amber::block::qcow2 {
 
@@ -193,11 +194,14 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
 
 Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
   const uint64_t length = iov_length(iov);
-  if (offset % kSectorSize != 0 || length % kSectorSize != 0)
-    return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
   if (offset > header_.size || length > header_.size - offset)
     return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
   std::shared_lock rw(rw_);
+  if (!sector_aligned(offset, length)) {
+    return bounce_readv(offset, iov, [this](uint64_t at, std::span<const iovec> v) {
+      return read_locked(at, v, iov_length(v));
+    });
+  }
   return read_locked(offset, iov, length);
 }
 

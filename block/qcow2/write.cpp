@@ -11,6 +11,7 @@
 #include "block/qcow2/format.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/iov.h"
+#include "block/unaligned.h"
 
 namespace amber::block::qcow2 {
 
@@ -305,11 +306,27 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
 Result<void> Qcow2Image::writev(uint64_t offset, std::span<const iovec> iov) {
   const uint64_t length = iov_length(iov);
   if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
-  if (offset % kSectorSize != 0 || length % kSectorSize != 0)
-    return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
   if (offset > header_.size || length > header_.size - offset)
     return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
+  if (!sector_aligned(offset, length)) {
+    // The read-modify-write of the partial sectors must not interleave
+    // with another write of them: exclusive rw_ keeps every other request
+    // out while it runs (byte-granular requests come from tools, not from
+    // guests, whose requests are whole sectors).
+    std::unique_lock rw(rw_);
+    return bounce_writev(
+        offset, iov,
+        [this](uint64_t at, std::span<const iovec> v) { return read_locked(at, v, iov_length(v)); },
+        [this](uint64_t at, std::span<const iovec> v) {
+          return writev_locked(at, v, iov_length(v));
+        });
+  }
   std::shared_lock rw(rw_);
+  return writev_locked(offset, iov, length);
+}
+
+Result<void> Qcow2Image::writev_locked(uint64_t offset, std::span<const iovec> iov,
+                                       uint64_t length) {
   IovSlice sub;
   uint64_t pos = 0;
   while (pos < length) {

@@ -6,6 +6,7 @@
 
 #include "block/io/posix_file.h"
 #include "block/open_file.h"
+#include "block/unaligned.h"
 
 namespace amber::block::raw {
 namespace {
@@ -26,13 +27,12 @@ class RawImage final : public Image {
   const std::string& filename() const override { return file_->name(); }
   bool read_only() const override { return options_.access == io::Access::kReadOnly; }
 
-  // kReadTail: a read may cover the whole last sector of a file whose size
+  // Any byte offset and length (the file layer bounces what O_DIRECT
+  // cannot take as it is). kReadTail: a read may cover the whole last sector of a file whose size
   // is not a sector multiple (the rest reads as zeros, as in QEMU, whose
   // block layer rounds the size up to whole sectors).
   enum class Tail { kStrict, kReadTail };
   Result<void> check_range(uint64_t offset, uint64_t length, Tail tail = Tail::kStrict) const {
-    if (offset % kSectorSize != 0 || length % kSectorSize != 0)
-      return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
     const uint64_t end = tail == Tail::kReadTail && size_ % kSectorSize != 0
                              ? size_ + (kSectorSize - size_ % kSectorSize)
                              : size_;
@@ -56,7 +56,8 @@ class RawImage final : public Image {
   std::optional<uint64_t> map_direct(uint64_t offset, uint64_t length,
                                      DirectAccess access) override {
     if (access == DirectAccess::kOverwrite && read_only()) return std::nullopt;
-    if (!check_range(offset, length).ok()) return std::nullopt;
+    // Direct callers do sector I/O of their own: whole sectors only.
+    if (!sector_aligned(offset, length) || !check_range(offset, length).ok()) return std::nullopt;
     return offset;  // guest offset == file offset
   }
   Result<void> flush() override { return file_->flush(); }

@@ -132,14 +132,29 @@ Result<uint64_t> parse_image_size(std::string_view text) {
 }
 
 Result<uint64_t> parse_number(std::string_view text) {
+  // qemu parses these with strtoul base 0: 0x hex, a leading 0 octal.
   if (text.empty()) return Error(ErrorKind::kInvalidArgument, "empty number");
+  unsigned base = 10;
+  std::string_view digits = text;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) {
+    base = 16;
+    digits.remove_prefix(2);
+  } else if (digits.size() > 1 && digits[0] == '0') {
+    base = 8;
+    digits.remove_prefix(1);
+  }
   uint64_t value = 0;
-  for (char c : text) {
-    if (!std::isdigit(static_cast<unsigned char>(c)))
+  for (char c : digits) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    unsigned d = 16;
+    if (std::isdigit(u))
+      d = unsigned(c - '0');
+    else if (std::isxdigit(u))
+      d = unsigned(std::tolower(u) - 'a' + 10);
+    if (d >= base)
       return Error(ErrorKind::kInvalidArgument, "invalid number '" + std::string(text) + "'");
-    const uint64_t d = uint64_t(c - '0');
-    if (value > (UINT64_MAX - d) / 10) return Error(ErrorKind::kOutOfRange, "number too large");
-    value = value * 10 + d;
+    if (value > (UINT64_MAX - d) / base) return Error(ErrorKind::kOutOfRange, "number too large");
+    value = value * base + d;
   }
   return value;
 }

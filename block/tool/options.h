@@ -27,7 +27,8 @@ Result<uint64_t> parse_size(std::string_view text);
 // create's size argument with qemu-img's two messages (bad syntax, > INT64_MAX).
 Result<uint64_t> parse_image_size(std::string_view text);
 
-// A plain unsigned decimal (or 0x hex) number: bench's -c, -d, --pattern.
+// An unsigned number as C's strtoul base 0 reads it (decimal, 0x hex,
+// 0 octal): bench's -c, -d, --pattern, convert's -m, refcount_bits.
 Result<uint64_t> parse_number(std::string_view text);
 
 // "on"/"off" and their synonyms yes/no, true/false.

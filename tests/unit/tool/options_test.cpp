@@ -69,6 +69,13 @@ TEST(ParseNumber, DigitsOnly) {
   EXPECT_FALSE(parse_number("").ok());
   EXPECT_FALSE(parse_number("1k").ok());
   EXPECT_FALSE(parse_number("-1").ok());
+  EXPECT_EQ(*parse_number("0x5a"), 0x5au);
+  EXPECT_EQ(*parse_number("0XFF"), 0xffu);
+  EXPECT_EQ(*parse_number("010"), 8u);
+  EXPECT_EQ(*parse_number("0"), 0u);
+  EXPECT_FALSE(parse_number("0x").ok());
+  EXPECT_FALSE(parse_number("09").ok());
+  EXPECT_FALSE(parse_number("12a").ok());
 }
 
 TEST(ParseBool, Words) {
