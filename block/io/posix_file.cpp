@@ -204,8 +204,10 @@ Result<std::unique_ptr<PosixFile>> PosixFile::open(const std::string& path,
   }
   if (!fd) {
     int e = errno;
+    // qemu-img's words: "Could not create" when the file was to be made.
+    const char* verb = options.create == CreateMode::kOpenExisting ? "open" : "create";
     return Error(e == ENOENT ? ErrorKind::kNotFound : Error::from_errno(e, "").kind(),
-                 "Could not open '" + path + "'", e);
+                 std::string("Could not ") + verb + " '" + path + "'", e);
   }
   struct stat st {};
   if (fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {

@@ -24,6 +24,11 @@ Error bad(const std::string& what) {
   return Error(ErrorKind::kCorrupt, "qcow2 header: " + what);
 }
 
+// qemu-img's words (qcow2_do_open) for a file without the qcow2 magic.
+Error not_qcow2() {
+  return Error(ErrorKind::kCorrupt, "Image is not in qcow2 format");
+}
+
 std::string field(const char* name, uint64_t value) {
   return std::string(name) + " " + std::to_string(value);
 }
@@ -126,7 +131,7 @@ Result<Header> parse_header(std::span<const uint8_t> bytes, uint64_t file_size) 
   if (bytes.size() < kV2HeaderLength) return bad("file too short for a qcow2 header");
   const uint8_t* p = bytes.data();
   Header h;
-  if (load_be32(p) != kMagic) return bad("bad magic " + to_hex(load_be32(p)));
+  if (load_be32(p) != kMagic) return not_qcow2();
   h.version = load_be32(p + 4);
   if (h.version != 2 && h.version != 3)
     return Error(ErrorKind::kUnsupported, "qcow2 header: version " + std::to_string(h.version) +
@@ -271,7 +276,7 @@ Result<Header> read_header(io::File& file) {
   AMBER_TRY(io::read_exact(file, 0, head.data(), head.size()));
   if (file_size < kV2HeaderLength)
     return bad("file too short (" + std::to_string(file_size) + " bytes)");
-  if (load_be32(head.data()) != kMagic) return bad("bad magic " + to_hex(load_be32(head.data())));
+  if (load_be32(head.data()) != kMagic) return not_qcow2();
   const uint32_t cluster_bits = load_be32(head.data() + 20);
   if (cluster_bits < kMinClusterBits || cluster_bits > kMaxClusterBits)
     return bad(field("cluster_bits", cluster_bits) + " out of range 9..21");

@@ -242,13 +242,13 @@ class ImgBehaviour(bt.TempDirTest):
             self.assertEqual(a.rc, 1, a.describe())
             self.assertIn("Could not open backing file: Could not open '", q.err)
             self.assertEqual(a.err.replace("amber-img:", "qemu-img:"), q.err)
-            # qemu-img says "Image is not in qcow2 format"; amber-img says
-            # what is wrong in its own words after the same prefix.
             q, a = self.both(*(cmd + [corrupt]))
             self.assertEqual((a.rc, q.rc), (1, 1), q.describe() + a.describe())
             prefix = "Could not open '%s': Could not open backing file: " % corrupt
             self.assertIn(prefix, q.err)
             self.assertIn(prefix, a.err)
+            self.assertIn("Image is not in qcow2 format", q.err)
+            self.assertEqual(a.err.replace("amber-img:", "qemu-img:"), q.err)
         # info opens no backing file; --backing-chain opens them all.
         for overlay, name in ((missing, self.path("base.raw")), (corrupt, self.path("inner.qcow2"))):
             q, a = self.both("info", overlay)

@@ -18,7 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import blocktest as bt  # noqa: E402
 
 # Each case: the arguments after the program name, run in a directory that
-# holds t.qcow2 (1 MiB, some data) and base.qcow2 (1 MiB).
+# holds t.qcow2 (1 MiB, some data), base.qcow2 (1 MiB) and plain.raw
+# (64 KiB of data, no qcow2 magic).
 CASES = [
     ["info", "missing.qcow2"],
     ["info", "-f", "nosuch", "t.qcow2"],
@@ -54,6 +55,11 @@ CASES = [
     ["map", "--max-length=12Q", "t.qcow2"],
     ["bogus", "t.qcow2"],
     [],
+    ["create", "-f", "qcow2", "nodir/n.qcow2", "1M"],
+    ["create", "-f", "raw", "nodir/n.raw", "1M"],
+    ["info", "-f", "qcow2", "plain.raw"],
+    ["check", "-f", "qcow2", "plain.raw"],
+    ["map", "-f", "qcow2", "plain.raw"],
 ]
 
 # Failing while another process holds the image: the lock message has two
@@ -73,6 +79,8 @@ class ImgMessages(bt.TempDirTest):
         bt.qemu_img("create", "-q", "-f", "qcow2", os.path.join(d, "t.qcow2"), "1M", check=True)
         bt.qemu_io(os.path.join(d, "t.qcow2"), ["write -P 0x5a 0 64k"])
         bt.qemu_img("create", "-q", "-f", "qcow2", os.path.join(d, "base.qcow2"), "1M", check=True)
+        with open(os.path.join(d, "plain.raw"), "wb") as f:
+            f.write(b"\x01" * 65536)
         return d
 
     def run_in(self, program, args, cwd):

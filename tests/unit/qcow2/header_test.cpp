@@ -47,7 +47,7 @@ TEST(Qcow2Header, GoodHeaderParses) {
 
 TEST(Qcow2Header, BadHeadersAreRefusedWithTheField) {
   const std::vector<BadHeader> cases = {
-      {"magic", [](auto& b) { store_be32(b.data(), 0x12345678); }, "bad magic 0x12345678"},
+      {"magic", [](auto& b) { store_be32(b.data(), 0x12345678); }, "Image is not in qcow2 format"},
       {"version", [](auto& b) { store_be32(b.data() + 4, 4); }, "version 4"},
       {"cluster_bits high", [](auto& b) { store_be32(b.data() + 20, 33); },
        "cluster_bits 33 out of range 9..21"},
