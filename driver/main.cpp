@@ -19,6 +19,8 @@
 #include "driver/server/config.h"
 #include "driver/server/server.h"
 #include "driver/server/vmm_binary.h"
+#include "driver/snapshot/service.h"
+#include "driver/snapshot/store.h"
 #include "driver/storage/pool_manager.h"
 #include "driver/vm/manager.h"
 
@@ -239,6 +241,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.daemon.secrets = secrets->get();
+  // libvirt's QEMU driver layout: config_dir/snapshot/DOMAIN/NAME.xml.
+  auto snapshot_store =
+      amber::driver::snapshot::Store::open(options.daemon.config_dir + "/snapshot");
+  if (!snapshot_store.ok()) {
+    std::fprintf(stderr, "virtamberd: snapshots: %s\n", snapshot_store.error().message().c_str());
+    return 1;
+  }
+  amber::driver::snapshot::Service snapshots(**manager, **snapshot_store);
+  options.daemon.snapshots = &snapshots;
   auto result = server::run_server(options);
   if (!result.ok()) {
     std::fprintf(stderr, "virtamberd: %s\n", result.error().message().c_str());

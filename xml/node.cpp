@@ -289,6 +289,18 @@ std::string Node::inner_xml(std::string_view separator) const {
   return out;
 }
 
+std::string Node::outer_xml() const {
+  mark_subtree(state_, node_);
+  std::string out;
+  xmlBufferPtr buffer = xmlBufferCreate();
+  if (xmlNodeDump(buffer, node_->doc, node_, 0, 0) >= 0) {
+    out.assign(as_char(xmlBufferContent(buffer)),
+               static_cast<std::size_t>(xmlBufferLength(buffer)));
+  }
+  xmlBufferFree(buffer);
+  return out;
+}
+
 void Node::consume() const {
   state_->mark(node_);
 }

@@ -80,6 +80,9 @@ class Node {
   // The serialized child elements, verbatim, joined by SEPARATOR: what
   // libvirt keeps for <metadata>. Marks the whole subtree consumed.
   std::string inner_xml(std::string_view separator = "\n") const;
+  // The element itself serialized, verbatim (a snapshot's embedded
+  // <domain>, handed to the domain parser). Marks the subtree consumed.
+  std::string outer_xml() const;
 
   // Marks the element consumed without reading it (the refusal walk
   // uses raw_attributes(), which marks nothing).

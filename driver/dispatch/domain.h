@@ -71,8 +71,6 @@ AMBER_DOMAIN_HANDLER(domain_get_disk_errors);
 AMBER_DOMAIN_HANDLER(domain_interface_addresses);
 AMBER_DOMAIN_HANDLER(domain_get_control_info);
 AMBER_DOMAIN_HANDLER(domain_has_managed_save_image);
-AMBER_DOMAIN_HANDLER(domain_snapshot_num);
-AMBER_DOMAIN_HANDLER(domain_list_all_snapshots);
 
 // domain_stats.cpp
 AMBER_DOMAIN_HANDLER(domain_block_stats);

@@ -4,6 +4,7 @@
 #include <libvirt/libvirt.h>
 
 #include "driver/dispatch/domain.h"
+#include "driver/dispatch/snapshot.h"
 
 namespace amber::driver::dispatch {
 
@@ -62,13 +63,13 @@ Result<void> domain_define_xml_flags(Connection& connection, XdrReader& args, Xd
 Result<void> domain_undefine(Connection& connection, XdrReader& args, XdrWriter&) {
   AMBER_TRY_ASSIGN(DomainArgs in, read_domain_args(args, "DOMAIN_UNDEFINE", HasFlags::kNo));
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
-  return manager->undefine(in.domain.uuid, 0);
+  return undefine_with_snapshots(connection, *manager, in.domain.uuid, 0);
 }
 
 Result<void> domain_undefine_flags(Connection& connection, XdrReader& args, XdrWriter&) {
   AMBER_TRY_ASSIGN(DomainArgs in, read_domain_args(args, "DOMAIN_UNDEFINE_FLAGS", HasFlags::kYes));
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
-  return manager->undefine(in.domain.uuid, in.flags);
+  return undefine_with_snapshots(connection, *manager, in.domain.uuid, in.flags);
 }
 
 Result<void> domain_create(Connection& connection, XdrReader& args, XdrWriter&) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Domain procedures that read: state, info, XML, flags, block devices,
 // metadata, and the answers for what Amber does not have (managed save,
-// snapshots, interface addresses) that virsh asks about.
+// interface addresses) that virsh asks about.
 #include <libvirt/libvirt.h>
 
 #include "driver/dispatch/domain.h"
@@ -204,28 +204,6 @@ Result<void> domain_has_managed_save_image(Connection& connection, XdrReader& ar
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
   AMBER_TRY(manager->lookup_by_uuid(in.domain.uuid));
   reply.write_i32(0);  // no managed save
-  return {};
-}
-
-Result<void> domain_snapshot_num(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(DomainAndFlags in, domain_and_flags(args, "DOMAIN_SNAPSHOT_NUM"));
-  AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
-  AMBER_TRY(manager->lookup_by_uuid(in.domain.uuid));
-  reply.write_i32(0);  // snapshots are not implemented yet
-  return {};
-}
-
-Result<void> domain_list_all_snapshots(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(vm::DomainRef domain, read_domain(args));
-  AMBER_TRY_ASSIGN(int32_t need_results, arg_i32(args, "need_results"));
-  AMBER_TRY_ASSIGN(uint32_t flags, arg_u32(args, "flags"));
-  (void)need_results;
-  (void)flags;
-  AMBER_TRY(arg_end(args, "DOMAIN_LIST_ALL_SNAPSHOTS"));
-  AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
-  AMBER_TRY(manager->lookup_by_uuid(domain.uuid));
-  reply.write_u32(0);  // snapshots<>
-  reply.write_i32(0);  // ret
   return {};
 }
 

@@ -28,6 +28,11 @@ protocol::RemoteError to_domain_error(const Error& error, protocol::ErrorFamily 
   const std::string message = error.message();
   switch (error.kind()) {
     case ErrorKind::kNotFound:
+      if (message.starts_with("Domain snapshot not found") ||
+          message.starts_with("the domain does not have a current snapshot") ||
+          message.find("does not have a parent") != std::string::npos) {
+        return make(VIR_ERR_NO_DOMAIN_SNAPSHOT, VIR_FROM_DOMAIN_SNAPSHOT, message);
+      }
       if (message.starts_with("metadata not found")) {
         return make(VIR_ERR_NO_DOMAIN_METADATA, VIR_FROM_DOMAIN, message);
       }

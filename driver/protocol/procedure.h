@@ -27,6 +27,9 @@ class PoolManager;
 namespace amber::driver::secret {
 class Store;
 }
+namespace amber::driver::snapshot {
+class Service;
+}
 
 namespace amber::driver::protocol {
 
@@ -51,6 +54,9 @@ enum class ErrorFamily {
   kStorageVolume,
   kStoragePool,
   kSecret,
+  // kDomain, and kNotFound "Domain snapshot not found: ..." is
+  // VIR_ERR_NO_DOMAIN_SNAPSHOT (VIR_FROM_DOMAIN_SNAPSHOT).
+  kSnapshot,
 };
 
 struct Procedure;
@@ -71,6 +77,9 @@ struct DaemonInfo {
   std::span<const Procedure> test_procedures;
   // The secrets (config_dir/secrets); null when the daemon runs without.
   secret::Store* secrets = nullptr;
+  // Domain snapshots (config_dir/snapshot); null when the daemon runs
+  // without them (snapshot calls then fail, undefine does not check).
+  snapshot::Service* snapshots = nullptr;
 };
 
 class ConnectionEvents;        // driver/protocol/connection_events.h

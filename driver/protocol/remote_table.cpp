@@ -11,6 +11,7 @@
 #include "driver/dispatch/events.h"
 #include "driver/dispatch/node.h"
 #include "driver/dispatch/secret.h"
+#include "driver/dispatch/snapshot.h"
 #include "driver/dispatch/storage.h"
 
 namespace amber::driver::protocol {
@@ -27,6 +28,7 @@ constexpr auto kDomainOp = ErrorFamily::kDomainOperation;
 constexpr auto kPool = ErrorFamily::kStoragePool;
 constexpr auto kVol = ErrorFamily::kStorageVolume;
 constexpr auto kSecret = ErrorFamily::kSecret;
+constexpr auto kSnap = ErrorFamily::kSnapshot;
 
 // Sorted by number (checked by the unit test); numbers and struct names
 // from remote_protocol.x (libvirt 9.0). kRw rows change something and are
@@ -223,8 +225,29 @@ constexpr std::array kProcedures = {
     Procedure{183, "DOMAIN_HAS_MANAGED_SAVE_IMAGE", "remote_domain_has_managed_save_image_args",
               "remote_domain_has_managed_save_image_ret", kHigh, kRo,
               d::domain_has_managed_save_image, kDomain},
+    Procedure{185, "DOMAIN_SNAPSHOT_CREATE_XML", "remote_domain_snapshot_create_xml_args",
+              "remote_domain_snapshot_create_xml_ret", kNormal, kRw, d::domain_snapshot_create_xml,
+              kSnap},
+    Procedure{186, "DOMAIN_SNAPSHOT_GET_XML_DESC", "remote_domain_snapshot_get_xml_desc_args",
+              "remote_domain_snapshot_get_xml_desc_ret", kHigh, kRo,
+              d::domain_snapshot_get_xml_desc, kSnap},
     Procedure{187, "DOMAIN_SNAPSHOT_NUM", "remote_domain_snapshot_num_args",
-              "remote_domain_snapshot_num_ret", kHigh, kRo, d::domain_snapshot_num, kDomain},
+              "remote_domain_snapshot_num_ret", kHigh, kRo, d::domain_snapshot_num, kSnap},
+    Procedure{188, "DOMAIN_SNAPSHOT_LIST_NAMES", "remote_domain_snapshot_list_names_args",
+              "remote_domain_snapshot_list_names_ret", kHigh, kRo, d::domain_snapshot_list_names,
+              kSnap},
+    Procedure{189, "DOMAIN_SNAPSHOT_LOOKUP_BY_NAME", "remote_domain_snapshot_lookup_by_name_args",
+              "remote_domain_snapshot_lookup_by_name_ret", kHigh, kRo,
+              d::domain_snapshot_lookup_by_name, kSnap},
+    Procedure{190, "DOMAIN_HAS_CURRENT_SNAPSHOT", "remote_domain_has_current_snapshot_args",
+              "remote_domain_has_current_snapshot_ret", kHigh, kRo, d::domain_has_current_snapshot,
+              kSnap},
+    Procedure{191, "DOMAIN_SNAPSHOT_CURRENT", "remote_domain_snapshot_current_args",
+              "remote_domain_snapshot_current_ret", kHigh, kRo, d::domain_snapshot_current, kSnap},
+    Procedure{192, "DOMAIN_REVERT_TO_SNAPSHOT", "remote_domain_revert_to_snapshot_args", "-",
+              kNormal, kRw, d::domain_revert_to_snapshot, kSnap},
+    Procedure{193, "DOMAIN_SNAPSHOT_DELETE", "remote_domain_snapshot_delete_args", "-", kNormal,
+              kRw, d::domain_snapshot_delete, kSnap},
     Procedure{194, "DOMAIN_GET_BLOCK_INFO", "remote_domain_get_block_info_args",
               "remote_domain_get_block_info_ret", kNormal, kRo, d::domain_get_block_info, kDomain},
     Procedure{196, "DOMAIN_CREATE_WITH_FLAGS", "remote_domain_create_with_flags_args",
@@ -257,8 +280,18 @@ constexpr std::array kProcedures = {
     Procedure{243, "DOMAIN_BLOCK_STATS_FLAGS", "remote_domain_block_stats_flags_args",
               "remote_domain_block_stats_flags_ret", kNormal, kRo, d::domain_block_stats_flags,
               kDomain},
+    Procedure{244, "DOMAIN_SNAPSHOT_GET_PARENT", "remote_domain_snapshot_get_parent_args",
+              "remote_domain_snapshot_get_parent_ret", kHigh, kRo, d::domain_snapshot_get_parent,
+              kSnap},
     Procedure{245, "DOMAIN_RESET", "remote_domain_reset_args", "-", kNormal, kRw, d::domain_reset,
               kDomain},
+    Procedure{246, "DOMAIN_SNAPSHOT_NUM_CHILDREN", "remote_domain_snapshot_num_children_args",
+              "remote_domain_snapshot_num_children_ret", kHigh, kRo,
+              d::domain_snapshot_num_children, kSnap},
+    Procedure{247, "DOMAIN_SNAPSHOT_LIST_CHILDREN_NAMES",
+              "remote_domain_snapshot_list_children_names_args",
+              "remote_domain_snapshot_list_children_names_ret", kHigh, kRo,
+              d::domain_snapshot_list_children_names, kSnap},
     Procedure{258, "DOMAIN_SHUTDOWN_FLAGS", "remote_domain_shutdown_flags_args", "-", kNormal, kRw,
               d::domain_shutdown_flags, kDomainOp},
     Procedure{259, "STORAGE_VOL_WIPE_PATTERN", "remote_storage_vol_wipe_pattern_args", "-", kNormal,
@@ -272,11 +305,21 @@ constexpr std::array kProcedures = {
               d::domain_set_metadata, kDomain},
     Procedure{265, "DOMAIN_GET_METADATA", "remote_domain_get_metadata_args",
               "remote_domain_get_metadata_ret", kNormal, kRo, d::domain_get_metadata, kDomain},
+    Procedure{271, "DOMAIN_SNAPSHOT_IS_CURRENT", "remote_domain_snapshot_is_current_args",
+              "remote_domain_snapshot_is_current_ret", kHigh, kRo, d::domain_snapshot_is_current,
+              kSnap},
+    Procedure{272, "DOMAIN_SNAPSHOT_HAS_METADATA", "remote_domain_snapshot_has_metadata_args",
+              "remote_domain_snapshot_has_metadata_ret", kHigh, kRo,
+              d::domain_snapshot_has_metadata, kSnap},
     Procedure{273, "CONNECT_LIST_ALL_DOMAINS", "remote_connect_list_all_domains_args",
               "remote_connect_list_all_domains_ret", kHigh, kRo, d::list_all_domains},
     Procedure{274, "DOMAIN_LIST_ALL_SNAPSHOTS", "remote_domain_list_all_snapshots_args",
               "remote_domain_list_all_snapshots_ret", kHigh, kRo, d::domain_list_all_snapshots,
-              kDomain},
+              kSnap},
+    Procedure{275, "DOMAIN_SNAPSHOT_LIST_ALL_CHILDREN",
+              "remote_domain_snapshot_list_all_children_args",
+              "remote_domain_snapshot_list_all_children_ret", kHigh, kRo,
+              d::domain_snapshot_list_all_children, kSnap},
     Procedure{281, "CONNECT_LIST_ALL_STORAGE_POOLS", "remote_connect_list_all_storage_pools_args",
               "remote_connect_list_all_storage_pools_ret", kHigh, kRo, d::list_all_storage_pools,
               kPool},

@@ -51,6 +51,10 @@ Result<Domain> parse_domain(std::string_view xml, ParseFlags) {
 }
 
 std::string format_domain(const Domain& domain, FormatFlags flags) {
+  return domain_element(domain, flags).render();
+}
+
+Element domain_element(const Domain& domain, FormatFlags flags) {
   Element root("domain");
   root.attr("type", "kvm");
   family::format_general(domain, flags, root);
@@ -61,7 +65,7 @@ std::string format_domain(const Domain& domain, FormatFlags flags) {
   family::format_cpu(domain.cpu, root);
   family::format_clock_lifecycle_pm(domain, root);
   family::format_devices(domain.devices, flags, root);
-  return root.render();
+  return root;
 }
 
 Result<void> validate_domain(std::string_view xml, const std::string& schema_path) {

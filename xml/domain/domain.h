@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "xml/writer.h"
 
 namespace amber::xml {
 
@@ -218,6 +219,9 @@ struct Refusal {
 
 Result<Domain> parse_domain(std::string_view xml, ParseFlags flags = ParseFlags::kNone);
 std::string format_domain(const Domain& domain, FormatFlags flags = FormatFlags::kNone);
+// The <domain> element format_domain renders, for documents that embed a
+// domain (a snapshot's <domain>) at their own depth.
+Element domain_element(const Domain& domain, FormatFlags flags = FormatFlags::kNone);
 
 // Every refusal in XML (not only the first); an XML error when malformed.
 Result<std::vector<Refusal>> find_unsupported(std::string_view xml);
