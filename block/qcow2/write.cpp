@@ -228,7 +228,9 @@ Qcow2Image::ClusterPlan Qcow2Image::plan_cluster_write(uint64_t w0, uint64_t w1,
   const uint64_t host = compressed ? 0 : (w0 & kL2OffsetMask);
   const bool has_backing = !header_.backing_file.empty();
   if (!extended_) {
-    const bool zero_flag = (w0 & kOflagZero) != 0;
+    // Bit 0 of a compressed entry is part of its byte offset, not the
+    // zero flag (QEMU packs compressed data at any byte).
+    const bool zero_flag = !compressed && (w0 & kOflagZero) != 0;
     // A cluster we own with data: the guest's bytes alone, in place.
     if (own && !zero_flag) return {host, {in, in, false}, {in + n, in + n, false}, 0};
     // Else a whole cluster: ours again (zero flag) or a new one, filled

@@ -324,7 +324,14 @@ class AmberToQemu(InteropBase):
                 bt.qemu_img("convert", "-c", "-O", "qcow2", "-o", "compression_type=" + ctype,
                             src, img, check=True)
                 script = ["write 70656 4096 0x77", "writep 1048576 65536 5",
-                          "zero 2097152 131072", "discard 3145728 65536", "flush"]
+                          "zero 2097152 131072", "discard 3145728 65536"]
+                # A partial write into each cluster of the last MiB: QEMU
+                # packs compressed data at any byte offset, so about half
+                # of these clusters' descriptors have bit 0 set, which is
+                # not the zero flag in a compressed entry.
+                script += ["write %d 512 0x%02x" % (3 * MIB + 65536 + c * 65536 + (c % 7) * 4096,
+                                                    0x30 + c) for c in range(15)]
+                script.append("flush")
                 model = bt.Model(4 * MIB, bt.file_bytes(src))
                 for line in script:
                     model.apply(line)
