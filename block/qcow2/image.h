@@ -105,6 +105,13 @@ class Qcow2Image final : public Image {
   Result<void> delete_snapshot(size_t index);
   const std::vector<Snapshot>& snapshots() const { return snapshots_; }
 
+  // amend.cpp: every cluster of the active layer becomes unallocated (reads
+  // from the backing file again), as qemu's make_empty; flushed.
+  Result<void> make_empty();
+  // Stores a new backing file name (empty: none) and format in the header,
+  // durably. The open backing chain is not changed.
+  Result<void> set_backing(const std::string& name, std::optional<ImageFormat> format);
+
   // For tests and tools: the mapping of `offset` in this image only.
   Result<Mapping> lookup(uint64_t offset, uint64_t max_length);
   const Header& header() const { return header_; }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,5 +48,13 @@ Result<void> apply_snapshot(Image& image, const std::string& id_or_name);
 Result<void> delete_snapshot(Image& image, const std::string& name);
 // The snapshot table in memory (empty for other formats).
 std::vector<SnapshotInfo> list_snapshots(Image& image);
+
+// commit's emptying of the overlay: every active cluster becomes
+// unallocated (reads from the backing file); snapshots keep theirs.
+Result<void> make_empty(Image& image);
+// rebase's header change: backing file name as given (empty: none) and the
+// backing format extension. Durable on return.
+Result<void> set_backing_file(Image& image, const std::string& name,
+                              std::optional<ImageFormat> format);
 
 }  // namespace amber::block::qcow2

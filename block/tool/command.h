@@ -32,6 +32,7 @@ int run_bench(int argc, char** argv);
 int run_compare(int argc, char** argv);
 int run_convert(int argc, char** argv);
 int run_snapshot(int argc, char** argv);
+int run_commit(int argc, char** argv);
 
 // The text of `amber-img --help`.
 std::string usage_text();

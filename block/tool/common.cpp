@@ -95,6 +95,7 @@ Amber disk image utility
 Command syntax:
   bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename
   check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename
+  commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename
   compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2
   convert [-f fmt] [-O output_fmt] [-o options] [-n] [-p] [-q] [-U] [-S sparse_size] [-t cache] [-T src_cache] [-m num_coroutines] [-W] [-B backing_file [-F backing_fmt]] [--target-is-zero] filename [filename2 [...]] output_filename
   create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
@@ -103,7 +104,7 @@ Command syntax:
   resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
   snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
 
-Not supported yet: amend, bitmap, commit, dd, measure, rebase.
+Not supported yet: amend, bitmap, dd, measure, rebase.
 
 Command parameters:
   'filename' is a disk image filename

@@ -20,40 +20,13 @@
 #include "block/tool/command.h"
 #include "block/tool/create.h"
 #include "block/tool/options.h"
+#include "block/tool/progress.h"
 
 namespace amber::block::tool {
 namespace {
 
 // qemu-img's largest -S: MAX_BUF_SECTORS (32768) sectors, 16 MiB.
 constexpr uint64_t kMaxSparse = 32768 * kSectorSize;
-
-// qemu's simple progress meter (util/qemu-progress.c): prints when the
-// share moved by more than one point, and at 0 and 100.
-class ProgressMeter {
- public:
-  explicit ProgressMeter(bool enabled) : enabled_(enabled) {}
-  void print(double value) {
-    if (!enabled_) return;
-    float current = static_cast<float>(value);
-    if (current > 100) current = 100;
-    current_ = current;
-    if (current > last_ + kMinSkip || current < last_ - kMinSkip || current == 0 ||
-        current == 100) {
-      last_ = current;
-      std::printf("    (%3.2f/100%%)\r", double(current));
-      std::fflush(stdout);
-    }
-  }
-  void end() {
-    if (enabled_) std::printf("\n");
-  }
-
- private:
-  static constexpr float kMinSkip = 1.0f;  // qemu-img convert's min_skip
-  bool enabled_;
-  float current_ = 0;
-  float last_ = 0;
-};
 
 struct ConvertArgs {
   std::string source_format;          // -f

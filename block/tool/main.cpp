@@ -19,15 +19,15 @@ struct CommandEntry {
 };
 
 constexpr CommandEntry kCommands[] = {
-    {"bench", amber::block::tool::run_bench},       {"check", amber::block::tool::run_check},
-    {"compare", amber::block::tool::run_compare},   {"convert", amber::block::tool::run_convert},
-    {"create", amber::block::tool::run_create},     {"info", amber::block::tool::run_info},
-    {"map", amber::block::tool::run_map},           {"resize", amber::block::tool::run_resize},
-    {"snapshot", amber::block::tool::run_snapshot},
+    {"bench", amber::block::tool::run_bench},     {"check", amber::block::tool::run_check},
+    {"commit", amber::block::tool::run_commit},   {"compare", amber::block::tool::run_compare},
+    {"convert", amber::block::tool::run_convert}, {"create", amber::block::tool::run_create},
+    {"info", amber::block::tool::run_info},       {"map", amber::block::tool::run_map},
+    {"resize", amber::block::tool::run_resize},   {"snapshot", amber::block::tool::run_snapshot},
 };
 
 // qemu-img commands that come in a later issue.
-constexpr const char* kNotYet[] = {"amend", "bitmap", "commit", "dd", "measure", "rebase"};
+constexpr const char* kNotYet[] = {"amend", "bitmap", "dd", "measure", "rebase"};
 
 }  // namespace
 
