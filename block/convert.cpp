@@ -7,17 +7,24 @@
 // order mode, once the segment before it is written) writes. So reads of
 // one segment overlap writes of another, and a new qcow2 target still gets
 // its clusters laid out in guest order.
+//
+// With -c (kCompressed) each worker also compresses its segment's clusters
+// (into a second 2 MiB buffer, one slot per cluster) before its turn, so
+// the compression runs on every worker at once and the turn only stores.
 #include "block/convert.h"
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "block/qcow2/compressed.h"
+#include "block/qcow2/image.h"
 #include "common/bytes.h"
 
 namespace amber::block {
@@ -53,6 +60,15 @@ void append(std::vector<Op>& ops, Op op) {
   ops.push_back(op);
 }
 
+// One target cluster of a compressed convert: `packed` bytes of compressed
+// data in the worker's output slot, or 0: written as it is (it did not
+// shrink).
+struct ClusterJob {
+  uint64_t offset;
+  uint64_t length;  // guest bytes (the last cluster of the copy may be short)
+  size_t packed;
+};
+
 struct FreeDeleter {
   void operator()(std::byte* p) const { std::free(p); }
 };
@@ -74,6 +90,14 @@ class Converter {
       return Error(ErrorKind::kOutOfRange, "output file is smaller than input file");
     if (options_.workers == 0 || options_.workers > kMaxConvertWorkers)
       return Error(ErrorKind::kInvalidArgument, "bad number of convert workers");
+    if (options_.compression == ConvertCompression::kCompressed) {
+      compressed_target_ = dynamic_cast<qcow2::Qcow2Image*>(&target_);
+      if (target_.format() != ImageFormat::kQcow2 || compressed_target_ == nullptr)
+        return Error(ErrorKind::kUnsupported, "Compression not supported for this file format");
+      cluster_size_ = compressed_target_->cluster_size();
+      if (kSegment % cluster_size_ != 0)
+        return Error(ErrorKind::kUnsupported, "cluster size too large for compressed convert");
+    }
     segments_ = (total_ + kSegment - 1) / kSegment;
     if (options_.progress) {
       AMBER_TRY_ASSIGN(work_total_, count_work());
@@ -84,6 +108,7 @@ class Converter {
     worker();
     for (auto& thread : threads) thread.join();
     if (first_error_) return *first_error_;
+    if (compressed_target_ != nullptr) return compressed_target_->finish_compressed_writes();
     return ok();
   }
 
@@ -183,6 +208,119 @@ class Converter {
     return ok();
   }
 
+  // Reads [offset, offset + length) of the concatenation, across sources.
+  Result<void> read_concat(uint64_t offset, uint64_t length, std::byte* into) {
+    while (length != 0) {
+      size_t index = 0;
+      while (index + 1 < sources_.size() && starts_[index + 1] <= offset) ++index;
+      const uint64_t local = offset - starts_[index];
+      const uint64_t n = std::min(length, sector_size(*sources_[index]) - local);
+      AMBER_TRY(sources_[index]->read(local, std::span(into, static_cast<size_t>(n))));
+      offset += n;
+      into += n;
+      length -= n;
+    }
+    return ok();
+  }
+
+  // Compressed mode: reads the segment cluster by cluster and compresses
+  // each that holds data into its slot of `out`. A cluster with any data
+  // is read whole (QEMU writes compressed clusters only whole); an
+  // all-zero one becomes a zero op unless -S 0. Clusters without data keep
+  // their zero / skip ops.
+  Result<void> read_compressed(uint64_t segment, std::byte* buffer, std::byte* out,
+                               qcow2::ClusterCompressor& compressor, std::vector<Op>& ops,
+                               std::vector<ClusterJob>& jobs, uint64_t& work) {
+    const uint64_t end = std::min(total_, segment + kSegment);
+    std::vector<Op>& parts = parts_scratch();
+    parts.clear();
+    for (uint64_t offset = segment; offset < end;) {
+      AMBER_TRY_ASSIGN(Op op, classify(offset, end - offset));
+      if (op.kind != Kind::kSkip) work += op.length;
+      if (op.kind == Kind::kData)
+        AMBER_TRY(read_concat(offset, op.length, buffer + (offset - segment)));
+      append(parts, op);
+      offset += op.length;
+    }
+    const Kind zero_kind = options_.target == TargetContents::kZeroes ? Kind::kSkip : Kind::kZero;
+    size_t p = 0;
+    for (uint64_t c = segment; c < end; c += cluster_size_) {
+      const uint64_t ce = std::min(end, c + cluster_size_);
+      while (parts[p].offset + parts[p].length <= c) ++p;
+      bool has_data = false;
+      bool all_data = false;
+      for (size_t q = p; q < parts.size() && parts[q].offset < ce; ++q) {
+        if (parts[q].kind != Kind::kData) continue;
+        has_data = true;
+        all_data = parts[q].offset <= c && parts[q].offset + parts[q].length >= ce;
+      }
+      std::byte* in = buffer + (c - segment);
+      if (!has_data) {
+        for (size_t q = p; q < parts.size() && parts[q].offset < ce; ++q) {
+          const uint64_t from = std::max(c, parts[q].offset);
+          const uint64_t to = std::min(ce, parts[q].offset + parts[q].length);
+          append(ops, {from, to - from, parts[q].kind});
+        }
+        continue;
+      }
+      if (!all_data) AMBER_TRY(read_concat(c, ce - c, in));
+      if (options_.min_sparse != 0 && all_zero(in, static_cast<size_t>(ce - c))) {
+        append(ops, {c, ce - c, zero_kind});
+        continue;
+      }
+      // A short last cluster is compressed padded with zeros, as QEMU does.
+      if (ce - c < cluster_size_) std::memset(in + (ce - c), 0, cluster_size_ - (ce - c));
+      AMBER_TRY_ASSIGN(
+          size_t packed,
+          compressor.compress(
+              std::span(reinterpret_cast<const uint8_t*>(in), cluster_size_),
+              std::span(reinterpret_cast<uint8_t*>(out + (c - segment)), cluster_size_)));
+      jobs.push_back({c, ce - c, packed});
+    }
+    return ok();
+  }
+
+  // Compressed mode's turn: the ops and jobs in guest order; clusters that
+  // did not shrink and follow each other go as one write.
+  Result<void> write_compressed(uint64_t segment, const std::byte* buffer, const std::byte* out,
+                                const std::vector<Op>& ops, const std::vector<ClusterJob>& jobs) {
+    size_t o = 0;
+    for (size_t j = 0; j < jobs.size();) {
+      while (o < ops.size() && ops[o].offset < jobs[j].offset)
+        AMBER_TRY(write_op(segment, buffer, ops[o++]));
+      if (jobs[j].packed != 0) {
+        const ClusterJob& job = jobs[j++];
+        AMBER_TRY(compressed_target_->store_compressed(
+            job.offset,
+            std::span(reinterpret_cast<const uint8_t*>(out + (job.offset - segment)), job.packed)));
+        continue;
+      }
+      const uint64_t start = jobs[j].offset;
+      uint64_t stop = start;
+      while (j < jobs.size() && jobs[j].packed == 0 && jobs[j].offset == stop)
+        stop += jobs[j++].length;
+      AMBER_TRY(target_.write(
+          start, std::span(buffer + (start - segment), static_cast<size_t>(stop - start))));
+    }
+    while (o < ops.size()) AMBER_TRY(write_op(segment, buffer, ops[o++]));
+    return ok();
+  }
+
+  Result<void> write_op(uint64_t segment, const std::byte* buffer, const Op& op) {
+    if (op.kind == Kind::kData)
+      return target_.write(
+          op.offset, std::span(buffer + (op.offset - segment), static_cast<size_t>(op.length)));
+    if (op.kind == Kind::kZero)
+      return target_.write_zeroes(op.offset, op.length, ZeroMode::kMayUnmap);
+    return ok();
+  }
+
+  // The per-thread list of a segment's parts (compressed mode).
+  static std::vector<Op>& parts_scratch() {
+    thread_local std::vector<Op> parts;
+    return parts;
+  }
+
   Result<void> write_ops(uint64_t segment, const std::byte* buffer, const std::vector<Op>& ops) {
     for (const Op& op : ops) {
       if (op.kind == Kind::kData) {
@@ -228,18 +366,36 @@ class Converter {
       fail(Error(ErrorKind::kNoSpace, "out of memory for a 2 MiB convert buffer"));
       return;
     }
+    const bool compressed = compressed_target_ != nullptr;
+    std::unique_ptr<std::byte, FreeDeleter> packed;
+    std::optional<qcow2::ClusterCompressor> compressor;
+    if (compressed) {
+      packed.reset(static_cast<std::byte*>(std::aligned_alloc(kBufferAlignment, kSegment)));
+      if (!packed) {
+        fail(Error(ErrorKind::kNoSpace, "out of memory for a 2 MiB convert buffer"));
+        return;
+      }
+      compressor.emplace(compressed_target_->compression(), cluster_size_);
+    }
     std::vector<Op> ops;
+    std::vector<ClusterJob> jobs;
     for (uint64_t index = next_++; index < segments_ && !failed_.load(); index = next_++) {
       const uint64_t segment = index * kSegment;
       ops.clear();
+      jobs.clear();
       uint64_t work = 0;
-      if (auto r = read_segment(segment, memory.get(), ops, work); !r.ok()) {
+      auto r = compressed ? read_compressed(segment, memory.get(), packed.get(), *compressor, ops,
+                                            jobs, work)
+                          : read_segment(segment, memory.get(), ops, work);
+      if (!r.ok()) {
         fail(r.error());
         return;
       }
       wait_turn(index);
       if (failed_.load()) return;
-      if (auto r = write_ops(segment, memory.get(), ops); !r.ok()) {
+      r = compressed ? write_compressed(segment, memory.get(), packed.get(), ops, jobs)
+                     : write_ops(segment, memory.get(), ops);
+      if (!r.ok()) {
         fail(r.error());
         return;
       }
@@ -253,6 +409,8 @@ class Converter {
   std::vector<uint64_t> starts_;  // each source's first byte in the concatenation
   uint64_t total_ = 0;
   uint64_t segments_ = 0;
+  qcow2::Qcow2Image* compressed_target_ = nullptr;  // compressed mode's target
+  uint64_t cluster_size_ = 0;                       // its cluster size
   uint64_t work_total_ = 0;
   std::atomic<uint64_t> next_{0};
   std::atomic<bool> failed_{false};

@@ -33,6 +33,12 @@ enum class TargetContents {
 };
 // Whether worker k+1's writes may land before worker k's (qemu-img -W).
 enum class WriteOrder { kInOrder, kOutOfOrder };
+// qemu-img convert -c: every cluster with data is written compressed (the
+// workers compress in parallel, then store in order); a cluster that does
+// not shrink is written uncompressed and an all-zero one not at all (or
+// as zeros where the target is not known to read zeros). Only qcow2
+// targets have it.
+enum class ConvertCompression { kOff, kCompressed };
 
 // The most worker threads convert_images runs (qemu-img's -m limit).
 inline constexpr unsigned kMaxConvertWorkers = 16;
@@ -46,6 +52,7 @@ struct ConvertOptions {
   uint64_t granularity = 4096;
   unsigned workers = 8;  // 1..kMaxConvertWorkers
   WriteOrder order = WriteOrder::kInOrder;
+  ConvertCompression compression = ConvertCompression::kOff;
   ConvertBacking backing = ConvertBacking::kFlatten;
   TargetContents target = TargetContents::kZeroes;
   // With kAboveSourceBacking: the target's backing file size. Zeros past it
@@ -59,6 +66,8 @@ struct ConvertOptions {
 // Copies sources[0], sources[1], ... back to back into target from offset 0.
 // target->size() must be at least the sum of the sources' sizes. The first
 // error stops every worker and is returned. Does not flush or close target.
+// With kCompressed a target that is not qcow2 gets kUnsupported, and each
+// worker holds two 2 MiB buffers (input and compressed output).
 Result<void> convert_images(std::span<Image* const> sources, Image& target,
                             const ConvertOptions& options);
 

@@ -3,6 +3,10 @@
 
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
+
+#include <algorithm>
+#include <string>
 
 #include "block/qcow2/format.h"
 
@@ -71,27 +75,63 @@ Result<void> decompress_cluster(Compression type, std::span<const uint8_t> in,
   return ok();
 }
 
-Result<std::vector<uint8_t>> compress_cluster(Compression type, std::span<const uint8_t> in) {
-  std::vector<uint8_t> out;
-  if (type == Compression::kDeflate) {
-    z_stream z{};
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
-      return Error(ErrorKind::kInternal, "deflateInit2 failed");
-    out.resize(in.size());
-    z.next_in = const_cast<Bytef*>(in.data());  // zlib does not write the input
-    z.avail_in = static_cast<uInt>(in.size());
-    z.next_out = out.data();
-    z.avail_out = static_cast<uInt>(out.size());
-    const int rc = deflate(&z, Z_FINISH);
-    const size_t produced = out.size() - z.avail_out;
-    deflateEnd(&z);
-    if (rc != Z_STREAM_END) return std::vector<uint8_t>{};
-    out.resize(produced);
-    return out;
+ClusterCompressor::ClusterCompressor(Compression type, uint64_t cluster_size)
+    : type_(type), cluster_size_(cluster_size) {}
+
+ClusterCompressor::~ClusterCompressor() {
+  if (deflate_ != nullptr) {
+    auto* z = static_cast<z_stream*>(deflate_);
+    deflateEnd(z);
+    delete z;
   }
-  out.resize(ZSTD_compressBound(in.size()));
-  const size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3);
-  if (ZSTD_isError(n) || n >= in.size()) return std::vector<uint8_t>{};
+  if (zstd_ != nullptr) ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zstd_));
+}
+
+Result<size_t> ClusterCompressor::compress(std::span<const uint8_t> in, std::span<uint8_t> out) {
+  if (in.empty() || in.size() > cluster_size_)
+    return Error(ErrorKind::kInvalidArgument, "compressed write is not one cluster");
+  // QEMU's limit: the compressed data must be smaller than a cluster.
+  const size_t limit = std::min<size_t>(out.size(), in.size() - 1);
+  if (limit == 0) return size_t{0};
+  if (type_ == Compression::kDeflate) {
+    auto* z = static_cast<z_stream*>(deflate_);
+    if (z == nullptr) {
+      z = new z_stream{};
+      if (deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+        delete z;
+        return Error(ErrorKind::kInternal, "deflateInit2 failed");
+      }
+      deflate_ = z;
+    } else if (deflateReset(z) != Z_OK) {
+      return Error(ErrorKind::kInternal, "deflateReset failed");
+    }
+    z->next_in = const_cast<Bytef*>(in.data());  // zlib does not write the input
+    z->avail_in = static_cast<uInt>(in.size());
+    z->next_out = out.data();
+    z->avail_out = static_cast<uInt>(limit);
+    const int rc = deflate(z, Z_FINISH);
+    if (rc != Z_STREAM_END) return size_t{0};  // the output is full: it did not shrink
+    return limit - z->avail_out;
+  }
+  auto* ctx = static_cast<ZSTD_CCtx*>(zstd_);
+  if (ctx == nullptr) {
+    ctx = ZSTD_createCCtx();
+    if (ctx == nullptr) return Error(ErrorKind::kNoSpace, "ZSTD_createCCtx failed");
+    zstd_ = ctx;
+  }
+  const size_t n = ZSTD_compress2(ctx, out.data(), limit, in.data(), in.size());
+  if (ZSTD_isError(n)) {
+    if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall) return size_t{0};
+    return Error(ErrorKind::kInternal,
+                 std::string("zstd compression failed: ") + ZSTD_getErrorName(n));
+  }
+  return n;
+}
+
+Result<std::vector<uint8_t>> compress_cluster(Compression type, std::span<const uint8_t> in) {
+  ClusterCompressor compressor(type, in.size());
+  std::vector<uint8_t> out(in.size());
+  AMBER_TRY_ASSIGN(size_t n, compressor.compress(in, out));
   out.resize(n);
   return out;
 }

@@ -2,11 +2,15 @@
 // Compressed clusters: descriptor decoding and bounded decompression
 // (deflate = raw deflate, windowBits -12; zstd = one bare frame). The
 // output is exactly one cluster, never more (decompression-bomb guard).
-// Also compress_cluster(), used by tests to build compressed images.
+// Compression as QEMU writes it: ClusterCompressor (one per thread, its
+// zlib / zstd context reused from cluster to cluster) and compress_cluster()
+// (a one-off, for tests).
 //
-// Thread-safety: pure functions; no shared state.
+// Thread-safety: the free functions are pure; a ClusterCompressor belongs to
+// one thread at a time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -34,6 +38,31 @@ uint64_t encode_compressed(uint64_t offset, uint64_t bytes, uint32_t cluster_bit
 // Decompresses `in` into exactly out.size() bytes.
 Result<void> decompress_cluster(Compression type, std::span<const uint8_t> in,
                                 std::span<uint8_t> out);
+// Compresses whole clusters the way QEMU's qcow2 driver does: deflate at
+// Z_DEFAULT_COMPRESSION with a 4 KiB window (windowBits -12, memLevel 9),
+// or one zstd frame at zstd's default level; the output must fit in
+// cluster_size - 1 bytes, else the cluster "does not shrink" and QEMU
+// writes it uncompressed.
+class ClusterCompressor {
+ public:
+  ClusterCompressor(Compression type, uint64_t cluster_size);
+  ~ClusterCompressor();
+  ClusterCompressor(const ClusterCompressor&) = delete;
+  ClusterCompressor& operator=(const ClusterCompressor&) = delete;
+
+  Compression type() const { return type_; }
+  // Compresses `in` (one cluster; a shorter last cluster is compressed as
+  // given) into `out`, which must hold at least in.size() - 1 bytes.
+  // Returns the compressed size, or 0 when it did not shrink.
+  Result<size_t> compress(std::span<const uint8_t> in, std::span<uint8_t> out);
+
+ private:
+  Compression type_;
+  uint64_t cluster_size_;
+  void* deflate_ = nullptr;  // z_stream, set up once, reset per cluster
+  void* zstd_ = nullptr;     // ZSTD_CCtx
+};
+
 // Compresses one cluster; an empty result means "did not shrink".
 Result<std::vector<uint8_t>> compress_cluster(Compression type, std::span<const uint8_t> in);
 

@@ -3,7 +3,8 @@
 // points that work on any io::File (so tests run over MemoryFile and
 // FaultFile). Its members are implemented in several files by concern:
 // image.cpp (open, header, flush, info), read.cpp (mapping, reads,
-// block_status), write.cpp (allocating writes, COW), discard.cpp
+// block_status), write.cpp (allocating writes, COW), compressed_write.cpp
+// (compressed cluster writes), discard.cpp
 // (discard, write_zeroes, resize, preallocation).
 //
 // Thread-safety: as block::Image. Data-path reads and writes to allocated
@@ -111,6 +112,24 @@ class Qcow2Image final : public Image {
   // Stores a new backing file name (empty: none) and format in the header,
   // durably. The open backing chain is not changed.
   Result<void> set_backing(const std::string& name, std::optional<ImageFormat> format);
+
+  // Compressed cluster writes (qemu-img convert -c, qemu-io write -c;
+  // compressed_write.cpp has QEMU's packing rules). `offset` is the start of
+  // a guest cluster that has no host cluster yet (unallocated or zero;
+  // else kIo, EIO: compression never overwrites).
+  // write_compressed: `data` is the whole cluster (the image's last one
+  // may be shorter); compresses it in the calling thread and stores it, or
+  // writes it uncompressed when it does not shrink.
+  Result<void> write_compressed(uint64_t offset, std::span<const std::byte> data);
+  // store_compressed: the storing half, for callers that compress in their
+  // own threads with a ClusterCompressor(compression(), cluster_size()):
+  // `packed` is the compressed data, smaller than a cluster.
+  Result<void> store_compressed(uint64_t offset, std::span<const uint8_t> packed);
+  // After the last compressed write: pads the file to a whole sector, as
+  // qemu-img convert -c leaves it (QEMU's zero-length compressed write).
+  Result<void> finish_compressed_writes();
+  Compression compression() const { return compression_; }
+  uint64_t cluster_size() const { return cluster_size_; }
 
   // For tests and tools: the mapping of `offset` in this image only.
   Result<Mapping> lookup(uint64_t offset, uint64_t max_length);
@@ -227,6 +246,11 @@ class Qcow2Image final : public Image {
   void defer_free(uint64_t host, uint64_t bytes) { pending_frees_.push_back({host, bytes}); }
   Result<void> maybe_write_back();
 
+  // compressed_write.cpp: `bytes` (< one cluster) of host space for
+  // compressed data, packed after the previous ones; takes one reference
+  // on each host cluster it touches. meta_ held.
+  Result<uint64_t> allocate_compressed_bytes(uint64_t bytes);
+
   // discard.cpp
   // What an unmapped cluster reads as: what lies below (the backing file,
   // or zeros without one), or zeros in any case.
@@ -310,6 +334,10 @@ class Qcow2Image final : public Image {
   // guarded by meta_, waited on with inflight_cv_.
   std::unordered_set<uint64_t> inflight_;
   std::condition_variable inflight_cv_;
+  // Where the next compressed data may go (0: in a new host cluster), and
+  // refcounts_->frees() when it was set (meta_ held).
+  uint64_t pack_offset_ = 0;
+  uint64_t pack_frees_ = 0;
   std::atomic<uint64_t> host_end_{0};
   std::atomic<int> metadata_prealloc_{-1};  // -1 unknown, else 0/1 (read.cpp)
   bool lazy_ = false;

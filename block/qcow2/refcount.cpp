@@ -221,7 +221,10 @@ Result<void> Refcounts::update(uint64_t cluster, int64_t delta) {
     b->dirty = true;
     ++dirty_blocks_;
   }
-  if (value == 0) hint_free(cluster);
+  if (value == 0) {
+    hint_free(cluster);
+    ++frees_;
+  }
   return ok();
 }
 
@@ -486,6 +489,7 @@ Result<void> Refcounts::release_unused_blocks() {
     table_dirty_ = true;
     if (self < first || self >= first + block_entries_) counted_elsewhere.push_back(self);
     hint_free(self);
+    ++frees_;
   }
   if (!table_dirty_) return ok();
   AMBER_TRY(write_table(table_offset_));

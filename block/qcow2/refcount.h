@@ -84,6 +84,8 @@ class Refcounts {
   std::function<Result<void>(uint64_t offset, uint32_t clusters)> on_table_moved;
   // Clusters that must never be handed out (metadata the image knows of).
   std::function<bool(uint64_t cluster)> is_reserved;
+  // How many times a refcount has dropped to 0 (a cluster was freed).
+  uint64_t frees() const { return frees_; }
   // Lowest cluster that might be free.
   void hint_free(uint64_t cluster) {
     if (cluster < free_hint_) free_hint_ = cluster;
@@ -128,6 +130,7 @@ class Refcounts {
   size_t dirty_blocks_ = 0;
   bool load_pending_ = false;
   uint64_t free_hint_ = 0;
+  uint64_t frees_ = 0;
   bool growing_ = false;
   uint64_t allocated_end_ = 0;  // end (in clusters) of what we handed out
   uint64_t file_clusters_ = 0;  // cached file size in clusters; 0 = unknown

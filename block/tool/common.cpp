@@ -97,7 +97,7 @@ Command syntax:
   check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename
   commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename
   compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2
-  convert [-f fmt] [-O output_fmt] [-o options] [-n] [-p] [-q] [-U] [-S sparse_size] [-t cache] [-T src_cache] [-m num_coroutines] [-W] [-B backing_file [-F backing_fmt]] [--target-is-zero] filename [filename2 [...]] output_filename
+  convert [-c] [-f fmt] [-O output_fmt] [-o options] [-n] [-p] [-q] [-U] [-S sparse_size] [-t cache] [-T src_cache] [-m num_coroutines] [-W] [-B backing_file [-F backing_fmt]] [--target-is-zero] filename [filename2 [...]] output_filename
   create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
   info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
   map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename

@@ -141,7 +141,8 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
       case 'c':
-        return refuse("-c", "compressed output");
+        args.copy.compression = ConvertCompression::kCompressed;
+        break;
       case 'C':
         return refuse("-C", "copy offloading");
       case 'l':
@@ -186,6 +187,23 @@ int create_target(const ConvertArgs& args, uint64_t size) {
   create.options = std::move(*list);
   for (const auto& kv : create.options)
     if (kv.key == "help") return report_error("convert: -o help is not supported yet");
+  if (args.copy.compression == ConvertCompression::kCompressed) {
+    // qemu-img's checks of -c against the new image's options, made before
+    // the options' values are.
+    if (args.target_format != "qcow2")
+      return report_error("Compression not supported for this file format");
+    std::string_view encryption, encrypt_format, preallocation;
+    for (const auto& kv : create.options) {
+      if (kv.key == "encryption") encryption = kv.value;
+      if (kv.key == "encrypt.format") encrypt_format = kv.value;
+      if (kv.key == "preallocation") preallocation = kv.value;
+    }
+    if ((!encryption.empty() && encryption != "off" && encryption != "false") ||
+        !encrypt_format.empty())
+      return report_error("Compression and encryption not supported at the same time");
+    if (!preallocation.empty() && preallocation != "off")
+      return report_error("Compression and preallocation not supported at the same time");
+  }
   auto plan = plan_create(create);
   if (!plan.ok()) return report_error(plan.error().context());
   CreateOptions& o = plan->options;
@@ -261,6 +279,9 @@ int run_convert(int argc, char** argv) {
   if (args.target_is_zero && target.backing() != nullptr)
     return fail(
         report_error("Cannot use --target-is-zero when the destination image has a backing file"));
+  if (args.copy.compression == ConvertCompression::kCompressed &&
+      target.format() != ImageFormat::kQcow2)
+    return fail(report_error("Compression not supported for this file format"));
   if (args.skip_create && target.size() < total)
     return fail(report_error("output file is smaller than input file"));
 

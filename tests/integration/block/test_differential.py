@@ -6,8 +6,9 @@ amber-diff applies thousands of random writes, zero-writes and discards
 (random 512-aligned sizes) from several threads at once to a plain raw file
 and to the image, verifying reads as it goes. Then `qemu-img compare` must
 find them identical and `qemu-img check` clean. Configurations: plain qcow2,
-extended_l2 (subclusters), small clusters, and a three-level clone chain
-with data in every level.
+extended_l2 (subclusters), small clusters, a three-level clone chain
+with data in every level, and compressed cluster writes in the mix (zlib on
+plain qcow2 and on the chain's top, zstd with extended_l2).
 
 The seed is printed; rerun with AMBER_DIFF_SEED=N to reproduce.
 """
@@ -29,10 +30,11 @@ print("block-differential: seed %d (AMBER_DIFF_SEED=%d to reproduce), %d ops, %d
 
 
 class Differential(bt.TempDirTest):
-    def run_diff(self, name, img, reference, seed_offset, stripe=96 * 1024):
+    def run_diff(self, name, img, reference, seed_offset, stripe=96 * 1024, compress=0):
         seed = SEED + seed_offset
         r = bt.run([bt.tool("AMBER_DIFF"), "-s", str(seed), "-j", str(THREADS), "-n", str(OPS),
-                    "-S", str(stripe), "-f", "qcow2", reference, img], timeout=600)
+                    "-S", str(stripe), "-c", str(compress), "-f", "qcow2", reference, img],
+                   timeout=600)
         print(r.out.strip(), flush=True)
         self.assertEqual(r.rc, 0, "%s (seed %d)\n%s" % (name, seed, r.describe()))
         c = bt.qemu_img("compare", "-f", "raw", "-F", "qcow2", reference, img)
@@ -64,6 +66,22 @@ class Differential(bt.TempDirTest):
         bt.qemu_img("create", "-q", "-f", "qcow2", "-o", "cluster_size=4096", img, str(SIZE),
                     check=True)
         self.run_diff("cluster_4k", img, self.empty_reference(), 3, stripe=6 * 1024)
+
+    def run_compressed(self, name, create_options, seed_offset):
+        img = self.path(name + ".qcow2")
+        bt.qemu_img("create", "-q", "-f", "qcow2", "-o", create_options, img, str(SIZE),
+                    check=True)
+        self.run_diff(name, img, self.empty_reference(), seed_offset, compress=12)
+        # The compressed clusters that survived are real ones to qemu-img.
+        r, report = bt.qemu_check_json(img)
+        self.assertEqual(r.rc, 0, r.describe())
+        self.assertGreater(report.get("compressed-clusters", 0), 0, r.out)
+
+    def test_compressed_zlib(self):
+        self.run_compressed("compressed_zlib", "compression_type=zlib", 5)
+
+    def test_compressed_zstd_extended_l2(self):
+        self.run_compressed("compressed_zstd", "compression_type=zstd,extended_l2=on", 6)
 
     def test_three_level_chain(self):
         base = self.path("base.qcow2")

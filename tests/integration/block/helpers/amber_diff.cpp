@@ -6,7 +6,11 @@
 // content at the end. The Python test then runs qemu-img compare/check.
 //
 // Usage: amber-diff -s SEED [-j THREADS] [-n OPS] [-S STRIPE] [-m MAXLEN]
-//                   [-f FMT] REFERENCE.raw IMAGE
+//                   [-c PERCENT] [-f FMT] REFERENCE.raw IMAGE
+// -c: that share of the ops (qcow2 only) are compressed writes of the one
+// whole cluster inside the op's stripe: a discard of it, then
+// write_compressed (which refuses a cluster that still has a host cluster,
+// e.g. one the discard left allocated: counted, not an error).
 // Threads own disjoint stripes (stripe index % THREADS == thread), so the
 // final content is well defined; STRIPE is not a multiple of the cluster
 // size, so neighbouring threads share clusters and L2 tables. Discards are
@@ -20,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "block/qcow2/image.h"
 #include "tests/integration/block/helpers/helper_util.h"
 
 using namespace amber;
@@ -36,11 +41,14 @@ struct Workload {
   uint64_t max_length = 128 * 1024;
   int reference_fd = -1;
   block::Image* image = nullptr;
+  block::qcow2::Qcow2Image* qcow2 = nullptr;  // set with -c
+  uint64_t compress_percent = 0;
   uint64_t size = 0;
   std::atomic<bool> failed{false};
   std::mutex message_mutex;
   std::string message;
-  std::atomic<uint64_t> counts[5] = {};  // write, zero, discard, read, flush
+  // write, zero, discard, read, flush, compressed, compressed refused
+  std::atomic<uint64_t> counts[7] = {};
 
   void fail(const std::string& text) {
     std::lock_guard lock(message_mutex);
@@ -106,6 +114,30 @@ bool apply_discard_to_reference(Workload& w, uint64_t offset, uint64_t length) {
   return true;
 }
 
+// The compressed op: the whole cluster inside `stripe` (if any) gets a
+// discard, then a compressed write of pattern data.
+void compressed_op(Workload& w, uint64_t stripe, uint64_t tag) {
+  const uint64_t cs = w.qcow2->cluster_size();
+  const uint64_t cluster = (stripe + cs - 1) / cs * cs;
+  if (cluster + cs > stripe + w.stripe || cluster + cs > w.size) return;
+  auto d = w.image->discard(cluster, cs);
+  if (!d.ok()) return w.fail(describe("discard", cluster, cs) + ": " + d.error().message());
+  if (!apply_discard_to_reference(w, cluster, cs)) return;
+  std::vector<std::byte> data(cs);
+  test::fill_pattern(data, tag, cluster);
+  auto r = w.qcow2->write_compressed(cluster, data);
+  if (!r.ok() && r.error().error_number() == EIO) {
+    ++w.counts[6];  // still allocated: compression never overwrites
+    return;
+  }
+  if (!r.ok())
+    return w.fail(describe("write_compressed", cluster, cs) + ": " + r.error().message());
+  if (::pwrite(w.reference_fd, data.data(), cs, static_cast<off_t>(cluster)) !=
+      static_cast<ssize_t>(cs))
+    return w.fail("reference pwrite failed");
+  ++w.counts[5];
+}
+
 void run_thread(Workload& w, unsigned thread) {
   test::Rng rng(w.seed * 1000003 + thread);
   const uint64_t stripes = w.size / w.stripe;
@@ -117,6 +149,10 @@ void run_thread(Workload& w, unsigned thread) {
     const uint64_t sectors = 1 + rng.below(max_sectors);
     const uint64_t offset = stripe + rng.below(sectors_per_stripe - sectors + 1) * test::kSector;
     const uint64_t length = sectors * test::kSector;
+    if (w.compress_percent != 0 && rng.below(100) < w.compress_percent) {
+      compressed_op(w, stripe, (uint64_t{thread} + 1) << 40 | (op + 1));
+      continue;
+    }
     const uint64_t kind = rng.below(100);
     if (kind < 55) {
       std::vector<std::byte> data(length);
@@ -167,7 +203,7 @@ int main(int argc, char** argv) {
   options.access = block::io::Access::kReadWrite;
   bool have_seed = false;
   int opt;
-  while ((opt = getopt(argc, argv, "s:j:n:S:m:f:")) != -1) {
+  while ((opt = getopt(argc, argv, "s:j:n:S:m:c:f:")) != -1) {
     switch (opt) {
       case 's':
         w.seed = test::parse_number(kProgram, optarg);
@@ -184,6 +220,9 @@ int main(int argc, char** argv) {
         break;
       case 'm':
         w.max_length = test::parse_number(kProgram, optarg);
+        break;
+      case 'c':
+        w.compress_percent = test::parse_number(kProgram, optarg);
         break;
       case 'f': {
         auto format = block::parse_format(optarg);
@@ -207,6 +246,10 @@ int main(int argc, char** argv) {
   auto image = test::open_or_die(kProgram, argv[optind + 1], options);
   w.image = image.get();
   w.size = image->size();
+  if (w.compress_percent != 0) {
+    w.qcow2 = dynamic_cast<block::qcow2::Qcow2Image*>(image.get());
+    if (w.qcow2 == nullptr) test::die(kProgram, "-c needs a qcow2 image");
+  }
   const off_t reference_size = ::lseek(w.reference_fd, 0, SEEK_END);
   if (reference_size != static_cast<off_t>(w.size) || w.size < w.stripe * w.threads) {
     test::die(kProgram, "reference and image sizes differ or image is too small");
@@ -229,6 +272,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "amber-diff: done: writes " << w.counts[0] << " zeroes " << w.counts[1]
             << " discards " << w.counts[2] << " verified reads " << w.counts[3] << " flushes "
-            << w.counts[4] << std::endl;
+            << w.counts[4] << " compressed " << w.counts[5] << " (refused " << w.counts[6] << ")"
+            << std::endl;
   return 0;
 }

@@ -7,6 +7,8 @@
 // Prints "opened" once the image is open, then runs one command per line:
 //   write OFF LEN BYTE     fill with BYTE
 //   writep OFF LEN TAG     the sector pattern of helper_util.h with TAG
+//   writec OFF LEN BYTE    fill with BYTE as compressed clusters (qcow2;
+//                          OFF and LEN whole clusters, or up to the end)
 //   zero OFF LEN [unmap]   write_zeroes (unmap: ZeroMode::kMayUnmap)
 //   discard OFF LEN
 //   read OFF LEN BYTE      read and verify every byte equals BYTE
@@ -16,10 +18,12 @@
 // first failing command.
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 #include <vector>
 
+#include "block/qcow2/image.h"
 #include "tests/integration/block/helpers/helper_util.h"
 
 using namespace amber;
@@ -52,6 +56,17 @@ void run_command(block::Image& image, const std::string& line) {
       test::fill_pattern(data, test::parse_number(kProgram, c), offset);
     }
     return check(image.write(offset, data), line);
+  }
+  if (verb == "writec") {
+    auto* q = dynamic_cast<block::qcow2::Qcow2Image*>(&image);
+    if (q == nullptr) test::die(kProgram, line + ": not a qcow2 image");
+    const uint64_t cluster = q->cluster_size();
+    for (uint64_t at = offset; at < offset + length; at += cluster) {
+      std::vector<std::byte> data(std::min(cluster, offset + length - at),
+                                  static_cast<std::byte>(test::parse_number(kProgram, c)));
+      check(q->write_compressed(at, data), line);
+    }
+    return;
   }
   if (verb == "zero") {
     return check(
