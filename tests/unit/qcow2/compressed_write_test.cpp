@@ -210,8 +210,12 @@ TEST(ClusterCompressor, OutputDecodesAndRespectsTheLimit) {
       std::vector<uint8_t> back(kCluster);
       ASSERT_TRUE(decompress_cluster(type, std::span(out.data(), *n), back).ok());
       EXPECT_EQ(0, std::memcmp(back.data(), data.data(), kCluster));
-      if (type == Compression::kDeflate) EXPECT_NE(out[0], 0x78);  // raw deflate, no header
-      if (type == Compression::kZstd) EXPECT_EQ(out[0], 0x28);     // bare frame
+      if (type == Compression::kDeflate) {
+        EXPECT_NE(out[0], 0x78);  // raw deflate, no header
+      }
+      if (type == Compression::kZstd) {
+        EXPECT_EQ(out[0], 0x28);  // bare frame
+      }
     }
     auto noise = random_bytes(1);
     auto n = compressor.compress(
