@@ -265,10 +265,59 @@ class ConvertTest(bt.TempDirTest):
             self.assertEqual(a.err.replace(amber_name, "qemu-img"), q.err,
                              "%s\n%s\n%s" % (case, q.describe(), a.describe()))
 
+    def test_compressed(self):
+        """-c: the same bytes as qemu-img convert -c (QEMU's packing of
+        compressed clusters), for zlib and zstd, 64 KiB and 4 KiB clusters,
+        a chain as the source and a backing file on the target."""
+        text = self.path("text.raw")
+        with open(text, "wb") as f:
+            line = b"".join(b"%06d lorem ipsum dolor sit amet %d\n" % (i, i * i % 977)
+                            for i in range(2000))
+            while f.tell() < 6 * MIB:
+                f.write(line)
+            f.write(os.urandom(MIB))  # does not shrink: written uncompressed
+            f.write(bytes(MIB))       # zeros: not allocated
+            f.write(line[:300000])    # a short last cluster
+        base, mid, top = self.chain()
+        cases = [("zlib", "64k", text, []), ("zstd", "64k", text, []), ("zlib", "4k", text, []),
+                 ("zstd", "64k", top, []),
+                 ("zlib", "64k", top, ["-B", mid, "-F", "qcow2"])]
+        for ctype, cluster, src, extra in cases:
+            with self.subTest(compression=ctype, cluster=cluster, src=os.path.basename(src),
+                              extra=extra):
+                opts = "compression_type=%s,cluster_size=%s" % (ctype, cluster)
+                q = self.path("q.qcow2")
+                a = self.path("a.qcow2")
+                for p in (q, a):
+                    if os.path.exists(p):
+                        os.unlink(p)
+                bt.qemu_img("convert", "-c", "-O", "qcow2", "-o", opts, *extra, src, q, check=True)
+                self.amber("-c", "-O", "qcow2", "-o", opts, *extra, src, a)
+                self.assertQemuCheckClean(a)
+                r, report = bt.qemu_check_json(a)
+                self.assertGreater(report.get("compressed-clusters", 0), 0, r.out)
+                self.assertIdentical(src, a, None, "qcow2")
+                with open(q, "rb") as fq, open(a, "rb") as fa:
+                    self.assertTrue(fq.read() == fa.read(),
+                                    "amber-img convert -c output differs from qemu-img's")
+
+    def test_compressed_needs_qcow2(self):
+        src = self.make_qcow2("s.qcow2", size="1M")
+        for fmt in ("raw", "qcow2"):
+            out = self.path("o." + fmt)
+            r = bt.amber_img("convert", "-c", "-O", fmt, src, out)
+            q = bt.qemu_img("convert", "-c", "-O", fmt, src, self.path("q." + fmt))
+            bt.assert_no_crash(self, r)
+            self.assertEqual(r.rc, q.rc, "%s\n%s" % (q.describe(), r.describe()))
+            if fmt == "raw":
+                self.assertEqual(r.rc, 1)
+                self.assertIn("Compression not supported for this file format", r.err)
+                self.assertFalse(os.path.exists(out))
+
     def test_refused_options(self):
         src = self.make_qcow2("s.qcow2", size="1M")
         out = self.path("o.qcow2")
-        for args, name in ((["-c"], "-c"), (["-l", "snap"], "-l"), (["--salvage"], "--salvage"),
+        for args, name in ((["-l", "snap"], "-l"), (["--salvage"], "--salvage"),
                            (["--bitmaps"], "--bitmaps"), (["--image-opts"], "--image-opts"),
                            (["--object", "secret,id=s0,data=x"], "--object"), (["-C"], "-C"),
                            (["-r", "1M"], "-r"), (["--target-image-opts"], "--target-image-opts"),
