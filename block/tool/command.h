@@ -33,6 +33,7 @@ int run_compare(int argc, char** argv);
 int run_convert(int argc, char** argv);
 int run_snapshot(int argc, char** argv);
 int run_commit(int argc, char** argv);
+int run_rebase(int argc, char** argv);
 
 // The text of `amber-img --help`.
 std::string usage_text();
@@ -71,6 +72,11 @@ std::string host_path(const std::string& name);
 // `filename` names the image in the error (qemu-img's "Could not open").
 Result<std::optional<ImageFormat>> parse_format_option(const std::string& name,
                                                        const std::string& filename);
+
+// The chain level (1 = the top's backing file) whose file is `name`, as
+// qemu's bdrv_find_backing_image matches it: a level's stored backing name
+// equal to `name`, or the same file. commit -b and rebase use it.
+std::optional<unsigned> chain_level_of(Image& top, const std::string& name);
 
 // After getopt of a one-image command: exactly one name must remain, and
 // --output must be "human" or "json". Returns 0 when so, otherwise reports

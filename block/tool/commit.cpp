@@ -10,8 +10,6 @@
 //
 // Thread-safety: one call from main().
 #include <getopt.h>
-#include <limits.h>
-#include <stdlib.h>
 
 #include <cstdio>
 #include <cstring>
@@ -27,27 +25,6 @@ namespace amber::block::tool {
 namespace {
 
 constexpr uint64_t kChunk = 2 << 20;
-
-std::string real_path(const std::string& path) {
-  char buf[PATH_MAX];
-  if (::realpath(path.c_str(), buf) == nullptr) return path;
-  return buf;
-}
-
-// The chain level (1 = the top's backing file) whose file is `name`, as
-// qemu's bdrv_find_backing_image matches it: the stored backing name, or
-// the same file.
-std::optional<unsigned> find_base(Image& top, const std::string& name) {
-  const std::string want = real_path(name);
-  unsigned depth = 0;
-  for (Image* level = &top; level->backing() != nullptr; level = level->backing()) {
-    ++depth;
-    auto info = level->info();
-    if (info.ok() && info->backing_filename == name) return depth;
-    if (real_path(level->backing()->filename()) == want) return depth;
-  }
-  return std::nullopt;
-}
 
 }  // namespace
 
@@ -123,7 +100,7 @@ int run_commit(int argc, char** argv) {
   if (top.backing() == nullptr) return report_error("Image does not have a backing file");
   unsigned depth = 1;
   if (!base_name.empty()) {
-    auto found = find_base(top, base_name);
+    auto found = chain_level_of(top, base_name);
     if (!found)
       return report_error("Did not find '" + base_name + "' in the backing chain of '" + name +
                           "'");

@@ -2,6 +2,8 @@
 // Shared helpers of the amber-img commands: error lines, getopt reset and
 // the --help text.
 #include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
 
 #include <cstdio>
 
@@ -101,10 +103,11 @@ Command syntax:
   create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
   info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
   map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
+  rebase [-f fmt] [-t cache] [-T src_cache] [-p] [-q] [-u] [-U] -b backing_file [-F backing_fmt] filename
   resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
   snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
 
-Not supported yet: amend, bitmap, dd, measure, rebase.
+Not supported yet: amend, bitmap, dd, measure.
 
 Command parameters:
   'filename' is a disk image filename
@@ -160,6 +163,28 @@ int check_single_image_args(int argc, std::string_view output) {
   if (output != "human" && output != "json")
     return report_error("--output must be used with human or json as argument.");
   return 0;
+}
+
+namespace {
+
+std::string real_path(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr) return path;
+  return buf;
+}
+
+}  // namespace
+
+std::optional<unsigned> chain_level_of(Image& top, const std::string& name) {
+  const std::string want = real_path(name);
+  unsigned depth = 0;
+  for (Image* level = &top; level->backing() != nullptr; level = level->backing()) {
+    ++depth;
+    auto info = level->info();
+    if (info.ok() && info->backing_filename == name) return depth;
+    if (real_path(level->backing()->filename()) == want) return depth;
+  }
+  return std::nullopt;
 }
 
 }  // namespace amber::block::tool
