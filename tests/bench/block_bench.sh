@@ -19,7 +19,8 @@
 # Environment: QEMU_IMG, QEMU_IO, REPS (3), AIO (threads), BENCH_DIR (/var/tmp),
 #   ONLY (an extended regex: run only the rows whose name matches, e.g.
 #   ONLY='alloc 4k write QD1 empty|QD32 overlay of'; ONLY=convert runs the
-#   convert rows, MiB/s instead of ops/s), CONVERT_M (convert's -m, 8)
+#   convert rows, MiB/s instead of ops/s; ONLY=rebase the rebase rows, in
+#   seconds: lower is better), CONVERT_M (convert's -m, 8)
 # Not a test: numbers depend on the host; compare ratios, not absolutes.
 set -euo pipefail
 
@@ -236,6 +237,51 @@ PY
       -c -m "$CONVERT_M" -O qcow2 -o compression_type=$ctype "$TEXT" "$WORK/conv.qcow2"
   done
   rm -f "$TEXT" "$WORK/conv.qcow2"
+fi
+
+# ---- rebase: flatten a 1 GiB overlay of the random image ----------------
+# -b '' copies all 1 GiB the overlay does not hold (it holds 64 MiB) into
+# it; onto-base rebases a three-level chain onto its base (only the middle
+# level's 256 MiB are compared and copied). A fresh overlay for every run.
+seconds_of() {  # COMMAND... ; prints elapsed seconds, or FAIL
+  local start end
+  start=$(date +%s.%N)
+  if ! "$@" >/dev/null 2>"$WORK/rebase.err"; then
+    log "FAILED: $* :: $(cat "$WORK/rebase.err")"; echo FAIL; return 0
+  fi
+  end=$(date +%s.%N)
+  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f\n", e - s }'
+}
+rebase_pair() {  # NAME PREPARE REBASE-ARGS... (the image is $WORK/rb/top.qcow2)
+  local name=$1 prepare=$2
+  shift 2
+  wanted "$name" || return 0
+  local q=() a=()
+  for ((rep = 0; rep < REPS; rep++)); do
+    $prepare
+    q+=("$(seconds_of "$QEMU_IMG" rebase "$@" "$WORK/rb/top.qcow2")")
+    $prepare
+    a+=("$(seconds_of "$AMBER_IMG" rebase "$@" "$WORK/rb/top.qcow2")")
+  done
+  add_row "$name" "$(median "${q[@]}")" "$(median "${a[@]}")" - -
+}
+prepare_flatten() {
+  rm -rf "$WORK/rb"; mkdir "$WORK/rb"
+  "$QEMU_IMG" create -q -f qcow2 -b "$FULL" -F qcow2 "$WORK/rb/top.qcow2"
+  "$QEMU_IO" -c 'write -P 7 100M 64M' "$WORK/rb/top.qcow2" >/dev/null
+}
+prepare_chain() {
+  rm -rf "$WORK/rb"; mkdir "$WORK/rb"
+  "$QEMU_IMG" create -q -f qcow2 -b "$FULL" -F qcow2 "$WORK/rb/mid.qcow2"
+  "$QEMU_IO" -c 'write -P 8 0 256M' "$WORK/rb/mid.qcow2" >/dev/null
+  "$QEMU_IMG" create -q -f qcow2 -b mid.qcow2 -F qcow2 "$WORK/rb/top.qcow2"
+  "$QEMU_IO" -c 'write -P 7 100M 64M' "$WORK/rb/top.qcow2" >/dev/null
+}
+if wanted "rebase"; then
+  log "block_bench: rebase"
+  rebase_pair "rebase -b '' (flatten 1 GiB), seconds" prepare_flatten -b ''
+  rebase_pair "rebase onto the base of 3 levels, seconds" prepare_chain -b "$FULL" -F qcow2
+  rm -rf "$WORK/rb"
 fi
 
 printf '\nblock_bench: %s vs %s, medians of %d alternating runs, aio=%s, ops/s\n' \
