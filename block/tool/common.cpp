@@ -103,11 +103,12 @@ Command syntax:
   create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
   info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
   map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
+  measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] filename]
   rebase [-f fmt] [-t cache] [-T src_cache] [-p] [-q] [-u] [-U] -b backing_file [-F backing_fmt] filename
   resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
   snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
 
-Not supported yet: amend, bitmap, dd, measure.
+Not supported yet: amend, bitmap, dd.
 
 Command parameters:
   'filename' is a disk image filename

@@ -23,11 +23,12 @@ constexpr CommandEntry kCommands[] = {
     {"commit", amber::block::tool::run_commit},   {"compare", amber::block::tool::run_compare},
     {"convert", amber::block::tool::run_convert}, {"create", amber::block::tool::run_create},
     {"info", amber::block::tool::run_info},       {"map", amber::block::tool::run_map},
+    {"measure", amber::block::tool::run_measure},
     {"rebase", amber::block::tool::run_rebase},   {"resize", amber::block::tool::run_resize},   {"snapshot", amber::block::tool::run_snapshot},
 };
 
 // qemu-img commands that come in a later issue.
-constexpr const char* kNotYet[] = {"amend", "bitmap", "dd", "measure"};
+constexpr const char* kNotYet[] = {"amend", "bitmap", "dd"};
 
 }  // namespace
 

@@ -42,9 +42,9 @@ class Run:
             " ".join(self.argv), self.rc, self.out[-3000:], self.err[-3000:])
 
 
-def run(argv, stdin_text=None, timeout=300, check=False):
+def run(argv, stdin_text=None, timeout=300, check=False, cwd=None):
     proc = subprocess.run(argv, input=stdin_text, capture_output=True, text=True,
-                          timeout=timeout, errors="replace")
+                          timeout=timeout, errors="replace", cwd=cwd)
     result = Run(argv, proc)
     if check and result.rc != 0:
         raise AssertionError("command failed\n" + result.describe())
