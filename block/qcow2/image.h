@@ -112,6 +112,13 @@ class Qcow2Image final : public Image {
   // Stores a new backing file name (empty: none) and format in the header,
   // durably. The open backing chain is not changed.
   Result<void> set_backing(const std::string& name, std::optional<ImageFormat> format);
+  // amend.cpp: qemu-img amend's compat and lazy_refcounts changes. To v2
+  // (compat=0.10): refused when refcounts are not 16 bits, the image has
+  // snapshots, or incompatible features other than the compression type
+  // (then without compressed clusters); zero clusters become data holding
+  // zeros (or unallocated, without a backing file). To v3: the v3 header
+  // fields and the feature-name table. Flushed and durable on return.
+  Result<void> amend_features(unsigned version, bool lazy_refcounts);
 
   // Compressed cluster writes (qemu-img convert -c, qemu-io write -c;
   // compressed_write.cpp has QEMU's packing rules). `offset` is the start of

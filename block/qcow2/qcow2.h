@@ -52,6 +52,8 @@ std::vector<SnapshotInfo> list_snapshots(Image& image);
 // commit's emptying of the overlay: every active cluster becomes
 // unallocated (reads from the backing file); snapshots keep theirs.
 Result<void> make_empty(Image& image);
+// qemu-img amend -o compat=... / lazy_refcounts=... (Qcow2Image::amend_features).
+Result<void> amend_features(Image& image, unsigned version, bool lazy_refcounts);
 // rebase's header change: backing file name as given (empty: none) and the
 // backing format extension. Durable on return.
 Result<void> set_backing_file(Image& image, const std::string& name,

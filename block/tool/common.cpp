@@ -95,6 +95,7 @@ Amber disk image utility
     '-V', '--version'    output version information and exit
 
 Command syntax:
+  amend [-f fmt] [-t cache] [-p] [-q] [--force] -o options filename
   bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename
   check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename
   commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename
@@ -108,7 +109,7 @@ Command syntax:
   resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
   snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
 
-Not supported yet: amend, bitmap, dd.
+Not supported yet: bitmap, dd.
 
 Command parameters:
   'filename' is a disk image filename

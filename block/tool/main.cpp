@@ -19,6 +19,7 @@ struct CommandEntry {
 };
 
 constexpr CommandEntry kCommands[] = {
+    {"amend", amber::block::tool::run_amend},
     {"bench", amber::block::tool::run_bench},     {"check", amber::block::tool::run_check},
     {"commit", amber::block::tool::run_commit},   {"compare", amber::block::tool::run_compare},
     {"convert", amber::block::tool::run_convert}, {"create", amber::block::tool::run_create},
@@ -28,7 +29,7 @@ constexpr CommandEntry kCommands[] = {
 };
 
 // qemu-img commands that come in a later issue.
-constexpr const char* kNotYet[] = {"amend", "bitmap", "dd"};
+constexpr const char* kNotYet[] = {"bitmap", "dd"};
 
 }  // namespace
 
