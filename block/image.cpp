@@ -129,7 +129,8 @@ Result<std::unique_ptr<Image>> open_backing_image(const std::string& path,
   // A backing file is shared with its other overlays; it only refuses
   // writers, which QEMU does the same way.
   o.sharing = Sharing::kExclusiveWriter;
-  if (overlay_options.sharing == Sharing::kForceShare) o.sharing = Sharing::kForceShare;
+  if (overlay_options.sharing == Sharing::kForceShare || overlay_options.share_backing_writers)
+    o.sharing = Sharing::kForceShare;
   return open_at_depth(path, format, o, depth);
 }
 

@@ -64,6 +64,10 @@ struct OpenOptions {
   // qcow2 L2 cache in bytes; 0 = default (enough for the whole image up to
   // 32 MiB, like QEMU on Linux).
   uint64_t l2_cache_bytes = 0;
+  // The backing chain is opened sharing everything (as with kForceShare)
+  // while this image keeps its own sharing: for amber-img commit, which
+  // then opens a level of that chain for writing itself.
+  bool share_backing_writers = false;
   // Refuse chains deeper than this (loop and resource guard).
   unsigned max_chain_depth = 256;
 };

@@ -85,14 +85,16 @@ int run_commit(int argc, char** argv) {
   auto fmt = parse_format_option(format, name);
   if (!fmt.ok()) return report_error(fmt.error().context());
 
-  // The top is opened for writing with the chain shared, so that the base
-  // can then be opened for writing by this process too; the copy reads
-  // from the chain only what lies above the base.
+  // The top is opened with its own locks (no other writer while the copy
+  // runs, and none running now), its backing chain sharing everything so
+  // that the base can then be opened for writing by this process too,
+  // with the base's own locks (refused while another process uses it).
+  // The copy reads from the chain only what lies above the base.
   OpenOptions o;
   o.format = *fmt;
   o.access = drop ? io::Access::kReadOnly : io::Access::kReadWrite;
   o.cache = *mode;
-  o.sharing = Sharing::kForceShare;
+  o.share_backing_writers = true;
   auto opened = open_image(host_path(name), o);
   if (!opened.ok())
     return report_error("Could not open '" + name + "': " + error_text(opened.error()));

@@ -10,6 +10,7 @@ the top must still read as the guest content before the commit.
 
 import os
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,6 +102,28 @@ class CommitTest(bt.TempDirTest):
             bt.assert_no_crash(self, a)
             self.assertEqual(a.rc, q.rc, a.describe())
             self.assertEqual(a.err.replace("amber-img:", "qemu-img:"), q.err)
+
+    def test_images_in_use_are_refused(self):
+        """A writer on the top, or any user of the base (its reader refuses
+        writers), makes commit fail before anything is written."""
+        names = self.build_chain(self.path("busy"), 2)
+        base = os.path.join(self.path("busy"), names[0])
+        top = os.path.join(self.path("busy"), names[1])
+        for held, read_only in ((top, False), (base, True)):
+            with self.subTest(held=os.path.basename(held), read_only=read_only):
+                before = (bt.file_bytes(base), bt.file_bytes(top))
+                argv = [bt.tool("AMBER_IO"), "-f", "qcow2"] + (["-r"] if read_only else []) + [held]
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+                try:
+                    self.assertEqual(proc.stdout.readline().strip(), "opened")
+                    r = bt.amber_img("commit", top)
+                    self.assertEqual(r.rc, 1, r.describe())
+                    self.assertIn("lock", r.err)
+                finally:
+                    proc.stdin.close()
+                    proc.wait()
+                self.assertEqual((bt.file_bytes(base), bt.file_bytes(top)), before)
 
 
 if __name__ == "__main__":
