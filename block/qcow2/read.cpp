@@ -2,6 +2,7 @@
 // Qcow2Image: guest -> host mapping, the read path and block_status.
 #include <algorithm>
 
+#include "block/crypto/crypt_io.h"
 #include "block/qcow2/format.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/iov.h"
@@ -175,6 +176,7 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
     switch (m.kind) {
       case MapKind::kData:
         AMBER_TRY(file_->readv_at(m.host, part));
+        if (cipher_ != nullptr) AMBER_TRY(crypto::decrypt_iov(*cipher_, m.host / kSectorSize, part));
         break;
       case MapKind::kZero:
         zero_iov(part);
@@ -183,6 +185,9 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
         AMBER_TRY(read_below(offset + pos, part, m.length));
         break;
       case MapKind::kCompressed:
+        if (encrypted())
+          return Error(ErrorKind::kCorrupt, "'" + file_->name() +
+                                                "': compressed cluster in an encrypted image");
         AMBER_TRY(read_compressed(m.entry, offset + pos, part, m.length));
         break;
     }
@@ -197,6 +202,9 @@ Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
     return Error(ErrorKind::kInvalidArgument, "request not aligned to 512 bytes");
   if (offset > header_.size || length > header_.size - offset)
     return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
+  if (encrypted() && cipher_ == nullptr)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "' was opened without its key (metadata only)");
   std::shared_lock rw(rw_);
   return read_locked(offset, iov, length);
 }
@@ -240,7 +248,8 @@ Result<BlockStatus> Qcow2Image::block_status(uint64_t offset, uint64_t max_lengt
     m.length += n.length;
   }
   st.length = m.length;
-  if (m.has_host) st.offset = m.host;
+  // As QEMU: encrypted data has no raw-readable offset.
+  if (m.has_host && !encrypted()) st.offset = m.host;
   switch (m.kind) {
     case MapKind::kData: {
       st.present = st.data = true;
