@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "block/check.h"
-#include "block/crypto/luks_image.h"
 #include "block/create.h"
+#include "block/crypto/luks_image.h"
 #include "block/io/image_lock.h"
 #include "block/open_file.h"
 #include "block/qcow2/qcow2.h"

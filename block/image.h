@@ -120,9 +120,9 @@ struct LuksSlotInfo {
   uint64_t key_offset = 0;  // bytes from the start of the LUKS area
 };
 struct LuksInfo {
-  std::string cipher_alg;  // "aes-256"
-  std::string cipher_mode;  // "xts"
-  std::string ivgen_alg;    // "plain64"
+  std::string cipher_alg;      // "aes-256"
+  std::string cipher_mode;     // "xts"
+  std::string ivgen_alg;       // "plain64"
   std::string ivgen_hash_alg;  // essiv only, else empty
   std::string hash_alg;        // "sha256"
   uint64_t payload_offset = 0;
@@ -142,7 +142,7 @@ struct Qcow2Info {
   bool dirty = false;
   std::string compression_type = "zlib";  // "zlib" or "zstd"
   std::string data_file;
-  unsigned crypt_method = 0;  // 0 none, 1 aes, 2 luks
+  unsigned crypt_method = 0;     // 0 none, 1 aes, 2 luks
   std::optional<LuksInfo> luks;  // crypt_method 2
   std::vector<BitmapInfo> bitmaps;
 };

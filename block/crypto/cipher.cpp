@@ -14,7 +14,9 @@ namespace amber::block::crypto {
 
 namespace {
 
-Error crypto_error(std::string what) { return Error(ErrorKind::kInternal, std::move(what)); }
+Error crypto_error(std::string what) {
+  return Error(ErrorKind::kInternal, std::move(what));
+}
 
 const EVP_MD* evp_md(HashAlg alg) {
   switch (alg) {
@@ -150,7 +152,8 @@ SectorCipher::~SectorCipher() {
 
 Result<std::unique_ptr<SectorCipher>> SectorCipher::make(const CipherSpec& spec,
                                                          std::span<const uint8_t> key) {
-  const std::string name = std::string(to_string(spec.alg)) + "-" + std::string(to_string(spec.mode));
+  const std::string name =
+      std::string(to_string(spec.alg)) + "-" + std::string(to_string(spec.mode));
   if (evp_cipher(spec.alg, spec.mode) == nullptr)
     return Error(ErrorKind::kUnsupported, "Cipher '" + name + "' is not supported");
   if (key.size() != spec.key_bytes())
@@ -195,7 +198,8 @@ Result<SectorCipher::Worker*> SectorCipher::borrow() const {
   const EVP_CIPHER* cipher = evp_cipher(spec_.alg, spec_.mode);
   w->enc = EVP_CIPHER_CTX_new();
   w->dec = EVP_CIPHER_CTX_new();
-  if (!w->enc || !w->dec || EVP_EncryptInit_ex(w->enc, cipher, nullptr, key_.data(), nullptr) != 1 ||
+  if (!w->enc || !w->dec ||
+      EVP_EncryptInit_ex(w->enc, cipher, nullptr, key_.data(), nullptr) != 1 ||
       EVP_DecryptInit_ex(w->dec, cipher, nullptr, key_.data(), nullptr) != 1)
     return crypto_error("setting up the cipher failed (an XTS key with equal halves?)");
   EVP_CIPHER_CTX_set_padding(w->enc, 0);

@@ -22,7 +22,6 @@ Result<void> decrypt_iov(const SectorCipher& cipher, uint64_t sector, std::span<
 
 // Copies `iov` into the thread's bounce buffer, encrypts it there and
 // returns the one iovec that describes it.
-Result<iovec> encrypt_copy(const SectorCipher& cipher, uint64_t sector,
-                           std::span<const iovec> iov);
+Result<iovec> encrypt_copy(const SectorCipher& cipher, uint64_t sector, std::span<const iovec> iov);
 
 }  // namespace amber::block::crypto

@@ -3,11 +3,11 @@
 // LUKS1 on-disk format specification and QEMU 7.2's crypto/block-luks.c.
 #include "block/crypto/luks.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-
-#include <openssl/crypto.h>
 
 #include "block/qcow2/format.h"
 
@@ -24,7 +24,9 @@ constexpr uint32_t kMinMasterKeyIters = 1000;
 constexpr uint32_t kMinSlotIters = 1000;
 constexpr size_t kDigestBytes = 20;
 
-Error corrupt(std::string why) { return Error(ErrorKind::kCorrupt, std::move(why)); }
+Error corrupt(std::string why) {
+  return Error(ErrorKind::kCorrupt, std::move(why));
+}
 
 std::string field(const uint8_t* p, size_t n) {
   size_t len = 0;
@@ -50,10 +52,9 @@ std::string make_uuid(const uint8_t r[16]) {
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
   char s[37];
-  std::snprintf(s, sizeof s,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-                b[15]);
+  std::snprintf(s, sizeof s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+                b[13], b[14], b[15]);
   return s;
 }
 
@@ -98,12 +99,10 @@ Result<LuksParams> luks_params(const LuksHeader& h) {
     p.cipher.alg = CipherAlg::kAes256;
   else
     return Error(ErrorKind::kUnsupported, "Algorithm 'aes' with key size " +
-                                              std::to_string(h.key_bytes) +
-                                              " bytes not supported");
+                                              std::to_string(h.key_bytes) + " bytes not supported");
   if (p.cipher.key_bytes() != h.key_bytes)
     return Error(ErrorKind::kUnsupported, "Algorithm 'aes' with key size " +
-                                              std::to_string(h.key_bytes) +
-                                              " bytes not supported");
+                                              std::to_string(h.key_bytes) + " bytes not supported");
   auto hash = parse_hash_alg(h.hash_spec);
   if (!hash.ok())
     return Error(ErrorKind::kUnsupported, "Unsupported LUKS hash '" + h.hash_spec + "'");
@@ -115,7 +114,8 @@ Result<LuksHeader> parse_luks_header(std::span<const uint8_t> b) {
   if (b.size() < kLuksHeaderBytes || std::memcmp(b.data(), kMagic, 6) != 0)
     return corrupt("Volume is not in LUKS format");
   const uint16_t version = static_cast<uint16_t>((b[6] << 8) | b[7]);
-  if (version != 1) return Error(ErrorKind::kUnsupported, "Unsupported LUKS version " + std::to_string(version));
+  if (version != 1)
+    return Error(ErrorKind::kUnsupported, "Unsupported LUKS version " + std::to_string(version));
   LuksHeader h;
   const uint8_t* p = b.data();
   h.cipher_name = field(p + 8, 32);
@@ -143,6 +143,8 @@ Result<LuksHeader> parse_luks_header(std::span<const uint8_t> b) {
     return corrupt("LUKS payload is overlapping with the header");
   for (unsigned i = 0; i < kLuksSlots; ++i) {
     const LuksSlot& s1 = h.slots[i];
+    if (s1.active != kLuksSlotActive && s1.active != kLuksSlotDisabled)
+      return corrupt("Keyslot " + std::to_string(i) + " state (active/disable) is corrupted");
     if (s1.stripes != kLuksStripes)
       return corrupt("Keyslot " + std::to_string(i) + " is corrupted (stripes " +
                      std::to_string(s1.stripes) + " != " + std::to_string(kLuksStripes) + ")");
@@ -249,7 +251,8 @@ Result<std::unique_ptr<LuksVolume>> LuksVolume::open(io::File& file, uint64_t ba
 
 Result<uint64_t> LuksVolume::area_size(const LuksParams& params) {
   const uint32_t key_bytes = static_cast<uint32_t>(params.cipher.key_bytes());
-  return (uint64_t{kHeaderSectors} + uint64_t{kLuksSlots} * split_sectors(key_bytes, kLuksStripes)) *
+  return (uint64_t{kHeaderSectors} +
+          uint64_t{kLuksSlots} * split_sectors(key_bytes, kLuksStripes)) *
          512;
 }
 
@@ -283,24 +286,37 @@ Result<std::unique_ptr<LuksVolume>> LuksVolume::create(io::File& file, uint64_t 
   AMBER_TRY_ASSIGN(auto cipher, SectorCipher::make(params.cipher, key.span()));
   AMBER_TRY(random_bytes(h.mk_digest_salt));
   const uint64_t iter_time = options.iter_time_ms;
-  AMBER_TRY_ASSIGN(uint64_t mk_rate, pbkdf2_iterations_per_second(params.hash, key.span(),
-                                                                  h.mk_digest_salt, kDigestBytes));
-  uint64_t mk_iters = mk_rate * iter_time / 1000 / 8;
-  h.mk_digest_iterations = static_cast<uint32_t>(
-      std::clamp<uint64_t>(mk_iters, kMinMasterKeyIters, 0x7fffffffu));
-  AMBER_TRY(pbkdf2(params.hash, key.span(), h.mk_digest_salt, h.mk_digest_iterations,
-                   h.mk_digest));
+  if (options.fixed_iterations) {
+    h.mk_digest_iterations = std::max(*options.fixed_iterations, 1u);
+  } else {
+    AMBER_TRY_ASSIGN(
+        uint64_t mk_rate,
+        pbkdf2_iterations_per_second(params.hash, key.span(), h.mk_digest_salt, kDigestBytes));
+    // QEMU (after cryptsetup): an eighth of the time for the digest.
+    const uint64_t mk_iters = mk_rate * iter_time / 1000 / 8;
+    h.mk_digest_iterations =
+        static_cast<uint32_t>(std::clamp<uint64_t>(mk_iters, kMinMasterKeyIters, 0x7fffffffu));
+  }
+  AMBER_TRY(pbkdf2(params.hash, key.span(), h.mk_digest_salt, h.mk_digest_iterations, h.mk_digest));
 
   LuksSlot& slot = h.slots[0];
   slot.active = kLuksSlotActive;
   AMBER_TRY(random_bytes(slot.salt));
-  AMBER_TRY_ASSIGN(uint64_t rate, pbkdf2_iterations_per_second(params.hash, passphrase.span(),
-                                                               slot.salt, h.key_bytes));
-  const uint64_t iters = rate * iter_time / 1000;
-  if (iters > 0xffffffffu)
-    return Error(ErrorKind::kInvalidArgument, "PBKDF iterations " + std::to_string(iters) +
-                                                  " larger than 4294967295");
-  slot.iterations = static_cast<uint32_t>(std::clamp<uint64_t>(iters, kMinSlotIters, 0x7fffffffu));
+  if (options.fixed_iterations) {
+    slot.iterations = std::max(*options.fixed_iterations, 1u);
+  } else {
+    AMBER_TRY_ASSIGN(uint64_t rate, pbkdf2_iterations_per_second(params.hash, passphrase.span(),
+                                                                 slot.salt, h.key_bytes));
+    if (iter_time != 0 && rate > UINT64_MAX / iter_time)
+      return Error(ErrorKind::kInvalidArgument,
+                   "PBKDF iterations " + std::to_string(rate) + " too large to scale");
+    const uint64_t iters = rate * iter_time / 1000;
+    if (iters > 0xffffffffu)
+      return Error(ErrorKind::kInvalidArgument,
+                   "PBKDF iterations " + std::to_string(iters) + " larger than 4294967295");
+    slot.iterations =
+        static_cast<uint32_t>(std::clamp<uint64_t>(iters, kMinSlotIters, 0x7fffffffu));
+  }
   SecretBytes slot_key(h.key_bytes);
   AMBER_TRY(pbkdf2(params.hash, passphrase.span(), slot.salt, slot.iterations, slot_key.span()));
   const size_t split_bytes = size_t{h.key_bytes} * kLuksStripes;

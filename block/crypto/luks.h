@@ -68,7 +68,11 @@ std::vector<uint8_t> serialize_luks_header(const LuksHeader& header);
 
 struct LuksCreateOptions {
   LuksParams params;
+  // As qemu-img's iter-time: PBKDF2 runs about this long per unlock.
   uint64_t iter_time_ms = 2000;
+  // When set, the slot and master-key digest iterations, instead of the
+  // timing above (tests, which must not spend seconds benchmarking).
+  std::optional<uint32_t> fixed_iterations;
 };
 
 class LuksVolume {

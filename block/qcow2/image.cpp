@@ -359,8 +359,9 @@ Result<void> Qcow2Image::open_encryption() {
   for (const RawExtension& e : header_.other_extensions)
     if (e.type == kExtCryptoHeader) ext = &e;
   if (ext == nullptr)
-    return Error(ErrorKind::kCorrupt, "Could not read encryption header: the full disk "
-                                      "encryption header extension is missing");
+    return Error(ErrorKind::kCorrupt,
+                 "Could not read encryption header: the full disk "
+                 "encryption header extension is missing");
   if (ext->data.size() != 16)
     return Error(ErrorKind::kCorrupt, "Unable to read CRYPTO header extension");
   const uint64_t offset = load_be64(ext->data.data());
@@ -377,9 +378,9 @@ Result<void> Qcow2Image::open_encryption() {
   if (!options_.passphrase && !options_.metadata_only)
     return Error(ErrorKind::kInvalidArgument,
                  "Parameter 'encrypt.key-secret' is required for cipher");
-  AMBER_TRY_ASSIGN(luks_, crypto::LuksVolume::open(*file_, offset, length,
-                                                   options_.passphrase ? options_.passphrase.get()
-                                                                       : nullptr));
+  AMBER_TRY_ASSIGN(
+      luks_, crypto::LuksVolume::open(*file_, offset, length,
+                                      options_.passphrase ? options_.passphrase.get() : nullptr));
   luks_offset_ = offset;
   cipher_ = luks_->cipher();
   return ok();

@@ -292,7 +292,7 @@ class Qcow2Image final : public Image {
   std::unique_ptr<crypto::LuksVolume> luks_;
   uint64_t luks_offset_ = 0;
   const crypto::SectorCipher* cipher_ = nullptr;  // luks_'s, when unlocked
-  unsigned chain_below_ = 0;  // backing levels under this image
+  unsigned chain_below_ = 0;                      // backing levels under this image
 
   // Geometry.
   uint32_t cluster_bits_;

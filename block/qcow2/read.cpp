@@ -176,7 +176,8 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
     switch (m.kind) {
       case MapKind::kData:
         AMBER_TRY(file_->readv_at(m.host, part));
-        if (cipher_ != nullptr) AMBER_TRY(crypto::decrypt_iov(*cipher_, m.host / kSectorSize, part));
+        if (cipher_ != nullptr)
+          AMBER_TRY(crypto::decrypt_iov(*cipher_, m.host / kSectorSize, part));
         break;
       case MapKind::kZero:
         zero_iov(part);
@@ -186,8 +187,8 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
         break;
       case MapKind::kCompressed:
         if (encrypted())
-          return Error(ErrorKind::kCorrupt, "'" + file_->name() +
-                                                "': compressed cluster in an encrypted image");
+          return Error(ErrorKind::kCorrupt,
+                       "'" + file_->name() + "': compressed cluster in an encrypted image");
         AMBER_TRY(read_compressed(m.entry, offset + pos, part, m.length));
         break;
     }

@@ -154,7 +154,8 @@ Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowTarget
   if (head_bytes != 0 && head.zeros) std::memset(head_ptr, 0, head_bytes);
   if (tail_bytes != 0 && tail.zeros) std::memset(tail_ptr, 0, tail_bytes);
   CowIov list;
-  return write_data(dest + head.start, list.build(head_ptr, head_bytes, data, tail_ptr, tail_bytes));
+  return write_data(dest + head.start,
+                    list.build(head_ptr, head_bytes, data, tail_ptr, tail_bytes));
 }
 
 // Several consecutive clusters that have no host cluster yet (unallocated
