@@ -278,32 +278,35 @@ Result<void> pbkdf2(HashAlg hash, std::span<const uint8_t> password, std::span<c
 
 namespace {
 
-uint64_t thread_cpu_ms() {
+// Microseconds rather than QEMU's milliseconds (getrusage): a fast CPU
+// must not measure 0 and fail.
+uint64_t thread_cpu_us() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 }  // namespace
 
+// QEMU's loop: grow the count until one run takes over 500 ms of CPU.
 Result<uint64_t> pbkdf2_iterations_per_second(HashAlg hash, std::span<const uint8_t> password,
                                               std::span<const uint8_t> salt, size_t out_bytes) {
   SecretBytes out(out_bytes);
   uint64_t iterations = 1u << 15;
-  uint64_t delta_ms = 0;
+  uint64_t delta_us = 0;
   while (true) {
-    const uint64_t start = thread_cpu_ms();
+    const uint64_t start = thread_cpu_us();
     AMBER_TRY(pbkdf2(hash, password, salt, iterations, out.span()));
-    delta_ms = thread_cpu_ms() - start;
-    if (delta_ms == 0) return crypto_error("Unable to get accurate CPU usage");
-    if (delta_ms > 500) break;
-    if (delta_ms < 100)
+    delta_us = thread_cpu_us() - start;
+    if (delta_us == 0) return crypto_error("Unable to get accurate CPU usage");
+    if (delta_us > 500000 || iterations == 0x7fffffffu) break;
+    if (delta_us < 100000)
       iterations *= 10;
     else
-      iterations = iterations * 1000 / delta_ms;
+      iterations = iterations * 1000000 / delta_us;
     if (iterations > 0x7fffffffu) iterations = 0x7fffffffu;
   }
-  return iterations * 1000 / delta_ms;
+  return iterations * 1000000 / delta_us;
 }
 
 namespace {
