@@ -84,7 +84,7 @@ Result<Passphrase> Secrets::find(const std::string& id) const {
 }
 
 Result<ImageRef> resolve_image(const std::string& arg, bool image_opts, const std::string& format,
-                               const Secrets& secrets) {
+                               const Secrets& secrets, SecretUse use) {
   ImageRef ref;
   if (!image_opts) {
     ref.name = arg;
@@ -127,7 +127,9 @@ Result<ImageRef> resolve_image(const std::string& arg, bool image_opts, const st
     const bool luks = ref.format == ImageFormat::kLuks;
     if (!ref.format || (luks != (key_secret_key == "key-secret")))
       return invalid("Invalid parameter '" + key_secret_key + "'");
-    AMBER_TRY_ASSIGN(ref.passphrase, secrets.find(key_secret));
+    if (use == SecretUse::kUnlock) {
+      AMBER_TRY_ASSIGN(ref.passphrase, secrets.find(key_secret));
+    }
   }
   return ref;
 }

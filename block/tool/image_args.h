@@ -43,10 +43,14 @@ struct ImageRef {
   Passphrase passphrase;  // from (encrypt.)key-secret, if given
 };
 
+// Whether a key-secret is looked up: info opens encrypted images without
+// their key (qemu's BDRV_O_NO_IO), so it neither needs nor checks one.
+enum class SecretUse { kUnlock, kIgnore };
+
 // A plain file name with -f's value; or, with `image_opts`, an option
 // string (then -f must be empty, as qemu-img insists).
 Result<ImageRef> resolve_image(const std::string& arg, bool image_opts, const std::string& format,
-                               const Secrets& secrets);
+                               const Secrets& secrets, SecretUse use = SecretUse::kUnlock);
 
 // The ImageRef's format and passphrase into `options`.
 void apply(const ImageRef& ref, OpenOptions& options);

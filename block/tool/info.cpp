@@ -54,14 +54,14 @@ int run_info(int argc, char** argv) {
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
-  auto ref = resolve_image(argv[optind], image_opts, format, secrets);
+  auto ref = resolve_image(argv[optind], image_opts, format, secrets, SecretUse::kIgnore);
   if (!ref.ok()) return report_error(ref.error());
   const std::string filename = ref->path;
 
   OpenOptions o;
   apply(*ref, o);
   // As qemu-img info (BDRV_O_NO_IO): an encrypted image opens without its
-  // key; with one, the key is still checked.
+  // key, even when one is named.
   o.metadata_only = true;
   if (force_share) o.sharing = Sharing::kForceShare;
   // Without --backing-chain the backing file need not exist (qemu-img

@@ -201,6 +201,11 @@ class LuksTest(bt.TempDirTest):
                     a = self.amber("info", "--output=" + output, img)
                     self.assertEqual(a.out, q.out, "info --output=%s %s" % (output, img))
                 self.assertIn("encrypted: yes", self.amber("info", img).out)
+                # As qemu-img info (no I/O): a wrong or absent secret is not
+                # even looked at. (qemu names such an image "json:{...}".)
+                r = self.amber("info", "--object", WRONG, "--image-opts", opts(img, fmt))
+                self.assertIn("encrypted: yes", r.out)
+                self.amber("info", "--image-opts", opts(img, fmt))
 
 
 if __name__ == "__main__":
