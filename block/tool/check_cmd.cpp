@@ -72,12 +72,23 @@ int run_check(int argc, char** argv) {
   if (int status = check_single_image_args(argc, output); status != 0) return status;
   if (options.repair != RepairMode::kNone && options.sharing == Sharing::kForceShare)
     return report_error("Cannot repair an image opened with force-share (-U)");
-  // The check reads metadata only, which LUKS leaves in the clear: a
-  // key-secret is accepted but not needed.
   auto ref = resolve_image(argv[optind], image_opts, format, secrets);
   if (!ref.ok()) return report_error(ref.error());
   const std::string filename = ref->path;
   options.format = ref->format;
+  // The check reads metadata only, which LUKS leaves in the clear, but
+  // qemu-img unlocks an encrypted image first: so does amber-img, for the
+  // same refusal without (or with a wrong) key.
+  {
+    OpenOptions probe;
+    apply(*ref, probe);
+    probe.sharing = Sharing::kForceShare;
+    probe.backing = BackingMode::kNone;
+    auto image = open_image(filename, probe);
+    if (!image.ok() && (image.error().message().find("key-secret") != std::string::npos ||
+                        image.error().message().find("Invalid password") != std::string::npos))
+      return report_error("Could not open '" + filename + "': " + error_text(image.error()));
+  }
   auto report = check_image(filename, options);
   if (!report.ok()) {
     const std::string message = error_text(report.error());

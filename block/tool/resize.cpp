@@ -80,9 +80,8 @@ int run_resize(int argc, char** argv) {
 
   OpenOptions o;
   o.access = io::Access::kReadWrite;
+  // As qemu-img, an encrypted image is unlocked (its key is required).
   apply(*ref, o);
-  // Resizing changes metadata only (encrypted images refuse preallocation).
-  o.metadata_only = true;
   auto image = open_image(filename, o);
   if (!image.ok())
     return report_error("Could not open '" + filename + "': " + error_text(image.error()));

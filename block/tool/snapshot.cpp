@@ -89,9 +89,9 @@ int run_snapshot(int argc, char** argv) {
   const std::string filename = ref->path;
 
   OpenOptions o;
+  // Snapshots touch metadata only, but qemu-img unlocks an encrypted
+  // image first, and so does amber-img (the same refusal without a key).
   apply(*ref, o);
-  // Snapshots touch metadata only; an encrypted image needs no key here.
-  o.metadata_only = true;
   o.access = action == Action::kList ? io::Access::kReadOnly : io::Access::kReadWrite;
   if (force_share) {
     if (o.access == io::Access::kReadWrite)

@@ -128,7 +128,8 @@ class LuksTest(bt.TempDirTest):
         if fmt == "qcow2":
             self.qemu_io(img, fmt, ["read -P 0 8M 4k", "read -P 0 8200k 8k", "read -P 0 1M 7M"])
         self.qemu_check_clean(img, fmt)
-        r = self.amber("check", img) if fmt == "qcow2" else None
+        r = (self.amber("check", "--object", SECRET, "--image-opts", opts(img, fmt))
+             if fmt == "qcow2" else None)
         if r is not None:
             self.assertIn("No errors were found on the image.", r.out)
 
@@ -151,6 +152,11 @@ class LuksTest(bt.TempDirTest):
             key = "encrypt.key-secret" if fmt == "qcow2" else "key-secret"
             r = self.amber("map", "-f", fmt, img, rc=1)
             self.assertIn("Parameter '%s' is required for cipher" % key, r.err)
+            for command in (["check"], ["snapshot", "-l"]):
+                q = bt.qemu_img(*(command + [img]))
+                r = self.amber(*(command + [img]), rc=q.rc)
+                self.assertIn("Parameter '%s' is required for cipher" % key, q.err)
+                self.assertIn("Parameter '%s' is required for cipher" % key, r.err)
             # A key-secret naming no --object.
             r = self.amber("map", "--image-opts", opts(img, fmt), rc=1)
             self.assertIn("No secret with id 'sec0'", r.err)
