@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,6 +14,14 @@
 namespace amber::block {
 
 enum class CompressionType { kZlib, kZstd };
+
+// LUKS encryption of a new image (qcow2 encrypt.* or the luks format).
+struct EncryptOptions {
+  std::shared_ptr<const crypto::SecretBytes> passphrase;
+  crypto::CipherSpec cipher;  // aes-256 xts plain64 by default, as QEMU
+  crypto::HashAlg hash = crypto::HashAlg::kSha256;
+  uint64_t iter_time_ms = 2000;
+};
 
 struct CreateOptions {
   ImageFormat format = ImageFormat::kRaw;
@@ -30,6 +39,8 @@ struct CreateOptions {
   unsigned refcount_bits = 16;
   CompressionType compression = CompressionType::kZlib;
   Preallocation preallocation = Preallocation::kOff;
+  // Encrypt with LUKS (qcow2 crypt_method 2; required for kLuks).
+  std::optional<EncryptOptions> encrypt;
 };
 
 // Creates (or truncates) `path`. Validates every option first and reports

@@ -11,7 +11,7 @@ DirectMap::DirectMap(Image& image) : image_(image) {
 
 std::optional<uint64_t> DirectMap::map(uint64_t offset, uint64_t length, DirectAccess access) {
   if (std::optional<uint64_t> host = image_.map_direct(offset, length, access)) return host;
-  if (qcow2_ == nullptr) return std::nullopt;
+  if (qcow2_ == nullptr || qcow2_->encrypted()) return std::nullopt;
   // The checks Qcow2Image::readv/writev make before they look anything up.
   if (access == DirectAccess::kOverwrite && qcow2_->read_only()) return std::nullopt;
   const uint64_t size = qcow2_->size();

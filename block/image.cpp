@@ -6,6 +6,7 @@
 
 #include "block/check.h"
 #include "block/create.h"
+#include "block/crypto/luks_image.h"
 #include "block/io/image_lock.h"
 #include "block/open_file.h"
 #include "block/qcow2/qcow2.h"
@@ -14,12 +15,14 @@
 namespace amber::block {
 
 std::string_view to_string(ImageFormat format) {
+  if (format == ImageFormat::kLuks) return "luks";
   return format == ImageFormat::kQcow2 ? "qcow2" : "raw";
 }
 
 Result<ImageFormat> parse_format(std::string_view name) {
   if (name == "qcow2") return ImageFormat::kQcow2;
   if (name == "raw") return ImageFormat::kRaw;
+  if (name == "luks") return ImageFormat::kLuks;
   return Error(ErrorKind::kUnsupported, "Unknown file format '" + std::string(name) + "'");
 }
 
@@ -47,8 +50,13 @@ std::string_view to_string(Preallocation mode) {
 }
 
 Result<ImageFormat> probe_format(io::File& file) {
-  std::array<unsigned char, 4> magic{};
+  std::array<unsigned char, 6> magic{};
+  AMBER_TRY_ASSIGN(uint64_t size, file.size());
+  if (size < magic.size()) return ImageFormat::kRaw;
   AMBER_TRY(io::read_exact(file, 0, magic.data(), magic.size()));
+  // QEMU's crypto driver probes the LUKS magic (and version 1).
+  static constexpr unsigned char kLuksMagic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
+  if (std::memcmp(magic.data(), kLuksMagic, 6) == 0) return ImageFormat::kLuks;
   const uint32_t value = (uint32_t{magic[0]} << 24) | (uint32_t{magic[1]} << 16) |
                          (uint32_t{magic[2]} << 8) | uint32_t{magic[3]};
   return value == qcow2::kMagic ? ImageFormat::kQcow2 : ImageFormat::kRaw;
@@ -107,6 +115,7 @@ Result<std::unique_ptr<Image>> open_at_depth(const std::string& path,
     AMBER_TRY_ASSIGN(format, probe_format(*file));
   }
   if (*format == ImageFormat::kQcow2) return qcow2::open(std::move(file), options, depth);
+  if (*format == ImageFormat::kLuks) return crypto::open_luks_image(std::move(file), options);
   return raw::open(std::move(file), options);
 }
 
@@ -140,6 +149,7 @@ Result<std::unique_ptr<Image>> open_image(const std::string& path, const OpenOpt
 
 Result<void> create_image(const std::string& path, const CreateOptions& options) {
   if (options.format == ImageFormat::kQcow2) return qcow2::create(path, options);
+  if (options.format == ImageFormat::kLuks) return crypto::create_luks_image(path, options);
   if (!options.backing_file.empty())
     return Error(ErrorKind::kUnsupported, "'raw' does not support backing files");
   if (!options.size)

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "block/crypto/cipher.h"
 #include "block/io/file.h"
 #include "common/result.h"
 
@@ -31,7 +32,9 @@ namespace amber::block {
 
 inline constexpr uint64_t kSectorSize = 512;
 
-enum class ImageFormat { kRaw, kQcow2 };
+// kLuks: a raw LUKS1 volume (qemu-img -f luks): header, key material,
+// then the encrypted guest data.
+enum class ImageFormat { kRaw, kQcow2, kLuks };
 std::string_view to_string(ImageFormat format);
 Result<ImageFormat> parse_format(std::string_view name);
 
@@ -70,6 +73,13 @@ struct OpenOptions {
   bool share_backing_writers = false;
   // Refuse chains deeper than this (loop and resource guard).
   unsigned max_chain_depth = 256;
+  // The passphrase of an encrypted image (qemu-img's key-secret /
+  // encrypt.key-secret); shared, never copied into logs. Backing files get
+  // it too (as QEMU's secrets, one passphrase per chain for now).
+  std::shared_ptr<const crypto::SecretBytes> passphrase;
+  // Open an encrypted image without unlocking it (qemu-img info's
+  // BDRV_O_NO_IO): metadata and info work, data I/O fails.
+  bool metadata_only = false;
 };
 
 // What block_status reports for a run of guest bytes that share one state.
@@ -107,6 +117,26 @@ struct BitmapInfo {
   bool auto_enabled = false;     // "auto": enabled when the image is opened
 };
 
+// A LUKS key slot and volume as `info` shows them (QEMU's
+// QCryptoBlockInfoLUKS).
+struct LuksSlotInfo {
+  bool active = false;
+  uint32_t iters = 0;  // active slots only
+  uint32_t stripes = 0;
+  uint64_t key_offset = 0;  // bytes from the start of the LUKS area
+};
+struct LuksInfo {
+  std::string cipher_alg;      // "aes-256"
+  std::string cipher_mode;     // "xts"
+  std::string ivgen_alg;       // "plain64"
+  std::string ivgen_hash_alg;  // essiv only, else empty
+  std::string hash_alg;        // "sha256"
+  uint64_t payload_offset = 0;
+  uint64_t master_key_iters = 0;
+  std::string uuid;
+  std::vector<LuksSlotInfo> slots;
+};
+
 // Format-specific facts for `info` (qemu-img's "format-specific" block).
 struct Qcow2Info {
   unsigned version = 3;  // 2 = compat 0.10, 3 = compat 1.1
@@ -118,7 +148,8 @@ struct Qcow2Info {
   bool dirty = false;
   std::string compression_type = "zlib";  // "zlib" or "zstd"
   std::string data_file;
-  unsigned crypt_method = 0;  // 0 none, 1 aes, 2 luks
+  unsigned crypt_method = 0;     // 0 none, 1 aes, 2 luks
+  std::optional<LuksInfo> luks;  // crypt_method 2
   std::vector<BitmapInfo> bitmaps;
 };
 
@@ -133,6 +164,8 @@ struct ImageInfo {
   std::string backing_format;         // as stored (may be empty)
   bool dirty = false;
   std::optional<Qcow2Info> qcow2;
+  bool encrypted = false;
+  std::optional<LuksInfo> luks;  // format luks
   std::vector<SnapshotInfo> snapshots;
 };
 

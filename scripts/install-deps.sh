@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential g++ meson ninja-build pkg-config git
-  zlib1g-dev libzstd-dev liburing-dev
+  zlib1g-dev libzstd-dev liburing-dev libssl-dev
   libgtest-dev libgmock-dev googletest
   # JSON (amber-img output, the VMM control protocol)
   nlohmann-json3-dev

@@ -394,6 +394,10 @@ Result<void> Checker::count_references() {
   refs_.assign(div_round_up(file_size_, cs_), 0);
   report_.allocated_clusters = report_.fragmented_clusters = report_.compressed_clusters = 0;
   reference(0, cs_);  // header, extensions and backing file name
+  // The LUKS area of an encrypted image (QEMU's crypto_header).
+  // (A length past any host offset is left to reference()'s bound check.)
+  if (auto area = crypto_area(header_))
+    reference(area->offset, std::min<uint64_t>(area->length, kMaxHostOffset + 1));
   AMBER_TRY(walk_l1(header_.l1_table_offset, header_.l1_size, TableKind::kActive));
   for (size_t i = 0; i < snapshots_.size(); ++i) {
     const Snapshot& s = snapshots_[i];

@@ -61,6 +61,9 @@ Result<uint64_t> Qcow2Image::allocate_compressed_bytes(uint64_t bytes) {
 
 Result<void> Qcow2Image::store_compressed(uint64_t offset, std::span<const uint8_t> packed) {
   if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
+  // QEMU does not write compressed clusters into encrypted images either.
+  if (encrypted())
+    return Error(ErrorKind::kUnsupported, "Compression is not supported with encryption");
   if (offset % cluster_size_ != 0 || offset >= header_.size)
     return Error(ErrorKind::kInvalidArgument, "compressed write not at a cluster of the image",
                  EINVAL);

@@ -93,6 +93,13 @@ Result<void> validate_create_options(const CreateOptions& o) {
   if (o.size && *o.size % kSectorSize != 0)
     return invalid("Image size must be a multiple of 512 bytes");
   if (o.size && *o.size > (uint64_t{1} << 62)) return invalid("Image size is too large");
+  if (o.encrypt && !o.encrypt->passphrase)
+    return invalid("Parameter 'encrypt.key-secret' is required for cipher");
+  // Preallocated clusters would hold plain zeros, which do not decrypt to
+  // zeros.
+  if (o.encrypt && o.preallocation != Preallocation::kOff)
+    return Error(ErrorKind::kUnsupported,
+                 "Preallocation is not supported with encryption in amber-img");
   return ok();
 }
 
@@ -137,6 +144,7 @@ Result<void> create_on_file(io::File& file, const CreateOptions& o,
   AMBER_TRY_ASSIGN(auto image,
                    Qcow2Image::open(std::make_unique<BorrowedFile>(file), open_options, 0));
   AMBER_TRY(image->resize(size, o.preallocation));
+  if (o.encrypt) AMBER_TRY(image->set_up_encryption(*o.encrypt));
   AMBER_TRY(image->close());
   return file.flush();
 }

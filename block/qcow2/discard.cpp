@@ -382,6 +382,10 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
   // v2 snapshots have no size of their own: QEMU refuses any resize.
   if (header_.version < 3 && !snapshots_.empty())
     return Error(ErrorKind::kUnsupported, "Can't resize a v2 image which has snapshots");
+  // Preallocated clusters hold plain zeros, which do not decrypt to zeros.
+  if (encrypted() && prealloc != Preallocation::kOff && new_size > header_.size)
+    return Error(ErrorKind::kUnsupported,
+                 "Preallocation is not supported with encryption in amber-img");
   const uint64_t old_size = header_.size;
   if (new_size > old_size) {
     // The new size is in memory before it is on disk (the zeroing needs

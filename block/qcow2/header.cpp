@@ -270,6 +270,14 @@ bool header_fits(const std::vector<uint8_t>& bytes) {
 
 }  // namespace
 
+std::optional<CryptoArea> crypto_area(const Header& header) {
+  for (const RawExtension& e : header.other_extensions) {
+    if (e.type != kExtCryptoHeader || e.data.size() != 16) continue;
+    return CryptoArea{load_be64(e.data.data()), load_be64(e.data.data() + 8)};
+  }
+  return std::nullopt;
+}
+
 Result<Header> read_header(io::File& file) {
   AMBER_TRY_ASSIGN(uint64_t file_size, file.size());
   std::vector<uint8_t> head(kV3HeaderLength);

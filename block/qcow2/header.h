@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -69,6 +70,16 @@ inline constexpr uint64_t kAutoclearFieldOffset = 88;
 
 // The feature-name table qemu-img 7.2 writes (8 entries, 384 bytes).
 std::vector<FeatureName> default_feature_names();
+
+// The LUKS area the full disk encryption extension (0x0537BE77) points
+// to: offset and length in bytes, as stored (the caller validates them
+// against the cluster size and the file). Empty without the extension or
+// when its payload is not the 16 bytes QEMU writes.
+struct CryptoArea {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+std::optional<CryptoArea> crypto_area(const Header& header);
 
 // Reads and validates the header and its extensions from the start of
 // `file`; the file's size bounds the table checks.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "block/crypto/luks_image.h"
 #include "block/open_file.h"
 #include "block/qcow2/bitmap.h"
 #include "block/qcow2/format.h"
@@ -31,9 +32,11 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> f
                                                      const OpenOptions& options, unsigned depth) {
   AMBER_TRY_ASSIGN(Header header, read_header(*file));
   const std::string name = file->name();
-  if (header.crypt_method != 0)
+  if (header.crypt_method == 1)
     return Error(ErrorKind::kUnsupported,
-                 "'" + name + "': encrypted qcow2 images (LUKS/AES) are not supported yet");
+                 "'" + name +
+                     "': legacy qcow2 AES encryption (crypt_method 1) is not supported; "
+                     "convert the image with qemu-img (to LUKS or unencrypted) first");
   if (header.incompatible_features & kIncompatDataFile)
     return Error(ErrorKind::kUnsupported,
                  "'" + name + "': qcow2 images with an external data file are not supported");
@@ -43,6 +46,13 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> f
                      "': the qcow2 corrupt bit is set; the image can only be opened "
                      "read-only (repair it with 'check -r all')");
   std::unique_ptr<Qcow2Image> image(new Qcow2Image(std::move(file), options, std::move(header)));
+  if (image->encrypted()) {
+    auto e = image->open_encryption();
+    if (!e.ok()) {
+      image->closed_ = true;
+      return std::move(e).error();
+    }
+  }
   auto r = image->init(depth);
   if (!r.ok()) {
     image->closed_ = true;  // nothing of ours to write back
@@ -336,10 +346,71 @@ Result<ImageInfo> Qcow2Image::info() {
   q.dirty = info.dirty;
   q.compression_type = compression_ == Compression::kZstd ? "zstd" : "zlib";
   q.crypt_method = header_.crypt_method;
+  if (luks_) q.luks = crypto::luks_info(luks_->header());
+  info.encrypted = encrypted();
   AMBER_TRY_ASSIGN(q.bitmaps, read_bitmap_list(*file_, header_));
   info.qcow2 = q;
   for (const auto& s : snapshots_) info.snapshots.push_back(s.info);
   return info;
+}
+
+Result<void> Qcow2Image::open_encryption() {
+  const RawExtension* ext = nullptr;
+  for (const RawExtension& e : header_.other_extensions)
+    if (e.type == kExtCryptoHeader) ext = &e;
+  if (ext == nullptr)
+    return Error(ErrorKind::kCorrupt,
+                 "Could not read encryption header: the full disk "
+                 "encryption header extension is missing");
+  if (ext->data.size() != 16)
+    return Error(ErrorKind::kCorrupt, "Unable to read CRYPTO header extension");
+  const uint64_t offset = load_be64(ext->data.data());
+  const uint64_t length = load_be64(ext->data.data() + 8);
+  if (offset % cluster_size_ != 0)
+    return Error(ErrorKind::kCorrupt, "Encryption header offset '" + std::to_string(offset) +
+                                          "' is not a multiple of cluster size '" +
+                                          std::to_string(cluster_size_) + "'");
+  AMBER_TRY_ASSIGN(uint64_t file_size, file_->size());
+  if (offset == 0 || offset > file_size || length > file_size - offset)
+    return Error(ErrorKind::kCorrupt, "Encryption header length '" + std::to_string(length) +
+                                          "' at offset '" + std::to_string(offset) +
+                                          "' is beyond the end of the file");
+  if (!options_.passphrase && !options_.metadata_only)
+    return Error(ErrorKind::kInvalidArgument,
+                 "Parameter 'encrypt.key-secret' is required for cipher");
+  AMBER_TRY_ASSIGN(
+      luks_, crypto::LuksVolume::open(*file_, offset, length,
+                                      options_.passphrase ? options_.passphrase.get() : nullptr));
+  luks_offset_ = offset;
+  cipher_ = luks_->cipher();
+  return ok();
+}
+
+Result<void> Qcow2Image::set_up_encryption(const EncryptOptions& options) {
+  if (!options.passphrase)
+    return Error(ErrorKind::kInvalidArgument,
+                 "Parameter 'encrypt.key-secret' is required for cipher");
+  crypto::LuksCreateOptions lo;
+  lo.params.cipher = options.cipher;
+  lo.params.hash = options.hash;
+  lo.iter_time_ms = options.iter_time_ms;
+  AMBER_TRY_ASSIGN(uint64_t area, crypto::LuksVolume::area_size(lo.params));
+  std::unique_lock meta(meta_);
+  const uint64_t clusters = div_round_up(area, cluster_size_);
+  AMBER_TRY_ASSIGN(uint64_t offset, allocate_clusters(clusters));
+  AMBER_TRY(write_back_metadata());
+  AMBER_TRY(file_->write_zeroes(offset, clusters * cluster_size_));
+  AMBER_TRY_ASSIGN(luks_, crypto::LuksVolume::create(*file_, offset, lo, *options.passphrase));
+  luks_offset_ = offset;
+  cipher_ = luks_->cipher();
+  RawExtension ext;
+  ext.type = kExtCryptoHeader;
+  ext.data.resize(16);
+  store_be64(ext.data.data(), offset);
+  store_be64(ext.data.data() + 8, luks_->payload_bytes());
+  header_.other_extensions.insert(header_.other_extensions.begin(), ext);
+  header_.crypt_method = 2;
+  return write_header_durably();
 }
 
 Result<std::unique_ptr<Image>> open_on_file(std::unique_ptr<io::File> file,

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "block/create.h"
+#include "block/crypto/luks.h"
 #include "block/image.h"
 #include "block/qcow2/compressed.h"
 #include "block/qcow2/header.h"
@@ -141,6 +142,12 @@ class Qcow2Image final : public Image {
   // For tests and tools: the mapping of `offset` in this image only.
   Result<Mapping> lookup(uint64_t offset, uint64_t max_length);
   const Header& header() const { return header_; }
+  // LUKS (crypt_method 2): data clusters are encrypted with 512-byte
+  // sectors numbered by host offset, as QEMU does (crypt_physical_offset).
+  bool encrypted() const { return header_.crypt_method != 0; }
+  // Formats a new LUKS area in free clusters after everything else and
+  // points the header at it (create; the image must be fresh).
+  Result<void> set_up_encryption(const EncryptOptions& options);
 
  private:
   Qcow2Image(std::unique_ptr<io::File> file, const OpenOptions& options, Header header);
@@ -164,6 +171,12 @@ class Qcow2Image final : public Image {
   uint64_t l1(uint64_t index) const { return l1_[index].load(std::memory_order_acquire); }
   bool reserved_cluster(uint64_t cluster) const;
   void note_host_end(uint64_t end);
+
+  // image.cpp: opens the LUKS area the FDE extension points to.
+  Result<void> open_encryption();
+  // The data write every path ends in: encrypted through a bounce buffer
+  // when the image is.
+  Result<void> write_data(uint64_t host, std::span<const iovec> iov);
 
   // read.cpp
   Result<void> read_locked(uint64_t offset, std::span<const iovec> iov, uint64_t length);
@@ -316,7 +329,10 @@ class Qcow2Image final : public Image {
   OpenOptions options_;
   Header header_;
   std::unique_ptr<Image> backing_;
-  unsigned chain_below_ = 0;  // backing levels under this image
+  std::unique_ptr<crypto::LuksVolume> luks_;
+  uint64_t luks_offset_ = 0;
+  const crypto::SectorCipher* cipher_ = nullptr;  // luks_'s, when unlocked
+  unsigned chain_below_ = 0;                      // backing levels under this image
 
   // Geometry.
   uint32_t cluster_bits_;

@@ -92,6 +92,10 @@ Result<void> walk_references(io::File& file, const Header& header, RefcountStruc
            align_up(file_size, header.cluster_size()),
            header.extended_l2()};
   AMBER_TRY(w.emit(0, w.cs, ClusterUse::kHeader, false, true));
+  // QEMU counts the LUKS area as one reference (its crypto_header).
+  if (auto area = crypto_area(header); area && area->length != 0 && area->length <= w.file_end)
+    AMBER_TRY(
+        w.emit(area->offset, align_up(area->length, w.cs), ClusterUse::kCryptoHeader, false, true));
   AMBER_TRY(w.walk_l1(header.l1_table_offset, header.l1_size, true));
   AMBER_TRY_ASSIGN(SnapshotTable snaps,
                    read_snapshot_table(file, header.snapshots_offset, header.nb_snapshots,

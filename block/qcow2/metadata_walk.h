@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // walk_references: visits every host range that a qcow2 image's tables
 // reference (header, L1 tables, L2 tables, data and compressed clusters,
-// snapshot table, refcount table and blocks), validating every entry on the
+// snapshot table, refcount table and blocks, LUKS area), validating every entry on the
 // way. Each reference is visited once, so per-cluster visit counts are the
 // refcounts QEMU expects (an L2 table reached from two L1 tables, and its
 // data clusters, are visited twice). Entries are decoded by l2_entry.h, as
@@ -33,6 +33,7 @@ enum class ClusterUse {
   kSnapshotTable,
   kRefcountTable,
   kRefcountBlock,
+  kCryptoHeader,  // the LUKS area of an encrypted image
 };
 
 struct Reference {

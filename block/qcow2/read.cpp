@@ -2,6 +2,7 @@
 // Qcow2Image: guest -> host mapping, the read path and block_status.
 #include <algorithm>
 
+#include "block/crypto/crypt_io.h"
 #include "block/qcow2/format.h"
 #include "block/qcow2/image.h"
 #include "block/qcow2/iov.h"
@@ -176,6 +177,8 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
     switch (m.kind) {
       case MapKind::kData:
         AMBER_TRY(file_->readv_at(m.host, part));
+        if (cipher_ != nullptr)
+          AMBER_TRY(crypto::decrypt_iov(*cipher_, m.host / kSectorSize, part));
         break;
       case MapKind::kZero:
         zero_iov(part);
@@ -184,6 +187,9 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
         AMBER_TRY(read_below(offset + pos, part, m.length));
         break;
       case MapKind::kCompressed:
+        if (encrypted())
+          return Error(ErrorKind::kCorrupt,
+                       "'" + file_->name() + "': compressed cluster in an encrypted image");
         AMBER_TRY(read_compressed(m.entry, offset + pos, part, m.length));
         break;
     }
@@ -196,6 +202,9 @@ Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
   const uint64_t length = iov_length(iov);
   if (offset > header_.size || length > header_.size - offset)
     return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
+  if (encrypted() && cipher_ == nullptr)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "' was opened without its key (metadata only)");
   std::shared_lock rw(rw_);
   if (!sector_aligned(offset, length)) {
     return bounce_readv(offset, iov, [this](uint64_t at, std::span<const iovec> v) {
@@ -244,7 +253,8 @@ Result<BlockStatus> Qcow2Image::block_status(uint64_t offset, uint64_t max_lengt
     m.length += n.length;
   }
   st.length = m.length;
-  if (m.has_host) st.offset = m.host;
+  // As QEMU: encrypted data has no raw-readable offset.
+  if (m.has_host && !encrypted()) st.offset = m.host;
   switch (m.kind) {
     case MapKind::kData: {
       st.present = st.data = true;

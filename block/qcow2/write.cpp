@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "block/crypto/crypt_io.h"
 #include "block/qcow2/cow.h"
 #include "block/qcow2/format.h"
 #include "block/qcow2/image.h"
@@ -14,6 +15,12 @@
 #include "block/unaligned.h"
 
 namespace amber::block::qcow2 {
+
+Result<void> Qcow2Image::write_data(uint64_t host, std::span<const iovec> iov) {
+  if (cipher_ == nullptr) return file_->writev_at(host, iov);
+  AMBER_TRY_ASSIGN(iovec enc, crypto::encrypt_copy(*cipher_, host / kSectorSize, iov));
+  return file_->writev_at(host, std::span(&enc, 1));
+}
 
 Result<uint64_t> Qcow2Image::allocate_clusters(uint64_t count) {
   AMBER_TRY_ASSIGN(uint64_t offset, refcounts_->allocate(count));
@@ -110,8 +117,10 @@ Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowTarget
                                    CowFill head, CowFill tail, std::span<const iovec> data) {
   const uint64_t head_bytes = head.end - head.start;
   const uint64_t tail_bytes = tail.end - tail.start;
-  if (head_bytes == 0 && tail_bytes == 0) return file_->writev_at(dest + head.start, data);
-  if (target == CowTarget::kNewClusters && (head_bytes == 0 || head.zeros) &&
+  if (head_bytes == 0 && tail_bytes == 0) return write_data(dest + head.start, data);
+  // Zeroed host blocks are not encrypted zeros: encrypted images write
+  // their fills.
+  if (target == CowTarget::kNewClusters && !encrypted() && (head_bytes == 0 || head.zeros) &&
       (tail_bytes == 0 || tail.zeros)) {
     // Zero fills only (QEMU's handle_alloc_space): the host file zeroes the
     // whole range without zero buffers and the guest's bytes go alone.
@@ -146,8 +155,8 @@ Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowTarget
   if (head_bytes != 0 && head.zeros) std::memset(head_ptr, 0, head_bytes);
   if (tail_bytes != 0 && tail.zeros) std::memset(tail_ptr, 0, tail_bytes);
   CowIov list;
-  return file_->writev_at(dest + head.start,
-                          list.build(head_ptr, head_bytes, data, tail_ptr, tail_bytes));
+  return write_data(dest + head.start,
+                    list.build(head_ptr, head_bytes, data, tail_ptr, tail_bytes));
 }
 
 // Several consecutive clusters that have no host cluster yet (unallocated
@@ -310,6 +319,9 @@ Result<void> Qcow2Image::writev(uint64_t offset, std::span<const iovec> iov) {
   if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
   if (offset > header_.size || length > header_.size - offset)
     return Error(ErrorKind::kOutOfRange, "request beyond the end of '" + file_->name() + "'");
+  if (encrypted() && cipher_ == nullptr)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "' was opened without its key (metadata only)");
   if (!sector_aligned(offset, length)) {
     // The read-modify-write of the partial sectors must not interleave
     // with another write of them: exclusive rw_ keeps every other request
@@ -334,7 +346,7 @@ Result<void> Qcow2Image::writev_locked(uint64_t offset, std::span<const iovec> i
   while (pos < length) {
     AMBER_TRY_ASSIGN(Mapping m, lookup(offset + pos, length - pos));
     if (m.kind == MapKind::kData && m.copied) {
-      AMBER_TRY(file_->writev_at(m.host, sub.build(iov, pos, m.length)));
+      AMBER_TRY(write_data(m.host, sub.build(iov, pos, m.length)));
       pos += m.length;
       continue;
     }

@@ -26,6 +26,7 @@
 #include "block/check.h"
 #include "block/image.h"
 #include "block/tool/command.h"
+#include "block/tool/image_args.h"
 #include "block/tool/options.h"
 
 namespace amber::block::tool {
@@ -129,6 +130,9 @@ class BenchRun {
 
 }  // namespace
 
+// --object has no short form ('-o' is bench's offset).
+constexpr int kObjectOption = 256;
+
 int run_bench(int argc, char** argv) {
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                  {"flush-interval", required_argument, nullptr, 'F'},
@@ -136,8 +140,11 @@ int run_bench(int argc, char** argv) {
                                  {"pattern", required_argument, nullptr, 'P'},
                                  {"no-drain", no_argument, nullptr, 'D'},
                                  {"force-share", no_argument, nullptr, 'U'},
+                                 {"object", required_argument, nullptr, kObjectOption},
                                  {nullptr, 0, nullptr, 0}};
   BenchConfig config;
+  bool image_opts = false;
+  Secrets secrets;
   std::string format, aio = "threads";
   io::CacheMode cache = io::CacheMode::kWriteback;
   bool force_share = false;
@@ -223,7 +230,11 @@ int run_bench(int argc, char** argv) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
       case 'I':
-        return report_error("--image-opts is not supported");
+        image_opts = true;
+        break;
+      case kObjectOption:
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
@@ -231,14 +242,14 @@ int run_bench(int argc, char** argv) {
   if (int status = check_single_image_args(argc); status != 0) return status;
   if (config.flush_interval && config.flush_interval < config.depth && !config.drain)
     return report_error("Flush interval can't be smaller than depth");
-  const std::string filename = host_path(argv[optind]);
+  auto ref = resolve_image(argv[optind], image_opts, format, secrets);
+  if (!ref.ok()) return report_error(ref.error());
+  const std::string filename = ref->path;
 
   OpenOptions o;
   o.access = config.write ? io::Access::kReadWrite : io::Access::kReadOnly;
   o.cache = cache;
-  auto parsed_format = parse_format_option(format, filename);
-  if (!parsed_format.ok()) return report_error(parsed_format.error());
-  o.format = *parsed_format;
+  apply(*ref, o);
   const bool direct = cache == io::CacheMode::kNone || cache == io::CacheMode::kDirectSync;
   if (aio == "native" && !direct)
     return report_error("Could not open '" + filename +

@@ -9,6 +9,7 @@
 #include "block/image.h"
 #include "block/tool/command.h"
 #include "block/tool/format.h"
+#include "block/tool/image_args.h"
 
 namespace amber::block::tool {
 
@@ -22,7 +23,8 @@ int run_check(int argc, char** argv) {
                                  {nullptr, 0, nullptr, 0}};
   std::string format, output = "human";
   CheckOptions options;
-  bool quiet = false;
+  bool quiet = false, image_opts = false;
+  Secrets secrets;
   reset_getopt();
   int c;
   while ((c = getopt_long(argc, argv, ":hf:r:T:qU", kLong, nullptr)) != -1) {
@@ -58,8 +60,11 @@ int run_check(int argc, char** argv) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
       case 'I':
+        image_opts = true;
+        break;
       case 'o':
-        return report_error("--image-opts and --object are not supported");
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
@@ -67,10 +72,23 @@ int run_check(int argc, char** argv) {
   if (int status = check_single_image_args(argc, output); status != 0) return status;
   if (options.repair != RepairMode::kNone && options.sharing == Sharing::kForceShare)
     return report_error("Cannot repair an image opened with force-share (-U)");
-  const std::string filename = host_path(argv[optind]);
-  auto parsed_format = parse_format_option(format, filename);
-  if (!parsed_format.ok()) return report_error(parsed_format.error());
-  options.format = *parsed_format;
+  auto ref = resolve_image(argv[optind], image_opts, format, secrets);
+  if (!ref.ok()) return report_error(ref.error());
+  const std::string filename = ref->path;
+  options.format = ref->format;
+  // The check reads metadata only, which LUKS leaves in the clear, but
+  // qemu-img unlocks an encrypted image first: so does amber-img, for the
+  // same refusal without (or with a wrong) key.
+  {
+    OpenOptions probe;
+    apply(*ref, probe);
+    probe.sharing = Sharing::kForceShare;
+    probe.backing = BackingMode::kNone;
+    auto image = open_image(filename, probe);
+    if (!image.ok() && (image.error().message().find("key-secret") != std::string::npos ||
+                        image.error().message().find("Invalid password") != std::string::npos))
+      return report_error("Could not open '" + filename + "': " + error_text(image.error()));
+  }
   auto report = check_image(filename, options);
   if (!report.ok()) {
     const std::string message = error_text(report.error());

@@ -113,7 +113,10 @@ Not supported yet: bitmap, dd.
 
 Command parameters:
   'filename' is a disk image filename
-  'fmt' is the disk image format (qcow2 or raw)
+  'fmt' is the disk image format (qcow2, raw or luks)
+  '--object secret,id=ID,data=PASS' (or file=PATH) gives a passphrase, named
+    by '--image-opts driver=qcow2,file.filename=X,encrypt.key-secret=ID' or
+    'driver=luks,file.filename=X,key-secret=ID'
   'size' is the disk image size in bytes. Optional suffixes 'k' or 'K'
     (kilobyte, 1024), 'M' (megabyte, 1024k), 'G' (gigabyte, 1024M),
     'T' (terabyte, 1024G), 'P' (petabyte, 1024T) and 'E' (exabyte, 1024P)
@@ -139,7 +142,7 @@ Parameters to check subcommand:
        kinds of errors, with a higher risk of choosing the wrong fix or
        hiding corruption that has already occurred.
 
-Supported formats: qcow2 raw
+Supported formats: luks qcow2 raw
 )";
 }
 

@@ -13,6 +13,7 @@
 #include "block/check.h"
 #include "block/image.h"
 #include "block/tool/command.h"
+#include "block/tool/image_args.h"
 
 namespace amber::block::tool {
 namespace {
@@ -34,9 +35,12 @@ uint64_t first_difference(const std::vector<std::byte>& a, const std::vector<std
 int run_compare(int argc, char** argv) {
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                  {"force-share", no_argument, nullptr, 'U'},
+                                 {"image-opts", no_argument, nullptr, 'I'},
+                                 {"object", required_argument, nullptr, 'o'},
                                  {nullptr, 0, nullptr, 0}};
   std::string fmt1, fmt2;
-  bool quiet = false, strict = false;
+  bool quiet = false, strict = false, image_opts = false;
+  Secrets secrets;
   OpenOptions o;
   reset_getopt();
   int c;
@@ -61,6 +65,12 @@ int run_compare(int argc, char** argv) {
       case 'U':
         o.sharing = Sharing::kForceShare;
         break;
+      case 'I':
+        image_opts = true;
+        break;
+      case 'o':
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error()) + 1;
+        break;
       case 'h':
         std::fputs(usage_text().c_str(), stdout);
         return 0;
@@ -73,20 +83,20 @@ int run_compare(int argc, char** argv) {
     usage_error("Expecting two image file names");
     return 2;
   }
-  const std::string name1 = host_path(argv[optind]), name2 = host_path(argv[optind + 1]);
   std::unique_ptr<Image> images[2];
   const std::string* formats[2] = {&fmt1, &fmt2};
-  const std::string* names[2] = {&name1, &name2};
   for (int i = 0; i < 2; ++i) {
     OpenOptions oi = o;
-    if (!formats[i]->empty()) {
+    if (!formats[i]->empty() && !image_opts) {
       auto f = parse_format(*formats[i]);
       if (!f.ok()) return report_error(f.error()) + 1;
-      oi.format = *f;
     }
-    auto image = open_image(*names[i], oi);
+    auto ref = resolve_image(argv[optind + i], image_opts, *formats[i], secrets);
+    if (!ref.ok()) return report_error(ref.error()) + 1;
+    apply(*ref, oi);
+    auto image = open_image(ref->path, oi);
     if (!image.ok())
-      return report_error("Could not open '" + *names[i] + "': " + error_text(image.error())) + 1;
+      return report_error("Could not open '" + ref->path + "': " + error_text(image.error())) + 1;
     images[i] = std::move(*image);
   }
   const uint64_t size1 = images[0]->size(), size2 = images[1]->size();

@@ -19,6 +19,7 @@
 #include "block/create.h"
 #include "block/tool/command.h"
 #include "block/tool/create.h"
+#include "block/tool/image_args.h"
 #include "block/tool/options.h"
 #include "block/tool/progress.h"
 
@@ -45,6 +46,9 @@ struct ConvertArgs {
   OpenOptions source_open;
   std::vector<std::string> sources;
   std::string target;
+  Secrets secrets;                 // --object
+  bool image_opts = false;         // --image-opts (the sources)
+  bool target_image_opts = false;  // --target-image-opts
 };
 
 int refuse(std::string_view option, std::string_view what) {
@@ -150,11 +154,14 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
       case 'r':
         return refuse("-r", "rate limit");
       case kObject:
-        return refuse("--object", "objects, such as encryption secrets");
+        if (auto r = args.secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       case kImageOpts:
-        return refuse("--image-opts", "image option strings");
+        args.image_opts = true;
+        break;
       case kTargetImageOpts:
-        return refuse("--target-image-opts", "image option strings");
+        args.target_image_opts = true;
+        break;
       case kSalvage:
         return refuse("--salvage", "skipping read errors");
       case kBitmaps:
@@ -168,6 +175,8 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
   if (args.quiet) args.progress = false;
   if (args.target_is_zero && !args.skip_create)
     return report_error("--target-is-zero requires use of -n flag");
+  if (args.target_image_opts && !args.skip_create)
+    return report_error("--target-image-opts requires use of -n flag");
   if (argc - optind < 2) return report_error("Must specify image file name");
   for (int i = optind; i < argc - 1; ++i) args.sources.push_back(argv[i]);
   args.target = argv[argc - 1];
@@ -178,6 +187,7 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
 // Formatting line (qemu-img convert prints none). Returns -1 on success.
 int create_target(const ConvertArgs& args, uint64_t size) {
   CreateArgs create;
+  create.secrets = args.secrets;
   create.format = args.target_format;
   create.filename = args.target;
   create.backing_file = args.backing_file;
@@ -246,13 +256,14 @@ int run_convert(int argc, char** argv) {
   std::vector<std::unique_ptr<Image>> sources;
   std::vector<Image*> source_ptrs;
   uint64_t total = 0;
-  for (const auto& name : args.sources) {
-    auto format = parse_format_option(args.source_format, name);
-    if (!format.ok()) return fail(report_error(format.error().context()));
+  for (const auto& arg : args.sources) {
+    auto ref = resolve_image(arg, args.image_opts, args.source_format, args.secrets);
+    if (!ref.ok()) return fail(report_error(ref.error().context()));
+    const std::string& name = args.image_opts ? ref->path : arg;
     OpenOptions o = args.source_open;
-    o.format = *format;
+    apply(*ref, o);
     o.cache = *source_cache;
-    auto image = open_image(host_path(name), o);
+    auto image = open_image(ref->path, o);
     if (!image.ok())
       return fail(report_error("Could not open '" + name + "': " + error_text(image.error())));
     total += (*image)->size();
@@ -268,13 +279,32 @@ int run_convert(int argc, char** argv) {
   }
 
   OpenOptions to;
-  to.format = *target_format;
+  ImageRef target_ref;
+  if (args.target_image_opts) {
+    auto ref = resolve_image(args.target, true, "", args.secrets);
+    if (!ref.ok()) return fail(report_error(ref.error().context()));
+    target_ref = std::move(*ref);
+  } else {
+    target_ref.path = host_path(args.target);
+    target_ref.format = *target_format;
+    // A target created encrypted opens with the secret -o named.
+    auto list = parse_option_list(args.joined_options);
+    const char* key = *target_format == ImageFormat::kLuks ? "key-secret" : "encrypt.key-secret";
+    if (list.ok())
+      for (const auto& kv : *list)
+        if (kv.key == key) {
+          auto secret = args.secrets.find(kv.value);
+          if (!secret.ok()) return fail(report_error(secret.error()));
+          target_ref.passphrase = *secret;
+        }
+  }
+  apply(target_ref, to);
   to.access = io::Access::kReadWrite;
   to.cache = *cache;
-  auto opened = open_image(host_path(args.target), to);
+  auto opened = open_image(target_ref.path, to);
   if (!opened.ok())
     return fail(
-        report_error("Could not open '" + args.target + "': " + error_text(opened.error())));
+        report_error("Could not open '" + target_ref.path + "': " + error_text(opened.error())));
   Image& target = **opened;
   if (args.target_is_zero && target.backing() != nullptr)
     return fail(
@@ -288,7 +318,10 @@ int run_convert(int argc, char** argv) {
   ConvertOptions& copy = args.copy;
   const bool has_backing = !args.backing_file.empty();
   copy.backing = has_backing ? ConvertBacking::kAboveSourceBacking : ConvertBacking::kFlatten;
-  copy.target = (!args.skip_create && !has_backing) || args.target_is_zero
+  // A new raw LUKS volume reads as noise, not zeros (QEMU's crypto
+  // driver has no zero-init either): its zeros must be written.
+  const bool zero_init = target.format() != ImageFormat::kLuks;
+  copy.target = ((!args.skip_create && !has_backing) || args.target_is_zero) && zero_init
                     ? TargetContents::kZeroes
                     : TargetContents::kUnknown;
   if (target.backing() != nullptr) copy.target_backing_size = target.backing()->size();

@@ -49,15 +49,22 @@ The protocol level may support further options.
 Specify the target filename to include those options.
 )";
 
-const char* const kQcow2Keys[] = {
-    "backing_file", "backing_fmt",    "cluster_size",  "compat",        "compression_type",
-    "extended_l2",  "lazy_refcounts", "preallocation", "refcount_bits", "size"};
+// The LUKS options, in the order qemu-img echoes them; qcow2 takes them
+// with an "encrypt." prefix (after encrypt.format).
+const char* const kLuksKeys[] = {"key-secret",     "cipher-alg", "cipher-mode", "ivgen-alg",
+                                 "ivgen-hash-alg", "hash-alg",   "iter-time"};
+
+const char* const kQcow2Keys[] = {"backing_file",       "backing_fmt",
+                                  "cluster_size",       "compat",
+                                  "compression_type",   "extended_l2",
+                                  "lazy_refcounts",     "preallocation",
+                                  "refcount_bits",      "size",
+                                  "encrypt.format",     "encrypt.key-secret",
+                                  "encrypt.cipher-alg", "encrypt.cipher-mode",
+                                  "encrypt.ivgen-alg",  "encrypt.ivgen-hash-alg",
+                                  "encrypt.hash-alg",   "encrypt.iter-time"};
 // Keys qemu-img knows that Amber does not implement yet.
-const char* const kQcow2Unsupported[] = {
-    "data_file",           "data_file_raw",     "encrypt.cipher-alg",
-    "encrypt.cipher-mode", "encrypt.format",    "encrypt.hash-alg",
-    "encrypt.iter-time",   "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg",
-    "encrypt.key-secret",  "encryption"};
+const char* const kQcow2Unsupported[] = {"data_file", "data_file_raw", "encryption"};
 
 bool in_list(const std::string& key, std::span<const char* const> list) {
   for (const char* k : list)
@@ -115,7 +122,8 @@ Result<CreateArgs> parse_create_args(int argc, char** argv) {
       case 'h':
         return Error(ErrorKind::kInvalidArgument, "help");
       case 'O':
-        return Error(ErrorKind::kUnsupported, "--object is not supported");
+        AMBER_TRY(args.secrets.add_object(optarg));
+        break;
       default:
         return Error(ErrorKind::kInvalidArgument, getopt_error(c, argv));
     }
@@ -142,7 +150,9 @@ Result<CreatePlan> plan_create(const CreateArgs& args) {
   const bool qcow2 = plan.options.format == ImageFormat::kQcow2;
   for (const auto& kv : args.options) {
     const bool known =
-        qcow2 ? in_list(kv.key, kQcow2Keys) : (kv.key == "size" || kv.key == "preallocation");
+        qcow2 ? in_list(kv.key, kQcow2Keys)
+              : (kv.key == "size" || kv.key == "preallocation" ||
+                 (plan.options.format == ImageFormat::kLuks && in_list(kv.key, kLuksKeys)));
     if (qcow2 && in_list(kv.key, kQcow2Unsupported))
       return Error(ErrorKind::kUnsupported, "Option '" + kv.key + "' is not supported yet");
     if (!known) return invalid("Invalid parameter '" + kv.key + "'");
@@ -181,7 +191,9 @@ Result<CreatePlan> plan_create(const CreateArgs& args) {
     plan.given.push_back({"size", std::to_string(parsed_size)});
   }
   if (const auto* b = find_given(plan.given, "backing_file")) {
-    if (!qcow2) return invalid("Backing file not supported for file format 'raw'");
+    if (!qcow2)
+      return invalid("Backing file not supported for file format '" +
+                     std::string(to_string(plan.options.format)) + "'");
     plan.options.backing_file = *b;
   }
   if (const auto* f = find_given(plan.given, "backing_fmt")) {
@@ -189,8 +201,46 @@ Result<CreatePlan> plan_create(const CreateArgs& args) {
     plan.options.backing_format = fmt;
   }
   plan.options.backing_check = args.unsafe_backing ? BackingMode::kNone : BackingMode::kOpen;
+  plan.secrets = args.secrets;
   return plan;
 }
+
+namespace {
+
+// The LUKS options under `prefix` ("encrypt." for qcow2, "" for luks) as
+// EncryptOptions, the secret looked up; qemu-img's wording.
+Result<EncryptOptions> encrypt_options(const CreatePlan& plan, const std::string& prefix) {
+  const auto& g = plan.given;
+  EncryptOptions e;
+  const std::string* secret = find_given(g, prefix + "key-secret");
+  if (secret == nullptr)
+    return invalid("Parameter '" + prefix + "key-secret' is required for cipher");
+  AMBER_TRY_ASSIGN(e.passphrase, plan.secrets.find(*secret));
+  if (const auto* v = find_given(g, prefix + "cipher-alg")) {
+    AMBER_TRY_ASSIGN(e.cipher.alg, crypto::parse_cipher_alg(*v));
+  }
+  if (const auto* v = find_given(g, prefix + "cipher-mode")) {
+    AMBER_TRY_ASSIGN(e.cipher.mode, crypto::parse_cipher_mode(*v));
+  }
+  if (const auto* v = find_given(g, prefix + "ivgen-alg")) {
+    AMBER_TRY_ASSIGN(e.cipher.ivgen, crypto::parse_ivgen_alg(*v));
+  }
+  if (const auto* v = find_given(g, prefix + "ivgen-hash-alg")) {
+    AMBER_TRY_ASSIGN(e.cipher.ivgen_hash, crypto::parse_hash_alg(*v));
+  }
+  if (const auto* v = find_given(g, prefix + "hash-alg")) {
+    AMBER_TRY_ASSIGN(e.hash, crypto::parse_hash_alg(*v));
+  }
+  if (const auto* v = find_given(g, prefix + "iter-time")) {
+    auto ms = parse_number(*v);
+    if (!ms.ok() || *ms == 0 || *ms > UINT32_MAX)
+      return invalid("Parameter '" + prefix + "iter-time' expects uint64");
+    e.iter_time_ms = *ms;
+  }
+  return e;
+}
+
+}  // namespace
 
 Result<void> validate_after_formatting(const CreatePlan& plan) {
   CreateOptions& o = const_cast<CreateOptions&>(plan.options);
@@ -198,7 +248,26 @@ Result<void> validate_after_formatting(const CreatePlan& plan) {
   if (const auto* v = find_given(g, "preallocation")) {
     AMBER_TRY_ASSIGN(o.preallocation, parse_preallocation(*v));
   }
+  if (o.format == ImageFormat::kLuks) {
+    if (o.preallocation != Preallocation::kOff)
+      return Error(ErrorKind::kUnsupported,
+                   "Preallocation is not supported with encryption in amber-img");
+    AMBER_TRY_ASSIGN(o.encrypt, encrypt_options(plan, ""));
+    return ok();
+  }
   if (o.format != ImageFormat::kQcow2) return ok();
+  if (const auto* v = find_given(g, "encrypt.format")) {
+    if (*v == "aes")
+      return Error(ErrorKind::kUnsupported,
+                   "legacy qcow2 AES encryption (encrypt.format=aes) is not supported; use luks");
+    if (*v != "luks")
+      return invalid("Parameter 'encrypt.format' does not accept value '" + *v + "'");
+    AMBER_TRY_ASSIGN(o.encrypt, encrypt_options(plan, "encrypt."));
+  } else {
+    for (const auto& kv : g)
+      if (kv.key.rfind("encrypt.", 0) == 0)
+        return invalid("Parameter 'encrypt.format' is required with '" + kv.key + "'");
+  }
   if (const auto* v = find_given(g, "cluster_size")) o.cluster_size = std::stoull(*v);
   if (const auto* v = find_given(g, "compat")) {
     if (*v == "0.10" || *v == "v2")
@@ -272,6 +341,14 @@ std::string formatting_line(const std::string& filename, const CreatePlan& plan,
     put("preallocation", "");
     return out;
   }
+  if (plan.options.format == ImageFormat::kLuks) {
+    out += " size=" + std::to_string(size);
+    for (const char* key : kLuksKeys) put(key, "");
+    put("preallocation", "");
+    return out;
+  }
+  put("encrypt.format", "");
+  for (const char* key : kLuksKeys) put(("encrypt." + std::string(key)).c_str(), "");
   put("cluster_size", "65536");
   put("extended_l2", "off");
   put("preallocation", "");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "block/create.h"
+#include "block/tool/image_args.h"
 #include "block/tool/options.h"
 
 namespace amber::block::tool {
@@ -23,6 +24,7 @@ struct CreateArgs {
   bool unsafe_backing = false;           // -u
   bool quiet = false;                    // -q
   std::vector<KeyValue> options;         // every -o, in order
+  Secrets secrets;                       // every --object
 };
 
 Result<CreateArgs> parse_create_args(int argc, char** argv);
@@ -34,6 +36,7 @@ struct CreatePlan {
   bool help = false;
   // Values of -o options as given (size-typed ones normalised), by key.
   std::vector<KeyValue> given;
+  Secrets secrets;  // for encrypt.key-secret / key-secret
 };
 
 // Validates keys and values that must be checked before the "Formatting"
@@ -44,7 +47,8 @@ Result<CreatePlan> plan_create(const CreateArgs& args);
 std::string formatting_line(const std::string& filename, const CreatePlan& plan, uint64_t size);
 
 // Validation qemu-img does after printing the Formatting line (with its
-// wording); the engine checks the rest.
+// wording), including the encryption options and their secret; the
+// engine checks the rest.
 Result<void> validate_after_formatting(const CreatePlan& plan);
 
 }  // namespace amber::block::tool

@@ -109,6 +109,32 @@ const char* yes_no(bool v) {
   return v ? "true" : "false";
 }
 
+// QEMU's QCryptoBlockInfoLUKS in qemu-img 7.2's QDict order; qcow2 adds
+// "format": "luks" (its encrypt block), the luks driver does not.
+Json luks_specific(const LuksInfo& l, bool with_format) {
+  Json m = Json::object();
+  m["ivgen-alg"] = l.ivgen_alg;
+  if (!l.ivgen_hash_alg.empty()) m["ivgen-hash-alg"] = l.ivgen_hash_alg;
+  m["hash-alg"] = l.hash_alg;
+  m["cipher-alg"] = l.cipher_alg;
+  m["uuid"] = l.uuid;
+  if (with_format) m["format"] = "luks";
+  m["cipher-mode"] = l.cipher_mode;
+  Json slots = Json::array();
+  for (const auto& slot : l.slots) {
+    Json e = Json::object();
+    e["active"] = slot.active;
+    if (slot.active) e["iters"] = uint64_t{slot.iters};
+    e["key-offset"] = slot.key_offset;
+    if (slot.active) e["stripes"] = uint64_t{slot.stripes};
+    slots.push_back(std::move(e));
+  }
+  m["slots"] = std::move(slots);
+  m["payload-offset"] = l.payload_offset;
+  m["master-key-iters"] = l.master_key_iters;
+  return m;
+}
+
 // qemu's "format-specific" data for qcow2, in its QDict order (the human
 // dump walks the same dictionary).
 Json qcow2_specific(const Qcow2Info& q) {
@@ -133,6 +159,7 @@ Json qcow2_specific(const Qcow2Info& q) {
   }
   m["refcount-bits"] = uint64_t{q.refcount_bits};
   if (!q.data_file.empty()) m["data-file"] = q.data_file;
+  if (q.luks) m["encrypt"] = luks_specific(*q.luks, true);
   if (v3) {
     m["corrupt"] = q.corrupt;
     m["extended-l2"] = q.extended_l2;
@@ -293,8 +320,14 @@ Json info_to_json(const ImageInfo& info) {
     specific["data"] = qcow2_specific(*info.qcow2);
     j["format-specific"] = std::move(specific);
   }
+  if (info.luks) {
+    Json specific = Json::object();
+    specific["type"] = "luks";
+    specific["data"] = luks_specific(*info.luks, false);
+    j["format-specific"] = std::move(specific);
+  }
   if (!info.backing_filename.empty()) j["full-backing-filename"] = info.full_backing_filename;
-  if (info.qcow2 && info.qcow2->crypt_method != 0) j["encrypted"] = true;
+  if (info.encrypted || (info.qcow2 && info.qcow2->crypt_method != 0)) j["encrypted"] = true;
   if (!info.backing_filename.empty()) j["backing-filename"] = info.backing_filename;
   j["dirty-flag"] = info.dirty;
   return j;
@@ -328,8 +361,8 @@ std::string info_to_human(const ImageInfo& info) {
   out += "virtual size: " + format_human_size(info.virtual_size) + " (" +
          std::to_string(info.virtual_size) + " bytes)\n";
   out += "disk size: " + format_human_size(info.actual_size) + "\n";
+  if (info.encrypted || (info.qcow2 && info.qcow2->crypt_method != 0)) out += "encrypted: yes\n";
   if (info.cluster_size) out += "cluster_size: " + std::to_string(*info.cluster_size) + "\n";
-  if (info.qcow2 && info.qcow2->crypt_method != 0) out += "encrypted: yes\n";
   if (info.dirty) out += "cleanly shut down: no\n";
   if (!info.backing_filename.empty()) {
     out += "backing file: " + info.backing_filename;
@@ -345,6 +378,10 @@ std::string info_to_human(const ImageInfo& info) {
   if (info.qcow2) {
     out += "Format specific information:\n";
     append_human(qcow2_specific(*info.qcow2), 1, out);
+  }
+  if (info.luks) {
+    out += "Format specific information:\n";
+    append_human(luks_specific(*info.luks, false), 1, out);
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include "block/image.h"
 #include "block/tool/command.h"
 #include "block/tool/format.h"
+#include "block/tool/image_args.h"
 
 namespace amber::block::tool {
 
@@ -21,7 +22,8 @@ int run_info(int argc, char** argv) {
                                  {"object", required_argument, nullptr, 'o'},
                                  {nullptr, 0, nullptr, 0}};
   std::string format, output = "human";
-  bool chain = false, force_share = false;
+  bool chain = false, force_share = false, image_opts = false;
+  Secrets secrets;
   reset_getopt();
   int c;
   while ((c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1) {
@@ -42,19 +44,25 @@ int run_info(int argc, char** argv) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
       case 'I':
+        image_opts = true;
+        break;
       case 'o':
-        return report_error("--image-opts and --object are not supported");
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
-  const std::string filename = host_path(argv[optind]);
+  auto ref = resolve_image(argv[optind], image_opts, format, secrets, SecretUse::kIgnore);
+  if (!ref.ok()) return report_error(ref.error());
+  const std::string filename = ref->path;
 
   OpenOptions o;
-  auto parsed_format = parse_format_option(format, filename);
-  if (!parsed_format.ok()) return report_error(parsed_format.error());
-  o.format = *parsed_format;
+  apply(*ref, o);
+  // As qemu-img info (BDRV_O_NO_IO): an encrypted image opens without its
+  // key, even when one is named.
+  o.metadata_only = true;
   if (force_share) o.sharing = Sharing::kForceShare;
   // Without --backing-chain the backing file need not exist (qemu-img
   // info opens the image without its backing chain).

@@ -10,6 +10,7 @@
 #include "block/image.h"
 #include "block/tool/command.h"
 #include "block/tool/format.h"
+#include "block/tool/image_args.h"
 #include "block/tool/options.h"
 
 namespace amber::block::tool {
@@ -51,6 +52,8 @@ int run_map(int argc, char** argv) {
                                  {"object", required_argument, nullptr, 'o'},
                                  {nullptr, 0, nullptr, 0}};
   std::string format, output = "human";
+  bool image_opts = false;
+  Secrets secrets;
   uint64_t start = 0, max_length = UINT64_MAX;
   OpenOptions o;
   reset_getopt();
@@ -84,17 +87,20 @@ int run_map(int argc, char** argv) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
       case 'I':
+        image_opts = true;
+        break;
       case 'o':
-        return report_error("--image-opts and --object are not supported");
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
   }
   if (int status = check_single_image_args(argc, output); status != 0) return status;
-  const std::string filename = host_path(argv[optind]);
-  auto parsed_format = parse_format_option(format, filename);
-  if (!parsed_format.ok()) return report_error(parsed_format.error());
-  o.format = *parsed_format;
+  auto ref = resolve_image(argv[optind], image_opts, format, secrets);
+  if (!ref.ok()) return report_error(ref.error());
+  const std::string filename = ref->path;
+  apply(*ref, o);
   auto image = open_image(filename, o);
   if (!image.ok())
     return report_error("Could not open '" + filename + "': " + error_text(image.error()));

@@ -8,6 +8,7 @@
 #include "block/check.h"
 #include "block/image.h"
 #include "block/tool/command.h"
+#include "block/tool/image_args.h"
 #include "block/tool/options.h"
 
 namespace amber::block::tool {
@@ -24,7 +25,8 @@ int run_resize(int argc, char** argv) {
   if (argc < 3) return usage_error("Not enough arguments");
   const std::string size_text = argv[--argc];
   std::string format;
-  bool quiet = false, shrink = false;
+  bool quiet = false, shrink = false, image_opts = false;
+  Secrets secrets;
   Preallocation prealloc = Preallocation::kOff;
   reset_getopt();
   int c;
@@ -50,14 +52,19 @@ int run_resize(int argc, char** argv) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
       case 'I':
+        image_opts = true;
+        break;
       case 'o':
-        return report_error("--image-opts and --object are not supported");
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
   }
   if (int status = check_single_image_args(argc); status != 0) return status;
-  const std::string filename = host_path(argv[optind]);
+  auto ref = resolve_image(argv[optind], image_opts, format, secrets);
+  if (!ref.ok()) return report_error(ref.error());
+  const std::string filename = ref->path;
 
   int sign = 0;
   std::string_view number = size_text;
@@ -73,9 +80,8 @@ int run_resize(int argc, char** argv) {
 
   OpenOptions o;
   o.access = io::Access::kReadWrite;
-  auto parsed_format = parse_format_option(format, filename);
-  if (!parsed_format.ok()) return report_error(parsed_format.error());
-  o.format = *parsed_format;
+  // As qemu-img, an encrypted image is unlocked (its key is required).
+  apply(*ref, o);
   auto image = open_image(filename, o);
   if (!image.ok())
     return report_error("Could not open '" + filename + "': " + error_text(image.error()));

@@ -13,6 +13,7 @@
 #include "block/qcow2/qcow2.h"
 #include "block/tool/command.h"
 #include "block/tool/format.h"
+#include "block/tool/image_args.h"
 
 namespace amber::block::tool {
 namespace {
@@ -45,7 +46,8 @@ int run_snapshot(int argc, char** argv) {
                                  {nullptr, 0, nullptr, 0}};
   Action action = Action::kNone;
   std::string name;
-  bool force_share = false;
+  bool force_share = false, image_opts = false;
+  Secrets secrets;
   reset_getopt();
   int c;
   while ((c = getopt_long(argc, argv, ":la:c:d:hqU", kLong, nullptr)) != -1) {
@@ -70,8 +72,11 @@ int run_snapshot(int argc, char** argv) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
       case 'I':
+        image_opts = true;
+        break;
       case 'o':
-        return report_error("--image-opts and --object are not supported");
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       case ':':
         return usage_error(std::string("missing argument for option '") + argv[optind - 1] + "'");
       default:
@@ -79,9 +84,14 @@ int run_snapshot(int argc, char** argv) {
     }
   }
   if (optind != argc - 1) return usage_error("Expecting one image file name");
-  const std::string filename = host_path(argv[optind]);
+  auto ref = resolve_image(argv[optind], image_opts, "", secrets);
+  if (!ref.ok()) return report_error(ref.error());
+  const std::string filename = ref->path;
 
   OpenOptions o;
+  // Snapshots touch metadata only, but qemu-img unlocks an encrypted
+  // image first, and so does amber-img (the same refusal without a key).
+  apply(*ref, o);
   o.access = action == Action::kList ? io::Access::kReadOnly : io::Access::kReadWrite;
   if (force_share) {
     if (o.access == io::Access::kReadWrite)

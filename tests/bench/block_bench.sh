@@ -20,7 +20,8 @@
 #   ONLY (an extended regex: run only the rows whose name matches, e.g.
 #   ONLY='alloc 4k write QD1 empty|QD32 overlay of'; ONLY=convert runs the
 #   convert rows, MiB/s instead of ops/s; ONLY=rebase the rebase rows, in
-#   seconds: lower is better), CONVERT_M (convert's -m, 8)
+#   seconds: lower is better; ONLY=luks the encrypted rows), CONVERT_M
+#   (convert's -m, 8)
 # Not a test: numbers depend on the host; compare ratios, not absolutes.
 set -euo pipefail
 
@@ -282,6 +283,66 @@ if wanted "rebase"; then
   rebase_pair "rebase -b '' (flatten 1 GiB), seconds" prepare_flatten -b ''
   rebase_pair "rebase onto the base of 3 levels, seconds" prepare_chain -b "$FULL" -F qcow2
   rm -rf "$WORK/rb"
+fi
+
+# ---- encrypted images (LUKS, aes-256-xts-plain64) -------------------------
+# qemu-img 7.2 bench has no --object (no way to pass it a passphrase), so
+# encrypted reading and writing are measured with convert, MiB/s: reading
+# decrypts the full 1 GiB image (qcow2 encrypt.format=luks, or a raw luks
+# volume, made by qemu-img) into a raw file; writing encrypts the raw image
+# into a fresh encrypted target (created before each run, outside the
+# timing: creation is mostly the PBKDF2 benchmark), with -n
+# --target-image-opts. Same -m and -t unsafe for both tools.
+SECRET=secret,id=sec0,data=amber-bench
+luks_target() {  # DRIVER FILE: a fresh encrypted 1 GiB target
+  rm -f "$2"
+  if [ "$1" = qcow2 ]; then
+    "$QEMU_IMG" create -q -f qcow2 --object "$SECRET" \
+      -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10 "$2" 1G
+  else
+    "$QEMU_IMG" create -q -f luks --object "$SECRET" -o key-secret=sec0,iter-time=10 "$2" 1G
+  fi
+}
+if wanted "luks"; then
+  log "block_bench: encrypting the 1 GiB image (qcow2+luks and raw luks, iter-time=10)"
+  ENC_SRC_Q=$WORK/src.qcow2
+  ENC_SRC_L=$WORK/src.luks
+  "$QEMU_IMG" convert --object "$SECRET" -O qcow2 \
+    -o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10 "$RAW" "$ENC_SRC_Q"
+  "$QEMU_IMG" convert --object "$SECRET" -O luks -o key-secret=sec0,iter-time=10 "$RAW" \
+    "$ENC_SRC_L"
+  for target in "qcow2+luks:qcow2:$ENC_SRC_Q:encrypt.key-secret:$WORK/dst.qcow2" \
+                "luks:luks:$ENC_SRC_L:key-secret:$WORK/dst.luks"; do
+    IFS=: read -r label driver src key dst <<<"$target"
+    name="convert $label->raw (decrypt) -m $CONVERT_M, MiB/s"
+    if wanted "$name"; then
+      log "block_bench: $name"
+      q=() a=()
+      for ((rep = 0; rep < REPS; rep++)); do
+        for tool in QEMU_IMG AMBER_IMG; do
+          r=$(mib_per_sec "${!tool}" convert --object "$SECRET" --image-opts -m "$CONVERT_M" \
+            -t unsafe -O raw "driver=$driver,file.filename=$src,$key=sec0" "$WORK/dec.raw")
+          if [ "$tool" = QEMU_IMG ]; then q+=("$r"); else a+=("$r"); fi
+        done
+      done
+      add_row "$name" "$(median "${q[@]}")" "$(median "${a[@]}")" - -
+    fi
+    name="convert raw->$label (encrypt) -m $CONVERT_M, MiB/s"
+    if wanted "$name"; then
+      log "block_bench: $name"
+      q=() a=()
+      for ((rep = 0; rep < REPS; rep++)); do
+        for tool in QEMU_IMG AMBER_IMG; do
+          luks_target "$driver" "$dst"
+          r=$(mib_per_sec "${!tool}" convert --object "$SECRET" -n --target-image-opts \
+            -m "$CONVERT_M" -t unsafe -f raw "$RAW" "driver=$driver,file.filename=$dst,$key=sec0")
+          if [ "$tool" = QEMU_IMG ]; then q+=("$r"); else a+=("$r"); fi
+        done
+      done
+      add_row "$name" "$(median "${q[@]}")" "$(median "${a[@]}")" - -
+    fi
+  done
+  rm -f "$ENC_SRC_Q" "$ENC_SRC_L" "$WORK/dst.qcow2" "$WORK/dst.luks" "$WORK/dec.raw"
 fi
 
 printf '\nblock_bench: %s vs %s, medians of %d alternating runs, aio=%s, ops/s\n' \

@@ -204,13 +204,13 @@ TEST(Qcow2Header, BackingNameBeyondTheFirstFourKiBIsRead) {
   EXPECT_EQ(header->backing_file, name);
 }
 
-TEST(Qcow2Header, EncryptedAndDataFileRefused) {
+TEST(Qcow2Header, LegacyAesAndDataFileRefused) {
   for (int which = 0; which < 2; ++which) {
     test::SharedMemory mem;
     ASSERT_TRUE(create_on_file(*mem.file, test::qcow2_options(1 << 20)).ok());
     uint8_t b[8];
     if (which == 0) {
-      store_be32(b, 2);
+      store_be32(b, 1);
       ASSERT_TRUE(io::write_exact(*mem.file, 32, b, 4).ok());
     } else {
       store_be64(b, kIncompatDataFile);
@@ -219,9 +219,22 @@ TEST(Qcow2Header, EncryptedAndDataFileRefused) {
     auto image = open_on_file(mem.handle(), OpenOptions{}, 0);
     ASSERT_FALSE(image.ok());
     EXPECT_EQ(image.error().kind(), ErrorKind::kUnsupported);
-    EXPECT_NE(image.error().message().find(which == 0 ? "encrypted" : "external data file"),
+    EXPECT_NE(image.error().message().find(which == 0 ? "AES encryption" : "external data file"),
               std::string::npos);
   }
+}
+
+TEST(Qcow2Header, LuksWithoutItsHeaderExtensionIsCorrupt) {
+  test::SharedMemory mem;
+  ASSERT_TRUE(create_on_file(*mem.file, test::qcow2_options(1 << 20)).ok());
+  uint8_t b[4];
+  store_be32(b, 2);
+  ASSERT_TRUE(io::write_exact(*mem.file, 32, b, 4).ok());
+  auto image = open_on_file(mem.handle(), OpenOptions{}, 0);
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.error().kind(), ErrorKind::kCorrupt);
+  EXPECT_NE(image.error().message().find("encryption header extension is missing"),
+            std::string::npos);
 }
 
 TEST(Qcow2Create, OptionValidationUsesQemuWording) {
