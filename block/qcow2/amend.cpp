@@ -71,13 +71,14 @@ Result<void> Qcow2Image::amend_features(unsigned version, bool lazy_refcounts) {
     if (!snapshots_.empty())
       return Error(ErrorKind::kUnsupported,
                    "Cannot downgrade an image with internal snapshots (not supported yet)");
-    const uint64_t others = header_.incompatible_features & ~(kIncompatDirty | kIncompatCompression);
+    const uint64_t others =
+        header_.incompatible_features & ~(kIncompatDirty | kIncompatCompression);
     if (others != 0) {
       char hex[32];
       std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(others));
-      return Error(ErrorKind::kUnsupported,
-                   std::string("Cannot downgrade an image with incompatible features ") + hex +
-                       " set");
+      return Error(
+          ErrorKind::kUnsupported,
+          std::string("Cannot downgrade an image with incompatible features ") + hex + " set");
     }
     const bool has_backing = !header_.backing_file.empty();
     const bool zstd = (header_.incompatible_features & kIncompatCompression) != 0;

@@ -43,11 +43,10 @@ constexpr const char* kAmendHelp =
     "  size=<size>            - Virtual disk size\n";
 
 // Creation options qemu-img knows for qcow2 that amend does not take.
-constexpr const char* kCreateOnly[] = {"cluster_size",       "preallocation", "compression_type",
-                                       "extended_l2",        "encryption",    "encrypt.format",
-                                       "encrypt.key-secret", "encrypt.cipher-alg",
-                                       "encrypt.cipher-mode", "encrypt.ivgen-alg",
-                                       "encrypt.ivgen-hash-alg", "encrypt.hash-alg"};
+constexpr const char* kCreateOnly[] = {
+    "cluster_size",        "preallocation",     "compression_type",       "extended_l2",
+    "encryption",          "encrypt.format",    "encrypt.key-secret",     "encrypt.cipher-alg",
+    "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg", "encrypt.hash-alg"};
 
 bool create_only(const std::string& key) {
   for (const char* k : kCreateOnly)

@@ -30,8 +30,12 @@ namespace {
 
 constexpr uint64_t kMaxL1Bytes = 32 << 20;  // QEMU's QCOW_MAX_L1_SIZE
 
-uint64_t round_up(uint64_t value, uint64_t to) { return (value + to - 1) / to * to; }
-uint64_t div_up(uint64_t value, uint64_t by) { return (value + by - 1) / by; }
+uint64_t round_up(uint64_t value, uint64_t to) {
+  return (value + to - 1) / to * to;
+}
+uint64_t div_up(uint64_t value, uint64_t by) {
+  return (value + by - 1) / by;
+}
 
 // Bytes of refcount blocks and table for `clusters` clusters, themselves
 // counted (qcow2_refcount_metadata_size without the generous increase).
@@ -276,8 +280,8 @@ int run_measure(int argc, char** argv) {
     std::printf("    \"required\": %llu,\n    \"fully-allocated\": %llu\n}\n",
                 (unsigned long long)m.required, (unsigned long long)m.fully_allocated);
   } else {
-    std::printf("required size: %llu\nfully allocated size: %llu\n",
-                (unsigned long long)m.required, (unsigned long long)m.fully_allocated);
+    std::printf("required size: %llu\nfully allocated size: %llu\n", (unsigned long long)m.required,
+                (unsigned long long)m.fully_allocated);
     if (m.bitmaps) std::printf("bitmaps size: %llu\n", (unsigned long long)*m.bitmaps);
   }
   return 0;

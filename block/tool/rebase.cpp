@@ -106,8 +106,7 @@ int parse_args(int argc, char** argv, RebaseArgs& a) {
     }
   }
   if (a.quiet) a.progress = false;
-  if (!a.have_backing)
-    return usage_error("Must specify backing file (-b) or use unsafe mode (-u)");
+  if (!a.have_backing) return usage_error("Must specify backing file (-b) or use unsafe mode (-u)");
   return check_single_image_args(argc);
 }
 
@@ -200,7 +199,7 @@ int run_rebase(int argc, char** argv) {
       bo.format = backing_fmt;
       bo.access = io::Access::kReadOnly;
       bo.cache = *src_mode;
-            auto b = open_image(resolved, bo);
+      auto b = open_image(resolved, bo);
       if (!b.ok()) {
         meter.end();
         return report_error("Could not open new backing file '" + a.backing +
@@ -214,10 +213,10 @@ int run_rebase(int argc, char** argv) {
       return report_error("Error while rebasing: " + error_text(r.error()));
     }
   }
-  auto changed = !a.backing.empty() && !backing_fmt
-                     ? Result<void>(Error(ErrorKind::kInvalidArgument,
-                                          "backing format must be specified"))
-                     : qcow2::set_backing_file(top, a.backing, backing_fmt);
+  auto changed =
+      !a.backing.empty() && !backing_fmt
+          ? Result<void>(Error(ErrorKind::kInvalidArgument, "backing format must be specified"))
+          : qcow2::set_backing_file(top, a.backing, backing_fmt);
   if (!changed.ok()) {
     meter.end();
     return report_error("Could not change the backing file to '" + a.backing +
