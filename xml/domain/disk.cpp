@@ -27,6 +27,51 @@ Result<std::optional<std::string>> parse_source(const Node& parent, DiskType typ
   return source->attribute(type == DiskType::kBlock ? "dev" : "file");
 }
 
+// <encryption> of a disk or of its <source>: a format and at most one
+// passphrase secret, by uuid or by usage.
+Result<std::optional<DiskEncryption>> parse_encryption(const Node& parent, bool in_source) {
+  AMBER_TRY_ASSIGN(auto node, parent.unique_child("encryption"));
+  if (!node) return std::optional<DiskEncryption>();
+  DiskEncryption out;
+  out.in_source = in_source;
+  AMBER_TRY_ASSIGN(auto format, attribute_in(*node, "format", {"default", "qcow", "luks"}));
+  if (!format) return xml_error("missing attribute format in " + node->path());
+  out.format = *format;
+  for (const Node& child : node->children()) {
+    if (child.name() != "secret")
+      return xml_error("<" + child.name() + "> in " + node->path() +
+                       " is not supported (only <secret>)");
+  }
+  const auto secrets = node->children("secret");
+  if (secrets.size() > 1) return xml_error("too many secrets in " + node->path());
+  if (!secrets.empty()) {
+    const Node& secret = secrets.front();
+    AMBER_TRY_ASSIGN(auto type, secret.required_attribute("type"));
+    if (type != "passphrase")
+      return xml_error("unknown volume encryption secret type " + type + " in " + secret.path());
+    out.secret_uuid = secret.attribute("uuid");
+    out.secret_usage = secret.attribute("usage");
+    if (out.secret_uuid.has_value() == out.secret_usage.has_value())
+      return xml_error(secret.path() + " needs either a uuid or a usage");
+    if (out.secret_uuid) {
+      AMBER_TRY_ASSIGN(auto uuid, Uuid::parse(*out.secret_uuid));
+      out.secret_uuid = uuid.to_string();
+    }
+  }
+  return std::optional<DiskEncryption>(std::move(out));
+}
+
+void format_encryption(const DiskEncryption& encryption, Element& parent) {
+  Element& node = parent.add("encryption");
+  node.attr("format", encryption.format);
+  if (encryption.secret_uuid || encryption.secret_usage) {
+    node.add("secret")
+        .attr("type", "passphrase")
+        .attr("uuid", encryption.secret_uuid)
+        .attr("usage", encryption.secret_usage);
+  }
+}
+
 Result<void> parse_backing(const Node& parent, Disk& disk, int depth) {
   AMBER_TRY_ASSIGN(auto store, parent.unique_child("backingStore"));
   if (!store) return ok();
@@ -140,6 +185,14 @@ Result<Disk> parse_disk(const Node& node) {
   } else {
     AMBER_TRY_ASSIGN(disk.source, parse_source(node, disk.type, &disk.source_index));
   }
+  AMBER_TRY_ASSIGN(disk.encryption, parse_encryption(node, false));
+  AMBER_TRY_ASSIGN(auto source_node, node.unique_child("source"));
+  if (source_node) {
+    AMBER_TRY_ASSIGN(auto in_source, parse_encryption(*source_node, true));
+    if (in_source && disk.encryption)
+      return xml_error("<encryption> given both in /domain/devices/disk and in its <source>");
+    if (in_source) disk.encryption = std::move(in_source);
+  }
   AMBER_TRY(parse_backing(node, disk, 0));
   AMBER_TRY_ASSIGN(auto target, node.unique_child("target"));
   if (!target)
@@ -180,18 +233,23 @@ void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
         .attr("queues", disk.queues)
         .attr("iothread", disk.iothread);
   }
+  const bool encryption_in_source = disk.encryption && disk.encryption->in_source;
   if (disk.type == DiskType::kVolume) {
-    node.add("source").attr("pool", disk.source_pool).attr("volume", disk.source_volume);
+    Element& source =
+        node.add("source").attr("pool", disk.source_pool).attr("volume", disk.source_volume);
+    if (encryption_in_source) format_encryption(*disk.encryption, source);
   } else if (disk.source) {
     Element& source = node.add("source");
     source.attr(disk.type == DiskType::kBlock ? "dev" : "file", *disk.source);
     if (flags != FormatFlags::kInactive) source.attr("index", disk.source_index);
+    if (encryption_in_source) format_encryption(*disk.encryption, source);
   }
   format_backing(disk, 0, node);
   node.add("target").attr("dev", disk.target_dev).attr("bus", "virtio");
   if (disk.readonly) node.add("readonly");
   if (disk.boot_order) node.add("boot").attr("order", *disk.boot_order);
   if (disk.serial) node.add_text("serial", *disk.serial);
+  if (disk.encryption && !disk.encryption->in_source) format_encryption(*disk.encryption, node);
   if (disk.alias && flags != FormatFlags::kInactive) node.add("alias").attr("name", *disk.alias);
   format_address(disk.address, node);
 }

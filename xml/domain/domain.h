@@ -134,6 +134,17 @@ struct BackingLayer {
   std::optional<uint64_t> index;
 };
 
+// <encryption format='luks'><secret type='passphrase' uuid=|usage=/></encryption>,
+// written back where it was given: inside <source> (libvirt's current
+// place) or as a child of <disk> (the older one).
+struct DiskEncryption {
+  std::string format;  // luks (qcow: legacy, refused at start)
+  std::optional<std::string> secret_uuid;
+  std::optional<std::string> secret_usage;  // the volume path of a usage='volume' secret
+  bool in_source = false;
+  bool operator==(const DiskEncryption&) const = default;
+};
+
 struct Disk {
   DiskType type = DiskType::kFile;
   std::optional<std::string> driver_name;  // qemu
@@ -157,6 +168,7 @@ struct Disk {
   std::optional<std::string> serial;
   std::optional<PciAddress> address;
   std::optional<std::string> alias;  // live XML
+  std::optional<DiskEncryption> encryption;
 };
 
 struct CharLog {

@@ -261,6 +261,57 @@ TEST(Domain, InactiveFormatDropsLiveState) {
   EXPECT_EQ(inactive.find("/dev/pts/3"), std::string::npos);
 }
 
+TEST(Domain, DiskEncryptionKeptWhereItWasGiven) {
+  const std::string in_source =
+      "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+      "<source file='/var/lib/libvirt/images/enc.qcow2'><encryption format='luks'>"
+      "<secret type='passphrase' uuid='0A81F5B2-8403-7B23-C8D6-21CCD2F80D6F'/></encryption>"
+      "</source><target dev='vda' bus='virtio'/></disk>";
+  auto d = parse_domain(make("", "", in_source));
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  ASSERT_TRUE(d->devices.disks[0].encryption.has_value());
+  const DiskEncryption& e = *d->devices.disks[0].encryption;
+  EXPECT_EQ(e.format, "luks");
+  EXPECT_TRUE(e.in_source);
+  EXPECT_EQ(e.secret_uuid, "0a81f5b2-8403-7b23-c8d6-21ccd2f80d6f");
+  const std::string out = format_domain(*d, FormatFlags::kInactive);
+  EXPECT_NE(
+      out.find("<source file='/var/lib/libvirt/images/enc.qcow2'>\n"
+               "        <encryption format='luks'>\n"
+               "          <secret type='passphrase' uuid='0a81f5b2-8403-7b23-c8d6-21ccd2f80d6f'/>"),
+      std::string::npos)
+      << out;
+  auto again = parse_domain(out);
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(again->devices.disks[0].encryption, d->devices.disks[0].encryption);
+
+  const std::string at_disk =
+      "<disk type='file' device='disk'><source file='/i/enc.luks'/>"
+      "<target dev='vda' bus='virtio'/><encryption format='luks'>"
+      "<secret type='passphrase' usage='/i/enc.luks'/></encryption></disk>";
+  auto legacy = parse_domain(make("", "", at_disk));
+  ASSERT_TRUE(legacy.ok()) << legacy.error().message();
+  EXPECT_FALSE(legacy->devices.disks[0].encryption->in_source);
+  EXPECT_EQ(legacy->devices.disks[0].encryption->secret_usage, "/i/enc.luks");
+  const std::string legacy_out = format_domain(*legacy);
+  EXPECT_LT(legacy_out.find("<target dev='vda'"), legacy_out.find("<encryption format='luks'>"));
+
+  for (const std::string& bad :
+       {std::string("<encryption format='luks'><secret type='ceph' uuid='0a81f5b2-8403-7b23-c8d6-"
+                    "21ccd2f80d6f'/></encryption>"),
+        std::string("<encryption format='luks'><secret type='passphrase'/></encryption>"),
+        std::string("<encryption format='luks'><secret type='passphrase' uuid='nope'/>"
+                    "</encryption>"),
+        std::string("<encryption format='rot13'/>"), std::string("<encryption/>"),
+        std::string("<encryption format='luks'><cipher name='aes'/></encryption>")}) {
+    const std::string disk =
+        "<disk type='file' device='disk'><source file='/i/x'/>"
+        "<target dev='vda' bus='virtio'/>" +
+        bad + "</disk>";
+    EXPECT_FALSE(parse_domain(make("", "", disk)).ok()) << bad;
+  }
+}
+
 TEST(Domain, SemanticErrors) {
   EXPECT_FALSE(
       parse_domain("<domain type='kvm'><memory>1</memory><os><type>hvm</type></os></domain>").ok());
