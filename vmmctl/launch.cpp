@@ -118,10 +118,14 @@ Result<DiskSettings> parse_disk(std::string_view text) {
       AMBER_TRY_ASSIGN(disk.write_error, parse_write_error_policy(value));
     } else if (key == "rerror") {
       AMBER_TRY_ASSIGN(disk.read_error, parse_read_error_policy(value));
+    } else if (key == "secret-fd") {
+      AMBER_TRY_ASSIGN(const unsigned fd,
+                       parse_unsigned(value, "--disk secret-fd", 3, kMaxSecretFd));
+      disk.secret_fd = static_cast<int>(fd);
     } else {
       return bad("--disk: unknown key '" + key +
                  "' (path, format, cache, aio, queues, discard, serial, readonly, werror, "
-                 "rerror)");
+                 "rerror, secret-fd)");
     }
   }
   if (disk.path.empty()) return bad("--disk: path=FILE is required");
@@ -143,6 +147,7 @@ std::string format_disk(const DiskSettings& disk) {
     out += ",werror=" + std::string(to_string(disk.write_error));
   if (disk.read_error != DiskSettings{}.read_error)
     out += ",rerror=" + std::string(to_string(disk.read_error));
+  if (disk.secret_fd >= 0) out += ",secret-fd=" + std::to_string(disk.secret_fd);
   return out;
 }
 
@@ -203,6 +208,10 @@ Result<void> validate(const LaunchSettings& settings) {
     if (disk.serial.size() > kMaxDiskSerial) return bad("--disk serial: at most 20 characters");
     if (disk.read_error == DiskErrorPolicy::kEnospc)
       return bad("--disk rerror: 'enospc' is a werror policy only");
+    if (disk.secret_fd != -1 &&
+        (disk.secret_fd < 3 || disk.secret_fd > static_cast<int>(kMaxSecretFd)))
+      return bad("--disk secret-fd: '" + std::to_string(disk.secret_fd) +
+                 "' is not a file descriptor from 3 to " + std::to_string(kMaxSecretFd));
   }
   const bool with_path =
       settings.serial.kind == SerialKind::kFile || settings.serial.kind == SerialKind::kUnix;

@@ -34,6 +34,8 @@ inline constexpr unsigned kMaxDisks = 16;
 inline constexpr unsigned kMaxDiskQueues = 64;
 // virtio-blk GET_ID returns exactly 20 bytes.
 inline constexpr size_t kMaxDiskSerial = 20;
+// secret-fd=: descriptors 0-2 are stdio; above this is not a real launch.
+inline constexpr unsigned kMaxSecretFd = 1023;
 // Guest RAM: below 16 MiB SeaBIOS and the e820 layout do not fit; above
 // 1 TiB is more than any host we target (and than 40-bit guest paths).
 inline constexpr uint64_t kMinMemory = 16ULL << 20;
@@ -76,6 +78,10 @@ struct DiskSettings {
   // to_argv() writes them only when they differ from these defaults.
   DiskErrorPolicy write_error = DiskErrorPolicy::kEnospc;
   DiskErrorPolicy read_error = DiskErrorPolicy::kReport;  // never kEnospc
+  // secret-fd=N: an inherited file descriptor holding the passphrase of an
+  // encrypted (LUKS) image, read to its end and closed at start; the
+  // passphrase itself is never on the command line. -1: none.
+  int secret_fd = -1;
 
   bool operator==(const DiskSettings&) const = default;
 };

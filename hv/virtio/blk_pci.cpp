@@ -14,6 +14,7 @@ Result<VirtioBlkPci> make_virtio_blk_pci(const BlkConfig& config, GuestMemory& m
   open.cache = config.cache;
   open.aio = config.aio;
   open.discard = config.options.discard;
+  open.passphrase = config.passphrase;
   open.access = config.options.access == DiskAccess::kReadOnly ? block::io::Access::kReadOnly
                                                                : block::io::Access::kReadWrite;
   AMBER_TRY_ASSIGN(std::unique_ptr<block::Image> image, block::open_image(config.path, open));

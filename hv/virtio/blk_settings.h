@@ -41,6 +41,8 @@ struct BlkConfig {
   block::io::CacheMode cache = block::io::CacheMode::kWriteback;
   block::io::AioBackend aio = block::io::AioBackend::kThreads;
   BlkOptions options;
+  // The passphrase of an encrypted image; null: none.
+  std::shared_ptr<const block::crypto::SecretBytes> passphrase;
 };
 
 }  // namespace amber::hv::virtio

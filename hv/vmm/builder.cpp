@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "hv/vmm/builder.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 
 #include "hv/boot/firmware.h"
@@ -206,6 +210,36 @@ Result<pci::HostBridge*> add_pci_platform(Machine& m, const Config& config, KvmI
   return bridge;
 }
 
+// The most a secret-fd may hold (libvirt's secret values are bounded far
+// below this).
+constexpr size_t kMaxSecretBytes = 64 * 1024;
+
+// Reads the passphrase from FD (secret-fd=) to its end and closes FD; the
+// buffer is wiped by SecretBytes, the value never logged.
+Result<std::shared_ptr<const block::crypto::SecretBytes>> read_secret_fd(int fd) {
+  block::crypto::SecretBytes buffer(kMaxSecretBytes + 1);
+  size_t got = 0;
+  Result<void> status = ok();
+  while (got < buffer.size()) {
+    const ssize_t n = ::read(fd, buffer.data() + got, buffer.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = Error::from_errno(errno, "secret-fd=" + std::to_string(fd));
+      break;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  AMBER_TRY(status);
+  if (got > kMaxSecretBytes)
+    return Error(ErrorKind::kInvalidArgument,
+                 "secret-fd=" + std::to_string(fd) + ": the secret is larger than 64 KiB");
+  auto secret = std::make_shared<block::crypto::SecretBytes>(got);
+  std::copy(buffer.data(), buffer.data() + got, secret->data());
+  return std::shared_ptr<const block::crypto::SecretBytes>(std::move(secret));
+}
+
 Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
   if (config.disks.empty()) return ok();
   Machine& m = *vm.machine;
@@ -224,6 +258,11 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
     blk.options.serial = spec.serial;
     blk.options.write_error = error_policy(spec.write_error);
     blk.options.read_error = error_policy(spec.read_error);
+    if (spec.secret_fd >= 0) {
+      auto secret = read_secret_fd(spec.secret_fd);
+      if (!secret.ok()) return std::move(secret).error().with_context("--disk " + spec.path);
+      blk.passphrase = std::move(secret).value();
+    }
     const unsigned slot = kFirstDiskSlot + i;
     auto device = virtio::make_virtio_blk_pci(blk, m.ram().memory(), irqs, irqs, slot);
     if (!device.ok()) return std::move(device).error().with_context("--disk " + spec.path);

@@ -39,6 +39,7 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
          writethrough|directsync|unsafe][,aio=threads|io_uring|native]
          [,queues=N][,discard=unmap|ignore][,serial=ID][,readonly=on|off]
          [,werror=enospc|stop|report|ignore][,rerror=stop|report|ignore]
+         [,secret-fd=N]
                               (a ',' inside a value is written ',,')
                               a virtio-blk disk (repeatable; slots 00:03.0 on)
                               werror (writes, flushes, discards; default
@@ -47,6 +48,8 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               I/O error stop the VM (state io-error; resume
                               retries), report it to the guest, or ignore it
                               (the guest is told it worked: data is lost)
+                              secret-fd=N: an inherited descriptor holding
+                              the passphrase of a LUKS image (read, closed)
   --serial pty|stdio|file:PATH|unix:PATH|none
                               COM1 (0x3F8, IRQ 4) backend                  [none]
   --control PATH              control socket (line-delimited JSON)

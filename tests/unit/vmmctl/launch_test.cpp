@@ -30,6 +30,7 @@ LaunchSettings everything_set() {
   a.serial = "S,1";
   a.write_error = DiskErrorPolicy::kStop;
   a.read_error = DiskErrorPolicy::kIgnore;
+  a.secret_fd = 7;
   DiskSettings b;
   b.path = "b.raw";
   b.access = DiskAccess::kReadOnly;
@@ -83,7 +84,7 @@ TEST(LaunchSettings, ArgvIsExplicit) {
       "/opt/bios,v2.bin",
       "--disk",
       "path=/var/lib/images/a,,b=c.qcow2,format=qcow2,cache=none,aio=io_uring,queues=4,"
-      "discard=unmap,serial=S,,1,readonly=off,werror=stop,rerror=ignore",
+      "discard=unmap,serial=S,,1,readonly=off,werror=stop,rerror=ignore,secret-fd=7",
       "--disk",
       "path=b.raw,cache=writeback,aio=threads,queues=1,discard=ignore,readonly=on",
       "--serial",
@@ -156,6 +157,9 @@ TEST(LaunchSettings, BadValuesGiveOneClearError) {
       {"--disk", "path=a,werror="},
       {"--disk", "path=a,rerror=enospc"},
       {"--disk", "path=a,rerror=Stop"},
+      {"--disk", "path=a,secret-fd=2"},
+      {"--disk", "path=a,secret-fd=1024"},
+      {"--disk", "path=a,secret-fd=x"},
       {"--serial", "telnet"},
       {"--serial", "file:"},
       {"--debugcon", "stdio"},
