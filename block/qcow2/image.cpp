@@ -32,11 +32,6 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> f
                                                      const OpenOptions& options, unsigned depth) {
   AMBER_TRY_ASSIGN(Header header, read_header(*file));
   const std::string name = file->name();
-  if (header.crypt_method == 1)
-    return Error(ErrorKind::kUnsupported,
-                 "'" + name +
-                     "': legacy qcow2 AES encryption (crypt_method 1) is not supported; "
-                     "convert the image with qemu-img (to LUKS or unencrypted) first");
   if (header.incompatible_features & kIncompatDataFile)
     return Error(ErrorKind::kUnsupported,
                  "'" + name + "': qcow2 images with an external data file are not supported");
@@ -355,6 +350,7 @@ Result<ImageInfo> Qcow2Image::info() {
 }
 
 Result<void> Qcow2Image::open_encryption() {
+  if (header_.crypt_method == 1) return open_legacy_aes();
   const RawExtension* ext = nullptr;
   for (const RawExtension& e : header_.other_extensions)
     if (e.type == kExtCryptoHeader) ext = &e;
@@ -383,6 +379,30 @@ Result<void> Qcow2Image::open_encryption() {
                                       options_.passphrase ? options_.passphrase.get() : nullptr));
   luks_offset_ = offset;
   cipher_ = luks_->cipher();
+  return ok();
+}
+
+// QEMU's qcrypto_block_qcow_init: the key is the passphrase's first 16
+// bytes (up to its first NUL), zero padded; AES-128-CBC with plain64 IVs
+// numbered by guest offset. There is no key check: a wrong passphrase
+// reads garbage, as with qemu-img.
+Result<void> Qcow2Image::open_legacy_aes() {
+  crypt_physical_offset_ = false;
+  if (!options_.passphrase) {
+    if (options_.metadata_only) return ok();
+    return Error(ErrorKind::kInvalidArgument,
+                 "Parameter 'encrypt.key-secret' is required for cipher");
+  }
+  crypto::SecretBytes key(16);
+  const crypto::SecretBytes& pass = *options_.passphrase;
+  for (size_t i = 0; i < pass.size() && i < 16 && pass.data()[i] != 0; ++i)
+    key.data()[i] = pass.data()[i];
+  crypto::CipherSpec spec;
+  spec.alg = crypto::CipherAlg::kAes128;
+  spec.mode = crypto::CipherMode::kCbc;
+  spec.ivgen = crypto::IvGenAlg::kPlain64;
+  AMBER_TRY_ASSIGN(aes_cipher_, crypto::SectorCipher::make(spec, key.span()));
+  cipher_ = aes_cipher_.get();
   return ok();
 }
 

@@ -174,9 +174,14 @@ class Qcow2Image final : public Image {
 
   // image.cpp: opens the LUKS area the FDE extension points to.
   Result<void> open_encryption();
+  Result<void> open_legacy_aes();
+  // The IV sector of the data at host offset `host`, guest offset `guest`.
+  uint64_t crypt_sector(uint64_t host, uint64_t guest) const {
+    return (crypt_physical_offset_ ? host : guest) / 512;
+  }
   // The data write every path ends in: encrypted through a bounce buffer
   // when the image is.
-  Result<void> write_data(uint64_t host, std::span<const iovec> iov);
+  Result<void> write_data(uint64_t host, uint64_t guest, std::span<const iovec> iov);
 
   // read.cpp
   Result<void> read_locked(uint64_t offset, std::span<const iovec> iov, uint64_t length);
@@ -332,7 +337,10 @@ class Qcow2Image final : public Image {
   std::unique_ptr<crypto::LuksVolume> luks_;
   uint64_t luks_offset_ = 0;
   const crypto::SectorCipher* cipher_ = nullptr;  // luks_'s, when unlocked
-  unsigned chain_below_ = 0;                      // backing levels under this image
+  // Legacy AES (crypt_method 1): its own cipher, IVs by guest offset.
+  std::unique_ptr<crypto::SectorCipher> aes_cipher_;
+  bool crypt_physical_offset_ = true;
+  unsigned chain_below_ = 0;  // backing levels under this image
 
   // Geometry.
   uint32_t cluster_bits_;

@@ -178,7 +178,7 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
       case MapKind::kData:
         AMBER_TRY(file_->readv_at(m.host, part));
         if (cipher_ != nullptr)
-          AMBER_TRY(crypto::decrypt_iov(*cipher_, m.host / kSectorSize, part));
+          AMBER_TRY(crypto::decrypt_iov(*cipher_, crypt_sector(m.host, offset + pos), part));
         break;
       case MapKind::kZero:
         zero_iov(part);

@@ -16,9 +16,9 @@
 
 namespace amber::block::qcow2 {
 
-Result<void> Qcow2Image::write_data(uint64_t host, std::span<const iovec> iov) {
+Result<void> Qcow2Image::write_data(uint64_t host, uint64_t guest, std::span<const iovec> iov) {
   if (cipher_ == nullptr) return file_->writev_at(host, iov);
-  AMBER_TRY_ASSIGN(iovec enc, crypto::encrypt_copy(*cipher_, host / kSectorSize, iov));
+  AMBER_TRY_ASSIGN(iovec enc, crypto::encrypt_copy(*cipher_, crypt_sector(host, guest), iov));
   return file_->writev_at(host, std::span(&enc, 1));
 }
 
@@ -117,7 +117,8 @@ Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowTarget
                                    CowFill head, CowFill tail, std::span<const iovec> data) {
   const uint64_t head_bytes = head.end - head.start;
   const uint64_t tail_bytes = tail.end - tail.start;
-  if (head_bytes == 0 && tail_bytes == 0) return write_data(dest + head.start, data);
+  if (head_bytes == 0 && tail_bytes == 0)
+    return write_data(dest + head.start, guest_base + head.start, data);
   // Zeroed host blocks are not encrypted zeros: encrypted images write
   // their fills.
   if (target == CowTarget::kNewClusters && !encrypted() && (head_bytes == 0 || head.zeros) &&
@@ -155,7 +156,7 @@ Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowTarget
   if (head_bytes != 0 && head.zeros) std::memset(head_ptr, 0, head_bytes);
   if (tail_bytes != 0 && tail.zeros) std::memset(tail_ptr, 0, tail_bytes);
   CowIov list;
-  return write_data(dest + head.start,
+  return write_data(dest + head.start, guest_base + head.start,
                     list.build(head_ptr, head_bytes, data, tail_ptr, tail_bytes));
 }
 
@@ -346,7 +347,7 @@ Result<void> Qcow2Image::writev_locked(uint64_t offset, std::span<const iovec> i
   while (pos < length) {
     AMBER_TRY_ASSIGN(Mapping m, lookup(offset + pos, length - pos));
     if (m.kind == MapKind::kData && m.copied) {
-      AMBER_TRY(write_data(m.host, sub.build(iov, pos, m.length)));
+      AMBER_TRY(write_data(m.host, offset + pos, sub.build(iov, pos, m.length)));
       pos += m.length;
       continue;
     }

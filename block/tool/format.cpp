@@ -160,6 +160,11 @@ Json qcow2_specific(const Qcow2Info& q) {
   m["refcount-bits"] = uint64_t{q.refcount_bits};
   if (!q.data_file.empty()) m["data-file"] = q.data_file;
   if (q.luks) m["encrypt"] = luks_specific(*q.luks, true);
+  if (q.crypt_method == 1) {
+    Json aes = Json::object();  // legacy AES: QEMU reports the format alone
+    aes["format"] = "aes";
+    m["encrypt"] = aes;
+  }
   if (v3) {
     m["corrupt"] = q.corrupt;
     m["extended-l2"] = q.extended_l2;
