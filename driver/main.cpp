@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -206,8 +207,30 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  amber::driver::secret::StoreOptions secret_options;
+  secret_options.dir = options.daemon.config_dir + "/secrets";
+  auto secrets = amber::driver::secret::Store::open(secret_options);
+  if (!secrets.ok()) {
+    std::fprintf(stderr, "virtamberd: secrets: %s\n", secrets.error().message().c_str());
+    return 1;
+  }
+  options.daemon.secrets = secrets->get();
+  // LUKS passphrases for new volumes and for domain disks: values of
+  // usage-type volume secrets, read by the daemon itself (kInternal).
+  const auto to_secret_bytes = [](const amber::driver::secret::SecretValue& value) {
+    const auto bytes = value.bytes();
+    amber::block::crypto::SecretBytes out(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), out.data());
+    return out;
+  };
   amber::driver::storage::PoolManagerOptions storage_options;
   storage_options.config_dir = options.daemon.config_dir;
+  storage_options.volume_secret =
+      [store = secrets->get(), to_secret_bytes](
+          const std::string& uuid) -> amber::Result<amber::block::crypto::SecretBytes> {
+    AMBER_TRY_ASSIGN(auto value, store->volume_passphrase(uuid, std::nullopt));
+    return to_secret_bytes(value);
+  };
   auto storage = amber::driver::storage::PoolManager::open(storage_options);
   if (!storage.ok()) {
     std::fprintf(stderr, "virtamberd: storage: %s\n", storage.error().message().c_str());
@@ -223,6 +246,14 @@ int main(int argc, char** argv) {
     AMBER_TRY_ASSIGN(auto state, pools->resolve(pool, volume));
     return std::pair(state.path, state.format);
   };
+  manager_options.disk_secret =
+      [store = secrets->get(), to_secret_bytes](
+          const amber::xml::DiskEncryption& encryption,
+          const std::string&) -> amber::Result<amber::block::crypto::SecretBytes> {
+    AMBER_TRY_ASSIGN(auto value,
+                     store->volume_passphrase(encryption.secret_uuid, encryption.secret_usage));
+    return to_secret_bytes(value);
+  };
   manager_options.config_dir = options.daemon.config_dir;
   manager_options.run_dir = options.daemon.run_dir;
   manager_options.log_dir = options.daemon.log_dir;
@@ -233,14 +264,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.daemon.manager = manager->get();
-  amber::driver::secret::StoreOptions secret_options;
-  secret_options.dir = options.daemon.config_dir + "/secrets";
-  auto secrets = amber::driver::secret::Store::open(secret_options);
-  if (!secrets.ok()) {
-    std::fprintf(stderr, "virtamberd: secrets: %s\n", secrets.error().message().c_str());
-    return 1;
-  }
-  options.daemon.secrets = secrets->get();
   // libvirt's QEMU driver layout: config_dir/snapshot/DOMAIN/NAME.xml.
   auto snapshot_store =
       amber::driver::snapshot::Store::open(options.daemon.config_dir + "/snapshot");

@@ -168,6 +168,26 @@ Result<SecretValue> Store::get_value(const xml::Uuid& uuid, ValueAccess access) 
   return SecretValue(entry->value->bytes());
 }
 
+Result<SecretValue> Store::volume_passphrase(const std::optional<std::string>& uuid,
+                                             const std::optional<std::string>& usage) const {
+  SecretRef ref;
+  if (uuid) {
+    AMBER_TRY_ASSIGN(const xml::Uuid parsed, xml::Uuid::parse(*uuid));
+    AMBER_TRY_ASSIGN(ref, lookup(parsed));
+    if (ref.usage_type != xml::SecretUsageType::kVolume) {
+      return Error(ErrorKind::kInvalidArgument, "secret with uuid " + parsed.to_string() +
+                                                    " is of type '" +
+                                                    std::string(xml::to_string(ref.usage_type)) +
+                                                    "' not expected 'volume' type");
+    }
+  } else if (usage) {
+    AMBER_TRY_ASSIGN(ref, lookup_usage(xml::SecretUsageType::kVolume, *usage));
+  } else {
+    return Error(ErrorKind::kInvalidArgument, "no secret given for the encrypted volume");
+  }
+  return get_value(ref.uuid, ValueAccess::kInternal);
+}
+
 std::vector<SecretSummary> Store::list() const {
   std::lock_guard lock(mutex_);
   std::vector<SecretSummary> out;

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -121,6 +122,11 @@ class Store {
   // kNotFound "secret 'UUID' does not have a value" before set_value;
   // kInvalidArgument kPrivateMessage for a private secret and kClient.
   Result<SecretValue> get_value(const xml::Uuid& uuid, ValueAccess access) const;
+  // The value of a volume passphrase named by an <encryption><secret>:
+  // by UUID (the secret must be of usage type volume, as libvirt checks)
+  // or by USAGE (the volume path). For the daemon itself (kInternal).
+  Result<SecretValue> volume_passphrase(const std::optional<std::string>& uuid,
+                                        const std::optional<std::string>& usage) const;
   // Sorted by UUID.
   std::vector<SecretSummary> list() const;
 

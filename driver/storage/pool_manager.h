@@ -45,6 +45,9 @@ namespace amber::driver::storage {
 struct PoolManagerOptions {
   std::string config_dir = "/etc/libvirt/amber";  // pools under config_dir/storage
   bool start_autostart = true;                    // start autostart pools in open()
+  // The value of the passphrase secret UUID of a new encrypted volume
+  // (the daemon's secret driver); unset: encrypted volumes are refused.
+  std::function<Result<block::crypto::SecretBytes>(const std::string& uuid)> volume_secret;
 };
 
 struct PoolRef {  // remote_nonnull_storage_pool

@@ -116,8 +116,17 @@ Result<VolumeRef> PoolManager::create_volume(const xml::Uuid& uuid, std::string_
     return Error(ErrorKind::kInvalidArgument, "storage vol '" + def.name + "' already exists");
   }
   const std::string path = pool->dir_real + "/" + def.name;
+  std::shared_ptr<const block::crypto::SecretBytes> passphrase;
+  if (def.encryption && def.encryption->secret_uuid) {
+    if (!options_.volume_secret)
+      return Error(ErrorKind::kInternal, "unable to look up encryption secret");
+    AMBER_TRY_ASSIGN(block::crypto::SecretBytes value,
+                     options_.volume_secret(*def.encryption->secret_uuid));
+    passphrase = std::make_shared<const block::crypto::SecretBytes>(std::move(value));
+  }
   AMBER_TRY(reserve_file(path, def.name));
-  auto created = create_volume_file(path, def, flags & VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA);
+  auto created = create_volume_file(path, def, flags & VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA,
+                                    std::move(passphrase));
   if (!created.ok()) {
     ::unlink(path.c_str());
     return created.error();

@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 
 #include "block/image.h"
@@ -37,6 +38,16 @@ bool has_qcow2_magic(const std::string& path) {
   return magic[0] == 'Q' && magic[1] == 'F' && magic[2] == 'I' && magic[3] == 0xfb;
 }
 
+// LUKS magic 'LUKS\xba\xbe' at offset 0: a raw LUKS volume (qemu-img -f luks),
+// which libvirt lists as format raw with <encryption format='luks'/>.
+bool has_luks_magic(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) return false;
+  unsigned char magic[6] = {};
+  if (::pread(fd.get(), magic, sizeof magic, 0) != 6) return false;
+  return std::memcmp(magic, "LUKS\xba\xbe", 6) == 0;
+}
+
 block::OpenOptions inspect_options(std::optional<block::ImageFormat> format) {
   block::OpenOptions options;
   options.format = format;
@@ -44,6 +55,7 @@ block::OpenOptions inspect_options(std::optional<block::ImageFormat> format) {
   options.locking = block::Locking::kOff;  // never disturb a running domain's locks
   options.sharing = block::Sharing::kForceShare;
   options.backing = block::BackingMode::kNone;
+  options.metadata_only = true;  // an encrypted image is listed without its key
   return options;
 }
 
@@ -136,8 +148,11 @@ std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std
   state.permissions.group = st.st_gid;
   // The engine probes the format (qcow2 magic, else raw) as it opens; a
   // file it refuses is still listed, with the format its magic says.
-  auto image = block::open_image(path, inspect_options(std::nullopt));
+  const bool luks = has_luks_magic(path);
+  auto image = block::open_image(
+      path, inspect_options(luks ? std::optional(block::ImageFormat::kLuks) : std::nullopt));
   state.format = "raw";
+  if (luks) state.encryption = "luks";
   if (!image.ok()) {
     if (has_qcow2_magic(path)) state.format = "qcow2";
     state.problem = image.error().message();
@@ -146,6 +161,8 @@ std::optional<VolumeState> inspect_volume(const std::string& dir_real, const std
     state.problem = info.error().message();
   } else {
     state.capacity = info->virtual_size;
+    if (info->qcow2 && info->qcow2->crypt_method != 0)
+      state.encryption = info->qcow2->crypt_method == 2 ? "luks" : "qcow";
     if (info->qcow2) {
       state.format = "qcow2";
       state.compat = info->qcow2->version >= 3 ? "1.1" : "0.10";
@@ -180,6 +197,7 @@ xml::StorageVolume describe_volume(const VolumeState& state) {
   volume.cluster_size = state.cluster_size;
   volume.lazy_refcounts = state.lazy_refcounts;
   volume.extended_l2 = state.extended_l2;
+  if (!state.encryption.empty()) volume.encryption = xml::VolumeEncryption{state.encryption, {}};
   if (state.backing_path) {
     xml::VolumeBacking backing;
     backing.path = *state.backing_path;

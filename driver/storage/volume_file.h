@@ -38,6 +38,9 @@ struct VolumeState {
   std::optional<std::string> compat;
   std::optional<uint64_t> cluster_size;
   bool lazy_refcounts = false;
+  // "luks" for qcow2 encrypt.format=luks and raw LUKS volumes, "qcow" for
+  // legacy qcow2 AES; empty when the volume is not encrypted.
+  std::string encryption;
   bool extended_l2 = false;
   xml::StoragePermissions permissions;
   std::string problem;  // what the engine found wrong; empty when fine
@@ -69,8 +72,11 @@ xml::StorageVolume describe_volume(const VolumeState& state);
 // Creates PATH from DEF (format raw or qcow2; capacity from the backing
 // file when zero and a backing store is given). PREALLOC_METADATA:
 // VIR_STORAGE_VOL_CREATE_PREALLOC_METADATA.
+// PASSPHRASE: the value of the secret DEF's <encryption> names (required
+// then, null otherwise).
 Result<void> create_volume_file(const std::string& path, const xml::StorageVolume& def,
-                                bool prealloc_metadata);
+                                bool prealloc_metadata,
+                                std::shared_ptr<const block::crypto::SecretBytes> passphrase = {});
 // Copies SOURCE (read through its chain) into a new image PATH of DEF's
 // format (SOURCE's format when absent) and at least SOURCE's size.
 // Unallocated and all-zero ranges are not written, so the copy is sparse.

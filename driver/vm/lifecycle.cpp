@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Starting, stopping, pausing and resetting amber-vmm processes.
+#include <fcntl.h>
 #include <libvirt/libvirt.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <climits>
@@ -130,6 +132,54 @@ Result<xml::Domain> ManagerImpl::resolve_volumes(const xml::Domain& domain) cons
   return out;
 }
 
+// A sealed memfd holding SECRET at offset 0, for amber-vmm's secret-fd=.
+// The value lives only in the daemon's memory and this anonymous file.
+Result<UniqueFd> secret_memfd(const block::crypto::SecretBytes& secret) {
+  UniqueFd fd(::memfd_create("amber-disk-secret", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd) return Error::from_errno(errno, "memfd_create");
+  size_t done = 0;
+  while (done < secret.size()) {
+    const ssize_t n = ::write(fd.get(), secret.data() + done, secret.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Error::from_errno(n < 0 ? errno : EIO, "writing a disk secret");
+    done += static_cast<size_t>(n);
+  }
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    return Error::from_errno(errno, "sealing a disk secret");
+  if (::lseek(fd.get(), 0, SEEK_SET) != 0) return Error::from_errno(errno, "lseek");
+  return fd;
+}
+
+Result<std::vector<UniqueFd>> ManagerImpl::attach_disk_secrets(const xml::Domain& domain,
+                                                               LaunchPlan& plan) const {
+  std::vector<UniqueFd> fds;
+  for (size_t i = 0; i < plan.settings.disks.size(); ++i) {
+    const xml::Disk& disk = domain.devices.disks[plan.disk_index[i]];
+    if (!disk.encryption) continue;
+    const std::string where = "disk " + disk.target_dev + ": ";
+    if (disk.encryption->format != "luks") {
+      return Error(ErrorKind::kUnsupported, "unsupported configuration: " + where +
+                                                "encryption format '" + disk.encryption->format +
+                                                "' is not supported (only luks)");
+    }
+    if (!disk.encryption->secret_uuid && !disk.encryption->secret_usage) {
+      return Error(ErrorKind::kInvalidArgument,
+                   where + "<encryption format='luks'> needs a <secret type='passphrase'>");
+    }
+    if (!options_.disk_secret) {
+      return Error(ErrorKind::kUnsupported, "unsupported configuration: " + where +
+                                                "encrypted disks need the daemon's "
+                                                "secret driver");
+    }
+    auto secret = options_.disk_secret(*disk.encryption, disk.source.value_or(""));
+    if (!secret.ok()) return Error(secret.error().kind(), where + secret.error().message());
+    AMBER_TRY_ASSIGN(UniqueFd fd, secret_memfd(*secret));
+    plan.settings.disks[i].secret_fd = kFirstInheritedFd + static_cast<int>(fds.size());
+    fds.push_back(std::move(fd));
+  }
+  return fds;
+}
+
 Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
                                        const xml::Domain& domain, unsigned flags) {
   if (vmm_binary_.empty())
@@ -137,10 +187,15 @@ Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
   const std::string control = options_.run_dir + "/" + domain.uuid.to_string() + ".sock";
   AMBER_TRY_ASSIGN(xml::Domain resolved, resolve_volumes(domain));
   AMBER_TRY_ASSIGN(LaunchPlan plan, plan_launch(resolved, launch_context(resolved, control)));
+  AMBER_TRY_ASSIGN(std::vector<UniqueFd> secret_fds, attach_disk_secrets(resolved, plan));
   AMBER_TRY_ASSIGN(auto args, vmmctl::to_argv(plan.settings));
   AMBER_TRY(remove_file(control));
-  AMBER_TRY_ASSIGN(Process process, spawn_vmm({vmm_binary_, args, store_.log_path(domain.name),
-                                               store_.exit_path(domain.name)}));
+  SpawnRequest spawn{
+      vmm_binary_, args, store_.log_path(domain.name), store_.exit_path(domain.name), {}};
+  for (const UniqueFd& fd : secret_fds) spawn.inherit_fds.push_back(fd.get());
+  auto spawned = spawn_vmm(spawn);
+  secret_fds.clear();  // amber-vmm has its copies (and reads them at once)
+  AMBER_TRY_ASSIGN(Process process, std::move(spawned));
   const auto kill_it = [&](Process& p) {
     send_signal(p.pidfd.get(), SIGKILL);
     wait_exit(p.pidfd.get(), kKillTimeout);

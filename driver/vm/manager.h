@@ -30,6 +30,7 @@
 #include <variant>
 #include <vector>
 
+#include "block/crypto/cipher.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "xml/domain/domain.h"
@@ -50,6 +51,12 @@ struct ManagerOptions {
   std::function<Result<std::pair<std::string, std::string>>(const std::string& pool,
                                                             const std::string& volume)>
       resolve_volume;
+  // The passphrase of an encrypted disk: the value of the libvirt secret
+  // its <encryption><secret> names (by uuid or by usage), of usage type
+  // volume. Unset: encrypted disks are refused at start.
+  std::function<Result<block::crypto::SecretBytes>(const xml::DiskEncryption& encryption,
+                                                   const std::string& disk)>
+      disk_secret;
 };
 
 // What identifies a domain on the wire (remote_nonnull_domain).

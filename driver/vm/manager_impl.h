@@ -164,6 +164,10 @@ class ManagerImpl final : public Manager {
   xml::Domain live_view(const Entry& entry) const;  // under mutex_
   // DOMAIN with every type='volume' disk resolved to its file (lifecycle.cpp).
   Result<xml::Domain> resolve_volumes(const xml::Domain& domain) const;
+  // Fills secret-fd= of each encrypted disk in PLAN; the memfds returned
+  // are what amber-vmm inherits.
+  Result<std::vector<UniqueFd>> attach_disk_secrets(const xml::Domain& domain,
+                                                    LaunchPlan& plan) const;
 
   ManagerOptions options_;
   Store store_;

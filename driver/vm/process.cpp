@@ -55,7 +55,8 @@ size_t format_exit(char* out, const char* word, int value) {
 // The keeper: runs in the forked child of a multi-threaded daemon, so only
 // async-signal-safe calls. Never returns.
 [[noreturn]] void run_keeper(int null_fd, int log_fd, int pipe_fd, int go_fd, char* const* argv,
-                             char* const* envp, const char* marker, const char* marker_temp) {
+                             char* const* envp, const char* marker, const char* marker_temp,
+                             const int* inherit, int* moved, size_t inherit_count) {
   ::setsid();
   sigset_t none;
   sigemptyset(&none);
@@ -65,10 +66,19 @@ size_t format_exit(char* out, const char* word, int value) {
   ::signal(SIGHUP, SIG_IGN);
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);
+  // Inherited descriptors first go above everything the dup2s below can
+  // overwrite, then to their places from kFirstInheritedFd on.
+  for (size_t i = 0; i < inherit_count; ++i) {
+    moved[i] = ::fcntl(inherit[i], F_DUPFD, 256);
+    if (moved[i] < 0) ::_exit(126);
+  }
   if (::dup2(null_fd, 0) < 0 || ::dup2(log_fd, 1) < 0 || ::dup2(log_fd, 2) < 0 ||
       ::dup2(pipe_fd, 3) < 0 || ::dup2(go_fd, 4) < 0)
     ::_exit(126);
-  ::syscall(SYS_close_range, 5U, ~0U, 0U);
+  for (size_t i = 0; i < inherit_count; ++i) {
+    if (::dup2(moved[i], kFirstInheritedFd + static_cast<int>(i)) < 0) ::_exit(126);
+  }
+  ::syscall(SYS_close_range, static_cast<unsigned>(kFirstInheritedFd + inherit_count), ~0U, 0U);
   const pid_t vmm = ::fork();
   if (vmm == 0) {
     ::signal(SIGHUP, SIG_DFL);
@@ -82,6 +92,8 @@ size_t format_exit(char* out, const char* word, int value) {
     ::_exit(127);
   }
   const int32_t reported = vmm > 0 ? vmm : -errno;
+  // The keeper holds no secret while it waits for amber-vmm.
+  ::syscall(SYS_close_range, static_cast<unsigned>(kFirstInheritedFd), ~0U, 0U);
   [[maybe_unused]] ssize_t w = ::write(3, &reported, sizeof(reported));
   ::close(3);
   if (vmm < 0) ::_exit(1);
@@ -189,11 +201,15 @@ Result<Process> spawn_vmm(const SpawnRequest& request) {
   UniqueFd go_read(pipe_fds[0]);
   UniqueFd go_write(pipe_fds[1]);
 
+  if (request.inherit_fds.size() > kMaxInheritedFds)
+    return Error(ErrorKind::kInvalidArgument, "too many descriptors for amber-vmm");
+  std::vector<int> moved(request.inherit_fds.size() + 1, -1);
   const pid_t keeper = ::fork();
   if (keeper < 0) return Error::from_errno(errno, "fork");
   if (keeper == 0)
     run_keeper(null_fd.get(), log_fd.get(), write_end.get(), go_read.get(), argv.data(),
-               envp.data(), marker.c_str(), marker_temp.c_str());
+               envp.data(), marker.c_str(), marker_temp.c_str(), request.inherit_fds.data(),
+               moved.data(), request.inherit_fds.size());
   write_end.reset();
   go_read.reset();
   int32_t pid = 0;

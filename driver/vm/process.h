@@ -28,7 +28,16 @@ struct SpawnRequest {
   std::vector<std::string> args;  // without the program name
   std::string log_path;           // stdout and stderr, appended
   std::string exit_marker_path;   // written by the keeper
+  // Descriptors amber-vmm inherits as kFirstInheritedFd, +1, ... in this
+  // order (the disks' secret-fd=); the caller keeps ownership.
+  std::vector<int> inherit_fds;
 };
+
+// Where SpawnRequest::inherit_fds land in amber-vmm (0-2 stdio; 3 and 4
+// are the keeper's own pipes before exec).
+inline constexpr int kFirstInheritedFd = 5;
+// At most this many (one per disk is the only use).
+inline constexpr size_t kMaxInheritedFds = 64;
 
 struct Process {
   pid_t pid = 0;     // amber-vmm
