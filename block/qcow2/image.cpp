@@ -83,20 +83,9 @@ Result<void> Qcow2Image::init(unsigned depth) {
     }
   }
 
-  refcounts_ = std::make_unique<Refcounts>(*file_, cluster_bits_, header_.refcount_order);
-  if (read_only()) {
-    // Read-only: nothing allocates or frees, so the table is read when a
-    // refcount is first asked (metadata preallocation detection).
-    refcounts_->load_later(header_.refcount_table_offset, header_.refcount_table_clusters);
-  } else {
-    AMBER_TRY(refcounts_->load(header_.refcount_table_offset, header_.refcount_table_clusters));
-  }
-  refcounts_->is_reserved = [this](uint64_t c) { return reserved_cluster(c); };
-  refcounts_->on_table_moved = [this](uint64_t offset, uint32_t clusters) -> Result<void> {
-    header_.refcount_table_offset = offset;
-    header_.refcount_table_clusters = clusters;
-    return write_header_durably();
-  };
+  // Read-only: nothing allocates or frees, so the table is read when a
+  // refcount is first asked (metadata preallocation detection).
+  AMBER_TRY(install_refcounts(!read_only()));
 
   AMBER_TRY_ASSIGN(SnapshotTable snaps,
                    read_snapshot_table(*file_, header_.snapshots_offset, header_.nb_snapshots,
@@ -157,6 +146,23 @@ Result<void> Qcow2Image::init(unsigned depth) {
     AMBER_TRY(write_header());
     AMBER_TRY(file_->flush());
   }
+  return ok();
+}
+
+Result<void> Qcow2Image::install_refcounts(bool load_now) {
+  auto next = std::make_unique<Refcounts>(*file_, cluster_bits_, header_.refcount_order);
+  if (load_now) {
+    AMBER_TRY(next->load(header_.refcount_table_offset, header_.refcount_table_clusters));
+  } else {
+    next->load_later(header_.refcount_table_offset, header_.refcount_table_clusters);
+  }
+  next->is_reserved = [this](uint64_t c) { return reserved_cluster(c); };
+  next->on_table_moved = [this](uint64_t offset, uint32_t clusters) -> Result<void> {
+    header_.refcount_table_offset = offset;
+    header_.refcount_table_clusters = clusters;
+    return write_header_durably();
+  };
+  refcounts_ = std::move(next);
   return ok();
 }
 

@@ -120,6 +120,11 @@ class Qcow2Image final : public Image {
   // zeros (or unallocated, without a backing file). To v3: the v3 header
   // fields and the feature-name table. Flushed and durable on return.
   Result<void> amend_features(unsigned version, bool lazy_refcounts);
+  // refcount_order.cpp: qemu-img amend -o refcount_bits (v3 only): the
+  // refcount table and blocks rewritten with 2^order-bit entries, as QEMU's
+  // qcow2_change_refcount_order; refused (nothing changed but maybe leaked
+  // clusters freed again) when a refcount does not fit. Durable on return.
+  Result<void> change_refcount_order(uint32_t new_order);
 
   // Compressed cluster writes (qemu-img convert -c, qemu-io write -c;
   // compressed_write.cpp has QEMU's packing rules). `offset` is the start of
@@ -152,6 +157,9 @@ class Qcow2Image final : public Image {
  private:
   Qcow2Image(std::unique_ptr<io::File> file, const OpenOptions& options, Header header);
   Result<void> init(unsigned depth);
+  // Makes a Refcounts for the header's table and width the image's, wired
+  // to the header; loads the table now or on first use.
+  Result<void> install_refcounts(bool load_now);
 
   // image.cpp
   Result<void> write_header();

@@ -54,6 +54,8 @@ std::vector<SnapshotInfo> list_snapshots(Image& image);
 Result<void> make_empty(Image& image);
 // qemu-img amend -o compat=... / lazy_refcounts=... (Qcow2Image::amend_features).
 Result<void> amend_features(Image& image, unsigned version, bool lazy_refcounts);
+// qemu-img amend -o refcount_bits=N (Qcow2Image::change_refcount_order).
+Result<void> change_refcount_bits(Image& image, unsigned bits);
 // rebase's header change: backing file name as given (empty: none) and the
 // backing format extension. Durable on return.
 Result<void> set_backing_file(Image& image, const std::string& name,

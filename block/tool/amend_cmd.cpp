@@ -2,12 +2,15 @@
 // `amber-img amend`: qemu-img 7.2 amend for qcow2. -o takes the amend
 // options qemu's qcow2 driver lists (compat, lazy_refcounts, size,
 // refcount_bits, backing_file/backing_fmt, data_file, encrypt.*); Amber
-// applies compat (upgrade and downgrade), lazy_refcounts and size, keeps a
-// refcount_bits equal to the image's, and refuses the others by name.
+// applies compat (upgrade and downgrade), lazy_refcounts, size and
+// refcount_bits, takes backing_file/backing_fmt equal to the image's (as
+// qemu-img 7.2, which changes them only through rebase), and refuses the
+// others by name.
 // Options only for creation get qemu-img's "only supported for image
-// creation". Every option is validated before the image changes; the
-// changes then go in qemu's order: upgrade, lazy refcounts, size,
-// downgrade.
+// creation". Every option is parsed and checked before the image changes
+// (but for the backing file, refused where qemu-img refuses it); the
+// changes then go in qemu's order: upgrade, refcount width, (the backing
+// file refusal), lazy refcounts, size, downgrade.
 //
 // Thread-safety: one call from main().
 #include <getopt.h>
@@ -139,6 +142,8 @@ int run_amend(int argc, char** argv) {
   const unsigned old_version = version;
   const bool old_lazy = lazy;
   std::optional<uint64_t> new_size;
+  unsigned refcount_bits = info->qcow2->refcount_bits;
+  std::optional<std::string> backing_file, backing_fmt;
   for (const auto& kv : *list) {
     const std::string& k = kv.key;
     const std::string& v = kv.value;
@@ -163,12 +168,14 @@ int run_amend(int argc, char** argv) {
       new_size = *s;
     } else if (k == "refcount_bits") {
       auto bits = parse_number(v);
-      if (!bits.ok() || *bits == 0 || *bits > 64 || (*bits & (*bits - 1)) != 0)
+      if (!bits.ok()) return report_error("Parameter 'refcount_bits' expects a number");
+      if (*bits == 0 || *bits > 64 || (*bits & (*bits - 1)) != 0)
         return report_error("Refcount width must be a power of two and may not exceed 64 bits");
-      if (*bits != info->qcow2->refcount_bits)
-        return report_error("Changing the refcount width is not supported yet");
-    } else if (k == "backing_file" || k == "backing_fmt") {
-      return report_error("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
+      refcount_bits = static_cast<unsigned>(*bits);
+    } else if (k == "backing_file") {
+      backing_file = v;
+    } else if (k == "backing_fmt") {
+      backing_fmt = v;
     } else if (k == "data_file" || k == "data_file_raw" || k.rfind("encrypt.", 0) == 0) {
       return report_error("Option '" + k + "' is not supported yet");
     } else if (create_only(k)) {
@@ -183,6 +190,18 @@ int run_amend(int argc, char** argv) {
         "Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 "
         "or greater)");
   if (version < 3) lazy = false;
+  if (refcount_bits != info->qcow2->refcount_bits && version < 3 && refcount_bits != 16)
+    return report_error(
+        "Refcount widths other than 16 bits require compatibility level 1.1 or above (use "
+        "compat=1.1 or greater)");
+  // qemu-img 7.2 takes backing_file / backing_fmt only as they are (both
+  // compared, an absent one with none in the image); rebase changes them.
+  auto same_as = [](const std::optional<std::string>& given, const std::string& stored) {
+    return given ? !stored.empty() && *given == stored : stored.empty();
+  };
+  const bool backing_refused =
+      (backing_file || backing_fmt) && (!same_as(backing_file, info->backing_filename) ||
+                                        !same_as(backing_fmt, info->backing_format));
 
   ProgressMeter meter(progress);
   meter.print(0);
@@ -197,6 +216,15 @@ int run_amend(int argc, char** argv) {
     if (auto r = qcow2::amend_features(image, 3, false); !r.ok()) return fail(r.error());
     meter.print(50);
     meter.print(100);
+  }
+  if (refcount_bits != info->qcow2->refcount_bits) {
+    if (auto r = qcow2::change_refcount_bits(image, refcount_bits); !r.ok()) return fail(r.error());
+  }
+  // As in qemu-img, the upgrade and the new width stay when this refuses.
+  if (backing_refused) {
+    (void)image.close();
+    meter.end();
+    return report_error("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
   }
   if (version == 3 && lazy != (version > old_version ? false : old_lazy)) {
     if (auto r = qcow2::amend_features(image, 3, lazy); !r.ok()) return fail(r.error());

@@ -28,7 +28,12 @@ CASES = [
     (["extended_l2=on"], "compat=0.10"), (["refcount_bits=8"], "compat=0.10"),
     (["compression_type=zstd"], "compat=0.10"), ([], "lazy_refcounts=maybe"), ([], "size=1x"),
     ([], "refcount_bits=3"), (["cluster_size=4k"], "compat=0.10"),
+    ([], "refcount_bits=abc"), ([], "refcount_bits=128"), (["compat=0.10"], "refcount_bits=8"),
+    (["refcount_bits=8"], "compat=0.10,refcount_bits=16"), (["compat=0.10"], "compat=1.1,refcount_bits=1"),
+    ([], "refcount_bits=8,lazy_refcounts=on,backing_file=zz"), ([], "backing_fmt=raw"),
+    ([], "backing_file="),
 ]
+REFCOUNT_WIDTHS = [1, 2, 4, 8, 16, 32, 64]
 WRITES = ["write -P 1 0 64k", "write -z 1M 64k", "write -P 2 2M 64k", "write -z 2M 64k"]
 
 
@@ -67,6 +72,62 @@ class AmendTest(bt.TempDirTest):
                 self.assertQemuCheckClean(a)
                 if amend.startswith("compat") and ra.rc == 0:
                     self.assertEqual(bt.file_bytes(a), bt.file_bytes(q), "bytes differ")
+
+    def test_refcount_bits_same_bytes_as_qemu_img(self):
+        # Every width to every other (small clusters: several refcount
+        # blocks and a growing table), byte-identical to qemu-img's file.
+        for frm in (1, 16, 64):
+            for to in REFCOUNT_WIDTHS:
+                if to == frm:
+                    continue
+                with self.subTest(frm=frm, to=to):
+                    opts = ["refcount_bits=%d" % frm, "cluster_size=512"]
+                    q = self.make("rq%d_%d.qcow2" % (frm, to), opts)
+                    a = self.make("ra%d_%d.qcow2" % (frm, to), opts)
+                    before = self.path("rb%d_%d.raw" % (frm, to))
+                    bt.qemu_img("convert", "-O", "raw", a, before, check=True)
+                    rq = bt.qemu_img("amend", "-o", "refcount_bits=%d" % to, q)
+                    ra = bt.amber_img("amend", "-o", "refcount_bits=%d" % to, a)
+                    self.assertEqual((ra.rc, rq.rc), (0, 0), ra.describe())
+                    self.assertQemuCheckClean(a)
+                    info = json.loads(bt.qemu_img("info", "--output=json", a, check=True).out)
+                    self.assertEqual(info["format-specific"]["data"]["refcount-bits"], to)
+                    self.assertEqual(bt.file_bytes(a), bt.file_bytes(q), "bytes differ")
+                    self.assertEqual(bt.qemu_img("compare", "-f", "raw", "-F", "qcow2", before, a).rc, 0)
+
+    def test_refcount_bits_too_narrow_for_snapshot(self):
+        a = self.make("snap.qcow2", [])
+        bt.qemu_img("snapshot", "-c", "s1", a, check=True)
+        before = bt.file_bytes(a)
+        q = self.path("snapq.qcow2")
+        with open(q, "wb") as f:
+            f.write(before)
+        rq = bt.qemu_img("amend", "-o", "refcount_bits=1", q)
+        ra = bt.amber_img("amend", "-o", "refcount_bits=1", a)
+        self.assertEqual((ra.rc, rq.rc), (1, 1))
+        self.assertIn("Cannot decrease refcount entry width to 1 bits", ra.err)
+        self.assertEqual(ra.err.replace("amber-img", "qemu-img"), rq.err)
+        self.assertEqual(bt.file_bytes(a), before)
+        r = bt.amber_img("amend", "-o", "refcount_bits=2", a)
+        self.assertEqual(r.rc, 0, r.describe())
+        self.assertQemuCheckClean(a)
+
+    def test_backing_file_unchanged_only(self):
+        self.make("base.qcow2", [])
+        for amend, ok in (("backing_file=base.qcow2,backing_fmt=qcow2", True),
+                          ("backing_file=base.qcow2", False), ("backing_fmt=qcow2", False),
+                          ("backing_file=other.qcow2,backing_fmt=qcow2", False),
+                          ("backing_file=base.qcow2,backing_fmt=raw", False)):
+            with self.subTest(amend=amend):
+                top = self.make("top-%d.qcow2" % len(amend), [], backing="base.qcow2")
+                q = self.make("topq-%d.qcow2" % len(amend), [], backing="base.qcow2")
+                before = bt.file_bytes(top)
+                rq = bt.qemu_img("amend", "-o", amend, q)
+                ra = bt.amber_img("amend", "-o", amend, top)
+                self.assertEqual(ra.rc, 0 if ok else 1, ra.describe())
+                self.assertEqual(ra.rc, rq.rc)
+                self.assertEqual(ra.err.replace("amber-img", "qemu-img"), rq.err)
+                self.assertEqual(bt.file_bytes(top), before)
 
     def test_downgrade_overlay_keeps_zeros(self):
         base = self.make("base.qcow2", [])
