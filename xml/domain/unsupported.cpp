@@ -184,8 +184,8 @@ std::vector<Rule> make_rules() {
   };
   for (auto [name, reason] : devices)
     rules.push_back(element(std::string("/domain/devices/") + name, reason));
-  for (const char* name : {"shareable", "transient", "iotune", "auth", "geometry",
-                           "blockio", "wwn", "vendor", "product", "mirror"}) {
+  for (const char* name : {"shareable", "transient", "iotune", "auth", "geometry", "blockio", "wwn",
+                           "vendor", "product", "mirror"}) {
     rules.push_back(element(std::string("/domain/devices/disk/") + name,
                             std::string("disk <") + name + "> is not supported yet"));
   }
