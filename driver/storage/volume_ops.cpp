@@ -194,6 +194,12 @@ Result<void> clone_volume_file(const std::string& path, const xml::StorageVolume
 }
 
 Result<void> resize_volume_file(const VolumeState& volume, uint64_t capacity, unsigned flags) {
+  if (!volume.encryption.empty() && volume.format == "raw") {
+    // Resizing the file would move the payload's end behind LUKS's back.
+    return Error(ErrorKind::kUnsupported,
+                 "unsupported configuration: resizing the raw LUKS volume '" + volume.name +
+                     "' is not supported yet");
+  }
   AMBER_TRY_ASSIGN(block::ImageFormat format,
                    volume_format(volume.format, block::ImageFormat::kRaw));
   if (flags & VIR_STORAGE_VOL_RESIZE_DELTA) {

@@ -137,6 +137,8 @@ def volumes(daemon, tmp, pool):
             "vol-dumpxml of the raw LUKS volume:\n" + dump)
     a.check("<capacity unit='bytes'>16777216</capacity>" in dump,
             "the raw LUKS volume's capacity is not its payload:\n" + dump)
+    refused(daemon, "resizing the raw LUKS volume", "vol-resize", "--pool", "p1", "enc.img", "32M")
+    a.check(os.path.getsize(raw) < 32 << 20, "the refused resize changed the raw LUKS file")
     a.log("raw luks volume: qemu-img and qemu-io agree")
 
     # Refusals: nothing is left behind.
