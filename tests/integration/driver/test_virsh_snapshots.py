@@ -9,7 +9,9 @@ showing both, snapshot-revert to s1 with the data checked, `qemu-img
 check` clean, a restart keeping the metadata and the current snapshot,
 hostile and unsupported requests refused, snapshot-delete --children,
 undefine refused with snapshots and done with --snapshots-metadata.
-Usage: test_virsh_snapshots.py PATH/TO/virtamberd  (run by /usr/bin/python3)"""
+With amber-vmm and the boot probe given: a running domain's
+snapshot-create is refused, nothing written to its disk.
+Usage: test_virsh_snapshots.py VIRTAMBERD [AMBER_VMM BOOT_BIN]  (run by /usr/bin/python3)"""
 import os
 import sys
 
@@ -18,6 +20,7 @@ import amberd  # noqa: E402
 from amberd import check, log  # noqa: E402
 
 DAEMON = sys.argv[1]
+VMM, BOOT_BIN = (sys.argv[2:4] + [None, None])[:2]
 
 DOMAIN_XML = """<domain type='kvm'>
   <name>snapdom</name>
@@ -174,6 +177,47 @@ def test():
         out = amberd.run(["qemu-img", "snapshot", "-l", disk])
         check("s3" in out.stdout, "the qcow2 snapshot should stay: " + out.stdout)
         log("snapshots ok")
+    finally:
+        daemon.stop()
+    if VMM:
+        running_refused(tmp)
+
+
+def running_refused(tmp):
+    """A snapshot of a running domain (its disk held by amber-vmm) is
+    refused with a clear message, and the qcow2 gets no snapshot."""
+    raw = os.path.join(tmp, "probe.raw")
+    disk = os.path.join(tmp, "run.qcow2")
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    amberd.run([sys.executable, os.path.join(root, "guest", "bootsector", "mkdisk.py"), BOOT_BIN,
+                raw, "2", "--stay"], check_rc=True)
+    amberd.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk], check_rc=True)
+    xml_path = os.path.join(tmp, "run.xml")
+    with open(xml_path, "w") as f:
+        f.write(DOMAIN_XML.replace("snapdom", "rundom").replace("""    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='%s'/>
+      <target dev='vdb' bus='virtio'/>
+    </disk>
+""", "") % disk)
+    daemon = amberd.Daemon(DAEMON, VMM, tmp)
+    try:
+        v = daemon.virsh
+        check(v("define", xml_path).returncode == 0, "define rundom")
+        out = v("start", "rundom")
+        check(out.returncode == 0, "start rundom: " + out.stderr + daemon.log_text())
+        check(daemon.domstate("rundom") == "running", "rundom is not running")
+        out = v("snapshot-create-as", "rundom", "live")
+        check(out.returncode != 0 and "of a running domain is not supported yet" in out.stderr,
+              "a running domain's snapshot was not refused: " + out.stdout + out.stderr)
+        out = v("snapshot-list", "rundom", "--name")
+        check(out.returncode == 0 and "live" not in out.stdout, "snapshot-list: " + out.stdout)
+        v("destroy", "rundom")
+        out = amberd.run(["qemu-img", "snapshot", "-l", disk])
+        check(out.returncode == 0 and "live" not in out.stdout,
+              "the refused snapshot reached the qcow2: " + out.stdout)
+        check(v("undefine", "rundom").returncode == 0, "undefine rundom")
+        log("running domain: snapshot-create refused, disk untouched")
     finally:
         daemon.stop()
 
