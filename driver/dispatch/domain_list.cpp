@@ -6,6 +6,7 @@
 
 #include "driver/dispatch/domain.h"
 #include "driver/protocol/limits.h"
+#include "driver/snapshot/service.h"
 
 namespace amber::driver::dispatch {
 
@@ -156,7 +157,10 @@ Result<void> list_all_domains(Connection& connection, XdrReader& args, XdrWriter
   AMBER_TRY(arg_end(args, "CONNECT_LIST_ALL_DOMAINS"));
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
   std::vector<vm::DomainRef> domains;
-  for (const auto& summary : manager->list()) {
+  snapshot::Service* snapshots = connection.daemon->snapshots;
+  for (auto summary : manager->list()) {
+    // The snapshot metadata lives beside the manager (snapshot::Store).
+    if (snapshots != nullptr) summary.snapshot_count = snapshots->store().count(summary.ref.name);
     if (matches_list_flags(summary, flags)) domains.push_back(summary.ref);
   }
   if (domains.size() > protocol::kDomainListMax) {

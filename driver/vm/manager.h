@@ -75,7 +75,7 @@ struct DomainSummary {
   bool persistent = false;
   bool autostart = false;
   bool has_managed_save = false;  // always false today
-  size_t snapshot_count = 0;      // always 0 today
+  size_t snapshot_count = 0;      // filled by the dispatcher from snapshot::Store
 };
 
 struct DomainInfo {  // virDomainInfo

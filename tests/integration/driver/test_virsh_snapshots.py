@@ -80,6 +80,8 @@ def test():
         check(v("snapshot-list", "snapdom", "--name").stdout.strip() == "",
               "a refused snapshot left metadata")
 
+        listed = v("list", "--all", "--name", "--without-snapshot").stdout.split()
+        check("snapdom" in listed, "--without-snapshot before s1: %s" % listed)
         qemu_io(disk, "write -P 0x11 0 64k")
         out = v("snapshot-create-as", "snapdom", "s1", "first", "--diskspec", "vdb,snapshot=no")
         check(out.returncode == 0 and "Domain snapshot s1 created" in out.stdout,
@@ -91,6 +93,10 @@ def test():
         out = amberd.run(["qemu-img", "snapshot", "-l", disk])
         names = [line.split()[1] for line in out.stdout.splitlines()[2:] if line.split()]
         check(names == ["s1", "s2"], "qemu-img snapshot -l: " + out.stdout)
+        with_snap = v("list", "--all", "--name", "--with-snapshot").stdout.split()
+        without = v("list", "--all", "--name", "--without-snapshot").stdout.split()
+        check("snapdom" in with_snap and "snapdom" not in without,
+              "list --with-snapshot %s / --without-snapshot %s" % (with_snap, without))
 
         out = v("snapshot-list", "snapdom", "--parent")
         rows = {l.split()[0]: l.split() for l in out.stdout.splitlines()[2:] if l.strip()}
