@@ -19,6 +19,7 @@
 #include "block/image.h"
 #include "block/qcow2/qcow2.h"
 #include "block/tool/command.h"
+#include "block/tool/image_args.h"
 #include "block/tool/progress.h"
 
 namespace amber::block::tool {
@@ -34,7 +35,8 @@ int run_commit(int argc, char** argv) {
                                  {"image-opts", no_argument, nullptr, 'I'},
                                  {nullptr, 0, nullptr, 0}};
   std::string format, cache = "writeback", base_name;
-  bool quiet = false, progress = false, drop = false;
+  bool quiet = false, progress = false, drop = false, image_opts = false;
+  Secrets secrets;
   reset_getopt();
   int c;
   while ((c = getopt_long(argc, argv, ":f:ht:b:dpqr:", kLong, nullptr)) != -1) {
@@ -71,19 +73,22 @@ int run_commit(int argc, char** argv) {
         std::fputs(usage_text().c_str(), stdout);
         return 0;
       case 'O':
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       case 'I':
-        return report_error("--image-opts and --object are not supported");
+        image_opts = true;
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
   }
   if (quiet) progress = false;
   if (int status = check_single_image_args(argc); status != 0) return status;
-  const std::string name = argv[optind];
   auto mode = io::parse_cache_mode(cache);
   if (!mode.ok()) return report_error("Invalid cache option: " + cache);
-  auto fmt = parse_format_option(format, name);
-  if (!fmt.ok()) return report_error(fmt.error().context());
+  auto ref = resolve_image(argv[optind], image_opts, format, secrets);
+  if (!ref.ok()) return report_error(ref.error());
+  const std::string name = ref->name;
 
   // The top is opened with its own locks (no other writer while the copy
   // runs, and none running now), its backing chain sharing everything so
@@ -91,11 +96,11 @@ int run_commit(int argc, char** argv) {
   // with the base's own locks (refused while another process uses it).
   // The copy reads from the chain only what lies above the base.
   OpenOptions o;
-  o.format = *fmt;
+  apply(*ref, o);
   o.access = drop ? io::Access::kReadOnly : io::Access::kReadWrite;
   o.cache = *mode;
   o.share_backing_writers = true;
-  auto opened = open_image(host_path(name), o);
+  auto opened = open_image(ref->path, o);
   if (!opened.ok())
     return report_error("Could not open '" + name + "': " + error_text(opened.error()));
   Image& top = **opened;
@@ -116,6 +121,7 @@ int run_commit(int argc, char** argv) {
   bo.access = io::Access::kReadWrite;
   bo.cache = *mode;
   bo.backing = BackingMode::kNone;  // only its own clusters are written
+  bo.passphrase = ref->passphrase;  // one passphrase per chain, as for the open above
   auto base_opened = open_image(base_view->filename(), bo);
   if (!base_opened.ok())
     return report_error("Could not open '" + base_view->filename() +

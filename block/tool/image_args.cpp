@@ -2,6 +2,7 @@
 // --object secret,... and --image-opts parsing (see image_args.h).
 #include "block/tool/image_args.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 
@@ -95,7 +96,18 @@ Result<ImageRef> resolve_image(const std::string& arg, bool image_opts, const st
   if (!format.empty()) return invalid("--image-opts and --format are mutually exclusive");
   AMBER_TRY_ASSIGN(std::vector<KeyValue> list, parse_option_list(arg));
   std::string driver, key_secret_key, key_secret;
+  std::vector<std::string> backing_secrets;  // backing.[backing.]...(encrypt.)key-secret
   for (const KeyValue& kv : list) {
+    std::string_view key = kv.key;
+    bool below = false;
+    while (key.starts_with("backing.")) {
+      key.remove_prefix(8);
+      below = true;
+    }
+    if (below && (key == "encrypt.key-secret" || key == "key-secret")) {
+      backing_secrets.push_back(kv.value);
+      continue;
+    }
     if (kv.key == "driver") {
       driver = kv.value;
     } else if (kv.key == "file.filename" || kv.key == "file") {
@@ -129,6 +141,22 @@ Result<ImageRef> resolve_image(const std::string& arg, bool image_opts, const st
       return invalid("Invalid parameter '" + key_secret_key + "'");
     if (use == SecretUse::kUnlock) {
       AMBER_TRY_ASSIGN(ref.passphrase, secrets.find(key_secret));
+    }
+  }
+  // The engine opens a chain with one passphrase: the backing levels'
+  // secrets must hold the same value (or be the only one given).
+  if (use == SecretUse::kUnlock) {
+    for (const std::string& id : backing_secrets) {
+      AMBER_TRY_ASSIGN(Passphrase value, secrets.find(id));
+      if (!ref.passphrase) {
+        ref.passphrase = value;
+      } else if (ref.passphrase->size() != value->size() ||
+                 !std::equal(value->data(), value->data() + value->size(),
+                             ref.passphrase->data())) {
+        return Error(ErrorKind::kUnsupported,
+                     "backing files with a passphrase different from the image's are not "
+                     "supported yet");
+      }
     }
   }
   return ref;

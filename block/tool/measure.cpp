@@ -23,6 +23,7 @@
 #include "block/image.h"
 #include "block/tool/command.h"
 #include "block/tool/create.h"
+#include "block/tool/image_args.h"
 #include "block/tool/options.h"
 
 namespace amber::block::tool {
@@ -114,6 +115,8 @@ int run_measure(int argc, char** argv) {
                                  {"force-share", no_argument, nullptr, 'U'},
                                  {nullptr, 0, nullptr, 0}};
   MeasureArgs a;
+  bool image_opts = false;
+  Secrets secrets;
   reset_getopt();
   int c;
   while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", kLong, nullptr)) != -1) {
@@ -146,8 +149,11 @@ int run_measure(int argc, char** argv) {
         break;
       }
       case 'I':
+        image_opts = true;
+        break;
       case 'J':
-        return report_error("--image-opts and --object are not supported");
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
@@ -156,7 +162,7 @@ int run_measure(int argc, char** argv) {
   if (argc - optind == 1) a.filename = argv[optind];
   if (a.output != "human" && a.output != "json")
     return report_error("--output must be used with human or json as argument.");
-  if (a.filename.empty() && !a.format.empty())
+  if (a.filename.empty() && (!a.format.empty() || image_opts))
     return report_error("--image-opts, -f, and -l require a filename argument.");
   if (!a.filename.empty() && a.size)
     return report_error("--size N cannot be used together with a filename.");
@@ -165,14 +171,14 @@ int run_measure(int argc, char** argv) {
 
   std::unique_ptr<Image> input;
   if (!a.filename.empty()) {
-    auto fmt = parse_format_option(a.format, a.filename);
-    if (!fmt.ok()) return report_error(fmt.error().context());
+    auto ref = resolve_image(a.filename, image_opts, a.format, secrets);
+    if (!ref.ok()) return report_error(ref.error());
     OpenOptions o;
-    o.format = *fmt;
+    apply(*ref, o);
     o.sharing = a.force_share ? Sharing::kForceShare : Sharing::kExclusiveWriter;
-    auto opened = open_image(host_path(a.filename), o);
+    auto opened = open_image(ref->path, o);
     if (!opened.ok())
-      return report_error("Could not open '" + a.filename + "': " + error_text(opened.error()));
+      return report_error("Could not open '" + ref->name + "': " + error_text(opened.error()));
     input = std::move(*opened);
   }
 

@@ -29,6 +29,7 @@
 #include "block/open_file.h"
 #include "block/qcow2/qcow2.h"
 #include "block/tool/command.h"
+#include "block/tool/image_args.h"
 #include "block/tool/progress.h"
 
 namespace amber::block::tool {
@@ -54,7 +55,8 @@ struct RebaseArgs {
   std::string format, cache = "writeback", src_cache = "writeback";
   std::string backing, backing_format;
   bool have_backing = false, unsafe = false, quiet = false, progress = false;
-  bool force_share = false;
+  bool force_share = false, image_opts = false;
+  Secrets secrets;
 };
 
 int parse_args(int argc, char** argv, RebaseArgs& a) {
@@ -99,8 +101,11 @@ int parse_args(int argc, char** argv, RebaseArgs& a) {
         a.force_share = true;
         break;
       case 'O':
+        if (auto r = a.secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       case 'I':
-        return report_error("--image-opts and --object are not supported");
+        a.image_opts = true;
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
@@ -156,13 +161,13 @@ Result<void> copy_differences(Image& top, Image* fresh, std::optional<unsigned> 
 int run_rebase(int argc, char** argv) {
   RebaseArgs a;
   if (int status = parse_args(argc, argv, a); status != 0) return status < 0 ? 0 : status;
-  const std::string name = argv[optind];
   auto mode = io::parse_cache_mode(a.cache);
   if (!mode.ok()) return report_error("Invalid cache option: " + a.cache);
   auto src_mode = io::parse_cache_mode(a.src_cache);
   if (!src_mode.ok()) return report_error("Invalid source cache option: " + a.src_cache);
-  auto fmt = parse_format_option(a.format, name);
-  if (!fmt.ok()) return report_error(fmt.error().context());
+  auto ref = resolve_image(argv[optind], a.image_opts, a.format, a.secrets);
+  if (!ref.ok()) return report_error(ref.error());
+  const std::string name = ref->name;
   std::optional<ImageFormat> backing_fmt;
   if (!a.backing_format.empty()) {
     auto parsed = parse_format(a.backing_format);
@@ -171,12 +176,12 @@ int run_rebase(int argc, char** argv) {
   }
 
   OpenOptions o;
-  o.format = *fmt;
+  apply(*ref, o);
   o.access = io::Access::kReadWrite;
   o.cache = *mode;
   o.sharing = a.force_share ? Sharing::kForceShare : Sharing::kExclusiveWriter;
   o.backing = a.unsafe ? BackingMode::kNone : BackingMode::kOpen;
-  const std::string path = host_path(name);
+  const std::string path = ref->path;
   auto opened = open_image(path, o);
   if (!opened.ok())
     return report_error("Could not open '" + name + "': " + error_text(opened.error()));
@@ -199,6 +204,7 @@ int run_rebase(int argc, char** argv) {
       bo.format = backing_fmt;
       bo.access = io::Access::kReadOnly;
       bo.cache = *src_mode;
+      bo.passphrase = ref->passphrase;  // one passphrase per chain
       auto b = open_image(resolved, bo);
       if (!b.ok()) {
         meter.end();

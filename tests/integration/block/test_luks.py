@@ -199,6 +199,47 @@ class LuksTest(bt.TempDirTest):
 
     # ---- info ----------------------------------------------------------------
 
+    def test_commit_rebase_measure_take_image_opts(self):
+        """commit, rebase and measure take --object / --image-opts as
+        qemu-img 7.2 does: an encrypted chain committed and rebased by
+        amber-img reads back through qemu-io; measure prints what qemu-img
+        prints."""
+        base = self.qemu_create("base.qcow2", "qcow2")
+        top = self.path("top.qcow2")
+        r = bt.qemu_img("create", "-q", "-f", "qcow2", "--object", SECRET, "-b", base, "-F",
+                        "qcow2", "-o", create_opts("qcow2"), top)
+        self.assertEqual(r.rc, 0, r.describe())
+        chain = opts(top, "qcow2") + ",backing.encrypt.key-secret=sec0"
+        r = bt.run([bt.tool("QEMU_IO"), "--object", SECRET, "--image-opts", "-c",
+                    "write -P 90 1M 1M", chain])
+        self.assertEqual(r.rc, 0, r.describe())
+        for tool in (bt.qemu_img, bt.amber_img):
+            q = tool("measure", "--object", SECRET, "--image-opts", chain, "-O", "qcow2")
+            self.assertEqual(q.rc, 0, q.describe())
+            if tool is bt.qemu_img:
+                expected = q.out
+        self.assertEqual(q.out, expected)
+        r = self.amber("commit", "--object", SECRET, "--image-opts", chain)
+        self.assertIn("Image committed.", r.out)
+        self.qemu_io(base, "qcow2", ["read -P 90 1M 1M", "read -P 0 0 1M"])
+        self.qemu_check_clean(base, "qcow2")
+        other = self.qemu_create("other.qcow2", "qcow2")
+        r = bt.run([bt.tool("QEMU_IO"), "--object", SECRET, "--image-opts", "-c",
+                    "write -P 91 4M 64k", opts(top, "qcow2") + ",backing.encrypt.key-secret=sec0"])
+        self.assertEqual(r.rc, 0, r.describe())
+        self.amber("rebase", "--object", SECRET, "--image-opts", chain, "-b", other, "-F", "qcow2")
+        info = bt.qemu_img("info", "-U", top)
+        self.assertIn("backing file: " + other, info.out)
+        r = bt.run([bt.tool("QEMU_IO"), "--object", SECRET, "--image-opts", "-c",
+                    "read -P 90 1M 1M", "-c", "read -P 91 4M 64k",
+                    opts(top, "qcow2") + ",backing.encrypt.key-secret=sec0"])
+        self.assertEqual(r.rc, 0, r.describe())
+        self.assertNotIn("fail", r.out.lower(), r.describe())
+        for cmd in (("commit",), ("rebase", "-b", other, "-F", "qcow2"), ("measure", "-O", "qcow2")):
+            q = bt.qemu_img(*cmd, "-f", "qcow2", "--image-opts", opts(top, "qcow2"))
+            a = bt.amber_img(*cmd, "-f", "qcow2", "--image-opts", opts(top, "qcow2"))
+            self.assertEqual((a.rc, a.err.replace("amber-img", "qemu-img")), (q.rc, q.err), cmd)
+
     def test_info_matches_qemu_img(self):
         for fmt in ("qcow2", "luks"):
             for img in (self.qemu_create("iq." + fmt, fmt), self.amber_create("ia." + fmt, fmt)):
