@@ -21,6 +21,10 @@ struct EncryptOptions {
   crypto::CipherSpec cipher;  // aes-256 xts plain64 by default, as QEMU
   crypto::HashAlg hash = crypto::HashAlg::kSha256;
   uint64_t iter_time_ms = 2000;
+  // qcow2's legacy AES (crypt_method 1, encrypt.format=aes or the old
+  // encryption=on): no header, the key is the passphrase; the LUKS fields
+  // above are then unused.
+  bool legacy_aes = false;
 };
 
 struct CreateOptions {

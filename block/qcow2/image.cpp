@@ -416,6 +416,15 @@ Result<void> Qcow2Image::set_up_encryption(const EncryptOptions& options) {
   if (!options.passphrase)
     return Error(ErrorKind::kInvalidArgument,
                  "Parameter 'encrypt.key-secret' is required for cipher");
+  if (options.legacy_aes) {
+    {
+      std::unique_lock meta(meta_);
+      header_.crypt_method = 1;
+      AMBER_TRY(write_header_durably());
+    }
+    // A new image holds no data yet; it is reopened with its key to write.
+    return ok();
+  }
   crypto::LuksCreateOptions lo;
   lo.params.cipher = options.cipher;
   lo.params.hash = options.hash;

@@ -54,17 +54,27 @@ Specify the target filename to include those options.
 const char* const kLuksKeys[] = {"key-secret",     "cipher-alg", "cipher-mode", "ivgen-alg",
                                  "ivgen-hash-alg", "hash-alg",   "iter-time"};
 
-const char* const kQcow2Keys[] = {"backing_file",       "backing_fmt",
-                                  "cluster_size",       "compat",
-                                  "compression_type",   "extended_l2",
-                                  "lazy_refcounts",     "preallocation",
-                                  "refcount_bits",      "size",
-                                  "encrypt.format",     "encrypt.key-secret",
-                                  "encrypt.cipher-alg", "encrypt.cipher-mode",
-                                  "encrypt.ivgen-alg",  "encrypt.ivgen-hash-alg",
-                                  "encrypt.hash-alg",   "encrypt.iter-time"};
+const char* const kQcow2Keys[] = {"backing_file",
+                                  "backing_fmt",
+                                  "cluster_size",
+                                  "compat",
+                                  "compression_type",
+                                  "extended_l2",
+                                  "lazy_refcounts",
+                                  "preallocation",
+                                  "refcount_bits",
+                                  "size",
+                                  "encrypt.format",
+                                  "encrypt.key-secret",
+                                  "encryption",
+                                  "encrypt.cipher-alg",
+                                  "encrypt.cipher-mode",
+                                  "encrypt.ivgen-alg",
+                                  "encrypt.ivgen-hash-alg",
+                                  "encrypt.hash-alg",
+                                  "encrypt.iter-time"};
 // Keys qemu-img knows that Amber does not implement yet.
-const char* const kQcow2Unsupported[] = {"data_file", "data_file_raw", "encryption"};
+const char* const kQcow2Unsupported[] = {"data_file", "data_file_raw"};
 
 bool in_list(const std::string& key, std::span<const char* const> list) {
   for (const char* k : list)
@@ -256,13 +266,26 @@ Result<void> validate_after_formatting(const CreatePlan& plan) {
     return ok();
   }
   if (o.format != ImageFormat::kQcow2) return ok();
-  if (const auto* v = find_given(g, "encrypt.format")) {
-    if (*v == "aes")
-      return Error(ErrorKind::kUnsupported,
-                   "legacy qcow2 AES encryption (encrypt.format=aes) is not supported; use luks");
-    if (*v != "luks")
-      return invalid("Parameter 'encrypt.format' does not accept value '" + *v + "'");
+  const std::string* legacy = find_given(g, "encryption");
+  if (legacy != nullptr && *legacy != "on" && *legacy != "off")
+    return invalid("Parameter 'encryption' expects 'on' or 'off'");
+  if (legacy != nullptr && find_given(g, "encrypt.format") != nullptr)
+    return invalid("'encrypt.format' and its alias 'encryption' can't be used at the same time");
+  if (legacy != nullptr && *legacy == "on") {
+    // The deprecated spelling of encrypt.format=aes.
     AMBER_TRY_ASSIGN(o.encrypt, encrypt_options(plan, "encrypt."));
+    o.encrypt->legacy_aes = true;
+  } else if (const auto* v = find_given(g, "encrypt.format")) {
+    if (*v == "aes") {
+      // Read and written for existing images; qemu-img 7.2 still creates
+      // them (the system emulator refuses to run one), and so does Amber.
+      AMBER_TRY_ASSIGN(o.encrypt, encrypt_options(plan, "encrypt."));
+      o.encrypt->legacy_aes = true;
+    } else if (*v != "luks") {
+      return invalid("Parameter 'encrypt.format' does not accept value '" + *v + "'");
+    } else {
+      AMBER_TRY_ASSIGN(o.encrypt, encrypt_options(plan, "encrypt."));
+    }
   } else {
     for (const auto& kv : g)
       if (kv.key.rfind("encrypt.", 0) == 0)
@@ -348,6 +371,7 @@ std::string formatting_line(const std::string& filename, const CreatePlan& plan,
     return out;
   }
   put("encrypt.format", "");
+  put("encryption", "");
   for (const char* key : kLuksKeys) put(("encrypt." + std::string(key)).c_str(), "");
   put("cluster_size", "65536");
   put("extended_l2", "off");
