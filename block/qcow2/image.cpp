@@ -353,6 +353,7 @@ Result<ImageInfo> Qcow2Image::info() {
   q.extended_l2 = extended_;
   q.dirty = info.dirty;
   q.data_file = data_file_name_;
+  q.has_data_file = external_;
   q.data_file_raw = (header_.autoclear_features & kAutoclearDataFileRaw) != 0;
   q.compression_type = compression_ == Compression::kZstd ? "zstd" : "zlib";
   q.crypt_method = header_.crypt_method;
@@ -379,6 +380,10 @@ Result<void> Qcow2Image::open_data_file() {
   if (header_.version < 3)
     return Error(ErrorKind::kCorrupt,
                  "'" + file_->name() + "': external data file bit set in a version 2 image");
+  external_ = true;
+  if (ext != nullptr) data_file_name_.assign(ext->data.begin(), ext->data.end());
+  // qemu-img info shows the image without opening its data file.
+  if (options_.metadata_only) return ok();
   if (ext == nullptr || ext->data.empty())
     return Error(ErrorKind::kInvalidArgument, "'data-file' is required for this image");
   std::string name(ext->data.begin(), ext->data.end());
@@ -395,9 +400,8 @@ Result<void> Qcow2Image::open_data_file() {
   // the working directory, as in QEMU 7.2.
   OpenOptions o = options_;
   auto opened = open_host_file(name, o);
-  if (!opened.ok()) return std::move(opened).error().with_context("Could not open '" + name + "'");
+  if (!opened.ok()) return std::move(opened).error();
   data_file_ = std::move(*opened);
-  data_file_name_ = std::move(name);
   return ok();
 }
 

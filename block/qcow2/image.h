@@ -149,7 +149,7 @@ class Qcow2Image final : public Image {
   // file at host offset == guest offset and is not refcounted; the qcow2
   // file holds metadata only. The name is the header extension's, opened
   // as QEMU 7.2 opens it (relative to the working directory).
-  bool has_data_file() const { return data_file_ != nullptr; }
+  bool has_data_file() const { return external_; }
   const std::string& data_file_name() const { return data_file_name_; }
   // Formats a new LUKS area in free clusters after everything else and
   // points the header at it (create; the image must be fresh).
@@ -185,8 +185,7 @@ class Qcow2Image final : public Image {
   // Whether an L2 word (not compressed) maps a data cluster this image
   // owns alone; with a data file, COPIED says so (offset 0 is valid there).
   bool owns_data(uint64_t w0) const {
-    return data_file_ != nullptr && (w0 & (uint64_t{1} << 63)) != 0 &&
-           (w0 & (uint64_t{1} << 62)) == 0;
+    return external_ && (w0 & (uint64_t{1} << 63)) != 0 && (w0 & (uint64_t{1} << 62)) == 0;
   }
   // image.cpp: opens the LUKS area the FDE extension points to.
   Result<void> open_encryption();
@@ -344,6 +343,9 @@ class Qcow2Image final : public Image {
   std::unique_ptr<io::File> file_;
   std::unique_ptr<io::File> data_file_;  // external data file, when the image has one
   std::string data_file_name_;           // as the header extension stores it
+  // Incompatible bit 2 is set. Without data_file_ (info opens metadata
+  // only, as qemu-img info, which needs no data file) reads and writes fail.
+  bool external_ = false;
   OpenOptions options_;
   Header header_;
   std::unique_ptr<Image> backing_;

@@ -25,12 +25,12 @@ Result<void> Qcow2Image::classify(uint64_t w0, uint64_t w1, uint64_t guest_clust
   const L2Entry e = decode_l2_entry(w0, w1, cluster_bits_, extended_);
   if (e.kind == L2EntryKind::kCompressed) {
     if (extended_ && w1 != 0) return corrupt("is compressed but has a subcluster bitmap");
-    if (data_file_) return corrupt("is compressed in an image with an external data file");
+    if (external_) return corrupt("is compressed in an image with an external data file");
     m.kind = MapKind::kCompressed;
     return ok();
   }
   const uint64_t host = e.host_offset;
-  if (data_file_ != nullptr) {
+  if (external_) {
     // External data file: host offset 0 is valid there, and COPIED tells
     // an allocated cluster from an unallocated one (QEMU's rule); data is
     // not bounded by the qcow2 file's end.
@@ -223,6 +223,9 @@ Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
   if (encrypted() && cipher_ == nullptr)
     return Error(ErrorKind::kUnsupported,
                  "'" + file_->name() + "' was opened without its key (metadata only)");
+  if (external_ && !data_file_)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "' was opened without its data file (metadata only)");
   std::shared_lock rw(rw_);
   if (!sector_aligned(offset, length)) {
     return bounce_readv(offset, iov, [this](uint64_t at, std::span<const iovec> v) {
@@ -234,7 +237,7 @@ Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
 
 Result<bool> Qcow2Image::metadata_preallocated() {
   // The data file's clusters have no refcounts to count.
-  if (data_file_) return false;
+  if (external_) return false;
   const int known = metadata_prealloc_.load(std::memory_order_acquire);
   if (known >= 0) return known == 1;
   // QEMU's qcow2_detect_metadata_preallocation: count clusters with a

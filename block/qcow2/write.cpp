@@ -325,6 +325,9 @@ Result<void> Qcow2Image::writev(uint64_t offset, std::span<const iovec> iov) {
   if (encrypted() && cipher_ == nullptr)
     return Error(ErrorKind::kUnsupported,
                  "'" + file_->name() + "' was opened without its key (metadata only)");
+  if (external_ && !data_file_)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "' was opened without its data file (metadata only)");
   if (!sector_aligned(offset, length)) {
     // The read-modify-write of the partial sectors must not interleave
     // with another write of them: exclusive rw_ keeps every other request

@@ -158,10 +158,8 @@ Json qcow2_specific(const Qcow2Info& q) {
     m["bitmaps"] = std::move(list);
   }
   m["refcount-bits"] = uint64_t{q.refcount_bits};
-  if (!q.data_file.empty()) {
-    m["data-file"] = q.data_file;
-    m["data-file-raw"] = q.data_file_raw;
-  }
+  if (!q.data_file.empty()) m["data-file"] = q.data_file;
+  if (q.has_data_file) m["data-file-raw"] = q.data_file_raw;
   if (q.luks) m["encrypt"] = luks_specific(*q.luks, true);
   if (v3) {
     m["corrupt"] = q.corrupt;
