@@ -43,6 +43,11 @@ struct CreateOptions {
   unsigned refcount_bits = 16;
   CompressionType compression = CompressionType::kZlib;
   Preallocation preallocation = Preallocation::kOff;
+  // qcow2 external data file (data_file=, created raw at the virtual
+  // size; a relative name is relative to the working directory, as QEMU
+  // 7.2) and data_file_raw= (autoclear bit 1, metadata preallocation).
+  std::string data_file;
+  bool data_file_raw = false;
   // Encrypt with LUKS (qcow2 crypt_method 2; required for kLuks).
   std::optional<EncryptOptions> encrypt;
 };

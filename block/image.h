@@ -147,9 +147,11 @@ struct Qcow2Info {
   bool extended_l2 = false;
   bool dirty = false;
   std::string compression_type = "zlib";  // "zlib" or "zstd"
-  std::string data_file;
-  unsigned crypt_method = 0;     // 0 none, 1 aes, 2 luks
-  std::optional<LuksInfo> luks;  // crypt_method 2
+  std::string data_file;                  // external data file name, as stored
+  bool data_file_raw = false;             // autoclear bit 1
+  bool has_data_file = false;             // incompatible bit 2 (the name may be missing)
+  unsigned crypt_method = 0;              // 0 none, 1 aes, 2 luks
+  std::optional<LuksInfo> luks;           // crypt_method 2
   std::vector<BitmapInfo> bitmaps;
 };
 

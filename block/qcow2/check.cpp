@@ -306,10 +306,14 @@ Result<void> Checker::walk_l2(uint64_t l2_offset, TableKind kind) {
           if (next_contiguous != 0 && offset != next_contiguous) ++report_.fragmented_clusters;
           next_contiguous = offset + cs_;
         }
-        reference(offset, cs_);
+        // Clusters of an external data file have no refcounts.
+        if (!(header_.incompatible_features & kIncompatDataFile)) reference(offset, cs_);
         break;
       }
       case L2EntryKind::kUnallocated:
+        // Offset 0 with COPIED is data at 0 in an external data file.
+        if (active && (header_.incompatible_features & kIncompatDataFile) && e.copied)
+          ++report_.allocated_clusters;
         if (e.allocated_subclusters() != 0) {
           message("ERROR: Unallocated cluster has non-zero subcluster allocation map");
           ++refcount_counts_.corruptions;
@@ -512,6 +516,7 @@ Result<void> Checker::check_copied(StoredRefcounts& stored, Counts& counts) {
     for (uint64_t j = 0; j < table.size(); j += step) {
       const L2Entry e = decode_l2_entry(table[j], 0, header_.cluster_bits, extended);
       if (!e.has_host_cluster()) continue;
+      if (header_.incompatible_features & kIncompatDataFile) continue;  // not refcounted
       AMBER_TRY_ASSIGN(uint64_t data_count, stored.get(e.host_offset / cs_));
       if ((data_count == 1) == e.copied) continue;
       message(format_message("%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64,

@@ -64,6 +64,10 @@ Result<void> Qcow2Image::store_compressed(uint64_t offset, std::span<const uint8
   // QEMU does not write compressed clusters into encrypted images either.
   if (encrypted())
     return Error(ErrorKind::kUnsupported, "Compression is not supported with encryption");
+  // Nor into images with an external data file (QEMU: ENOTSUP).
+  if (data_file_)
+    return Error(ErrorKind::kUnsupported, "Compression is not supported with an external data file",
+                 ENOTSUP);
   if (offset % cluster_size_ != 0 || offset >= header_.size)
     return Error(ErrorKind::kInvalidArgument, "compressed write not at a cluster of the image",
                  EINVAL);
@@ -105,6 +109,10 @@ Result<void> Qcow2Image::store_compressed(uint64_t offset, std::span<const uint8
 }
 
 Result<void> Qcow2Image::write_compressed(uint64_t offset, std::span<const std::byte> data) {
+  // Nor into images with an external data file (QEMU: ENOTSUP).
+  if (data_file_)
+    return Error(ErrorKind::kUnsupported, "Compression is not supported with an external data file",
+                 ENOTSUP);
   if (offset % cluster_size_ != 0 || offset >= header_.size || data.empty() ||
       data.size() != std::min(cluster_size_, header_.size - offset))
     return Error(ErrorKind::kInvalidArgument, "compressed write is not one whole cluster", EINVAL);

@@ -93,6 +93,25 @@ Result<void> validate_create_options(const CreateOptions& o) {
   if (o.size && *o.size % kSectorSize != 0)
     return invalid("Image size must be a multiple of 512 bytes");
   if (o.size && *o.size > (uint64_t{1} << 62)) return invalid("Image size is too large");
+  if (o.data_file_raw && o.data_file.empty()) return invalid("data-file-raw requires data-file");
+  if (o.data_file_raw && !o.backing_file.empty())
+    return invalid("Backing file and data-file-raw cannot be used at the same time");
+  if (!o.data_file.empty()) {
+    if (o.version < 3)
+      return invalid(
+          "External data files are only supported with compatibility level 1.1 and above "
+          "(use version=v3 or greater)");
+    if (o.data_file.size() > kMaxDataFileName || o.data_file.find('\0') != std::string::npos)
+      return invalid("Data file name too long");
+    if (o.extended_l2 || o.encrypt)
+      return Error(ErrorKind::kUnsupported,
+                   "External data files with extended_l2 or encryption are not supported in "
+                   "amber-img");
+    if (o.preallocation != Preallocation::kOff && o.preallocation != Preallocation::kMetadata)
+      return Error(ErrorKind::kUnsupported,
+                   "Preallocation other than metadata is not supported with an external data "
+                   "file in amber-img");
+  }
   if (o.encrypt && !o.encrypt->passphrase)
     return invalid("Parameter 'encrypt.key-secret' is required for cipher");
   // Preallocated clusters would hold plain zeros, which do not decrypt to
@@ -129,6 +148,14 @@ Result<void> create_on_file(io::File& file, const CreateOptions& o,
   h.backing_file = o.backing_file;
   if (o.backing_format) h.backing_format = std::string(to_string(*o.backing_format));
 
+  if (!o.data_file.empty()) {
+    h.incompatible_features |= kIncompatDataFile;
+    if (o.data_file_raw) h.autoclear_features |= kAutoclearDataFileRaw;
+    RawExtension ext;
+    ext.type = kExtDataFile;
+    ext.data.assign(o.data_file.begin(), o.data_file.end());
+    h.other_extensions.push_back(std::move(ext));
+  }
   AMBER_TRY(file.truncate(0));
   AMBER_TRY_ASSIGN(std::vector<uint8_t> head, serialize_header(h));
   std::vector<uint8_t> clusters(3 * cs, 0);
@@ -143,7 +170,12 @@ Result<void> create_on_file(io::File& file, const CreateOptions& o,
   open_options.backing = BackingMode::kNone;
   AMBER_TRY_ASSIGN(auto image,
                    Qcow2Image::open(std::make_unique<BorrowedFile>(file), open_options, 0));
-  AMBER_TRY(image->resize(size, o.preallocation));
+  // data_file_raw: every guest cluster mapped to the data file (QEMU's
+  // metadata preallocation), so the raw file is the whole guest.
+  const Preallocation prealloc = o.data_file_raw && o.preallocation == Preallocation::kOff
+                                     ? Preallocation::kMetadata
+                                     : o.preallocation;
+  AMBER_TRY(image->resize(size, prealloc));
   if (o.encrypt) AMBER_TRY(image->set_up_encryption(*o.encrypt));
   AMBER_TRY(image->close());
   return file.flush();
@@ -164,6 +196,14 @@ Result<void> create(const std::string& path, const CreateOptions& options) {
     backing_size = (*backing)->size();
   }
   AMBER_TRY_ASSIGN(auto file, create_host_file(path));
+  if (!options.data_file.empty()) {
+    // As qemu-img: the data file is (re)created raw at the virtual size; an
+    // existing one is emptied first. Closed again before the image opens it.
+    const uint64_t size = options.size ? *options.size : backing_size.value_or(0);
+    AMBER_TRY_ASSIGN(auto data, create_host_file(options.data_file));
+    AMBER_TRY(data->truncate(size));
+    AMBER_TRY(data->flush());
+  }
   return create_on_file(*file, options, backing_size);
 }
 

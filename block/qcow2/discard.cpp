@@ -41,8 +41,9 @@ Result<void> Qcow2Image::unmap_cluster(uint64_t guest, UnmapReads reads, UnmapHo
   } else {
     host = w0 & kL2OffsetMask;
   }
-  bool own = false;
-  if (host != 0) {
+  bool own = owns_data(w0);
+  const bool has_host = host != 0 || own;
+  if (host != 0 && !data_file_) {
     AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(host >> cluster_bits_));
     own = rc == 1;
   }
@@ -56,9 +57,9 @@ Result<void> Qcow2Image::unmap_cluster(uint64_t guest, UnmapReads reads, UnmapHo
   }
   if (w0 == n0 && w1 == n1) return ok();
   AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, n0, n1));
-  if (host != 0 && !keep) {
-    if (own) AMBER_TRY(file_->punch_hole(host, cluster_size_));
-    defer_free(host, cluster_size_);
+  if (has_host && !keep) {
+    if (own) AMBER_TRY(data_io().punch_hole(host, cluster_size_));
+    if (!data_file_) defer_free(host, cluster_size_);
   }
   return ok();
 }
@@ -76,7 +77,8 @@ Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
     const uint64_t c_end = std::min(c + cs, header_.size);
     if (c >= offset && c_end <= end) {
       // A tail cluster past the virtual size counts as whole.
-      const bool zeros = has_backing && header_.version >= 3;
+      // With a data file QEMU leaves a zero entry (the data file is v3 only).
+      const bool zeros = (has_backing || data_file_) && header_.version >= 3;
       AMBER_TRY(
           unmap_cluster(c, zeros ? UnmapReads::kZeros : UnmapReads::kBelow, UnmapHost::kFree));
       continue;
@@ -235,6 +237,12 @@ Result<void> Qcow2Image::preallocate(uint64_t from, uint64_t to, Preallocation p
     uint64_t w0, w1;
     AMBER_TRY(read_entry(l2_offset, gc % l2_entries_, w0, w1));
     if (w0 != 0 || w1 != 0) continue;
+    if (data_file_) {
+      // The data file's cluster at the guest offset, not refcounted.
+      AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, c | kOflagCopied, 0));
+      AMBER_TRY(maybe_write_back());
+      continue;
+    }
     AMBER_TRY_ASSIGN(uint64_t host, allocate_clusters(1));
     // Extended L2: the subclusters stay unallocated, as QEMU links
     // preallocated clusters: they read as the backing file or as zeros.
@@ -386,7 +394,16 @@ Result<void> Qcow2Image::resize(uint64_t new_size, Preallocation prealloc) {
   if (encrypted() && prealloc != Preallocation::kOff && new_size > header_.size)
     return Error(ErrorKind::kUnsupported,
                  "Preallocation is not supported with encryption in amber-img");
+  if (data_file_ && prealloc != Preallocation::kOff && prealloc != Preallocation::kMetadata &&
+      new_size > header_.size)
+    return Error(ErrorKind::kUnsupported,
+                 "Preallocation is not supported with an external data file in amber-img");
   const uint64_t old_size = header_.size;
+  if (data_file_ && new_size > old_size) {
+    // The data file covers the whole guest (QEMU grows it with the image).
+    AMBER_TRY_ASSIGN(uint64_t data_size, data_file_->size());
+    if (data_size < new_size) AMBER_TRY(data_file_->truncate(new_size));
+  }
   if (new_size > old_size) {
     // The new size is in memory before it is on disk (the zeroing needs
     // it); if the grow fails, acknowledged writes must not go past the size

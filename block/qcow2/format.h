@@ -29,6 +29,8 @@ inline constexpr uint32_t kMaxSnapshotExtraData = 1024;
 inline constexpr uint64_t kMaxHostOffset = (1ull << 56) - 1;
 // The spec limits the backing file name to 1023 bytes.
 inline constexpr uint32_t kMaxBackingNameBytes = 1023;
+// Longest external data file name we accept (PATH_MAX - 1).
+inline constexpr uint64_t kMaxDataFileName = 4095;
 // Default L2 cache cap, as QEMU on Linux.
 inline constexpr uint64_t kDefaultL2CacheMax = 32ull << 20;
 // L2 slices are 4 KiB (QEMU's default l2-cache-entry-size) or a cluster.
@@ -55,6 +57,8 @@ inline constexpr uint64_t kIncompatExtendedL2 = 1ull << 4;
 inline constexpr uint64_t kIncompatKnown = 0x1f;
 inline constexpr uint64_t kCompatLazyRefcounts = 1ull << 0;
 inline constexpr uint64_t kAutoclearBitmaps = 1ull << 0;
+// The external data file is valid as a raw image (data_file_raw=on).
+inline constexpr uint64_t kAutoclearDataFileRaw = 1ull << 1;
 
 // Table entry bits.
 inline constexpr uint64_t kOflagCopied = 1ull << 63;

@@ -32,15 +32,19 @@ Result<std::unique_ptr<Qcow2Image>> Qcow2Image::open(std::unique_ptr<io::File> f
                                                      const OpenOptions& options, unsigned depth) {
   AMBER_TRY_ASSIGN(Header header, read_header(*file));
   const std::string name = file->name();
-  if (header.incompatible_features & kIncompatDataFile)
-    return Error(ErrorKind::kUnsupported,
-                 "'" + name + "': qcow2 images with an external data file are not supported");
   if ((header.incompatible_features & kIncompatCorrupt) && options.access == io::Access::kReadWrite)
     return Error(ErrorKind::kReadOnly,
                  "'" + name +
                      "': the qcow2 corrupt bit is set; the image can only be opened "
                      "read-only (repair it with 'check -r all')");
   std::unique_ptr<Qcow2Image> image(new Qcow2Image(std::move(file), options, std::move(header)));
+  {
+    auto d = image->open_data_file();
+    if (!d.ok()) {
+      image->closed_ = true;
+      return std::move(d).error();
+    }
+  }
   if (image->encrypted()) {
     auto e = image->open_encryption();
     if (!e.ok()) {
@@ -135,10 +139,11 @@ Result<void> Qcow2Image::init(unsigned depth) {
     header_.incompatible_features &= ~kIncompatDirty;
     rewrite = true;
   }
-  if (header_.autoclear_features != 0) {
-    // We support no autoclear feature (no bitmaps): clear them all, as the
-    // spec asks of a writer that does not maintain them.
-    header_.autoclear_features = 0;
+  if ((header_.autoclear_features & ~kAutoclearDataFileRaw) != 0) {
+    // We maintain no autoclear feature but data_file_raw (no bitmaps):
+    // clear the others, as the spec asks of a writer that does not
+    // maintain them.
+    header_.autoclear_features &= kAutoclearDataFileRaw;
     rewrite = true;
   }
   if (rewrite) {
@@ -279,6 +284,8 @@ Result<void> Qcow2Image::apply_pending_frees() {
 }
 
 Result<void> Qcow2Image::flush() {
+  // Guest data first: metadata may point at it once written back.
+  if (data_file_ && !read_only()) AMBER_TRY(data_file_->flush());
   if (read_only()) return file_->flush();
   {
     std::shared_lock rw(rw_);
@@ -331,6 +338,7 @@ Result<ImageInfo> Qcow2Image::info() {
   info.format = ImageFormat::kQcow2;
   info.virtual_size = header_.size;
   AMBER_TRY_ASSIGN(info.actual_size, file_->allocated_size());
+  // As qemu-img 7.2: "disk size" is the qcow2 file's alone, not the data file's.
   info.cluster_size = cluster_size_;
   info.backing_filename = header_.backing_file;
   if (!header_.backing_file.empty())
@@ -345,6 +353,9 @@ Result<ImageInfo> Qcow2Image::info() {
   q.corrupt = (header_.incompatible_features & kIncompatCorrupt) != 0;
   q.extended_l2 = extended_;
   q.dirty = info.dirty;
+  q.data_file = data_file_name_;
+  q.has_data_file = external_;
+  q.data_file_raw = (header_.autoclear_features & kAutoclearDataFileRaw) != 0;
   q.compression_type = compression_ == Compression::kZstd ? "zstd" : "zlib";
   q.crypt_method = header_.crypt_method;
   if (luks_) q.luks = crypto::luks_info(luks_->header());
@@ -353,6 +364,46 @@ Result<ImageInfo> Qcow2Image::info() {
   info.qcow2 = q;
   for (const auto& s : snapshots_) info.snapshots.push_back(s.info);
   return info;
+}
+
+Result<void> Qcow2Image::open_data_file() {
+  const RawExtension* ext = nullptr;
+  for (const RawExtension& e : header_.other_extensions)
+    if (e.type == kExtDataFile) ext = &e;
+  const bool flagged = (header_.incompatible_features & kIncompatDataFile) != 0;
+  if (!flagged) {
+    // QEMU ignores a stray name extension without the feature bit, but a
+    // raw data file without a data file is an error there.
+    if (header_.autoclear_features & kAutoclearDataFileRaw)
+      return Error(ErrorKind::kInvalidArgument, "data-file-raw requires a data file");
+    return ok();
+  }
+  if (header_.version < 3)
+    return Error(ErrorKind::kCorrupt,
+                 "'" + file_->name() + "': external data file bit set in a version 2 image");
+  external_ = true;
+  if (ext != nullptr) data_file_name_.assign(ext->data.begin(), ext->data.end());
+  // qemu-img info shows the image without opening its data file.
+  if (options_.metadata_only) return ok();
+  if (ext == nullptr || ext->data.empty())
+    return Error(ErrorKind::kInvalidArgument, "'data-file' is required for this image");
+  std::string name(ext->data.begin(), ext->data.end());
+  if (name.find('\0') != std::string::npos || name.size() > kMaxDataFileName)
+    return Error(ErrorKind::kCorrupt, "'" + file_->name() + "': invalid external data file name");
+  if (extended_)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "': extended L2 entries with an external data file");
+  if (encrypted())
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "': encryption with an external data file");
+  // The data file shares the image's access, cache mode and locks (QEMU
+  // opens it as the image's data child); a relative name is relative to
+  // the working directory, as in QEMU 7.2.
+  OpenOptions o = options_;
+  auto opened = open_host_file(name, o);
+  if (!opened.ok()) return std::move(opened).error();
+  data_file_ = std::move(*opened);
+  return ok();
 }
 
 Result<void> Qcow2Image::open_encryption() {

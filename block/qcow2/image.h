@@ -150,6 +150,12 @@ class Qcow2Image final : public Image {
   // LUKS (crypt_method 2): data clusters are encrypted with 512-byte
   // sectors numbered by host offset, as QEMU does (crypt_physical_offset).
   bool encrypted() const { return header_.crypt_method != 0; }
+  // External data file (incompatible bit 2): guest data lives in a raw
+  // file at host offset == guest offset and is not refcounted; the qcow2
+  // file holds metadata only. The name is the header extension's, opened
+  // as QEMU 7.2 opens it (relative to the working directory).
+  bool has_data_file() const { return external_; }
+  const std::string& data_file_name() const { return data_file_name_; }
   // Formats a new LUKS area in free clusters after everything else and
   // points the header at it (create; the image must be fresh).
   Result<void> set_up_encryption(const EncryptOptions& options);
@@ -180,6 +186,15 @@ class Qcow2Image final : public Image {
   bool reserved_cluster(uint64_t cluster) const;
   void note_host_end(uint64_t end);
 
+  // image.cpp: opens the external data file the header names.
+  Result<void> open_data_file();
+  // Where data clusters are read and written.
+  io::File& data_io() { return data_file_ ? *data_file_ : *file_; }
+  // Whether an L2 word (not compressed) maps a data cluster this image
+  // owns alone; with a data file, COPIED says so (offset 0 is valid there).
+  bool owns_data(uint64_t w0) const {
+    return external_ && (w0 & (uint64_t{1} << 63)) != 0 && (w0 & (uint64_t{1} << 62)) == 0;
+  }
   // image.cpp: opens the LUKS area the FDE extension points to.
   Result<void> open_encryption();
   Result<void> open_legacy_aes();
@@ -339,6 +354,11 @@ class Qcow2Image final : public Image {
   std::vector<uint64_t> active_l1() const;
 
   std::unique_ptr<io::File> file_;
+  std::unique_ptr<io::File> data_file_;  // external data file, when the image has one
+  std::string data_file_name_;           // as the header extension stores it
+  // Incompatible bit 2 is set. Without data_file_ (info opens metadata
+  // only, as qemu-img info, which needs no data file) reads and writes fail.
+  bool external_ = false;
   OpenOptions options_;
   Header header_;
   std::unique_ptr<Image> backing_;

@@ -49,6 +49,8 @@ struct Walker {
       }
       if (e.reserved_bits) return Error(ErrorKind::kCorrupt, where() + " has reserved bits set");
       if (!e.has_host_cluster()) continue;
+      // Clusters of an external data file are not in this file.
+      if (h.incompatible_features & kIncompatDataFile) continue;
       if (e.host_offset % cs != 0)
         return Error(ErrorKind::kCorrupt, where() + " points to " + to_hex(e.host_offset) +
                                               ", which is not cluster aligned");

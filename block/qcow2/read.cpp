@@ -25,10 +25,28 @@ Result<void> Qcow2Image::classify(uint64_t w0, uint64_t w1, uint64_t guest_clust
   const L2Entry e = decode_l2_entry(w0, w1, cluster_bits_, extended_);
   if (e.kind == L2EntryKind::kCompressed) {
     if (extended_ && w1 != 0) return corrupt("is compressed but has a subcluster bitmap");
+    if (external_) return corrupt("is compressed in an image with an external data file");
     m.kind = MapKind::kCompressed;
     return ok();
   }
   const uint64_t host = e.host_offset;
+  if (external_) {
+    // External data file: host offset 0 is valid there, and COPIED tells
+    // an allocated cluster from an unallocated one (QEMU's rule); data is
+    // not bounded by the qcow2 file's end.
+    if (e.reserved_bits) return corrupt("has reserved bits set");
+    const bool zero = (w0 & kOflagZero) != 0;
+    if (zero)
+      m.kind = MapKind::kZero;
+    else
+      m.kind = (host != 0 || (w0 & kOflagCopied)) ? MapKind::kData : MapKind::kUnallocated;
+    if (host == 0 && !(w0 & kOflagCopied)) return ok();
+    if ((host & (cluster_size_ - 1)) != 0) return corrupt("points to an unaligned host offset");
+    m.host = host;
+    m.has_host = true;
+    m.copied = m.kind == MapKind::kData;
+    return ok();
+  }
   // With subclusters bit 0 is reserved too (the decoder ignores it there).
   if (e.reserved_bits || (extended_ && (w0 & kOflagZero) != 0))
     return corrupt("has reserved bits set");
@@ -176,7 +194,7 @@ Result<void> Qcow2Image::read_locked(uint64_t offset, std::span<const iovec> iov
     auto part = sub.build(iov, pos, m.length);
     switch (m.kind) {
       case MapKind::kData:
-        AMBER_TRY(file_->readv_at(m.host, part));
+        AMBER_TRY(data_io().readv_at(m.host, part));
         if (cipher_ != nullptr)
           AMBER_TRY(crypto::decrypt_iov(*cipher_, crypt_sector(m.host, offset + pos), part));
         break;
@@ -205,6 +223,9 @@ Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
   if (encrypted() && cipher_ == nullptr)
     return Error(ErrorKind::kUnsupported,
                  "'" + file_->name() + "' was opened without its key (metadata only)");
+  if (external_ && !data_file_)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "' was opened without its data file (metadata only)");
   std::shared_lock rw(rw_);
   if (!sector_aligned(offset, length)) {
     return bounce_readv(offset, iov, [this](uint64_t at, std::span<const iovec> v) {
@@ -215,6 +236,8 @@ Result<void> Qcow2Image::readv(uint64_t offset, std::span<const iovec> iov) {
 }
 
 Result<bool> Qcow2Image::metadata_preallocated() {
+  // The data file's clusters have no refcounts to count.
+  if (external_) return false;
   const int known = metadata_prealloc_.load(std::memory_order_acquire);
   if (known >= 0) return known == 1;
   // QEMU's qcow2_detect_metadata_preallocation: count clusters with a
@@ -253,6 +276,8 @@ Result<BlockStatus> Qcow2Image::block_status(uint64_t offset, uint64_t max_lengt
     m.length += n.length;
   }
   st.length = m.length;
+  // Data lives in the data file, and map names it there.
+  if (m.has_host && data_file_) st.filename = data_file_->name();
   // As QEMU: encrypted data has no raw-readable offset.
   if (m.has_host && !encrypted()) st.offset = m.host;
   switch (m.kind) {

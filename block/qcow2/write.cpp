@@ -17,9 +17,9 @@
 namespace amber::block::qcow2 {
 
 Result<void> Qcow2Image::write_data(uint64_t host, uint64_t guest, std::span<const iovec> iov) {
-  if (cipher_ == nullptr) return file_->writev_at(host, iov);
+  if (cipher_ == nullptr) return data_io().writev_at(host, iov);
   AMBER_TRY_ASSIGN(iovec enc, crypto::encrypt_copy(*cipher_, crypt_sector(host, guest), iov));
-  return file_->writev_at(host, std::span(&enc, 1));
+  return data_io().writev_at(host, std::span(&enc, 1));
 }
 
 Result<uint64_t> Qcow2Image::allocate_clusters(uint64_t count) {
@@ -91,7 +91,10 @@ template <typename Cow>
 Result<uint64_t> Qcow2Image::allocate_and_cow(uint64_t reuse, uint64_t first_cluster,
                                               uint64_t count, MetaLock meta, Cow&& cow) {
   uint64_t dest = reuse;
-  if (dest == 0) {
+  if (data_file_) {
+    // External data file: guest offset == host offset, no refcounts.
+    dest = first_cluster << cluster_bits_;
+  } else if (dest == 0) {
     AMBER_TRY_ASSIGN(dest, allocate_clusters(count));
   }
   Result<void> written = ok();
@@ -107,7 +110,7 @@ Result<uint64_t> Qcow2Image::allocate_and_cow(uint64_t reuse, uint64_t first_clu
   }
   if (!written.ok()) {
     // Nothing references freshly allocated clusters yet.
-    if (reuse == 0) (void)refcounts_->update_range(dest, count * cluster_size_, -1);
+    if (reuse == 0 && !data_file_) (void)refcounts_->update_range(dest, count * cluster_size_, -1);
     return std::move(written).error();
   }
   return dest;
@@ -128,8 +131,8 @@ Result<void> Qcow2Image::cow_write(uint64_t guest_base, uint64_t dest, CowTarget
     // Only for clusters nothing references yet: zeroing first would expose
     // zeros, neither old nor new data, over a visible cluster on a crash.
     AMBER_TRY_ASSIGN(io::ZeroOutcome zeroed,
-                     file_->zero_range_no_fallback(dest + head.start, tail.end - head.start));
-    if (zeroed == io::ZeroOutcome::kZeroed) return file_->writev_at(dest + head.end, data);
+                     data_io().zero_range_no_fallback(dest + head.start, tail.end - head.start));
+    if (zeroed == io::ZeroOutcome::kZeroed) return data_io().writev_at(dest + head.end, data);
   }
   const uint64_t cs = cluster_size_;
   // Head bytes live at their in-cluster offset; tail bytes too when the
@@ -180,7 +183,7 @@ Result<uint64_t> Qcow2Image::write_fresh_run(uint64_t offset, std::span<const io
     if (count != 0 && inflight_.count(gc0 + count) != 0) break;
     uint64_t w0, w1;
     AMBER_TRY(read_entry(l2_offset, (gc0 + count) % l2_entries_, w0, w1));
-    if ((w0 & kOflagCompressed) || (w0 & kL2OffsetMask) != 0) break;
+    if ((w0 & kOflagCompressed) || (w0 & kL2OffsetMask) != 0 || owns_data(w0)) break;
     Mapping check;
     AMBER_TRY(classify(w0, w1, gc0 + count, 0, check));
     w0s[count] = w0;
@@ -291,8 +294,8 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
 
   const bool compressed = (w0 & kOflagCompressed) != 0;
   const uint64_t host = compressed ? 0 : (w0 & kL2OffsetMask);
-  bool own = host != 0 && (w0 & kOflagCopied);
-  if (host != 0 && !own) {
+  bool own = (host != 0 && (w0 & kOflagCopied)) || owns_data(w0);
+  if (host != 0 && !own && !data_file_) {
     AMBER_TRY_ASSIGN(uint64_t rc, refcounts_->get(host >> cluster_bits_));
     own = rc == 1;
   }
@@ -309,7 +312,7 @@ Result<uint64_t> Qcow2Image::write_slow(uint64_t offset, std::span<const iovec> 
   if (compressed) {
     AMBER_TRY_ASSIGN(CompressedDescriptor d, decode_compressed(w0, cluster_bits_));
     defer_free(d.aligned_offset, d.aligned_bytes);
-  } else if (host != 0 && host != dest) {
+  } else if (host != 0 && host != dest && !data_file_) {
     defer_free(host, cs);
   }
   return n;
@@ -323,6 +326,9 @@ Result<void> Qcow2Image::writev(uint64_t offset, std::span<const iovec> iov) {
   if (encrypted() && cipher_ == nullptr)
     return Error(ErrorKind::kUnsupported,
                  "'" + file_->name() + "' was opened without its key (metadata only)");
+  if (external_ && !data_file_)
+    return Error(ErrorKind::kUnsupported,
+                 "'" + file_->name() + "' was opened without its data file (metadata only)");
   if (!sector_aligned(offset, length)) {
     // The read-modify-write of the partial sectors must not interleave
     // with another write of them: exclusive rw_ keeps every other request

@@ -54,27 +54,14 @@ Specify the target filename to include those options.
 const char* const kLuksKeys[] = {"key-secret",     "cipher-alg", "cipher-mode", "ivgen-alg",
                                  "ivgen-hash-alg", "hash-alg",   "iter-time"};
 
-const char* const kQcow2Keys[] = {"backing_file",
-                                  "backing_fmt",
-                                  "cluster_size",
-                                  "compat",
-                                  "compression_type",
-                                  "extended_l2",
-                                  "lazy_refcounts",
-                                  "preallocation",
-                                  "refcount_bits",
-                                  "size",
-                                  "encrypt.format",
-                                  "encrypt.key-secret",
-                                  "encryption",
-                                  "encrypt.cipher-alg",
-                                  "encrypt.cipher-mode",
-                                  "encrypt.ivgen-alg",
-                                  "encrypt.ivgen-hash-alg",
-                                  "encrypt.hash-alg",
-                                  "encrypt.iter-time"};
-// Keys qemu-img knows that Amber does not implement yet.
-const char* const kQcow2Unsupported[] = {"data_file", "data_file_raw"};
+const char* const kQcow2Keys[] = {
+    "backing_file",           "backing_fmt",         "data_file",
+    "data_file_raw",          "cluster_size",        "compat",
+    "compression_type",       "extended_l2",         "lazy_refcounts",
+    "preallocation",          "refcount_bits",       "size",
+    "encrypt.format",         "encrypt.key-secret",  "encryption",
+    "encrypt.cipher-alg",     "encrypt.cipher-mode", "encrypt.ivgen-alg",
+    "encrypt.ivgen-hash-alg", "encrypt.hash-alg",    "encrypt.iter-time"};
 
 bool in_list(const std::string& key, std::span<const char* const> list) {
   for (const char* k : list)
@@ -163,8 +150,6 @@ Result<CreatePlan> plan_create(const CreateArgs& args) {
         qcow2 ? in_list(kv.key, kQcow2Keys)
               : (kv.key == "size" || kv.key == "preallocation" ||
                  (plan.options.format == ImageFormat::kLuks && in_list(kv.key, kLuksKeys)));
-    if (qcow2 && in_list(kv.key, kQcow2Unsupported))
-      return Error(ErrorKind::kUnsupported, "Option '" + kv.key + "' is not supported yet");
     if (!known) return invalid("Invalid parameter '" + kv.key + "'");
     std::string value = kv.value;
     if (kv.key == "size" || kv.key == "cluster_size") {
@@ -341,6 +326,17 @@ Result<void> validate_after_formatting(const CreatePlan& plan) {
           "Non-zlib compression type is only supported with compatibility level "
           "1.1 and above (use version=v3 or greater)");
   }
+  if (const auto* v = find_given(g, "data_file")) o.data_file = *v;
+  if (const auto* v = find_given(g, "data_file_raw")) {
+    AMBER_TRY_ASSIGN(o.data_file_raw, parse_bool(*v, "data_file_raw"));
+  }
+  if (o.data_file_raw && o.data_file.empty()) return invalid("data-file-raw requires data-file");
+  if (o.data_file_raw && !o.backing_file.empty())
+    return invalid("Backing file and data-file-raw cannot be used at the same time");
+  if (!o.data_file.empty() && o.version < 3)
+    return invalid(
+        "External data files are only supported with compatibility level 1.1 and above "
+        "(use version=v3 or greater)");
   if (o.extended_l2 && cs < 16384)
     return invalid(
         "Extended L2 entries are only supported with cluster sizes of at least "
@@ -381,6 +377,8 @@ std::string formatting_line(const std::string& filename, const CreatePlan& plan,
   put("backing_file", "");
   put("backing_fmt", "");
   put("compat", "");
+  put("data_file", "");
+  put("data_file_raw", "");
   put("lazy_refcounts", "off");
   put("refcount_bits", "16");
   return out;

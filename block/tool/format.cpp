@@ -159,6 +159,7 @@ Json qcow2_specific(const Qcow2Info& q) {
   }
   m["refcount-bits"] = uint64_t{q.refcount_bits};
   if (!q.data_file.empty()) m["data-file"] = q.data_file;
+  if (q.has_data_file) m["data-file-raw"] = q.data_file_raw;
   if (q.luks) m["encrypt"] = luks_specific(*q.luks, true);
   if (q.crypt_method == 1) {
     Json aes = Json::object();  // legacy AES: QEMU reports the format alone
