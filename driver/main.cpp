@@ -246,10 +246,9 @@ int main(int argc, char** argv) {
     AMBER_TRY_ASSIGN(auto state, pools->resolve(pool, volume));
     return std::pair(state.path, state.format);
   };
-  manager_options.disk_secret =
-      [store = secrets->get(), to_secret_bytes](
-          const amber::xml::DiskEncryption& encryption,
-          const std::string&) -> amber::Result<amber::block::crypto::SecretBytes> {
+  manager_options.disk_secret = [store = secrets->get(),
+                                 to_secret_bytes](const amber::xml::DiskEncryption& encryption)
+      -> amber::Result<amber::block::crypto::SecretBytes> {
     AMBER_TRY_ASSIGN(auto value,
                      store->volume_passphrase(encryption.secret_uuid, encryption.secret_usage));
     return to_secret_bytes(value);

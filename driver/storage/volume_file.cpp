@@ -28,24 +28,26 @@ std::optional<std::string> real_path(const std::string& path) {
   return std::string(buffer);
 }
 
-// qcow2 magic 'QFI\xfb', read without the engine (a file it refuses is
-// still listed with its detected format).
-bool has_qcow2_magic(const std::string& path) {
+// Whether PATH starts with MAGIC, read without the engine.
+bool starts_with(const std::string& path, std::string_view magic) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
   if (!fd) return false;
-  unsigned char magic[4] = {};
-  if (::pread(fd.get(), magic, sizeof magic, 0) != 4) return false;
-  return magic[0] == 'Q' && magic[1] == 'F' && magic[2] == 'I' && magic[3] == 0xfb;
+  char head[8] = {};
+  if (magic.size() > sizeof head) return false;
+  if (::pread(fd.get(), head, magic.size(), 0) != static_cast<ssize_t>(magic.size())) return false;
+  return std::memcmp(head, magic.data(), magic.size()) == 0;
 }
 
-// LUKS magic 'LUKS\xba\xbe' at offset 0: a raw LUKS volume (qemu-img -f luks),
-// which libvirt lists as format raw with <encryption format='luks'/>.
+// qcow2 magic 'QFI\xfb' (a file the engine refuses is still listed with
+// its detected format).
+bool has_qcow2_magic(const std::string& path) {
+  return starts_with(path, "QFI\xfb");
+}
+
+// LUKS magic 'LUKS\xba\xbe': a raw LUKS volume (qemu-img -f luks), which
+// libvirt lists as format raw with <encryption format='luks'/>.
 bool has_luks_magic(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-  if (!fd) return false;
-  unsigned char magic[6] = {};
-  if (::pread(fd.get(), magic, sizeof magic, 0) != 6) return false;
-  return std::memcmp(magic, "LUKS\xba\xbe", 6) == 0;
+  return starts_with(path, std::string_view("LUKS\xba\xbe", 6));
 }
 
 block::OpenOptions inspect_options(std::optional<block::ImageFormat> format) {

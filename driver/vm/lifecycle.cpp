@@ -171,7 +171,7 @@ Result<std::vector<UniqueFd>> ManagerImpl::attach_disk_secrets(const xml::Domain
                                                 "encrypted disks need the daemon's "
                                                 "secret driver");
     }
-    auto secret = options_.disk_secret(*disk.encryption, disk.source.value_or(""));
+    auto secret = options_.disk_secret(*disk.encryption);
     if (!secret.ok()) return Error(secret.error().kind(), where + secret.error().message());
     AMBER_TRY_ASSIGN(UniqueFd fd, secret_memfd(*secret));
     plan.settings.disks[i].secret_fd = kFirstInheritedFd + static_cast<int>(fds.size());

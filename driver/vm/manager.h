@@ -54,8 +54,7 @@ struct ManagerOptions {
   // The passphrase of an encrypted disk: the value of the libvirt secret
   // its <encryption><secret> names (by uuid or by usage), of usage type
   // volume. Unset: encrypted disks are refused at start.
-  std::function<Result<block::crypto::SecretBytes>(const xml::DiskEncryption& encryption,
-                                                   const std::string& disk)>
+  std::function<Result<block::crypto::SecretBytes>(const xml::DiskEncryption& encryption)>
       disk_secret;
 };
 
