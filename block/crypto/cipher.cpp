@@ -150,6 +150,26 @@ SectorCipher::~SectorCipher() {
   wipe(essiv_key_.data(), essiv_key_.size());
 }
 
+Result<void> aes256_cbc_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                                std::span<uint8_t> data) {
+  if (key.size() != 32 || iv.size() != 16)
+    return Error(ErrorKind::kInvalidArgument, "AES-256-CBC needs a 32-byte key and a 16-byte IV");
+  if (data.size() % 16 != 0)
+    return Error(ErrorKind::kInvalidArgument,
+                 "Length " + std::to_string(data.size()) + " must be a multiple of block size 16");
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  if (ctx == nullptr) return Error(ErrorKind::kIo, "cannot allocate a cipher context");
+  int out_len = 0;
+  const bool ok_run =
+      EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), nullptr, key.data(), iv.data()) == 1 &&
+      EVP_CIPHER_CTX_set_padding(ctx, 0) == 1 &&
+      (data.empty() || EVP_DecryptUpdate(ctx, data.data(), &out_len, data.data(),
+                                         static_cast<int>(data.size())) == 1);
+  EVP_CIPHER_CTX_free(ctx);
+  if (!ok_run) return Error(ErrorKind::kIo, "AES-256-CBC decryption failed");
+  return ok();
+}
+
 Result<std::unique_ptr<SectorCipher>> SectorCipher::make(const CipherSpec& spec,
                                                          std::span<const uint8_t> key) {
   const std::string name =

@@ -100,6 +100,12 @@ Result<void> afsplit_decode(HashAlg hash, std::span<const uint8_t> split, uint32
                             std::span<uint8_t> out);
 
 Result<void> random_bytes(std::span<uint8_t> out);
+// AES-256-CBC decryption of `data` in place (no padding removed), as QEMU
+// decrypts a secret object given with keyid= and iv=: a 32-byte key, a
+// 16-byte IV, and data a multiple of 16 bytes (QEMU's "Length N must be a
+// multiple of block size 16" otherwise).
+Result<void> aes256_cbc_decrypt(std::span<const uint8_t> key, std::span<const uint8_t> iv,
+                                std::span<uint8_t> data);
 // Wipes memory the compiler may not optimise away (OPENSSL_cleanse).
 void wipe(void* p, size_t bytes);
 
@@ -114,6 +120,15 @@ class SecretBytes {
     if (this != &other) {
       clear();
       bytes_ = other.bytes_;
+    }
+    return *this;
+  }
+  // A move leaves `other` empty: the bytes are not copied.
+  SecretBytes(SecretBytes&& other) noexcept : bytes_(std::move(other.bytes_)) {}
+  SecretBytes& operator=(SecretBytes&& other) noexcept {
+    if (this != &other) {
+      clear();
+      bytes_ = std::move(other.bytes_);
     }
     return *this;
   }

@@ -36,16 +36,64 @@ Result<std::string> read_secret_file(const std::string& path) {
   return data;
 }
 
+// QEMU's qbase64_decode: only the base64 alphabet and '=' are allowed
+// ("Base64 data contains invalid characters"), then glib's
+// g_base64_decode, which decodes whole groups of four (a trailing partial
+// group is dropped, '=' ends a group's bytes early) and so accepts what a
+// strict decoder refuses. The message never quotes the data: it is a
+// secret.
+Result<crypto::SecretBytes> base64_decode_like_glib(const crypto::SecretBytes& in) {
+  auto rank = [](uint8_t c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    if (c == '=') return 0;
+    return -1;
+  };
+  for (size_t i = 0; i < in.size(); ++i)
+    if (rank(in.data()[i]) < 0) return invalid("Base64 data contains invalid characters");
+  crypto::SecretBytes out(in.size() / 4 * 3);
+  size_t n = 0;
+  uint32_t v = 0;
+  unsigned count = 0;
+  uint8_t last[2] = {0, 0};
+  for (size_t i = 0; i < in.size(); ++i) {
+    const uint8_t c = in.data()[i];
+    last[1] = last[0];
+    last[0] = c;
+    v = (v << 6) | static_cast<uint32_t>(rank(c));
+    if (++count == 4) {
+      out.data()[n++] = static_cast<uint8_t>(v >> 16);
+      if (last[1] != '=') out.data()[n++] = static_cast<uint8_t>(v >> 8);
+      if (last[0] != '=') out.data()[n++] = static_cast<uint8_t>(v);
+      count = 0;
+    }
+  }
+  crypto::SecretBytes result(n);
+  std::copy_n(out.data(), n, result.data());
+  return result;
+}
+
 }  // namespace
 
 Result<void> Secrets::add_object(std::string_view spec) {
   AMBER_TRY_ASSIGN(std::vector<KeyValue> list, parse_option_list(spec));
+  // Every value is wiped when this returns, whichever way.
+  struct WipeValues {
+    std::vector<KeyValue>& list;
+    ~WipeValues() {
+      for (KeyValue& kv : list) crypto::wipe(kv.value.data(), kv.value.size());
+    }
+  } wipe_values{list};
   if (list.empty() || list[0].value != "on") return invalid("Parameter 'qom-type' is missing");
   if (list[0].key != "secret")
     return Error(ErrorKind::kUnsupported,
                  "Object type '" + list[0].key + "' is not supported (only 'secret')");
   std::string id, file;
-  std::optional<std::string> data;
+  std::optional<std::string> data, keyid, iv;
+  bool base64 = false;
   for (size_t i = 1; i < list.size(); ++i) {
     const KeyValue& kv = list[i];
     if (kv.key == "id") {
@@ -54,28 +102,74 @@ Result<void> Secrets::add_object(std::string_view spec) {
       data = kv.value;
     } else if (kv.key == "file") {
       file = kv.value;
+    } else if (kv.key == "keyid") {
+      keyid = kv.value;
+    } else if (kv.key == "iv") {
+      iv = kv.value;
     } else if (kv.key == "format") {
-      if (kv.value != "raw")
-        return Error(ErrorKind::kUnsupported, "secret format '" + kv.value + "' is not supported");
+      if (kv.value != "raw" && kv.value != "base64")
+        return invalid("Parameter 'format' does not accept value '" + kv.value + "'");
+      base64 = kv.value == "base64";
     } else {
-      return invalid("Property 'secret." + kv.key + "' not found");
+      return invalid("Parameter '" + kv.key + "' is unexpected");
     }
   }
   if (id.empty()) return invalid("Parameter 'id' is missing");
-  if (data && !file.empty()) return invalid("'data' and 'file' are mutually exclusive");
-  if (!data && file.empty()) return invalid("Either 'data' or 'file' must be provided");
+  if (data && !file.empty()) return invalid("'file' and 'data' are mutually exclusive");
+  if (!data && file.empty()) return invalid("Either 'file' or 'data' must be provided");
+  crypto::SecretBytes input;
+  if (data) {
+    input = crypto::SecretBytes(*data);
+  } else {
+    AMBER_TRY_ASSIGN(std::string text, read_secret_file(file));
+    input = crypto::SecretBytes(text);
+    crypto::wipe(text.data(), text.size());
+  }
+  crypto::SecretBytes value;
+  if (keyid) {
+    AMBER_TRY_ASSIGN(value, decrypt_secret(input, base64, *keyid, id, iv));
+  } else if (base64) {
+    AMBER_TRY_ASSIGN(value, base64_decode_like_glib(input));
+  } else {
+    value = std::move(input);
+  }
   if (secrets_.count(id) != 0)
     return invalid("attempt to add duplicate property '" + id + "' to object (type 'objects')");
-  std::string text;
-  if (data) {
-    text = std::move(*data);
-  } else {
-    AMBER_TRY_ASSIGN(text, read_secret_file(file));
-  }
-  secrets_[id] = std::make_shared<const crypto::SecretBytes>(text);
-  crypto::wipe(text.data(), text.size());
-  for (KeyValue& kv : list) crypto::wipe(kv.value.data(), kv.value.size());
+  secrets_[id] = std::make_shared<const crypto::SecretBytes>(std::move(value));
   return ok();
+}
+
+// QEMU's qcrypto_secret_decrypt: the data (base64 when format=base64) is
+// AES-256-CBC ciphertext under the 32-byte value of secret `keyid`, with
+// the base64 `iv`; the plaintext carries PKCS#7 padding, which is removed.
+Result<crypto::SecretBytes> Secrets::decrypt_secret(const crypto::SecretBytes& input, bool base64,
+                                                    const std::string& keyid, const std::string& id,
+                                                    const std::optional<std::string>& iv) const {
+  if (keyid == id) return invalid("Secret with id '" + id + "' has no data");
+  AMBER_TRY_ASSIGN(Passphrase key, find(keyid));
+  if (key->size() != 32) return invalid("Key should be 32 bytes in length");
+  if (!iv) return invalid("IV is required to decrypt secret");
+  AMBER_TRY_ASSIGN(crypto::SecretBytes iv_bytes,
+                   base64_decode_like_glib(crypto::SecretBytes(std::string_view(*iv))));
+  if (iv_bytes.size() != 16)
+    return invalid("IV should be 16 bytes in length not " + std::to_string(iv_bytes.size()));
+  crypto::SecretBytes text;
+  if (base64) {
+    AMBER_TRY_ASSIGN(text, base64_decode_like_glib(input));
+  } else {
+    text = input;
+  }
+  AMBER_TRY(crypto::aes256_cbc_decrypt(key->span(), iv_bytes.span(), text.span()));
+  if (text.size() > 0) {
+    const uint8_t pad = text.data()[text.size() - 1];
+    if (pad > 16 || pad > text.size())
+      return invalid("Incorrect number of padding bytes (" + std::to_string(pad) +
+                     ") found on decrypted data");
+    crypto::SecretBytes plain(text.size() - pad);
+    std::copy_n(text.data(), plain.size(), plain.data());
+    return plain;
+  }
+  return text;
 }
 
 Result<Passphrase> Secrets::find(const std::string& id) const {

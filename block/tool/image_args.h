@@ -25,13 +25,18 @@ using Passphrase = std::shared_ptr<const crypto::SecretBytes>;
 // The secrets given with --object, by id.
 class Secrets {
  public:
-  // Parses one --object value. Only qom-type "secret" with id and one of
-  // data/file (format=raw, the default) is supported.
+  // Parses one --object value. Only qom-type "secret": id, one of
+  // data/file, format=raw|base64, and keyid=ID,iv=BASE64 for a value
+  // encrypted with an earlier secret (AES-256-CBC, as QEMU decrypts it).
   Result<void> add_object(std::string_view spec);
   // qemu's "No secret with id 'ID'" when there is none.
   Result<Passphrase> find(const std::string& id) const;
 
  private:
+  Result<crypto::SecretBytes> decrypt_secret(const crypto::SecretBytes& input, bool base64,
+                                             const std::string& keyid, const std::string& id,
+                                             const std::optional<std::string>& iv) const;
+
   std::map<std::string, Passphrase> secrets_;
 };
 

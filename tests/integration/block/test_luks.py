@@ -171,6 +171,82 @@ class LuksTest(bt.TempDirTest):
                    opts(img, "qcow2"), "-O", "raw", self.path("f.raw"))
         bt.qemu_io(self.path("f.raw"), ["read -P 0x5a 0 64k"], fmt="raw")
 
+    def test_base64_and_encrypted_secrets_as_qemu(self):
+        """format=base64 and keyid=/iv= (AES-256-CBC, as libvirt hands QEMU
+        its secrets): each --object form opens the image, or is refused
+        with the same words, in amber-img and in qemu-io."""
+        import base64
+        import subprocess
+        img = self.qemu_create("s.luks", "luks", size="1M")
+        key = os.urandom(32)
+        iv = os.urandom(16)
+        key_file = self.path("key.bin")
+        with open(key_file, "wb") as f:
+            f.write(key)
+        enc = subprocess.run(["openssl", "enc", "-aes-256-cbc", "-K", key.hex(), "-iv", iv.hex()],
+                             input=PASS.encode(), stdout=subprocess.PIPE, check=True).stdout
+        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+        k_file = "secret,id=k,file=" + key_file
+        k_b64 = "secret,id=k,data=%s,format=base64" % b64(key)
+        good = "secret,id=sec0,data=%s,format=base64,keyid=k,iv=%s" % (b64(enc), b64(iv))
+        cases = [
+            ([k_file, good], None),
+            ([k_b64, good], None),
+            (["secret,id=sec0,data=%s,format=base64" % b64(PASS.encode())], None),
+            # glib decodes whole groups of four: what follows the padding of
+            # a complete group is dropped, and so is a partial last group.
+            (["secret,id=sec0,data=%s=x,format=base64" % b64(PASS.encode()).rstrip("=")
+              if len(PASS) % 3 == 2 else
+              "secret,id=sec0,data=%sx,format=base64" % b64(PASS.encode())], None),
+            (["secret,id=sec0,data=%s,format=base64" % b64(PASS.encode())[:-5]],
+             "Invalid password, cannot unlock any keyslot"),
+            (["secret,id=sec0,data=a b,format=base64"], "Base64 data contains invalid characters"),
+            (["secret,id=k,data=short", good], "Key should be 32 bytes in length"),
+            ([k_file, good.split(",iv=")[0]], "IV is required to decrypt secret"),
+            ([k_file, good.split(",iv=")[0] + ",iv=AAAA"], "IV should be 16 bytes in length not 3"),
+            ([k_file, "secret,id=sec0,data=abcde,keyid=k,iv=" + b64(iv)],
+             "Length 5 must be a multiple of block size 16"),
+            ([good, k_file], "No secret with id 'k'"),
+            (["secret,id=sec0,data=x,keyid=sec0"], "Secret with id 'sec0' has no data"),
+            (["secret,id=sec0,data=x,format=hex"],
+             "Parameter 'format' does not accept value 'hex'"),
+            (["secret,id=sec0,data=x,colour=red"], "Parameter 'colour' is unexpected"),
+            (["secret,id=sec0,data=x,file=" + key_file], "'file' and 'data' are mutually exclusive"),
+            (["secret,id=sec0"], "Either 'file' or 'data' must be provided"),
+        ]
+        # Ciphertext whose decryption ends in a byte above 16 is refused
+        # for its padding; find one such block under this key.
+        for n in range(64):
+            block = bytes([n]) * 16
+            plain = subprocess.run(["openssl", "enc", "-d", "-aes-256-cbc", "-nopad", "-K",
+                                    key.hex(), "-iv", iv.hex()], input=block,
+                                   stdout=subprocess.PIPE, check=True).stdout
+            if plain[-1] > 16:
+                cases.append(([k_file, "secret,id=sec0,data=%s,format=base64,keyid=k,iv=%s" %
+                               (b64(block), b64(iv))],
+                              "Incorrect number of padding bytes (%d) found on decrypted data" %
+                              plain[-1]))
+                break
+        for objects, error in cases:
+            with self.subTest(objects=objects):
+                argv = []
+                for o in objects:
+                    argv += ["--object", o]
+                q = bt.run([bt.tool("QEMU_IO")] + argv + ["--image-opts", opts(img, "luks"),
+                                                          "-c", "read 0 512"])
+                r = bt.amber_img("map", "--output=json", *argv, "--image-opts", opts(img, "luks"))
+                bt.assert_no_crash(self, r)
+                if error is None:
+                    self.assertEqual(q.rc, 0, q.describe())
+                    self.assertEqual(r.rc, 0, r.describe())
+                else:
+                    self.assertIn(error, q.out + q.err, q.describe())
+                    self.assertNotEqual(r.rc, 0, r.describe())
+                    self.assertIn(error, r.err, r.describe())
+                # A secret is never echoed in a message.
+                self.assertNotIn(PASS, r.err)
+                self.assertNotIn(b64(key), r.err)
+
     # ---- convert both ways -------------------------------------------------
 
     def test_convert_plain_to_encrypted_and_back(self):
