@@ -8,6 +8,7 @@
 #include "block/create.h"
 #include "block/crypto/luks_image.h"
 #include "block/io/image_lock.h"
+#include "block/json_name.h"
 #include "block/open_file.h"
 #include "block/qcow2/qcow2.h"
 #include "block/raw/raw_image.h"
@@ -94,7 +95,9 @@ Result<std::unique_ptr<io::PosixFile>> create_host_file(const std::string& path)
 }
 
 std::string resolve_backing_path(const std::string& image_path, const std::string& backing) {
-  if (backing.empty() || backing[0] == '/') return backing;
+  // A json: name's file names are relative to the working directory, as
+  // in QEMU (it has a protocol prefix).
+  if (backing.empty() || backing[0] == '/' || is_json_name(backing)) return backing;
   auto slash = image_path.rfind('/');
   if (slash == std::string::npos) return backing;
   return image_path.substr(0, slash + 1) + backing;
@@ -110,13 +113,29 @@ Result<std::unique_ptr<Image>> open_at_depth(const std::string& path,
                                           std::to_string(options.max_chain_depth) +
                                           " levels (a loop?)");
   }
-  AMBER_TRY_ASSIGN(auto file, open_host_file(path, options));
+  std::optional<JsonImageSpec> spec;
+  if (is_json_name(path)) {
+    AMBER_TRY_ASSIGN(spec, parse_json_name(path));
+    // A format given outside the name (-f, the header's backing format)
+    // wins, as QEMU joins the options without overwriting.
+    if (!format) format = spec->format;
+  }
+  AMBER_TRY_ASSIGN(auto file, open_host_file(spec ? spec->filename : path, options));
   if (!format) {
     AMBER_TRY_ASSIGN(format, probe_format(*file));
   }
-  if (*format == ImageFormat::kQcow2) return qcow2::open(std::move(file), options, depth);
-  if (*format == ImageFormat::kLuks) return crypto::open_luks_image(std::move(file), options);
-  return raw::open(std::move(file), options);
+  Result<std::unique_ptr<Image>> image = Error(ErrorKind::kInternal, "no image");
+  if (*format == ImageFormat::kQcow2) {
+    image = qcow2::open(std::move(file), options, depth);
+  } else if (*format == ImageFormat::kLuks) {
+    image = crypto::open_luks_image(std::move(file), options);
+  } else {
+    image = raw::open(std::move(file), options);
+  }
+  if (image.ok() && spec) {
+    AMBER_TRY(check_format_options(*spec, *format));
+  }
+  return image;
 }
 
 }  // namespace
@@ -159,15 +178,21 @@ Result<void> create_image(const std::string& path, const CreateOptions& options)
 
 Result<CheckReport> check_image(const std::string& path, const CheckOptions& options) {
   std::optional<ImageFormat> format = options.format;
+  std::string file_path = path;
+  if (is_json_name(path)) {
+    AMBER_TRY_ASSIGN(JsonImageSpec spec, parse_json_name(path));
+    file_path = spec.filename;
+    if (!format) format = spec.format;
+  }
   if (!format) {
     OpenOptions o;
     o.sharing = Sharing::kForceShare;
-    AMBER_TRY_ASSIGN(auto file, open_host_file(path, o));
+    AMBER_TRY_ASSIGN(auto file, open_host_file(file_path, o));
     AMBER_TRY_ASSIGN(format, probe_format(*file));
   }
-  if (*format == ImageFormat::kQcow2) return qcow2::check(path, options);
+  if (*format == ImageFormat::kQcow2) return qcow2::check(file_path, options);
   CheckReport report;
-  report.filename = path;
+  report.filename = file_path;
   report.format = "raw";
   report.not_supported = true;
   return report;

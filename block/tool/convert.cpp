@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "block/create.h"
+#include "block/json_name.h"
 #include "block/tool/command.h"
 #include "block/tool/create.h"
 #include "block/tool/image_args.h"
@@ -186,6 +187,8 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
 // Creates the target as `create -f FMT -o ... [-b -F]` would, without the
 // Formatting line (qemu-img convert prints none). Returns -1 on success.
 int create_target(const ConvertArgs& args, uint64_t size) {
+  // qemu-img creates no json: target (it has no such protocol); -n opens one.
+  if (is_json_name(args.target)) return report_error("Unknown protocol 'json'");
   CreateArgs create;
   create.secrets = args.secrets;
   create.format = args.target_format;

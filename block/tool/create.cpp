@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <span>
 
+#include "block/json_name.h"
 #include "block/open_file.h"
 #include "block/tool/command.h"
 
@@ -374,7 +375,12 @@ std::string formatting_line(const std::string& filename, const CreatePlan& plan,
   put("preallocation", "");
   put("compression_type", "zlib");
   out += " size=" + std::to_string(size);
-  put("backing_file", "");
+  // qemu prints option values with their commas doubled.
+  if (const std::string* b = find_given(g, "backing_file")) {
+    std::string escaped;
+    for (char c : *b) escaped += c == ',' ? std::string(",,") : std::string(1, c);
+    out += " backing_file=" + escaped;
+  }
   put("backing_fmt", "");
   put("compat", "");
   put("data_file", "");
@@ -406,6 +412,7 @@ int run_create(int argc, char** argv) {
   }
   const std::string& name = args->filename;
   const std::string path = host_path(name);  // messages keep the name as given
+  if (is_json_name(name)) return report_error(name + ": Unknown protocol 'json'");
   CreateOptions& o = plan.options;
   // The backing file: qemu-img needs its format (it refuses to probe) and
   // opens it, unless -u, to check it and to take the size from it.

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "block/json_name.h"
 #include "block/tool/command.h"
 #include "block/tool/options.h"
 
@@ -181,6 +182,22 @@ Result<Passphrase> Secrets::find(const std::string& id) const {
 Result<ImageRef> resolve_image(const std::string& arg, bool image_opts, const std::string& format,
                                const Secrets& secrets, SecretUse use) {
   ImageRef ref;
+  if (!image_opts && is_json_name(arg)) {
+    // The engine opens json: names itself; a malformed one is reported
+    // when the command opens it, as qemu-img does.
+    ref.name = ref.path = arg;
+    AMBER_TRY_ASSIGN(ref.format, parse_format_option(format, arg));
+    auto spec = parse_json_name(arg);
+    if (!spec.ok() || use != SecretUse::kUnlock) return ref;
+    std::vector<std::string> ids = spec->backing_secrets;
+    if (!spec->key_secret.empty()) ids.insert(ids.begin(), spec->key_secret);
+    for (const std::string& id : ids) {
+      auto value = secrets.find(id);
+      if (!value.ok()) return invalid("Could not open '" + arg + "': " + value.error().message());
+      if (!ref.passphrase) ref.passphrase = *value;
+    }
+    return ref;
+  }
   if (!image_opts) {
     ref.name = arg;
     ref.path = host_path(arg);
