@@ -219,7 +219,13 @@ int run_amend(int argc, char** argv) {
   auto mode = io::parse_cache_mode(cache);
   if (!mode.ok()) return report_error("Invalid cache option: " + cache);
   auto ref = resolve_image(name, image_opts, format, secrets);
-  if (!ref.ok()) return report_error(ref.error().context());
+  if (!ref.ok()) {
+    // The unlocking secret is looked up when qemu-img opens the image.
+    const std::string& why = ref.error().context();
+    if (why.rfind("No secret with id", 0) == 0)
+      return report_error("Could not open '" + name + "': " + why);
+    return report_error(why);
+  }
 
   OpenOptions o;
   apply(*ref, o);

@@ -65,9 +65,9 @@ class LuksAmendTest(bt.TempDirTest):
                     opts(path, fmt, sid)])
         return r.rc == 0 and "Pattern verification failed" not in r.out
 
-    def payload(self, path, fmt):
+    def payload(self, path, fmt, sid="s0"):
         out = self.path("plain.raw")
-        r = bt.qemu_img("convert", *OBJS, "--image-opts", opts(path, fmt), "-O", "raw", out)
+        r = bt.qemu_img("convert", *OBJS, "--image-opts", opts(path, fmt, sid), "-O", "raw", out)
         self.assertEqual(r.rc, 0, r.describe())
         return bt.file_bytes(out)
 
@@ -96,7 +96,7 @@ class LuksAmendTest(bt.TempDirTest):
                 self.assertTrue(self.opens(a, fmt, "s1"))
                 self.assertTrue(self.opens(a, fmt, "s2"))
                 self.assertFalse(self.opens(a, fmt, "s0"))
-                self.assertEqual(self.payload(a, fmt), before)
+                self.assertEqual(self.payload(a, fmt, "s1"), before)
                 # qemu-img's slots read by amber: amber erases a qemu-made slot.
                 r = self.amend("amber", q, fmt, "%sstate=inactive,%sold-secret=s2" % (p, p),
                                sid="s1")
