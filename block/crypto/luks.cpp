@@ -238,6 +238,7 @@ Result<std::unique_ptr<LuksVolume>> LuksVolume::open(io::File& file, uint64_t ba
   auto v = std::unique_ptr<LuksVolume>(new LuksVolume());
   v->header_ = h;
   v->params_ = params;
+  v->area_bytes_ = area_bytes;
   if (passphrase == nullptr) return v;
   for (const LuksSlot& s : h.slots) {
     if (s.active != kLuksSlotActive) continue;
@@ -332,8 +333,211 @@ Result<std::unique_ptr<LuksVolume>> LuksVolume::create(io::File& file, uint64_t 
   auto v = std::unique_ptr<LuksVolume>(new LuksVolume());
   v->header_ = h;
   v->params_ = params;
+  v->area_bytes_ = v->payload_bytes();
   v->cipher_ = std::move(cipher);
   return v;
+}
+
+// ---- amend: adding and erasing key slots (qcrypto_block_luks_amend_*) ----
+
+namespace {
+
+constexpr uint64_t kDefaultIterTimeMs = 2000;
+// QEMU overwrites an erased slot's key material this many times.
+constexpr unsigned kEraseIterations = 40;
+
+Error amend_error(std::string message) {
+  return Error(ErrorKind::kInvalidArgument, std::move(message));
+}
+
+bool slot_active(const LuksHeader& h, unsigned i) {
+  return h.slots[i].active == kLuksSlotActive;
+}
+
+unsigned count_active(const LuksHeader& h) {
+  unsigned n = 0;
+  for (unsigned i = 0; i < kLuksSlots; ++i) n += slot_active(h, i) ? 1 : 0;
+  return n;
+}
+
+// The slot's master key when `passphrase` opens it (an inactive slot opens
+// with nothing).
+Result<std::optional<SecretBytes>> load_key(io::File& file, uint64_t base, const LuksHeader& h,
+                                            const LuksParams& params, unsigned index,
+                                            const SecretBytes& passphrase) {
+  if (!slot_active(h, index)) return std::optional<SecretBytes>();
+  return try_slot(file, base, h, params, h.slots[index], passphrase);
+}
+
+Result<SecretBytes> find_key(io::File& file, uint64_t base, const LuksHeader& h,
+                             const LuksParams& params, const SecretBytes& passphrase) {
+  for (unsigned i = 0; i < kLuksSlots; ++i) {
+    AMBER_TRY_ASSIGN(auto key, load_key(file, base, h, params, i, passphrase));
+    if (key) return std::move(*key);
+  }
+  return amend_error(
+      "Invalid password, cannot unlock any keyslot\nFailed to retrieve the master key");
+}
+
+}  // namespace
+
+Result<void> LuksVolume::store_header(io::File& file, uint64_t base) const {
+  const std::vector<uint8_t> bytes = serialize_luks_header(header_);
+  AMBER_TRY(io::write_exact(file, base, bytes.data(), bytes.size()));
+  return file.flush();
+}
+
+Result<void> LuksVolume::amend(io::File& file, uint64_t base, const SecretBytes& unlock,
+                               const LuksAmendOptions& options) {
+  if (options.activate) return add_slot(file, base, unlock, options);
+  return erase_slots(file, base, options);
+}
+
+// qcrypto_block_luks_amend_add_keyslot and qcrypto_block_luks_store_key.
+Result<void> LuksVolume::add_slot(io::File& file, uint64_t base, const SecretBytes& unlock,
+                                  const LuksAmendOptions& o) {
+  if (!o.new_secret) return amend_error("'new-secret' is required to activate a keyslot");
+  if (o.old_secret) return amend_error("'old-secret' must not be given when activating keyslots");
+  int index = -1;
+  if (o.keyslot) {
+    index = static_cast<int>(static_cast<int32_t>(static_cast<uint64_t>(*o.keyslot)));
+    if (index < 0 || index >= static_cast<int>(kLuksSlots))
+      return amend_error("Invalid keyslot " + std::to_string(static_cast<uint32_t>(index)) +
+                         " specified, must be between 0 and " + std::to_string(kLuksSlots - 1));
+  } else {
+    for (unsigned i = 0; i < kLuksSlots && index < 0; ++i)
+      if (!slot_active(header_, i)) index = static_cast<int>(i);
+    if (index < 0) return amend_error("Can't add a keyslot - all keyslots are in use");
+  }
+  const unsigned slot_index = static_cast<unsigned>(index);
+  if (!o.force && slot_active(header_, slot_index))
+    return amend_error("Refusing to overwrite active keyslot " + std::to_string(index) +
+                       " - please erase it first");
+  AMBER_TRY_ASSIGN(SecretBytes master, find_key(file, base, header_, params_, unlock));
+  AMBER_TRY_ASSIGN(std::shared_ptr<const SecretBytes> password, o.lookup(*o.new_secret));
+
+  const std::string hint = "\nFailed to write to keyslot " + std::to_string(index);
+  LuksHeader next = header_;
+  LuksSlot& slot = next.slots[slot_index];
+  const size_t split_bytes = size_t{next.key_bytes} * slot.stripes;
+  if (uint64_t{slot.key_offset_sector} * 512 + split_bytes > area_bytes_)
+    return corrupt("Keyslot " + std::to_string(index) +
+                   " key material lies beyond the end of the LUKS area");
+  AMBER_TRY(random_bytes(slot.salt));
+  const uint64_t iter_time = o.iter_time_ms.value_or(kDefaultIterTimeMs);
+  AMBER_TRY_ASSIGN(uint64_t rate, pbkdf2_iterations_per_second(params_.hash, password->span(),
+                                                               slot.salt, next.key_bytes));
+  if (iter_time != 0 && rate > UINT64_MAX / iter_time)
+    return Error(ErrorKind::kOutOfRange, "PBKDF iterations " + std::to_string(rate) +
+                                             " too large to scale: Numerical result out of "
+                                             "range" +
+                                             hint);
+  const uint64_t iters = rate * iter_time / 1000;
+  if (iters > 0xffffffffu)
+    return Error(ErrorKind::kOutOfRange, "PBKDF iterations " + std::to_string(iters) +
+                                             " larger than 4294967295: Numerical result out "
+                                             "of range" +
+                                             hint);
+  slot.iterations = static_cast<uint32_t>(std::max<uint64_t>(iters, kMinSlotIters));
+
+  SecretBytes slot_key(next.key_bytes);
+  AMBER_TRY(pbkdf2(params_.hash, password->span(), slot.salt, slot.iterations, slot_key.span()));
+  SecretBytes material(split_bytes);
+  AMBER_TRY(afsplit_encode(params_.hash, master.span(), slot.stripes, material.span()));
+  AMBER_TRY_ASSIGN(auto slot_cipher, SectorCipher::make(params_.cipher, slot_key.span()));
+  AMBER_TRY(slot_cipher->encrypt(0, material.data(), split_bytes));
+  // The key material first, durably: until the header names the slot
+  // active, a crash leaves the image as it was.
+  AMBER_TRY(io::write_exact(file, base + uint64_t{slot.key_offset_sector} * 512, material.data(),
+                            split_bytes));
+  AMBER_TRY(file.flush());
+  slot.active = kLuksSlotActive;
+  const LuksHeader before = header_;
+  header_ = next;
+  if (auto r = store_header(file, base); !r.ok()) {
+    header_ = before;
+    return r;
+  }
+  return ok();
+}
+
+// qcrypto_block_luks_erase_key: the header first (the slot inactive, its
+// salt and iterations zero), then the key material overwritten with
+// random bytes, as QEMU does even when the header write failed.
+Result<void> LuksVolume::erase_slot(io::File& file, uint64_t base, unsigned index) {
+  LuksSlot& slot = header_.slots[index];
+  const size_t split_bytes = size_t{header_.key_bytes} * slot.stripes;
+  slot.salt.fill(0);
+  slot.iterations = 0;
+  slot.active = kLuksSlotDisabled;
+  auto stored = store_header(file, base);
+  const uint64_t offset = base + uint64_t{slot.key_offset_sector} * 512;
+  if (offset - base + split_bytes > area_bytes_) return stored;
+  std::vector<uint8_t> garbage(split_bytes, 0);
+  for (unsigned i = 0; i < kEraseIterations; ++i) {
+    if (auto r = random_bytes(garbage); !r.ok() && i > 0) return r;
+    AMBER_TRY(io::write_exact(file, offset, garbage.data(), split_bytes));
+  }
+  AMBER_TRY(file.flush());
+  return stored;
+}
+
+// qcrypto_block_luks_amend_erase_keyslots.
+Result<void> LuksVolume::erase_slots(io::File& file, uint64_t base, const LuksAmendOptions& o) {
+  if (o.new_secret) return amend_error("'new-secret' must not be given when erasing keyslots");
+  if (o.iter_time_ms) return amend_error("'iter-time' must not be given when erasing keyslots");
+  std::shared_ptr<const SecretBytes> old_password;
+  if (o.old_secret) {
+    AMBER_TRY_ASSIGN(old_password, o.lookup(*o.old_secret));
+  }
+  if (o.keyslot) {
+    const int index = static_cast<int>(static_cast<int32_t>(static_cast<uint64_t>(*o.keyslot)));
+    if (index < 0 || index >= static_cast<int>(kLuksSlots))
+      return amend_error("Invalid keyslot " + std::to_string(index) +
+                         " specified, must be between 0 and " + std::to_string(kLuksSlots - 1));
+    const unsigned i = static_cast<unsigned>(index);
+    if (old_password) {
+      AMBER_TRY_ASSIGN(auto key, load_key(file, base, header_, params_, i, *old_password));
+      if (!key)
+        return amend_error("Given keyslot " + std::to_string(index) +
+                           " doesn't contain the given old password for erase operation");
+    }
+    if (!o.force && !slot_active(header_, i))
+      return amend_error("Given keyslot " + std::to_string(index) +
+                         " is already erased (inactive) ");
+    if (!o.force && count_active(header_) == 1)
+      return amend_error("Attempt to erase the only active keyslot " + std::to_string(index) +
+                         " which will erase all the data in the image irreversibly - refusing "
+                         "operation");
+    if (auto r = erase_slot(file, base, i); !r.ok())
+      return Error(r.error().kind(),
+                   r.error().message() + "\nFailed to erase keyslot " + std::to_string(index));
+    return ok();
+  }
+  if (!old_password)
+    return amend_error(
+        "To erase keyslot(s), either explicit keyslot index or the password currently contained "
+        "in them must be given");
+  std::array<bool, kLuksSlots> matches{};
+  unsigned matched = 0;
+  for (unsigned i = 0; i < kLuksSlots; ++i) {
+    AMBER_TRY_ASSIGN(auto key, load_key(file, base, header_, params_, i, *old_password));
+    matches[i] = key.has_value();
+    matched += matches[i] ? 1 : 0;
+  }
+  if (matched == 0)
+    return amend_error("No keyslots match given (old) password for erase operation");
+  if (!o.force && matched == count_active(header_))
+    return amend_error(
+        "All the active keyslots match the (old) password that was given and erasing them will "
+        "erase all the data in the image irreversibly - refusing operation");
+  for (unsigned i = 0; i < kLuksSlots; ++i) {
+    if (!matches[i]) continue;
+    if (auto r = erase_slot(file, base, i); !r.ok())
+      return Error(r.error().kind(),
+                   r.error().message() + "\nFailed to erase keyslot " + std::to_string(i));
+  }
+  return ok();
 }
 
 }  // namespace amber::block::crypto

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,20 @@ struct LuksCreateOptions {
   std::optional<uint32_t> fixed_iterations;
 };
 
+// qemu-img amend's LUKS key slot options (QCryptoBlockAmendOptionsLUKS),
+// parsed as QEMU parses them: `keyslot` is the 64-bit value the option
+// string gave, cut to a C int as QEMU does; the secrets are ids looked up
+// through `lookup` at the point QEMU looks them up (so a missing one is
+// reported where qemu-img reports it).
+struct LuksAmendOptions {
+  bool activate = false;  // state=active (else inactive)
+  std::optional<int64_t> keyslot;
+  std::optional<std::string> new_secret, old_secret;  // secret ids
+  std::optional<uint64_t> iter_time_ms;
+  bool force = false;
+  std::function<Result<std::shared_ptr<const SecretBytes>>(const std::string&)> lookup;
+};
+
 class LuksVolume {
  public:
   // Reads the header at `base` of `file`; with a passphrase, unlocks a key
@@ -88,6 +103,15 @@ class LuksVolume {
   static Result<std::unique_ptr<LuksVolume>> create(io::File& file, uint64_t base,
                                                     const LuksCreateOptions& options,
                                                     const SecretBytes& passphrase);
+  // Adds or erases key slots as QEMU 7.2's qcrypto_block_luks_amend_options:
+  // `unlock` (the passphrase the image was opened with) gives the master
+  // key. A new slot's key material is written and flushed before the
+  // header that activates it; an erased slot's header goes first, then its
+  // key material is overwritten with random bytes. Nothing outside the
+  // header and the slots touched changes; keys are wiped after use.
+  Result<void> amend(io::File& file, uint64_t base, const SecretBytes& unlock,
+                     const LuksAmendOptions& options);
+
   // The header and key material size a new volume with these options has.
   static Result<uint64_t> area_size(const LuksParams& params);
 
@@ -97,8 +121,15 @@ class LuksVolume {
   const SectorCipher* cipher() const { return cipher_.get(); }
 
  private:
+  Result<void> store_header(io::File& file, uint64_t base) const;
+  Result<void> add_slot(io::File& file, uint64_t base, const SecretBytes& unlock,
+                        const LuksAmendOptions& options);
+  Result<void> erase_slots(io::File& file, uint64_t base, const LuksAmendOptions& options);
+  Result<void> erase_slot(io::File& file, uint64_t base, unsigned index);
+
   LuksHeader header_;
   LuksParams params_;
+  uint64_t area_bytes_ = 0;
   std::unique_ptr<SectorCipher> cipher_;
 };
 

@@ -126,6 +126,13 @@ class LuksImage final : public Image {
   Image* backing() override { return nullptr; }
   Result<void> close() override { return read_only() ? ok() : file_->flush(); }
 
+  Result<void> amend(const LuksAmendOptions& o) {
+    if (read_only()) return Error(ErrorKind::kReadOnly, "'" + file_->name() + "' is read-only");
+    if (!options_.passphrase)
+      return Error(ErrorKind::kInvalidArgument, "Parameter 'key-secret' is required for cipher");
+    return volume_->amend(*file_, 0, *options_.passphrase, o);
+  }
+
  private:
   std::unique_ptr<io::File> file_;
   std::unique_ptr<LuksVolume> volume_;
@@ -134,6 +141,12 @@ class LuksImage final : public Image {
 };
 
 }  // namespace
+
+Result<void> amend_luks_image(Image& image, const LuksAmendOptions& options) {
+  auto* luks = dynamic_cast<LuksImage*>(&image);
+  if (luks == nullptr) return Error(ErrorKind::kUnsupported, "Operation not supported", ENOTSUP);
+  return luks->amend(options);
+}
 
 Result<std::unique_ptr<Image>> open_luks_image(std::unique_ptr<io::File> file,
                                                const OpenOptions& options) {

@@ -22,6 +22,11 @@ Result<std::unique_ptr<Image>> open_luks_image(std::unique_ptr<io::File> file,
                                                const OpenOptions& options);
 Result<void> create_luks_image(const std::string& path, const CreateOptions& options);
 
+// qemu-img amend on a raw LUKS image opened by open_luks_image (with its
+// passphrase): key slots added or erased (LuksVolume::amend).
+struct LuksAmendOptions;
+Result<void> amend_luks_image(Image& image, const LuksAmendOptions& options);
+
 // The LUKS block of `info` from a volume's header.
 struct LuksHeader;
 LuksInfo luks_info(const LuksHeader& header);

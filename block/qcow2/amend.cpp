@@ -2,7 +2,8 @@
 // Header-level changes of an open qcow2 image for amber-img commit, rebase
 // and amend: emptying the active layer (qemu's bdrv_make_empty), storing a
 // new backing file name and format (bdrv_change_backing_file), and the
-// compat / lazy_refcounts changes of qcow2_amend_options.
+// compat / lazy_refcounts changes of qcow2_amend_options, and its LUKS key
+// slot changes (the encrypt.* options).
 //
 // Thread-safety: each call takes rw_ and meta_ exclusively; the caller must
 // not run I/O on the image meanwhile.
@@ -161,6 +162,16 @@ Result<void> Qcow2Image::amend_features(unsigned version, bool lazy_refcounts) {
   return ok();
 }
 
+Result<void> Qcow2Image::amend_encryption(const crypto::LuksAmendOptions& options) {
+  if (read_only()) return Error(ErrorKind::kReadOnly, "image is read-only", EACCES);
+  if (!luks_ || !options_.passphrase)
+    return Error(ErrorKind::kInvalidArgument,
+                 "Can't amend encryption options - encryption not present");
+  std::unique_lock rw(rw_);
+  std::lock_guard meta(meta_);
+  return luks_->amend(*file_, luks_offset_, *options_.passphrase, options);
+}
+
 namespace {
 
 Result<Qcow2Image*> as_qcow2_image(Image& image) {
@@ -179,6 +190,11 @@ Result<void> make_empty(Image& image) {
 Result<void> amend_features(Image& image, unsigned version, bool lazy_refcounts) {
   AMBER_TRY_ASSIGN(Qcow2Image * q, as_qcow2_image(image));
   return q->amend_features(version, lazy_refcounts);
+}
+
+Result<void> amend_encryption(Image& image, const crypto::LuksAmendOptions& options) {
+  AMBER_TRY_ASSIGN(Qcow2Image * q, as_qcow2_image(image));
+  return q->amend_encryption(options);
 }
 
 Result<void> set_backing_file(Image& image, const std::string& name,

@@ -120,6 +120,10 @@ class Qcow2Image final : public Image {
   // zeros (or unallocated, without a backing file). To v3: the v3 header
   // fields and the feature-name table. Flushed and durable on return.
   Result<void> amend_features(unsigned version, bool lazy_refcounts);
+  // amend.cpp: qemu-img amend's encrypt.* key slot changes on the LUKS area
+  // (crypto::LuksVolume::amend), unlocked with the passphrase it was
+  // opened with. Nothing else in the file changes.
+  Result<void> amend_encryption(const crypto::LuksAmendOptions& options);
   // refcount_order.cpp: qemu-img amend -o refcount_bits (v3 only): the
   // refcount table and blocks rewritten with 2^order-bit entries, as QEMU's
   // qcow2_change_refcount_order; refused (nothing changed but maybe leaked

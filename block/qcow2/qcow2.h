@@ -12,6 +12,7 @@
 
 #include "block/check.h"
 #include "block/create.h"
+#include "block/crypto/luks.h"
 #include "block/image.h"
 
 namespace amber::block::qcow2 {
@@ -54,6 +55,9 @@ std::vector<SnapshotInfo> list_snapshots(Image& image);
 Result<void> make_empty(Image& image);
 // qemu-img amend -o compat=... / lazy_refcounts=... (Qcow2Image::amend_features).
 Result<void> amend_features(Image& image, unsigned version, bool lazy_refcounts);
+// qemu-img amend -o encrypt.state=...: LUKS key slots added or erased
+// (Qcow2Image::amend_encryption).
+Result<void> amend_encryption(Image& image, const crypto::LuksAmendOptions& options);
 // qemu-img amend -o refcount_bits=N (Qcow2Image::change_refcount_order).
 Result<void> change_refcount_bits(Image& image, unsigned bits);
 // rebase's header change: backing file name as given (empty: none) and the

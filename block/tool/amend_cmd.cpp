@@ -2,26 +2,34 @@
 // `amber-img amend`: qemu-img 7.2 amend for qcow2. -o takes the amend
 // options qemu's qcow2 driver lists (compat, lazy_refcounts, size,
 // refcount_bits, backing_file/backing_fmt, data_file, encrypt.*); Amber
-// applies compat (upgrade and downgrade), lazy_refcounts, size and
-// refcount_bits, takes backing_file/backing_fmt equal to the image's (as
-// qemu-img 7.2, which changes them only through rebase), and refuses the
-// others by name.
+// applies compat (upgrade and downgrade), lazy_refcounts, size,
+// refcount_bits and the LUKS key slot changes (encrypt.state, keyslot,
+// old-secret, new-secret, iter-time; for a raw LUKS image the same names
+// without the prefix), takes backing_file/backing_fmt equal to the
+// image's (as qemu-img 7.2, which changes them only through rebase), and
+// refuses data_file by name. The passphrase that unlocks the image comes
+// from --object secret,... and --image-opts, as in qemu-img.
 // Options only for creation get qemu-img's "only supported for image
 // creation". Every option is parsed and checked before the image changes
 // (but for the backing file, refused where qemu-img refuses it); the
-// changes then go in qemu's order: upgrade, refcount width, (the backing
-// file refusal), lazy refcounts, size, downgrade.
+// changes then go in qemu's order: upgrade, key slots, refcount width,
+// (the backing file refusal), lazy refcounts, size, downgrade.
 //
 // Thread-safety: one call from main().
 #include <getopt.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 
+#include "block/crypto/luks.h"
+#include "block/crypto/luks_image.h"
 #include "block/image.h"
 #include "block/qcow2/qcow2.h"
 #include "block/tool/command.h"
+#include "block/tool/image_args.h"
 #include "block/tool/options.h"
 #include "block/tool/progress.h"
 
@@ -51,10 +59,98 @@ constexpr const char* kCreateOnly[] = {
     "encryption",          "encrypt.format",    "encrypt.key-secret",     "encrypt.cipher-alg",
     "encrypt.cipher-mode", "encrypt.ivgen-alg", "encrypt.ivgen-hash-alg", "encrypt.hash-alg"};
 
+constexpr const char* kLuksAmendHelp =
+    "Amend options for 'luks':\n"
+    "  iter-time=<num>        - Time to spend in PBKDF in milliseconds\n"
+    "  keyslot=<num>          - Select a single keyslot to modify explicitly\n"
+    "  new-secret=<str>       - New secret to set in the matching keyslots. Empty string to "
+    "erase\n"
+    "  old-secret=<str>       - Select all keyslots that match this password\n"
+    "  state=<str>            - Select new state of affected keyslots (active/inactive)\n";
+
+// Creation options of qemu's luks driver that amend does not take.
+constexpr const char* kLuksCreateOnly[] = {
+    "key-secret", "cipher-alg", "cipher-mode", "ivgen-alg", "hash-alg", "ivgen-hash-alg", "size"};
+
 bool create_only(const std::string& key) {
   for (const char* k : kCreateOnly)
     if (key == k) return true;
   return false;
+}
+
+bool luks_create_only(const std::string& key) {
+  for (const char* k : kLuksCreateOnly)
+    if (key == k) return true;
+  return false;
+}
+
+// QemuOpts' number parse (qemu_strtou64, base 0, a sign wraps).
+std::optional<uint64_t> opts_number(const std::string& text) {
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 0);
+  if (end == text.c_str() || *end != '\0' || errno == ERANGE) return std::nullopt;
+  return v;
+}
+
+// The QAPI visitor's int parse of the same string (qemu_strtoi64).
+std::optional<int64_t> qapi_int(const std::string& text) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 0);
+  if (end == text.c_str() || *end != '\0' || errno == ERANGE) return std::nullopt;
+  return v;
+}
+
+// The key slot options as given (the prefix removed), last one winning.
+struct SlotOptions {
+  bool any = false;
+  std::optional<std::string> state, keyslot, old_secret, new_secret, iter_time;
+};
+
+// Takes `key` (without prefix) if it is a key slot option; a number that
+// QemuOpts would refuse is refused with the name as given.
+Result<bool> take_slot_option(SlotOptions& so, const std::string& key, const std::string& name,
+                              const std::string& value) {
+  std::optional<std::string>* slot = nullptr;
+  if (key == "state") slot = &so.state;
+  if (key == "keyslot") slot = &so.keyslot;
+  if (key == "old-secret") slot = &so.old_secret;
+  if (key == "new-secret") slot = &so.new_secret;
+  if (key == "iter-time") slot = &so.iter_time;
+  if (slot == nullptr) return false;
+  if ((key == "keyslot" || key == "iter-time") && !opts_number(value))
+    return Error(ErrorKind::kInvalidArgument, "Parameter '" + name + "' expects a number");
+  *slot = value;
+  so.any = true;
+  return true;
+}
+
+// block_crypto_amend_opts_init: the QAPI conversion, in its field order.
+Result<crypto::LuksAmendOptions> slot_amend_options(const SlotOptions& so, bool force,
+                                                    const Secrets& secrets) {
+  crypto::LuksAmendOptions o;
+  if (!so.state) return Error(ErrorKind::kInvalidArgument, "Parameter 'state' is missing");
+  if (*so.state == "active")
+    o.activate = true;
+  else if (*so.state != "inactive")
+    return Error(ErrorKind::kInvalidArgument,
+                 "Parameter 'state' does not accept value '" + *so.state + "'");
+  o.new_secret = so.new_secret;
+  o.old_secret = so.old_secret;
+  if (so.keyslot) {
+    auto v = qapi_int(*so.keyslot);
+    if (!v) return Error(ErrorKind::kInvalidArgument, "Parameter 'keyslot' expects integer");
+    o.keyslot = *v;
+  }
+  if (so.iter_time) {
+    auto v = qapi_int(*so.iter_time);
+    if (!v) return Error(ErrorKind::kInvalidArgument, "Parameter 'iter-time' expects integer");
+    o.iter_time_ms = static_cast<uint64_t>(*v);
+  }
+  o.force = force;
+  o.lookup = [&secrets](const std::string& id) { return secrets.find(id); };
+  return o;
 }
 
 }  // namespace
@@ -66,7 +162,8 @@ int run_amend(int argc, char** argv) {
                                  {"force", no_argument, nullptr, 'F'},
                                  {nullptr, 0, nullptr, 0}};
   std::string format, cache = "writeback", joined;
-  bool quiet = false, progress = false, have_options = false;
+  bool quiet = false, progress = false, have_options = false, image_opts = false, force = false;
+  Secrets secrets;
   reset_getopt();
   int c;
   while ((c = getopt_long(argc, argv, ":ho:f:t:pq", kLong, nullptr)) != -1) {
@@ -92,10 +189,14 @@ int run_amend(int argc, char** argv) {
         quiet = true;
         break;
       case 'F':
-        break;  // --force: for LUKS keyslot changes, which Amber does not make
+        force = true;
+        break;
       case 'I':
+        image_opts = true;
+        break;
       case 'J':
-        return report_error("--image-opts and --object are not supported");
+        if (auto r = secrets.add_object(optarg); !r.ok()) return report_error(r.error());
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
@@ -117,17 +218,47 @@ int run_amend(int argc, char** argv) {
   const std::string name = argv[optind];
   auto mode = io::parse_cache_mode(cache);
   if (!mode.ok()) return report_error("Invalid cache option: " + cache);
-  auto fmt = parse_format_option(format, name);
-  if (!fmt.ok()) return report_error(fmt.error().context());
+  auto ref = resolve_image(name, image_opts, format, secrets);
+  if (!ref.ok()) {
+    // The unlocking secret is looked up when qemu-img opens the image.
+    const std::string& why = ref.error().context();
+    if (why.rfind("No secret with id", 0) == 0)
+      return report_error("Could not open '" + name + "': " + why);
+    return report_error(why);
+  }
 
   OpenOptions o;
-  o.format = *fmt;
+  apply(*ref, o);
   o.access = io::Access::kReadWrite;
   o.cache = *mode;
-  auto opened = open_image(host_path(name), o);
+  auto opened = open_image(ref->path, o);
   if (!opened.ok())
     return report_error("Could not open '" + name + "': " + error_text(opened.error()));
   Image& image = **opened;
+  if (image.format() == ImageFormat::kLuks) {
+    if (help) {
+      std::fputs(kLuksAmendHelp, stdout);
+      return 0;
+    }
+    SlotOptions so;
+    for (const auto& kv : *list) {
+      auto taken = take_slot_option(so, kv.key, kv.key, kv.value);
+      if (!taken.ok()) return report_error(taken.error().context());
+      if (*taken) continue;
+      if (luks_create_only(kv.key))
+        return report_error("Invalid parameter '" + kv.key +
+                            "'\nThis option is only supported for image creation");
+      return report_error("Invalid parameter '" + kv.key + "'");
+    }
+    if (so.any) {
+      auto lo = slot_amend_options(so, force, secrets);
+      if (!lo.ok()) return report_error(lo.error().context());
+      if (auto r = crypto::amend_luks_image(image, *lo); !r.ok())
+        return report_error(error_text(r.error()));
+    }
+    if (auto r = image.close(); !r.ok()) return report_error(error_text(r.error()));
+    return 0;
+  }
   if (image.format() != ImageFormat::kQcow2)
     return report_error("Format driver '" + std::string(to_string(image.format())) +
                         "' does not support option amendment");
@@ -143,17 +274,19 @@ int run_amend(int argc, char** argv) {
   const bool old_lazy = lazy;
   std::optional<uint64_t> new_size;
   unsigned refcount_bits = info->qcow2->refcount_bits;
-  std::optional<std::string> backing_file, backing_fmt;
+  std::optional<std::string> backing_file, backing_fmt, compat;
+  std::optional<uint64_t> refcount_given;
+  SlotOptions so;
   for (const auto& kv : *list) {
     const std::string& k = kv.key;
     const std::string& v = kv.value;
+    if (k.rfind("encrypt.", 0) == 0) {
+      auto taken = take_slot_option(so, k.substr(8), k, v);
+      if (!taken.ok()) return report_error(taken.error().context());
+      if (*taken) continue;
+    }
     if (k == "compat") {
-      if (v == "0.10" || v == "v2")
-        version = 2;
-      else if (v == "1.1" || v == "v3")
-        version = 3;
-      else
-        return report_error("Unknown compatibility level " + v);
+      compat = v;
     } else if (k == "lazy_refcounts") {
       auto b = parse_bool(v, k);
       if (!b.ok()) return report_error(b.error().context());
@@ -169,14 +302,12 @@ int run_amend(int argc, char** argv) {
     } else if (k == "refcount_bits") {
       auto bits = parse_number(v);
       if (!bits.ok()) return report_error("Parameter 'refcount_bits' expects a number");
-      if (*bits == 0 || *bits > 64 || (*bits & (*bits - 1)) != 0)
-        return report_error("Refcount width must be a power of two and may not exceed 64 bits");
-      refcount_bits = static_cast<unsigned>(*bits);
+      refcount_given = *bits;
     } else if (k == "backing_file") {
       backing_file = v;
     } else if (k == "backing_fmt") {
       backing_fmt = v;
-    } else if (k == "data_file" || k == "data_file_raw" || k.rfind("encrypt.", 0) == 0) {
+    } else if (k == "data_file" || k == "data_file_raw") {
       return report_error("Option '" + k + "' is not supported yet");
     } else if (create_only(k)) {
       return report_error("Invalid parameter '" + k +
@@ -184,6 +315,28 @@ int run_amend(int argc, char** argv) {
     } else {
       return report_error("Invalid parameter '" + k + "'");
     }
+  }
+  // qcow2_amend_options meets the encrypt.* options first.
+  if (so.any) {
+    if (info->qcow2->crypt_method == 0)
+      return report_error("Can't amend encryption options - encryption not present");
+    if (info->qcow2->crypt_method != 2)
+      return report_error("Only LUKS encryption options can be amended");
+  }
+  if (compat) {
+    const std::string& v = *compat;
+    if (v == "0.10" || v == "v2")
+      version = 2;
+    else if (v == "1.1" || v == "v3")
+      version = 3;
+    else
+      return report_error("Unknown compatibility level " + v);
+  }
+  if (refcount_given) {
+    const uint64_t bits = *refcount_given;
+    if (bits == 0 || bits > 64 || (bits & (bits - 1)) != 0)
+      return report_error("Refcount width must be a power of two and may not exceed 64 bits");
+    refcount_bits = static_cast<unsigned>(bits);
   }
   if (lazy && !old_lazy && version < 3)
     return report_error(
@@ -216,6 +369,11 @@ int run_amend(int argc, char** argv) {
     if (auto r = qcow2::amend_features(image, 3, false); !r.ok()) return fail(r.error());
     meter.print(50);
     meter.print(100);
+  }
+  if (so.any) {
+    auto lo = slot_amend_options(so, force, secrets);
+    if (!lo.ok()) return fail(lo.error());
+    if (auto r = qcow2::amend_encryption(image, *lo); !r.ok()) return fail(r.error());
   }
   if (refcount_bits != info->qcow2->refcount_bits) {
     if (auto r = qcow2::change_refcount_bits(image, refcount_bits); !r.ok()) return fail(r.error());
