@@ -14,9 +14,11 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "block/create.h"
+#include "block/qcow2/qcow2.h"
 #include "block/tool/command.h"
 #include "block/tool/create.h"
 #include "block/tool/image_args.h"
@@ -49,6 +51,11 @@ struct ConvertArgs {
   Secrets secrets;                 // --object
   bool image_opts = false;         // --image-opts (the sources)
   bool target_image_opts = false;  // --target-image-opts
+  // -l: snapshot.id= / snapshot.name= (the last such -l wins and beats a
+  // plain one), else a plain id-or-name.
+  bool snapshot_opts = false;
+  std::optional<std::string> snapshot_id, snapshot_name;
+  std::optional<std::string> snapshot_id_or_name;
 };
 
 int refuse(std::string_view option, std::string_view what) {
@@ -150,7 +157,28 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
       case 'C':
         return refuse("-C", "copy offloading");
       case 'l':
-        return refuse("-l", "converting a snapshot");
+        if (std::string_view(optarg).starts_with("snapshot.")) {
+          // qemu-img's internal_snapshot_opts: snapshot.id and snapshot.name.
+          auto list = parse_option_list(optarg);
+          if (!list.ok()) return report_error(list.error().context());
+          std::optional<std::string> id, name;
+          for (const auto& kv : *list) {
+            if (kv.key == "snapshot.id") {
+              id = kv.value;
+            } else if (kv.key == "snapshot.name") {
+              name = kv.value;
+            } else {
+              report_error("Invalid parameter '" + kv.key + "'");
+              return report_error("Failed in parsing snapshot param '" + std::string(optarg) + "'");
+            }
+          }
+          args.snapshot_opts = true;
+          args.snapshot_id = std::move(id);
+          args.snapshot_name = std::move(name);
+        } else {
+          args.snapshot_id_or_name = optarg;
+        }
+        break;
       case 'r':
         return refuse("-r", "rate limit");
       case kObject:
@@ -266,6 +294,16 @@ int run_convert(int argc, char** argv) {
     auto image = open_image(ref->path, o);
     if (!image.ok())
       return fail(report_error("Could not open '" + name + "': " + error_text(image.error())));
+    if (args.snapshot_opts || args.snapshot_id_or_name) {
+      if (!args.snapshot_opts && args.sources.size() > 1)
+        return fail(report_error("No support for concatenating multiple snapshot"));
+      Result<void> loaded =
+          args.snapshot_opts
+              ? qcow2::load_snapshot_read_only(**image, args.snapshot_id, args.snapshot_name)
+              : qcow2::load_snapshot_read_only(**image, *args.snapshot_id_or_name);
+      if (!loaded.ok())
+        return fail(report_error("Failed to load snapshot: " + loaded.error().context()));
+    }
     total += (*image)->size();
     source_ptrs.push_back(image->get());
     sources.push_back(std::move(*image));
