@@ -191,7 +191,8 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
         args.target_image_opts = true;
         break;
       case kSalvage:
-        return refuse("--salvage", "skipping read errors");
+        args.copy.salvage = true;
+        break;
       case kBitmaps:
         return refuse("--bitmaps", "copying dirty bitmaps");
       case kSkipBrokenBitmaps:
@@ -368,8 +369,14 @@ int run_convert(int argc, char** argv) {
     copy.granularity = *info->cluster_size;
   if (args.progress) copy.progress = [&meter](double percent) { meter.print(percent); };
 
-  if (auto r = convert_images(source_ptrs, target, copy); !r.ok())
+  copy.on_read_error = [](uint64_t offset, const Error& error) {
+    report_error("warning: error while reading offset " + std::to_string(offset) + ": " +
+                 error_text(error));
+  };
+  if (auto r = convert_images(source_ptrs, target, copy); !r.ok()) {
+    if (r.error().context().starts_with(kConvertReadError)) return fail(report_error(r.error()));
     return fail(report_error("error while converting: " + error_text(r.error())));
+  }
   if (auto r = target.close(); !r.ok())
     return fail(
         report_error("error while closing '" + args.target + "': " + error_text(r.error())));
