@@ -56,6 +56,10 @@ struct ConvertArgs {
   bool snapshot_opts = false;
   std::optional<std::string> snapshot_id, snapshot_name;
   std::optional<std::string> snapshot_id_or_name;
+  // --bitmaps: only sources without persistent bitmaps (nothing to copy)
+  // are converted; copying bitmaps is refused, never silently skipped.
+  bool bitmaps = false;
+  bool skip_broken_bitmaps = false;  // --skip-broken-bitmaps
 };
 
 int refuse(std::string_view option, std::string_view what) {
@@ -194,9 +198,11 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
         args.copy.salvage = true;
         break;
       case kBitmaps:
-        return refuse("--bitmaps", "copying dirty bitmaps");
+        args.bitmaps = true;
+        break;
       case kSkipBrokenBitmaps:
-        return refuse("--skip-broken-bitmaps", "copying dirty bitmaps");
+        args.skip_broken_bitmaps = true;
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
@@ -206,8 +212,12 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
     return report_error("--target-is-zero requires use of -n flag");
   if (args.target_image_opts && !args.skip_create)
     return report_error("--target-image-opts requires use of -n flag");
+  if (args.skip_broken_bitmaps && !args.bitmaps)
+    return report_error("Use of --skip-broken-bitmaps requires --bitmaps");
   if (argc - optind < 2) return report_error("Must specify image file name");
   for (int i = optind; i < argc - 1; ++i) args.sources.push_back(argv[i]);
+  if (args.bitmaps && args.sources.size() > 1)
+    return report_error("Copying bitmaps only possible with single source");
   args.target = argv[argc - 1];
   return -1;
 }
@@ -305,6 +315,17 @@ int run_convert(int argc, char** argv) {
       if (!loaded.ok())
         return fail(report_error("Failed to load snapshot: " + loaded.error().context()));
     }
+    if (args.bitmaps) {
+      auto info = (*image)->info();
+      if (!info.ok()) return fail(report_error(info.error()));
+      if (!info->qcow2 || info->qcow2->version < 3)
+        return fail(report_error("Source lacks bitmap support"));
+      if (!info->qcow2->bitmaps.empty())
+        return fail(report_error(
+            "convert: option '--bitmaps' (copying the source's persistent dirty bitmaps, "
+            "here '" +
+            info->qcow2->bitmaps.front().name + "') is not supported yet"));
+    }
     total += (*image)->size();
     source_ptrs.push_back(image->get());
     sources.push_back(std::move(*image));
@@ -351,6 +372,9 @@ int run_convert(int argc, char** argv) {
   if (args.copy.compression == ConvertCompression::kCompressed &&
       target.format() != ImageFormat::kQcow2)
     return fail(report_error("Compression not supported for this file format"));
+  if (args.bitmaps && target.format() != ImageFormat::kQcow2)
+    return fail(report_error("Format driver '" + std::string(to_string(target.format())) +
+                             "' does not support bitmaps"));
   if (args.skip_create && target.size() < total)
     return fail(report_error("output file is smaller than input file"));
 
