@@ -305,16 +305,6 @@ int run_convert(int argc, char** argv) {
     auto image = open_image(ref->path, o);
     if (!image.ok())
       return fail(report_error("Could not open '" + name + "': " + error_text(image.error())));
-    if (args.snapshot_opts || args.snapshot_id_or_name) {
-      if (!args.snapshot_opts && args.sources.size() > 1)
-        return fail(report_error("No support for concatenating multiple snapshot"));
-      Result<void> loaded =
-          args.snapshot_opts
-              ? qcow2::load_snapshot_read_only(**image, args.snapshot_id, args.snapshot_name)
-              : qcow2::load_snapshot_read_only(**image, *args.snapshot_id_or_name);
-      if (!loaded.ok())
-        return fail(report_error("Failed to load snapshot: " + loaded.error().context()));
-    }
     if (args.bitmaps) {
       auto info = (*image)->info();
       if (!info.ok()) return fail(report_error(info.error()));
@@ -329,6 +319,18 @@ int run_convert(int argc, char** argv) {
     total += (*image)->size();
     source_ptrs.push_back(image->get());
     sources.push_back(std::move(*image));
+  }
+
+  // As qemu-img: the snapshot is loaded in the first source only.
+  if (args.snapshot_opts || args.snapshot_id_or_name) {
+    if (!args.snapshot_opts && args.sources.size() > 1)
+      return fail(report_error("No support for concatenating multiple snapshot"));
+    Result<void> loaded =
+        args.snapshot_opts
+            ? qcow2::load_snapshot_read_only(*sources.front(), args.snapshot_id, args.snapshot_name)
+            : qcow2::load_snapshot_read_only(*sources.front(), *args.snapshot_id_or_name);
+    if (!loaded.ok())
+      return fail(report_error("Failed to load snapshot: " + loaded.error().context()));
   }
 
   auto target_format = parse_format(args.target_format);
