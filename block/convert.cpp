@@ -121,7 +121,14 @@ class Converter {
     Image& source = *sources_[index];
     const uint64_t local = offset - starts_[index];
     const uint64_t limit = std::min(max_length, sector_size(source) - local);
-    AMBER_TRY_ASSIGN(BlockStatus status, source.block_status(local, limit));
+    auto queried = source.block_status(local, limit);
+    if (!queried.ok() && options_.salvage) {
+      // Salvage: up to the next granule boundary counts as data, so its
+      // read is tried (and salvaged) sector by sector.
+      const uint64_t granule = std::max<uint64_t>(options_.granularity, kSectorSize);
+      return Op{offset, std::min(limit, granule - local % granule), Kind::kData};
+    }
+    AMBER_TRY_ASSIGN(BlockStatus status, std::move(queried));
     uint64_t length = std::min(status.length, limit);
     if (local + length >= source.size()) length = limit;  // through the partial last sector
     if (length == 0) return Error(ErrorKind::kInternal, "block_status made no progress");
@@ -197,13 +204,37 @@ class Converter {
         std::byte* into = buffer + (offset - segment);
         size_t index = 0;
         while (index + 1 < sources_.size() && starts_[index + 1] <= offset) ++index;
-        AMBER_TRY(sources_[index]->read(offset - starts_[index],
-                                        std::span(into, static_cast<size_t>(op.length))));
+        AMBER_TRY(read_source(index, offset - starts_[index], into, op.length));
         split_zeroes(buffer, segment, op, ops);
       } else {
         append(ops, op);
       }
       offset += op.length;
+    }
+    return ok();
+  }
+
+  // Reads [local, local + length) of source `index`. A failure is
+  // qemu-img's "error while reading at byte N" (N in the concatenation);
+  // with salvage the range is read again sector by sector and each sector
+  // that still fails reads as zeros, reported through on_read_error.
+  Result<void> read_source(size_t index, uint64_t local, std::byte* into, uint64_t length) {
+    Image& source = *sources_[index];
+    auto first = source.read(local, std::span(into, static_cast<size_t>(length)));
+    if (first.ok()) return first;
+    if (!options_.salvage)
+      return Error(first.error().kind(), std::string(kConvertReadError) +
+                                             std::to_string(starts_[index] + local) + ": " +
+                                             first.error().message());
+    for (uint64_t pos = 0; pos < length; pos += kSectorSize) {
+      const uint64_t n = std::min(kSectorSize, length - pos);
+      auto r = source.read(local + pos, std::span(into + pos, static_cast<size_t>(n)));
+      if (r.ok()) continue;
+      std::memset(into + pos, 0, static_cast<size_t>(n));
+      if (options_.on_read_error) {
+        std::lock_guard lock(mutex_);
+        options_.on_read_error(starts_[index] + local + pos, r.error());
+      }
     }
     return ok();
   }
@@ -215,7 +246,7 @@ class Converter {
       while (index + 1 < sources_.size() && starts_[index + 1] <= offset) ++index;
       const uint64_t local = offset - starts_[index];
       const uint64_t n = std::min(length, sector_size(*sources_[index]) - local);
-      AMBER_TRY(sources_[index]->read(local, std::span(into, static_cast<size_t>(n))));
+      AMBER_TRY(read_source(index, local, into, n));
       offset += n;
       into += n;
       length -= n;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string_view>
 
 #include "block/image.h"
 #include "common/result.h"
@@ -58,10 +59,20 @@ struct ConvertOptions {
   // With kAboveSourceBacking: the target's backing file size. Zeros past it
   // need no write (the target reads zeros there anyway).
   uint64_t target_backing_size = UINT64_MAX;
+  // qemu-img convert --salvage: a read that fails is retried sector by
+  // sector; sectors that still fail are copied as zeros and reported to
+  // on_read_error (offset in the concatenation; called one at a time),
+  // and the copy goes on. Without it the first read error stops the copy.
+  bool salvage = false;
+  std::function<void(uint64_t offset, const Error& error)> on_read_error;
   // Called with the share of the work done, 0 to 100, as it grows. May be
   // empty.
   std::function<void(double percent)> progress;
 };
+
+// How a read error's context starts (then the byte offset in the
+// concatenation, ": " and the cause), as qemu-img words it.
+inline constexpr std::string_view kConvertReadError = "error while reading at byte ";
 
 // Copies sources[0], sources[1], ... back to back into target from offset 0.
 // target->size() must be at least the sum of the sources' sizes. The first

@@ -106,6 +106,11 @@ class Qcow2Image final : public Image {
   // delete: drops snapshot `index` and frees what only it used.
   Result<void> delete_snapshot(size_t index);
   const std::vector<Snapshot>& snapshots() const { return snapshots_; }
+  // QEMU's qcow2_snapshot_load_tmp: reads of this read-only image go
+  // through snapshot `index`'s L1 table from now on (the virtual size stays
+  // the current one, as in QEMU). Nothing is written; kInvalidArgument
+  // when the image is writable.
+  Result<void> load_snapshot_read_only(size_t index);
 
   // amend.cpp: every cluster of the active layer becomes unallocated (reads
   // from the backing file again), as qemu's make_empty; flushed.

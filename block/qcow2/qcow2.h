@@ -47,6 +47,14 @@ Result<SnapshotInfo> create_snapshot(Image& image, const std::string& name, uint
 Result<void> apply_snapshot(Image& image, const std::string& id_or_name);
 // delete (qemu-img snapshot -d): by name only, as qemu-img looks it up.
 Result<void> delete_snapshot(Image& image, const std::string& name);
+// qemu-img convert -l: the read-only `image` reads as the snapshot from
+// now on (QEMU's bdrv_snapshot_load_tmp). With both `id` and `name` the
+// snapshot must match both, else the one given (neither: not found).
+// ENOENT "Can't find snapshot"; ENOTSUP for other formats (QEMU's text).
+Result<void> load_snapshot_read_only(Image& image, const std::optional<std::string>& id,
+                                     const std::optional<std::string>& name);
+// QEMU's bdrv_snapshot_load_tmp_by_id_or_name: by id, else by name.
+Result<void> load_snapshot_read_only(Image& image, const std::string& id_or_name);
 // The snapshot table in memory (empty for other formats).
 std::vector<SnapshotInfo> list_snapshots(Image& image);
 

@@ -408,6 +408,28 @@ Result<void> Qcow2Image::delete_snapshot(size_t index) {
   return run_switch(sw);
 }
 
+Result<void> Qcow2Image::load_snapshot_read_only(size_t index) {
+  std::unique_lock rw(rw_);
+  std::lock_guard meta(meta_);
+  if (!read_only()) return Error(ErrorKind::kInvalidArgument, "Device is not readonly", EINVAL);
+  if (index >= snapshots_.size()) return Error(ErrorKind::kNotFound, "Can't find snapshot", ENOENT);
+  const Snapshot& snap = snapshots_[index];
+  AMBER_TRY_ASSIGN(std::vector<uint64_t> table, read_l1_table(snap.l1_table_offset, snap.l1_size));
+  auto l1_table = std::make_unique<std::atomic<uint64_t>[]>(std::max<size_t>(table.size(), 1));
+  for (size_t k = 0; k < table.size(); ++k) l1_table[k].store(table[k], std::memory_order_relaxed);
+  l1_ = std::move(l1_table);
+  l1_capacity_ = table.size();
+  l1_dirty_.clear();
+  header_.l1_size = snap.l1_size;
+  header_.l1_table_offset = snap.l1_table_offset;
+  {
+    std::lock_guard cache_lock(l2_cache_->mutex());
+    l2_cache_->clear();
+  }
+  metadata_prealloc_ = -1;
+  return {};
+}
+
 namespace {
 
 Result<Qcow2Image*> as_qcow2(Image& image, int error_number) {
@@ -437,6 +459,29 @@ Result<void> delete_snapshot(Image& image, const std::string& name) {
   auto index = find_snapshot_by_name(q->snapshots(), name);
   if (!index) return Error(ErrorKind::kNotFound, "snapshot not found", ENOENT);
   return q->delete_snapshot(*index);
+}
+
+Result<void> load_snapshot_read_only(Image& image, const std::optional<std::string>& id,
+                                     const std::optional<std::string>& name) {
+  auto* q = dynamic_cast<Qcow2Image*>(&image);
+  if (q == nullptr)
+    return Error(ErrorKind::kUnsupported,
+                 "Block format '" + std::string(to_string(image.format())) +
+                     "' used by device '' does not support temporarily loading internal snapshots",
+                 ENOTSUP);
+  const auto& list = q->snapshots();
+  for (size_t i = 0; i < list.size() && (id || name); ++i) {
+    if (id && list[i].info.id != *id) continue;
+    if (name && list[i].info.name != *name) continue;
+    return q->load_snapshot_read_only(i);
+  }
+  return Error(ErrorKind::kNotFound, "Can't find snapshot", ENOENT);
+}
+
+Result<void> load_snapshot_read_only(Image& image, const std::string& id_or_name) {
+  auto by_id = load_snapshot_read_only(image, id_or_name, std::nullopt);
+  if (by_id.ok() || by_id.error().kind() != ErrorKind::kNotFound) return by_id;
+  return load_snapshot_read_only(image, std::nullopt, id_or_name);
 }
 
 std::vector<SnapshotInfo> list_snapshots(Image& image) {

@@ -14,10 +14,12 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "block/create.h"
 #include "block/json_name.h"
+#include "block/qcow2/qcow2.h"
 #include "block/tool/command.h"
 #include "block/tool/create.h"
 #include "block/tool/image_args.h"
@@ -50,6 +52,15 @@ struct ConvertArgs {
   Secrets secrets;                 // --object
   bool image_opts = false;         // --image-opts (the sources)
   bool target_image_opts = false;  // --target-image-opts
+  // -l: snapshot.id= / snapshot.name= (the last such -l wins and beats a
+  // plain one), else a plain id-or-name.
+  bool snapshot_opts = false;
+  std::optional<std::string> snapshot_id, snapshot_name;
+  std::optional<std::string> snapshot_id_or_name;
+  // --bitmaps: only sources without persistent bitmaps (nothing to copy)
+  // are converted; copying bitmaps is refused, never silently skipped.
+  bool bitmaps = false;
+  bool skip_broken_bitmaps = false;  // --skip-broken-bitmaps
 };
 
 int refuse(std::string_view option, std::string_view what) {
@@ -151,7 +162,28 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
       case 'C':
         return refuse("-C", "copy offloading");
       case 'l':
-        return refuse("-l", "converting a snapshot");
+        if (std::string_view(optarg).starts_with("snapshot.")) {
+          // qemu-img's internal_snapshot_opts: snapshot.id and snapshot.name.
+          auto list = parse_option_list(optarg);
+          if (!list.ok()) return report_error(list.error().context());
+          std::optional<std::string> id, name;
+          for (const auto& kv : *list) {
+            if (kv.key == "snapshot.id") {
+              id = kv.value;
+            } else if (kv.key == "snapshot.name") {
+              name = kv.value;
+            } else {
+              report_error("Invalid parameter '" + kv.key + "'");
+              return report_error("Failed in parsing snapshot param '" + std::string(optarg) + "'");
+            }
+          }
+          args.snapshot_opts = true;
+          args.snapshot_id = std::move(id);
+          args.snapshot_name = std::move(name);
+        } else {
+          args.snapshot_id_or_name = optarg;
+        }
+        break;
       case 'r':
         return refuse("-r", "rate limit");
       case kObject:
@@ -164,11 +196,14 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
         args.target_image_opts = true;
         break;
       case kSalvage:
-        return refuse("--salvage", "skipping read errors");
+        args.copy.salvage = true;
+        break;
       case kBitmaps:
-        return refuse("--bitmaps", "copying dirty bitmaps");
+        args.bitmaps = true;
+        break;
       case kSkipBrokenBitmaps:
-        return refuse("--skip-broken-bitmaps", "copying dirty bitmaps");
+        args.skip_broken_bitmaps = true;
+        break;
       default:
         return usage_error(getopt_error(c, argv));
     }
@@ -178,8 +213,12 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
     return report_error("--target-is-zero requires use of -n flag");
   if (args.target_image_opts && !args.skip_create)
     return report_error("--target-image-opts requires use of -n flag");
+  if (args.skip_broken_bitmaps && !args.bitmaps)
+    return report_error("Use of --skip-broken-bitmaps requires --bitmaps");
   if (argc - optind < 2) return report_error("Must specify image file name");
   for (int i = optind; i < argc - 1; ++i) args.sources.push_back(argv[i]);
+  if (args.bitmaps && args.sources.size() > 1)
+    return report_error("Copying bitmaps only possible with single source");
   args.target = argv[argc - 1];
   return -1;
 }
@@ -269,9 +308,32 @@ int run_convert(int argc, char** argv) {
     auto image = open_image(ref->path, o);
     if (!image.ok())
       return fail(report_error("Could not open '" + name + "': " + error_text(image.error())));
+    if (args.bitmaps) {
+      auto info = (*image)->info();
+      if (!info.ok()) return fail(report_error(info.error()));
+      if (!info->qcow2 || info->qcow2->version < 3)
+        return fail(report_error("Source lacks bitmap support"));
+      if (!info->qcow2->bitmaps.empty())
+        return fail(report_error(
+            "convert: option '--bitmaps' (copying the source's persistent dirty bitmaps, "
+            "here '" +
+            info->qcow2->bitmaps.front().name + "') is not supported yet"));
+    }
     total += (*image)->size();
     source_ptrs.push_back(image->get());
     sources.push_back(std::move(*image));
+  }
+
+  // As qemu-img: the snapshot is loaded in the first source only.
+  if (args.snapshot_opts || args.snapshot_id_or_name) {
+    if (!args.snapshot_opts && args.sources.size() > 1)
+      return fail(report_error("No support for concatenating multiple snapshot"));
+    Result<void> loaded =
+        args.snapshot_opts
+            ? qcow2::load_snapshot_read_only(*sources.front(), args.snapshot_id, args.snapshot_name)
+            : qcow2::load_snapshot_read_only(*sources.front(), *args.snapshot_id_or_name);
+    if (!loaded.ok())
+      return fail(report_error("Failed to load snapshot: " + loaded.error().context()));
   }
 
   auto target_format = parse_format(args.target_format);
@@ -315,6 +377,9 @@ int run_convert(int argc, char** argv) {
   if (args.copy.compression == ConvertCompression::kCompressed &&
       target.format() != ImageFormat::kQcow2)
     return fail(report_error("Compression not supported for this file format"));
+  if (args.bitmaps && target.format() != ImageFormat::kQcow2)
+    return fail(report_error("Format driver '" + std::string(to_string(target.format())) +
+                             "' does not support bitmaps"));
   if (args.skip_create && target.size() < total)
     return fail(report_error("output file is smaller than input file"));
 
@@ -333,8 +398,14 @@ int run_convert(int argc, char** argv) {
     copy.granularity = *info->cluster_size;
   if (args.progress) copy.progress = [&meter](double percent) { meter.print(percent); };
 
-  if (auto r = convert_images(source_ptrs, target, copy); !r.ok())
+  copy.on_read_error = [](uint64_t offset, const Error& error) {
+    report_error("warning: error while reading offset " + std::to_string(offset) + ": " +
+                 error_text(error));
+  };
+  if (auto r = convert_images(source_ptrs, target, copy); !r.ok()) {
+    if (r.error().context().starts_with(kConvertReadError)) return fail(report_error(r.error()));
     return fail(report_error("error while converting: " + error_text(r.error())));
+  }
   if (auto r = target.close(); !r.ok())
     return fail(
         report_error("error while closing '" + args.target + "': " + error_text(r.error())));

@@ -318,14 +318,98 @@ class ConvertTest(bt.TempDirTest):
         src = self.make_qcow2("s.qcow2", size="1M")
         out = self.path("o.qcow2")
         # (--object, --image-opts and encryption are test_luks.py's.)
-        for args, name in ((["-l", "snap"], "-l"), (["--salvage"], "--salvage"),
-                           (["--bitmaps"], "--bitmaps"), (["-C"], "-C"), (["-r", "1M"], "-r")):
+        for args, name in ((["-C"], "-C"), (["-r", "1M"], "-r")):
             r = bt.amber_img("convert", *(args + ["-O", "qcow2", src, out]))
             bt.assert_no_crash(self, r)
             self.assertEqual(r.rc, 1, r.describe())
             self.assertIn(name, r.err, r.describe())
             self.assertIn("not supported", r.err, r.describe())
             self.assertFalse(os.path.exists(out), args)
+
+    def both(self, args):
+        """Runs convert with amber-img and qemu-img; returns (amber, qemu)."""
+        a = bt.amber_img("convert", *[x.replace("@", "a") for x in args])
+        bt.assert_no_crash(self, a)
+        q = bt.qemu_img("convert", *[x.replace("@", "q") for x in args])
+        self.assertEqual(a.rc, q.rc, a.describe() + q.describe())
+        # The cause of a read error is Amber's own (qemu-img says EIO's text).
+        self.assertEqual(a.err.replace("amber-img", "qemu-img").split(": ")[:2],
+                         q.err.split(": ")[:2], a.describe())
+        return a, q
+
+    def test_snapshot(self):
+        img = self.make_qcow2("s.qcow2", size="1M", writes=["write -P 1 0 64k"])
+        bt.qemu_img("snapshot", "-c", "one", img, check=True)
+        bt.qemu_io(img, ["write -P 2 0 64k"])
+        bt.qemu_img("snapshot", "-c", "two", img, check=True)
+        bt.qemu_io(img, ["write -P 3 0 64k"])
+        bt.qemu_img("resize", "-q", img, "2M", check=True)
+        for spec in ("one", "2", "snapshot.id=1", "snapshot.name=two",
+                     "snapshot.id=1,snapshot.name=one"):
+            self.both(["-O", "qcow2", "-l", spec, img, self.path("@.qcow2")])
+            self.assertIdentical(self.path("a.qcow2"), self.path("q.qcow2"))
+            bt.qemu_img("check", self.path("a.qcow2"), check=True)
+        raw = self.path("r.raw")
+        bt.qemu_img("create", "-q", "-f", "raw", raw, "1M", check=True)
+        for args in (["-l", "nosuch", img], ["-l", "snapshot.id=2,snapshot.name=one", img],
+                     ["-l", "snapshot.foo=1", img], ["-l", "one", img, img], ["-l", "one", raw],
+                     ["-s", "one", img]):
+            self.both(["-O", "raw"] + args + [self.path("@.raw")])
+        self.both(["-O", "raw", "-l", "snapshot.id=1", img, img, self.path("@.raw")])
+        self.assertIdentical(self.path("a.raw"), self.path("q.raw"), "raw", "raw")
+
+    def corrupt_compressed(self):
+        src = self.path("src.raw")
+        bt.qemu_img("create", "-q", "-f", "raw", src, "1M", check=True)
+        bt.qemu_io(src, ["write -P 7 0 1M"], fmt="raw")
+        img = self.path("c.qcow2")
+        bt.qemu_img("convert", "-c", "-O", "qcow2", src, img, check=True)
+        import struct
+        with open(img, "r+b") as f:
+            h = f.read(104)
+            f.seek(struct.unpack(">Q", h[40:48])[0])
+            l2 = struct.unpack(">Q", f.read(8))[0] & 0x00fffffffffffe00
+            f.seek(l2 + 16)
+            entry = struct.unpack(">Q", f.read(8))[0]
+            f.seek(entry & ((1 << 54) - 1))
+            f.write(b"\xff" * 16)
+        return img
+
+    def test_salvage(self):
+        img = self.corrupt_compressed()
+        a, _ = self.both(["-O", "raw", img, self.path("@.raw")])
+        self.assertEqual(a.rc, 1)
+        self.assertIn("error while reading at byte 131072", a.err)
+        a = bt.amber_img("convert", "--salvage", "-O", "qcow2", img, self.path("a.qcow2"))
+        bt.assert_no_crash(self, a)
+        self.assertEqual(a.rc, 0, a.describe())
+        warnings = [l for l in a.err.splitlines() if "warning: error while reading offset" in l]
+        self.assertEqual(len(warnings), 128, a.describe())
+        self.assertIn("offset 131072:", warnings[0])
+        q = bt.qemu_img("convert", "--salvage", "-O", "raw", img, self.path("q.raw"))
+        self.assertEqual(q.rc, 0)
+        self.assertEqual(len(q.err.splitlines()), 128)
+        self.assertIdentical(self.path("a.qcow2"), self.path("q.raw"), None, "raw")
+        bt.qemu_img("check", self.path("a.qcow2"), check=True)
+
+    def test_bitmaps(self):
+        plain = self.make_qcow2("p.qcow2", size="1M", writes=["write -P 1 0 64k"])
+        bm = self.make_qcow2("bm.qcow2", size="1M")
+        bt.qemu_img("bitmap", "--add", bm, "b0", check=True)
+        raw = self.path("r.raw")
+        bt.qemu_img("create", "-q", "-f", "raw", raw, "1M", check=True)
+        self.both(["--bitmaps", "-O", "qcow2", plain, self.path("@.qcow2")])
+        self.assertIdentical(self.path("a.qcow2"), plain)
+        for args in (["--bitmaps", "-O", "raw", plain], ["--skip-broken-bitmaps", "-O", "qcow2", bm],
+                     ["--bitmaps", "-O", "qcow2", plain, plain], ["--bitmaps", "-O", "qcow2", raw]):
+            self.both(args + [self.path("@.out")])
+        # Copying bitmaps is not implemented: refused by name, no target.
+        r = bt.amber_img("convert", "--bitmaps", "-O", "qcow2", bm, self.path("x.qcow2"))
+        bt.assert_no_crash(self, r)
+        self.assertEqual(r.rc, 1)
+        self.assertIn("--bitmaps", r.err)
+        self.assertIn("'b0'", r.err)
+        self.assertFalse(os.path.exists(self.path("x.qcow2")))
 
 
 if __name__ == "__main__":
