@@ -195,6 +195,23 @@ std::vector<uint8_t> serialize_luks_header(const LuksHeader& h) {
 
 namespace {
 
+// The most PBKDF2 iterations an unlock spends over all active slots (each
+// slot's own count plus the master key digest's). A slot's count is a
+// 32-bit field, so one slot at QEMU's largest count fits; a hostile header
+// that fills all eight slots with it (hours of CPU) is refused up front.
+constexpr uint64_t kMaxUnlockIterations = uint64_t{1} << 33;
+
+Result<void> check_unlock_cost(const LuksHeader& h) {
+  uint64_t total = 0;
+  for (const LuksSlot& s : h.slots)
+    if (s.active == kLuksSlotActive) total += uint64_t{s.iterations} + h.mk_digest_iterations;
+  if (total > kMaxUnlockIterations)
+    return corrupt("LUKS key slots ask for " + std::to_string(total) +
+                   " PBKDF2 iterations in all, more than the " +
+                   std::to_string(kMaxUnlockIterations) + " Amber spends to unlock an image");
+  return ok();
+}
+
 // Tries one slot; returns the master key if the passphrase opens it.
 Result<std::optional<SecretBytes>> try_slot(io::File& file, uint64_t base, const LuksHeader& h,
                                             const LuksParams& params, const LuksSlot& slot,
@@ -240,6 +257,7 @@ Result<std::unique_ptr<LuksVolume>> LuksVolume::open(io::File& file, uint64_t ba
   v->params_ = params;
   v->area_bytes_ = area_bytes;
   if (passphrase == nullptr) return v;
+  AMBER_TRY(check_unlock_cost(h));
   for (const LuksSlot& s : h.slots) {
     if (s.active != kLuksSlotActive) continue;
     AMBER_TRY_ASSIGN(auto key, try_slot(file, base, h, params, s, *passphrase));
@@ -371,6 +389,7 @@ Result<std::optional<SecretBytes>> load_key(io::File& file, uint64_t base, const
 
 Result<SecretBytes> find_key(io::File& file, uint64_t base, const LuksHeader& h,
                              const LuksParams& params, const SecretBytes& passphrase) {
+  AMBER_TRY(check_unlock_cost(h));
   for (unsigned i = 0; i < kLuksSlots; ++i) {
     AMBER_TRY_ASSIGN(auto key, load_key(file, base, h, params, i, passphrase));
     if (key) return std::move(*key);

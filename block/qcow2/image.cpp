@@ -428,6 +428,18 @@ Result<void> Qcow2Image::open_encryption() {
     return Error(ErrorKind::kCorrupt, "Encryption header length '" + std::to_string(length) +
                                           "' at offset '" + std::to_string(offset) +
                                           "' is beyond the end of the file");
+  // The LUKS area must not share bytes with the tables Amber writes: an
+  // amend of its key slots would overwrite them (QEMU does not check this).
+  auto overlaps = [&](uint64_t at, uint64_t bytes) {
+    return bytes != 0 && offset < at + bytes && at < offset + length;
+  };
+  if (overlaps(header_.l1_table_offset, uint64_t{header_.l1_size} * 8))
+    return Error(ErrorKind::kCorrupt, "Encryption header at offset '" + std::to_string(offset) +
+                                          "' overlaps the L1 table");
+  if (overlaps(header_.refcount_table_offset,
+               uint64_t{header_.refcount_table_clusters} * cluster_size_))
+    return Error(ErrorKind::kCorrupt, "Encryption header at offset '" + std::to_string(offset) +
+                                          "' overlaps the refcount table");
   if (!options_.passphrase && !options_.metadata_only)
     return Error(ErrorKind::kInvalidArgument,
                  "Parameter 'encrypt.key-secret' is required for cipher");

@@ -53,5 +53,26 @@ TEST(LuksVolume, DamagedKeyMaterialDoesNotUnlock) {
   EXPECT_EQ(opened.error().message(), "Invalid password, cannot unlock any keyslot");
 }
 
+// A header whose active slots ask for hours of PBKDF2 is refused before any
+// of it is spent (two slots at the 32-bit maximum are over the budget).
+TEST(LuksVolume, HostileIterationCountsAreRefusedUpFront) {
+  io::MemoryFile file;
+  auto made = make_volume(file, "pw");
+  ASSERT_NE(made, nullptr);
+  std::vector<uint8_t> h = header_bytes(file);
+  for (unsigned slot : {0u, 5u}) {
+    put_be32(h, slot_offset(slot), 0x00AC71F3);  // active
+    put_be32(h, slot_offset(slot) + 4, 0xffffffffu);
+  }
+  ASSERT_TRUE(io::write_exact(file, 0, h.data(), h.size()).ok());
+  SecretBytes pw("pw");
+  auto opened = LuksVolume::open(file, 0, made->payload_bytes(), &pw);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.error().message().find("PBKDF2 iterations in all"), std::string::npos)
+      << opened.error().message();
+  // Metadata alone (info) still opens: it spends no PBKDF2.
+  EXPECT_TRUE(LuksVolume::open(file, 0, made->payload_bytes(), nullptr).ok());
+}
+
 }  // namespace
 }  // namespace amber::block::crypto
