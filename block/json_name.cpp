@@ -147,10 +147,15 @@ Result<void> check_format_options(const JsonImageSpec& spec, ImageFormat format)
 
 std::string display_name(const JsonImageSpec& spec, ImageFormat format) {
   if (spec.key_secret_key.empty()) return spec.filename;
-  // QEMU regenerates the name from the options that matter.
-  return "json:{" + quote(spec.key_secret_key) + ": " + quote(spec.key_secret) +
-         ", \"driver\": " + quote(to_string(format)) +
-         ", \"file\": {\"driver\": \"file\", \"filename\": " + quote(spec.filename) + "}}";
+  // QEMU regenerates the name from the options that matter, in its QDict's
+  // hash order: qcow2's "encrypt.key-secret" comes before "driver", the
+  // luks driver's "key-secret" after "file" (checked with qemu-img 7.2).
+  const std::string secret = quote(spec.key_secret_key) + ": " + quote(spec.key_secret);
+  const std::string rest =
+      "\"driver\": " + quote(to_string(format)) +
+      ", \"file\": {\"driver\": \"file\", \"filename\": " + quote(spec.filename) + "}";
+  if (spec.key_secret_key == "key-secret") return "json:{" + rest + ", " + secret + "}";
+  return "json:{" + secret + ", " + rest + "}";
 }
 
 }  // namespace amber::block

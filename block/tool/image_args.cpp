@@ -188,6 +188,10 @@ Result<ImageRef> resolve_image(const std::string& arg, bool image_opts, const st
     ref.name = ref.path = arg;
     AMBER_TRY_ASSIGN(ref.format, parse_format_option(format, arg));
     auto spec = parse_json_name(arg);
+    if (spec.ok()) {
+      ref.key_secret_key = spec->key_secret_key;
+      ref.key_secret = spec->key_secret;
+    }
     if (!spec.ok() || use != SecretUse::kUnlock) return ref;
     std::vector<std::string> ids = spec->backing_secrets;
     if (!spec->key_secret.empty()) ids.insert(ids.begin(), spec->key_secret);
@@ -240,6 +244,8 @@ Result<ImageRef> resolve_image(const std::string& arg, bool image_opts, const st
   }
   if (ref.path.empty()) return invalid("A block device must be specified for \"file\"");
   ref.name = ref.path;
+  ref.key_secret_key = key_secret_key;
+  ref.key_secret = key_secret;
   if (!driver.empty()) {
     auto parsed = parse_format(driver);
     if (!parsed.ok()) return invalid("Unknown driver '" + driver + "'");

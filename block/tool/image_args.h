@@ -46,6 +46,10 @@ struct ImageRef {
   std::string path;  // host path to open
   std::optional<ImageFormat> format;
   Passphrase passphrase;  // from (encrypt.)key-secret, if given
+  // The top image's "encrypt.key-secret" / "key-secret" option and the
+  // secret id it names (empty when none): qemu-img then names the image
+  // with a json:{...} name (see display_name in block/json_name.h).
+  std::string key_secret_key, key_secret;
 };
 
 // Whether a key-secret is looked up: info opens encrypted images without

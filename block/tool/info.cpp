@@ -7,6 +7,7 @@
 
 #include "block/check.h"
 #include "block/image.h"
+#include "block/json_name.h"
 #include "block/tool/command.h"
 #include "block/tool/format.h"
 #include "block/tool/image_args.h"
@@ -76,6 +77,18 @@ int run_info(int argc, char** argv) {
     auto info = level->info();
     if (!info.ok()) return report_error(info.error());
     infos.push_back(std::move(*info));
+  }
+  // qemu-img names an image given with a key-secret by its options.
+  if (!ref->key_secret.empty()) {
+    JsonImageSpec spec;
+    spec.filename = ref->path;
+    if (is_json_name(ref->path)) {
+      auto parsed = parse_json_name(ref->path);
+      if (parsed.ok()) spec.filename = parsed->filename;
+    }
+    spec.key_secret_key = ref->key_secret_key;
+    spec.key_secret = ref->key_secret;
+    infos[0].filename = display_name(spec, infos[0].format);
   }
   if (output == "json") {
     if (chain) {

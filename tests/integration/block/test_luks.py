@@ -358,10 +358,22 @@ class LuksTest(bt.TempDirTest):
                     self.assertEqual(a.out, q.out, "info --output=%s %s" % (output, img))
                 self.assertIn("encrypted: yes", self.amber("info", img).out)
                 # As qemu-img info (no I/O): a wrong or absent secret is not
-                # even looked at. (qemu names such an image "json:{...}".)
+                # even looked at.
                 r = self.amber("info", "--object", WRONG, "--image-opts", opts(img, fmt))
                 self.assertIn("encrypted: yes", r.out)
                 self.amber("info", "--image-opts", opts(img, fmt))
+                # A key-secret makes qemu name the image "json:{...}", in its
+                # own key order, from --image-opts and from a json: name.
+                key = "encrypt.key-secret" if fmt == "qcow2" else "key-secret"
+                json_name = 'json:{"driver":"%s","file.filename":"%s","%s":"sec0"}' % (
+                    fmt, img, key)
+                for name in (["--image-opts", opts(img, fmt)], [json_name]):
+                    for output in ("human", "json"):
+                        argv = ["info", "--output=" + output, "--object", SECRET] + name
+                        q = bt.qemu_img(*argv, check=True)
+                        a = self.amber(*argv)
+                        self.assertIn("json:{", a.out)
+                        self.assertEqual(a.out, q.out, " ".join(argv))
 
 
 if __name__ == "__main__":
