@@ -133,7 +133,8 @@ int run_dd(int argc, char** argv) {
   const bool past_end = has_skip && (skip > kMaxImageSize / bs || size < skip * bs);
   CreateOptions co;
   co.format = *format;
-  co.size = past_end ? 0 : size - skip * bs;
+  // As qemu's create (raw and qcow2): the size rounded up to a sector.
+  co.size = (past_end ? 0 : size - skip * bs + kSectorSize - 1) / kSectorSize * kSectorSize;
   if (auto r = create_image(host_path(out_name), co); !r.ok())
     return report_error(out_name + ": error while creating output image: " + error_text(r.error()));
   OpenOptions out_open;
