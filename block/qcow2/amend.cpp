@@ -34,6 +34,7 @@ Result<void> Qcow2Image::make_empty() {
       }
       AMBER_TRY(unmap_cluster(gc << cluster_bits_, UnmapReads::kBelow, UnmapHost::kFree));
     }
+    AMBER_TRY(punch_unmapped());
   }
   return flush();
 }
@@ -108,6 +109,7 @@ Result<void> Qcow2Image::amend_features(unsigned version, bool lazy_refcounts) {
         std::unique_lock rw(rw_);
         std::lock_guard meta(meta_);
         AMBER_TRY(unmap_cluster(c, UnmapReads::kBelow, UnmapHost::kFree));
+        AMBER_TRY(punch_unmapped());
         continue;
       }
       zeros.assign(cluster_size_, std::byte{0});

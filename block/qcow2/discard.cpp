@@ -58,7 +58,7 @@ Result<void> Qcow2Image::unmap_cluster(uint64_t guest, UnmapReads reads, UnmapHo
   if (w0 == n0 && w1 == n1) return ok();
   AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, n0, n1));
   if (has_host && !keep) {
-    if (own) AMBER_TRY(data_io().punch_hole(host, cluster_size_));
+    if (own) defer_punch(host, cluster_size_, data_file_ != nullptr);
     if (!data_file_) defer_free(host, cluster_size_);
   }
   return ok();
@@ -97,7 +97,7 @@ Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
       const uint64_t s0 = c + s * subcluster_size_;
       if (s0 < offset || s0 + subcluster_size_ > end) continue;
       if ((alloc & (1u << s)) && host != 0 && (w0 & kOflagCopied))
-        AMBER_TRY(file_->punch_hole(host + s * subcluster_size_, subcluster_size_));
+        defer_punch(host + s * subcluster_size_, subcluster_size_, true);
       alloc &= ~(1u << s);
       if (has_backing)
         zero |= 1u << s;
@@ -106,6 +106,7 @@ Result<void> Qcow2Image::discard(uint64_t offset, uint64_t length) {
     }
     AMBER_TRY(write_entry(l2_offset, gc % l2_entries_, w0, (uint64_t{zero} << 32) | alloc));
   }
+  AMBER_TRY(punch_unmapped());
   return maybe_write_back();
 }
 
@@ -167,7 +168,7 @@ Result<void> Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, ZeroMode
     }
     AMBER_TRY(maybe_write_back());
   }
-  return ok();
+  return punch_unmapped();
 }
 
 Result<void> Qcow2Image::grow_l1(uint64_t new_l1_size) {
@@ -341,6 +342,7 @@ Result<void> Qcow2Image::shrink(uint64_t new_size) {
   const uint64_t first = align_up(new_size, cs);
   for (uint64_t c = first; c < header_.size; c += cs)
     AMBER_TRY(unmap_cluster(c, UnmapReads::kBelow, UnmapHost::kFree));
+  AMBER_TRY(punch_unmapped());
   const uint64_t keep_l1 = div_round_up(div_round_up(new_size, cs), l2_entries_);
   for (uint64_t i = keep_l1; i < header_.l1_size; ++i) {
     const uint64_t table = l1(i) & kL1OffsetMask;

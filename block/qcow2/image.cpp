@@ -271,12 +271,26 @@ Result<void> Qcow2Image::write_back_metadata() {
   return ok();
 }
 
-Result<void> Qcow2Image::apply_pending_frees() {
-  if (pending_frees_.empty()) return ok();
-  // The tables that stopped referencing these clusters must be durable
-  // before the refcounts drop (else a crash could leave a reference to a
-  // reused cluster).
+Result<void> Qcow2Image::punch_unmapped() {
+  if (pending_reusable_punches_.empty()) return ok();
+  AMBER_TRY(write_back_metadata());
   AMBER_TRY(file_->flush());
+  auto punches = std::move(pending_reusable_punches_);
+  pending_reusable_punches_.clear();
+  for (auto [host, bytes] : punches) AMBER_TRY(data_io().punch_hole(host, bytes));
+  return ok();
+}
+
+Result<void> Qcow2Image::apply_pending_frees() {
+  AMBER_TRY(punch_unmapped());
+  if (pending_frees_.empty() && pending_punches_.empty()) return ok();
+  // The tables that stopped referencing these clusters must be durable
+  // before their data is punched and the refcounts drop (else a crash
+  // could leave a reference to zeros or to a reused cluster).
+  AMBER_TRY(file_->flush());
+  auto punches = std::move(pending_punches_);
+  pending_punches_.clear();
+  for (auto [host, bytes] : punches) AMBER_TRY(data_io().punch_hole(host, bytes));
   auto frees = std::move(pending_frees_);
   pending_frees_.clear();
   for (auto [host, bytes] : frees) AMBER_TRY(refcounts_->update_range(host, bytes, -1));
@@ -295,7 +309,7 @@ Result<void> Qcow2Image::flush() {
   bool frees;
   {
     std::lock_guard meta(meta_);
-    frees = !pending_frees_.empty();
+    frees = !pending_frees_.empty() || !pending_punches_.empty();
   }
   if (frees) {
     // Readers may still be using a cluster we are about to free: wait them out.

@@ -301,6 +301,16 @@ class Qcow2Image final : public Image {
   Result<void> cow_write(uint64_t guest_base, uint64_t dest, CowTarget target, CowFill head,
                          CowFill tail, std::span<const iovec> data);
   void defer_free(uint64_t host, uint64_t bytes) { pending_frees_.push_back({host, bytes}); }
+  // Host ranges to punch once the tables that stopped mapping them are
+  // durable (a punch before that, then a crash, leaves a table entry over
+  // zeros). Owned clusters whose refcount drop is deferred wait for
+  // apply_pending_frees(); ranges that a later write could reuse at once
+  // (a data file's, a subcluster's) are punched by punch_unmapped() before
+  // the operation that unmapped them returns. meta_ held.
+  void defer_punch(uint64_t host, uint64_t bytes, bool reusable) {
+    (reusable ? pending_reusable_punches_ : pending_punches_).push_back({host, bytes});
+  }
+  Result<void> punch_unmapped();
   Result<void> maybe_write_back();
 
   // compressed_write.cpp: `bytes` (< one cluster) of host space for
@@ -398,6 +408,8 @@ class Qcow2Image final : public Image {
   std::vector<Snapshot> snapshots_;
   uint64_t snapshot_table_bytes_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> pending_frees_;
+  std::vector<std::pair<uint64_t, uint64_t>> pending_punches_;
+  std::vector<std::pair<uint64_t, uint64_t>> pending_reusable_punches_;
   // Guest clusters whose allocation is doing data I/O without meta_;
   // guarded by meta_, waited on with inflight_cv_.
   std::unordered_set<uint64_t> inflight_;

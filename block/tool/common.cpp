@@ -102,6 +102,7 @@ Command syntax:
   compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2
   convert [-c] [-f fmt] [-O output_fmt] [-o options] [-n] [-p] [-q] [-U] [-S sparse_size] [-t cache] [-T src_cache] [-m num_coroutines] [-W] [-B backing_file [-F backing_fmt]] [--target-is-zero] filename [filename2 [...]] output_filename
   create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
+  dd [-f fmt] [-O output_fmt] [-U] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output
   info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
   map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename
   measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] filename]
@@ -109,7 +110,7 @@ Command syntax:
   resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
   snapshot [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename
 
-Not supported yet: bitmap, dd.
+Not supported yet: bitmap.
 
 Command parameters:
   'filename' is a disk image filename
