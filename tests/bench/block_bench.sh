@@ -407,15 +407,18 @@ fi
 # Sparse 20 GiB image; 10 rounds of SNAP_MIB (32) MiB written by qemu-io in
 # 256 KiB pieces at scattered offsets, a snapshot after each round (made
 # once by qemu-img). Every revert gets a fresh copy of that image (outside
-# the timing). Seconds of one revert, lower is better.
+# the timing). Seconds of one revert, lower is better; medians of
+# SNAP_REPS (REPS + 2) runs of each tool (one revert is short and noisy).
 SNAP_MIB=${SNAP_MIB:-32}
+SNAP_REPS=${SNAP_REPS:-$((REPS + 2))}
 snapshot_pair() {  # NAME SNAPSHOT
   local name=$1 snap=$2
   wanted "$name" || return 0
   local q=() a=() tool
-  for ((rep = 0; rep < REPS; rep++)); do
+  for ((rep = 0; rep < SNAP_REPS; rep++)); do
     for tool in QEMU_IMG AMBER_IMG; do
       cp --sparse=always "$WORK/snap.qcow2" "$WORK/snapc.qcow2"
+      sync  # else the revert's flush writes the copy back
       r=$(SECONDS_DIGITS=3 seconds_of "${!tool}" snapshot -a "$snap" "$WORK/snapc.qcow2")
       if [ "$tool" = QEMU_IMG ]; then q+=("$r"); else a+=("$r"); fi
     done
@@ -428,10 +431,11 @@ if wanted "snapshot -a"; then
   for round in $(seq 1 10); do
     awk -v r="$round" -v n="$((SNAP_MIB * 4))" 'BEGIN {
       srand(r); for (i = 0; i < n; i++)
-        printf "write -q -P %d %d 256k\n", r, int(rand() * 81920) * 262144 }' |
+        printf "write -q -P %d %.0f 256k\n", r, int(rand() * 81920) * 262144 }' |
       "$QEMU_IO" -f qcow2 "$WORK/snap.qcow2" >/dev/null
     "$QEMU_IMG" snapshot -c "s$round" "$WORK/snap.qcow2"
   done
+  log "block_bench: $(du -m "$WORK/snap.qcow2" | cut -f1) MiB allocated in the snapshot image"
   for snap in s1 s10; do
     snapshot_pair "snapshot -a $snap, 20 GiB, 10 snapshots, s" "$snap"
   done
@@ -458,7 +462,7 @@ qemu_io_script() {  # RW DEPTH COUNT: the command script on stdout
     size = 1073741824
     cmd = (d == 1 ? "" : "aio_") rw " -q" (rw == "write" ? " -P 165" : "")
     for (i = 0; i < n; i++) {
-      printf "%s %d 4k\n", cmd, (i * step) % size
+      printf "%s %.0f 4k\n", cmd, (i * step) % size
       if (d > 1 && (i + 1) % d == 0) print "aio_flush"
     }
     if (d > 1 && n % d != 0) print "aio_flush"
