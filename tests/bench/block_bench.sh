@@ -512,9 +512,9 @@ if wanted "luks 4k"; then
       done
       mql=$(median "${ql[@]}") mal=$(median "${al[@]}") map=$(median "${ap[@]}")
       mqp=$(median "${qp[@]}") mip=$(median "${ip[@]}")
-      LUKS_ROWS+=("$(printf '%-30s %9s %9s %6s %9s %6s %9s %9s %6s' "$name" "$mql" "$mal" \
-        "$(ratio "$mql" "$mal")" "$map" "$(ratio "$map" "$mal")" "$mqp" "$mip" \
-        "$(ratio "$mip" "$mqp")")")
+      LUKS_ROWS+=("$(printf '%-30s %9s %9s %6s %9s %6s %9s %6s %9s %6s' "$name" "$mql" "$mal" \
+        "$(ratio "$mql" "$mal")" "$map" "$(ratio "$map" "$mal")" "$mqp" "$(ratio "$mqp" "$mql")" \
+        "$mip" "$(ratio "$mip" "$mqp")")")
       log "  -> ${LUKS_ROWS[-1]}"
     done
   done
@@ -523,13 +523,15 @@ fi
 
 printf '\nblock_bench: %s vs %s, medians of %d alternating runs, aio=%s, ops/s\n' \
   "$AMBER_IMG" "$("$QEMU_IMG" --version | head -1)" "$REPS" "$AIO"
-printf '%-44s %10s %10s %7s %10s %10s\n' "row" "qemu-img" "amber" "a/q" "raw-qemu" "raw-amber"
-printf '%s\n' "${ROWS[@]}"
+if [ "${#ROWS[@]}" -gt 0 ]; then
+  printf '%-44s %10s %10s %7s %10s %10s\n' "row" "qemu-img" "amber" "a/q" "raw-qemu" "raw-amber"
+  printf '%s\n' "${ROWS[@]}"
+fi
 if [ "${#LUKS_ROWS[@]}" -gt 0 ]; then
-  printf '\nluks 4k rows, ops/s (qemu-io: its command script; luks/plain: amber luks / amber plain;\n'
-  printf 'io/img: qemu-io script / qemu-img bench, both on the plain image)\n'
-  printf '%-30s %9s %9s %6s %9s %6s %9s %9s %6s\n' row qemu-io amber a/q amber lk/pl qemu-io \
-    qemu-img io/img
-  printf '%-30s %9s %9s %6s %9s %6s %9s %9s %6s\n' "" luks luks "" plain "" plain plain ""
+  printf '\nluks 4k rows, ops/s: qemu-io runs its command script; lk/pl: luks / plain of the\n'
+  printf 'tool on its left; io/img: qemu-io script / qemu-img bench, both on the plain image\n'
+  printf '%-30s %9s %9s %6s %9s %6s %9s %6s %9s %6s\n' row qemu-io amber a/q amber lk/pl \
+    qemu-io lk/pl qemu-img io/img
+  printf '%-30s %9s %9s %6s %9s %6s %9s %6s %9s %6s\n' "" luks luks "" plain "" plain "" plain ""
   printf '%s\n' "${LUKS_ROWS[@]}"
 fi
