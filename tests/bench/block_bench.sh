@@ -20,8 +20,14 @@
 #   ONLY (an extended regex: run only the rows whose name matches, e.g.
 #   ONLY='alloc 4k write QD1 empty|QD32 overlay of'; ONLY=convert runs the
 #   convert rows, MiB/s instead of ops/s; ONLY=rebase the rebase rows, in
-#   seconds: lower is better; ONLY=luks the encrypted rows), CONVERT_M
-#   (convert's -m, 8)
+#   seconds: lower is better; ONLY=luks the encrypted rows; ONLY='convert -c
+#   half' convert -c (zlib, zstd) of the half-random, half-zero 1 GiB qcow2;
+#   ONLY=commit commit of a 20-layer chain (-b base, and into the top's
+#   backing file), seconds; ONLY='snapshot -a' revert of a 20 GiB qcow2 with
+#   10 internal snapshots, seconds; ONLY='luks 4k' 4 KiB random reads and
+#   writes on a LUKS qcow2, qemu-io's command script as the peer, in a table
+#   of their own), CONVERT_M (convert's -m, 8), SNAP_MIB (32 MiB per
+#   snapshot round), SNAP_REPS (REPS + 2)
 # Not a test: numbers depend on the host; compare ratios, not absolutes.
 set -euo pipefail
 
