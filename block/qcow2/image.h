@@ -311,6 +311,7 @@ class Qcow2Image final : public Image {
     (reusable ? pending_reusable_punches_ : pending_punches_).push_back({host, bytes});
   }
   Result<void> punch_unmapped();
+  Result<void> punch_ranges(std::vector<std::pair<uint64_t, uint64_t>> ranges);
   Result<void> maybe_write_back();
 
   // compressed_write.cpp: `bytes` (< one cluster) of host space for
