@@ -19,17 +19,17 @@ struct CommandEntry {
 };
 
 constexpr CommandEntry kCommands[] = {
-    {"amend", amber::block::tool::run_amend},       {"bench", amber::block::tool::run_bench},
-    {"check", amber::block::tool::run_check},       {"commit", amber::block::tool::run_commit},
-    {"compare", amber::block::tool::run_compare},   {"convert", amber::block::tool::run_convert},
-    {"create", amber::block::tool::run_create},     {"info", amber::block::tool::run_info},
-    {"map", amber::block::tool::run_map},           {"measure", amber::block::tool::run_measure},
-    {"rebase", amber::block::tool::run_rebase},     {"resize", amber::block::tool::run_resize},
-    {"snapshot", amber::block::tool::run_snapshot},
+    {"amend", amber::block::tool::run_amend},     {"bitmap", amber::block::tool::run_bitmap},
+    {"bench", amber::block::tool::run_bench},     {"check", amber::block::tool::run_check},
+    {"commit", amber::block::tool::run_commit},   {"compare", amber::block::tool::run_compare},
+    {"convert", amber::block::tool::run_convert}, {"create", amber::block::tool::run_create},
+    {"info", amber::block::tool::run_info},       {"map", amber::block::tool::run_map},
+    {"measure", amber::block::tool::run_measure}, {"rebase", amber::block::tool::run_rebase},
+    {"resize", amber::block::tool::run_resize},   {"snapshot", amber::block::tool::run_snapshot},
 };
 
 // qemu-img commands that come in a later issue.
-constexpr const char* kNotYet[] = {"bitmap", "dd"};
+constexpr const char* kNotYet[] = {"dd"};
 
 }  // namespace
 
