@@ -133,6 +133,10 @@ class BitmapTest(bt.TempDirTest):
         self.both(a, q, "--clear", "@", "b1")
         self.both(a, q, "--remove", "@", "b3")
         self.assertSame(a, q)
+        # amber-img check counts the bitmap clusters (no leaks), on both files.
+        for p in (a, q):
+            r = bt.amber_img("check", p)
+            self.assertEqual(r.rc, 0, r.describe())
         # Bitmaps Amber wrote load in QEMU: qemu-img copies them intact.
         c = self.path("c.qcow2")
         bt.qemu_img("convert", "--bitmaps", "-O", "qcow2", a, c, check=True)
