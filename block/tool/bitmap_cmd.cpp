@@ -140,8 +140,9 @@ std::string do_action(Target t, const Action& a, const std::string& name, uint64
       break;
     case Act::kMerge: {
       if (bm->in_use()) return inconsistent(name);
-      qcow2::StoredBitmap* src = source_list == nullptr ? bm : find(*source_list, a.source);
-      if (source_list == nullptr) src = find(t.bitmaps, a.source);
+      // The source bitmap is this image's (as it is now) unless -b names
+      // another image.
+      qcow2::StoredBitmap* src = find(source_list ? *source_list : t.bitmaps, a.source);
       if (src == nullptr) return not_found(a.source);
       if (src->in_use()) return inconsistent(a.source);
       if (source_size != t.image.size())
