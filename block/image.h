@@ -71,6 +71,11 @@ struct OpenOptions {
   // while this image keeps its own sharing: for amber-img commit, which
   // then opens a level of that chain for writing itself.
   bool share_backing_writers = false;
+  // qcow2: a read-write open keeps the persistent bitmaps valid (the
+  // bitmaps autoclear bit stays) for a caller that maintains them itself
+  // and writes no guest data (amber-img bitmap). Without it a read-write
+  // open clears the bit, as a writer that does not track bitmaps must.
+  bool keep_bitmaps = false;
   // Refuse chains deeper than this (loop and resource guard).
   unsigned max_chain_depth = 256;
   // The passphrase of an encrypted image (qemu-img's key-secret /

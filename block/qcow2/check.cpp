@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "block/open_file.h"
+#include "block/qcow2/bitmap.h"
 #include "block/qcow2/format.h"
 #include "block/qcow2/header.h"
 #include "block/qcow2/l2_entry.h"
@@ -154,6 +155,7 @@ class Checker {
 
   // Counting (step 2).
   void reference(uint64_t offset, uint64_t bytes);
+  void count_bitmaps();
   Result<std::vector<uint64_t>> read_table(uint64_t offset, uint64_t entries);
   Result<void> walk_l1(uint64_t l1_offset, uint32_t l1_size, TableKind kind);
   Result<void> walk_l2(uint64_t l2_offset, TableKind kind);
@@ -394,6 +396,38 @@ Result<std::vector<uint64_t>> Checker::walk_refcount_table() {
   return table;
 }
 
+void Checker::count_bitmaps() {
+  // QEMU's qcow2_check_bitmaps_refcounts: the directory, each table and its
+  // data clusters are referenced; what does not parse is a corruption.
+  auto dir = read_bitmap_directory(file_, header_, header_.size);
+  if (!dir.ok()) {
+    ++refcount_counts_.corruptions;
+    return;
+  }
+  if (dir->bytes == 0) return;
+  reference(dir->offset, dir->bytes);
+  for (const StoredBitmap& bm : dir->bitmaps) {
+    reference(bm.table_offset, uint64_t{bm.table_size} * 8);
+    // table_size * cluster size <= 512 MiB: at most 8 MiB of table.
+    std::vector<uint64_t> table(bm.table_size);
+    if (bm.table_offset > file_size_ ||
+        uint64_t{bm.table_size} * 8 > file_size_ - bm.table_offset ||
+        !io::read_exact(file_, bm.table_offset, table.data(), table.size() * 8).ok()) {
+      ++refcount_counts_.corruptions;
+      continue;
+    }
+    for (uint64_t e : table) {
+      e = __builtin_bswap64(e);
+      const uint64_t offset = e & 0x00fffffffffffe00ull;
+      if ((e & 0xff000000000001feull) != 0 || (offset != 0 && ((e & 1) || offset % cs_ != 0))) {
+        ++refcount_counts_.corruptions;
+        continue;
+      }
+      if (offset != 0) reference(offset, cs_);
+    }
+  }
+}
+
 Result<void> Checker::count_references() {
   refs_.assign(div_round_up(file_size_, cs_), 0);
   report_.allocated_clusters = report_.fragmented_clusters = report_.compressed_clusters = 0;
@@ -422,6 +456,7 @@ Result<void> Checker::count_references() {
     AMBER_TRY(walk_l1(s.l1_table_offset, s.l1_size, TableKind::kSnapshot));
   }
   reference(header_.snapshots_offset, snapshot_table_bytes_);
+  count_bitmaps();
   AMBER_TRY_ASSIGN(refcount_table_, walk_refcount_table());
   return ok();
 }

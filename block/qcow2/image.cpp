@@ -139,11 +139,14 @@ Result<void> Qcow2Image::init(unsigned depth) {
     header_.incompatible_features &= ~kIncompatDirty;
     rewrite = true;
   }
-  if ((header_.autoclear_features & ~kAutoclearDataFileRaw) != 0) {
-    // We maintain no autoclear feature but data_file_raw (no bitmaps):
-    // clear the others, as the spec asks of a writer that does not
-    // maintain them.
-    header_.autoclear_features &= kAutoclearDataFileRaw;
+  // We maintain no autoclear feature but data_file_raw, and the bitmaps
+  // only for a keep_bitmaps open that rebuilt no refcounts (the rebuild
+  // does not count bitmap clusters): clear the others, as the spec asks of
+  // a writer that does not maintain them.
+  uint64_t maintained = kAutoclearDataFileRaw;
+  if (options_.keep_bitmaps && !rewrite) maintained |= kAutoclearBitmaps;
+  if ((header_.autoclear_features & ~maintained) != 0) {
+    header_.autoclear_features &= maintained;
     rewrite = true;
   }
   if (rewrite) {

@@ -40,6 +40,7 @@
 #include "block/create.h"
 #include "block/crypto/luks.h"
 #include "block/image.h"
+#include "block/qcow2/bitmap.h"
 #include "block/qcow2/compressed.h"
 #include "block/qcow2/header.h"
 #include "block/qcow2/l2_cache.h"
@@ -152,6 +153,15 @@ class Qcow2Image final : public Image {
   Result<void> finish_compressed_writes();
   Compression compression() const { return compression_; }
   uint64_t cluster_size() const { return cluster_size_; }
+
+  // bitmap_ops.cpp: persistent dirty bitmaps (bitmap.h). load_bitmaps:
+  // the directory, with the bits of every bitmap not in use. store_bitmaps:
+  // `bitmaps` become the directory (in that order; those with `rewrite` get
+  // new data and tables, the others keep theirs), durably; old tables no
+  // entry names are freed. The image must have been opened with
+  // keep_bitmaps (or have none yet).
+  Result<std::vector<StoredBitmap>> load_bitmaps();
+  Result<void> store_bitmaps(std::vector<StoredBitmap>& bitmaps);
 
   // For tests and tools: the mapping of `offset` in this image only.
   Result<Mapping> lookup(uint64_t offset, uint64_t max_length);
@@ -345,6 +355,9 @@ class Qcow2Image final : public Image {
   Result<void> shrink(uint64_t new_size);
   // resize to a larger size; on failure resize restores the old one.
   Result<void> grow(uint64_t old_size, uint64_t new_size, Preallocation prealloc);
+
+  // bitmap_ops.cpp: a bitmap's table, each entry checked (QEMU's wording).
+  Result<std::vector<uint64_t>> read_bitmap_table(const StoredBitmap& bm);
 
   // snapshot_ops.cpp
   using RefcountDelta = std::unordered_map<uint64_t, int64_t>;  // cluster -> change

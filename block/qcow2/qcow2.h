@@ -14,6 +14,7 @@
 #include "block/create.h"
 #include "block/crypto/luks.h"
 #include "block/image.h"
+#include "block/qcow2/bitmap.h"
 
 namespace amber::block::qcow2 {
 
@@ -72,5 +73,10 @@ Result<void> change_refcount_bits(Image& image, unsigned bits);
 // backing format extension. Durable on return.
 Result<void> set_backing_file(Image& image, const std::string& name,
                               std::optional<ImageFormat> format);
+
+// Persistent dirty bitmaps (Qcow2Image::load_bitmaps / store_bitmaps):
+// load is empty for other formats; store is ENOTSUP there.
+Result<std::vector<StoredBitmap>> load_bitmaps(Image& image);
+Result<void> store_bitmaps(Image& image, std::vector<StoredBitmap>& bitmaps);
 
 }  // namespace amber::block::qcow2

@@ -36,6 +36,7 @@ int run_commit(int argc, char** argv);
 int run_rebase(int argc, char** argv);
 int run_measure(int argc, char** argv);
 int run_amend(int argc, char** argv);
+int run_bitmap(int argc, char** argv);
 int run_dd(int argc, char** argv);
 
 // The text of `amber-img --help`.

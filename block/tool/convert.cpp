@@ -57,8 +57,7 @@ struct ConvertArgs {
   bool snapshot_opts = false;
   std::optional<std::string> snapshot_id, snapshot_name;
   std::optional<std::string> snapshot_id_or_name;
-  // --bitmaps: only sources without persistent bitmaps (nothing to copy)
-  // are converted; copying bitmaps is refused, never silently skipped.
+  // --bitmaps: the source's persistent bitmaps are copied (copy_bitmaps).
   bool bitmaps = false;
   bool skip_broken_bitmaps = false;  // --skip-broken-bitmaps
 };
@@ -276,6 +275,40 @@ int create_target(const ConvertArgs& args, uint64_t size) {
   return -1;
 }
 
+// qemu-img's convert_copy_bitmaps: each consistent bitmap added to the
+// target (same name and granularity, enabled as it was) with the source's
+// bits; an inconsistent one (only with --skip-broken-bitmaps) is skipped
+// with a warning. Returns -1 on success.
+int copy_bitmaps(std::vector<qcow2::StoredBitmap>& source, uint64_t source_size, Image& target) {
+  auto existing = qcow2::load_bitmaps(target);
+  if (!existing.ok()) return report_error(existing.error());
+  std::vector<qcow2::StoredBitmap> list = std::move(*existing);
+  for (auto& bm : source) {
+    if (bm.in_use()) {
+      report_error("warning: Skipping inconsistent bitmap '" + bm.name + "'");
+      continue;
+    }
+    for (const auto& e : list)
+      if (e.name == bm.name)
+        return report_error("Failed to create bitmap " + bm.name +
+                            ": Bitmap already exists: " + bm.name);
+    if (source_size != target.size())
+      return report_error("Failed to populate bitmap " + bm.name +
+                          ": Bitmaps are of different sizes (destination size is " +
+                          std::to_string(target.size()) + ", source size is " +
+                          std::to_string(source_size) + ") and can't be merged");
+    qcow2::StoredBitmap copy = std::move(bm);
+    copy.flags &= qcow2::kBitmapFlagAuto;
+    copy.table_offset = 0;
+    copy.table_size = 0;
+    copy.rewrite = true;
+    list.push_back(std::move(copy));
+  }
+  if (auto r = qcow2::store_bitmaps(target, list); !r.ok())
+    return report_error("error while converting: " + error_text(r.error()));
+  return -1;
+}
+
 }  // namespace
 
 int run_convert(int argc, char** argv) {
@@ -297,6 +330,7 @@ int run_convert(int argc, char** argv) {
 
   std::vector<std::unique_ptr<Image>> sources;
   std::vector<Image*> source_ptrs;
+  std::vector<qcow2::StoredBitmap> source_bitmaps;  // --bitmaps
   uint64_t total = 0;
   for (const auto& arg : args.sources) {
     auto ref = resolve_image(arg, args.image_opts, args.source_format, args.secrets);
@@ -313,11 +347,15 @@ int run_convert(int argc, char** argv) {
       if (!info.ok()) return fail(report_error(info.error()));
       if (!info->qcow2 || info->qcow2->version < 3)
         return fail(report_error("Source lacks bitmap support"));
-      if (!info->qcow2->bitmaps.empty())
-        return fail(report_error(
-            "convert: option '--bitmaps' (copying the source's persistent dirty bitmaps, "
-            "here '" +
-            info->qcow2->bitmaps.front().name + "') is not supported yet"));
+      auto loaded = qcow2::load_bitmaps(**image);
+      if (!loaded.ok())
+        return fail(report_error("Could not open '" + name + "': " + error_text(loaded.error())));
+      for (const auto& bm : *loaded)
+        if (bm.in_use() && !args.skip_broken_bitmaps)
+          return fail(report_error("Cannot copy inconsistent bitmap '" + bm.name +
+                                   "'\nTry --skip-broken-bitmaps, or use 'qemu-img bitmap "
+                                   "--remove' to delete it"));
+      source_bitmaps = std::move(*loaded);
     }
     total += (*image)->size();
     source_ptrs.push_back(image->get());
@@ -405,6 +443,10 @@ int run_convert(int argc, char** argv) {
   if (auto r = convert_images(source_ptrs, target, copy); !r.ok()) {
     if (r.error().context().starts_with(kConvertReadError)) return fail(report_error(r.error()));
     return fail(report_error("error while converting: " + error_text(r.error())));
+  }
+  if (args.bitmaps) {
+    if (int status = copy_bitmaps(source_bitmaps, sources.front()->size(), target); status >= 0)
+      return fail(status);
   }
   if (auto r = target.close(); !r.ok())
     return fail(

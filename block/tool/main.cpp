@@ -19,17 +19,22 @@ struct CommandEntry {
 };
 
 constexpr CommandEntry kCommands[] = {
-    {"amend", amber::block::tool::run_amend},     {"bench", amber::block::tool::run_bench},
-    {"check", amber::block::tool::run_check},     {"commit", amber::block::tool::run_commit},
-    {"compare", amber::block::tool::run_compare}, {"convert", amber::block::tool::run_convert},
-    {"create", amber::block::tool::run_create},   {"dd", amber::block::tool::run_dd},
-    {"info", amber::block::tool::run_info},       {"map", amber::block::tool::run_map},
-    {"measure", amber::block::tool::run_measure}, {"rebase", amber::block::tool::run_rebase},
-    {"resize", amber::block::tool::run_resize},   {"snapshot", amber::block::tool::run_snapshot},
+    {"amend", amber::block::tool::run_amend},
+    {"bench", amber::block::tool::run_bench},
+    {"bitmap", amber::block::tool::run_bitmap},
+    {"check", amber::block::tool::run_check},
+    {"commit", amber::block::tool::run_commit},
+    {"compare", amber::block::tool::run_compare},
+    {"convert", amber::block::tool::run_convert},
+    {"create", amber::block::tool::run_create},
+    {"dd", amber::block::tool::run_dd},
+    {"info", amber::block::tool::run_info},
+    {"map", amber::block::tool::run_map},
+    {"measure", amber::block::tool::run_measure},
+    {"rebase", amber::block::tool::run_rebase},
+    {"resize", amber::block::tool::run_resize},
+    {"snapshot", amber::block::tool::run_snapshot},
 };
-
-// qemu-img commands that come in a later issue.
-constexpr const char* kNotYet[] = {"bitmap"};
 
 }  // namespace
 
@@ -50,9 +55,6 @@ int main(int argc, char** argv) {
   }
   for (const auto& command : kCommands) {
     if (first == command.name) return command.run(argc - 1, argv + 1);
-  }
-  for (const char* name : kNotYet) {
-    if (first == name) return report_error("Command not supported yet: " + std::string(first));
   }
   if (!first.empty() && first[0] == '-')
     return report_error("unrecognized option '" + std::string(first) + "'");

@@ -403,14 +403,13 @@ class ConvertTest(bt.TempDirTest):
         for args in (["--bitmaps", "-O", "raw", plain], ["--skip-broken-bitmaps", "-O", "qcow2", bm],
                      ["--bitmaps", "-O", "qcow2", plain, plain], ["--bitmaps", "-O", "qcow2", raw]):
             self.both(args + [self.path("@.out")])
-        # Copying bitmaps is not implemented: refused by name, no target.
-        r = bt.amber_img("convert", "--bitmaps", "-O", "qcow2", bm, self.path("x.qcow2"))
-        bt.assert_no_crash(self, r)
-        self.assertEqual(r.rc, 1)
-        self.assertIn("--bitmaps", r.err)
-        self.assertIn("'b0'", r.err)
-        self.assertFalse(os.path.exists(self.path("x.qcow2")))
-
+        # The bitmap is copied (test_bitmaps.py compares the contents).
+        self.both(["--bitmaps", "-O", "qcow2", bm, self.path("@.qcow2")])
+        info = [bt.qemu_img("info", self.path(n + ".qcow2"), check=True).out for n in "aq"]
+        self.assertIn("name: b0", info[0])
+        self.assertEqual(info[0].split("bitmaps:")[1].split("refcount")[0],
+                         info[1].split("bitmaps:")[1].split("refcount")[0])
+        self.assertQemuCheckClean(self.path("a.qcow2"))
 
 if __name__ == "__main__":
     bt.main()
