@@ -25,6 +25,7 @@
 #include "block/tool/image_args.h"
 #include "block/tool/options.h"
 #include "block/tool/progress.h"
+#include "block/tool/snapshot_arg.h"
 
 namespace amber::block::tool {
 namespace {
@@ -54,9 +55,7 @@ struct ConvertArgs {
   bool target_image_opts = false;  // --target-image-opts
   // -l: snapshot.id= / snapshot.name= (the last such -l wins and beats a
   // plain one), else a plain id-or-name.
-  bool snapshot_opts = false;
-  std::optional<std::string> snapshot_id, snapshot_name;
-  std::optional<std::string> snapshot_id_or_name;
+  SnapshotSelector snapshot;
   // --bitmaps: the source's persistent bitmaps are copied (copy_bitmaps).
   bool bitmaps = false;
   bool skip_broken_bitmaps = false;  // --skip-broken-bitmaps
@@ -161,27 +160,8 @@ int parse_args(int argc, char** argv, ConvertArgs& args) {
       case 'C':
         return refuse("-C", "copy offloading");
       case 'l':
-        if (std::string_view(optarg).starts_with("snapshot.")) {
-          // qemu-img's internal_snapshot_opts: snapshot.id and snapshot.name.
-          auto list = parse_option_list(optarg);
-          if (!list.ok()) return report_error(list.error().context());
-          std::optional<std::string> id, name;
-          for (const auto& kv : *list) {
-            if (kv.key == "snapshot.id") {
-              id = kv.value;
-            } else if (kv.key == "snapshot.name") {
-              name = kv.value;
-            } else {
-              report_error("Invalid parameter '" + kv.key + "'");
-              return report_error("Failed in parsing snapshot param '" + std::string(optarg) + "'");
-            }
-          }
-          args.snapshot_opts = true;
-          args.snapshot_id = std::move(id);
-          args.snapshot_name = std::move(name);
-        } else {
-          args.snapshot_id_or_name = optarg;
-        }
+        if (auto r = parse_snapshot_arg(optarg, args.snapshot); !r.ok())
+          return report_error_lines(r.error().context());
         break;
       case 'r':
         return refuse("-r", "rate limit");
@@ -363,13 +343,10 @@ int run_convert(int argc, char** argv) {
   }
 
   // As qemu-img: the snapshot is loaded in the first source only.
-  if (args.snapshot_opts || args.snapshot_id_or_name) {
-    if (!args.snapshot_opts && args.sources.size() > 1)
+  if (args.snapshot.given()) {
+    if (!args.snapshot.options && args.sources.size() > 1)
       return fail(report_error("No support for concatenating multiple snapshot"));
-    Result<void> loaded =
-        args.snapshot_opts
-            ? qcow2::load_snapshot_read_only(*sources.front(), args.snapshot_id, args.snapshot_name)
-            : qcow2::load_snapshot_read_only(*sources.front(), *args.snapshot_id_or_name);
+    Result<void> loaded = load_selected_snapshot(*sources.front(), args.snapshot);
     if (!loaded.ok())
       return fail(report_error("Failed to load snapshot: " + loaded.error().context()));
   }

@@ -25,6 +25,7 @@
 #include "block/tool/create.h"
 #include "block/tool/image_args.h"
 #include "block/tool/options.h"
+#include "block/tool/snapshot_arg.h"
 
 namespace amber::block::tool {
 namespace {
@@ -117,6 +118,7 @@ int run_measure(int argc, char** argv) {
   MeasureArgs a;
   bool image_opts = false;
   Secrets secrets;
+  SnapshotSelector snapshot;
   reset_getopt();
   int c;
   while ((c = getopt_long(argc, argv, ":hf:O:o:l:U", kLong, nullptr)) != -1) {
@@ -135,7 +137,9 @@ int run_measure(int argc, char** argv) {
         a.options += optarg;
         break;
       case 'l':
-        return report_error("-l (measure a snapshot) is not supported yet");
+        if (auto r = parse_snapshot_arg(optarg, snapshot); !r.ok())
+          return report_error_lines(r.error().context());
+        break;
       case 'U':
         a.force_share = true;
         break;
@@ -162,7 +166,7 @@ int run_measure(int argc, char** argv) {
   if (argc - optind == 1) a.filename = argv[optind];
   if (a.output != "human" && a.output != "json")
     return report_error("--output must be used with human or json as argument.");
-  if (a.filename.empty() && (!a.format.empty() || image_opts))
+  if (a.filename.empty() && (!a.format.empty() || image_opts || snapshot.given()))
     return report_error("--image-opts, -f, and -l require a filename argument.");
   if (!a.filename.empty() && a.size)
     return report_error("--size N cannot be used together with a filename.");
@@ -180,6 +184,10 @@ int run_measure(int argc, char** argv) {
     if (!opened.ok())
       return report_error("Could not open '" + ref->name + "': " + error_text(opened.error()));
     input = std::move(*opened);
+    if (snapshot.given()) {
+      if (auto loaded = load_selected_snapshot(*input, snapshot); !loaded.ok())
+        return report_error("Failed to load snapshot: " + loaded.error().context());
+    }
   }
 
   auto out_format = parse_format(a.out_format);
@@ -272,11 +280,22 @@ int run_measure(int argc, char** argv) {
     m.fully_allocated =
         fully_allocated_bytes(virtual_size, cluster_size, refcount_bits, extended_l2);
     m.required = m.fully_allocated - virtual_size + required;
-    // Bitmaps can be copied from a qcow2 v3 input into a v3 output; Amber
-    // copies none and reads none, so their size is 0.
+    // The room `convert --bitmaps` needs for the input's persistent bitmaps
+    // in a v3 output, as QEMU's qcow2_measure counts it: every bitmap fully
+    // allocated, its table, and the directory entries, each rounded up to
+    // the output's clusters.
     if (version >= 3 && input && input->format() == ImageFormat::kQcow2) {
       auto info = input->info();
-      if (info.ok() && info->qcow2 && info->qcow2->version >= 3) m.bitmaps = 0;
+      if (info.ok() && info->qcow2 && info->qcow2->version >= 3) {
+        uint64_t bytes = 0, directory = 0;
+        for (const BitmapInfo& bm : info->qcow2->bitmaps) {
+          const uint64_t bits = div_up(input->size(), bm.granularity);
+          const uint64_t clusters = div_up(div_up(bits, 8), cluster_size);
+          bytes += clusters * cluster_size + round_up(clusters * 8, cluster_size);
+          directory += round_up(24 + bm.name.size(), 8);
+        }
+        m.bitmaps = bytes + round_up(directory, cluster_size);
+      }
     }
   }
 

@@ -7,7 +7,8 @@ the program name swapped) and the exit code must be qemu-img's. Inputs:
 a chain, qcow2 v2, a preallocated (metadata) image, compressed and zero
 clusters, a sparse raw file; outputs: raw and qcow2 with cluster sizes
 from 512 B to 2 MiB, extended L2, refcount widths, preallocation, a backing
-file, JSON. Then the measured size must hold what convert writes.
+file, JSON, persistent bitmaps (their "bitmaps size"), -l with an internal
+snapshot. Then the measured size must hold what convert writes.
 """
 
 import json
@@ -36,6 +37,16 @@ class MeasureTest(bt.TempDirTest):
                     "8M", check=True)
         bt.qemu_img("create", "-q", "-f", "qcow2", p("c.qcow2"), "8M", check=True)
         bt.qemu_io(p("c.qcow2"), ["write -c -P 3 0 64k", "write -P 1 1M 100k", "write -z 3M 1M"])
+        # Persistent bitmaps (their room is counted, qemu's qcow2_measure) and an
+        # internal snapshot taken before more data was written (-l).
+        bt.qemu_img("create", "-q", "-f", "qcow2", p("bm.qcow2"), "64M", check=True)
+        bt.qemu_io(p("bm.qcow2"), ["write -P 5 0 1M"])
+        bt.qemu_img("bitmap", "--add", p("bm.qcow2"), "b1", check=True)
+        bt.qemu_img("bitmap", "--add", "-g", "512", p("bm.qcow2"), "a_rather_long_bitmap_name_x",
+                    check=True)
+        bt.qemu_img("bitmap", "--add", "--disable", "-g", "2M", p("bm.qcow2"), "b3", check=True)
+        bt.qemu_img("snapshot", "-c", "s1", p("bm.qcow2"), check=True)
+        bt.qemu_io(p("bm.qcow2"), ["write -P 6 8M 4M"])
         with open(p("sp.raw"), "wb") as f:
             f.truncate(5 * MIB)
             f.seek(400 * 1024)
@@ -73,6 +84,17 @@ class MeasureTest(bt.TempDirTest):
             ["-O", "qcow2", "-o", "cluster_size=4k", "c.qcow2"],
             ["-O", "qcow2", "-o", "cluster_size=2M,extended_l2=on", "c.qcow2"],
             ["-O", "qcow2", "-o", "cluster_size=512", "sp.raw"], ["-O", "raw", "sp.raw"],
+            ["-O", "qcow2", "bm.qcow2"], ["-O", "qcow2", "--output=json", "bm.qcow2"],
+            ["-O", "qcow2", "-o", "cluster_size=4k", "bm.qcow2"],
+            ["-O", "qcow2", "-o", "cluster_size=512", "bm.qcow2"],
+            ["-O", "qcow2", "-o", "compat=0.10", "bm.qcow2"], ["-O", "raw", "bm.qcow2"],
+            ["-O", "qcow2", "-l", "s1", "bm.qcow2"], ["-O", "qcow2", "-l", "1", "bm.qcow2"],
+            ["-O", "qcow2", "-l", "snapshot.id=1", "bm.qcow2"],
+            ["-O", "qcow2", "-l", "snapshot.name=s1,snapshot.id=2", "bm.qcow2"],
+            ["-O", "qcow2", "-l", "snapshot.foo=1", "bm.qcow2"],
+            ["-O", "qcow2", "-l", "nope", "bm.qcow2"], ["-O", "qcow2", "-l", "s1", "--size", "1G"],
+            ["-O", "qcow2", "-l", "s1", "sp.raw"], ["-O", "raw", "-l", "s1", "bm.qcow2"],
+            ["-l", "snapshot.id=1", "-l", "s9", "bm.qcow2"],
         ]
 
     def test_same_as_qemu_img(self):
@@ -87,16 +109,20 @@ class MeasureTest(bt.TempDirTest):
 
     def test_converted_image_fits(self):
         for src, opts in (("top.qcow2", "cluster_size=65536"), ("c.qcow2", "cluster_size=4096"),
-                          ("sp.raw", "cluster_size=512")):
+                          ("sp.raw", "cluster_size=512"), ("bm.qcow2", "cluster_size=4096")):
             with self.subTest(src=src):
                 m = bt.amber_img("measure", "--output=json", "-O", "qcow2", "-o", opts,
                                  self.path(src))
                 self.assertEqual(m.rc, 0, m.describe())
-                required = json.loads(m.out)["required"]
+                measured = json.loads(m.out)
+                # convert --bitmaps copies the bitmaps into the room counted for them.
+                required = measured["required"] + measured.get("bitmaps", 0)
                 out = self.path("out.qcow2")
                 if os.path.exists(out):
                     os.unlink(out)
-                bt.amber_img("convert", "-O", "qcow2", "-o", opts, self.path(src), out, check=True)
+                extra = ["--bitmaps"] if src == "bm.qcow2" else []
+                bt.amber_img("convert", *extra, "-O", "qcow2", "-o", opts, self.path(src), out,
+                             check=True)
                 self.assertLessEqual(os.path.getsize(out), required)
 
 
