@@ -328,7 +328,7 @@ Result<void> PosixFile::bounce_write(uint64_t offset, std::span<const iovec> iov
   const uint64_t end = (offset + length + alignment_ - 1) / alignment_ * alignment_;
   AlignedBuffer buf(end - start, alignment_);
   if (buf.data == nullptr) return Error(ErrorKind::kNoSpace, "out of memory for a bounce buffer");
-  std::lock_guard lock(rmw_mutex_);
+  std::unique_lock lock(rmw_mutex_);
   const bool partial = start != offset || end != offset + length;
   if (partial) {
     iovec one{buf.data, buf.size};
@@ -371,6 +371,8 @@ Result<void> PosixFile::writev_at(uint64_t offset, std::span<const iovec> iov) {
   if (options_.access != Access::kReadWrite)
     return Error(ErrorKind::kReadOnly, "'" + path_ + "' is open read-only", EBADF);
   if (!aligned(offset, iov)) return bounce_write(offset, iov);
+  if (!direct_) return transfer(offset, iov, IoDirection::kWrite);
+  std::shared_lock lock(rmw_mutex_);
   return transfer(offset, iov, IoDirection::kWrite);
 }
 
@@ -380,10 +382,21 @@ Result<void> PosixFile::flush() {
   return ok();
 }
 
+// fallocate changing contents, ordered against O_DIRECT read-modify-write
+// cycles (rmw_mutex_). Keeps errno.
+int PosixFile::locked_fallocate(int mode, uint64_t offset, uint64_t length) {
+  std::shared_lock lock(rmw_mutex_, std::defer_lock);
+  if (direct_) lock.lock();
+  const int rc = fallocate(fd_.get(), mode, static_cast<off_t>(offset), static_cast<off_t>(length));
+  const int saved = errno;
+  if (lock.owns_lock()) lock.unlock();
+  errno = saved;
+  return rc;
+}
+
 Result<void> PosixFile::punch_hole(uint64_t offset, uint64_t length) {
   if (length == 0) return ok();
-  if (fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                static_cast<off_t>(length)) == 0)
+  if (locked_fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) == 0)
     return ok();
   if (errno == EOPNOTSUPP) return write_zeroes(offset, length);
   return Error::from_errno(errno, "discard on '" + path_ + "' failed");
@@ -391,9 +404,7 @@ Result<void> PosixFile::punch_hole(uint64_t offset, uint64_t length) {
 
 Result<void> PosixFile::write_zeroes(uint64_t offset, uint64_t length) {
   if (length == 0) return ok();
-  if (fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset),
-                static_cast<off_t>(length)) == 0)
-    return ok();
+  if (locked_fallocate(FALLOC_FL_ZERO_RANGE, offset, length) == 0) return ok();
   if (errno != EOPNOTSUPP && errno != EINVAL)
     return Error::from_errno(errno, "write-zeroes on '" + path_ + "' failed");
   // Fallback: explicit zero writes in 1 MiB pieces.
@@ -414,9 +425,7 @@ Result<ZeroOutcome> PosixFile::zero_range_no_fallback(uint64_t offset, uint64_t 
   if (length == 0) return ZeroOutcome::kZeroed;
   if (zero_range_.load(std::memory_order_relaxed) == ZeroRange::kUnsupported)
     return ZeroOutcome::kUnsupported;
-  if (fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset),
-                static_cast<off_t>(length)) == 0)
-    return ZeroOutcome::kZeroed;
+  if (locked_fallocate(FALLOC_FL_ZERO_RANGE, offset, length) == 0) return ZeroOutcome::kZeroed;
   if (errno == EOPNOTSUPP || errno == EINVAL) {
     zero_range_.store(ZeroRange::kUnsupported, std::memory_order_relaxed);
     return ZeroOutcome::kUnsupported;

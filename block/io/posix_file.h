@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "block/io/file.h"
@@ -62,7 +63,10 @@ class PosixFile final : public File {
   // Whether a request at `offset` on `iov` may go to fd() as it is: always
   // without O_DIRECT, else offset, lengths and addresses aligned to the
   // device's logical block. Callers doing their own I/O on fd() (IoRing)
-  // send the rest through readv_at/writev_at, which bounce them.
+  // send the rest through readv_at/writev_at, which bounce them; their own
+  // writes are not ordered against a bounced write's read-modify-write, so
+  // they must not overlap one (amber-img bench, the only such caller,
+  // never writes unaligned).
   bool aligned(uint64_t offset, std::span<const iovec> iov) const;
 
  private:
@@ -73,13 +77,19 @@ class PosixFile final : public File {
   Result<void> transfer(uint64_t offset, std::span<const iovec> iov, IoDirection direction);
   Result<void> bounce_read(uint64_t offset, std::span<const iovec> iov);
   Result<void> bounce_write(uint64_t offset, std::span<const iovec> iov);
+  int locked_fallocate(int mode, uint64_t offset, uint64_t length);
 
   std::string path_;
   UniqueFd fd_;
   PosixOpenOptions options_;
   bool direct_;
   size_t alignment_;
-  std::mutex rmw_mutex_;  // serialises O_DIRECT read-modify-write cycles
+  // O_DIRECT: a read-modify-write cycle holds it exclusively; every other
+  // change of the file's contents (aligned writes, zeroing, discard) holds
+  // it shared. Otherwise an aligned write landing between an RMW's read and
+  // its write would be undone for the bytes of the block the RMW did not
+  // mean to change.
+  std::shared_mutex rmw_mutex_;
   std::atomic<ZeroRange> zero_range_;
 };
 
