@@ -114,23 +114,27 @@ Result<std::unique_ptr<Image>> open_at_depth(const std::string& path,
                                           " levels (a loop?)");
   }
   std::optional<JsonImageSpec> spec;
+  OpenOptions json_options;
   if (is_json_name(path)) {
     AMBER_TRY_ASSIGN(spec, parse_json_name(path));
     // A format given outside the name (-f, the header's backing format)
     // wins, as QEMU joins the options without overwriting.
     if (!format) format = spec->format;
+    json_options = options;
+    AMBER_TRY(apply_json_options(*spec, json_options));
   }
-  AMBER_TRY_ASSIGN(auto file, open_host_file(spec ? spec->filename : path, options));
+  const OpenOptions& opts = spec ? json_options : options;
+  AMBER_TRY_ASSIGN(auto file, open_host_file(spec ? spec->filename : path, opts));
   if (!format) {
     AMBER_TRY_ASSIGN(format, probe_format(*file));
   }
   Result<std::unique_ptr<Image>> image = Error(ErrorKind::kInternal, "no image");
   if (*format == ImageFormat::kQcow2) {
-    image = qcow2::open(std::move(file), options, depth);
+    image = qcow2::open(std::move(file), opts, depth);
   } else if (*format == ImageFormat::kLuks) {
-    image = crypto::open_luks_image(std::move(file), options);
+    image = crypto::open_luks_image(std::move(file), opts);
   } else {
-    image = raw::open(std::move(file), options);
+    image = raw::open(std::move(file), opts);
   }
   if (image.ok() && spec) {
     AMBER_TRY(check_format_options(*spec, *format));
@@ -181,6 +185,10 @@ Result<CheckReport> check_image(const std::string& path, const CheckOptions& opt
   std::string file_path = path;
   if (is_json_name(path)) {
     AMBER_TRY_ASSIGN(JsonImageSpec spec, parse_json_name(path));
+    OpenOptions checked;
+    checked.access =
+        options.repair == RepairMode::kNone ? io::Access::kReadOnly : io::Access::kReadWrite;
+    AMBER_TRY(apply_json_options(spec, checked));
     file_path = spec.filename;
     if (!format) format = spec.format;
   }

@@ -44,7 +44,9 @@ enum class Locking { kOn, kOff };
 enum class Sharing { kExclusiveWriter, kForceShare };
 // Whether to open the backing chain (qemu-img create -u and info on a
 // broken chain use kNone: reads of unallocated clusters then fail).
-enum class BackingMode { kOpen, kNone };
+// kDetached: not opened, and unallocated clusters read as zeros (QEMU's
+// "backing": null).
+enum class BackingMode { kOpen, kNone, kDetached };
 // What a guest discard does: nothing (discard=ignore) or free clusters.
 enum class DiscardMode { kIgnore, kUnmap };
 enum class ZeroMode { kAllocate, kMayUnmap };

@@ -6,6 +6,7 @@
 #include "block/json_name.h"
 
 #include <array>
+#include <cctype>
 
 #include "block/json_parse.h"
 
@@ -44,6 +45,124 @@ std::string quote(std::string_view s) {
     }
   }
   return out + "\"";
+}
+
+// QEMU's qapi_bool_parse: a JSON boolean, or on/yes/true/y, off/no/false/n.
+Result<bool> option_bool(const std::string& key, const json::Value& value) {
+  if (value.kind == json::Value::Kind::kBool) return value.boolean;
+  if (value.is_string()) {
+    for (std::string_view yes : {"on", "yes", "true", "y"})
+      if (value.text == yes) return true;
+    for (std::string_view no : {"off", "no", "false", "n"})
+      if (value.text == no) return false;
+  }
+  return invalid("Parameter '" + key + "' expects 'on' or 'off'");
+}
+
+// A JSON scalar as QEMU's option parser sees it (its text).
+std::string option_text(const json::Value& value) {
+  if (value.kind == json::Value::Kind::kBool) return value.boolean ? "true" : "false";
+  return value.text;
+}
+
+// QEMU's id_wellformed plus the 31-character node name limit.
+Result<void> check_node_name(const std::string& name) {
+  bool well_formed = !name.empty() && std::isalpha(static_cast<unsigned char>(name[0]));
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_')
+      well_formed = false;
+  }
+  if (!well_formed) return invalid("Invalid node-name: '" + name + "'");
+  if (name.size() > 31) return invalid("Node name too long");
+  return ok();
+}
+
+// The file driver's options (QEMU's raw_runtime_opts) other than filename.
+Result<bool> take_file_option(const std::string& sub, const json::Value& value,
+                              JsonImageSpec& spec) {
+  if (sub == "locking") {
+    const std::string v = option_text(value);
+    if (v == "off" || v == "false")
+      spec.locking = Locking::kOff;
+    else if (v == "on" || v == "auto" || v == "true")
+      spec.locking = Locking::kOn;
+    else
+      return invalid("invalid parameter value: " + v);
+    return true;
+  }
+  if (sub == "aio") {
+    const std::string v = option_text(value);
+    if (v == "io_uring")
+      spec.aio = io::AioBackend::kIoUring;
+    else if (v == "threads" || v == "native")
+      spec.aio = io::AioBackend::kThreads;  // Linux AIO: Amber's threads serve it
+    else
+      return invalid("invalid parameter value: " + v);
+    spec.aio_native = v == "native";
+    return true;
+  }
+  if (sub == "aio-max-batch") {
+    const std::string v = option_text(value);
+    const bool number = value.kind == json::Value::Kind::kNumber ||
+                        (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos);
+    if (!number) return invalid("Parameter 'aio-max-batch' expects a number");
+    return true;
+  }
+  if (sub == "drop-cache" || sub == "x-check-cache-dropped") {
+    AMBER_TRY(option_bool(sub, value));
+    return true;
+  }
+  if (sub == "cache.direct" || sub == "cache.no-flush") {
+    AMBER_TRY_ASSIGN(bool b, option_bool(sub, value));
+    (sub == "cache.direct" ? spec.file_cache_direct : spec.cache_no_flush) = b;
+    return true;
+  }
+  if (sub == "pr-manager")
+    return invalid("No persistent reservation manager with id '" + option_text(value) + "'");
+  return false;
+}
+
+// The general node options (QEMU's bdrv_runtime_opts and friends).
+Result<bool> take_node_option(const std::string& key, const json::Value& value, JsonImageSpec& spec,
+                              std::string& detect_zeroes) {
+  if (key == "read-only" || key == "auto-read-only" || key == "force-share" ||
+      key == "cache.direct" || key == "cache.no-flush") {
+    AMBER_TRY_ASSIGN(bool b, option_bool(key, value));
+    if (key == "read-only") spec.read_only = b;
+    if (key == "force-share") spec.force_share = b;
+    if (key == "cache.direct") spec.cache_direct = b;
+    if (key == "cache.no-flush") spec.cache_no_flush = b;
+    return true;
+  }
+  if (key == "node-name") {
+    AMBER_TRY(check_node_name(option_text(value)));
+    return true;
+  }
+  if (key == "discard") {
+    const std::string v = option_text(value);
+    if (v == "ignore" || v == "off")
+      spec.discard = DiscardMode::kIgnore;
+    else if (v == "unmap" || v == "on")
+      spec.discard = DiscardMode::kUnmap;
+    else
+      return invalid("Invalid discard option");
+    return true;
+  }
+  if (key == "detect-zeroes") {
+    const std::string v = option_text(value);
+    if (v != "off" && v != "on" && v != "unmap") return invalid("invalid parameter value: " + v);
+    detect_zeroes = v;
+    return true;
+  }
+  if (key == "backing" && value.kind == json::Value::Kind::kNull) {
+    spec.no_backing = true;
+    return true;
+  }
+  // A node name as the backing file: Amber has no named nodes. Kept as an
+  // option too, so an opener that takes no backing file refuses it as
+  // QEMU's does (info).
+  if (key == "backing" && value.is_string()) spec.backing_node = value.text;
+  return false;
 }
 
 }  // namespace
@@ -93,7 +212,8 @@ Result<JsonImageSpec> parse_json_name(std::string_view name) {
       spec.filename = value.text;
       have_filename = true;
     } else {
-      protocol_unknown.push_back(sub);
+      AMBER_TRY_ASSIGN(bool taken, take_file_option(sub, value, spec));
+      if (!taken) protocol_unknown.push_back(sub);
     }
   }
   if (!have_file_options) {
@@ -110,8 +230,11 @@ Result<JsonImageSpec> parse_json_name(std::string_view name) {
     return invalid("Block protocol 'file' doesn't support the option '" + protocol_unknown[0] +
                    "'");
   // The format level.
+  std::string detect_zeroes;
   for (const auto& [key, value] : options) {
     if (key == "driver" || key == "file" || key.starts_with("file.")) continue;
+    AMBER_TRY_ASSIGN(bool general, take_node_option(key, value, spec, detect_zeroes));
+    if (general) continue;
     std::string_view k = key;
     bool below = false;
     while (k.starts_with("backing.")) {
@@ -130,6 +253,12 @@ Result<JsonImageSpec> parse_json_name(std::string_view name) {
       return Error(ErrorKind::kUnsupported, "encrypt.format is not supported (only 'luks')");
     spec.format_options.push_back(key);
   }
+  if (spec.aio_native && !spec.file_cache_direct.value_or(spec.cache_direct.value_or(false)))
+    return invalid(
+        "aio=native was specified, but it requires cache.direct=on, which was not specified.");
+  if (detect_zeroes == "unmap" && spec.discard != DiscardMode::kUnmap)
+    return invalid(
+        "setting detect-zeroes to unmap is not allowed without setting discard operation to unmap");
   return spec;
 }
 
@@ -142,6 +271,39 @@ Result<void> check_format_options(const JsonImageSpec& spec, ImageFormat format)
       return invalid("Block format '" + std::string(to_string(format)) +
                      "' does not support the option '" + key + "'");
   }
+  return ok();
+}
+
+Result<void> apply_json_options(const JsonImageSpec& spec, OpenOptions& options) {
+  const bool writer = options.access == io::Access::kReadWrite;
+  if (spec.read_only.value_or(false) && writer) return invalid("Block node is read-only");
+  if (spec.force_share.value_or(false)) {
+    if (writer) return invalid("force-share=on can only be used with read-only images");
+    options.sharing = Sharing::kForceShare;
+  }
+  // cache.direct picks O_DIRECT (cache=none / directsync keep their
+  // flushing); cache.no-flush turns flushes off (cache=unsafe). Amber has no
+  // O_DIRECT mode without flushes, so direct=on,no-flush=on stays "none".
+  using io::CacheMode;
+  const std::optional<bool> direct =
+      spec.file_cache_direct ? spec.file_cache_direct : spec.cache_direct;
+  if (direct) {
+    const bool sync =
+        options.cache == CacheMode::kWritethrough || options.cache == CacheMode::kDirectSync;
+    if (*direct)
+      options.cache = sync ? CacheMode::kDirectSync : CacheMode::kNone;
+    else if (options.cache == CacheMode::kNone || options.cache == CacheMode::kDirectSync)
+      options.cache = sync ? CacheMode::kWritethrough : CacheMode::kWriteback;
+  }
+  if (spec.cache_no_flush.value_or(false) && !direct.value_or(false))
+    options.cache = CacheMode::kUnsafe;
+  if (spec.discard) options.discard = *spec.discard;
+  if (spec.locking) options.locking = *spec.locking;
+  if (spec.aio) options.aio = *spec.aio;
+  if (spec.backing_node && options.backing == BackingMode::kOpen)
+    return invalid("Could not open backing file: Cannot find device='" + *spec.backing_node +
+                   "' nor node-name='" + *spec.backing_node + "'");
+  if (spec.no_backing) options.backing = BackingMode::kDetached;
   return ok();
 }
 

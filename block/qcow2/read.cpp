@@ -151,7 +151,7 @@ Result<void> Qcow2Image::scan_slice(const uint64_t* words, uint64_t offset, uint
 
 Result<void> Qcow2Image::read_below(uint64_t offset, std::span<const iovec> iov, uint64_t length) {
   if (!backing_) {
-    if (!header_.backing_file.empty())
+    if (!header_.backing_file.empty() && options_.backing != BackingMode::kDetached)
       return Error(ErrorKind::kUnsupported, "'" + file_->name() +
                                                 "': reading unallocated data "
                                                 "needs the backing file, which was not opened");

@@ -41,6 +41,29 @@ BAD = [
     'json:{"a":' + "[" * 1100 + "]" * 1100 + "}",
 ]
 
+# QEMU's general node options and the file driver's (on top.qcow2, an
+# overlay of base.qcow2): each is checked as QEMU checks it; none of them
+# changes the image's name. ("backing": 5 is left out: qemu-img 7.2 refuses
+# it in info and ignores it in map, check and compare; Amber refuses it.)
+NODE_OPTIONS = [
+    '"backing":null', '"read-only":true', '"read-only":"on"', '"read-only":"yes"',
+    '"read-only":1', '"read-only":"of"', '"auto-read-only":true', '"force-share":true',
+    '"force-share":"x"', '"cache":{"direct":true}', '"cache":{"direct":false}',
+    '"cache":{"direct":"x"}', '"cache":{"no-flush":true}', '"node-name":"n1"',
+    '"node-name":"a.b-c_d"', '"node-name":"1bad"', '"node-name":""',
+    '"node-name":"a2345678901234567890123456789012"', '"discard":"on"', '"discard":"ignore"',
+    '"discard":"bogus"', '"detect-zeroes":"on"', '"detect-zeroes":"bogus"',
+    '"detect-zeroes":"unmap"', '"discard":"unmap","detect-zeroes":"unmap"', '"backing":"nonode"',
+]
+FILE_OPTIONS = [
+    '"locking":"off"', '"locking":"auto"', '"locking":true', '"locking":"bogus"',
+    '"aio":"io_uring"', '"aio":"threads"', '"aio":"bogus"', '"aio":"native"',
+    '"aio":"native","cache":{"direct":true}', '"x-check-cache-dropped":true',
+    '"drop-cache":false', '"drop-cache":"x"', '"aio-max-batch":4', '"aio-max-batch":"x"',
+    '"pr-manager":"x"',
+]
+TOP = '"driver":"qcow2","file":{"driver":"file","filename":"top.qcow2"'
+
 
 class JsonNamesTest(bt.TempDirTest):
 
@@ -80,6 +103,34 @@ class JsonNamesTest(bt.TempDirTest):
         r = self.a("convert", "-O", "raw", NAMES[1], "out.raw")
         self.assertEqual(r.rc, 0, r.describe())
         self.assertSame("compare", "-f", "raw", "out.raw", "base.qcow2")
+
+    def test_node_options(self):
+        self.q("create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", "top.qcow2")
+        self.qio("top.qcow2", ["write -P 0x22 512k 64k"])
+        with open(self.path("top.qcow2"), "rb") as f:
+            pristine = f.read()
+        names = ["json:{%s},%s}" % (TOP, o) for o in NODE_OPTIONS]
+        names += ["json:{%s,%s}}" % (TOP, o) for o in FILE_OPTIONS]
+        # Writers (check -r, resize) get "Block node is read-only" and the
+        # force-share refusal; readers take every valid option.
+        for name in names:
+            for args in (["info"], ["map"], ["check"], ["check", "-r", "all"],
+                         ["resize", name, "+64k"], ["compare", "base.qcow2"]):
+                with self.subTest(name=name[55:], args=args[0:2]):
+                    cmd = args if "resize" in args else args[:1] + ([name] + args[1:] if
+                                                                    args[0] == "compare" else
+                                                                    args[1:] + [name])
+                    self.assertSame(*cmd)
+                    with open(self.path("top.qcow2"), "wb") as f:
+                        f.write(pristine)
+        # "backing": null: the backing file is not opened, unallocated
+        # clusters read as zeros (and the stored name is still shown).
+        detached = "json:{%s},\"backing\":null}" % TOP
+        self.assertSame("convert", "-O", "raw", detached, "q.raw")
+        self.assertSame("convert", "-O", "raw", detached, "a.raw")
+        self.qio("a.raw", ["read -P 0 0 512k", "read -P 0x22 512k 64k"], fmt="raw")
+        self.assertSame("compare", "-f", "raw", "a.raw", "q.raw")
+        self.assertSame("info", "--output=json", detached)
 
     def test_malformed_names_refused_as_qemu(self):
         for name in BAD:

@@ -75,5 +75,55 @@ TEST(JsonParse, Truncated) {
   EXPECT_EQ(error_of(R"({"a":1,"a":2})"), "JSON parse error, duplicate key");
 }
 
+// The node options of a json: name change how the image is opened.
+OpenOptions opened_with(std::string_view options, io::Access access = io::Access::kReadOnly,
+                        io::CacheMode cache = io::CacheMode::kWriteback) {
+  auto spec =
+      parse_json_name(std::string(R"(json:{"file.filename":"x",)") + std::string(options) + "}");
+  EXPECT_TRUE(spec.ok()) << spec.error().message();
+  OpenOptions o;
+  o.access = access;
+  o.cache = cache;
+  if (spec.ok()) {
+    auto applied = apply_json_options(*spec, o);
+    EXPECT_TRUE(applied.ok()) << applied.error().message();
+  }
+  return o;
+}
+
+TEST(JsonName, NodeOptionsApplied) {
+  EXPECT_EQ(opened_with(R"("cache.direct":true)").cache, io::CacheMode::kNone);
+  EXPECT_EQ(
+      opened_with(R"("cache":{"direct":"on"})", io::Access::kReadOnly, io::CacheMode::kWritethrough)
+          .cache,
+      io::CacheMode::kDirectSync);
+  EXPECT_EQ(
+      opened_with(R"("cache.direct":false)", io::Access::kReadOnly, io::CacheMode::kNone).cache,
+      io::CacheMode::kWriteback);
+  EXPECT_EQ(opened_with(R"("cache":{"no-flush":true})").cache, io::CacheMode::kUnsafe);
+  EXPECT_EQ(opened_with(R"("file.locking":"off")").locking, Locking::kOff);
+  EXPECT_EQ(opened_with(R"("file":{"filename":"x","aio":"io_uring"})").aio,
+            io::AioBackend::kIoUring);
+  EXPECT_EQ(opened_with(R"("discard":"ignore")").discard, DiscardMode::kIgnore);
+  EXPECT_EQ(opened_with(R"("backing":null)").backing, BackingMode::kDetached);
+  EXPECT_EQ(opened_with(R"("force-share":true)").sharing, Sharing::kForceShare);
+  EXPECT_EQ(opened_with(R"("read-only":"on")").access, io::Access::kReadOnly);
+}
+
+TEST(JsonName, NodeOptionsRefusedForWriters) {
+  auto spec = parse_json_name(R"(json:{"file.filename":"x","read-only":true})");
+  ASSERT_TRUE(spec.ok());
+  OpenOptions o;
+  o.access = io::Access::kReadWrite;
+  auto r = apply_json_options(*spec, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), "Block node is read-only");
+  spec = parse_json_name(R"(json:{"file.filename":"x","force-share":"on"})");
+  ASSERT_TRUE(spec.ok());
+  r = apply_json_options(*spec, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), "force-share=on can only be used with read-only images");
+}
+
 }  // namespace
 }  // namespace amber::block
