@@ -248,16 +248,4 @@ AcpiBlobs build_acpi(const AcpiSettings& settings) {
   return out;
 }
 
-int pci_root_uid_for_machine(const std::string& machine) {
-  if (machine == "pc") return 0;
-  unsigned major = 0, minor = 0;
-  char tail = 0;
-  if (std::sscanf(machine.c_str(), "pc-i440fx-%u.%u%c", &major, &minor, &tail) == 2)
-    return major > 5 || (major == 5 && minor >= 2) ? 0 : 1;
-  // The oldest names (pc-0.x, pc-1.0 .. pc-1.3) are i440FX machines too.
-  if (std::sscanf(machine.c_str(), "pc-%u.%u%c", &major, &minor, &tail) == 2 && major <= 1)
-    return 1;
-  return -1;
-}
-
 }  // namespace amber::hv::acpi

@@ -83,8 +83,4 @@ AcpiBlobs build_acpi(const AcpiSettings& settings);
 // The DSDT's AML body (after the 36-byte header); dsdt.cpp.
 Bytes build_dsdt_body(const AcpiSettings& settings);
 
-// "pc", "pc-i440fx-X.Y" -> \_SB.PCI0._UID as QEMU 7.2 gives it; -1 for a
-// machine type amber-vmm does not model (q35, isapc, microvm...).
-int pci_root_uid_for_machine(const std::string& machine);
-
 }  // namespace amber::hv::acpi

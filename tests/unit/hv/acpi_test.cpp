@@ -18,6 +18,7 @@
 
 #include "hv/acpi/aml.h"
 #include "hv/acpi/tables.h"
+#include "vmmctl/launch.h"
 
 namespace amber::hv::acpi {
 namespace {
@@ -307,18 +308,18 @@ TEST(AcpiTablesOptions, HpetAndUid) {
 }
 
 TEST(AcpiTablesOptions, MachineTypeUid) {
-  EXPECT_EQ(pci_root_uid_for_machine("pc"), 0);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-i440fx-7.2"), 0);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-i440fx-5.2"), 0);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-i440fx-10.0"), 0);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-i440fx-5.1"), 1);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-i440fx-1.6"), 1);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-1.3"), 1);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-0.15"), 1);
-  EXPECT_EQ(pci_root_uid_for_machine("q35"), -1);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-q35-7.2"), -1);
-  EXPECT_EQ(pci_root_uid_for_machine("pc-i440fx-7.2x"), -1);
-  EXPECT_EQ(pci_root_uid_for_machine(""), -1);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc"), 0);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-i440fx-7.2"), 0);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-i440fx-5.2"), 0);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-i440fx-10.0"), 0);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-i440fx-5.1"), 1);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-i440fx-1.6"), 1);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-1.3"), 1);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-0.15"), 1);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("q35"), -1);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-q35-7.2"), -1);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid("pc-i440fx-7.2x"), -1);
+  EXPECT_EQ(vmmctl::machine_pci_root_uid(""), -1);
 }
 
 // iasl (acpica-tools), where installed, must disassemble the DSDT cleanly.
