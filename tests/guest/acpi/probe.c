@@ -106,10 +106,10 @@ static u32 pci_read32(u32 dev, u32 fn, u32 reg) {
 
 static void check_fadt(const u8* f) {
   const u32 pm_tmr = rd32(f + 76);
-  print("FADT flags=0x%x sci=%u smi=0x%x enable=0x%x disable=0x%x int_model=%u\n",
-        rd32(f + 112), rd16(f + 46), rd32(f + 48), f[52], f[53], f[44]);
-  print("FADT pm1a_evt=0x%x pm1a_cnt=0x%x pm_tmr=0x%x gpe0=0x%x lens=%u,%u,%u,%u\n",
-        rd32(f + 56), rd32(f + 64), pm_tmr, rd32(f + 80), f[88], f[89], f[91], f[92]);
+  print("FADT flags=0x%x sci=%u smi=0x%x enable=0x%x disable=0x%x int_model=%u\n", rd32(f + 112),
+        rd16(f + 46), rd32(f + 48), f[52], f[53], f[44]);
+  print("FADT pm1a_evt=0x%x pm1a_cnt=0x%x pm_tmr=0x%x gpe0=0x%x lens=%u,%u,%u,%u\n", rd32(f + 56),
+        rd32(f + 64), pm_tmr, rd32(f + 80), f[88], f[89], f[91], f[92]);
   const u8* facs = (const u8*)rd32(f + 36);
   if (memcmp(facs, "FACS", 4) != 0) fail("FACS signature");
   print("FACS len=%u\n", rd32(facs + 4));
