@@ -3,8 +3,8 @@
 // devices: \_SB.PCI0 (PNP0A03) with its _CRS and _PRT, the PIIX3 ISA
 // bridge with RTC, keyboard, mouse, floppy controller and COM1, the PCI
 // interrupt links LNKA-D / LNKS, the processor container \_SB.CPUS and
-// \_S5. No S3/S4 (suspend is not implemented), no hotplug, no LPT (QEMU
-// declares it only with a parallel port). Thread-safety: pure functions.
+// \_S5 and the GPE0 port reservation. No S3/S4 (suspend is not implemented), no hotplug, no LPT
+// (QEMU declares it only with a parallel port). Thread-safety: pure functions.
 #include <cstdio>
 
 #include "hv/acpi/tables.h"
@@ -71,13 +71,22 @@ Bytes pci0_prt() {
   return name("_PRT", package(entries));
 }
 
+// QEMU's "GPE0 resources" container: reserves the GPE0 block's ports so
+// the OS assigns them to nothing else.
+Bytes gpe0_resources() {
+  return device("GPE0",
+                cat({name("_HID", string("PNP0A06")), name("_UID", string("GPE0 resources")),
+                     name("_STA", integer(0x0B)),
+                     name("_CRS", ResourceTemplate().io(kGpe0Base, kGpe0Base, 1, 4).buffer())}));
+}
+
 Bytes pci0(const AcpiSettings& settings) {
   Bytes isa = device(
       "ISA", cat({name("_ADR", integer(kIsaSlot << 16)),
                   operation_region("P40C", RegionSpace::kPciConfig, 0x60, 4), isa_devices()}));
   return device("PCI0", cat({name("_HID", eisa_id("PNP0A03")), name("_ADR", integer(0)),
                              name("_UID", integer(settings.pci_root_uid)),
-                             name("_CRS", pci0_crs(settings)), pci0_prt(), isa}));
+                             name("_CRS", pci0_crs(settings)), pci0_prt(), isa, gpe0_resources()}));
 }
 
 // The PIIX3 PIRQ route registers 0x60-0x63 (bit 7 = disabled) behind

@@ -99,6 +99,39 @@ static void find_pci0_uid(const u8* t, u32 len) {
   fail("PCI0 _UID not found");
 }
 
+/* Every Name(_HID, ...) in the DSDT: EisaId or string, in stream order. */
+static void list_hids(const u8* t, u32 len) {
+  static const char hex[] = "0123456789ABCDEF";
+  puts_serial("DSDT hids=");
+  for (u32 i = 36; i + 10 <= len; ++i) {
+    if (memcmp(t + i, "\x08_HID", 5) != 0) continue;
+    const u8* v = t + i + 5;
+    char id[16];
+    if (v[0] == 0x0C) {
+      const u32 vendor = (v[1] << 8) | v[2];
+      id[0] = (char)('@' + ((vendor >> 10) & 0x1F));
+      id[1] = (char)('@' + ((vendor >> 5) & 0x1F));
+      id[2] = (char)('@' + (vendor & 0x1F));
+      id[3] = hex[v[3] >> 4];
+      id[4] = hex[v[3] & 15];
+      id[5] = hex[v[4] >> 4];
+      id[6] = hex[v[4] & 15];
+      id[7] = 0;
+    } else if (v[0] == 0x0D) {
+      u32 n = 0;
+      while (n < 15 && i + 6 + n < len && v[1 + n] >= 0x20 && v[1 + n] < 0x7F) {
+        id[n] = (char)v[1 + n];
+        ++n;
+      }
+      id[n] = 0;
+    } else {
+      continue;
+    }
+    print("%s,", id);
+  }
+  puts_serial("\n");
+}
+
 static u32 pci_read32(u32 dev, u32 fn, u32 reg) {
   outl(0xCF8, 0x80000000u | (dev << 11) | (fn << 8) | reg);
   return inl(0xCFC);
@@ -114,7 +147,10 @@ static void check_fadt(const u8* f) {
   if (memcmp(facs, "FACS", 4) != 0) fail("FACS signature");
   print("FACS len=%u\n", rd32(facs + 4));
   const u8* dsdt = (const u8*)rd32(f + 40);
-  if (table_ok(dsdt, "DSDT")) find_pci0_uid(dsdt, rd32(dsdt + 4));
+  if (table_ok(dsdt, "DSDT")) {
+    find_pci0_uid(dsdt, rd32(dsdt + 4));
+    list_hids(dsdt, rd32(dsdt + 4));
+  }
 
   /* What SeaBIOS programmed must be where the FADT says. */
   const u32 pmbase = pci_read32(1, 3, 0x40);

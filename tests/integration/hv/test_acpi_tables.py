@@ -6,7 +6,7 @@ the BIOS area, every checksum, one LAPIC per vCPU (1 and 2 vCPUs), the
 FADT's PM addresses where SeaBIOS put PMBASE, PCI0's _UID per machine
 type; and the same probe under QEMU 7.2 (-machine pc / pc-i440fx-5.1,
 TCG) must report the same tables (but HPET: amber-vmm has no HPET), the
-same FADT, MADT entries and _UID. SeaBIOS's debugcon must show it used the
+same FADT, MADT entries, _UID and DSDT device IDs (less HPET and FWCF). SeaBIOS's debugcon must show it used the
 loader (PM base moved to 0x600) and built no tables of its own."""
 import os
 import re
@@ -38,13 +38,15 @@ def parse(out, who):
             facts['madt'].append(line)
         if re.match(r'(FADT|FACS|PMBASE|PMTMR) ', line):
             facts['fadt'].append(line)
+        if line.startswith('DSDT hids='):
+            facts['hids'] = [h for h in line[len('DSDT hids='):].split(',') if h]
         m = re.match(r'DSDT pci0_uid=(\d+)', line)
         if m:
             facts['uid'] = int(m.group(1))
         m = re.match(r'RSDP addr=0x([0-9a-f]+) rev=(\d+) oem=(.{6})', line)
         if m:
             facts['rsdp'] = (int(m.group(1), 16), int(m.group(2)), m.group(3))
-    v.check('rsdp' in facts and 'uid' in facts, '%s: no RSDP or PCI0 _UID line\n%s' % (who, out))
+    v.check('rsdp' in facts and 'uid' in facts and 'hids' in facts, '%s: no RSDP or PCI0 _UID line\n%s' % (who, out))
     addr, rev, oem = facts['rsdp']
     v.check(0xE0000 <= addr < 0x100000 and rev == 0 and oem == 'BOCHS ',
             '%s: RSDP %r' % (who, facts['rsdp']))
@@ -94,6 +96,14 @@ def compare(amber, qemu, what):
             % (what, '\n'.join(amber['fadt']), '\n'.join(qemu['fadt'])))
     v.check(amber['madt'] == qemu['madt'], '%s: MADT\n%s\nQEMU:\n%s'
             % (what, '\n'.join(amber['madt']), '\n'.join(qemu['madt'])))
+    # Device IDs: ours are QEMU's, less those of devices amber-vmm lacks
+    # (HPET, fw_cfg's FWCF, the PCI/CPU hotplug port containers).
+    missing = set(qemu['hids']) - set(amber['hids'])
+    extra = set(amber['hids']) - set(qemu['hids'])
+    v.check(not extra and missing <= {'PNP0103', 'QEMU0002'},
+            '%s: DSDT _HIDs %r, QEMU %r' % (what, amber['hids'], qemu['hids']))
+    v.check(amber['hids'].count('PNP0C0F') == qemu['hids'].count('PNP0C0F') == 5,
+            '%s: interrupt links %r, QEMU %r' % (what, amber['hids'], qemu['hids']))
     v.check(amber['uid'] == qemu['uid'], '%s: PCI0 _UID %d, QEMU %d' % (what, amber['uid'], qemu['uid']))
 
 
