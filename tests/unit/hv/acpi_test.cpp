@@ -3,7 +3,8 @@
 // ACPI blobs: a small model of SeaBIOS's table loader places them, then
 // every table's length and checksum, the RSDT's pointers, the FADT, MADT
 // and DSDT contents are checked. With iasl on PATH the DSDT must also
-// disassemble without errors.
+// disassemble and recompile without errors, and acpiexec must run its
+// interrupt-link and device methods.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -347,6 +348,25 @@ TEST(AcpiTablesOptions, IaslDisassemblesDsdt) {
   EXPECT_NE(source.find("Name (\\_S5, Package (0x04)"), std::string::npos);
   // Recompiling the disassembly finds the errors disassembly tolerates.
   EXPECT_EQ(std::system(("cd " + dir + " && iasl -p re dsdt.dsl >> log 2>&1").c_str()), 0);
+  // acpiexec (same package) runs the link and device methods: PCI config
+  // space reads 0 there, so LNKA is enabled on IRQ 0.
+  if (std::system("command -v acpiexec >/dev/null 2>&1") == 0) {
+    const std::string script =
+        "evaluate \\_SB.LNKA._CRS; evaluate \\_SB.LNKA._STA; evaluate \\_SB.LNKA._DIS; "
+        "evaluate \\_SB.LNKS._CRS; evaluate \\_SB.PCI0._CRS; evaluate \\_SB.CPUS.C001._STA; "
+        "evaluate \\_S5; evaluate \\_SB.PCI0.ISA.COM1._CRS";
+    EXPECT_EQ(std::system(("cd " + dir + " && timeout 60 acpiexec -b \"" + script +
+                           "\" dsdt.aml > exec.log 2>&1")
+                              .c_str()),
+              0);
+    std::ifstream log(dir + "/exec.log");
+    std::string out((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(out.find("ACPI Error"), std::string::npos) << out;
+    EXPECT_EQ(out.find("failed with status"), std::string::npos) << out;
+    EXPECT_NE(out.find("89 06 00 09 01 00 00 00 00 79 00"), std::string::npos) << out;  // LNKA
+    EXPECT_NE(out.find("89 06 00 09 01 09 00 00 00 79 00"), std::string::npos) << out;  // LNKS
+    EXPECT_NE(out.find("[Integer] = 000000000000000B"), std::string::npos) << out;
+  }
   EXPECT_EQ(std::system(("rm -rf " + dir).c_str()), 0);
 }
 
