@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <utility>
 
 #include "vmmctl/option_list.h"
@@ -187,6 +188,20 @@ std::string format_serial(const SerialSettings& serial) {
   return std::string(to_string(serial.kind));
 }
 
+int machine_pci_root_uid(const std::string& machine) {
+  if (machine == "pc") return 0;
+  unsigned major = 0, minor = 0;
+  char tail = 0;
+  if (std::sscanf(machine.c_str(), "pc-i440fx-%u.%u%c", &major, &minor, &tail) == 2 &&
+      machine[10] >= '0' && machine[10] <= '9')
+    return major > 5 || (major == 5 && minor >= 2) ? 0 : 1;
+  // The oldest names (pc-0.x, pc-1.0 .. pc-1.3) are i440FX machines too.
+  if (std::sscanf(machine.c_str(), "pc-%u.%u%c", &major, &minor, &tail) == 2 && major <= 1 &&
+      machine[3] >= '0' && machine[3] <= '9')
+    return 1;
+  return -1;
+}
+
 std::string firmware_path(const LaunchSettings& settings) {
   return settings.firmware.empty() ? std::string(kDefaultFirmware) : settings.firmware;
 }
@@ -217,6 +232,9 @@ Result<void> validate(const LaunchSettings& settings) {
       settings.serial.kind == SerialKind::kFile || settings.serial.kind == SerialKind::kUnix;
   if (with_path == settings.serial.path.empty())
     return bad("--serial: a path is needed with file: and unix:, and only there");
+  if (!settings.machine.empty() && machine_pci_root_uid(settings.machine) < 0)
+    return bad("--machine: '" + settings.machine +
+               "' is not an i440FX machine type (pc, pc-i440fx-X.Y)");
   if (!settings.kernel.empty() && !settings.firmware.empty())
     return bad("--kernel and --firmware cannot be used together");
   if (settings.kernel.empty() && (!settings.initrd.empty() || !settings.cmdline.empty()))
@@ -245,6 +263,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   for (const DiskSettings& disk : settings.disks) add("--disk", format_disk(disk));
   add("--serial", format_serial(settings.serial));
   add("--control", settings.control);
+  add("--machine", settings.machine);
   if (!settings.debugcon.empty()) add("--debugcon", "file:" + settings.debugcon);
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
@@ -253,9 +272,10 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
 namespace {
 
 // The options that take a value (all but --no-reboot), with their aliases.
-constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory",  "-m",       "--cpus",   "--smp",     "--firmware", "--disk",
-    "--serial", "--control", "--kernel", "--initrd", "--cmdline", "--append",   "--debugcon"};
+constexpr std::string_view kValueOptions[] = {"--name",    "--memory",   "-m",       "--cpus",
+                                              "--smp",     "--firmware", "--disk",   "--serial",
+                                              "--control", "--kernel",   "--initrd", "--cmdline",
+                                              "--append",  "--debugcon", "--machine"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -299,6 +319,9 @@ Result<void> apply_option(std::string_view option, const std::string& value,
     settings.initrd = value;
   } else if (option == "--cmdline" || option == "--append") {
     settings.cmdline = value;
+  } else if (option == "--machine") {
+    if (value.empty()) return bad("--machine: must not be empty");
+    settings.machine = value;
   } else if (option == "--debugcon") {
     if (value.rfind("file:", 0) == 0 && value.size() > 5)
       settings.debugcon = value.substr(5);

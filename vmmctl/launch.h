@@ -107,6 +107,8 @@ struct LaunchSettings {
   std::string cmdline;
   std::string debugcon;  // port 0x402 log file; empty: none
   RebootAction on_reboot = RebootAction::kReset;
+  // QEMU machine type the guest sees (ACPI \_SB.PCI0._UID); empty: "pc".
+  std::string machine;
 
   bool operator==(const LaunchSettings&) const = default;
 };
@@ -126,6 +128,11 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings);
 // are not launch settings: the caller handles them first. Every bad value
 // is one kInvalidArgument Error with a one-line message.
 Result<LaunchSettings> parse_argv(std::span<const std::string> args);
+
+// The \_SB.PCI0._UID QEMU 7.2 gives MACHINE: 0 for "pc" and
+// pc-i440fx-5.2 and later, 1 for older i440FX types (pc-i440fx-X.Y,
+// pc-0.x, pc-1.x); -1 for a type amber-vmm does not model (q35...).
+int machine_pci_root_uid(const std::string& machine);
 
 // Pieces, exposed for tests and messages.
 Result<uint64_t> parse_size(std::string_view text);  // K/M/G/T/B suffix; bare = MiB

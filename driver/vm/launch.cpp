@@ -82,6 +82,7 @@ Result<void> plan_os(const xml::Domain& domain, const LaunchContext& context,
     return refuse("/domain/os/bootmenu/@timeout", "the boot menu is not supported");
   if (os.loader_readonly && !*os.loader_readonly)
     return refuse("/domain/os/loader/@readonly='no'", "the BIOS ROM is always read-only");
+  settings.machine = os.machine;
   if (os.kernel) {
     if (os.loader) return refuse("/domain/os/loader", "a <loader> cannot be used with <kernel>");
     settings.kernel = *os.kernel;

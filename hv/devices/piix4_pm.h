@@ -2,7 +2,8 @@
 // PIIX4 power management function (00:01.3, 8086:7113 rev 03) and its ACPI
 // register block.
 //  - config 0x40 PMBASE (I/O, 64 bytes) enabled by 0x80 bit 0: the block
-//    moves on the PIO bus when the guest programs it (SeaBIOS: 0xB000);
+//    moves on the PIO bus when the guest programs it (SeaBIOS: 0x600, the
+//    FADT's PM1a_EVT, since amber-vmm passes etc/table-loader; else 0xB000);
 //  - 0x5B bit 1 preset: "SMM already set up" so bios-256k.bin skips its SMI
 //    handshake (the SeaBIOS notes §1.6);
 //  - 0x67 bit 3: COM1 present (the DSDT's COM1 _STA reads it);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 
+#include "hv/acpi/tables.h"
 #include "hv/boot/firmware.h"
 #include "hv/boot/kernel_loader.h"
 #include "hv/devices/cmos.h"
@@ -114,6 +115,17 @@ Result<void> add_fw_cfg(Machine& m, const Config& config) {
   AMBER_TRY(fw_cfg->add_file("etc/e820", pack_e820(firmware_e820(m.ram().layout()))));
   AMBER_TRY(fw_cfg->add_file("etc/show-boot-menu", {0, 0}));
   AMBER_TRY(fw_cfg->add_file("etc/system-states", {0, 0, 0, 0, 0, 0}));
+  // ACPI tables as QEMU 7.2 hands them over: SeaBIOS runs etc/table-loader
+  // and then builds none of its own (and puts PMBASE at 0x600).
+  acpi::AcpiSettings acpi_settings;
+  acpi_settings.cpus = config.cpus;
+  acpi_settings.pci_root_uid = static_cast<unsigned>(
+      vmmctl::machine_pci_root_uid(config.machine.empty() ? "pc" : config.machine));
+  acpi_settings.pci_hole_start = static_cast<uint32_t>(m.ram().layout().below_4g);
+  acpi::AcpiBlobs acpi_blobs = acpi::build_acpi(acpi_settings);
+  AMBER_TRY(fw_cfg->add_file(acpi::kRsdpFile, std::move(acpi_blobs.rsdp)));
+  AMBER_TRY(fw_cfg->add_file(acpi::kTablesFile, std::move(acpi_blobs.tables)));
+  AMBER_TRY(fw_cfg->add_file(acpi::kLoaderFile, std::move(acpi_blobs.loader)));
   const std::string order = bootorder(config);
   AMBER_TRY(fw_cfg->add_file("bootorder", std::vector<uint8_t>(order.begin(), order.end())));
   fw_cfg->finalize();

@@ -56,6 +56,8 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
   --kernel FILE               direct boot: Linux bzImage or PVH ELF kernel
   --initrd FILE               initial ramdisk (with --kernel)
   --cmdline TEXT              kernel command line (with --kernel)
+  --machine TYPE              QEMU machine type the ACPI tables follow:
+                              pc, pc-i440fx-X.Y (PCI0 _UID 1 before 5.2)   [pc]
   --debugcon file:PATH|none   port 0x402 debug console log
   --no-reboot                 exit instead of resetting when the guest reboots
   --help, --version

@@ -93,6 +93,7 @@ TEST(Config, ReadsWhatToArgvWrites) {
   disk.aio = block::io::AioBackend::kIoUring;
   settings.disks.push_back(disk);
   settings.serial = {vmmctl::SerialKind::kPty, ""};
+  settings.machine = "pc-i440fx-5.1";
   auto argv = vmmctl::to_argv(settings);
   ASSERT_TRUE(argv.ok()) << argv.error().message();
   std::vector<const char*> args;
@@ -100,6 +101,21 @@ TEST(Config, ReadsWhatToArgvWrites) {
   auto c = parse(args);
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(*c, settings);
+}
+
+// --machine takes QEMU's i440FX names only: the ACPI tables depend on it.
+TEST(Config, MachineTypes) {
+  for (const char* machine : {"pc", "pc-i440fx-7.2", "pc-i440fx-2.0", "pc-1.3"}) {
+    auto c = parse({"--machine", machine});
+    ASSERT_TRUE(c.ok()) << machine << ": " << c.error().message();
+    EXPECT_EQ(c->machine, machine);
+  }
+  EXPECT_TRUE(parse({})->machine.empty());
+  for (const char* machine : {"q35", "pc-q35-7.2", "pc-i440fx-", "pc-i440fx-x.y", "isapc", ""}) {
+    auto c = parse({"--machine", machine});
+    ASSERT_FALSE(c.ok()) << machine;
+    EXPECT_EQ(c.error().message().rfind("--machine: ", 0), 0u) << c.error().message();
+  }
 }
 
 TEST(Config, HelpAndVersionWinAnywhere) {
@@ -127,6 +143,7 @@ TEST(Config, HelpListsEveryOption) {
                              "--initrd",
                              "--cmdline",
                              "--debugcon",
+                             "--machine",
                              "--no-reboot",
                              "native",
                              "off",

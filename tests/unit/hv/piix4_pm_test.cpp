@@ -53,3 +53,37 @@ TEST_F(AcpiPmTest, WordReadsAtTheEndOfPm1) {
 
 }  // namespace
 }  // namespace amber::hv::devices
+
+namespace amber::hv::devices {
+namespace {
+
+// SeaBIOS with etc/table-loader programs PMBASE 0x601 (the ACPI tables'
+// PM1a_EVT 0x600); the block follows every PMBASE/PMREGMISC write.
+TEST(Piix4PmConfig, PmBaseMovesTheBlock) {
+  bus::IoBus pio("pio");
+  AcpiPmRegisters registers([] {}, [](bool) {});
+  Piix4Pm pm(pio, &registers);
+  auto read16 = [&pio](uint64_t port) {
+    uint8_t bytes[2] = {0xFF, 0xFF};
+    const bool claimed = pio.read(port, bytes);
+    return claimed ? static_cast<int>(bytes[0] | (bytes[1] << 8)) : -1;
+  };
+  auto write16 = [&pio](uint64_t port, uint16_t value) {
+    const uint8_t bytes[2] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8)};
+    return pio.write(port, bytes);
+  };
+  EXPECT_EQ(read16(0x602), -1);  // not mapped before PMREGMISC
+  pm.config_write(0x40, 4, 0xB001);
+  pm.config_write(0x80, 1, 0x01);
+  EXPECT_TRUE(write16(0xB002, 0x0100));  // PM1_EN: PWRBTN_EN
+  EXPECT_EQ(read16(0xB002), 0x0100);
+  pm.config_write(0x40, 4, 0x0601);
+  EXPECT_EQ(pm.config_read(0x40, 4), 0x0601u);
+  EXPECT_EQ(read16(0xB002), -1);
+  EXPECT_EQ(read16(0x602), 0x0100);  // same registers, new place
+  pm.config_write(0x80, 1, 0x00);
+  EXPECT_EQ(read16(0x602), -1);
+}
+
+}  // namespace
+}  // namespace amber::hv::devices
