@@ -365,7 +365,8 @@ Result<void> ManagerImpl::shutdown(const xml::Uuid& uuid, unsigned flags) {
   AMBER_TRY_ASSIGN(auto vm, running(entry));
   if ((flags & kAgent) != 0 && (flags & kAcpi) == 0)
     return Error(ErrorKind::kUnsupported, "guest agent is not configured");
-  return vm->monitor->call<vmmctl::SystemPowerdown>();
+  AMBER_TRY(vm->monitor->call<vmmctl::SystemPowerdown>());
+  return ok();
 }
 
 Result<void> ManagerImpl::reboot(const xml::Uuid& uuid, unsigned flags) {
