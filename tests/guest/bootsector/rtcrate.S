@@ -5,7 +5,7 @@
  * register C, counts the interrupts that report PF, EOIs both PICs) and,
  * for every rate code R of register A from 0xF (2 Hz) down to 0x3
  * (8192 Hz), sets A = 0x20 | R with PIE in register B, prints "RTC rate=R",
- * waits for the first interrupt, prints '<', waits for 2 s worth of further
+ * waits for the second interrupt, prints '<', waits for 2 s worth of further
  * interrupts (2 * 32768 >> (R - 1)), prints '>' and " done". The host times
  * the two single bytes (a line's timestamp would include its slow polled
  * output). Then PIE off, "RTC: END" and isa-debug-exit 0
@@ -52,19 +52,20 @@ next_rate:
         movb    %ah, %al
         outb    %al, $0x71
         movl    $0, count
-        /* target = 1 + 2 << (16 - R) */
+        /* target = 2 + 2 << (16 - R): timed from the second interrupt, so
+           the first one's phase (whenever PIE came on) does not count */
         movb    $17, %cl
         subb    %bl, %cl
         movl    $1, %eax
         shll    %cl, %eax
-        incl    %eax
+        addl    $2, %eax
         movl    %eax, target
         movw    $msg_rate, %si
         call    print
         call    print_rate
         sti
 1:      hlt
-        cmpl    $1, count
+        cmpl    $2, count
         jb      1b
         movb    $'<', %al           /* one byte: the host's timestamp */
         call    putc
