@@ -5,8 +5,9 @@
 rate codes 0xF (2 Hz) .. 0x3 (8192 Hz) with PIE, reads register C in its
 IRQ 8 handler and prints '<' at the second interrupt and '>' after 2 s
 worth more; the host times those two bytes. 2..256 Hz must be within 1%;
-faster rates must never run fast (> +1%) and are logged: on this host's software KVM with 2 shared
-cores ticks the guest cannot take in time are lost, as under QEMU TCG."""
+faster rates must never run fast (> +1%) and are logged: on this host's
+software KVM with 2 shared cores ticks the guest cannot take in time are
+lost, as under QEMU TCG."""
 import os
 import re
 import subprocess
