@@ -50,7 +50,8 @@ inline constexpr std::array<CommandSpec, 9> kCommands = {{
     {CommandId::kPause, "pause", "stop the vCPUs (devices finish requests in flight)"},
     {CommandId::kResume, "resume", "run the vCPUs again"},
     {CommandId::kSystemReset, "system_reset", "reset the machine (RESET event)"},
-    {CommandId::kSystemPowerdown, "system_powerdown", "ACPI power button (not supported yet)"},
+    {CommandId::kSystemPowerdown, "system_powerdown",
+     "press the ACPI power button (the guest decides)"},
     {CommandId::kQuit, "quit", "end the VM (SHUTDOWN host-quit) and the process (status 0)"},
 }};
 

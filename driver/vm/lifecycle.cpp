@@ -350,16 +350,22 @@ Result<void> ManagerImpl::destroy(const xml::Uuid& uuid, unsigned flags) {
                         flags);
 }
 
+// Like libvirt's QEMU driver: the ACPI power button (flags 0 or
+// ACPI_POWER_BTN); the guest agent mode is refused (amber-vmm has no agent
+// channel) unless ACPI is also allowed, which is then used; initctl,
+// signal and paravirt are flags the driver does not take. The call returns
+// once the button is pressed: the guest decides, and its S5 later stops the
+// domain (SHUTDOWN guest-shutdown: shut off, reason shutdown).
 Result<void> ManagerImpl::shutdown(const xml::Uuid& uuid, unsigned flags) {
-  if ((flags & ~unsigned(VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN)) != 0)
-    return unsupported_flags("shutdown", flags);
+  constexpr unsigned kAcpi = VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN;
+  constexpr unsigned kAgent = VIR_DOMAIN_SHUTDOWN_GUEST_AGENT;
+  if ((flags & ~(kAcpi | kAgent)) != 0) return unsupported_flags("shutdown", flags);
   AMBER_TRY_ASSIGN(auto entry, get(uuid));
   std::lock_guard op(entry->op);
   AMBER_TRY_ASSIGN(auto vm, running(entry));
-  auto done = vm->monitor->call<vmmctl::SystemPowerdown>();
-  if (!done.ok() && done.error().kind() == ErrorKind::kUnsupported)
-    return Error(ErrorKind::kUnsupported, "amber-vmm has no ACPI power button yet: use destroy");
-  if (!done.ok()) return std::move(done).error();
+  if ((flags & kAgent) != 0 && (flags & kAcpi) == 0)
+    return Error(ErrorKind::kUnsupported, "guest agent is not configured");
+  AMBER_TRY(vm->monitor->call<vmmctl::SystemPowerdown>());
   return ok();
 }
 

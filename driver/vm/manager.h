@@ -154,8 +154,9 @@ class Manager {
   virtual Result<DomainRef> create_transient(std::string_view xml, unsigned flags) = 0;
   // VIR_DOMAIN_DESTROY_GRACEFUL asks the VMM to quit before killing it.
   virtual Result<void> destroy(const xml::Uuid& uuid, unsigned flags) = 0;
-  // kUnsupported (VIR_ERR_OPERATION_UNSUPPORTED) until the VMM has an ACPI
-  // power button; never faked with a destroy.
+  // Presses the ACPI power button (flags 0 / ACPI_POWER_BTN, or with
+  // GUEST_AGENT); returns when pressed, the guest's S5 stops the domain.
+  // Agent-only is kUnsupported (no agent); never faked with a destroy.
   virtual Result<void> shutdown(const xml::Uuid& uuid, unsigned flags) = 0;
   virtual Result<void> reboot(const xml::Uuid& uuid, unsigned flags) = 0;
   virtual Result<void> reset(const xml::Uuid& uuid) = 0;

@@ -55,9 +55,7 @@ std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, Contr
     case CommandId::kQuit:
       return act<Quit>(request, [&] { target.quit(); });
     case CommandId::kSystemPowerdown:
-      return encode_error(ErrorClass::kUnsupported,
-                          "system_powerdown is not supported yet (no ACPI power button)",
-                          request.id);
+      return act<SystemPowerdown>(request, [&] { target.powerdown(); });
   }
   return encode_error(ErrorClass::kGenericError, "unhandled command", request.id);
 }

@@ -26,6 +26,9 @@ class ControlTarget {
   virtual void pause() = 0;
   virtual void resume() = 0;
   virtual void reset() = 0;
+  // The ACPI power button; the guest decides what happens (as in QEMU,
+  // system_powerdown succeeds whether or not the guest listens).
+  virtual void powerdown() = 0;
   virtual void quit() = 0;
 };
 

@@ -35,6 +35,9 @@ class VmTarget : public ControlTarget {
   void resume() override { vm_.machine->resume(); }
   void reset() override { vm_.machine->reset(); }
   void quit() override { vm_.machine->quit(); }
+  void powerdown() override {
+    if (vm_.power_button) (void)vm_.power_button();
+  }
   std::vector<vmmctl::BlockInfo> query_block() override {
     std::vector<vmmctl::BlockInfo> out;
     for (const vmm::DiskHandle& disk : vm_.disks) {

@@ -83,27 +83,45 @@ void Cmos::reset_state() {
 
 void Cmos::timer_loop() {
   using Clock = std::chrono::steady_clock;
-  auto next_periodic = Clock::now();
-  auto next_update = Clock::now() + std::chrono::seconds(1);
+  // The periodic ticks keep one phase, as the MC146818's divider chain
+  // does: multiples of the period from `epoch`, whatever the moment PIE or
+  // the rate was set. Every rate's period divides the longest, so a rate
+  // change keeps the chain's alignment; the first interrupt after PIE comes
+  // at the next boundary and the ones after it exactly a period apart.
+  const auto epoch = Clock::now();
+  auto next_update = epoch + std::chrono::seconds(1);
+  Clock::time_point next_periodic{};
+  bool ticking = false;  // next_periodic is set
+  Clock::duration last_period{};
+  auto boundary_after = [&epoch](Clock::time_point t, Clock::duration period) {
+    return epoch + ((t - epoch) / period + 1) * period;
+  };
   std::unique_lock lock(mutex_);
   while (!stop_) {
     const unsigned rate = bytes_[kStatusA] & 0x0F;
     const bool periodic = (bytes_[kStatusB] & kStatusBPeriodic) && rate != 0;
     // Rates 1 and 2 are aliases of 8 and 9 on the MC146818.
     const unsigned effective = rate < 3 ? rate + 7 : rate;
-    const auto period = std::chrono::nanoseconds((1000000000LL << (effective - 1)) / 32768);
+    const Clock::duration period = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::nanoseconds((1000000000LL << (effective - 1)) / 32768));
+    if (!periodic) {
+      ticking = false;
+    } else if (!ticking || period != last_period) {
+      next_periodic = boundary_after(Clock::now(), period);
+      ticking = true;
+    }
+    last_period = period;
     auto wake = next_update;
-    if (periodic) wake = std::min(wake, next_periodic);
+    if (ticking) wake = std::min(wake, next_periodic);
     changed_.wait_until(lock, wake);
     if (stop_) break;
     const auto now = Clock::now();
     uint8_t raised = 0;
-    if (periodic && now >= next_periodic) {
+    if (periodic && ticking && now >= next_periodic) {
       raised |= kFlagPeriodic;
       next_periodic += period;
-      if (next_periodic < now) next_periodic = now + period;  // lost ticks are not replayed
-    } else if (!periodic) {
-      next_periodic = now;
+      // Lost ticks are not replayed: the next boundary.
+      if (next_periodic <= now) next_periodic = boundary_after(now, period);
     }
     if (now >= next_update) {
       next_update += std::chrono::seconds(1);

@@ -4,10 +4,10 @@
 // the BIOS sets register B); the NVRAM bytes carry what SeaBIOS reads:
 // memory sizes and the CPU count, in QEMU's encoding (cmos_platform_bytes).
 // Interrupts (IRQ 8, edge): the periodic interrupt at register A's rate
-// when register B's PIE is set, and the update-ended interrupt once a
-// second when UIE is set; register C reports PF/UF/IRQF and clears on read.
-// A timer thread, started by start(), produces them. Alarms are not
-// implemented (AF never sets).
+// when register B's PIE is set (ticks at a fixed phase, as the divider
+// chain's: the first one after PIE comes at the next boundary), and the update-ended interrupt once
+// a second when UIE is set; register C reports PF/UF/IRQF and clears on read. A timer thread,
+// started by start(), produces them. Alarms are not implemented (AF never sets).
 //
 // Thread-safety: one mutex; any vCPU thread and the timer thread.
 #pragma once

@@ -41,6 +41,19 @@ void AcpiPmRegisters::reset_state() {
   update_sci();
 }
 
+bool AcpiPmRegisters::press_power_button() {
+  std::lock_guard lock(mutex_);
+  if ((pm1_enable_ & kPowerButtonStatus) == 0) return false;
+  pm1_status_ |= kPowerButtonStatus;
+  update_sci();
+  return true;
+}
+
+bool AcpiPmRegisters::sci_level() {
+  std::lock_guard lock(mutex_);
+  return sci_level_;
+}
+
 void AcpiPmRegisters::io_read(uint64_t offset, std::span<uint8_t> data) {
   std::lock_guard lock(mutex_);
   // Each byte comes from the register it falls in: the guest picks the
@@ -129,7 +142,12 @@ Piix4Pm::Piix4Pm(bus::IoBus& pio, AcpiPmRegisters* registers)
   set_writable(kPmBase, 4, 0x0000FFC0);
   set_writable(kPmRegMisc, 1, 0x01);
   store(0x5B, 1, 0x02);  // SMM "already initialized"
-  store(0x67, 1, 0x08);  // COM1 decode enabled
+  // QEMU's piix4_pm_machine_ready: 0x5F = 0x10 | 0x80 with an LPT at
+  // 0x378 (none here), 0x63 = 0x60, 0x67 = 0x08 with COM1 at 0x3F8 (| 0x90
+  // with COM2: none).
+  store(0x5F, 1, 0x10);
+  store(0x63, 1, 0x60);
+  store(0x67, 1, 0x08);
   set_writable(0x90, 4, 0x0000FFF0);
   store(0x90, 4, 0x00000001);
   set_writable(0xD2, 1, 0xFF);

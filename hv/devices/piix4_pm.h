@@ -6,9 +6,15 @@
 //    FADT's PM1a_EVT, since amber-vmm passes etc/table-loader; else 0xB000);
 //  - 0x5B bit 1 preset: "SMM already set up" so bios-256k.bin skips its SMI
 //    handshake (the SeaBIOS notes §1.6);
-//  - 0x67 bit 3: COM1 present (the DSDT's COM1 _STA reads it);
+//  - 0x5F / 0x63 / 0x67: the device-decode bytes QEMU's
+//    piix4_pm_machine_ready sets (0x5F bit 7 LPT 0x378: absent here, 0x67
+//    bit 3 COM1 0x3F8: present); Windows and the DSDT's _STA methods read
+//    them;
 //  - PM1 status/enable/control: SLP_EN with SLP_TYP 0 (SeaBIOS's _S5) ->
-//    guest shutdown; PM timer at +8 (24-bit, 3.579545 MHz, host monotonic
+//    guest shutdown; the fixed-feature power button (press_power_button:
+//    PWRBTN_STS, bit 8, set only while PWRBTN_EN is, as in QEMU, so a press
+//    before the OS is listening is dropped rather than kept for later);
+//    status bits are write-1-to-clear; PM timer at +8 (24-bit, 3.579545 MHz, host monotonic
 //    clock); APM control 0xB2 (0xF1/0xF0 set/clear SCI_EN) and 0xB3; GPE0
 //    at 0xAFE0; SCI on IRQ 9 = (PM1_STS & PM1_EN) | (GPE0_STS & GPE0_EN).
 //
@@ -39,6 +45,13 @@ class AcpiPmRegisters : public bus::IoDevice {
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
   void io_write(uint64_t offset, std::span<const uint8_t> data) override;
   void reset_state();
+  // The ACPI power button (system_powerdown). Returns whether the guest had
+  // enabled it (PWRBTN_STS set, SCI raised); otherwise nothing changes.
+  bool press_power_button();
+  // The SCI level now, for tests.
+  bool sci_level();
+
+  static constexpr uint16_t kPowerButtonStatus = 1u << 8;  // PM1_STS / PM1_EN bit 8
 
  private:
   void update_sci();  // under mutex_

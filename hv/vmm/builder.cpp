@@ -182,7 +182,8 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
   return add_fw_cfg(m, config);
 }
 
-Result<pci::HostBridge*> add_pci_platform(Machine& m, const Config& config, KvmInterrupts& irqs) {
+Result<pci::HostBridge*> add_pci_platform(Vm& vm, const Config& config, KvmInterrupts& irqs) {
+  Machine& m = *vm.machine;
   bus::IoBus& pio = m.pio();
   auto* reset_control = m.own(std::make_unique<devices::ResetControl>([&m] {
     m.post({Request::Kind::kReset, ShutdownReason::kGuestReset, 0, ""});
@@ -210,6 +211,7 @@ Result<pci::HostBridge*> add_pci_platform(Machine& m, const Config& config, KvmI
       "GPE0"));
   AMBER_TRY(bridge->attach(1, 3, m.own(std::make_unique<devices::Piix4Pm>(pio, acpi))));
   m.add_reset_hook([acpi] { acpi->reset_state(); });
+  vm.power_button = [acpi] { return acpi->press_power_button(); };
 
   // ACPI hotplug registers of SeaBIOS's DSDT: must read 0 (nothing ejectable).
   AMBER_TRY(
@@ -335,7 +337,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(add_vcpus(m, config.cpus));
 
   AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
-  AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(m, config, *irqs));
+  AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
 

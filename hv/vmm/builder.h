@@ -6,6 +6,7 @@
 // Thread-safety: call from the main thread before Machine::run().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct Vm {
   std::unique_ptr<Machine> machine;
   std::vector<DiskHandle> disks;
   vmmctl::ChardevInfo serial;  // COM1's backend, for query-chardev
+  // Presses the ACPI power button (any thread); true if the guest had
+  // enabled it. Empty without a PIIX4 PM.
+  std::function<bool()> power_button;
 };
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config);

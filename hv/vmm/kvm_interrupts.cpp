@@ -70,8 +70,18 @@ void KvmInterrupts::drive_pci_irqs() {
   for (unsigned irq = 0; irq < 16; ++irq) {
     if (level[irq] == pci_irq_level_[irq]) continue;
     pci_irq_level_[irq] = level[irq];
-    (void)vm_.irq_line(irq, level[irq]);
+    drive_line(irq);
   }
+}
+
+void KvmInterrupts::drive_line(unsigned irq) {
+  // KVM_IRQ_LINE keeps one level per line for all of userspace: a line
+  // shared by an ISA source and PCI INTx (the SCI on IRQ 9 with a PIRQ
+  // routed there) must carry their OR, or one would drop the other.
+  const bool level = pci_irq_level_[irq] || isa_irq_level_[irq];
+  if (line_level_[irq] && *line_level_[irq] == level) return;
+  line_level_[irq] = level;
+  (void)vm_.irq_line(irq, level);
 }
 
 Result<void> KvmInterrupts::set_intx(unsigned slot, unsigned pin, bool level) {
@@ -90,7 +100,10 @@ void KvmInterrupts::set_pirq_routes(const std::array<uint8_t, 4>& routes) {
 }
 
 void KvmInterrupts::set_isa_irq(unsigned irq, bool level) {
-  (void)vm_.irq_line(irq, level);
+  if (irq >= 16) return;
+  std::lock_guard lock(mutex_);
+  isa_irq_level_[irq] = level;
+  drive_line(irq);
 }
 
 Result<int> KvmInterrupts::msi_irqfd(const MsiMessage& message) {

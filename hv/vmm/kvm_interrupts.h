@@ -8,7 +8,9 @@
 //  - PCI INTx: slot S pin P -> PIRQ[(S-1 + P-1) & 3] -> the ISA IRQ in the
 //    PIIX3 route register (set_pirq_routes; bit 7 = disabled), driven as a
 //    level that is the OR of all PCI sources routed to it.
-//  - set_isa_irq drives a legacy ISA line (serial, RTC, SCI).
+//  - set_isa_irq drives a legacy ISA line (serial, RTC, SCI); a line that
+//    ISA and PCI sources share carries their OR (level-triggered sharing,
+//    as on a PIIX3 with the ELCR bit set: the SCI on IRQ 9).
 //
 // Thread-safety: all methods may be called from any thread (one mutex).
 #pragma once
@@ -16,6 +18,7 @@
 #include <array>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -54,14 +57,17 @@ class KvmInterrupts : public InterruptController, public IoEventRegistry {
   static kvm_ioeventfd ioeventfd_request(IoSpace space, uint64_t address, unsigned length,
                                          int eventfd, std::optional<uint64_t> datamatch,
                                          uint32_t flags);
-  Result<void> push_routing();  // under mutex_
-  void drive_pci_irqs();        // under mutex_
+  Result<void> push_routing();    // under mutex_
+  void drive_pci_irqs();          // under mutex_
+  void drive_line(unsigned irq);  // under mutex_: ISA | PCI level to KVM
 
   kvm::KvmVm& vm_;
   std::mutex mutex_;
   std::array<uint8_t, 4> pirq_routes_{0x80, 0x80, 0x80, 0x80};
   std::map<std::pair<unsigned, unsigned>, bool> intx_levels_;  // (slot, pin) -> level
-  std::array<bool, 16> pci_irq_level_{};                       // what we last drove per ISA IRQ
+  std::array<bool, 16> pci_irq_level_{};                       // PCI INTx OR per ISA IRQ
+  std::array<bool, 16> isa_irq_level_{};                       // set_isa_irq's level
+  std::array<std::optional<bool>, 16> line_level_{};           // what KVM was last told
   struct MsiRoute {
     uint32_t gsi = 0;
     MsiMessage message;

@@ -132,9 +132,13 @@ class FakeManager : public vm::Manager {
     entry->summary.state = VIR_DOMAIN_SHUTOFF;
     return {};
   }
-  Result<void> shutdown(const xml::Uuid& uuid, unsigned) override {
+  Result<void> shutdown(const xml::Uuid& uuid, unsigned flags) override {
     AMBER_TRY(running(uuid));
-    return Error(ErrorKind::kUnsupported, "amber-vmm has no ACPI power button yet: use destroy");
+    last_flags = flags;
+    ++shutdowns;
+    if (flags == VIR_DOMAIN_SHUTDOWN_GUEST_AGENT)
+      return Error(ErrorKind::kUnsupported, "guest agent is not configured");
+    return {};
   }
   Result<void> reboot(const xml::Uuid& uuid, unsigned) override { return running(uuid); }
   Result<void> reset(const xml::Uuid& uuid) override { return running(uuid); }
@@ -228,6 +232,7 @@ class FakeManager : public vm::Manager {
 
   std::map<std::string, Entry> domains_;
   unsigned last_flags = 0;
+  int shutdowns = 0;
 };
 
 // Dispatches one call on a connection to the fake and decodes the reply.
@@ -500,13 +505,21 @@ TEST_F(DomainCalls, WrongStateIsOperationInvalid) {
   EXPECT_EQ(reply.error.message, "Requested operation is not valid: domain is not running");
 }
 
-TEST_F(DomainCalls, ShutdownUnsupportedIsOperationUnsupported) {
-  auto reply = call(33, dom_args(ref("beta")));
+TEST_F(DomainCalls, ShutdownReachesTheManagerWithItsFlags) {
+  EXPECT_TRUE(call(33, dom_args(ref("beta"))).ok);
+  EXPECT_EQ(manager_.shutdowns, 1);
+  EXPECT_EQ(manager_.last_flags, 0u);
+  rpc::XdrWriter acpi = dom_args(ref("beta"));
+  acpi.write_u32(VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN);
+  EXPECT_TRUE(call(258, acpi).ok);
+  EXPECT_EQ(manager_.last_flags, unsigned(VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN));
+  rpc::XdrWriter agent = dom_args(ref("beta"));
+  agent.write_u32(VIR_DOMAIN_SHUTDOWN_GUEST_AGENT);
+  auto reply = call(258, agent);
   EXPECT_EQ(reply.error.code, VIR_ERR_OPERATION_UNSUPPORTED);
-  EXPECT_NE(reply.error.message->find("ACPI"), std::string::npos);
-  rpc::XdrWriter with_flags = dom_args(ref("beta"));
-  with_flags.write_u32(0);
-  EXPECT_EQ(call(258, with_flags).error.code, VIR_ERR_OPERATION_UNSUPPORTED);
+  EXPECT_NE(reply.error.message->find("guest agent"), std::string::npos);
+  // A shut-off domain: not running.
+  EXPECT_EQ(call(33, dom_args(ref("alpha"))).error.code, VIR_ERR_OPERATION_INVALID);
 }
 
 TEST_F(DomainCalls, LifecycleChangesState) {

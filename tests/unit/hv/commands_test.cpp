@@ -35,8 +35,9 @@ class FakeTarget : public ControlTarget {
   void resume() override { paused = false; }
   void reset() override { ++resets; }
   void quit() override { quit_called = true; }
+  void powerdown() override { ++powerdowns; }
   bool paused = false, quit_called = false;
-  int resets = 0;
+  int resets = 0, powerdowns = 0;
 };
 
 TEST(Commands, Table) {
@@ -50,9 +51,8 @@ TEST(Commands, Table) {
   EXPECT_FALSE(t.paused);
   handle_line(R"({"execute":"system_reset"})", t);
   EXPECT_EQ(t.resets, 1);
-  EXPECT_EQ(
-      handle_line(R"({"execute":"system_powerdown","id":2})", t),
-      R"J({"error":{"class":"Unsupported","desc":"system_powerdown is not supported yet (no ACPI power button)"},"id":2})J");
+  EXPECT_EQ(handle_line(R"({"execute":"system_powerdown","id":2})", t), R"({"return":{},"id":2})");
+  EXPECT_EQ(t.powerdowns, 1);
   const std::string block = handle_line(R"({"execute":"query-block"})", t);
   EXPECT_NE(block.find(R"("path":"/a \"b\"\u0001.qcow2")"), std::string::npos) << block;
   EXPECT_NE(block.find(R"("rd_operations":10)"), std::string::npos) << block;

@@ -32,6 +32,7 @@ class IdleTarget : public ControlTarget {
   void resume() override {}
   void reset() override {}
   void quit() override {}
+  void powerdown() override {}
 };
 
 std::string socket_path() {
@@ -208,8 +209,7 @@ TEST(ControlServer, VmmctlClientTalksToTheServer) {
   ASSERT_EQ(chardev->size(), 1u);
   EXPECT_EQ((*chardev)[0].path, "/dev/pts/9");
   auto powerdown = (*client)->call<vmmctl::SystemPowerdown>();
-  ASSERT_FALSE(powerdown.ok());
-  EXPECT_EQ(powerdown.error().kind(), ErrorKind::kUnsupported);
+  EXPECT_TRUE(powerdown.ok()) << powerdown.error().message();
   auto unknown = (*client)->execute("x-no-such-command");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().kind(), ErrorKind::kNotFound);
