@@ -13,6 +13,8 @@
  * the isa-debug-exit port 0x501 (0 = pass, 1 = fail), then it halts; when
  * the byte after the DATA_LBA tag is 'H' it skips the exit port and stays
  * up halted (a VM that keeps running, for the daemon's tests and demo).
+ * Booted from a no-emulation El Torito CD (drive 0xE0 and up) it only
+ * checks AH=41h and an AH=42h read of the ISO's volume descriptor.
  * Disk layout expected from the host (tests/guest/README.md):
  *   DATA_LBA   starts with "AMBERBOOTDATA0"; DATA_LBA+1 with "AMBERBOOTDATA1".
  */
@@ -40,6 +42,8 @@ stage1:
         movb    %dl, boot_drive
         movw    $msg_stage1, %si
         call    print
+        cmpb    $0xE0, boot_drive       /* a no-emulation El Torito CD */
+        jae     cd_mode
         /* Load stage 2: CHS (0,0,2), STAGE2_SECTORS sectors, to 0x7E00. */
         movw    $0x0200 + STAGE2_SECTORS, %ax
         movw    $0x0002, %cx
@@ -208,6 +212,34 @@ stage2:
         call    print
         jmp     pass
 
+/* CD mode (SeaBIOS numbers no-emulation CDs from 0xE0; the El Torito
+ * load size brought all 8 sectors in): AH=41h, then an AH=42h read of
+ * 2048-byte block 16, the ISO 9660 primary volume descriptor. */
+cd_mode:
+        movw    $msg_cd, %si
+        call    print
+        movb    $0x41, %ah
+        movw    $0x55AA, %bx
+        movb    boot_drive, %dl
+        int     $0x13
+        jc      no_ext
+        cmpw    $0xAA55, %bx
+        jne     no_ext
+        movw    $msg_ext, %si
+        call    print
+        movw    $16, dap_lba
+        movw    $RBUF, dap_buf
+        movb    $0x42, %ah
+        call    ext_io
+        jc      ext_read_fail
+        movw    $tag_cd001, %si
+        movw    $RBUF + 1, %di
+        call    compare_tag
+        jne     ext_read_mismatch
+        movw    $msg_cd_read, %si
+        call    print
+        jmp     pass
+
 no_ext:         movw $f_no_ext, %si;            jmp fail
 no_geom:        movw $f_no_geom, %si;           jmp fail
 ext_read_fail:  movw $f_ext_read, %si;          jmp fail
@@ -297,6 +329,9 @@ msg_ext_read:   .asciz "BOOT: int13 AH=42 read ok\r\n"
 msg_chs_read:   .asciz "BOOT: int13 AH=02 read ok\r\n"
 msg_ext_write:  .asciz "BOOT: int13 AH=43 write/read ok\r\n"
 msg_chs_write:  .asciz "BOOT: int13 AH=03 write/read ok\r\n"
+msg_cd:         .asciz "BOOT: cdrom mode\r\n"
+msg_cd_read:    .asciz "BOOT: int13 AH=42 cdrom read ok (CD001)\r\n"
+tag_cd001:      .asciz "CD001"
 tag_data0:      .asciz "AMBERBOOTDATA0"
 tag_data1:      .asciz "AMBERBOOTDATA1"
 tag_write0:     .asciz "AMBERBOOTWRITE0"
