@@ -46,7 +46,8 @@ void IdeBus::attach(unsigned unit, IdeDriveConfig config) {
 
 void IdeBus::set_irq() {
   irq_pending_ = true;
-  bm_status_ |= kBmStatusInterrupt;
+  // As QEMU: the bus-master interrupt bit follows the IDE line, which nIEN masks.
+  if (interrupts_enabled()) bm_status_ |= kBmStatusInterrupt;
   update_line();
 }
 

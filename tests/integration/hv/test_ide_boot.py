@@ -3,7 +3,9 @@
 """SeaBIOS boots the boot-sector probe from the PIIX3 IDE controller: from
 an ATA disk (qcow2; the probe's int 13h writes land in the image) and from
 an ATAPI CD-ROM (an El Torito no-emulation ISO made here with xorriso), in
-the order of the --ide options. The drives SeaBIOS lists on debugcon
+the order of the --ide options; booted from the disk the probe also drives
+the bus master directly (READ DMA through a PRD table, and a short table
+that must not complete). The drives SeaBIOS lists on debugcon
 (IDENTIFY model, ATA version, kind) are compared with QEMU 7.2's `pc`
 running the same images when qemu-system-x86_64 is installed."""
 import os
@@ -18,7 +20,7 @@ DRIVE_LINE = re.compile(r'^(ata\d-\d: .*|DVD/CD \[.*\]|ATA controller \d at .*)$
 
 def make_images(tmp):
     raw = os.path.join(tmp, 'boot.raw')
-    v.run(['python3', os.path.join(v.SOURCE_ROOT, 'tests/guest/bootsector/mkdisk.py'), v.BOOT_BIN, raw, '2'])
+    v.run(['python3', os.path.join(v.SOURCE_ROOT, 'tests/guest/bootsector/mkdisk.py'), v.BOOT_BIN, raw, '2', '--dma'])
     disk = os.path.join(tmp, 'boot.qcow2')
     v.run([v.QEMU_IMG, 'convert', '-f', 'raw', '-O', 'qcow2', raw, disk])
     tree = os.path.join(tmp, 'iso')
@@ -66,6 +68,8 @@ def test():
     v.check('Booting from Hard Disk' in text, 'SeaBIOS did not boot the disk\n' + text[-2000:])
     v.check('BOOT: RESULT PASS' in out and 'cdrom mode' not in out,
             'disk probe did not pass\n' + vm.describe())
+    v.check('BOOT: bus-master DMA read ok' in out and 'short PRD table refused' in out,
+            'the probe did not check bus-master DMA\n' + vm.describe())
     v.check(rc == 1, 'exit status %d, want 1 (isa-debug-exit value 0)\n%s' % (rc, vm.describe()))
     v.qemu_img_check(disk)
     data = v.read_raw(disk, 'qcow2', tmp)
@@ -91,10 +95,12 @@ def test():
     if not shutil.which(v.QEMU):
         v.log('no %s: QEMU comparison skipped' % v.QEMU)
         return
-    v.run(['python3', os.path.join(v.SOURCE_ROOT, 'tests/guest/bootsector/mkdisk.py'), v.BOOT_BIN, raw, '2'])
+    v.run(['python3', os.path.join(v.SOURCE_ROOT, 'tests/guest/bootsector/mkdisk.py'), v.BOOT_BIN, raw, '2',
+           '--dma'])
+    qserial = os.path.join(tmp, 'qemu-serial.log')
     qlog = os.path.join(tmp, 'qemu-debugcon.log')
     argv = [v.QEMU, '-machine', 'pc', '-accel', 'tcg', '-m', '128M', '-nographic', '-no-reboot',
-            '-display', 'none', '-monitor', 'none', '-serial', 'none', '-net', 'none',
+            '-display', 'none', '-monitor', 'none', '-serial', 'file:' + qserial, '-net', 'none',
             '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
             '-chardev', 'file,id=dbg,path=' + qlog, '-device', 'isa-debugcon,iobase=0x402,chardev=dbg',
             '-drive', 'file=%s,format=raw,if=ide,index=0' % raw,
@@ -102,6 +108,11 @@ def test():
     subprocess.run(argv, timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with open(qlog, 'rb') as f:
         qlines = drive_lines(f.read().decode('latin-1'))
+    with open(qserial, 'rb') as f:
+        qout = f.read().decode('latin-1')
+    # The probe itself against the oracle: it passes on QEMU too.
+    v.check('BOOT: bus-master DMA read ok' in qout and 'BOOT: RESULT PASS' in qout,
+            'the probe fails on QEMU:\n' + qout)
     # SeaBIOS probes the channels in parallel threads: the order varies.
     v.check(sorted(qlines) == sorted(lines), 'SeaBIOS drive lines differ\nqemu:  %r\namber: %r' % (qlines, lines))
     v.log('drive lines match QEMU: %r' % lines)
