@@ -221,6 +221,7 @@ void IdeBus::execute(uint8_t command) {
       !(command == 0x08 && d.config.kind == IdeMediaKind::kCdrom))
     return;
   active_ = (task_.device >> 4) & 1;
+  d.signature = false;
   clear_irq();
   transfer_ = Transfer::kNone;
   dma_pending_ = false;

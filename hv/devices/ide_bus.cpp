@@ -71,6 +71,11 @@ uint32_t IdeBus::read_command_block(unsigned offset, unsigned size) {
   const bool any = drives_[0].present || drives_[1].present;
   const bool hob = (task_.control & 0x80) != 0;
   Drive& d = selected();
+  if (d.signature && !hob && offset >= 2 && offset <= 5) {
+    const bool cd = d.config.kind == IdeMediaKind::kCdrom;
+    static constexpr uint8_t kAta[] = {1, 1, 0x00, 0x00}, kAtapi[] = {1, 1, 0x14, 0xEB};
+    return (cd ? kAtapi : kAta)[offset - 2];
+  }
   switch (offset) {
     case 1:
       if (!any) return 0;
@@ -106,6 +111,8 @@ void IdeBus::write_command_block(unsigned offset, unsigned size, uint32_t value)
   }
   const auto v = static_cast<uint8_t>(value);
   task_.control &= 0x7F;  // any register write clears HOB
+  if (offset >= 2 && offset <= 5)
+    for (Drive& d : drives_) d.signature = false;
   switch (offset) {
     case 1:
       task_.hob_feature = task_.feature;
@@ -165,6 +172,7 @@ void IdeBus::write_device_control(uint8_t value) {
 // --- resets ---
 
 void IdeBus::set_signature(Drive& drive) {
+  drive.signature = drive.present;
   task_.count = 1;
   task_.lba_low = 1;
   if (drive.config.kind == IdeMediaKind::kCdrom) {
@@ -199,6 +207,7 @@ void IdeBus::reset_drive(Drive& d, bool soft) {
     task_.device = 0xA0;
     set_signature(d);
   }
+  d.signature = d.present;
   transfer_ = Transfer::kNone;
   dma_pending_ = false;
 }

@@ -124,6 +124,10 @@ class IdeBus {
     uint16_t cylinders = 0, heads = 16, sectors_per_track = 63;
     uint8_t status = 0;
     uint8_t error = 0;
+    // The reset signature shows in the count/LBA registers while this drive
+    // is selected, until a register write or a command (each drive has its
+    // own after SRST: a slave CD behind a master disk reads 0x14/0xEB).
+    bool signature = false;
     unsigned multiple = kMaxMultipleSectors;  // 0: READ/WRITE MULTIPLE refused
     bool write_cache = true;
     // IDENTIFY words 62, 63 and 88: supported and selected DMA modes.

@@ -70,6 +70,16 @@ class IdeTest : public ::testing::Test {
     bus_->attach(0, config);
     bus_->reset();
   }
+  // A disk at unit 0 and a CD-ROM at unit 1.
+  void make_two() {
+    make_bus(false);
+    IdeDriveConfig cd;
+    cd.kind = IdeMediaKind::kCdrom;
+    cd.image = make_image("slave.iso", 16 * 2048, false);
+    cd.read_only = true;
+    bus_->attach(1, cd);
+    bus_->reset();
+  }
   uint8_t reg(unsigned offset) { return static_cast<uint8_t>(bus_->read_command_block(offset, 1)); }
   void set(unsigned offset, uint8_t v) { bus_->write_command_block(offset, 1, v); }
   void lba28(uint32_t lba, uint8_t count) {
@@ -462,6 +472,100 @@ TEST_F(IdeTest, AtapiDmaRead) {
   start_bm(0x1000, true);
   EXPECT_EQ(reg(7) & kAtaErr, kAtaErr);
   EXPECT_EQ(bm_status() & kBmStatusError, kBmStatusError);
+}
+
+TEST_F(IdeTest, EachDriveShowsItsOwnSignatureAfterReset) {
+  make_two();
+  bus_->write_device_control(0x06);  // SRST + nIEN, as SeaBIOS
+  bus_->write_device_control(0x02);
+  set(6, 0xB0);
+  EXPECT_EQ(reg(4), 0x14);
+  EXPECT_EQ(reg(5), 0xEB);
+  EXPECT_EQ(reg(7), 0);  // a packet device after SRST
+  set(6, 0xA0);
+  EXPECT_EQ(reg(4), 0x00);
+  EXPECT_EQ(reg(5), 0x00);
+  EXPECT_EQ(reg(7), kAtaDrdy | kAtaDsc);
+  // Registers written after the reset read back as written, for both.
+  set(4, 0x55);
+  set(6, 0xB0);
+  EXPECT_EQ(reg(4), 0x55);
+  // The slave answers packets; the master's IDENTIFY still works.
+  auto inquiry = packet_in({0x12, 0, 0, 0, 36});
+  EXPECT_EQ(inquiry.size(), 36u);
+  set(6, 0xA0);
+  set(7, 0xEC);
+  EXPECT_EQ(read_pio(512).size(), 512u);
+  EXPECT_FALSE(line_);  // nIEN masks the line
+}
+
+// Random register, data-port and bus-master traffic over random guest
+// memory, with both drives: nothing may crash or touch memory outside RAM
+// (the sanitizer build checks the latter), and the channel stays usable.
+TEST_F(IdeTest, RandomTrafficIsHarmless) {
+  make_two();
+  uint64_t state = 0x9E3779B97F4A7C15ull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (size_t i = 0; i < kRamSize; i += 8) {
+    const uint64_t r = next();
+    std::memcpy(ram_.data() + i, &r, 8);
+  }
+  static constexpr uint8_t kCommands[] = {
+      0x20, 0x24, 0x25, 0x29, 0x30, 0x34, 0x35, 0x39, 0x40, 0x42, 0x90, 0x91, 0xA0, 0xA1,
+      0xC4, 0xC5, 0xC6, 0xC8, 0xCA, 0xE7, 0xEA, 0xEC, 0xEF, 0xF8, 0x27, 0x08, 0x00, 0xFF};
+  for (int step = 0; step < 200000; ++step) {
+    const uint64_t r = next();
+    const auto value = static_cast<uint32_t>(r >> 32);
+    switch (r % 12) {
+      case 0:
+        set(7, kCommands[(r >> 8) % sizeof(kCommands)]);
+        break;
+      case 1:
+      case 2:
+        bus_->write_command_block(0, 2, value);
+        break;
+      case 3:
+      case 4:
+        (void)bus_->read_command_block(0, (r >> 8) & 1 ? 4 : 2);
+        break;
+      case 5:
+        set(1 + (r >> 8) % 6, static_cast<uint8_t>(value));
+        break;
+      case 6:
+        (void)reg(1 + (r >> 8) % 7);
+        break;
+      case 7: {
+        // A PRD table somewhere in (or just past) RAM.
+        const uint32_t table = static_cast<uint32_t>((value % (kRamSize + 0x2000)) & ~3u);
+        bus_->write_bus_master(4, 4, table);
+        break;
+      }
+      case 8:
+        bus_->write_bus_master(0, 1, value & 0xFF);
+        break;
+      case 9:
+        bus_->write_bus_master(2, 1, value & 0xFF);
+        break;
+      case 10:
+        if ((r >> 8) % 64 == 0) bus_->write_device_control((r >> 16) & 1 ? 0x04 : 0x00);
+        break;
+      default:
+        (void)bus_->read_bus_master((r >> 8) % 8, 1);
+        break;
+    }
+  }
+  // Still usable after a reset.
+  bus_->write_device_control(0x04);
+  bus_->write_device_control(0x00);
+  bus_->write_bus_master(0, 1, 0);
+  set(6, 0xA0);
+  set(7, 0xEC);
+  EXPECT_EQ(ata_string(read_pio(512), 27, 13), "QEMU HARDDISK");
 }
 
 }  // namespace
