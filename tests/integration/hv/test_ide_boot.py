@@ -85,6 +85,14 @@ def test():
             'CD probe did not pass\n' + vm.describe())
     v.check(rc == 1, 'exit status %d, want 1\n%s' % (rc, vm.describe()))
 
+    # Master disk and slave CD on one channel: each shows its own signature.
+    rc, vm, text = boot(tmp, 'slave', [disk_opt, 'bus=0,unit=1,media=cdrom,path=%s' % iso])
+    slave_lines = drive_lines(text)
+    v.check('ata0-0: QEMU HARDDISK ATA-7 Hard-Disk (2 MiBytes)' in slave_lines and
+            'DVD/CD [ata0-1: QEMU DVD-ROM ATAPI-4 DVD/CD]' in slave_lines,
+            'SeaBIOS did not find the disk and the slave CD-ROM: %r' % slave_lines)
+    v.check(rc == 1 and 'BOOT: RESULT PASS' in vm.output(), 'probe failed\n' + vm.describe())
+
     # A disk image the guest may not write: the probe's writes fail.
     rc, vm, text = boot(tmp, 'ro', [disk_opt + ',readonly=on'])
     out = vm.output()
