@@ -26,8 +26,10 @@ Piix3Ide::Piix3Ide(const GuestMemory& memory, IdeBus::IrqSink primary_irq,
   buses_[0] = std::make_unique<IdeBus>(0, memory, std::move(primary_irq));
   buses_[1] = std::make_unique<IdeBus>(1, memory, std::move(secondary_irq));
   (void)set_bar(kBusMasterBar, pci::BarKind::kIo, 16);
-  set_writable(kIdeTiming, 4, 0xFFFFFFFF);
-  set_writable(kIdeTiming + 4, 4, 0xFFFFFFFF);
+  // Device-specific registers are plain writable storage, as QEMU's
+  // default write mask (IDETIM/SIDETIM at 0x40-0x44; drivers may probe more).
+  for (unsigned offset = kIdeTiming; offset < pci::kConfigSize; offset += 4)
+    set_writable(offset, 4, 0xFFFFFFFF);
   snapshot_reset_state();
 }
 

@@ -3,8 +3,9 @@
 // 010180: legacy-mode ISA compatibility channels with bus mastering,
 // subsystem 1af4:1100, as QEMU's `pc`). BARs 0-3 are not implemented (the
 // channels sit at their legacy ports); BAR4 is the 16-byte bus-master I/O
-// block (channel 0 at +0, channel 1 at +8). Registers 0x40-0x47 (IDETIM,
-// SIDETIM) are plain storage (SeaBIOS writes 0x8000: decode enable).
+// block (channel 0 at +0, channel 1 at +8). Registers 0x40-0xFF (IDETIM,
+// SIDETIM, ...) are plain storage (SeaBIOS writes IDETIM 0x8000: decode
+// enable).
 //
 // The legacy ports are separate IoDevices the builder registers:
 // IdeCommandPorts at 0x1F0/0x170 (8 bytes) and IdeControlPort at

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "hv/devices/ide_bus.h"
+#include "hv/devices/ide_controller.h"
 
 namespace amber::hv::devices {
 namespace {
@@ -566,6 +567,39 @@ TEST_F(IdeTest, RandomTrafficIsHarmless) {
   set(6, 0xA0);
   set(7, 0xEC);
   EXPECT_EQ(ata_string(read_pio(512), 27, 13), "QEMU HARDDISK");
+}
+
+TEST(Piix3IdeTest, PciIdentityAndBusMasterBar) {
+  std::vector<uint8_t> ram(4096);
+  GuestMemory memory;
+  ASSERT_TRUE(memory.add_region(0, ram.size(), ram.data()));
+  Piix3Ide ide(
+      memory, [](bool) {}, [](bool) {});
+  EXPECT_EQ(ide.config_read(0x00, 4), 0x70108086u);
+  EXPECT_EQ(ide.config_read(0x08, 4), 0x01018000u);  // class 0101, prog-if 80, rev 0
+  EXPECT_EQ(ide.config_read(0x2C, 4), 0x11001AF4u);
+  EXPECT_EQ(ide.config_read(0x3D, 1), 0u);  // legacy IRQs 14/15, no INTx pin
+  for (unsigned bar = 0; bar < 4; ++bar) EXPECT_EQ(ide.bar(bar).size, 0u);
+  EXPECT_EQ(ide.bar(4).size, 16u);
+  EXPECT_EQ(ide.bar(4).kind, pci::BarKind::kIo);
+  ide.config_write(0x20, 4, 0xFFFFFFFF);
+  EXPECT_EQ(ide.config_read(0x20, 4), 0xFFFFFFF1u);  // 16 bytes of I/O
+  ide.config_write(0x40, 2, 0x8000);
+  ide.config_write(0x42, 2, 0x8000);
+  EXPECT_EQ(ide.config_read(0x40, 4), 0x80008000u);
+  // Channel 1's PRD pointer through BAR4 + 0x0C; bits 0-1 read 0.
+  const uint8_t prd[4] = {0x07, 0x10, 0, 0};
+  ide.bar_write(4, 0x0C, prd);
+  uint8_t back[4] = {};
+  ide.bar_read(4, 0x0C, back);
+  EXPECT_EQ(back[0], 0x04);
+  EXPECT_EQ(back[1], 0x10);
+  EXPECT_EQ(ide.bus(1).read_bus_master(4, 4), 0x1004u);
+  EXPECT_EQ(ide.bus(0).read_bus_master(4, 4), 0u);
+  uint8_t junk[2] = {};
+  ide.bar_read(4, 15, std::span(junk, 1));  // the last byte: no overrun
+  ide.reset();
+  EXPECT_EQ(ide.config_read(0x40, 4), 0u);
 }
 
 }  // namespace
