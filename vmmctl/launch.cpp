@@ -152,6 +152,58 @@ std::string format_disk(const DiskSettings& disk) {
   return out;
 }
 
+Result<IdeDriveSettings> parse_ide(std::string_view text) {
+  IdeDriveSettings drive;
+  AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--ide"));
+  bool have_path = false;
+  for (auto& [key, value] : items) {
+    if (key == "path" || key.empty()) {
+      drive.path = value;
+      have_path = true;
+    } else if (key == "bus") {
+      AMBER_TRY_ASSIGN(drive.bus, parse_unsigned(value, "--ide bus", 0, 1));
+    } else if (key == "unit") {
+      AMBER_TRY_ASSIGN(drive.unit, parse_unsigned(value, "--ide unit", 0, 1));
+    } else if (key == "media") {
+      if (value == "disk")
+        drive.media = IdeMedia::kDisk;
+      else if (value == "cdrom")
+        drive.media = IdeMedia::kCdrom;
+      else
+        return bad("--ide media: '" + value + "' is not disk or cdrom");
+    } else if (key == "format") {
+      AMBER_TRY_ASSIGN(drive.format, with_option(block::parse_format(value), "--ide format"));
+    } else if (key == "cache") {
+      AMBER_TRY_ASSIGN(drive.cache, with_option(block::io::parse_cache_mode(value), "--ide cache"));
+    } else if (key == "readonly") {
+      AMBER_TRY_ASSIGN(const bool read_only, parse_on_off(value, "--ide readonly"));
+      drive.access = read_only ? DiskAccess::kReadOnly : DiskAccess::kReadWrite;
+    } else if (key == "serial") {
+      if (value.size() > kMaxDiskSerial) return bad("--ide serial: at most 20 characters");
+      drive.serial = value;
+    } else {
+      return bad("--ide: unknown key '" + key +
+                 "' (bus, unit, media, path, format, cache, readonly, serial)");
+    }
+  }
+  if (drive.media == IdeMedia::kDisk && drive.path.empty())
+    return bad("--ide: path=FILE is required for a disk");
+  (void)have_path;
+  if (drive.media == IdeMedia::kCdrom) drive.access = DiskAccess::kReadOnly;
+  return drive;
+}
+
+std::string format_ide(const IdeDriveSettings& drive) {
+  std::string out = "bus=" + std::to_string(drive.bus) + ",unit=" + std::to_string(drive.unit);
+  out += drive.media == IdeMedia::kCdrom ? ",media=cdrom" : ",media=disk";
+  if (!drive.path.empty()) out += ",path=" + escape_option_value(drive.path);
+  if (drive.format) out += ",format=" + std::string(block::to_string(*drive.format));
+  out += ",cache=" + std::string(block::io::to_string(drive.cache));
+  out += drive.access == DiskAccess::kReadOnly ? ",readonly=on" : ",readonly=off";
+  if (!drive.serial.empty()) out += ",serial=" + escape_option_value(drive.serial);
+  return out;
+}
+
 std::string_view to_string(SerialKind kind) {
   switch (kind) {
     case SerialKind::kNone:
@@ -228,6 +280,20 @@ Result<void> validate(const LaunchSettings& settings) {
       return bad("--disk secret-fd: '" + std::to_string(disk.secret_fd) +
                  "' is not a file descriptor from 3 to " + std::to_string(kMaxSecretFd));
   }
+  if (settings.ide.size() > kMaxIdeDrives) return bad("--ide: at most 4 drives");
+  for (size_t i = 0; i < settings.ide.size(); ++i) {
+    const IdeDriveSettings& drive = settings.ide[i];
+    if (drive.bus > 1 || drive.unit > 1) return bad("--ide: bus and unit are 0 or 1");
+    if (drive.media == IdeMedia::kDisk && drive.path.empty())
+      return bad("--ide: path=FILE is required for a disk");
+    if (drive.media == IdeMedia::kCdrom && drive.access != DiskAccess::kReadOnly)
+      return bad("--ide: a cdrom is read-only");
+    if (drive.serial.size() > kMaxDiskSerial) return bad("--ide serial: at most 20 characters");
+    for (size_t j = 0; j < i; ++j)
+      if (settings.ide[j].bus == drive.bus && settings.ide[j].unit == drive.unit)
+        return bad("--ide: bus " + std::to_string(drive.bus) + " unit " +
+                   std::to_string(drive.unit) + " is used twice");
+  }
   const bool with_path =
       settings.serial.kind == SerialKind::kFile || settings.serial.kind == SerialKind::kUnix;
   if (with_path == settings.serial.path.empty())
@@ -260,6 +326,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   add("--kernel", settings.kernel);
   add("--initrd", settings.initrd);
   add("--cmdline", settings.cmdline);
+  for (const IdeDriveSettings& drive : settings.ide) add("--ide", format_ide(drive));
   for (const DiskSettings& disk : settings.disks) add("--disk", format_disk(disk));
   add("--serial", format_serial(settings.serial));
   add("--control", settings.control);
@@ -272,10 +339,10 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
 namespace {
 
 // The options that take a value (all but --no-reboot), with their aliases.
-constexpr std::string_view kValueOptions[] = {"--name",    "--memory",   "-m",       "--cpus",
-                                              "--smp",     "--firmware", "--disk",   "--serial",
-                                              "--control", "--kernel",   "--initrd", "--cmdline",
-                                              "--append",  "--debugcon", "--machine"};
+constexpr std::string_view kValueOptions[] = {"--name",    "--memory",   "-m",         "--cpus",
+                                              "--smp",     "--firmware", "--disk",     "--ide",
+                                              "--serial",  "--control",  "--kernel",   "--initrd",
+                                              "--cmdline", "--append",   "--debugcon", "--machine"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -308,6 +375,10 @@ Result<void> apply_option(std::string_view option, const std::string& value,
     if (settings.disks.size() == kMaxDisks) return bad("--disk: at most 16 disks");
     AMBER_TRY_ASSIGN(DiskSettings disk, parse_disk(value));
     settings.disks.push_back(std::move(disk));
+  } else if (option == "--ide") {
+    if (settings.ide.size() == kMaxIdeDrives) return bad("--ide: at most 4 drives");
+    AMBER_TRY_ASSIGN(IdeDriveSettings drive, parse_ide(value));
+    settings.ide.push_back(std::move(drive));
   } else if (option == "--serial") {
     AMBER_TRY_ASSIGN(settings.serial, parse_serial(value));
   } else if (option == "--control") {

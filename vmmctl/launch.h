@@ -86,6 +86,25 @@ struct DiskSettings {
   bool operator==(const DiskSettings&) const = default;
 };
 
+// An IDE drive on the PIIX3 controller (--ide): bus 0/1 (primary,
+// secondary), unit 0/1 (master, slave); an ATA disk or an ATAPI CD-ROM
+// (always read-only; path may be empty: no media).
+enum class IdeMedia { kDisk, kCdrom };
+inline constexpr unsigned kMaxIdeDrives = 4;
+
+struct IdeDriveSettings {
+  unsigned bus = 0;
+  unsigned unit = 0;
+  IdeMedia media = IdeMedia::kDisk;
+  std::string path;
+  std::optional<block::ImageFormat> format;  // empty: probe
+  block::io::CacheMode cache = block::io::CacheMode::kWriteback;
+  DiskAccess access = DiskAccess::kReadWrite;  // a CD-ROM is read-only anyway
+  std::string serial;                          // empty: QEMU's "QM0000N"
+
+  bool operator==(const IdeDriveSettings&) const = default;
+};
+
 struct SerialSettings {
   SerialKind kind = SerialKind::kNone;
   std::string path;  // kFile, kUnix
@@ -100,6 +119,9 @@ struct LaunchSettings {
   unsigned cpus = 1;
   std::string firmware;  // empty: kDefaultFirmware, unless a kernel is given
   std::vector<DiskSettings> disks;
+  // In boot order: the firmware tries IDE drives (in this order) before
+  // the virtio disks.
+  std::vector<IdeDriveSettings> ide;
   SerialSettings serial;
   std::string control;  // control socket path; empty: none
   std::string kernel;   // direct boot (bzImage or PVH ELF); empty: firmware
@@ -139,6 +161,8 @@ Result<uint64_t> parse_size(std::string_view text);  // K/M/G/T/B suffix; bare =
 std::string format_size(uint64_t bytes);             // largest exact unit
 Result<DiskSettings> parse_disk(std::string_view text);
 std::string format_disk(const DiskSettings& disk);
+Result<IdeDriveSettings> parse_ide(std::string_view text);
+std::string format_ide(const IdeDriveSettings& drive);
 Result<SerialSettings> parse_serial(std::string_view text);
 std::string format_serial(const SerialSettings& serial);
 std::string_view to_string(SerialKind kind);

@@ -13,6 +13,7 @@
 #include "hv/devices/cmos.h"
 #include "hv/devices/fw_cfg.h"
 #include "hv/devices/i8042.h"
+#include "hv/devices/ide_controller.h"
 #include "hv/devices/legacy_ports.h"
 #include "hv/devices/piix.h"
 #include "hv/devices/piix4_pm.h"
@@ -98,6 +99,13 @@ virtio::BlkErrorPolicy error_policy(vmmctl::DiskErrorPolicy policy) {
 
 std::string bootorder(const Config& config) {
   std::string order;
+  // SeaBIOS matches IDE drives as /pci@i0cf8/*@1,1/drive@BUS/disk@UNIT.
+  for (const vmmctl::IdeDriveSettings& drive : config.ide) {
+    char line[64];
+    std::snprintf(line, sizeof(line), "/pci@i0cf8/ide@1,1/drive@%x/disk@%x\n", drive.bus,
+                  drive.unit);
+    order += line;
+  }
   for (unsigned i = 0; i < config.disks.size(); ++i) {
     char line[32];
     std::snprintf(line, sizeof(line), "/pci@i0cf8/*@%x\n", kFirstDiskSlot + i);
@@ -254,6 +262,71 @@ Result<std::shared_ptr<const block::crypto::SecretBytes>> read_secret_fd(int fd)
   return std::shared_ptr<const block::crypto::SecretBytes>(std::move(secret));
 }
 
+// BLOCK_IO_ERROR events of disk `name` (virtio-blk and IDE alike).
+virtio::BlkIoErrorSink io_error_sink(Machine& m, const std::string& name) {
+  return [&m, name](const virtio::BlkIoError& error) {
+    vmmctl::BlockIoErrorEvent event;
+    event.device = name;
+    event.operation = std::string(virtio::to_string(error.operation));
+    event.action = std::string(virtio::to_string(error.action));
+    event.nospace = error.error_class == virtio::IoErrorClass::kEnospc;
+    event.error_number = error.error_number;
+    event.kind = std::string(to_string(error.kind));
+    event.message = error.message;
+    m.emit_event(event);
+    // The machine thread stops the VM (after this event: STOP follows).
+    if (error.action == virtio::BlkErrorAction::kStop)
+      m.post({Request::Kind::kIoError, ShutdownReason::kGuestShutdown, 0, name});
+  };
+}
+
+// The PIIX3 IDE function 00:01.1 (always present, as on QEMU's pc) and
+// the drives of --ide; images open through the block engine as
+// virtio-blk's do.
+Result<void> add_ide(Machine& m, const Config& config, pci::HostBridge& bridge,
+                     KvmInterrupts& irqs) {
+  auto* ide = m.own(std::make_unique<devices::Piix3Ide>(
+      m.ram().memory(), [&irqs](bool level) { irqs.set_isa_irq(devices::kIdePrimaryIrq, level); },
+      [&irqs](bool level) { irqs.set_isa_irq(devices::kIdeSecondaryIrq, level); }));
+  for (const vmmctl::IdeDriveSettings& spec : config.ide) {
+    devices::IdeDriveConfig drive;
+    drive.kind = spec.media == vmmctl::IdeMedia::kCdrom ? devices::IdeMediaKind::kCdrom
+                                                        : devices::IdeMediaKind::kDisk;
+    drive.read_only = spec.access == vmmctl::DiskAccess::kReadOnly;
+    drive.write_cache = spec.cache != block::io::CacheMode::kWritethrough &&
+                        spec.cache != block::io::CacheMode::kDirectSync;
+    drive.serial = spec.serial;
+    drive.label = "ide" + std::to_string(spec.bus) + "-" + std::to_string(spec.unit);
+    if (!spec.path.empty()) {
+      block::OpenOptions open;
+      open.format = spec.format;
+      open.cache = spec.cache;
+      open.discard = block::DiscardMode::kIgnore;
+      open.access = drive.read_only ? block::io::Access::kReadOnly : block::io::Access::kReadWrite;
+      auto image = block::open_image(spec.path, open);
+      if (!image.ok()) return std::move(image).error().with_context("--ide " + spec.path);
+      drive.image = std::shared_ptr<block::Image>(std::move(image).value());
+    }
+    ide->bus(spec.bus).attach(spec.unit, std::move(drive));
+  }
+  for (unsigned index = 0; index < 2; ++index)
+    ide->bus(index).set_io_error_sink(io_error_sink(m, "ide" + std::to_string(index)));
+  AMBER_TRY(bridge.attach(1, 1, ide));
+  bus::IoBus& pio = m.pio();
+  AMBER_TRY(pio.add(devices::kIdePrimaryCommand, 8,
+                    m.own(std::make_unique<devices::IdeCommandPorts>(ide->bus(0))), "IDE primary"));
+  AMBER_TRY(pio.add(devices::kIdePrimaryControl, 1,
+                    m.own(std::make_unique<devices::IdeControlPort>(ide->bus(0))),
+                    "IDE primary control"));
+  AMBER_TRY(pio.add(devices::kIdeSecondaryCommand, 8,
+                    m.own(std::make_unique<devices::IdeCommandPorts>(ide->bus(1))),
+                    "IDE secondary"));
+  AMBER_TRY(pio.add(devices::kIdeSecondaryControl, 1,
+                    m.own(std::make_unique<devices::IdeControlPort>(ide->bus(1))),
+                    "IDE secondary control"));
+  return ok();
+}
+
 Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
   if (config.disks.empty()) return ok();
   Machine& m = *vm.machine;
@@ -285,20 +358,7 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
     AMBER_TRY(bridge.attach(slot, 0, function));
     const std::string name = "disk" + std::to_string(i);
     // Both sinks run on the disk's iothreads; the machine outlives them.
-    disk.device->engine().set_io_error_sink(name, [&m, name](const virtio::BlkIoError& error) {
-      vmmctl::BlockIoErrorEvent event;
-      event.device = name;
-      event.operation = std::string(virtio::to_string(error.operation));
-      event.action = std::string(virtio::to_string(error.action));
-      event.nospace = error.error_class == virtio::IoErrorClass::kEnospc;
-      event.error_number = error.error_number;
-      event.kind = std::string(to_string(error.kind));
-      event.message = error.message;
-      m.emit_event(event);
-      // The machine thread stops the VM (after this event: STOP follows).
-      if (error.action == virtio::BlkErrorAction::kStop)
-        m.post({Request::Kind::kIoError, ShutdownReason::kGuestShutdown, 0, name});
-    });
+    disk.device->engine().set_io_error_sink(name, io_error_sink(m, name));
     virtio::BlkDevice* blk_device = disk.device;
     m.add_resume_hook([blk_device] { blk_device->retry_held(); });
     function->set_needs_reset_sink([&m, name](const Error& why) {
@@ -338,6 +398,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
 
   AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));
+  AMBER_TRY(add_ide(m, config, *bridge, *irqs));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
 

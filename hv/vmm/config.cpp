@@ -50,6 +50,13 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               (the guest is told it worked: data is lost)
                               secret-fd=N: an inherited descriptor holding
                               the passphrase of a LUKS image (read, closed)
+  --ide [bus=0|1][,unit=0|1][,media=disk|cdrom][,path=FILE]
+        [,format=qcow2|raw][,cache=MODE][,readonly=on|off][,serial=ID]
+                              a drive on the PIIX3 IDE controller (00:01.1;
+                              ports 0x1F0/0x170, IRQ 14/15; repeatable, at
+                              most 4): an ATA disk or an ATAPI CD-ROM (read-
+                              only; no path: empty drive). The firmware
+                              boots IDE drives first, in the order given
   --serial pty|stdio|file:PATH|unix:PATH|none
                               COM1 (0x3F8, IRQ 4) backend                  [none]
   --control PATH              control socket (line-delimited JSON)

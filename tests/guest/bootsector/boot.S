@@ -13,6 +13,10 @@
  * the isa-debug-exit port 0x501 (0 = pass, 1 = fail), then it halts; when
  * the byte after the DATA_LBA tag is 'H' it skips the exit port and stays
  * up halted (a VM that keeps running, for the daemon's tests and demo).
+ * Booted from a no-emulation El Torito CD (drive 0xE0 and up) it only
+ * checks AH=41h and an AH=42h read of the ISO's volume descriptor.
+ * When the byte after the stay flag is 'D' (mkdisk.py --dma) it also
+ * drives the PIIX3 IDE bus master directly (dma_check below).
  * Disk layout expected from the host (tests/guest/README.md):
  *   DATA_LBA   starts with "AMBERBOOTDATA0"; DATA_LBA+1 with "AMBERBOOTDATA1".
  */
@@ -40,6 +44,8 @@ stage1:
         movb    %dl, boot_drive
         movw    $msg_stage1, %si
         call    print
+        cmpb    $0xE0, boot_drive       /* a no-emulation El Torito CD */
+        jae     cd_mode
         /* Load stage 2: CHS (0,0,2), STAGE2_SECTORS sectors, to 0x7E00. */
         movw    $0x0200 + STAGE2_SECTORS, %ax
         movw    $0x0002, %cx
@@ -98,6 +104,8 @@ do_exit:
 
 boot_drive:     .byte 0
 stay_flag:      .byte 0
+dma_flag:       .byte 0
+bm_base:        .word 0
 msg_stage1:     .asciz "BOOT: stage1 loaded by BIOS\r\n"
 msg_fail_load:  .asciz "stage2 load (int13 AH=02)"
 msg_result_fail: .asciz "BOOT: RESULT FAIL "
@@ -147,6 +155,8 @@ stage2:
         jne     ext_read_mismatch
         movb    RBUF + 14, %al          /* byte after tag 0: 'H' = stay up */
         movb    %al, stay_flag
+        movb    RBUF + 15, %al          /* next byte: 'D' = bus-master DMA check */
+        movb    %al, dma_flag
         movw    $msg_ext_read, %si
         call    print
 
@@ -205,6 +215,152 @@ stage2:
         call    compare_sector
         jne     chs_write_mismatch
         movw    $msg_chs_write, %si
+        call    print
+        cmpb    $0x44, dma_flag
+        jne     pass
+        call    dma_check
+        jmp     pass
+
+/* dma_check: drives the PIIX3 IDE bus master (00:01.1 BAR4) directly, as
+ * a DMA driver does (SeaBIOS itself uses PIO): READ DMA of DATA_LBA into
+ * DMABUF through a one-entry PRD table, compared with tag 0; then a table
+ * of 256 + 128 bytes for a 512-byte read, which must not complete (Amber:
+ * ATA ERR/ABRT and the bus-master error bit; QEMU: Active cleared, no data). */
+        .set    PRDT, 0xC000
+        .set    DMABUF, 0xB000
+dma_check:
+        movl    $0x80000920, %eax       /* 00:01.1 offset 0x20: BAR4 */
+        movw    $0xCF8, %dx
+        outl    %eax, %dx
+        movw    $0xCFC, %dx
+        inl     %dx, %eax
+        andw    $0xFFFC, %ax
+        jz      dma_no_bar
+        movw    %ax, bm_base
+        movl    $0x80000904, %eax       /* COMMAND: I/O + bus master */
+        movw    $0xCF8, %dx
+        outl    %eax, %dx
+        movw    $0xCFC, %dx
+        inw     %dx, %ax
+        orw     $0x0005, %ax
+        outw    %ax, %dx
+        /* Good table: 512 bytes at DMABUF, end of table. */
+        movl    $DMABUF, PRDT
+        movl    $0x80000200, PRDT + 4
+        call    dma_read
+        testb   $0x01, %al              /* ATA ERR */
+        jnz     dma_failed
+        testb   $0x02, %ah              /* bus-master error */
+        jnz     dma_failed
+        movw    $tag_data0, %si
+        movw    $DMABUF, %di
+        call    compare_tag
+        jne     dma_mismatch
+        movw    $msg_dma, %si
+        call    print
+        /* Short table: 256 bytes, then 128 with the end bit. */
+        movl    $DMABUF, PRDT
+        movl    $0x00000100, PRDT + 4
+        movl    $DMABUF + 0x100, PRDT + 8
+        movl    $0x80000080, PRDT + 12
+        call    dma_read
+        testb   $0x01, %al              /* ATA ERR: refused */
+        jnz     1f
+        testb   $0x02, %ah              /* bus-master error: refused */
+        jnz     1f
+        movw    $tag_data0, %si         /* QEMU: no error, but nothing moved */
+        movw    $DMABUF, %di
+        call    compare_tag
+        je      dma_short_ok
+1:      movw    $msg_dma_short, %si
+        call    print
+        ret
+dma_no_bar:     movw $f_dma_bar, %si;           jmp fail
+dma_failed:     movw $f_dma, %si;               jmp fail
+dma_mismatch:   movw $f_dma_mm, %si;            jmp fail
+dma_short_ok:   movw $f_dma_short, %si;         jmp fail
+
+/* dma_read: READ DMA of 1 sector at DATA_LBA through PRDT, waits for the
+ * bus master's Active bit to clear. Returns the ATA status in %al and the
+ * bus-master status in %ah. */
+dma_read:
+        movw    $DMABUF, %di            /* poison the buffer */
+        movw    $256, %cx
+        movw    $0xEEEE, %ax
+        rep stosw
+        movw    bm_base, %dx
+        xorb    %al, %al
+        outb    %al, %dx                /* stop */
+        addw    $2, %dx
+        movb    $0x06, %al              /* clear interrupt + error */
+        outb    %al, %dx
+        addw    $2, %dx
+        movl    $PRDT, %eax
+        outl    %eax, %dx
+        movw    $0x1F7, %dx
+1:      inb     %dx, %al
+        testb   $0x80, %al
+        jnz     1b
+        movw    $0x1F6, %dx
+        movb    $0xE0, %al
+        outb    %al, %dx
+        movw    $0x1F2, %dx
+        movb    $1, %al
+        outb    %al, %dx
+        incw    %dx
+        movb    $DATA_LBA, %al
+        outb    %al, %dx
+        incw    %dx
+        xorb    %al, %al
+        outb    %al, %dx
+        incw    %dx
+        outb    %al, %dx
+        movw    $0x1F7, %dx
+        movb    $0xC8, %al              /* READ DMA */
+        outb    %al, %dx
+        movw    bm_base, %dx
+        movb    $0x09, %al              /* start, device to memory */
+        outb    %al, %dx
+        movw    bm_base, %dx
+        addw    $2, %dx
+        movl    $0x100000, %ecx         /* SeaBIOS set nIEN: poll Active */
+2:      inb     %dx, %al
+        testb   $0x01, %al
+        jz      3f
+        loopl   2b
+3:      movb    %al, %ah
+        movw    bm_base, %dx
+        xorb    %al, %al
+        outb    %al, %dx                /* stop */
+        movw    $0x1F7, %dx
+        inb     %dx, %al
+        ret
+
+/* CD mode (SeaBIOS numbers no-emulation CDs from 0xE0; the El Torito
+ * load size brought all 8 sectors in): AH=41h, then an AH=42h read of
+ * 2048-byte block 16, the ISO 9660 primary volume descriptor. */
+cd_mode:
+        movw    $msg_cd, %si
+        call    print
+        movb    $0x41, %ah
+        movw    $0x55AA, %bx
+        movb    boot_drive, %dl
+        int     $0x13
+        jc      no_ext
+        cmpw    $0xAA55, %bx
+        jne     no_ext
+        movw    $msg_ext, %si
+        call    print
+        movw    $16, dap_lba
+        movw    $RBUF, dap_buf
+        movb    $0x42, %ah
+        call    ext_io
+        jc      ext_read_fail
+        movw    $tag_cd001, %si
+        movw    $RBUF + 1, %di
+        call    compare_tag
+        jne     ext_read_mismatch
+        movw    $msg_cd_read, %si
         call    print
         jmp     pass
 
@@ -297,6 +453,15 @@ msg_ext_read:   .asciz "BOOT: int13 AH=42 read ok\r\n"
 msg_chs_read:   .asciz "BOOT: int13 AH=02 read ok\r\n"
 msg_ext_write:  .asciz "BOOT: int13 AH=43 write/read ok\r\n"
 msg_chs_write:  .asciz "BOOT: int13 AH=03 write/read ok\r\n"
+msg_dma:        .asciz "BOOT: bus-master DMA read ok\r\n"
+msg_dma_short:  .asciz "BOOT: bus-master DMA short PRD table refused\r\n"
+f_dma_bar:      .asciz "no PIIX3 IDE BAR4"
+f_dma:          .asciz "bus-master DMA read error"
+f_dma_mm:       .asciz "bus-master DMA data mismatch"
+f_dma_short:    .asciz "a short PRD table did not fail"
+msg_cd:         .asciz "BOOT: cdrom mode\r\n"
+msg_cd_read:    .asciz "BOOT: int13 AH=42 cdrom read ok (CD001)\r\n"
+tag_cd001:      .asciz "CD001"
 tag_data0:      .asciz "AMBERBOOTDATA0"
 tag_data1:      .asciz "AMBERBOOTDATA1"
 tag_write0:     .asciz "AMBERBOOTWRITE0"

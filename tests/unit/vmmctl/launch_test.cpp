@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -243,6 +244,73 @@ TEST(LaunchSettings, Sizes) {
   EXPECT_EQ(format_size(3ULL << 30), "3G");
   EXPECT_EQ(format_size((1ULL << 30) + (1ULL << 20)), "1025M");
   EXPECT_EQ(format_size(1000), "1000B");
+}
+
+}  // namespace
+}  // namespace amber::vmmctl
+
+namespace amber::vmmctl {
+namespace {
+
+TEST(LaunchSettings, IdeDrives) {
+  LaunchSettings s;
+  IdeDriveSettings cd;
+  cd.bus = 1;
+  cd.media = IdeMedia::kCdrom;
+  cd.path = "/iso/win7,sp1.iso";
+  cd.format = block::ImageFormat::kRaw;
+  cd.access = DiskAccess::kReadOnly;
+  IdeDriveSettings disk;
+  disk.path = "win7.qcow2";
+  disk.cache = block::io::CacheMode::kNone;
+  disk.serial = "WD-1";
+  IdeDriveSettings empty;  // a CD-ROM drive without media
+  empty.bus = 1;
+  empty.unit = 1;
+  empty.media = IdeMedia::kCdrom;
+  empty.access = DiskAccess::kReadOnly;
+  s.ide = {cd, disk, empty};
+  auto argv = to_argv(s);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  const std::vector<std::string> want_ide = {
+      "--ide",
+      "bus=1,unit=0,media=cdrom,path=/iso/win7,,sp1.iso,format=raw,cache=writeback,readonly=on",
+      "--ide",
+      "bus=0,unit=0,media=disk,path=win7.qcow2,cache=none,readonly=off,serial=WD-1",
+      "--ide",
+      "bus=1,unit=1,media=cdrom,cache=writeback,readonly=on"};
+  EXPECT_NE(std::search(argv->begin(), argv->end(), want_ide.begin(), want_ide.end()), argv->end());
+  auto back = parse_argv(*argv);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(*back, s);
+  // A CD-ROM is read-only whatever the command line says.
+  auto forced = parse_argv(std::vector<std::string>{"--ide", "media=cdrom,path=x.iso"});
+  ASSERT_TRUE(forced.ok());
+  EXPECT_EQ(forced->ide[0].access, DiskAccess::kReadOnly);
+
+  const std::vector<std::vector<std::string>> bad = {
+      {"--ide", "media=disk"},
+      {"--ide", "path=a,bus=2"},
+      {"--ide", "path=a,unit=x"},
+      {"--ide", "path=a,media=floppy"},
+      {"--ide", "path=a,cache=sometimes"},
+      {"--ide", "path=a,queues=2"},
+      {"--ide", "path=a,serial=012345678901234567890"},
+      {"--ide", "path=a", "--ide", "path=b"},  // both bus 0 unit 0
+      {"--ide", "path=a,unit=0", "--ide", "path=b,unit=1", "--ide", "path=c,bus=1", "--ide",
+       "path=d,bus=1,unit=1", "--ide", "path=e"},
+  };
+  for (const auto& args : bad) {
+    auto r = parse_argv(args);
+    EXPECT_FALSE(r.ok()) << args[1];
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().message().find('\n'), std::string::npos);
+    }
+  }
+  LaunchSettings writable_cd;
+  writable_cd.ide.push_back(empty);
+  writable_cd.ide[0].access = DiskAccess::kReadWrite;
+  EXPECT_FALSE(to_argv(writable_cd).ok());
 }
 
 }  // namespace
