@@ -18,6 +18,8 @@ PACKAGES=(
   qemu-utils qemu-system-x86 seabios
   # probe guests (gcc -m32, as, ld) and the Linux guest builder
   gcc-multilib binutils cpio xz-utils gzip
+  # El Torito CD images (IDE/ATAPI boot tests), iasl/acpiexec (ACPI tables)
+  xorriso acpica-tools
   # the libvirt-compatible daemon: real clients as test peers, enum headers
   libvirt-clients python3-libvirt libvirt-dev
   # virt-install and virt-manager against the daemon, under a virtual X
