@@ -68,6 +68,30 @@ def make_clone(tmp, boot_bin, name):
     return clone
 
 
+def domain_xml(name, disk, fmt="qcow2", uuid=None, extra="", devices=""):
+    """A small domain (64 MiB, one vCPU, pc) booting `disk` as vda, with a
+    pty serial console; `extra` goes after <os>, `devices` after the disk."""
+    uuid_line = f"\n  <uuid>{uuid}</uuid>" if uuid else ""
+    return f"""<domain type='kvm'>
+  <name>{name}</name>{uuid_line}
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  {extra}
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='{fmt}'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    {devices}
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+  </devices>
+</domain>
+"""
+
+
 class Daemon:
     """build/driver/virtamberd with its sockets, state, config, run and log
     directories all under TMP."""

@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import amberd  # noqa: E402
+
 DAEMON, VMM, BOOT_BIN, MKDISK = sys.argv[1:5]
 failures = []
 
@@ -47,24 +50,7 @@ def make_disk(tmp, name, stay):
 
 
 def domain_xml(name, uuid, disk, on_poweroff="destroy"):
-    return f"""<domain type='kvm'>
-  <name>{name}</name>
-  <uuid>{uuid}</uuid>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <on_poweroff>{on_poweroff}</on_poweroff>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-  </devices>
-</domain>
-"""
+    return amberd.domain_xml(name, disk, uuid=uuid, extra=f"<on_poweroff>{on_poweroff}</on_poweroff>")
 
 
 class Console:

@@ -15,6 +15,9 @@ import time
 
 import libvirt
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import amberd  # noqa: E402
+
 DAEMON, VMM, BOOT_BIN, MKDISK = sys.argv[1:5]
 failures = []
 
@@ -26,23 +29,6 @@ def check(condition, what):
     return condition
 
 
-DOMAIN_XML = """<domain type='kvm'>
-  <name>{name}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    {extra}
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-  </devices>
-</domain>
-"""
 
 
 class Daemon:
@@ -82,16 +68,16 @@ def main():
                    check=True)
     files = {}
     for name, document in {
-        "vm1": DOMAIN_XML.format(name="vm1", disk=clone, extra=""),
+        "vm1": amberd.domain_xml("vm1", clone),
         # Schema-invalid: <bogus/> is no element of libvirt's domain.rng.
-        "bad": DOMAIN_XML.format(name="bad", disk=clone, extra="").replace(
+        "bad": amberd.domain_xml("bad", clone).replace(
             "<vcpu>1</vcpu>", "<vcpu>1</vcpu><bogus/>"),
-        "vm2": DOMAIN_XML.format(name="vm2", disk=clone, extra=""),
-        "transient": DOMAIN_XML.format(name="transient", disk=clone2, extra=""),
-        "nic": DOMAIN_XML.format(name="nic", disk=clone,
-                                 extra="<interface type='network'><source network='default'/>"
-                                       "</interface>"),
-        "evil": DOMAIN_XML.format(name="../evil", disk=clone, extra=""),
+        "vm2": amberd.domain_xml("vm2", clone),
+        "transient": amberd.domain_xml("transient", clone2),
+        "nic": amberd.domain_xml("nic", clone,
+                          devices="<interface type='network'><source network='default'/>"
+                                  "</interface>"),
+        "evil": amberd.domain_xml("../evil", clone),
     }.items():
         files[name] = tmp + "/" + name + ".xml"
         with open(files[name], "w") as f:

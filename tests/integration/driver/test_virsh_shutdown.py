@@ -22,23 +22,6 @@ import libvirt  # noqa: E402
 
 DAEMON, VMM, POWERBTN_BIN = sys.argv[1:4]
 
-DOMAIN_XML = """<domain type='kvm'>
-  <name>{name}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  {extra}
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-  </devices>
-</domain>
-"""
 
 
 class Events:
@@ -107,9 +90,9 @@ def test():
     try:
         events = Events(uri)
         docs = {
-            "pb1": DOMAIN_XML.format(name="pb1", disk=make_disk(tmp, "pb1"), extra=""),
-            "pb2": DOMAIN_XML.format(name="pb2", disk=make_disk(tmp, "pb2"),
-                                     extra="<on_poweroff>restart</on_poweroff>"),
+            "pb1": a.domain_xml("pb1", make_disk(tmp, "pb1"), fmt="raw"),
+            "pb2": a.domain_xml("pb2", make_disk(tmp, "pb2"), fmt="raw",
+                                 extra="<on_poweroff>restart</on_poweroff>"),
         }
         for name, doc in docs.items():
             path = os.path.join(tmp, name + ".xml")
