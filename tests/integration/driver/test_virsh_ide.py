@@ -8,7 +8,8 @@ SeaBIOS must boot the probe from hda (BOOT: RESULT PASS on the console).
 cdroms and the implicit ide controller at 00:01.1; `virsh domblklist`
 lists the three targets (hdd with '-'); `domcapabilities` lists cdrom and
 ide; block statistics of an IDE disk and media change are refused
-clearly (amber-vmm has neither). Refusals of IDE controller index 1 and
+clearly (amber-vmm has neither); an offline snapshot takes hda and
+leaves the cdroms out (snapshot='no'). Refusals of IDE controller index 1 and
 bus='sata' come in libvirt's words at define time.
 Usage: test_virsh_ide.py VIRTAMBERD AMBER_VMM BOOT_BIN (run by /usr/bin/python3)"""
 import os
@@ -27,7 +28,7 @@ DOMAIN_XML = """<domain type='kvm'>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <devices>
     <disk type='file' device='disk'>
-      <driver name='qemu' type='raw'/>
+      <driver name='qemu' type='qcow2'/>
       <source file='{disk}'/>
       <target dev='hda' bus='ide'/>
       <boot order='1'/>
@@ -67,9 +68,11 @@ def test():
     try:
         source_root = os.environ.get(
             "SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-        disk = os.path.join(tmp, "probe.raw")
+        raw = os.path.join(tmp, "probe.raw")
         subprocess.run([sys.executable, os.path.join(source_root, "tests/guest/bootsector/mkdisk.py"),
-                        BOOT_BIN, disk, "2", "--stay"], check=True)
+                        BOOT_BIN, raw, "2", "--stay"], check=True)
+        disk = os.path.join(tmp, "probe.qcow2")
+        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk], check=True)
         iso = os.path.join(tmp, "media.iso")
         with open(iso, "wb") as f:
             f.write(b"CD001".ljust(2048 * 64, b"\0"))
@@ -132,6 +135,15 @@ def test():
                 "refused media change left the XML changed:\n" + live)
         out = virsh("destroy", "ide1")
         a.check(out.returncode == 0, "destroy: %s%s" % (out.stdout, out.stderr))
+        # An offline internal snapshot: hda in it, the cdroms left out.
+        out = virsh("snapshot-create-as", "ide1", "s1")
+        a.check(out.returncode == 0, "snapshot-create-as: %s%s" % (out.stdout, out.stderr))
+        snap = virsh("snapshot-dumpxml", "ide1", "s1").stdout
+        for want in ("<disk name='hda' snapshot='internal'/>", "<disk name='hdc' snapshot='no'/>",
+                     "<disk name='hdd' snapshot='no'/>"):
+            a.check(want in snap, "snapshot-dumpxml lacks %s:\n%s" % (want, snap))
+        info = a.run(["qemu-img", "snapshot", "-l", disk]).stdout
+        a.check("s1" in info, "qemu-img snapshot -l: " + info)
     finally:
         daemon.stop()
 
