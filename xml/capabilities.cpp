@@ -59,8 +59,12 @@ std::string format_domain_capabilities(const DomainCapabilitiesQuery& query) {
   cpu.add("mode").attr("name", "custom").attr("supported", "no");
   Element& devices = root.add("devices");
   Element& disk = devices.add("disk").attr("supported", "yes");
-  disk.add("enum").attr("name", "diskDevice").add_text("value", "disk");
-  disk.add("enum").attr("name", "bus").add_text("value", "virtio");
+  Element& disk_devices = disk.add("enum").attr("name", "diskDevice");
+  disk_devices.add_text("value", "disk");
+  disk_devices.add_text("value", "cdrom");
+  Element& buses = disk.add("enum").attr("name", "bus");
+  buses.add_text("value", "ide");  // libvirt lists them in its enum order
+  buses.add_text("value", "virtio");
   for (const char* name :
        {"graphics", "video", "hostdev", "rng", "filesystem", "tpm", "redirdev", "channel"}) {
     devices.add(name).attr("supported", "no");

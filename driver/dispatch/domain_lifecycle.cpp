@@ -133,6 +133,36 @@ Result<void> domain_reset(Connection& connection, XdrReader& args, XdrWriter&) {
   return manager->reset(in.domain.uuid);
 }
 
+// virsh attach-device / attach-disk / change-media / update-device:
+// amber-vmm's control socket can neither hotplug a device nor change the
+// medium of a CD-ROM drive, so all are refused (after decoding the call).
+Result<void> refuse_device_change(XdrReader& args, const char* call, bool has_flags) {
+  AMBER_TRY_ASSIGN(vm::DomainRef domain, read_domain(args));
+  AMBER_TRY_ASSIGN(std::string xml, arg_string(args, "xml"));
+  if (has_flags) {
+    AMBER_TRY_ASSIGN(uint32_t flags, arg_u32(args, "flags"));
+    (void)flags;
+  }
+  AMBER_TRY(arg_end(args, call));
+  (void)domain;
+  return Error(ErrorKind::kUnsupported,
+               xml.find("cdrom") != std::string::npos
+                   ? "amber-vmm cannot change the medium of a CD-ROM drive of a domain yet"
+                   : "amber-vmm cannot attach or update devices of a domain yet");
+}
+
+Result<void> domain_attach_device(Connection&, XdrReader& args, XdrWriter&) {
+  return refuse_device_change(args, "DOMAIN_ATTACH_DEVICE", false);
+}
+
+Result<void> domain_attach_device_flags(Connection&, XdrReader& args, XdrWriter&) {
+  return refuse_device_change(args, "DOMAIN_ATTACH_DEVICE_FLAGS", true);
+}
+
+Result<void> domain_update_device_flags(Connection&, XdrReader& args, XdrWriter&) {
+  return refuse_device_change(args, "DOMAIN_UPDATE_DEVICE_FLAGS", true);
+}
+
 Result<void> domain_suspend(Connection& connection, XdrReader& args, XdrWriter&) {
   AMBER_TRY_ASSIGN(DomainArgs in, read_domain_args(args, "DOMAIN_SUSPEND", HasFlags::kNo));
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));

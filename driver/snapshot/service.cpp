@@ -115,6 +115,8 @@ Result<std::vector<xml::SnapshotDisk>> align_disks(const xml::DomainSnapshot& re
         if (asked.snapshot != xml::SnapshotLocation::kDefault) sd.snapshot = asked.snapshot;
       }
     }
+    // A cdrom is never part of a snapshot (libvirt forces snapshot='no').
+    if (disk.device == xml::DiskDevice::kCdrom) sd.snapshot = xml::SnapshotLocation::kNo;
     if (sd.snapshot == xml::SnapshotLocation::kExternal ||
         sd.snapshot == xml::SnapshotLocation::kManual) {
       return unsupported(std::string(xml::to_string(sd.snapshot)) + " snapshot of disk '" +

@@ -80,6 +80,11 @@ std::optional<size_t> target_index(const std::string& dev) {
 }  // namespace
 
 std::string disk_alias(const xml::Disk& disk, size_t position) {
+  if (disk.drive_address) {
+    const xml::DriveAddress& a = *disk.drive_address;
+    return "ide" + std::to_string(a.controller) + "-" + std::to_string(a.bus) + "-" +
+           std::to_string(a.unit);
+  }
   auto index = target_index(disk.target_dev);
   return "virtio-disk" + std::to_string(index.value_or(position));
 }
@@ -143,6 +148,21 @@ void ManagerImpl::on_vm_event(const std::weak_ptr<Entry>& weak, RunningVm* vm,
         position = vm->disk_index[slot];
         disk = &vm->live.devices.disks[position];
       }
+    } else if (error->device.rfind("ide", 0) == 0 && error->device.size() == 4) {
+      // amber-vmm names the IDE channel (ide0, ide1): the drive is known
+      // only when the channel has one writable disk.
+      const uint64_t bus = static_cast<uint64_t>(error->device[3] - '0');
+      const xml::Disk* only = nullptr;
+      size_t count = 0;
+      for (size_t i = 0; i < vm->live.devices.disks.size(); ++i) {
+        const xml::Disk& d = vm->live.devices.disks[i];
+        if (d.drive_address && d.drive_address->bus == bus && !d.readonly) {
+          only = &d;
+          position = i;
+          ++count;
+        }
+      }
+      if (count == 1) disk = only;
     }
     if (disk != nullptr) {
       out.src_path = disk->source.value_or("");

@@ -72,10 +72,6 @@ Result<void> plan_cpus(const xml::Domain& domain, vmmctl::LaunchSettings& settin
 Result<void> plan_os(const xml::Domain& domain, const LaunchContext& context,
                      vmmctl::LaunchSettings& settings) {
   const xml::OsConfig& os = domain.os;
-  for (const xml::BootDevice device : os.boot) {
-    if (device == xml::BootDevice::kCdrom)
-      return refuse("/domain/os/boot/@dev='cdrom'", "there are no CD-ROM drives yet");
-  }
   if (os.bootmenu.value_or(false))
     return refuse("/domain/os/bootmenu/@enable='yes'", "the boot menu is not supported");
   if (os.bootmenu_timeout_ms)
@@ -209,24 +205,115 @@ Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string&
   return out;
 }
 
+// An IDE drive: amber-vmm's --ide takes a path, format, cache, readonly
+// and serial; what else the XML asks of the disk is refused.
+Result<vmmctl::IdeDriveSettings> plan_ide(const xml::Disk& disk, const std::string& path) {
+  vmmctl::IdeDriveSettings out;
+  const xml::DriveAddress address = disk.drive_address.value_or(xml::DriveAddress{});
+  out.bus = static_cast<unsigned>(address.bus);
+  out.unit = static_cast<unsigned>(address.unit);
+  out.media =
+      disk.device == xml::DiskDevice::kCdrom ? vmmctl::IdeMedia::kCdrom : vmmctl::IdeMedia::kDisk;
+  if (disk.source && !disk.source->empty()) {
+    out.path = *disk.source;
+  } else if (out.media == vmmctl::IdeMedia::kDisk) {
+    return refuse(path + "/source", "a disk needs a source file or device");
+  }
+  const std::string format = disk.format.value_or("raw");  // libvirt never probes
+  auto parsed_format = block::parse_format(format);
+  if (!parsed_format.ok())
+    return refuse(path + "/driver/@type=" + quoted(format), "only qcow2 and raw are supported");
+  out.format = *parsed_format;
+  if (disk.cache) {
+    auto cache = block::io::parse_cache_mode(*disk.cache);
+    if (!cache.ok())
+      return refuse(path + "/driver/@cache=" + quoted(*disk.cache), "unknown cache mode");
+    out.cache = *cache;
+  }
+  const char* ide_cannot = "amber-vmm's IDE drives do not take this setting";
+  if (disk.io) return refuse(path + "/driver/@io=" + quoted(*disk.io), ide_cannot);
+  if (disk.discard) return refuse(path + "/driver/@discard=" + quoted(*disk.discard), ide_cannot);
+  if (disk.queues) return refuse(path + "/driver/@queues", ide_cannot);
+  if (disk.iothread) return refuse(path + "/driver/@iothread", ide_cannot);
+  if (disk.error_policy) return refuse(path + "/driver/@error_policy", ide_cannot);
+  if (disk.rerror_policy) return refuse(path + "/driver/@rerror_policy", ide_cannot);
+  if (disk.encryption)
+    return refuse(path + "/encryption", "encrypted IDE disks are not supported yet");
+  if (disk.serial) {
+    if (disk.serial->size() > vmmctl::kMaxDiskSerial)
+      return refuse(path + "/serial", "amber-vmm's IDE serial has at most 20 characters");
+    out.serial = *disk.serial;
+  }
+  out.access = disk.readonly || out.media == vmmctl::IdeMedia::kCdrom
+                   ? vmmctl::DiskAccess::kReadOnly
+                   : vmmctl::DiskAccess::kReadWrite;
+  return out;
+}
+
+// The rank of an IDE drive under <os><boot dev=...>: the position of its
+// class (hd, cdrom) in the list; drives of unlisted classes last.
+size_t boot_class_rank(const xml::Domain& domain, const xml::Disk& disk) {
+  const xml::BootDevice mine =
+      disk.device == xml::DiskDevice::kCdrom ? xml::BootDevice::kCdrom : xml::BootDevice::kHd;
+  for (size_t i = 0; i < domain.os.boot.size(); ++i)
+    if (domain.os.boot[i] == mine) return i;
+  return domain.os.boot.size();
+}
+
 Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
   const std::vector<xml::Disk>& disks = domain.devices.disks;
-  if (disks.size() > vmmctl::kMaxDisks)
-    return refuse("/domain/devices/disk[17]", "amber-vmm has 16 disk slots");
+  std::vector<size_t> virtio, ide;
+  for (size_t i = 0; i < disks.size(); ++i)
+    (disks[i].bus == xml::DiskBus::kIde ? ide : virtio).push_back(i);
+  if (virtio.size() > vmmctl::kMaxDisks)
+    return refuse("/domain/devices/disk[" + std::to_string(virtio[vmmctl::kMaxDisks] + 1) + "]",
+                  "amber-vmm has 16 disk slots");
   bool any_order = false;
   for (const xml::Disk& disk : disks) any_order = any_order || disk.boot_order.has_value();
   if (any_order && !domain.os.boot.empty())
     return refuse("/domain/os/boot",
                   "per-device boot elements cannot be used together with general boot elements");
-  // Disks with a boot order first (by order), then the rest as written.
-  std::vector<size_t> order(disks.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+  for (size_t index = 0; index < disks.size(); ++index) {
+    for (size_t other = 0; other < index; ++other) {
+      if (disks[other].target_dev == disks[index].target_dev)
+        return refuse("/domain/devices/disk[" + std::to_string(index + 1) +
+                          "]/target/@dev=" + quoted(disks[index].target_dev),
+                      "two disks have the same target");
+    }
+  }
+  // Drives with a boot order first (by order), then the rest as written.
+  const auto by_order = [&](size_t a, size_t b) {
     const uint64_t none = UINT64_MAX;
     return disks[a].boot_order.value_or(none) < disks[b].boot_order.value_or(none);
-  });
-  for (size_t slot = 0; slot < order.size(); ++slot) {
-    const size_t index = order[slot];
+  };
+  std::stable_sort(virtio.begin(), virtio.end(), by_order);
+  std::stable_sort(ide.begin(), ide.end(), by_order);
+  if (!domain.os.boot.empty()) {
+    std::stable_sort(ide.begin(), ide.end(), [&](size_t a, size_t b) {
+      return boot_class_rank(domain, disks[a]) < boot_class_rank(domain, disks[b]);
+    });
+  }
+  // amber-vmm's bootorder lists every IDE drive before the virtio disks.
+  // An empty CD-ROM drive boots nothing, so where it stands does not matter.
+  std::vector<size_t> bootable;
+  for (const size_t index : ide)
+    if (disks[index].device != xml::DiskDevice::kCdrom || disks[index].source)
+      bootable.push_back(index);
+  if (!bootable.empty() && !virtio.empty()) {
+    const xml::Disk& first_virtio = disks[virtio.front()];
+    const xml::Disk& last_ide = disks[bootable.back()];
+    const bool order_breaks =
+        any_order && first_virtio.boot_order &&
+        (!last_ide.boot_order || *last_ide.boot_order > *first_virtio.boot_order);
+    const bool class_breaks =
+        !domain.os.boot.empty() && last_ide.device == xml::DiskDevice::kCdrom &&
+        boot_class_rank(domain, last_ide) > boot_class_rank(domain, first_virtio);
+    if (order_breaks || class_breaks)
+      return refuse("/domain/devices/disk[" + std::to_string(virtio.front() + 1) + "]/boot",
+                    "amber-vmm's firmware tries the IDE drives before the virtio disks");
+  }
+  for (size_t slot = 0; slot < virtio.size(); ++slot) {
+    const size_t index = virtio[slot];
     const xml::Disk& disk = disks[index];
     const std::string path = "/domain/devices/disk[" + std::to_string(index + 1) + "]";
     if (disk.address) {
@@ -235,14 +322,15 @@ Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
       if (a.domain != 0 || a.bus != 0 || a.function != 0 || a.slot != 3 + slot)
         return refuse(path + "/address", "amber-vmm places this disk at " + pci_slot(3 + slot));
     }
-    for (size_t other = 0; other < index; ++other) {
-      if (disks[other].target_dev == disk.target_dev)
-        return refuse(path + "/target/@dev=" + quoted(disk.target_dev),
-                      "two disks have the same target");
-    }
     AMBER_TRY_ASSIGN(auto settings, plan_disk(disk, path));
     plan.settings.disks.push_back(std::move(settings));
     plan.disk_index.push_back(index);
+  }
+  for (const size_t index : ide) {
+    AMBER_TRY_ASSIGN(auto settings, plan_ide(disks[index], "/domain/devices/disk[" +
+                                                               std::to_string(index + 1) + "]"));
+    plan.settings.ide.push_back(std::move(settings));
+    plan.ide_index.push_back(index);
   }
   return ok();
 }

@@ -40,6 +40,9 @@ struct LaunchPlan {
   // order is the boot order (amber-vmm's fw_cfg bootorder follows the
   // slots), so disks with <boot order> go first.
   std::vector<size_t> disk_index;
+  // settings.ide[i] is domain.devices.disks[ide_index[i]] (IDE drives, in
+  // boot order; amber-vmm's firmware tries them before the virtio disks).
+  std::vector<size_t> ide_index;
 };
 
 Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& context);

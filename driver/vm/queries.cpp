@@ -184,6 +184,10 @@ Result<BlockStats> ManagerImpl::block_stats(const xml::Uuid& uuid, std::string_v
   AMBER_TRY_ASSIGN(auto vm, running(entry));
   auto index = find_disk(vm->live, disk);
   if (!index) return unknown_disk(disk);
+  if (vm->live.devices.disks[*index].bus == xml::DiskBus::kIde)
+    return Error(ErrorKind::kUnsupported,
+                 "Operation not supported: amber-vmm keeps no I/O statistics for IDE disk '" +
+                     vm->live.devices.disks[*index].target_dev + "'");
   std::string device;
   for (size_t slot = 0; slot < vm->disk_index.size(); ++slot)
     if (vm->disk_index[slot] == *index) device = "disk" + std::to_string(slot);
@@ -216,7 +220,10 @@ Result<BlockInfo> ManagerImpl::block_info(const xml::Uuid& uuid, std::string_vie
     if (!index) return unknown_disk(disk);
     target = domain.devices.disks[*index];
   }
-  if (!target.source) return unknown_disk(disk);
+  if (!target.source) {
+    if (target.device == xml::DiskDevice::kCdrom) return BlockInfo{};  // empty tray: all 0
+    return unknown_disk(disk);
+  }
   block::OpenOptions options = inspect_options();
   options.backing = block::BackingMode::kNone;
   if (target.format) {

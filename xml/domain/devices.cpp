@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // <devices>: emulator, disks, the implicit controllers Amber accepts,
-// serial ports, consoles, memballoon model='none'.
+// serial ports, consoles, memballoon model='none'. An IDE disk brings the
+// implicit <controller type='ide' index='0'> (PIIX3, 0000:00:01.1) as on
+// libvirt's pc machine; two disks on one drive address are refused.
 #include "xml/domain/devices.h"
+
+#include <algorithm>
 
 namespace amber::xml::family {
 
@@ -18,10 +22,42 @@ Result<void> parse_devices(const Node& root, Devices& devices) {
     Controller controller;
     AMBER_TRY_ASSIGN(controller.type, c.required_attribute("type"));
     AMBER_TRY_ASSIGN(controller.index, c.attribute_uint("index"));
-    AMBER_TRY_ASSIGN(controller.model, c.required_attribute("model"));
+    if (controller.type == "ide") {
+      // No model (piix3 implied); refusals of index > 0 in unsupported.cpp.
+      AMBER_TRY_ASSIGN(controller.address, parse_address(c));
+      if (controller.address &&
+          (controller.address->domain != 0 || controller.address->bus != 0 ||
+           controller.address->slot != 1 || controller.address->function != 1))
+        return Error(ErrorKind::kUnsupported,
+                     "unsupported configuration: /domain/devices/controller[@type='ide']/address "
+                     "(the PIIX3 IDE controller is at 0000:00:01.1)");
+      controller.address = PciAddress{0, 0, 1, 1};
+    } else {
+      AMBER_TRY_ASSIGN(controller.model, c.required_attribute("model"));
+    }
     (void)c.child("alias");
     devices.controllers.push_back(std::move(controller));
   }
+  bool any_ide = false;
+  for (size_t i = 0; i < devices.disks.size(); ++i) {
+    const Disk& disk = devices.disks[i];
+    if (!disk.drive_address) continue;
+    any_ide = true;
+    for (size_t j = 0; j < i; ++j) {
+      if (devices.disks[j].drive_address == disk.drive_address) {
+        const DriveAddress& a = *disk.drive_address;
+        return xml_error("Found duplicate drive address for disk with target name '" +
+                         disk.target_dev + "' controller='" + std::to_string(a.controller) +
+                         "' bus='" + std::to_string(a.bus) + "' target='" +
+                         std::to_string(a.target) + "' unit='" + std::to_string(a.unit) + "'");
+      }
+    }
+  }
+  const bool has_ide_controller =
+      std::any_of(devices.controllers.begin(), devices.controllers.end(),
+                  [](const Controller& c) { return c.type == "ide"; });
+  if (any_ide && !has_ide_controller)
+    devices.controllers.push_back(Controller{"ide", 0, "", PciAddress{0, 0, 1, 1}});
   for (const Node& s : node->children("serial")) {
     AMBER_TRY_ASSIGN(CharDevice d, parse_chardev(s));
     devices.serials.push_back(std::move(d));
@@ -43,7 +79,9 @@ void format_devices(const Devices& devices, FormatFlags flags, Element& root) {
   if (devices.emulator) node.add_text("emulator", *devices.emulator);
   for (const Disk& disk : devices.disks) format_disk(disk, flags, node);
   for (const Controller& c : devices.controllers) {
-    node.add("controller").attr("type", c.type).attr("index", c.index).attr("model", c.model);
+    Element& controller = node.add("controller").attr("type", c.type).attr("index", c.index);
+    if (!c.model.empty()) controller.attr("model", c.model);
+    format_address(c.address, controller);
   }
   for (const CharDevice& s : devices.serials) format_chardev(s, "serial", flags, node);
   for (const CharDevice& s : devices.consoles) format_chardev(s, "console", flags, node);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// <disk type='file|block|volume' device='disk'> with driver, source, backingStore,
-// target (virtio), readonly, boot order, serial and a PCI address.
+// <disk type='file|block|volume' device='disk|cdrom'> with driver, source,
+// backingStore, target (virtio or ide), readonly, boot order, serial and a
+// PCI (virtio) or drive (IDE) address, derived from the target name when
+// absent as libvirt does.
 #include <cstdio>
 
 #include "xml/domain/devices.h"
@@ -112,6 +114,82 @@ std::string hex(uint64_t value, int width) {
   return out;
 }
 
+Error unsupported(const std::string& message) {
+  return Error(ErrorKind::kUnsupported, "unsupported configuration: " + message);
+}
+
+// libvirt's virDiskNameToIndex for "hd" names: hda -> 0, hdz -> 25,
+// hdaa -> 26; nullopt for anything else.
+std::optional<uint64_t> ide_index(const std::string& dev) {
+  if (dev.size() < 3 || dev.size() > 7 || dev.compare(0, 2, "hd") != 0) return std::nullopt;
+  uint64_t index = 0;
+  for (size_t i = 2; i < dev.size(); ++i) {
+    if (dev[i] < 'a' || dev[i] > 'z') return std::nullopt;
+    index = (index + (i == 2 ? 0 : 1)) * 26 + static_cast<uint64_t>(dev[i] - 'a');
+  }
+  return index;
+}
+
+Result<std::optional<DriveAddress>> parse_drive_address(const Node& node) {
+  DriveAddress a;
+  AMBER_TRY_ASSIGN(auto controller, node.attribute_uint("controller"));
+  AMBER_TRY_ASSIGN(auto bus, node.attribute_uint("bus"));
+  AMBER_TRY_ASSIGN(auto target, node.attribute_uint("target"));
+  AMBER_TRY_ASSIGN(auto unit, node.attribute_uint("unit"));
+  a.controller = controller.value_or(0);
+  a.bus = bus.value_or(0);
+  a.target = target.value_or(0);
+  a.unit = unit.value_or(0);
+  return std::optional<DriveAddress>(a);
+}
+
+// The bus, the cdrom rules and the IDE address, checked as libvirt's
+// domain and QEMU validation do (same messages).
+Result<void> settle_bus(const Node& target, Disk& disk) {
+  const std::optional<std::string> bus = target.attribute("bus");
+  if (bus) {
+    if (*bus == "ide") disk.bus = DiskBus::kIde;
+    // other values than virtio: refused in unsupported.cpp
+  } else if (disk.target_dev.rfind("hd", 0) == 0) {
+    disk.bus = DiskBus::kIde;  // libvirt's default bus for an "hd" name
+  } else if (disk.target_dev.rfind("sd", 0) == 0) {
+    return unsupported("/domain/devices/disk/target[@dev='" + disk.target_dev +
+                       "'] (an 'sd' target is a SCSI disk: only virtio and ide disks are "
+                       "supported yet)");
+  }
+  if (disk.device == DiskDevice::kCdrom) {
+    disk.readonly = true;  // libvirt forces it
+    if (disk.bus == DiskBus::kVirtio)
+      return unsupported("disk type 'virtio' of '" + disk.target_dev +
+                         "' does not support ejectable media");
+  }
+  if (disk.bus == DiskBus::kVirtio) {
+    if (disk.drive_address)
+      return unsupported("/domain/devices/disk[target/@dev='" + disk.target_dev +
+                         "']/address/@type='drive' (a virtio disk has a PCI address)");
+    return ok();
+  }
+  if (disk.address)
+    return unsupported("/domain/devices/disk[target/@dev='" + disk.target_dev +
+                       "']/address/@type='pci' (an IDE disk has a drive address)");
+  if (!disk.drive_address) {
+    auto index = ide_index(disk.target_dev);
+    if (!index)
+      return xml_error("Unknown disk name '" + disk.target_dev + "' and no address specified");
+    disk.drive_address = DriveAddress{*index / 4, (*index % 4) / 2, 0, *index % 2};
+  }
+  const DriveAddress& a = *disk.drive_address;
+  if (a.controller != 0) return unsupported("Only 1 IDE controller is supported");
+  if (a.target != 0) return unsupported("target must be 0 for ide controller");
+  if (a.bus > 1)
+    return unsupported("IDE bus " + std::to_string(a.bus) + " of disk '" + disk.target_dev +
+                       "' does not exist (the PIIX3 controller has buses 0 and 1)");
+  if (a.unit > 1)
+    return unsupported("IDE unit " + std::to_string(a.unit) + " of disk '" + disk.target_dev +
+                       "' does not exist (an IDE bus has units 0 and 1)");
+  return ok();
+}
+
 }  // namespace
 
 Result<std::optional<PciAddress>> parse_address(const Node& device) {
@@ -156,8 +234,8 @@ Result<Disk> parse_disk(const Node& node) {
   disk.type = type == "volume"  ? DiskType::kVolume
               : type == "block" ? DiskType::kBlock
                                 : DiskType::kFile;
-  AMBER_TRY_ASSIGN(auto device, attribute_in(node, "device", {"disk"}));
-  (void)device;
+  AMBER_TRY_ASSIGN(auto device, attribute_in(node, "device", {"disk", "cdrom"}));
+  if (device == "cdrom") disk.device = DiskDevice::kCdrom;
   AMBER_TRY_ASSIGN(auto driver, node.unique_child("driver"));
   if (driver) {
     AMBER_TRY_ASSIGN(disk.driver_name, attribute_in(*driver, "name", {"qemu"}));
@@ -199,7 +277,6 @@ Result<Disk> parse_disk(const Node& node) {
     return xml_error("missing target in /domain/devices/disk (line " + std::to_string(node.line()) +
                      ")");
   AMBER_TRY_ASSIGN(disk.target_dev, target->required_attribute("dev"));
-  (void)target->attribute("bus");  // virtio only: checked in unsupported.cpp
   disk.readonly = node.child("readonly").has_value();
   AMBER_TRY_ASSIGN(auto boot, node.unique_child("boot"));
   if (boot) {
@@ -210,7 +287,13 @@ Result<Disk> parse_disk(const Node& node) {
   AMBER_TRY_ASSIGN(auto serial, node.unique_child("serial"));
   if (serial) disk.serial = serial->text();
   AMBER_TRY_ASSIGN(disk.alias, parse_alias(node));
-  AMBER_TRY_ASSIGN(disk.address, parse_address(node));
+  AMBER_TRY_ASSIGN(auto address, node.unique_child("address"));
+  if (address && address->attribute("type") == "drive") {
+    AMBER_TRY_ASSIGN(disk.drive_address, parse_drive_address(*address));
+  } else {
+    AMBER_TRY_ASSIGN(disk.address, parse_address(node));
+  }
+  AMBER_TRY(settle_bus(*target, disk));
   return disk;
 }
 
@@ -219,7 +302,7 @@ void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
   const char* type = disk.type == DiskType::kVolume  ? "volume"
                      : disk.type == DiskType::kBlock ? "block"
                                                      : "file";
-  node.attr("type", type).attr("device", "disk");
+  node.attr("type", type).attr("device", disk.device == DiskDevice::kCdrom ? "cdrom" : "disk");
   if (disk.driver_name || disk.format || disk.cache || disk.io || disk.discard || disk.queues ||
       disk.iothread || disk.error_policy || disk.rerror_policy) {
     node.add("driver")
@@ -245,13 +328,24 @@ void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
     if (encryption_in_source) format_encryption(*disk.encryption, source);
   }
   format_backing(disk, 0, node);
-  node.add("target").attr("dev", disk.target_dev).attr("bus", "virtio");
+  node.add("target")
+      .attr("dev", disk.target_dev)
+      .attr("bus", disk.bus == DiskBus::kIde ? "ide" : "virtio");
   if (disk.readonly) node.add("readonly");
   if (disk.boot_order) node.add("boot").attr("order", *disk.boot_order);
   if (disk.serial) node.add_text("serial", *disk.serial);
   if (disk.encryption && !disk.encryption->in_source) format_encryption(*disk.encryption, node);
   if (disk.alias && flags != FormatFlags::kInactive) node.add("alias").attr("name", *disk.alias);
   format_address(disk.address, node);
+  if (disk.drive_address) {
+    const DriveAddress& a = *disk.drive_address;
+    node.add("address")
+        .attr("type", "drive")
+        .attr("controller", a.controller)
+        .attr("bus", a.bus)
+        .attr("target", a.target)
+        .attr("unit", a.unit);
+  }
 }
 
 }  // namespace amber::xml::family

@@ -127,6 +127,18 @@ struct PciAddress {
   uint64_t domain = 0, bus = 0, slot = 0, function = 0;
 };
 
+// <disk device='disk'|'cdrom'> and <target bus='virtio'|'ide'>.
+enum class DiskDevice { kDisk, kCdrom };
+enum class DiskBus { kVirtio, kIde };
+
+// <address type='drive'> of an IDE disk. When absent it is derived from
+// the target name as libvirt does (hda = bus 0 unit 0 ... hdd = bus 1
+// unit 1) and written back.
+struct DriveAddress {
+  uint64_t controller = 0, bus = 0, target = 0, unit = 0;
+  bool operator==(const DriveAddress&) const = default;
+};
+
 struct BackingLayer {
   DiskType type = DiskType::kFile;
   std::optional<std::string> format;
@@ -147,6 +159,8 @@ struct DiskEncryption {
 
 struct Disk {
   DiskType type = DiskType::kFile;
+  DiskDevice device = DiskDevice::kDisk;
+  DiskBus bus = DiskBus::kVirtio;
   std::optional<std::string> driver_name;  // qemu
   std::optional<std::string> format;       // qcow2|raw
   std::optional<std::string> cache;        // none|writeback|writethrough|directsync|unsafe
@@ -163,11 +177,12 @@ struct Disk {
   std::vector<BackingLayer> backing;         // outermost first
   bool backing_terminated = false;           // chain ends in <backingStore/>
   std::string target_dev;
-  bool readonly = false;
+  bool readonly = false;  // always true for a cdrom
   std::optional<uint64_t> boot_order;
   std::optional<std::string> serial;
   std::optional<PciAddress> address;
-  std::optional<std::string> alias;  // live XML
+  std::optional<DriveAddress> drive_address;  // IDE disks: always set after parsing
+  std::optional<std::string> alias;           // live XML
   std::optional<DiskEncryption> encryption;
 };
 
@@ -187,10 +202,14 @@ struct CharDevice {
   std::optional<std::string> alias;
 };
 
+// pci (model pci-root), usb (model none) or ide (index 0, no model: the
+// PIIX3 IDE function, added implicitly when an IDE disk exists, at
+// 0000:00:01.1 as on libvirt's pc machine).
 struct Controller {
-  std::string type;  // pci (model pci-root) or usb (model none)
+  std::string type;
   std::optional<uint64_t> index;
-  std::string model;
+  std::string model;  // empty: none written
+  std::optional<PciAddress> address;
 };
 
 struct Devices {

@@ -98,9 +98,20 @@ std::optional<Refusal> check_controller(const Node& node, const std::string& p) 
   const std::string model = raw(node, "model").value_or("");
   if ((type == "pci" && model == "pci-root") || (type == "usb" && model == "none"))
     return std::nullopt;
+  if (type == "ide") {
+    const std::string index = raw(node, "index").value_or("0");
+    if (index != "0")
+      return Refusal{p + "[@type='ide']/@index='" + index + "'",
+                     "Only 1 IDE controller is supported"};
+    if (!model.empty())
+      return Refusal{p + "[@type='ide'][@model='" + model + "']",
+                     "the IDE controller is the PIIX3 one, no model can be chosen"};
+    return std::nullopt;
+  }
   return Refusal{
       p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
-      "controllers are not supported yet (only the implicit pci-root, and usb model='none')"};
+      "controllers are not supported yet (only the implicit pci-root, ide index 0, and usb "
+      "model='none')"};
 }
 
 std::optional<Refusal> check_action(const Node& node, const std::string& p) {
@@ -142,13 +153,15 @@ std::vector<Rule> make_rules() {
       only("/domain/pm/suspend-to-disk", "enabled", {"no"}, "guest hibernation is not supported"),
       only("/domain/devices/disk", "type", {"file", "block", "volume"},
            "only file, block and volume disks are supported"),
-      only("/domain/devices/disk", "device", {"disk"},
-           "only device='disk' is supported yet (no cdrom, floppy, lun)"),
-      only("/domain/devices/disk/target", "bus", {"virtio"}, "only virtio disks are supported yet"),
+      only("/domain/devices/disk", "device", {"disk", "cdrom"},
+           "only device='disk' and 'cdrom' are supported yet (no floppy, lun)"),
+      only("/domain/devices/disk/target", "bus", {"virtio", "ide"},
+           "only virtio and ide disks are supported yet"),
       only("/domain/devices/disk/driver", "name", {"qemu"}, "only driver name='qemu' is supported"),
       only("/domain/devices/disk/driver", "type", {"qcow2", "raw"},
            "only qcow2 and raw images are supported"),
-      only("/domain/devices/disk/address", "type", {"pci"}, "only PCI addresses are supported"),
+      only("/domain/devices/disk/address", "type", {"pci", "drive"},
+           "only PCI (virtio) and drive (IDE) addresses are supported"),
       {"/domain/devices/controller", true, check_controller},
       only("/domain/devices/serial", "type", {"pty"}, "only pty serial ports are supported"),
       only("/domain/devices/console", "type", {"pty"}, "only pty consoles are supported"),

@@ -39,10 +39,12 @@ TEST(Capabilities, DomainCapabilities) {
       {"/usr/bin/amber-vmm", "pc", 255, {"/usr/share/seabios/bios-256k.bin"}});
   EXPECT_NE(xml.find("<machine>pc-i440fx-7.2</machine>"), std::string::npos);
   EXPECT_NE(xml.find("<domain>kvm</domain>"), std::string::npos);
-  EXPECT_NE(xml.find("<enum name='bus'>\n        <value>virtio</value>\n      </enum>"),
+  EXPECT_NE(xml.find("<enum name='bus'>\n        <value>ide</value>\n        "
+                     "<value>virtio</value>\n      </enum>"),
             std::string::npos)
       << xml;
-  EXPECT_NE(xml.find("<enum name='diskDevice'>\n        <value>disk</value>\n      </enum>"),
+  EXPECT_NE(xml.find("<enum name='diskDevice'>\n        <value>disk</value>\n        "
+                     "<value>cdrom</value>\n      </enum>"),
             std::string::npos);
   expect_valid(xml, "/usr/share/libvirt/schemas/domaincaps.rng");
 }

@@ -40,7 +40,7 @@ TEST_P(Golden, RoundTrip) {
   EXPECT_EQ(format_domain(*again), out);
 }
 
-INSTANTIATE_TEST_SUITE_P(Xml, Golden, ::testing::Values("minimal", "full", "win7-amber"));
+INSTANTIATE_TEST_SUITE_P(Xml, Golden, ::testing::Values("minimal", "full", "win7-amber", "ide"));
 
 TEST(Domain, FieldsOfTheFullDocument) {
   auto d = parse_domain(read(kData + "/in/full.xml"));
@@ -145,9 +145,12 @@ INSTANTIATE_TEST_SUITE_P(
         RefusalCase{"", "",
                     "<disk type='file' device='disk'><source file='/a'/><target dev='sda' "
                     "bus='sata'/></disk>",
-                    "/domain/devices/disk/target/@bus='sata' (only virtio disks"},
-        RefusalCase{"", "", "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/></disk>",
-                    "/domain/devices/disk/@device='cdrom'"},
+                    "/domain/devices/disk/target/@bus='sata' (only virtio and ide disks"},
+        RefusalCase{"", "",
+                    "<disk type='file' device='floppy'><target dev='fda' bus='fdc'/></disk>",
+                    "/domain/devices/disk/@device='floppy'"},
+        RefusalCase{"", "", "<controller type='ide' index='1'/>",
+                    "/domain/devices/controller[@type='ide']/@index='1' (Only 1 IDE controller"},
         RefusalCase{"", "",
                     "<disk type='network' device='disk'><target dev='vda' bus='virtio'/></disk>",
                     "/domain/devices/disk/@type='network'"},
@@ -217,10 +220,7 @@ TEST(Domain, Windows7FromVirtManagerRefusedParts) {
       "/domain/features/hyperv/vapic/@state='on'",
       "/domain/clock/timer[@name='hypervclock']",
       "/domain/devices/disk/target/@bus='sata'",
-      "/domain/devices/disk/address/@type='drive'",
-      "/domain/devices/disk/@device='cdrom'",
       "/domain/devices/disk/target/@bus='sata'",
-      "/domain/devices/disk/address/@type='drive'",
       "/domain/devices/controller[@type='usb'][@model='ich9-ehci1']",
       "/domain/devices/controller[@type='usb'][@model='ich9-uhci1']",
       "/domain/devices/controller[@type='sata']",
@@ -327,6 +327,65 @@ TEST(Domain, SemanticErrors) {
   auto two = parse_domain(make("", "<vcpu>2</vcpu><vcpu>3</vcpu>", ""));
   ASSERT_FALSE(two.ok());
   EXPECT_NE(two.error().context().find("more than one /domain/vcpu"), std::string::npos);
+}
+
+// IDE disks: libvirt's address derivation and its refusals (same words).
+TEST(Domain, IdeAddressesAndRefusals) {
+  const auto disk = [](const std::string& body) {
+    return make("", "", "<disk type='file' device='disk'><source file='/a'/>" + body + "</disk>");
+  };
+  const auto message = [](const std::string& xml) {
+    auto d = parse_domain(xml);
+    return d.ok() ? std::string("accepted") : d.error().message();
+  };
+  auto hdc = parse_domain(disk("<target dev='hdc' bus='ide'/>"));
+  ASSERT_TRUE(hdc.ok()) << hdc.error().message();
+  ASSERT_TRUE(hdc->devices.disks[0].drive_address.has_value());
+  EXPECT_EQ(*hdc->devices.disks[0].drive_address, (DriveAddress{0, 1, 0, 0}));
+  ASSERT_EQ(hdc->devices.controllers.size(), 1u);
+  EXPECT_EQ(hdc->devices.controllers[0].type, "ide");
+  // No bus: an "hd" name is IDE, as in libvirt.
+  auto hdb = parse_domain(disk("<target dev='hdb'/>"));
+  ASSERT_TRUE(hdb.ok());
+  EXPECT_EQ(hdb->devices.disks[0].bus, DiskBus::kIde);
+  EXPECT_EQ(*hdb->devices.disks[0].drive_address, (DriveAddress{0, 0, 0, 1}));
+  EXPECT_NE(
+      message(disk("<target dev='hde' bus='ide'/>")).find("Only 1 IDE controller is supported"),
+      std::string::npos);
+  EXPECT_NE(message(disk("<target dev='hda' bus='ide'/><address type='drive' controller='0' "
+                         "bus='0' target='1' unit='0'/>"))
+                .find("target must be 0 for ide controller"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='hda' bus='ide'/><address type='drive' controller='0' "
+                         "bus='0' target='0' unit='2'/>"))
+                .find("IDE unit 2"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='xyz' bus='ide'/>"))
+                .find("Unknown disk name 'xyz' and no address specified"),
+            std::string::npos);
+  EXPECT_NE(
+      message(
+          make("", "", "<disk type='file' device='cdrom'><target dev='vdb' bus='virtio'/></disk>"))
+          .find("disk type 'virtio' of 'vdb' does not support ejectable media"),
+      std::string::npos);
+  EXPECT_NE(message(make("", "",
+                         "<disk type='file' device='disk'><source file='/a'/><target dev='hda' "
+                         "bus='ide'/></disk><disk type='file' device='disk'><source file='/b'/>"
+                         "<target dev='hdb' bus='ide'/><address type='drive' controller='0' "
+                         "bus='0' target='0' unit='0'/></disk>"))
+                .find("Found duplicate drive address for disk with target name 'hdb' "
+                      "controller='0' bus='0' target='0' unit='0'"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='sda' bus='scsi'/>")).find("only virtio and ide disks"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='sda' bus='usb'/>")).find("only virtio and ide disks"),
+            std::string::npos);
+  // A cdrom is read-only even without <readonly/>.
+  auto cd =
+      parse_domain(make("", "", "<disk type='file' device='cdrom'><target dev='hdc'/></disk>"));
+  ASSERT_TRUE(cd.ok()) << cd.error().message();
+  EXPECT_TRUE(cd->devices.disks[0].readonly);
+  EXPECT_FALSE(cd->devices.disks[0].source.has_value());
 }
 
 bool schema_present() {

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""IDE disks and CD-ROMs through virtamberd with Debian's virsh: a domain
+with the boot-sector probe on an IDE disk (hda, no address: derived), a
+CD-ROM with media (hdc) and an empty CD-ROM (hdd) is defined and started;
+SeaBIOS must boot the probe from hda (BOOT: RESULT PASS on the console).
+`virsh dumpxml` must show libvirt's drive addresses, <readonly/> on the
+cdroms and the implicit ide controller at 00:01.1; `virsh domblklist`
+lists the three targets (hdd with '-'); `domcapabilities` lists cdrom and
+ide; block statistics of an IDE disk and media change are refused
+clearly (amber-vmm has neither); an offline snapshot takes hda and
+leaves the cdroms out (snapshot='no'). Refusals of IDE controller index 1 and
+bus='sata' come in libvirt's words at define time.
+Usage: test_virsh_ide.py VIRTAMBERD AMBER_VMM BOOT_BIN (run by /usr/bin/python3)"""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import amberd as a  # noqa: E402
+
+DAEMON, VMM, BOOT_BIN = sys.argv[1:4]
+
+DOMAIN_XML = """<domain type='kvm'>
+  <name>{name}</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{disk}'/>
+      <target dev='hda' bus='ide'/>
+      <boot order='1'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='{iso}'/>
+      <target dev='hdc' bus='ide'/>
+      <readonly/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <target dev='hdd' bus='ide'/>
+    </disk>
+    {extra}
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+  </devices>
+</domain>
+"""
+
+
+def test():
+    a.require("virsh")
+    tmp = a.workdir("virsh-ide")
+    daemon = a.Daemon(DAEMON, VMM, tmp)
+    uri = "amber:///system?socket=" + daemon.rw
+
+    def virsh(*args):
+        return a.run(["virsh", "-c", uri, *args], timeout=60, env=daemon.env)
+
+    def define(name, doc):
+        path = os.path.join(tmp, name + ".xml")
+        with open(path, "w") as f:
+            f.write(doc)
+        return virsh("define", path)
+
+    try:
+        source_root = os.environ.get(
+            "SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+        raw = os.path.join(tmp, "probe.raw")
+        subprocess.run([sys.executable, os.path.join(source_root, "tests/guest/bootsector/mkdisk.py"),
+                        BOOT_BIN, raw, "2", "--stay"], check=True)
+        disk = os.path.join(tmp, "probe.qcow2")
+        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk], check=True)
+        iso = os.path.join(tmp, "media.iso")
+        with open(iso, "wb") as f:
+            f.write(b"CD001".ljust(2048 * 64, b"\0"))
+
+        # Refusals in libvirt's words.
+        out = define("bad1", DOMAIN_XML.format(name="bad1", disk=disk, iso=iso,
+                                               extra="<controller type='ide' index='1'/>"))
+        a.check(out.returncode != 0 and "Only 1 IDE controller is supported" in out.stderr,
+                "ide index 1: %s%s" % (out.stdout, out.stderr))
+        out = define("bad2", DOMAIN_XML.format(name="bad2", disk=disk, iso=iso, extra="").replace(
+            "dev='hdc' bus='ide'", "dev='sdc' bus='sata'"))
+        a.check(out.returncode != 0 and "only virtio and ide disks are supported" in out.stderr,
+                "sata: %s%s" % (out.stdout, out.stderr))
+
+        out = define("ide1", DOMAIN_XML.format(name="ide1", disk=disk, iso=iso, extra=""))
+        a.check(out.returncode == 0, "define: %s%s" % (out.stdout, out.stderr))
+        xml = virsh("dumpxml", "ide1").stdout
+        for want in ("<target dev='hda' bus='ide'/>",
+                     "<address type='drive' controller='0' bus='0' target='0' unit='0'/>",
+                     "<address type='drive' controller='0' bus='1' target='0' unit='0'/>",
+                     "<address type='drive' controller='0' bus='1' target='0' unit='1'/>",
+                     "<disk type='file' device='cdrom'>",
+                     "<controller type='ide' index='0'>",
+                     "<address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x1'/>"):
+            a.check(want in xml, "dumpxml lacks %s:\n%s" % (want, xml))
+        a.check(xml.count("<readonly/>") == 2, "both cdroms read-only:\n" + xml)
+
+        caps = virsh("domcapabilities").stdout
+        a.check("<value>cdrom</value>" in caps and "<value>ide</value>" in caps,
+                "domcapabilities:\n" + caps)
+
+        out = virsh("start", "ide1")
+        a.check(out.returncode == 0, "start: %s%s\n%s" % (out.stdout, out.stderr, daemon.log_text()))
+        text = a.read_console(daemon, "ide1", "BOOT: RESULT PASS", 120)
+        a.check("BOOT: RESULT PASS" in text, "probe did not boot from hda:\n" + text[-2000:])
+
+        out = virsh("domblklist", "ide1")
+        rows = [line.split() for line in out.stdout.splitlines()[2:] if line.strip()]
+        a.check(rows == [["hda", disk], ["hdc", iso], ["hdd", "-"]], "domblklist: %r" % rows)
+        out = virsh("domblkinfo", "ide1", "hdc")
+        a.check(out.returncode == 0 and "Capacity:       131072" in out.stdout,
+                "domblkinfo hdc: %s%s" % (out.stdout, out.stderr))
+        live = virsh("dumpxml", "ide1").stdout
+        a.check("<alias name='ide0-1-0'/>" in live, "live alias of hdc:\n" + live)
+        out = virsh("domblkstat", "ide1", "hda")
+        a.check(out.returncode != 0 and "Operation not supported" in out.stderr,
+                "domblkstat hda: %s%s" % (out.stdout, out.stderr))
+        out = virsh("change-media", "ide1", "hdc", "--eject")
+        a.check(out.returncode != 0 and "Operation not supported: amber-vmm cannot change the "
+                "medium of a CD-ROM drive" in out.stderr,
+                "change-media --eject: %s%s" % (out.stdout, out.stderr))
+        out = virsh("change-media", "ide1", "hdd", iso, "--insert")
+        a.check(out.returncode != 0 and "Operation not supported" in out.stderr,
+                "change-media --insert: %s%s" % (out.stdout, out.stderr))
+        out = virsh("attach-disk", "ide1", iso, "hdd", "--type", "cdrom", "--mode", "readonly")
+        a.check(out.returncode != 0 and "Operation not supported" in out.stderr,
+                "attach-disk cdrom: %s%s" % (out.stdout, out.stderr))
+        live = virsh("dumpxml", "ide1").stdout
+        a.check(live.count("file='%s'" % iso) == 1 and "ide0-1-1" in live,
+                "refused media change left the XML changed:\n" + live)
+        out = virsh("destroy", "ide1")
+        a.check(out.returncode == 0, "destroy: %s%s" % (out.stdout, out.stderr))
+        # An offline internal snapshot: hda in it, the cdroms left out.
+        out = virsh("snapshot-create-as", "ide1", "s1")
+        a.check(out.returncode == 0, "snapshot-create-as: %s%s" % (out.stdout, out.stderr))
+        snap = virsh("snapshot-dumpxml", "ide1", "s1").stdout
+        for want in ("<disk name='hda' snapshot='internal'/>", "<disk name='hdc' snapshot='no'/>",
+                     "<disk name='hdd' snapshot='no'/>"):
+            a.check(want in snap, "snapshot-dumpxml lacks %s:\n%s" % (want, snap))
+        info = a.run(["qemu-img", "snapshot", "-l", disk]).stdout
+        a.check("s1" in info, "qemu-img snapshot -l: " + info)
+    finally:
+        daemon.stop()
+
+
+if __name__ == "__main__":
+    a.main(test)
