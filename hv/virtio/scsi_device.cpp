@@ -228,7 +228,8 @@ Result<uint32_t> ScsiDevice::serve_request(const DescriptorChain& chain) {
   command.data_in = data_in;
   command.data_out_bytes = data_out_bytes;
   command.data_in_bytes = data_in_bytes;
-  ScsiDisk* disk = find(target, lun);
+  // REPORT LUNS is the target's command, whichever LUN it is sent to.
+  ScsiDisk* disk = header[kCmdHeaderFixed] == 0xA0 ? nullptr : find(target, lun);
   const ScsiResult result =
       disk != nullptr ? disk->execute(command) : target_command(target, command);
   if (result.outcome == ScsiOutcome::kOverrun) {
@@ -254,9 +255,10 @@ Result<uint32_t> ScsiDevice::serve_request(const DescriptorChain& chain) {
 ScsiResult ScsiDevice::target_command(unsigned target, const ScsiCommand& c) const {
   const uint8_t op = c.cdb.empty() ? 0xFF : c.cdb[0];
   if (op == 0xA0) {  // REPORT LUNS
-    std::vector<uint8_t> out(8, 0);
+    // LUN 0 is always listed (SPC-4: it must answer INQUIRY), as QEMU does.
+    std::vector<uint8_t> out(16, 0);
     for (const auto& [key, disk] : luns_) {
-      if (key.first != target) continue;
+      if (key.first != target || key.second == 0) continue;
       uint8_t entry[8] = {};
       if (key.second < 256) {
         entry[1] = static_cast<uint8_t>(key.second);
@@ -283,6 +285,8 @@ ScsiResult ScsiDevice::target_command(unsigned target, const ScsiCommand& c) con
     out[2] = 5;
     out[3] = 0x12;
     out[4] = sizeof out - 5;
+    // QEMU's target-level identity (what SeaBIOS lists for it).
+    std::memcpy(out + 8, "QEMU    QEMU TARGET     2.5 ", 28);
     const uint64_t alloc = static_cast<uint64_t>(c.cdb[3] << 8 | c.cdb[4]);
     ScsiResult r;
     r.data_in = copy_to_iov(c.data_in, out, std::min(alloc, c.data_in_bytes));

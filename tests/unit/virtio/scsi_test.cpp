@@ -390,8 +390,14 @@ TEST_F(ScsiTest, LunRouting) {
   EXPECT_EQ(r.data[0], 0x7F);
   expect_sense(run(request({0x00}, lun(2, 0)), 51, {}, 0), kSenseIllegalRequest, 0x25);
   r = run(request({0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, lun(2, 0)), 51, {}, 256);
+  EXPECT_EQ(r.data[3], 16);  // LUN 0 (always listed) and LUN 5
+  EXPECT_EQ(r.data[9], 0);
+  EXPECT_EQ(r.data[17], 5);
+  // Sent to an existing LUN, REPORT LUNS still lists the target's LUNs.
+  r = run(request({0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, lun(0, 0)), 51, {}, 256);
+  EXPECT_EQ(r.status, kScsiStatusGood);
   EXPECT_EQ(r.data[3], 8);
-  EXPECT_EQ(r.data[9], 5);
+  EXPECT_EQ(r.data[9], 0);
   EXPECT_EQ(run(request({0x00}, lun(1, 0)), 51, {}, 0).response, kScsiRespBadTarget);
   EXPECT_EQ(run(request({0x00}, {0, 0, 0x40, 0, 0, 0, 0, 0}), 51, {}, 0).response,
             kScsiRespBadTarget);
