@@ -204,6 +204,53 @@ std::string format_ide(const IdeDriveSettings& drive) {
   return out;
 }
 
+Result<ScsiDiskSettings> parse_scsi(std::string_view text) {
+  ScsiDiskSettings disk;
+  AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--scsi"));
+  for (auto& [key, value] : items) {
+    if (key == "path" || key.empty()) {
+      disk.path = value;
+    } else if (key == "format") {
+      AMBER_TRY_ASSIGN(disk.format, with_option(block::parse_format(value), "--scsi format"));
+    } else if (key == "cache") {
+      AMBER_TRY_ASSIGN(disk.cache, with_option(block::io::parse_cache_mode(value), "--scsi cache"));
+    } else if (key == "discard") {
+      if (value == "unmap" || value == "on")
+        disk.discard = block::DiscardMode::kUnmap;
+      else if (value == "ignore" || value == "off")
+        disk.discard = block::DiscardMode::kIgnore;
+      else
+        return bad("--scsi discard: '" + value + "' is not unmap or ignore");
+    } else if (key == "target") {
+      AMBER_TRY_ASSIGN(disk.target, parse_unsigned(value, "--scsi target", 0, kMaxScsiTarget));
+    } else if (key == "lun") {
+      AMBER_TRY_ASSIGN(disk.lun, parse_unsigned(value, "--scsi lun", 0, kMaxScsiLun));
+    } else if (key == "readonly") {
+      AMBER_TRY_ASSIGN(const bool read_only, parse_on_off(value, "--scsi readonly"));
+      disk.access = read_only ? DiskAccess::kReadOnly : DiskAccess::kReadWrite;
+    } else if (key == "serial") {
+      if (value.size() > kMaxDiskSerial) return bad("--scsi serial: at most 20 characters");
+      disk.serial = value;
+    } else {
+      return bad("--scsi: unknown key '" + key +
+                 "' (path, format, cache, discard, target, lun, readonly, serial)");
+    }
+  }
+  if (disk.path.empty()) return bad("--scsi: path=FILE is required");
+  return disk;
+}
+
+std::string format_scsi(const ScsiDiskSettings& disk) {
+  std::string out = "path=" + escape_option_value(disk.path);
+  if (disk.format) out += ",format=" + std::string(block::to_string(*disk.format));
+  out += ",cache=" + std::string(block::io::to_string(disk.cache));
+  out += ",discard=" + std::string(to_string(disk.discard));
+  out += ",target=" + std::to_string(disk.target) + ",lun=" + std::to_string(disk.lun);
+  out += disk.access == DiskAccess::kReadOnly ? ",readonly=on" : ",readonly=off";
+  if (!disk.serial.empty()) out += ",serial=" + escape_option_value(disk.serial);
+  return out;
+}
+
 std::string_view to_string(SerialKind kind) {
   switch (kind) {
     case SerialKind::kNone:
@@ -294,6 +341,20 @@ Result<void> validate(const LaunchSettings& settings) {
         return bad("--ide: bus " + std::to_string(drive.bus) + " unit " +
                    std::to_string(drive.unit) + " is used twice");
   }
+  if (settings.scsi.size() > kMaxScsiDisks) return bad("--scsi: at most 16 disks");
+  if (!settings.scsi.empty() && settings.disks.size() >= kMaxDisks)
+    return bad("--scsi: no PCI slot left after 16 --disk");
+  for (size_t i = 0; i < settings.scsi.size(); ++i) {
+    const ScsiDiskSettings& disk = settings.scsi[i];
+    if (disk.path.empty()) return bad("--scsi: path=FILE is required");
+    if (disk.target > kMaxScsiTarget || disk.lun > kMaxScsiLun)
+      return bad("--scsi: target is 0..255 and lun 0..16383");
+    if (disk.serial.size() > kMaxDiskSerial) return bad("--scsi serial: at most 20 characters");
+    for (size_t j = 0; j < i; ++j)
+      if (settings.scsi[j].target == disk.target && settings.scsi[j].lun == disk.lun)
+        return bad("--scsi: target " + std::to_string(disk.target) + " lun " +
+                   std::to_string(disk.lun) + " is used twice");
+  }
   const bool with_path =
       settings.serial.kind == SerialKind::kFile || settings.serial.kind == SerialKind::kUnix;
   if (with_path == settings.serial.path.empty())
@@ -328,6 +389,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   add("--cmdline", settings.cmdline);
   for (const IdeDriveSettings& drive : settings.ide) add("--ide", format_ide(drive));
   for (const DiskSettings& disk : settings.disks) add("--disk", format_disk(disk));
+  for (const ScsiDiskSettings& disk : settings.scsi) add("--scsi", format_scsi(disk));
   add("--serial", format_serial(settings.serial));
   add("--control", settings.control);
   add("--machine", settings.machine);
@@ -339,10 +401,10 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
 namespace {
 
 // The options that take a value (all but --no-reboot), with their aliases.
-constexpr std::string_view kValueOptions[] = {"--name",    "--memory",   "-m",         "--cpus",
-                                              "--smp",     "--firmware", "--disk",     "--ide",
-                                              "--serial",  "--control",  "--kernel",   "--initrd",
-                                              "--cmdline", "--append",   "--debugcon", "--machine"};
+constexpr std::string_view kValueOptions[] = {
+    "--name",   "--memory",  "-m",       "--cpus",     "--smp",     "--firmware",
+    "--disk",   "--ide",     "--scsi",   "--serial",   "--control", "--kernel",
+    "--initrd", "--cmdline", "--append", "--debugcon", "--machine"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -379,6 +441,10 @@ Result<void> apply_option(std::string_view option, const std::string& value,
     if (settings.ide.size() == kMaxIdeDrives) return bad("--ide: at most 4 drives");
     AMBER_TRY_ASSIGN(IdeDriveSettings drive, parse_ide(value));
     settings.ide.push_back(std::move(drive));
+  } else if (option == "--scsi") {
+    if (settings.scsi.size() == kMaxScsiDisks) return bad("--scsi: at most 16 disks");
+    AMBER_TRY_ASSIGN(ScsiDiskSettings disk, parse_scsi(value));
+    settings.scsi.push_back(std::move(disk));
   } else if (option == "--serial") {
     AMBER_TRY_ASSIGN(settings.serial, parse_serial(value));
   } else if (option == "--control") {

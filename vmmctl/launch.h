@@ -105,6 +105,26 @@ struct IdeDriveSettings {
   bool operator==(const IdeDriveSettings&) const = default;
 };
 
+// A disk on the virtio-scsi controller (--scsi): target 0..255, LUN
+// 0..16383, one controller for all of them (its own PCI slot after the
+// virtio-blk disks).
+inline constexpr unsigned kMaxScsiDisks = 16;
+inline constexpr unsigned kMaxScsiTarget = 255;
+inline constexpr unsigned kMaxScsiLun = 16383;
+
+struct ScsiDiskSettings {
+  std::string path;
+  std::optional<block::ImageFormat> format;  // empty: probe
+  block::io::CacheMode cache = block::io::CacheMode::kWriteback;
+  block::DiscardMode discard = block::DiscardMode::kIgnore;
+  unsigned target = 0;
+  unsigned lun = 0;
+  DiskAccess access = DiskAccess::kReadWrite;
+  std::string serial;  // empty: none (no VPD page 0x80)
+
+  bool operator==(const ScsiDiskSettings&) const = default;
+};
+
 struct SerialSettings {
   SerialKind kind = SerialKind::kNone;
   std::string path;  // kFile, kUnix
@@ -122,6 +142,8 @@ struct LaunchSettings {
   // In boot order: the firmware tries IDE drives (in this order) before
   // the virtio disks.
   std::vector<IdeDriveSettings> ide;
+  // In boot order, after the virtio-blk disks.
+  std::vector<ScsiDiskSettings> scsi;
   SerialSettings serial;
   std::string control;  // control socket path; empty: none
   std::string kernel;   // direct boot (bzImage or PVH ELF); empty: firmware
@@ -163,6 +185,8 @@ Result<DiskSettings> parse_disk(std::string_view text);
 std::string format_disk(const DiskSettings& disk);
 Result<IdeDriveSettings> parse_ide(std::string_view text);
 std::string format_ide(const IdeDriveSettings& drive);
+Result<ScsiDiskSettings> parse_scsi(std::string_view text);
+std::string format_scsi(const ScsiDiskSettings& disk);
 Result<SerialSettings> parse_serial(std::string_view text);
 std::string format_serial(const SerialSettings& serial);
 std::string_view to_string(SerialKind kind);

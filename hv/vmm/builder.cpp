@@ -23,6 +23,7 @@
 #include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/virtio/pci_transport.h"
+#include "hv/virtio/scsi_pci.h"
 #include "hv/vmm/kvm_interrupts.h"
 
 namespace amber::hv::vmm {
@@ -97,6 +98,11 @@ virtio::BlkErrorPolicy error_policy(vmmctl::DiskErrorPolicy policy) {
   return virtio::BlkErrorPolicy::kReport;
 }
 
+// The virtio-scsi controller's slot: the first after the virtio-blk disks.
+unsigned scsi_slot(const Config& config) {
+  return kFirstDiskSlot + static_cast<unsigned>(config.disks.size());
+}
+
 std::string bootorder(const Config& config) {
   std::string order;
   // SeaBIOS matches IDE drives as /pci@i0cf8/*@1,1/drive@BUS/disk@UNIT.
@@ -109,6 +115,13 @@ std::string bootorder(const Config& config) {
   for (unsigned i = 0; i < config.disks.size(); ++i) {
     char line[32];
     std::snprintf(line, sizeof(line), "/pci@i0cf8/*@%x\n", kFirstDiskSlot + i);
+    order += line;
+  }
+  // SeaBIOS names a virtio-scsi LUN /pci@i0cf8/*@SLOT/*@0/*@TARGET,LUN.
+  for (const vmmctl::ScsiDiskSettings& disk : config.scsi) {
+    char line[64];
+    std::snprintf(line, sizeof(line), "/pci@i0cf8/*@%x/*@0/*@%x,%x\n", scsi_slot(config),
+                  disk.target, disk.lun);
     order += line;
   }
   return order;
@@ -369,6 +382,42 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
   return ok();
 }
 
+Result<void> add_scsi(Machine& m, const Config& config, pci::HostBridge& bridge,
+                      KvmInterrupts& irqs) {
+  if (config.scsi.empty()) return ok();
+  std::vector<virtio::ScsiLun> luns;
+  for (const vmmctl::ScsiDiskSettings& spec : config.scsi) {
+    block::OpenOptions open;
+    open.format = spec.format;
+    open.cache = spec.cache;
+    open.discard = spec.discard;
+    open.access = spec.access == vmmctl::DiskAccess::kReadOnly ? block::io::Access::kReadOnly
+                                                               : block::io::Access::kReadWrite;
+    auto image = block::open_image(spec.path, open);
+    if (!image.ok()) return std::move(image).error().with_context("--scsi " + spec.path);
+    virtio::ScsiDiskOptions options;
+    options.discard = spec.discard;
+    options.access = spec.access == vmmctl::DiskAccess::kReadOnly ? virtio::DiskAccess::kReadOnly
+                                                                  : virtio::DiskAccess::kReadWrite;
+    options.serial = spec.serial;
+    options.label = "scsi0-" + std::to_string(spec.target) + "-" + std::to_string(spec.lun);
+    auto disk = std::make_shared<virtio::ScsiDisk>(
+        std::shared_ptr<block::Image>(std::move(image).value()), options);
+    disk->set_io_error_sink(io_error_sink(m, options.label));
+    luns.push_back({spec.target, spec.lun, std::move(disk)});
+  }
+  const unsigned slot = scsi_slot(config);
+  auto device =
+      virtio::make_virtio_scsi_pci(std::move(luns), 1, m.ram().memory(), irqs, irqs, slot);
+  if (!device.ok()) return std::move(device).error().with_context("--scsi");
+  virtio::VirtioPciTransport* function = m.own(std::move(device).value().transport);
+  AMBER_TRY(bridge.attach(slot, 0, function));
+  function->set_needs_reset_sink([&m](const Error& why) {
+    m.emit_event(vmmctl::DeviceNeedsResetEvent{"scsi0", why.message()});
+  });
+  return ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
@@ -400,6 +449,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));
   AMBER_TRY(add_ide(m, config, *bridge, *irqs));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
+  AMBER_TRY(add_scsi(m, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
 
   if (!config.kernel.empty()) {

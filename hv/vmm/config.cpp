@@ -57,6 +57,13 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               most 4): an ATA disk or an ATAPI CD-ROM (read-
                               only; no path: empty drive). The firmware
                               boots IDE drives first, in the order given
+  --scsi path=FILE[,format=qcow2|raw][,cache=MODE][,discard=unmap|ignore]
+         [,target=N][,lun=N][,readonly=on|off][,serial=ID]
+                              a disk on the virtio-scsi controller (one
+                              PCI function 1af4:1004 after the --disk
+                              slots; target 0..255, lun 0..16383;
+                              repeatable, at most 16); bootable after the
+                              virtio-blk disks
   --serial pty|stdio|file:PATH|unix:PATH|none
                               COM1 (0x3F8, IRQ 4) backend                  [none]
   --control PATH              control socket (line-delimited JSON)

@@ -313,5 +313,47 @@ TEST(LaunchSettings, IdeDrives) {
   EXPECT_FALSE(to_argv(writable_cd).ok());
 }
 
+TEST(LaunchSettings, ScsiDisks) {
+  LaunchSettings s;
+  ScsiDiskSettings a;
+  a.path = "/img/win,7.qcow2";
+  a.format = block::ImageFormat::kQcow2;
+  a.discard = block::DiscardMode::kUnmap;
+  a.serial = "S1";
+  ScsiDiskSettings b;
+  b.path = "data.raw";
+  b.target = 3;
+  b.lun = 300;
+  b.access = DiskAccess::kReadOnly;
+  s.scsi = {a, b};
+  auto argv = to_argv(s);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  const std::vector<std::string> want = {
+      "--scsi",
+      "path=/img/win,,7.qcow2,format=qcow2,cache=writeback,discard=unmap,target=0,lun=0,"
+      "readonly=off,serial=S1",
+      "--scsi", "path=data.raw,cache=writeback,discard=ignore,target=3,lun=300,readonly=on"};
+  EXPECT_NE(std::search(argv->begin(), argv->end(), want.begin(), want.end()), argv->end());
+  auto back = parse_argv(*argv);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(*back, s);
+  const std::vector<std::vector<std::string>> bad = {
+      {"--scsi", "target=1"},
+      {"--scsi", "path=a,target=256"},
+      {"--scsi", "path=a,lun=16384"},
+      {"--scsi", "path=a,discard=maybe"},
+      {"--scsi", "path=a,queues=2"},
+      {"--scsi", "path=a,serial=012345678901234567890"},
+      {"--scsi", "path=a", "--scsi", "path=b"},  // both target 0 lun 0
+  };
+  for (const auto& args : bad) {
+    auto r = parse_argv(args);
+    EXPECT_FALSE(r.ok()) << args[1];
+    if (!r.ok()) {
+      EXPECT_EQ(r.error().message().find('\n'), std::string::npos);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace amber::vmmctl
