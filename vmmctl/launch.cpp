@@ -364,6 +364,11 @@ Result<void> validate(const LaunchSettings& settings) {
                "' is not an i440FX machine type (pc, pc-i440fx-X.Y)");
   if (!settings.kernel.empty() && !settings.firmware.empty())
     return bad("--kernel and --firmware cannot be used together");
+  if (!settings.uuid.empty()) {
+    AMBER_TRY_ASSIGN(auto bytes, parse_uuid(settings.uuid));
+    if (format_uuid(bytes) != settings.uuid)
+      return bad("--uuid: '" + settings.uuid + "' is not lowercase");
+  }
   if (settings.kernel.empty() && (!settings.initrd.empty() || !settings.cmdline.empty()))
     return bad("--initrd and --cmdline need --kernel");
   return ok();
@@ -394,6 +399,8 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   add("--control", settings.control);
   add("--machine", settings.machine);
   if (!settings.debugcon.empty()) add("--debugcon", "file:" + settings.debugcon);
+  add("--uuid", settings.uuid);
+  for (const std::string& value : format_smbios(settings.smbios)) add("--smbios", value);
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
@@ -402,9 +409,9 @@ namespace {
 
 // The options that take a value (all but --no-reboot), with their aliases.
 constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory",  "-m",       "--cpus",     "--smp",     "--firmware",
-    "--disk",   "--ide",     "--scsi",   "--serial",   "--control", "--kernel",
-    "--initrd", "--cmdline", "--append", "--debugcon", "--machine"};
+    "--name",   "--memory",   "-m",        "--cpus",    "--smp",    "--firmware", "--disk",
+    "--ide",    "--scsi",     "--serial",  "--control", "--kernel", "--initrd",   "--cmdline",
+    "--append", "--debugcon", "--machine", "--uuid",    "--smbios"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -459,6 +466,11 @@ Result<void> apply_option(std::string_view option, const std::string& value,
   } else if (option == "--machine") {
     if (value.empty()) return bad("--machine: must not be empty");
     settings.machine = value;
+  } else if (option == "--uuid") {
+    AMBER_TRY_ASSIGN(auto bytes, parse_uuid(value));
+    settings.uuid = format_uuid(bytes);
+  } else if (option == "--smbios") {
+    AMBER_TRY(apply_smbios(value, settings.smbios, settings.uuid));
   } else if (option == "--debugcon") {
     if (value.rfind("file:", 0) == 0 && value.size() > 5)
       settings.debugcon = value.substr(5);

@@ -22,6 +22,7 @@
 
 #include "block/image.h"
 #include "common/result.h"
+#include "vmmctl/smbios.h"
 
 namespace amber::vmmctl {
 
@@ -153,6 +154,10 @@ struct LaunchSettings {
   RebootAction on_reboot = RebootAction::kReset;
   // QEMU machine type the guest sees (ACPI \_SB.PCI0._UID); empty: "pc".
   std::string machine;
+  // --uuid: the VM's UUID (canonical lowercase text; empty: none, SMBIOS
+  // type 1 then holds zeros like QEMU without -uuid); --smbios strings.
+  std::string uuid;
+  SmbiosSettings smbios;
 
   bool operator==(const LaunchSettings&) const = default;
 };

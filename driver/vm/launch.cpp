@@ -79,6 +79,7 @@ Result<void> plan_os(const xml::Domain& domain, const LaunchContext& context,
   if (os.loader_readonly && !*os.loader_readonly)
     return refuse("/domain/os/loader/@readonly='no'", "the BIOS ROM is always read-only");
   settings.machine = os.machine;
+  settings.uuid = domain.uuid.to_string();  // SMBIOS type 1, as libvirt passes -uuid
   if (os.kernel) {
     if (os.loader) return refuse("/domain/os/loader", "a <loader> cannot be used with <kernel>");
     settings.kernel = *os.kernel;

@@ -28,6 +28,7 @@ namespace amber::hv::devices {
 
 inline constexpr uint16_t kFwCfgSignature = 0x00;
 inline constexpr uint16_t kFwCfgId = 0x01;
+inline constexpr uint16_t kFwCfgUuid = 0x02;
 inline constexpr uint16_t kFwCfgNbCpus = 0x05;
 inline constexpr uint16_t kFwCfgBootMenu = 0x0E;
 inline constexpr uint16_t kFwCfgMaxCpus = 0x0F;

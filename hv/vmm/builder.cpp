@@ -20,6 +20,7 @@
 #include "hv/devices/serial.h"
 #include "hv/kvm/cpuid.h"
 #include "hv/pci/host_bridge.h"
+#include "hv/smbios/smbios.h"
 #include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/virtio/pci_transport.h"
@@ -127,6 +128,33 @@ std::string bootorder(const Config& config) {
   return order;
 }
 
+// SMBIOS as QEMU 7.2 `-smp N` gives it: one socket of N cores; the
+// processor ID is what vCPU 0's CPUID leaf 1 says.
+Result<void> add_smbios(Machine& m, const Config& config, devices::FwCfg& fw_cfg) {
+  smbios::SmbiosInputs in;
+  in.machine = smbios::resolve_machine_name(config.machine);
+  if (!config.uuid.empty()) {
+    AMBER_TRY_ASSIGN(auto uuid, vmmctl::parse_uuid(config.uuid));
+    in.uuid = uuid;
+    fw_cfg.add_key(devices::kFwCfgUuid, std::vector<uint8_t>(uuid.begin(), uuid.end()));
+  }
+  in.strings = config.smbios;
+  in.cores_per_socket = in.threads_per_socket = config.cpus;
+  AMBER_TRY_ASSIGN(auto supported, m.system().supported_cpuid());
+  for (const kvm_cpuid_entry2& e : kvm::build_cpuid(supported, 0, config.cpus)) {
+    if (e.function != 1) continue;
+    in.cpuid_version = e.eax;
+    in.cpuid_features = e.edx;
+  }
+  const RamLayout& layout = m.ram().layout();
+  in.ram_size = layout.below_4g + layout.above_4g;
+  in.ram_regions.push_back({0, layout.below_4g});
+  if (layout.above_4g != 0) in.ram_regions.push_back({1ULL << 32, layout.above_4g});
+  smbios::SmbiosBlobs blobs = smbios::build_smbios(in);
+  AMBER_TRY(fw_cfg.add_file(smbios::kAnchorFile, std::move(blobs.anchor)));
+  return fw_cfg.add_file(smbios::kTablesFile, std::move(blobs.tables));
+}
+
 Result<void> add_fw_cfg(Machine& m, const Config& config) {
   auto* fw_cfg = m.own(std::make_unique<devices::FwCfg>(&m.ram().memory()));
   fw_cfg->add_u16(devices::kFwCfgNbCpus, static_cast<uint16_t>(config.cpus));
@@ -147,6 +175,7 @@ Result<void> add_fw_cfg(Machine& m, const Config& config) {
   AMBER_TRY(fw_cfg->add_file(acpi::kRsdpFile, std::move(acpi_blobs.rsdp)));
   AMBER_TRY(fw_cfg->add_file(acpi::kTablesFile, std::move(acpi_blobs.tables)));
   AMBER_TRY(fw_cfg->add_file(acpi::kLoaderFile, std::move(acpi_blobs.loader)));
+  AMBER_TRY(add_smbios(m, config, *fw_cfg));
   const std::string order = bootorder(config);
   AMBER_TRY(fw_cfg->add_file("bootorder", std::vector<uint8_t>(order.begin(), order.end())));
   fw_cfg->finalize();
