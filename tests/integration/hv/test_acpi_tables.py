@@ -11,7 +11,6 @@ loader (PM base moved to 0x600) and built no tables of its own."""
 import os
 import re
 import shutil
-import sys
 
 import vmmlib as v
 
@@ -108,12 +107,7 @@ def compare(amber, qemu, what):
 
 
 def test():
-    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
-        print('SKIPPED: /dev/kvm cannot be opened', flush=True)
-        sys.exit(v.SKIP)
-    if not os.access(v.SEABIOS, os.R_OK):
-        print('SKIPPED: no %s' % v.SEABIOS, flush=True)
-        sys.exit(v.SKIP)
+    v.require_seabios()
     tmp = v.workdir('acpi')
     disk = os.path.join(tmp, 'acpi.raw')
     make_disk(disk)

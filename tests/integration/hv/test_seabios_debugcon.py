@@ -4,7 +4,6 @@
 debugcon port (0x402) into a --debugcon file: the smallest boot there is,
 run here rather than in the unit suite because it boots a VM."""
 import os
-import sys
 import time
 
 import vmmlib as v
@@ -13,29 +12,12 @@ BANNER_TIMEOUT = 30
 
 
 def test():
-    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
-        print('SKIPPED: /dev/kvm cannot be opened', flush=True)
-        sys.exit(v.SKIP)
-    if not os.access(v.SEABIOS, os.R_OK):
-        print('SKIPPED: no %s' % v.SEABIOS, flush=True)
-        sys.exit(v.SKIP)
+    v.require_seabios()
     tmp = v.workdir('debugcon')
     log = os.path.join(tmp, 'debugcon.log')
     vm = v.start_vmm(firmware=v.SEABIOS, memory='128M', serial='none', extra=['--debugcon', 'file:' + log])
     start = time.monotonic()
-    text = ''
-    try:
-        while time.monotonic() - start < BANNER_TIMEOUT:
-            if os.path.exists(log):
-                with open(log, 'rb') as f:
-                    text = f.read().decode('latin-1')
-                if 'SeaBIOS (version' in text:
-                    break
-            if vm.p.poll() is not None:
-                break
-            time.sleep(0.05)
-    finally:
-        vm.kill()
+    text = v.wait_file_text(vm, log, lambda t: 'SeaBIOS (version' in t, BANNER_TIMEOUT)
     v.check('SeaBIOS (version' in text, 'no SeaBIOS banner on debugcon after %.1f s\n--- debugcon ---\n%s\n%s'
             % (time.monotonic() - start, text[-4000:], vm.describe()))
     v.log('SeaBIOS banner after %.0f ms' % ((time.monotonic() - start) * 1000))

@@ -8,8 +8,6 @@ reads back from our type 1 structure (SMBIOS byte order, which it turns
 back into RFC 4122 text): "Machine UUID 12345678-9abc-...". Without our
 files SeaBIOS builds legacy tables of its own with no UUID line."""
 import os
-import sys
-import time
 
 import vmmlib as v
 
@@ -17,32 +15,15 @@ TIMEOUT = 40
 
 
 def test():
-    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
-        print('SKIPPED: /dev/kvm cannot be opened', flush=True)
-        sys.exit(v.SKIP)
-    if not os.access(v.SEABIOS, os.R_OK):
-        print('SKIPPED: no %s' % v.SEABIOS, flush=True)
-        sys.exit(v.SKIP)
+    v.require_seabios()
     tmp = v.workdir('smbios')
     log = os.path.join(tmp, 'debugcon.log')
     vm = v.start_vmm(firmware=v.SEABIOS, memory='128M', serial='none',
                      extra=['--debugcon', 'file:' + log, '--uuid', '12345678-9abc-def0-1122-334455667788',
                             '--smbios', 'type=1,serial=AMBER-1,family=Test',
                             '--smbios', 'type=0,vendor=Amber,version=1.0,date=01/01/2026'])
-    start = time.monotonic()
-    text = ''
-    try:
-        while time.monotonic() - start < TIMEOUT:
-            if os.path.exists(log):
-                with open(log, 'rb') as f:
-                    text = f.read().decode('latin-1')
-                if 'Machine UUID' in text or 'Booting from' in text:
-                    break
-            if vm.p.poll() is not None:
-                break
-            time.sleep(0.1)
-    finally:
-        vm.kill()
+    text = v.wait_file_text(vm, log, lambda t: 'Machine UUID' in t or 'Booting from' in t,
+                            TIMEOUT, interval=0.1)
     v.check('Copying SMBIOS from' in text, 'SeaBIOS did not take the SMBIOS tables\n--- debugcon ---\n%s\n%s'
             % (text[-4000:], vm.describe()))
     v.check('Machine UUID 12345678-9abc-def0-1122-334455667788' in text,

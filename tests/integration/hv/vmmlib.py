@@ -63,6 +63,36 @@ def workdir(name):
     return d
 
 
+def require_seabios():
+    """Exits with SKIP (77) when /dev/kvm cannot be opened or SeaBIOS is missing."""
+    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        print('SKIPPED: /dev/kvm cannot be opened', flush=True)
+        sys.exit(SKIP)
+    if not os.access(SEABIOS, os.R_OK):
+        print('SKIPPED: no %s' % SEABIOS, flush=True)
+        sys.exit(SKIP)
+
+
+def wait_file_text(vm, path, done, timeout, interval=0.05):
+    """The text of `path` (latin-1), re-read until done(text) holds, the VM
+    exits or `timeout` seconds pass; the VM is killed afterwards."""
+    start = time.monotonic()
+    text = ''
+    try:
+        while time.monotonic() - start < timeout:
+            if os.path.exists(path):
+                with open(path, 'rb') as f:
+                    text = f.read().decode('latin-1')
+                if done(text):
+                    break
+            if vm.p.poll() is not None:
+                break
+            time.sleep(interval)
+    finally:
+        vm.kill()
+    return text
+
+
 def run(cmd, check_rc=True, **kw):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
     if check_rc and p.returncode != 0:
