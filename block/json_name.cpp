@@ -253,7 +253,7 @@ Result<JsonImageSpec> parse_json_name(std::string_view name) {
       return Error(ErrorKind::kUnsupported, "encrypt.format is not supported (only 'luks')");
     spec.format_options.push_back(key);
   }
-  if (spec.aio_native && !spec.file_cache_direct.value_or(spec.cache_direct.value_or(false)))
+  if (spec.aio_native && !spec.direct().value_or(false))
     return invalid(
         "aio=native was specified, but it requires cache.direct=on, which was not specified.");
   if (detect_zeroes == "unmap" && spec.discard != DiscardMode::kUnmap)
@@ -285,8 +285,7 @@ Result<void> apply_json_options(const JsonImageSpec& spec, OpenOptions& options)
   // flushing); cache.no-flush turns flushes off (cache=unsafe). Amber has no
   // O_DIRECT mode without flushes, so direct=on,no-flush=on stays "none".
   using io::CacheMode;
-  const std::optional<bool> direct =
-      spec.file_cache_direct ? spec.file_cache_direct : spec.cache_direct;
+  const std::optional<bool> direct = spec.direct();
   if (direct) {
     const bool sync =
         options.cache == CacheMode::kWritethrough || options.cache == CacheMode::kDirectSync;

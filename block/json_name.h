@@ -42,7 +42,12 @@ struct JsonImageSpec {
   // General node options; unset ones leave the opener's choice.
   std::optional<bool> read_only, force_share, cache_direct, cache_no_flush;
   std::optional<bool> file_cache_direct;  // file.cache.direct
-  bool aio_native = false;                // file.aio=native (served by threads)
+  // O_DIRECT as the file node sees it: its own cache.direct, else the
+  // format node's.
+  std::optional<bool> direct() const {
+    return file_cache_direct ? file_cache_direct : cache_direct;
+  }
+  bool aio_native = false;  // file.aio=native (served by threads)
   std::optional<DiscardMode> discard;
   std::optional<Locking> locking;  // file.locking (auto = on)
   std::optional<io::AioBackend> aio;
