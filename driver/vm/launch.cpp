@@ -142,24 +142,32 @@ std::string pci_slot(size_t slot) {
   return text;
 }
 
+// The <driver> type and cache of a disk, as every bus maps them. libvirt
+// never probes a format (a guest could write a qcow2 header into a raw
+// disk): absent means raw.
+Result<void> plan_format_and_cache(const xml::Disk& disk, const std::string& path,
+                                   std::optional<block::ImageFormat>& format,
+                                   block::io::CacheMode& cache) {
+  const std::string name = disk.format.value_or("raw");
+  auto parsed_format = block::parse_format(name);
+  if (!parsed_format.ok())
+    return refuse(path + "/driver/@type=" + quoted(name), "only qcow2 and raw are supported");
+  format = *parsed_format;
+  if (disk.cache) {
+    auto parsed_cache = block::io::parse_cache_mode(*disk.cache);
+    if (!parsed_cache.ok())
+      return refuse(path + "/driver/@cache=" + quoted(*disk.cache), "unknown cache mode");
+    cache = *parsed_cache;
+  }
+  return ok();
+}
+
 Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string& path) {
   vmmctl::DiskSettings out;
   if (!disk.source || disk.source->empty())
     return refuse(path + "/source", "a disk needs a source file or device");
   out.path = *disk.source;
-  // libvirt never probes a format (a guest could write a qcow2 header into
-  // a raw disk): absent means raw.
-  const std::string format = disk.format.value_or("raw");
-  auto parsed_format = block::parse_format(format);
-  if (!parsed_format.ok())
-    return refuse(path + "/driver/@type=" + quoted(format), "only qcow2 and raw are supported");
-  out.format = *parsed_format;
-  if (disk.cache) {
-    auto cache = block::io::parse_cache_mode(*disk.cache);
-    if (!cache.ok())
-      return refuse(path + "/driver/@cache=" + quoted(*disk.cache), "unknown cache mode");
-    out.cache = *cache;
-  }
+  AMBER_TRY(plan_format_and_cache(disk, path, out.format, out.cache));
   if (disk.io) {
     auto aio = block::io::parse_aio_backend(*disk.io);
     if (!aio.ok()) return refuse(path + "/driver/@io=" + quoted(*disk.io), "unknown io mode");
@@ -220,17 +228,7 @@ Result<vmmctl::IdeDriveSettings> plan_ide(const xml::Disk& disk, const std::stri
   } else if (out.media == vmmctl::IdeMedia::kDisk) {
     return refuse(path + "/source", "a disk needs a source file or device");
   }
-  const std::string format = disk.format.value_or("raw");  // libvirt never probes
-  auto parsed_format = block::parse_format(format);
-  if (!parsed_format.ok())
-    return refuse(path + "/driver/@type=" + quoted(format), "only qcow2 and raw are supported");
-  out.format = *parsed_format;
-  if (disk.cache) {
-    auto cache = block::io::parse_cache_mode(*disk.cache);
-    if (!cache.ok())
-      return refuse(path + "/driver/@cache=" + quoted(*disk.cache), "unknown cache mode");
-    out.cache = *cache;
-  }
+  AMBER_TRY(plan_format_and_cache(disk, path, out.format, out.cache));
   const char* ide_cannot = "amber-vmm's IDE drives do not take this setting";
   if (disk.io) return refuse(path + "/driver/@io=" + quoted(*disk.io), ide_cannot);
   if (disk.discard) return refuse(path + "/driver/@discard=" + quoted(*disk.discard), ide_cannot);
