@@ -64,6 +64,7 @@ std::string format_domain_capabilities(const DomainCapabilitiesQuery& query) {
   disk_devices.add_text("value", "cdrom");
   Element& buses = disk.add("enum").attr("name", "bus");
   buses.add_text("value", "ide");  // libvirt lists them in its enum order
+  buses.add_text("value", "scsi");
   buses.add_text("value", "virtio");
   for (const char* name :
        {"graphics", "video", "hostdev", "rng", "filesystem", "tpm", "redirdev", "channel"}) {

@@ -80,6 +80,11 @@ std::optional<size_t> target_index(const std::string& dev) {
 }  // namespace
 
 std::string disk_alias(const xml::Disk& disk, size_t position) {
+  if (disk.drive_address && disk.bus == xml::DiskBus::kScsi) {
+    const xml::DriveAddress& a = *disk.drive_address;  // libvirt's scsiC-B-T-U
+    return "scsi" + std::to_string(a.controller) + "-" + std::to_string(a.bus) + "-" +
+           std::to_string(a.target) + "-" + std::to_string(a.unit);
+  }
   if (disk.drive_address) {
     const xml::DriveAddress& a = *disk.drive_address;
     return "ide" + std::to_string(a.controller) + "-" + std::to_string(a.bus) + "-" +

@@ -80,6 +80,7 @@ Result<void> plan_os(const xml::Domain& domain, const LaunchContext& context,
     return refuse("/domain/os/loader/@readonly='no'", "the BIOS ROM is always read-only");
   settings.machine = os.machine;
   settings.uuid = domain.uuid.to_string();  // SMBIOS type 1, as libvirt passes -uuid
+  AMBER_TRY(plan_smbios(domain, settings.smbios));
   if (os.kernel) {
     if (os.loader) return refuse("/domain/os/loader", "a <loader> cannot be used with <kernel>");
     settings.kernel = *os.kernel;
@@ -162,6 +163,27 @@ Result<void> plan_format_and_cache(const xml::Disk& disk, const std::string& pat
   return ok();
 }
 
+// <driver discard>: unmap or ignore on every bus that can discard.
+Result<void> plan_discard(const xml::Disk& disk, const std::string& path,
+                          block::DiscardMode& discard) {
+  if (!disk.discard) return ok();
+  if (*disk.discard == "unmap")
+    discard = block::DiscardMode::kUnmap;
+  else if (*disk.discard != "ignore")
+    return refuse(path + "/driver/@discard=" + quoted(*disk.discard), "unknown discard mode");
+  return ok();
+}
+
+// <serial>, at most 20 characters on every bus (WHAT names the field).
+Result<void> plan_serial(const xml::Disk& disk, const std::string& path, const char* what,
+                         std::string& serial) {
+  if (!disk.serial) return ok();
+  if (disk.serial->size() > vmmctl::kMaxDiskSerial)
+    return refuse(path + "/serial", std::string(what) + " has at most 20 characters");
+  serial = *disk.serial;
+  return ok();
+}
+
 Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string& path) {
   vmmctl::DiskSettings out;
   if (!disk.source || disk.source->empty())
@@ -173,12 +195,7 @@ Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string&
     if (!aio.ok()) return refuse(path + "/driver/@io=" + quoted(*disk.io), "unknown io mode");
     out.aio = *aio;
   }
-  if (disk.discard) {
-    if (*disk.discard == "unmap")
-      out.discard = block::DiscardMode::kUnmap;
-    else if (*disk.discard != "ignore")
-      return refuse(path + "/driver/@discard=" + quoted(*disk.discard), "unknown discard mode");
-  }
+  AMBER_TRY(plan_discard(disk, path, out.discard));
   if (disk.queues) {
     if (*disk.queues == 0 || *disk.queues > vmmctl::kMaxDiskQueues)
       return refuse(path + "/driver/@queues", "amber-vmm runs 1 to 64 queues per disk");
@@ -205,11 +222,7 @@ Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string&
                     "unknown read error policy");
     out.read_error = *policy;
   }
-  if (disk.serial) {
-    if (disk.serial->size() > vmmctl::kMaxDiskSerial)
-      return refuse(path + "/serial", "a virtio-blk serial has at most 20 characters");
-    out.serial = *disk.serial;
-  }
+  AMBER_TRY(plan_serial(disk, path, "a virtio-blk serial", out.serial));
   out.access = disk.readonly ? vmmctl::DiskAccess::kReadOnly : vmmctl::DiskAccess::kReadWrite;
   return out;
 }
@@ -238,14 +251,38 @@ Result<vmmctl::IdeDriveSettings> plan_ide(const xml::Disk& disk, const std::stri
   if (disk.rerror_policy) return refuse(path + "/driver/@rerror_policy", ide_cannot);
   if (disk.encryption)
     return refuse(path + "/encryption", "encrypted IDE disks are not supported yet");
-  if (disk.serial) {
-    if (disk.serial->size() > vmmctl::kMaxDiskSerial)
-      return refuse(path + "/serial", "amber-vmm's IDE serial has at most 20 characters");
-    out.serial = *disk.serial;
-  }
+  AMBER_TRY(plan_serial(disk, path, "amber-vmm's IDE serial", out.serial));
   out.access = disk.readonly || out.media == vmmctl::IdeMedia::kCdrom
                    ? vmmctl::DiskAccess::kReadOnly
                    : vmmctl::DiskAccess::kReadWrite;
+  return out;
+}
+
+// A disk on the virtio-scsi controller: amber-vmm's --scsi takes a path,
+// format, cache, discard, target, LUN, readonly and serial.
+Result<vmmctl::ScsiDiskSettings> plan_scsi(const xml::Disk& disk, const std::string& path) {
+  vmmctl::ScsiDiskSettings out;
+  if (!disk.source || disk.source->empty())
+    return refuse(path + "/source", "a disk needs a source file or device");
+  out.path = *disk.source;
+  const xml::DriveAddress address = disk.drive_address.value_or(xml::DriveAddress{});
+  out.target = static_cast<unsigned>(address.target);
+  out.lun = static_cast<unsigned>(address.unit);
+  AMBER_TRY(plan_format_and_cache(disk, path, out.format, out.cache));
+  AMBER_TRY(plan_discard(disk, path, out.discard));
+  const char* scsi_cannot = "amber-vmm's SCSI disks do not take this setting";
+  if (disk.io) return refuse(path + "/driver/@io=" + quoted(*disk.io), scsi_cannot);
+  if (disk.queues)
+    return refuse(path + "/driver/@queues",
+                  "queues belong to the SCSI controller (<controller type='scsi'><driver "
+                  "queues>), not to a SCSI disk");
+  if (disk.iothread) return refuse(path + "/driver/@iothread", scsi_cannot);
+  if (disk.error_policy) return refuse(path + "/driver/@error_policy", scsi_cannot);
+  if (disk.rerror_policy) return refuse(path + "/driver/@rerror_policy", scsi_cannot);
+  if (disk.encryption)
+    return refuse(path + "/encryption", "encrypted SCSI disks are not supported yet");
+  AMBER_TRY(plan_serial(disk, path, "a SCSI serial (VPD page 0x80)", out.serial));
+  out.access = disk.readonly ? vmmctl::DiskAccess::kReadOnly : vmmctl::DiskAccess::kReadWrite;
   return out;
 }
 
@@ -259,14 +296,43 @@ size_t boot_class_rank(const xml::Domain& domain, const xml::Disk& disk) {
   return domain.os.boot.size();
 }
 
+// The virtio-scsi controller amber-vmm adds with the first --scsi disk, in
+// the slot after the virtio-blk disks: the XML's controller must agree.
+Result<void> plan_scsi_controller(const xml::Domain& domain, size_t scsi_disks,
+                                  size_t virtio_disks) {
+  for (const xml::Controller& controller : domain.devices.controllers) {
+    if (controller.type != "scsi") continue;
+    const std::string path = "/domain/devices/controller[@type='scsi']";
+    if (scsi_disks == 0)
+      return refuse(path, "amber-vmm adds the virtio-scsi controller only with a SCSI disk");
+    if (controller.queues && *controller.queues != 1)
+      return refuse(path + "/driver/@queues",
+                    "amber-vmm's virtio-scsi controller has one request queue");
+    const size_t slot = 3 + virtio_disks;
+    if (controller.address) {
+      const xml::PciAddress& a = *controller.address;
+      if (a.domain != 0 || a.bus != 0 || a.function != 0 || a.slot != slot)
+        return refuse(path + "/address",
+                      "amber-vmm places the virtio-scsi controller at " + pci_slot(slot));
+    }
+  }
+  return ok();
+}
+
 Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
   const std::vector<xml::Disk>& disks = domain.devices.disks;
-  std::vector<size_t> virtio, ide;
-  for (size_t i = 0; i < disks.size(); ++i)
-    (disks[i].bus == xml::DiskBus::kIde ? ide : virtio).push_back(i);
+  std::vector<size_t> virtio, ide, scsi;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    const xml::DiskBus bus = disks[i].bus;
+    (bus == xml::DiskBus::kIde ? ide : bus == xml::DiskBus::kScsi ? scsi : virtio).push_back(i);
+  }
   if (virtio.size() > vmmctl::kMaxDisks)
     return refuse("/domain/devices/disk[" + std::to_string(virtio[vmmctl::kMaxDisks] + 1) + "]",
                   "amber-vmm has 16 disk slots");
+  if (scsi.size() > vmmctl::kMaxScsiDisks)
+    return refuse("/domain/devices/disk[" + std::to_string(scsi[vmmctl::kMaxScsiDisks] + 1) + "]",
+                  "amber-vmm's virtio-scsi controller takes 16 disks");
+  AMBER_TRY(plan_scsi_controller(domain, scsi.size(), virtio.size()));
   bool any_order = false;
   for (const xml::Disk& disk : disks) any_order = any_order || disk.boot_order.has_value();
   if (any_order && !domain.os.boot.empty())
@@ -280,36 +346,35 @@ Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
                       "two disks have the same target");
     }
   }
-  // Drives with a boot order first (by order), then the rest as written.
-  const auto by_order = [&](size_t a, size_t b) {
-    const uint64_t none = UINT64_MAX;
-    return disks[a].boot_order.value_or(none) < disks[b].boot_order.value_or(none);
+  // Drives with a boot order first (by order), then the rest as written;
+  // under <os><boot dev=...>, by the rank of their class (hd, cdrom).
+  const auto rank = [&](size_t index) -> uint64_t {
+    if (any_order) return disks[index].boot_order.value_or(UINT64_MAX);
+    if (!domain.os.boot.empty()) return boot_class_rank(domain, disks[index]);
+    return 0;
   };
-  std::stable_sort(virtio.begin(), virtio.end(), by_order);
-  std::stable_sort(ide.begin(), ide.end(), by_order);
-  if (!domain.os.boot.empty()) {
-    std::stable_sort(ide.begin(), ide.end(), [&](size_t a, size_t b) {
-      return boot_class_rank(domain, disks[a]) < boot_class_rank(domain, disks[b]);
-    });
-  }
-  // amber-vmm's bootorder lists every IDE drive before the virtio disks.
-  // An empty CD-ROM drive boots nothing, so where it stands does not matter.
-  std::vector<size_t> bootable;
-  for (const size_t index : ide)
-    if (disks[index].device != xml::DiskDevice::kCdrom || disks[index].source)
-      bootable.push_back(index);
-  if (!bootable.empty() && !virtio.empty()) {
-    const xml::Disk& first_virtio = disks[virtio.front()];
-    const xml::Disk& last_ide = disks[bootable.back()];
-    const bool order_breaks =
-        any_order && first_virtio.boot_order &&
-        (!last_ide.boot_order || *last_ide.boot_order > *first_virtio.boot_order);
-    const bool class_breaks =
-        !domain.os.boot.empty() && last_ide.device == xml::DiskDevice::kCdrom &&
-        boot_class_rank(domain, last_ide) > boot_class_rank(domain, first_virtio);
-    if (order_breaks || class_breaks)
-      return refuse("/domain/devices/disk[" + std::to_string(virtio.front() + 1) + "]/boot",
-                    "amber-vmm's firmware tries the IDE drives before the virtio disks");
+  const auto by_rank = [&](size_t a, size_t b) { return rank(a) < rank(b); };
+  std::stable_sort(virtio.begin(), virtio.end(), by_rank);
+  std::stable_sort(ide.begin(), ide.end(), by_rank);
+  std::stable_sort(scsi.begin(), scsi.end(), by_rank);
+  // amber-vmm's bootorder lists every IDE drive, then the virtio disks,
+  // then the SCSI disks: the XML's order must fit that. An empty CD-ROM
+  // drive boots nothing, so where it stands does not matter.
+  uint64_t highest = 0;
+  const char* before = nullptr;
+  for (const auto& [group, name] :
+       {std::pair{&ide, "the IDE drives"}, std::pair{&virtio, "the virtio disks"},
+        std::pair{&scsi, "the SCSI disks"}}) {
+    uint64_t group_highest = highest;
+    for (const size_t index : *group) {
+      if (disks[index].device == xml::DiskDevice::kCdrom && !disks[index].source) continue;
+      if (rank(index) < highest && before != nullptr)
+        return refuse("/domain/devices/disk[" + std::to_string(index + 1) + "]/boot",
+                      std::string("amber-vmm's firmware tries ") + before + " before " + name);
+      group_highest = std::max(group_highest, rank(index));
+    }
+    if (group_highest > highest || (!group->empty() && before == nullptr)) before = name;
+    highest = group_highest;
   }
   for (size_t slot = 0; slot < virtio.size(); ++slot) {
     const size_t index = virtio[slot];
@@ -330,6 +395,12 @@ Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
                                                                std::to_string(index + 1) + "]"));
     plan.settings.ide.push_back(std::move(settings));
     plan.ide_index.push_back(index);
+  }
+  for (const size_t index : scsi) {
+    AMBER_TRY_ASSIGN(auto settings, plan_scsi(disks[index], "/domain/devices/disk[" +
+                                                                std::to_string(index + 1) + "]"));
+    plan.settings.scsi.push_back(std::move(settings));
+    plan.scsi_index.push_back(index);
   }
   return ok();
 }

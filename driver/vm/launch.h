@@ -43,8 +43,16 @@ struct LaunchPlan {
   // settings.ide[i] is domain.devices.disks[ide_index[i]] (IDE drives, in
   // boot order; amber-vmm's firmware tries them before the virtio disks).
   std::vector<size_t> ide_index;
+  // settings.scsi[i] is domain.devices.disks[scsi_index[i]] (SCSI disks, in
+  // boot order; the firmware tries them after the virtio disks).
+  std::vector<size_t> scsi_index;
 };
 
 Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& context);
+
+// The SMBIOS strings of plan_launch (launch_smbios.cpp): <os><smbios
+// mode='sysinfo'/> maps <sysinfo type='smbios'> onto --smbios; emulate or
+// no mode leaves SMBIOS to QEMU's defaults; host is refused.
+Result<void> plan_smbios(const xml::Domain& domain, vmmctl::SmbiosSettings& smbios);
 
 }  // namespace amber::driver::vm

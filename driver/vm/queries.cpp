@@ -184,10 +184,11 @@ Result<BlockStats> ManagerImpl::block_stats(const xml::Uuid& uuid, std::string_v
   AMBER_TRY_ASSIGN(auto vm, running(entry));
   auto index = find_disk(vm->live, disk);
   if (!index) return unknown_disk(disk);
-  if (vm->live.devices.disks[*index].bus == xml::DiskBus::kIde)
+  if (vm->live.devices.disks[*index].bus != xml::DiskBus::kVirtio)
     return Error(ErrorKind::kUnsupported,
-                 "Operation not supported: amber-vmm keeps no I/O statistics for IDE disk '" +
-                     vm->live.devices.disks[*index].target_dev + "'");
+                 std::string("Operation not supported: amber-vmm keeps no I/O statistics for ") +
+                     (vm->live.devices.disks[*index].bus == xml::DiskBus::kIde ? "IDE" : "SCSI") +
+                     " disk '" + vm->live.devices.disks[*index].target_dev + "'");
   std::string device;
   for (size_t slot = 0; slot < vm->disk_index.size(); ++slot)
     if (vm->disk_index[slot] == *index) device = "disk" + std::to_string(slot);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // <disk type='file|block|volume' device='disk|cdrom'> with driver, source,
-// backingStore, target (virtio or ide), readonly, boot order, serial and a
-// PCI (virtio) or drive (IDE) address, derived from the target name when
-// absent as libvirt does.
+// backingStore, target (virtio, ide or scsi), readonly, boot order, serial
+// and a PCI (virtio) or drive (IDE, SCSI) address, derived from the target
+// name when absent as libvirt does.
 #include <cstdio>
 
 #include "xml/domain/devices.h"
@@ -118,10 +118,10 @@ Error unsupported(const std::string& message) {
   return Error(ErrorKind::kUnsupported, "unsupported configuration: " + message);
 }
 
-// libvirt's virDiskNameToIndex for "hd" names: hda -> 0, hdz -> 25,
-// hdaa -> 26; nullopt for anything else.
-std::optional<uint64_t> ide_index(const std::string& dev) {
-  if (dev.size() < 3 || dev.size() > 7 || dev.compare(0, 2, "hd") != 0) return std::nullopt;
+// libvirt's virDiskNameToIndex for PREFIX ("hd", "sd") names: hda -> 0,
+// hdz -> 25, hdaa -> 26; nullopt for anything else.
+std::optional<uint64_t> name_index(const std::string& dev, std::string_view prefix) {
+  if (dev.size() < 3 || dev.size() > 7 || dev.compare(0, 2, prefix) != 0) return std::nullopt;
   uint64_t index = 0;
   for (size_t i = 2; i < dev.size(); ++i) {
     if (dev[i] < 'a' || dev[i] > 'z') return std::nullopt;
@@ -143,37 +143,11 @@ Result<std::optional<DriveAddress>> parse_drive_address(const Node& node) {
   return std::optional<DriveAddress>(a);
 }
 
-// The bus, the cdrom rules and the IDE address, checked as libvirt's
-// domain and QEMU validation do (same messages).
-Result<void> settle_bus(const Node& target, Disk& disk) {
-  const std::optional<std::string> bus = target.attribute("bus");
-  if (bus) {
-    if (*bus == "ide") disk.bus = DiskBus::kIde;
-    // other values than virtio: refused in unsupported.cpp
-  } else if (disk.target_dev.rfind("hd", 0) == 0) {
-    disk.bus = DiskBus::kIde;  // libvirt's default bus for an "hd" name
-  } else if (disk.target_dev.rfind("sd", 0) == 0) {
-    return unsupported("/domain/devices/disk/target[@dev='" + disk.target_dev +
-                       "'] (an 'sd' target is a SCSI disk: only virtio and ide disks are "
-                       "supported yet)");
-  }
-  if (disk.device == DiskDevice::kCdrom) {
-    disk.readonly = true;  // libvirt forces it
-    if (disk.bus == DiskBus::kVirtio)
-      return unsupported("disk type 'virtio' of '" + disk.target_dev +
-                         "' does not support ejectable media");
-  }
-  if (disk.bus == DiskBus::kVirtio) {
-    if (disk.drive_address)
-      return unsupported("/domain/devices/disk[target/@dev='" + disk.target_dev +
-                         "']/address/@type='drive' (a virtio disk has a PCI address)");
-    return ok();
-  }
-  if (disk.address)
-    return unsupported("/domain/devices/disk[target/@dev='" + disk.target_dev +
-                       "']/address/@type='pci' (an IDE disk has a drive address)");
+// The IDE address, checked as libvirt's domain and QEMU validation do
+// (same messages).
+Result<void> settle_ide(Disk& disk) {
   if (!disk.drive_address) {
-    auto index = ide_index(disk.target_dev);
+    auto index = name_index(disk.target_dev, "hd");
     if (!index)
       return xml_error("Unknown disk name '" + disk.target_dev + "' and no address specified");
     disk.drive_address = DriveAddress{*index / 4, (*index % 4) / 2, 0, *index % 2};
@@ -188,6 +162,71 @@ Result<void> settle_bus(const Node& target, Disk& disk) {
     return unsupported("IDE unit " + std::to_string(a.unit) + " of disk '" + disk.target_dev +
                        "' does not exist (an IDE bus has units 0 and 1)");
   return ok();
+}
+
+// The SCSI address: libvirt's virDomainDiskDefAssignAddress gives an "sd"
+// name 7 units per controller on bus 0, target 0 (sda = 0/0/0/0, sdh =
+// controller 1). amber-vmm has one virtio-scsi controller with one channel
+// (bus), targets 0..255 and LUNs (libvirt's unit) 0..16383, as QEMU's
+// virtio-scsi.
+Result<void> settle_scsi(Disk& disk) {
+  const std::string at = "/domain/devices/disk[target/@dev='" + disk.target_dev + "']";
+  if (!disk.drive_address) {
+    auto index = name_index(disk.target_dev, "sd");
+    if (!index)
+      return xml_error("Unknown disk name '" + disk.target_dev + "' and no address specified");
+    disk.drive_address = DriveAddress{*index / 7, 0, 0, *index % 7};
+  }
+  const DriveAddress& a = *disk.drive_address;
+  if (disk.device == DiskDevice::kCdrom)
+    return unsupported(at +
+                       "/@device='cdrom' (SCSI CD-ROMs are not supported yet: use an IDE "
+                       "CD-ROM)");
+  if (a.controller != 0)
+    return unsupported(at + "/address/@controller='" + std::to_string(a.controller) +
+                       "' (amber-vmm has one SCSI controller, index 0: sda..sdg without an "
+                       "address)");
+  if (a.bus != 0)
+    return unsupported(at + "/address/@bus='" + std::to_string(a.bus) +
+                       "' (the virtio-scsi controller has one bus, 0)");
+  if (a.target > 255)
+    return unsupported(at + "/address/@target='" + std::to_string(a.target) +
+                       "' (virtio-scsi targets are 0..255)");
+  if (a.unit > 16383)
+    return unsupported(at + "/address/@unit='" + std::to_string(a.unit) +
+                       "' (virtio-scsi LUNs are 0..16383)");
+  return ok();
+}
+
+// The bus and the cdrom rules, then the bus's own address.
+Result<void> settle_bus(const Node& target, Disk& disk) {
+  const std::optional<std::string> bus = target.attribute("bus");
+  if (bus) {
+    if (*bus == "ide") disk.bus = DiskBus::kIde;
+    if (*bus == "scsi") disk.bus = DiskBus::kScsi;
+    // other values than virtio: refused in unsupported.cpp
+  } else if (disk.target_dev.rfind("hd", 0) == 0) {
+    disk.bus = DiskBus::kIde;  // libvirt's default bus for an "hd" name
+  } else if (disk.target_dev.rfind("sd", 0) == 0) {
+    disk.bus = DiskBus::kScsi;  // and for an "sd" name
+  }
+  if (disk.device == DiskDevice::kCdrom) {
+    disk.readonly = true;  // libvirt forces it
+    if (disk.bus == DiskBus::kVirtio)
+      return unsupported("disk type 'virtio' of '" + disk.target_dev +
+                         "' does not support ejectable media");
+  }
+  if (disk.bus == DiskBus::kVirtio) {
+    if (disk.drive_address)
+      return unsupported("/domain/devices/disk[target/@dev='" + disk.target_dev +
+                         "']/address/@type='drive' (a virtio disk has a PCI address)");
+    return ok();
+  }
+  if (disk.address)
+    return unsupported(
+        "/domain/devices/disk[target/@dev='" + disk.target_dev + "']/address/@type='pci' (" +
+        (disk.bus == DiskBus::kIde ? "an IDE" : "a SCSI") + " disk has a drive address)");
+  return disk.bus == DiskBus::kIde ? settle_ide(disk) : settle_scsi(disk);
 }
 
 }  // namespace
@@ -330,7 +369,9 @@ void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
   format_backing(disk, 0, node);
   node.add("target")
       .attr("dev", disk.target_dev)
-      .attr("bus", disk.bus == DiskBus::kIde ? "ide" : "virtio");
+      .attr("bus", disk.bus == DiskBus::kIde    ? "ide"
+                   : disk.bus == DiskBus::kScsi ? "scsi"
+                                                : "virtio");
   if (disk.readonly) node.add("readonly");
   if (disk.boot_order) node.add("boot").attr("order", *disk.boot_order);
   if (disk.serial) node.add_text("serial", *disk.serial);

@@ -39,6 +39,7 @@ Result<Domain> parse_domain(std::string_view xml, ParseFlags) {
   AMBER_TRY(family::parse_general(root, domain));
   AMBER_TRY(family::parse_memory(root, domain.memory));
   AMBER_TRY(family::parse_cpu(root, domain.cpu));
+  AMBER_TRY(family::parse_sysinfo(root, root.child("uuid").has_value(), domain));
   AMBER_TRY(family::parse_os(root, domain.os));
   AMBER_TRY(family::parse_features(root, domain));
   AMBER_TRY(family::parse_devices(root, domain.devices));
@@ -60,6 +61,7 @@ Element domain_element(const Domain& domain, FormatFlags flags) {
   family::format_general(domain, flags, root);
   family::format_memory(domain.memory, root);
   family::format_vcpu(domain.cpu, root);
+  family::format_sysinfo(domain, root);
   family::format_os(domain.os, root);
   family::format_features(domain, root);
   family::format_cpu(domain.cpu, root);

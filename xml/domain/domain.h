@@ -74,6 +74,24 @@ struct OsConfig {
   std::optional<bool> loader_readonly;
   std::optional<std::string> loader_type;  // rom
   std::optional<std::string> kernel, initrd, cmdline;
+  // <smbios mode='emulate|host|sysinfo'/>; absent: libvirt's none (QEMU's
+  // own strings, as emulate).
+  std::optional<std::string> smbios_mode;
+};
+
+// <sysinfo type='smbios'>: the <entry name=...> values of bios, system,
+// baseBoard and chassis (schema names), kept in libvirt's fixed order per
+// block so they write back as libvirt does. Empty entries are dropped (as
+// libvirt does); the system uuid is the domain's <uuid>, canonical.
+struct SysinfoEntry {
+  std::string name;
+  std::string value;
+  bool operator==(const SysinfoEntry&) const = default;
+};
+
+struct Sysinfo {
+  std::vector<SysinfoEntry> bios, system, base_board, chassis;
+  bool operator==(const Sysinfo&) const = default;
 };
 
 struct HyperVFeature {
@@ -129,11 +147,12 @@ struct PciAddress {
 
 // <disk device='disk'|'cdrom'> and <target bus='virtio'|'ide'>.
 enum class DiskDevice { kDisk, kCdrom };
-enum class DiskBus { kVirtio, kIde };
+enum class DiskBus { kVirtio, kIde, kScsi };
 
-// <address type='drive'> of an IDE disk. When absent it is derived from
-// the target name as libvirt does (hda = bus 0 unit 0 ... hdd = bus 1
-// unit 1) and written back.
+// <address type='drive'> of an IDE or SCSI disk. When absent it is derived
+// from the target name as libvirt does (hda = bus 0 unit 0 ... hdd = bus 1
+// unit 1; sda = controller 0 bus 0 target 0 unit 0 ... sdg = unit 6) and
+// written back.
 struct DriveAddress {
   uint64_t controller = 0, bus = 0, target = 0, unit = 0;
   bool operator==(const DriveAddress&) const = default;
@@ -181,7 +200,7 @@ struct Disk {
   std::optional<uint64_t> boot_order;
   std::optional<std::string> serial;
   std::optional<PciAddress> address;
-  std::optional<DriveAddress> drive_address;  // IDE disks: always set after parsing
+  std::optional<DriveAddress> drive_address;  // IDE, SCSI disks: always set after parsing
   std::optional<std::string> alias;           // live XML
   std::optional<DiskEncryption> encryption;
 };
@@ -202,13 +221,15 @@ struct CharDevice {
   std::optional<std::string> alias;
 };
 
-// pci (model pci-root), usb (model none) or ide (index 0, no model: the
+// pci (model pci-root), usb (model none), ide (index 0, no model: the
 // PIIX3 IDE function, added implicitly when an IDE disk exists, at
-// 0000:00:01.1 as on libvirt's pc machine).
+// 0000:00:01.1 as on libvirt's pc machine) or scsi (index 0, model
+// virtio-scsi, added implicitly when a SCSI disk exists; <driver queues>).
 struct Controller {
   std::string type;
   std::optional<uint64_t> index;
-  std::string model;  // empty: none written
+  std::string model;               // empty: none written
+  std::optional<uint64_t> queues;  // scsi: <driver queues='N'/>
   std::optional<PciAddress> address;
 };
 
@@ -229,6 +250,7 @@ struct Domain {
   std::optional<std::string> metadata;  // verbatim child elements
   MemoryConfig memory;
   CpuConfig cpu;
+  std::optional<Sysinfo> sysinfo;
   OsConfig os;
   Features features;
   Clock clock;

@@ -28,6 +28,10 @@ void format_memory(const MemoryConfig& memory, Element& root);
 Result<void> parse_cpu(const Node& root, CpuConfig& cpu);
 void format_vcpu(const CpuConfig& cpu, Element& root);
 void format_cpu(const CpuConfig& cpu, Element& root);
+// <sysinfo> after <uuid>: UUID_GIVEN says whether the domain had one (the
+// system uuid entry gives it otherwise, as in libvirt).
+Result<void> parse_sysinfo(const Node& root, bool uuid_given, Domain& domain);
+void format_sysinfo(const Domain& domain, Element& root);
 Result<void> parse_os(const Node& root, OsConfig& os);
 void format_os(const OsConfig& os, Element& root);
 Result<void> parse_features(const Node& root, Domain& domain);  // features, clock, lifecycle, pm

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // <os>: type hvm, arch x86_64, machine pc / pc-i440fx-*, boot order,
-// bootmenu, loader, and direct kernel boot.
+// bootmenu, loader, smbios mode, and direct kernel boot.
 #include "xml/domain/family.h"
 
 namespace amber::xml::family {
@@ -30,6 +30,11 @@ Result<void> parse_os(const Node& root, OsConfig& os) {
     AMBER_TRY_ASSIGN(os.loader_readonly, loader->attribute_bool("readonly"));
     AMBER_TRY_ASSIGN(os.loader_type, attribute_in(*loader, "type", {"rom"}));
   }
+  AMBER_TRY_ASSIGN(auto smbios, node->unique_child("smbios"));
+  if (smbios) {
+    AMBER_TRY_ASSIGN(os.smbios_mode, attribute_in(*smbios, "mode", {"emulate", "host", "sysinfo"}));
+    if (!os.smbios_mode) return xml_error("missing attribute /domain/os/smbios/@mode");
+  }
   for (auto [name, field] : {std::pair{"kernel", &os.kernel}, std::pair{"initrd", &os.initrd},
                              std::pair{"cmdline", &os.cmdline}}) {
     AMBER_TRY_ASSIGN(auto element, node->unique_child(name));
@@ -57,6 +62,7 @@ void format_os(const OsConfig& os, Element& root) {
         .attr("enable", yes_no(*os.bootmenu))
         .attr("timeout", os.bootmenu_timeout_ms);
   }
+  if (os.smbios_mode) node.add("smbios").attr("mode", *os.smbios_mode);
 }
 
 }  // namespace amber::xml::family

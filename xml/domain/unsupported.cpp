@@ -93,6 +93,31 @@ std::optional<Refusal> check_timer(const Node& node, const std::string& p) {
   return Refusal{at, "timer '" + name + "' is not supported yet"};
 }
 
+// amber-vmm's one transitional virtio-scsi controller with one request
+// queue. No model: Amber's default, virtio-scsi (see devices.cpp).
+std::optional<Refusal> check_scsi_controller(const Node& node, const std::string& p,
+                                             const std::string& model) {
+  if (!model.empty() && model != "virtio-scsi" && model != "virtio-transitional")
+    return Refusal{p + "[@model='" + model + "']",
+                   "the SCSI controller model '" + model +
+                       "' is not supported: amber-vmm has only virtio-scsi"};
+  const std::string index = raw(node, "index").value_or("0");
+  if (index != "0")
+    return Refusal{p + "/@index='" + index + "'", "amber-vmm has one SCSI controller, index 0"};
+  for (const Node& child : node.raw_children()) {
+    if (child.name() != "driver") continue;
+    for (const auto& [k, v] : child.raw_attributes()) {
+      if (k == "queues" && v == "1") continue;
+      if (k == "queues")
+        return Refusal{p + "/driver/@queues='" + v + "'",
+                       "amber-vmm's virtio-scsi controller has one request queue"};
+      return Refusal{p + "/driver/@" + k + "='" + v + "'",
+                     "virtio-scsi driver attribute '" + k + "' is not supported"};
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<Refusal> check_controller(const Node& node, const std::string& p) {
   const std::string type = raw(node, "type").value_or("");
   const std::string model = raw(node, "model").value_or("");
@@ -108,10 +133,10 @@ std::optional<Refusal> check_controller(const Node& node, const std::string& p) 
                      "the IDE controller is the PIIX3 one, no model can be chosen"};
     return std::nullopt;
   }
-  return Refusal{
-      p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
-      "controllers are not supported yet (only the implicit pci-root, ide index 0, and usb "
-      "model='none')"};
+  if (type == "scsi") return check_scsi_controller(node, p + "[@type='scsi']", model);
+  return Refusal{p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
+                 "controllers are not supported yet (only the implicit pci-root, ide index 0, scsi "
+                 "model='virtio-scsi' index 0, and usb model='none')"};
 }
 
 std::optional<Refusal> check_action(const Node& node, const std::string& p) {
@@ -132,7 +157,13 @@ std::vector<Rule> make_rules() {
       no_attribute("/domain/os/loader", "secure", "secure boot is not supported"),
       element("/domain/os/nvram", "UEFI variable stores are not supported yet"),
       element("/domain/os/firmware", "firmware auto-selection is not supported yet"),
-      element("/domain/os/smbios", "SMBIOS settings are not supported yet"),
+      only("/domain/os/smbios", "mode", {"emulate", "sysinfo"},
+           "the host's SMBIOS strings are not passed to guests: use mode='sysinfo' with "
+           "<sysinfo type='smbios'>, or mode='emulate'"),
+      only("/domain/sysinfo", "type", {"smbios"}, "only <sysinfo type='smbios'> is supported"),
+      element("/domain/sysinfo/oemStrings", "SMBIOS OEM strings (type 11) are not supported yet"),
+      element("/domain/sysinfo/processor", "SMBIOS processor entries are host-only"),
+      element("/domain/sysinfo/memory", "SMBIOS memory entries are host-only"),
       element("/domain/os/bios", "BIOS settings (useserial, reboot timeout) are not supported yet"),
       no_attribute("/domain/vcpu", "cpuset", "vCPU pinning is not supported yet"),
       only("/domain/cpu", "mode", {"host-passthrough", "host-model"},
@@ -155,13 +186,13 @@ std::vector<Rule> make_rules() {
            "only file, block and volume disks are supported"),
       only("/domain/devices/disk", "device", {"disk", "cdrom"},
            "only device='disk' and 'cdrom' are supported yet (no floppy, lun)"),
-      only("/domain/devices/disk/target", "bus", {"virtio", "ide"},
-           "only virtio and ide disks are supported yet"),
+      only("/domain/devices/disk/target", "bus", {"virtio", "ide", "scsi"},
+           "only virtio, ide and scsi disks are supported yet"),
       only("/domain/devices/disk/driver", "name", {"qemu"}, "only driver name='qemu' is supported"),
       only("/domain/devices/disk/driver", "type", {"qcow2", "raw"},
            "only qcow2 and raw images are supported"),
       only("/domain/devices/disk/address", "type", {"pci", "drive"},
-           "only PCI (virtio) and drive (IDE) addresses are supported"),
+           "only PCI (virtio) and drive (IDE, SCSI) addresses are supported"),
       {"/domain/devices/controller", true, check_controller},
       only("/domain/devices/serial", "type", {"pty"}, "only pty serial ports are supported"),
       only("/domain/devices/console", "type", {"pty"}, "only pty consoles are supported"),
@@ -203,9 +234,9 @@ std::vector<Rule> make_rules() {
                             std::string("disk <") + name + "> is not supported yet"));
   }
   for (const char* name :
-       {"maxMemory", "numatune", "cputune", "memtune", "blkiotune", "sysinfo", "idmap", "seclabel",
-        "keywrap", "launchSecurity", "perf", "genid", "bootloader", "iothreadids", "vcpus",
-        "on_lockfailure", "resource", "throttlegroups"}) {
+       {"maxMemory", "numatune", "cputune", "memtune", "blkiotune", "idmap", "seclabel", "keywrap",
+        "launchSecurity", "perf", "genid", "bootloader", "iothreadids", "vcpus", "on_lockfailure",
+        "resource", "throttlegroups"}) {
     rules.push_back(element(std::string("/domain/") + name,
                             std::string("<") + name + "> is not supported yet"));
   }

@@ -40,7 +40,7 @@ TEST(Capabilities, DomainCapabilities) {
   EXPECT_NE(xml.find("<machine>pc-i440fx-7.2</machine>"), std::string::npos);
   EXPECT_NE(xml.find("<domain>kvm</domain>"), std::string::npos);
   EXPECT_NE(xml.find("<enum name='bus'>\n        <value>ide</value>\n        "
-                     "<value>virtio</value>\n      </enum>"),
+                     "<value>scsi</value>\n        <value>virtio</value>\n      </enum>"),
             std::string::npos)
       << xml;
   EXPECT_NE(xml.find("<enum name='diskDevice'>\n        <value>disk</value>\n        "

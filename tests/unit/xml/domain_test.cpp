@@ -40,7 +40,8 @@ TEST_P(Golden, RoundTrip) {
   EXPECT_EQ(format_domain(*again), out);
 }
 
-INSTANTIATE_TEST_SUITE_P(Xml, Golden, ::testing::Values("minimal", "full", "win7-amber", "ide"));
+INSTANTIATE_TEST_SUITE_P(Xml, Golden,
+                         ::testing::Values("minimal", "full", "win7-amber", "ide", "scsi-sysinfo"));
 
 TEST(Domain, FieldsOfTheFullDocument) {
   auto d = parse_domain(read(kData + "/in/full.xml"));
@@ -145,7 +146,30 @@ INSTANTIATE_TEST_SUITE_P(
         RefusalCase{"", "",
                     "<disk type='file' device='disk'><source file='/a'/><target dev='sda' "
                     "bus='sata'/></disk>",
-                    "/domain/devices/disk/target/@bus='sata' (only virtio and ide disks"},
+                    "/domain/devices/disk/target/@bus='sata' (only virtio, ide and scsi disks"},
+        RefusalCase{"", "", "<controller type='scsi' index='0' model='lsilogic'/>",
+                    "/domain/devices/controller[@type='scsi'][@model='lsilogic'] (the SCSI "
+                    "controller model 'lsilogic' is not supported: amber-vmm has only "
+                    "virtio-scsi)"},
+        RefusalCase{"", "",
+                    "<controller type='scsi' index='0' model='virtio-scsi'><driver "
+                    "queues='4'/></controller>",
+                    "/domain/devices/controller[@type='scsi']/driver/@queues='4' (amber-vmm's "
+                    "virtio-scsi controller has one request queue)"},
+        RefusalCase{"", "",
+                    "<controller type='scsi' index='0' model='virtio-scsi'><driver "
+                    "iothread='1'/></controller>",
+                    "/domain/devices/controller[@type='scsi']/driver/@iothread='1'"},
+        RefusalCase{"", "", "<controller type='scsi' index='1' model='virtio-scsi'/>",
+                    "/domain/devices/controller[@type='scsi']/@index='1' (amber-vmm has one SCSI "
+                    "controller"},
+        RefusalCase{"<smbios mode='host'/>", "", "",
+                    "/domain/os/smbios/@mode='host' (the host's SMBIOS strings are not passed"},
+        RefusalCase{"", "<sysinfo type='fwcfg'><entry name='opt/a'>b</entry></sysinfo>", "",
+                    "/domain/sysinfo/@type='fwcfg'"},
+        RefusalCase{"",
+                    "<sysinfo type='smbios'><oemStrings><entry>x</entry></oemStrings></sysinfo>",
+                    "", "/domain/sysinfo/oemStrings (SMBIOS OEM strings (type 11)"},
         RefusalCase{"", "",
                     "<disk type='file' device='floppy'><target dev='fda' bus='fdc'/></disk>",
                     "/domain/devices/disk/@device='floppy'"},
@@ -376,9 +400,7 @@ TEST(Domain, IdeAddressesAndRefusals) {
                 .find("Found duplicate drive address for disk with target name 'hdb' "
                       "controller='0' bus='0' target='0' unit='0'"),
             std::string::npos);
-  EXPECT_NE(message(disk("<target dev='sda' bus='scsi'/>")).find("only virtio and ide disks"),
-            std::string::npos);
-  EXPECT_NE(message(disk("<target dev='sda' bus='usb'/>")).find("only virtio and ide disks"),
+  EXPECT_NE(message(disk("<target dev='sda' bus='usb'/>")).find("only virtio, ide and scsi disks"),
             std::string::npos);
   // A cdrom is read-only even without <readonly/>.
   auto cd =
@@ -388,6 +410,127 @@ TEST(Domain, IdeAddressesAndRefusals) {
   EXPECT_FALSE(cd->devices.disks[0].source.has_value());
 }
 
+// SCSI disks: libvirt's address derivation (7 units per controller), the
+// implicit virtio-scsi controller, and the refusals.
+TEST(Domain, ScsiAddressesControllerAndRefusals) {
+  const auto disk = [](const std::string& body) {
+    return make("", "", "<disk type='file' device='disk'><source file='/a'/>" + body + "</disk>");
+  };
+  const auto message = [](const std::string& xml) {
+    auto d = parse_domain(xml);
+    return d.ok() ? std::string("accepted") : d.error().message();
+  };
+  auto sdc = parse_domain(disk("<target dev='sdc' bus='scsi'/>"));
+  ASSERT_TRUE(sdc.ok()) << sdc.error().message();
+  EXPECT_EQ(sdc->devices.disks[0].bus, DiskBus::kScsi);
+  EXPECT_EQ(*sdc->devices.disks[0].drive_address, (DriveAddress{0, 0, 0, 2}));
+  ASSERT_EQ(sdc->devices.controllers.size(), 1u);
+  EXPECT_EQ(sdc->devices.controllers[0].type, "scsi");
+  EXPECT_EQ(sdc->devices.controllers[0].model, "virtio-scsi");
+  EXPECT_NE(format_domain(*sdc).find("<controller type='scsi' index='0' model='virtio-scsi'/>"),
+            std::string::npos);
+  // No bus: an "sd" name is SCSI, as in libvirt.
+  auto sdb = parse_domain(disk("<target dev='sdb'/>"));
+  ASSERT_TRUE(sdb.ok()) << sdb.error().message();
+  EXPECT_EQ(sdb->devices.disks[0].bus, DiskBus::kScsi);
+  // A controller without a model is Amber's virtio-scsi; queues='1' kept.
+  auto explicit_controller = parse_domain(
+      make("", "",
+           "<controller type='scsi' index='0'><driver queues='1'/></controller>"
+           "<disk type='file' device='disk'><source file='/a'/><target dev='sda' bus='scsi'/>"
+           "<address type='drive' controller='0' bus='0' target='3' unit='4'/></disk>"));
+  ASSERT_TRUE(explicit_controller.ok()) << explicit_controller.error().message();
+  ASSERT_EQ(explicit_controller->devices.controllers.size(), 1u);
+  EXPECT_EQ(explicit_controller->devices.controllers[0].queues, 1u);
+  EXPECT_EQ(*explicit_controller->devices.disks[0].drive_address, (DriveAddress{0, 0, 3, 4}));
+  EXPECT_NE(format_domain(*explicit_controller)
+                .find("<controller type='scsi' index='0' model='virtio-scsi'>\n      <driver "
+                      "queues='1'/>"),
+            std::string::npos)
+      << format_domain(*explicit_controller);
+  // An IDE and a SCSI disk may share the numbers of a drive address.
+  EXPECT_EQ(message(make("", "",
+                         "<disk type='file' device='disk'><source file='/a'/><target dev='hda' "
+                         "bus='ide'/></disk><disk type='file' device='disk'><source file='/b'/>"
+                         "<target dev='sda' bus='scsi'/></disk>")),
+            "accepted");
+  EXPECT_NE(message(disk("<target dev='sdh' bus='scsi'/>"))
+                .find("address/@controller='1' (amber-vmm has one SCSI controller"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='sda' bus='scsi'/><address type='drive' controller='0' "
+                         "bus='1' target='0' unit='0'/>"))
+                .find("(the virtio-scsi controller has one bus, 0)"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='sda' bus='scsi'/><address type='drive' controller='0' "
+                         "bus='0' target='256' unit='0'/>"))
+                .find("virtio-scsi targets are 0..255"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='sda' bus='scsi'/><address type='drive' controller='0' "
+                         "bus='0' target='0' unit='16384'/>"))
+                .find("virtio-scsi LUNs are 0..16383"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='sda' bus='scsi'/><address type='pci' slot='5'/>"))
+                .find("(a SCSI disk has a drive address)"),
+            std::string::npos);
+  EXPECT_NE(message(make("", "",
+                         "<disk type='file' device='cdrom'><target dev='sda' bus='scsi'/></disk>"))
+                .find("SCSI CD-ROMs are not supported yet"),
+            std::string::npos);
+  EXPECT_NE(message(disk("<target dev='sdx1' bus='scsi'/>"))
+                .find("Unknown disk name 'sdx1' and no address specified"),
+            std::string::npos);
+  EXPECT_NE(message(make("", "",
+                         "<disk type='file' device='disk'><source file='/a'/><target dev='sda'/>"
+                         "</disk><disk type='file' device='disk'><source file='/b'/><target "
+                         "dev='sdb'/><address type='drive' controller='0' bus='0' target='0' "
+                         "unit='0'/></disk>"))
+                .find("Found duplicate drive address for disk with target name 'sdb'"),
+            std::string::npos);
+}
+
+// <sysinfo type='smbios'>: entries in libvirt's order, empty ones dropped,
+// the system uuid checked against <uuid> (and giving it when absent).
+TEST(Domain, SysinfoParsedCheckedAndWrittenBack) {
+  const std::string in = read(kData + "/in/scsi-sysinfo.xml");
+  auto d = parse_domain(in);
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  ASSERT_TRUE(d->sysinfo.has_value());
+  EXPECT_EQ(d->os.smbios_mode, "sysinfo");
+  ASSERT_EQ(d->sysinfo->system.size(), 3u);  // the empty family is dropped
+  EXPECT_EQ(d->sysinfo->system[0], (SysinfoEntry{"manufacturer", "Amber Labs"}));
+  EXPECT_EQ(d->sysinfo->system[1], (SysinfoEntry{"serial", "SN-42"}));
+  EXPECT_EQ(d->sysinfo->system[2], (SysinfoEntry{"uuid", "c7a5fdbd-edaf-9455-926a-d65c16db1810"}));
+  ASSERT_EQ(d->sysinfo->bios.size(), 2u);
+  EXPECT_EQ(d->sysinfo->bios[0].name, "vendor");
+  EXPECT_EQ(d->sysinfo->base_board[1], (SysinfoEntry{"location", "slot & 2"}));
+  const auto with = [](const std::string& uuid, const std::string& sysinfo) {
+    return "<domain type='kvm'><name>t</name>" + uuid +
+           "<memory>1024</memory><sysinfo type='smbios'>" + sysinfo +
+           "</sysinfo><os><type>hvm</type></os></domain>";
+  };
+  const std::string system_uuid =
+      "<system><entry name='uuid'>00112233-4455-6677-8899-aabbccddeeff</entry></system>";
+  auto taken = parse_domain(with("", system_uuid));
+  ASSERT_TRUE(taken.ok()) << taken.error().message();
+  EXPECT_EQ(taken->uuid.to_string(), "00112233-4455-6677-8899-aabbccddeeff");
+  auto mismatch =
+      parse_domain(with("<uuid>00112233-4455-6677-8899-aabbccddeef0</uuid>", system_uuid));
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.error().message().find("UUID mismatch between <uuid> and <sysinfo>"),
+            std::string::npos);
+  auto date = parse_domain(with("", "<bios><entry name='date'>2023-01-02</entry></bios>"));
+  ASSERT_FALSE(date.ok());
+  EXPECT_NE(date.error().message().find("Invalid BIOS 'date' format: 2023-01-02"),
+            std::string::npos);
+  auto name = parse_domain(with("", "<chassis><entry name='product'>x</entry></chassis>"));
+  ASSERT_FALSE(name.ok());
+  auto boards = parse_domain(with("",
+                                  "<baseBoard><entry name='serial'>1</entry></baseBoard>"
+                                  "<baseBoard><entry name='serial'>2</entry></baseBoard>"));
+  ASSERT_FALSE(boards.ok());
+  EXPECT_NE(boards.error().message().find("/domain/sysinfo/baseBoard[2]"), std::string::npos);
+}
+
 bool schema_present() {
   struct stat st {};
   return stat(kDomainSchemaPath, &st) == 0;
@@ -395,7 +538,7 @@ bool schema_present() {
 
 TEST(Domain, RelaxNgAcceptsGoodRejectsBad) {
   if (!schema_present()) GTEST_SKIP() << kDomainSchemaPath << " is missing (install libvirt0)";
-  for (const char* name : {"minimal", "full", "win7-amber"}) {
+  for (const char* name : {"minimal", "full", "win7-amber", "scsi-sysinfo"}) {
     auto v = validate_domain(read(kData + "/out/" + name + ".xml"));
     EXPECT_TRUE(v.ok()) << name << ": " << v.error().message();
   }
