@@ -99,6 +99,78 @@ TEST(Launch, BootOrderPutsTheBootDiskFirstAndKeepsTheMapping) {
   EXPECT_EQ(plan->settings.serial.kind, vmmctl::SerialKind::kPty);
 }
 
+TEST(Launch, ScsiDisksMapToScsiOptionsInBootOrder) {
+  auto domain = xml::parse_domain(read_text(fs::path(AMBER_LAUNCH_TEST_DATA) / "scsi.xml"));
+  ASSERT_TRUE(domain.ok()) << domain.error().message();
+  auto plan = plan_launch(*domain, test_context());
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  ASSERT_EQ(plan->settings.scsi.size(), 2u);
+  EXPECT_EQ(plan->scsi_index, (std::vector<size_t>{2, 1}));  // sda (boot order 3) first
+  const vmmctl::ScsiDiskSettings& sdb = plan->settings.scsi[1];
+  EXPECT_EQ(sdb.target, 1u);
+  EXPECT_EQ(sdb.lun, 2u);
+  EXPECT_EQ(sdb.discard, block::DiscardMode::kUnmap);
+  EXPECT_EQ(sdb.cache, block::io::CacheMode::kNone);
+  EXPECT_EQ(sdb.serial, "LUN-2");
+  EXPECT_EQ(plan->settings.smbios.system_serial, "SN, 42");
+  EXPECT_EQ(plan->settings.smbios.board_asset, "B-1");
+  EXPECT_EQ(plan->settings.uuid, "3c2b1a09-8f7e-4d6c-b5a4-938271605f51");
+
+  // A controller with more than one request queue, and one without disks.
+  xml::Domain queues = *domain;
+  queues.devices.controllers[0].queues = 4;
+  auto refused = plan_launch(queues, test_context());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("controller[@type='scsi']/driver/@queues (amber-vmm's "
+                                           "virtio-scsi controller has one request queue)"),
+            std::string::npos);
+  xml::Domain empty = *domain;
+  std::erase_if(empty.devices.disks,
+                [](const xml::Disk& disk) { return disk.bus == xml::DiskBus::kScsi; });
+  refused = plan_launch(empty, test_context());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("only with a SCSI disk"), std::string::npos);
+  xml::Domain io = *domain;
+  io.devices.disks[1].io = "native";
+  refused = plan_launch(io, test_context());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("/domain/devices/disk[2]/driver/@io='native'"),
+            std::string::npos);
+}
+
+// Only mode='sysinfo' passes <sysinfo>; emulate and no mode give QEMU's
+// strings; host is refused.
+TEST(Launch, SmbiosModeChoosesTheStrings) {
+  auto domain = xml::parse_domain(read_text(fs::path(AMBER_LAUNCH_TEST_DATA) / "scsi.xml"));
+  ASSERT_TRUE(domain.ok());
+  for (const std::optional<std::string>& mode :
+       {std::optional<std::string>(), std::optional<std::string>("emulate")}) {
+    xml::Domain copy = *domain;
+    copy.os.smbios_mode = mode;
+    auto plan = plan_launch(copy, test_context());
+    ASSERT_TRUE(plan.ok()) << plan.error().message();
+    EXPECT_EQ(plan->settings.smbios, vmmctl::SmbiosSettings{});
+    EXPECT_FALSE(plan->settings.uuid.empty());
+  }
+  xml::Domain host = *domain;
+  host.os.smbios_mode = "host";
+  auto plan = plan_launch(host, test_context());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message().find("/domain/os/smbios/@mode='host'"), std::string::npos);
+  xml::Domain none = *domain;
+  none.sysinfo.reset();
+  plan = plan_launch(none, test_context());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message().find("Domain 'scsi' sysinfo are not available"),
+            std::string::npos);
+  xml::Domain too_long = *domain;
+  too_long.sysinfo->chassis[0].value = std::string(vmmctl::kMaxSmbiosString + 1, 'x');
+  plan = plan_launch(too_long, test_context());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message().find("/domain/sysinfo/chassis/entry[@name='serial']"),
+            std::string::npos);
+}
+
 TEST(Launch, NoChardevMeansNoSerialAndDefaultsAreLibvirts) {
   auto plan = plan_launch(minimal(), test_context());
   ASSERT_TRUE(plan.ok());
