@@ -80,6 +80,7 @@ cat > demo.xml <<XML
   <memory unit='MiB'>128</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <features><acpi/></features>
   <devices>
     <disk type='volume' device='disk'>
       <driver name='qemu' type='qcow2' cache='writeback'/>

@@ -96,6 +96,13 @@ Result<void> plan_os(const xml::Domain& domain, const LaunchContext& context,
 
 Result<void> plan_platform(const xml::Domain& domain) {
   const xml::Features& features = domain.features;
+  // A domain without <acpi/> asks for a machine without ACPI (QEMU's
+  // -no-acpi); amber-vmm always builds the ACPI tables and the PIIX4 PM
+  // device and has no switch for them. <apic/> is the default too.
+  if (!features.acpi)
+    return refuse("/domain/features",
+                  "ACPI can not be turned off: amber-vmm's pc machine always has ACPI; add "
+                  "<acpi/>");
   if (features.hyperv) {
     if (features.relaxed.value_or(false))
       return refuse("/domain/features/hyperv/relaxed/@state='on'",

@@ -77,6 +77,7 @@ def domain_xml(name, disk, fmt="qcow2", uuid=None, extra="", devices=""):
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <features><acpi/></features>
   {extra}
   <devices>
     <disk type='file' device='disk'>

@@ -63,6 +63,7 @@ std::string domain_xml(const std::string& name, const char* uuid, const std::str
   return "<domain type='kvm'>\n  <name>" + name + "</name>\n  <uuid>" + uuid +
          "</uuid>\n  <memory unit='MiB'>64</memory>\n  <vcpu>1</vcpu>\n"
          "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n  </os>\n"
+         "  <features>\n    <acpi/>\n  </features>\n"
          "  <devices>\n    <disk type='file' device='disk'>\n"
          "      <driver name='qemu' type='qcow2'/>\n      <source file='" +
          disk +

@@ -42,6 +42,7 @@ DOMAIN_XML = """<domain type='kvm'>
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <features><acpi/></features>
   <devices>
     <disk type='file' device='disk'>
       <driver name='qemu' type='qcow2'/>

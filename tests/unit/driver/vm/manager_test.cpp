@@ -29,7 +29,7 @@ std::string domain_xml(const std::string& name, const std::string& uuid,
                        const std::string& disk = "/nonexistent/disk.qcow2") {
   return "<domain type='kvm'><name>" + name + "</name><uuid>" + uuid +
          "</uuid><memory unit='MiB'>64</memory><vcpu>2</vcpu>"
-         "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
+         "<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features><devices>"
          "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
          "<source file='" +
          disk +
