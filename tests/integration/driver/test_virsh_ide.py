@@ -85,7 +85,7 @@ def test():
                 "ide index 1: %s%s" % (out.stdout, out.stderr))
         out = define("bad2", DOMAIN_XML.format(name="bad2", disk=disk, iso=iso, extra="").replace(
             "dev='hdc' bus='ide'", "dev='sdc' bus='sata'"))
-        a.check(out.returncode != 0 and "only virtio and ide disks are supported" in out.stderr,
+        a.check(out.returncode != 0 and "only virtio, ide and scsi disks are supported" in out.stderr,
                 "sata: %s%s" % (out.stdout, out.stderr))
 
         out = define("ide1", DOMAIN_XML.format(name="ide1", disk=disk, iso=iso, extra=""))
