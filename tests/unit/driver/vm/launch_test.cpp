@@ -138,6 +138,30 @@ TEST(Launch, ScsiDisksMapToScsiOptionsInBootOrder) {
             std::string::npos);
 }
 
+// <os><boot dev=...> with SCSI disks: a SCSI disk is an hd; the firmware
+// tries IDE drives first, so cdrom before hd fits and hd before an IDE
+// cdrom does not.
+TEST(Launch, BootDevListWithScsiDisks) {
+  auto domain = xml::parse_domain(read_text(fs::path(AMBER_LAUNCH_TEST_DATA) / "scsi.xml"));
+  ASSERT_TRUE(domain.ok());
+  for (xml::Disk& disk : domain->devices.disks) disk.boot_order.reset();
+  std::erase_if(domain->devices.disks,
+                [](const xml::Disk& disk) { return disk.bus == xml::DiskBus::kVirtio; });
+  domain->devices.controllers[0].address.reset();
+  domain->os.boot = {xml::BootDevice::kCdrom, xml::BootDevice::kHd};
+  auto plan = plan_launch(*domain, test_context());
+  ASSERT_TRUE(plan.ok()) << plan.error().message();
+  EXPECT_EQ(plan->settings.ide.size(), 1u);
+  EXPECT_EQ(plan->scsi_index, (std::vector<size_t>{0, 1}));
+  domain->os.boot = {xml::BootDevice::kHd, xml::BootDevice::kCdrom};
+  plan = plan_launch(*domain, test_context());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.error().message().find("amber-vmm's firmware tries the IDE drives before the "
+                                        "SCSI disks"),
+            std::string::npos)
+      << plan.error().message();
+}
+
 // Only mode='sysinfo' passes <sysinfo>; emulate and no mode give QEMU's
 // strings; host is refused.
 TEST(Launch, SmbiosModeChoosesTheStrings) {
