@@ -227,3 +227,14 @@ TEST_F(HpetTest, ResetHaltsAndRestoresPit) {
 
 }  // namespace
 }  // namespace amber::hv::devices
+namespace amber::hv::devices {
+namespace {
+TEST_F(HpetTest, LowHalfComparatorWrites) {
+  write32(kConf, 1);
+  write32(timer(2, 0), (1u << 2) | (1u << 1) | (2u << 9));
+  write32(timer(2, 8), read32(kCounter) + 100000);
+  std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(read32(kStatus), 4u);
+}
+}  // namespace
+}  // namespace amber::hv::devices
