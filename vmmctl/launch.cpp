@@ -401,6 +401,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   if (!settings.debugcon.empty()) add("--debugcon", "file:" + settings.debugcon);
   add("--uuid", settings.uuid);
   for (const std::string& value : format_smbios(settings.smbios)) add("--smbios", value);
+  if (!settings.hpet) add("--hpet", "off");
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
@@ -411,7 +412,7 @@ namespace {
 constexpr std::string_view kValueOptions[] = {
     "--name",   "--memory",   "-m",        "--cpus",    "--smp",    "--firmware", "--disk",
     "--ide",    "--scsi",     "--serial",  "--control", "--kernel", "--initrd",   "--cmdline",
-    "--append", "--debugcon", "--machine", "--uuid",    "--smbios"};
+    "--append", "--debugcon", "--machine", "--uuid",    "--smbios", "--hpet"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -466,6 +467,8 @@ Result<void> apply_option(std::string_view option, const std::string& value,
   } else if (option == "--machine") {
     if (value.empty()) return bad("--machine: must not be empty");
     settings.machine = value;
+  } else if (option == "--hpet") {
+    AMBER_TRY_ASSIGN(settings.hpet, parse_on_off(value, "--hpet"));
   } else if (option == "--uuid") {
     AMBER_TRY_ASSIGN(auto bytes, parse_uuid(value));
     settings.uuid = format_uuid(bytes);

@@ -158,6 +158,9 @@ struct LaunchSettings {
   // type 1 then holds zeros like QEMU without -uuid); --smbios strings.
   std::string uuid;
   SmbiosSettings smbios;
+  // --hpet on|off: the HPET at 0xFED00000 and its ACPI table (QEMU pc's
+  // -machine hpet=, on by default as there).
+  bool hpet = true;
 
   bool operator==(const LaunchSettings&) const = default;
 };

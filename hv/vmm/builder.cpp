@@ -12,6 +12,7 @@
 #include "hv/boot/kernel_loader.h"
 #include "hv/devices/cmos.h"
 #include "hv/devices/fw_cfg.h"
+#include "hv/devices/hpet.h"
 #include "hv/devices/i8042.h"
 #include "hv/devices/ide_controller.h"
 #include "hv/devices/legacy_ports.h"
@@ -171,6 +172,7 @@ Result<void> add_fw_cfg(Machine& m, const Config& config) {
   acpi_settings.pci_root_uid = static_cast<unsigned>(
       vmmctl::machine_pci_root_uid(config.machine.empty() ? "pc" : config.machine));
   acpi_settings.pci_hole_start = static_cast<uint32_t>(m.ram().layout().below_4g);
+  acpi_settings.hpet = config.hpet;
   acpi::AcpiBlobs acpi_blobs = acpi::build_acpi(acpi_settings);
   AMBER_TRY(fw_cfg->add_file(acpi::kRsdpFile, std::move(acpi_blobs.rsdp)));
   AMBER_TRY(fw_cfg->add_file(acpi::kTablesFile, std::move(acpi_blobs.tables)));
@@ -216,7 +218,29 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
   for (auto [index, value] : devices::cmos_platform_bytes(m.ram().layout(), config.cpus))
     cmos->set(index, value);
   AMBER_TRY(pio.add(kCmosPort, 2, cmos, "CMOS/RTC"));
-  cmos->start([&irqs](bool level) { irqs.set_isa_irq(kRtcIrq, level); });
+  if (config.hpet) {
+    // The HPET owns ISA lines 0 and 8 beside the PIT and the RTC: in legacy
+    // replacement mode it silences both (the PIT as QEMU does, through
+    // KVM_PIT_FLAGS_HPET_LEGACY) and the RTC's IRQ 8 passes through it.
+    kvm::KvmVm* kvm_vm = &m.vm();
+    auto* hpet = m.own(std::make_unique<devices::Hpet>(
+        [&irqs](unsigned line, bool level) { irqs.set_isa_irq(line, level); },
+        [kvm_vm](bool legacy) {
+          kvm_pit_state2 pit{};
+          if (!kvm_vm->get_pit(&pit).ok()) return;
+          if (legacy)
+            pit.flags |= KVM_PIT_FLAGS_HPET_LEGACY;
+          else
+            pit.flags &= ~static_cast<uint32_t>(KVM_PIT_FLAGS_HPET_LEGACY);
+          (void)kvm_vm->set_pit(pit);
+        }));
+    AMBER_TRY(m.mmio().add(devices::kHpetBase, devices::kHpetSize, hpet, "HPET"));
+    hpet->start();
+    cmos->start([hpet](bool level) { hpet->rtc_irq(level); });
+    m.add_reset_hook([hpet] { hpet->reset_state(); });
+  } else {
+    cmos->start([&irqs](bool level) { irqs.set_isa_irq(kRtcIrq, level); });
+  }
   m.add_reset_hook([cmos] { cmos->reset_state(); });
 
   AMBER_TRY_ASSIGN(auto backend, devices::SerialBackend::open(config.serial));

@@ -74,6 +74,7 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               pc, pc-i440fx-X.Y (PCI0 _UID 1 before 5.2)   [pc]
   --uuid UUID                 the VM's UUID (SMBIOS type 1, fw_cfg)
   --smbios type=N,KEY=VAL,..  SMBIOS strings as QEMU's -smbios (types 0-3)
+  --hpet on|off               the HPET and its ACPI table (default on, as QEMU pc)
   --debugcon file:PATH|none   port 0x402 debug console log
   --no-reboot                 exit instead of resetting when the guest reboots
   --help, --version

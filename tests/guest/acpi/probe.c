@@ -163,7 +163,7 @@ static void check_fadt(const u8* f) {
   if (t1 == t0) fail("PM timer");
 }
 
-void acpi_main(void) {
+void stage2_main(void) {
   serial_init();
   puts_serial("ACPI probe\n");
   const u8* rsdp = find_rsdp();

@@ -3,7 +3,7 @@
  * ACPI probe, stage 1: the boot sector SeaBIOS loads at 0x7C00. It reads
  * the rest of the image (sectors 1..__load_sectors) to 0x7E00 with int 13h
  * AH=42h, enters 32-bit protected mode (flat 4 GiB code/data segments,
- * interrupts off) and calls acpi_main() (probe.c), which never returns.
+ * interrupts off) and calls stage2_main() (probe.c or hpet.c), which never returns.
  * Single-threaded: only the boot CPU runs.
  */
         .code16
@@ -67,6 +67,6 @@ protected:
         xorl    %eax, %eax
         cld
         rep stosb
-        call    acpi_main
+        call    stage2_main
 3:      hlt
         jmp     3b

@@ -5,8 +5,8 @@ by the ACPI probe guest (tests/guest/acpi) booted from a raw disk: RSDP in
 the BIOS area, every checksum, one LAPIC per vCPU (1 and 2 vCPUs), the
 FADT's PM addresses where SeaBIOS put PMBASE, PCI0's _UID per machine
 type; and the same probe under QEMU 7.2 (-machine pc / pc-i440fx-5.1,
-TCG) must report the same tables (but HPET: amber-vmm has no HPET), the
-same FADT, MADT entries, _UID and DSDT device IDs (less HPET and FWCF). SeaBIOS's debugcon must show it used the
+TCG) must report the same tables (HPET included; --hpet off drops it), the
+same FADT, MADT entries, _UID and DSDT device IDs (less FWCF). SeaBIOS's debugcon must show it used the
 loader (PM base moved to 0x600) and built no tables of its own."""
 import os
 import re
@@ -52,8 +52,10 @@ def parse(out, who):
     return facts
 
 
-def run_amber(disk, cpus, machine, debugcon=None):
+def run_amber(disk, cpus, machine, debugcon=None, hpet=True):
     extra = ['--machine', machine] if machine else []
+    if not hpet:
+        extra += ['--hpet', 'off']
     if debugcon:
         extra += ['--debugcon', 'file:' + debugcon]
     vm = v.start_vmm(disks=['path=%s,format=raw' % disk], firmware=v.SEABIOS, memory='128M',
@@ -64,8 +66,10 @@ def run_amber(disk, cpus, machine, debugcon=None):
     facts = parse(out, 'amber-vmm --cpus %d' % cpus)
     lapics = sum(1 for line in facts['madt'] if line.startswith('LAPIC '))
     v.check(lapics == cpus, 'amber-vmm: %d LAPIC entries for %d vCPUs' % (lapics, cpus))
-    v.check(sorted(facts['tables']) == ['APIC', 'DSDT', 'FACP', 'RSDT', 'WAET'],
-            'amber-vmm tables: %r' % facts['tables'])
+    want = ['APIC', 'DSDT', 'FACP', 'HPET', 'RSDT', 'WAET'] if hpet else \
+        ['APIC', 'DSDT', 'FACP', 'RSDT', 'WAET']
+    v.check(sorted(facts['tables']) == want, 'amber-vmm tables: %r, want %r' % (facts['tables'], want))
+    v.check(('PNP0103' in facts['hids']) == hpet, 'amber-vmm DSDT _HIDs %r (HPET %r)' % (facts['hids'], hpet))
     v.check('FADT flags=0x80a5 sci=9 smi=0xb2 enable=0xf1 disable=0xf0 int_model=1' in facts['fadt'],
             'amber-vmm FADT: %r' % facts['fadt'])
     v.check('PMBASE cfg=0x601' in facts['fadt'] and 'PMTMR ticks' in facts['fadt'],
@@ -86,9 +90,9 @@ def run_qemu(disk, cpus, machine):
 
 def compare(amber, qemu, what):
     ours = dict(amber['tables'])
-    theirs = {k: t for k, t in qemu['tables'].items() if k != 'HPET'}  # no HPET device here
+    theirs = dict(qemu['tables'])
     v.check(sorted(ours) == sorted(theirs), '%s: tables %r, QEMU %r' % (what, ours, theirs))
-    for sig in ('FACP', 'APIC', 'WAET'):
+    for sig in [s for s in ('FACP', 'APIC', 'WAET', 'HPET') if s in theirs]:
         v.check(ours[sig] == theirs[sig], '%s: %s (length, revision) %r, QEMU %r'
                 % (what, sig, ours[sig], theirs[sig]))
     v.check(amber['fadt'] == qemu['fadt'], '%s: FADT\n%s\nQEMU:\n%s'
@@ -96,10 +100,10 @@ def compare(amber, qemu, what):
     v.check(amber['madt'] == qemu['madt'], '%s: MADT\n%s\nQEMU:\n%s'
             % (what, '\n'.join(amber['madt']), '\n'.join(qemu['madt'])))
     # Device IDs: ours are QEMU's, less those of devices amber-vmm lacks
-    # (HPET, fw_cfg's FWCF, the PCI/CPU hotplug port containers).
+    # (fw_cfg's FWCF, the PCI/CPU hotplug port containers).
     missing = set(qemu['hids']) - set(amber['hids'])
     extra = set(amber['hids']) - set(qemu['hids'])
-    v.check(not extra and missing <= {'PNP0103', 'QEMU0002'},
+    v.check(not extra and missing <= {'QEMU0002'},
             '%s: DSDT _HIDs %r, QEMU %r' % (what, amber['hids'], qemu['hids']))
     v.check(amber['hids'].count('PNP0C0F') == qemu['hids'].count('PNP0C0F') == 5,
             '%s: interrupt links %r, QEMU %r' % (what, amber['hids'], qemu['hids']))
@@ -121,6 +125,7 @@ def test():
         v.check(legacy not in text, 'SeaBIOS built its own tables (%r)\n%s' % (legacy, text[-3000:]))
     two = run_amber(disk, 2, 'pc-i440fx-7.2')
     old = run_amber(disk, 2, 'pc-i440fx-5.1')
+    nohpet = run_amber(disk, 1, None, hpet=False)
     v.check(two['uid'] == 0 and old['uid'] == 1,
             'PCI0 _UID: pc-i440fx-7.2 %d (want 0), pc-i440fx-5.1 %d (want 1)' % (two['uid'], old['uid']))
 
@@ -130,6 +135,7 @@ def test():
     compare(two, run_qemu(disk, 2, 'pc'), '-smp 2, pc')
     compare(old, run_qemu(disk, 2, 'pc-i440fx-5.1'), '-smp 2, pc-i440fx-5.1')
     compare(one, run_qemu(disk, 1, 'pc'), '-smp 1, pc')
+    compare(nohpet, run_qemu(disk, 1, 'pc,hpet=off'), '--hpet off, pc,hpet=off')
 
 
 if __name__ == '__main__':
