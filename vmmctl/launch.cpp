@@ -402,6 +402,11 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   add("--uuid", settings.uuid);
   for (const std::string& value : format_smbios(settings.smbios)) add("--smbios", value);
   if (!settings.hpet) add("--hpet", "off");
+  if (!settings.acpi) add("--acpi", "off");
+  if (settings.rtc_localtime || settings.rtc_catchup)
+    add("--rtc", std::string("base=") + (settings.rtc_localtime ? "localtime" : "utc") +
+                     ",driftfix=" + (settings.rtc_catchup ? "slew" : "none"));
+  if (settings.pit_discard) add("--pit", "lost_tick_policy=discard");
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
@@ -410,9 +415,10 @@ namespace {
 
 // The options that take a value (all but --no-reboot), with their aliases.
 constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory",   "-m",        "--cpus",    "--smp",    "--firmware", "--disk",
-    "--ide",    "--scsi",     "--serial",  "--control", "--kernel", "--initrd",   "--cmdline",
-    "--append", "--debugcon", "--machine", "--uuid",    "--smbios", "--hpet"};
+    "--name",   "--memory",  "-m",       "--cpus",     "--smp",     "--firmware",
+    "--disk",   "--ide",     "--scsi",   "--serial",   "--control", "--kernel",
+    "--initrd", "--cmdline", "--append", "--debugcon", "--machine", "--uuid",
+    "--smbios", "--hpet",    "--acpi",   "--rtc",      "--pit"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -424,6 +430,24 @@ Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
       settings.hugepages = on ? Hugepages::kOn : Hugepages::kOff;
     } else {
       return bad("--memory: unknown key '" + key + "' (size, hugepages)");
+    }
+  }
+  return ok();
+}
+
+Result<void> parse_rtc(std::string_view text, LaunchSettings& settings) {
+  AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--rtc"));
+  for (auto& [key, value] : items) {
+    if (key == "base") {
+      if (value != "utc" && value != "localtime")
+        return bad("--rtc base: '" + value + "' is not utc or localtime");
+      settings.rtc_localtime = value == "localtime";
+    } else if (key == "driftfix") {
+      if (value != "none" && value != "slew")
+        return bad("--rtc driftfix: '" + value + "' is not none or slew");
+      settings.rtc_catchup = value == "slew";
+    } else {
+      return bad("--rtc: unknown key '" + key + "' (base, driftfix)");
     }
   }
   return ok();
@@ -469,6 +493,19 @@ Result<void> apply_option(std::string_view option, const std::string& value,
     settings.machine = value;
   } else if (option == "--hpet") {
     AMBER_TRY_ASSIGN(settings.hpet, parse_on_off(value, "--hpet"));
+  } else if (option == "--acpi") {
+    AMBER_TRY_ASSIGN(settings.acpi, parse_on_off(value, "--acpi"));
+  } else if (option == "--rtc") {
+    AMBER_TRY(parse_rtc(value, settings));
+  } else if (option == "--pit") {
+    AMBER_TRY_ASSIGN(auto items, split_option_list(value, "--pit"));
+    for (auto& [key, v] : items) {
+      if (key != "lost_tick_policy")
+        return bad("--pit: unknown key '" + key + "' (lost_tick_policy)");
+      if (v != "delay" && v != "discard")
+        return bad("--pit lost_tick_policy: '" + v + "' is not delay or discard");
+      settings.pit_discard = v == "discard";
+    }
   } else if (option == "--uuid") {
     AMBER_TRY_ASSIGN(auto bytes, parse_uuid(value));
     settings.uuid = format_uuid(bytes);

@@ -161,6 +161,17 @@ struct LaunchSettings {
   // --hpet on|off: the HPET at 0xFED00000 and its ACPI table (QEMU pc's
   // -machine hpet=, on by default as there).
   bool hpet = true;
+  // --acpi on|off: QEMU's -machine acpi=: off hands SeaBIOS no ACPI tables
+  // (it then builds its own, as under QEMU -no-acpi).
+  bool acpi = true;
+  // --rtc base=utc|localtime,driftfix=none|slew (QEMU's -rtc): the clock
+  // the RTC shows, and whether periodic interrupts the guest missed are
+  // re-injected (slew: libvirt's tickpolicy='catchup').
+  bool rtc_localtime = false;
+  bool rtc_catchup = false;
+  // --pit lost_tick_policy=delay|discard (QEMU's kvm-pit property): KVM's
+  // PIT re-injects missed ticks (delay, the default) or drops them.
+  bool pit_discard = false;
 
   bool operator==(const LaunchSettings&) const = default;
 };

@@ -94,15 +94,12 @@ Result<void> plan_os(const xml::Domain& domain, const LaunchContext& context,
   return ok();
 }
 
-Result<void> plan_platform(const xml::Domain& domain) {
+Result<void> plan_platform(const xml::Domain& domain, vmmctl::LaunchSettings& settings) {
   const xml::Features& features = domain.features;
   // A domain without <acpi/> asks for a machine without ACPI (QEMU's
-  // -no-acpi); amber-vmm always builds the ACPI tables and the PIIX4 PM
-  // device and has no switch for them. <apic/> is the default too.
-  if (!features.acpi)
-    return refuse("/domain/features",
-                  "ACPI can not be turned off: amber-vmm's pc machine always has ACPI; add "
-                  "<acpi/>");
+  // -no-acpi): amber-vmm then hands SeaBIOS no ACPI tables, as QEMU does
+  // (SeaBIOS builds its own). <apic/> is the default.
+  settings.acpi = features.acpi;
   if (features.hyperv) {
     if (features.relaxed.value_or(false))
       return refuse("/domain/features/hyperv/relaxed/@state='on'",
@@ -119,17 +116,38 @@ Result<void> plan_platform(const xml::Domain& domain) {
       return refuse("/domain/features/hyperv/@mode='passthrough'",
                     "Hyper-V enlightenments are not supported yet");
   }
-  if (domain.clock.offset == xml::ClockOffset::kLocaltime)
-    return refuse("/domain/clock/@offset='localtime'", "the RTC runs in UTC");
+  settings.rtc_localtime = domain.clock.offset == xml::ClockOffset::kLocaltime;
+  // Timers as libvirt's QEMU driver maps them (-rtc driftfix=,
+  // kvm-pit.lost_tick_policy=, -machine hpet=), refusing what it refuses.
   for (const xml::Timer& timer : domain.clock.timers) {
     const std::string path = "/domain/clock/timer[@name='" + timer.name + "']";
-    if (timer.tickpolicy)
-      return refuse(path + "/@tickpolicy=" + quoted(*timer.tickpolicy),
-                    "timer tick policies cannot be chosen yet");
-    if (timer.name == "hpet" && timer.present.value_or(true))
-      return refuse(path, "there is no HPET");
-    if (timer.name != "hpet" && timer.present && !*timer.present)
-      return refuse(path + "/@present='no'", "the PC platform always has an RTC and a PIT");
+    const std::optional<std::string>& tick = timer.tickpolicy;
+    const bool present = timer.present.value_or(true);
+    if (timer.name == "rtc" || timer.name == "pit") {
+      if (!present)
+        return refuse(path + "/@present='no'", "the PC platform always has an RTC and a PIT");
+      if (timer.name == "rtc") {
+        if (tick && *tick != "delay" && *tick != "catchup")
+          return refuse(path + "/@tickpolicy=" + quoted(*tick),
+                        "the RTC's tick policy is delay or catchup");
+        settings.rtc_catchup = tick == "catchup";
+      } else {
+        if (tick && *tick != "delay" && *tick != "discard")
+          return refuse(path + "/@tickpolicy=" + quoted(*tick),
+                        "the PIT's tick policy is delay or discard");
+        settings.pit_discard = tick == "discard";
+      }
+    } else if (timer.name == "hpet") {
+      if (tick)
+        return refuse(path + "/@tickpolicy=" + quoted(*tick),
+                      "the HPET has no tick policy (its periodic timers skip the periods "
+                      "they missed)");
+      settings.hpet = present;
+    } else if (present) {  // hypervclock, kvmclock, tsc
+      if (timer.name == "hypervclock")
+        return refuse(path, "Hyper-V enlightenments are not supported yet");
+      return refuse(path, "amber-vmm has no " + timer.name + " clock to offer");
+    }
   }
   return ok();
 }
@@ -457,7 +475,7 @@ Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& c
   AMBER_TRY(plan_memory(domain, settings));
   AMBER_TRY(plan_cpus(domain, settings));
   AMBER_TRY(plan_os(domain, context, settings));
-  AMBER_TRY(plan_platform(domain));
+  AMBER_TRY(plan_platform(domain, settings));
   AMBER_TRY(plan_lifecycle(domain, settings));
   AMBER_TRY(plan_disks(domain, plan));
   AMBER_TRY(plan_chardevs(domain, context, settings));

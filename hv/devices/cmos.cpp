@@ -15,6 +15,8 @@ constexpr uint8_t kStatusBBinary = 0x04;
 constexpr uint8_t kStatusBPeriodic = 0x40;
 constexpr uint8_t kStatusBUpdateEnded = 0x10;
 constexpr uint8_t kFlagIrq = 0x80, kFlagPeriodic = 0x40, kFlagUpdateEnded = 0x10;
+constexpr unsigned kMaxReinjectPerTick = 20;   // QEMU's RTC_REINJECT_ON_ACK_COUNT
+constexpr uint64_t kMaxLostTicks = 8192 * 60;  // a minute at the fastest rate
 constexpr uint8_t kStatusB24Hour = 0x02;
 
 uint8_t to_bcd(int value) {
@@ -79,6 +81,8 @@ void Cmos::reset_state() {
   bytes_[kStatusB] = kStatusB24Hour;
   flags_ = 0;
   changed_.notify_all();
+  lost_ = 0;
+  reinjected_ = 0;
 }
 
 void Cmos::timer_loop() {
@@ -119,9 +123,18 @@ void Cmos::timer_loop() {
     uint8_t raised = 0;
     if (periodic && ticking && now >= next_periodic) {
       raised |= kFlagPeriodic;
+      // Unacknowledged previous tick: this one merges with it (lost).
+      if (catchup_ && (flags_ & kFlagPeriodic)) ++lost_;
+      reinjected_ = 0;
       next_periodic += period;
-      // Lost ticks are not replayed: the next boundary.
-      if (next_periodic <= now) next_periodic = boundary_after(now, period);
+      // Late: the boundaries passed are lost (owed under catch-up) and
+      // the chain goes on from the next one.
+      if (next_periodic <= now) {
+        const auto next = boundary_after(now, period);
+        if (catchup_) lost_ += static_cast<uint64_t>((next - next_periodic) / period);
+        next_periodic = next;
+      }
+      if (lost_ > kMaxLostTicks) lost_ = kMaxLostTicks;
     }
     if (now >= next_update) {
       next_update += std::chrono::seconds(1);
@@ -143,6 +156,21 @@ Cmos::Cmos() {
   bytes_[kStatusD] = 0x80;  // battery good
 }
 
+void Cmos::set_catchup(bool on) {
+  std::lock_guard lock(mutex_);
+  catchup_ = on;
+}
+
+void Cmos::set_localtime(bool on) {
+  std::lock_guard lock(mutex_);
+  localtime_ = on;
+}
+
+uint64_t Cmos::lost_ticks() {
+  std::lock_guard lock(mutex_);
+  return lost_;
+}
+
 void Cmos::set(uint8_t index, uint8_t value) {
   std::lock_guard lock(mutex_);
   bytes_[index % kSize] = value;
@@ -156,7 +184,10 @@ uint8_t Cmos::get(uint8_t index) {
 uint8_t Cmos::read_register(uint8_t index) {
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
-  gmtime_r(&now, &utc);
+  if (localtime_)
+    localtime_r(&now, &utc);
+  else
+    gmtime_r(&now, &utc);
   const bool binary = (bytes_[kStatusB] & kStatusBBinary) != 0;
   auto encode = [&](int v) { return binary ? static_cast<uint8_t>(v) : to_bcd(v); };
   switch (index) {
@@ -181,6 +212,17 @@ uint8_t Cmos::read_register(uint8_t index) {
     case kStatusC: {
       const uint8_t flags = flags_;
       flags_ = 0;
+      // Catch-up: the acknowledgement lets one owed tick in at once.
+      if (catchup_ && lost_ > 0 && (bytes_[kStatusB] & kStatusBPeriodic) &&
+          reinjected_ < kMaxReinjectPerTick) {
+        --lost_;
+        ++reinjected_;
+        flags_ = kFlagPeriodic | kFlagIrq;
+        if (irq_) {
+          irq_(true);
+          irq_(false);
+        }
+      }
       return flags;
     }
     default:

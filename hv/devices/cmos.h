@@ -8,6 +8,14 @@
 // chain's: the first one after PIE comes at the next boundary), and the update-ended interrupt once
 // a second when UIE is set; register C reports PF/UF/IRQF and clears on read. A timer thread,
 // started by start(), produces them. Alarms are not implemented (AF never sets).
+// Catch-up (set_catchup, QEMU's -rtc driftfix=slew, libvirt's
+// tickpolicy='catchup'): a periodic tick that comes while the previous one
+// is still unacknowledged (register C unread) or that the timer thread
+// came too late for is counted as lost; each read of register C then
+// re-raises one lost tick at once, at most 20 between two real ticks (QEMU's
+// RTC_REINJECT_ON_ACK_COUNT), so a guest that fell behind gets its ticks.
+// set_localtime: the clock registers show the host's local time (QEMU's
+// -rtc base=localtime, what Windows expects) instead of UTC.
 //
 // Thread-safety: one mutex; any vCPU thread and the timer thread.
 #pragma once
@@ -38,6 +46,9 @@ class Cmos : public bus::IoDevice {
   // Starts the interrupt timer; irq(level) drives IRQ 8.
   void start(std::function<void(bool)> irq);
   void reset_state();
+  void set_catchup(bool on);
+  void set_localtime(bool on);
+  uint64_t lost_ticks();  // not yet re-injected (catch-up only)
   void set(uint8_t index, uint8_t value);
   uint8_t get(uint8_t index);  // as the guest would read it (time included)
   void io_read(uint64_t offset, std::span<uint8_t> data) override;
@@ -54,6 +65,10 @@ class Cmos : public bus::IoDevice {
   std::function<void(bool)> irq_;
   std::array<uint8_t, kSize> bytes_{};
   uint8_t index_ = 0;
+  bool catchup_ = false;
+  bool localtime_ = false;
+  uint64_t lost_ = 0;        // periodic ticks owed to the guest
+  unsigned reinjected_ = 0;  // since the last real periodic tick
 };
 
 }  // namespace amber::hv::devices

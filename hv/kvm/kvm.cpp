@@ -109,6 +109,12 @@ Result<void> KvmVm::create_irqchip() {
   return do_ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
 }
 
+Result<void> KvmVm::set_pit_reinject(bool on) {
+  kvm_reinject_control control{};
+  control.pit_reinject = on ? 1 : 0;
+  return do_ioctl(fd_.get(), KVM_REINJECT_CONTROL, &control, "KVM_REINJECT_CONTROL");
+}
+
 Result<void> KvmVm::create_pit() {
   kvm_pit_config config{};
   config.flags = KVM_PIT_SPEAKER_DUMMY;

@@ -46,6 +46,8 @@ class KvmVm {
                           uint32_t flags);
   Result<void> create_irqchip();
   Result<void> create_pit();
+  // KVM_REINJECT_CONTROL: whether the PIT re-injects missed ticks.
+  Result<void> set_pit_reinject(bool on);
   Result<void> set_tss_address(uint64_t address);
   Result<void> set_identity_map_address(uint64_t address);
   Result<void> irq_line(uint32_t gsi, bool level);

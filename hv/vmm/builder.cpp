@@ -173,10 +173,13 @@ Result<void> add_fw_cfg(Machine& m, const Config& config) {
       vmmctl::machine_pci_root_uid(config.machine.empty() ? "pc" : config.machine));
   acpi_settings.pci_hole_start = static_cast<uint32_t>(m.ram().layout().below_4g);
   acpi_settings.hpet = config.hpet;
-  acpi::AcpiBlobs acpi_blobs = acpi::build_acpi(acpi_settings);
-  AMBER_TRY(fw_cfg->add_file(acpi::kRsdpFile, std::move(acpi_blobs.rsdp)));
-  AMBER_TRY(fw_cfg->add_file(acpi::kTablesFile, std::move(acpi_blobs.tables)));
-  AMBER_TRY(fw_cfg->add_file(acpi::kLoaderFile, std::move(acpi_blobs.loader)));
+  // --acpi off: none of it (QEMU's acpi=off; SeaBIOS then builds its own).
+  if (config.acpi) {
+    acpi::AcpiBlobs acpi_blobs = acpi::build_acpi(acpi_settings);
+    AMBER_TRY(fw_cfg->add_file(acpi::kRsdpFile, std::move(acpi_blobs.rsdp)));
+    AMBER_TRY(fw_cfg->add_file(acpi::kTablesFile, std::move(acpi_blobs.tables)));
+    AMBER_TRY(fw_cfg->add_file(acpi::kLoaderFile, std::move(acpi_blobs.loader)));
+  }
   AMBER_TRY(add_smbios(m, config, *fw_cfg));
   const std::string order = bootorder(config);
   AMBER_TRY(fw_cfg->add_file("bootorder", std::vector<uint8_t>(order.begin(), order.end())));
@@ -217,6 +220,8 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
   auto* cmos = m.own(std::make_unique<devices::Cmos>());
   for (auto [index, value] : devices::cmos_platform_bytes(m.ram().layout(), config.cpus))
     cmos->set(index, value);
+  cmos->set_catchup(config.rtc_catchup);
+  cmos->set_localtime(config.rtc_localtime);
   AMBER_TRY(pio.add(kCmosPort, 2, cmos, "CMOS/RTC"));
   if (config.hpet) {
     // The HPET owns ISA lines 0 and 8 beside the PIT and the RTC: in legacy
@@ -480,6 +485,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(kvm_vm->set_tss_address(kTssPagesAddress));
   AMBER_TRY(kvm_vm->create_irqchip());
   AMBER_TRY(kvm_vm->create_pit());
+  if (config.pit_discard) AMBER_TRY(kvm_vm->set_pit_reinject(false));
   AMBER_TRY_ASSIGN(auto ram,
                    GuestRam::allocate(config.memory, config.hugepages == vmmctl::Hugepages::kOn
                                                          ? Hugepages::kOn

@@ -75,6 +75,10 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
   --uuid UUID                 the VM's UUID (SMBIOS type 1, fw_cfg)
   --smbios type=N,KEY=VAL,..  SMBIOS strings as QEMU's -smbios (types 0-3)
   --hpet on|off               the HPET and its ACPI table (default on, as QEMU pc)
+  --acpi on|off               ACPI tables from amber-vmm (off: SeaBIOS builds its own)
+  --rtc base=utc|localtime,driftfix=none|slew   the RTC's clock; slew re-injects
+                              periodic interrupts the guest missed
+  --pit lost_tick_policy=delay|discard   missed PIT ticks re-injected or dropped
   --debugcon file:PATH|none   port 0x402 debug console log
   --no-reboot                 exit instead of resetting when the guest reboots
   --help, --version

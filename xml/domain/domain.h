@@ -111,8 +111,8 @@ struct Features {
 };
 
 struct Timer {
-  std::string name;                       // rtc|pit|hpet
-  std::optional<std::string> tickpolicy;  // rtc: catchup, pit: delay
+  std::string name;                       // rtc|pit|hpet|hypervclock|kvmclock|tsc
+  std::optional<std::string> tickpolicy;  // delay|catchup|merge|discard
   std::optional<bool> present;
 };
 

@@ -62,7 +62,9 @@ Result<void> parse_features(const Node& root, Domain& domain) {
     domain.clock.offset = offset == "localtime" ? ClockOffset::kLocaltime : ClockOffset::kUtc;
     for (const Node& t : clock->children("timer")) {
       Timer timer;
-      AMBER_TRY_ASSIGN(auto name, attribute_in(t, "name", {"rtc", "pit", "hpet"}));
+      AMBER_TRY_ASSIGN(
+          auto name,
+          attribute_in(t, "name", {"rtc", "pit", "hpet", "hypervclock", "kvmclock", "tsc"}));
       if (!name) return xml_error("missing attribute " + t.path() + "/@name");
       timer.name = *name;
       timer.tickpolicy = t.attribute("tickpolicy");

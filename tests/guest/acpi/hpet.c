@@ -74,7 +74,7 @@ void on_irq0(void) {
 }
 void on_irq8(void) {
   outb(0x70, 0x0C);
-  (void)inb(0x71);  /* acknowledge the RTC (register C) */
+  (void)inb(0x71); /* acknowledge the RTC (register C) */
   ++irq8_count;
   outb(0xA0, 0x20);
   outb(0x20, 0x20);
@@ -91,10 +91,11 @@ void other_entry(void);
  * Same privilege level, so the frame is EIP, CS, EFLAGS: it is rewritten to
  * EFLAGS, EIP and left with POPF; RET (an interrupt between the two nests
  * harmlessly below the EIP). */
-#define HANDLER(name, fn)                                      \
-  ".globl " name "\n" name ":\n pushal\n cld\n call " fn "\n" \
-  " movl 32(%esp), %eax\n movl 40(%esp), %ebx\n"              \
-  " movl %eax, 40(%esp)\n movl %ebx, 36(%esp)\n"              \
+#define HANDLER(name, fn)                                \
+  ".globl " name "\n" name ":\n pushal\n cld\n call " fn \
+  "\n"                                                   \
+  " movl 32(%esp), %eax\n movl 40(%esp), %ebx\n"         \
+  " movl %eax, 40(%esp)\n movl %ebx, 36(%esp)\n"         \
   " popal\n addl $4, %esp\n popfl\n ret\n"
 __asm__(".text\n" HANDLER("irq0_entry", "on_irq0") HANDLER("irq8_entry", "on_irq8")
             HANDLER("other_entry", "on_other"));
@@ -175,7 +176,7 @@ void stage2_main(void) {
 
   setup_interrupts();
   u32 i0, i8;
-  pit_rate(1193); /* ~1000 Hz */
+  pit_rate(1193);                 /* ~1000 Hz */
   count_irqs(50000000, &i0, &i8); /* 0.5 s */
   check(i0 >= 300 && i0 <= 560, "pit", "irq0=%u irq8=%u", i0, i8);
 

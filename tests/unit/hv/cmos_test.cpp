@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <ctime>
 #include <map>
 #include <thread>
 
@@ -79,6 +81,69 @@ TEST(Cmos, PeriodicInterruptAndReadToClear) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(edges.load(), before);
   EXPECT_EQ(cmos.get(0x0C), 0);
+}
+
+}  // namespace
+}  // namespace amber::hv::devices
+
+namespace amber::hv::devices {
+namespace {
+
+void write_reg(Cmos& cmos, uint8_t index, uint8_t value) {
+  uint8_t i[1] = {index};
+  uint8_t v[1] = {value};
+  cmos.io_write(0, i);
+  cmos.io_write(1, v);
+}
+
+// driftfix=slew: ticks the guest left unacknowledged are owed, and each
+// register C read re-raises one (at most 20 between two real ticks);
+// without catch-up nothing is owed.
+TEST(Cmos, CatchupReinjectsMissedTicksOnAcknowledge) {
+  for (bool catchup : {false, true}) {
+    Cmos cmos;
+    cmos.set_catchup(catchup);
+    std::atomic<int> edges{0};
+    cmos.start([&](bool level) { edges += level ? 1 : 0; });
+    write_reg(cmos, 0x0A, 0x2F);  // 2 Hz: no real tick during the reads below
+    write_reg(cmos, 0x0B, 0x42);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1600));  // 3 ticks, none acknowledged
+    write_reg(cmos, 0x0A, 0x2F);
+    const uint64_t owed = cmos.lost_ticks();
+    if (!catchup) {
+      EXPECT_EQ(owed, 0u);
+      continue;
+    }
+    EXPECT_GE(owed, 2u);
+    const int before = edges.load();
+    EXPECT_EQ(cmos.get(0x0C) & 0xC0, 0xC0);  // the real tick's flags
+    EXPECT_EQ(edges.load(), before + 1);     // and one owed tick at once
+    EXPECT_EQ(cmos.get(0x0C) & 0xC0, 0xC0);  // the re-raised one's flags
+    EXPECT_EQ(cmos.lost_ticks(), owed >= 2 ? owed - 2 : 0);
+    write_reg(cmos, 0x0B, 0x02);  // PIE off: nothing more re-raised
+    const int after = edges.load();
+    cmos.get(0x0C);
+    EXPECT_EQ(edges.load(), after);
+  }
+}
+
+TEST(Cmos, LocaltimeShowsTheHostsZone) {
+  // A zone 5:30 off UTC, so the two hours differ whatever the host's zone.
+  setenv("TZ", "IST-5:30", 1);
+  tzset();
+  Cmos utc, local;
+  local.set_localtime(true);
+  const std::time_t now = std::time(nullptr);
+  std::tm lt{}, gt{};
+  localtime_r(&now, &lt);
+  gmtime_r(&now, &gt);
+  auto bcd = [](int v) { return static_cast<uint8_t>(((v / 10) << 4) | (v % 10)); };
+  if (gt.tm_min == 59 && gt.tm_sec == 59) GTEST_SKIP() << "at an hour boundary";
+  EXPECT_EQ(utc.get(0x04), bcd(gt.tm_hour));
+  EXPECT_EQ(local.get(0x04), bcd(lt.tm_hour));
+  EXPECT_NE(lt.tm_hour * 60 + lt.tm_min, gt.tm_hour * 60 + gt.tm_min);
+  unsetenv("TZ");
+  tzset();
 }
 
 }  // namespace
