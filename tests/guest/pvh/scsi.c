@@ -2,9 +2,9 @@
 /* virtio-scsi request helpers for the probe guest (see scsi.h). */
 #include "scsi.h"
 
-u8 scsi_slot_data[SCSI_SLOTS][SCSI_SLOT_BYTES] __attribute__((aligned(4096)));
 static ScsiCmdReq slot_req[SCSI_SLOTS];
 static ScsiCmdResp slot_resp[SCSI_SLOTS];
+static VqBuf slot_bufs[SCSI_SLOTS][3];
 /* Maps the request queue's descriptor head back to our slot. */
 static u8 head_slot[VQ_MAX_SIZE];
 
@@ -29,6 +29,9 @@ int scsi_open(VirtioDev* v, int event_idx) {
         pci.dev, pci.fn, pci_read16(&pci, 0x2C), pci_read16(&pci, 0x2E),
         pci_read32(&pci, 0x08) >> 8);
   if (!virtio_pci_init(v, &pci)) return 0;
+  /* We poll: PCI Interrupt Disable keeps INTx deasserted. An interrupt left
+   * pending while we run with IF=0 makes software KVM single-step us. */
+  pci_write16(&v->pci, 0x04, (u16)(pci_read16(&v->pci, 0x04) | 0x400));
   u64 want = 1ull << VIRTIO_F_VERSION_1;
   if (event_idx) want |= 1ull << VIRTIO_F_RING_EVENT_IDX;
   if (!virtio_negotiate(v, want)) return 0;
@@ -99,25 +102,25 @@ u8 scsi_sync(VirtioDev* v, const u8 lun[8], const u8* cdb, u32 cdb_len, const vo
   }
 }
 
-int scsi_submit_rw(VirtioDev* v, u32 slot, const u8 lun[8], int write, u64 lba, u32 blocks) {
+void scsi_slot_init(u32 slot, const u8 lun[8], int write, u32 blocks) {
   u8 cdb[16] = {write ? 0x8A : 0x88};
-  for (int i = 0; i < 8; i++) cdb[2 + i] = (u8)(lba >> (56 - 8 * i));
-  cdb[10] = (u8)(blocks >> 24);
-  cdb[11] = (u8)(blocks >> 16);
-  cdb[12] = (u8)(blocks >> 8);
   cdb[13] = (u8)blocks;
   fill_req(&slot_req[slot], lun, cdb, sizeof cdb, slot);
-  slot_resp[slot].response = 0xEE;
-  slot_resp[slot].status = 0xEE;
   u32 len = blocks * 512;
-  if (len > SCSI_SLOT_BYTES) return 0;
-  VqBuf b[3];
   u32 n = 0;
-  b[n++] = (VqBuf){(uptr)&slot_req[slot], sizeof slot_req[slot], 0};
-  if (write) b[n++] = (VqBuf){(uptr)scsi_slot_data[slot], len, 0};
-  b[n++] = (VqBuf){(uptr)&slot_resp[slot], sizeof slot_resp[slot], 1};
-  if (!write) b[n++] = (VqBuf){(uptr)scsi_slot_data[slot], len, 1};
-  int head = vq_add(&v->vq[SCSI_REQUEST_QUEUE], b, n);
+  slot_bufs[slot][n++] = (VqBuf){(uptr)&slot_req[slot], sizeof slot_req[slot], 0};
+  if (write) slot_bufs[slot][n++] = (VqBuf){(uptr)scsi_slot_data[slot], len, 0};
+  slot_bufs[slot][n++] = (VqBuf){(uptr)&slot_resp[slot], sizeof slot_resp[slot], 1};
+  if (!write) slot_bufs[slot][n++] = (VqBuf){(uptr)scsi_slot_data[slot], len, 1};
+}
+
+int scsi_submit(VirtioDev* v, u32 slot, u64 lba) {
+  /* CDB bytes 2..9: the LBA, big-endian. */
+  u32* l = (u32*)(void*)&slot_req[slot].cdb[2];
+  l[0] = __builtin_bswap32((u32)(lba >> 32));
+  l[1] = __builtin_bswap32((u32)lba);
+  slot_resp[slot].response = 0xEE;
+  int head = vq_add(&v->vq[SCSI_REQUEST_QUEUE], slot_bufs[slot], 3);
   if (head < 0) return 0;
   head_slot[head] = (u8)slot;
   return 1;
@@ -128,7 +131,8 @@ int scsi_poll(VirtioDev* v) {
   if (!vq_pop(v, &v->vq[SCSI_REQUEST_QUEUE], &id, &len)) return -1;
   if (id >= VQ_MAX_SIZE) return -2;
   u32 slot = head_slot[id];
-  if (slot_resp[slot].response != VIRTIO_SCSI_S_OK || slot_resp[slot].status != SCSI_STATUS_GOOD) {
+  if (slot_resp[slot].response != VIRTIO_SCSI_S_OK || slot_resp[slot].status != SCSI_STATUS_GOOD ||
+      slot_resp[slot].sense_len != 0) {
     print("PROBE: scsi slot %u response %u status %x\n", slot, slot_resp[slot].response,
           slot_resp[slot].status);
     return -2;

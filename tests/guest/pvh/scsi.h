@@ -8,6 +8,7 @@
  * Single-threaded guest code, like the rest of the probe.
  */
 #pragma once
+#include "blk.h"
 #include "virtio.h"
 
 #define SCSI_REQUEST_QUEUE 2
@@ -44,9 +45,13 @@ typedef struct __attribute__((packed)) {
 } ScsiCmdResp;
 
 /* Asynchronous slots: each has a request, a response and 4 KiB of data. */
-#define SCSI_SLOTS 64
-#define SCSI_SLOT_BYTES 4096
-extern u8 scsi_slot_data[SCSI_SLOTS][SCSI_SLOT_BYTES];
+#define SCSI_SLOTS BLK_SLOTS
+#define SCSI_SLOT_BYTES BLK_SLOT_BYTES
+/* One boot drives one controller, so the data buffers are blk.c's: the
+ * probe's BSS (zeroed at boot, one emulated store at a time under software
+ * KVM) stays as small as before. scsi_probe.c also uses them as its two
+ * 64 KiB scratch buffers (slots 0..15 and 16..31). */
+#define scsi_slot_data blk_slot_data
 
 /* The 8-byte virtio-scsi LUN field for `target`/`lun` (lun[0] = 1, flat
  * addressing in bytes 2-3 as Linux and QEMU use). */
@@ -63,9 +68,13 @@ int scsi_open(VirtioDev* v, int event_idx);
 u8 scsi_sync(VirtioDev* v, const u8 lun[8], const u8* cdb, u32 cdb_len, const void* out,
              u32 out_len, void* in, u32 in_len, ScsiCmdResp* resp, u32* used);
 
-/* Async: queues a 4 KiB READ 16 / WRITE 16 of scsi_slot_data[slot] at `lba`
- * (512-byte blocks); no kick. Returns 0 when the ring is full. */
-int scsi_submit_rw(VirtioDev* v, u32 slot, const u8 lun[8], int write, u64 lba, u32 blocks);
+/* Async: scsi_slot_init() builds slot's READ 16 / WRITE 16 request of
+ * `blocks` (<= 8) 512-byte blocks from/to scsi_slot_data[slot] once;
+ * scsi_submit() then only patches the LBA and queues it (no kick; 0 when
+ * the ring is full). Lean on purpose: under software KVM every guest
+ * instruction here may be emulated, and the benchmark should time the VMM. */
+void scsi_slot_init(u32 slot, const u8 lun[8], int write, u32 blocks);
+int scsi_submit(VirtioDev* v, u32 slot, u64 lba);
 /* Polls one completion: the slot, -1 if none, -2 if it failed. */
 int scsi_poll(VirtioDev* v);
 
