@@ -216,8 +216,7 @@ static void check_data(void) {
   r = rw16(lun0, 0, STAMP_LBA, STAMP_BLOCKS, rbuf, STAMP_BLOCKS * 512);
   result(good(r) && resp.resid == 0 && memcmp(dbuf, rbuf, STAMP_BLOCKS * 512) == 0, "read16",
          "READ 16 did not return what WRITE 16 wrote");
-  /* READ 10 of a part, into two descriptors' worth of buffer is not
-   * needed: one buffer, offset into the stamped range. */
+  /* READ 10 of 8 blocks inside the stamped range. */
   u8 c10[10] = {0x28};
   put_be(c10 + 2, STAMP_LBA + 8, 4);
   put_be(c10 + 7, 8, 2);
