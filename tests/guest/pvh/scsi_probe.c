@@ -15,7 +15,8 @@
  *                (lba*7 + seed + i*13) & 0xff;
  *   4224..4351   every byte 0x5C;
  *   4352..4367   WRITE SAME pattern: every byte 0xA7;
- *   last block   stamped like 4096.
+ *   last block   stamped like 4096;
+ *   second=T:L   that LUN's block 8 stamped as LBA 0x5EC0008.
  * Single-threaded guest code.
  */
 #include "scsi.h"
@@ -336,6 +337,56 @@ static void check_errors(void) {
   result(good(r) && memcmp(rbuf, dbuf, 512) == 0, "after-errors", "read after errors");
 }
 
+/* second=T:L (e.g. 3:1): another LUN on another target: REPORT LUNS of
+ * target T lists L, it answers INQUIRY and READ CAPACITY 16 (second_blocks=N
+ * expected), and a stamped block written at LBA 8 there reads back. */
+static void check_second(void) {
+  char arg[16];
+  if (!cmdline_get("second", arg, sizeof arg)) return;
+  u32 t = 0, l = 0, i = 0;
+  for (; arg[i] >= '0' && arg[i] <= '9'; i++) t = t * 10 + (u32)(arg[i] - '0');
+  if (arg[i] == ':')
+    for (i++; arg[i] >= '0' && arg[i] <= '9'; i++) l = l * 10 + (u32)(arg[i] - '0');
+  u8 lun[8];
+  scsi_lun(lun, (u8)t, (u16)l);
+  u8 tur[6] = {0};
+  u8 r = cmd(lun, tur, 6, NULL, 0, NULL, 0);
+  if (r == VIRTIO_SCSI_S_OK && resp.status == SCSI_STATUS_CHECK_CONDITION &&
+      (resp.sense[2] & 0xF) == 0x6)
+    r = cmd(lun, tur, 6, NULL, 0, NULL, 0); /* after the UNIT ATTENTION */
+  result(good(r), "second-unit-ready", "TEST UNIT READY");
+  /* REPORT LUNS goes to LUN 0 of the target, as Linux and SeaBIOS send it
+   * (QEMU answers LOGICAL UNIT NOT SUPPORTED on any other LUN). */
+  u8 t0[8];
+  scsi_lun(t0, (u8)t, 0);
+  u8 rl[12] = {0xA0};
+  put_be(rl + 6, 256, 4);
+  memset(rbuf, 0, 256);
+  r = cmd(t0, rl, 12, NULL, 0, rbuf, 256);
+  u32 n = (u32)get_be(rbuf, 4);
+  int listed = 0;
+  for (u32 k = 0; k < n / 8 && k < 30; k++) {
+    const u8* e = rbuf + 8 + 8 * k;
+    if ((u32)((e[0] & 0x3F) << 8 | e[1]) == l) listed = 1;
+  }
+  result(good(r) && listed, "second-report-luns", "LUN not listed by its target");
+  memset(rbuf, 0, 64);
+  r = inquiry(lun, 0, 0, rbuf, 36);
+  result(good(r) && rbuf[0] == 0, "second-inquiry", "not a connected direct-access LUN");
+  u8 c16[16] = {0x9E, 0x10};
+  put_be(c16 + 10, 32, 4);
+  memset(rbuf, 0, 64);
+  r = cmd(lun, c16, 16, NULL, 0, rbuf, 32);
+  u64 n2 = get_be(rbuf, 8) + 1;
+  result(good(r) && n2 == cmdline_u32("second_blocks", 0), "second-readcap16", "capacity");
+  stamp(dbuf, 0x5EC0000u + 8);
+  r = rw16(lun, 1, 8, 1, dbuf, 512);
+  int ok = good(r);
+  memset(rbuf, 0, 512);
+  r = rw16(lun, 0, 8, 1, rbuf, 512);
+  result(ok && good(r) && memcmp(rbuf, dbuf, 512) == 0, "second-write-read", "mismatch");
+}
+
 void scsi_mode_probe(void) {
   int discard = (int)cmdline_u32("discard", 0);
   char serial[32];
@@ -354,6 +405,7 @@ void scsi_mode_probe(void) {
   check_data();
   check_unmap(max_unmap);
   check_errors();
+  check_second();
   u8 s10[10] = {0x35};
   if (!good(cmd(lun0, s10, 10, NULL, 0, NULL, 0))) failures++;
   virtio_reset(&sdev);

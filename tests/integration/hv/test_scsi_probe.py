@@ -5,7 +5,7 @@ against amber-vmm's controller on a qcow2 and a raw disk with discard=unmap:
 INQUIRY and its VPD pages (LBPU/LBPWS), READ CAPACITY 10/16 (LBPME), WRITE/READ
 16, SYNCHRONIZE CACHE, UNMAP, WRITE SAME 16 with UNMAP, an unsupported opcode,
 reads past the end, a short buffer (OVERRUN), a bad target, a bad LUN field and
-a missing LUN. Every check must pass; the data must be in the image as real
+a missing LUN, and a second LUN (target 3 LUN 1). Every check must pass; the data must be in the image as real
 qemu-io / qemu-img read it; the UNMAP and WRITE SAME ranges, which qemu-io
 filled beforehand, must be given back to the host file. With discard=ignore
 nothing is advertised and nothing is freed. The same probe passes under QEMU
@@ -66,12 +66,18 @@ def probe_checks(out, who):
     return names
 
 
-def run_amber(disk, fmt, discard):
+SECOND = 'second=3:1 second_blocks=8192'  # a 4 MiB LUN 1 on target 3
+
+
+def run_amber(disk, fmt, discard, second=None):
     spec = 'path=%s,format=%s,cache=writeback,serial=%s' % (disk, fmt, SERIAL)
     if discard:
         spec += ',discard=unmap'
-    vm = v.start_vmm(kernel=v.PVH, cmdline='test=scsi discard=%d serial=%s seed=%d'
-                     % (int(discard), SERIAL, SEED), extra=['--scsi', spec])
+    extra = ['--scsi', spec]
+    if second:
+        extra += ['--scsi', 'path=%s,format=qcow2,target=3,lun=1' % second]
+    vm = v.start_vmm(kernel=v.PVH, cmdline='test=scsi discard=%d serial=%s seed=%d %s'
+                     % (int(discard), SERIAL, SEED, SECOND if second else ''), extra=extra)
     rc = vm.wait(120)
     out = vm.output()
     v.check(rc == 1, 'amber-vmm exit status %d, want 1\n%s' % (rc, vm.describe()))
@@ -99,8 +105,14 @@ def one(tmp, fmt):
     qemu_io(disk, fmt, 'write -P 0x33 %d %d' % (FREED[0], FREED[1] - FREED[0]))
     before = allocated(disk)
     v.check(map_data(disk, fmt, *FREED) == FREED[1] - FREED[0], '%s: qemu-io fill not mapped' % fmt)
-    out, vm = run_amber(disk, fmt, True)
+    second = os.path.join(tmp, 'second-%s.qcow2' % fmt)
+    v.create_image(second, '4M')
+    out, vm = run_amber(disk, fmt, True, second)
     probe_checks(out, 'amber-vmm %s' % fmt)
+    for c in ('second-report-luns', 'second-readcap16', 'second-write-read'):
+        v.check(c in OK_LINE.findall(out), '%s: no %s' % (fmt, c))
+    got = v.read_raw(second, 'qcow2', tmp)[8 * 512:9 * 512]
+    v.check(got == stamp(0x5EC0008), '%s: target 3 LUN 1 block 8 not written: %r' % (fmt, got[:16]))
     v.check('SCSI ok sync-cache16 GOOD' in out, '%s: SYNCHRONIZE CACHE 16 not GOOD\n%s' % (fmt, out))
     after = allocated(disk)
     mapped = map_data(disk, fmt, *FREED)
@@ -140,17 +152,22 @@ def qemu_oracle(tmp):
         return None
     disk = os.path.join(tmp, 'qemu.qcow2')
     v.create_image(disk, '64M')
+    second = os.path.join(tmp, 'qemu-second.qcow2')
+    v.create_image(second, '4M')
     cmd = [v.QEMU, '-accel', 'tcg', '-machine', 'pc', '-m', '64', '-display', 'none', '-no-reboot',
            '-nodefaults', '-serial', 'stdio', '-monitor', 'none', '-net', 'none',
            '-device', 'isa-debug-exit,iobase=0x501,iosize=1', '-kernel', v.PVH,
-           '-append', 'test=scsi discard=1 serial=%s seed=%d' % (SERIAL, SEED),
+           '-append', 'test=scsi discard=1 serial=%s seed=%d %s' % (SERIAL, SEED, SECOND),
            '-device', 'virtio-scsi-pci,id=scsi0',
            '-drive', 'file=%s,format=qcow2,if=none,id=d0,cache=writeback,discard=unmap' % disk,
-           '-device', 'scsi-hd,drive=d0,bus=scsi0.0,serial=%s' % SERIAL]
+           '-device', 'scsi-hd,drive=d0,bus=scsi0.0,serial=%s' % SERIAL,
+           '-drive', 'file=%s,format=qcow2,if=none,id=d1' % second,
+           '-device', 'scsi-hd,drive=d1,bus=scsi0.0,scsi-id=3,lun=1']
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=120)
     out = p.stdout.decode('latin-1')
     names = probe_checks(out, 'QEMU')
+    v.check('second-write-read' in names, 'QEMU: second LUN checks missing')
     data = v.read_raw(disk, 'qcow2', tmp)
     v.check(data[STAMP_LBA * 512:(STAMP_LBA + 1) * 512] == stamp(STAMP_LBA), 'QEMU: no stamp')
     return names
