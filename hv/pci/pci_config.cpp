@@ -154,6 +154,7 @@ void PciConfigSpace::config_write(unsigned offset, unsigned size, uint32_t value
   }
   // Standard header: COMMAND, STATUS (W1C), interrupt line; the rest is
   // read-only. Handle byte by byte so any access width works.
+  const uint16_t old_command = command();
   for (unsigned i = 0; i < size; ++i) {
     const unsigned at = offset + i;
     const auto byte = static_cast<uint8_t>(value >> (8 * i));
@@ -167,6 +168,7 @@ void PciConfigSpace::config_write(unsigned offset, unsigned size, uint32_t value
       config_[at] = byte;
     }
   }
+  if (command() != old_command) command_written(old_command, command());
 }
 
 uint32_t PciConfigSpace::device_config_read(unsigned offset, unsigned size) {

@@ -135,6 +135,8 @@ class PciConfigSpace : public PciDevice {
                                    unsigned /*size*/, uint32_t stored) {
     return stored;
   }
+  // After a guest write changed the COMMAND register (`old` -> `now`).
+  virtual void command_written(uint16_t /*old*/, uint16_t /*now*/) {}
   // Registers at 0x40.. that are not capability bytes.
   virtual uint32_t device_config_read(unsigned offset, unsigned size);
   virtual void device_config_write(unsigned offset, unsigned size, uint32_t value);

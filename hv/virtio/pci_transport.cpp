@@ -235,6 +235,8 @@ void VirtioPciTransport::reset() {
   legacy_mapped_ = modern_mapped_ = pci::BarInfo{};
   msix_.reset();
   PciConfigSpace::reset();
+  std::lock_guard intx_lock(intx_mutex_);
+  intx_disabled_ = false;  // COMMAND is 0 again; ISR was cleared above
 }
 
 void VirtioPciTransport::capability_written(unsigned cap, unsigned offset, unsigned size,
@@ -287,8 +289,19 @@ void VirtioPciTransport::raise_intx(uint8_t isr_bits) {
   isr_.fetch_or(isr_bits);
   if (!intx_level_) {
     intx_level_ = true;
-    [[maybe_unused]] auto r = interrupts_.set_intx(slot_, kInta, true);
+    if (!intx_disabled_) [[maybe_unused]]
+      auto r = interrupts_.set_intx(slot_, kInta, true);
   }
+}
+
+void VirtioPciTransport::command_written(uint16_t, uint16_t now) {
+  std::lock_guard lock(intx_mutex_);
+  const bool disabled = (now & pci::kCommandIntxDisable) != 0;
+  if (disabled == intx_disabled_) return;
+  intx_disabled_ = disabled;
+  // A pending interrupt reaches the line once INTx is enabled again.
+  if (intx_level_) [[maybe_unused]]
+    auto r = interrupts_.set_intx(slot_, kInta, !disabled);
 }
 
 uint8_t VirtioPciTransport::read_isr() {
@@ -296,7 +309,8 @@ uint8_t VirtioPciTransport::read_isr() {
   const uint8_t value = isr_.exchange(0);
   if (intx_level_) {
     intx_level_ = false;
-    [[maybe_unused]] auto r = interrupts_.set_intx(slot_, kInta, false);
+    if (!intx_disabled_) [[maybe_unused]]
+      auto r = interrupts_.set_intx(slot_, kInta, false);
   }
   return value;
 }

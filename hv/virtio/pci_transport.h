@@ -99,6 +99,8 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
                           uint32_t value) override;
   uint32_t capability_read(unsigned capability_offset, unsigned offset, unsigned size,
                            uint32_t stored) override;
+  // COMMAND's Interrupt Disable bit gates the INTx line (PCI 3.0 6.2.2).
+  void command_written(uint16_t old, uint16_t now) override;
 
  private:
   struct QueueRegs {
@@ -156,8 +158,9 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   uint16_t queue_select_ = 0;
   std::vector<std::unique_ptr<QueueRegs>> queues_;
 
-  std::mutex intx_mutex_;  // orders ISR changes with the INTx level
-  bool intx_level_ = false;
+  std::mutex intx_mutex_;       // orders ISR changes with the INTx level
+  bool intx_level_ = false;     // an ISR bit is pending (what the line would be)
+  bool intx_disabled_ = false;  // COMMAND.Interrupt Disable: the line stays low
 
   struct Registration {
     IoSpace space;

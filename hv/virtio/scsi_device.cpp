@@ -2,6 +2,7 @@
 #include "hv/virtio/scsi_device.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "hv/virtio/virtio_spec.h"
@@ -11,6 +12,20 @@ namespace {
 
 constexpr uint64_t kCmdHeaderFixed = 19;  // lun[8], tag, task_attr, prio, crn
 constexpr uint64_t kRespFixed = 12;       // sense_len, resid, status_qualifier, status, response
+// Completions pushed before the guest is notified, while more are waiting.
+constexpr unsigned kNotifyBatch = 16;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 
 void put_le(uint8_t* p, uint64_t value, unsigned size) {
   std::memcpy(p, &value, size);  // little-endian host
@@ -137,6 +152,8 @@ Result<void> ScsiDevice::activate(uint64_t features, std::span<const QueueLayout
   for (auto& q : queues_) {
     q->thread->stop();
     q->ring.reset();
+    q->poll.reset();
+    q->idle_since_ns = 0;
   }
   const RingFeatures ring{(features & feature_bit(kFeatureEventIdx)) != 0,
                           (features & feature_bit(kFeatureIndirectDesc)) != 0};
@@ -160,6 +177,8 @@ void ScsiDevice::reset() {
   for (auto& q : queues_) {
     q->thread->stop();
     q->ring.reset();
+    q->poll.reset();
+    q->idle_since_ns = 0;
   }
   sense_size_.store(kScsiDefaultSenseSize);
   cdb_size_.store(kScsiDefaultCdbSize);
@@ -169,25 +188,66 @@ void ScsiDevice::reset() {
 IoWork ScsiDevice::serve(unsigned index) {
   Queue& q = *queues_[index];
   if (!q.ring.active()) return IoWork::kIdle;
+  // Woken by a kick after sleeping on an empty ring: that gap counts too.
+  if (q.idle_since_ns != 0) {
+    q.poll.record_idle(now_ns() - q.idle_since_ns);
+    q.idle_since_ns = 0;
+  }
+  // While this thread is awake it looks at the ring anyway: no kicks (each
+  // costs the guest a VM exit), and one notification per few completions.
+  q.ring.disable_notifications();
+  unsigned unnotified = 0;
+  auto notify = [&] {
+    if (unnotified != 0 && q.ring.should_notify()) signals_.notify_queue(index);
+    unnotified = 0;
+  };
   for (unsigned budget = 1024;; --budget) {
-    if (budget == 0 || q.thread->stop_requested()) return IoWork::kMore;
+    if (budget == 0 || q.thread->stop_requested()) {
+      notify();
+      return IoWork::kMore;  // notifications stay off: the thread comes straight back
+    }
     Result<bool> popped = q.ring.pop(q.chain);
     if (!popped.ok()) {
+      notify();
       signals_.needs_reset(popped.error());
       return IoWork::kIdle;
     }
     if (!*popped) {
-      if (!q.ring.prepare_to_sleep()) return IoWork::kIdle;
+      notify();
+      const uint64_t idle_since = now_ns();
+      if (poll_for_work(q, idle_since)) continue;
+      if (!q.ring.prepare_to_sleep()) {
+        q.idle_since_ns = idle_since;
+        return IoWork::kIdle;
+      }
+      // A buffer slipped in while kicks were being re-enabled.
+      q.ring.disable_notifications();
       continue;
     }
     Result<uint32_t> used = index == 0 ? serve_control(q.chain) : serve_request(q.chain);
     if (!used.ok()) {
+      notify();
       q.ring.reset();
       signals_.needs_reset(used.error());
       return IoWork::kIdle;
     }
     q.ring.push_used(q.chain.head, *used);
-    if (q.ring.should_notify()) signals_.notify_queue(index);
+    if (++unnotified >= kNotifyBatch) notify();
+  }
+}
+
+bool ScsiDevice::poll_for_work(Queue& q, uint64_t idle_since_ns) {
+  const uint64_t window = q.poll.window_ns();
+  if (window == 0) return false;
+  for (;;) {
+    for (int i = 0; i < 16; ++i) {
+      if (q.ring.has_available()) {
+        q.poll.record_idle(now_ns() - idle_since_ns);
+        return true;
+      }
+      cpu_relax();
+    }
+    if (now_ns() - idle_since_ns >= window) return false;
   }
 }
 

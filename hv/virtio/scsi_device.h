@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "hv/memory/guest_memory.h"
+#include "hv/virtio/adaptive_poll.h"
 #include "hv/virtio/iothread.h"
 #include "hv/virtio/queue.h"
 #include "hv/virtio/scsi_disk.h"
@@ -101,10 +102,16 @@ class ScsiDevice final : public VirtioDevice {
     SplitQueue ring;
     std::unique_ptr<IoThread> thread;
     DescriptorChain chain;
+    // iothread only: the busy-poll window (as BlkDevice's) and when the
+    // ring last ran empty before the thread slept (0: it did not).
+    AdaptivePoll poll;
+    uint64_t idle_since_ns = 0;
   };
   ScsiDevice(const GuestMemory& memory, DeviceSignals& signals)
       : memory_(memory), signals_(signals) {}
   IoWork serve(unsigned index);
+  // Spins on avail->idx for the queue's poll window; true if a buffer came.
+  bool poll_for_work(Queue& q, uint64_t idle_since_ns);
   // Target-level answers for a LUN that does not exist (REPORT LUNS too).
   ScsiResult target_command(unsigned target, const ScsiCommand& command) const;
 

@@ -18,8 +18,13 @@
 #     all writing port 0x80 EXITS times (default 20000) at once, the guest's
 #     `test=smpexit` mode timed "SMPEXIT start" to "SMPEXIT done": the cost
 #     of the vCPU exit path, shared locks included.
+#   - virtio-scsi: the same 4 KiB rows through the guest's `test=scsibench`
+#     mode on a transitional virtio-scsi controller, target 0 LUN 0 (amber-vmm
+#     --scsi; QEMU -device virtio-scsi-pci -device scsi-hd), a fresh qcow2 per
+#     rep, in a table of their own after the virtio-blk one.
 # Usage: tests/bench/vmm_bench.sh [AMBER_VMM]
-#   (env: REPS, COUNT, WORK, SMP_CPUS, EXITS; ONLY=smpexit runs only that row)
+#   (env: REPS, COUNT, WORK, SMP_CPUS, EXITS; ONLY=smpexit or ONLY=scsi runs
+#   only those rows)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 vmm=${1:-${AMBER_VMM:-}}
@@ -109,6 +114,48 @@ if ONLY == 'smpexit':
     print('%-32s %14.0f' % ('PIO exits/s per vCPU, %d vCPUs' % SMP_CPUS, statistics.median(rates)))
     raise SystemExit(0)
 
+# ---------------------------------------------------------------- virtio-scsi rows
+def amber_scsi_argv(disk, cmdline):
+    return [VMM, '--name', 'bench', '--memory', '64M', '--cpus', '1', '--serial', 'stdio',
+            '--kernel', PVH, '--cmdline', cmdline,
+            '--scsi', 'path=%s,format=qcow2,cache=writeback' % disk]
+
+def qemu_scsi_argv(disk, cmdline):
+    return ['qemu-system-x86_64', '-machine', 'pc,accel=kvm', '-cpu', 'host,-arch-capabilities',
+            '-m', '64M', '-nographic', '-no-reboot', '-display', 'none', '-monitor', 'none',
+            '-serial', 'stdio', '-net', 'none', '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
+            '-kernel', PVH, '-append', cmdline, '-device', 'virtio-scsi-pci,id=scsi0',
+            '-drive', 'file=%s,if=none,id=d0,format=qcow2,cache=writeback' % disk,
+            '-device', 'scsi-hd,drive=d0,bus=scsi0.0']
+
+def scsi_rows():
+    """4 KiB virtio-scsi write/read at QD1/QD32, amber-vmm and QEMU alternately."""
+    vmms = {'amber-vmm': amber_scsi_argv, 'qemu': qemu_scsi_argv}
+    r = {k: {} for k in vmms}
+    for rep in range(REPS):
+        for name in (list(vmms) if rep % 2 == 0 else list(reversed(vmms))):
+            disk = os.path.join(WORK, 'scsi-%s-%d.qcow2' % (name, rep))
+            subprocess.run(['qemu-img', 'create', '-f', 'qcow2', disk, '64M'], check=True,
+                           stdout=subprocess.DEVNULL)
+            for rw in ('write', 'read'):
+                for depth in (1, 32):
+                    lines, t_exit, rc, hwm = run(vmms[name](
+                        disk, 'test=scsibench rw=%s depth=%d count=%d' % (rw, depth, COUNT)))
+                    dt = t_of(lines, r'BENCH done') - t_of(lines, r'BENCH start')
+                    r[name].setdefault('virtio-scsi 4K %s QD%d (req/s)' % (rw, depth), []).append(COUNT / dt)
+            os.unlink(disk)
+            print('rep %d %s virtio-scsi done' % (rep + 1, name), flush=True)
+    print()
+    print('%-32s %14s %14s %10s' % ('metric (median of %d)' % REPS, 'amber-vmm', 'qemu+kvm', 'amber/qemu'))
+    for m in r['amber-vmm']:
+        a = statistics.median(r['amber-vmm'][m]); q = statistics.median(r['qemu'][m])
+        print('%-32s %14.0f %14.0f %10.2f' % (m, a, q, a / q if q else float('nan')))
+
+if ONLY == 'scsi':
+    scsi_rows()
+    raise SystemExit(0)
+# ---------------------------------------------------------------- end of virtio-scsi rows
+
 VMMS = {'amber-vmm': amber_argv, 'qemu': qemu_argv}
 res = {k: {} for k in VMMS}
 def add(v, metric, x): res[v].setdefault(metric, []).append(x)
@@ -142,4 +189,5 @@ for m in metrics:
 print('(VmHWM: maximum over all runs, not median)')
 rates = [smp_exit_rate() for _ in range(REPS)]
 print('%-32s %14.0f %14s' % ('PIO exits/s per vCPU, %d vCPUs' % SMP_CPUS, statistics.median(rates), 'n/a'))
+scsi_rows()
 PYEOF

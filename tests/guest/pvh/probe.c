@@ -19,6 +19,7 @@
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
 #include "blk.h"
+#include "scsi.h"
 #include "smp.h"
 
 #define SECTOR 512
@@ -432,6 +433,8 @@ void guest_main(const HvmStartInfo* info) {
   seed = cmdline_u32("seed", 1);
   print("PROBE: mode %s seed %u\n", line, seed);
   if (cmdline_is("test", "smpexit")) mode_smp_exits();
+  if (cmdline_is("test", "scsi")) scsi_mode_probe();
+  if (cmdline_is("test", "scsibench")) scsi_mode_bench();
   PciDevice pci;
   if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci)) fail("no virtio-blk device on bus 0");
   print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);

@@ -191,6 +191,31 @@ TEST_F(PciTest, IdentityBarsAndCapabilities) {
   EXPECT_NE(find_cap(pci::kCapabilityVendor, kPciCapPciCfg), 0u);
 }
 
+// COMMAND.Interrupt Disable (bit 10) keeps INTx low while set; an
+// interrupt still pending when it is cleared reaches the line then; the
+// ISR is unaffected (a polling guest reads it as before).
+TEST_F(PciTest, IntxDisableGatesTheLine) {
+  make();
+  legacy_setup(feature_bit(kBlkFeatureFlush));
+  const uint32_t command = cfg(pci::kCommand, 2);
+  set_cfg(pci::kCommand, 2, command | pci::kCommandIntxDisable);
+  submit_write(0, 7, 0xAB);
+  wr(0, kLegacyQueueNotify, 2, 0);
+  ASSERT_TRUE(rings_[0]->wait_used(1));
+  usleep(10000);  // the completion's notify_queue follows push_used
+  EXPECT_EQ(irq_.intx_raised.load(), 0);
+  EXPECT_FALSE(irq_.intx_level);
+  set_cfg(pci::kCommand, 2, command);  // enabled again: the pending interrupt shows
+  EXPECT_EQ(irq_.intx_raised.load(), 1);
+  EXPECT_TRUE(irq_.intx_level);
+  set_cfg(pci::kCommand, 2, command | pci::kCommandIntxDisable);
+  EXPECT_FALSE(irq_.intx_level);
+  EXPECT_EQ(rd(0, kLegacyIsr, 1), kIsrQueue);
+  set_cfg(pci::kCommand, 2, command);  // ISR read: nothing pending any more
+  EXPECT_FALSE(irq_.intx_level);
+  EXPECT_EQ(irq_.intx_raised.load(), 1);
+}
+
 TEST_F(PciTest, LegacyInterfaceWithIntx) {
   make();
   legacy_setup(feature_bit(kBlkFeatureFlush) | feature_bit(kBlkFeatureBlkSize));
