@@ -129,7 +129,7 @@ void IdeBus::start_read_write(Drive& d, uint8_t /*command*/, bool lba48, bool wr
   const uint64_t lba = command_lba(lba48);
   const uint32_t count = command_count(lba48);
   if (lba == UINT64_MAX || lba > d.sectors || count > d.sectors - lba) {
-    command_abort(d, kAtaIdnf | kAtaAbrt);
+    command_abort(d);  // ABRT only, as QEMU's ide_rw_error
     return;
   }
   if (write && (d.config.read_only || d.config.image->read_only())) {
@@ -362,7 +362,7 @@ void IdeBus::execute(uint8_t command) {
       const uint64_t lba = command_lba(lba48);
       const uint32_t count = command_count(lba48);
       if (lba == UINT64_MAX || lba > d.sectors || count > d.sectors - lba) {
-        command_abort(d, kAtaIdnf | kAtaAbrt);
+        command_abort(d);  // ABRT only, as QEMU's ide_rw_error
         return;
       }
       set_lba_registers(lba + count - 1, lba48);

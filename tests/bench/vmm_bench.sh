@@ -22,6 +22,12 @@
 #     mode on a transitional virtio-scsi controller, target 0 LUN 0 (amber-vmm
 #     --scsi; QEMU -device virtio-scsi-pci -device scsi-hd), a fresh qcow2 per
 #     rep, in a table of their own after the virtio-blk one.
+#   - IDE / boot (ONLY=ide, ONLY=boot, ONLY=ide,boot; also after the full
+#     run): the guest's `test=idebench` 4 KiB READ/WRITE DMA EXT rate on the
+#     PIIX3 IDE disk (QEMU: -drive if=ide), QD1 only since IDE has no command
+#     queueing; and SeaBIOS (the same bios.bin for both, no VGA: QEMU runs
+#     with -nodefaults) from process start to the boot-sector probe's first
+#     COM1 line, booting a 2 MiB qcow2 from virtio-blk, IDE and virtio-scsi.
 # Usage: tests/bench/vmm_bench.sh [AMBER_VMM]
 #   (env: REPS, COUNT, WORK, SMP_CPUS, EXITS; ONLY=smpexit or ONLY=scsi runs
 #   only those rows)
@@ -37,6 +43,8 @@ fi
 work=${WORK:-$(mktemp -d /var/tmp/amber-bench.XXXXXX)}
 mkdir -p "$work"
 "$root/tests/guest/pvh/build.sh" "$work/pvh.elf"
+"$root/tests/guest/bootsector/build.sh" "$work/boot.bin"
+export ROOT="$root"
 export VMM="$vmm" WORK="$work" REPS="${REPS:-3}" COUNT="${COUNT:-3000}" \
     SMP_CPUS="${SMP_CPUS:-2}" EXITS="${EXITS:-20000}" ONLY="${ONLY:-}"
 exec python3 - <<'PYEOF'
@@ -60,8 +68,9 @@ def qemu_argv(disk, cmdline):
             '-drive', 'file=%s,if=none,id=d0,format=qcow2,cache=writeback' % disk,
             '-device', 'virtio-blk-pci,drive=d0,num-queues=1']
 
-def run(argv, timeout=600):
-    """Returns (lines [(t, text)], t_exit, rc, vmhwm_kib); t relative to spawn."""
+def run(argv, timeout=600, need='RESULT PASS'):
+    """Returns (lines [(t, text)], t_exit, rc, vmhwm_kib); t relative to spawn.
+    Fails unless a serial line contains `need`."""
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     lines = []; hwm = [0]; done = threading.Event()
@@ -89,7 +98,7 @@ def run(argv, timeout=600):
     rc = p.wait(); t_exit = time.monotonic() - t0
     done.set(); th.join()
     err = p.stderr.read().decode('latin-1')
-    if not any('RESULT PASS' in l for _, l in lines):
+    if not any(need in l for _, l in lines):
         raise SystemExit('run failed (rc %d): %s\n%s\n%s' % (rc, ' '.join(argv),
                          '\n'.join(l for _, l in lines[-15:]), err[-2000:]))
     return lines, t_exit, rc, hwm[0]
@@ -105,6 +114,86 @@ def smp_exit_rate():
             '--kernel', PVH, '--cmdline', 'test=smpexit cpus=%d count=%d' % (SMP_CPUS, EXITS)]
     lines, t_exit, rc, hwm = run(argv)
     return EXITS / (t_of(lines, r'SMPEXIT done') - t_of(lines, r'SMPEXIT start'))
+
+# ---- IDE DMA and SeaBIOS boot rows (ONLY=ide / ONLY=boot) ----
+SEABIOS = '/usr/share/seabios/bios.bin'
+QEMU_BASE = ['qemu-system-x86_64', '-accel', 'kvm', '-machine', 'pc', '-cpu', 'host,-arch-capabilities',
+             '-display', 'none', '-no-reboot', '-serial', 'stdio',
+             '-device', 'isa-debug-exit,iobase=0x501,iosize=1']
+
+def ide_amber(disk, cmdline):
+    return [VMM, '--name', 'bench', '--memory', '64M', '--cpus', '1', '--serial', 'stdio',
+            '--kernel', PVH, '--cmdline', cmdline,
+            '--ide', 'bus=0,unit=0,media=disk,path=%s,format=qcow2,cache=writeback' % disk]
+
+def ide_qemu(disk, cmdline):
+    return QEMU_BASE + ['-m', '64M', '-nographic', '-monitor', 'none', '-net', 'none',
+                        '-kernel', PVH, '-append', cmdline,
+                        '-drive', 'file=%s,if=ide,format=qcow2,cache=writeback' % disk]
+
+BOOT_AMBER = {
+    'virtio-blk': lambda d: ['--disk', 'path=%s,format=qcow2,cache=writeback,queues=1' % d],
+    'IDE': lambda d: ['--ide', 'bus=0,unit=0,media=disk,path=%s,format=qcow2,cache=writeback' % d],
+    'virtio-scsi': lambda d: ['--scsi', 'path=%s,format=qcow2,cache=writeback,target=0,lun=0' % d],
+}
+BOOT_QEMU = {
+    'virtio-blk': lambda d: ['-drive', 'file=%s,if=none,id=d0,format=qcow2,cache=writeback' % d,
+                             '-device', 'virtio-blk-pci,drive=d0'],
+    'IDE': lambda d: ['-drive', 'file=%s,if=ide,format=qcow2,cache=writeback' % d],
+    'virtio-scsi': lambda d: ['-device', 'virtio-scsi-pci,id=scsi0',
+                              '-drive', 'file=%s,if=none,id=d0,format=qcow2,cache=writeback' % d,
+                              '-device', 'scsi-hd,drive=d0,bus=scsi0.0,scsi-id=0,lun=0,bootindex=0'],
+}
+
+def boot_argv(v, bus, disk):
+    if v == 'amber-vmm':
+        return [VMM, '--name', 'bench', '--memory', '128M', '--cpus', '1', '--serial', 'stdio',
+                '--firmware', SEABIOS, '--no-reboot'] + BOOT_AMBER[bus](disk)
+    return QEMU_BASE + ['-m', '128M', '-nodefaults', '-bios', SEABIOS] + BOOT_QEMU[bus](disk)
+
+def ide_boot_rows(parts):
+    rows = {k: {} for k in ('amber-vmm', 'qemu')}
+    boot_disk = os.path.join(WORK, 'boot.qcow2')
+    if 'boot' in parts:
+        raw = os.path.join(WORK, 'boot.raw')
+        subprocess.run(['python3', os.path.join(os.environ['ROOT'], 'tests/guest/bootsector/mkdisk.py'),
+                        os.path.join(WORK, 'boot.bin'), raw, '2'], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, boot_disk], check=True)
+    for rep in range(REPS):
+        order = ['amber-vmm', 'qemu'] if rep % 2 == 0 else ['qemu', 'amber-vmm']
+        for v in order:
+            if 'ide' in parts:
+                disk = os.path.join(WORK, 'ide-%s-%d.qcow2' % (v, rep))
+                subprocess.run(['qemu-img', 'create', '-f', 'qcow2', disk, '64M'], check=True,
+                               stdout=subprocess.DEVNULL)
+                for rw in ('write', 'read'):
+                    argv = (ide_amber if v == 'amber-vmm' else ide_qemu)(
+                        disk, 'test=idebench rw=%s depth=1 count=%d' % (rw, COUNT))
+                    lines, t_exit, rc, hwm = run(argv)
+                    dt = t_of(lines, r'BENCH done') - t_of(lines, r'BENCH start')
+                    rows[v].setdefault('IDE DMA 4K %s QD1 (req/s)' % rw, []).append(COUNT / dt)
+                os.unlink(disk)
+            if 'boot' in parts:
+                for bus in BOOT_AMBER:
+                    lines, t_exit, rc, hwm = run(boot_argv(v, bus, boot_disk), need='BOOT: stage1')
+                    rows[v].setdefault('SeaBIOS boot, %s (s)' % bus, []).append(
+                        t_of(lines, r'BOOT: stage1 loaded by BIOS'))
+            print('rep %d %s done (%s)' % (rep + 1, v, '+'.join(sorted(parts))), flush=True)
+    print()
+    print('%-32s %14s %14s %10s' % ('metric (median of %d)' % REPS, 'amber-vmm', 'qemu+kvm', 'amber/qemu'))
+    for m in rows['amber-vmm']:
+        a = statistics.median(rows['amber-vmm'][m]); q = statistics.median(rows['qemu'][m])
+        fmt = '%14.0f' if 'req/s' in m else '%14.2f'
+        print('%-32s %s %s %10.2f' % (m, fmt % a, fmt % q, a / q if q else float('nan')))
+    if 'ide' in parts:
+        print('(IDE: QD1 only, the controller has no command queueing)')
+    if 'boot' in parts:
+        print('(boot: process start to "BOOT: stage1 loaded by BIOS" on COM1; lower is better)')
+
+if ONLY and set(ONLY.split(',')) <= {'ide', 'boot'}:
+    ide_boot_rows(set(ONLY.split(',')))
+    raise SystemExit(0)
+# ---- end of the IDE / boot rows ----
 
 if ONLY == 'smpexit':
     rates = []
@@ -190,4 +279,5 @@ print('(VmHWM: maximum over all runs, not median)')
 rates = [smp_exit_rate() for _ in range(REPS)]
 print('%-32s %14.0f %14s' % ('PIO exits/s per vCPU, %d vCPUs' % SMP_CPUS, statistics.median(rates), 'n/a'))
 scsi_rows()
+ide_boot_rows({'ide', 'boot'})
 PYEOF

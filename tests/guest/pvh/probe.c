@@ -15,11 +15,13 @@
  *             the device and reads again (for the error events).
  *   idle      print "PROBE: idle" and halt (for host-side inspection).
  *   exit      exit at once (boot-time measurement).
+ *   ide / idebench  the PIIX3 IDE disk and CD instead (ide_probe.c).
  * Common options: seed=N; wait=S waits for a byte on COM1 (or S seconds)
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
 #include "blk.h"
 #include "scsi.h"
+#include "ide.h"
 #include "smp.h"
 
 #define SECTOR 512
@@ -68,7 +70,7 @@ static u32 put_dec(char* out, u32 v) {
 /* Sector contents the host recomputes: a 64-byte text header
  * "<tag> sector=<s> seed=<seed>" (zero padded) and bytes
  * (s*7 + seed + i*13) & 0xff for i in 64..511. */
-static void fill_sector(u8* p, const char* tag, u32 s, u32 sd) {
+void fill_sector(u8* p, const char* tag, u32 s, u32 sd) {
   memset(p, 0, 64);
   char* c = (char*)p;
   u32 k = 0;
@@ -435,6 +437,8 @@ void guest_main(const HvmStartInfo* info) {
   if (cmdline_is("test", "smpexit")) mode_smp_exits();
   if (cmdline_is("test", "scsi")) scsi_mode_probe();
   if (cmdline_is("test", "scsibench")) scsi_mode_bench();
+  if (cmdline_is("test", "ide")) mode_ide();
+  if (cmdline_is("test", "idebench")) mode_idebench();
   PciDevice pci;
   if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci)) fail("no virtio-blk device on bus 0");
   print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);
