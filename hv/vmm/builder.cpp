@@ -275,22 +275,26 @@ Result<pci::HostBridge*> add_pci_platform(Vm& vm, const Config& config, KvmInter
       [&irqs](const std::array<uint8_t, 4>& routes) { irqs.set_pirq_routes(routes); }));
   AMBER_TRY(bridge->attach(1, 0, piix3));
 
-  auto* acpi = m.own(std::make_unique<devices::AcpiPmRegisters>(
-      [&m] {
-        m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, 0, ""});
-      },
-      [&irqs](bool level) { irqs.set_isa_irq(kSciIrq, level); }));
-  AMBER_TRY(pio.add(
-      devices::kApmPort, 2,
-      m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kApmOffset)),
-      "APM control"));
-  AMBER_TRY(pio.add(
-      devices::kGpe0Port, 4,
-      m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kGpeOffset)),
-      "GPE0"));
-  AMBER_TRY(bridge->attach(1, 3, m.own(std::make_unique<devices::Piix4Pm>(pio, acpi))));
-  m.add_reset_hook([acpi] { acpi->reset_state(); });
-  vm.power_button = [acpi] { return acpi->press_power_button(); };
+  // --acpi off: no PIIX4 PM function either, as QEMU's acpi=off (SeaBIOS
+  // then builds no tables of its own; there is no power button).
+  if (config.acpi) {
+    auto* acpi = m.own(std::make_unique<devices::AcpiPmRegisters>(
+        [&m] {
+          m.post({Request::Kind::kShutdown, ShutdownReason::kGuestShutdown, 0, ""});
+        },
+        [&irqs](bool level) { irqs.set_isa_irq(kSciIrq, level); }));
+    AMBER_TRY(pio.add(
+        devices::kApmPort, 2,
+        m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kApmOffset)),
+        "APM control"));
+    AMBER_TRY(pio.add(
+        devices::kGpe0Port, 4,
+        m.own(std::make_unique<devices::PortAlias>(acpi, devices::AcpiPmRegisters::kGpeOffset)),
+        "GPE0"));
+    AMBER_TRY(bridge->attach(1, 3, m.own(std::make_unique<devices::Piix4Pm>(pio, acpi))));
+    m.add_reset_hook([acpi] { acpi->reset_state(); });
+    vm.power_button = [acpi] { return acpi->press_power_button(); };
+  }
 
   // ACPI hotplug registers of SeaBIOS's DSDT: must read 0 (nothing ejectable).
   AMBER_TRY(

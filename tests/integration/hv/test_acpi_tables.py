@@ -129,6 +129,13 @@ def test():
     v.check(two['uid'] == 0 and old['uid'] == 1,
             'PCI0 _UID: pc-i440fx-7.2 %d (want 0), pc-i440fx-5.1 %d (want 1)' % (two['uid'], old['uid']))
 
+    # --acpi off (libvirt: no <acpi/>): no tables and no PIIX4 PM function,
+    # so SeaBIOS builds none either, as under QEMU's acpi=off.
+    vm = v.start_vmm(disks=['path=%s,format=raw' % disk], firmware=v.SEABIOS, memory='128M',
+                     cpus=1, extra=['--acpi', 'off'])
+    vm.wait(TIMEOUT)
+    v.check('ACPI FAIL no RSDP' in vm.output(), '--acpi off: the guest found ACPI tables\n' + vm.output())
+
     if shutil.which(v.QEMU) is None:
         v.log('no %s: the QEMU comparison is skipped' % v.QEMU)
         return
@@ -136,6 +143,12 @@ def test():
     compare(old, run_qemu(disk, 2, 'pc-i440fx-5.1'), '-smp 2, pc-i440fx-5.1')
     compare(one, run_qemu(disk, 1, 'pc'), '-smp 1, pc')
     compare(nohpet, run_qemu(disk, 1, 'pc,hpet=off'), '--hpet off, pc,hpet=off')
+    q = v.Proc([v.QEMU, '-machine', 'pc,acpi=off', '-accel', 'tcg', '-m', '128', '-display', 'none',
+                '-monitor', 'none', '-parallel', 'none', '-serial', 'stdio',
+                '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
+                '-drive', 'file=%s,format=raw' % disk], name='qemu')
+    q.wait(TIMEOUT)
+    v.check('ACPI FAIL no RSDP' in q.output(), 'QEMU acpi=off: tables found (the oracle changed?)\n' + q.output())
 
 
 if __name__ == '__main__':
