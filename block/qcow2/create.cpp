@@ -163,7 +163,13 @@ Result<void> create_on_file(io::File& file, const CreateOptions& o,
   store_be64(clusters.data() + cs, 2 * cs);  // refcount table entry 0 -> block at cluster 2
   for (uint64_t c = 0; c < 3; ++c)
     set_refcount_entry(clusters.data() + 2 * cs, c, h.refcount_order, 1);
-  AMBER_TRY(io::write_exact(file, 0, clusters.data(), clusters.size()));
+  // The refcount table and block first, the header last: a process killed
+  // inside one large write() leaves a short write (the kernel stops at a
+  // page when a fatal signal is pending), which with the header first could
+  // leave a header naming a refcount block past the end of the file. This
+  // way a file that has the header has what it points to.
+  AMBER_TRY(io::write_exact(file, cs, clusters.data() + cs, clusters.size() - cs));
+  AMBER_TRY(io::write_exact(file, 0, clusters.data(), head.size()));
 
   OpenOptions open_options;
   open_options.access = io::Access::kReadWrite;

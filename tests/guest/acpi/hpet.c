@@ -6,7 +6,8 @@
  *   caps      capabilities 0x8086A201, period 10,000,000 fs, 3 timers
  *   counter   the main counter runs only while enabled
  *   pit       the PIT (reprogrammed to ~1 kHz) interrupts on IRQ 0
- *   silent    legacy replacement with timer 0 off: no IRQ 0 (PIT cut off)
+ *   silent    legacy replacement with timer 0 off: IRQ 0 stops (at most
+ *             the few PIT ticks KVM already owed, not 300)
  *   periodic  timer 0, periodic 100 Hz, 32-bit mode, legacy: 50..101 IRQ 0s in a second
  *             and the comparator advanced by exactly the periods passed
  *   oneshot   timer 1, one-shot, legacy: exactly one IRQ 8
@@ -161,6 +162,10 @@ void stage2_main(void) {
   const u32 period = hr(CAP + 4);
   check(cap == 0x8086A201u && period == 10000000u && ((cap >> 8) & 0x1F) == 2, "caps",
         "id=%x period=%u", cap, period);
+  if (failures) { /* no HPET (--hpet off): nothing else to time against */
+    print("HPET RESULT FAIL\n");
+    outb(0x501, 1);
+  }
 
   hw(CONF, 0);
   hw(COUNTER, 0);
@@ -182,8 +187,9 @@ void stage2_main(void) {
 
   hw(CONF, 3); /* legacy replacement, no timer enabled */
   count_irqs(30000000, &i0, &i8);
-  /* <= 1: the PIT's last edge before legacy mode may wait in the PIC. */
-  check(i0 <= 1, "silent", "irq0=%u irq8=%u", i0, i8);
+  /* 300 if the PIT ran on; <= 10: ticks KVM's PIT already owed the guest
+   * (its re-injection queue) and an edge in the PIC may still arrive. */
+  check(i0 <= 10, "silent", "irq0=%u irq8=%u", i0, i8);
 
   /* Timer 0 periodic at 100 Hz: SETVAL then comparator (sets it and the
    * period), then the period alone. Interrupts are never more than the

@@ -10,6 +10,7 @@ ticks apart) against its own clock: one second within 2%. With --hpet off
 the block is gone: the probe's capability check reads all-ones."""
 import os
 import re
+import select
 import subprocess
 import time
 
@@ -28,6 +29,9 @@ def run(disk, extra):
     deadline = time.monotonic() + 120
     try:
         while b'HPET RESULT' not in buf and time.monotonic() < deadline:
+            ready, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                break
             data = os.read(p.stdout.fileno(), 4096)
             now = time.monotonic()
             if not data:
@@ -38,7 +42,7 @@ def run(disk, extra):
                 end = now
             buf += data
         rc = p.wait(30)
-        buf += p.stdout.read()  # the rest of the RESULT line
+        buf += p.stdout.read()  # the rest of the RESULT line (the process has ended)
     finally:
         if p.poll() is None:
             p.kill()
