@@ -101,8 +101,10 @@ Result<void> ManagerImpl::change_media(const xml::Uuid& uuid, std::string_view d
     if (attach && persistent) return refused();
     if (live) {
       vm = entry->vm;
-      AMBER_TRY_ASSIGN(xml::Disk * disk, find_cdrom(vm->live, wanted));
-      current = *disk;
+      auto disk = find_cdrom(vm->live, wanted);
+      // Attaching a new cdrom would be hotplug (libvirt refuses it too).
+      if (!disk.ok()) return attach ? refused() : std::move(disk).error();
+      current = **disk;
     }
     if (persistent) {
       config = *entry->config;
