@@ -153,11 +153,17 @@ Json encode(const BlockInfo& info) {
     io_errors[names.operation] =
         Json{{"eio", counters.eio}, {"enospc", counters.enospc}, {"other", counters.other}};
   }
-  return Json{{"device", info.device},
-              {"path", info.path},
-              {"slot", info.slot},
-              {"stats", stats},
-              {"io_errors", io_errors}};
+  Json out{{"device", info.device},
+           {"path", info.path},
+           {"slot", info.slot},
+           {"stats", stats},
+           {"io_errors", io_errors}};
+  if (info.removable) {
+    out["removable"] = true;
+    out["tray_open"] = info.tray_open;
+    out["locked"] = info.locked;
+  }
+  return out;
 }
 Result<void> decode(const Json& json, BlockInfo& info) {
   AMBER_TRY_ASSIGN(info.device, get_string(json, "device"));
@@ -174,6 +180,13 @@ Result<void> decode(const Json& json, BlockInfo& info) {
     AMBER_TRY_ASSIGN(counters.total_time_ns, get_unsigned(*stats, prefix + "_total_time_ns"));
     AMBER_TRY_ASSIGN(counters.failed, get_unsigned(*stats, "failed_" + prefix + "_operations"));
   }
+  info.removable = info.tray_open = info.locked = false;
+  for (auto [key, flag] :
+       {std::pair{"removable", &info.removable}, std::pair{"tray_open", &info.tray_open},
+        std::pair{"locked", &info.locked}}) {
+    if (find_member(json, key) == nullptr) continue;
+    AMBER_TRY_ASSIGN(*flag, get_bool(json, key));
+  }
   info.io_errors = {};
   const Json* io_errors = find_member(json, "io_errors");
   if (io_errors == nullptr) return ok();  // an older amber-vmm
@@ -185,6 +198,67 @@ Result<void> decode(const Json& json, BlockInfo& info) {
     AMBER_TRY_ASSIGN(counters.enospc, get_unsigned(*one, "enospc"));
     AMBER_TRY_ASSIGN(counters.other, get_unsigned(*one, "other"));
   }
+  return ok();
+}
+
+namespace {
+
+// Arguments must be an object of known members only.
+Result<void> known_members(const Json& json, std::initializer_list<std::string_view> names) {
+  if (!json.is_object()) return Error(ErrorKind::kInvalidArgument, "arguments must be an object");
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    bool known = false;
+    for (std::string_view name : names) known = known || it.key() == name;
+    if (!known)
+      return Error(ErrorKind::kInvalidArgument, "unexpected argument \"" + it.key() + "\"");
+  }
+  return ok();
+}
+
+Result<std::string> argument_string(const Json& json, std::string_view key, bool required) {
+  const Json* member = find_member(json, key);
+  if (member == nullptr) {
+    if (required)
+      return Error(ErrorKind::kInvalidArgument, "missing argument \"" + std::string(key) + "\"");
+    return std::string();
+  }
+  if (!member->is_string())
+    return Error(ErrorKind::kInvalidArgument,
+                 "argument \"" + std::string(key) + "\" must be a string");
+  return member->get<std::string>();
+}
+
+}  // namespace
+
+Json encode(const EjectRequest& request) {
+  return Json{{"id", request.id}, {"force", request.force}};
+}
+Result<void> decode(const Json& json, EjectRequest& request) {
+  AMBER_TRY(known_members(json, {"id", "force"}));
+  AMBER_TRY_ASSIGN(request.id, argument_string(json, "id", true));
+  request.force = false;
+  if (const Json* force = find_member(json, "force")) {
+    if (!force->is_boolean())
+      return Error(ErrorKind::kInvalidArgument, "argument \"force\" must be a boolean");
+    request.force = force->get<bool>();
+  }
+  return ok();
+}
+
+Json encode(const ChangeMediumRequest& request) {
+  Json out{{"id", request.id}, {"filename", request.filename}};
+  if (!request.format.empty()) out["format"] = request.format;
+  if (!request.read_only_mode.empty()) out["read-only-mode"] = request.read_only_mode;
+  return out;
+}
+Result<void> decode(const Json& json, ChangeMediumRequest& request) {
+  AMBER_TRY(known_members(json, {"id", "filename", "format", "read-only-mode"}));
+  AMBER_TRY_ASSIGN(request.id, argument_string(json, "id", true));
+  AMBER_TRY_ASSIGN(request.filename, argument_string(json, "filename", true));
+  AMBER_TRY_ASSIGN(request.format, argument_string(json, "format", false));
+  AMBER_TRY_ASSIGN(request.read_only_mode, argument_string(json, "read-only-mode", false));
+  if (request.filename.empty())
+    return Error(ErrorKind::kInvalidArgument, "argument \"filename\" is empty");
   return ok();
 }
 

@@ -34,6 +34,8 @@ enum class CommandId {
   kSystemReset,
   kSystemPowerdown,
   kQuit,
+  kEject,
+  kBlockdevChangeMedium,
 };
 
 struct CommandSpec {
@@ -42,7 +44,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 9> kCommands = {{
+inline constexpr std::array<CommandSpec, 11> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -53,6 +55,9 @@ inline constexpr std::array<CommandSpec, 9> kCommands = {{
     {CommandId::kSystemPowerdown, "system_powerdown",
      "press the ACPI power button (the guest decides)"},
     {CommandId::kQuit, "quit", "end the VM (SHUTDOWN host-quit) and the process (status 0)"},
+    {CommandId::kEject, "eject", "open a CD-ROM's tray and remove its medium"},
+    {CommandId::kBlockdevChangeMedium, "blockdev-change-medium",
+     "put another image (read-only) into a CD-ROM"},
 }};
 
 // nullptr for an unknown name.
@@ -123,13 +128,36 @@ struct BlockIoErrors {
 };
 
 struct BlockInfo {
-  std::string device;  // "disk0", ...
-  std::string path;
-  unsigned slot = 0;  // PCI slot on bus 0
+  std::string device;  // "disk0", ...; IDE drives "ide0-BUS-UNIT" (libvirt's alias)
+  std::string path;    // empty: a CD-ROM without a medium
+  unsigned slot = 0;   // PCI slot on bus 0
+  // IDE CD-ROMs: "removable", "tray_open", "locked" on the wire (absent:
+  // false, as for every virtio disk).
+  bool removable = false;
+  bool tray_open = false;
+  bool locked = false;
   // "discard" counts DISCARD and WRITE_ZEROES requests together.
   BlockOpCounters read, write, flush, discard;
   BlockIoErrors io_errors;
   bool operator==(const BlockInfo&) const = default;
+};
+
+// eject: {"id": "ide0-1-0", "force": false} (QEMU's qdev id form).
+struct EjectRequest {
+  std::string id;
+  bool force = false;
+  bool operator==(const EjectRequest&) const = default;
+};
+
+// blockdev-change-medium: {"id", "filename", "format" (raw | qcow2;
+// absent: probe), "read-only-mode" (retain | read-only; a CD-ROM's medium
+// is always read-only)}.
+struct ChangeMediumRequest {
+  std::string id;
+  std::string filename;
+  std::string format;          // empty: probe
+  std::string read_only_mode;  // empty: retain
+  bool operator==(const ChangeMediumRequest&) const = default;
 };
 
 // --- the commands as types ---
@@ -150,6 +178,9 @@ using Resume = Command<CommandId::kResume, NoArguments, EmptyReply>;
 using SystemReset = Command<CommandId::kSystemReset, NoArguments, EmptyReply>;
 using SystemPowerdown = Command<CommandId::kSystemPowerdown, NoArguments, EmptyReply>;
 using Quit = Command<CommandId::kQuit, NoArguments, EmptyReply>;
+using Eject = Command<CommandId::kEject, EjectRequest, EmptyReply>;
+using BlockdevChangeMedium =
+    Command<CommandId::kBlockdevChangeMedium, ChangeMediumRequest, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -166,6 +197,10 @@ Json encode(const ChardevInfo& info);
 Result<void> decode(const Json& json, ChardevInfo& info);
 Json encode(const BlockInfo& info);
 Result<void> decode(const Json& json, BlockInfo& info);
+Json encode(const EjectRequest& request);
+Result<void> decode(const Json& json, EjectRequest& request);
+Json encode(const ChangeMediumRequest& request);
+Result<void> decode(const Json& json, ChangeMediumRequest& request);
 
 template <typename T>
 Json encode(const std::vector<T>& items) {

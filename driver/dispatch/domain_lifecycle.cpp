@@ -133,34 +133,34 @@ Result<void> domain_reset(Connection& connection, XdrReader& args, XdrWriter&) {
   return manager->reset(in.domain.uuid);
 }
 
-// virsh attach-device / attach-disk / change-media / update-device:
-// amber-vmm's control socket can neither hotplug a device nor change the
-// medium of a CD-ROM drive, so all are refused (after decoding the call).
-Result<void> refuse_device_change(XdrReader& args, const char* call, bool has_flags) {
+// virsh attach-device / attach-disk / change-media / update-device: the
+// manager changes the medium of an existing IDE CD-ROM (a new <source> or
+// none) and refuses every other device change (amber-vmm cannot hotplug).
+Result<void> device_change(Connection& connection, XdrReader& args, const char* call,
+                           bool has_flags, bool attach) {
   AMBER_TRY_ASSIGN(vm::DomainRef domain, read_domain(args));
   AMBER_TRY_ASSIGN(std::string xml, arg_string(args, "xml"));
+  uint32_t flags = 0;
   if (has_flags) {
-    AMBER_TRY_ASSIGN(uint32_t flags, arg_u32(args, "flags"));
-    (void)flags;
+    AMBER_TRY_ASSIGN(flags, arg_u32(args, "flags"));
   }
   AMBER_TRY(arg_end(args, call));
-  (void)domain;
-  return Error(ErrorKind::kUnsupported,
-               xml.find("cdrom") != std::string::npos
-                   ? "amber-vmm cannot change the medium of a CD-ROM drive of a domain yet"
-                   : "amber-vmm cannot attach or update devices of a domain yet");
+  AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
+  return attach ? manager->attach_device(domain.uuid, xml, flags)
+                : manager->update_device(domain.uuid, xml, flags);
 }
 
-Result<void> domain_attach_device(Connection&, XdrReader& args, XdrWriter&) {
-  return refuse_device_change(args, "DOMAIN_ATTACH_DEVICE", false);
+Result<void> domain_attach_device(Connection& connection, XdrReader& args, XdrWriter&) {
+  // virDomainAttachDevice: the live domain (VIR_DOMAIN_AFFECT_LIVE).
+  return device_change(connection, args, "DOMAIN_ATTACH_DEVICE", false, true);
 }
 
-Result<void> domain_attach_device_flags(Connection&, XdrReader& args, XdrWriter&) {
-  return refuse_device_change(args, "DOMAIN_ATTACH_DEVICE_FLAGS", true);
+Result<void> domain_attach_device_flags(Connection& connection, XdrReader& args, XdrWriter&) {
+  return device_change(connection, args, "DOMAIN_ATTACH_DEVICE_FLAGS", true, true);
 }
 
-Result<void> domain_update_device_flags(Connection&, XdrReader& args, XdrWriter&) {
-  return refuse_device_change(args, "DOMAIN_UPDATE_DEVICE_FLAGS", true);
+Result<void> domain_update_device_flags(Connection& connection, XdrReader& args, XdrWriter&) {
+  return device_change(connection, args, "DOMAIN_UPDATE_DEVICE_FLAGS", true, false);
 }
 
 Result<void> domain_suspend(Connection& connection, XdrReader& args, XdrWriter&) {

@@ -189,6 +189,20 @@ class Manager {
   virtual Result<BlockInfo> block_info(const xml::Uuid& uuid, std::string_view disk) = 0;
   virtual Result<std::vector<DiskError>> disk_errors(const xml::Uuid& uuid) = 0;
 
+  // --- devices ---
+  // virDomainUpdateDeviceFlags / virDomainAttachDeviceFlags: only a new
+  // medium (or none) for an existing IDE CD-ROM (flags VIR_DOMAIN_AFFECT_*,
+  // VIR_DOMAIN_DEVICE_MODIFY_FORCE); attach changes a running domain's
+  // medium only. Everything else is kUnsupported.
+  virtual Result<void> update_device(const xml::Uuid& uuid, std::string_view xml, unsigned flags) {
+    (void)uuid, (void)xml, (void)flags;
+    return Error(ErrorKind::kUnsupported,
+                 "amber-vmm cannot attach or update devices of a domain yet");
+  }
+  virtual Result<void> attach_device(const xml::Uuid& uuid, std::string_view xml, unsigned flags) {
+    return update_device(uuid, xml, flags);
+  }
+
   // --- console ---
   // A new fd on the serial pty of a running domain. Only one holder at a
   // time: without FORCE a second open gets kLocked ("operation failed:

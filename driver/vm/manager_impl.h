@@ -118,6 +118,8 @@ class ManagerImpl final : public Manager {
   Result<UniqueFd> open_console(const xml::Uuid& uuid, bool force,
                                 std::function<void()> on_revoked) override;
   void release_console(const xml::Uuid& uuid) override;
+  Result<void> update_device(const xml::Uuid& uuid, std::string_view xml, unsigned flags) override;
+  Result<void> attach_device(const xml::Uuid& uuid, std::string_view xml, unsigned flags) override;
   std::string emulator() const override { return vmm_binary_; }
   SubscriptionId subscribe(EventSink sink) override;
   void unsubscribe(SubscriptionId id) override;
@@ -135,6 +137,10 @@ class ManagerImpl final : public Manager {
   void publish(DomainEvent event);                  // under mutex_ or not
   void post(std::function<void()> task);
   void worker();
+
+  // --- media.cpp ---
+  Result<void> change_media(const xml::Uuid& uuid, std::string_view xml, unsigned flags,
+                            bool attach);
 
   // --- lifecycle.cpp, events.cpp, reattach.cpp ---
   Result<void> start_locked(const std::shared_ptr<Entry>& entry, const xml::Domain& domain,

@@ -22,6 +22,19 @@ std::string run(const vmmctl::Request& request, Call&& call) {
   return vmmctl::encode_return(encode(reply), request.id);
 }
 
+// A command whose call may fail: its error's message is the reply's desc.
+template <typename C, typename Call>
+std::string run_checked(const vmmctl::Request& request, Call&& call) {
+  typename C::Request arguments;
+  if (auto decoded = decode(request.arguments, arguments); !decoded.ok())
+    return vmmctl::encode_error(ErrorClass::kGenericError,
+                                request.command + ": " + decoded.error().message(), request.id);
+  Result<typename C::Reply> reply = call(arguments);
+  if (!reply.ok())
+    return vmmctl::encode_error(ErrorClass::kGenericError, reply.error().message(), request.id);
+  return vmmctl::encode_return(encode(*reply), request.id);
+}
+
 // A command with no arguments and an empty reply.
 template <typename C, typename Action>
 std::string act(const vmmctl::Request& request, Action&& action) {
@@ -56,6 +69,17 @@ std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, Contr
       return act<Quit>(request, [&] { target.quit(); });
     case CommandId::kSystemPowerdown:
       return act<SystemPowerdown>(request, [&] { target.powerdown(); });
+    case CommandId::kEject:
+      return run_checked<Eject>(request, [&](const EjectRequest& arguments) -> Result<EmptyReply> {
+        AMBER_TRY(target.eject(arguments));
+        return EmptyReply{};
+      });
+    case CommandId::kBlockdevChangeMedium:
+      return run_checked<BlockdevChangeMedium>(
+          request, [&](const ChangeMediumRequest& arguments) -> Result<EmptyReply> {
+            AMBER_TRY(target.change_medium(arguments));
+            return EmptyReply{};
+          });
   }
   return encode_error(ErrorClass::kGenericError, "unhandled command", request.id);
 }

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "vmmctl/commands.h"
 
 namespace amber::hv::control {
@@ -30,6 +31,15 @@ class ControlTarget {
   // system_powerdown succeeds whether or not the guest listens).
   virtual void powerdown() = 0;
   virtual void quit() = 0;
+  // Removable media of the IDE CD-ROMs, by "ide0-BUS-UNIT" id; the error's
+  // message is the reply's desc (QEMU's texts). A target without
+  // removable media refuses.
+  virtual Result<void> eject(const vmmctl::EjectRequest& request) {
+    return Error(ErrorKind::kNotFound, "Device '" + request.id + "' not found");
+  }
+  virtual Result<void> change_medium(const vmmctl::ChangeMediumRequest& request) {
+    return Error(ErrorKind::kNotFound, "Device '" + request.id + "' not found");
+  }
 };
 
 // Returns the reply line (without the trailing newline).

@@ -65,10 +65,28 @@ class VmTarget : public ControlTarget {
                         errors(virtio::BlkOperation::kWriteZeroes)};
       out.push_back(std::move(info));
     }
+    for (const vmm::IdeDriveHandle& drive : vm_.ide) out.push_back(vmm::ide_block_info(drive));
     return out;
+  }
+  Result<void> eject(const vmmctl::EjectRequest& request) override {
+    AMBER_TRY_ASSIGN(vmm::IdeDriveHandle * drive, find_ide(request.id));
+    return vmm::ide_eject(*drive, request.force);
+  }
+  Result<void> change_medium(const vmmctl::ChangeMediumRequest& request) override {
+    AMBER_TRY_ASSIGN(vmm::IdeDriveHandle * drive, find_ide(request.id));
+    return vmm::ide_change_medium(*drive, request);
   }
 
  private:
+  Result<vmm::IdeDriveHandle*> find_ide(const std::string& id) {
+    for (vmm::IdeDriveHandle& drive : vm_.ide)
+      if (drive.id == id) return &drive;
+    for (const vmm::DiskHandle& disk : vm_.disks)
+      if (disk.name == id)
+        return Error(ErrorKind::kUnsupported, "Device '" + id + "' is not removable");
+    return Error(ErrorKind::kNotFound, "Device '" + id + "' not found");
+  }
+
   vmm::Vm& vm_;
   std::string name_;
 };

@@ -15,9 +15,12 @@ using ide_detail::put16;
 using ide_detail::put_string;
 
 // Sense keys / additional sense codes.
-constexpr uint8_t kNotReady = 0x02, kIllegalRequest = 0x05;
+constexpr uint8_t kNotReady = 0x02, kIllegalRequest = 0x05, kUnitAttention = 0x06;
 constexpr uint8_t kAscInvalidOpcode = 0x20, kAscLbaOutOfRange = 0x21, kAscInvalidField = 0x24,
-                  kAscSavingNotSupported = 0x39, kAscNoMedium = 0x3A, kAscRemovalPrevented = 0x53;
+                  kAscSavingNotSupported = 0x39, kAscNoMedium = 0x3A, kAscRemovalPrevented = 0x53,
+                  kAscMediumMayHaveChanged = 0x28;
+// Error register: MEDIA CHANGED, beside the sense key (QEMU's MC_ERR).
+constexpr uint8_t kErrorMediaChanged = 0x20;
 // A CD holds at most this many 2048-byte blocks; larger media are DVDs
 // (GET CONFIGURATION's current profile, as QEMU).
 constexpr uint64_t kCdMaxBlocks = 1433600;
@@ -102,6 +105,16 @@ void IdeBus::atapi_error(Drive& d, uint8_t key, uint8_t asc, uint8_t ascq) {
   set_irq();
 }
 
+// A unit attention is pending: CHECK CONDITION without a new sense.
+void IdeBus::atapi_check_status(Drive& d) {
+  d.status = kAtaDrdy | kAtaErr;
+  d.error = static_cast<uint8_t>(kErrorMediaChanged | (d.sense_key << 4));
+  task_.count = 0x03;
+  transfer_ = Transfer::kNone;
+  dma_pending_ = false;
+  set_irq();
+}
+
 bool IdeBus::atapi_media_ready(Drive& d) {
   if (d.config.image && !d.tray_open) return true;
   atapi_error(d, kNotReady, kAscNoMedium);
@@ -137,6 +150,11 @@ void IdeBus::atapi_load_read_chunk(Drive& d) {
   const uint64_t per_chunk =
       std::clamp<uint64_t>(atapi_chunk_limit() / 2048, 1, buffer_.size() / 2048);
   const uint64_t n = std::min(remaining_, per_chunk);
+  // The medium was changed or ejected under a PIO read.
+  if (!d.config.image || d.tray_open || next_lba_ > d.sectors || n > d.sectors - next_lba_) {
+    atapi_error(d, kNotReady, kAscNoMedium);
+    return;
+  }
   const iovec iov{buffer_.data(), static_cast<size_t>(n * 2048)};
   auto done = d.config.image->readv(next_lba_ * 2048, std::span(&iov, 1));
   if (!done.ok()) {
@@ -329,6 +347,25 @@ void IdeBus::atapi_start_stop(Drive& d, const uint8_t* cdb) {
 void IdeBus::execute_packet(Drive& d) {
   const uint8_t* cdb = packet_.data();
   const uint8_t opcode = cdb[0];
+  // INQUIRY, REQUEST SENSE, GET CONFIGURATION and GESN run whatever
+  // attention is pending (QEMU's ALLOW_UA).
+  const bool allow_ua = opcode == 0x03 || opcode == 0x12 || opcode == 0x46 || opcode == 0x4A;
+  if (!allow_ua && d.sense_key == kUnitAttention) {
+    atapi_check_status(d);
+    return;
+  }
+  // After a host media change: one NOT READY, then UNIT ATTENTION, so a
+  // guest that does not poll GESN sees the tray open and close.
+  if (!allow_ua && d.media_changed != 0 && d.config.image && !d.tray_open) {
+    if (d.media_changed == 1) {
+      d.media_changed = 2;
+      atapi_error(d, kNotReady, kAscNoMedium);
+    } else {
+      d.media_changed = 0;
+      atapi_error(d, kUnitAttention, kAscMediumMayHaveChanged);
+    }
+    return;
+  }
   if (opcode != 0x03) d.sense_key = d.asc = d.ascq = 0;
   bool failed = false;
   switch (opcode) {

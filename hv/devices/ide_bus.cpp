@@ -469,6 +469,20 @@ void IdeBus::run_dma() {
   Error io_error(ErrorKind::kIo, "");
   bool table_ok = false;
   virtio::BlkOperation op = virtio::BlkOperation::kRead;
+  if (dma_transfer_ == Transfer::kAtapiRead &&
+      (!d.config.image || d.tray_open || dma_lba_ > d.sectors ||
+       dma_count_ > d.sectors - dma_lba_)) {
+    // The medium was changed or ejected between the packet and the start.
+    bm_status_ &= static_cast<uint8_t>(~kBmStatusActive);
+    atapi_error(d, 0x02, 0x3A);  // NOT READY, medium not present
+    return;
+  }
+  if ((dma_transfer_ == Transfer::kAtaRead || dma_transfer_ == Transfer::kAtaWrite) &&
+      !d.config.image) {
+    bm_status_ &= static_cast<uint8_t>(~kBmStatusActive);
+    command_abort(d);
+    return;
+  }
   switch (dma_transfer_) {
     case Transfer::kAtaRead:
       table_ok = dma_transfer(d.config.image.get(), dma_lba_ * 512, dma_count_ * 512, true,

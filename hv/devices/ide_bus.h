@@ -21,8 +21,19 @@
 // Host I/O errors are reported to the guest (UNC / MEDIUM ERROR), counted,
 // logged (rate-limited) and handed to the error sink as virtio-blk's are.
 //
+// Removable media (ide_media.cpp): the host may eject a CD-ROM's medium
+// and insert another while the guest runs (QEMU's `eject` and
+// `blockdev-change-medium`). As QEMU's ide_cd_change_cb, a change makes the
+// next packet command that is not INQUIRY, REQUEST SENSE, GET CONFIGURATION
+// or GET EVENT STATUS NOTIFICATION fail with NOT READY 02/3A/00, the one
+// after it with UNIT ATTENTION 06/28/00 (which stays until REQUEST SENSE),
+// and GESN reports the event. A transfer in flight on the old medium ends
+// with NOT READY instead of reading the new one.
+//
 // Thread-safety: every public method takes the bus's mutex; the IRQ sink
-// is called with it held (it must not call back into the bus).
+// is called with it held (it must not call back into the bus). The media
+// calls come from the control thread; an image they replace is released
+// after the mutex (no vCPU I/O can be using it: I/O runs under the mutex).
 #pragma once
 
 #include <array>
@@ -31,6 +42,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -104,6 +116,23 @@ class IdeBus {
 
   void reset();  // power-on / system reset
 
+  // --- removable media (ide_media.cpp; any thread) ---
+  struct MediumState {
+    bool cdrom = false;
+    bool tray_open = false;
+    bool locked = false;  // PREVENT ALLOW MEDIUM REMOVAL
+    bool inserted = false;
+  };
+  // No value when `unit` has no drive.
+  std::optional<MediumState> medium(unsigned unit) const;
+  // Opens the tray and removes the medium (QEMU's eject). A tray the guest
+  // locked stays shut unless `force` (the guest then sees an eject request
+  // in GESN): kLocked. kUnsupported for a disk or an absent drive.
+  Result<void> eject_medium(unsigned unit, bool force);
+  // Opens the tray (refused, kLocked, when the guest locked it), puts
+  // `image` in and closes it. `image` must be open read-only.
+  Result<void> insert_medium(unsigned unit, std::shared_ptr<block::Image> image);
+
   // Host I/O errors so far (tests).
   uint64_t io_errors() const { return io_errors_.load(std::memory_order_relaxed); }
 
@@ -137,6 +166,9 @@ class IdeBus {
     bool tray_open = false, locked = false;
     bool media_event = false;  // an eject/load not yet reported by GESN
     uint8_t media_event_code = 0;
+    // Host media change (QEMU's cdrom_changed): 1 = report NOT READY on
+    // the next command, 2 = then UNIT ATTENTION, 0 = nothing pending.
+    uint8_t media_changed = 0;
   };
   struct TaskFile {
     uint8_t feature = 0, count = 0, lba_low = 0, lba_mid = 0, lba_high = 0;
@@ -190,6 +222,7 @@ class IdeBus {
   void atapi_reply(Drive& drive, uint32_t length, uint32_t allocation);
   void atapi_error(Drive& drive, uint8_t key, uint8_t asc, uint8_t ascq = 0);
   void atapi_done(Drive& drive);
+  void atapi_check_status(Drive& drive);
   bool atapi_media_ready(Drive& drive);
   void atapi_start_read(Drive& drive, uint64_t lba, uint64_t blocks);
   uint32_t atapi_chunk_limit() const;

@@ -358,8 +358,8 @@ virtio::BlkIoErrorSink io_error_sink(Machine& m, const std::string& name) {
 // The PIIX3 IDE function 00:01.1 (always present, as on QEMU's pc) and
 // the drives of --ide; images open through the block engine as
 // virtio-blk's do.
-Result<void> add_ide(Machine& m, const Config& config, pci::HostBridge& bridge,
-                     KvmInterrupts& irqs) {
+Result<void> add_ide(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
+  Machine& m = *vm.machine;
   auto* ide = m.own(std::make_unique<devices::Piix3Ide>(
       m.ram().memory(), [&irqs](bool level) { irqs.set_isa_irq(devices::kIdePrimaryIrq, level); },
       [&irqs](bool level) { irqs.set_isa_irq(devices::kIdeSecondaryIrq, level); }));
@@ -383,6 +383,9 @@ Result<void> add_ide(Machine& m, const Config& config, pci::HostBridge& bridge,
       drive.image = std::shared_ptr<block::Image>(std::move(image).value());
     }
     ide->bus(spec.bus).attach(spec.unit, std::move(drive));
+    vm.ide.push_back({ide_drive_id(spec.bus, spec.unit), spec.bus, spec.unit,
+                      spec.media == vmmctl::IdeMedia::kCdrom, spec.path, spec.cache,
+                      &ide->bus(spec.bus)});
   }
   for (unsigned index = 0; index < 2; ++index)
     ide->bus(index).set_io_error_sink(io_error_sink(m, "ide" + std::to_string(index)));
@@ -510,7 +513,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
 
   AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));
-  AMBER_TRY(add_ide(m, config, *bridge, *irqs));
+  AMBER_TRY(add_ide(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_scsi(m, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });

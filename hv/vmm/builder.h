@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "hv/vmm/config.h"
+#include "hv/vmm/ide_media.h"
 #include "hv/vmm/machine.h"
 #include "vmmctl/commands.h"
 
@@ -32,7 +33,8 @@ struct DiskHandle {
 struct Vm {
   std::unique_ptr<Machine> machine;
   std::vector<DiskHandle> disks;
-  vmmctl::ChardevInfo serial;  // COM1's backend, for query-chardev
+  std::vector<IdeDriveHandle> ide;  // the --ide drives (query-block, eject)
+  vmmctl::ChardevInfo serial;       // COM1's backend, for query-chardev
   // Presses the ACPI power button (any thread); true if the guest had
   // enabled it. Empty without a PIIX4 PM.
   std::function<bool()> power_button;

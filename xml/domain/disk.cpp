@@ -390,3 +390,16 @@ void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
 }
 
 }  // namespace amber::xml::family
+
+namespace amber::xml {
+
+Result<Disk> parse_disk_device(std::string_view xml) {
+  AMBER_TRY_ASSIGN(Document doc, Document::parse(xml));
+  if (doc.root().name() != "disk")
+    return Error(ErrorKind::kInvalidArgument,
+                 "unsupported configuration: amber can only update <disk> devices, not <" +
+                     doc.root().name() + ">");
+  return family::parse_disk(doc.root());
+}
+
+}  // namespace amber::xml

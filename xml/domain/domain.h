@@ -276,6 +276,10 @@ std::string format_domain(const Domain& domain, FormatFlags flags = FormatFlags:
 // domain (a snapshot's <domain>) at their own depth.
 Element domain_element(const Domain& domain, FormatFlags flags = FormatFlags::kNone);
 
+// One <disk> element on its own (virDomainUpdateDeviceFlags' device XML),
+// with the same checks and defaults as inside a domain.
+Result<Disk> parse_disk_device(std::string_view xml);
+
 // Every refusal in XML (not only the first); an XML error when malformed.
 Result<std::vector<Refusal>> find_unsupported(std::string_view xml);
 

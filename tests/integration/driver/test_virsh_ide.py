@@ -7,12 +7,19 @@ SeaBIOS must boot the probe from hda (BOOT: RESULT PASS on the console).
 `virsh dumpxml` must show libvirt's drive addresses, <readonly/> on the
 cdroms and the implicit ide controller at 00:01.1; `virsh domblklist`
 lists the three targets (hdd with '-'); `domcapabilities` lists cdrom and
-ide; block statistics of an IDE disk and media change are refused
-clearly (amber-vmm has neither); an offline snapshot takes hda and
+ide; block statistics of an IDE disk are refused clearly. Media change
+on the running domain (virDomainUpdateDeviceFlags through `virsh
+change-media --update/--eject/--insert`, attach-disk --type cdrom onto the
+empty hdd): dumpxml, domblklist and amber-vmm's own query-block (its control
+socket) must all show the new medium or none; --config changes only the
+definition; other device updates stay refused. An offline snapshot takes hda and
 leaves the cdroms out (snapshot='no'). Refusals of IDE controller index 1 and
 bus='sata' come in libvirt's words at define time.
 Usage: test_virsh_ide.py VIRTAMBERD AMBER_VMM BOOT_BIN (run by /usr/bin/python3)"""
+import json
 import os
+import re
+import socket
 import subprocess
 import sys
 
@@ -77,6 +84,9 @@ def test():
         iso = os.path.join(tmp, "media.iso")
         with open(iso, "wb") as f:
             f.write(b"CD001".ljust(2048 * 64, b"\0"))
+        iso2 = os.path.join(tmp, "media2.iso")
+        with open(iso2, "wb") as f:
+            f.write(b"CD002".ljust(2048 * 32, b"\0"))
 
         # Refusals in libvirt's words.
         out = define("bad1", DOMAIN_XML.format(name="bad1", disk=disk, iso=iso,
@@ -121,19 +131,7 @@ def test():
         out = virsh("domblkstat", "ide1", "hda")
         a.check(out.returncode != 0 and "Operation not supported" in out.stderr,
                 "domblkstat hda: %s%s" % (out.stdout, out.stderr))
-        out = virsh("change-media", "ide1", "hdc", "--eject")
-        a.check(out.returncode != 0 and "Operation not supported: amber-vmm cannot change the "
-                "medium of a CD-ROM drive" in out.stderr,
-                "change-media --eject: %s%s" % (out.stdout, out.stderr))
-        out = virsh("change-media", "ide1", "hdd", iso, "--insert")
-        a.check(out.returncode != 0 and "Operation not supported" in out.stderr,
-                "change-media --insert: %s%s" % (out.stdout, out.stderr))
-        out = virsh("attach-disk", "ide1", iso, "hdd", "--type", "cdrom", "--mode", "readonly")
-        a.check(out.returncode != 0 and "Operation not supported" in out.stderr,
-                "attach-disk cdrom: %s%s" % (out.stdout, out.stderr))
-        live = virsh("dumpxml", "ide1").stdout
-        a.check(live.count("file='%s'" % iso) == 1 and "ide0-1-1" in live,
-                "refused media change left the XML changed:\n" + live)
+        media_change(virsh, daemon, iso, iso2, disk)
         out = virsh("destroy", "ide1")
         a.check(out.returncode == 0, "destroy: %s%s" % (out.stdout, out.stderr))
         # An offline internal snapshot: hda in it, the cdroms left out.
@@ -147,6 +145,104 @@ def test():
         a.check("s1" in info, "qemu-img snapshot -l: " + info)
     finally:
         daemon.stop()
+
+
+def vmm_query_block(daemon):
+    """query-block on the domain's amber-vmm control socket (its run dir
+    holds one UUID.sock): {device: row}."""
+    run_dir = os.path.join(daemon.tmp, "run")
+    socks = [n for n in os.listdir(run_dir) if n.endswith(".sock")]
+    a.check(len(socks) == 1, "control sockets in %s: %r" % (run_dir, socks))
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(os.path.join(run_dir, socks[0]))
+    f = s.makefile("rwb")
+    f.readline()  # greeting
+    f.write(b'{"execute":"query-block","id":1}\n')
+    f.flush()
+    while True:
+        reply = json.loads(f.readline())
+        if "return" in reply or "error" in reply:
+            break
+    s.close()
+    a.check("return" in reply, "query-block: %r" % reply)
+    return {row["device"]: row for row in reply["return"]}
+
+
+def blklist(virsh, *extra):
+    out = virsh("domblklist", "ide1", *extra)
+    return {row[0]: row[1] for row in
+            (line.split() for line in out.stdout.splitlines()[2:] if line.strip())}
+
+
+def cdrom_source(xml, dev):
+    """The <source file> of the disk with target DEV, or None."""
+    disk = re.search(r"<disk type='file' device='cdrom'>((?:(?!</disk>).)*<target dev='%s'"
+                     r"(?:(?!</disk>).)*)</disk>" % dev, xml, re.S)
+    a.check(disk is not None, "no cdrom %s in:\n%s" % (dev, xml))
+    source = re.search(r"<source file='([^']*)'", disk.group(1))
+    return source.group(1) if source else None
+
+
+def media_change(virsh, daemon, iso, iso2, disk):
+    out = virsh("change-media", "ide1", "hdc", iso2, "--update")
+    a.check(out.returncode == 0 and "Successfully updated media" in out.stdout,
+            "change-media --update: %s%s\n%s" % (out.stdout, out.stderr, daemon.log_text()))
+    a.check(cdrom_source(virsh("dumpxml", "ide1").stdout, "hdc") == iso2, "dumpxml after update")
+    a.check(blklist(virsh).get("hdc") == iso2, "domblklist after update: %r" % blklist(virsh))
+    row = vmm_query_block(daemon).get("ide0-1-0")
+    a.check(row is not None and row["path"] == iso2 and row.get("removable") is True
+            and row.get("tray_open") is False, "vmm query-block after update: %r" % row)
+    # The persistent definition is untouched by a live change.
+    a.check(cdrom_source(virsh("dumpxml", "--inactive", "ide1").stdout, "hdc") == iso,
+            "definition changed by a live update")
+
+    out = virsh("change-media", "ide1", "hdc", "--eject")
+    a.check(out.returncode == 0 and "Successfully ejected media" in out.stdout,
+            "change-media --eject: %s%s" % (out.stdout, out.stderr))
+    a.check(cdrom_source(virsh("dumpxml", "ide1").stdout, "hdc") is None, "dumpxml after eject")
+    a.check(blklist(virsh).get("hdc") == "-", "domblklist after eject: %r" % blklist(virsh))
+    row = vmm_query_block(daemon)["ide0-1-0"]
+    a.check(row["path"] == "" and row["tray_open"] is True, "vmm query-block after eject: %r" % row)
+
+    out = virsh("change-media", "ide1", "hdc", iso, "--insert")
+    a.check(out.returncode == 0 and "Successfully inserted media" in out.stdout,
+            "change-media --insert: %s%s" % (out.stdout, out.stderr))
+    row = vmm_query_block(daemon)["ide0-1-0"]
+    a.check(row["path"] == iso and row["tray_open"] is False, "vmm query-block after insert: %r" % row)
+
+    # attach-disk --type cdrom onto the empty hdd: a live media change.
+    out = virsh("attach-disk", "ide1", iso2, "hdd", "--type", "cdrom", "--mode", "readonly")
+    a.check(out.returncode == 0, "attach-disk cdrom onto hdd: %s%s" % (out.stdout, out.stderr))
+    a.check(blklist(virsh).get("hdd") == iso2, "domblklist after attach-disk: %r" % blklist(virsh))
+    a.check(vmm_query_block(daemon)["ide0-1-1"]["path"] == iso2, "vmm query-block hdd")
+
+    # --config: only the definition.
+    out = virsh("change-media", "ide1", "hdc", iso2, "--update", "--config")
+    a.check(out.returncode == 0, "change-media --config: %s%s" % (out.stdout, out.stderr))
+    a.check(cdrom_source(virsh("dumpxml", "--inactive", "ide1").stdout, "hdc") == iso2,
+            "definition after --config")
+    a.check(vmm_query_block(daemon)["ide0-1-0"]["path"] == iso, "--config changed the live drive")
+
+    # Still refused: a new disk, an update of a non-cdrom disk, a missing target.
+    out = virsh("attach-disk", "ide1", iso2, "hdb", "--type", "cdrom", "--mode", "readonly")
+    a.check(out.returncode != 0 and "Operation not supported" in out.stderr,
+            "attach-disk onto a new target: %s%s" % (out.stdout, out.stderr))
+    path = os.path.join(daemon.tmp, "hda.xml")
+    with open(path, "w") as f:
+        f.write("<disk type='file' device='disk'><source file='%s'/>"
+                "<target dev='hda' bus='ide'/></disk>" % disk)
+    out = virsh("update-device", "ide1", path)
+    a.check(out.returncode != 0 and "Operation not supported" in out.stderr,
+            "update-device of hda: %s%s" % (out.stdout, out.stderr))
+    with open(path, "w") as f:
+        f.write("<disk type='file' device='cdrom'><source file='%s'/>"
+                "<target dev='hdb' bus='ide'/><readonly/></disk>" % iso)
+    out = virsh("update-device", "ide1", path)
+    a.check(out.returncode != 0 and "hdb" in out.stderr,
+            "update-device of a missing target: %s%s" % (out.stdout, out.stderr))
+    a.check(blklist(virsh) == {"hda": disk, "hdc": iso, "hdd": iso2},
+            "refusals changed the drives: %r" % blklist(virsh))
 
 
 if __name__ == "__main__":

@@ -101,6 +101,62 @@ TEST(Commands, ErrorsNeverCrash) {
   EXPECT_NE(handle_line(R"({"execute":5,"id":"q"})", t).find(R"("id":"q")"), std::string::npos);
 }
 
+// eject / blockdev-change-medium: arguments decoded (unknown or mistyped
+// ones refused before the target is called), the target's error text is
+// the reply's desc.
+class MediaTarget : public FakeTarget {
+ public:
+  Result<void> eject(const vmmctl::EjectRequest& request) override {
+    ejects.push_back(request);
+    if (request.id == "ide0-1-0" && !request.force)
+      return Error(ErrorKind::kLocked, "Device 'ide0-1-0' is locked and force was not specified");
+    return ok();
+  }
+  Result<void> change_medium(const vmmctl::ChangeMediumRequest& request) override {
+    changes.push_back(request);
+    return ok();
+  }
+  std::vector<vmmctl::EjectRequest> ejects;
+  std::vector<vmmctl::ChangeMediumRequest> changes;
+};
+
+TEST(Commands, EjectAndChangeMedium) {
+  MediaTarget t;
+  EXPECT_EQ(handle_line(R"({"execute":"eject","arguments":{"id":"ide0-1-1"},"id":1})", t),
+            R"({"return":{},"id":1})");
+  const std::string locked = handle_line(R"({"execute":"eject","arguments":{"id":"ide0-1-0"}})", t);
+  EXPECT_EQ(locked, R"({"error":{"class":"GenericError","desc":"Device 'ide0-1-0' is locked and )"
+                    R"(force was not specified"}})");
+  handle_line(R"({"execute":"eject","arguments":{"id":"ide0-1-0","force":true}})", t);
+  ASSERT_EQ(t.ejects.size(), 3u);
+  EXPECT_FALSE(t.ejects[0].force);
+  EXPECT_TRUE(t.ejects[2].force);
+  EXPECT_EQ(handle_line(R"({"execute":"blockdev-change-medium","arguments":{"id":"ide0-1-0",)"
+                        R"("filename":"/b.iso","format":"raw","read-only-mode":"retain"}})",
+                        t),
+            R"({"return":{}})");
+  ASSERT_EQ(t.changes.size(), 1u);
+  EXPECT_EQ(t.changes[0].filename, "/b.iso");
+  EXPECT_EQ(t.changes[0].format, "raw");
+  EXPECT_EQ(t.changes[0].read_only_mode, "retain");
+  for (const char* bad :
+       {R"({"execute":"eject","arguments":{}})", R"({"execute":"eject","arguments":{"id":1}})",
+        R"({"execute":"eject","arguments":{"id":"a","force":"yes"}})",
+        R"({"execute":"eject","arguments":{"id":"a","device":"b"}})",
+        R"({"execute":"blockdev-change-medium","arguments":{"id":"a"}})",
+        R"({"execute":"blockdev-change-medium","arguments":{"id":"a","filename":""}})"}) {
+    const std::string reply = handle_line(bad, t);
+    EXPECT_EQ(reply.rfind(R"({"error":{"class":"GenericError")", 0), 0u) << bad << " -> " << reply;
+  }
+  EXPECT_EQ(t.ejects.size(), 3u);
+  EXPECT_EQ(t.changes.size(), 1u);
+  // A target without removable media.
+  FakeTarget plain;
+  EXPECT_NE(handle_line(R"({"execute":"eject","arguments":{"id":"x"}})", plain)
+                .find("Device 'x' not found"),
+            std::string::npos);
+}
+
 TEST(Commands, GreetingCarriesTheProtocolVersion) {
   auto message = vmmctl::decode_message(greeting_line());
   ASSERT_TRUE(message.ok()) << greeting_line();

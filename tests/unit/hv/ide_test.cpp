@@ -602,5 +602,120 @@ TEST(Piix3IdeTest, PciIdentityAndBusMasterBar) {
   EXPECT_EQ(ide.config_read(0x40, 4), 0u);
 }
 
+// Host media change as QEMU (ide_cd_change_cb): eject opens the tray, an
+// insert closes it on the new image; the next command sees NOT READY, the
+// one after UNIT ATTENTION 06/28/00 (sticky until REQUEST SENSE), then ready.
+TEST_F(IdeTest, HostEjectAndInsertMedium) {
+  make_bus(true);
+  packet_in({0x00});
+  ASSERT_EQ(reg(7), kAtaDrdy | kAtaDsc);
+  const int irqs = raised_;
+  ASSERT_TRUE(bus_->eject_medium(0, false).ok());
+  EXPECT_GT(raised_, irqs);
+  auto state = bus_->medium(0);
+  ASSERT_TRUE(state.has_value());
+  EXPECT_TRUE(state->cdrom && state->tray_open && !state->inserted);
+  packet_in({0x00});
+  EXPECT_EQ(reg(7) & kAtaErr, kAtaErr);
+  auto s = sense();
+  EXPECT_EQ(s[2], 0x02);
+  EXPECT_EQ(s[12], 0x3A);
+  auto event = packet_in({0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8});
+  ASSERT_EQ(event.size(), 8u);
+  EXPECT_EQ(event[4], 0x03);  // media removal
+  EXPECT_EQ(event[5], 0x01);  // tray open
+  // The new medium: 32 blocks.
+  ASSERT_TRUE(bus_->insert_medium(0, make_image("new.iso", 32 * 2048, false)).ok());
+  state = bus_->medium(0);
+  EXPECT_TRUE(state->inserted && !state->tray_open);
+  // INQUIRY and GESN pass the pending attention; GESN reports new media.
+  EXPECT_EQ(packet_in({0x12, 0, 0, 0, 36}).size(), 36u);
+  event = packet_in({0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8});
+  ASSERT_EQ(event.size(), 8u);
+  EXPECT_EQ(event[4], 0x02);  // new media
+  EXPECT_EQ(event[5], 0x02);  // media present
+  event = packet_in({0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8});
+  EXPECT_EQ(event[4], 0x00);  // reported once
+  packet_in({0x00});
+  EXPECT_EQ(reg(7) & kAtaErr, kAtaErr);
+  EXPECT_EQ(reg(1) >> 4, 0x02);  // NOT READY first
+  s = sense();
+  EXPECT_EQ(s[12], 0x3A);
+  packet_in({0x00});
+  EXPECT_EQ(reg(7) & kAtaErr, kAtaErr);
+  EXPECT_EQ(reg(1), 0x60);  // UNIT ATTENTION
+  packet_in({0x25});        // still pending: CHECK CONDITION, MEDIA CHANGED bit
+  EXPECT_EQ(reg(7) & kAtaErr, kAtaErr);
+  EXPECT_EQ(reg(1), 0x60 | 0x20);
+  s = sense();
+  EXPECT_EQ(s[2], 0x06);
+  EXPECT_EQ(s[12], 0x28);
+  EXPECT_EQ(s[13], 0x00);
+  packet_in({0x00});
+  EXPECT_EQ(reg(7), kAtaDrdy | kAtaDsc);
+  auto capacity = packet_in({0x25});
+  ASSERT_EQ(capacity.size(), 8u);
+  EXPECT_EQ(capacity[3], 31);  // the new medium's last block
+  auto data = packet_in({0x28, 0, 0, 0, 0, 31, 0, 0, 1});
+  ASSERT_EQ(data.size(), 2048u);
+  for (size_t i = 0; i < data.size(); ++i) ASSERT_EQ(data[i], pattern(31 * 2048 + i)) << i;
+  // Inserting into a closed, unlocked tray swaps the medium the same way.
+  ASSERT_TRUE(bus_->insert_medium(0, make_image("third.iso", 8 * 2048, false)).ok());
+  packet_in({0x00});
+  EXPECT_EQ(sense()[12], 0x3A);
+  packet_in({0x00});
+  EXPECT_EQ(sense()[12], 0x28);
+  capacity = packet_in({0x25});
+  EXPECT_EQ(capacity[3], 7);
+}
+
+// PREVENT ALLOW MEDIUM REMOVAL: eject and insert are refused (the guest
+// sees an eject request) unless forced, which drops the lock.
+TEST_F(IdeTest, LockedTrayRefusesHostEjectUnlessForced) {
+  make_bus(true);
+  packet_in({0x1E, 0, 0, 0, 1});
+  EXPECT_TRUE(bus_->medium(0)->locked);
+  auto refused = bus_->eject_medium(0, false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind(), ErrorKind::kLocked);
+  EXPECT_TRUE(bus_->medium(0)->inserted);
+  auto event = packet_in({0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8});
+  EXPECT_EQ(event[4], 0x01);  // eject request
+  EXPECT_EQ(event[5], 0x02);  // medium still there
+  packet_in({0x00});
+  EXPECT_EQ(reg(7), kAtaDrdy | kAtaDsc);  // nothing changed for the guest
+  auto insert = bus_->insert_medium(0, make_image("other.iso", 4 * 2048, false));
+  ASSERT_FALSE(insert.ok());
+  EXPECT_EQ(insert.error().kind(), ErrorKind::kLocked);
+  ASSERT_TRUE(bus_->eject_medium(0, true).ok());
+  auto state = bus_->medium(0);
+  EXPECT_TRUE(state->tray_open && !state->locked && !state->inserted);
+  packet_in({0x00});
+  EXPECT_EQ(sense()[12], 0x3A);
+  // Ejecting an open tray again is harmless.
+  EXPECT_TRUE(bus_->eject_medium(0, false).ok());
+}
+
+// A DMA read set up on the old medium and started after the eject ends
+// with NOT READY; nothing reaches guest memory. Disks are not removable.
+TEST_F(IdeTest, MediumChangeUnderPendingDmaAndDisksRefuse) {
+  make_bus(true);
+  put_prd(0x1000, 0x10000, 4096, true);
+  set(1, 0x01);
+  set(7, 0xA0);
+  write_pio({0x28, 0, 0, 0, 0, 2, 0, 0, 2, 0, 0, 0});
+  ASSERT_TRUE(bus_->eject_medium(0, false).ok());
+  start_bm(0x1000, true);
+  EXPECT_EQ(reg(7) & kAtaErr, kAtaErr);
+  for (size_t i = 0; i < 4096; ++i) ASSERT_EQ(ram_[0x10000 + i], 0) << i;
+  EXPECT_FALSE(bus_->medium(1).has_value());
+  EXPECT_FALSE(bus_->eject_medium(1, false).ok());
+  make_bus(false);
+  auto disk = bus_->eject_medium(0, true);
+  ASSERT_FALSE(disk.ok());
+  EXPECT_EQ(disk.error().kind(), ErrorKind::kUnsupported);
+  EXPECT_FALSE(bus_->medium(0)->cdrom);
+}
+
 }  // namespace
 }  // namespace amber::hv::devices

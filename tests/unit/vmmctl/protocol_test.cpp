@@ -61,6 +61,31 @@ TEST(Json, BlockIoErrorsAreOptionalButCheckedWhenPresent) {
   EXPECT_FALSE(decode(json, back).ok());
 }
 
+// An IDE CD-ROM row carries removable/tray_open/locked; a virtio row has
+// none of them, and the medium requests round-trip.
+TEST(Json, RemovableMediaRowsAndRequests) {
+  BlockInfo cd;
+  cd.device = "ide0-1-0";
+  cd.slot = 1;
+  cd.removable = true;
+  cd.tray_open = true;
+  EXPECT_EQ(round_trip(cd), cd);
+  const std::string text = dump_json(encode(cd));
+  EXPECT_NE(text.find(R"("removable":true,"tray_open":true,"locked":false)"), std::string::npos)
+      << text;
+  BlockInfo disk;
+  disk.device = "disk0";
+  EXPECT_EQ(dump_json(encode(disk)).find("removable"), std::string::npos);
+  Json bad = encode(cd);
+  bad["locked"] = "yes";
+  BlockInfo back;
+  EXPECT_FALSE(decode(bad, back).ok());
+  EXPECT_EQ(round_trip(EjectRequest{"ide0-1-0", true}), (EjectRequest{"ide0-1-0", true}));
+  const ChangeMediumRequest change{"ide0-1-1", "/b.iso", "qcow2", "read-only"};
+  EXPECT_EQ(round_trip(change), change);
+  EXPECT_NE(dump_json(encode(change)).find(R"("read-only-mode":"read-only")"), std::string::npos);
+}
+
 TEST(Json, StringsAreEscapedNotDropped) {
   const std::string message = std::string("rip=0x10\x01\x1f\"\\\n\tend") + '\0' + "z";
   const std::string text = format_event(DeviceFailedEvent{"cpu", message});
