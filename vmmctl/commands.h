@@ -34,6 +34,7 @@ enum class CommandId {
   kSystemReset,
   kSystemPowerdown,
   kQuit,
+  kScreendump,
 };
 
 struct CommandSpec {
@@ -42,7 +43,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 9> kCommands = {{
+inline constexpr std::array<CommandSpec, 10> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -53,6 +54,7 @@ inline constexpr std::array<CommandSpec, 9> kCommands = {{
     {CommandId::kSystemPowerdown, "system_powerdown",
      "press the ACPI power button (the guest decides)"},
     {CommandId::kQuit, "quit", "end the VM (SHUTDOWN host-quit) and the process (status 0)"},
+    {CommandId::kScreendump, "screendump", "write the display (--vga) to a PPM file"},
 }};
 
 // nullptr for an unknown name.
@@ -132,6 +134,13 @@ struct BlockInfo {
   bool operator==(const BlockInfo&) const = default;
 };
 
+// screendump's arguments, as QMP's: {"filename": PATH, "format": "ppm"}
+// ("format" optional; only ppm; "device"/"head" are not taken).
+struct ScreendumpArguments {
+  std::string filename;
+  bool operator==(const ScreendumpArguments&) const = default;
+};
+
 // --- the commands as types ---
 
 template <CommandId Id, typename RequestType, typename ReplyType>
@@ -150,6 +159,7 @@ using Resume = Command<CommandId::kResume, NoArguments, EmptyReply>;
 using SystemReset = Command<CommandId::kSystemReset, NoArguments, EmptyReply>;
 using SystemPowerdown = Command<CommandId::kSystemPowerdown, NoArguments, EmptyReply>;
 using Quit = Command<CommandId::kQuit, NoArguments, EmptyReply>;
+using Screendump = Command<CommandId::kScreendump, ScreendumpArguments, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -164,6 +174,8 @@ Json encode(const StatusInfo& info);
 Result<void> decode(const Json& json, StatusInfo& info);
 Json encode(const ChardevInfo& info);
 Result<void> decode(const Json& json, ChardevInfo& info);
+Json encode(const ScreendumpArguments& arguments);
+Result<void> decode(const Json& json, ScreendumpArguments& arguments);
 Json encode(const BlockInfo& info);
 Result<void> decode(const Json& json, BlockInfo& info);
 

@@ -30,6 +30,11 @@ class ControlTarget {
   // system_powerdown succeeds whether or not the guest listens).
   virtual void powerdown() = 0;
   virtual void quit() = 0;
+  // Writes the display as a P6 PPM to `filename`; an error without a
+  // display or when the file cannot be written.
+  virtual Result<void> screendump(const std::string& /*filename*/) {
+    return Error(ErrorKind::kUnsupported, "there is no display (start with --vga std)");
+  }
 };
 
 // Returns the reply line (without the trailing newline).
