@@ -231,7 +231,10 @@ TEST(StdVga, DacPaletteAndStatusRegisters) {
   vga->port_write(0x3C0, 0x3F);
   vga->port_write(0x3C0, 0x21);
   EXPECT_EQ(vga->port_read(0x3C1), 0x3F);
+  EXPECT_EQ(vga->port_read(0x3C0), 0);  // data phase: reads 0, as QEMU
+  vga->port_write(0x3C0, 0x05);          // data to attribute 1, back to index phase
   EXPECT_EQ(vga->port_read(0x3C0), 0x21);
+  EXPECT_EQ(vga->port_read(0x3C1), 0x05);
 }
 
 // Text mode as the VGA BIOS sets it: font into plane 2 through planar
