@@ -20,8 +20,8 @@
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
 #include "blk.h"
-#include "scsi.h"
 #include "ide.h"
+#include "scsi.h"
 #include "smp.h"
 
 #define SECTOR 512

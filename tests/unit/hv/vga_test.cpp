@@ -232,7 +232,7 @@ TEST(StdVga, DacPaletteAndStatusRegisters) {
   vga->port_write(0x3C0, 0x21);
   EXPECT_EQ(vga->port_read(0x3C1), 0x3F);
   EXPECT_EQ(vga->port_read(0x3C0), 0);  // data phase: reads 0, as QEMU
-  vga->port_write(0x3C0, 0x05);          // data to attribute 1, back to index phase
+  vga->port_write(0x3C0, 0x05);         // data to attribute 1, back to index phase
   EXPECT_EQ(vga->port_read(0x3C0), 0x21);
   EXPECT_EQ(vga->port_read(0x3C1), 0x05);
 }
