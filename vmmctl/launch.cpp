@@ -414,7 +414,8 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
     std::string vga = "std";
     if (settings.vga_vram != (16ULL << 20))
       vga += ",vram=" + std::to_string(settings.vga_vram >> 20) + "M";
-    if (!settings.vga_romfile.empty()) vga += ",romfile=" + settings.vga_romfile;
+    if (!settings.vga_romfile.empty())
+      vga += ",romfile=" + escape_option_value(settings.vga_romfile);
     add("--vga", vga);
   }
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
