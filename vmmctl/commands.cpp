@@ -93,6 +93,29 @@ Result<void> decode(const Json& json, EmptyReply&) {
   return ok();
 }
 
+Json encode(const ScreendumpArguments& arguments) {
+  return Json{{"filename", arguments.filename}};
+}
+Result<void> decode(const Json& json, ScreendumpArguments& arguments) {
+  if (!json.is_object()) return Error(ErrorKind::kInvalidArgument, "arguments must be an object");
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    const std::string& key = it.key();
+    if (key == "filename") {
+      if (!it.value().is_string() || it.value().get<std::string>().empty())
+        return Error(ErrorKind::kInvalidArgument, "\"filename\" must be a non-empty string");
+      arguments.filename = it.value().get<std::string>();
+    } else if (key == "format") {
+      if (!it.value().is_string() || it.value().get<std::string>() != "ppm")
+        return Error(ErrorKind::kInvalidArgument, "\"format\": only ppm is written");
+    } else {
+      return Error(ErrorKind::kInvalidArgument, "unexpected argument \"" + key + "\"");
+    }
+  }
+  if (arguments.filename.empty())
+    return Error(ErrorKind::kInvalidArgument, "missing argument \"filename\"");
+  return ok();
+}
+
 Json encode(const VersionInfo& info) {
   return Json{
       {"program", info.program}, {"version", info.version}, {"protocol", encode(info.protocol)}};

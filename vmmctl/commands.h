@@ -36,6 +36,7 @@ enum class CommandId {
   kQuit,
   kEject,
   kBlockdevChangeMedium,
+  kScreendump,
 };
 
 struct CommandSpec {
@@ -44,7 +45,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 11> kCommands = {{
+inline constexpr std::array<CommandSpec, 12> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -58,6 +59,7 @@ inline constexpr std::array<CommandSpec, 11> kCommands = {{
     {CommandId::kEject, "eject", "open a CD-ROM's tray and remove its medium"},
     {CommandId::kBlockdevChangeMedium, "blockdev-change-medium",
      "put another image (read-only) into a CD-ROM"},
+    {CommandId::kScreendump, "screendump", "write the display (--vga) to a PPM file"},
 }};
 
 // nullptr for an unknown name.
@@ -158,6 +160,11 @@ struct ChangeMediumRequest {
   std::string format;          // empty: probe
   std::string read_only_mode;  // empty: retain
   bool operator==(const ChangeMediumRequest&) const = default;
+// screendump's arguments, as QMP's: {"filename": PATH, "format": "ppm"}
+// ("format" optional; only ppm; "device"/"head" are not taken).
+struct ScreendumpArguments {
+  std::string filename;
+  bool operator==(const ScreendumpArguments&) const = default;
 };
 
 // --- the commands as types ---
@@ -181,6 +188,7 @@ using Quit = Command<CommandId::kQuit, NoArguments, EmptyReply>;
 using Eject = Command<CommandId::kEject, EjectRequest, EmptyReply>;
 using BlockdevChangeMedium =
     Command<CommandId::kBlockdevChangeMedium, ChangeMediumRequest, EmptyReply>;
+using Screendump = Command<CommandId::kScreendump, ScreendumpArguments, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -195,6 +203,8 @@ Json encode(const StatusInfo& info);
 Result<void> decode(const Json& json, StatusInfo& info);
 Json encode(const ChardevInfo& info);
 Result<void> decode(const Json& json, ChardevInfo& info);
+Json encode(const ScreendumpArguments& arguments);
+Result<void> decode(const Json& json, ScreendumpArguments& arguments);
 Json encode(const BlockInfo& info);
 Result<void> decode(const Json& json, BlockInfo& info);
 Json encode(const EjectRequest& request);

@@ -307,6 +307,9 @@ std::string firmware_path(const LaunchSettings& settings) {
 
 Result<void> validate(const LaunchSettings& settings) {
   if (settings.name.empty()) return bad("--name: must not be empty");
+  if (settings.vga_vram < (1ULL << 20) || settings.vga_vram > (256ULL << 20) ||
+      (settings.vga_vram & (settings.vga_vram - 1)) != 0)
+    return bad("--vga vram: must be a power of two from 1M to 256M");
   if (settings.memory < kMinMemory) return bad("--memory: at least 16M is needed");
   if (settings.memory > kMaxMemory) return bad("--memory: at most 1T is supported");
   if (settings.memory % kMemoryGranule != 0)
@@ -407,6 +410,14 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
     add("--rtc", std::string("base=") + (settings.rtc_localtime ? "localtime" : "utc") +
                      ",driftfix=" + (settings.rtc_catchup ? "slew" : "none"));
   if (settings.pit_discard) add("--pit", "lost_tick_policy=discard");
+  if (settings.vga) {
+    std::string vga = "std";
+    if (settings.vga_vram != (16ULL << 20))
+      vga += ",vram=" + std::to_string(settings.vga_vram >> 20) + "M";
+    if (!settings.vga_romfile.empty())
+      vga += ",romfile=" + escape_option_value(settings.vga_romfile);
+    add("--vga", vga);
+  }
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
@@ -418,7 +429,7 @@ constexpr std::string_view kValueOptions[] = {
     "--name",   "--memory",  "-m",       "--cpus",     "--smp",     "--firmware",
     "--disk",   "--ide",     "--scsi",   "--serial",   "--control", "--kernel",
     "--initrd", "--cmdline", "--append", "--debugcon", "--machine", "--uuid",
-    "--smbios", "--hpet",    "--acpi",   "--rtc",      "--pit"};
+    "--smbios", "--hpet",    "--acpi",   "--rtc",      "--pit",     "--vga"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -430,6 +441,28 @@ Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
       settings.hugepages = on ? Hugepages::kOn : Hugepages::kOff;
     } else {
       return bad("--memory: unknown key '" + key + "' (size, hugepages)");
+    }
+  }
+  return ok();
+}
+
+Result<void> parse_vga(std::string_view text, LaunchSettings& settings) {
+  AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--vga"));
+  for (auto& [key, value] : items) {
+    if (key.empty() || key == "type") {
+      if (value == "none") {
+        settings.vga = false;
+        continue;
+      }
+      if (value != "std") return bad("--vga: '" + value + "' is not std or none");
+      settings.vga = true;
+    } else if (key == "vram") {
+      AMBER_TRY_ASSIGN(settings.vga_vram, parse_size(value));
+    } else if (key == "romfile") {
+      if (value.empty()) return bad("--vga romfile: must not be empty");
+      settings.vga_romfile = value;
+    } else {
+      return bad("--vga: unknown key '" + key + "' (vram, romfile)");
     }
   }
   return ok();
@@ -497,6 +530,8 @@ Result<void> apply_option(std::string_view option, const std::string& value,
     AMBER_TRY_ASSIGN(settings.acpi, parse_on_off(value, "--acpi"));
   } else if (option == "--rtc") {
     AMBER_TRY(parse_rtc(value, settings));
+  } else if (option == "--vga") {
+    AMBER_TRY(parse_vga(value, settings));
   } else if (option == "--pit") {
     AMBER_TRY_ASSIGN(auto items, split_option_list(value, "--pit"));
     for (auto& [key, v] : items) {

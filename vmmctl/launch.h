@@ -48,6 +48,7 @@ inline constexpr std::string_view kDefaultName = "amber";
 inline constexpr uint64_t kDefaultMemory = 512ULL << 20;
 // Used when neither --firmware nor --kernel is given.
 inline constexpr std::string_view kDefaultFirmware = "/usr/share/seabios/bios.bin";
+inline constexpr std::string_view kDefaultVgaRom = "/usr/share/seabios/vgabios-stdvga.bin";
 
 enum class Hugepages { kOff, kOn };
 enum class DiskAccess { kReadWrite, kReadOnly };
@@ -172,6 +173,12 @@ struct LaunchSettings {
   // --pit lost_tick_policy=delay|discard (QEMU's kvm-pit property): KVM's
   // PIT re-injects missed ticks (delay, the default) or drops them.
   bool pit_discard = false;
+  // --vga std[,vram=SIZE][,romfile=PATH] (QEMU's -device VGA,vgamem_mb=):
+  // the standard VGA on PCI slot 2; none without the option. vram is a
+  // power of two, 1M..256M; romfile the VGA BIOS (kDefaultVgaRom).
+  bool vga = false;
+  uint64_t vga_vram = 16ULL << 20;
+  std::string vga_romfile;
 
   bool operator==(const LaunchSettings&) const = default;
 };

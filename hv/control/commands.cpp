@@ -80,6 +80,15 @@ std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, Contr
             AMBER_TRY(target.change_medium(arguments));
             return EmptyReply{};
           });
+    case CommandId::kScreendump: {
+      ScreendumpArguments arguments;
+      if (auto decoded = decode(request.arguments, arguments); !decoded.ok())
+        return encode_error(ErrorClass::kGenericError,
+                            request.command + ": " + decoded.error().message(), request.id);
+      if (auto written = target.screendump(arguments.filename); !written.ok())
+        return encode_error(ErrorClass::kGenericError, written.error().message(), request.id);
+      return encode_return(encode(EmptyReply{}), request.id);
+    }
   }
   return encode_error(ErrorClass::kGenericError, "unhandled command", request.id);
 }

@@ -40,6 +40,11 @@ class ControlTarget {
   virtual Result<void> change_medium(const vmmctl::ChangeMediumRequest& request) {
     return Error(ErrorKind::kNotFound, "Device '" + request.id + "' not found");
   }
+  // Writes the display as a P6 PPM to `filename`; an error without a
+  // display or when the file cannot be written.
+  virtual Result<void> screendump(const std::string& /*filename*/) {
+    return Error(ErrorKind::kUnsupported, "there is no display (start with --vga std)");
+  }
 };
 
 // Returns the reply line (without the trailing newline).

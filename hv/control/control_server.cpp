@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "hv/control/control_server.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -37,6 +38,33 @@ class VmTarget : public ControlTarget {
   void quit() override { vm_.machine->quit(); }
   void powerdown() override {
     if (vm_.power_button) (void)vm_.power_button();
+  }
+  Result<void> screendump(const std::string& filename) override {
+    if (!vm_.screendump) return ControlTarget::screendump(filename);
+    AMBER_TRY_ASSIGN(const devices::Screen screen, vm_.screendump());
+    const std::vector<uint8_t> ppm = devices::encode_ppm(screen);
+    // Written whole to a new file and renamed, so a reader never sees half a picture.
+    const std::string temporary = filename + ".tmp";
+    const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Error::from_errno(errno, "screendump: " + filename);
+    size_t done = 0;
+    while (done < ppm.size()) {
+      const ssize_t n = ::write(fd, ppm.data() + done, ppm.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int saved = errno;
+        ::close(fd);
+        ::unlink(temporary.c_str());
+        return Error::from_errno(saved, "screendump: " + filename);
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (::close(fd) != 0 || ::rename(temporary.c_str(), filename.c_str()) != 0) {
+      const int saved = errno;
+      ::unlink(temporary.c_str());
+      return Error::from_errno(saved, "screendump: " + filename);
+    }
+    return ok();
   }
   std::vector<vmmctl::BlockInfo> query_block() override {
     std::vector<vmmctl::BlockInfo> out;

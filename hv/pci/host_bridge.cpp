@@ -17,7 +17,8 @@ Result<void> HostBridge::attach(unsigned slot, unsigned function, PciDevice* dev
     return Error(ErrorKind::kInvalidArgument, "PCI slot " + std::to_string(slot) + "." +
                                                   std::to_string(function) + " is already taken");
   f.device = device;
-  for (unsigned i = 0; i < 6; ++i) f.windows[i] = std::make_unique<BarWindow>(device, i);
+  for (unsigned i = 0; i < kBarIndexCount; ++i)
+    f.windows[i] = std::make_unique<BarWindow>(device, i);
   return ok();
 }
 
@@ -29,7 +30,7 @@ void HostBridge::unmap(Function& function, unsigned index) {
 }
 
 void HostBridge::remap(Function& function) {
-  for (unsigned i = 0; i < 6; ++i) {
+  for (unsigned i = 0; i < kBarIndexCount; ++i) {
     const BarInfo now = function.device->bar(i);
     const BarInfo& old = function.mapped[i];
     if (now.enabled == old.enabled && now.address == old.address && now.size == old.size) continue;

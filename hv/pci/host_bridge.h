@@ -66,8 +66,8 @@ class HostBridge : public bus::IoDevice {
   };
   struct Function {
     PciDevice* device = nullptr;
-    std::array<std::unique_ptr<BarWindow>, 6> windows;
-    std::array<BarInfo, 6> mapped{};  // what is registered now (enabled ones)
+    std::array<std::unique_ptr<BarWindow>, kBarIndexCount> windows;
+    std::array<BarInfo, kBarIndexCount> mapped{};  // what is registered now (enabled ones)
   };
 
   void remap(Function& function);  // under mutex_

@@ -79,6 +79,13 @@ Result<void> PciConfigSpace::set_bar(unsigned index, BarKind kind, uint64_t size
   return ok();
 }
 
+Result<void> PciConfigSpace::set_rom(uint64_t size) {
+  if (!is_power_of_two(size) || size < 2048 || size > (16ULL << 20))
+    return Error(ErrorKind::kInvalidArgument, "PCI ROM size must be a power of two, 2K..16M");
+  rom_size_ = size;
+  return ok();
+}
+
 uint32_t PciConfigSpace::read_bar_register(unsigned slot) const {
   const BarSlot& bar_slot = bars_[slot];
   if (bar_slot.upper_half) return static_cast<uint32_t>(bar_address_[slot - 1] >> 32);
@@ -124,6 +131,11 @@ uint32_t PciConfigSpace::config_read(unsigned offset, unsigned size) {
     const uint64_t mask = size == 4 ? 0xFFFFFFFFULL : ((1ULL << (8 * size)) - 1);
     return static_cast<uint32_t>((dword >> shift) & mask);
   }
+  if (offset >= kRomBar && offset < kRomBar + 4) {
+    const unsigned shift = 8 * (offset - kRomBar);
+    const uint64_t mask = size == 4 ? 0xFFFFFFFFULL : ((1ULL << (8 * size)) - 1);
+    return static_cast<uint32_t>((rom_register_ >> shift) & mask);
+  }
   if (offset >= kHeaderEnd) {
     if (const unsigned cap = capability_at(offset); cap != 0)
       return capability_read(cap, offset, size, read_le(offset, size));
@@ -141,6 +153,15 @@ void PciConfigSpace::config_write(unsigned offset, unsigned size, uint32_t value
     const uint64_t old = read_bar_register(slot);
     const uint64_t merged = (old & ~mask) | ((static_cast<uint64_t>(value) << shift) & mask);
     write_bar_register(slot, static_cast<uint32_t>(merged));
+    return;
+  }
+  if (offset >= kRomBar && offset < kRomBar + 4) {
+    if (rom_size_ == 0) return;
+    const unsigned shift = 8 * (offset - kRomBar);
+    const uint64_t mask = (size == 4 ? 0xFFFFFFFFULL : ((1ULL << (8 * size)) - 1)) << shift;
+    const uint64_t merged =
+        (rom_register_ & ~mask) | ((static_cast<uint64_t>(value) << shift) & mask);
+    rom_register_ = static_cast<uint32_t>(merged & ((~(rom_size_ - 1) & 0xFFFFF800ULL) | 1));
     return;
   }
   if (offset >= kHeaderEnd) {
@@ -181,6 +202,15 @@ void PciConfigSpace::device_config_write(unsigned offset, unsigned size, uint32_
 
 BarInfo PciConfigSpace::bar(unsigned index) const {
   BarInfo info;
+  if (index == kRomBarIndex) {
+    if (rom_size_ == 0) return info;
+    info.size = rom_size_;
+    info.address = rom_register_ & ~1u;
+    const uint64_t last = info.address + info.size - 1;
+    info.enabled = (rom_register_ & 1) && (command() & kCommandMemory) && info.address != 0 &&
+                   last > info.address && last < kMemory32End;
+    return info;
+  }
   if (index >= kBarCount || bars_[index].upper_half || bars_[index].size == 0) return info;
   const BarSlot& slot = bars_[index];
   info.kind = slot.kind;
@@ -241,6 +271,7 @@ void PciConfigSpace::set_intx_status(bool asserted) {
 void PciConfigSpace::reset() {
   config_ = reset_config_;
   bar_address_.fill(0);
+  rom_register_ = 0;
 }
 
 }  // namespace amber::hv::pci

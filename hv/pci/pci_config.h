@@ -10,7 +10,9 @@
 //  - BAR registers 0x10..0x24 with sizing: a BAR of size S keeps only the
 //    address bits above S, so writing all-ones reads back the size mask with
 //    the type bits; 64-bit BARs take two slots (the upper dword holds the
-//    high address bits); the ROM BAR (0x30) is not implemented (reads 0);
+//    high address bits); the expansion ROM BAR (0x30) when set_rom() gave it
+//    a size (bar(kRomBarIndex), enabled by its bit 0 and memory decode;
+//    otherwise it reads 0);
 //  - interrupt line (writable) and pin (read-only);
 //  - a capability list starting at 0x40: add_capability(id, body, writable)
 //    lays out [id, next, body...] and returns the capability's offset. Guest
@@ -108,6 +110,8 @@ class PciConfigSpace : public PciDevice {
   // size: power of two (I/O >= 4, memory >= 16). A 64-bit BAR uses index+1.
   Result<void> set_bar(unsigned index, BarKind kind, uint64_t size,
                        Prefetch prefetch = Prefetch::kNo);
+  // The expansion ROM BAR: size a power of two, 2 KiB .. 16 MiB.
+  Result<void> set_rom(uint64_t size);
   void set_interrupt_pin(unsigned pin) { config_[kInterruptPin] = static_cast<uint8_t>(pin); }
   // Appends a capability [id, next, body...]; `writable` (same length as
   // body, or empty for read-only) is the guest-writable bit mask per body
@@ -164,6 +168,8 @@ class PciConfigSpace : public PciDevice {
   std::array<uint8_t, kConfigSize> capability_owner_{};  // cap offset per byte, 0 = none
   std::array<BarSlot, kBarCount> bars_{};
   std::array<uint64_t, kBarCount> bar_address_{};  // full address per BAR (slot of low half)
+  uint64_t rom_size_ = 0;
+  uint32_t rom_register_ = 0;  // address | enable bit
   unsigned next_capability_ = kHeaderEnd;
   unsigned last_capability_ = 0;
 };

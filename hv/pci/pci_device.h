@@ -33,6 +33,10 @@ struct BarInfo {
   bool enabled = false;  // address programmed and decode enabled in COMMAND
 };
 
+// bar() index of the expansion ROM BAR (config offset 0x30).
+inline constexpr unsigned kRomBarIndex = 6;
+inline constexpr unsigned kBarIndexCount = 7;
+
 class PciDevice {
  public:
   virtual ~PciDevice() = default;
@@ -41,7 +45,7 @@ class PciDevice {
   virtual uint32_t config_read(unsigned offset, unsigned size) = 0;
   virtual void config_write(unsigned offset, unsigned size, uint32_t value) = 0;
 
-  // Up to six BARs (index 0..5).
+  // Up to six BARs (index 0..5) and the expansion ROM (kRomBarIndex).
   virtual BarInfo bar(unsigned index) const = 0;
   virtual void bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) = 0;
   virtual void bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) = 0;

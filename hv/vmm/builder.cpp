@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
+#include "common/rate_limit.h"
 #include "hv/acpi/tables.h"
 #include "hv/boot/firmware.h"
 #include "hv/boot/kernel_loader.h"
@@ -19,6 +22,7 @@
 #include "hv/devices/piix.h"
 #include "hv/devices/piix4_pm.h"
 #include "hv/devices/serial.h"
+#include "hv/devices/vga.h"
 #include "hv/kvm/cpuid.h"
 #include "hv/pci/host_bridge.h"
 #include "hv/smbios/smbios.h"
@@ -36,6 +40,7 @@ constexpr uint32_t kSlotLowRam = 0;
 constexpr uint32_t kSlotRam = 1;
 constexpr uint32_t kSlotHighRam = 2;
 constexpr uint32_t kSlotFirmware = 3;
+constexpr uint32_t kSlotVram = 4;
 constexpr uint64_t kIdentityMapAddress = kTssAddress;        // 1 page
 constexpr uint64_t kTssPagesAddress = kTssAddress + 0x1000;  // 3 pages
 // Fixed ports.
@@ -51,8 +56,9 @@ constexpr uint64_t kDebugConsolePort = 0x402;
 constexpr uint64_t kDebugExitPort = 0x501;
 constexpr uint64_t kPciHotplugPorts = 0xAE00;
 constexpr uint64_t kCpuPresentPorts = 0xAF00;
-// PCI slots: 0 host bridge, 1 PIIX3 (+ function 3 PM), 2 free (VGA later),
+// PCI slots: 0 host bridge, 1 PIIX3 (+ function 3 PM), 2 VGA (--vga),
 // disks from 3 on.
+constexpr unsigned kVgaSlot = 2;
 constexpr unsigned kFirstDiskSlot = 3;
 
 std::vector<uint8_t> pack_e820(const std::vector<E820Entry>& map) {
@@ -483,6 +489,45 @@ Result<void> add_scsi(Machine& m, const Config& config, pci::HostBridge& bridge,
   return ok();
 }
 
+// --vga std: the standard VGA on slot 2, its ports and the legacy window;
+// the vram follows BAR0 as KVM memory slot kSlotVram.
+Result<void> add_vga(Vm& vm, const Config& config, pci::HostBridge& bridge) {
+  if (!config.vga) return ok();
+  Machine& m = *vm.machine;
+  const std::string rom_path =
+      config.vga_romfile.empty() ? std::string(vmmctl::kDefaultVgaRom) : config.vga_romfile;
+  std::ifstream in(rom_path, std::ios::binary);
+  if (!in) return Error::from_errno(errno, "--vga romfile " + rom_path);
+  std::vector<uint8_t> rom((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  kvm::KvmVm* kvm_vm = &m.vm();
+  // Called under the host bridge's lock: one move at a time. A BAR the
+  // guest placed over RAM is refused by KVM (overlapping slots): logged,
+  // the framebuffer is then not visible there.
+  auto refused = std::make_shared<RateLimiter>(kGuestLogBurst, kGuestLogInterval);
+  auto mapper = [kvm_vm, refused](uint8_t* host, uint64_t size, uint64_t address, bool enabled) {
+    (void)kvm_vm->set_memory(kSlotVram, 0, 0, host, 0);  // fails harmlessly when not mapped
+    if (!enabled) return;
+    if (auto r = kvm_vm->set_memory(kSlotVram, address, size, host, 0); !r.ok()) {
+      if (const auto suppressed = refused->allow())
+        std::fprintf(stderr, "amber-vmm: VGA memory at 0x%llx not mapped: %s%s\n",
+                     static_cast<unsigned long long>(address), r.error().message().c_str(),
+                     suppressed_note(*suppressed).c_str());
+    }
+  };
+  auto created = devices::StdVga::create(config.vga_vram, std::move(rom), mapper);
+  if (!created.ok()) return std::move(created).error().with_context("--vga");
+  devices::StdVga* vga = m.own(std::move(created).value());
+  AMBER_TRY(bridge.attach(kVgaSlot, 0, vga));
+  AMBER_TRY(m.pio().add(devices::kVgaPortBase, devices::kVgaPortCount,
+                        m.own(std::make_unique<devices::VgaPorts>(*vga)), "VGA"));
+  AMBER_TRY(m.pio().add(devices::kDispiPortBase, devices::kDispiPortCount,
+                        m.own(std::make_unique<devices::DispiPorts>(*vga)), "VBE DISPI"));
+  AMBER_TRY(m.mmio().add(devices::kVgaWindowBase, devices::kVgaWindowSize,
+                         m.own(std::make_unique<devices::VgaWindow>(*vga)), "VGA window"));
+  vm.screendump = [vga]() { return vga->snapshot(); };
+  return ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
@@ -514,6 +559,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));
   AMBER_TRY(add_ide(*vm, config, *bridge, *irqs));
+  AMBER_TRY(add_vga(*vm, config, *bridge));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_scsi(m, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });

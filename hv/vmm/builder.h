@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "hv/devices/vga.h"
 #include "hv/vmm/config.h"
 #include "hv/vmm/ide_media.h"
 #include "hv/vmm/machine.h"
@@ -38,6 +39,8 @@ struct Vm {
   // Presses the ACPI power button (any thread); true if the guest had
   // enabled it. Empty without a PIIX4 PM.
   std::function<bool()> power_button;
+  // The display as RGB (--vga); empty without a display.
+  std::function<Result<devices::Screen>()> screendump;
 };
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config);

@@ -79,6 +79,8 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
   --rtc base=utc|localtime,driftfix=none|slew   the RTC's clock; slew re-injects
                               periodic interrupts the guest missed
   --pit lost_tick_policy=delay|discard   missed PIT ticks re-injected or dropped
+  --vga std[,vram=SIZE][,romfile=FILE]   the standard VGA (1234:1111, Bochs DISPI)
+                              on PCI slot 2; vram 1M..256M [16M]; screendump
   --debugcon file:PATH|none   port 0x402 debug console log
   --no-reboot                 exit instead of resetting when the guest reboots
   --help, --version

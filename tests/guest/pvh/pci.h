@@ -26,3 +26,6 @@ int pci_find(u16 vendor, u16 id_a, u16 id_b, PciDevice* out);
  * 0xE0000000 / 0xC000 upwards; enables I/O, memory decode and bus mastering.
  * Prints what it did. */
 void pci_setup_bars(PciDevice* d);
+
+/* The probe's test=vga mode (vga_probe.c): the standard VGA's DISPI. */
+void mode_vga(void) __attribute__((noreturn));

@@ -355,5 +355,35 @@ TEST(LaunchSettings, ScsiDisks) {
   }
 }
 
+TEST(LaunchSettings, Vga) {
+  auto plain = parse({"--vga", "std"});
+  ASSERT_TRUE(plain.ok()) << plain.error().message();
+  EXPECT_TRUE(plain->vga);
+  EXPECT_EQ(plain->vga_vram, 16ULL << 20);
+  LaunchSettings s;
+  s.vga = true;
+  s.vga_vram = 64ULL << 20;
+  s.vga_romfile = "/roms/vga,std.bin";
+  auto argv = to_argv(s);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  const std::vector<std::string> want = {"--vga", "std,vram=64M,romfile=/roms/vga,,std.bin"};
+  EXPECT_NE(std::search(argv->begin(), argv->end(), want.begin(), want.end()), argv->end());
+  auto back = parse_argv(*argv);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(*back, s);
+  // Without --vga, to_argv says nothing of it (the launch goldens stay).
+  auto none = to_argv(LaunchSettings{});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(std::find(none->begin(), none->end(), "--vga"), none->end());
+  for (const char* bad :
+       {"cirrus", "std,vram=3M", "std,vram=512K", "std,vram=512M", "std,heads=2", "std,romfile="}) {
+    auto r = parse({"--vga", bad});
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_NE(r.error().message().find("--vga"), std::string::npos) << r.error().message();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace amber::vmmctl
