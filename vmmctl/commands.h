@@ -160,6 +160,8 @@ struct ChangeMediumRequest {
   std::string format;          // empty: probe
   std::string read_only_mode;  // empty: retain
   bool operator==(const ChangeMediumRequest&) const = default;
+};
+
 // screendump's arguments, as QMP's: {"filename": PATH, "format": "ppm"}
 // ("format" optional; only ppm; "device"/"head" are not taken).
 struct ScreendumpArguments {
