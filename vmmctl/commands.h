@@ -34,6 +34,8 @@ enum class CommandId {
   kSystemReset,
   kSystemPowerdown,
   kQuit,
+  kSendKey,
+  kMouseMove,
 };
 
 struct CommandSpec {
@@ -42,7 +44,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 9> kCommands = {{
+inline constexpr std::array<CommandSpec, 11> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -53,6 +55,9 @@ inline constexpr std::array<CommandSpec, 9> kCommands = {{
     {CommandId::kSystemPowerdown, "system_powerdown",
      "press the ACPI power button (the guest decides)"},
     {CommandId::kQuit, "quit", "end the VM (SHUTDOWN host-quit) and the process (status 0)"},
+    {CommandId::kSendKey, "send-key",
+     "press PS/2 keys (Linux keycodes) in order, hold, release in reverse"},
+    {CommandId::kMouseMove, "mouse-move", "a PS/2 mouse motion/button event"},
 }};
 
 // nullptr for an unknown name.
@@ -132,6 +137,27 @@ struct BlockInfo {
   bool operator==(const BlockInfo&) const = default;
 };
 
+// send-key, as QMP's: {"keys":[30,48],"hold-time":100}. Keys are Linux
+// input keycodes (KEY_*); the call returns at once and the keys go to the
+// guest in the background: each press is followed by hold-time ms, the
+// releases (last key first) by 10 ms each, as QEMU.
+inline constexpr size_t kMaxSendKeys = 16;  // libvirt's VIR_DOMAIN_SEND_KEY_MAX_KEYS
+inline constexpr unsigned kDefaultHoldTimeMs = 100;
+inline constexpr unsigned kMaxHoldTimeMs = 10000;
+struct SendKeyArguments {
+  std::vector<unsigned> keys;
+  unsigned hold_time_ms = kDefaultHoldTimeMs;
+  bool operator==(const SendKeyArguments&) const = default;
+};
+
+// mouse-move: {"dx":5,"dy":-3,"dz":0,"buttons":1}: relative motion (x
+// right, y down, z wheel) and the buttons held (1 left, 2 right, 4 middle).
+struct MouseMoveArguments {
+  int32_t dx = 0, dy = 0, dz = 0;
+  unsigned buttons = 0;
+  bool operator==(const MouseMoveArguments&) const = default;
+};
+
 // --- the commands as types ---
 
 template <CommandId Id, typename RequestType, typename ReplyType>
@@ -150,6 +176,8 @@ using Resume = Command<CommandId::kResume, NoArguments, EmptyReply>;
 using SystemReset = Command<CommandId::kSystemReset, NoArguments, EmptyReply>;
 using SystemPowerdown = Command<CommandId::kSystemPowerdown, NoArguments, EmptyReply>;
 using Quit = Command<CommandId::kQuit, NoArguments, EmptyReply>;
+using SendKey = Command<CommandId::kSendKey, SendKeyArguments, EmptyReply>;
+using MouseMove = Command<CommandId::kMouseMove, MouseMoveArguments, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -166,6 +194,10 @@ Json encode(const ChardevInfo& info);
 Result<void> decode(const Json& json, ChardevInfo& info);
 Json encode(const BlockInfo& info);
 Result<void> decode(const Json& json, BlockInfo& info);
+Json encode(const SendKeyArguments& arguments);
+Result<void> decode(const Json& json, SendKeyArguments& arguments);
+Json encode(const MouseMoveArguments& arguments);
+Result<void> decode(const Json& json, MouseMoveArguments& arguments);
 
 template <typename T>
 Json encode(const std::vector<T>& items) {

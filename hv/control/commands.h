@@ -30,6 +30,10 @@ class ControlTarget {
   // system_powerdown succeeds whether or not the guest listens).
   virtual void powerdown() = 0;
   virtual void quit() = 0;
+  // send-key: checks every key, then queues the sequence (the keys reach
+  // the guest in the background, in order with earlier sequences).
+  virtual Result<void> send_key(const vmmctl::SendKeyArguments& arguments) = 0;
+  virtual void mouse_move(const vmmctl::MouseMoveArguments& arguments) = 0;
 };
 
 // Returns the reply line (without the trailing newline).

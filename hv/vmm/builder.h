@@ -19,6 +19,9 @@
 namespace amber::hv::virtio {
 class BlkDevice;
 }
+namespace amber::hv::devices {
+class I8042;
+}
 
 namespace amber::hv::vmm {
 
@@ -36,6 +39,9 @@ struct Vm {
   // Presses the ACPI power button (any thread); true if the guest had
   // enabled it. Empty without a PIIX4 PM.
   std::function<bool()> power_button;
+  // The PS/2 keyboard and mouse of the i8042 (any thread; owned by the
+  // machine). Never null after build_vm.
+  devices::I8042* ps2 = nullptr;
 };
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config);
