@@ -338,7 +338,7 @@ TEST(I8042, AuxPortDisableHoldsMouseData) {
   EXPECT_EQ(h.drain(), Bytes{0x1C});
   h.command(0xA8);
   EXPECT_TRUE(h.aux);
-  EXPECT_EQ(h.drain(), (Bytes{0x08, 0x01, 0xFF}));
+  EXPECT_EQ(h.drain(), (Bytes{0x28, 0x01, 0xFF}));  // down 1: y sign
   // D2 / D3: bytes as if from the keyboard / the mouse.
   h.command(0xD2, 0x55);
   EXPECT_TRUE(h.kbd);
