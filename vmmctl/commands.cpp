@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "vmmctl/commands.h"
 
+#include <algorithm>
+#include <climits>
 #include <utility>
 
 namespace amber::vmmctl {
@@ -282,6 +284,82 @@ Result<void> decode(const Json& json, ChangeMediumRequest& request) {
   AMBER_TRY_ASSIGN(request.read_only_mode, argument_string(json, "read-only-mode", false));
   if (request.filename.empty())
     return Error(ErrorKind::kInvalidArgument, "argument \"filename\" is empty");
+  return ok();
+}
+
+namespace {
+
+Error bad_argument(std::string message) {
+  return Error(ErrorKind::kInvalidArgument, std::move(message));
+}
+
+// Rejects members other than `known` (a typo must not be ignored).
+Result<void> only_members(const Json& json, std::initializer_list<std::string_view> known) {
+  if (!json.is_object()) return bad_argument("arguments must be an object");
+  for (auto it = json.begin(); it != json.end(); ++it) {
+    if (std::find(known.begin(), known.end(), it.key()) == known.end())
+      return bad_argument("unexpected argument \"" + it.key() + "\"");
+  }
+  return ok();
+}
+
+Result<int32_t> get_int32(const Json& json, std::string_view key) {
+  if (find_member(json, key) == nullptr) return 0;
+  auto value = get_integer(json, key);
+  if (!value.ok() || *value < INT32_MIN || *value > INT32_MAX)
+    return bad_argument("\"" + std::string(key) + "\" must be a 32-bit integer");
+  return static_cast<int32_t>(*value);
+}
+
+}  // namespace
+
+Json encode(const SendKeyArguments& arguments) {
+  Json keys = Json::array();
+  for (unsigned key : arguments.keys) keys.push_back(key);
+  return Json{{"keys", keys}, {"hold-time", arguments.hold_time_ms}};
+}
+
+Result<void> decode(const Json& json, SendKeyArguments& arguments) {
+  AMBER_TRY(only_members(json, {"keys", "hold-time"}));
+  auto keys = get_array(json, "keys");
+  if (!keys.ok()) return bad_argument("\"keys\" must be an array of keycodes");
+  if ((*keys)->empty()) return bad_argument("\"keys\" is empty");
+  if ((*keys)->size() > kMaxSendKeys)
+    return bad_argument("more than " + std::to_string(kMaxSendKeys) + " keys");
+  arguments.keys.clear();
+  for (const Json& key : **keys) {
+    if (!key.is_number_unsigned() || key.get<uint64_t>() > 0xFFFF)
+      return bad_argument("a key is not a keycode (an integer 0..65535): " + dump_json(key));
+    arguments.keys.push_back(static_cast<unsigned>(key.get<uint64_t>()));
+  }
+  arguments.hold_time_ms = kDefaultHoldTimeMs;
+  if (find_member(json, "hold-time") != nullptr) {
+    auto hold = get_unsigned(json, "hold-time");
+    if (!hold.ok() || *hold > kMaxHoldTimeMs)
+      return bad_argument("\"hold-time\" must be 0.." + std::to_string(kMaxHoldTimeMs) + " ms");
+    arguments.hold_time_ms = static_cast<unsigned>(*hold);
+  }
+  return ok();
+}
+
+Json encode(const MouseMoveArguments& arguments) {
+  return Json{{"dx", arguments.dx},
+              {"dy", arguments.dy},
+              {"dz", arguments.dz},
+              {"buttons", arguments.buttons}};
+}
+
+Result<void> decode(const Json& json, MouseMoveArguments& arguments) {
+  AMBER_TRY(only_members(json, {"dx", "dy", "dz", "buttons"}));
+  AMBER_TRY_ASSIGN(arguments.dx, get_int32(json, "dx"));
+  AMBER_TRY_ASSIGN(arguments.dy, get_int32(json, "dy"));
+  AMBER_TRY_ASSIGN(arguments.dz, get_int32(json, "dz"));
+  arguments.buttons = 0;
+  if (find_member(json, "buttons") != nullptr) {
+    auto buttons = get_unsigned(json, "buttons");
+    if (!buttons.ok() || *buttons > 0x1F) return bad_argument("\"buttons\" must be a mask 0..31");
+    arguments.buttons = static_cast<unsigned>(*buttons);
+  }
   return ok();
 }
 

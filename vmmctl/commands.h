@@ -37,6 +37,8 @@ enum class CommandId {
   kEject,
   kBlockdevChangeMedium,
   kScreendump,
+  kSendKey,
+  kMouseMove,
 };
 
 struct CommandSpec {
@@ -45,7 +47,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 12> kCommands = {{
+inline constexpr std::array<CommandSpec, 14> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -60,6 +62,9 @@ inline constexpr std::array<CommandSpec, 12> kCommands = {{
     {CommandId::kBlockdevChangeMedium, "blockdev-change-medium",
      "put another image (read-only) into a CD-ROM"},
     {CommandId::kScreendump, "screendump", "write the display (--vga) to a PPM file"},
+    {CommandId::kSendKey, "send-key",
+     "press PS/2 keys (Linux keycodes) in order, hold, release in reverse"},
+    {CommandId::kMouseMove, "mouse-move", "a PS/2 mouse motion/button event"},
 }};
 
 // nullptr for an unknown name.
@@ -169,6 +174,27 @@ struct ScreendumpArguments {
   bool operator==(const ScreendumpArguments&) const = default;
 };
 
+// send-key, as QMP's: {"keys":[30,48],"hold-time":100}. Keys are Linux
+// input keycodes (KEY_*); the call returns at once and the keys go to the
+// guest in the background: each press is followed by hold-time ms, the
+// releases (last key first) by 10 ms each, as QEMU.
+inline constexpr size_t kMaxSendKeys = 16;  // libvirt's VIR_DOMAIN_SEND_KEY_MAX_KEYS
+inline constexpr unsigned kDefaultHoldTimeMs = 100;
+inline constexpr unsigned kMaxHoldTimeMs = 10000;
+struct SendKeyArguments {
+  std::vector<unsigned> keys;
+  unsigned hold_time_ms = kDefaultHoldTimeMs;
+  bool operator==(const SendKeyArguments&) const = default;
+};
+
+// mouse-move: {"dx":5,"dy":-3,"dz":0,"buttons":1}: relative motion (x
+// right, y down, z wheel) and the buttons held (1 left, 2 right, 4 middle).
+struct MouseMoveArguments {
+  int32_t dx = 0, dy = 0, dz = 0;
+  unsigned buttons = 0;
+  bool operator==(const MouseMoveArguments&) const = default;
+};
+
 // --- the commands as types ---
 
 template <CommandId Id, typename RequestType, typename ReplyType>
@@ -191,6 +217,8 @@ using Eject = Command<CommandId::kEject, EjectRequest, EmptyReply>;
 using BlockdevChangeMedium =
     Command<CommandId::kBlockdevChangeMedium, ChangeMediumRequest, EmptyReply>;
 using Screendump = Command<CommandId::kScreendump, ScreendumpArguments, EmptyReply>;
+using SendKey = Command<CommandId::kSendKey, SendKeyArguments, EmptyReply>;
+using MouseMove = Command<CommandId::kMouseMove, MouseMoveArguments, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -213,6 +241,10 @@ Json encode(const EjectRequest& request);
 Result<void> decode(const Json& json, EjectRequest& request);
 Json encode(const ChangeMediumRequest& request);
 Result<void> decode(const Json& json, ChangeMediumRequest& request);
+Json encode(const SendKeyArguments& arguments);
+Result<void> decode(const Json& json, SendKeyArguments& arguments);
+Json encode(const MouseMoveArguments& arguments);
+Result<void> decode(const Json& json, MouseMoveArguments& arguments);
 
 template <typename T>
 Json encode(const std::vector<T>& items) {

@@ -47,6 +47,7 @@ AMBER_DOMAIN_HANDLER(domain_destroy);
 AMBER_DOMAIN_HANDLER(domain_destroy_flags);
 AMBER_DOMAIN_HANDLER(domain_shutdown);
 AMBER_DOMAIN_HANDLER(domain_shutdown_flags);
+AMBER_DOMAIN_HANDLER(domain_send_key);
 AMBER_DOMAIN_HANDLER(domain_reboot);
 AMBER_DOMAIN_HANDLER(domain_reset);
 AMBER_DOMAIN_HANDLER(domain_attach_device);

@@ -117,6 +117,25 @@ Result<void> domain_shutdown_flags(Connection& connection, XdrReader& args, XdrW
   return manager->shutdown(in.domain.uuid, in.flags);
 }
 
+// remote_domain_send_key_args: dom, codeset, holdtime, keycodes<16>, flags.
+constexpr uint32_t kSendKeyMax = 16;  // REMOTE_DOMAIN_SEND_KEY_MAX
+Result<void> domain_send_key(Connection& connection, XdrReader& args, XdrWriter&) {
+  AMBER_TRY_ASSIGN(vm::DomainRef domain, read_domain(args));
+  AMBER_TRY_ASSIGN(uint32_t codeset, arg_u32(args, "codeset"));
+  AMBER_TRY_ASSIGN(uint32_t holdtime, arg_u32(args, "holdtime"));
+  auto count = args.read_array_count("keycodes", kSendKeyMax);
+  if (!count.ok()) return Error(ErrorKind::kInvalidArgument, count.error().message());
+  std::vector<unsigned> keycodes;
+  for (uint32_t i = 0; i < *count; ++i) {
+    AMBER_TRY_ASSIGN(uint32_t code, arg_u32(args, "keycodes"));
+    keycodes.push_back(code);
+  }
+  AMBER_TRY_ASSIGN(uint32_t flags, arg_u32(args, "flags"));
+  AMBER_TRY(arg_end(args, "DOMAIN_SEND_KEY"));
+  AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
+  return manager->send_key(domain.uuid, codeset, holdtime, keycodes, flags);
+}
+
 Result<void> domain_reboot(Connection& connection, XdrReader& args, XdrWriter&) {
   AMBER_TRY_ASSIGN(DomainArgs in, read_domain_args(args, "DOMAIN_REBOOT", HasFlags::kYes));
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));

@@ -272,6 +272,8 @@ constexpr std::array kProcedures = {
               d::storage_vol_download, kVol},
     Procedure{212, "DOMAIN_GET_STATE", "remote_domain_get_state_args",
               "remote_domain_get_state_ret", kHigh, kRo, d::domain_get_state, kDomain},
+    Procedure{226, "DOMAIN_SEND_KEY", "remote_domain_send_key_args", "-", kNormal, kRw,
+              d::domain_send_key, kDomain},
     Procedure{227, "NODE_GET_CPU_STATS", "remote_node_get_cpu_stats_args",
               "remote_node_get_cpu_stats_ret", kHigh, kRo, d::node_get_cpu_stats},
     Procedure{228, "NODE_GET_MEMORY_STATS", "remote_node_get_memory_stats_args",

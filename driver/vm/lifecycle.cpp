@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "driver/vm/keycodes.h"
 #include "driver/vm/manager_impl.h"
 
 namespace amber::driver::vm {
@@ -382,6 +383,32 @@ Result<void> ManagerImpl::reset(const xml::Uuid& uuid) {
   std::lock_guard op(entry->op);
   AMBER_TRY_ASSIGN(auto vm, running(entry));
   AMBER_TRY(vm->monitor->call<vmmctl::SystemReset>());
+  return ok();
+}
+
+// As libvirt's QEMU driver: every code translated first (nothing is sent
+// when one fails), then one send-key with the hold time (0: amber-vmm's
+// default, 100 ms, as QEMU's).
+Result<void> ManagerImpl::send_key(const xml::Uuid& uuid, unsigned codeset, unsigned holdtime,
+                                   const std::vector<unsigned>& keycodes, unsigned flags) {
+  if (flags != 0) return unsupported_flags("send-key", flags);
+  if (keycodes.empty() || keycodes.size() > vmmctl::kMaxSendKeys)
+    return Error(ErrorKind::kInvalidArgument,
+                 "nkeycodes must be between 1 and " + std::to_string(vmmctl::kMaxSendKeys));
+  vmmctl::SendKeyArguments request;
+  for (unsigned code : keycodes) {
+    AMBER_TRY_ASSIGN(unsigned key, to_linux_keycode(codeset, code));
+    request.keys.push_back(key);
+  }
+  if (holdtime > vmmctl::kMaxHoldTimeMs)
+    return Error(ErrorKind::kInvalidArgument, "holdtime " + std::to_string(holdtime) +
+                                                  " ms is longer than " +
+                                                  std::to_string(vmmctl::kMaxHoldTimeMs) + " ms");
+  request.hold_time_ms = holdtime == 0 ? vmmctl::kDefaultHoldTimeMs : holdtime;
+  AMBER_TRY_ASSIGN(auto entry, get(uuid));
+  std::lock_guard op(entry->op);
+  AMBER_TRY_ASSIGN(auto vm, running(entry));
+  AMBER_TRY(vm->monitor->call<vmmctl::SendKey>(request));
   return ok();
 }
 

@@ -216,6 +216,17 @@ class Manager {
   // without FORCE succeeds. A no-op when nobody holds it.
   virtual void release_console(const xml::Uuid& uuid) { (void)uuid; }
 
+  // virDomainSendKey: KEYCODES (1..16) of CODESET (VIR_KEYCODE_SET_*,
+  // driver/vm/keycodes.h) pressed in order, held HOLDTIME ms (0: 100, as
+  // libvirt's QEMU driver leaves it to QEMU), released in reverse; returns
+  // once amber-vmm queued them. kUnsupported naming a codeset it does not
+  // translate; kInvalidArgument for a code with no key.
+  virtual Result<void> send_key(const xml::Uuid& uuid, unsigned codeset, unsigned holdtime,
+                                const std::vector<unsigned>& keycodes, unsigned flags) {
+    (void)uuid, (void)codeset, (void)holdtime, (void)keycodes, (void)flags;
+    return Error(ErrorKind::kUnsupported, "send-key is not supported by this manager");
+  }
+
   // --- host ---
   // The amber-vmm this manager runs (what capabilities should report as
   // <emulator>: a domain naming another emulator is refused at start).

@@ -97,6 +97,8 @@ class ManagerImpl final : public Manager {
   Result<void> shutdown(const xml::Uuid& uuid, unsigned flags) override;
   Result<void> reboot(const xml::Uuid& uuid, unsigned flags) override;
   Result<void> reset(const xml::Uuid& uuid) override;
+  Result<void> send_key(const xml::Uuid& uuid, unsigned codeset, unsigned holdtime,
+                        const std::vector<unsigned>& keycodes, unsigned flags) override;
   Result<void> suspend(const xml::Uuid& uuid) override;
   Result<void> resume(const xml::Uuid& uuid) override;
   Result<std::string> xml_desc(const xml::Uuid& uuid, unsigned flags) override;

@@ -89,6 +89,21 @@ std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, Contr
         return encode_error(ErrorClass::kGenericError, written.error().message(), request.id);
       return encode_return(encode(EmptyReply{}), request.id);
     }
+    case CommandId::kSendKey: {
+      SendKeyArguments arguments;
+      if (auto decoded = decode(request.arguments, arguments); !decoded.ok())
+        return encode_error(ErrorClass::kGenericError,
+                            request.command + ": " + decoded.error().message(), request.id);
+      if (auto sent = target.send_key(arguments); !sent.ok())
+        return encode_error(ErrorClass::kGenericError,
+                            request.command + ": " + sent.error().message(), request.id);
+      return encode_return(encode(EmptyReply{}), request.id);
+    }
+    case CommandId::kMouseMove:
+      return run<MouseMove>(request, [&](const MouseMoveArguments& arguments) {
+        target.mouse_move(arguments);
+        return EmptyReply{};
+      });
   }
   return encode_error(ErrorClass::kGenericError, "unhandled command", request.id);
 }

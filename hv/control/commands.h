@@ -45,6 +45,10 @@ class ControlTarget {
   virtual Result<void> screendump(const std::string& /*filename*/) {
     return Error(ErrorKind::kUnsupported, "there is no display (start with --vga std)");
   }
+  // send-key: checks every key, then queues the sequence (the keys reach
+  // the guest in the background, in order with earlier sequences).
+  virtual Result<void> send_key(const vmmctl::SendKeyArguments& arguments) = 0;
+  virtual void mouse_move(const vmmctl::MouseMoveArguments& arguments) = 0;
 };
 
 // Returns the reply line (without the trailing newline).

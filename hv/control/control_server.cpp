@@ -14,6 +14,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "hv/control/key_sender.h"
+#include "hv/devices/i8042.h"
+#include "hv/devices/ps2_keymap.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/vmm/builder.h"
 #include "vmmctl/protocol.h"
@@ -27,7 +30,10 @@ constexpr std::chrono::milliseconds kDrainTimeout{500};
 
 class VmTarget : public ControlTarget {
  public:
-  explicit VmTarget(vmm::Vm& vm, std::string name) : vm_(vm), name_(std::move(name)) {}
+  explicit VmTarget(vmm::Vm& vm, std::string name)
+      : vm_(vm), name_(std::move(name)), keys_([&vm](unsigned key, bool down) {
+          if (vm.ps2 != nullptr) (void)vm.ps2->key_event(key, down);
+        }) {}
   vmmctl::StatusInfo query_status() override {
     return {vm_.machine->state(), name_, static_cast<int64_t>(::getpid())};
   }
@@ -65,6 +71,17 @@ class VmTarget : public ControlTarget {
       return Error::from_errno(saved, "screendump: " + filename);
     }
     return ok();
+  }
+  Result<void> send_key(const vmmctl::SendKeyArguments& arguments) override {
+    for (unsigned key : arguments.keys)
+      if (!devices::has_scancode(key))
+        return Error(ErrorKind::kInvalidArgument,
+                     "keycode " + std::to_string(key) + " is not a key of the PS/2 keyboard");
+    return keys_.queue(arguments.keys, arguments.hold_time_ms);
+  }
+  void mouse_move(const vmmctl::MouseMoveArguments& arguments) override {
+    if (vm_.ps2 != nullptr)
+      vm_.ps2->mouse_event(arguments.dx, arguments.dy, arguments.dz, arguments.buttons);
   }
   std::vector<vmmctl::BlockInfo> query_block() override {
     std::vector<vmmctl::BlockInfo> out;
@@ -117,6 +134,7 @@ class VmTarget : public ControlTarget {
 
   vmm::Vm& vm_;
   std::string name_;
+  KeySender keys_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace

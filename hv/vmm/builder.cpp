@@ -216,7 +216,10 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
   AMBER_TRY(pio.add(kSystemControlPort, 1, port92, "port 0x92"));
   m.add_reset_hook([port92] { port92->reset_state(); });
 
-  auto* i8042 = m.own(std::make_unique<devices::I8042>(reset));
+  auto* i8042 = m.own(std::make_unique<devices::I8042>(
+      reset, [&irqs](bool level) { irqs.set_isa_irq(devices::kKeyboardIrq, level); },
+      [&irqs](bool level) { irqs.set_isa_irq(devices::kMouseIrq, level); }));
+  vm.ps2 = i8042;
   AMBER_TRY(
       pio.add(kI8042Data, 1, m.own(std::make_unique<devices::PortAlias>(i8042, 0)), "i8042 data"));
   AMBER_TRY(pio.add(kI8042Command, 1, m.own(std::make_unique<devices::PortAlias>(i8042, 4)),

@@ -21,6 +21,9 @@
 namespace amber::hv::virtio {
 class BlkDevice;
 }
+namespace amber::hv::devices {
+class I8042;
+}
 
 namespace amber::hv::vmm {
 
@@ -41,6 +44,9 @@ struct Vm {
   std::function<bool()> power_button;
   // The display as RGB (--vga); empty without a display.
   std::function<Result<devices::Screen>()> screendump;
+  // The PS/2 keyboard and mouse of the i8042 (any thread; owned by the
+  // machine). Never null after build_vm.
+  devices::I8042* ps2 = nullptr;
 };
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config);

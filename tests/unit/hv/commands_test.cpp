@@ -36,6 +36,16 @@ class FakeTarget : public ControlTarget {
   void reset() override { ++resets; }
   void quit() override { quit_called = true; }
   void powerdown() override { ++powerdowns; }
+  Result<void> send_key(const vmmctl::SendKeyArguments& arguments) override {
+    if (arguments.keys[0] == 9999) return Error(ErrorKind::kInvalidArgument, "no such key");
+    sent.push_back(arguments);
+    return ok();
+  }
+  void mouse_move(const vmmctl::MouseMoveArguments& arguments) override {
+    moves.push_back(arguments);
+  }
+  std::vector<vmmctl::SendKeyArguments> sent;
+  std::vector<vmmctl::MouseMoveArguments> moves;
   bool paused = false, quit_called = false;
   int resets = 0, powerdowns = 0;
 };
@@ -166,6 +176,42 @@ TEST(Commands, GreetingCarriesTheProtocolVersion) {
   EXPECT_EQ(greeting->protocol, vmmctl::kProtocolVersion);
   EXPECT_EQ(greeting->program, "amber-vmm");
   EXPECT_FALSE(greeting->version.empty());
+}
+
+TEST(Commands, SendKeyAndMouseMove) {
+  FakeTarget t;
+  EXPECT_EQ(handle_line(R"({"execute":"send-key","arguments":{"keys":[29,56,111]},"id":1})", t),
+            R"({"return":{},"id":1})");
+  ASSERT_EQ(t.sent.size(), 1u);
+  EXPECT_EQ(t.sent[0].keys, (std::vector<unsigned>{29, 56, 111}));
+  EXPECT_EQ(t.sent[0].hold_time_ms, 100u);  // QMP's and libvirt's default
+  handle_line(R"({"execute":"send-key","arguments":{"keys":[30],"hold-time":0}})", t);
+  ASSERT_EQ(t.sent.size(), 2u);
+  EXPECT_EQ(t.sent[1].hold_time_ms, 0u);
+  for (
+      const char* bad : {
+          R"({"execute":"send-key"})",
+          R"({"execute":"send-key","arguments":{"keys":[]}})",
+          R"({"execute":"send-key","arguments":{"keys":["a"]}})",
+          R"({"execute":"send-key","arguments":{"keys":[-1]}})",
+          R"({"execute":"send-key","arguments":{"keys":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}})",
+          R"({"execute":"send-key","arguments":{"keys":[30],"hold-time":-5}})",
+          R"({"execute":"send-key","arguments":{"keys":[30],"hold-time":10001}})",
+          R"({"execute":"send-key","arguments":{"keys":[30],"holdtime":5}})",
+          R"({"execute":"send-key","arguments":{"keys":[9999]}})",
+      }) {
+    const std::string reply = handle_line(bad, t);
+    EXPECT_EQ(reply.rfind(R"({"error":{"class":"GenericError")", 0), 0u) << bad << " -> " << reply;
+  }
+  EXPECT_EQ(t.sent.size(), 2u);
+  EXPECT_EQ(handle_line(R"({"execute":"mouse-move","arguments":{"dx":5,"dy":-3,"buttons":1}})", t),
+            R"({"return":{}})");
+  ASSERT_EQ(t.moves.size(), 1u);
+  EXPECT_EQ(t.moves[0], (vmmctl::MouseMoveArguments{5, -3, 0, 1}));
+  EXPECT_NE(handle_line(R"({"execute":"mouse-move","arguments":{"dx":1e3}})", t).find("error"),
+            std::string::npos);
+  EXPECT_NE(handle_line(R"({"execute":"mouse-move","arguments":{"buttons":64}})", t).find("error"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -33,6 +33,8 @@ class IdleTarget : public ControlTarget {
   void reset() override {}
   void quit() override {}
   void powerdown() override {}
+  Result<void> send_key(const vmmctl::SendKeyArguments&) override { return ok(); }
+  void mouse_move(const vmmctl::MouseMoveArguments&) override {}
 };
 
 std::string socket_path() {
