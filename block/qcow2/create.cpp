@@ -169,7 +169,7 @@ Result<void> create_on_file(io::File& file, const CreateOptions& o,
   // leave a header naming a refcount block past the end of the file. This
   // way a file that has the header has what it points to.
   AMBER_TRY(io::write_exact(file, cs, clusters.data() + cs, clusters.size() - cs));
-  AMBER_TRY(io::write_exact(file, 0, clusters.data(), head.size()));
+  AMBER_TRY(io::write_exact(file, 0, clusters.data(), cs));  // all of it, as qemu-img: no hole
 
   OpenOptions open_options;
   open_options.access = io::Access::kReadWrite;
