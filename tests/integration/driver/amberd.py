@@ -53,17 +53,24 @@ def workdir(name):
     return tempfile.mkdtemp(prefix="amber-%s-" % name, dir=os.environ.get("TMPDIR", "/var/tmp"))
 
 
+def make_probe_disk(tmp, boot_bin, name, stay=False):
+    """NAME.qcow2 in tmp holding the boot-sector probe BOOT_BIN (mkdisk.py;
+    stay: the probe halts instead of exiting). Returns its path."""
+    source_root = os.environ.get("SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+    raw = os.path.join(tmp, name + ".raw")
+    disk = os.path.join(tmp, name + ".qcow2")
+    run([sys.executable, os.path.join(source_root, "tests/guest/bootsector/mkdisk.py"), boot_bin, raw, "2"]
+        + (["--stay"] if stay else []), check_rc=True)
+    run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk], check_rc=True)
+    os.unlink(raw)
+    return disk
+
+
 def make_clone(tmp, boot_bin, name):
     """A qcow2 base holding the probe BOOT_BIN and a linked clone of it
     (the disk the domain gets). Returns the clone's path."""
-    source_root = os.environ.get("SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-    raw = os.path.join(tmp, name + "-base.raw")
-    base = os.path.join(tmp, name + "-base.qcow2")
+    base = make_probe_disk(tmp, boot_bin, name + "-base")
     clone = os.path.join(tmp, name + ".qcow2")
-    run([sys.executable, os.path.join(source_root, "tests/guest/bootsector/mkdisk.py"), boot_bin, raw, "2"],
-        check_rc=True)
-    run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, base], check_rc=True)
-    os.unlink(raw)
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", clone], check_rc=True)
     return clone
 

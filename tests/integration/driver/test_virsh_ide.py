@@ -20,7 +20,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -74,13 +73,7 @@ def test():
         return virsh("define", path)
 
     try:
-        source_root = os.environ.get(
-            "SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-        raw = os.path.join(tmp, "probe.raw")
-        subprocess.run([sys.executable, os.path.join(source_root, "tests/guest/bootsector/mkdisk.py"),
-                        BOOT_BIN, raw, "2", "--stay"], check=True)
-        disk = os.path.join(tmp, "probe.qcow2")
-        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk], check=True)
+        disk = a.make_probe_disk(tmp, BOOT_BIN, "probe", stay=True)
         iso = os.path.join(tmp, "media.iso")
         with open(iso, "wb") as f:
             f.write(b"CD001".ljust(2048 * 64, b"\0"))

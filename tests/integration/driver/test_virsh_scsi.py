@@ -94,13 +94,7 @@ def test():
         return virsh("define", path)
 
     try:
-        source_root = os.environ.get(
-            "SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-        raw = os.path.join(tmp, "probe.raw")
-        subprocess.run([sys.executable, os.path.join(source_root, "tests/guest/bootsector/mkdisk.py"),
-                        BOOT_BIN, raw, "2", "--stay"], check=True)
-        disk = os.path.join(tmp, "probe.qcow2")
-        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, disk], check=True)
+        disk = a.make_probe_disk(tmp, BOOT_BIN, "probe", stay=True)
         data = os.path.join(tmp, "data.qcow2")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", data, "4M"], check=True)
 
