@@ -18,9 +18,17 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 
 namespace amber::hv::virtio {
+
+// The steady clock in nanoseconds: what idle gaps are measured on.
+inline uint64_t monotonic_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
 
 class AdaptivePoll {
  public:
@@ -46,6 +54,28 @@ class AdaptivePoll {
   }
 
   void reset() { window_ns_ = 0; }
+
+  // Spins on has_work() until it is true (records the gap since
+  // idle_since_ns and returns true) or the window since idle_since_ns has
+  // passed (false; at once when the window is 0). The clock is read every
+  // 16 checks: it costs more than a ring load, and the window is only a
+  // bound, not a deadline.
+  template <typename HasWork>
+  bool spin(uint64_t idle_since_ns, HasWork&& has_work) {
+    if (window_ns_ == 0) return false;
+    for (;;) {
+      for (int i = 0; i < 16; ++i) {
+        if (has_work()) {
+          record_idle(monotonic_ns() - idle_since_ns);
+          return true;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+      if (monotonic_ns() - idle_since_ns >= window_ns_) return false;
+    }
+  }
 
  private:
   uint64_t max_ns_;

@@ -2,7 +2,6 @@
 #include "hv/virtio/blk_device.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -14,18 +13,6 @@ namespace {
 
 void put(uint8_t* config, unsigned offset, uint64_t value, unsigned size) {
   std::memcpy(config + offset, &value, size);  // little-endian host
-}
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
-void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
 }
 
 }  // namespace
@@ -189,7 +176,7 @@ IoWork BlkDevice::serve(unsigned index) {
   if (!q.held.empty() && (!retry_asked || !retry(index))) return IoWork::kIdle;
   // Woken by a kick after sleeping on an empty ring: that gap counts too.
   if (q.idle_since_ns != 0) {
-    q.poll.record_idle(now_ns() - q.idle_since_ns);
+    q.poll.record_idle(monotonic_ns() - q.idle_since_ns);
     q.idle_since_ns = 0;
   }
   // While this thread is awake it looks at the ring anyway: no kicks.
@@ -200,7 +187,7 @@ IoWork BlkDevice::serve(unsigned index) {
     if (drained == Drained::kBroken || drained == Drained::kHeld) return IoWork::kIdle;
     // Notifications stay off: the thread comes straight back.
     if (drained == Drained::kBudgetSpent) return IoWork::kMore;
-    const uint64_t idle_since = now_ns();
+    const uint64_t idle_since = monotonic_ns();
     if (poll_for_work(q, idle_since)) continue;
     if (!q.ring.prepare_to_sleep()) {
       q.idle_since_ns = idle_since;
@@ -255,20 +242,7 @@ BlkDevice::Drained BlkDevice::drain(unsigned index, unsigned& batches_left) {
 }
 
 bool BlkDevice::poll_for_work(Queue& q, uint64_t idle_since_ns) {
-  const uint64_t window = q.poll.window_ns();
-  if (window == 0) return false;
-  for (;;) {
-    // Check the clock every few loads: a clock read costs more than a
-    // ring load, and the window is only a bound, not a deadline.
-    for (int i = 0; i < 16; ++i) {
-      if (q.ring.has_available()) {
-        q.poll.record_idle(now_ns() - idle_since_ns);
-        return true;
-      }
-      cpu_relax();
-    }
-    if (now_ns() - idle_since_ns >= window) return false;
-  }
+  return q.poll.spin(idle_since_ns, [&q] { return q.ring.has_available(); });
 }
 
 }  // namespace amber::hv::virtio

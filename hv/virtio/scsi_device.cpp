@@ -2,7 +2,6 @@
 #include "hv/virtio/scsi_device.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 #include "hv/virtio/virtio_spec.h"
@@ -14,18 +13,6 @@ constexpr uint64_t kCmdHeaderFixed = 19;  // lun[8], tag, task_attr, prio, crn
 constexpr uint64_t kRespFixed = 12;       // sense_len, resid, status_qualifier, status, response
 // Completions pushed before the guest is notified, while more are waiting.
 constexpr unsigned kNotifyBatch = 16;
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
-void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 void put_le(uint8_t* p, uint64_t value, unsigned size) {
   std::memcpy(p, &value, size);  // little-endian host
@@ -190,7 +177,7 @@ IoWork ScsiDevice::serve(unsigned index) {
   if (!q.ring.active()) return IoWork::kIdle;
   // Woken by a kick after sleeping on an empty ring: that gap counts too.
   if (q.idle_since_ns != 0) {
-    q.poll.record_idle(now_ns() - q.idle_since_ns);
+    q.poll.record_idle(monotonic_ns() - q.idle_since_ns);
     q.idle_since_ns = 0;
   }
   // While this thread is awake it looks at the ring anyway: no kicks (each
@@ -214,7 +201,7 @@ IoWork ScsiDevice::serve(unsigned index) {
     }
     if (!*popped) {
       notify();
-      const uint64_t idle_since = now_ns();
+      const uint64_t idle_since = monotonic_ns();
       if (poll_for_work(q, idle_since)) continue;
       if (!q.ring.prepare_to_sleep()) {
         q.idle_since_ns = idle_since;
@@ -237,18 +224,7 @@ IoWork ScsiDevice::serve(unsigned index) {
 }
 
 bool ScsiDevice::poll_for_work(Queue& q, uint64_t idle_since_ns) {
-  const uint64_t window = q.poll.window_ns();
-  if (window == 0) return false;
-  for (;;) {
-    for (int i = 0; i < 16; ++i) {
-      if (q.ring.has_available()) {
-        q.poll.record_idle(now_ns() - idle_since_ns);
-        return true;
-      }
-      cpu_relax();
-    }
-    if (now_ns() - idle_since_ns >= window) return false;
-  }
+  return q.poll.spin(idle_since_ns, [&q] { return q.ring.has_available(); });
 }
 
 Result<uint32_t> ScsiDevice::serve_request(const DescriptorChain& chain) {
