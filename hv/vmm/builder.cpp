@@ -241,12 +241,20 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
         [&irqs](unsigned line, bool level) { irqs.set_isa_irq(line, level); },
         [kvm_vm](bool legacy) {
           kvm_pit_state2 pit{};
-          if (!kvm_vm->get_pit(&pit).ok()) return;
-          if (legacy)
-            pit.flags |= KVM_PIT_FLAGS_HPET_LEGACY;
-          else
-            pit.flags &= ~static_cast<uint32_t>(KVM_PIT_FLAGS_HPET_LEGACY);
-          (void)kvm_vm->set_pit(pit);
+          Result<void> done = kvm_vm->get_pit(&pit);
+          if (done.ok()) {
+            if (legacy)
+              pit.flags |= KVM_PIT_FLAGS_HPET_LEGACY;
+            else
+              pit.flags &= ~static_cast<uint32_t>(KVM_PIT_FLAGS_HPET_LEGACY);
+            done = kvm_vm->set_pit(pit);
+          }
+          // Not fatal for the guest (the PIT keeps ticking beside the
+          // HPET), but not hidden either.
+          if (!done.ok())
+            std::fprintf(stderr, "amber-vmm: HPET legacy replacement %s: the PIT not %s: %s\n",
+                         legacy ? "on" : "off", legacy ? "silenced" : "restored",
+                         done.error().message().c_str());
         }));
     AMBER_TRY(m.mmio().add(devices::kHpetBase, devices::kHpetSize, hpet, "HPET"));
     hpet->start();
