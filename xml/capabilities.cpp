@@ -66,8 +66,17 @@ std::string format_domain_capabilities(const DomainCapabilitiesQuery& query) {
   buses.add_text("value", "ide");  // libvirt lists them in its enum order
   buses.add_text("value", "scsi");
   buses.add_text("value", "virtio");
-  for (const char* name :
-       {"graphics", "video", "hostdev", "rng", "filesystem", "tpm", "redirdev", "channel"}) {
+  // amber-vmm's VNC server and its standard VGA.
+  devices.add("graphics")
+      .attr("supported", "yes")
+      .add("enum")
+      .attr("name", "type")
+      .add_text("value", "vnc");
+  Element& video = devices.add("video").attr("supported", "yes");
+  Element& models = video.add("enum").attr("name", "modelType");
+  models.add_text("value", "vga");
+  models.add_text("value", "none");
+  for (const char* name : {"hostdev", "rng", "filesystem", "tpm", "redirdev", "channel"}) {
     devices.add(name).attr("supported", "no");
   }
   Element& features = root.add("features");

@@ -35,7 +35,7 @@ Result<CharDevice> parse_chardev(const Node& node) {
 
 void format_chardev(const CharDevice& device, std::string_view element, FormatFlags flags,
                     Element& devices) {
-  const bool live = flags != FormatFlags::kInactive;
+  const bool live = !has_flag(flags, FormatFlags::kInactive);
   Element& node = devices.add(std::string(element));
   node.attr("type", "pty");
   if (live) node.attr("tty", device.tty);

@@ -12,6 +12,53 @@ namespace amber::xml::family {
 namespace {
 
 constexpr const char* kScsiModel = "virtio-scsi";
+// libvirt's USB controller of a pc machine: the PIIX3's UHCI function.
+constexpr const char* kUsbModel = "piix3-uhci";
+constexpr PciAddress kUhciAddress{0, 0, 1, 2};
+
+bool same_address(const PciAddress& a, const PciAddress& b) {
+  return a.domain == b.domain && a.bus == b.bus && a.slot == b.slot && a.function == b.function;
+}
+
+// The implicit devices libvirt adds: a USB controller for USB inputs, and
+// with a display the PS/2 mouse and keyboard and a VGA.
+Result<void> add_implicit_devices(Devices& devices) {
+  const auto has_controller = [&](std::string_view type) {
+    return std::any_of(devices.controllers.begin(), devices.controllers.end(),
+                       [&](const Controller& c) { return c.type == type; });
+  };
+  const bool usb_input = std::any_of(devices.inputs.begin(), devices.inputs.end(),
+                                     [](const Input& i) { return i.bus == InputBus::kUsb; });
+  if (usb_input && !has_controller("usb"))
+    devices.controllers.push_back(Controller{"usb", 0, kUsbModel, std::nullopt, kUhciAddress});
+  if (usb_input) {
+    for (const Controller& c : devices.controllers) {
+      if (c.type == "usb" && c.model == "none")
+        return Error(ErrorKind::kUnsupported,
+                     "unsupported configuration: USB is disabled for this domain, but USB "
+                     "devices are present in the domain XML");
+    }
+  }
+  if (devices.graphics.empty()) return ok();
+  const auto has_input = [&](InputType type) {
+    return std::any_of(devices.inputs.begin(), devices.inputs.end(),
+                       [&](const Input& i) { return i.type == type && i.bus == InputBus::kPs2; });
+  };
+  for (InputType type : {InputType::kMouse, InputType::kKeyboard}) {
+    if (has_input(type)) continue;
+    Input ps2;
+    ps2.type = type;
+    devices.inputs.push_back(ps2);
+  }
+  if (devices.videos.empty()) {
+    Video vga;
+    vga.vram_kib = 16384;
+    vga.heads = 1;
+    vga.primary = true;
+    devices.videos.push_back(vga);
+  }
+  return ok();
+}
 
 }  // namespace
 
@@ -47,6 +94,17 @@ Result<void> parse_devices(const Node& root, Devices& devices) {
         AMBER_TRY_ASSIGN(controller.queues, driver->attribute_uint("queues"));
       }
       AMBER_TRY_ASSIGN(controller.address, parse_address(c));
+    } else if (controller.type == "usb") {
+      // Other models and indexes: refused in unsupported.cpp.
+      controller.model = c.attribute("model").value_or(kUsbModel);
+      AMBER_TRY_ASSIGN(controller.address, parse_address(c));
+      if (controller.model == kUsbModel) {
+        if (controller.address && !same_address(*controller.address, kUhciAddress))
+          return Error(ErrorKind::kUnsupported,
+                       "unsupported configuration: /domain/devices/controller[@type='usb']/address "
+                       "(the PIIX3 UHCI controller is at 0000:00:01.2)");
+        controller.address = kUhciAddress;
+      }
     } else {
       AMBER_TRY_ASSIGN(controller.model, c.required_attribute("model"));
     }
@@ -89,6 +147,23 @@ Result<void> parse_devices(const Node& root, Devices& devices) {
     AMBER_TRY_ASSIGN(CharDevice d, parse_chardev(s));
     devices.consoles.push_back(std::move(d));
   }
+  for (const Node& n : node->children("interface")) {
+    AMBER_TRY_ASSIGN(Interface nic, parse_interface(n));
+    devices.interfaces.push_back(std::move(nic));
+  }
+  for (const Node& n : node->children("input")) {
+    AMBER_TRY_ASSIGN(Input input, parse_input(n));
+    devices.inputs.push_back(std::move(input));
+  }
+  for (const Node& n : node->children("graphics")) {
+    AMBER_TRY_ASSIGN(Graphics graphics, parse_graphics(n));
+    devices.graphics.push_back(std::move(graphics));
+  }
+  for (const Node& n : node->children("video")) {
+    AMBER_TRY_ASSIGN(Video video, parse_video(n));
+    devices.videos.push_back(std::move(video));
+  }
+  AMBER_TRY(add_implicit_devices(devices));
   AMBER_TRY_ASSIGN(auto balloon, node->unique_child("memballoon"));
   if (balloon) {
     AMBER_TRY_ASSIGN(auto model, attribute_in(*balloon, "model", {"none"}));
@@ -107,8 +182,12 @@ void format_devices(const Devices& devices, FormatFlags flags, Element& root) {
     if (c.queues) controller.add("driver").attr("queues", *c.queues);
     format_address(c.address, controller);
   }
+  for (const Interface& nic : devices.interfaces) format_interface(nic, flags, node);
   for (const CharDevice& s : devices.serials) format_chardev(s, "serial", flags, node);
   for (const CharDevice& s : devices.consoles) format_chardev(s, "console", flags, node);
+  for (const Input& input : devices.inputs) format_input(input, flags, node);
+  for (const Graphics& graphics : devices.graphics) format_graphics(graphics, flags, node);
+  for (const Video& video : devices.videos) format_video(video, flags, node);
   if (devices.memballoon_none) node.add("memballoon").attr("model", "none");
 }
 

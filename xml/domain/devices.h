@@ -17,4 +17,13 @@ Result<CharDevice> parse_chardev(const Node& node);
 void format_chardev(const CharDevice& device, std::string_view element, FormatFlags flags,
                     Element& devices);
 
+Result<Interface> parse_interface(const Node& node);
+void format_interface(const Interface& nic, FormatFlags flags, Element& devices);
+Result<Input> parse_input(const Node& node);
+void format_input(const Input& input, FormatFlags flags, Element& devices);
+Result<Graphics> parse_graphics(const Node& node);
+void format_graphics(const Graphics& graphics, FormatFlags flags, Element& devices);
+Result<Video> parse_video(const Node& node);
+void format_video(const Video& video, FormatFlags flags, Element& devices);
+
 }  // namespace amber::xml::family

@@ -363,7 +363,7 @@ void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
   } else if (disk.source) {
     Element& source = node.add("source");
     source.attr(disk.type == DiskType::kBlock ? "dev" : "file", *disk.source);
-    if (flags != FormatFlags::kInactive) source.attr("index", disk.source_index);
+    if (!has_flag(flags, FormatFlags::kInactive)) source.attr("index", disk.source_index);
     if (encryption_in_source) format_encryption(*disk.encryption, source);
   }
   format_backing(disk, 0, node);
@@ -376,7 +376,8 @@ void format_disk(const Disk& disk, FormatFlags flags, Element& devices) {
   if (disk.boot_order) node.add("boot").attr("order", *disk.boot_order);
   if (disk.serial) node.add_text("serial", *disk.serial);
   if (disk.encryption && !disk.encryption->in_source) format_encryption(*disk.encryption, node);
-  if (disk.alias && flags != FormatFlags::kInactive) node.add("alias").attr("name", *disk.alias);
+  if (disk.alias && !has_flag(flags, FormatFlags::kInactive))
+    node.add("alias").attr("name", *disk.alias);
   format_address(disk.address, node);
   if (disk.drive_address) {
     const DriveAddress& a = *disk.drive_address;

@@ -233,12 +233,85 @@ struct Controller {
   std::optional<PciAddress> address;
 };
 
+// <interface>: a NIC (model e1000 or virtio) on user-mode networking, a
+// bridge (a tap device the daemon creates and adds to it), an ethernet
+// tap, or libvirt's network (taken as that network's bridge at start).
+// The MAC is generated (52:54:00:xx:xx:xx, as libvirt) when absent and
+// kept in lowercase.
+enum class InterfaceType { kUser, kBridge, kEthernet, kNetwork };
+
+// <ip family='ipv4' address='192.168.76.0' prefix='24'/> of a user
+// interface: the user network's address (QEMU's net=).
+struct InterfaceIp {
+  std::string family = "ipv4";
+  std::string address;
+  std::optional<uint64_t> prefix;
+  bool operator==(const InterfaceIp&) const = default;
+};
+
+struct Interface {
+  InterfaceType type = InterfaceType::kUser;
+  std::string mac;
+  std::optional<std::string> source_bridge;   // bridge (and network, live)
+  std::optional<std::string> source_network;  // network
+  std::optional<std::string> target_dev;      // the tap device (live; ethernet: may be given)
+  std::optional<bool> target_managed;         // ethernet: managed='no' (an existing tap)
+  std::optional<std::string> model;           // e1000|virtio
+  std::optional<uint64_t> queues;             // <driver queues='N'/>
+  std::vector<InterfaceIp> ips;               // user only
+  std::optional<std::string> link_state;      // up (down is refused)
+  std::optional<bool> rom_enabled;            // <rom enabled='no'/>
+  std::optional<std::string> rom_file;        // <rom file=.../>
+  std::optional<PciAddress> address;
+  std::optional<std::string> alias;  // live: net0, net1, ...
+};
+
+// <input type='mouse'|'tablet'|'keyboard' bus='ps2'|'usb'>; a USB device
+// may carry <address type='usb' bus='0' port='N'/>.
+enum class InputType { kMouse, kTablet, kKeyboard };
+enum class InputBus { kPs2, kUsb };
+
+struct Input {
+  InputType type = InputType::kMouse;
+  InputBus bus = InputBus::kPs2;
+  std::optional<uint64_t> usb_bus;
+  std::optional<std::string> usb_port;  // "1" or a hub path "1.2" (refused at start)
+  std::optional<std::string> alias;     // live: input0, ...
+};
+
+// <graphics type='vnc'>: amber-vmm's VNC server. port -1 with autoport:
+// the daemon picks a free port from 5900 at start (the live XML shows it).
+struct Graphics {
+  int64_t port = -1;
+  bool autoport = true;
+  std::optional<std::string> listen;  // the address to listen on
+  bool listen_element = false;        // written as <listen type='address' .../> too
+  std::optional<std::string> passwd;  // written only with FormatFlags::kSecure
+  std::optional<std::string> keymap;
+  std::optional<std::string> share_policy;
+};
+
+// <video><model type='vga' vram= heads= primary=/>: QEMU's standard VGA
+// (amber-vmm's --vga std), or type 'none': no display.
+struct Video {
+  std::string model = "vga";
+  std::optional<uint64_t> vram_kib;
+  std::optional<uint64_t> heads;
+  std::optional<bool> primary;
+  std::optional<PciAddress> address;
+  std::optional<std::string> alias;  // live: video0
+};
+
 struct Devices {
   std::optional<std::string> emulator;
   std::vector<Disk> disks;
   std::vector<Controller> controllers;
   std::vector<CharDevice> serials;
   std::vector<CharDevice> consoles;
+  std::vector<Interface> interfaces;
+  std::vector<Input> inputs;
+  std::vector<Graphics> graphics;
+  std::vector<Video> videos;
   bool memballoon_none = false;
 };
 
@@ -260,7 +333,15 @@ struct Domain {
 };
 
 enum class ParseFlags { kNone = 0 };
-enum class FormatFlags { kNone = 0, kInactive = 1 };  // kInactive drops id, aliases, pty paths
+// kInactive drops id, aliases, pty paths and the ports in use; kSecure
+// writes passwords (libvirt's VIR_DOMAIN_XML_SECURE). A bit set.
+enum class FormatFlags { kNone = 0, kInactive = 1, kSecure = 2 };
+constexpr FormatFlags operator|(FormatFlags a, FormatFlags b) {
+  return static_cast<FormatFlags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+constexpr bool has_flag(FormatFlags flags, FormatFlags flag) {
+  return (static_cast<unsigned>(flags) & static_cast<unsigned>(flag)) != 0;
+}
 
 // One thing the schema allows and Amber refuses: PATH (with /@attr='value'
 // for a value) and why.

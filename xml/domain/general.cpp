@@ -107,7 +107,8 @@ Result<void> parse_general(const Node& root, Domain& domain) {
 }
 
 void format_general(const Domain& domain, FormatFlags flags, Element& root) {
-  if (domain.id && flags != FormatFlags::kInactive) root.attr("id", std::to_string(*domain.id));
+  if (domain.id && !has_flag(flags, FormatFlags::kInactive))
+    root.attr("id", std::to_string(*domain.id));
   root.add_text("name", domain.name);
   root.add_text("uuid", domain.uuid.to_string());
   if (domain.title) root.add_text("title", *domain.title);

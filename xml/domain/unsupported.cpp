@@ -111,6 +111,13 @@ std::optional<Refusal> check_controller(const Node& node, const std::string& p) 
   const std::string model = raw(node, "model").value_or("");
   if ((type == "pci" && model == "pci-root") || (type == "usb" && model == "none"))
     return std::nullopt;
+  if (type == "usb" && (model == "piix3-uhci" || model.empty())) {
+    const std::string index = raw(node, "index").value_or("0");
+    if (index != "0")
+      return Refusal{p + "[@type='usb']/@index='" + index + "'",
+                     "amber-vmm has one USB controller, index 0"};
+    return std::nullopt;
+  }
   if (type == "ide") {
     const std::string index = raw(node, "index").value_or("0");
     if (index != "0")
@@ -122,9 +129,39 @@ std::optional<Refusal> check_controller(const Node& node, const std::string& p) 
     return std::nullopt;
   }
   if (type == "scsi") return check_scsi_controller(node, p + "[@type='scsi']", model);
-  return Refusal{p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
-                 "controllers are not supported yet (only the implicit pci-root, ide index 0, scsi "
-                 "model='virtio-scsi' index 0, and usb model='none')"};
+  return Refusal{
+      p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
+      "controllers are not supported yet (only the implicit pci-root, ide index 0, scsi "
+      "model='virtio-scsi' index 0, usb model='piix3-uhci' index 0 and usb model='none')"};
+}
+
+// <driver queues='N'/> only (multiqueue virtio-net); vhost, txmode,
+// the offload switches and the rest are refused.
+std::optional<Refusal> check_interface_driver(const Node& node, const std::string& p) {
+  for (const auto& [k, v] : node.raw_attributes()) {
+    if (k == "queues") continue;
+    if (k == "name" && v == "qemu") continue;
+    return Refusal{p + "/@" + k + "='" + v + "'",
+                   "network driver attribute '" + k + "' is not supported"};
+  }
+  for (const Node& child : node.raw_children())
+    return Refusal{p + "/" + child.name(), "network driver offload settings are not supported"};
+  return std::nullopt;
+}
+
+// Mouse and keyboard on PS/2 or USB, a USB tablet; virtio and Xen input
+// are refused.
+std::optional<Refusal> check_input(const Node& node, const std::string& p) {
+  const std::string type = raw(node, "type").value_or("");
+  const std::string bus = raw(node, "bus").value_or("");
+  if (type != "mouse" && type != "tablet" && type != "keyboard")
+    return Refusal{p + "/@type='" + type + "'", "only mouse, tablet and keyboard inputs exist"};
+  if (!bus.empty() && bus != "ps2" && bus != "usb")
+    return Refusal{p + "/@bus='" + bus + "'", "only PS/2 and USB input devices are supported"};
+  if (raw(node, "model"))
+    return Refusal{p + "/@model='" + *raw(node, "model") + "'",
+                   "input models (virtio) are not supported"};
+  return std::nullopt;
 }
 
 std::optional<Refusal> check_action(const Node& node, const std::string& p) {
@@ -184,16 +221,56 @@ std::vector<Rule> make_rules() {
       {"/domain/devices/controller", true, check_controller},
       only("/domain/devices/serial", "type", {"pty"}, "only pty serial ports are supported"),
       only("/domain/devices/console", "type", {"pty"}, "only pty consoles are supported"),
+      only("/domain/devices/graphics", "type", {"vnc"},
+           "only VNC graphics are supported (no SPICE, SDL, RDP or D-Bus display)"),
+      no_attribute("/domain/devices/graphics", "websocket", "VNC websockets are not supported yet"),
+      no_attribute("/domain/devices/graphics", "passwdValidTo",
+                   "VNC password expiry is not supported yet"),
+      no_attribute("/domain/devices/graphics", "connected",
+                   "keeping clients connected on a "
+                   "password change is not supported"),
+      only("/domain/devices/graphics", "keymap", {"en-us"},
+           "amber-vmm's VNC server maps keysyms with the en-us layout only"),
+      only("/domain/devices/graphics/listen", "type", {"address"},
+           "only <listen type='address'> is supported (no network, socket or none)"),
+      only("/domain/devices/video/model", "type", {"vga", "none"},
+           "only the standard VGA (model type='vga') is supported"),
+      only("/domain/devices/video/model", "heads", {"1"}, "the standard VGA has one head"),
+      no_attribute("/domain/devices/video/model", "ram", "only QXL has a ram bar"),
+      no_attribute("/domain/devices/video/model", "vgamem", "only QXL has vgamem"),
+      no_attribute("/domain/devices/video/model", "vram64", "only QXL has vram64"),
+      element("/domain/devices/video/model/acceleration", "video acceleration is not supported"),
+      element("/domain/devices/video/model/resolution", "a video resolution is not supported"),
+      element("/domain/devices/video/driver", "video driver settings are not supported"),
+      only("/domain/devices/interface", "type", {"user", "bridge", "ethernet", "network"},
+           "only user, bridge, ethernet and network interfaces are supported (no direct, "
+           "vhostuser, hostdev or vdpa)"),
+      only("/domain/devices/interface/model", "type", {"e1000", "virtio"},
+           "only the e1000 and virtio network models are supported"),
+      only("/domain/devices/interface/link", "state", {"up"},
+           "an interface whose link is down is not supported yet"),
+      only("/domain/devices/interface/ip", "family", {"ipv4"},
+           "only IPv4 user networks are supported"),
+      element("/domain/devices/interface/boot", "network boot is not supported yet"),
+      element("/domain/devices/interface/backend",
+              "network backends (passt, vhost) cannot be "
+              "chosen: amber-vmm runs its own"),
+      element("/domain/devices/interface/portForward", "port forwarding is not supported yet"),
+      element("/domain/devices/interface/bandwidth", "bandwidth limits are not supported yet"),
+      element("/domain/devices/interface/vlan", "VLAN tags are not supported"),
+      element("/domain/devices/interface/virtualport",
+              "virtual ports (Open vSwitch, 802.1Qbg) "
+              "are not supported"),
+      element("/domain/devices/interface/filterref", "network filters are not supported"),
+      element("/domain/devices/interface/route", "routes of a user network are not supported"),
+      {"/domain/devices/interface/driver", false, check_interface_driver},
+      {"/domain/devices/input", false, check_input},
       only("/domain/devices/memballoon", "model", {"none"},
            "memory ballooning is not supported yet"),
   };
   const std::pair<const char*, const char*> devices[] = {
-      {"interface", "network interfaces are not supported yet"},
-      {"graphics", "graphics (VNC, SPICE) are not supported yet"},
-      {"video", "video devices are not supported yet"},
       {"sound", "sound devices are not supported"},
       {"audio", "audio backends are not supported"},
-      {"input", "input devices are not supported yet"},
       {"hostdev", "host device passthrough is not supported"},
       {"redirdev", "USB redirection is not supported"},
       {"redirfilter", "USB redirection is not supported"},

@@ -41,7 +41,8 @@ TEST_P(Golden, RoundTrip) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Xml, Golden,
-                         ::testing::Values("minimal", "full", "win7-amber", "ide", "scsi-sysinfo"));
+                         ::testing::Values("minimal", "full", "win7-amber", "ide", "scsi-sysinfo",
+                                           "desktop"));
 
 TEST(Domain, FieldsOfTheFullDocument) {
   auto d = parse_domain(read(kData + "/in/full.xml"));
@@ -133,12 +134,39 @@ const char* const kDisk =
 INSTANTIATE_TEST_SUITE_P(
     Xml, Refused,
     ::testing::Values(
-        RefusalCase{"", "", "<interface type='network'><source network='default'/></interface>",
-                    "/domain/devices/interface (network interfaces are not supported yet)"},
-        RefusalCase{"", "", "<graphics type='vnc'/>", "/domain/devices/graphics ("},
-        RefusalCase{"", "", "<video><model type='vga'/></video>", "/domain/devices/video ("},
+        RefusalCase{"", "", "<graphics type='spice'/>",
+                    "/domain/devices/graphics/@type='spice' (only VNC"},
+        RefusalCase{"", "", "<graphics type='vnc' websocket='5700'/>",
+                    "/domain/devices/graphics/@websocket='5700'"},
+        RefusalCase{"", "", "<graphics type='vnc' keymap='de'/>",
+                    "/domain/devices/graphics/@keymap='de'"},
+        RefusalCase{"", "", "<graphics type='vnc'><listen type='network' network='x'/></graphics>",
+                    "/domain/devices/graphics/listen/@type='network'"},
+        RefusalCase{"", "", "<video><model type='qxl'/></video>",
+                    "/domain/devices/video/model/@type='qxl' (only the standard VGA"},
+        RefusalCase{"", "", "<video><model type='vga' heads='2'/></video>",
+                    "/domain/devices/video/model/@heads='2'"},
+        RefusalCase{"", "", "<input type='tablet' bus='virtio'/>",
+                    "/domain/devices/input/@bus='virtio'"},
+        RefusalCase{"", "", "<input type='passthrough' bus='virtio'/>",
+                    "/domain/devices/input/@type='passthrough'"},
+        RefusalCase{"", "", "<input type='tablet' bus='ps2'/>",
+                    "ps2 bus does not support tablet input device"},
+        RefusalCase{"", "", "<controller type='usb' model='none'/><input type='tablet' bus='usb'/>",
+                    "USB is disabled for this domain"},
+        RefusalCase{"", "", "<controller type='usb' model='qemu-xhci'/>",
+                    "/domain/devices/controller[@type='usb'][@model='qemu-xhci']"},
+        RefusalCase{"", "", "<interface type='user'><model type='rtl8139'/></interface>",
+                    "/domain/devices/interface/model/@type='rtl8139' (only the e1000 and virtio"},
+        RefusalCase{"", "", "<interface type='user'><link state='down'/></interface>",
+                    "/domain/devices/interface/link/@state='down'"},
+        RefusalCase{"", "", "<interface type='user'><boot order='1'/></interface>",
+                    "/domain/devices/interface/boot (network boot"},
+        RefusalCase{"", "", "<interface type='user'><driver name='vhost' queues='2'/></interface>",
+                    "/domain/devices/interface/driver/@name='vhost'"},
+        RefusalCase{"", "", "<interface type='direct'><source dev='eth0'/></interface>",
+                    "/domain/devices/interface"},
         RefusalCase{"", "", "<sound model='ich6'/>", "/domain/devices/sound ("},
-        RefusalCase{"", "", "<input type='tablet' bus='usb'/>", "/domain/devices/input ("},
         RefusalCase{"", "", "<hostdev mode='subsystem' type='pci'/>", "/domain/devices/hostdev ("},
         RefusalCase{"", "", "<channel type='unix'/>", "/domain/devices/channel ("},
         RefusalCase{"", "", "<rng model='virtio'/>", "/domain/devices/rng ("},
@@ -182,8 +210,10 @@ INSTANTIATE_TEST_SUITE_P(
                     "<disk type='file' device='disk'><driver name='qemu' type='vmdk'/><target "
                     "dev='vda'/></disk>",
                     "/domain/devices/disk/driver/@type='vmdk'"},
-        RefusalCase{"", "", "<controller type='usb' index='0' model='piix3-uhci'/>",
-                    "/domain/devices/controller[@type='usb'][@model='piix3-uhci']"},
+        RefusalCase{"", "", "<controller type='usb' index='0' model='ich9-ehci1'/>",
+                    "/domain/devices/controller[@type='usb'][@model='ich9-ehci1']"},
+        RefusalCase{"", "", "<controller type='usb' index='1' model='piix3-uhci'/>",
+                    "/domain/devices/controller[@type='usb']/@index='1'"},
         RefusalCase{"", "", "<memballoon model='virtio'/>",
                     "/domain/devices/memballoon/@model='virtio'"},
         RefusalCase{"", "", "<serial type='tcp'/>", "/domain/devices/serial/@type='tcp'"},
@@ -245,15 +275,14 @@ TEST(Domain, Windows7FromVirtManagerRefusedParts) {
       "/domain/devices/controller[@type='pci'][@model='pcie-root']",
       "/domain/devices/controller[@type='pci'][@model='pcie-root-port']",
       "/domain/devices/controller[@type='virtio-serial']",
-      "/domain/devices/interface",
+      "/domain/devices/interface/model/@type='e1000e'",
       "/domain/devices/channel",
-      "/domain/devices/input",
-      "/domain/devices/input",
-      "/domain/devices/input",
-      "/domain/devices/graphics",
+      "/domain/devices/graphics/@type='spice'",
       "/domain/devices/sound",
       "/domain/devices/audio",
-      "/domain/devices/video",
+      "/domain/devices/video/model/@type='qxl'",
+      "/domain/devices/video/model/@ram='65536'",
+      "/domain/devices/video/model/@vgamem='16384'",
       "/domain/devices/redirdev",
       "/domain/devices/redirdev",
       "/domain/devices/memballoon/@model='virtio'",
@@ -277,6 +306,80 @@ TEST(Domain, InactiveFormatDropsLiveState) {
   EXPECT_NE(live.find("/dev/pts/3"), std::string::npos);
   EXPECT_EQ(inactive.find("id='7'"), std::string::npos);
   EXPECT_EQ(inactive.find("/dev/pts/3"), std::string::npos);
+}
+
+TEST(Domain, DesktopDevicesParsedWithLibvirtsDefaults) {
+  auto d = parse_domain(read(kData + "/in/desktop.xml"));
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  const Devices& dev = d->devices;
+  ASSERT_EQ(dev.interfaces.size(), 4u);
+  EXPECT_EQ(dev.interfaces[0].type, InterfaceType::kUser);
+  EXPECT_EQ(dev.interfaces[0].mac, "52:54:00:ab:cd:01");  // lowercased
+  ASSERT_EQ(dev.interfaces[0].ips.size(), 1u);
+  EXPECT_EQ(dev.interfaces[0].ips[0].prefix, 24u);
+  EXPECT_EQ(dev.interfaces[1].source_bridge, "br0");
+  EXPECT_EQ(dev.interfaces[1].rom_enabled, false);
+  EXPECT_EQ(dev.interfaces[2].target_managed, false);
+  EXPECT_EQ(dev.interfaces[3].source_network, "default");
+  // A tablet given, the PS/2 mouse added (a display is there), the
+  // keyboard given without a bus (ps2).
+  ASSERT_EQ(dev.inputs.size(), 3u);
+  EXPECT_EQ(dev.inputs[0].type, InputType::kTablet);
+  EXPECT_EQ(dev.inputs[0].bus, InputBus::kUsb);
+  EXPECT_EQ(dev.inputs[0].usb_port, "1");
+  EXPECT_EQ(dev.inputs[1].bus, InputBus::kPs2);
+  EXPECT_EQ(dev.inputs[2].type, InputType::kMouse);
+  ASSERT_EQ(dev.graphics.size(), 1u);
+  EXPECT_TRUE(dev.graphics[0].autoport);
+  EXPECT_EQ(dev.graphics[0].port, -1);
+  EXPECT_EQ(dev.graphics[0].listen, "127.0.0.1");
+  EXPECT_EQ(dev.graphics[0].passwd, "s3cret");
+  ASSERT_EQ(dev.videos.size(), 1u);
+  EXPECT_EQ(dev.videos[0].vram_kib, 32768u);
+  // The password only with kSecure, as VIR_DOMAIN_XML_SECURE.
+  EXPECT_EQ(format_domain(*d).find("passwd"), std::string::npos);
+  EXPECT_NE(
+      format_domain(*d, FormatFlags::kInactive | FormatFlags::kSecure).find("passwd='s3cret'"),
+      std::string::npos);
+}
+
+TEST(Domain, DesktopImplicitDevicesAndGeneratedMac) {
+  // A display alone brings a VGA and the PS/2 mouse and keyboard; a USB
+  // tablet the piix3-uhci controller; a NIC without <mac> gets 52:54:00:*.
+  auto d = parse_domain(make("", "",
+                             "<graphics type='vnc'/><input type='tablet'/>"
+                             "<interface type='user'/><interface type='user'/>"));
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  const Devices& dev = d->devices;
+  ASSERT_EQ(dev.videos.size(), 1u);
+  EXPECT_EQ(dev.videos[0].model, "vga");
+  EXPECT_EQ(dev.videos[0].vram_kib, 16384u);
+  ASSERT_EQ(dev.inputs.size(), 3u);
+  EXPECT_EQ(dev.inputs[0].bus, InputBus::kUsb);  // a tablet's default bus
+  bool uhci = false;
+  for (const Controller& c : dev.controllers) uhci |= c.type == "usb" && c.model == "piix3-uhci";
+  EXPECT_TRUE(uhci);
+  ASSERT_EQ(dev.interfaces.size(), 2u);
+  EXPECT_EQ(dev.interfaces[0].mac.rfind("52:54:00:", 0), 0u);
+  EXPECT_EQ(dev.interfaces[0].mac.size(), 17u);
+  EXPECT_NE(dev.interfaces[0].mac, dev.interfaces[1].mac);
+  // Written out, the document parses to the same devices (no duplicates).
+  auto again = parse_domain(format_domain(*d));
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(format_domain(*again), format_domain(*d));
+}
+
+TEST(Domain, DesktopBadValuesAreXmlErrors) {
+  for (const char* dev :
+       {"<interface type='user'><mac address='52:54:00:zz:00:01'/></interface>",
+        "<interface type='user'><mac address='01:54:00:00:00:01'/></interface>",
+        "<interface type='bridge'/>", "<graphics type='vnc' port='5800'/>",
+        "<graphics type='vnc' listen='1.2.3.4'><listen type='address' address='5.6.7.8'/>"
+        "</graphics>",
+        "<video/>"}) {
+    auto d = parse_domain(make("", "", dev));
+    EXPECT_FALSE(d.ok()) << dev;
+  }
 }
 
 TEST(Domain, DiskEncryptionKeptWhereItWasGiven) {
@@ -532,7 +635,7 @@ bool schema_present() {
 
 TEST(Domain, RelaxNgAcceptsGoodRejectsBad) {
   if (!schema_present()) GTEST_SKIP() << kDomainSchemaPath << " is missing (install libvirt0)";
-  for (const char* name : {"minimal", "full", "win7-amber", "scsi-sysinfo"}) {
+  for (const char* name : {"minimal", "full", "win7-amber", "scsi-sysinfo", "desktop"}) {
     auto v = validate_domain(read(kData + "/out/" + name + ".xml"));
     EXPECT_TRUE(v.ok()) << name << ": " << v.error().message();
   }
