@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "vmmctl/launch.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -287,6 +289,70 @@ std::string format_serial(const SerialSettings& serial) {
   return std::string(to_string(serial.kind));
 }
 
+namespace {
+
+// The host part of --vnc as inet_pton reads it: an IPv4 address, an IPv6
+// address (without brackets), or empty.
+Result<void> check_vnc_host(const std::string& host) {
+  if (host.empty()) return ok();
+  unsigned char address[16];
+  const int family = host.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  if (::inet_pton(family, host.c_str(), address) != 1)
+    return bad("--vnc: '" + host + "' is not an IPv4 address or a bracketed IPv6 address");
+  return ok();
+}
+
+}  // namespace
+
+Result<VncSettings> parse_vnc(std::string_view text) {
+  VncSettings vnc;
+  AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--vnc"));
+  bool have_address = false;
+  for (auto& [key, value] : items) {
+    if (key.empty() && !have_address) {
+      have_address = true;
+      std::string_view rest = value;
+      if (!rest.empty() && rest.front() == '[') {
+        const size_t close = rest.find(']');
+        if (close == std::string_view::npos)
+          return bad("--vnc: '" + value + "' has no ']' after the IPv6 address");
+        vnc.host = std::string(rest.substr(1, close - 1));
+        if (vnc.host.find(':') == std::string::npos)
+          return bad("--vnc: '" + vnc.host + "' in brackets is not an IPv6 address");
+        rest.remove_prefix(close + 1);
+        if (rest.empty() || rest.front() != ':')
+          return bad("--vnc: '" + value + "' needs ':DISPLAY' after the address");
+        rest.remove_prefix(1);
+      } else {
+        const size_t colon = rest.find(':');
+        if (colon == std::string_view::npos)
+          return bad("--vnc: '" + value + "' is not HOST:DISPLAY");
+        vnc.host = std::string(rest.substr(0, colon));
+        if (vnc.host.find(':') != std::string::npos)
+          return bad("--vnc: an IPv6 address is written in brackets ([::1]:0)");
+        rest.remove_prefix(colon + 1);
+      }
+      AMBER_TRY_ASSIGN(vnc.display, parse_unsigned(rest, "--vnc display", 0, kMaxVncDisplay));
+      AMBER_TRY(check_vnc_host(vnc.host));
+    } else if (key == "password") {
+      AMBER_TRY_ASSIGN(vnc.password, parse_on_off(value, "--vnc password"));
+    } else {
+      return bad("--vnc: unknown key '" + (key.empty() ? value : key) +
+                 "' (HOST:DISPLAY first, then password=on|off)");
+    }
+  }
+  if (!have_address) return bad("--vnc: HOST:DISPLAY is required");
+  return vnc;
+}
+
+std::string format_vnc(const VncSettings& vnc) {
+  const bool v6 = vnc.host.find(':') != std::string::npos;
+  std::string out = v6 ? "[" + vnc.host + "]" : vnc.host;
+  out += ":" + std::to_string(vnc.display);
+  if (vnc.password) out += ",password=on";
+  return out;
+}
+
 int machine_pci_root_uid(const std::string& machine) {
   if (machine == "pc") return 0;
   unsigned major = 0, minor = 0;
@@ -374,6 +440,14 @@ Result<void> validate(const LaunchSettings& settings) {
   }
   if (settings.kernel.empty() && (!settings.initrd.empty() || !settings.cmdline.empty()))
     return bad("--initrd and --cmdline need --kernel");
+  if (settings.vnc) {
+    if (!settings.vga) return bad("--vnc needs --vga std (the display it shows)");
+    if (settings.vnc->display > kMaxVncDisplay)
+      return bad("--vnc: display " + std::to_string(settings.vnc->display) +
+                 " puts the port above 65535 (5900+DISPLAY; at most " +
+                 std::to_string(kMaxVncDisplay) + ")");
+    AMBER_TRY(check_vnc_host(settings.vnc->host));
+  }
   return ok();
 }
 
@@ -418,6 +492,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
       vga += ",romfile=" + escape_option_value(settings.vga_romfile);
     add("--vga", vga);
   }
+  if (settings.vnc) add("--vnc", format_vnc(*settings.vnc));
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
@@ -426,10 +501,10 @@ namespace {
 
 // The options that take a value (all but --no-reboot), with their aliases.
 constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory",  "-m",       "--cpus",     "--smp",     "--firmware",
-    "--disk",   "--ide",     "--scsi",   "--serial",   "--control", "--kernel",
-    "--initrd", "--cmdline", "--append", "--debugcon", "--machine", "--uuid",
-    "--smbios", "--hpet",    "--acpi",   "--rtc",      "--pit",     "--vga"};
+    "--name",   "--memory",   "-m",        "--cpus",    "--smp",    "--firmware", "--disk",
+    "--ide",    "--scsi",     "--serial",  "--control", "--kernel", "--initrd",   "--cmdline",
+    "--append", "--debugcon", "--machine", "--uuid",    "--smbios", "--hpet",     "--acpi",
+    "--rtc",    "--pit",      "--vga",     "--vnc"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -532,6 +607,8 @@ Result<void> apply_option(std::string_view option, const std::string& value,
     AMBER_TRY(parse_rtc(value, settings));
   } else if (option == "--vga") {
     AMBER_TRY(parse_vga(value, settings));
+  } else if (option == "--vnc") {
+    AMBER_TRY_ASSIGN(settings.vnc, parse_vnc(value));
   } else if (option == "--pit") {
     AMBER_TRY_ASSIGN(auto items, split_option_list(value, "--pit"));
     for (auto& [key, v] : items) {

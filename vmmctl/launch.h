@@ -134,6 +134,22 @@ struct SerialSettings {
   bool operator==(const SerialSettings&) const = default;
 };
 
+// --vnc HOST:DISPLAY[,password=on|off] (QEMU's -vnc): a VNC server on TCP
+// port 5900+DISPLAY showing the --vga display. host is an IPv4 address,
+// an IPv6 address (written "[v6]" on the command line, held here without
+// the brackets) or empty: every address. password=on: VNC authentication,
+// and nobody gets in until change-vnc-password sets one.
+inline constexpr unsigned kVncBasePort = 5900;
+inline constexpr unsigned kMaxVncDisplay = 65535 - kVncBasePort;  // the port fits 16 bits
+
+struct VncSettings {
+  std::string host;
+  unsigned display = 0;
+  bool password = false;
+
+  bool operator==(const VncSettings&) const = default;
+};
+
 struct LaunchSettings {
   std::string name = std::string(kDefaultName);
   uint64_t memory = kDefaultMemory;  // bytes
@@ -179,6 +195,8 @@ struct LaunchSettings {
   bool vga = false;
   uint64_t vga_vram = 16ULL << 20;
   std::string vga_romfile;
+  // --vnc: needs --vga std (the screen it shows); empty: no VNC server.
+  std::optional<VncSettings> vnc;
 
   bool operator==(const LaunchSettings&) const = default;
 };
@@ -215,6 +233,8 @@ Result<ScsiDiskSettings> parse_scsi(std::string_view text);
 std::string format_scsi(const ScsiDiskSettings& disk);
 Result<SerialSettings> parse_serial(std::string_view text);
 std::string format_serial(const SerialSettings& serial);
+Result<VncSettings> parse_vnc(std::string_view text);
+std::string format_vnc(const VncSettings& vnc);
 std::string_view to_string(SerialKind kind);
 // "enospc", "stop", "report", "ignore" (the werror=/rerror= values).
 std::string_view to_string(DiskErrorPolicy policy);

@@ -385,5 +385,65 @@ TEST(LaunchSettings, Vga) {
   }
 }
 
+TEST(LaunchSettings, Vnc) {
+  auto v4 = parse({"--vga", "std", "--vnc", "127.0.0.1:3"});
+  ASSERT_TRUE(v4.ok()) << v4.error().message();
+  ASSERT_TRUE(v4->vnc.has_value());
+  EXPECT_EQ(*v4->vnc, (VncSettings{"127.0.0.1", 3, false}));
+  auto v6 = parse({"--vga", "std", "--vnc=[::1]:0,password=on"});
+  ASSERT_TRUE(v6.ok()) << v6.error().message();
+  EXPECT_EQ(*v6->vnc, (VncSettings{"::1", 0, true}));
+  auto any = parse({"--vga", "std", "--vnc", ":59635,password=off"});
+  ASSERT_TRUE(any.ok()) << any.error().message();
+  EXPECT_EQ(*any->vnc, (VncSettings{"", kMaxVncDisplay, false}));
+  EXPECT_FALSE(parse({"--vga", "std"})->vnc.has_value());
+
+  for (const VncSettings& vnc :
+       {VncSettings{"127.0.0.1", 0, false}, VncSettings{"", 7, true},
+        VncSettings{"fe80::1:2", 99, true}, VncSettings{"0.0.0.0", kMaxVncDisplay, false}}) {
+    LaunchSettings s;
+    s.vga = true;
+    s.vnc = vnc;
+    auto argv = to_argv(s);
+    ASSERT_TRUE(argv.ok()) << argv.error().message();
+    auto back = parse_argv(*argv);
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    EXPECT_EQ(*back, s) << format_vnc(vnc);
+  }
+  LaunchSettings s;
+  s.vga = true;
+  s.vnc = VncSettings{"::1", 1, true};
+  auto argv = to_argv(s);
+  ASSERT_TRUE(argv.ok());
+  const std::vector<std::string> want = {"--vnc", "[::1]:1,password=on"};
+  EXPECT_NE(std::search(argv->begin(), argv->end(), want.begin(), want.end()), argv->end());
+
+  // --vnc without --vga: the message names both options.
+  auto no_vga = parse({"--vnc", "127.0.0.1:0"});
+  ASSERT_FALSE(no_vga.ok());
+  EXPECT_NE(no_vga.error().message().find("--vnc"), std::string::npos);
+  EXPECT_NE(no_vga.error().message().find("--vga"), std::string::npos);
+  LaunchSettings too_high;
+  too_high.vga = true;
+  too_high.vnc = VncSettings{"", kMaxVncDisplay + 1, false};
+  EXPECT_FALSE(validate(too_high).ok());
+  EXPECT_FALSE(to_argv(too_high).ok());
+  LaunchSettings bad_host;
+  bad_host.vga = true;
+  bad_host.vnc = VncSettings{"example", 0, false};
+  EXPECT_FALSE(validate(bad_host).ok());
+
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:59636", "::1:0",
+                          "[::1]0", "[::1:0", "[127.0.0.1]:0", "300.1.1.1:0", "host.example:0",
+                          ":0,password=maybe", ":0,share=on", ":0,:1", "password=on"}) {
+    auto r = parse({"--vga", "std", "--vnc", bad});
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_NE(r.error().message().find("--vnc"), std::string::npos) << r.error().message();
+      EXPECT_EQ(r.error().message().find('\n'), std::string::npos);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace amber::vmmctl
