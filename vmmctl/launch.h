@@ -127,6 +127,12 @@ struct ScsiDiskSettings {
   bool operator==(const ScsiDiskSettings&) const = default;
 };
 
+// A USB device on the PIIX3 UHCI controller's root ports (--usb-device),
+// with QEMU's identities: usb-tablet (absolute pointer), usb-kbd, usb-mouse.
+enum class UsbDeviceKind { kTablet, kKeyboard, kMouse };
+// The UHCI root hub has two ports, one device each.
+inline constexpr unsigned kMaxUsbDevices = 2;
+
 struct SerialSettings {
   SerialKind kind = SerialKind::kNone;
   std::string path;  // kFile, kUnix
@@ -179,6 +185,11 @@ struct LaunchSettings {
   bool vga = false;
   uint64_t vga_vram = 16ULL << 20;
   std::string vga_romfile;
+  // --usb: the PIIX3 UHCI controller at 00:01.2 (QEMU's piix3-usb-uhci);
+  // --usb-device tablet|keyboard|mouse (repeatable, needs --usb): devices
+  // attached to root ports 1, 2 in this order.
+  bool usb = false;
+  std::vector<UsbDeviceKind> usb_devices;
 
   bool operator==(const LaunchSettings&) const = default;
 };
@@ -216,6 +227,9 @@ std::string format_scsi(const ScsiDiskSettings& disk);
 Result<SerialSettings> parse_serial(std::string_view text);
 std::string format_serial(const SerialSettings& serial);
 std::string_view to_string(SerialKind kind);
+// "tablet", "keyboard", "mouse" (the --usb-device values).
+std::string_view to_string(UsbDeviceKind kind);
+Result<UsbDeviceKind> parse_usb_device(std::string_view name);
 // "enospc", "stop", "report", "ignore" (the werror=/rerror= values).
 std::string_view to_string(DiskErrorPolicy policy);
 // werror= accepts all four names, rerror= all but "enospc" (as QEMU).
