@@ -353,6 +353,27 @@ std::string format_vnc(const VncSettings& vnc) {
   return out;
 }
 
+namespace {
+
+constexpr std::pair<UsbDeviceKind, std::string_view> kUsbDeviceNames[] = {
+    {UsbDeviceKind::kTablet, "tablet"},
+    {UsbDeviceKind::kKeyboard, "keyboard"},
+    {UsbDeviceKind::kMouse, "mouse"},
+};
+}  // namespace
+
+std::string_view to_string(UsbDeviceKind kind) {
+  for (const auto& [value, name] : kUsbDeviceNames)
+    if (value == kind) return name;
+  return "tablet";
+}
+
+Result<UsbDeviceKind> parse_usb_device(std::string_view name) {
+  for (const auto& [value, known] : kUsbDeviceNames)
+    if (known == name) return value;
+  return bad("--usb-device: '" + std::string(name) + "' is not tablet, keyboard or mouse");
+}
+
 int machine_pci_root_uid(const std::string& machine) {
   if (machine == "pc") return 0;
   unsigned major = 0, minor = 0;
@@ -448,6 +469,10 @@ Result<void> validate(const LaunchSettings& settings) {
                  std::to_string(kMaxVncDisplay) + ")");
     AMBER_TRY(check_vnc_host(settings.vnc->host));
   }
+  if (!settings.usb_devices.empty() && !settings.usb)
+    return bad("--usb-device needs --usb (the UHCI controller)");
+  if (settings.usb_devices.size() > kMaxUsbDevices)
+    return bad("--usb-device: at most 2 devices (the UHCI root hub has two ports)");
   return ok();
 }
 
@@ -493,18 +518,22 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
     add("--vga", vga);
   }
   if (settings.vnc) add("--vnc", format_vnc(*settings.vnc));
+  if (settings.usb) argv.emplace_back("--usb");
+  for (const UsbDeviceKind kind : settings.usb_devices)
+    add("--usb-device", std::string(to_string(kind)));
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
 
 namespace {
 
-// The options that take a value (all but --no-reboot), with their aliases.
+// The options that take a value (all but --no-reboot and --usb), with their
+// aliases.
 constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory",   "-m",        "--cpus",    "--smp",    "--firmware", "--disk",
-    "--ide",    "--scsi",     "--serial",  "--control", "--kernel", "--initrd",   "--cmdline",
-    "--append", "--debugcon", "--machine", "--uuid",    "--smbios", "--hpet",     "--acpi",
-    "--rtc",    "--pit",      "--vga",     "--vnc"};
+    "--name",   "--memory",   "-m",        "--cpus",    "--smp",       "--firmware", "--disk",
+    "--ide",    "--scsi",     "--serial",  "--control", "--kernel",    "--initrd",   "--cmdline",
+    "--append", "--debugcon", "--machine", "--uuid",    "--smbios",    "--hpet",     "--acpi",
+    "--rtc",    "--pit",      "--vga",     "--vnc",     "--usb-device"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -618,6 +647,11 @@ Result<void> apply_option(std::string_view option, const std::string& value,
         return bad("--pit lost_tick_policy: '" + v + "' is not delay or discard");
       settings.pit_discard = v == "discard";
     }
+  } else if (option == "--usb-device") {
+    if (settings.usb_devices.size() == kMaxUsbDevices)
+      return bad("--usb-device: at most 2 devices (the UHCI root hub has two ports)");
+    AMBER_TRY_ASSIGN(const UsbDeviceKind kind, parse_usb_device(value));
+    settings.usb_devices.push_back(kind);
   } else if (option == "--uuid") {
     AMBER_TRY_ASSIGN(auto bytes, parse_uuid(value));
     settings.uuid = format_uuid(bytes);
@@ -644,6 +678,10 @@ Result<LaunchSettings> parse_argv(std::span<const std::string> args) {
     std::string option = args[i];
     if (option == "--no-reboot") {
       settings.on_reboot = RebootAction::kExit;
+      continue;
+    }
+    if (option == "--usb") {
+      settings.usb = true;
       continue;
     }
     std::optional<std::string> value;  // from --option=value

@@ -127,6 +127,12 @@ struct ScsiDiskSettings {
   bool operator==(const ScsiDiskSettings&) const = default;
 };
 
+// A USB device on the PIIX3 UHCI controller's root ports (--usb-device),
+// with QEMU's identities: usb-tablet (absolute pointer), usb-kbd, usb-mouse.
+enum class UsbDeviceKind { kTablet, kKeyboard, kMouse };
+// The UHCI root hub has two ports, one device each.
+inline constexpr unsigned kMaxUsbDevices = 2;
+
 struct SerialSettings {
   SerialKind kind = SerialKind::kNone;
   std::string path;  // kFile, kUnix
@@ -197,6 +203,11 @@ struct LaunchSettings {
   std::string vga_romfile;
   // --vnc: needs --vga std (the screen it shows); empty: no VNC server.
   std::optional<VncSettings> vnc;
+  // --usb: the PIIX3 UHCI controller at 00:01.2 (QEMU's piix3-usb-uhci);
+  // --usb-device tablet|keyboard|mouse (repeatable, needs --usb): devices
+  // attached to root ports 1, 2 in this order.
+  bool usb = false;
+  std::vector<UsbDeviceKind> usb_devices;
 
   bool operator==(const LaunchSettings&) const = default;
 };
@@ -236,6 +247,9 @@ std::string format_serial(const SerialSettings& serial);
 Result<VncSettings> parse_vnc(std::string_view text);
 std::string format_vnc(const VncSettings& vnc);
 std::string_view to_string(SerialKind kind);
+// "tablet", "keyboard", "mouse" (the --usb-device values).
+std::string_view to_string(UsbDeviceKind kind);
+Result<UsbDeviceKind> parse_usb_device(std::string_view name);
 // "enospc", "stop", "report", "ignore" (the werror=/rerror= values).
 std::string_view to_string(DiskErrorPolicy policy);
 // werror= accepts all four names, rerror= all but "enospc" (as QEMU).

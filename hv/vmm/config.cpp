@@ -81,6 +81,12 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
   --pit lost_tick_policy=delay|discard   missed PIT ticks re-injected or dropped
   --vga std[,vram=SIZE][,romfile=FILE]   the standard VGA (1234:1111, Bochs DISPI)
                               on PCI slot 2; vram 1M..256M [16M]; screendump
+  --usb                       the PIIX3 USB UHCI controller (8086:7020 at
+                              00:01.2, QEMU's piix3-usb-uhci)
+  --usb-device tablet|keyboard|mouse   a USB HID device with QEMU's identity
+                              (usb-tablet: absolute pointer, usb-kbd,
+                              usb-mouse) on the next root port; needs
+                              --usb; repeatable, at most 2 (two ports)
   --debugcon file:PATH|none   port 0x402 debug console log
   --no-reboot                 exit instead of resetting when the guest reboots
   --help, --version

@@ -445,5 +445,60 @@ TEST(LaunchSettings, Vnc) {
   }
 }
 
+TEST(LaunchSettings, Usb) {
+  auto parsed = parse({"--usb", "--usb-device", "tablet", "--usb-device=keyboard"});
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_TRUE(parsed->usb);
+  EXPECT_EQ(parsed->usb_devices,
+            (std::vector<UsbDeviceKind>{UsbDeviceKind::kTablet, UsbDeviceKind::kKeyboard}));
+  for (const auto& devices : std::vector<std::vector<UsbDeviceKind>>{
+           {}, {UsbDeviceKind::kMouse}, {UsbDeviceKind::kKeyboard, UsbDeviceKind::kTablet}}) {
+    LaunchSettings s;
+    s.usb = true;
+    s.usb_devices = devices;
+    auto argv = to_argv(s);
+    ASSERT_TRUE(argv.ok()) << argv.error().message();
+    EXPECT_NE(std::find(argv->begin(), argv->end(), "--usb"), argv->end());
+    EXPECT_EQ(static_cast<size_t>(std::count(argv->begin(), argv->end(), "--usb-device")),
+              devices.size());
+    auto back = parse_argv(*argv);
+    ASSERT_TRUE(back.ok()) << back.error().message();
+    EXPECT_EQ(*back, s);
+  }
+  const std::vector<std::string> want = {"--usb", "--usb-device", "mouse"};
+  LaunchSettings mouse;
+  mouse.usb = true;
+  mouse.usb_devices = {UsbDeviceKind::kMouse};
+  auto argv = to_argv(mouse);
+  ASSERT_TRUE(argv.ok());
+  EXPECT_NE(std::search(argv->begin(), argv->end(), want.begin(), want.end()), argv->end());
+  // Without --usb, to_argv says nothing of it.
+  auto none = to_argv(LaunchSettings{});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(std::find(none->begin(), none->end(), "--usb"), none->end());
+
+  auto no_controller = parse({"--usb-device", "tablet"});
+  ASSERT_FALSE(no_controller.ok());
+  EXPECT_NE(no_controller.error().message().find("needs --usb"), std::string::npos)
+      << no_controller.error().message();
+  auto three = parse(
+      {"--usb", "--usb-device", "tablet", "--usb-device", "mouse", "--usb-device", "keyboard"});
+  ASSERT_FALSE(three.ok());
+  EXPECT_NE(three.error().message().find("two ports"), std::string::npos)
+      << three.error().message();
+  LaunchSettings too_many;
+  too_many.usb = true;
+  too_many.usb_devices.assign(3, UsbDeviceKind::kTablet);
+  EXPECT_FALSE(validate(too_many).ok());
+  LaunchSettings without_usb;
+  without_usb.usb_devices = {UsbDeviceKind::kTablet};
+  EXPECT_FALSE(to_argv(without_usb).ok());
+  for (const char* bad : {"usb-tablet", "", "Tablet", "serial"}) {
+    auto r = parse({"--usb", "--usb-device", bad});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message().find("--usb-device"), std::string::npos) << r.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace amber::vmmctl
