@@ -9,8 +9,11 @@
 namespace amber::hv::virtio {
 namespace {
 
-constexpr uint64_t kCmdHeaderFixed = 19;  // lun[8], tag, task_attr, prio, crn
-constexpr uint64_t kRespFixed = 12;       // sense_len, resid, status_qualifier, status, response
+constexpr uint64_t kCmdHeaderFixed = 19;
+// virtio-scsi TMF subtypes (VIRTIO_SCSI_T_TMF_*) that reset something.
+constexpr uint32_t kTmfItNexusReset = 4;
+constexpr uint32_t kTmfLogicalUnitReset = 5;  // lun[8], tag, task_attr, prio, crn
+constexpr uint64_t kRespFixed = 12;  // sense_len, resid, status_qualifier, status, response
 // Completions pushed before the guest is notified, while more are waiting.
 constexpr unsigned kNotifyBatch = 16;
 
@@ -170,6 +173,8 @@ void ScsiDevice::reset() {
   sense_size_.store(kScsiDefaultSenseSize);
   cdb_size_.store(kScsiDefaultCdbSize);
   active_ = false;
+  // The HBA's reset resets its bus: every LUN reports it once (as QEMU).
+  for (auto& [key, disk] : luns_) disk->raise_unit_attention();
 }
 
 IoWork ScsiDevice::serve(unsigned index) {
@@ -267,7 +272,7 @@ Result<uint32_t> ScsiDevice::serve_request(const DescriptorChain& chain) {
   // REPORT LUNS is the target's command, whichever LUN it is sent to.
   ScsiDisk* disk = header[kCmdHeaderFixed] == 0xA0 ? nullptr : find(target, lun);
   const ScsiResult result =
-      disk != nullptr ? disk->execute(command) : target_command(target, command);
+      disk != nullptr ? disk->execute(command) : target_command(target, lun, command);
   if (result.outcome == ScsiOutcome::kOverrun) {
     resp[11] = kScsiRespOverrun;
     put_le(&resp[4],
@@ -288,49 +293,6 @@ Result<uint32_t> ScsiDevice::serve_request(const DescriptorChain& chain) {
   return finish(static_cast<uint32_t>(std::min<uint64_t>(result.data_in, UINT32_MAX - resp_size)));
 }
 
-ScsiResult ScsiDevice::target_command(unsigned target, const ScsiCommand& c) const {
-  const uint8_t op = c.cdb.empty() ? 0xFF : c.cdb[0];
-  if (op == 0xA0) {  // REPORT LUNS
-    // LUN 0 is always listed (SPC-4: it must answer INQUIRY), as QEMU does.
-    std::vector<uint8_t> out(16, 0);
-    for (const auto& [key, disk] : luns_) {
-      if (key.first != target || key.second == 0) continue;
-      uint8_t entry[8] = {};
-      if (key.second < 256) {
-        entry[1] = static_cast<uint8_t>(key.second);
-      } else {
-        entry[0] = static_cast<uint8_t>(0x40 | key.second >> 8);  // flat addressing
-        entry[1] = static_cast<uint8_t>(key.second);
-      }
-      out.insert(out.end(), entry, entry + 8);
-    }
-    const uint32_t length = static_cast<uint32_t>(out.size() - 8);
-    out[0] = static_cast<uint8_t>(length >> 24);
-    out[1] = static_cast<uint8_t>(length >> 16);
-    out[2] = static_cast<uint8_t>(length >> 8);
-    out[3] = static_cast<uint8_t>(length);
-    const uint64_t alloc =
-        c.cdb.size() >= 10 ? (uint64_t{c.cdb[6]} << 24 | c.cdb[7] << 16 | c.cdb[8] << 8 | c.cdb[9])
-                           : 0;
-    ScsiResult r;
-    r.data_in = copy_to_iov(c.data_in, out, std::min(alloc, c.data_in_bytes));
-    return r;
-  }
-  if (op == 0x12 && c.cdb.size() >= 6 && (c.cdb[1] & 1) == 0) {  // INQUIRY: no LUN here
-    uint8_t out[36] = {0x7F};
-    out[2] = 5;
-    out[3] = 0x12;
-    out[4] = sizeof out - 5;
-    // QEMU's target-level identity (what SeaBIOS lists for it).
-    std::memcpy(out + 8, "QEMU    QEMU TARGET     2.5 ", 28);
-    const uint64_t alloc = static_cast<uint64_t>(c.cdb[3] << 8 | c.cdb[4]);
-    ScsiResult r;
-    r.data_in = copy_to_iov(c.data_in, out, std::min(alloc, c.data_in_bytes));
-    return r;
-  }
-  return check_condition(kSenseIllegalRequest, 0x25, 0x00);  // LOGICAL UNIT NOT SUPPORTED
-}
-
 Result<uint32_t> ScsiDevice::serve_control(const DescriptorChain& chain) {
   Split s = split(chain);
   uint8_t request[24] = {};
@@ -343,6 +305,18 @@ Result<uint32_t> ScsiDevice::serve_control(const DescriptorChain& chain) {
   if (type == 0) {  // TMF: nothing is ever in flight
     uint8_t response = got < 24 ? kScsiRespFailure : kScsiRespFunctionComplete;
     if (got >= 24 && (request[8] != 1 || !find_target(request[9]))) response = kScsiRespBadTarget;
+    if (response == kScsiRespFunctionComplete) {
+      uint32_t subtype;
+      std::memcpy(&subtype, request + 4, 4);
+      const unsigned target = request[9];
+      const unsigned lun = ((request[10] << 8) | request[11]) & 0x3FFF;
+      // A reset of the nexus or of one LUN leaves UNIT ATTENTION behind.
+      for (auto& [key, disk] : luns_) {
+        if (key.first != target) continue;
+        if (subtype == kTmfItNexusReset || (subtype == kTmfLogicalUnitReset && key.second == lun))
+          disk->raise_unit_attention();
+      }
+    }
     scatter(s.writable, std::span<const uint8_t>(&response, 1));
     return 1;
   }

@@ -112,8 +112,9 @@ class ScsiDevice final : public VirtioDevice {
   IoWork serve(unsigned index);
   // Spins on avail->idx for the queue's poll window; true if a buffer came.
   bool poll_for_work(Queue& q, uint64_t idle_since_ns);
-  // Target-level answers for a LUN that does not exist (REPORT LUNS too).
-  ScsiResult target_command(unsigned target, const ScsiCommand& command) const;
+  // Target-level answers for a LUN that does not exist, and REPORT LUNS
+  // whichever LUN it goes to (scsi_target.cpp).
+  ScsiResult target_command(unsigned target, unsigned lun, const ScsiCommand& command) const;
 
   const GuestMemory& memory_;
   DeviceSignals& signals_;

@@ -141,6 +141,10 @@ ScsiResult ScsiDisk::execute(const ScsiCommand& c) {
   const size_t need = cdb_length(op);
   if (need == 0 || need > c.cdb.size()) return illegal(kAscInvalidOpcode);
   const uint8_t* cdb = c.cdb.data();
+  // INQUIRY neither gets nor clears a pending UNIT ATTENTION (SPC-4 5.14);
+  // REPORT LUNS never reaches a disk (ScsiDevice answers it).
+  if (op != 0x12 && unit_attention_.exchange(false, std::memory_order_relaxed))
+    return check_condition(kSenseUnitAttention, 0x29, 0x00);
   switch (op) {
     case 0x00:  // TEST UNIT READY
     case 0x1B:  // START STOP UNIT

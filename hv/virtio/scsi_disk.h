@@ -56,6 +56,7 @@ inline constexpr uint8_t kScsiStatusCheckCondition = 0x02;
 inline constexpr uint8_t kSenseNoSense = 0x0;
 inline constexpr uint8_t kSenseMediumError = 0x3;
 inline constexpr uint8_t kSenseIllegalRequest = 0x5;
+inline constexpr uint8_t kSenseUnitAttention = 0x6;
 inline constexpr uint8_t kSenseDataProtect = 0x7;
 
 // Fixed-format sense data is 18 bytes (SPC-4 4.5.3).
@@ -123,6 +124,14 @@ class ScsiDisk {
 
   void set_io_error_sink(BlkIoErrorSink sink) { io_error_sink_ = std::move(sink); }
 
+  // UNIT ATTENTION, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (6/29/00),
+  // as QEMU's SCSI devices hold one from every reset (power-on included):
+  // the next command other than INQUIRY and REPORT LUNS gets it as CHECK
+  // CONDITION, which clears it. raise_unit_attention(): a reset (virtio
+  // reset, LOGICAL UNIT RESET, I_T NEXUS RESET).
+  void raise_unit_attention() { unit_attention_.store(true, std::memory_order_relaxed); }
+  bool unit_attention_pending() const { return unit_attention_.load(std::memory_order_relaxed); }
+
  private:
   ScsiResult inquiry(const ScsiCommand& c);
   ScsiResult vpd_page(const ScsiCommand& c, uint8_t page, uint64_t limit);
@@ -143,6 +152,7 @@ class ScsiDisk {
   ScsiDiskOptions options_;
   uint64_t blocks_ = 0;
   std::atomic<bool> write_cache_{true};
+  std::atomic<bool> unit_attention_{true};
   std::atomic<uint64_t> host_errors_{0};
   std::atomic<uint64_t> unmapped_blocks_{0};
   BlkIoErrorSink io_error_sink_;

@@ -379,6 +379,25 @@ static void check_second(void) {
   r = cmd(lun, c16, 16, NULL, 0, rbuf, 32);
   u64 n2 = get_be(rbuf, 8) + 1;
   result(good(r) && n2 == cmdline_u32("second_blocks", 0), "second-readcap16", "capacity");
+  /* Target T has no LUN 0 and no LUN L+1: QEMU's target answers. */
+  memset(rbuf, 0, 64);
+  r = inquiry(t0, 0, 0, rbuf, 36);
+  result(good(r) && rbuf[0] == 0x3F && memcmp(rbuf + 16, "QEMU TARGET", 11) == 0,
+         "second-lun0-inquiry", "missing LUN 0 not 3F / QEMU TARGET");
+  result(good(cmd(t0, tur, 6, NULL, 0, NULL, 0)), "second-lun0-tur", "TUR on LUN 0 not GOOD");
+  u8 gone[8];
+  scsi_lun(gone, (u8)t, (u16)(l + 1));
+  u8 rs[6] = {0x03, 0, 0, 0, 18, 0};
+  memset(rbuf, 0, 64);
+  r = cmd(gone, rs, 6, NULL, 0, rbuf, 18);
+  result(good(r) && rbuf[0] == 0x70 && (rbuf[2] & 0xF) == 0x5 && rbuf[12] == 0x25,
+         "second-gone-sense", "REQUEST SENSE not LOGICAL UNIT NOT SUPPORTED data");
+  memset(rbuf, 0xEE, 64);
+  r = inquiry(gone, 1, 0x00, rbuf, 64);
+  result(good(r) && rbuf[0] == 0 && rbuf[1] == 0 && rbuf[2] == 1 && rbuf[3] == 0,
+         "second-gone-vpd0", "VPD page 0 of a missing LUN");
+  result(check_condition(cmd(lun, rl, 12, NULL, 0, rbuf, 256), 0x5, 0x25, 0x00),
+         "second-report-luns-lun", "REPORT LUNS on LUN L not LOGICAL UNIT NOT SUPPORTED");
   stamp(dbuf, 0x5EC0000u + 8);
   r = rw16(lun, 1, 8, 1, dbuf, 512);
   int ok = good(r);

@@ -109,7 +109,8 @@ def one(tmp, fmt):
     v.create_image(second, '4M')
     out, vm = run_amber(disk, fmt, True, second)
     probe_checks(out, 'amber-vmm %s' % fmt)
-    for c in ('second-report-luns', 'second-readcap16', 'second-write-read'):
+    for c in ('second-report-luns', 'second-readcap16', 'second-write-read', 'second-lun0-inquiry',
+              'second-lun0-tur', 'second-gone-sense', 'second-gone-vpd0', 'second-report-luns-lun'):
         v.check(c in OK_LINE.findall(out), '%s: no %s' % (fmt, c))
     got = v.read_raw(second, 'qcow2', tmp)[8 * 512:9 * 512]
     v.check(got == stamp(0x5EC0008), '%s: target 3 LUN 1 block 8 not written: %r' % (fmt, got[:16]))
@@ -167,7 +168,9 @@ def qemu_oracle(tmp):
                        timeout=120)
     out = p.stdout.decode('latin-1')
     names = probe_checks(out, 'QEMU')
-    v.check('second-write-read' in names, 'QEMU: second LUN checks missing')
+    for c in ('second-write-read', 'second-lun0-inquiry', 'second-gone-sense',
+              'second-gone-vpd0', 'second-report-luns-lun'):
+        v.check(c in names, 'QEMU: second LUN check %s missing' % c)
     data = v.read_raw(disk, 'qcow2', tmp)
     v.check(data[STAMP_LBA * 512:(STAMP_LBA + 1) * 512] == stamp(STAMP_LBA), 'QEMU: no stamp')
     return names

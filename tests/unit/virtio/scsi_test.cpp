@@ -69,6 +69,25 @@ class ScsiTest : public ::testing::Test {
                     .activate(ram_.memory, {256, ring_->desc(), ring_->avail(), ring_->used()},
                               {false, true})
                     .ok());
+    // Each LUN holds the power-on UNIT ATTENTION; take it, as a guest's
+    // first TEST UNIT READY does, so the cases start from a ready unit.
+    EXPECT_EQ(run(request({0x00}), 51, {}, 0).status, kScsiStatusCheckCondition);
+    EXPECT_EQ(run(request({0x00}, lun(2, 5)), 51, {}, 0).status, kScsiStatusCheckCondition);
+  }
+  // A TMF request on the control queue; returns its response byte.
+  uint8_t tmf(uint32_t subtype, unsigned target, unsigned l) {
+    std::vector<uint8_t> bytes(24, 0);
+    bytes[4] = static_cast<uint8_t>(subtype);
+    const std::vector<uint8_t> address = lun(target, l);
+    std::copy(address.begin(), address.end(), bytes.begin() + 8);
+    const uint64_t req = ram_.alloc(24);
+    std::memcpy(ram_.at(req), bytes.data(), 24);
+    const uint64_t resp = ram_.alloc(1);
+    ring_->publish(ring_->build({{req, 24, false}, {resp, 1, true}}));
+    auto popped = queue_.pop(chain_);
+    EXPECT_TRUE(popped.ok() && *popped);
+    EXPECT_TRUE(device_->serve_control(chain_).ok());
+    return ram_.get<uint8_t>(resp);
   }
   // lun[8] for target/lun (QEMU / Linux encoding).
   static std::vector<uint8_t> lun(unsigned target, unsigned l) {
@@ -385,15 +404,57 @@ TEST_F(ScsiTest, LunRouting) {
   Reply r = run(request({0x00}, lun(2, 5)), 51, {}, 0);
   EXPECT_EQ(r.response, kScsiRespOk);
   EXPECT_EQ(r.status, kScsiStatusGood);
+  // A missing LUN 0 answers as QEMU's target: "not present, capable".
   r = run(request({0x12, 0, 0, 0, 36, 0}, lun(2, 0)), 51, {}, 36);
   EXPECT_EQ(r.status, kScsiStatusGood);
-  EXPECT_EQ(r.data[0], 0x7F);
-  expect_sense(run(request({0x00}, lun(2, 0)), 51, {}, 0), kSenseIllegalRequest, 0x25);
+  EXPECT_EQ(r.data[0], 0x3F);
+  EXPECT_EQ(std::string(r.data.begin() + 16, r.data.begin() + 27), "QEMU TARGET");
+  EXPECT_EQ(r.data[32], '2');
+  EXPECT_EQ(r.data[35], 0);
+  EXPECT_EQ(run(request({0x00}, lun(2, 0)), 51, {}, 0).status, kScsiStatusGood);  // TUR
+  expect_sense(run(request({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}, lun(2, 0)), 51, {}, 512),
+               kSenseIllegalRequest, 0x20);
   r = run(request({0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, lun(2, 0)), 51, {}, 256);
   EXPECT_EQ(r.data[3], 16);  // LUN 0 (always listed) and LUN 5
   EXPECT_EQ(r.data[9], 0);
   EXPECT_EQ(r.data[17], 5);
-  // Sent to an existing LUN, REPORT LUNS still lists the target's LUNs.
+  // REPORT LUNS: whole entries only, at least 16 bytes, SELECT REPORT 0..2.
+  r = run(request({0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0}, lun(2, 0)), 51, {}, 256);
+  EXPECT_EQ(r.status, kScsiStatusGood);
+  EXPECT_EQ(r.resid, 256u - 16u);
+  expect_sense(run(request({0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 0, 0}, lun(2, 0)), 51, {}, 256),
+               kSenseIllegalRequest, 0x24);
+  expect_sense(run(request({0xA0, 0, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0}, lun(2, 0)), 51, {}, 256),
+               kSenseIllegalRequest, 0x24);
+  // On a LUN other than 0 REPORT LUNS is not served, even by one that exists.
+  expect_sense(run(request({0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, lun(2, 5)), 51, {}, 256),
+               kSenseIllegalRequest, 0x25);
+  // A missing LUN other than 0: INQUIRY 7F and zeros, VPD page 0 only,
+  // REQUEST SENSE reports LOGICAL UNIT NOT SUPPORTED as data.
+  r = run(request({0x12, 0, 0, 0, 36, 0}, lun(2, 3)), 51, {}, 36);
+  EXPECT_EQ(r.data[0], 0x7F);
+  EXPECT_EQ(r.data[8], 0);
+  r = run(request({0x12, 1, 0, 0, 255, 0}, lun(2, 3)), 51, {}, 255);
+  EXPECT_EQ(r.status, kScsiStatusGood);
+  EXPECT_EQ(r.resid, 255u - 4u);
+  EXPECT_EQ(std::vector<uint8_t>(r.data.begin(), r.data.begin() + 4),
+            (std::vector<uint8_t>{0x00, 0x00, 0x01, 0x00}));
+  expect_sense(run(request({0x12, 1, 0x80, 0, 255, 0}, lun(2, 3)), 51, {}, 255),
+               kSenseIllegalRequest, 0x24);
+  expect_sense(run(request({0x12, 2, 0, 0, 255, 0}, lun(2, 3)), 51, {}, 255), kSenseIllegalRequest,
+               0x24);
+  r = run(request({0x03, 0, 0, 0, 18, 0}, lun(2, 3)), 51, {}, 18);
+  EXPECT_EQ(r.status, kScsiStatusGood);
+  EXPECT_EQ(r.data[0], 0x70);
+  EXPECT_EQ(r.data[2], kSenseIllegalRequest);
+  EXPECT_EQ(r.data[12], 0x25);
+  r = run(request({0x03, 1, 0, 0, 18, 0}, lun(2, 3)), 51, {}, 18);
+  EXPECT_EQ(r.data[0], 0x72);
+  EXPECT_EQ(r.data[1], kSenseIllegalRequest);
+  EXPECT_EQ(r.data[2], 0x25);
+  EXPECT_EQ(r.resid, 18u - 8u);
+  expect_sense(run(request({0x00}, lun(2, 3)), 51, {}, 0), kSenseIllegalRequest, 0x25);
+  // Sent to an existing LUN 0, REPORT LUNS still lists the target's LUNs.
   r = run(request({0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}, lun(0, 0)), 51, {}, 256);
   EXPECT_EQ(r.status, kScsiStatusGood);
   EXPECT_EQ(r.data[3], 8);
@@ -472,6 +533,30 @@ TEST_F(ScsiTest, ControlQueue) {
   EXPECT_FALSE(device_->serve_control(chain_).ok());
 }
 
+TEST_F(ScsiTest, UnitAttentionAfterEveryReset) {
+  // A virtio reset: both LUNs report it once; INQUIRY neither gets nor
+  // clears it; REQUEST SENSE gets it like any other command.
+  device_->reset();
+  EXPECT_EQ(run(request({0x12, 0, 0, 0, 36, 0}), 51, {}, 36).status, kScsiStatusGood);
+  Reply r = run(request({0x00}), 51, {}, 0);
+  expect_sense(r, kSenseUnitAttention, 0x29);
+  EXPECT_EQ(run(request({0x00}), 51, {}, 0).status, kScsiStatusGood);
+  expect_sense(run(request({0x03, 0, 0, 0, 18, 0}, lun(2, 5)), 51, {}, 18), kSenseUnitAttention,
+               0x29);
+  EXPECT_EQ(run(request({0x00}, lun(2, 5)), 51, {}, 0).status, kScsiStatusGood);
+  // LOGICAL UNIT RESET: that LUN only; I_T NEXUS RESET: every LUN of the target.
+  EXPECT_EQ(tmf(5, 2, 5), kScsiRespFunctionComplete);
+  EXPECT_EQ(run(request({0x00}), 51, {}, 0).status, kScsiStatusGood);
+  expect_sense(run(request({0x00}, lun(2, 5)), 51, {}, 0), kSenseUnitAttention, 0x29);
+  EXPECT_EQ(tmf(4, 0, 0), kScsiRespFunctionComplete);
+  expect_sense(run(request({0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0}), 51, {}, 512), kSenseUnitAttention,
+               0x29);
+  EXPECT_EQ(run(request({0x00}, lun(2, 5)), 51, {}, 0).status, kScsiStatusGood);
+  // An ABORT TASK resets nothing.
+  EXPECT_EQ(tmf(0, 0, 0), kScsiRespFunctionComplete);
+  EXPECT_EQ(run(request({0x00}), 51, {}, 0).status, kScsiStatusGood);
+}
+
 // UNMAP through the real qcow2 engine: the host file shrinks.
 TEST(ScsiQcow2, UnmapShrinksHostFile) {
   char dir[] = "/tmp/amber-scsi-XXXXXX";
@@ -488,6 +573,8 @@ TEST(ScsiQcow2, UnmapShrinksHostFile) {
   ASSERT_TRUE(opened.ok());
   auto image = std::shared_ptr<block::Image>(std::move(opened).value());
   ScsiDisk disk(image, opts(block::DiscardMode::kUnmap));
+  const uint8_t tur[6] = {};
+  EXPECT_EQ(disk.execute({tur, {}, {}, 0, 0}).status, kScsiStatusCheckCondition);  // power-on UA
   std::vector<uint8_t> buf(8 << 20, 0x5C);
   const iovec v{buf.data(), buf.size()};
   uint8_t write16[16] = {0x8A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0};  // 16384 blocks
