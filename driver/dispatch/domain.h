@@ -4,7 +4,8 @@
 // are addressed by the UUID of the remote_nonnull_domain the client sends
 // (its id and name may be stale). Files: domain_list.cpp (lookups, lists),
 // domain_lifecycle.cpp (define, start, stop), domain_query.cpp (state,
-// XML, block devices, metadata), domain_stats.cpp (typed-parameter stats).
+// XML, block devices, metadata), domain_stats.cpp (typed-parameter stats),
+// domain_desktop.cpp (screenshot, network interfaces).
 //
 // Thread-safety: called by the dispatcher on worker threads; the manager
 // serialises per domain.
@@ -24,6 +25,11 @@ using rpc::XdrWriter;
 
 #define AMBER_DOMAIN_HANDLER(name) \
   Result<void> name(Connection& connection, XdrReader& args, XdrWriter& reply)
+
+// domain_desktop.cpp
+AMBER_DOMAIN_HANDLER(domain_screenshot);
+AMBER_DOMAIN_HANDLER(domain_interface_stats);
+AMBER_DOMAIN_HANDLER(domain_interface_addresses);
 
 // domain_list.cpp
 AMBER_DOMAIN_HANDLER(domain_lookup_by_name);
@@ -72,7 +78,6 @@ AMBER_DOMAIN_HANDLER(domain_get_max_memory);
 AMBER_DOMAIN_HANDLER(domain_get_os_type);
 AMBER_DOMAIN_HANDLER(domain_get_block_info);
 AMBER_DOMAIN_HANDLER(domain_get_disk_errors);
-AMBER_DOMAIN_HANDLER(domain_interface_addresses);
 AMBER_DOMAIN_HANDLER(domain_get_control_info);
 AMBER_DOMAIN_HANDLER(domain_has_managed_save_image);
 

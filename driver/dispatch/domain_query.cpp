@@ -61,6 +61,9 @@ Result<void> domain_get_state(Connection& connection, XdrReader& args, XdrWriter
 
 Result<void> domain_get_xml_desc(Connection& connection, XdrReader& args, XdrWriter& reply) {
   AMBER_TRY_ASSIGN(DomainAndFlags in, domain_and_flags(args, "DOMAIN_GET_XML_DESC"));
+  // As libvirt: passwords only for read-write connections.
+  if ((in.flags & VIR_DOMAIN_XML_SECURE) && connection.socket == protocol::SocketKind::kReadOnly)
+    return Error(ErrorKind::kReadOnly, "virDomainGetXMLDesc with secure flag");
   AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
   AMBER_TRY_ASSIGN(std::string xml, manager->xml_desc(in.domain.uuid, in.flags));
   reply.write_string(xml);
@@ -170,20 +173,6 @@ Result<void> domain_get_disk_errors(Connection& connection, XdrReader& args, Xdr
     reply.write_i32(error.error);
   }
   reply.write_i32(static_cast<int32_t>(errors.size()));
-  return {};
-}
-
-Result<void> domain_interface_addresses(Connection& connection, XdrReader& args, XdrWriter& reply) {
-  AMBER_TRY_ASSIGN(vm::DomainRef domain, read_domain(args));
-  AMBER_TRY_ASSIGN(uint32_t source, arg_u32(args, "source"));
-  AMBER_TRY_ASSIGN(uint32_t flags, arg_u32(args, "flags"));
-  (void)source;
-  (void)flags;
-  AMBER_TRY(arg_end(args, "DOMAIN_INTERFACE_ADDRESSES"));
-  AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
-  AMBER_TRY_ASSIGN(bool active, manager->is_active(domain.uuid));
-  if (!active) return Error(ErrorKind::kLocked, "domain is not running");
-  reply.write_u32(0);  // no network interfaces yet
   return {};
 }
 

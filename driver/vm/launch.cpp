@@ -479,6 +479,7 @@ Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& c
   AMBER_TRY(plan_lifecycle(domain, settings));
   AMBER_TRY(plan_disks(domain, plan));
   AMBER_TRY(plan_chardevs(domain, context, settings));
+  AMBER_TRY(plan_desktop(domain, context, settings));
   settings.control = context.control_socket;
   if (auto valid = vmmctl::validate(settings); !valid.ok())
     return Error(ErrorKind::kUnsupported,

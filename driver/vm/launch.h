@@ -32,6 +32,15 @@ struct LaunchContext {
   // The amber-vmm the daemon runs; an <emulator> naming another is refused.
   // Empty: any <emulator> is refused.
   std::string emulator;
+  // The port the daemon chose for an autoport VNC display (5900 and up;
+  // -1: none chosen), and the address when <graphics> names none
+  // (libvirt's qemu.conf vnc_listen default).
+  int64_t vnc_port = -1;
+  std::string vnc_listen = "127.0.0.1";
+  // The inherited descriptors (as amber-vmm will number them) of the tap
+  // devices the daemon opened for the bridge, ethernet and network
+  // interfaces, in the XML's order.
+  std::vector<int> tap_fds;
 };
 
 struct LaunchPlan {
@@ -49,6 +58,11 @@ struct LaunchPlan {
 };
 
 Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& context);
+
+// The desktop devices of plan_launch (launch_desktop.cpp): <video>,
+// <graphics type='vnc'>, the USB controller and inputs, <interface>.
+Result<void> plan_desktop(const xml::Domain& domain, const LaunchContext& context,
+                          vmmctl::LaunchSettings& settings);
 
 // The SMBIOS strings of plan_launch (launch_smbios.cpp): <os><smbios
 // mode='sysinfo'/> maps <sysinfo type='smbios'> onto --smbios; emulate or

@@ -57,7 +57,7 @@ void ManagerImpl::save_status(const Entry& entry) {
   status.reason = entry.reason;
   status.control = entry.vm->control;
   status.pty = entry.vm->pty;
-  status.domain_xml = xml::format_domain(live_view(entry));
+  status.domain_xml = xml::format_domain(live_view(entry), xml::FormatFlags::kSecure);
   if (auto saved = store_.save_status(entry.name, status); !saved.ok())
     std::fprintf(stderr, "virtamberd: %s: saving live status: %s\n", entry.name.c_str(),
                  saved.error().message().c_str());
@@ -152,7 +152,8 @@ Result<UniqueFd> secret_memfd(const block::crypto::SecretBytes& secret) {
 }
 
 Result<std::vector<UniqueFd>> ManagerImpl::attach_disk_secrets(const xml::Domain& domain,
-                                                               LaunchPlan& plan) const {
+                                                               LaunchPlan& plan,
+                                                               int first_fd) const {
   std::vector<UniqueFd> fds;
   for (size_t i = 0; i < plan.settings.disks.size(); ++i) {
     const xml::Disk& disk = domain.devices.disks[plan.disk_index[i]];
@@ -175,7 +176,7 @@ Result<std::vector<UniqueFd>> ManagerImpl::attach_disk_secrets(const xml::Domain
     auto secret = options_.disk_secret(*disk.encryption);
     if (!secret.ok()) return Error(secret.error().kind(), where + secret.error().message());
     AMBER_TRY_ASSIGN(UniqueFd fd, secret_memfd(*secret));
-    plan.settings.disks[i].secret_fd = kFirstInheritedFd + static_cast<int>(fds.size());
+    plan.settings.disks[i].secret_fd = first_fd + static_cast<int>(fds.size());
     fds.push_back(std::move(fd));
   }
   return fds;
@@ -187,15 +188,29 @@ Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
     return Error(ErrorKind::kInternal, "amber-vmm was not found; the daemon cannot start domains");
   const std::string control = options_.run_dir + "/" + domain.uuid.to_string() + ".sock";
   AMBER_TRY_ASSIGN(xml::Domain resolved, resolve_volumes(domain));
-  AMBER_TRY_ASSIGN(LaunchPlan plan, plan_launch(resolved, launch_context(resolved, control)));
-  AMBER_TRY_ASSIGN(std::vector<UniqueFd> secret_fds, attach_disk_secrets(resolved, plan));
+  LaunchContext context = launch_context(resolved, control);
+  AMBER_TRY_ASSIGN(DesktopLaunch desktop, prepare_desktop(resolved, context));
+  // The port is in the live XML once the VM runs; until then it is pending.
+  struct PortRelease {
+    ManagerImpl* manager;
+    int64_t port;
+    ~PortRelease() { manager->release_vnc_port(port); }
+  } port_release{this, desktop.vnc_port};
+  AMBER_TRY_ASSIGN(LaunchPlan plan, plan_launch(resolved, context));
+  // amber-vmm inherits the taps first, then the disks' secrets.
+  AMBER_TRY_ASSIGN(
+      std::vector<UniqueFd> secret_fds,
+      attach_disk_secrets(resolved, plan,
+                          kFirstInheritedFd + static_cast<int>(desktop.taps.size())));
   AMBER_TRY_ASSIGN(auto args, vmmctl::to_argv(plan.settings));
   AMBER_TRY(remove_file(control));
   SpawnRequest spawn{
       vmm_binary_, args, store_.log_path(domain.name), store_.exit_path(domain.name), {}};
+  for (const UniqueFd& fd : desktop.taps) spawn.inherit_fds.push_back(fd.get());
   for (const UniqueFd& fd : secret_fds) spawn.inherit_fds.push_back(fd.get());
   auto spawned = spawn_vmm(spawn);
   secret_fds.clear();  // amber-vmm has its copies (and reads them at once)
+  desktop.taps.clear();
   AMBER_TRY_ASSIGN(Process process, std::move(spawned));
   const auto kill_it = [&](Process& p) {
     send_signal(p.pidfd.get(), SIGKILL);
@@ -237,6 +252,10 @@ Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
   if (!chardevs.ok()) return fail(std::move(chardevs).error());
   for (const vmmctl::ChardevInfo& chardev : *chardevs) {
     if (chardev.backend == vmmctl::SerialKind::kPty) vm->pty = chardev.path;
+  }
+  {
+    auto finished = finish_desktop(*vm, desktop, plan.settings);
+    if (!finished.ok()) return fail(std::move(finished).error());
   }
   if (flags & VIR_DOMAIN_START_PAUSED) {
     if (auto paused = vm->monitor->call<vmmctl::Pause>(); !paused.ok())

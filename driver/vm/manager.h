@@ -90,6 +90,28 @@ struct BlockStats {  // virDomainBlockStatsStruct plus the flags-variant fields
   int64_t flush_req = 0, rd_total_times = 0, wr_total_times = 0, flush_total_times = 0;
 };
 
+struct InterfaceStats {  // virDomainInterfaceStatsStruct
+  int64_t rx_bytes = 0, rx_packets = 0, rx_errs = 0, rx_drop = 0;
+  int64_t tx_bytes = 0, tx_packets = 0, tx_errs = 0, tx_drop = 0;
+};
+
+struct InterfaceAddress {  // virDomainIPAddress
+  int type = 0;            // VIR_IP_ADDR_TYPE_IPV4 / _IPV6
+  std::string address;
+  unsigned prefix = 0;
+};
+
+struct InterfaceAddresses {  // virDomainInterface
+  std::string name;          // the tap (or the alias of a user NIC)
+  std::optional<std::string> hwaddr;
+  std::vector<InterfaceAddress> addresses;
+};
+
+struct Screenshot {  // virDomainScreenshot: the stream's bytes and their type
+  std::string mime;
+  std::vector<uint8_t> data;
+};
+
 struct BlockInfo {  // virDomainBlockInfo
   uint64_t capacity = 0, allocation = 0, physical = 0;
 };
@@ -225,6 +247,26 @@ class Manager {
                                 const std::vector<unsigned>& keycodes, unsigned flags) {
     (void)uuid, (void)codeset, (void)holdtime, (void)keycodes, (void)flags;
     return Error(ErrorKind::kUnsupported, "send-key is not supported by this manager");
+  }
+
+  // --- desktop ---
+  // virDomainScreenshot: the display of a running domain as a PPM.
+  virtual Result<Screenshot> screenshot(const xml::Uuid& uuid, unsigned screen, unsigned flags) {
+    (void)uuid, (void)screen, (void)flags;
+    return Error(ErrorKind::kUnsupported, "screenshots are not supported by this manager");
+  }
+  // virDomainInterfaceStats of DEVICE (its tap name, MAC or alias).
+  virtual Result<InterfaceStats> interface_stats(const xml::Uuid& uuid, const std::string& device) {
+    (void)uuid, (void)device;
+    return Error(ErrorKind::kUnsupported, "interface stats are not supported by this manager");
+  }
+
+  // virDomainInterfaceAddresses from SOURCE (VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_*).
+  virtual Result<std::vector<InterfaceAddresses>> interface_addresses(const xml::Uuid& uuid,
+                                                                      unsigned source,
+                                                                      unsigned flags) {
+    (void)uuid, (void)source, (void)flags;
+    return Error(ErrorKind::kUnsupported, "interface addresses are not supported by this manager");
   }
 
   // --- host ---

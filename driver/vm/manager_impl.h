@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "driver/vm/launch.h"
@@ -57,6 +58,16 @@ struct RunningVm {
   bool stopping = false;                           // a destroy owns the exit
   std::optional<vmmctl::ShutdownReason> shutdown;  // the SHUTDOWN seen
   bool crashed = false;                            // DEVICE_FAILED seen
+};
+
+// What prepare_desktop set up for one start (desktop.cpp): the VNC port it
+// picked (-1: none), the tap descriptors amber-vmm inherits first, and the
+// tap names and bridges by interface index, for the live XML.
+struct DesktopLaunch {
+  int64_t vnc_port = -1;
+  std::vector<UniqueFd> taps;
+  std::vector<std::pair<size_t, std::string>> tap_names;
+  std::vector<std::pair<size_t, std::string>> tap_bridges;
 };
 
 struct ConsoleHolder {
@@ -99,6 +110,11 @@ class ManagerImpl final : public Manager {
   Result<void> reset(const xml::Uuid& uuid) override;
   Result<void> send_key(const xml::Uuid& uuid, unsigned codeset, unsigned holdtime,
                         const std::vector<unsigned>& keycodes, unsigned flags) override;
+  Result<Screenshot> screenshot(const xml::Uuid& uuid, unsigned screen, unsigned flags) override;
+  Result<InterfaceStats> interface_stats(const xml::Uuid& uuid, const std::string& device) override;
+  Result<std::vector<InterfaceAddresses>> interface_addresses(const xml::Uuid& uuid,
+                                                              unsigned source,
+                                                              unsigned flags) override;
   Result<void> suspend(const xml::Uuid& uuid) override;
   Result<void> resume(const xml::Uuid& uuid) override;
   Result<std::string> xml_desc(const xml::Uuid& uuid, unsigned flags) override;
@@ -168,14 +184,26 @@ class ManagerImpl final : public Manager {
   void bury(std::shared_ptr<RunningVm> vm);
   void start_autostart();
 
+  // --- desktop.cpp ---
+  // Picks the VNC port (autoport) and opens the tap devices; fills
+  // CONTEXT's vnc_port and tap_fds.
+  Result<DesktopLaunch> prepare_desktop(const xml::Domain& domain, LaunchContext& context);
+  void release_vnc_port(int64_t port);
+  // After amber-vmm is up: the VNC password, the live XML's port and taps.
+  Result<void> finish_desktop(RunningVm& vm, const DesktopLaunch& desktop,
+                              const vmmctl::LaunchSettings& settings);
+  // launch_context of a re-attached VM: its port and tap count from LIVE.
+  LaunchContext reattach_context(const xml::Domain& live, const std::string& control) const;
+
   // --- queries.cpp ---
   xml::Domain live_view(const Entry& entry) const;  // under mutex_
   // DOMAIN with every type='volume' disk resolved to its file (lifecycle.cpp).
   Result<xml::Domain> resolve_volumes(const xml::Domain& domain) const;
   // Fills secret-fd= of each encrypted disk in PLAN; the memfds returned
   // are what amber-vmm inherits.
-  Result<std::vector<UniqueFd>> attach_disk_secrets(const xml::Domain& domain,
-                                                    LaunchPlan& plan) const;
+  // FIRST_FD: the number amber-vmm gives the first of them.
+  Result<std::vector<UniqueFd>> attach_disk_secrets(const xml::Domain& domain, LaunchPlan& plan,
+                                                    int first_fd) const;
 
   ManagerOptions options_;
   Store store_;
@@ -187,6 +215,7 @@ class ManagerImpl final : public Manager {
   std::map<std::string, std::shared_ptr<Entry>> by_name_;
   int32_t next_id_ = 1;
   uint64_t next_console_token_ = 1;
+  std::set<int64_t> vnc_ports_pending_;  // picked by a start still under way
 
   std::mutex worker_mutex_;
   std::condition_variable worker_cv_;

@@ -96,6 +96,13 @@ xml::Domain ManagerImpl::live_view(const Entry& entry) const {
   domain.id = entry.vm->id;
   for (size_t i = 0; i < domain.devices.disks.size(); ++i)
     domain.devices.disks[i].alias = disk_alias(domain.devices.disks[i], i);
+  // libvirt's aliases: net0.., input0.., video0.
+  for (size_t i = 0; i < domain.devices.interfaces.size(); ++i)
+    domain.devices.interfaces[i].alias = "net" + std::to_string(i);
+  for (size_t i = 0; i < domain.devices.inputs.size(); ++i)
+    domain.devices.inputs[i].alias = "input" + std::to_string(i);
+  for (size_t i = 0; i < domain.devices.videos.size(); ++i)
+    domain.devices.videos[i].alias = "video" + std::to_string(i);
   for (xml::CharDevice& serial : domain.devices.serials) {
     if (!entry.vm->pty.empty()) serial.source_path = entry.vm->pty;
     serial.alias = "serial0";
@@ -114,11 +121,15 @@ Result<std::string> ManagerImpl::xml_desc(const xml::Uuid& uuid, unsigned flags)
   if ((flags & ~kXmlFlags) != 0) return unsupported_flags("xml_desc", flags);
   AMBER_TRY_ASSIGN(auto entry, get(uuid));
   std::lock_guard lock(mutex_);
+  // VIR_DOMAIN_XML_SECURE shows the VNC password (libvirt lets only
+  // read-write connections ask; the dispatcher checks that).
+  const xml::FormatFlags secure =
+      (flags & VIR_DOMAIN_XML_SECURE) ? xml::FormatFlags::kSecure : xml::FormatFlags::kNone;
   if (!entry->vm || (flags & VIR_DOMAIN_XML_INACTIVE)) {
     const xml::Domain& domain = entry->config ? *entry->config : entry->vm->live;
-    return xml::format_domain(domain, xml::FormatFlags::kInactive);
+    return xml::format_domain(domain, xml::FormatFlags::kInactive | secure);
   }
-  return xml::format_domain(live_view(*entry));
+  return xml::format_domain(live_view(*entry), secure);
 }
 
 Result<DomainInfo> ManagerImpl::info(const xml::Uuid& uuid) {
@@ -319,7 +330,7 @@ Result<void> ManagerImpl::set_metadata(const xml::Uuid& uuid, int type,
   // What is kept must read back: a domain whose file does not parse would
   // be skipped at the next start of the daemon.
   const auto reads_back = [](const xml::Domain& domain) -> Result<void> {
-    auto again = xml::parse_domain(xml::format_domain(domain, xml::FormatFlags::kInactive));
+    auto again = xml::parse_domain(xml::format_domain(domain, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure));
     if (!again.ok())
       return Error(ErrorKind::kInvalidArgument,
                    "metadata would not read back: " + again.error().message());
@@ -348,7 +359,7 @@ Result<void> ManagerImpl::set_metadata(const xml::Uuid& uuid, int type,
   }
   if (!config) return ok();
   AMBER_TRY(
-      store_.save_config(config->name, xml::format_domain(*config, xml::FormatFlags::kInactive)));
+      store_.save_config(config->name, xml::format_domain(*config, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure)));
   std::lock_guard lock(mutex_);
   entry->config = std::move(config);
   return ok();

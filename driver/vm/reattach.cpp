@@ -58,7 +58,7 @@ void ManagerImpl::reattach(const std::string& name) {
     vm->live = live;
     vm->live.id = status->id;
     // The argv order again (a pure function of the same XML).
-    auto plan = plan_launch(live, launch_context(live, status->control));
+    auto plan = plan_launch(live, reattach_context(live, status->control));
     if (plan.ok()) {
       vm->disk_index = plan->disk_index;
     } else {

@@ -29,6 +29,10 @@ LaunchContext test_context() {
   LaunchContext context;
   context.control_socket = "/run/libvirt/amber/test.sock";
   context.emulator = "/usr/bin/amber-vmm";
+  // What the daemon would have chosen: an autoport VNC port, a tap fd for
+  // each bridge / ethernet / network interface.
+  context.vnc_port = 5901;
+  context.tap_fds = {5, 6};
   return context;
 }
 
