@@ -374,6 +374,8 @@ Result<void> validate(const LaunchSettings& settings) {
   }
   if (settings.kernel.empty() && (!settings.initrd.empty() || !settings.cmdline.empty()))
     return bad("--initrd and --cmdline need --kernel");
+  if (settings.nics.size() > kMaxNics) return bad("--nic: at most 4 network cards");
+  for (const NicSettings& nic : settings.nics) AMBER_TRY(validate_nic(nic));
   return ok();
 }
 
@@ -418,6 +420,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
       vga += ",romfile=" + escape_option_value(settings.vga_romfile);
     add("--vga", vga);
   }
+  for (const NicSettings& nic : settings.nics) add("--nic", format_nic(nic));
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
@@ -426,10 +429,10 @@ namespace {
 
 // The options that take a value (all but --no-reboot), with their aliases.
 constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory",  "-m",       "--cpus",     "--smp",     "--firmware",
-    "--disk",   "--ide",     "--scsi",   "--serial",   "--control", "--kernel",
-    "--initrd", "--cmdline", "--append", "--debugcon", "--machine", "--uuid",
-    "--smbios", "--hpet",    "--acpi",   "--rtc",      "--pit",     "--vga"};
+    "--name",   "--memory",   "-m",        "--cpus",    "--smp",    "--firmware", "--disk",
+    "--ide",    "--scsi",     "--serial",  "--control", "--kernel", "--initrd",   "--cmdline",
+    "--append", "--debugcon", "--machine", "--uuid",    "--smbios", "--hpet",     "--acpi",
+    "--rtc",    "--pit",      "--vga",     "--nic"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -541,6 +544,10 @@ Result<void> apply_option(std::string_view option, const std::string& value,
         return bad("--pit lost_tick_policy: '" + v + "' is not delay or discard");
       settings.pit_discard = v == "discard";
     }
+  } else if (option == "--nic") {
+    if (settings.nics.size() == kMaxNics) return bad("--nic: at most 4 network cards");
+    AMBER_TRY_ASSIGN(NicSettings nic, parse_nic(value));
+    settings.nics.push_back(std::move(nic));
   } else if (option == "--uuid") {
     AMBER_TRY_ASSIGN(auto bytes, parse_uuid(value));
     settings.uuid = format_uuid(bytes);
