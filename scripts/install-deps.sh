@@ -29,6 +29,9 @@ PACKAGES=(
   # virt-manager's widgets read and driven through AT-SPI (its Storage tab):
   # the accessibility bus and registry, python3-gi's Atspi, a session D-Bus
   at-spi2-core gir1.2-atspi-2.0 dbus-daemon
+  # amber-vmm's user-mode networking (--nic backend=user) and the option
+  # ROM the e1000 carries; iproute2 for the tap tests (ip netns, ip tuntap)
+  libslirp-dev ipxe-qemu iproute2
   # test scripts
   python3 util-linux procps
   # lint tests (format, tidy)

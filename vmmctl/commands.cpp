@@ -228,6 +228,33 @@ Result<void> decode(const Json& json, BlockInfo& info) {
 
 namespace {
 
+constexpr std::pair<const char*, uint64_t NicInfo::*> kNicCounters[] = {
+    {"rx_bytes", &NicInfo::rx_bytes},   {"rx_packets", &NicInfo::rx_packets},
+    {"rx_errors", &NicInfo::rx_errors}, {"rx_drops", &NicInfo::rx_drops},
+    {"tx_bytes", &NicInfo::tx_bytes},   {"tx_packets", &NicInfo::tx_packets},
+    {"tx_errors", &NicInfo::tx_errors}, {"tx_drops", &NicInfo::tx_drops},
+};
+
+}  // namespace
+
+Json encode(const NicInfo& info) {
+  Json out{{"id", info.id}, {"model", info.model}, {"mac", info.mac}};
+  for (const auto& [name, member] : kNicCounters) out[name] = info.*member;
+  return out;
+}
+
+Result<void> decode(const Json& json, NicInfo& info) {
+  AMBER_TRY_ASSIGN(info.id, get_string(json, "id"));
+  AMBER_TRY_ASSIGN(info.model, get_string(json, "model"));
+  AMBER_TRY_ASSIGN(info.mac, get_string(json, "mac"));
+  for (const auto& [name, member] : kNicCounters) {
+    AMBER_TRY_ASSIGN(info.*member, get_unsigned(json, name));
+  }
+  return ok();
+}
+
+namespace {
+
 // Arguments must be an object of known members only.
 Result<void> known_members(const Json& json, std::initializer_list<std::string_view> names) {
   if (!json.is_object()) return Error(ErrorKind::kInvalidArgument, "arguments must be an object");

@@ -39,6 +39,7 @@ enum class CommandId {
   kScreendump,
   kSendKey,
   kMouseMove,
+  kQueryNics,
 };
 
 struct CommandSpec {
@@ -47,7 +48,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 14> kCommands = {{
+inline constexpr std::array<CommandSpec, 15> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -65,6 +66,7 @@ inline constexpr std::array<CommandSpec, 14> kCommands = {{
     {CommandId::kSendKey, "send-key",
      "press PS/2 keys (Linux keycodes) in order, hold, release in reverse"},
     {CommandId::kMouseMove, "mouse-move", "a PS/2 mouse motion/button event"},
+    {CommandId::kQueryNics, "query-nics", "every network card with its traffic counters"},
 }};
 
 // nullptr for an unknown name.
@@ -195,6 +197,18 @@ struct MouseMoveArguments {
   bool operator==(const MouseMoveArguments&) const = default;
 };
 
+// One row of query-nics (libvirt's domifstat): the card's id ("net0"),
+// model ("e1000"), MAC ("52:54:00:12:34:56") and counters; rx is what
+// reached the guest, tx what the guest sent to the host.
+struct NicInfo {
+  std::string id;
+  std::string model;
+  std::string mac;
+  uint64_t rx_bytes = 0, rx_packets = 0, rx_errors = 0, rx_drops = 0;
+  uint64_t tx_bytes = 0, tx_packets = 0, tx_errors = 0, tx_drops = 0;
+  bool operator==(const NicInfo&) const = default;
+};
+
 // --- the commands as types ---
 
 template <CommandId Id, typename RequestType, typename ReplyType>
@@ -219,6 +233,7 @@ using BlockdevChangeMedium =
 using Screendump = Command<CommandId::kScreendump, ScreendumpArguments, EmptyReply>;
 using SendKey = Command<CommandId::kSendKey, SendKeyArguments, EmptyReply>;
 using MouseMove = Command<CommandId::kMouseMove, MouseMoveArguments, EmptyReply>;
+using QueryNics = Command<CommandId::kQueryNics, NoArguments, std::vector<NicInfo>>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -245,6 +260,8 @@ Json encode(const SendKeyArguments& arguments);
 Result<void> decode(const Json& json, SendKeyArguments& arguments);
 Json encode(const MouseMoveArguments& arguments);
 Result<void> decode(const Json& json, MouseMoveArguments& arguments);
+Json encode(const NicInfo& info);
+Result<void> decode(const Json& json, NicInfo& info);
 
 template <typename T>
 Json encode(const std::vector<T>& items) {

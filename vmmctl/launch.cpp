@@ -473,6 +473,8 @@ Result<void> validate(const LaunchSettings& settings) {
     return bad("--usb-device needs --usb (the UHCI controller)");
   if (settings.usb_devices.size() > kMaxUsbDevices)
     return bad("--usb-device: at most 2 devices (the UHCI root hub has two ports)");
+  if (settings.nics.size() > kMaxNics) return bad("--nic: at most 4 network cards");
+  for (const NicSettings& nic : settings.nics) AMBER_TRY(validate_nic(nic));
   return ok();
 }
 
@@ -521,6 +523,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   if (settings.usb) argv.emplace_back("--usb");
   for (const UsbDeviceKind kind : settings.usb_devices)
     add("--usb-device", std::string(to_string(kind)));
+  for (const NicSettings& nic : settings.nics) add("--nic", format_nic(nic));
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
@@ -530,10 +533,10 @@ namespace {
 // The options that take a value (all but --no-reboot and --usb), with their
 // aliases.
 constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory",   "-m",        "--cpus",    "--smp",       "--firmware", "--disk",
-    "--ide",    "--scsi",     "--serial",  "--control", "--kernel",    "--initrd",   "--cmdline",
-    "--append", "--debugcon", "--machine", "--uuid",    "--smbios",    "--hpet",     "--acpi",
-    "--rtc",    "--pit",      "--vga",     "--vnc",     "--usb-device"};
+    "--name",   "--memory",   "-m",        "--cpus",    "--smp",        "--firmware", "--disk",
+    "--ide",    "--scsi",     "--serial",  "--control", "--kernel",     "--initrd",   "--cmdline",
+    "--append", "--debugcon", "--machine", "--uuid",    "--smbios",     "--hpet",     "--acpi",
+    "--rtc",    "--pit",      "--vga",     "--vnc",     "--usb-device", "--nic"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -652,6 +655,10 @@ Result<void> apply_option(std::string_view option, const std::string& value,
       return bad("--usb-device: at most 2 devices (the UHCI root hub has two ports)");
     AMBER_TRY_ASSIGN(const UsbDeviceKind kind, parse_usb_device(value));
     settings.usb_devices.push_back(kind);
+  } else if (option == "--nic") {
+    if (settings.nics.size() == kMaxNics) return bad("--nic: at most 4 network cards");
+    AMBER_TRY_ASSIGN(NicSettings nic, parse_nic(value));
+    settings.nics.push_back(std::move(nic));
   } else if (option == "--uuid") {
     AMBER_TRY_ASSIGN(auto bytes, parse_uuid(value));
     settings.uuid = format_uuid(bytes);

@@ -13,6 +13,7 @@
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -132,6 +133,46 @@ struct ScsiDiskSettings {
 enum class UsbDeviceKind { kTablet, kKeyboard, kMouse };
 // The UHCI root hub has two ports, one device each.
 inline constexpr unsigned kMaxUsbDevices = 2;
+// A network card (--nic): the model the guest sees and the host side its
+// frames go to. At most kMaxNics; each takes one PCI slot after the disks
+// and the SCSI controller.
+inline constexpr unsigned kMaxNics = 4;
+enum class NicModel { kE1000, kVirtio };  // kVirtio: refused by validate() until it exists
+enum class NetBackend { kUser, kTap };
+
+struct NicSettings {
+  NicModel model = NicModel::kE1000;
+  std::array<uint8_t, 6> mac{};
+  NetBackend backend = NetBackend::kUser;
+  int tap_fd = -1;  // kTap: an inherited fd of an attached tap device
+  // kUser: QEMU -netdev user's net=, host=, dns=, dhcpstart=.
+  std::string net = "10.0.2.0/24";
+  std::string host = "10.0.2.2";
+  std::string dns = "10.0.2.3";
+  std::string dhcp_start = "10.0.2.15";
+  std::vector<std::string> hostfwd;  // QEMU's hostfwd= syntax, e.g. "tcp:127.0.0.1:2222-:22"
+  // Empty: /usr/lib/ipxe/qemu/efi-e1000.rom as QEMU 7.2 (skipped if
+  // absent); "none": no ROM BAR.
+  std::string romfile;
+
+  bool operator==(const NicSettings&) const = default;
+};
+
+// An IPv4 address in host byte order, and a network (QEMU's net=ADDR/BITS
+// or ADDR/NETMASK).
+struct Ipv4Net {
+  uint32_t address = 0;
+  uint32_t mask = 0;
+};
+// One hostfwd= rule: [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT;
+// an empty address is 0 here (QEMU: any on the host, dhcpstart in the guest).
+struct HostForward {
+  bool udp = false;
+  uint32_t host_address = 0;
+  uint16_t host_port = 0;
+  uint32_t guest_address = 0;
+  uint16_t guest_port = 0;
+};
 
 struct SerialSettings {
   SerialKind kind = SerialKind::kNone;
@@ -208,6 +249,8 @@ struct LaunchSettings {
   // attached to root ports 1, 2 in this order.
   bool usb = false;
   std::vector<UsbDeviceKind> usb_devices;
+  // --nic, in PCI slot order.
+  std::vector<NicSettings> nics;
 
   bool operator==(const LaunchSettings&) const = default;
 };
@@ -250,6 +293,17 @@ std::string_view to_string(SerialKind kind);
 // "tablet", "keyboard", "mouse" (the --usb-device values).
 std::string_view to_string(UsbDeviceKind kind);
 Result<UsbDeviceKind> parse_usb_device(std::string_view name);
+Result<NicSettings> parse_nic(std::string_view text);
+std::string format_nic(const NicSettings& nic);
+// The checks validate() makes on one NIC (the message names --nic).
+Result<void> validate_nic(const NicSettings& nic);
+std::string_view to_string(NicModel model);                 // "e1000", "virtio"
+std::string format_mac(const std::array<uint8_t, 6>& mac);  // "52:54:00:12:34:56"
+Result<std::array<uint8_t, 6>> parse_mac(std::string_view text);
+Result<uint32_t> parse_ipv4(std::string_view text);
+std::string format_ipv4(uint32_t address);
+Result<Ipv4Net> parse_ipv4_net(std::string_view text);
+Result<HostForward> parse_hostfwd(std::string_view text);
 // "enospc", "stop", "report", "ignore" (the werror=/rerror= values).
 std::string_view to_string(DiskErrorPolicy policy);
 // werror= accepts all four names, rerror= all but "enospc" (as QEMU).

@@ -59,6 +59,8 @@ std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, Contr
       return run<QueryChardev>(request, [&](const NoArguments&) { return target.query_chardev(); });
     case CommandId::kQueryBlock:
       return run<QueryBlock>(request, [&](const NoArguments&) { return target.query_block(); });
+    case CommandId::kQueryNics:
+      return run<QueryNics>(request, [&](const NoArguments&) { return target.query_nics(); });
     case CommandId::kPause:
       return act<Pause>(request, [&] { target.pause(); });
     case CommandId::kResume:

@@ -24,6 +24,8 @@ class ControlTarget {
   virtual vmmctl::StatusInfo query_status() = 0;
   virtual std::vector<vmmctl::ChardevInfo> query_chardev() = 0;
   virtual std::vector<vmmctl::BlockInfo> query_block() = 0;
+  // The network cards with their counters; none by default.
+  virtual std::vector<vmmctl::NicInfo> query_nics() { return {}; }
   virtual void pause() = 0;
   virtual void resume() = 0;
   virtual void reset() = 0;

@@ -17,6 +17,7 @@
 #include "hv/control/key_sender.h"
 #include "hv/devices/i8042.h"
 #include "hv/devices/ps2_keymap.h"
+#include "hv/net/nic_stats.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/vmm/builder.h"
 #include "vmmctl/protocol.h"
@@ -111,6 +112,16 @@ class VmTarget : public ControlTarget {
       out.push_back(std::move(info));
     }
     for (const vmm::IdeDriveHandle& drive : vm_.ide) out.push_back(vmm::ide_block_info(drive));
+    return out;
+  }
+  std::vector<vmmctl::NicInfo> query_nics() override {
+    std::vector<vmmctl::NicInfo> out;
+    for (const vmm::NicHandle& nic : vm_.nics) {
+      const net::NicCounters c = nic.stats->snapshot();
+      out.push_back({nic.id, std::string(vmmctl::to_string(nic.model)), vmmctl::format_mac(nic.mac),
+                     c.rx_bytes, c.rx_packets, c.rx_errors, c.rx_drops, c.tx_bytes, c.tx_packets,
+                     c.tx_errors, c.tx_drops});
+    }
     return out;
   }
   Result<void> eject(const vmmctl::EjectRequest& request) override {

@@ -24,6 +24,9 @@
 #include "hv/devices/serial.h"
 #include "hv/devices/vga.h"
 #include "hv/kvm/cpuid.h"
+#include "hv/net/e1000.h"
+#include "hv/net/slirp_backend.h"
+#include "hv/net/tap_backend.h"
 #include "hv/pci/host_bridge.h"
 #include "hv/smbios/smbios.h"
 #include "hv/virtio/blk_device.h"
@@ -57,9 +60,12 @@ constexpr uint64_t kDebugExitPort = 0x501;
 constexpr uint64_t kPciHotplugPorts = 0xAE00;
 constexpr uint64_t kCpuPresentPorts = 0xAF00;
 // PCI slots: 0 host bridge, 1 PIIX3 (+ function 3 PM), 2 VGA (--vga),
-// disks from 3 on.
+// disks from 3 on, then the SCSI controller, then the NICs (at most
+// 3 + 16 + 1 + 4 = 24 < 32 slots).
 constexpr unsigned kVgaSlot = 2;
 constexpr unsigned kFirstDiskSlot = 3;
+// -device e1000's ROM in QEMU 7.2 (romfile=efi-e1000.rom from ipxe-qemu).
+constexpr const char* kDefaultE1000Rom = "/usr/lib/ipxe/qemu/efi-e1000.rom";
 
 std::vector<uint8_t> pack_e820(const std::vector<E820Entry>& map) {
   std::vector<uint8_t> out;
@@ -109,6 +115,11 @@ virtio::BlkErrorPolicy error_policy(vmmctl::DiskErrorPolicy policy) {
 // The virtio-scsi controller's slot: the first after the virtio-blk disks.
 unsigned scsi_slot(const Config& config) {
   return kFirstDiskSlot + static_cast<unsigned>(config.disks.size());
+}
+
+// The first NIC's slot: after the virtio-blk disks and the SCSI controller.
+unsigned first_nic_slot(const Config& config) {
+  return scsi_slot(config) + (config.scsi.empty() ? 0 : 1);
 }
 
 std::string bootorder(const Config& config) {
@@ -539,6 +550,54 @@ Result<void> add_vga(Vm& vm, const Config& config, pci::HostBridge& bridge) {
   return ok();
 }
 
+Result<std::vector<uint8_t>> read_rom(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error::from_errno(errno, what + " " + path);
+  std::vector<uint8_t> rom((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (rom.size() > (16u << 20))
+    return Error(ErrorKind::kInvalidArgument, what + " " + path + ": larger than 16 MiB");
+  return rom;
+}
+
+Result<std::unique_ptr<net::NetBackend>> open_backend(const vmmctl::NicSettings& spec) {
+  if (spec.backend == vmmctl::NetBackend::kTap) {
+    AMBER_TRY_ASSIGN(auto tap, net::TapBackend::create(spec.tap_fd));
+    return std::unique_ptr<net::NetBackend>(std::move(tap));
+  }
+  AMBER_TRY_ASSIGN(auto settings, net::slirp_settings(spec));
+  AMBER_TRY_ASSIGN(auto slirp, net::SlirpBackend::create(settings));
+  return std::unique_ptr<net::NetBackend>(std::move(slirp));
+}
+
+// --nic: one e1000 per card, each on its own slot after the disks; the
+// backend's thread starts once the card is attached.
+Result<void> add_nics(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
+  Machine& m = *vm.machine;
+  for (unsigned i = 0; i < config.nics.size(); ++i) {
+    const vmmctl::NicSettings& spec = config.nics[i];
+    const std::string id = "net" + std::to_string(i);
+    net::E1000Config card;
+    card.mac = spec.mac;
+    card.pci_slot = first_nic_slot(config) + i;
+    if (spec.romfile != "none") {
+      const bool defaulted = spec.romfile.empty();
+      const std::string path = defaulted ? std::string(kDefaultE1000Rom) : spec.romfile;
+      // The default ROM is optional (QEMU without ipxe-qemu has none).
+      if (!defaulted || ::access(path.c_str(), R_OK) == 0) {
+        AMBER_TRY_ASSIGN(card.rom, read_rom(path, "--nic romfile"));
+      }
+    }
+    auto backend = open_backend(spec);
+    if (!backend.ok()) return std::move(backend).error().with_context(id);
+    auto* nic = m.own(
+        std::make_unique<net::E1000>(card, m.ram().memory(), irqs, std::move(backend).value()));
+    AMBER_TRY(bridge.attach(card.pci_slot, 0, nic));
+    AMBER_TRY(nic->start());
+    vm.nics.push_back({id, spec.model, spec.mac, card.pci_slot, &nic->stats()});
+  }
+  return ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
@@ -573,6 +632,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(add_vga(*vm, config, *bridge));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_scsi(m, config, *bridge, *irqs));
+  AMBER_TRY(add_nics(*vm, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
 
   if (!config.kernel.empty()) {

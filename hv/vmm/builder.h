@@ -24,6 +24,9 @@ class BlkDevice;
 namespace amber::hv::devices {
 class I8042;
 }
+namespace amber::hv::net {
+class NicStats;
+}
 
 namespace amber::hv::vmm {
 
@@ -34,10 +37,19 @@ struct DiskHandle {
   virtio::BlkDevice* device = nullptr;  // owned by the machine (via its transport)
 };
 
+struct NicHandle {
+  std::string id;  // "net0", ...
+  vmmctl::NicModel model = vmmctl::NicModel::kE1000;
+  std::array<uint8_t, 6> mac{};
+  unsigned slot = 0;
+  const net::NicStats* stats = nullptr;  // owned by the machine (via the NIC)
+};
+
 struct Vm {
   std::unique_ptr<Machine> machine;
   std::vector<DiskHandle> disks;
   std::vector<IdeDriveHandle> ide;  // the --ide drives (query-block, eject)
+  std::vector<NicHandle> nics;      // the --nic cards (query-nics)
   vmmctl::ChardevInfo serial;       // COM1's backend, for query-chardev
   // Presses the ACPI power button (any thread); true if the guest had
   // enabled it. Empty without a PIIX4 PM.

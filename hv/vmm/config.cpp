@@ -87,6 +87,19 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               (usb-tablet: absolute pointer, usb-kbd,
                               usb-mouse) on the next root port; needs
                               --usb; repeatable, at most 2 (two ports)
+  --nic model=e1000,mac=XX:XX:XX:XX:XX:XX,backend=user[,net=ADDR/BITS]
+        [,host=ADDR][,dns=ADDR][,dhcpstart=ADDR][,hostfwd=RULE]..[,romfile=FILE|none]
+  --nic model=e1000,mac=XX:XX:XX:XX:XX:XX,backend=tap,fd=N[,romfile=FILE|none]
+                              a network card (Intel 82540EM 8086:100e as
+                              QEMU's -device e1000) on its own PCI slot after
+                              the disks (repeatable, at most 4). user: NAT by
+                              libslirp as QEMU's -netdev user [net=10.0.2.0/24,
+                              host=10.0.2.2, dns=10.0.2.3, dhcpstart=10.0.2.15];
+                              hostfwd=[tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:PORT
+                              (repeatable). tap: an inherited descriptor of an
+                              attached tap device (IFF_TAP|IFF_NO_PI). The ROM
+                              BAR holds /usr/lib/ipxe/qemu/efi-e1000.rom if
+                              present; none: no ROM
   --debugcon file:PATH|none   port 0x402 debug console log
   --no-reboot                 exit instead of resetting when the guest reboots
   --help, --version

@@ -29,3 +29,5 @@ void pci_setup_bars(PciDevice* d);
 
 /* The probe's test=vga mode (vga_probe.c): the standard VGA's DISPI. */
 void mode_vga(void) __attribute__((noreturn));
+/* test=e1000, e1000tap, e1000bench (e1000_probe.c): the 82540EM NIC. */
+void mode_e1000(void) __attribute__((noreturn));

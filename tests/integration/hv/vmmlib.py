@@ -157,7 +157,7 @@ def verify_probe_pattern(data, queues, seed):
 class Proc:
     """A VMM process with stdout (the serial console) collected line by line."""
 
-    def __init__(self, argv, name='vm', stdin=True, env=None):
+    def __init__(self, argv, name='vm', stdin=True, env=None, pass_fds=()):
         self.argv = argv
         self.name = name
         self.lines = []       # (monotonic time, text)
@@ -166,7 +166,8 @@ class Proc:
         self.t_start = time.monotonic()
         log('$ ' + ' '.join(argv))
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                  pass_fds=pass_fds)
         self._t_out = threading.Thread(target=self._read_out, daemon=True)
         self._t_err = threading.Thread(target=self._read_err, daemon=True)
         self._t_out.start()

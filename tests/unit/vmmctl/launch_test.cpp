@@ -500,5 +500,134 @@ TEST(LaunchSettings, Usb) {
   }
 }
 
+TEST(LaunchSettings, Nics) {
+  LaunchSettings s;
+  NicSettings user;
+  user.mac = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  NicSettings custom = user;
+  custom.mac[5] = 0x57;
+  custom.net = "192.168.76.0/24";
+  custom.host = "192.168.76.2";
+  custom.dns = "192.168.76.3";
+  custom.dhcp_start = "192.168.76.15";
+  custom.hostfwd = {"tcp:127.0.0.1:2222-:22", "udp::5353-192.168.76.15:53"};
+  custom.romfile = "none";
+  NicSettings tap;
+  tap.mac = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+  tap.backend = NetBackend::kTap;
+  tap.tap_fd = 9;
+  tap.romfile = "/roms/e,1000.rom";
+  s.nics = {user, custom, tap};
+  auto argv = to_argv(s);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  const std::vector<std::string> want = {
+      "--nic",
+      "model=e1000,mac=52:54:00:12:34:56,backend=user",
+      "--nic",
+      "model=e1000,mac=52:54:00:12:34:57,backend=user,net=192.168.76.0/24,host=192.168.76.2,"
+      "dns=192.168.76.3,dhcpstart=192.168.76.15,hostfwd=tcp:127.0.0.1:2222-:22,"
+      "hostfwd=udp::5353-192.168.76.15:53,romfile=none",
+      "--nic",
+      "model=e1000,mac=52:54:00:ab:cd:ef,backend=tap,fd=9,romfile=/roms/e,,1000.rom"};
+  EXPECT_NE(std::search(argv->begin(), argv->end(), want.begin(), want.end()), argv->end());
+  auto back = parse_argv(*argv);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(*back, s);
+  // The model and backend default to e1000 and user; upper-case MACs read.
+  auto plain = parse({"--nic", "mac=52:54:00:AA:BB:CC"});
+  ASSERT_TRUE(plain.ok()) << plain.error().message();
+  ASSERT_EQ(plain->nics.size(), 1u);
+  EXPECT_EQ(plain->nics[0].model, NicModel::kE1000);
+  EXPECT_EQ(plain->nics[0].backend, NetBackend::kUser);
+  EXPECT_EQ(format_mac(plain->nics[0].mac), "52:54:00:aa:bb:cc");
+  // A dotted netmask is QEMU's other spelling of net=.
+  EXPECT_TRUE(parse({"--nic",
+                     "mac=52:54:00:00:00:01,net=10.1.0.0/255.255.0.0,host=10.1.0.2,"
+                     "dns=10.1.0.3,dhcpstart=10.1.7.15"})
+                  .ok());
+  // net= alone puts the other addresses where QEMU does (.2, .3, .15).
+  auto derived = parse({"--nic", "mac=52:54:00:00:00:01,net=192.168.76.0/24,dns=192.168.76.53"});
+  ASSERT_TRUE(derived.ok()) << derived.error().message();
+  EXPECT_EQ(derived->nics[0].host, "192.168.76.2");
+  EXPECT_EQ(derived->nics[0].dns, "192.168.76.53");
+  EXPECT_EQ(derived->nics[0].dhcp_start, "192.168.76.15");
+  // Without --nic, to_argv says nothing of it (the launch goldens stay).
+  auto none = to_argv(LaunchSettings{});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(std::find(none->begin(), none->end(), "--nic"), none->end());
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"model=e1000", "mac="},
+      {"mac=52:54:00:12:34", "mac"},
+      {"mac=52:54:00:12:34:5g", "mac"},
+      {"mac=01:00:5e:00:00:01", "multicast"},
+      {"mac=00:00:00:00:00:00", "mac"},
+      {"model=virtio,mac=52:54:00:12:34:56", "virtio-net is not supported yet"},
+      {"model=rtl8139,mac=52:54:00:12:34:56", "model"},
+      {"mac=52:54:00:12:34:56,backend=vde", "backend"},
+      {"mac=52:54:00:12:34:56,backend=tap", "fd=N"},
+      {"mac=52:54:00:12:34:56,backend=tap,fd=2", "fd"},
+      {"mac=52:54:00:12:34:56,backend=tap,fd=1024", "fd"},
+      {"mac=52:54:00:12:34:56,fd=5", "fd"},
+      {"mac=52:54:00:12:34:56,net=10.0.2.0", "net"},
+      {"mac=52:54:00:12:34:56,net=10.0.2.0/31", "net"},
+      {"mac=52:54:00:12:34:56,net=10.9.0.0/28,dhcpstart=10.9.0.15", "broadcast"},
+      {"mac=52:54:00:12:34:56,net=10.0.2.0/255.0.255.0", "netmask"},
+      {"mac=52:54:00:12:34:56,net=300.0.2.0/24", "IPv4"},
+      {"mac=52:54:00:12:34:56,host=10.0.3.2", "host"},
+      {"mac=52:54:00:12:34:56,dns=10.0.2.255", "dns"},
+      {"mac=52:54:00:12:34:56,dhcpstart=192.168.76.15", "dhcpstart"},
+      {"mac=52:54:00:12:34:56,dhcpstart=10.0.2.x", "dhcpstart"},
+      {"mac=52:54:00:12:34:56,hostfwd=tcp:127.0.0.1:2222", "hostfwd"},
+      {"mac=52:54:00:12:34:56,hostfwd=sctp::1-:2", "hostfwd"},
+      {"mac=52:54:00:12:34:56,hostfwd=tcp::70000-:22", "hostfwd"},
+      {"mac=52:54:00:12:34:56,romfile=", "romfile"},
+      {"mac=52:54:00:12:34:56,queues=2", "unknown key"},
+  };
+  for (const auto& [value, word] : refused) {
+    auto r = parse({"--nic", value});
+    EXPECT_FALSE(r.ok()) << value;
+    if (!r.ok()) {
+      EXPECT_NE(r.error().message().find("--nic"), std::string::npos) << r.error().message();
+      EXPECT_NE(r.error().message().find(word), std::string::npos) << r.error().message();
+      EXPECT_EQ(r.error().message().find('\n'), std::string::npos);
+    }
+  }
+  std::vector<std::string> five;
+  for (int i = 1; i <= 5; ++i) {
+    five.push_back("--nic");
+    five.push_back("mac=52:54:00:00:00:0" + std::to_string(i));
+  }
+  auto r = parse_argv(five);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("at most 4"), std::string::npos);
+  LaunchSettings many;
+  many.nics.assign(5, user);
+  EXPECT_FALSE(to_argv(many).ok());
+  // validate() checks what to_argv would write.
+  LaunchSettings bad_fd;
+  bad_fd.nics = {tap};
+  bad_fd.nics[0].tap_fd = -1;
+  EXPECT_FALSE(validate(bad_fd).ok());
+}
+
+TEST(LaunchSettings, HostForwardRules) {
+  auto rule = parse_hostfwd("tcp:127.0.0.1:2222-:22");
+  ASSERT_TRUE(rule.ok()) << rule.error().message();
+  EXPECT_FALSE(rule->udp);
+  EXPECT_EQ(rule->host_address, 0x7f000001u);
+  EXPECT_EQ(rule->host_port, 2222);
+  EXPECT_EQ(rule->guest_address, 0u);
+  EXPECT_EQ(rule->guest_port, 22);
+  auto udp = parse_hostfwd("udp::53-10.0.2.15:5353");
+  ASSERT_TRUE(udp.ok()) << udp.error().message();
+  EXPECT_TRUE(udp->udp);
+  EXPECT_EQ(udp->guest_address, 0x0a00020fu);
+  EXPECT_EQ(udp->guest_port, 5353);
+  auto net = parse_ipv4_net("192.168.76.9/24");
+  ASSERT_TRUE(net.ok());
+  EXPECT_EQ(format_ipv4(net->address), "192.168.76.0");
+  EXPECT_EQ(net->mask, 0xffffff00u);
+}
+
 }  // namespace
 }  // namespace amber::vmmctl
