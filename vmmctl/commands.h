@@ -39,6 +39,8 @@ enum class CommandId {
   kScreendump,
   kSendKey,
   kMouseMove,
+  kQueryVnc,
+  kChangeVncPassword,
 };
 
 struct CommandSpec {
@@ -47,7 +49,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 14> kCommands = {{
+inline constexpr std::array<CommandSpec, 16> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -65,6 +67,9 @@ inline constexpr std::array<CommandSpec, 14> kCommands = {{
     {CommandId::kSendKey, "send-key",
      "press PS/2 keys (Linux keycodes) in order, hold, release in reverse"},
     {CommandId::kMouseMove, "mouse-move", "a PS/2 mouse motion/button event"},
+    {CommandId::kQueryVnc, "query-vnc", "the VNC server (--vnc): address, auth, clients"},
+    {CommandId::kChangeVncPassword, "change-vnc-password",
+     "set the VNC password (--vnc password=on; empty: nobody gets in)"},
 }};
 
 // nullptr for an unknown name.
@@ -195,6 +200,33 @@ struct MouseMoveArguments {
   bool operator==(const MouseMoveArguments&) const = default;
 };
 
+// query-vnc, as QMP's: {"enabled":true,"host":"127.0.0.1","service":"5900",
+// "family":"ipv4","auth":"vnc"|"none","clients":[{"host","service",
+// "family"}]}; without --vnc just {"enabled":false}.
+struct VncClientInfo {
+  std::string host;
+  std::string service;
+  std::string family;  // "ipv4", "ipv6"
+  bool operator==(const VncClientInfo&) const = default;
+};
+struct VncInfo {
+  bool enabled = false;
+  std::string host;     // the listening address, numeric
+  std::string service;  // the port, as text
+  std::string family;   // "ipv4", "ipv6"
+  std::string auth;     // "vnc" (password=on) or "none"
+  std::vector<VncClientInfo> clients;
+  bool operator==(const VncInfo&) const = default;
+};
+
+// change-vnc-password, as QMP's: {"password":"..."}. VNC authentication
+// uses the first 8 characters (its DES key); "" locks everybody out.
+inline constexpr size_t kMaxVncPassword = 8;
+struct VncPasswordArguments {
+  std::string password;
+  bool operator==(const VncPasswordArguments&) const = default;
+};
+
 // --- the commands as types ---
 
 template <CommandId Id, typename RequestType, typename ReplyType>
@@ -219,6 +251,8 @@ using BlockdevChangeMedium =
 using Screendump = Command<CommandId::kScreendump, ScreendumpArguments, EmptyReply>;
 using SendKey = Command<CommandId::kSendKey, SendKeyArguments, EmptyReply>;
 using MouseMove = Command<CommandId::kMouseMove, MouseMoveArguments, EmptyReply>;
+using QueryVnc = Command<CommandId::kQueryVnc, NoArguments, VncInfo>;
+using ChangeVncPassword = Command<CommandId::kChangeVncPassword, VncPasswordArguments, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -245,6 +279,12 @@ Json encode(const SendKeyArguments& arguments);
 Result<void> decode(const Json& json, SendKeyArguments& arguments);
 Json encode(const MouseMoveArguments& arguments);
 Result<void> decode(const Json& json, MouseMoveArguments& arguments);
+Json encode(const VncClientInfo& info);
+Result<void> decode(const Json& json, VncClientInfo& info);
+Json encode(const VncInfo& info);
+Result<void> decode(const Json& json, VncInfo& info);
+Json encode(const VncPasswordArguments& arguments);
+Result<void> decode(const Json& json, VncPasswordArguments& arguments);
 
 template <typename T>
 Json encode(const std::vector<T>& items) {

@@ -81,6 +81,11 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
   --pit lost_tick_policy=delay|discard   missed PIT ticks re-injected or dropped
   --vga std[,vram=SIZE][,romfile=FILE]   the standard VGA (1234:1111, Bochs DISPI)
                               on PCI slot 2; vram 1M..256M [16M]; screendump
+  --vnc HOST:DISPLAY[,password=on|off]   a VNC server on TCP port 5900+DISPLAY
+                              showing the --vga display (needs --vga std);
+                              HOST an IPv4 address, [IPv6], or empty for
+                              all; password=on: VNC authentication, nobody
+                              gets in before change-vnc-password
   --debugcon file:PATH|none   port 0x402 debug console log
   --no-reboot                 exit instead of resetting when the guest reboots
   --help, --version

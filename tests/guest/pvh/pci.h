@@ -29,3 +29,4 @@ void pci_setup_bars(PciDevice* d);
 
 /* The probe's test=vga mode (vga_probe.c): the standard VGA's DISPI. */
 void mode_vga(void) __attribute__((noreturn));
+void mode_vgaloop(void) __attribute__((noreturn));

@@ -440,6 +440,7 @@ void guest_main(const HvmStartInfo* info) {
   if (cmdline_is("test", "ide")) mode_ide();
   if (cmdline_is("test", "idebench")) mode_idebench();
   if (cmdline_is("test", "vga")) mode_vga();
+  if (cmdline_is("test", "vgaloop")) mode_vgaloop();
   PciDevice pci;
   if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci)) fail("no virtio-blk device on bus 0");
   print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);
