@@ -12,6 +12,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest
   # JSON (amber-img output, the VMM control protocol)
   nlohmann-json3-dev
+  # the VNC server of amber-vmm (--vnc); gvnccapture (gvncviewer) is its
+  # test client
+  libvncserver-dev gvncviewer
   # libvirt XML (xml/) and libvirt's RelaxNG schemas (/usr/share/libvirt/schemas)
   libxml2-dev libvirt0
   # test oracles and peers: qemu-img / qemu-io, QEMU, SeaBIOS

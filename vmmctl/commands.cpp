@@ -390,4 +390,48 @@ Result<void> decode(const Json& json, MouseMoveArguments& arguments) {
   return ok();
 }
 
+Json encode(const VncClientInfo& info) {
+  return Json{{"host", info.host}, {"service", info.service}, {"family", info.family}};
+}
+
+Result<void> decode(const Json& json, VncClientInfo& info) {
+  AMBER_TRY_ASSIGN(info.host, get_string(json, "host"));
+  AMBER_TRY_ASSIGN(info.service, get_string(json, "service"));
+  info.family.clear();
+  if (find_member(json, "family") != nullptr) {
+    AMBER_TRY_ASSIGN(info.family, get_string(json, "family"));
+  }
+  return ok();
+}
+
+Json encode(const VncInfo& info) {
+  if (!info.enabled) return Json{{"enabled", false}};
+  return Json{{"enabled", true},       {"host", info.host}, {"service", info.service},
+              {"family", info.family}, {"auth", info.auth}, {"clients", encode(info.clients)}};
+}
+
+Result<void> decode(const Json& json, VncInfo& info) {
+  info = VncInfo{};
+  AMBER_TRY_ASSIGN(info.enabled, get_bool(json, "enabled"));
+  if (!info.enabled) return ok();
+  AMBER_TRY_ASSIGN(info.host, get_string(json, "host"));
+  AMBER_TRY_ASSIGN(info.service, get_string(json, "service"));
+  AMBER_TRY_ASSIGN(info.family, get_string(json, "family"));
+  AMBER_TRY_ASSIGN(info.auth, get_string(json, "auth"));
+  AMBER_TRY_ASSIGN(const Json* clients, get_array(json, "clients"));
+  return decode(*clients, info.clients);
+}
+
+Json encode(const VncPasswordArguments& arguments) {
+  return Json{{"password", arguments.password}};
+}
+
+Result<void> decode(const Json& json, VncPasswordArguments& arguments) {
+  AMBER_TRY(only_members(json, {"password"}));
+  auto password = get_string(json, "password");
+  if (!password.ok()) return bad_argument("\"password\" must be a string");
+  arguments.password = std::move(password).value();
+  return ok();
+}
+
 }  // namespace amber::vmmctl

@@ -40,6 +40,8 @@ enum class CommandId {
   kSendKey,
   kMouseMove,
   kQueryNics,
+  kQueryVnc,
+  kChangeVncPassword,
 };
 
 struct CommandSpec {
@@ -48,7 +50,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 15> kCommands = {{
+inline constexpr std::array<CommandSpec, 17> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -67,6 +69,9 @@ inline constexpr std::array<CommandSpec, 15> kCommands = {{
      "press PS/2 keys (Linux keycodes) in order, hold, release in reverse"},
     {CommandId::kMouseMove, "mouse-move", "a PS/2 mouse motion/button event"},
     {CommandId::kQueryNics, "query-nics", "every network card with its traffic counters"},
+    {CommandId::kQueryVnc, "query-vnc", "the VNC server (--vnc): address, auth, clients"},
+    {CommandId::kChangeVncPassword, "change-vnc-password",
+     "set the VNC password (--vnc password=on; empty: nobody gets in)"},
 }};
 
 // nullptr for an unknown name.
@@ -209,6 +214,33 @@ struct NicInfo {
   bool operator==(const NicInfo&) const = default;
 };
 
+// query-vnc, as QMP's: {"enabled":true,"host":"127.0.0.1","service":"5900",
+// "family":"ipv4","auth":"vnc"|"none","clients":[{"host","service",
+// "family"}]}; without --vnc just {"enabled":false}.
+struct VncClientInfo {
+  std::string host;
+  std::string service;
+  std::string family;  // "ipv4", "ipv6"
+  bool operator==(const VncClientInfo&) const = default;
+};
+struct VncInfo {
+  bool enabled = false;
+  std::string host;     // the listening address, numeric
+  std::string service;  // the port, as text
+  std::string family;   // "ipv4", "ipv6"
+  std::string auth;     // "vnc" (password=on) or "none"
+  std::vector<VncClientInfo> clients;
+  bool operator==(const VncInfo&) const = default;
+};
+
+// change-vnc-password, as QMP's: {"password":"..."}. VNC authentication
+// uses the first 8 characters (its DES key); "" locks everybody out.
+inline constexpr size_t kMaxVncPassword = 8;
+struct VncPasswordArguments {
+  std::string password;
+  bool operator==(const VncPasswordArguments&) const = default;
+};
+
 // --- the commands as types ---
 
 template <CommandId Id, typename RequestType, typename ReplyType>
@@ -234,6 +266,8 @@ using Screendump = Command<CommandId::kScreendump, ScreendumpArguments, EmptyRep
 using SendKey = Command<CommandId::kSendKey, SendKeyArguments, EmptyReply>;
 using MouseMove = Command<CommandId::kMouseMove, MouseMoveArguments, EmptyReply>;
 using QueryNics = Command<CommandId::kQueryNics, NoArguments, std::vector<NicInfo>>;
+using QueryVnc = Command<CommandId::kQueryVnc, NoArguments, VncInfo>;
+using ChangeVncPassword = Command<CommandId::kChangeVncPassword, VncPasswordArguments, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -262,6 +296,12 @@ Json encode(const MouseMoveArguments& arguments);
 Result<void> decode(const Json& json, MouseMoveArguments& arguments);
 Json encode(const NicInfo& info);
 Result<void> decode(const Json& json, NicInfo& info);
+Json encode(const VncClientInfo& info);
+Result<void> decode(const Json& json, VncClientInfo& info);
+Json encode(const VncInfo& info);
+Result<void> decode(const Json& json, VncInfo& info);
+Json encode(const VncPasswordArguments& arguments);
+Result<void> decode(const Json& json, VncPasswordArguments& arguments);
 
 template <typename T>
 Json encode(const std::vector<T>& items) {

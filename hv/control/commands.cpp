@@ -101,6 +101,17 @@ std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, Contr
                             request.command + ": " + sent.error().message(), request.id);
       return encode_return(encode(EmptyReply{}), request.id);
     }
+    case CommandId::kQueryVnc:
+      return run<QueryVnc>(request, [&](const NoArguments&) { return target.query_vnc(); });
+    case CommandId::kChangeVncPassword: {
+      VncPasswordArguments arguments;
+      if (auto decoded = decode(request.arguments, arguments); !decoded.ok())
+        return encode_error(ErrorClass::kGenericError,
+                            request.command + ": " + decoded.error().message(), request.id);
+      if (auto changed = target.change_vnc_password(arguments.password); !changed.ok())
+        return encode_error(ErrorClass::kGenericError, changed.error().message(), request.id);
+      return encode_return(encode(EmptyReply{}), request.id);
+    }
     case CommandId::kMouseMove:
       return run<MouseMove>(request, [&](const MouseMoveArguments& arguments) {
         target.mouse_move(arguments);

@@ -51,6 +51,12 @@ class ControlTarget {
   // the guest in the background, in order with earlier sequences).
   virtual Result<void> send_key(const vmmctl::SendKeyArguments& arguments) = 0;
   virtual void mouse_move(const vmmctl::MouseMoveArguments& arguments) = 0;
+  // query-vnc: {"enabled":false} without a VNC server.
+  virtual vmmctl::VncInfo query_vnc() { return {}; }
+  // change-vnc-password; an error without a VNC server.
+  virtual Result<void> change_vnc_password(const std::string& /*password*/) {
+    return Error(ErrorKind::kUnsupported, "there is no VNC server (start with --vnc)");
+  }
 };
 
 // Returns the reply line (without the trailing newline).

@@ -17,6 +17,7 @@
 #include "hv/control/key_sender.h"
 #include "hv/devices/i8042.h"
 #include "hv/devices/ps2_keymap.h"
+#include "hv/display/vnc_server.h"
 #include "hv/net/nic_stats.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/vmm/builder.h"
@@ -79,6 +80,12 @@ class VmTarget : public ControlTarget {
         return Error(ErrorKind::kInvalidArgument,
                      "keycode " + std::to_string(key) + " is not a key of the PS/2 keyboard");
     return keys_.queue(arguments.keys, arguments.hold_time_ms);
+  }
+  vmmctl::VncInfo query_vnc() override { return vm_.vnc ? vm_.vnc->query() : vmmctl::VncInfo{}; }
+  Result<void> change_vnc_password(const std::string& password) override {
+    if (!vm_.vnc) return ControlTarget::change_vnc_password(password);
+    vm_.vnc->set_password(password);
+    return ok();
   }
   void mouse_move(const vmmctl::MouseMoveArguments& arguments) override {
     if (vm_.ps2 != nullptr)

@@ -95,6 +95,7 @@ StdVga::~StdVga() {
 void StdVga::reset() {
   PciConfigSpace::reset();
   std::lock_guard lock(mutex_);
+  note_change();
   misc_output_ = feature_control_ = status1_ = 0;
   sequencer_index_ = graphics_index_ = crtc_index_ = attribute_index_ = 0;
   attribute_flip_flop_ = false;
@@ -150,6 +151,7 @@ void StdVga::bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) 
 }
 
 void StdVga::bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) {
+  note_change();
   if (index == kVramBar) {
     for (size_t i = 0; i < data.size(); ++i)
       if (offset + i < vram_size_) vram_[offset + i] = data[i];
@@ -170,6 +172,7 @@ void StdVga::bar_write(unsigned index, uint64_t offset, std::span<const uint8_t>
 }
 
 void StdVga::bar_remapped(unsigned index, const pci::BarInfo& mapped) {
+  note_change();  // the old slot's dirty log is gone with it
   if (index == kVramBar && mapper_) mapper_(vram_, vram_size_, mapped.address, mapped.enabled);
 }
 
@@ -243,6 +246,7 @@ uint8_t StdVga::port_read_locked(uint16_t port) {
 }
 
 void StdVga::port_write_locked(uint16_t port, uint8_t value) {
+  note_change();
   if (!port_decoded(port)) return;
   switch (port) {
     case 0x3C0:
@@ -361,6 +365,7 @@ uint16_t StdVga::dispi_read_locked(unsigned index) const {
 }
 
 void StdVga::dispi_write_locked(unsigned index, uint16_t value) {
+  note_change();
   switch (index) {
     case kDispiId:
       if (value >= kDispiId0 && value <= kDispiId5) dispi_[index] = value;
@@ -494,6 +499,7 @@ uint8_t StdVga::window_read(uint64_t offset) {
 
 void StdVga::window_write(uint64_t offset, uint8_t value) {
   std::lock_guard lock(mutex_);
+  note_change();
   uint64_t a = 0;
   if (!window_address(offset, a)) return;
   if (sequencer_[kSeqMemoryMode] & kSeqChain4) {

@@ -38,6 +38,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -75,6 +76,19 @@ struct Screen {
   unsigned width = 0;
   unsigned height = 0;
   std::vector<uint8_t> rgb;
+};
+
+// What the display shows, for a client that follows it frame by frame
+// (the VNC server): a DISPI linear mode (its geometry in vram, so written
+// vram pages can be turned into scan lines), text mode (drawn whole with
+// snapshot()), or a mode nothing draws.
+enum class DisplayKind { kNone, kText, kLinear };
+
+struct DisplayLayout {
+  DisplayKind kind = DisplayKind::kNone;
+  unsigned width = 0, height = 0, bpp = 0;  // kLinear
+  uint64_t start = 0, line_offset = 0;      // bytes into vram; kLinear
+  bool operator==(const DisplayLayout&) const = default;
 };
 
 // P6 PPM of `screen`.
@@ -121,6 +135,18 @@ class StdVga : public pci::PciConfigSpace {
   // The current display as RGB; an error for a mode not rendered.
   Result<Screen> snapshot();
 
+  // The mode now on the display.
+  DisplayLayout display_layout();
+  // Rows [first, first + count) of a kLinear `layout` as 4 bytes a pixel
+  // (B, G, R, 0xFF: little-endian 0xFFRRGGBB) into out (width * count * 4 bytes). False, drawing
+  // nothing, when the mode is no longer `layout` (the caller reads the
+  // layout again) or the rows are not inside it.
+  bool render_rows(const DisplayLayout& layout, unsigned first, unsigned count, uint8_t* out);
+  // Counts every change the vram's dirty log does not show: register,
+  // palette and legacy-window writes, BAR moves and resets. A client that
+  // sees it change redraws the whole screen (any thread).
+  uint64_t change_count() const { return change_count_.load(std::memory_order_acquire); }
+
  private:
   StdVga(uint64_t vram_size, uint8_t* vram, std::vector<uint8_t> rom, VramMapper mapper);
 
@@ -134,6 +160,8 @@ class StdVga : public pci::PciConfigSpace {
   // Maps a window offset to the plane address; false outside the map.
   bool window_address(uint64_t offset, uint64_t& address) const;
   Result<Screen> render_dispi() const;
+  DisplayLayout layout_locked() const;
+  void note_change() { change_count_.fetch_add(1, std::memory_order_release); }
   Result<Screen> render_text() const;
   std::array<uint8_t, 3> palette_rgb(unsigned index) const;
 
@@ -160,6 +188,8 @@ class StdVga : public pci::PciConfigSpace {
   uint16_t dispi_index_ = 0;
   std::array<uint16_t, kDispiRegisterCount> dispi_{};
   uint64_t dispi_line_offset_ = 0, dispi_start_ = 0, bank_offset_ = 0;
+
+  std::atomic<uint64_t> change_count_{0};
 };
 
 // 0x3C0..0x3DF.

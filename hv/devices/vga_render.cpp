@@ -53,50 +53,118 @@ Result<Screen> StdVga::snapshot() {
   return render_text();
 }
 
-Result<Screen> StdVga::render_dispi() const {
-  const unsigned width = dispi_[kDispiXres], height = dispi_[kDispiYres];
-  const unsigned bpp = dispi_[kDispiBpp];
-  if (bpp == 4) return Error(ErrorKind::kUnsupported, "screendump: 4 bpp planar mode is not drawn");
-  const unsigned bytes = (bpp + 7) / 8;
-  // dispi_fixup keeps the visible area inside vram; check it again so a
-  // snapshot can never read past it.
-  if (width == 0 || height == 0 ||
-      dispi_start_ + (height - 1) * dispi_line_offset_ + uint64_t{width} * bytes > vram_size_)
-    return Error(ErrorKind::kInvalidArgument, "screendump: the DISPI mode does not fit in vram");
-  Screen screen{width, height, std::vector<uint8_t>(size_t{width} * height * 3)};
-  uint8_t* out = screen.rgb.data();
-  for (unsigned y = 0; y < height; ++y) {
-    const uint8_t* row = vram_ + dispi_start_ + y * dispi_line_offset_;
-    for (unsigned x = 0; x < width; ++x, out += 3) {
-      const uint8_t* p = row + size_t{x} * bytes;
-      switch (bpp) {
-        case 8: {
-          const auto rgb = palette_rgb(p[0]);
-          std::memcpy(out, rgb.data(), 3);
-          break;
-        }
-        case 15: {
-          const unsigned v = p[0] | (p[1] << 8);
-          out[0] = static_cast<uint8_t>(((v >> 10) & 0x1F) << 3);
-          out[1] = static_cast<uint8_t>(((v >> 5) & 0x1F) << 3);
-          out[2] = static_cast<uint8_t>((v & 0x1F) << 3);
-          break;
-        }
-        case 16: {
-          const unsigned v = p[0] | (p[1] << 8);
-          out[0] = static_cast<uint8_t>(((v >> 11) & 0x1F) << 3);
-          out[1] = static_cast<uint8_t>(((v >> 5) & 0x3F) << 2);
-          out[2] = static_cast<uint8_t>((v & 0x1F) << 3);
-          break;
-        }
-        default:  // 24 and 32: B, G, R in memory
-          out[0] = p[2];
-          out[1] = p[1];
-          out[2] = p[0];
-          break;
+namespace {
+
+// One pixel: R, G, B (Stride 3, the screendump) or B, G, R, 0xFF (Stride
+// 4: little-endian 0xFFRRGGBB, the VNC frame; the fourth byte opaque for
+// a client that reads it as alpha).
+template <unsigned Stride>
+inline void put_pixel(uint8_t* out, uint8_t r, uint8_t g, uint8_t b) {
+  if constexpr (Stride == 3) {
+    out[0] = r;
+    out[1] = g;
+    out[2] = b;
+  } else {
+    out[0] = b;
+    out[1] = g;
+    out[2] = r;
+    out[3] = 0xFF;
+  }
+}
+
+// One DISPI scan line of `width` pixels at `bpp` into `out` as put_pixel
+// lays them out. `palette` gives the 8 bpp colours.
+template <unsigned Stride, typename Palette>
+void draw_dispi_row(const uint8_t* row, unsigned width, unsigned bpp, const Palette& palette,
+                    uint8_t* out) {
+  switch (bpp) {
+    case 8:
+      for (unsigned x = 0; x < width; ++x, out += Stride) {
+        const auto rgb = palette(row[x]);
+        put_pixel<Stride>(out, rgb[0], rgb[1], rgb[2]);
       }
+      return;
+    case 15:
+      for (unsigned x = 0; x < width; ++x, out += Stride) {
+        const unsigned v = row[2 * x] | (row[2 * x + 1] << 8);
+        put_pixel<Stride>(out, static_cast<uint8_t>(((v >> 10) & 0x1F) << 3),
+                          static_cast<uint8_t>(((v >> 5) & 0x1F) << 3),
+                          static_cast<uint8_t>((v & 0x1F) << 3));
+      }
+      return;
+    case 16:
+      for (unsigned x = 0; x < width; ++x, out += Stride) {
+        const unsigned v = row[2 * x] | (row[2 * x + 1] << 8);
+        put_pixel<Stride>(out, static_cast<uint8_t>(((v >> 11) & 0x1F) << 3),
+                          static_cast<uint8_t>(((v >> 5) & 0x3F) << 2),
+                          static_cast<uint8_t>((v & 0x1F) << 3));
+      }
+      return;
+    default: {  // 24 and 32: B, G, R in memory
+      const unsigned bytes = bpp == 24 ? 3 : 4;
+      for (unsigned x = 0; x < width; ++x, out += Stride) {
+        const uint8_t* p = row + size_t{x} * bytes;
+        put_pixel<Stride>(out, p[2], p[1], p[0]);
+      }
+      return;
     }
   }
+}
+
+}  // namespace
+
+DisplayLayout StdVga::layout_locked() const {
+  DisplayLayout layout;
+  if (dispi_enabled()) {
+    const unsigned width = dispi_[kDispiXres], height = dispi_[kDispiYres];
+    const unsigned bpp = dispi_[kDispiBpp];
+    const unsigned bytes = (bpp + 7) / 8;
+    // dispi_fixup keeps the visible area inside vram; checked again so a
+    // client can never read past it.
+    if (bpp == 4 || width == 0 || height == 0 ||
+        dispi_start_ + (height - 1) * dispi_line_offset_ + uint64_t{width} * bytes > vram_size_)
+      return layout;
+    layout.kind = DisplayKind::kLinear;
+    layout.width = width;
+    layout.height = height;
+    layout.bpp = bpp;
+    layout.start = dispi_start_;
+    layout.line_offset = dispi_line_offset_;
+    return layout;
+  }
+  if (!(graphics_[kGfxMisc] & 1)) layout.kind = DisplayKind::kText;
+  return layout;
+}
+
+DisplayLayout StdVga::display_layout() {
+  std::lock_guard lock(mutex_);
+  return layout_locked();
+}
+
+bool StdVga::render_rows(const DisplayLayout& layout, unsigned first, unsigned count,
+                         uint8_t* out) {
+  std::lock_guard lock(mutex_);
+  if (layout.kind != DisplayKind::kLinear || layout_locked() != layout) return false;
+  if (first > layout.height || count > layout.height - first) return false;
+  auto palette = [this](uint8_t index) { return palette_rgb(index); };
+  for (unsigned y = first; y < first + count; ++y, out += size_t{layout.width} * 4)
+    draw_dispi_row<4>(vram_ + layout.start + y * layout.line_offset, layout.width, layout.bpp,
+                      palette, out);
+  return true;
+}
+
+Result<Screen> StdVga::render_dispi() const {
+  const DisplayLayout layout = layout_locked();
+  if (dispi_[kDispiBpp] == 4)
+    return Error(ErrorKind::kUnsupported, "screendump: 4 bpp planar mode is not drawn");
+  if (layout.kind != DisplayKind::kLinear)
+    return Error(ErrorKind::kInvalidArgument, "screendump: the DISPI mode does not fit in vram");
+  const unsigned width = layout.width, height = layout.height;
+  Screen screen{width, height, std::vector<uint8_t>(size_t{width} * height * 3)};
+  auto palette = [this](uint8_t index) { return palette_rgb(index); };
+  for (unsigned y = 0; y < height; ++y)
+    draw_dispi_row<3>(vram_ + layout.start + y * layout.line_offset, width, layout.bpp, palette,
+                      &screen.rgb[size_t{y} * width * 3]);
   return screen;
 }
 

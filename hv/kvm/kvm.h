@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "common/result.h"
@@ -44,6 +45,11 @@ class KvmVm {
 
   Result<void> set_memory(uint32_t slot, uint64_t guest_address, uint64_t size, void* host,
                           uint32_t flags);
+  // KVM_GET_DIRTY_LOG: the pages of `slot` (created with
+  // KVM_MEM_LOG_DIRTY_PAGES) written since the last call, one bit a page
+  // from the slot's start, and clears them. `bitmap` holds at least one bit
+  // per page of the slot, rounded up to 64.
+  Result<void> get_dirty_log(uint32_t slot, std::span<uint64_t> bitmap);
   Result<void> create_irqchip();
   Result<void> create_pit();
   // KVM_REINJECT_CONTROL: whether the PIT re-injects missed ticks.

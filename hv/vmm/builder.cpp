@@ -23,6 +23,7 @@
 #include "hv/devices/piix4_pm.h"
 #include "hv/devices/serial.h"
 #include "hv/devices/vga.h"
+#include "hv/display/vnc_server.h"
 #include "hv/kvm/cpuid.h"
 #include "hv/net/e1000.h"
 #include "hv/net/slirp_backend.h"
@@ -526,10 +527,13 @@ Result<void> add_vga(Vm& vm, const Config& config, pci::HostBridge& bridge) {
   // guest placed over RAM is refused by KVM (overlapping slots): logged,
   // the framebuffer is then not visible there.
   auto refused = std::make_shared<RateLimiter>(kGuestLogBurst, kGuestLogInterval);
-  auto mapper = [kvm_vm, refused](uint8_t* host, uint64_t size, uint64_t address, bool enabled) {
+  // A VNC server finds the pages the guest wrote in the slot's dirty log.
+  const uint32_t flags = config.vnc ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+  auto mapper = [kvm_vm, refused, flags](uint8_t* host, uint64_t size, uint64_t address,
+                                         bool enabled) {
     (void)kvm_vm->set_memory(kSlotVram, 0, 0, host, 0);  // fails harmlessly when not mapped
     if (!enabled) return;
-    if (auto r = kvm_vm->set_memory(kSlotVram, address, size, host, 0); !r.ok()) {
+    if (auto r = kvm_vm->set_memory(kSlotVram, address, size, host, flags); !r.ok()) {
       if (const auto suppressed = refused->allow())
         std::fprintf(stderr, "amber-vmm: VGA memory at 0x%llx not mapped: %s%s\n",
                      static_cast<unsigned long long>(address), r.error().message().c_str(),
@@ -547,6 +551,37 @@ Result<void> add_vga(Vm& vm, const Config& config, pci::HostBridge& bridge) {
   AMBER_TRY(m.mmio().add(devices::kVgaWindowBase, devices::kVgaWindowSize,
                          m.own(std::make_unique<devices::VgaWindow>(*vga)), "VGA window"));
   vm.screendump = [vga]() { return vga->snapshot(); };
+  vm.vga = vga;
+  return ok();
+}
+
+// --vnc: the VNC server on the VGA's display and the PS/2 devices (or the
+// absolute pointer); started last, when every device it may use exists.
+Result<void> add_vnc(Vm& vm, const Config& config) {
+  if (!config.vnc) return ok();
+  if (vm.vga == nullptr) return Error(ErrorKind::kInvalidArgument, "--vnc needs --vga std");
+  kvm::KvmVm* kvm_vm = &vm.machine->vm();
+  display::VncDevices devices;
+  devices.vga = vm.vga;
+  // Fails while the guest has the BAR unmapped (or moving): the server
+  // then compares the whole screen.
+  // A kernel that cannot log dirty pages is said once; ENOENT is the slot
+  // being away, which is no news.
+  auto noted = std::make_shared<bool>(false);
+  devices.vram_dirty_log = [kvm_vm, noted](std::span<uint64_t> bitmap) {
+    auto logged = kvm_vm->get_dirty_log(kSlotVram, bitmap);
+    if (!logged.ok() && logged.error().error_number() != ENOENT && !*noted) {
+      *noted = true;
+      std::fprintf(
+          stderr,
+          "amber-vmm: vnc: the vram dirty log is not readable (%s): whole frames are compared\n",
+          logged.error().message().c_str());
+    }
+    return logged.ok();
+  };
+  devices.ps2 = vm.ps2;
+  devices.pointer_absolute = vm.pointer_absolute;
+  AMBER_TRY_ASSIGN(vm.vnc, display::VncServer::start(*config.vnc, config.name, std::move(devices)));
   return ok();
 }
 
@@ -600,6 +635,9 @@ Result<void> add_nics(Vm& vm, const Config& config, pci::HostBridge& bridge, Kvm
 
 }  // namespace
 
+Vm::Vm() = default;
+Vm::~Vm() = default;
+
 Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY_ASSIGN(auto system, kvm::KvmSystem::open());
   AMBER_TRY_ASSIGN(auto kvm_vm, kvm::KvmVm::create(system));
@@ -651,6 +689,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
     m.add_reset_hook([fw, ram_ptr] { fw->copy_low_alias(*ram_ptr); });
   }
   AMBER_TRY(m.capture_reset_state());
+  AMBER_TRY(add_vnc(*vm, config));
   return vm;
 }
 

@@ -27,6 +27,9 @@ class I8042;
 namespace amber::hv::net {
 class NicStats;
 }
+namespace amber::hv::display {
+class VncServer;
+}
 
 namespace amber::hv::vmm {
 
@@ -56,9 +59,25 @@ struct Vm {
   std::function<bool()> power_button;
   // The display as RGB (--vga); empty without a display.
   std::function<Result<devices::Screen>()> screendump;
+  devices::StdVga* vga = nullptr;  // --vga std (owned by the machine); else null
   // The PS/2 keyboard and mouse of the i8042 (any thread; owned by the
   // machine). Never null after build_vm.
   devices::I8042* ps2 = nullptr;
+  // An absolute pointing device (a USB tablet): x < width, y < height on
+  // the display, buttons 1 left, 2 right, 4 middle, 8/16 wheel up/down
+  // held (hv/display/vnc_pointer.h). Set by build_vm before the VNC server
+  // starts (it reads it once); empty when the machine has none (the VNC
+  // pointer then drives the PS/2 mouse). Called from the VNC thread.
+  std::function<void(unsigned x, unsigned y, unsigned width, unsigned height, unsigned buttons)>
+      pointer_absolute;
+  // The VNC server (--vnc); null without. Last, so it stops first, before
+  // the devices it reads and feeds go.
+  std::unique_ptr<display::VncServer> vnc;
+
+  Vm();
+  ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
 };
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config);

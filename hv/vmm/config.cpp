@@ -100,6 +100,11 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               attached tap device (IFF_TAP|IFF_NO_PI). The ROM
                               BAR holds /usr/lib/ipxe/qemu/efi-e1000.rom if
                               present; none: no ROM
+  --vnc HOST:DISPLAY[,password=on|off]   a VNC server on TCP port 5900+DISPLAY
+                              showing the --vga display (needs --vga std);
+                              HOST an IPv4 address, [IPv6], or empty for
+                              all; password=on: VNC authentication, nobody
+                              gets in before change-vnc-password
   --debugcon file:PATH|none   port 0x402 debug console log
   --no-reboot                 exit instead of resetting when the guest reboots
   --help, --version

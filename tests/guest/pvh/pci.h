@@ -31,3 +31,4 @@ void pci_setup_bars(PciDevice* d);
 void mode_vga(void) __attribute__((noreturn));
 /* test=e1000, e1000tap, e1000bench (e1000_probe.c): the 82540EM NIC. */
 void mode_e1000(void) __attribute__((noreturn));
+void mode_vgaloop(void) __attribute__((noreturn));

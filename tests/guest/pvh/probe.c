@@ -443,6 +443,7 @@ void guest_main(const HvmStartInfo* info) {
   if (cmdline_is("test", "e1000") || cmdline_is("test", "e1000tap") ||
       cmdline_is("test", "e1000bench"))
     mode_e1000();
+  if (cmdline_is("test", "vgaloop")) mode_vgaloop();
   PciDevice pci;
   if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci)) fail("no virtio-blk device on bus 0");
   print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);

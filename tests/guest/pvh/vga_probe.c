@@ -6,7 +6,14 @@
  * MMIO registers, and draws vga_pixel(x, y) into BAR0 (the framebuffer).
  * Then it moves BAR0 to another address and checks the pixels are there
  * (the memory follows the BAR), moves it back, prints "VGA: READY" and
- * idles so the host takes a screendump. Single-threaded guest code.
+ * idles so the host takes a screendump; with tick=1 it then recolours a
+ * 16x16 square at (200, 300) once a second (vgaloop_color(tick)).
+ *
+ * test=vgaloop [width=1024] [height=768]: sets WIDTHxHEIGHTx32 and redraws
+ * the whole screen in a loop, every pixel a new colour each frame (frame n
+ * is one solid colour, vgaloop_color(n)), printing "VGALOOP: READY" after
+ * the first frame and "VGALOOP: frames N" every 256: the load of the VNC
+ * frame-rate benchmark. Single-threaded guest code.
  */
 #include "lib.h"
 #include "pci.h"
@@ -16,6 +23,9 @@
 #define VGA_WIDTH 1024
 #define VGA_HEIGHT 768
 #define MOVED_BAR0 0xD0000000u
+#define TICK_X 200
+#define TICK_Y 300
+#define TICK_SIZE 16
 
 static void dispi_write(u16 index, u16 value) {
   outw(DISPI_INDEX, index);
@@ -40,6 +50,46 @@ static void check_pixels(uptr fb, const char* what) {
         print("VGA: FAIL pixel %u,%u %s\n", x, y, what);
         guest_exit(3);
       }
+}
+
+static void set_mode(u32 width, u32 height) {
+  dispi_write(4, 0);
+  dispi_write(1, (u16)width);
+  dispi_write(2, (u16)height);
+  dispi_write(3, 32);
+  dispi_write(4, 0x41); /* enabled | LFB */
+}
+
+/* 32-bit stores of `value` over n pixels (rep stosl: one instruction for
+   the whole screen, no exits while the framebuffer is a memory slot). */
+static void fill32(uptr fb, u32 value, u32 n) {
+  __asm__ volatile("cld; rep stosl" : "+D"(fb), "+c"(n) : "a"(value) : "memory");
+}
+
+static u32 vgaloop_color(u32 frame) {
+  return ((frame * 0x3B) & 0xFF) << 16 | ((frame * 0x95) & 0xFF) << 8 | ((frame * 0x17 + 1) & 0xFF);
+}
+
+void mode_vgaloop(void) {
+  u32 width = cmdline_u32("width", VGA_WIDTH), height = cmdline_u32("height", VGA_HEIGHT);
+  PciDevice pci;
+  if (!pci_find(0x1234, 0x1111, 0x1111, &pci)) {
+    print("VGALOOP: FAIL no 1234:1111 on bus 0\n");
+    guest_exit(3);
+  }
+  pci_setup_bars(&pci);
+  const uptr fb = pci.bar[0];
+  set_mode(width, height);
+  if (dispi_read(1) != width || dispi_read(2) != height) {
+    print("VGALOOP: FAIL mode %ux%u not taken\n", width, height);
+    guest_exit(3);
+  }
+  print("VGALOOP: mode %ux%ux32\n", width, height);
+  for (u32 frame = 0;; frame++) {
+    fill32(fb, vgaloop_color(frame), width * height);
+    if (frame == 0) print("VGALOOP: READY\n");
+    if ((frame & 255) == 255) print("VGALOOP: frames %u\n", frame + 1);
+  }
 }
 
 void mode_vga(void) {
@@ -83,5 +133,19 @@ void mode_vga(void) {
   pci_write32(&pci, 0x10, fb | 0x8);
   check_pixels(fb, "after moving back");
   print("VGA: READY\n");
+  /* tick=1: about once a second (1e9 TSC cycles) a 16x16 square at
+     (TICK_X, TICK_Y) takes a new colour: a small change a VNC client must
+     get as a small update. */
+  if (cmdline_u32("tick", 0)) {
+    for (u32 tick = 1;; tick++) {
+      u64 deadline = deadline_after(1);
+      while (!deadline_passed(deadline)) {
+      }
+      for (u32 row = TICK_Y; row < TICK_Y + TICK_SIZE; row++)
+        for (u32 col = TICK_X; col < TICK_X + TICK_SIZE; col++)
+          mmio_write32(fb + (row * VGA_WIDTH + col) * 4, vgaloop_color(tick));
+      print("VGA: tick %u\n", tick);
+    }
+  }
   for (;;) __asm__ volatile("cli; hlt");
 }
