@@ -39,6 +39,7 @@ enum class CommandId {
   kScreendump,
   kSendKey,
   kMouseMove,
+  kInputSendEvent,
 };
 
 struct CommandSpec {
@@ -47,7 +48,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 14> kCommands = {{
+inline constexpr std::array<CommandSpec, 15> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -65,6 +66,8 @@ inline constexpr std::array<CommandSpec, 14> kCommands = {{
     {CommandId::kSendKey, "send-key",
      "press PS/2 keys (Linux keycodes) in order, hold, release in reverse"},
     {CommandId::kMouseMove, "mouse-move", "a PS/2 mouse motion/button event"},
+    {CommandId::kInputSendEvent, "input-send-event",
+     "QMP's input events (abs, rel, btn, key) to the USB tablet, mouse, keyboard or PS/2"},
 }};
 
 // nullptr for an unknown name.
@@ -195,6 +198,36 @@ struct MouseMoveArguments {
   bool operator==(const MouseMoveArguments&) const = default;
 };
 
+// input-send-event, as QMP's: {"events":[{"type":"abs","data":{"axis":"x",
+// "value":N}}, {"type":"rel","data":{"axis":"y","value":N}},
+// {"type":"btn","data":{"down":true,"button":"left"}}, {"type":"key",
+// "data":{"down":true,"key":{"type":"number","data":30}}}]} ("device" and
+// "head" are accepted and ignored). Absolute values are 0..0x7FFF as
+// QEMU's; buttons left, middle, right, wheel-up, wheel-down; key numbers
+// are QEMU's "qnum" (scan code set 1, 0x80 | code for E0-prefixed keys).
+// QKeyCode names ("qcode") are not supported.
+enum class InputEventType { kKey, kButton, kRelative, kAbsolute };
+enum class InputAxis { kX, kY };
+enum class InputButton { kLeft, kMiddle, kRight, kWheelUp, kWheelDown };
+// Events in one command (QEMU has no limit; a VNC client sends a few).
+inline constexpr size_t kMaxInputEvents = 64;
+inline constexpr int64_t kInputAbsoluteMax = 0x7FFF;
+
+struct InputEvent {
+  InputEventType type = InputEventType::kAbsolute;
+  InputAxis axis = InputAxis::kX;           // rel, abs
+  int64_t value = 0;                        // rel, abs
+  InputButton button = InputButton::kLeft;  // btn
+  unsigned key_number = 0;                  // key (qnum)
+  bool down = false;                        // btn, key
+  bool operator==(const InputEvent&) const = default;
+};
+
+struct InputSendEventArguments {
+  std::vector<InputEvent> events;
+  bool operator==(const InputSendEventArguments&) const = default;
+};
+
 // --- the commands as types ---
 
 template <CommandId Id, typename RequestType, typename ReplyType>
@@ -219,6 +252,7 @@ using BlockdevChangeMedium =
 using Screendump = Command<CommandId::kScreendump, ScreendumpArguments, EmptyReply>;
 using SendKey = Command<CommandId::kSendKey, SendKeyArguments, EmptyReply>;
 using MouseMove = Command<CommandId::kMouseMove, MouseMoveArguments, EmptyReply>;
+using InputSendEvent = Command<CommandId::kInputSendEvent, InputSendEventArguments, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -245,6 +279,8 @@ Json encode(const SendKeyArguments& arguments);
 Result<void> decode(const Json& json, SendKeyArguments& arguments);
 Json encode(const MouseMoveArguments& arguments);
 Result<void> decode(const Json& json, MouseMoveArguments& arguments);
+Json encode(const InputSendEventArguments& arguments);
+Result<void> decode(const Json& json, InputSendEventArguments& arguments);
 
 template <typename T>
 Json encode(const std::vector<T>& items) {

@@ -49,6 +49,12 @@ class ControlTarget {
   // the guest in the background, in order with earlier sequences).
   virtual Result<void> send_key(const vmmctl::SendKeyArguments& arguments) = 0;
   virtual void mouse_move(const vmmctl::MouseMoveArguments& arguments) = 0;
+  // input-send-event: the events in order, then one sync (as QMP's). An
+  // error when no device takes a kind of event (abs without a tablet) or
+  // a key number has no key; nothing is sent then.
+  virtual Result<void> input_send_event(const vmmctl::InputSendEventArguments& /*arguments*/) {
+    return Error(ErrorKind::kUnsupported, "there is no input device");
+  }
 };
 
 // Returns the reply line (without the trailing newline).

@@ -24,6 +24,9 @@ class BlkDevice;
 namespace amber::hv::devices {
 class I8042;
 }
+namespace amber::hv::usb {
+class HidDevice;
+}
 
 namespace amber::hv::vmm {
 
@@ -47,6 +50,15 @@ struct Vm {
   // The PS/2 keyboard and mouse of the i8042 (any thread; owned by the
   // machine). Never null after build_vm.
   devices::I8042* ps2 = nullptr;
+  // The USB HID devices of --usb-device in port order (owned by the
+  // machine; their input methods are safe from any thread).
+  std::vector<usb::HidDevice*> usb_hid;
+  // The absolute pointer (a VNC server's pointer events; any thread): x, y
+  // in a width x height screen, scaled to the tablet's 0..0x7FFF as QEMU
+  // scales; buttons bit 0 left, 1 middle, 2 right, 3/4 wheel up/down (one
+  // step each call with the bit set). Set when a tablet is attached.
+  std::function<void(unsigned x, unsigned y, unsigned width, unsigned height, unsigned buttons)>
+      pointer_absolute;
 };
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config);

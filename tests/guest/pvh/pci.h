@@ -29,3 +29,5 @@ void pci_setup_bars(PciDevice* d);
 
 /* The probe's test=vga mode (vga_probe.c): the standard VGA's DISPI. */
 void mode_vga(void) __attribute__((noreturn));
+/* test=usb (usb_probe.c): the PIIX3 UHCI and the HID device on port 1. */
+void mode_usb(void) __attribute__((noreturn));
