@@ -276,4 +276,30 @@ UsbResult HidDevice::handle_data(UsbPid pid, unsigned endpoint, std::span<uint8_
   return {UsbStatus::kOk, length};
 }
 
+namespace {
+int scale_to_axis(unsigned value, unsigned size) {
+  if (size == 0) return kAbsoluteMax / 2;
+  value = std::min(value, size);
+  return static_cast<int>(static_cast<uint64_t>(value) * kAbsoluteMax / size);
+}
+}  // namespace
+
+void send_screen_pointer(HidDevice& tablet, unsigned x, unsigned y, unsigned width, unsigned height,
+                         unsigned buttons) {
+  tablet.move_absolute(PointerAxis::kX, scale_to_axis(x, width));
+  tablet.move_absolute(PointerAxis::kY, scale_to_axis(y, height));
+  tablet.button(PointerButton::kLeft, (buttons & 1) != 0);
+  tablet.button(PointerButton::kMiddle, (buttons & 2) != 0);
+  tablet.button(PointerButton::kRight, (buttons & 4) != 0);
+  if (buttons & 8) {
+    tablet.button(PointerButton::kWheelUp, true);
+    tablet.button(PointerButton::kWheelUp, false);
+  }
+  if (buttons & 16) {
+    tablet.button(PointerButton::kWheelDown, true);
+    tablet.button(PointerButton::kWheelDown, false);
+  }
+  tablet.sync();
+}
+
 }  // namespace amber::hv::usb

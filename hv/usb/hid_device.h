@@ -100,4 +100,11 @@ class HidDevice : public ControlPipeDevice {
   std::chrono::steady_clock::time_point next_idle_{};
 };
 
+// One pointer event of a screen (a VNC client's): x, y in a width x height
+// screen scaled to 0..kAbsoluteMax as QEMU scales (value * 0x7FFF / size);
+// buttons bit 0 left, 1 middle, 2 right, 3 wheel up, 4 wheel down (one
+// wheel step per call with the bit set); then sync. Any thread.
+void send_screen_pointer(HidDevice& tablet, unsigned x, unsigned y, unsigned width, unsigned height,
+                         unsigned buttons);
+
 }  // namespace amber::hv::usb

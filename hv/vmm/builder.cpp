@@ -502,14 +502,6 @@ Result<void> add_scsi(Machine& m, const Config& config, pci::HostBridge& bridge,
   return ok();
 }
 
-// Scales a screen coordinate to the tablet's axis as QEMU's
-// qemu_input_scale_axis (value * 0x7FFF / size).
-int scale_to_tablet(unsigned value, unsigned size) {
-  if (size == 0) return usb::kAbsoluteMax / 2;
-  if (value > size) value = size;
-  return static_cast<int>(static_cast<uint64_t>(value) * usb::kAbsoluteMax / size);
-}
-
 // --usb: the PIIX3 UHCI function 00:01.2 (INTD, PIRQD as QEMU's pc) and
 // the --usb-device HID devices on its root ports in order.
 Result<void> add_usb(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
@@ -536,18 +528,7 @@ Result<void> add_usb(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
     if (device->kind() != usb::HidKind::kTablet) continue;
     vm.pointer_absolute = [device](unsigned x, unsigned y, unsigned width, unsigned height,
                                    unsigned buttons) {
-      device->move_absolute(usb::PointerAxis::kX, scale_to_tablet(x, width));
-      device->move_absolute(usb::PointerAxis::kY, scale_to_tablet(y, height));
-      device->button(usb::PointerButton::kLeft, (buttons & 1) != 0);
-      device->button(usb::PointerButton::kMiddle, (buttons & 2) != 0);
-      device->button(usb::PointerButton::kRight, (buttons & 4) != 0);
-      for (const auto& [bit, wheel] : {std::pair{8u, usb::PointerButton::kWheelUp},
-                                       std::pair{16u, usb::PointerButton::kWheelDown}}) {
-        if (!(buttons & bit)) continue;
-        device->button(wheel, true);
-        device->button(wheel, false);
-      }
-      device->sync();
+      usb::send_screen_pointer(*device, x, y, width, height, buttons);
     };
     break;
   }

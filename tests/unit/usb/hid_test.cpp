@@ -160,5 +160,18 @@ TEST(HidDevice, KeyboardBootReportsAndLeds) {
   EXPECT_EQ(control_out(tablet, {0x21, 0x0B, 0x00, 0x00, 0, 0, 0, 0}, {}), UsbStatus::kStall);
 }
 
+TEST(HidDevice, ScreenPointerScalesAsQemu) {
+  HidDevice tablet(HidKind::kTablet);
+  // The middle of a 1024x768 screen with left and middle held.
+  send_screen_pointer(tablet, 512, 384, 1024, 768, 0x3);
+  EXPECT_EQ(poll(tablet), (std::vector<uint8_t>{0x05, 0xFF, 0x3F, 0xFF, 0x3F, 0x00}));
+  // The far corner (clamped), right button, one wheel step down.
+  send_screen_pointer(tablet, 5000, 768, 1024, 768, 0x4 | 0x10);
+  EXPECT_EQ(poll(tablet), (std::vector<uint8_t>{0x02, 0xFF, 0x7F, 0xFF, 0x7F, 0xFF}));
+  send_screen_pointer(tablet, 0, 0, 1024, 768, 0x8);
+  EXPECT_EQ(poll(tablet), (std::vector<uint8_t>{0x00, 0, 0, 0, 0, 0x01}));
+  EXPECT_TRUE(poll(tablet).empty());
+}
+
 }  // namespace
 }  // namespace amber::hv::usb
