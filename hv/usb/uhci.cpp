@@ -68,8 +68,13 @@ void Uhci::start() {
   if (!thread_.joinable()) thread_ = std::thread([this] { frame_loop(); });
 }
 
+void Uhci::command_written(uint16_t, uint16_t now) {
+  bus_master_ = (now & pci::kCommandBusMaster) != 0;
+}
+
 void Uhci::reset() {
   PciConfigSpace::reset();
+  bus_master_ = (command() & pci::kCommandBusMaster) != 0;
   std::lock_guard lock(mutex_);
   for (UsbDevice* device : devices_)
     if (device != nullptr) device->reset();

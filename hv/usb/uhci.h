@@ -26,6 +26,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -129,6 +130,7 @@ class Uhci : public pci::PciConfigSpace {
   };
   enum class TdResult { kStopFrame, kNextQh, kComplete };
 
+  void command_written(uint16_t old, uint16_t now) override;
   uint16_t read_register(unsigned offset);
   void write_register(unsigned offset, uint16_t value);
   void reset_locked();
@@ -164,6 +166,9 @@ class Uhci : public pci::PciConfigSpace {
   unsigned frame_bytes_ = 0;
   FrameWork last_frame_;
   bool irq_level_ = false;
+  // COMMAND's bus master bit, kept here for the frame thread (config
+  // space itself belongs to the host bridge's lock).
+  std::atomic<bool> bus_master_{false};
   RateLimiter guest_log_{kGuestLogBurst, kGuestLogInterval};
 };
 

@@ -143,7 +143,7 @@ Uhci::TdResult Uhci::handle_td_locked(Td& td, uint32_t& interrupt_mask) {
 void Uhci::process_frame_locked() {
   last_frame_ = {};
   // PCI bus mastering off: the controller cannot read the schedule.
-  if (!(command() & pci::kCommandBusMaster)) return;
+  if (!bus_master_) return;
   uint32_t link = 0;
   const uint32_t entry = (frame_list_ & 0xFFFFF000u) + ((frnum_ & 0x3FFu) << 2);
   if (!memory_.read(entry, &link, 4)) {

@@ -4,6 +4,9 @@
 // short packets, error status.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "tests/unit/usb/uhci_harness.h"
 
 namespace amber::hv::usb::test {
@@ -183,6 +186,36 @@ TEST_F(UhciTest, GlobalResetResetsTheDevice) {
   h.outw(kUsbCmd, kCmdGlobalReset);
   EXPECT_EQ(tablet.address(), 0u);
   EXPECT_EQ(h.inw(kUsbCmd), 0u);
+}
+
+TEST_F(UhciTest, NoScheduleWithoutBusMastering) {
+  h.uhci().config_write(0x04, 2, 0x0001);  // I/O only
+  h.start();
+  h.td(kTds, kLinkTerminate, kActiveErr3, token(kOut, 0, 1, 0, 4), kBuffers);
+  h.all_frames(kTds);
+  h.uhci().run_frames(2);
+  EXPECT_EQ(h.uhci().last_frame().links, 0u);
+  EXPECT_NE(h.get32(kTds + 4) & kTdActive, 0u);
+}
+
+// The frame thread: frames at 1 kHz while RS is set, none once it is clear.
+TEST_F(UhciTest, FrameThreadRunsOnlyWhileRunning) {
+  h.all_frames(kLinkTerminate);
+  h.uhci().start();
+  h.outl(kFlBase, kFrameList);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(h.inw(kFrNum), 0u);
+  h.outw(kUsbCmd, kCmdRun);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const uint16_t after = h.inw(kFrNum);
+  // 200 frames due; a loaded host may lag, but frames must be counting.
+  EXPECT_GE(after, 50u);
+  EXPECT_LE(after, 400u);
+  h.outw(kUsbCmd, 0);
+  EXPECT_NE(h.inw(kUsbSts) & kStsHalted, 0u);
+  const uint16_t stopped = h.inw(kFrNum);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(h.inw(kFrNum), stopped);
 }
 
 }  // namespace
