@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "hv/usb/uhci.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -65,7 +67,11 @@ void Uhci::attach(unsigned port, UsbDevice* device) {
 }
 
 void Uhci::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { frame_loop(); });
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "uhci-frames");
+    frame_loop();
+  });
 }
 
 void Uhci::command_written(uint16_t, uint16_t now) {
