@@ -97,20 +97,32 @@ bool HidDevice::key(unsigned linux_keycode, bool down) {
   if (kind_ != HidKind::kKeyboard) return false;
   const uint8_t usage = hid_usage_for_keycode(linux_keycode);
   if (usage == 0) return false;
-  std::lock_guard lock(mutex_);
-  // A full queue drops the key, as QEMU ("queue full").
-  if (key_count_ == kHidQueueLength) return true;
-  keys_[wrap(key_head_ + key_count_)] = {usage, down};
-  ++key_count_;
+  {
+    std::lock_guard lock(mutex_);
+    // A full queue drops the key, as QEMU ("queue full").
+    if (key_count_ == kHidQueueLength) return true;
+    keys_[wrap(key_head_ + key_count_)] = {usage, down};
+    ++key_count_;
+  }
+  if (remote_wakeup()) request_wakeup();
   return true;
 }
 
 void HidDevice::sync() {
   if (kind_ == HidKind::kKeyboard) return;
-  std::lock_guard lock(mutex_);
+  bool changed = false;
+  {
+    std::lock_guard lock(mutex_);
+    changed = sync_locked();
+  }
+  // A suspended host learns of the new report (QEMU's usb_wakeup).
+  if (changed && remote_wakeup()) request_wakeup();
+}
+
+bool HidDevice::sync_locked() {
   // Full: the current entry keeps accumulating (only the newest position
   // survives), as QEMU.
-  if (pending_ == kHidQueueLength - 1) return;
+  if (pending_ == kHidQueueLength - 1) return false;
   PointerState& current = queue_[wrap(head_ + pending_)];
   if (pending_ > 0) {
     PointerState& previous = queue_[wrap(head_ + pending_ - 1)];
@@ -126,7 +138,7 @@ void HidDevice::sync() {
       }
       previous.z += current.z;
       current.z = 0;
-      return;
+      return true;
     }
   }
   PointerState& next = queue_[wrap(head_ + pending_ + 1)];
@@ -134,6 +146,7 @@ void HidDevice::sync() {
   next.z = 0;
   if (kind_ == HidKind::kMouse) next.x = next.y = 0;
   ++pending_;
+  return true;
 }
 
 uint8_t HidDevice::leds() const {

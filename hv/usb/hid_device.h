@@ -74,6 +74,7 @@ class HidDevice : public ControlPipeDevice {
     bool down = false;
   };
 
+  bool sync_locked();  // true when the guest has a new report
   bool has_report_locked();
   size_t pointer_report_locked(std::span<uint8_t> out);
   size_t keyboard_report_locked(std::span<uint8_t> out);

@@ -61,9 +61,27 @@ Uhci::~Uhci() {
 
 void Uhci::attach(unsigned port, UsbDevice* device) {
   if (port >= kUhciPorts) return;
+  if (device != nullptr) device->set_wakeup([this, port] { wakeup(port); });
   std::lock_guard lock(mutex_);
   devices_[port] = device;
   reset_locked();
+}
+
+// A suspended port with a device that has news: resume detect on the
+// port, and on the controller when it is in global suspend.
+void Uhci::wakeup(unsigned port) {
+  std::lock_guard lock(mutex_);
+  uint16_t& portsc = portsc_[port];
+  if (!(portsc & kPortSuspend) || (portsc & kPortResumeDetect)) return;
+  portsc |= kPortResumeDetect;
+  resume_locked();
+}
+
+void Uhci::resume_locked() {
+  if (!(cmd_ & kCmdGlobalSuspend)) return;
+  cmd_ |= kCmdForceResume;
+  status_ |= kStsResumeDetect;
+  update_irq_locked();
 }
 
 void Uhci::start() {
@@ -165,11 +183,8 @@ void Uhci::write_register(unsigned offset, uint16_t value) {
       }
       cmd_ = value;
       if ((value & kCmdGlobalSuspend) &&
-          ((portsc_[0] & kPortResumeDetect) || (portsc_[1] & kPortResumeDetect))) {
-        cmd_ |= kCmdForceResume;
-        status_ |= kStsResumeDetect;
-        update_irq_locked();
-      }
+          ((portsc_[0] & kPortResumeDetect) || (portsc_[1] & kPortResumeDetect)))
+        resume_locked();
       break;
     case 0x02:
       status_ &= static_cast<uint16_t>(~value);

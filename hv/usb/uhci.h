@@ -131,6 +131,9 @@ class Uhci : public pci::PciConfigSpace {
   enum class TdResult { kStopFrame, kNextQh, kComplete };
 
   void command_written(uint16_t old, uint16_t now) override;
+  // A device on `port` asks to wake the host (QEMU's uhci_wakeup).
+  void wakeup(unsigned port);
+  void resume_locked();
   uint16_t read_register(unsigned offset);
   void write_register(unsigned offset, uint16_t value);
   void reset_locked();

@@ -19,7 +19,9 @@
 // threads go through the device's own lock (hid_device.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -88,6 +90,20 @@ class UsbDevice {
   virtual void reset() = 0;
   // The address the device answers to (0 after reset).
   virtual uint8_t address() const = 0;
+
+  // Remote wakeup: the controller's port handler (set before the device
+  // is used), which a device with new input calls when the host enabled
+  // remote wakeup. The device calls it from its input thread and never
+  // under its own lock (the controller's lock comes first).
+  void set_wakeup(std::function<void()> wakeup) { wakeup_ = std::move(wakeup); }
+
+ protected:
+  void request_wakeup() const {
+    if (wakeup_) wakeup_();
+  }
+
+ private:
+  std::function<void()> wakeup_;
 };
 
 // Endpoint 0 and the standard requests; derive and implement the class
@@ -100,6 +116,7 @@ class ControlPipeDevice : public UsbDevice {
   void reset() override;
   uint8_t address() const final { return address_; }
   bool configured() const { return configuration_ != 0; }
+  // SET_FEATURE(DEVICE_REMOTE_WAKEUP) seen (any thread may ask).
   bool remote_wakeup() const { return remote_wakeup_; }
   const UsbDescriptors& descriptors() const { return descriptors_; }
 
@@ -127,7 +144,7 @@ class ControlPipeDevice : public UsbDevice {
   UsbDescriptors descriptors_;
   uint8_t address_ = 0;
   uint8_t configuration_ = 0;
-  bool remote_wakeup_ = false;
+  std::atomic<bool> remote_wakeup_{false};
   Stage stage_ = Stage::kIdle;
   SetupPacket setup_;
   size_t data_length_ = 0;  // bytes of the data stage (<= setup_.length)

@@ -218,5 +218,37 @@ TEST_F(UhciTest, FrameThreadRunsOnlyWhileRunning) {
   EXPECT_EQ(h.inw(kFrNum), stopped);
 }
 
+// Remote wakeup: a suspended port whose device the host allowed to wake
+// it gets resume detect with the next input; in global suspend the
+// controller too (USBSTS.RD, FGR, the resume interrupt).
+TEST_F(UhciTest, InputWakesASuspendedHost) {
+  h.start();
+  // SET_FEATURE(DEVICE_REMOTE_WAKEUP).
+  h.put_bytes(kBuffers, {0x00, 0x03, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00});
+  h.td(kTds, (kTds + 0x20) | kLinkDepthFirst, kActiveErr3, token(kSetup, 0, 0, 0, 8), kBuffers);
+  h.td(kTds + 0x20, kLinkTerminate, kActiveErr3, token(kIn, 0, 0, 1, 0), 0);
+  h.all_frames(kTds);
+  h.uhci().run_frames(1);
+  ASSERT_TRUE(tablet.remote_wakeup());
+  h.outw(kUsbCmd, 0);
+  h.outw(kUsbSts, 0x3F);
+  h.outw(kPortSc1, kPortEnabled | kPortSuspend);
+  h.outw(kUsbCmd, kCmdGlobalSuspend);
+  EXPECT_FALSE(h.irq());
+  tablet.move_absolute(PointerAxis::kX, 1);
+  tablet.sync();
+  EXPECT_NE(h.inw(kPortSc1) & kPortResumeDetect, 0u);
+  EXPECT_NE(h.inw(kUsbSts) & kStsResumeDetect, 0u);
+  EXPECT_NE(h.inw(kUsbCmd) & kCmdForceResume, 0u);
+  EXPECT_TRUE(h.irq());  // USBINTR has the resume interrupt on
+  // Without remote wakeup enabled, input does not wake anything.
+  h.outw(kUsbCmd, kCmdHostReset);
+  h.outw(kPortSc1, kPortEnabled | kPortSuspend);
+  h.outw(kUsbCmd, kCmdGlobalSuspend);
+  tablet.sync();
+  EXPECT_EQ(h.inw(kPortSc1) & kPortResumeDetect, 0u);
+  EXPECT_EQ(h.inw(kUsbSts) & kStsResumeDetect, 0u);
+}
+
 }  // namespace
 }  // namespace amber::hv::usb::test
