@@ -8,8 +8,9 @@ endpoint NAK while idle and prints each report it reads. input-send-event
 with QMP's abs/btn events must give the reports of QEMU's usb-tablet. The
 same probe runs first under QEMU 7.2 (TCG, -device piix3-usb-uhci,addr=1.2
 -device usb-tablet, QMP input-send-event) as the oracle: both must print
-the same descriptors and the same reports. Then: input-send-event is
-refused without a tablet, and SeaBIOS still boots with --usb --usb-device
+the same descriptors and the same reports; usb-mouse and usb-kbd must give
+QEMU's descriptors too. Then: input-send-event is refused without a
+tablet, a key number reaches the usb-kbd as its boot report, and SeaBIOS still boots with --usb --usb-device
 tablet and initialises the controller (its debugcon line)."""
 import json
 import os
@@ -123,6 +124,31 @@ def amber_run(tmp):
         vm.kill()
 
 
+def descriptors_match(tmp, qemu_device, amber_device):
+    """usb-mouse / usb-kbd: the same descriptor lines as QEMU's (no input)."""
+    qemu = v.Proc([v.QEMU, '-accel', 'tcg', '-machine', 'pc', '-m', '64', '-nographic',
+                   '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-net', 'none',
+                   '-no-reboot', '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
+                   '-kernel', v.PVH, '-append', 'test=usb reports=0',
+                   '-device', 'piix3-usb-uhci,id=usb,addr=01.2',
+                   '-device', '%s,bus=usb.0,port=1' % qemu_device], name='qemu')
+    try:
+        v.check(qemu.wait(120) == 1, 'QEMU %s: exit status\n%s' % (qemu_device, qemu.describe()))
+        want = usb_lines(qemu)
+    finally:
+        qemu.kill()
+    vm = v.start_vmm(kernel=v.PVH, cmdline='test=usb reports=0',
+                     extra=['--usb', '--usb-device', amber_device])
+    try:
+        v.check(vm.wait(180) == 1, '%s: exit status\n%s' % (amber_device, vm.describe()))
+        got = usb_lines(vm)
+    finally:
+        vm.kill()
+    v.check(got == want and any(line.startswith('USB hid report:') for line in got),
+            '%s: amber-vmm and QEMU differ:\n%s' % (amber_device, '\n'.join(
+                '%s\n   QEMU: %s' % (a, b) for a, b in zip(got, want) if a != b)))
+
+
 def keyboard(tmp):
     """A usb-kbd instead: abs events are refused (no tablet to take them);
     key number 0x1E (qnum of 'a') gives the boot report with usage 0x04."""
@@ -176,6 +202,9 @@ def test():
     serial = [line for line in got if line.startswith('USB string serial')]
     v.check(serial == ['USB string serial 10: 28754-0000:00:01.2-1'], 'serial %s' % serial)
     keyboard(tmp)
+    if want is not None:
+        descriptors_match(tmp, 'usb-mouse', 'mouse')
+        descriptors_match(tmp, 'usb-kbd', 'keyboard')
     if os.path.exists(v.SEABIOS):
         seabios(tmp)
     else:
