@@ -434,4 +434,139 @@ Result<void> decode(const Json& json, VncPasswordArguments& arguments) {
   return ok();
 }
 
+namespace {
+
+constexpr std::pair<InputButton, std::string_view> kInputButtons[] = {
+    {InputButton::kLeft, "left"},
+    {InputButton::kMiddle, "middle"},
+    {InputButton::kRight, "right"},
+    {InputButton::kWheelUp, "wheel-up"},
+    {InputButton::kWheelDown, "wheel-down"},
+};
+constexpr std::pair<InputEventType, std::string_view> kInputEventTypes[] = {
+    {InputEventType::kKey, "key"},
+    {InputEventType::kButton, "btn"},
+    {InputEventType::kRelative, "rel"},
+    {InputEventType::kAbsolute, "abs"},
+};
+
+template <typename T, size_t N>
+std::string_view name_of(const std::pair<T, std::string_view> (&table)[N], T value) {
+  for (const auto& [known, name] : table)
+    if (known == value) return name;
+  return table[0].second;
+}
+
+Result<void> decode_event(const Json& json, InputEvent& event) {
+  AMBER_TRY(only_members(json, {"type", "data"}));
+  auto type = get_string(json, "type");
+  if (!type.ok()) return bad_argument("an event needs \"type\" (key, btn, rel, abs)");
+  bool known = false;
+  for (const auto& [value, name] : kInputEventTypes) {
+    if (name == *type) {
+      event.type = value;
+      known = true;
+    }
+  }
+  if (!known) return bad_argument("event type '" + *type + "' is not key, btn, rel or abs");
+  const Json* data = find_member(json, "data");
+  if (data == nullptr || !data->is_object())
+    return bad_argument("a " + *type + " event needs a \"data\" object");
+  switch (event.type) {
+    case InputEventType::kRelative:
+    case InputEventType::kAbsolute: {
+      AMBER_TRY(only_members(*data, {"axis", "value"}));
+      auto axis = get_string(*data, "axis");
+      if (!axis.ok() || (*axis != "x" && *axis != "y"))
+        return bad_argument("\"axis\" must be \"x\" or \"y\"");
+      event.axis = *axis == "x" ? InputAxis::kX : InputAxis::kY;
+      auto value = get_integer(*data, "value");
+      if (!value.ok()) return bad_argument("\"value\" must be an integer");
+      if (event.type == InputEventType::kAbsolute && (*value < 0 || *value > kInputAbsoluteMax))
+        return bad_argument("an abs \"value\" must be 0..32767");
+      if (*value < INT32_MIN || *value > INT32_MAX)
+        return bad_argument("a rel \"value\" must be a 32-bit integer");
+      event.value = *value;
+      return ok();
+    }
+    case InputEventType::kButton: {
+      AMBER_TRY(only_members(*data, {"down", "button"}));
+      auto down = get_bool(*data, "down");
+      if (!down.ok()) return bad_argument("\"down\" must be true or false");
+      event.down = *down;
+      auto button = get_string(*data, "button");
+      if (!button.ok()) return bad_argument("a btn event needs \"button\"");
+      for (const auto& [value, name] : kInputButtons) {
+        if (name == *button) {
+          event.button = value;
+          return ok();
+        }
+      }
+      return bad_argument("button '" + *button +
+                          "' is not left, middle, right, wheel-up or wheel-down");
+    }
+    case InputEventType::kKey: {
+      AMBER_TRY(only_members(*data, {"down", "key"}));
+      auto down = get_bool(*data, "down");
+      if (!down.ok()) return bad_argument("\"down\" must be true or false");
+      event.down = *down;
+      const Json* key = find_member(*data, "key");
+      if (key == nullptr || !key->is_object()) return bad_argument("a key event needs \"key\"");
+      auto key_type = get_string(*key, "type");
+      if (key_type.ok() && *key_type == "qcode")
+        return bad_argument("qcode keys are not supported; send {\"type\":\"number\"} (qnum)");
+      if (!key_type.ok() || *key_type != "number")
+        return bad_argument("\"key\" must be {\"type\":\"number\",\"data\":N}");
+      auto number = get_unsigned(*key, "data");
+      if (!number.ok() || *number > 0xFF)
+        return bad_argument("a key number must be 0..255 (QEMU's qnum)");
+      event.key_number = static_cast<unsigned>(*number);
+      return ok();
+    }
+  }
+  return ok();
+}
+
+}  // namespace
+
+Json encode(const InputSendEventArguments& arguments) {
+  Json events = Json::array();
+  for (const InputEvent& event : arguments.events) {
+    Json data;
+    switch (event.type) {
+      case InputEventType::kRelative:
+      case InputEventType::kAbsolute:
+        data = Json{{"axis", event.axis == InputAxis::kX ? "x" : "y"}, {"value", event.value}};
+        break;
+      case InputEventType::kButton:
+        data = Json{{"down", event.down},
+                    {"button", std::string(name_of(kInputButtons, event.button))}};
+        break;
+      case InputEventType::kKey:
+        data = Json{{"down", event.down},
+                    {"key", Json{{"type", "number"}, {"data", event.key_number}}}};
+        break;
+    }
+    events.push_back(
+        Json{{"type", std::string(name_of(kInputEventTypes, event.type))}, {"data", data}});
+  }
+  return Json{{"events", events}};
+}
+
+Result<void> decode(const Json& json, InputSendEventArguments& arguments) {
+  AMBER_TRY(only_members(json, {"events", "device", "head"}));
+  auto events = get_array(json, "events");
+  if (!events.ok()) return bad_argument("\"events\" must be an array of input events");
+  if ((*events)->empty()) return bad_argument("\"events\" is empty");
+  if ((*events)->size() > kMaxInputEvents)
+    return bad_argument("more than " + std::to_string(kMaxInputEvents) + " events");
+  arguments.events.clear();
+  for (const Json& element : **events) {
+    InputEvent event;
+    AMBER_TRY(decode_event(element, event));
+    arguments.events.push_back(event);
+  }
+  return ok();
+}
+
 }  // namespace amber::vmmctl

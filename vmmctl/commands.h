@@ -42,6 +42,7 @@ enum class CommandId {
   kQueryNics,
   kQueryVnc,
   kChangeVncPassword,
+  kInputSendEvent,
 };
 
 struct CommandSpec {
@@ -50,7 +51,7 @@ struct CommandSpec {
   std::string_view summary;  // one line, for doc/amber-vmm.md and errors
 };
 
-inline constexpr std::array<CommandSpec, 17> kCommands = {{
+inline constexpr std::array<CommandSpec, 18> kCommands = {{
     {CommandId::kQueryVersion, "query-version", "program version and protocol version"},
     {CommandId::kQueryStatus, "query-status", "run state, VM name and process id"},
     {CommandId::kQueryChardev, "query-chardev", "the serial port's backend (the pty path)"},
@@ -72,6 +73,8 @@ inline constexpr std::array<CommandSpec, 17> kCommands = {{
     {CommandId::kQueryVnc, "query-vnc", "the VNC server (--vnc): address, auth, clients"},
     {CommandId::kChangeVncPassword, "change-vnc-password",
      "set the VNC password (--vnc password=on; empty: nobody gets in)"},
+    {CommandId::kInputSendEvent, "input-send-event",
+     "QMP's input events (abs, rel, btn, key) to the USB tablet, mouse, keyboard or PS/2"},
 }};
 
 // nullptr for an unknown name.
@@ -241,6 +244,36 @@ struct VncPasswordArguments {
   bool operator==(const VncPasswordArguments&) const = default;
 };
 
+// input-send-event, as QMP's: {"events":[{"type":"abs","data":{"axis":"x",
+// "value":N}}, {"type":"rel","data":{"axis":"y","value":N}},
+// {"type":"btn","data":{"down":true,"button":"left"}}, {"type":"key",
+// "data":{"down":true,"key":{"type":"number","data":30}}}]} ("device" and
+// "head" are accepted and ignored). Absolute values are 0..0x7FFF as
+// QEMU's; buttons left, middle, right, wheel-up, wheel-down; key numbers
+// are QEMU's "qnum" (scan code set 1, 0x80 | code for E0-prefixed keys).
+// QKeyCode names ("qcode") are not supported.
+enum class InputEventType { kKey, kButton, kRelative, kAbsolute };
+enum class InputAxis { kX, kY };
+enum class InputButton { kLeft, kMiddle, kRight, kWheelUp, kWheelDown };
+// Events in one command (QEMU has no limit; a VNC client sends a few).
+inline constexpr size_t kMaxInputEvents = 64;
+inline constexpr int64_t kInputAbsoluteMax = 0x7FFF;
+
+struct InputEvent {
+  InputEventType type = InputEventType::kAbsolute;
+  InputAxis axis = InputAxis::kX;           // rel, abs
+  int64_t value = 0;                        // rel, abs
+  InputButton button = InputButton::kLeft;  // btn
+  unsigned key_number = 0;                  // key (qnum)
+  bool down = false;                        // btn, key
+  bool operator==(const InputEvent&) const = default;
+};
+
+struct InputSendEventArguments {
+  std::vector<InputEvent> events;
+  bool operator==(const InputSendEventArguments&) const = default;
+};
+
 // --- the commands as types ---
 
 template <CommandId Id, typename RequestType, typename ReplyType>
@@ -268,6 +301,7 @@ using MouseMove = Command<CommandId::kMouseMove, MouseMoveArguments, EmptyReply>
 using QueryNics = Command<CommandId::kQueryNics, NoArguments, std::vector<NicInfo>>;
 using QueryVnc = Command<CommandId::kQueryVnc, NoArguments, VncInfo>;
 using ChangeVncPassword = Command<CommandId::kChangeVncPassword, VncPasswordArguments, EmptyReply>;
+using InputSendEvent = Command<CommandId::kInputSendEvent, InputSendEventArguments, EmptyReply>;
 
 // --- JSON of the structs (decode errors are kCorrupt, or kInvalidArgument
 // for a request's arguments) ---
@@ -302,6 +336,8 @@ Json encode(const VncInfo& info);
 Result<void> decode(const Json& json, VncInfo& info);
 Json encode(const VncPasswordArguments& arguments);
 Result<void> decode(const Json& json, VncPasswordArguments& arguments);
+Json encode(const InputSendEventArguments& arguments);
+Result<void> decode(const Json& json, InputSendEventArguments& arguments);
 
 template <typename T>
 Json encode(const std::vector<T>& items) {

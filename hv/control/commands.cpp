@@ -117,6 +117,13 @@ std::string dispatch(vmmctl::CommandId id, const vmmctl::Request& request, Contr
         target.mouse_move(arguments);
         return EmptyReply{};
       });
+    case CommandId::kInputSendEvent:
+      return run_checked<InputSendEvent>(
+          request, [&](const InputSendEventArguments& arguments) -> Result<EmptyReply> {
+            if (auto sent = target.input_send_event(arguments); !sent.ok())
+              return Error(sent.error().kind(), request.command + ": " + sent.error().message());
+            return EmptyReply{};
+          });
   }
   return encode_error(ErrorClass::kGenericError, "unhandled command", request.id);
 }

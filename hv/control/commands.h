@@ -57,6 +57,12 @@ class ControlTarget {
   virtual Result<void> change_vnc_password(const std::string& /*password*/) {
     return Error(ErrorKind::kUnsupported, "there is no VNC server (start with --vnc)");
   }
+  // input-send-event: the events in order, then one sync (as QMP's). An
+  // error when no device takes a kind of event (abs without a tablet) or
+  // a key number has no key; nothing is sent then.
+  virtual Result<void> input_send_event(const vmmctl::InputSendEventArguments& /*arguments*/) {
+    return Error(ErrorKind::kUnsupported, "there is no input device");
+  }
 };
 
 // Returns the reply line (without the trailing newline).

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "hv/control/input_events.h"
 #include "hv/control/key_sender.h"
 #include "hv/devices/i8042.h"
 #include "hv/devices/ps2_keymap.h"
@@ -91,6 +92,9 @@ class VmTarget : public ControlTarget {
     if (vm_.ps2 != nullptr)
       vm_.ps2->mouse_event(arguments.dx, arguments.dy, arguments.dz, arguments.buttons);
   }
+  Result<void> input_send_event(const vmmctl::InputSendEventArguments& arguments) override {
+    return send_input_events(vm_, arguments, ps2_pointer_);
+  }
   std::vector<vmmctl::BlockInfo> query_block() override {
     std::vector<vmmctl::BlockInfo> out;
     for (const vmm::DiskHandle& disk : vm_.disks) {
@@ -152,7 +156,8 @@ class VmTarget : public ControlTarget {
 
   vmm::Vm& vm_;
   std::string name_;
-  KeySender keys_;  // last: its thread stops before the rest goes
+  Ps2PointerState ps2_pointer_;  // control thread only
+  KeySender keys_;               // last: its thread stops before the rest goes
 };
 
 }  // namespace

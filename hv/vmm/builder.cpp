@@ -30,6 +30,8 @@
 #include "hv/net/tap_backend.h"
 #include "hv/pci/host_bridge.h"
 #include "hv/smbios/smbios.h"
+#include "hv/usb/hid_device.h"
+#include "hv/usb/uhci.h"
 #include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/virtio/pci_transport.h"
@@ -512,6 +514,42 @@ Result<void> add_scsi(Machine& m, const Config& config, pci::HostBridge& bridge,
   return ok();
 }
 
+// --usb: the PIIX3 UHCI function 00:01.2 (INTD, PIRQD as QEMU's pc) and
+// the --usb-device HID devices on its root ports in order.
+Result<void> add_usb(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
+  if (!config.usb) return ok();
+  Machine& m = *vm.machine;
+  std::vector<usb::HidDevice*> devices;
+  for (const vmmctl::UsbDeviceKind kind : config.usb_devices) {
+    // QEMU's serial number suffix: the controller's PCI address, the port.
+    const std::string path = "0000:00:01.2-" + std::to_string(devices.size() + 1);
+    const usb::HidKind hid = kind == vmmctl::UsbDeviceKind::kTablet  ? usb::HidKind::kTablet
+                             : kind == vmmctl::UsbDeviceKind::kMouse ? usb::HidKind::kMouse
+                                                                     : usb::HidKind::kKeyboard;
+    // Owned before the controller, so destroyed after its frame thread.
+    devices.push_back(m.own(std::make_unique<usb::HidDevice>(hid, path)));
+  }
+  constexpr unsigned kUsbSlot = 1, kUsbFunction = 2, kUsbPin = 4;
+  auto* uhci = m.own(std::make_unique<usb::Uhci>(
+      m.ram().memory(), [&irqs](bool level) { (void)irqs.set_intx(kUsbSlot, kUsbPin, level); }));
+  for (unsigned port = 0; port < devices.size(); ++port) uhci->attach(port, devices[port]);
+  AMBER_TRY(bridge.attach(kUsbSlot, kUsbFunction, uhci));
+  uhci->start();
+  vm.usb_hid = devices;
+  for (usb::HidDevice* device : devices) {
+    if (device->kind() != usb::HidKind::kTablet) continue;
+    // Vm::pointer_absolute has PS/2's button order (left 1, right 2,
+    // middle 4); send_screen_pointer HID's (left 1, middle 2, right 4).
+    vm.pointer_absolute = [device](unsigned x, unsigned y, unsigned width, unsigned height,
+                                   unsigned buttons) {
+      const unsigned hid = (buttons & 0x19) | ((buttons & 0x2) << 1) | ((buttons & 0x4) >> 1);
+      usb::send_screen_pointer(*device, x, y, width, height, hid);
+    };
+    break;
+  }
+  return ok();
+}
+
 // --vga std: the standard VGA on slot 2, its ports and the legacy window;
 // the vram follows BAR0 as KVM memory slot kSlotVram.
 Result<void> add_vga(Vm& vm, const Config& config, pci::HostBridge& bridge) {
@@ -667,6 +705,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));
   AMBER_TRY(add_ide(*vm, config, *bridge, *irqs));
+  AMBER_TRY(add_usb(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_vga(*vm, config, *bridge));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_scsi(m, config, *bridge, *irqs));

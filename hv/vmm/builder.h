@@ -30,6 +30,9 @@ class NicStats;
 namespace amber::hv::display {
 class VncServer;
 }
+namespace amber::hv::usb {
+class HidDevice;
+}
 
 namespace amber::hv::vmm {
 
@@ -63,6 +66,9 @@ struct Vm {
   // The PS/2 keyboard and mouse of the i8042 (any thread; owned by the
   // machine). Never null after build_vm.
   devices::I8042* ps2 = nullptr;
+  // The USB HID devices of --usb-device in port order (owned by the
+  // machine; their input methods are safe from any thread).
+  std::vector<usb::HidDevice*> usb_hid;
   // An absolute pointing device (a USB tablet): x < width, y < height on
   // the display, buttons 1 left, 2 right, 4 middle, 8/16 wheel up/down
   // held (hv/display/vnc_pointer.h). Set by build_vm before the VNC server

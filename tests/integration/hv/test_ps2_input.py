@@ -6,7 +6,8 @@ every byte an interrupt brings. send-key on the control socket must then
 reach it as translated set 1 scan codes in QMP's order (presses in order,
 releases last key first): KEY_A -> 1E 9E; Ctrl+Alt+Delete -> 1D 38 E0 53
 E0 D3 B8 9D; Pause -> E1 1D 45 E1 9D C5; mouse-move -> one 3-byte packet
-on IRQ 12. Bad keycodes are refused and send nothing. The same probe first
+on IRQ 12. Bad keycodes are refused and send nothing. input-send-event
+without USB devices reaches the same PS/2 keyboard and mouse. The same probe first
 runs under QEMU 7.2 (TCG, pc) with QMP's send-key as the oracle for the
 key bytes, when QEMU is here."""
 import os
@@ -124,6 +125,25 @@ def test():
         got = wait_bytes(vm, 'M', 3, 20)
         v.check(got == ['09', '05', '03'], 'mouse packet %s\n%s' % (got, vm.describe()))
         v.check(bytes_seen(vm, 'K') == want, 'mouse bytes on IRQ 1\n' + vm.describe())
+        # input-send-event without USB devices goes to PS/2: key number
+        # 0x30 ('b', QEMU's qnum) down and up, then rel motion + a button.
+        key = [{'type': 'key', 'data': {'down': d, 'key': {'type': 'number', 'data': 0x30}}}
+               for d in (True, False)]
+        r = c.cmd('input-send-event', {'events': key})
+        v.check(r.get('return') == {}, 'input-send-event key: %s' % r)
+        want += ['30', 'B0']
+        got = wait_bytes(vm, 'K', len(want), 20)
+        v.check(got == want, 'input-send-event key gave %s, want %s' % (got[-2:], want[-2:]))
+        r = c.cmd('input-send-event', {'events': [
+            {'type': 'rel', 'data': {'axis': 'x', 'value': 7}},
+            {'type': 'btn', 'data': {'down': True, 'button': 'right'}}]})
+        v.check(r.get('return') == {}, 'input-send-event rel: %s' % r)
+        got = wait_bytes(vm, 'M', 6, 20)
+        v.check(got[3:] == ['0A', '07', '00'], 'input-send-event mouse packet %s\n%s'
+                % (got, vm.describe()))
+        r = c.cmd('input-send-event', {'events': [{'type': 'abs', 'data': {'axis': 'x',
+                                                                          'value': 1}}]})
+        v.check('tablet' in r.get('error', {}).get('desc', ''), 'abs without a tablet: %s' % r)
         v.check(c.cmd('quit').get('return') == {}, 'quit')
         v.check(vm.wait(20) == 0, 'exit status after quit')
         c.close()

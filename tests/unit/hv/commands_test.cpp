@@ -44,8 +44,13 @@ class FakeTarget : public ControlTarget {
   void mouse_move(const vmmctl::MouseMoveArguments& arguments) override {
     moves.push_back(arguments);
   }
+  Result<void> input_send_event(const vmmctl::InputSendEventArguments& arguments) override {
+    inputs.push_back(arguments);
+    return ok();
+  }
   std::vector<vmmctl::SendKeyArguments> sent;
   std::vector<vmmctl::MouseMoveArguments> moves;
+  std::vector<vmmctl::InputSendEventArguments> inputs;
   bool paused = false, quit_called = false;
   int resets = 0, powerdowns = 0;
 };
@@ -212,6 +217,54 @@ TEST(Commands, SendKeyAndMouseMove) {
             std::string::npos);
   EXPECT_NE(handle_line(R"({"execute":"mouse-move","arguments":{"buttons":64}})", t).find("error"),
             std::string::npos);
+}
+
+TEST(Commands, InputSendEvent) {
+  FakeTarget t;
+  EXPECT_EQ(
+      handle_line(R"({"execute":"input-send-event","arguments":{"events":[)"
+                  R"({"type":"abs","data":{"axis":"x","value":32767}},)"
+                  R"({"type":"rel","data":{"axis":"y","value":-5}},)"
+                  R"({"type":"btn","data":{"down":true,"button":"wheel-down"}},)"
+                  R"({"type":"key","data":{"down":false,"key":{"type":"number","data":30}}}]},)"
+                  R"("id":3})",
+                  t),
+      R"({"return":{},"id":3})");
+  ASSERT_EQ(t.inputs.size(), 1u);
+  const auto& events = t.inputs[0].events;
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[0].type, vmmctl::InputEventType::kAbsolute);
+  EXPECT_EQ(events[0].value, 32767);
+  EXPECT_EQ(events[1].type, vmmctl::InputEventType::kRelative);
+  EXPECT_EQ(events[1].axis, vmmctl::InputAxis::kY);
+  EXPECT_EQ(events[1].value, -5);
+  EXPECT_EQ(events[2].button, vmmctl::InputButton::kWheelDown);
+  EXPECT_TRUE(events[2].down);
+  EXPECT_EQ(events[3].key_number, 30u);
+  EXPECT_FALSE(events[3].down);
+  // encode/decode round trip.
+  vmmctl::InputSendEventArguments back;
+  ASSERT_TRUE(vmmctl::decode(vmmctl::encode(t.inputs[0]), back).ok());
+  EXPECT_EQ(back, t.inputs[0]);
+  for (
+      const char* bad : {
+          R"({"execute":"input-send-event"})",
+          R"({"execute":"input-send-event","arguments":{"events":[]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"abs","data":{"axis":"x","value":32768}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"abs","data":{"axis":"z","value":1}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"rel","data":{"axis":"x","value":1e12}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"down":true,"button":"side"}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"button":"left"}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"key","data":{"down":true,"key":{"type":"qcode","data":"a"}}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"key","data":{"down":true,"key":{"type":"number","data":256}}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"wiggle","data":{}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"abs"}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":"abs"}})",
+      }) {
+    const std::string reply = handle_line(bad, t);
+    EXPECT_EQ(reply.rfind(R"({"error":{"class":"GenericError")", 0), 0u) << bad << " -> " << reply;
+  }
+  EXPECT_EQ(t.inputs.size(), 1u);
 }
 
 }  // namespace

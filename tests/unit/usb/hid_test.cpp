@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+// The HID devices through their endpoints: QEMU's descriptors, the class
+// requests, and the reports of the tablet, mouse and keyboard.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "hv/usb/hid_device.h"
+
+namespace amber::hv::usb {
+namespace {
+
+// One control transfer: SETUP, the data stage in 8-byte packets, status.
+std::vector<uint8_t> control_in(UsbDevice& device, std::vector<uint8_t> setup) {
+  if (device.handle_packet(UsbPid::kSetup, 0, setup).status != UsbStatus::kOk) return {0xEE};
+  std::vector<uint8_t> out;
+  const size_t want = setup[6] | setup[7] << 8;
+  while (out.size() < want) {
+    uint8_t packet[8];
+    const UsbResult r = device.handle_packet(UsbPid::kIn, 0, packet);
+    if (r.status != UsbStatus::kOk) {
+      out.push_back(0xEE);  // marks a stall
+      return out;
+    }
+    out.insert(out.end(), packet, packet + r.length);
+    if (r.length < 8) break;
+  }
+  EXPECT_EQ(device.handle_packet(UsbPid::kOut, 0, {}).status, UsbStatus::kOk);
+  return out;
+}
+
+UsbStatus control_out(UsbDevice& device, std::vector<uint8_t> setup, std::vector<uint8_t> data) {
+  EXPECT_EQ(device.handle_packet(UsbPid::kSetup, 0, setup).status, UsbStatus::kOk);
+  if (!data.empty()) {
+    EXPECT_EQ(device.handle_packet(UsbPid::kOut, 0, data).status, UsbStatus::kOk);
+  }
+  return device.handle_packet(UsbPid::kIn, 0, {}).status;
+}
+
+std::vector<uint8_t> poll(HidDevice& device, size_t room = 8) {
+  std::vector<uint8_t> data(room);
+  const UsbResult r = device.handle_packet(UsbPid::kIn, 1, data);
+  if (r.status == UsbStatus::kNak) return {};
+  EXPECT_EQ(r.status, UsbStatus::kOk);
+  data.resize(r.length);
+  return data;
+}
+
+TEST(HidDevice, TabletDescriptorsAreQemus) {
+  HidDevice tablet(HidKind::kTablet);
+  const std::vector<uint8_t> config = {
+      0x09, 0x02, 0x22, 0x00, 0x01, 0x01, 0x07, 0xA0, 0x32,  // configuration
+      0x09, 0x04, 0x00, 0x00, 0x01, 0x03, 0x00, 0x00, 0x00,  // interface: HID
+      0x09, 0x21, 0x01, 0x00, 0x00, 0x01, 0x22, 0x4A, 0x00,  // HID, report 74 bytes
+      0x07, 0x05, 0x81, 0x03, 0x08, 0x00, 0x0A,              // endpoint 1 IN
+  };
+  EXPECT_EQ(control_in(tablet, {0x80, 0x06, 0x00, 0x02, 0x00, 0x00, 0xFF, 0x00}), config);
+  // wLength shorter than the descriptor: only that much.
+  EXPECT_EQ(control_in(tablet, {0x80, 0x06, 0x00, 0x02, 0x00, 0x00, 0x09, 0x00}).size(), 9u);
+  const std::vector<uint8_t> product =
+      control_in(tablet, {0x80, 0x06, 0x03, 0x03, 0x09, 0x04, 0xFF, 0x00});
+  ASSERT_EQ(product.size(), 2u + 2 * 15);
+  EXPECT_EQ(product[0], 32);
+  std::string text;
+  for (size_t i = 2; i < product.size(); i += 2) text += static_cast<char>(product[i]);
+  EXPECT_EQ(text, "QEMU USB Tablet");
+  EXPECT_EQ(control_in(tablet, {0x80, 0x06, 0x00, 0x03, 0x00, 0x00, 0xFF, 0x00}),
+            (std::vector<uint8_t>{4, 3, 0x09, 0x04}));
+  const std::vector<uint8_t> report =
+      control_in(tablet, {0x81, 0x06, 0x00, 0x22, 0x00, 0x00, 0xFF, 0x00});
+  ASSERT_EQ(report.size(), 74u);
+  EXPECT_EQ(report[0], 0x05);
+  // Logical maximum 0x7FFF of X/Y.
+  EXPECT_EQ(std::vector<uint8_t>(report.begin() + 40, report.begin() + 43),
+            (std::vector<uint8_t>{0x26, 0xFF, 0x7F}));
+  // Unknown descriptor types stall (a full-speed device has no qualifier).
+  EXPECT_EQ(control_in(tablet, {0x80, 0x06, 0x00, 0x06, 0x00, 0x00, 0x0A, 0x00}),
+            (std::vector<uint8_t>{0xEE}));
+}
+
+TEST(HidDevice, StandardRequests) {
+  HidDevice mouse(HidKind::kMouse);
+  EXPECT_EQ(control_in(mouse, {0x80, 0x08, 0, 0, 0, 0, 1, 0}), (std::vector<uint8_t>{0}));
+  EXPECT_EQ(control_out(mouse, {0x00, 0x09, 1, 0, 0, 0, 0, 0}, {}), UsbStatus::kOk);
+  EXPECT_TRUE(mouse.configured());
+  EXPECT_EQ(control_in(mouse, {0x80, 0x08, 0, 0, 0, 0, 1, 0}), (std::vector<uint8_t>{1}));
+  EXPECT_EQ(control_out(mouse, {0x00, 0x09, 2, 0, 0, 0, 0, 0}, {}), UsbStatus::kStall);
+  EXPECT_EQ(control_out(mouse, {0x00, 0x03, 1, 0, 0, 0, 0, 0}, {}), UsbStatus::kOk);
+  EXPECT_EQ(control_in(mouse, {0x80, 0x00, 0, 0, 0, 0, 2, 0}), (std::vector<uint8_t>{2, 0}));
+  EXPECT_EQ(control_out(mouse, {0x00, 0x05, 3, 0, 0, 0, 0, 0}, {}), UsbStatus::kOk);
+  EXPECT_EQ(mouse.address(), 3u);
+  mouse.reset();
+  EXPECT_EQ(mouse.address(), 0u);
+  EXPECT_FALSE(mouse.configured());
+}
+
+TEST(HidDevice, TabletReportsAbsolutePositionAndButtons) {
+  HidDevice tablet(HidKind::kTablet);
+  EXPECT_TRUE(poll(tablet).empty());  // NAK
+  tablet.move_absolute(PointerAxis::kX, 0x7FFF);
+  tablet.move_absolute(PointerAxis::kY, 100000);  // clamped
+  tablet.button(PointerButton::kRight, true);
+  tablet.button(PointerButton::kWheelUp, true);
+  tablet.button(PointerButton::kWheelUp, false);
+  tablet.sync();
+  EXPECT_EQ(poll(tablet), (std::vector<uint8_t>{0x02, 0xFF, 0x7F, 0xFF, 0x7F, 0x01}));
+  EXPECT_TRUE(poll(tablet).empty());
+  // Motion only, twice before the guest reads: one report, the newest.
+  tablet.move_absolute(PointerAxis::kX, 10);
+  tablet.sync();
+  tablet.move_absolute(PointerAxis::kX, 20);
+  tablet.sync();
+  EXPECT_EQ(poll(tablet), (std::vector<uint8_t>{0x02, 20, 0, 0xFF, 0x7F, 0}));
+  EXPECT_TRUE(poll(tablet).empty());
+  // GET_REPORT answers the current state.
+  EXPECT_EQ(control_in(tablet, {0xA1, 0x01, 0x00, 0x01, 0, 0, 6, 0}),
+            (std::vector<uint8_t>{0x02, 20, 0, 0xFF, 0x7F, 0}));
+}
+
+TEST(HidDevice, MouseMotionIsClampedAndCarriedOver) {
+  HidDevice mouse(HidKind::kMouse);
+  mouse.move_relative(PointerAxis::kX, 300);
+  mouse.move_relative(PointerAxis::kY, -5);
+  mouse.sync();
+  EXPECT_EQ(poll(mouse, 4), (std::vector<uint8_t>{0, 127, 0xFB, 0}));
+  EXPECT_EQ(poll(mouse, 4), (std::vector<uint8_t>{0, 127, 0, 0}));
+  EXPECT_EQ(poll(mouse, 4), (std::vector<uint8_t>{0, 46, 0, 0}));
+  EXPECT_TRUE(poll(mouse, 4).empty());
+  // A tablet's absolute event does nothing on a mouse.
+  mouse.move_absolute(PointerAxis::kX, 5);
+  mouse.sync();
+  EXPECT_EQ(poll(mouse, 4), (std::vector<uint8_t>{0, 0, 0, 0}));
+}
+
+TEST(HidDevice, KeyboardBootReportsAndLeds) {
+  HidDevice keyboard(HidKind::kKeyboard);
+  EXPECT_TRUE(keyboard.key(42, true));  // left shift
+  EXPECT_TRUE(keyboard.key(30, true));  // a
+  EXPECT_TRUE(keyboard.key(30, false));
+  EXPECT_FALSE(keyboard.key(0x2FF, true));
+  EXPECT_EQ(poll(keyboard), (std::vector<uint8_t>{0x02, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(poll(keyboard), (std::vector<uint8_t>{0x02, 0, 0x04, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(poll(keyboard), (std::vector<uint8_t>{0x02, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_TRUE(poll(keyboard).empty());
+  // Seven keys held: the boot report says rollover.
+  for (unsigned key = 2; key <= 8; ++key) keyboard.key(key, true);
+  std::vector<uint8_t> last;
+  for (int i = 0; i < 7; ++i) last = poll(keyboard);
+  EXPECT_EQ(last, (std::vector<uint8_t>{0x02, 0, 1, 1, 1, 1, 1, 1}));
+  // SET_REPORT (output): the LEDs.
+  EXPECT_EQ(control_out(keyboard, {0x21, 0x09, 0x00, 0x02, 0, 0, 1, 0}, {0x03}), UsbStatus::kOk);
+  EXPECT_EQ(keyboard.leds(), 0x03);
+  // SET_IDLE / GET_IDLE, SET_PROTOCOL / GET_PROTOCOL.
+  EXPECT_EQ(control_out(keyboard, {0x21, 0x0A, 0x00, 0x7D, 0, 0, 0, 0}, {}), UsbStatus::kOk);
+  EXPECT_EQ(control_in(keyboard, {0xA1, 0x02, 0, 0, 0, 0, 1, 0}), (std::vector<uint8_t>{0x7D}));
+  EXPECT_EQ(control_out(keyboard, {0x21, 0x0B, 0x00, 0x00, 0, 0, 0, 0}, {}), UsbStatus::kOk);
+  EXPECT_EQ(control_in(keyboard, {0xA1, 0x03, 0, 0, 0, 0, 1, 0}), (std::vector<uint8_t>{0}));
+  // The tablet has no boot protocol.
+  HidDevice tablet(HidKind::kTablet);
+  EXPECT_EQ(control_out(tablet, {0x21, 0x0B, 0x00, 0x00, 0, 0, 0, 0}, {}), UsbStatus::kStall);
+}
+
+TEST(HidDevice, ScreenPointerScalesAsQemu) {
+  HidDevice tablet(HidKind::kTablet);
+  // The middle of a 1024x768 screen with left and middle held.
+  send_screen_pointer(tablet, 512, 384, 1024, 768, 0x3);
+  EXPECT_EQ(poll(tablet), (std::vector<uint8_t>{0x05, 0xFF, 0x3F, 0xFF, 0x3F, 0x00}));
+  // The far corner (clamped), right button, one wheel step down.
+  send_screen_pointer(tablet, 5000, 768, 1024, 768, 0x4 | 0x10);
+  EXPECT_EQ(poll(tablet), (std::vector<uint8_t>{0x02, 0xFF, 0x7F, 0xFF, 0x7F, 0xFF}));
+  send_screen_pointer(tablet, 0, 0, 1024, 768, 0x8);
+  EXPECT_EQ(poll(tablet), (std::vector<uint8_t>{0x00, 0, 0, 0, 0, 0x01}));
+  EXPECT_TRUE(poll(tablet).empty());
+}
+
+}  // namespace
+}  // namespace amber::hv::usb
