@@ -146,8 +146,7 @@ LaunchContext ManagerImpl::reattach_context(const xml::Domain& live,
 
 // As libvirt's QEMU driver: amber-vmm writes the screen to a file the
 // daemon then streams (PPM, "image/x-portable-pixmap").
-Result<Screenshot> ManagerImpl::screenshot(const xml::Uuid& uuid, unsigned screen,
-                                           unsigned flags) {
+Result<Screenshot> ManagerImpl::screenshot(const xml::Uuid& uuid, unsigned screen, unsigned flags) {
   if (flags != 0) return unsupported_flags("screenshot", flags);
   AMBER_TRY_ASSIGN(auto entry, get(uuid));
   std::lock_guard op(entry->op);
@@ -190,8 +189,9 @@ Result<InterfaceStats> ManagerImpl::interface_stats(const xml::Uuid& uuid,
       found = i;
   }
   if (!found)
-    return Error(ErrorKind::kInvalidArgument, "invalid path, '" + device + "' is not a known "
-                                                                           "interface");
+    return Error(ErrorKind::kInvalidArgument, "invalid path, '" + device +
+                                                  "' is not a known "
+                                                  "interface");
   AMBER_TRY_ASSIGN(auto rows, vm->monitor->call<vmmctl::QueryNics>());
   for (const vmmctl::NicInfo& row : rows) {
     if (row.id != nic_alias(*found)) continue;
@@ -258,8 +258,8 @@ Result<std::vector<InterfaceAddresses>> ManagerImpl::interface_addresses(const x
                  "Guest agent is not configured (Amber has no guest agent channel yet)");
   if (source != VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE &&
       source != VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP)
-    return Error(ErrorKind::kInvalidArgument, "Unknown IP address data source " +
-                                                  std::to_string(source));
+    return Error(ErrorKind::kInvalidArgument,
+                 "Unknown IP address data source " + std::to_string(source));
   AMBER_TRY_ASSIGN(auto entry, get(uuid));
   std::lock_guard op(entry->op);
   AMBER_TRY_ASSIGN(auto vm, running(entry));
@@ -267,11 +267,6 @@ Result<std::vector<InterfaceAddresses>> ManagerImpl::interface_addresses(const x
   {
     std::lock_guard lock(mutex_);
     nics = vm->live.devices.interfaces;
-  }
-  std::vector<vmmctl::NicInfo> rows;
-  if (source == VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE) {
-    auto queried = vm->monitor->call<vmmctl::QueryNics>();
-    if (queried.ok()) rows = std::move(*queried);
   }
   std::vector<InterfaceAddresses> out;
   for (size_t i = 0; i < nics.size(); ++i) {
@@ -283,12 +278,7 @@ Result<std::vector<InterfaceAddresses>> ManagerImpl::interface_addresses(const x
       if (nic.type == xml::InterfaceType::kUser) continue;  // no host ARP entry
       iface.addresses = arp_addresses(nic.mac);
     } else if (nic.type == xml::InterfaceType::kUser) {
-      // The address libslirp's DHCP server leased to the guest.
-      for (const vmmctl::NicInfo& row : rows) {
-        if (row.id == nic_alias(i) && !row.lease_address.empty())
-          iface.addresses.push_back(
-              {VIR_IP_ADDR_TYPE_IPV4, row.lease_address, row.lease_prefix});
-      }
+      continue;  // libslirp keeps its leases to itself (not reported yet)
     } else if (nic.source_bridge) {
       iface.addresses = dnsmasq_leases(*nic.source_bridge, nic.mac);
     }

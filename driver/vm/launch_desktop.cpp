@@ -107,11 +107,10 @@ Result<void> plan_usb(const xml::Domain& domain, vmmctl::LaunchSettings& setting
     for (const auto& used : ports) {
       if (used.first == port) return refuse(path + "/address", "USB port already in use");
     }
-    const vmmctl::UsbDeviceKind kind = input.type == xml::InputType::kTablet
-                                           ? vmmctl::UsbDeviceKind::kTablet
-                                       : input.type == xml::InputType::kKeyboard
-                                           ? vmmctl::UsbDeviceKind::kKeyboard
-                                           : vmmctl::UsbDeviceKind::kMouse;
+    const vmmctl::UsbDeviceKind kind =
+        input.type == xml::InputType::kTablet     ? vmmctl::UsbDeviceKind::kTablet
+        : input.type == xml::InputType::kKeyboard ? vmmctl::UsbDeviceKind::kKeyboard
+                                                  : vmmctl::UsbDeviceKind::kMouse;
     ports.emplace_back(port, kind);
   }
   std::sort(ports.begin(), ports.end(),
@@ -179,8 +178,9 @@ Result<void> plan_interfaces(const xml::Domain& domain, const LaunchContext& con
     if (nic.queues && *nic.queues != 1)
       return refuse(path + "/driver/@queues", "multiqueue networking is not supported yet");
     if (nic.address)
-      return refuse(path + "/address", "PCI addresses of network interfaces cannot be chosen "
-                                       "yet (amber-vmm places them after the disks)");
+      return refuse(path + "/address",
+                    "PCI addresses of network interfaces cannot be chosen "
+                    "yet (amber-vmm places them after the disks)");
     if (nic.rom_enabled && !*nic.rom_enabled) out.romfile = "none";
     if (nic.rom_file) out.romfile = *nic.rom_file;
     if (nic.type == xml::InterfaceType::kUser) {

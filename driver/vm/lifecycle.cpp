@@ -198,10 +198,9 @@ Result<void> ManagerImpl::start_locked(const std::shared_ptr<Entry>& entry,
   } port_release{this, desktop.vnc_port};
   AMBER_TRY_ASSIGN(LaunchPlan plan, plan_launch(resolved, context));
   // amber-vmm inherits the taps first, then the disks' secrets.
-  AMBER_TRY_ASSIGN(
-      std::vector<UniqueFd> secret_fds,
-      attach_disk_secrets(resolved, plan,
-                          kFirstInheritedFd + static_cast<int>(desktop.taps.size())));
+  AMBER_TRY_ASSIGN(std::vector<UniqueFd> secret_fds,
+                   attach_disk_secrets(resolved, plan,
+                                       kFirstInheritedFd + static_cast<int>(desktop.taps.size())));
   AMBER_TRY_ASSIGN(auto args, vmmctl::to_argv(plan.settings));
   AMBER_TRY(remove_file(control));
   SpawnRequest spawn{

@@ -196,8 +196,9 @@ Result<DomainRef> ManagerImpl::define(std::string_view text, unsigned flags) {
     AMBER_TRY_ASSIGN(auto entry, claim(domain, created));
     created = created || !entry->config;
   }
-  AMBER_TRY(
-      store_.save_config(domain.name, xml::format_domain(domain, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure)));
+  AMBER_TRY(store_.save_config(
+      domain.name,
+      xml::format_domain(domain, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure)));
   std::lock_guard lock(mutex_);
   bool fresh = false;
   AMBER_TRY_ASSIGN(auto entry, claim(domain, fresh));

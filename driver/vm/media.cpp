@@ -110,7 +110,8 @@ Result<void> ManagerImpl::change_media(const xml::Uuid& uuid, std::string_view d
       config = *entry->config;
       AMBER_TRY_ASSIGN(xml::Disk * disk, find_cdrom(*config, wanted));
       set_medium(*disk, wanted);
-      auto again = xml::parse_domain(xml::format_domain(*config, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure));
+      auto again = xml::parse_domain(
+          xml::format_domain(*config, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure));
       if (!again.ok())
         return Error(ErrorKind::kInvalidArgument,
                      "the definition would not read back: " + again.error().message());
@@ -150,8 +151,9 @@ Result<void> ManagerImpl::change_media(const xml::Uuid& uuid, std::string_view d
     }
   }
   if (!config) return ok();
-  AMBER_TRY(
-      store_.save_config(config->name, xml::format_domain(*config, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure)));
+  AMBER_TRY(store_.save_config(
+      config->name,
+      xml::format_domain(*config, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure)));
   std::lock_guard lock(mutex_);
   entry->config = std::move(config);
   return ok();

@@ -330,7 +330,8 @@ Result<void> ManagerImpl::set_metadata(const xml::Uuid& uuid, int type,
   // What is kept must read back: a domain whose file does not parse would
   // be skipped at the next start of the daemon.
   const auto reads_back = [](const xml::Domain& domain) -> Result<void> {
-    auto again = xml::parse_domain(xml::format_domain(domain, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure));
+    auto again = xml::parse_domain(
+        xml::format_domain(domain, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure));
     if (!again.ok())
       return Error(ErrorKind::kInvalidArgument,
                    "metadata would not read back: " + again.error().message());
@@ -358,8 +359,9 @@ Result<void> ManagerImpl::set_metadata(const xml::Uuid& uuid, int type,
     }
   }
   if (!config) return ok();
-  AMBER_TRY(
-      store_.save_config(config->name, xml::format_domain(*config, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure)));
+  AMBER_TRY(store_.save_config(
+      config->name,
+      xml::format_domain(*config, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure)));
   std::lock_guard lock(mutex_);
   entry->config = std::move(config);
   return ok();

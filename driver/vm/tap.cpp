@@ -75,8 +75,10 @@ Result<void> attach_to_bridge(const std::string& tap, const std::string& bridge)
   ifreq request{};
   if (!copy_name(bridge, request.ifr_name))
     return Error(ErrorKind::kInvalidArgument, "bridge name '" + bridge + "' is not valid");
-  request.ifr_ifindex = static_cast<int>(::if_nametoindex(tap.c_str()));
-  if (request.ifr_ifindex == 0) return Error::from_errno(errno, "no interface '" + tap + "'");
+  ifreq index{};
+  if (!copy_name(tap, index.ifr_name) || ::ioctl(sock.get(), SIOCGIFINDEX, &index) != 0)
+    return Error::from_errno(errno, "no interface '" + tap + "'");
+  request.ifr_ifindex = index.ifr_ifindex;
   if (::ioctl(sock.get(), SIOCBRADDIF, &request) != 0)
     return Error::from_errno(errno, "cannot add '" + tap + "' to bridge '" + bridge + "'");
   return set_link_up(tap);
@@ -96,7 +98,8 @@ Result<std::string> network_bridge(const std::string& network, const std::string
   if (bridge.empty() && network == "default") bridge = "virbr0";
   if (bridge.empty())
     return Error(ErrorKind::kNotFound, "Network not found: no network with matching name '" +
-                                           network + "' (Amber has no network driver; use "
+                                           network +
+                                           "' (Amber has no network driver; use "
                                            "<interface type='bridge'> or type='user')");
   if (!is_bridge(bridge))
     return Error(ErrorKind::kUnsupported,
