@@ -143,24 +143,27 @@ void E1000::reset_registers() {
   tx_.tso_frames = 0;
   tx_.truncated = false;
   held_.clear();
-  if (irq_level_) {
-    irq_level_ = false;
-    (void)interrupts_.set_intx(slot_, 1, false);
-    set_intx_status(false);
-  }
+  irq_level_ = false;
+  drive_line();
 }
 
 void E1000::reset() {
   PciConfigSpace::reset();
   std::lock_guard lock(mutex_);
+  bus_master_ = false;
+  intx_disabled_ = false;
   reset_registers();
 }
 
 void E1000::command_written(uint16_t old, uint16_t now) {
-  if ((now & pci::kCommandBusMaster) == 0 || (old & pci::kCommandBusMaster) != 0) return;
   std::lock_guard lock(mutex_);
-  drain_held();
-  if (backend_) backend_->wake();
+  bus_master_ = (now & pci::kCommandBusMaster) != 0;
+  intx_disabled_ = (now & pci::kCommandIntxDisable) != 0;
+  drive_line();
+  if (bus_master_ && !(old & pci::kCommandBusMaster)) {
+    drain_held();
+    if (backend_) backend_->wake();
+  }
 }
 
 // --- BARs ---
@@ -326,11 +329,15 @@ void E1000::write_locked(uint32_t offset, uint32_t value) {
 
 void E1000::set_causes(uint32_t icr) {
   reg(kIcr) = icr;
-  const bool level = (icr & reg(kIms)) != 0;
-  if (level == irq_level_) return;
-  irq_level_ = level;
+  irq_level_ = (icr & reg(kIms)) != 0;
+  drive_line();
+}
+
+void E1000::drive_line() {
+  const bool level = irq_level_ && !intx_disabled_;
+  if (level == line_driven_) return;
+  line_driven_ = level;
   (void)interrupts_.set_intx(slot_, 1, level);
-  set_intx_status(level);
 }
 
 void E1000::count(uint32_t offset, uint32_t by) {

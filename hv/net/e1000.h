@@ -126,7 +126,8 @@ class E1000 final : public pci::PciConfigSpace, public FrameSink {
   void write_mdic(uint32_t value);
   void set_causes(uint32_t icr);  // ICR := icr, then the INTx level
   void raise(uint32_t causes) { set_causes(reg(e1000::kIcr) | causes); }
-  bool bus_master() const { return (command() & pci::kCommandBusMaster) != 0; }
+  bool bus_master() const { return bus_master_; }
+  void drive_line();  // INTx = pending causes, unless COMMAND disables INTx
   void count(uint32_t offset, uint32_t by = 1);    // saturating statistic
   void count64(uint32_t low_offset, uint64_t by);  // a low/high pair
 
@@ -169,8 +170,13 @@ class E1000 final : public pci::PciConfigSpace, public FrameSink {
     unsigned bit_out = 0;
     bool reading = false;
   } microwire_;
-  uint32_t io_address_ = 0;  // BAR1 IOADDR
-  bool irq_level_ = false;
+  uint32_t io_address_ = 0;   // BAR1 IOADDR
+  bool irq_level_ = false;    // ICR & IMS != 0
+  bool line_driven_ = false;  // what set_intx() was last told
+  // COMMAND's bus master and INTx disable bits, as command_written() saw
+  // them (kept here so BAR accesses need not read config space).
+  bool bus_master_ = false;
+  bool intx_disabled_ = false;
   TxContext tx_context_, tso_context_;
   TxPacket tx_;
   bool transmitting_ = false;  // re-entry guard (PHY loopback)

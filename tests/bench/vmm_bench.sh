@@ -28,9 +28,17 @@
 #     queueing; and SeaBIOS (the same bios.bin for both, no VGA: QEMU runs
 #     with -nodefaults) from process start to the boot-sector probe's first
 #     COM1 line, booting a 2 MiB qcow2 from virtio-blk, IDE and virtio-scsi.
+#   - e1000 over a tap (ONLY=net; root, in a private network namespace; also
+#     after the full run when the host allows namespaces): the guest's
+#     `test=e1000bench count=NET_COUNT size=S` sends S-byte frames (S = 60
+#     and 1514) as fast as the TX ring takes them (legacy descriptors, TDT
+#     every 32); an AF_PACKET reader on the tap's host side counts them and
+#     times first to last frame: frames/s and MB/s as the host receives
+#     them, and the frames that arrived of NET_COUNT (amber-vmm --nic
+#     backend=tap,fd=N vs QEMU -netdev tap,fd=N -device e1000).
 # Usage: tests/bench/vmm_bench.sh [AMBER_VMM]
-#   (env: REPS, COUNT, WORK, SMP_CPUS, EXITS; ONLY=smpexit or ONLY=scsi runs
-#   only those rows)
+#   (env: REPS, COUNT, WORK, SMP_CPUS, EXITS, NET_COUNT; ONLY=smpexit,
+#   ONLY=scsi or ONLY=net runs only those rows)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 vmm=${1:-${AMBER_VMM:-}}
@@ -46,7 +54,8 @@ mkdir -p "$work"
 "$root/tests/guest/bootsector/build.sh" "$work/boot.bin"
 export ROOT="$root"
 export VMM="$vmm" WORK="$work" REPS="${REPS:-3}" COUNT="${COUNT:-3000}" \
-    SMP_CPUS="${SMP_CPUS:-2}" EXITS="${EXITS:-20000}" ONLY="${ONLY:-}"
+    SMP_CPUS="${SMP_CPUS:-2}" EXITS="${EXITS:-20000}" ONLY="${ONLY:-}" \
+    NET_COUNT="${NET_COUNT:-20000}"
 exec python3 - <<'PYEOF'
 import os, re, statistics, subprocess, threading, time
 
@@ -190,6 +199,90 @@ def ide_boot_rows(parts):
     if 'boot' in parts:
         print('(boot: process start to "BOOT: stage1 loaded by BIOS" on COM1; lower is better)')
 
+# ---- e1000 over a tap (ONLY=net) ----
+def net_rows():
+    import ctypes, fcntl, socket, struct
+    NET_COUNT = int(os.environ['NET_COUNT'])
+    libc = ctypes.CDLL(None, use_errno=True)
+    if os.geteuid() != 0 or libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
+        print('(e1000 rows skipped: no network namespace here)')
+        return
+    MAC = '52:54:00:12:34:59'
+    guest = bytes(int(x, 16) for x in MAC.split(':'))
+    def tap():
+        fd = os.open('/dev/net/tun', os.O_RDWR)
+        fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'ambench0', 0x0002 | 0x1000))  # TUNSETIFF: TAP|NO_PI
+        os.set_inheritable(fd, True)
+        with open('/proc/sys/net/ipv6/conf/ambench0/disable_ipv6', 'w') as f: f.write('1')
+        subprocess.run(['ip', 'link', 'set', 'ambench0', 'up'], check=True)
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x88B5))
+        s.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
+        s.bind(('ambench0', 0x88B5))
+        s.settimeout(0.5)
+        return fd, s
+    def argv(v, fd, size):
+        cmd = 'test=e1000bench count=%d size=%d' % (NET_COUNT, size)
+        if v == 'amber-vmm':
+            return [VMM, '--name', 'bench', '--memory', '64M', '--cpus', '1', '--serial', 'stdio',
+                    '--kernel', PVH, '--cmdline', cmd,
+                    '--nic', 'model=e1000,mac=%s,backend=tap,fd=%d,romfile=none' % (MAC, fd)]
+        return ['qemu-system-x86_64', '-machine', 'pc,accel=kvm', '-cpu', 'host,-arch-capabilities',
+                '-m', '64M', '-nographic', '-no-reboot', '-display', 'none', '-monitor', 'none',
+                '-serial', 'stdio', '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
+                '-kernel', PVH, '-append', cmd, '-netdev', 'tap,id=n0,fd=%d' % fd,
+                '-device', 'e1000,netdev=n0,mac=%s,romfile=' % MAC]
+    def one(v, size):
+        fd, sock = tap()
+        seen = {'n': 0, 'first': None, 'last': None}
+        stop = threading.Event()
+        def reader():
+            while not stop.is_set():
+                try:
+                    data = sock.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break  # the tap went away with the VMM
+                if data[6:12] != guest: continue
+                now = time.monotonic()
+                if seen['first'] is None: seen['first'] = now
+                seen['last'] = now; seen['n'] += 1
+        th = threading.Thread(target=reader, daemon=True); th.start()
+        a = argv(v, fd, size)
+        t0 = time.monotonic()
+        p = subprocess.Popen(a, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             pass_fds=(fd,))
+        os.close(fd)
+        out, err = p.communicate(timeout=600)
+        time.sleep(0.5)
+        stop.set(); th.join(); sock.close()  # the tap goes with its last descriptor
+        text = out.decode('latin-1')
+        if 'BENCH done' not in text:
+            raise SystemExit('%s e1000bench failed (rc %d):\n%s\n%s' % (v, p.returncode, text[-2000:], err.decode()[-2000:]))
+        n = seen['n']; dt = (seen['last'] - seen['first']) if n > 1 else float('nan')
+        return (n - 1) / dt, (n - 1) * size / dt / 1e6, n
+    rows = {k: {} for k in ('amber-vmm', 'qemu')}
+    for rep in range(REPS):
+        for v in (['amber-vmm', 'qemu'] if rep % 2 == 0 else ['qemu', 'amber-vmm']):
+            for size in (60, 1514):
+                pps, mbs, n = one(v, size)
+                rows[v].setdefault('e1000 tap TX %dB (frames/s)' % size, []).append(pps)
+                rows[v].setdefault('e1000 tap TX %dB (MB/s)' % size, []).append(mbs)
+                rows[v].setdefault('e1000 tap TX %dB (frames seen)' % size, []).append(n)
+            print('rep %d %s e1000 done' % (rep + 1, v), flush=True)
+    print()
+    print('%-32s %14s %14s %10s' % ('metric (median of %d)' % REPS, 'amber-vmm', 'qemu+kvm', 'amber/qemu'))
+    for m in rows['amber-vmm']:
+        a = statistics.median(rows['amber-vmm'][m]); q = statistics.median(rows['qemu'][m])
+        fmt = '%14.1f' if 'MB/s' in m else '%14.0f'
+        print('%-32s %s %s %10.2f' % (m, fmt % a, fmt % q, a / q if q else float('nan')))
+    print('(e1000: %d frames sent per run; host-side AF_PACKET reader, first to last frame)' % NET_COUNT)
+
+if ONLY == 'net':
+    net_rows()
+    raise SystemExit(0)
+# ---- end of the e1000 rows ----
+
 if ONLY and set(ONLY.split(',')) <= {'ide', 'boot'}:
     ide_boot_rows(set(ONLY.split(',')))
     raise SystemExit(0)
@@ -280,4 +373,5 @@ rates = [smp_exit_rate() for _ in range(REPS)]
 print('%-32s %14.0f %14s' % ('PIO exits/s per vCPU, %d vCPUs' % SMP_CPUS, statistics.median(rates), 'n/a'))
 scsi_rows()
 ide_boot_rows({'ide', 'boot'})
+net_rows()
 PYEOF

@@ -100,8 +100,8 @@ static const char* hex2(u8 v, char* out) {
 
 static void print_mac(const char* prefix, const u8* m) {
   char a[3], b[3], c[3], d[3], e[3], f[3];
-  print("%s%s:%s:%s:%s:%s:%s\n", prefix, hex2(m[0], a), hex2(m[1], b), hex2(m[2], c),
-        hex2(m[3], d), hex2(m[4], e), hex2(m[5], f));
+  print("%s%s:%s:%s:%s:%s:%s\n", prefix, hex2(m[0], a), hex2(m[1], b), hex2(m[2], c), hex2(m[3], d),
+        hex2(m[4], e), hex2(m[5], f));
 }
 
 /* --- EEPROM --- */
@@ -416,11 +416,11 @@ static __attribute__((noreturn)) void mode_dhcp(void) {
   len = build_dhcp(tx_buf[data], DHCP_REQUEST, offer.yiaddr, offer.server, 1);
   u8* c = (u8*)&tx_ring[ctx];
   memset(c, 0, 16);
-  c[0] = 14;      /* IPCSS */
-  c[1] = 14 + 10; /* IPCSO */
-  c[2] = 14 + 19; /* IPCSE */
-  c[4] = 34;      /* TUCSS */
-  c[5] = 34 + 6;  /* TUCSO */
+  c[0] = 14;                                    /* IPCSS */
+  c[1] = 14 + 10;                               /* IPCSO */
+  c[2] = 14 + 19;                               /* IPCSE */
+  c[4] = 34;                                    /* TUCSS */
+  c[5] = 34 + 6;                                /* TUCSO */
   tx_ring[ctx].lower = (1u << 29) | (1u << 25); /* DEXT, IP */
   tx_ring[data].addr = (uptr)tx_buf[data];
   tx_ring[data].lower = len | (1u << 20) | (1u << 29) | (1u << 24) | (1u << 25) | (1u << 27);

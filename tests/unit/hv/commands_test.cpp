@@ -31,6 +31,9 @@ class FakeTarget : public ControlTarget {
     info.io_errors.write.enospc = 4;
     return {info};
   }
+  std::vector<vmmctl::NicInfo> query_nics() override {
+    return {{"net0", "e1000", "52:54:00:12:34:56", 1, 2, 3, 4, (1ULL << 53) + 1, 6, 7, 8}};
+  }
   void pause() override { paused = true; }
   void resume() override { paused = false; }
   void reset() override { ++resets; }
@@ -84,6 +87,10 @@ TEST(Commands, Table) {
   EXPECT_EQ(version.rfind(R"({"return":{"program":"amber-vmm","version":")", 0), 0u) << version;
   EXPECT_NE(version.find(R"("protocol":{"major":1,"minor":0}},"id":[1]})"), std::string::npos)
       << version;
+  EXPECT_EQ(handle_line(R"({"execute":"query-nics","id":5})", t),
+            R"({"return":[{"id":"net0","model":"e1000","mac":"52:54:00:12:34:56","rx_bytes":1,)"
+            R"("rx_packets":2,"rx_errors":3,"rx_drops":4,"tx_bytes":9007199254740993,)"
+            R"("tx_packets":6,"tx_errors":7,"tx_drops":8}],"id":5})");
   handle_line(R"({"execute":"quit"})", t);
   EXPECT_TRUE(t.quit_called);
 }

@@ -167,10 +167,11 @@ TEST(E1000Hostile, RandomRegistersAndDescriptors) {
                                           kImc,  kRctl,  kTctl,   kRdbal, kRdbah, kRdlen,  kRdh,
                                           kRdt,  kTdbal, kTdbah,  kTdlen, kTdh,   kTdt,    kItr,
                                           kMta,  kRa,    kRa + 4, kGprc,  kTorh,  0x1fffc, 0x5b50};
-  std::mt19937_64 rng(20261207);
   const auto start = std::chrono::steady_clock::now();
   std::unique_ptr<Nic> nic;
-  for (int iteration = 0; iteration < 4000; ++iteration) {
+  std::mt19937_64 rng;
+  for (int iteration = 0; iteration < 12000; ++iteration) {
+    if (iteration % 4000 == 0) rng.seed(20261207 + iteration);  // three seeds
     if (iteration % 500 == 0) nic = std::make_unique<Nic>();
     Nic& n = *nic;
     // Random descriptors in the first 64 KiB (where the rings usually are).

@@ -157,7 +157,12 @@ TEST(E1000, InterruptCausesAndTheLine) {
   EXPECT_TRUE(nic.irqs.level);
   EXPECT_EQ(nic.irqs.last_slot, 5u);
   EXPECT_EQ(nic.irqs.last_pin, 1u);
-  EXPECT_TRUE(nic.device->config_read(pci::kStatus, 2) & pci::kStatusIntx);
+  // COMMAND's INTx disable holds the line low while it is set.
+  nic.device->config_write(pci::kCommand, 2,
+                           pci::kCommandMemory | pci::kCommandBusMaster | pci::kCommandIntxDisable);
+  EXPECT_FALSE(nic.irqs.level);
+  nic.device->config_write(pci::kCommand, 2, pci::kCommandMemory | pci::kCommandBusMaster);
+  EXPECT_TRUE(nic.irqs.level);
   EXPECT_EQ(nic.reg(kIms), kIcrLsc | kIcrRxt0);
   EXPECT_EQ(nic.reg(kIcr), kIcrLsc);  // read to clear: the line drops
   EXPECT_FALSE(nic.irqs.level);

@@ -43,6 +43,16 @@ TEST(Json, SixtyFourBitCountersAreExact) {
       << text;
 }
 
+TEST(Json, NicRowsRoundTrip) {
+  const NicInfo nic{"net1", "e1000", "52:54:00:ab:cd:ef", UINT64_MAX, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT_EQ(round_trip(nic), nic);
+  auto json =
+      parse_json(R"({"id":"net0","model":"e1000","mac":"x","rx_bytes":1})", kMaxMessageLength);
+  ASSERT_TRUE(json.ok());
+  NicInfo back;
+  EXPECT_FALSE(decode(*json, back).ok());  // a counter missing
+}
+
 TEST(Json, BlockIoErrorsAreOptionalButCheckedWhenPresent) {
   BlockInfo disk;
   disk.device = "disk0";
