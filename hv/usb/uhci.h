@@ -113,6 +113,9 @@ class Uhci : public pci::PciConfigSpace {
   void attach(unsigned port, UsbDevice* device);
   // Starts the frame thread (idle until the guest sets USBCMD.RS).
   void start();
+  // The VM's clock: while it is stopped (VM paused) no frames run, as
+  // QEMU's virtual clock; none are owed afterwards. Any thread.
+  void set_clock_running(bool running);
 
   void bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) override;
   void bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) override;
@@ -153,6 +156,7 @@ class Uhci : public pci::PciConfigSpace {
   std::condition_variable wake_;
   std::thread thread_;
   bool stopping_ = false;
+  bool clock_stopped_ = false;
 
   uint16_t cmd_ = 0;
   uint16_t status_ = kStsHalted;
