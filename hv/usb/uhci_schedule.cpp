@@ -82,7 +82,15 @@ Uhci::TdResult Uhci::td_error_locked(Td& td, UsbStatus status, uint32_t& interru
 }
 
 Uhci::TdResult Uhci::handle_td_locked(Td& td, uint32_t& interrupt_mask) {
-  // The token's low byte is the PID: any value, checked right here.
+  if (!(td.control & kTdActive)) {
+    // "Even if the Active bit is already clear ... an IOC interrupt is
+    // generated" (QEMU quoting the EHCI spec).
+    if (td.control & kTdIoc) interrupt_mask |= 1;
+    return TdResult::kNextQh;
+  }
+  // The token's low byte is the PID: any value, checked right here, and
+  // only for an active TD (a driver such as SeaBIOS links to zeroed TDs
+  // it fills later; QEMU 7.2 checks in this order too).
   const uint8_t pid = static_cast<uint8_t>(td.token);
   if (pid != kPidSetup && pid != kPidIn && pid != kPidOut) {
     // A PID the controller cannot send: host controller process error,
@@ -91,12 +99,6 @@ Uhci::TdResult Uhci::handle_td_locked(Td& td, uint32_t& interrupt_mask) {
     cmd_ &= static_cast<uint16_t>(~kCmdRun);
     update_irq_locked();
     return TdResult::kStopFrame;
-  }
-  if (!(td.control & kTdActive)) {
-    // "Even if the Active bit is already clear ... an IOC interrupt is
-    // generated" (QEMU quoting the EHCI spec).
-    if (td.control & kTdIoc) interrupt_mask |= 1;
-    return TdResult::kNextQh;
   }
   ++last_frame_.tds;
   const unsigned length = max_length(td.token);

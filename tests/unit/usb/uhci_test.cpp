@@ -167,6 +167,10 @@ TEST_F(UhciTest, StallAndBabble) {
   h.uhci().run_frames(1);
   EXPECT_EQ(h.get32(kTds + 4) & (kTdActive | kTdStalled | kTdBabble), kTdStalled | kTdBabble);
   EXPECT_NE(h.inw(kUsbSts) & kStsError, 0u);
+  // An inactive TD's PID is not looked at (SeaBIOS links to zeroed TDs).
+  h.td(kTds, kLinkTerminate, 0, 0, 0);
+  h.uhci().run_frames(2);
+  EXPECT_EQ(h.inw(kUsbSts) & (kStsProcessError | kStsHalted), 0u);
   // A bad PID: process error, the controller halts.
   h.td(kTds, kLinkTerminate, kActiveErr3, 0x00000055, kBuffers);
   h.uhci().run_frames(2);
