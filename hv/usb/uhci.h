@@ -13,7 +13,8 @@
 //    entry for FRNUM, then QHs and TDs breadth or depth first, with TD
 //    status write-back (active, stall, babble, NAK, timeout, actual
 //    length), short packet detect, IOC and SPD interrupts at the end of
-//    the frame, USBERR and HCPERR (a bad PID stops the controller).
+//    the frame, USBERR and HCPERR (an active TD with a bad PID stops the
+//    controller).
 // Bounds against a hostile guest (as QEMU's): at most kFrameMaxLinks
 // schedule entries per frame, a QH visited twice without a TD done in
 // between ends the frame, at most kFrameBandwidth bytes per frame, a TD's
