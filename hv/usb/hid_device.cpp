@@ -259,7 +259,8 @@ int HidDevice::handle_class_request(const SetupPacket& setup, std::span<uint8_t>
       if (!data.empty()) leds_ = data[0];
       return 0;
     case kGetProtocol:
-      if (kind_ == HidKind::kTablet || data.empty()) return -1;
+      if (kind_ == HidKind::kTablet) return -1;
+      if (data.empty()) return 0;  // wLength 0: nothing to send, no error (QEMU)
       data[0] = protocol_;
       return 1;
     case kSetProtocol:
@@ -267,7 +268,7 @@ int HidDevice::handle_class_request(const SetupPacket& setup, std::span<uint8_t>
       protocol_ = static_cast<uint8_t>(setup.value);
       return 0;
     case kGetIdle:
-      if (data.empty()) return -1;
+      if (data.empty()) return 0;
       data[0] = idle_;
       return 1;
     case kSetIdle:

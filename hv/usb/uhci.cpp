@@ -92,6 +92,14 @@ void Uhci::start() {
   });
 }
 
+void Uhci::set_clock_running(bool running) {
+  {
+    std::lock_guard lock(mutex_);
+    clock_stopped_ = !running;
+  }
+  wake_.notify_all();
+}
+
 void Uhci::command_written(uint16_t, uint16_t now) {
   bus_master_ = (now & pci::kCommandBusMaster) != 0;
 }
@@ -291,15 +299,15 @@ void Uhci::frame_loop() {
   using Clock = std::chrono::steady_clock;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    if (!(cmd_ & kCmdRun)) {
-      status_ |= kStsHalted;
-      wake_.wait(lock, [this] { return stopping_ || (cmd_ & kCmdRun); });
+    if (!(cmd_ & kCmdRun) || clock_stopped_) {
+      if (!(cmd_ & kCmdRun)) status_ |= kStsHalted;
+      wake_.wait(lock, [this] { return stopping_ || ((cmd_ & kCmdRun) && !clock_stopped_); });
       continue;
     }
     Clock::time_point next = Clock::now() + kFramePeriod;
-    while (!stopping_ && (cmd_ & kCmdRun)) {
-      wake_.wait_until(lock, next, [this] { return stopping_; });
-      if (stopping_) break;
+    while (!stopping_ && (cmd_ & kCmdRun) && !clock_stopped_) {
+      wake_.wait_until(lock, next, [this] { return stopping_ || clock_stopped_; });
+      if (stopping_ || clock_stopped_) break;
       const Clock::time_point now = Clock::now();
       auto behind = static_cast<uint64_t>((now - next) / kFramePeriod) + 1;
       if (behind > kMaxFramesBehind) {

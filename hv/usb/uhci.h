@@ -13,7 +13,8 @@
 //    entry for FRNUM, then QHs and TDs breadth or depth first, with TD
 //    status write-back (active, stall, babble, NAK, timeout, actual
 //    length), short packet detect, IOC and SPD interrupts at the end of
-//    the frame, USBERR and HCPERR (a bad PID stops the controller).
+//    the frame, USBERR and HCPERR (an active TD with a bad PID stops the
+//    controller).
 // Bounds against a hostile guest (as QEMU's): at most kFrameMaxLinks
 // schedule entries per frame, a QH visited twice without a TD done in
 // between ends the frame, at most kFrameBandwidth bytes per frame, a TD's
@@ -113,6 +114,9 @@ class Uhci : public pci::PciConfigSpace {
   void attach(unsigned port, UsbDevice* device);
   // Starts the frame thread (idle until the guest sets USBCMD.RS).
   void start();
+  // The VM's clock: while it is stopped (VM paused) no frames run, as
+  // QEMU's virtual clock; none are owed afterwards. Any thread.
+  void set_clock_running(bool running);
 
   void bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) override;
   void bar_write(unsigned index, uint64_t offset, std::span<const uint8_t> data) override;
@@ -153,6 +157,7 @@ class Uhci : public pci::PciConfigSpace {
   std::condition_variable wake_;
   std::thread thread_;
   bool stopping_ = false;
+  bool clock_stopped_ = false;
 
   uint16_t cmd_ = 0;
   uint16_t status_ = kStsHalted;

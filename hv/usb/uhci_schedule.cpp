@@ -82,6 +82,15 @@ Uhci::TdResult Uhci::td_error_locked(Td& td, UsbStatus status, uint32_t& interru
 }
 
 Uhci::TdResult Uhci::handle_td_locked(Td& td, uint32_t& interrupt_mask) {
+  if (!(td.control & kTdActive)) {
+    // "Even if the Active bit is already clear ... an IOC interrupt is
+    // generated" (QEMU quoting the EHCI spec).
+    if (td.control & kTdIoc) interrupt_mask |= 1;
+    return TdResult::kNextQh;
+  }
+  // The token's low byte is the PID: any value, checked right here, and
+  // only for an active TD (a driver such as SeaBIOS links to zeroed TDs
+  // it fills later; QEMU 7.2 checks in this order too).
   const uint8_t pid = static_cast<uint8_t>(td.token);
   if (pid != kPidSetup && pid != kPidIn && pid != kPidOut) {
     // A PID the controller cannot send: host controller process error,
@@ -91,17 +100,12 @@ Uhci::TdResult Uhci::handle_td_locked(Td& td, uint32_t& interrupt_mask) {
     update_irq_locked();
     return TdResult::kStopFrame;
   }
-  if (!(td.control & kTdActive)) {
-    // "Even if the Active bit is already clear ... an IOC interrupt is
-    // generated" (QEMU quoting the EHCI spec).
-    if (td.control & kTdIoc) interrupt_mask |= 1;
-    return TdResult::kNextQh;
-  }
   ++last_frame_.tds;
   const unsigned length = max_length(td.token);
   // MaxLen 0x500..0x7FE is illegal (UHCI 1.1 3.2.3): more than a frame can
   // carry. The TD fails as babble, which also ends the frame.
   if (length > kFrameBandwidth) return td_error_locked(td, UsbStatus::kBabble, interrupt_mask);
+  // Device address: 7 bits (masked), endpoint: 4 bits; both only select.
   UsbDevice* device = find_device_locked(static_cast<uint8_t>((td.token >> 8) & 0x7F));
   if (device == nullptr) return td_error_locked(td, UsbStatus::kNoDevice, interrupt_mask);
   const unsigned endpoint = (td.token >> 15) & 0xF;
@@ -120,6 +124,7 @@ Uhci::TdResult Uhci::handle_td_locked(Td& td, uint32_t& interrupt_mask) {
   if (td.control & kTdIsochronous) td.control &= ~kTdActive;
   if (result.status != UsbStatus::kOk) return td_error_locked(td, result.status, interrupt_mask);
 
+  // At most `length` (<= 1280): a longer answer was made babble above.
   const unsigned actual = static_cast<unsigned>(result.length);
   if (pid == kPidIn && actual > 0 && !memory_.write(td.buffer, data.data(), actual)) {
     log_guest_error("TD data buffer outside RAM", td.buffer);

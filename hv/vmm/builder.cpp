@@ -535,6 +535,8 @@ Result<void> add_usb(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
   for (unsigned port = 0; port < devices.size(); ++port) uhci->attach(port, devices[port]);
   AMBER_TRY(bridge.attach(kUsbSlot, kUsbFunction, uhci));
   uhci->start();
+  m.add_stop_hook([uhci] { uhci->set_clock_running(false); });
+  m.add_resume_hook([uhci] { uhci->set_clock_running(true); });
   vm.usb_hid = devices;
   for (usb::HidDevice* device : devices) {
     if (device->kind() != usb::HidKind::kTablet) continue;

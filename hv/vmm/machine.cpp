@@ -134,6 +134,7 @@ void Machine::stop(RunState state) {
     return;  // stopped already (or shut down)
   }
   state_ = state;
+  for (auto& hook : stop_hooks_) hook();
   emit_event(vmmctl::StopEvent{state});
 }
 

@@ -86,6 +86,10 @@ class Machine {
   void add_reset_hook(std::function<void()> hook) { reset_hooks_.push_back(std::move(hook)); }
   // Called by resume() after the vCPUs run again (control thread).
   void add_resume_hook(std::function<void()> hook) { resume_hooks_.push_back(std::move(hook)); }
+  // Called once the vCPUs are parked by a stop (pause, io-error): devices
+  // with their own clock (the USB frame timer) stop it until the resume
+  // hooks run.
+  void add_stop_hook(std::function<void()> hook) { stop_hooks_.push_back(std::move(hook)); }
   void set_reboot_policy(RebootPolicy policy) { reboot_policy_ = policy; }
   void set_failure_policy(FailurePolicy policy) { failure_policy_ = policy; }
   Result<void> capture_reset_state();
@@ -147,6 +151,7 @@ class Machine {
   std::vector<std::shared_ptr<void>> owned_;
   std::vector<std::function<void()>> reset_hooks_;
   std::vector<std::function<void()>> resume_hooks_;
+  std::vector<std::function<void()>> stop_hooks_;
   std::vector<VcpuSnapshot> snapshots_;
   kvm_irqchip chips_[3]{};
   kvm_pit_state2 pit_{};

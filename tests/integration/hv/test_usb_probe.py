@@ -10,8 +10,9 @@ same probe runs first under QEMU 7.2 (TCG, -device piix3-usb-uhci,addr=1.2
 -device usb-tablet, QMP input-send-event) as the oracle: both must print
 the same descriptors and the same reports; usb-mouse and usb-kbd must give
 QEMU's descriptors too. Then: input-send-event is refused without a
-tablet, a key number reaches the usb-kbd as its boot report, and SeaBIOS still boots with --usb --usb-device
-tablet and initialises the controller (its debugcon line)."""
+tablet, a key number reaches the usb-kbd as its boot report, SeaBIOS
+still boots with --usb and a tablet and keyboard, initialises the
+controller and sets the keyboard up (its debugcon lines)."""
 import json
 import os
 import re
@@ -174,9 +175,13 @@ def keyboard(tmp):
 
 
 def seabios(tmp):
+    """SeaBIOS is a real UHCI and HID driver: it must find the controller,
+    bring up the usb-kbd on port 2 as its boot keyboard (its streamed TD
+    rings link to zeroed TDs: no process error) and go on to boot."""
     log = os.path.join(tmp, 'debugcon.log')
     vm = v.start_vmm(firmware=v.SEABIOS, memory='128M', serial='none',
-                     extra=['--usb', '--usb-device', 'tablet', '--debugcon', 'file:' + log])
+                     extra=['--usb', '--usb-device', 'tablet', '--usb-device', 'keyboard',
+                            '--debugcon', 'file:' + log])
     try:
         text = v.wait_file_text(vm, log, lambda t: 'UHCI init on dev' in t and
                                 ('No bootable device' in t or 'Booting from' in t), 120)
@@ -185,6 +190,8 @@ def seabios(tmp):
                 % (text[-4000:], vm.describe()))
         v.check('Booting from' in text or 'No bootable device' in text,
                 'SeaBIOS did not reach its boot step\n' + text[-4000:])
+        v.check('USB keyboard initialized' in text and 'Timeout' not in text,
+                'SeaBIOS did not set up the USB keyboard\n--- debugcon ---\n' + text[-4000:])
     finally:
         vm.kill()
 

@@ -167,6 +167,10 @@ TEST_F(UhciTest, StallAndBabble) {
   h.uhci().run_frames(1);
   EXPECT_EQ(h.get32(kTds + 4) & (kTdActive | kTdStalled | kTdBabble), kTdStalled | kTdBabble);
   EXPECT_NE(h.inw(kUsbSts) & kStsError, 0u);
+  // An inactive TD's PID is not looked at (SeaBIOS links to zeroed TDs).
+  h.td(kTds, kLinkTerminate, 0, 0, 0);
+  h.uhci().run_frames(2);
+  EXPECT_EQ(h.inw(kUsbSts) & (kStsProcessError | kStsHalted), 0u);
   // A bad PID: process error, the controller halts.
   h.td(kTds, kLinkTerminate, kActiveErr3, 0x00000055, kBuffers);
   h.uhci().run_frames(2);
@@ -211,6 +215,16 @@ TEST_F(UhciTest, FrameThreadRunsOnlyWhileRunning) {
   // 200 frames due; a loaded host may lag, but frames must be counting.
   EXPECT_GE(after, 50u);
   EXPECT_LE(after, 400u);
+  // The VM paused: the clock stops, no frames; resumed: they run again.
+  h.uhci().set_clock_running(false);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const uint16_t paused = h.inw(kFrNum);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(h.inw(kFrNum), paused);
+  EXPECT_EQ(h.inw(kUsbSts) & kStsHalted, 0u);  // still running, as far as the guest knows
+  h.uhci().set_clock_running(true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_GE(static_cast<uint16_t>(h.inw(kFrNum) - paused), 20u);
   h.outw(kUsbCmd, 0);
   EXPECT_NE(h.inw(kUsbSts) & kStsHalted, 0u);
   const uint16_t stopped = h.inw(kFrNum);
