@@ -269,9 +269,9 @@ Result<void> Service::revert(const xml::Uuid& uuid, const std::string& name, uns
   AMBER_TRY(close_all(disks));
   // libvirt's offline revert also restores the definition saved with it.
   if (snapshot.domain) {
-    AMBER_TRY(
-        manager_.define(
-            xml::format_domain(*snapshot.domain, xml::FormatFlags::kInactive | xml::FormatFlags::kSecure), 0));
+    AMBER_TRY(manager_.define(xml::format_domain(*snapshot.domain, xml::FormatFlags::kInactive |
+                                                                       xml::FormatFlags::kSecure),
+                              0));
   }
   AMBER_TRY(store_.set_current(domain, name));
   if ((flags & (VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING | VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED)) != 0) {

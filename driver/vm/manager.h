@@ -266,7 +266,7 @@ class Manager {
                                                                       unsigned source,
                                                                       unsigned flags) {
     (void)uuid, (void)source, (void)flags;
-    return Error(ErrorKind::kUnsupported, "interface addresses are not supported by this manager");
+    return std::vector<InterfaceAddresses>{};  // a manager without NICs knows no addresses
   }
 
   // --- host ---
