@@ -8,11 +8,6 @@
 namespace amber::driver::vm {
 namespace {
 
-// One refusal: "unsupported configuration: PATH (REASON)", like xml/.
-Error refuse(const std::string& path, const std::string& reason) {
-  return Error(ErrorKind::kUnsupported, xml::Refusal{path, reason}.message());
-}
-
 std::string quoted(const std::string& value) {
   return "'" + value + "'";
 }
@@ -160,12 +155,6 @@ Result<void> plan_lifecycle(const xml::Domain& domain, vmmctl::LaunchSettings& s
                            ? vmmctl::RebootAction::kExit
                            : vmmctl::RebootAction::kReset;
   return ok();
-}
-
-std::string pci_slot(size_t slot) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "0000:00:%02zx.0", slot);
-  return text;
 }
 
 // The <driver> type and cache of a disk, as every bus maps them. libvirt
@@ -462,6 +451,16 @@ Result<void> plan_chardevs(const xml::Domain& domain, const LaunchContext& conte
 }
 
 }  // namespace
+
+Error refuse(const std::string& path, const std::string& reason) {
+  return Error(ErrorKind::kUnsupported, xml::Refusal{path, reason}.message());
+}
+
+std::string pci_slot(size_t slot) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "0000:00:%02zx.0", slot);
+  return text;
+}
 
 Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& context) {
   LaunchPlan plan;

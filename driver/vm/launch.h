@@ -69,4 +69,10 @@ Result<void> plan_desktop(const xml::Domain& domain, const LaunchContext& contex
 // no mode leaves SMBIOS to QEMU's defaults; host is refused.
 Result<void> plan_smbios(const xml::Domain& domain, vmmctl::SmbiosSettings& smbios);
 
+// Pieces the launch files share (launch.cpp, launch_desktop.cpp,
+// launch_smbios.cpp): a kUnsupported "unsupported configuration: PATH
+// (REASON)" as xml/ words it, and "0000:00:SS.0" for PCI slot SLOT.
+Error refuse(const std::string& path, const std::string& reason);
+std::string pci_slot(size_t slot);
+
 }  // namespace amber::driver::vm

@@ -7,22 +7,11 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstdio>
 
 #include "driver/vm/launch.h"
 
 namespace amber::driver::vm {
 namespace {
-
-Error refuse(const std::string& path, const std::string& reason) {
-  return Error(ErrorKind::kUnsupported, xml::Refusal{path, reason}.message());
-}
-
-std::string pci_slot(unsigned slot) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "0000:00:%02x.0", slot);
-  return buf;
-}
 
 // amber-vmm's VGA: QEMU's vgamem_mb rounded up to a power of two (QEMU
 // does the same), 1 to 256 MiB.
@@ -154,16 +143,6 @@ Result<void> plan_user_network(const xml::Interface& nic, const std::string& pat
   return ok();
 }
 
-Result<std::array<uint8_t, 6>> parse_mac(const std::string& text, const std::string& path) {
-  std::array<uint8_t, 6> mac{};
-  unsigned b[6];
-  if (sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) !=
-      6)
-    return refuse(path + "/mac", "'" + text + "' is not a MAC address");
-  for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(b[i]);
-  return mac;
-}
-
 Result<void> plan_interfaces(const xml::Domain& domain, const LaunchContext& context,
                              vmmctl::LaunchSettings& settings) {
   const std::vector<xml::Interface>& nics = domain.devices.interfaces;
@@ -174,7 +153,9 @@ Result<void> plan_interfaces(const xml::Domain& domain, const LaunchContext& con
     vmmctl::NicSettings out;
     const std::string model = nic.model.value_or("e1000");
     out.model = model == "virtio" ? vmmctl::NicModel::kVirtio : vmmctl::NicModel::kE1000;
-    AMBER_TRY_ASSIGN(out.mac, parse_mac(nic.mac, path));
+    auto mac = vmmctl::parse_mac(nic.mac);
+    if (!mac.ok()) return refuse(path + "/mac", "'" + nic.mac + "' is not a MAC address");
+    out.mac = *mac;
     if (nic.queues && *nic.queues != 1)
       return refuse(path + "/driver/@queues", "multiqueue networking is not supported yet");
     if (nic.address)

@@ -61,10 +61,6 @@ const std::vector<Block>& blocks() {
   return table;
 }
 
-Error refuse(const std::string& path, const std::string& reason) {
-  return Error(ErrorKind::kUnsupported, xml::Refusal{path, reason}.message());
-}
-
 }  // namespace
 
 Result<void> plan_smbios(const xml::Domain& domain, vmmctl::SmbiosSettings& smbios) {
