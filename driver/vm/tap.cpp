@@ -13,8 +13,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
+
+#include "xml/node.h"
 
 namespace amber::driver::vm {
 namespace {
@@ -90,10 +91,12 @@ Result<std::string> network_bridge(const std::string& network, const std::string
   if (in) {
     std::stringstream text;
     text << in.rdbuf();
-    std::smatch match;
-    const std::string body = text.str();
-    if (std::regex_search(body, match, std::regex("<bridge[^>]*\\bname=['\"]([^'\"]+)['\"]")))
-      bridge = match[1];
+    // libvirt's network XML: <network><bridge name='virbr0' .../></network>.
+    // A file that does not parse is treated as naming no bridge.
+    auto doc = xml::Document::parse(text.str());
+    if (doc.ok()) {
+      if (auto node = doc->root().child("bridge")) bridge = node->attribute("name").value_or("");
+    }
   }
   if (bridge.empty() && network == "default") bridge = "virbr0";
   if (bridge.empty())

@@ -75,7 +75,7 @@ def main():
         "vm2": amberd.domain_xml("vm2", clone),
         "transient": amberd.domain_xml("transient", clone2),
         "nic": amberd.domain_xml("nic", clone,
-                          devices="<interface type='network'><source network='default'/>"
+                          devices="<interface type='direct'><source dev='eth0' mode='vepa'/>"
                                   "</interface>"),
         "evil": amberd.domain_xml("../evil", clone),
     }.items():

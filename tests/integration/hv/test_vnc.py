@@ -95,11 +95,16 @@ def hostile_clients(port, vm, c):
     time.sleep(0.3)
     s.close()
     # A valid handshake, then junk messages (unknown types, absurd lengths).
+    # The server may drop the connection at any of them, so a send that
+    # meets a closed socket ends the sequence.
     cl = rfb.Client('127.0.0.1', port)
-    cl.send(bytes([6, 0, 0, 0]) + struct.pack('>I', 0xFFFFFFF0))  # ClientCutText, 4 GiB
-    cl.send(bytes([2, 0]) + struct.pack('>H', 0xFFFF) + os.urandom(64))  # SetEncodings, short
-    cl.send(bytes([0xEE]) + os.urandom(512))  # unknown message type
-    time.sleep(0.3)
+    try:
+        cl.send(bytes([6, 0, 0, 0]) + struct.pack('>I', 0xFFFFFFF0))  # ClientCutText, 4 GiB
+        cl.send(bytes([2, 0]) + struct.pack('>H', 0xFFFF) + os.urandom(64))  # SetEncodings
+        cl.send(bytes([0xEE]) + os.urandom(512))  # unknown message type
+        time.sleep(0.3)
+    except OSError:
+        pass
     cl.close()
     # Stops half-way through a message; the server waits, then drops it.
     s = socket.create_connection(('127.0.0.1', port), timeout=10)
