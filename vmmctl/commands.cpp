@@ -237,9 +237,31 @@ constexpr std::pair<const char*, uint64_t NicInfo::*> kNicCounters[] = {
 
 }  // namespace
 
+Json encode(const NicLease& lease) {
+  Json out{{"ip-address", lease.ip_address},
+           {"prefix", lease.prefix},
+           {"mac-address", lease.mac_address}};
+  if (lease.expires_in) out["expires-in"] = *lease.expires_in;
+  return out;
+}
+
+Result<void> decode(const Json& json, NicLease& lease) {
+  AMBER_TRY_ASSIGN(lease.ip_address, get_string(json, "ip-address"));
+  AMBER_TRY_ASSIGN(const uint64_t prefix, get_unsigned(json, "prefix"));
+  if (prefix > 32) return Error(ErrorKind::kInvalidArgument, "lease prefix over 32");
+  lease.prefix = static_cast<unsigned>(prefix);
+  AMBER_TRY_ASSIGN(lease.mac_address, get_string(json, "mac-address"));
+  lease.expires_in.reset();
+  if (find_member(json, "expires-in") != nullptr) {
+    AMBER_TRY_ASSIGN(lease.expires_in, get_unsigned(json, "expires-in"));
+  }
+  return ok();
+}
+
 Json encode(const NicInfo& info) {
   Json out{{"id", info.id}, {"model", info.model}, {"mac", info.mac}};
   for (const auto& [name, member] : kNicCounters) out[name] = info.*member;
+  out["leases"] = encode(info.leases);
   return out;
 }
 
@@ -249,6 +271,11 @@ Result<void> decode(const Json& json, NicInfo& info) {
   AMBER_TRY_ASSIGN(info.mac, get_string(json, "mac"));
   for (const auto& [name, member] : kNicCounters) {
     AMBER_TRY_ASSIGN(info.*member, get_unsigned(json, name));
+  }
+  info.leases.clear();
+  if (find_member(json, "leases") != nullptr) {  // absent from older amber-vmm
+    AMBER_TRY_ASSIGN(const Json* leases, get_array(json, "leases"));
+    AMBER_TRY(decode(*leases, info.leases));
   }
   return ok();
 }

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -208,12 +209,24 @@ struct MouseMoveArguments {
 // One row of query-nics (libvirt's domifstat): the card's id ("net0"),
 // model ("e1000"), MAC ("52:54:00:12:34:56") and counters; rx is what
 // reached the guest, tx what the guest sent to the host.
+// A user-mode network's DHCP lease, as the card's "leases" member:
+// {"ip-address":"10.0.2.15","prefix":24,"mac-address":"52:54:..",
+// "expires-in":86399} (seconds; absent for an infinite lease). Cards on a
+// tap have none (the host's DHCP server keeps those).
+struct NicLease {
+  std::string ip_address;
+  unsigned prefix = 0;  // 0: the server gave no mask
+  std::string mac_address;
+  std::optional<uint64_t> expires_in;
+  bool operator==(const NicLease&) const = default;
+};
 struct NicInfo {
   std::string id;
   std::string model;
   std::string mac;
   uint64_t rx_bytes = 0, rx_packets = 0, rx_errors = 0, rx_drops = 0;
   uint64_t tx_bytes = 0, tx_packets = 0, tx_errors = 0, tx_drops = 0;
+  std::vector<NicLease> leases;
   bool operator==(const NicInfo&) const = default;
 };
 
@@ -328,6 +341,8 @@ Json encode(const SendKeyArguments& arguments);
 Result<void> decode(const Json& json, SendKeyArguments& arguments);
 Json encode(const MouseMoveArguments& arguments);
 Result<void> decode(const Json& json, MouseMoveArguments& arguments);
+Json encode(const NicLease& lease);
+Result<void> decode(const Json& json, NicLease& lease);
 Json encode(const NicInfo& info);
 Result<void> decode(const Json& json, NicInfo& info);
 Json encode(const VncClientInfo& info);

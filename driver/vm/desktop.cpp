@@ -247,6 +247,19 @@ std::vector<InterfaceAddress> dnsmasq_leases(const std::string& bridge, const st
   return out;
 }
 
+// The leases amber-vmm saw its user network hand to MAC on card ALIAS.
+std::vector<InterfaceAddress> slirp_leases(const std::vector<vmmctl::NicInfo>& rows,
+                                           const std::string& alias, const std::string& mac) {
+  std::vector<InterfaceAddress> out;
+  for (const vmmctl::NicInfo& row : rows) {
+    if (row.id != alias) continue;
+    for (const vmmctl::NicLease& lease : row.leases)
+      if (lease.mac_address == mac)
+        out.push_back({VIR_IP_ADDR_TYPE_IPV4, lease.ip_address, lease.prefix});
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<InterfaceAddresses>> ManagerImpl::interface_addresses(const xml::Uuid& uuid,
@@ -268,6 +281,13 @@ Result<std::vector<InterfaceAddresses>> ManagerImpl::interface_addresses(const x
     std::lock_guard lock(mutex_);
     nics = vm->live.devices.interfaces;
   }
+  // User networking's leases come from amber-vmm (libslirp's DHCP server
+  // runs inside it); a VMM that cannot answer leaves them out.
+  std::vector<vmmctl::NicInfo> rows;
+  if (source == VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE) {
+    auto answered = vm->monitor->call<vmmctl::QueryNics>();
+    if (answered.ok()) rows = std::move(answered).value();
+  }
   std::vector<InterfaceAddresses> out;
   for (size_t i = 0; i < nics.size(); ++i) {
     const xml::Interface& nic = nics[i];
@@ -278,7 +298,7 @@ Result<std::vector<InterfaceAddresses>> ManagerImpl::interface_addresses(const x
       if (nic.type == xml::InterfaceType::kUser) continue;  // no host ARP entry
       iface.addresses = arp_addresses(nic.mac);
     } else if (nic.type == xml::InterfaceType::kUser) {
-      continue;  // libslirp keeps its leases to itself (not reported yet)
+      iface.addresses = slirp_leases(rows, nic_alias(i), nic.mac);
     } else if (nic.source_bridge) {
       iface.addresses = dnsmasq_leases(*nic.source_bridge, nic.mac);
     }

@@ -13,12 +13,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "hv/control/input_events.h"
 #include "hv/control/key_sender.h"
 #include "hv/devices/i8042.h"
 #include "hv/devices/ps2_keymap.h"
 #include "hv/display/vnc_server.h"
+#include "hv/net/dhcp_snoop.h"
 #include "hv/net/nic_stats.h"
 #include "hv/virtio/blk_pci.h"
 #include "hv/vmm/builder.h"
@@ -30,6 +32,25 @@ namespace {
 constexpr size_t kReadChunk = 4096;
 // How long the destructor waits for clients to take their last lines.
 constexpr std::chrono::milliseconds kDrainTimeout{500};
+
+// query-nics' "leases": what the user network's DHCP server handed out.
+std::vector<vmmctl::NicLease> leases(const net::DhcpSnoop& dhcp) {
+  const int64_t now = net::steady_now_ms();
+  std::vector<vmmctl::NicLease> out;
+  for (const net::DhcpLease& lease : dhcp.leases(now)) {
+    vmmctl::NicLease row;
+    row.ip_address = std::to_string(lease.address >> 24) + "." +
+                     std::to_string((lease.address >> 16) & 0xFF) + "." +
+                     std::to_string((lease.address >> 8) & 0xFF) + "." +
+                     std::to_string(lease.address & 0xFF);
+    row.prefix = lease.prefix;
+    row.mac_address = vmmctl::format_mac(lease.mac);
+    if (lease.expires_ms != std::numeric_limits<int64_t>::max())
+      row.expires_in = static_cast<uint64_t>((lease.expires_ms - now) / 1000);
+    out.push_back(std::move(row));
+  }
+  return out;
+}
 
 class VmTarget : public ControlTarget {
  public:
@@ -129,9 +150,19 @@ class VmTarget : public ControlTarget {
     std::vector<vmmctl::NicInfo> out;
     for (const vmm::NicHandle& nic : vm_.nics) {
       const net::NicCounters c = nic.stats->snapshot();
-      out.push_back({nic.id, std::string(vmmctl::to_string(nic.model)), vmmctl::format_mac(nic.mac),
-                     c.rx_bytes, c.rx_packets, c.rx_errors, c.rx_drops, c.tx_bytes, c.tx_packets,
-                     c.tx_errors, c.tx_drops});
+      out.push_back({nic.id,
+                     std::string(vmmctl::to_string(nic.model)),
+                     vmmctl::format_mac(nic.mac),
+                     c.rx_bytes,
+                     c.rx_packets,
+                     c.rx_errors,
+                     c.rx_drops,
+                     c.tx_bytes,
+                     c.tx_packets,
+                     c.tx_errors,
+                     c.tx_drops,
+                     {}});
+      if (nic.dhcp != nullptr) out.back().leases = leases(*nic.dhcp);
     }
     return out;
   }

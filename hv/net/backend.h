@@ -25,6 +25,8 @@
 
 namespace amber::hv::net {
 
+class DhcpSnoop;
+
 // The largest frame either side carries: the 64 KiB a TX packet is bounded
 // to (as QEMU's e1000), far above any MTU a guest configures.
 inline constexpr size_t kMaxFrameSize = 65536;
@@ -53,6 +55,9 @@ class NetBackend {
   virtual void wake() = 0;
   // Joins the thread; idempotent.
   virtual void stop() = 0;
+  // The DHCP leases this backend's own server handed out (user
+  // networking); null for a backend without a DHCP server (tap).
+  virtual const DhcpSnoop* dhcp_leases() const { return nullptr; }
 };
 
 }  // namespace amber::hv::net

@@ -181,6 +181,7 @@ void SlirpBackend::stop() {
 }
 
 void SlirpBackend::deliver(std::span<const uint8_t> frame) {
+  dhcp_.observe(frame, steady_now_ms());
   if (sink_ != nullptr) sink_->receive_frame(frame);
 }
 
@@ -257,8 +258,10 @@ void SlirpBackend::run() {
       std::lock_guard lock(queue_mutex_);
       batch.swap(queue_);
     }
-    for (const auto& frame : batch)
+    for (const auto& frame : batch) {
+      dhcp_.observe(frame, steady_now_ms());
       slirp_input(slirp_, frame.data(), static_cast<int>(frame.size()));
+    }
     batch.clear();
 
     pollfds_.clear();

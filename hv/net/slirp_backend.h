@@ -24,6 +24,7 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "hv/net/backend.h"
+#include "hv/net/dhcp_snoop.h"
 #include "vmmctl/launch.h"
 
 struct Slirp;
@@ -56,6 +57,7 @@ class SlirpBackend final : public NetBackend {
   SendResult send(std::span<const uint8_t> frame) override;
   void wake() override;
   void stop() override;
+  const DhcpSnoop* dhcp_leases() const override { return &dhcp_; }
 
   // libslirp's callbacks (C linkage trampolines call these).
   struct Timer;
@@ -82,6 +84,7 @@ class SlirpBackend final : public NetBackend {
   // Backend thread only (and create(), before the thread starts).
   std::vector<std::unique_ptr<Timer>> timers_;
   std::vector<pollfd> pollfds_;
+  DhcpSnoop dhcp_;  // fed with both directions' frames on the backend thread
 };
 
 }  // namespace amber::hv::net

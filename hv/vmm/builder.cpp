@@ -664,11 +664,12 @@ Result<void> add_nics(Vm& vm, const Config& config, pci::HostBridge& bridge, Kvm
     }
     auto backend = open_backend(spec);
     if (!backend.ok()) return std::move(backend).error().with_context(id);
+    const net::DhcpSnoop* dhcp = (*backend)->dhcp_leases();
     auto* nic = m.own(
         std::make_unique<net::E1000>(card, m.ram().memory(), irqs, std::move(backend).value()));
     AMBER_TRY(bridge.attach(card.pci_slot, 0, nic));
     AMBER_TRY(nic->start());
-    vm.nics.push_back({id, spec.model, spec.mac, card.pci_slot, &nic->stats()});
+    vm.nics.push_back({id, spec.model, spec.mac, card.pci_slot, &nic->stats(), dhcp});
   }
   return ok();
 }

@@ -25,8 +25,9 @@ namespace amber::hv::devices {
 class I8042;
 }
 namespace amber::hv::net {
+class DhcpSnoop;
 class NicStats;
-}
+}  // namespace amber::hv::net
 namespace amber::hv::display {
 class VncServer;
 }
@@ -49,6 +50,7 @@ struct NicHandle {
   std::array<uint8_t, 6> mac{};
   unsigned slot = 0;
   const net::NicStats* stats = nullptr;  // owned by the machine (via the NIC)
+  const net::DhcpSnoop* dhcp = nullptr;  // user networking's leases (via the backend); else null
 };
 
 struct Vm {

@@ -32,7 +32,7 @@ class FakeTarget : public ControlTarget {
     return {info};
   }
   std::vector<vmmctl::NicInfo> query_nics() override {
-    return {{"net0", "e1000", "52:54:00:12:34:56", 1, 2, 3, 4, (1ULL << 53) + 1, 6, 7, 8}};
+    return {{"net0", "e1000", "52:54:00:12:34:56", 1, 2, 3, 4, (1ULL << 53) + 1, 6, 7, 8, {}}};
   }
   void pause() override { paused = true; }
   void resume() override { paused = false; }

@@ -44,8 +44,27 @@ TEST(Json, SixtyFourBitCountersAreExact) {
 }
 
 TEST(Json, NicRowsRoundTrip) {
-  const NicInfo nic{"net1", "e1000", "52:54:00:ab:cd:ef", UINT64_MAX, 2, 3, 4, 5, 6, 7, 8};
+  NicInfo nic{"net1", "e1000", "52:54:00:ab:cd:ef", UINT64_MAX, 2, 3, 4, 5, 6, 7, 8, {}};
   EXPECT_EQ(round_trip(nic), nic);
+  nic.leases = {{"10.0.2.15", 24, "52:54:00:ab:cd:ef", 86399},
+                {"10.0.2.16", 0, "52:54:00:00:00:01", std::nullopt}};
+  EXPECT_EQ(round_trip(nic), nic);
+  const std::string text = encode(nic).dump();
+  EXPECT_NE(text.find(R"("leases":[{"ip-address":"10.0.2.15","prefix":24,"mac-address":)"
+                      R"("52:54:00:ab:cd:ef","expires-in":86399},)"),
+            std::string::npos)
+      << text;
+  {
+    // Older amber-vmm sent no "leases"; a bad prefix is refused.
+    Json old_row = encode(nic);
+    old_row.erase("leases");
+    NicInfo decoded;
+    ASSERT_TRUE(decode(old_row, decoded).ok());
+    EXPECT_TRUE(decoded.leases.empty());
+    Json bad = encode(nic);
+    bad["leases"][0]["prefix"] = 33;
+    EXPECT_FALSE(decode(bad, decoded).ok());
+  }
   auto json =
       parse_json(R"({"id":"net0","model":"e1000","mac":"x","rx_bytes":1})", kMaxMessageLength);
   ASSERT_TRUE(json.ok());
