@@ -9,7 +9,8 @@ the read-to-clear ICR and statistics. With the default network the guest
 must be offered 10.0.2.15 with router 10.0.2.2 and DNS 10.0.2.3; with
 net=192.168.76.0/24 (libvirt's <ip> of a user interface) 192.168.76.15 /
 .2 / .3. query-nics must count the frames both ways, and a hostfwd rule
-must be listening on the host while the VM runs. The same probe runs under
+must be listening on the host while the VM runs, and query-nics must report
+the lease from the DHCP ACK (address, /24, a day). The same probe runs under
 QEMU 7.2 (TCG, -netdev user + -device e1000) as the oracle: its E1000
 lines must be the same."""
 import os
@@ -86,6 +87,13 @@ def run_amber(case):
                 row['rx_bytes'] > 600, 'query-nics counters: %s' % row)
         v.check(row['rx_errors'] == 0 and row['tx_errors'] == 0 and row['rx_drops'] == 0 and
                 row['tx_drops'] == 0, 'query-nics errors/drops: %s' % row)
+        # The lease libslirp handed out, read off the DHCP ACK (a day, /24).
+        leases = row.get('leases')
+        v.check(isinstance(leases, list) and len(leases) == 1 and
+                leases[0]['ip-address'] == case['want'][0] and leases[0]['prefix'] == 24 and
+                leases[0]['mac-address'] == case['mac'] and
+                86000 < leases[0].get('expires-in', 0) <= 86400,
+                'query-nics leases: %s' % leases)
         c.cmd('quit')
         c.close()
         rc = vm.wait(30)
