@@ -13,6 +13,7 @@ namespace amber::driver::dispatch {
 namespace {
 
 // virDrvFeature values virsh probes (libvirt src/libvirt_internal.h).
+constexpr int32_t kFeatureFdPassing = 8;
 constexpr int32_t kFeatureTypedParamString = 9;
 constexpr int32_t kFeatureProgramKeepalive = 10;
 constexpr int32_t kFeatureRemoteEventCallback = 14;
@@ -71,8 +72,10 @@ Result<void> supports_feature(Connection& connection, XdrReader& args, XdrWriter
   if (feature == kFeatureProgramKeepalive) connection.keepalive_requested = true;
   // Event callbacks: CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY and the
   // DOMAIN_EVENT_CALLBACK_* messages (dispatch/events, protocol/connection_events).
+  // Fd passing: every socket is a unix socket, and DOMAIN_OPEN_GRAPHICS_FD
+  // returns one (virt-manager's console asks for it on a local connection).
   bool supported = feature == kFeatureProgramKeepalive || feature == kFeatureRemoteCloseCallback ||
-                   feature == kFeatureRemoteEventCallback;
+                   feature == kFeatureRemoteEventCallback || feature == kFeatureFdPassing;
   reply.write_i32(supported ? 1 : 0);
   return {};
 }

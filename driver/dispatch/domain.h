@@ -28,6 +28,7 @@ using rpc::XdrWriter;
 
 // domain_desktop.cpp
 AMBER_DOMAIN_HANDLER(domain_screenshot);
+AMBER_DOMAIN_HANDLER(domain_open_graphics_fd);
 AMBER_DOMAIN_HANDLER(domain_interface_stats);
 AMBER_DOMAIN_HANDLER(domain_interface_addresses);
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The desktop procedures: DOMAIN_SCREENSHOT (a stream of the display's
-// PPM after the reply, which carries the MIME type), DOMAIN_INTERFACE_STATS
+// PPM after the reply, which carries the MIME type), DOMAIN_OPEN_GRAPHICS_FD
+// (a socket on the VNC server, passed to the client), DOMAIN_INTERFACE_STATS
 // and DOMAIN_INTERFACE_ADDRESSES.
 #include <libvirt/libvirt.h>
 
@@ -53,6 +54,19 @@ Result<void> domain_screenshot(Connection& connection, XdrReader& args, XdrWrite
   stream.source = std::make_unique<BytesSource>(std::move(shot.data));
   connection.opened_stream = std::move(stream);
   reply.write_optional_string(shot.mime);
+  return {};
+}
+
+// remote_domain_open_graphics_fd_args: dom, idx, flags; no ret body: the
+// reply is REPLY_WITH_FDS with one socket connected to the VNC server.
+Result<void> domain_open_graphics_fd(Connection& connection, XdrReader& args, XdrWriter&) {
+  AMBER_TRY_ASSIGN(vm::DomainRef domain, read_domain(args));
+  AMBER_TRY_ASSIGN(uint32_t index, arg_u32(args, "idx"));
+  AMBER_TRY_ASSIGN(uint32_t flags, arg_u32(args, "flags"));
+  AMBER_TRY(arg_end(args, "DOMAIN_OPEN_GRAPHICS_FD"));
+  AMBER_TRY_ASSIGN(vm::Manager * manager, manager_of(connection));
+  AMBER_TRY_ASSIGN(UniqueFd fd, manager->open_graphics_fd(domain.uuid, index, flags));
+  connection.reply_fds.push_back(std::move(fd));
   return {};
 }
 

@@ -81,13 +81,22 @@ Result<Reply> dispatch_frame(Connection& connection, std::span<const uint8_t> fr
     return Reply(error_reply(header, dispatch::read_only_error(procedure->name)));
   }
   rpc::XdrWriter body;
+  connection.reply_fds.clear();
   auto result = procedure->handler(connection, reader, body);
-  if (!result.ok())
+  if (!result.ok()) {
+    connection.reply_fds.clear();
     return Reply(error_reply(header, dispatch::to_remote_error(result.error(), procedure->family)));
+  }
   rpc::PacketHeader reply = header;
   reply.type = rpc::PacketType::kReply;
   reply.status = rpc::PacketStatus::kOk;
-  return Reply(rpc::encode_frame(reply, body.bytes()));
+  if (connection.reply_fds.empty()) return Reply(rpc::encode_frame(reply, body.bytes()));
+  // REPLY_WITH_FDS: a u32 count before the body; the fds follow the frame.
+  reply.type = rpc::PacketType::kReplyWithFds;
+  rpc::XdrWriter with_count;
+  with_count.write_u32(static_cast<uint32_t>(connection.reply_fds.size()));
+  with_count.write_opaque_fixed(body.bytes());  // XDR-aligned already: no padding
+  return Reply(rpc::encode_frame(reply, with_count.bytes()));
 }
 
 }  // namespace amber::driver::protocol

@@ -13,8 +13,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "driver/protocol/stream.h"
 #include "driver/rpc/xdr.h"
 
@@ -105,6 +107,9 @@ struct Connection {
   std::shared_ptr<SecretEvents> secret_events;
   // Set by a stream-opening handler; taken by the server after the reply.
   std::optional<OpenedStream> opened_stream;
+  // Descriptors a handler returns (DOMAIN_OPEN_GRAPHICS_FD): the dispatcher
+  // makes the reply REPLY_WITH_FDS, the server sends them after it.
+  std::vector<UniqueFd> reply_fds;
 };
 
 using Handler = Result<void> (*)(Connection& connection, rpc::XdrReader& args,

@@ -358,6 +358,8 @@ constexpr std::array kProcedures = {
     Procedure{342, "CONNECT_GET_DOMAIN_CAPABILITIES", "remote_connect_get_domain_capabilities_args",
               "remote_connect_get_domain_capabilities_ret", Priority::kNormal, kRo,
               d::get_domain_capabilities},
+    Procedure{343, "DOMAIN_OPEN_GRAPHICS_FD", "remote_domain_open_graphics_fd_args", "-", kNormal,
+              kRw, d::domain_open_graphics_fd, kDomain},
     Procedure{344, "CONNECT_GET_ALL_DOMAIN_STATS", "remote_connect_get_all_domain_stats_args",
               "remote_connect_get_all_domain_stats_ret", kNormal, kRo, d::get_all_domain_stats,
               kDomainOp},

@@ -292,6 +292,8 @@ void Server::Impl::run_call(const std::shared_ptr<Client>& client) {
       client->connection.keepalive_requested && !client->keepalive_requested.exchange(true);
   std::optional<protocol::OpenedStream> opened = std::move(client->connection.opened_stream);
   client->connection.opened_stream.reset();
+  std::vector<UniqueFd> fds = std::move(client->connection.reply_fds);
+  client->connection.reply_fds.clear();
   if (!reply.ok()) {
     mark_closing(*client, reply.error().message());
   } else if (reply->has_value()) {
@@ -300,7 +302,10 @@ void Server::Impl::run_call(const std::shared_ptr<Client>& client) {
     // only after the reply is queued, and a client packet for the stream
     // (sent once the reply arrived) finds it (handle_frame).
     std::lock_guard lock(client->mutex);
-    client->output.push(std::move(**reply));
+    if (fds.empty())
+      client->output.push(std::move(**reply));
+    else
+      client->output.push_with_fds(std::move(**reply), std::move(fds));
     if (opened && ok && header.ok() && !client->closing.load()) {
       client->starting_streams.push_back(
           StartingStream{header->procedure, header->serial, std::move(*opened)});

@@ -255,6 +255,12 @@ class Manager {
     (void)uuid, (void)screen, (void)flags;
     return Error(ErrorKind::kUnsupported, "screenshots are not supported by this manager");
   }
+  // virDomainOpenGraphicsFD: a socket connected to graphics INDEX's VNC
+  // server (the client then speaks RFB on it, password auth included).
+  virtual Result<UniqueFd> open_graphics_fd(const xml::Uuid& uuid, unsigned index, unsigned flags) {
+    (void)uuid, (void)index, (void)flags;
+    return Error(ErrorKind::kUnsupported, "graphics are not supported by this manager");
+  }
   // virDomainInterfaceStats of DEVICE (its tap name, MAC or alias).
   virtual Result<InterfaceStats> interface_stats(const xml::Uuid& uuid, const std::string& device) {
     (void)uuid, (void)device;

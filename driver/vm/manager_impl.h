@@ -111,6 +111,7 @@ class ManagerImpl final : public Manager {
   Result<void> send_key(const xml::Uuid& uuid, unsigned codeset, unsigned holdtime,
                         const std::vector<unsigned>& keycodes, unsigned flags) override;
   Result<Screenshot> screenshot(const xml::Uuid& uuid, unsigned screen, unsigned flags) override;
+  Result<UniqueFd> open_graphics_fd(const xml::Uuid& uuid, unsigned index, unsigned flags) override;
   Result<InterfaceStats> interface_stats(const xml::Uuid& uuid, const std::string& device) override;
   Result<std::vector<InterfaceAddresses>> interface_addresses(const xml::Uuid& uuid,
                                                               unsigned source,
