@@ -12,6 +12,8 @@ USB tablet on the piix3-uhci controller and a user-mode e1000 NIC.
   - a second domain gets the next free port;
   - `virsh screenshot` streams a PPM of SeaBIOS's text screen (720x400,
     not blank), kept as an artifact;
+  - virDomainOpenGraphicsFD (python3-libvirt) gives a socket on the same
+    VNC server (password still asked; SKIPAUTH and a bad index refused);
   - a VNC client that sends the XML's password gets in (RFB 3.8, VNC
     authentication with DES done here), a wrong password is refused;
   - `virsh domiflist` lists the NIC, `virsh domifstat` reads its counters
@@ -146,7 +148,13 @@ def recv_exact(sock, n):
 def vnc_login(port, password):
     """RFB 3.8 handshake with VNC authentication; returns (ok, width,
     height) after ClientInit/ServerInit, or (False, 0, 0)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+    return vnc_login_on(socket.create_connection(("127.0.0.1", port), timeout=20), password)
+
+
+def vnc_login_on(sock, password):
+    """vnc_login on a connected socket (closed at the end)."""
+    with sock as s:
+        s.settimeout(20)
         version = recv_exact(s, 12)
         a.check(version.startswith(b"RFB 003."), "not an RFB server: %r" % version)
         s.sendall(b"RFB 003.008\n")
@@ -281,6 +289,27 @@ def test():
         a.check((width, height) == (720, 400), "VNC framebuffer %dx%d" % (width, height))
         ok, _, _ = vnc_login(ports[0], "wrong")
         a.check(not ok, "a wrong VNC password was accepted")
+        # virDomainOpenGraphicsFD (python3-libvirt): a socket on the same
+        # server, passed over the daemon's unix socket; the password still
+        # applies, and SKIPAUTH is refused while there is one.
+        import libvirt
+        conn = libvirt.open(daemon.uri)
+        try:
+            dom = conn.lookupByName("desk1")
+            fd = dom.openGraphicsFD(0, 0)
+            ok, width, height = vnc_login_on(socket.socket(fileno=fd), PASSWORD)
+            a.check(ok and (width, height) == (720, 400),
+                    "openGraphicsFD: login %s, %dx%d" % (ok, width, height))
+            ok, _, _ = vnc_login_on(socket.socket(fileno=dom.openGraphicsFD(0, 0)), "wrong")
+            a.check(not ok, "openGraphicsFD: a wrong password was accepted")
+            for idx, flags in ((1, 0), (0, libvirt.VIR_DOMAIN_OPEN_GRAPHICS_SKIPAUTH)):
+                try:
+                    dom.openGraphicsFD(idx, flags)
+                    a.check(False, "openGraphicsFD(%d, %d) succeeded" % (idx, flags))
+                except libvirt.libvirtError as e:
+                    a.log("openGraphicsFD(%d, %d): %s" % (idx, flags, e))
+        finally:
+            conn.close()
 
         # The NIC: domiflist, domifstat, domifaddr.
         out = daemon.virsh("domiflist", "desk1")
