@@ -90,7 +90,7 @@ TEST(Commands, Table) {
   EXPECT_EQ(handle_line(R"({"execute":"query-nics","id":5})", t),
             R"({"return":[{"id":"net0","model":"e1000","mac":"52:54:00:12:34:56","rx_bytes":1,)"
             R"("rx_packets":2,"rx_errors":3,"rx_drops":4,"tx_bytes":9007199254740993,)"
-            R"("tx_packets":6,"tx_errors":7,"tx_drops":8}],"id":5})");
+            R"("tx_packets":6,"tx_errors":7,"tx_drops":8,"leases":[]}],"id":5})");
   handle_line(R"({"execute":"quit"})", t);
   EXPECT_TRUE(t.quit_called);
 }
