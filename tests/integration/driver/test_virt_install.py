@@ -10,7 +10,11 @@
   3. `virt-install --disk pool=default,size=1,format=qcow2` makes a new
      1 GiB qcow2 volume in a "default" pool through the storage calls and
      defines a domain on it (qemu-img check passes on the volume; the domain
-     and the volume are removed again).
+     and the volume are removed again);
+  4. `virt-install --osinfo win7 --import` with virtinst's win7 defaults is
+     refused by name (ich9-ehci1: Amber has no EHCI), and with
+     `--controller usb,model=piix3-uhci --network user,model=e1000` it
+     starts and the probe boots from the IDE disk.
 Usage: test_virt_install.py VIRTAMBERD AMBER_VMM BOOT_BIN
 On failure it prints the client's failed RPC calls (LIBVIRT_DEBUG=1)."""
 import os
@@ -49,6 +53,57 @@ def explain(what, out, daemon):
     return ("%s (rc %d)\nstdout: %s\nfailed RPC calls (proc, error): %s\nclient errors:\n%s\n"
             "daemon log:\n%s" % (what, out.returncode, out.stdout[-3000:], failed,
                                  a.client_errors(out.stderr), daemon.log_text()))
+
+
+def windows7_import(daemon, tmp):
+    """`--osinfo win7 --import` with nothing but a name, memory and the disk:
+    virtinst's defaults are an IDE disk, the ICH9 EHCI1 + UHCI1-3 USB set,
+    an e1000 on libvirt's "default" network, a USB tablet, VNC and VGA.
+    Amber has no EHCI, so define must refuse the ich9-ehci1 controller by
+    name; with the USB set replaced by the PIIX3 UHCI and the NIC put on
+    user networking, virt-install itself defines and starts the domain
+    and the probe boots from the IDE disk (BOOT: RESULT PASS on COM1)."""
+    problems = []
+    name = NAME + "-win7"
+    clone = a.make_clone(tmp, BOOT_BIN, name)
+    base = ["--osinfo", "win7", "--import", "--name", name, "--memory", "256",
+            "--disk", "path=%s,format=qcow2" % clone, "--noautoconsole"]
+    out = virt_install(daemon, *base, "--dry-run", "--print-xml", debug=False)
+    if out.returncode != 0 or "ich9-ehci1" not in out.stdout or "bus=\"ide\"" not in out.stdout:
+        return problems + [explain("virt-install --osinfo win7 --print-xml (want ich9-ehci1 and "
+                                   "an IDE disk)", out, daemon)]
+    xml_path = os.path.join(tmp, "win7.xml")
+    with open(xml_path, "w") as f:
+        f.write(out.stdout)
+    refused = daemon.virsh("define", xml_path)
+    if refused.returncode == 0 or "ich9-ehci1" not in refused.stderr or \
+            "unsupported configuration" not in refused.stderr:
+        problems.append("virsh define of the win7 defaults: rc %d, %s" %
+                        (refused.returncode, refused.stderr))
+        daemon.virsh("undefine", name)
+    else:
+        a.log("win7 defaults refused: " + refused.stderr.strip().splitlines()[-1])
+    out = virt_install(daemon, *base, "--controller", "usb,model=piix3-uhci",
+                       "--network", "user,model=e1000")
+    if out.returncode != 0:
+        return problems + [explain("virt-install --osinfo win7 with piix3-uhci and user "
+                                   "networking", out, daemon)]
+    text = a.read_console(daemon, name, "BOOT: RESULT PASS", 90)
+    log_file = os.path.join(daemon.log_dir, name + ".log")
+    vmm_log = open(log_file, errors="replace").read() if os.path.exists(log_file) else ""
+    if "BOOT: RESULT PASS" not in text and "BOOT: RESULT PASS" not in vmm_log:
+        problems.append("win7 import: no 'BOOT: RESULT PASS' from the IDE disk:\n%s\n%s" %
+                        (text[-1500:], vmm_log[-1500:]))
+    else:
+        a.log("win7 import: BOOT: RESULT PASS from the IDE disk")
+    started = [line for line in vmm_log.splitlines() if "starting up" in line]
+    argv = started[-1] if started else ""
+    for want in ("--ide", "--usb-device tablet", "--nic model=e1000", "--vnc", "--vga std"):
+        if want not in argv:
+            problems.append("win7 import: amber-vmm was started without %r: %s" % (want, argv))
+    daemon.virsh("destroy", name)
+    daemon.virsh("undefine", name)
+    return problems
 
 
 def test():
@@ -157,6 +212,9 @@ def test():
         daemon.virsh("undefine", pooled)
         daemon.virsh("pool-destroy", "default")
         daemon.virsh("pool-undefine", "default")
+
+        # 4. A Windows 7 import with virt-install's own defaults for win7.
+        problems += windows7_import(daemon, tmp)
     finally:
         daemon.stop()
     if problems:
