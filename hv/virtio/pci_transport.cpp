@@ -55,7 +55,8 @@ VirtioPciTransport::VirtioPciTransport(const VirtioPciIdentity& identity,
 
 Result<std::unique_ptr<VirtioPciTransport>> VirtioPciTransport::create(
     const VirtioPciIdentity& identity, unsigned queues, const DeviceFactory& make_device,
-    InterruptController& interrupts, IoEventRegistry& io_events, unsigned pci_slot) {
+    InterruptController& interrupts, IoEventRegistry& io_events, unsigned pci_slot,
+    std::vector<uint8_t> rom) {
   if (queues == 0 || queues > kMaxQueues)
     return Error(ErrorKind::kInvalidArgument,
                  std::string(identity.name) + ": queues must be 1.." + std::to_string(kMaxQueues));
@@ -74,6 +75,12 @@ Result<std::unique_ptr<VirtioPciTransport>> VirtioPciTransport::create(
   AMBER_TRY(pci->set_bar(kLegacyBar, pci::BarKind::kIo, kLegacyBarSize));
   AMBER_TRY(pci->set_bar(kMsixBar, pci::BarKind::kMemory32, kMsixBarSize));
   AMBER_TRY(pci->set_bar(kModernBar, pci::BarKind::kMemory64, kModernBarSize, pci::Prefetch::kYes));
+  if (!rom.empty()) {
+    uint64_t rom_size = 2048;
+    while (rom_size < rom.size()) rom_size <<= 1;
+    AMBER_TRY(pci->set_rom(rom_size));
+    pci->rom_ = std::move(rom);
+  }
   pci->set_interrupt_pin(kInta);
   AMBER_TRY(pci->build_capabilities());
   pci->snapshot_reset_state();
@@ -128,6 +135,11 @@ uint64_t VirtioPciTransport::offered_features(VirtioInterface interface) const {
 
 void VirtioPciTransport::bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
+  if (index == pci::kRomBarIndex) {
+    for (size_t i = 0; i < data.size(); ++i)
+      if (offset + i < rom_.size()) data[i] = rom_[offset + i];
+    return;
+  }
   if (data.empty() || data.size() > 8) return;
   const auto size = static_cast<unsigned>(data.size());
   if (index == kMsixBar) {
