@@ -72,7 +72,8 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   // the same identity and queue count. `pci_slot` is the device number on
   // bus 0 (INTx routing through InterruptController::set_intx). A
   // non-empty `rom` is served read-only through the expansion ROM BAR
-  // (its size rounded up to a power of two, at least 2 KiB).
+  // (its size rounded up to a power of two, at least 2 KiB), its first
+  // image's PCIR vendor/device patched to this function's (as QEMU).
   using DeviceFactory = std::function<Result<std::unique_ptr<VirtioDevice>>(DeviceSignals&)>;
   static Result<std::unique_ptr<VirtioPciTransport>> create(
       const VirtioPciIdentity& identity, unsigned queues, const DeviceFactory& make_device,

@@ -47,16 +47,15 @@ def same_lines(out):
 def run_amber():
     tmp = v.workdir('vnet')
     control = os.path.join(tmp, 'control.sock')
-    vm = v.start_vmm(kernel=v.PVH, cmdline='test=vnet', control=control,
+    vm = v.start_vmm(kernel=v.PVH, cmdline='test=vnet idle=1', control=control,
                      extra=['--nic', 'model=virtio,mac=%s,backend=user' % MAC])
     try:
-        vm.wait_line(r'VNET: RESULT PASS|FAIL', 120)
+        vm.wait_line(r'VNET: idle|FAIL', 120)
         out = vm.output()
         check_probe(out, 'amber-vmm')
         v.check('VNET: csum 1' in out, 'amber-vmm does not offer CSUM:\n%s' % out)
         c = v.Control(control)
         rows = c.cmd('query-nics')['return']
-        c.close()
         v.check(len(rows) == 1 and rows[0]['model'] == 'virtio' and rows[0]['mac'] == MAC,
                 'query-nics identity: %s' % rows)
         row = rows[0]
@@ -64,8 +63,10 @@ def run_amber():
                 row['rx_bytes'] > 600, 'query-nics counters: %s' % row)
         v.check(row['rx_errors'] == 0 and row['tx_errors'] == 0 and row['tx_drops'] == 0,
                 'query-nics errors/drops: %s' % row)
+        c.cmd('quit')
+        c.close()
         rc = vm.wait(30)
-        v.check(rc == 1, 'amber-vmm exit status %d, want 1\n%s' % (rc, vm.describe()))
+        v.check(rc == 0, 'amber-vmm exit status %d after quit\n%s' % (rc, vm.describe()))
     finally:
         vm.kill()
     return out

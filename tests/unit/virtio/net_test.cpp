@@ -9,7 +9,10 @@
 #include <random>
 
 #include "hv/net/backend.h"
+#include "hv/pci/pci_device.h"
 #include "hv/virtio/net_device.h"
+#include "hv/virtio/net_pci.h"
+#include "hv/virtio/pci_transport.h"
 #include "virtio_test_support.h"
 
 namespace amber::hv::virtio {
@@ -401,6 +404,43 @@ TEST_F(NetTest, HostileReceiveRings) {
   for (int i = 0; i < 5000 && signals_.resets.load() < 2; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ(signals_.resets.load(), 2);
+}
+
+TEST(NetPci, IdentityAndPatchedRom) {
+  GuestRam ram;
+  test::FakeInterrupts interrupts;
+  test::FakeIoEvents io_events;
+  // A 4 KiB image naming 1af4:1041 (as efi-virtio.rom does), summing to 0.
+  std::vector<uint8_t> rom(4096, 0);
+  rom[0] = 0x55;
+  rom[1] = 0xaa;
+  rom[2] = 8;
+  rom[0x18] = 0x20;
+  std::memcpy(&rom[0x20], "PCIR", 4);
+  rom[0x24] = 0xf4;
+  rom[0x25] = 0x1a;
+  rom[0x26] = 0x41;
+  rom[0x27] = 0x10;
+  unsigned sum = 0;
+  for (uint8_t b : rom) sum += b;
+  rom[6] = static_cast<uint8_t>(-sum);
+  auto made = make_virtio_net_pci({kMac, 1}, nullptr, rom, ram.memory, interrupts, io_events, 3);
+  ASSERT_TRUE(made.ok()) << made.error().message();
+  VirtioPciTransport& pci = *made->transport;
+  EXPECT_EQ(pci.config_read(0, 4), 0x10001af4u);
+  EXPECT_EQ(pci.config_read(8, 4) >> 8, 0x020000u);  // class
+  EXPECT_EQ(pci.config_read(0x2c, 4), 0x00011af4u);  // subsystem: virtio device type 1
+  std::vector<uint8_t> read(rom.size());
+  for (size_t i = 0; i < read.size(); i += 4)
+    pci.bar_read(pci::kRomBarIndex, i, std::span<uint8_t>(&read[i], 4));
+  EXPECT_EQ(read[0x26] | read[0x27] << 8, 0x1000);  // PCIR device patched
+  unsigned patched_sum = 0;
+  for (uint8_t b : read) patched_sum += b;
+  EXPECT_EQ(patched_sum % 256, 0u);  // still a valid image
+  uint8_t beyond[4] = {1, 1, 1, 1};
+  pci.bar_read(pci::kRomBarIndex, 1 << 20, beyond);
+  EXPECT_EQ(beyond[0], 0);
+  EXPECT_EQ(made->device->num_queues(), 3u);
 }
 
 }  // namespace
