@@ -227,6 +227,28 @@ TEST_F(NetTest, TransmitThroughTheRing) {
   EXPECT_EQ(device_->stats().snapshot().tx_bytes, frame.size());
 }
 
+TEST_F(NetTest, SecondQueuePairTransmits) {
+  make(2);
+  std::memset(ram_.at(0x10000), 0, 0x30000);
+  TestRing tx1(ram_, 0x20000, 256);
+  std::vector<QueueLayout> layouts(device_->num_queues());
+  layouts[3] = {256, tx1.desc(), tx1.avail(), tx1.used()};  // rx0 tx0 rx1 tx1 ctrl
+  ASSERT_TRUE(device_->activate(kModern | feature_bit(kNetFeatureMq), layouts).ok());
+  EXPECT_EQ(device_->control_queue(), 4u);
+  const std::vector<uint8_t> frame = ipv4_frame(20);
+  const uint64_t d = ram_.alloc(12 + frame.size());
+  std::memset(ram_.at(d), 0, 12);
+  std::memcpy(ram_.at(d + 12), frame.data(), frame.size());
+  tx1.publish(tx1.build({{d, static_cast<uint32_t>(12 + frame.size()), false}}));
+  device_->kick(3);
+  ASSERT_TRUE(tx1.wait_used(1));
+  ASSERT_EQ(backend_->frames().size(), 1u);
+  EXPECT_EQ(backend_->frames()[0], frame);
+  // Frames from the host with no RX ring: dropped and counted.
+  device_->receive_frame(frame);
+  EXPECT_EQ(device_->stats().snapshot().rx_drops, 1u);
+}
+
 TEST_F(NetTest, ChecksumCompletion) {
   activate(kModern);
   std::vector<uint8_t> frame = ipv4_frame(301, 17);
@@ -270,6 +292,42 @@ TEST_F(NetTest, SoftwareTsoSplitsTcpv4) {
     payload += expect;
   }
   EXPECT_EQ(device_->stats().snapshot().tx_packets, 3u);
+}
+
+TEST_F(NetTest, SoftwareTsoSplitsTcpv6) {
+  activate(kModern);
+  // Ethernet + IPv6 (next header TCP) + TCP with 12 option bytes.
+  const size_t payload = 3001, l4 = 54, tcp_hlen = 32;
+  std::vector<uint8_t> f(l4 + tcp_hlen + payload, 0);
+  std::copy(kMac.begin(), kMac.end(), f.begin());
+  f[12] = 0x86;
+  f[13] = 0xdd;
+  f[14] = 0x60;
+  f[20] = 6;   // next header
+  f[21] = 64;  // hop limit
+  f[22] = 0xfe;
+  f[23] = 0x80;
+  f[37] = 1;
+  f[38] = 0xfe;
+  f[39] = 0x80;
+  f[53] = 2;
+  f[l4 + 12] = static_cast<uint8_t>((tcp_hlen / 4) << 4);
+  f[l4 + 13] = 0x18;  // ACK PSH
+  for (size_t i = 0; i < payload; ++i) f[l4 + tcp_hlen + i] = static_cast<uint8_t>(i * 3);
+  std::vector<std::vector<uint8_t>> parts = {
+      header(kNetHdrNeedsCsum, kNetGsoTcpv6, 0, 1400, static_cast<uint16_t>(l4), 16), f};
+  device_->transmit(chain_of(parts));
+  const auto sent = backend_->frames();
+  ASSERT_EQ(sent.size(), 3u);
+  for (size_t i = 0; i < sent.size(); ++i) {
+    const auto& s = sent[i];
+    const size_t data = i < 2 ? 1400 : payload - 2800;
+    EXPECT_EQ(s.size(), l4 + tcp_hlen + data);
+    EXPECT_EQ(be16(s, 18), tcp_hlen + data);  // IPv6 payload length
+    const uint64_t pseudo = sum16(s, 22, 54) + 6 + (s.size() - l4);
+    EXPECT_EQ(fold(pseudo + sum16(s, l4, s.size())), 0xffff) << i;
+    EXPECT_EQ(s[l4 + 13], i < 2 ? 0x10 : 0x18);
+  }
 }
 
 TEST_F(NetTest, MergeableReceive) {
