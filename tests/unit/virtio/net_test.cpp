@@ -443,6 +443,45 @@ TEST_F(NetTest, HostileTransmitIsCountedNotFatal) {
   EXPECT_EQ(signals_.resets.load(), 1);
 }
 
+TEST_F(NetTest, ResetWhileTheGuestFloodsBothWays) {
+  activate(kModern);
+  const std::vector<uint8_t> frame = ipv4_frame(60);
+  const uint64_t d = ram_.alloc(12 + frame.size());
+  std::memset(ram_.at(d), 0, 12);
+  std::memcpy(ram_.at(d + 12), frame.data(), frame.size());
+  // The guest's side: TX chains as fast as the device uses them, RX
+  // buffers, and a backend thread delivering frames all the while.
+  post_rx(200, 2048);
+  std::atomic<bool> stop{false};
+  std::thread guest([&] {
+    for (uint16_t n = 0; !stop.load(); ++n) {
+      tx_->set_desc(static_cast<uint16_t>(n % 256), d, static_cast<uint32_t>(12 + frame.size()), 0,
+                    0);
+      tx_->publish(static_cast<uint16_t>(n % 256));
+      device_->kick(1);
+      while (!stop.load() && static_cast<uint16_t>(n + 1 - tx_->used_idx()) > 128)
+        std::this_thread::yield();
+    }
+  });
+  std::thread host([&] {
+    while (!stop.load()) {
+      if (device_->can_receive()) device_->receive_frame(frame);
+      std::this_thread::yield();
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto started = std::chrono::steady_clock::now();
+  device_->reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_FALSE(device_->active());
+  stop.store(true);
+  guest.join();
+  host.join();
+  EXPECT_GT(backend_->frames().size(), 0u);
+  EXPECT_GT(device_->stats().snapshot().rx_packets, 0u);
+  EXPECT_EQ(signals_.resets.load(), 0);
+}
+
 TEST_F(NetTest, HostileReceiveRings) {
   activate(kModern);
   // Chains without writable bytes (readable-only buffers) and a buffer
