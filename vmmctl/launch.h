@@ -137,7 +137,9 @@ inline constexpr unsigned kMaxUsbDevices = 2;
 // frames go to. At most kMaxNics; each takes one PCI slot after the disks
 // and the SCSI controller.
 inline constexpr unsigned kMaxNics = 4;
-enum class NicModel { kE1000, kVirtio };  // kVirtio: refused by validate() until it exists
+enum class NicModel { kE1000, kVirtio };
+// virtio-net queue pairs (--nic queues=N): 1..kMaxNicQueues.
+inline constexpr unsigned kMaxNicQueues = 8;
 enum class NetBackend { kUser, kTap };
 
 struct NicSettings {
@@ -151,9 +153,12 @@ struct NicSettings {
   std::string dns = "10.0.2.3";
   std::string dhcp_start = "10.0.2.15";
   std::vector<std::string> hostfwd;  // QEMU's hostfwd= syntax, e.g. "tcp:127.0.0.1:2222-:22"
-  // Empty: /usr/lib/ipxe/qemu/efi-e1000.rom as QEMU 7.2 (skipped if
-  // absent); "none": no ROM BAR.
+  // Empty: /usr/lib/ipxe/qemu/efi-e1000.rom (efi-virtio.rom for
+  // kVirtio) as QEMU 7.2's pc-i440fx-7.2 (skipped if absent); "none": no
+  // ROM BAR.
   std::string romfile;
+  // kVirtio only: RX/TX queue pairs (QEMU's virtio-net-pci mq/queues).
+  unsigned queues = 1;
 
   bool operator==(const NicSettings&) const = default;
 };

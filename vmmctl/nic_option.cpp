@@ -187,11 +187,13 @@ Result<NicSettings> parse_nic(std::string_view text) {
       have_dhcp_start = true;
     } else if (key == "hostfwd") {
       nic.hostfwd.push_back(value);
+    } else if (key == "queues") {
+      AMBER_TRY_ASSIGN(nic.queues, parse_unsigned(value, "--nic queues", 1, kMaxNicQueues));
     } else if (key == "romfile") {
       if (value.empty()) return bad("--nic romfile: must not be empty (none: no ROM)");
       nic.romfile = value;
     } else {
-      return bad("--nic: unknown key '" + key + "' (model, mac, backend, fd, romfile, " +
+      return bad("--nic: unknown key '" + key + "' (model, mac, backend, fd, queues, romfile, " +
                  std::string(kUserKeys) + ")");
     }
   }
@@ -222,13 +224,17 @@ std::string format_nic(const NicSettings& nic) {
       out += ",dhcpstart=" + escape_option_value(nic.dhcp_start);
     for (const std::string& rule : nic.hostfwd) out += ",hostfwd=" + escape_option_value(rule);
   }
+  if (nic.queues != 1) out += ",queues=" + std::to_string(nic.queues);
   if (!nic.romfile.empty()) out += ",romfile=" + escape_option_value(nic.romfile);
   return out;
 }
 
 Result<void> validate_nic(const NicSettings& nic) {
-  if (nic.model == NicModel::kVirtio)
-    return bad("--nic model=virtio: virtio-net is not supported yet");
+  if (nic.queues < 1 || nic.queues > kMaxNicQueues)
+    return bad("--nic queues: " + std::to_string(nic.queues) + " is not 1.." +
+               std::to_string(kMaxNicQueues));
+  if (nic.model != NicModel::kVirtio && nic.queues != 1)
+    return bad("--nic queues: only with model=virtio");
   if (nic.mac == std::array<uint8_t, 6>{})
     return bad("--nic mac: 00:00:00:00:00:00 is not a card's address");
   if (nic.mac[0] & 1) return bad("--nic mac: '" + format_mac(nic.mac) + "' is a multicast address");

@@ -156,8 +156,15 @@ Result<void> plan_interfaces(const xml::Domain& domain, const LaunchContext& con
     auto mac = vmmctl::parse_mac(nic.mac);
     if (!mac.ok()) return refuse(path + "/mac", "'" + nic.mac + "' is not a MAC address");
     out.mac = *mac;
-    if (nic.queues && *nic.queues != 1)
-      return refuse(path + "/driver/@queues", "multiqueue networking is not supported yet");
+    if (nic.queues && *nic.queues != 1) {
+      if (out.model != vmmctl::NicModel::kVirtio)
+        return refuse(path + "/driver/@queues", "multiqueue networking needs model virtio");
+      if (*nic.queues < 1 || *nic.queues > vmmctl::kMaxNicQueues)
+        return refuse(path + "/driver/@queues", "amber-vmm's virtio-net has 1.." +
+                                                    std::to_string(vmmctl::kMaxNicQueues) +
+                                                    " queue pairs");
+      out.queues = *nic.queues;
+    }
     if (nic.address)
       return refuse(path + "/address",
                     "PCI addresses of network interfaces cannot be chosen "

@@ -35,6 +35,27 @@ std::vector<uint8_t> vendor_cap(uint8_t type, uint8_t bar, uint32_t offset, uint
   return body;
 }
 
+// One iPXE image serves several device IDs (efi-virtio.rom names the
+// modern virtio-net 1af4:1041): as QEMU does for every ROM it loads, the
+// first image's PCI data structure is made to name this function, and byte
+// 6 (iPXE's checksum fix-up byte) absorbs the change so the image still
+// sums to zero. A ROM without the 0x55AA signature or a PCIR structure is
+// left alone.
+void patch_rom_ids(std::vector<uint8_t>& rom, uint16_t vendor, uint16_t device) {
+  if (rom.size() < 0x1a || rom[0] != 0x55 || rom[1] != 0xaa) return;
+  const size_t pcir = rom[0x18] | rom[0x19] << 8;
+  if (pcir + 8 > rom.size() || std::memcmp(&rom[pcir], "PCIR", 4) != 0) return;
+  int delta = 0;
+  for (unsigned i = 0; i < 2; ++i) {
+    const uint16_t want = i == 0 ? vendor : device;
+    uint8_t* field = &rom[pcir + 4 + 2 * i];
+    delta += (field[0] + field[1]) - ((want & 0xff) + (want >> 8));
+    field[0] = static_cast<uint8_t>(want);
+    field[1] = static_cast<uint8_t>(want >> 8);
+  }
+  rom[6] = static_cast<uint8_t>(rom[6] + delta);
+}
+
 }  // namespace
 
 VirtioPciTransport::VirtioPciTransport(const VirtioPciIdentity& identity,
@@ -55,7 +76,8 @@ VirtioPciTransport::VirtioPciTransport(const VirtioPciIdentity& identity,
 
 Result<std::unique_ptr<VirtioPciTransport>> VirtioPciTransport::create(
     const VirtioPciIdentity& identity, unsigned queues, const DeviceFactory& make_device,
-    InterruptController& interrupts, IoEventRegistry& io_events, unsigned pci_slot) {
+    InterruptController& interrupts, IoEventRegistry& io_events, unsigned pci_slot,
+    std::vector<uint8_t> rom) {
   if (queues == 0 || queues > kMaxQueues)
     return Error(ErrorKind::kInvalidArgument,
                  std::string(identity.name) + ": queues must be 1.." + std::to_string(kMaxQueues));
@@ -74,6 +96,13 @@ Result<std::unique_ptr<VirtioPciTransport>> VirtioPciTransport::create(
   AMBER_TRY(pci->set_bar(kLegacyBar, pci::BarKind::kIo, kLegacyBarSize));
   AMBER_TRY(pci->set_bar(kMsixBar, pci::BarKind::kMemory32, kMsixBarSize));
   AMBER_TRY(pci->set_bar(kModernBar, pci::BarKind::kMemory64, kModernBarSize, pci::Prefetch::kYes));
+  if (!rom.empty()) {
+    uint64_t rom_size = 2048;
+    while (rom_size < rom.size()) rom_size <<= 1;
+    AMBER_TRY(pci->set_rom(rom_size));
+    patch_rom_ids(rom, kVirtioPciVendor, identity.transitional_id);
+    pci->rom_ = std::move(rom);
+  }
   pci->set_interrupt_pin(kInta);
   AMBER_TRY(pci->build_capabilities());
   pci->snapshot_reset_state();
@@ -128,6 +157,11 @@ uint64_t VirtioPciTransport::offered_features(VirtioInterface interface) const {
 
 void VirtioPciTransport::bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
+  if (index == pci::kRomBarIndex) {
+    for (size_t i = 0; i < data.size(); ++i)
+      if (offset + i < rom_.size()) data[i] = rom_[offset + i];
+    return;
+  }
   if (data.empty() || data.size() > 8) return;
   const auto size = static_cast<unsigned>(data.size());
   if (index == kMsixBar) {

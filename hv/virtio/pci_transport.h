@@ -15,6 +15,8 @@
 //    vendor capabilities: common cfg @0, ISR @0x1000, device cfg @0x2000,
 //    notify @0x3000 (multiplier 4: one doorbell per queue).
 //  - a VIRTIO_PCI_CAP_PCI_CFG window capability.
+//  - the expansion ROM BAR when create() was given a ROM image (an iPXE
+//    driver for virtio-net, as QEMU's pc machine loads).
 // Features: the device's bits plus INDIRECT_DESC and EVENT_IDX; VERSION_1
 // only on the modern interface, ANY_LAYOUT only on the legacy one (it is
 // implied by 1.0), never RING_PACKED.
@@ -68,11 +70,15 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   // queues (MSI-X: queues + 1 vectors), then the device itself with
   // `make_device`, handed this transport's signals; the device must report
   // the same identity and queue count. `pci_slot` is the device number on
-  // bus 0 (INTx routing through InterruptController::set_intx).
+  // bus 0 (INTx routing through InterruptController::set_intx). A
+  // non-empty `rom` is served read-only through the expansion ROM BAR
+  // (its size rounded up to a power of two, at least 2 KiB), its first
+  // image's PCIR vendor/device patched to this function's (as QEMU).
   using DeviceFactory = std::function<Result<std::unique_ptr<VirtioDevice>>(DeviceSignals&)>;
   static Result<std::unique_ptr<VirtioPciTransport>> create(
       const VirtioPciIdentity& identity, unsigned queues, const DeviceFactory& make_device,
-      InterruptController& interrupts, IoEventRegistry& io_events, unsigned pci_slot);
+      InterruptController& interrupts, IoEventRegistry& io_events, unsigned pci_slot,
+      std::vector<uint8_t> rom = {});
   ~VirtioPciTransport() override;
 
   void bar_read(unsigned index, uint64_t offset, std::span<uint8_t> data) override;
@@ -138,6 +144,7 @@ class VirtioPciTransport final : public pci::PciConfigSpace, public DeviceSignal
   const unsigned slot_;
   const char* const name_;  // "virtio-blk", for log lines
   std::unique_ptr<VirtioDevice> device_;
+  std::vector<uint8_t> rom_;  // the expansion ROM image (empty: none); read-only
   // A hostile guest breaks its rings once per request: a few lines per
   // interval, the rest counted.
   RateLimiter needs_reset_log_{kGuestLogBurst, kGuestLogInterval};

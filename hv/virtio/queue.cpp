@@ -174,6 +174,20 @@ void SplitQueue::push_used(uint16_t head, uint32_t written) {
   store16(used_ + 2, used_idx_, __ATOMIC_RELEASE);
 }
 
+void SplitQueue::push_used_all(std::span<const Used> elements) {
+  if (!active_) return;
+  uint16_t idx = used_idx_;
+  for (const Used& e : elements) {
+    uint8_t* element = used_ + 4 + kUsedElementSize * (idx % size_);
+    const uint32_t id = e.head;
+    std::memcpy(element, &id, 4);
+    std::memcpy(element + 4, &e.written, 4);
+    ++idx;
+  }
+  used_idx_ = idx;
+  store16(used_ + 2, used_idx_, __ATOMIC_RELEASE);
+}
+
 bool SplitQueue::should_notify() {
   if (!active_) return false;
   // Full barrier: our used->idx store must be visible before we read the

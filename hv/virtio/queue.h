@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/result.h"
@@ -73,6 +74,13 @@ class SplitQueue {
   Result<bool> pop(DescriptorChain& chain);
   // Returns a chain to the guest with `written` bytes written into it.
   void push_used(uint16_t head, uint32_t written);
+  // Returns several chains at once: the guest sees all of them or none
+  // (one used->idx store), as a mergeable RX packet needs.
+  struct Used {
+    uint16_t head;
+    uint32_t written;
+  };
+  void push_used_all(std::span<const Used> elements);
   // Whether the guest wants an interrupt for the used entries pushed since
   // the last call (used_event / NO_INTERRUPT, spec 2.7.10).
   bool should_notify();

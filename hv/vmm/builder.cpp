@@ -34,6 +34,7 @@
 #include "hv/usb/uhci.h"
 #include "hv/virtio/blk_device.h"
 #include "hv/virtio/blk_pci.h"
+#include "hv/virtio/net_pci.h"
 #include "hv/virtio/pci_transport.h"
 #include "hv/virtio/scsi_pci.h"
 #include "hv/vmm/kvm_interrupts.h"
@@ -69,6 +70,8 @@ constexpr unsigned kVgaSlot = 2;
 constexpr unsigned kFirstDiskSlot = 3;
 // -device e1000's ROM in QEMU 7.2 (romfile=efi-e1000.rom from ipxe-qemu).
 constexpr const char* kDefaultE1000Rom = "/usr/lib/ipxe/qemu/efi-e1000.rom";
+// What QEMU 7.2's pc-i440fx-7.2 loads for virtio-net-pci (romfile=).
+constexpr const char* kDefaultVirtioNetRom = "/usr/lib/ipxe/qemu/efi-virtio.rom";
 
 std::vector<uint8_t> pack_e820(const std::vector<E820Entry>& map) {
   std::vector<uint8_t> out;
@@ -644,27 +647,54 @@ Result<std::unique_ptr<net::NetBackend>> open_backend(const vmmctl::NicSettings&
   return std::unique_ptr<net::NetBackend>(std::move(slirp));
 }
 
-// --nic: one e1000 per card, each on its own slot after the disks; the
-// backend's thread starts once the card is attached.
+// The option ROM of a --nic: romfile=, or the model's default iPXE image
+// when it is installed (QEMU without ipxe-qemu has none), or none.
+Result<std::vector<uint8_t>> nic_rom(const vmmctl::NicSettings& spec) {
+  if (spec.romfile == "none") return std::vector<uint8_t>{};
+  const bool defaulted = spec.romfile.empty();
+  const std::string path = !defaulted ? spec.romfile
+                           : spec.model == vmmctl::NicModel::kVirtio
+                               ? std::string(kDefaultVirtioNetRom)
+                               : std::string(kDefaultE1000Rom);
+  if (defaulted && ::access(path.c_str(), R_OK) != 0) return std::vector<uint8_t>{};
+  return read_rom(path, "--nic romfile");
+}
+
+// --nic: one card (e1000 or virtio-net) per --nic, each on its own slot
+// after the disks; the backend's thread starts once the card is attached.
 Result<void> add_nics(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
   Machine& m = *vm.machine;
   for (unsigned i = 0; i < config.nics.size(); ++i) {
     const vmmctl::NicSettings& spec = config.nics[i];
     const std::string id = "net" + std::to_string(i);
-    net::E1000Config card;
-    card.mac = spec.mac;
-    card.pci_slot = first_nic_slot(config) + i;
-    if (spec.romfile != "none") {
-      const bool defaulted = spec.romfile.empty();
-      const std::string path = defaulted ? std::string(kDefaultE1000Rom) : spec.romfile;
-      // The default ROM is optional (QEMU without ipxe-qemu has none).
-      if (!defaulted || ::access(path.c_str(), R_OK) == 0) {
-        AMBER_TRY_ASSIGN(card.rom, read_rom(path, "--nic romfile"));
-      }
-    }
+    const unsigned slot = first_nic_slot(config) + i;
+    auto rom = nic_rom(spec);
+    if (!rom.ok()) return std::move(rom).error().with_context(id);
     auto backend = open_backend(spec);
     if (!backend.ok()) return std::move(backend).error().with_context(id);
     const net::DhcpSnoop* dhcp = (*backend)->dhcp_leases();
+    if (spec.model == vmmctl::NicModel::kVirtio) {
+      virtio::NetDeviceConfig card;
+      card.mac = spec.mac;
+      card.queue_pairs = spec.queues;
+      auto created =
+          virtio::make_virtio_net_pci(card, std::move(backend).value(), std::move(rom).value(),
+                                      m.ram().memory(), irqs, irqs, slot);
+      if (!created.ok()) return std::move(created).error().with_context(id);
+      virtio::NetDevice* device = created->device;
+      virtio::VirtioPciTransport* function = m.own(std::move(created).value().transport);
+      AMBER_TRY(bridge.attach(slot, 0, function));
+      function->set_needs_reset_sink([&m, id](const Error& why) {
+        m.emit_event(vmmctl::DeviceNeedsResetEvent{id, why.message()});
+      });
+      AMBER_TRY(device->start());
+      vm.nics.push_back({id, spec.model, spec.mac, slot, &device->stats(), dhcp});
+      continue;
+    }
+    net::E1000Config card;
+    card.mac = spec.mac;
+    card.pci_slot = slot;
+    card.rom = std::move(rom).value();
     auto* nic = m.own(
         std::make_unique<net::E1000>(card, m.ram().memory(), irqs, std::move(backend).value()));
     AMBER_TRY(bridge.attach(card.pci_slot, 0, nic));

@@ -87,19 +87,25 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               (usb-tablet: absolute pointer, usb-kbd,
                               usb-mouse) on the next root port; needs
                               --usb; repeatable, at most 2 (two ports)
-  --nic model=e1000,mac=XX:XX:XX:XX:XX:XX,backend=user[,net=ADDR/BITS]
-        [,host=ADDR][,dns=ADDR][,dhcpstart=ADDR][,hostfwd=RULE]..[,romfile=FILE|none]
-  --nic model=e1000,mac=XX:XX:XX:XX:XX:XX,backend=tap,fd=N[,romfile=FILE|none]
-                              a network card (Intel 82540EM 8086:100e as
-                              QEMU's -device e1000) on its own PCI slot after
+  --nic model=e1000|virtio,mac=XX:XX:XX:XX:XX:XX,backend=user[,net=ADDR/BITS]
+        [,host=ADDR][,dns=ADDR][,dhcpstart=ADDR][,hostfwd=RULE]..[,queues=N]
+        [,romfile=FILE|none]
+  --nic model=e1000|virtio,mac=XX:XX:XX:XX:XX:XX,backend=tap,fd=N[,queues=N]
+        [,romfile=FILE|none]
+                              a network card (e1000: Intel 82540EM 8086:100e
+                              as QEMU's -device e1000; virtio: transitional
+                              virtio-net 1af4:1000 as QEMU's virtio-net-pci,
+                              queues=N RX/TX pairs, 1..8, default 1, MQ when
+                              N > 1) on its own PCI slot after
                               the disks (repeatable, at most 4). user: NAT by
                               libslirp as QEMU's -netdev user [net=10.0.2.0/24,
                               host=10.0.2.2, dns=10.0.2.3, dhcpstart=10.0.2.15];
                               hostfwd=[tcp|udp]:[HOSTADDR]:PORT-[GUESTADDR]:PORT
                               (repeatable). tap: an inherited descriptor of an
                               attached tap device (IFF_TAP|IFF_NO_PI). The ROM
-                              BAR holds /usr/lib/ipxe/qemu/efi-e1000.rom if
-                              present; none: no ROM
+                              BAR holds /usr/lib/ipxe/qemu/efi-e1000.rom
+                              (virtio: efi-virtio.rom) if present; none: no
+                              ROM
   --vnc HOST:DISPLAY[,password=on|off]   a VNC server on TCP port 5900+DISPLAY
                               showing the --vga display (needs --vga std);
                               HOST an IPv4 address, [IPv6], or empty for

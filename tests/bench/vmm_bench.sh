@@ -35,7 +35,9 @@
 #     every 32); an AF_PACKET reader on the tap's host side counts them and
 #     times first to last frame: frames/s and MB/s as the host receives
 #     them, and the frames that arrived of NET_COUNT (amber-vmm --nic
-#     backend=tap,fd=N vs QEMU -netdev tap,fd=N -device e1000).
+#     backend=tap,fd=N vs QEMU -netdev tap,fd=N -device e1000); the same
+#     for virtio-net (`test=vnetbench`, a kick every 32 buffers; --nic
+#     model=virtio vs -device virtio-net-pci).
 # Usage: tests/bench/vmm_bench.sh [AMBER_VMM]
 #   (env: REPS, COUNT, WORK, SMP_CPUS, EXITS, NET_COUNT; ONLY=smpexit,
 #   ONLY=scsi or ONLY=net runs only those rows)
@@ -220,18 +222,20 @@ def net_rows():
         s.bind(('ambench0', 0x88B5))
         s.settimeout(0.5)
         return fd, s
-    def argv(v, fd, size):
-        cmd = 'test=e1000bench count=%d size=%d' % (NET_COUNT, size)
+    def argv(v, fd, size, model):
+        cmd = 'test=%s count=%d size=%d' % ('e1000bench' if model == 'e1000' else 'vnetbench',
+                                           NET_COUNT, size)
         if v == 'amber-vmm':
             return [VMM, '--name', 'bench', '--memory', '64M', '--cpus', '1', '--serial', 'stdio',
                     '--kernel', PVH, '--cmdline', cmd,
-                    '--nic', 'model=e1000,mac=%s,backend=tap,fd=%d,romfile=none' % (MAC, fd)]
+                    '--nic', 'model=%s,mac=%s,backend=tap,fd=%d,romfile=none' % (model, MAC, fd)]
         return ['qemu-system-x86_64', '-machine', 'pc,accel=kvm', '-cpu', 'host,-arch-capabilities',
                 '-m', '64M', '-nographic', '-no-reboot', '-display', 'none', '-monitor', 'none',
                 '-serial', 'stdio', '-device', 'isa-debug-exit,iobase=0x501,iosize=1',
                 '-kernel', PVH, '-append', cmd, '-netdev', 'tap,id=n0,fd=%d' % fd,
-                '-device', 'e1000,netdev=n0,mac=%s,romfile=' % MAC]
-    def one(v, size):
+                '-device', '%s,netdev=n0,mac=%s,romfile=' %
+                ('e1000' if model == 'e1000' else 'virtio-net-pci', MAC)]
+    def one(v, size, model):
         fd, sock = tap()
         seen = {'n': 0, 'first': None, 'last': None}
         stop = threading.Event()
@@ -248,7 +252,7 @@ def net_rows():
                 if seen['first'] is None: seen['first'] = now
                 seen['last'] = now; seen['n'] += 1
         th = threading.Thread(target=reader, daemon=True); th.start()
-        a = argv(v, fd, size)
+        a = argv(v, fd, size, model)
         t0 = time.monotonic()
         p = subprocess.Popen(a, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              pass_fds=(fd,))
@@ -258,25 +262,26 @@ def net_rows():
         stop.set(); th.join(); sock.close()  # the tap goes with its last descriptor
         text = out.decode('latin-1')
         if 'BENCH done' not in text:
-            raise SystemExit('%s e1000bench failed (rc %d):\n%s\n%s' % (v, p.returncode, text[-2000:], err.decode()[-2000:]))
+            raise SystemExit('%s %s bench failed (rc %d):\n%s\n%s' % (v, model, p.returncode, text[-2000:], err.decode()[-2000:]))
         n = seen['n']; dt = (seen['last'] - seen['first']) if n > 1 else float('nan')
         return (n - 1) / dt, (n - 1) * size / dt / 1e6, n
     rows = {k: {} for k in ('amber-vmm', 'qemu')}
     for rep in range(REPS):
         for v in (['amber-vmm', 'qemu'] if rep % 2 == 0 else ['qemu', 'amber-vmm']):
-            for size in (60, 1514):
-                pps, mbs, n = one(v, size)
-                rows[v].setdefault('e1000 tap TX %dB (frames/s)' % size, []).append(pps)
-                rows[v].setdefault('e1000 tap TX %dB (MB/s)' % size, []).append(mbs)
-                rows[v].setdefault('e1000 tap TX %dB (frames seen)' % size, []).append(n)
-            print('rep %d %s e1000 done' % (rep + 1, v), flush=True)
+            for model in ('e1000', 'virtio'):
+                for size in (60, 1514):
+                    pps, mbs, n = one(v, size, model)
+                    rows[v].setdefault('%s tap TX %dB (frames/s)' % (model, size), []).append(pps)
+                    rows[v].setdefault('%s tap TX %dB (MB/s)' % (model, size), []).append(mbs)
+                    rows[v].setdefault('%s tap TX %dB (frames seen)' % (model, size), []).append(n)
+            print('rep %d %s e1000+virtio done' % (rep + 1, v), flush=True)
     print()
     print('%-32s %14s %14s %10s' % ('metric (median of %d)' % REPS, 'amber-vmm', 'qemu+kvm', 'amber/qemu'))
     for m in rows['amber-vmm']:
         a = statistics.median(rows['amber-vmm'][m]); q = statistics.median(rows['qemu'][m])
         fmt = '%14.1f' if 'MB/s' in m else '%14.0f'
         print('%-32s %s %s %10.2f' % (m, fmt % a, fmt % q, a / q if q else float('nan')))
-    print('(e1000: %d frames sent per run; host-side AF_PACKET reader, first to last frame)' % NET_COUNT)
+    print('(e1000 and virtio-net: %d frames sent per run; host-side AF_PACKET reader, first to last frame)' % NET_COUNT)
 
 if ONLY == 'net':
     net_rows()

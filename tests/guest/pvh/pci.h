@@ -31,6 +31,8 @@ void pci_setup_bars(PciDevice* d);
 void mode_vga(void) __attribute__((noreturn));
 /* test=e1000, e1000tap, e1000bench (e1000_probe.c): the 82540EM NIC. */
 void mode_e1000(void) __attribute__((noreturn));
+/* test=vnet, vnettap, vnetbench (virtio_net_probe.c): virtio-net. */
+void mode_vnet(void) __attribute__((noreturn));
 void mode_vgaloop(void) __attribute__((noreturn));
 /* test=usb (usb_probe.c): the PIIX3 UHCI and the HID device on port 1. */
 void mode_usb(void) __attribute__((noreturn));

@@ -444,6 +444,9 @@ void guest_main(const HvmStartInfo* info) {
   if (cmdline_is("test", "e1000") || cmdline_is("test", "e1000tap") ||
       cmdline_is("test", "e1000bench"))
     mode_e1000();
+  if (cmdline_is("test", "vnet") || cmdline_is("test", "vnettap") ||
+      cmdline_is("test", "vnetbench"))
+    mode_vnet();
   if (cmdline_is("test", "vgaloop")) mode_vgaloop();
   if (cmdline_is("test", "usb")) mode_usb();
   PciDevice pci;

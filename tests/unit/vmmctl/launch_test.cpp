@@ -551,6 +551,16 @@ TEST(LaunchSettings, Nics) {
   EXPECT_EQ(derived->nics[0].host, "192.168.76.2");
   EXPECT_EQ(derived->nics[0].dns, "192.168.76.53");
   EXPECT_EQ(derived->nics[0].dhcp_start, "192.168.76.15");
+  // virtio-net with queue pairs survives the round trip.
+  auto virtio = parse({"--nic", "model=virtio,mac=52:54:00:00:00:02,queues=4"});
+  ASSERT_TRUE(virtio.ok()) << virtio.error().message();
+  EXPECT_EQ(virtio->nics[0].model, NicModel::kVirtio);
+  EXPECT_EQ(virtio->nics[0].queues, 4u);
+  auto virtio_argv = to_argv(*virtio);
+  ASSERT_TRUE(virtio_argv.ok());
+  EXPECT_NE(std::find(virtio_argv->begin(), virtio_argv->end(),
+                      "model=virtio,mac=52:54:00:00:00:02,backend=user,queues=4"),
+            virtio_argv->end());
   // Without --nic, to_argv says nothing of it (the launch goldens stay).
   auto none = to_argv(LaunchSettings{});
   ASSERT_TRUE(none.ok());
@@ -561,7 +571,9 @@ TEST(LaunchSettings, Nics) {
       {"mac=52:54:00:12:34:5g", "mac"},
       {"mac=01:00:5e:00:00:01", "multicast"},
       {"mac=00:00:00:00:00:00", "mac"},
-      {"model=virtio,mac=52:54:00:12:34:56", "virtio-net is not supported yet"},
+      {"mac=52:54:00:12:34:56,queues=2", "only with model=virtio"},
+      {"model=virtio,mac=52:54:00:12:34:56,queues=0", "queues"},
+      {"model=virtio,mac=52:54:00:12:34:56,queues=9", "queues"},
       {"model=rtl8139,mac=52:54:00:12:34:56", "model"},
       {"mac=52:54:00:12:34:56,backend=vde", "backend"},
       {"mac=52:54:00:12:34:56,backend=tap", "fd=N"},
@@ -581,7 +593,7 @@ TEST(LaunchSettings, Nics) {
       {"mac=52:54:00:12:34:56,hostfwd=sctp::1-:2", "hostfwd"},
       {"mac=52:54:00:12:34:56,hostfwd=tcp::70000-:22", "hostfwd"},
       {"mac=52:54:00:12:34:56,romfile=", "romfile"},
-      {"mac=52:54:00:12:34:56,queues=2", "unknown key"},
+      {"mac=52:54:00:12:34:56,speed=10", "unknown key"},
   };
   for (const auto& [value, word] : refused) {
     auto r = parse({"--nic", value});
