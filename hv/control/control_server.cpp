@@ -39,10 +39,7 @@ std::vector<vmmctl::NicLease> leases(const net::DhcpSnoop& dhcp) {
   std::vector<vmmctl::NicLease> out;
   for (const net::DhcpLease& lease : dhcp.leases(now)) {
     vmmctl::NicLease row;
-    row.ip_address = std::to_string(lease.address >> 24) + "." +
-                     std::to_string((lease.address >> 16) & 0xFF) + "." +
-                     std::to_string((lease.address >> 8) & 0xFF) + "." +
-                     std::to_string(lease.address & 0xFF);
+    row.ip_address = vmmctl::format_ipv4(lease.address);
     row.prefix = lease.prefix;
     row.mac_address = vmmctl::format_mac(lease.mac);
     if (lease.expires_ms != std::numeric_limits<int64_t>::max())
