@@ -524,6 +524,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   for (const UsbDeviceKind kind : settings.usb_devices)
     add("--usb-device", std::string(to_string(kind)));
   for (const NicSettings& nic : settings.nics) add("--nic", format_nic(nic));
+  add("--hyperv", format_hyperv(settings.hyperv));
   if (settings.on_reboot == RebootAction::kExit) argv.emplace_back("--no-reboot");
   return argv;
 }
@@ -536,7 +537,7 @@ constexpr std::string_view kValueOptions[] = {
     "--name",   "--memory",   "-m",        "--cpus",    "--smp",        "--firmware", "--disk",
     "--ide",    "--scsi",     "--serial",  "--control", "--kernel",     "--initrd",   "--cmdline",
     "--append", "--debugcon", "--machine", "--uuid",    "--smbios",     "--hpet",     "--acpi",
-    "--rtc",    "--pit",      "--vga",     "--vnc",     "--usb-device", "--nic"};
+    "--rtc",    "--pit",      "--vga",     "--vnc",     "--usb-device", "--nic",      "--hyperv"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -659,6 +660,8 @@ Result<void> apply_option(std::string_view option, const std::string& value,
     if (settings.nics.size() == kMaxNics) return bad("--nic: at most 4 network cards");
     AMBER_TRY_ASSIGN(NicSettings nic, parse_nic(value));
     settings.nics.push_back(std::move(nic));
+  } else if (option == "--hyperv") {
+    AMBER_TRY_ASSIGN(settings.hyperv, parse_hyperv(value));
   } else if (option == "--uuid") {
     AMBER_TRY_ASSIGN(auto bytes, parse_uuid(value));
     settings.uuid = format_uuid(bytes);

@@ -23,6 +23,7 @@
 
 #include "block/image.h"
 #include "common/result.h"
+#include "vmmctl/hyperv.h"
 #include "vmmctl/smbios.h"
 
 namespace amber::vmmctl {
@@ -256,6 +257,8 @@ struct LaunchSettings {
   std::vector<UsbDeviceKind> usb_devices;
   // --nic, in PCI slot order.
   std::vector<NicSettings> nics;
+  // --hyperv: the Hyper-V enlightenments (vmmctl/hyperv.h); none by default.
+  HyperVSettings hyperv;
 
   bool operator==(const LaunchSettings&) const = default;
 };

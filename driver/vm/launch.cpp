@@ -89,28 +89,58 @@ Result<void> plan_os(const xml::Domain& domain, const LaunchContext& context,
   return ok();
 }
 
+// <features><hyperv> as libvirt's QEMU driver maps it onto -cpu hv-*:
+// amber-vmm refuses at start what the host's KVM does not implement.
+Result<void> plan_hyperv(const xml::Features& features, vmmctl::HyperVSettings& hyperv) {
+  using vmmctl::HyperVFeature;
+  const std::string base = "/domain/features/hyperv";
+  if (features.hyperv_mode == "passthrough")
+    return refuse(base + "/@mode='passthrough'",
+                  "host pass-through of Hyper-V features is not supported (name them in "
+                  "mode='custom')");
+  if (features.relaxed.value_or(false)) hyperv.add(HyperVFeature::kRelaxed);
+  if (features.spinlocks.value_or(false)) {
+    if (!features.spinlock_retries)
+      return refuse(base + "/spinlocks/@retries", "missing Hyper-V spinlock retry count");
+    if (*features.spinlock_retries < vmmctl::kMinSpinlockRetries ||
+        *features.spinlock_retries > 0xFFFFFFFFu)
+      return refuse(
+          base + "/spinlocks/@retries='" + std::to_string(*features.spinlock_retries) + "'",
+          "the Hyper-V spinlock retry count must be at least 4095");
+    hyperv.add(HyperVFeature::kSpinlocks);
+    hyperv.spinlock_retries = static_cast<uint32_t>(*features.spinlock_retries);
+  }
+  for (const xml::HyperVFeature& feature : features.hyperv_other) {
+    if (!feature.on) continue;
+    const std::string path = base + "/" + feature.name + "/@state='on'";
+    if (feature.name == "vendor_id") {
+      if (!feature.value || feature.value->empty() ||
+          feature.value->size() > vmmctl::kMaxHyperVVendorId)
+        return refuse(base + "/vendor_id/@value",
+                      "the Hyper-V vendor_id value is 1 to 12 characters");
+      hyperv.vendor_id = *feature.value;
+      continue;
+    }
+    bool known = false;
+    for (unsigned i = 0; i < vmmctl::kHyperVFeatureCount; ++i) {
+      const auto f = static_cast<HyperVFeature>(i);
+      if (f == HyperVFeature::kTime || vmmctl::to_string(f) != feature.name) continue;
+      hyperv.add(f);
+      known = true;
+    }
+    if (!known)
+      return refuse(path, "the Hyper-V enlightenment '" + feature.name + "' is not supported");
+  }
+  return ok();
+}
+
 Result<void> plan_platform(const xml::Domain& domain, vmmctl::LaunchSettings& settings) {
   const xml::Features& features = domain.features;
   // A domain without <acpi/> asks for a machine without ACPI (QEMU's
   // -no-acpi): amber-vmm then hands SeaBIOS no ACPI tables, as QEMU does
   // (SeaBIOS builds its own). <apic/> is the default.
   settings.acpi = features.acpi;
-  if (features.hyperv) {
-    if (features.relaxed.value_or(false))
-      return refuse("/domain/features/hyperv/relaxed/@state='on'",
-                    "Hyper-V enlightenments are not supported yet");
-    if (features.spinlocks.value_or(false))
-      return refuse("/domain/features/hyperv/spinlocks/@state='on'",
-                    "Hyper-V enlightenments are not supported yet");
-    for (const xml::HyperVFeature& feature : features.hyperv_other) {
-      if (feature.on)
-        return refuse("/domain/features/hyperv/" + feature.name + "/@state='on'",
-                      "Hyper-V enlightenments are not supported yet");
-    }
-    if (features.hyperv_mode == "passthrough")
-      return refuse("/domain/features/hyperv/@mode='passthrough'",
-                    "Hyper-V enlightenments are not supported yet");
-  }
+  if (features.hyperv) AMBER_TRY(plan_hyperv(features, settings.hyperv));
   settings.rtc_localtime = domain.clock.offset == xml::ClockOffset::kLocaltime;
   // Timers as libvirt's QEMU driver maps them (-rtc driftfix=,
   // kvm-pit.lost_tick_policy=, -machine hpet=), refusing what it refuses.
@@ -139,8 +169,12 @@ Result<void> plan_platform(const xml::Domain& domain, vmmctl::LaunchSettings& se
                       "they missed)");
       settings.hpet = present;
     } else if (present) {  // hypervclock, kvmclock, tsc
-      if (timer.name == "hypervclock")
-        return refuse(path, "Hyper-V enlightenments are not supported yet");
+      if (timer.name == "hypervclock") {
+        // QEMU's hv-time: the reference counter and TSC page (checked
+        // against the host's KVM by amber-vmm at start).
+        settings.hyperv.add(vmmctl::HyperVFeature::kTime);
+        continue;
+      }
       return refuse(path, "amber-vmm has no " + timer.name + " clock to offer");
     }
   }

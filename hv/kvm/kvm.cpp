@@ -27,6 +27,11 @@ constexpr size_t kFlexHeader = 8;
 constexpr unsigned long kSetGsiRouting = _IOC(_IOC_WRITE, KVMIO, 0x6a, kFlexHeader);
 constexpr unsigned long kGetSupportedCpuid = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, kFlexHeader);
 constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kFlexHeader);
+constexpr unsigned long kGetSupportedHvCpuid =
+    _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0xc1, kFlexHeader);
+// KVM_GET_SUPPORTED_HV_CPUID reports 0x40000000..0x40000005, 0x4000000A
+// and 0x40000080..0x40000082 today; E2BIG asks for a bigger buffer.
+constexpr uint32_t kMaxHvCpuidEntries = 64;
 
 template <typename Entry>
 std::vector<uint8_t> flex_buffer(uint32_t count, const Entry* entries) {
@@ -77,6 +82,26 @@ Result<std::vector<kvm_cpuid_entry2>> KvmSystem::supported_cpuid() const {
   std::vector<kvm_cpuid_entry2> entries(count);
   std::memcpy(entries.data(), buffer.data() + kFlexHeader, count * sizeof(kvm_cpuid_entry2));
   return entries;
+}
+
+namespace {
+
+Result<std::vector<kvm_cpuid_entry2>> get_hv_cpuid(int fd) {
+  std::vector<uint8_t> buffer = flex_buffer<kvm_cpuid_entry2>(kMaxHvCpuidEntries, nullptr);
+  if (::ioctl(fd, kGetSupportedHvCpuid, buffer.data()) < 0)
+    return ioctl_error("KVM_GET_SUPPORTED_HV_CPUID");
+  uint32_t count = 0;
+  std::memcpy(&count, buffer.data(), sizeof(count));
+  if (count > kMaxHvCpuidEntries) count = kMaxHvCpuidEntries;
+  std::vector<kvm_cpuid_entry2> entries(count);
+  std::memcpy(entries.data(), buffer.data() + kFlexHeader, count * sizeof(kvm_cpuid_entry2));
+  return entries;
+}
+
+}  // namespace
+
+Result<std::vector<kvm_cpuid_entry2>> KvmSystem::supported_hv_cpuid() const {
+  return get_hv_cpuid(fd_.get());
 }
 
 Result<size_t> KvmSystem::vcpu_mmap_size() const {
@@ -225,6 +250,16 @@ Result<void> KvmVcpu::set_sregs(const kvm_sregs& sregs) {
 Result<void> KvmVcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
   std::vector<uint8_t> buffer = flex_buffer(static_cast<uint32_t>(entries.size()), entries.data());
   return do_ioctl(fd_.get(), kSetCpuid2, buffer.data(), "KVM_SET_CPUID2");
+}
+
+Result<std::vector<kvm_cpuid_entry2>> KvmVcpu::supported_hv_cpuid() {
+  return get_hv_cpuid(fd_.get());
+}
+
+Result<void> KvmVcpu::enable_cap(uint32_t capability) {
+  kvm_enable_cap cap{};
+  cap.cap = capability;
+  return do_ioctl(fd_.get(), KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP");
 }
 
 Result<kvm_mp_state> KvmVcpu::get_mp_state() {

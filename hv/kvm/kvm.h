@@ -29,6 +29,8 @@ class KvmSystem {
   int fd() const { return fd_.get(); }
   Result<int> check_extension(int capability) const;
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+  // The Hyper-V leaves KVM implements (needs KVM_CAP_SYS_HYPERV_CPUID).
+  Result<std::vector<kvm_cpuid_entry2>> supported_hv_cpuid() const;
   Result<size_t> vcpu_mmap_size() const;
 
  private:
@@ -90,6 +92,10 @@ class KvmVcpu {
   Result<kvm_sregs> get_sregs();
   Result<void> set_sregs(const kvm_sregs& sregs);
   Result<void> set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  // The vCPU form of KVM_GET_SUPPORTED_HV_CPUID (KVM_CAP_HYPERV_CPUID).
+  Result<std::vector<kvm_cpuid_entry2>> supported_hv_cpuid();
+  // KVM_ENABLE_CAP on this vCPU with no arguments (KVM_CAP_HYPERV_SYNIC2).
+  Result<void> enable_cap(uint32_t capability);
   Result<kvm_mp_state> get_mp_state();
   Result<void> set_mp_state(const kvm_mp_state& state);
   Result<void> get_lapic(kvm_lapic_state* state);

@@ -25,6 +25,7 @@
 #include "hv/devices/vga.h"
 #include "hv/display/vnc_server.h"
 #include "hv/kvm/cpuid.h"
+#include "hv/kvm/hyperv.h"
 #include "hv/net/e1000.h"
 #include "hv/net/slirp_backend.h"
 #include "hv/net/tap_backend.h"
@@ -94,11 +95,19 @@ Result<void> map_ram(kvm::KvmVm& vm, GuestRam& ram) {
   return ok();
 }
 
-Result<void> add_vcpus(Machine& m, unsigned count) {
+// The vCPUs, with --hyperv's enlightenments when the host's KVM has them
+// all (checked on vCPU 0, before any CPUID is set; refused otherwise).
+Result<void> add_vcpus(Machine& m, unsigned count, const vmmctl::HyperVSettings& hyperv) {
   AMBER_TRY_ASSIGN(auto supported, m.system().supported_cpuid());
   for (unsigned id = 0; id < count; ++id) {
     AMBER_TRY_ASSIGN(auto vcpu, kvm::KvmVcpu::create(m.system(), m.vm(), id));
-    AMBER_TRY(vcpu->set_cpuid(kvm::build_cpuid(supported, id, count)));
+    if (id == 0 && hyperv.enabled()) {
+      AMBER_TRY_ASSIGN(auto host, kvm::query_hv_support(m.system(), *vcpu));
+      AMBER_TRY(kvm::check_hyperv(hyperv, host));
+    }
+    AMBER_TRY(vcpu->set_cpuid(kvm::with_hyperv(kvm::build_cpuid(supported, id, count), hyperv)));
+    if (hyperv.has(vmmctl::HyperVFeature::kSynic))
+      AMBER_TRY(vcpu->enable_cap(KVM_CAP_HYPERV_SYNIC2));
     m.add_vcpu(std::move(vcpu));
   }
   return ok();
@@ -733,7 +742,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
 
   auto* irqs = m.own(std::make_unique<KvmInterrupts>(m.vm()));
   AMBER_TRY(irqs->install_routing());
-  AMBER_TRY(add_vcpus(m, config.cpus));
+  AMBER_TRY(add_vcpus(m, config.cpus, config.hyperv));
 
   AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));

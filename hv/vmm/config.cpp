@@ -106,6 +106,13 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               BAR holds /usr/lib/ipxe/qemu/efi-e1000.rom
                               (virtio: efi-virtio.rom) if present; none: no
                               ROM
+  --hyperv FEATURE[,FEATURE]..  Hyper-V enlightenments for a Windows guest, as
+                              QEMU's -cpu hv-*: relaxed, vapic,
+                              spinlocks=RETRIES (4095 or more), vpindex,
+                              runtime, synic, stimer, reset, frequencies,
+                              time, vendor_id=TEXT. The host's KVM must
+                              implement each one (KVM's Hyper-V support):
+                              amber-vmm refuses to start otherwise, naming it
   --vnc HOST:DISPLAY[,password=on|off]   a VNC server on TCP port 5900+DISPLAY
                               showing the --vga display (needs --vga std);
                               HOST an IPv4 address, [IPv6], or empty for

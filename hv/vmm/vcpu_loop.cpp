@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <span>
 
+#include "hv/kvm/hyperv.h"
 #include "hv/vmm/machine.h"
 
 namespace amber::hv::vmm {
@@ -111,6 +112,13 @@ void Machine::vcpu_loop(unsigned index) {
                   "vCPU " + std::to_string(index) + ": guest crash event"});
             break;
         }
+        break;
+      case KVM_EXIT_HYPERV:
+        // --hyperv: KVM passes up SynIC MSR changes (nothing to do without
+        // VMBus) and the hypercalls it does not serve itself (post message,
+        // signal event), which have no receiver here.
+        if (run->hyperv.type == KVM_EXIT_HYPERV_HCALL)
+          run->hyperv.u.hcall.result = kvm::kHvStatusInvalidHypercallCode;
         break;
       case KVM_EXIT_INTERNAL_ERROR:
         report_internal_error(vcpu, "KVM internal error, suberror " +

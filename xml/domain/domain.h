@@ -94,9 +94,14 @@ struct Sysinfo {
   bool operator==(const Sysinfo&) const = default;
 };
 
+// <hyperv> children other than relaxed and spinlocks, in document order:
+// vapic, vpindex, runtime, synic, stimer, reset, frequencies, vendor_id
+// (with value=); the others libvirt knows only with state='off'.
 struct HyperVFeature {
-  std::string name;  // vapic, vpindex, ...: accepted only with state='off'
+  std::string name;
   bool on = false;
+  std::optional<std::string> value;  // vendor_id's value=
+  bool operator==(const HyperVFeature&) const = default;
 };
 
 struct Features {

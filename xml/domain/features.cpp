@@ -51,7 +51,8 @@ Result<void> parse_features(const Node& root, Domain& domain) {
           f.spinlocks = state;
           AMBER_TRY_ASSIGN(f.spinlock_retries, e.attribute_uint("retries"));
         } else {
-          f.hyperv_other.push_back({e.name(), *state});
+          f.hyperv_other.push_back({e.name(), state.value_or(false),
+                                    e.name() == "vendor_id" ? e.attribute("value") : std::nullopt});
         }
       }
     }
@@ -100,6 +101,7 @@ void format_features(const Domain& domain, Element& root) {
   if (f.hyperv) {
     Element& hyperv = features.add("hyperv");
     hyperv.attr("mode", f.hyperv_mode);
+    // libvirt's order: relaxed, vapic, spinlocks, then the rest as given.
     if (f.relaxed) hyperv.add("relaxed").attr("state", on_off(*f.relaxed));
     for (const HyperVFeature& other : f.hyperv_other) {
       if (other.name == "vapic") hyperv.add(other.name).attr("state", on_off(other.on));
@@ -109,7 +111,8 @@ void format_features(const Domain& domain, Element& root) {
           .attr("state", on_off(*f.spinlocks))
           .attr("retries", f.spinlock_retries);
     for (const HyperVFeature& other : f.hyperv_other) {
-      if (other.name != "vapic") hyperv.add(other.name).attr("state", on_off(other.on));
+      if (other.name == "vapic") continue;
+      hyperv.add(other.name).attr("state", on_off(other.on)).attr("value", other.value);
     }
   }
   if (f.vmport) features.add("vmport").attr("state", on_off(*f.vmport));

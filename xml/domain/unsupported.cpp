@@ -310,12 +310,15 @@ std::vector<Rule> make_rules() {
                             std::string("memoryBacking <") + name + "> is not supported yet"));
   }
   for (const char* name :
-       {"vapic", "vpindex", "runtime", "synic", "stimer", "reset", "vendor_id", "frequencies",
-        "reenlightenment", "tlbflush", "ipi", "evmcs", "avic", "emsr_bitmap", "xmm_input"}) {
+       {"reenlightenment", "tlbflush", "ipi", "evmcs", "avic", "emsr_bitmap", "xmm_input"}) {
     rules.push_back(only(std::string("/domain/features/hyperv/") + name, "state", {"off"},
                          std::string("the Hyper-V enlightenment '") + name +
-                             "' is not supported yet (only relaxed and spinlocks)"));
+                             "' is not supported yet (amber-vmm offers relaxed, vapic, "
+                             "spinlocks, vpindex, runtime, synic, stimer, reset, frequencies, "
+                             "vendor_id and the hypervclock timer)"));
   }
+  rules.push_back(element("/domain/features/hyperv/stimer/direct",
+                          "direct-mode synthetic timers are not supported yet"));
   for (const char* name : {"smm", "ioapic",     "kvm",        "pvspinlock", "gic",
                            "hpt", "vmcoreinfo", "htm",        "msrs",       "pmu",
                            "hap", "privnet",    "viridian",   "tcg",        "async-teardown",

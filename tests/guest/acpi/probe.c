@@ -7,6 +7,19 @@
  * PM function and checks the PM timer at the FADT's address ticks.
  * "ACPI RESULT PASS" and exit code 0 through port 0x501 when every check
  * held, "ACPI RESULT FAIL" and 1 otherwise. Single-threaded.
+ *
+ * With the byte after "ACPIMODE=" patched from '0' to '1' (the power-button
+ * test does), a passing walk goes on as an ACPI OS does with the power
+ * button, from what the tables say: SLP_TYPa of \_S5 from the DSDT, ACPI
+ * enabled by writing the FADT's ACPI_ENABLE to its SMI_CMD (SCI_EN must
+ * then read 1 in PM1a_CNT), PWRBTN_EN set in PM1a_EN, the SCI's IRQ made
+ * level-triggered in the ELCR and unmasked in the PICs, "ACPI POWER READY".
+ * Interrupts stay off (this software KVM cannot return from a protected-mode
+ * interrupt), so the probe sees the SCI as the slave PIC's request bit
+ * (OCW3 read of IRR): once it is set, PWRBTN_STS must be set, writing 1
+ * clears it and the request must drop (a level SCI follows the status);
+ * then S5 through PM1a_CNT = SLP_TYPa | SLP_EN. A press before READY, a
+ * request without PWRBTN_STS or a VM still running after S5 is a FAIL.
  */
 #include "lib.h"
 
@@ -163,6 +176,88 @@ static void check_fadt(const u8* f) {
   if (t1 == t0) fail("PM timer");
 }
 
+/* The power-button mode marker: the test patches '0' to '1' in the image. */
+static volatile const char acpi_mode[] = "ACPIMODE=0";
+
+static const u8* fadt_seen;
+
+/* SLP_TYPa of \_S5: Name(_S5_, Package(){a, b, ...}) in the DSDT. */
+static int s5_slp_typ(const u8* dsdt) {
+  const u32 len = rd32(dsdt + 4);
+  for (u32 i = 38; i + 9 <= len; ++i) {
+    if (memcmp(dsdt + i, "_S5_\x12", 5) != 0) continue;
+    /* NameOp, then the name with or without the root prefix */
+    if (dsdt[i - 1] != 0x08 && !(dsdt[i - 1] == '\\' && dsdt[i - 2] == 0x08)) continue;
+    const u8* pkg = dsdt + i + 5;
+    if (pkg[0] & 0xC0) return -1; /* a one-byte PkgLength is all a small package needs */
+    const u8* e = pkg + 2;        /* past PkgLength and NumElements */
+    if (e[0] == 0x0A) return e[1];
+    if (e[0] == 0x00 || e[0] == 0x01) return e[0];
+    return -1;
+  }
+  return -1;
+}
+
+static u8 pic_slave_irr(void) {
+  outb(0xA0, 0x0A); /* OCW3: read IRR */
+  return inb(0xA0);
+}
+
+static void power_button(const u8* f) {
+  const u16 smi_cmd = (u16)rd32(f + 48);
+  const u16 evt = (u16)rd32(f + 56);
+  const u16 cnt = (u16)rd32(f + 64);
+  const u32 sci = rd16(f + 46);
+  const int slp_typ = s5_slp_typ((const u8*)rd32(f + 40));
+  print("ACPI POWER s5_slp_typ=%d sci=%u\n", slp_typ, sci);
+  if (slp_typ < 0 || sci < 8 || sci > 15) {
+    fail("no _S5 package or an SCI off the slave PIC");
+    return;
+  }
+  if (!(inw(cnt) & 1)) outb(smi_cmd, f[52]);
+  for (u32 i = 0; i < 100000 && !(inw(cnt) & 1); ++i) {
+  }
+  if (!(inw(cnt) & 1)) {
+    fail("SCI_EN after ACPI_ENABLE");
+    return;
+  }
+  print("ACPI POWER sci_en=1\n");
+  if (inw(evt) & 0x100) {
+    fail("PWRBTN_STS set before any press");
+    return;
+  }
+  const u8 bit = (u8)(1u << (sci - 8));
+  outb(0x4D1, (u8)(inb(0x4D1) | bit)); /* ELCR: level, as an OS sets the SCI */
+  outb(0xA1, (u8)(inb(0xA1) & ~bit));
+  outb(0x21, (u8)(inb(0x21) & ~4)); /* the cascade */
+  outw((u16)(evt + 2), (u16)(inw((u16)(evt + 2)) | 0x100));
+  if (!(inw((u16)(evt + 2)) & 0x100)) {
+    fail("PWRBTN_EN does not stick");
+    return;
+  }
+  if (pic_slave_irr() & bit) {
+    fail("SCI pending before any press");
+    return;
+  }
+  print("ACPI POWER READY\n");
+  while (!(pic_slave_irr() & bit)) {
+  }
+  const u16 sts = inw(evt);
+  print("ACPI POWER sci pm1_sts=0x%x\n", sts);
+  if (!(sts & 0x100)) {
+    fail("an SCI without PWRBTN_STS");
+    return;
+  }
+  outw(evt, 0x100);
+  if (inw(evt) & 0x100) fail("PWRBTN_STS does not clear");
+  if (pic_slave_irr() & bit) fail("the SCI stays asserted after PWRBTN_STS is cleared");
+  if (failures) return;
+  print("ACPI POWER S5\n");
+  outw(cnt, (u16)((inw(cnt) & 1) | (slp_typ << 10) | 0x2000));
+  for (u32 i = 0; i < 10000000; ++i) inb(0x80);
+  fail("still running after S5");
+}
+
 void stage2_main(void) {
   serial_init();
   puts_serial("ACPI probe\n");
@@ -180,11 +275,15 @@ void stage2_main(void) {
       for (u32 i = 0; i < n; ++i) {
         const u8* t = (const u8*)rd32(rsdt + 36 + 4 * i);
         if (!table_ok(t, NULL)) continue;
-        if (memcmp(t, "FACP", 4) == 0) check_fadt(t);
+        if (memcmp(t, "FACP", 4) == 0) {
+          check_fadt(t);
+          fadt_seen = t;
+        }
         if (memcmp(t, "APIC", 4) == 0) walk_madt(t);
       }
     }
   }
+  if (acpi_mode[9] == '1' && fadt_seen && !failures) power_button(fadt_seen);
   print("ACPI RESULT %s\n", failures ? "FAIL" : "PASS");
   guest_exit(failures ? 1 : 0);
 }

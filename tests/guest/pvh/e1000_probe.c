@@ -19,6 +19,7 @@
  * Single-threaded guest code.
  */
 #include "lib.h"
+#include "netframe.h"
 #include "pci.h"
 
 #define CTRL 0x0000
@@ -48,7 +49,6 @@
 #define RX_COUNT 32
 #define TX_COUNT 256
 #define BUF_SIZE 2048
-#define ETHERTYPE_AMBER 0x88B5
 
 typedef struct {
   u64 addr;
@@ -257,126 +257,7 @@ static u32 queue_legacy(u32 length) {
 
 /* --- DHCP --- */
 
-#define DHCP_DISCOVER 1
-#define DHCP_OFFER 2
-#define DHCP_REQUEST 3
-#define DHCP_ACK 5
 static const u32 kXid = 0x414d4245; /* "AMBE" */
-
-static void put16(u8* p, u16 v) {
-  p[0] = (u8)(v >> 8);
-  p[1] = (u8)v;
-}
-static u16 get16(const u8* p) {
-  return (u16)(p[0] << 8 | p[1]);
-}
-static u32 get32(const u8* p) {
-  return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3];
-}
-
-static u32 sum16(const u8* p, u32 n, u32 sum) {
-  for (u32 i = 0; i + 1 < n; i += 2) sum += get16(p + i);
-  if (n & 1) sum += (u32)p[n - 1] << 8;
-  return sum;
-}
-static u16 fold(u32 sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return (u16)sum;
-}
-
-/* Builds a DHCP message in `f`; returns the frame length. With
- * offload, the IP checksum is left 0 and the UDP checksum holds the
- * pseudo-header sum, for the card to complete. */
-static u32 build_dhcp(u8* f, u8 type, u32 requested, u32 server, int offload) {
-  memset(f, 0, 400);
-  memset(f, 0xff, 6);
-  memcpy(f + 6, mac, 6);
-  put16(f + 12, 0x0800);
-  u8* ip = f + 14;
-  u8* udp = ip + 20;
-  u8* bootp = udp + 8;
-  bootp[0] = 1;
-  bootp[1] = 1;
-  bootp[2] = 6;
-  bootp[4] = (u8)(kXid >> 24);
-  bootp[5] = (u8)(kXid >> 16);
-  bootp[6] = (u8)(kXid >> 8);
-  bootp[7] = (u8)kXid;
-  put16(bootp + 10, 0x8000); /* broadcast replies */
-  memcpy(bootp + 28, mac, 6);
-  u8* o = bootp + 236;
-  o[0] = 99, o[1] = 130, o[2] = 83, o[3] = 99;
-  o += 4;
-  *o++ = 53, *o++ = 1, *o++ = type;
-  if (requested) {
-    *o++ = 50, *o++ = 4;
-    for (int i = 3; i >= 0; i--) *o++ = (u8)(requested >> (8 * i));
-  }
-  if (server) {
-    *o++ = 54, *o++ = 4;
-    for (int i = 3; i >= 0; i--) *o++ = (u8)(server >> (8 * i));
-  }
-  *o++ = 55, *o++ = 3, *o++ = 1, *o++ = 3, *o++ = 6;
-  *o++ = 255;
-  u32 bootp_len = (u32)(o - bootp);
-  if (bootp_len < 300) bootp_len = 300;
-  u32 udp_len = 8 + bootp_len;
-  put16(udp + 0, 68);
-  put16(udp + 2, 67);
-  put16(udp + 4, (u16)udp_len);
-  ip[0] = 0x45;
-  put16(ip + 2, (u16)(20 + udp_len));
-  ip[8] = 64;
-  ip[9] = 17;
-  memset(ip + 16, 0xff, 4); /* 0.0.0.0 -> 255.255.255.255 */
-  if (offload) {
-    /* Pseudo header: addresses, protocol, UDP length (not complemented). */
-    u32 pseudo = sum16(ip + 12, 8, 0) + 17 + udp_len;
-    put16(udp + 6, fold(pseudo));
-  } else {
-    put16(ip + 10, (u16)~fold(sum16(ip, 20, 0)));
-  }
-  return 14 + 20 + udp_len;
-}
-
-typedef struct {
-  u8 type;
-  u32 yiaddr, server, router, dns;
-} DhcpReply;
-
-static int parse_dhcp(const u8* f, u32 len, DhcpReply* r) {
-  if (len < 14 + 20 + 8 + 240 || get16(f + 12) != 0x0800) return 0;
-  const u8* ip = f + 14;
-  if (ip[9] != 17) return 0;
-  u32 ihl = (ip[0] & 15) * 4;
-  if (fold(sum16(ip, ihl, 0)) != 0xffff) fail("received an IP header with a bad checksum");
-  const u8* udp = ip + ihl;
-  if (get16(udp + 2) != 68) return 0;
-  const u8* bootp = udp + 8;
-  if (bootp[0] != 2 || get32(bootp + 4) != kXid) return 0;
-  r->yiaddr = get32(bootp + 16);
-  r->type = 0;
-  r->server = r->router = r->dns = 0;
-  const u8* o = bootp + 240;
-  const u8* end = f + len;
-  while (o < end && *o != 255) {
-    if (*o == 0) {
-      o++;
-      continue;
-    }
-    u8 code = o[0], n = o[1];
-    if (code == 53) r->type = o[2];
-    if (code == 54 && n >= 4) r->server = get32(o + 2);
-    if (code == 3 && n >= 4) r->router = get32(o + 2);
-    if (code == 6 && n >= 4) r->dns = get32(o + 2);
-    o += 2 + n;
-  }
-  return 1;
-}
-
-static void print_ip(const char* label, u32 a) {
-  print("%s%u.%u.%u.%u", label, a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-}
 
 static DhcpReply wait_dhcp(u8 type) {
   DhcpReply r;
@@ -385,9 +266,10 @@ static DhcpReply wait_dhcp(u8 type) {
     u8* f;
     u32 len = receive(&f, 30);
     if (!len) break;
-    int ok = parse_dhcp(f, len, &r);
+    int ok = parse_dhcp(f, len, kXid, &r);
+    if (ok < 0) fail("received an IP header with a bad checksum");
     release_rx();
-    if (ok && r.type == type) return r;
+    if (ok > 0 && r.type == type) return r;
   }
   fail(type == DHCP_OFFER ? "no DHCPOFFER" : "no DHCPACK");
   return r;
@@ -396,7 +278,7 @@ static DhcpReply wait_dhcp(u8 type) {
 static __attribute__((noreturn)) void mode_dhcp(void) {
   /* DISCOVER: a legacy descriptor, checksums computed here. */
   u32 slot = queue_legacy(0);
-  u32 len = build_dhcp(tx_buf[slot], DHCP_DISCOVER, 0, 0, 0);
+  u32 len = build_dhcp(tx_buf[slot], mac, kXid, DHCP_DISCOVER, 0, 0, kCsumGuest);
   tx_ring[slot].lower |= len;
   barrier();
   wr(TDT, tx_next);
@@ -413,7 +295,8 @@ static __attribute__((noreturn)) void mode_dhcp(void) {
    * data descriptor asking for both checksums. */
   u32 ctx = tx_next;
   u32 data = (tx_next + 1) % TX_COUNT;
-  len = build_dhcp(tx_buf[data], DHCP_REQUEST, offer.yiaddr, offer.server, 1);
+  len = build_dhcp(tx_buf[data], mac, kXid, DHCP_REQUEST, offer.yiaddr, offer.server,
+                   kCsumIpUdpByCard);
   u8* c = (u8*)&tx_ring[ctx];
   memset(c, 0, 16);
   c[0] = 14;                                    /* IPCSS */
@@ -448,28 +331,6 @@ static __attribute__((noreturn)) void mode_dhcp(void) {
 
 /* --- raw frames through a tap --- */
 
-static u32 tap_frame_size(u32 seq) {
-  return 60 + (seq * 37) % 1400;
-}
-
-static void fill_frame(u8* f, const u8* dst, const char* tag, u32 seq, u32 size) {
-  memcpy(f, dst, 6);
-  memcpy(f + 6, mac, 6);
-  put16(f + 12, ETHERTYPE_AMBER);
-  for (u32 i = 14; i < size; i++) f[i] = (u8)((seq * 7 + i) & 0xff);
-  /* "TAG seq=NNNNNN" */
-  u32 n = strlen(tag);
-  memcpy(f + 14, tag, n);
-  u8* p = f + 14 + n;
-  memcpy(p, " seq=", 5);
-  p += 5;
-  for (int d = 5; d >= 0; d--) {
-    u32 div = 1;
-    for (int k = 0; k < d; k++) div *= 10;
-    *p++ = (u8)('0' + (seq / div) % 10);
-  }
-}
-
 static __attribute__((noreturn)) void mode_tap(void) {
   u32 count = cmdline_u32("count", 16), expect = cmdline_u32("rx", 16);
   static const u8 broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -477,7 +338,7 @@ static __attribute__((noreturn)) void mode_tap(void) {
   for (u32 seq = 0; seq < count; seq++) {
     u32 slot = queue_legacy(0);
     u32 size = tap_frame_size(seq);
-    fill_frame(tx_buf[slot], broadcast, "AMBERTAP", seq, size);
+    fill_frame(tx_buf[slot], mac, broadcast, "AMBERTAP", seq, size);
     tx_ring[slot].lower |= size;
     barrier();
     wr(TDT, tx_next);
@@ -493,7 +354,7 @@ static __attribute__((noreturn)) void mode_tap(void) {
       guest_exit(3);
     }
     u32 size = tap_frame_size(seq);
-    fill_frame(want, mac, "AMBERHOST", seq, size);
+    fill_frame(want, mac, mac, "AMBERHOST", seq, size);
     /* The host's source MAC is its own: compare all but bytes 6..11. */
     if (len != size || memcmp(f, want, 6) != 0 || memcmp(f + 12, want + 12, size - 12) != 0) {
       print("E1000TAP: FAIL frame %u: length %u (want %u)\n", seq, len, size);
@@ -512,7 +373,7 @@ static __attribute__((noreturn)) void mode_bench(void) {
   u32 count = cmdline_u32("count", 100000), size = cmdline_u32("size", 1514);
   if (size < 60 || size > BUF_SIZE) fail("size must be 60..2048");
   static const u8 broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-  fill_frame(tx_buf[0], broadcast, "AMBERBENCH", 0, size);
+  fill_frame(tx_buf[0], mac, broadcast, "AMBERBENCH", 0, size);
   const u32 batch = 32;
   print("BENCH start count=%u size=%u\n", count, size);
   u64 t0 = rdtsc();

@@ -19,6 +19,7 @@
  * Single-threaded guest code.
  */
 #include "lib.h"
+#include "netframe.h"
 #include "pci.h"
 #include "virtio.h"
 
@@ -34,7 +35,6 @@
 #define TX_SLOTS 128
 #define BUF_SIZE 2048
 #define HDR 12 /* virtio_net_hdr with num_buffers (1.0) */
-#define ETHERTYPE_AMBER 0x88B5
 
 static VirtioDev vnet;
 static u8 mac[6];
@@ -56,26 +56,6 @@ static __attribute__((noreturn)) void finish(void) {
     for (;;) __asm__ volatile("cli; hlt");
   }
   guest_exit(0);
-}
-
-static void put16(u8* p, u16 v) {
-  p[0] = (u8)(v >> 8);
-  p[1] = (u8)v;
-}
-static u16 get16(const u8* p) {
-  return (u16)(p[0] << 8 | p[1]);
-}
-static u32 get32(const u8* p) {
-  return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3];
-}
-static u32 sum16(const u8* p, u32 n, u32 sum) {
-  for (u32 i = 0; i + 1 < n; i += 2) sum += get16(p + i);
-  if (n & 1) sum += (u32)p[n - 1] << 8;
-  return sum;
-}
-static u16 fold(u32 sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return (u16)sum;
 }
 
 static void post_rx(u32 i) {
@@ -133,98 +113,7 @@ static u8 control(u8 cls, u8 cmd, const u8* data, u32 n) {
 }
 
 /* --- DHCP (as e1000_probe.c's exchange) --- */
-#define DHCP_DISCOVER 1
-#define DHCP_OFFER 2
-#define DHCP_REQUEST 3
-#define DHCP_ACK 5
 static const u32 kXid = 0x564e4554; /* "VNET" */
-
-/* Builds a DHCP message into `f`; returns the frame length. With
- * `offload` the UDP checksum field holds the pseudo-header sum only. */
-static u32 build_dhcp(u8* f, u8 type, u32 requested, u32 server, int offload) {
-  memset(f, 0, 400);
-  memset(f, 0xff, 6);
-  memcpy(f + 6, mac, 6);
-  put16(f + 12, 0x0800);
-  u8* ip = f + 14;
-  u8* udp = ip + 20;
-  u8* bootp = udp + 8;
-  bootp[0] = 1, bootp[1] = 1, bootp[2] = 6;
-  for (int i = 0; i < 4; i++) bootp[4 + i] = (u8)(kXid >> (24 - 8 * i));
-  put16(bootp + 10, 0x8000);
-  memcpy(bootp + 28, mac, 6);
-  u8* o = bootp + 236;
-  o[0] = 99, o[1] = 130, o[2] = 83, o[3] = 99;
-  o += 4;
-  *o++ = 53, *o++ = 1, *o++ = type;
-  if (requested) {
-    *o++ = 50, *o++ = 4;
-    for (int i = 3; i >= 0; i--) *o++ = (u8)(requested >> (8 * i));
-  }
-  if (server) {
-    *o++ = 54, *o++ = 4;
-    for (int i = 3; i >= 0; i--) *o++ = (u8)(server >> (8 * i));
-  }
-  *o++ = 55, *o++ = 3, *o++ = 1, *o++ = 3, *o++ = 6;
-  *o++ = 255;
-  u32 bootp_len = (u32)(o - bootp);
-  if (bootp_len < 300) bootp_len = 300;
-  u32 udp_len = 8 + bootp_len;
-  put16(udp + 0, 68);
-  put16(udp + 2, 67);
-  put16(udp + 4, (u16)udp_len);
-  ip[0] = 0x45;
-  put16(ip + 2, (u16)(20 + udp_len));
-  ip[8] = 64;
-  ip[9] = 17;
-  memset(ip + 16, 0xff, 4);
-  put16(ip + 10, (u16)~fold(sum16(ip, 20, 0)));
-  u32 pseudo = sum16(ip + 12, 8, 0) + 17 + udp_len;
-  if (offload)
-    put16(udp + 6, fold(pseudo));
-  else
-    put16(udp + 6, (u16)~fold(sum16(udp, udp_len, pseudo)));
-  return 14 + 20 + udp_len;
-}
-
-typedef struct {
-  u8 type;
-  u32 yiaddr, server, router, dns;
-} DhcpReply;
-
-static int parse_dhcp(const u8* f, u32 len, DhcpReply* r) {
-  if (len < 14 + 20 + 8 + 240 || get16(f + 12) != 0x0800) return 0;
-  const u8* ip = f + 14;
-  if (ip[9] != 17) return 0;
-  u32 ihl = (ip[0] & 15) * 4u;
-  if (fold(sum16(ip, ihl, 0)) != 0xffff) fail("received an IP header with a bad checksum");
-  const u8* udp = ip + ihl;
-  if (get16(udp + 2) != 68) return 0;
-  const u8* bootp = udp + 8;
-  if (bootp[0] != 2 || get32(bootp + 4) != kXid) return 0;
-  r->yiaddr = get32(bootp + 16);
-  r->type = 0;
-  r->server = r->router = r->dns = 0;
-  const u8* o = bootp + 240;
-  const u8* end = f + len;
-  while (o + 1 < end && *o != 255) {
-    if (*o == 0) {
-      o++;
-      continue;
-    }
-    u8 code = o[0], n = o[1];
-    if (code == 53) r->type = o[2];
-    if (code == 54 && n >= 4) r->server = get32(o + 2);
-    if (code == 3 && n >= 4) r->router = get32(o + 2);
-    if (code == 6 && n >= 4) r->dns = get32(o + 2);
-    o += 2 + n;
-  }
-  return 1;
-}
-
-static void print_ip(const char* label, u32 a) {
-  print("%s%u.%u.%u.%u", label, a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
-}
 
 static DhcpReply wait_dhcp(u8 type) {
   DhcpReply r;
@@ -234,9 +123,10 @@ static DhcpReply wait_dhcp(u8 type) {
     u32 buf;
     u32 len = receive(&f, &buf, 30);
     if (!len) break;
-    int ok = parse_dhcp(f, len, &r);
+    int ok = parse_dhcp(f, len, kXid, &r);
+    if (ok < 0) fail("received an IP header with a bad checksum");
     rx_done(buf);
-    if (ok && r.type == type) return r;
+    if (ok > 0 && r.type == type) return r;
   }
   fail(type == DHCP_OFFER ? "no DHCPOFFER" : "no DHCPACK");
   return r;
@@ -251,7 +141,7 @@ static __attribute__((noreturn)) void mode_dhcp(void) {
   if (ack != 0 || mq != 1) fail("control queue answers");
 
   memset(tx_buf[0], 0, HDR);
-  u32 len = build_dhcp(tx_buf[0] + HDR, DHCP_DISCOVER, 0, 0, 0);
+  u32 len = build_dhcp(tx_buf[0] + HDR, mac, kXid, DHCP_DISCOVER, 0, 0, kCsumGuest);
   send_slot(0, len);
   print("VNET: discover sent (%u bytes)\n", len);
   DhcpReply offer = wait_dhcp(DHCP_OFFER);
@@ -271,7 +161,8 @@ static __attribute__((noreturn)) void mode_dhcp(void) {
     h[6] = 34;
     h[8] = 6;
   }
-  len = build_dhcp(tx_buf[1] + HDR, DHCP_REQUEST, offer.yiaddr, offer.server, offload);
+  len = build_dhcp(tx_buf[1] + HDR, mac, kXid, DHCP_REQUEST, offer.yiaddr, offer.server,
+                   offload ? kCsumUdpByCard : kCsumGuest);
   send_slot(1, len);
   print("VNET: request sent\n");
   DhcpReply dack = wait_dhcp(DHCP_ACK);
@@ -284,27 +175,6 @@ static __attribute__((noreturn)) void mode_dhcp(void) {
 
 /* --- raw frames through a tap (as e1000tap) --- */
 
-static u32 tap_frame_size(u32 seq) {
-  return 60 + (seq * 37) % 1400;
-}
-
-static void fill_frame(u8* f, const u8* dst, const char* tag, u32 seq, u32 size) {
-  memcpy(f, dst, 6);
-  memcpy(f + 6, mac, 6);
-  put16(f + 12, ETHERTYPE_AMBER);
-  for (u32 i = 14; i < size; i++) f[i] = (u8)((seq * 7 + i) & 0xff);
-  u32 n = strlen(tag);
-  memcpy(f + 14, tag, n);
-  u8* p = f + 14 + n;
-  memcpy(p, " seq=", 5);
-  p += 5;
-  for (int d = 5; d >= 0; d--) {
-    u32 div = 1;
-    for (int k = 0; k < d; k++) div *= 10;
-    *p++ = (u8)('0' + (seq / div) % 10);
-  }
-}
-
 static __attribute__((noreturn)) void mode_tap(void) {
   u32 count = cmdline_u32("count", 16), expect = cmdline_u32("rx", 16);
   static const u8 broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -312,7 +182,7 @@ static __attribute__((noreturn)) void mode_tap(void) {
   for (u32 seq = 0; seq < count; seq++) {
     u32 size = tap_frame_size(seq);
     memset(tx_buf[0], 0, HDR);
-    fill_frame(tx_buf[0] + HDR, broadcast, "AMBERTAP", seq, size);
+    fill_frame(tx_buf[0] + HDR, mac, broadcast, "AMBERTAP", seq, size);
     send_slot(0, size);
   }
   print("VNETTAP: sent %u\n", count);
@@ -326,7 +196,7 @@ static __attribute__((noreturn)) void mode_tap(void) {
       guest_exit(3);
     }
     u32 size = tap_frame_size(seq);
-    fill_frame(want, mac, "AMBERHOST", seq, size);
+    fill_frame(want, mac, mac, "AMBERHOST", seq, size);
     if (len != size || memcmp(f, want, 6) != 0 || memcmp(f + 12, want + 12, size - 12) != 0) {
       print("VNETTAP: FAIL frame %u: length %u (want %u)\n", seq, len, size);
       guest_exit(3);
@@ -345,7 +215,7 @@ static __attribute__((noreturn)) void mode_bench(void) {
   if (size < 60 || size > BUF_SIZE) fail("size must be 60..2048");
   static const u8 broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   memset(tx_buf[0], 0, HDR);
-  fill_frame(tx_buf[0] + HDR, broadcast, "AMBERBENCH", 0, size);
+  fill_frame(tx_buf[0] + HDR, mac, broadcast, "AMBERBENCH", 0, size);
   Virtqueue* q = &vnet.vq[1];
   const u32 batch = 32;
   u32 in_flight = 0;

@@ -75,16 +75,17 @@ def make_clone(tmp, boot_bin, name):
     return clone
 
 
-def domain_xml(name, disk, fmt="qcow2", uuid=None, extra="", devices=""):
+def domain_xml(name, disk, fmt="qcow2", uuid=None, extra="", devices="", features="<acpi/>"):
     """A small domain (64 MiB, one vCPU, pc) booting `disk` as vda, with a
-    pty serial console; `extra` goes after <os>, `devices` after the disk."""
+    pty serial console; `extra` goes after <os>, `devices` after the disk,
+    `features` inside <features>."""
     uuid_line = f"\n  <uuid>{uuid}</uuid>" if uuid else ""
     return f"""<domain type='kvm'>
   <name>{name}</name>{uuid_line}
   <memory unit='MiB'>64</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <features><acpi/></features>
+  <features>{features}</features>
   {extra}
   <devices>
     <disk type='file' device='disk'>

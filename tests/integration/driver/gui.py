@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Shared helpers for the tests that run Debian's virt-manager under Xvfb
-(test_virt_manager.py, test_virt_manager_storage.py): an X server on a
-display of its own, the environment for clients of it, window titles
+(test_virt_manager.py, test_virt_manager_vnc.py,
+test_virt_manager_storage.py): an X server on a display of its own, a
+Desktop (Xvfb, a daemon and a virt-manager for one domain, torn down
+together), the environment for clients of it, window titles
 (xwininfo), a screenshot of the root window (python3-gi Gdk) with a
 blankness measure, a private session D-Bus (for AT-SPI) and stopping child
 processes, with the ones that D-Bus activation starts (the AT-SPI bus
@@ -202,3 +204,56 @@ def reap_orphans(seconds=5):
                     pass
             return killed
         time.sleep(0.1)
+
+
+class Desktop:
+    """Xvfb on a display of its own and a virtamberd for one domain NAME;
+    launch() starts virt-manager on it with libvirt's client debug log.
+    close() (or leaving a with block) stops virt-manager, destroys and
+    undefines NAME, runs the virsh steps in self.cleanup, stops the daemon
+    and the X server."""
+
+    def __init__(self, xvfb, tmp, daemon_bin, vmm, name):
+        self.name = name
+        self.manager = None
+        self.cleanup = []
+        self._xlog = open(os.path.join(tmp, "xvfb.log"), "w")
+        self.x, display = start_xvfb(xvfb, self._xlog)
+        self.env = x_env(tmp, display)
+        if self.x.poll() is not None:
+            raise a.TestFailure("Xvfb %s did not start: %s" % (display, open(self._xlog.name).read()))
+        try:
+            self.daemon = a.Daemon(daemon_bin, vmm, tmp)
+        except Exception:
+            self.x.terminate()
+            raise
+
+    def launch(self, uri, log_path):
+        """virt-manager --show-domain-console NAME on URI, logging to LOG_PATH."""
+        self._mlog = open(log_path, "w")
+        env = dict(self.env, LIBVIRT_DEBUG="1", LIBVIRT_LOG_OUTPUTS="1:stderr",
+                   LIBVIRT_LOG_FILTERS="4:event 4:object 4:util")
+        self.manager = subprocess.Popen(["virt-manager", "--debug", "--no-fork", "--connect", uri,
+                                         "--show-domain-console", self.name],
+                                        stdout=self._mlog, stderr=subprocess.STDOUT, env=env)
+        return self.manager
+
+    def manager_log(self):
+        self._mlog.flush()
+        return open(self._mlog.name, errors="replace").read()
+
+    def close(self):
+        stop(self.manager)
+        self.daemon.virsh("destroy", self.name)
+        self.daemon.virsh("undefine", self.name)
+        for step in self.cleanup:
+            self.daemon.virsh(*step)
+        self.daemon.stop()
+        stop(self.x)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -4,6 +4,7 @@
 (virsh, python3-libvirt), with the boot-sector probe running in amber-vmm
 on a qcow2 linked clone. Usage:
 test_virsh_domains.py VIRTAMBERD AMBER_VMM BOOT_BIN MKDISK"""
+import fcntl
 import os
 import re
 import shutil
@@ -78,6 +79,12 @@ def main():
                           devices="<interface type='direct'><source dev='eth0' mode='vepa'/>"
                                   "</interface>"),
         "evil": amberd.domain_xml("../evil", clone),
+        # virt-manager's Windows 7 enlightenments and its Hyper-V clock.
+        "hyperv": amberd.domain_xml(
+            "hyperv", clone2,
+            features="<acpi/><hyperv mode='custom'><relaxed state='on'/><vapic state='on'/>"
+                     "<spinlocks state='on' retries='8191'/></hyperv>",
+            extra="<clock offset='localtime'><timer name='hypervclock' present='yes'/></clock>"),
     }.items():
         files[name] = tmp + "/" + name + ".xml"
         with open(files[name], "w") as f:
@@ -109,6 +116,24 @@ def main():
         refused(out, "refused interface", "unsupported configuration")
         refused(out, "refused interface names it", "/domain/devices/interface")
         refused(virsh("define", files["evil"]), "unsafe name", "'../evil'")
+
+        # Hyper-V enlightenments: defined and kept; started where the host's
+        # KVM implements them (KVM_CAP_HYPERV), refused naming it elsewhere.
+        ok(virsh("define", files["hyperv"]), "define with <hyperv>", "Domain 'hyperv' defined")
+        out = virsh("dumpxml", "hyperv")
+        check("<vapic state='on'/>" in out.stdout and "name='hypervclock' present='yes'" in out.stdout,
+              "dumpxml keeps <hyperv> and hypervclock: " + out.stdout)
+        kvm = os.open("/dev/kvm", os.O_RDWR)
+        host_hyperv = fcntl.ioctl(kvm, 0xAE03, 44) > 0  # KVM_CHECK_EXTENSION KVM_CAP_HYPERV
+        os.close(kvm)
+        out = virsh("start", "hyperv")
+        if host_hyperv:
+            ok(out, "start with Hyper-V on a host that has it", "Domain 'hyperv' started")
+            ok(virsh("destroy", "hyperv"), "destroy hyperv")
+        else:
+            refused(out, "start with Hyper-V on a host without it", "KVM_CAP_HYPERV")
+            ok(virsh("domstate", "hyperv"), "still defined, shut off", "shut off")
+        ok(virsh("undefine", "hyperv"), "undefine hyperv")
 
         conn = libvirt.open(uri)
         stale = conn.lookupByName("vm1")  # id -1: cached before the start

@@ -13,7 +13,6 @@ only without Xvfb or virt-manager.
 Usage: test_virt_manager.py VIRTAMBERD AMBER_VMM TICKER_BIN"""
 import os
 import re
-import subprocess
 import sys
 import time
 
@@ -53,20 +52,12 @@ def test():
     tmp = a.workdir("virt-manager")
     artifacts = a.artifact_dir()
     clone = a.make_clone(tmp, TICKER_BIN, NAME)
-    xlog = open(os.path.join(tmp, "xvfb.log"), "w")
-    x, display = gui.start_xvfb(xvfb, xlog)
-    xenv = gui.x_env(tmp, display)
-    a.check(x.poll() is None, "Xvfb %s did not start: %s" % (display, open(xlog.name).read()))
-    try:
-        daemon = a.Daemon(DAEMON, VMM, tmp)
-    except Exception:
-        x.terminate()
-        raise
-    manager = None
     problems = []
     shot = os.path.join(artifacts, "virt-manager-console.png")
     vm_log_path = os.path.join(artifacts, "virt-manager-debug.log")
-    try:
+    with gui.Desktop(xvfb, tmp, DAEMON, VMM, NAME) as desk:
+        daemon = desk.daemon
+        desk.cleanup = [("pool-destroy", "default"), ("pool-undefine", "default")]
         # A "default" pool in TMP: without one virt-manager defines, builds
         # and autostarts its own on /var/lib/libvirt/images, on the host.
         for step in (("pool-define-as", "default", "dir", "--target", os.path.join(tmp, "default")),
@@ -89,13 +80,8 @@ def test():
         running = daemon.domstate(NAME)
         a.log("domain %s: %s" % (NAME, running))
 
-        vm_log = open(vm_log_path, "w")
-        env = dict(xenv, LIBVIRT_DEBUG="1", LIBVIRT_LOG_OUTPUTS="1:stderr",
-                   LIBVIRT_LOG_FILTERS="4:event 4:object 4:util")
-        manager = subprocess.Popen(["virt-manager", "--debug", "--no-fork", "--connect", daemon.uri,
-                                    "--show-domain-console", NAME],
-                                   stdout=vm_log, stderr=subprocess.STDOUT, env=env)
-        _, titles = gui.wait_for_window(xenv, NAME, 60, manager)
+        manager = desk.launch(daemon.uri, vm_log_path)
+        _, titles = gui.wait_for_window(desk.env, NAME, 60, manager)
         a.log("window titles: %s" % [t for t in titles if t not in ("gnome-shell",)])
         if not any(NAME in t for t in titles):
             problems.append("no virt-manager window titled with %r within 60 s (virt-manager %s); "
@@ -103,9 +89,8 @@ def test():
                                             "exited %d" % manager.returncode, titles))
         # Time for the console to attach and a few ticker lines to arrive.
         time.sleep(8)
-        problems += gui.screenshot(xenv, shot)
-        vm_log.flush()
-        text = open(vm_log_path, errors="replace").read()
+        problems += gui.screenshot(desk.env, shot)
+        text = desk.manager_log()
         console_calls = len(re.findall(r"proc=201 type=1 status=0", text))
         failed = a.rpc_errors(text)
         a.log("virt-manager: DOMAIN_OPEN_CONSOLE(201) replies ok: %d; failed RPC calls: %s" %
@@ -118,14 +103,6 @@ def test():
         tick = a.read_console(daemon, NAME, "AMBERTICK", 20) if running == "running" else ""
         if "AMBERTICK" not in tick:
             problems.append("virsh console shows no ticker line: %r" % tick[-500:])
-    finally:
-        gui.stop(manager)
-        daemon.virsh("destroy", NAME)
-        daemon.virsh("undefine", NAME)
-        daemon.virsh("pool-destroy", "default")
-        daemon.virsh("pool-undefine", "default")
-        daemon.stop()
-        gui.stop(x)
     a.log("artifacts: %s, %s" % (shot, vm_log_path))
     if problems:
         raise a.TestFailure("\n\n".join(problems) + "\n\ndaemon log:\n" + daemon.log_text())

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 
@@ -94,20 +93,12 @@ def test():
     tmp = a.workdir("virt-manager-vnc")
     artifacts = a.artifact_dir()
     disk = a.make_probe_disk(tmp, BOOT_BIN, NAME, stay=True)
-    xlog = open(os.path.join(tmp, "xvfb.log"), "w")
-    x, display = gui.start_xvfb(xvfb, xlog)
-    xenv = gui.x_env(tmp, display)
-    try:
-        daemon = a.Daemon(DAEMON, VMM, tmp)
-    except Exception:
-        x.terminate()
-        raise
-    manager = None
     problems = []
     shot = os.path.join(artifacts, "virt-manager-vnc.png")
     guest_shot = os.path.join(artifacts, "virt-manager-vnc-guest.ppm")
     vm_log_path = os.path.join(artifacts, "virt-manager-vnc-debug.log")
-    try:
+    with gui.Desktop(xvfb, tmp, DAEMON, VMM, NAME) as desk:
+        daemon, xenv = desk.daemon, desk.env
         xml_path = os.path.join(tmp, NAME + ".xml")
         with open(xml_path, "w") as f:
             f.write(a.domain_xml(NAME, disk, devices=DEVICES))
@@ -119,15 +110,10 @@ def test():
         m = re.search(r"<graphics type='vnc' port='(\d+)'", live)
         a.check(m is not None, "no VNC port in the live XML:\n" + live)
         a.log("VNC port %s" % m.group(1))
-        vm_log = open(vm_log_path, "w")
-        env = dict(xenv, LIBVIRT_DEBUG="1", LIBVIRT_LOG_OUTPUTS="1:stderr",
-                   LIBVIRT_LOG_FILTERS="4:event 4:object 4:util")
         # The local form of the URI: virt-manager takes qemu+unix:// for a
         # remote host and refuses a console that listens on 127.0.0.1 there.
         local_uri = "qemu:///system?socket=" + daemon.rw
-        manager = subprocess.Popen(["virt-manager", "--debug", "--no-fork", "--connect",
-                                    local_uri, "--show-domain-console", NAME],
-                                   stdout=vm_log, stderr=subprocess.STDOUT, env=env)
+        manager = desk.launch(local_uri, vm_log_path)
         found, titles = gui.wait_for_window(xenv, NAME, 60, manager)
         if not found:
             problems.append("no virt-manager window titled %r within 60 s; titles: %s"
@@ -155,16 +141,9 @@ def test():
             header = re.match(rb"P6\s+(\d+)\s+(\d+)\s+\d+\s", data)
             if not header or len(set(data[header.end():])) < 2:
                 problems.append("the guest's screen is blank or not a PPM")
-        vm_log.flush()
-        text = open(vm_log_path, errors="replace").read()
+        text = desk.manager_log()
         if re.search(r"Viewer connected|vnc.*connected|_viewer_connected", text, re.I) is None:
             a.log("virt-manager's log does not say 'connected' (checked query-vnc instead)")
-    finally:
-        gui.stop(manager)
-        daemon.virsh("destroy", NAME)
-        daemon.virsh("undefine", NAME)
-        daemon.stop()
-        gui.stop(x)
     a.log("artifacts: %s, %s, %s" % (shot, guest_shot, vm_log_path))
     if problems:
         raise a.TestFailure("\n\n".join(problems) + "\n\ndaemon log:\n" + daemon.log_text())

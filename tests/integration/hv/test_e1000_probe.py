@@ -14,10 +14,8 @@ the lease from the DHCP ACK (address, /24, a day). The same probe runs under
 QEMU 7.2 (TCG, -netdev user + -device e1000) as the oracle: its E1000
 lines must be the same."""
 import os
-import re
 import shutil
 import socket
-import subprocess
 
 import vmmlib as v
 
@@ -49,14 +47,6 @@ def check_probe(out, case, who):
     v.check('E1000: offer %s router %s dns %s' % (offer, router, dns) in out,
             '%s: DHCP offer is not %s router %s dns %s:\n%s' % (who, offer, router, dns, out))
     v.check('E1000: ack %s' % offer in out, '%s: no DHCP ACK for %s' % (who, offer))
-
-
-def same_lines(out):
-    lines = []
-    for rx in SAME:
-        m = re.search(rx, out)
-        lines.append(m.group(0).strip() if m else '(missing %s)' % rx)
-    return lines
 
 
 def run_amber(case):
@@ -104,20 +94,9 @@ def run_amber(case):
 
 
 def run_qemu(case):
-    netdev = 'user,id=n0'
-    if case['net']:
-        netdev += ',net=' + case['net']
-    argv = [v.QEMU, '-machine', 'pc,accel=tcg', '-m', '64M', '-nographic', '-no-reboot',
-            '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
-            '-device', 'isa-debug-exit,iobase=0x501,iosize=1', '-kernel', v.PVH,
-            '-append', 'test=e1000', '-netdev', netdev,
-            '-device', 'e1000,netdev=n0,mac=%s' % case['mac']]
-    v.log('$ ' + ' '.join(argv))
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
-    out = p.stdout.decode('latin-1')
-    v.check(p.returncode == 1, 'QEMU exit status %d, want 1\n%s\n%s'
-            % (p.returncode, out[-3000:], p.stderr.decode('latin-1')[-2000:]))
-    return out
+    netdev = 'user,id=n0' + (',net=' + case['net'] if case['net'] else '')
+    return v.run_qemu_pvh('test=e1000', ['-netdev', netdev,
+                                         '-device', 'e1000,netdev=n0,mac=%s' % case['mac']])
 
 
 def test():
@@ -130,10 +109,8 @@ def test():
             continue
         qemu = run_qemu(case)
         check_probe(qemu, case, 'QEMU')
-        a, q = same_lines(amber), same_lines(qemu)
-        diff = ['amber-vmm: %s\n     QEMU: %s' % (x, y) for x, y in zip(a, q) if x != y]
-        v.check(not diff, 'amber-vmm and QEMU 7.2 differ:\n' + '\n'.join(diff))
-        v.log('net=%s: amber-vmm and QEMU agree on %d lines' % (case['net'] or 'default', len(a)))
+        n = v.compare_lines(SAME, amber, qemu)
+        v.log('net=%s: amber-vmm and QEMU agree on %d lines' % (case['net'] or 'default', n))
 
 
 if __name__ == '__main__':

@@ -392,6 +392,37 @@ class Control:
             pass
 
 
+def run_qemu_pvh(cmdline, extra, timeout=300):
+    """The PVH probe under QEMU 7.2 (TCG, pc) with EXTRA arguments (its
+    devices) to completion; asserts exit status 1 (isa-debug-exit 0) and
+    returns COM1's text."""
+    argv = [QEMU, '-machine', 'pc,accel=tcg', '-m', '64M', '-nographic', '-no-reboot',
+            '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
+            '-device', 'isa-debug-exit,iobase=0x501,iosize=1', '-kernel', PVH,
+            '-append', cmdline] + list(extra)
+    log('$ ' + ' '.join(argv))
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    out = p.stdout.decode('latin-1')
+    check(p.returncode == 1, 'QEMU exit status %d, want 1\n%s\n%s'
+          % (p.returncode, out[-3000:], p.stderr.decode('latin-1')[-2000:]))
+    return out
+
+
+def compare_lines(patterns, ours, theirs, what='amber-vmm and QEMU 7.2'):
+    """The first match of each regex in PATTERNS must read the same in both
+    outputs (a missing line reads as '(missing RX)'); returns the count."""
+    def pick(out):
+        lines = []
+        for rx in patterns:
+            m = re.search(rx, out)
+            lines.append(m.group(0).strip() if m else '(missing %s)' % rx)
+        return lines
+    a, q = pick(ours), pick(theirs)
+    diff = ['amber-vmm: %s\n     QEMU: %s' % (x, y) for x, y in zip(a, q) if x != y]
+    check(not diff, '%s differ:\n' % what + '\n'.join(diff))
+    return len(a)
+
+
 def main(fn):
     """Runs a test function; maps TestFailure to exit 1, SystemExit passes."""
     try:

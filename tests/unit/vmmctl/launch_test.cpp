@@ -40,6 +40,11 @@ LaunchSettings everything_set() {
   s.control = "/run/amber/win7.sock";
   s.debugcon = "/tmp/d.log";
   s.on_reboot = RebootAction::kExit;
+  s.hyperv.add(HyperVFeature::kRelaxed);
+  s.hyperv.add(HyperVFeature::kSpinlocks);
+  s.hyperv.spinlock_retries = 8191;
+  s.hyperv.add(HyperVFeature::kTime);
+  s.hyperv.vendor_id = "Am,ber";  // a comma survives the option list
   return s;
 }
 
@@ -94,6 +99,8 @@ TEST(LaunchSettings, ArgvIsExplicit) {
       "/run/amber/win7.sock",
       "--debugcon",
       "file:/tmp/d.log",
+      "--hyperv",
+      "relaxed,spinlocks=8191,time,vendor_id=Am,,ber",
       "--no-reboot"};
   EXPECT_EQ(*argv, want);
 }

@@ -42,7 +42,7 @@ TEST_P(Golden, RoundTrip) {
 
 INSTANTIATE_TEST_SUITE_P(Xml, Golden,
                          ::testing::Values("minimal", "full", "win7-amber", "ide", "scsi-sysinfo",
-                                           "desktop"));
+                                           "desktop", "win7-hyperv"));
 
 TEST(Domain, FieldsOfTheFullDocument) {
   auto d = parse_domain(read(kData + "/in/full.xml"));
@@ -223,8 +223,13 @@ INSTANTIATE_TEST_SUITE_P(
         RefusalCase{"", "<clock offset='utc'><timer name='armvtimer'/></clock>", "",
                     "/domain/clock/timer[@name='armvtimer']"},
         RefusalCase{"", "<clock offset='variable'/>", "", "/domain/clock/@offset='variable'"},
-        RefusalCase{"", "<features><hyperv><vapic state='on'/></hyperv></features>", "",
-                    "/domain/features/hyperv/vapic/@state='on' (the Hyper-V enlightenment 'vapic'"},
+        RefusalCase{"", "<features><hyperv><tlbflush state='on'/></hyperv></features>", "",
+                    "/domain/features/hyperv/tlbflush/@state='on' (the Hyper-V enlightenment "
+                    "'tlbflush'"},
+        RefusalCase{"",
+                    "<features><hyperv><stimer state='on'><direct state='on'/></stimer>"
+                    "</hyperv></features>",
+                    "", "/domain/features/hyperv/stimer/direct"},
         RefusalCase{"", "<features><smm state='on'/></features>", "", "/domain/features/smm"},
         RefusalCase{"", "<cpu mode='custom'/>", "", "/domain/cpu/@mode='custom'"},
         RefusalCase{"", "<cpu mode='host-model'><feature policy='require' name='x'/></cpu>", "",
@@ -266,7 +271,6 @@ TEST(Domain, Windows7FromVirtManagerRefusedParts) {
   for (const Refusal& r : *refusals) paths.push_back(r.path);
   const std::vector<std::string> expected = {
       "/domain/os/type/@machine='pc-q35-7.2'",
-      "/domain/features/hyperv/vapic/@state='on'",
       "/domain/devices/disk/target/@bus='sata'",
       "/domain/devices/disk/target/@bus='sata'",
       "/domain/devices/controller[@type='usb'][@model='ich9-ehci1']",

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""virtio-net (--nic model=virtio) on a tap device passed in as a descriptor (--nic
-backend=tap,fd=N): in a private network namespace (root), a tap device
+"""A NIC on a tap device passed in as a descriptor (--nic
+backend=tap,fd=N), for the model given as the first argument: e1000 or
+virtio (virtio-net). In a private network namespace (root), a tap device
 opened here (IFF_TAP | IFF_NO_PI) goes to amber-vmm; the probe's
-test=vnettap sends COUNT raw frames (ethertype 0x88B5, sizes 60..1459)
-and then checks RX frames the host side sends it through an AF_PACKET
-socket, more than its 32 RX buffers hold (the rest wait in the device's
-held frames and the tap's queue). The host checks every guest frame (count,
-length, payload, source MAC), query-nics the counters, and the same run
-passes under QEMU 7.2 (TCG, -netdev tap,fd=N -device virtio-net-pci). Skipped
-(exit 77) where namespaces are not allowed."""
+test=e1000tap / test=vnettap sends COUNT raw frames (ethertype 0x88B5,
+sizes 60..1459) and then checks RX frames the host side sends it through
+an AF_PACKET socket, more than its RX ring holds (e1000: 31 descriptors,
+virtio-net: 32 buffers; the rest wait in the card and the tap's queue).
+The host checks every guest frame (count, length, payload, source MAC),
+query-nics the counters, and the same run passes under QEMU 7.2 (TCG,
+-netdev tap,fd=N -device e1000 | virtio-net-pci). Skipped (exit 77) where
+namespaces are not allowed."""
 import os
 import select
 import shutil
 import subprocess
-import threading
+import sys
 import time
 
 import netns
@@ -22,8 +24,11 @@ import vmmlib as v
 
 COUNT = 20
 RX = 80
-MAC = '52:54:00:12:34:59'
-TAP = 'amtap1'
+# model: (probe test, its result prefix, MAC, tap name, QEMU's -device)
+MODELS = {'e1000': ('e1000tap', 'E1000TAP', '52:54:00:12:34:58', 'amtap0', 'e1000'),
+          'virtio': ('vnettap', 'VNETTAP', '52:54:00:12:34:59', 'amtap1', 'virtio-net-pci')}
+MODEL = sys.argv[1] if len(sys.argv) > 1 else 'e1000'
+PROBE, PREFIX, MAC, TAP, QEMU_DEVICE = MODELS[MODEL]
 
 
 def exchange(start, name, wait_ready, wait_done):
@@ -63,22 +68,22 @@ def test():
     if not os.path.exists(v.PVH):
         raise v.TestFailure('no probe guest at %s' % v.PVH)
     netns.enter_namespace()
-    tmp = v.workdir('vnet-tap')
+    tmp = v.workdir(MODEL + '-tap')
     control = os.path.join(tmp, 'control.sock')
-    cmdline = 'test=vnettap count=%d rx=%d idle=1' % (COUNT, RX)
+    cmdline = 'test=%s count=%d rx=%d idle=1' % (PROBE, COUNT, RX)
     state = {}
 
     def start_amber(fd):
         vm = v.Proc(v.vmm_argv(kernel=v.PVH, cmdline=cmdline, control=control,
-                               extra=['--nic', 'model=virtio,mac=%s,backend=tap,fd=%d' % (MAC, fd)]),
+                               extra=['--nic', 'model=%s,mac=%s,backend=tap,fd=%d' % (MODEL, MAC, fd)]),
                     name='amber-vmm', pass_fds=(fd,))
         state['vm'] = vm
         return vm
 
     def done_amber(vm):
-        vm.wait_line(r'VNETTAP: RESULT PASS|FAIL', 60)
+        vm.wait_line(PREFIX + r': RESULT PASS|FAIL', 60)
         out = vm.output()
-        v.check('VNETTAP: RESULT PASS' in out, 'amber-vmm: the probe failed\n%s' % vm.describe())
+        v.check(PREFIX + ': RESULT PASS' in out, 'amber-vmm: the probe failed\n%s' % vm.describe())
         c = v.Control(control)
         row = c.cmd('query-nics')['return'][0]
         v.check(row['tx_packets'] == COUNT and row['rx_packets'] == RX, 'query-nics: %s' % row)
@@ -93,7 +98,7 @@ def test():
         v.check(vm.wait(30) == 0, 'amber-vmm exit status after quit\n%s' % vm.describe())
 
     try:
-        exchange(start_amber, 'amber-vmm', lambda vm: vm.wait_line(r'VNETTAP: ready', 60), done_amber)
+        exchange(start_amber, 'amber-vmm', lambda vm: vm.wait_line(PREFIX + r': ready', 60), done_amber)
     finally:
         if 'vm' in state:
             state['vm'].kill()
@@ -108,19 +113,19 @@ def test():
         argv = [v.QEMU, '-machine', 'pc,accel=tcg', '-m', '64M', '-nographic', '-no-reboot',
                 '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
                 '-device', 'isa-debug-exit,iobase=0x501,iosize=1', '-kernel', v.PVH,
-                '-append', 'test=vnettap count=%d rx=%d' % (COUNT, RX),
-                '-netdev', 'tap,id=n0,fd=%d' % fd, '-device', 'virtio-net-pci,netdev=n0,mac=%s' % MAC]
+                '-append', 'test=%s count=%d rx=%d' % (PROBE, COUNT, RX),
+                '-netdev', 'tap,id=n0,fd=%d' % fd, '-device', '%s,netdev=n0,mac=%s' % (QEMU_DEVICE, MAC)]
         vm = v.Proc(argv, name='qemu', pass_fds=(fd,))
         state['qemu'] = vm
         return vm
 
     def done_qemu(vm):
         rc = vm.wait(120)
-        v.check('VNETTAP: RESULT PASS' in vm.output() and rc == 1,
+        v.check(PREFIX + ': RESULT PASS' in vm.output() and rc == 1,
                 'QEMU: the probe failed (rc %s)\n%s' % (rc, vm.describe()))
 
     try:
-        exchange(start_qemu, 'QEMU', lambda vm: vm.wait_line(r'VNETTAP: ready', 120), done_qemu)
+        exchange(start_qemu, 'QEMU', lambda vm: vm.wait_line(PREFIX + r': ready', 120), done_qemu)
     finally:
         if 'qemu' in state:
             state['qemu'].kill()
