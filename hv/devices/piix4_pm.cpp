@@ -16,14 +16,19 @@ constexpr uint16_t kSciEnable = 1u << 0;
 constexpr uint16_t kSleepEnable = 1u << 13;
 constexpr uint64_t kPmTimerHz = 3579545;
 
-uint32_t pm_timer_now() {
+uint64_t pm_ticks_now() {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count();
   // 128-bit intermediate: ns * 3.58e6 overflows 64 bits after ~85 minutes.
-  const auto ticks = static_cast<Uint128>(ns) * kPmTimerHz / 1000000000u;
-  return static_cast<uint32_t>(ticks) & 0xFFFFFF;
+  return static_cast<uint64_t>(static_cast<Uint128>(ns) * kPmTimerHz / 1000000000u);
 }
+
+uint32_t pm_timer_now() {
+  return static_cast<uint32_t>(pm_ticks_now()) & 0xFFFFFF;
+}
+
+constexpr uint64_t kTimerMsb = 1ULL << 23;
 }  // namespace
 
 void AcpiPmRegisters::update_sci() {
@@ -34,9 +39,14 @@ void AcpiPmRegisters::update_sci() {
   }
 }
 
+void AcpiPmRegisters::update_timer_status() {
+  if (pm_ticks_now() >= timer_overflow_) pm1_status_ |= kTimerStatus;
+}
+
 void AcpiPmRegisters::reset_state() {
   std::lock_guard lock(mutex_);
   pm1_status_ = pm1_enable_ = pm1_control_ = gpe_status_ = gpe_enable_ = 0;
+  timer_overflow_ = 0;
   apm_status_ = 0;
   update_sci();
 }
@@ -65,6 +75,10 @@ void AcpiPmRegisters::io_read(uint64_t offset, std::span<uint8_t> data) {
     uint64_t word = 0;
     uint64_t base = at;
     if (at < 8) {
+      if (at < 2) {
+        update_timer_status();
+        update_sci();
+      }
       word = pm1_status_ | (uint64_t{pm1_enable_} << 16) | (uint64_t{pm1_control_} << 32);
       base = 0;
     } else if (at < 12) {
@@ -94,6 +108,9 @@ void AcpiPmRegisters::io_write(uint64_t offset, std::span<const uint8_t> data) {
         case 0:
         case 1:
           pm1_status_ = static_cast<uint16_t>(pm1_status_ & ~(byte << half));
+          // Clearing TMR_STS arms it for the next bit-23 change.
+          if (at == 0 && (byte & kTimerStatus))
+            timer_overflow_ = (pm_ticks_now() + kTimerMsb) & ~(kTimerMsb - 1);
           break;
         case 2:
         case 3:

@@ -52,9 +52,17 @@ class AcpiPmRegisters : public bus::IoDevice {
   bool sci_level();
 
   static constexpr uint16_t kPowerButtonStatus = 1u << 8;  // PM1_STS / PM1_EN bit 8
+  // TMR_STS: the PM timer's bit 23 changed since it was last cleared. As
+  // QEMU's, it reads set at first (nothing armed yet) and is re-armed for
+  // the next 2^23-tick boundary when the guest clears it. It is computed
+  // when PM1_STS is read: with TMR_EN the SCI rises then, not at the
+  // boundary itself (no timer thread behind it).
+  static constexpr uint16_t kTimerStatus = 1u << 0;
 
  private:
-  void update_sci();  // under mutex_
+  void update_sci();             // under mutex_
+  void update_timer_status();    // under mutex_
+  uint64_t timer_overflow_ = 0;  // the tick count at which TMR_STS sets
   std::mutex mutex_;
   uint16_t pm1_status_ = 0, pm1_enable_ = 0, pm1_control_ = 0;
   uint16_t gpe_status_ = 0, gpe_enable_ = 0;

@@ -123,9 +123,10 @@ SmbiosBlobs build_smbios(const SmbiosInputs& in) {
   if (!s.board_manufacturer.empty() || !s.board_product.empty() || !s.board_version.empty() ||
       !s.board_serial.empty() || !s.board_asset.empty() || !s.board_location.empty()) {
     Structure t(2, kT2);
-    t.str(s.board_manufacturer);
-    t.str(s.board_product);
-    t.str(s.board_version);
+    // QEMU's defaults for the three, as in type 1.
+    t.str(pick(s.board_manufacturer, qemu));
+    t.str(pick(s.board_product, product));
+    t.str(pick(s.board_version, in.machine));
     t.str(s.board_serial);
     t.str(s.board_asset);
     t.u8(0x01);  // feature flags: motherboard

@@ -54,7 +54,7 @@ def guest_walk(tmp):
     v.check(uuid == UUID, 'amber-vmm: the guest reads UUID %r, want %s' % (uuid, UUID))
     want = {0: ['Amber|1.0|01/01/2026'],
             1: ['Clinic Ltd|Reception PC|7|AMBER-1|SKU-9|Test'],
-            2: ['Board Co|B1|BS-1|A-1|Rack 3']}
+            2: ['Board Co|B1|pc-i440fx-7.2|BS-1|A-1|Rack 3']}
     for t, rows in want.items():
         v.check(ours.get(t) == rows, 'amber-vmm: type %d strings %r, want %r' % (t, ours.get(t), rows))
     v.check(ours.get(3) and ours[3][0].startswith('Case Co|C1|CS-1|TAG-7'),

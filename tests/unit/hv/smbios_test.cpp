@@ -144,6 +144,8 @@ TEST(Smbios, UserStringsAndOptionalTypes) {
   EXPECT_EQ(s[2].type, 2);
   EXPECT_EQ(s[2].handle, 0x200);
   EXPECT_EQ(s[2].length, 15u);
+  // QEMU's type 2 defaults: its manufacturer and version, the given product.
+  EXPECT_EQ(s[2].strings, (std::vector<std::string>{"QEMU", "Board", "pc-i440fx-7.2"}));
   EXPECT_EQ(s[3].type, 3);
   EXPECT_EQ(s[3].strings, (std::vector<std::string>{"QEMU", "pc-i440fx-7.2", "Tag"}));
 }
