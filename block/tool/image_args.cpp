@@ -9,6 +9,7 @@
 #include "block/json_name.h"
 #include "block/tool/command.h"
 #include "block/tool/options.h"
+#include "common/base64.h"
 
 namespace amber::block::tool {
 namespace {
@@ -37,41 +38,14 @@ Result<std::string> read_secret_file(const std::string& path) {
   return data;
 }
 
-// QEMU's qbase64_decode: only the base64 alphabet and '=' are allowed
-// ("Base64 data contains invalid characters"), then glib's
-// g_base64_decode, which decodes whole groups of four (a trailing partial
-// group is dropped, '=' ends a group's bytes early) and so accepts what a
-// strict decoder refuses. The message never quotes the data: it is a
-// secret.
+// QEMU's qbase64_decode then glib's g_base64_decode (common/base64.h's
+// kGlib dialect), into wiping memory.
 Result<crypto::SecretBytes> base64_decode_like_glib(const crypto::SecretBytes& in) {
-  auto rank = [](uint8_t c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    if (c == '=') return 0;
-    return -1;
-  };
-  for (size_t i = 0; i < in.size(); ++i)
-    if (rank(in.data()[i]) < 0) return invalid("Base64 data contains invalid characters");
-  crypto::SecretBytes out(in.size() / 4 * 3);
-  size_t n = 0;
-  uint32_t v = 0;
-  unsigned count = 0;
-  uint8_t last[2] = {0, 0};
-  for (size_t i = 0; i < in.size(); ++i) {
-    const uint8_t c = in.data()[i];
-    last[1] = last[0];
-    last[0] = c;
-    v = (v << 6) | static_cast<uint32_t>(rank(c));
-    if (++count == 4) {
-      out.data()[n++] = static_cast<uint8_t>(v >> 16);
-      if (last[1] != '=') out.data()[n++] = static_cast<uint8_t>(v >> 8);
-      if (last[0] != '=') out.data()[n++] = static_cast<uint8_t>(v);
-      count = 0;
-    }
-  }
+  crypto::SecretBytes out(base64_decoded_bound(in.size()));
+  AMBER_TRY_ASSIGN(
+      const size_t n,
+      base64_decode_into(std::span<const uint8_t>(in.data(), in.size()), Base64Dialect::kGlib,
+                         std::span<uint8_t>(out.data(), out.size())));
   crypto::SecretBytes result(n);
   std::copy_n(out.data(), n, result.data());
   return result;

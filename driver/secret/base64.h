@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-// Base64 (RFC 4648, standard alphabet, '=' padding) for secret values on
-// disk (UUID.base64, as libvirt writes it: one line, no wrapping).
+// Base64 for secret values on disk (UUID.base64, as libvirt writes it: one
+// line, no wrapping): the strict dialect of common/base64.h.
 //
 // Thread-safety: pure functions.
 #pragma once
