@@ -23,6 +23,7 @@
 
 #include "block/image.h"
 #include "common/result.h"
+#include "vmmctl/pci_address.h"
 #include "vmmctl/smbios.h"
 
 namespace amber::vmmctl {
@@ -30,7 +31,8 @@ namespace amber::vmmctl {
 // Limits: KVM on x86 supports far more vCPUs, but a PC with SeaBIOS's MADT
 // and the CMOS byte for the count is bounded by 255; 64 is what we test.
 inline constexpr unsigned kMaxCpus = 64;
-// PCI bus 0 slots 3..18 (slot 0-2 are the host bridge, PIIX and VGA).
+// Without addr= they take PCI bus 0 slots 3..18 (slot 0-2 are the host
+// bridge, PIIX and VGA), so at most 16.
 inline constexpr unsigned kMaxDisks = 16;
 // virtio-blk's num_queues; one iothread each, so bounded by what we test.
 inline constexpr unsigned kMaxDiskQueues = 64;
@@ -85,6 +87,8 @@ struct DiskSettings {
   // encrypted (LUKS) image, read to its end and closed at start; the
   // passphrase itself is never on the command line. -1: none.
   int secret_fd = -1;
+  // addr=SLOT: its PCI slot; empty: the first free one from slot 3.
+  std::optional<PciSlot> addr;
 
   bool operator==(const DiskSettings&) const = default;
 };
@@ -109,8 +113,8 @@ struct IdeDriveSettings {
 };
 
 // A disk on the virtio-scsi controller (--scsi): target 0..255, LUN
-// 0..16383, one controller for all of them (its own PCI slot after the
-// virtio-blk disks).
+// 0..16383, one controller for all of them (its own PCI slot: addr= of
+// --scsi-controller, else the first free one after the virtio-blk disks).
 inline constexpr unsigned kMaxScsiDisks = 16;
 inline constexpr unsigned kMaxScsiTarget = 255;
 inline constexpr unsigned kMaxScsiLun = 16383;
@@ -159,6 +163,9 @@ struct NicSettings {
   std::string romfile;
   // kVirtio only: RX/TX queue pairs (QEMU's virtio-net-pci mq/queues).
   unsigned queues = 1;
+  // addr=SLOT: its PCI slot; empty: the first free one after the disks and
+  // the SCSI controller.
+  std::optional<PciSlot> addr;
 
   bool operator==(const NicSettings&) const = default;
 };
@@ -214,6 +221,9 @@ struct LaunchSettings {
   std::vector<IdeDriveSettings> ide;
   // In boot order, after the virtio-blk disks.
   std::vector<ScsiDiskSettings> scsi;
+  // --scsi-controller addr=SLOT: the virtio-scsi controller's PCI slot
+  // (needs a --scsi disk); empty: the first free one after the disks.
+  std::optional<PciSlot> scsi_addr;
   SerialSettings serial;
   std::string control;  // control socket path; empty: none
   std::string kernel;   // direct boot (bzImage or PVH ELF); empty: firmware
@@ -242,11 +252,13 @@ struct LaunchSettings {
   // PIT re-injects missed ticks (delay, the default) or drops them.
   bool pit_discard = false;
   // --vga std[,vram=SIZE][,romfile=PATH] (QEMU's -device VGA,vgamem_mb=):
-  // the standard VGA on PCI slot 2; none without the option. vram is a
-  // power of two, 1M..256M; romfile the VGA BIOS (kDefaultVgaRom).
+  // the standard VGA on PCI slot 2 (addr=SLOT: that one); none without the
+  // option. vram is a power of two, 1M..256M; romfile the VGA BIOS
+  // (kDefaultVgaRom).
   bool vga = false;
   uint64_t vga_vram = 16ULL << 20;
   std::string vga_romfile;
+  std::optional<PciSlot> vga_addr;
   // --vnc: needs --vga std (the screen it shows); empty: no VNC server.
   std::optional<VncSettings> vnc;
   // --usb: the PIIX3 UHCI controller at 00:01.2 (QEMU's piix3-usb-uhci);
