@@ -480,7 +480,8 @@ Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& c
   // may come from elsewhere, e.g. a snapshot).
   {
     xml::Domain assigned = domain;
-    AMBER_TRY(assign_pci_addresses(assigned));
+    if (auto clash = assign_pci_addresses(assigned); !clash.ok())
+      return Error(ErrorKind::kUnsupported, clash.error().message());
   }
   AMBER_TRY(plan_memory(domain, settings));
   AMBER_TRY(plan_cpus(domain, settings));

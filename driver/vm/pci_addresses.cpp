@@ -94,14 +94,19 @@ Result<void> assign_pci_addresses(xml::Domain& domain) {
     address = next;
     return ok();
   };
-  // The primary video first, at 00:02.0 if that slot is free.
+  // The primary video first: 00:02.0, or the lowest free slot when a
+  // device the XML placed holds that one (libvirt's PIIX3 validation).
   std::vector<xml::Video*> videos;
   for (xml::Video& video : devices.videos)
     if (video.model != "none") videos.push_back(&video);
-  if (!videos.empty() && !videos.front()->address && !used.slot_in_use(kPrimaryVideoSlot)) {
-    const xml::PciAddress a{0, 0, kPrimaryVideoSlot, 0};
-    AMBER_TRY(used.reserve(a));
-    videos.front()->address = a;
+  if (!videos.empty() && !videos.front()->address) {
+    if (used.slot_in_use(kPrimaryVideoSlot)) {
+      AMBER_TRY(give(videos.front()->address));
+    } else {
+      const xml::PciAddress a{0, 0, kPrimaryVideoSlot, 0};
+      AMBER_TRY(used.reserve(a));
+      videos.front()->address = a;
+    }
   }
   for (xml::Interface& nic : devices.interfaces) AMBER_TRY(give(nic.address));
   for (xml::Controller& c : devices.controllers)

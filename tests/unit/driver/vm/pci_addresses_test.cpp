@@ -66,9 +66,9 @@ TEST(PciAddress, TheSlotsAreLibvirtsOrder) {
   EXPECT_EQ(d.interfaces[0].address->slot, 3u);
   EXPECT_EQ(d.interfaces[1].address->slot, 4u);
   for (const xml::Controller& c : d.controllers) {
-    if (c.type == "scsi") EXPECT_EQ(c.address->slot, 5u);
-    if (c.type == "ide") EXPECT_EQ(c.address->function, 1u);
-    if (c.type == "usb") EXPECT_EQ(c.address->function, 2u);
+    ASSERT_TRUE(c.address.has_value()) << c.type;
+    const uint64_t want = c.type == "scsi" ? 0x50 : c.type == "ide" ? 0x11 : 0x12;
+    EXPECT_EQ(c.address->slot << 4 | c.address->function, want) << c.type;
   }
   EXPECT_EQ(d.disks[0].address->slot, 6u);
   EXPECT_EQ(d.disks[1].address->slot, 7u);
