@@ -2,7 +2,6 @@
 #include "driver/vm/launch.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <utility>
 
 #include "driver/vm/pci_addresses.h"
@@ -387,8 +386,7 @@ Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
     if (group_highest > highest || (!group->empty() && before == nullptr)) before = name;
     highest = group_highest;
   }
-  for (size_t slot = 0; slot < virtio.size(); ++slot) {
-    const size_t index = virtio[slot];
+  for (const size_t index : virtio) {
     const xml::Disk& disk = disks[index];
     const std::string path = "/domain/devices/disk[" + std::to_string(index + 1) + "]";
     AMBER_TRY_ASSIGN(auto settings, plan_disk(disk, path));

@@ -13,8 +13,10 @@ controller 04, disk 05), stored: the same after a daemon restart.
 Refusals name the element: bus 0x01, function 0x1, two devices on one
 address.
 Usage: test_virsh_pci_slots.py VIRTAMBERD AMBER_VMM PVH_ELF BOOT_BIN (run by /usr/bin/python3)"""
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -91,6 +93,23 @@ def vmm_argv(daemon, name):
     return open("/proc/%d/cmdline" % pid, "rb").read().decode().split("\0")
 
 
+def query(control, command):
+    """One command on amber-vmm's control socket (a second client beside
+    the daemon's); its "return"."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(control)
+        f = s.makefile("rwb")
+        f.write((json.dumps({"execute": command, "id": 1}) + "\n").encode())
+        f.flush()
+        for line in f:
+            reply = json.loads(line)
+            if reply.get("id") == 1:
+                a.check("return" in reply, "%s: %r" % (command, reply))
+                return reply["return"]
+    raise a.TestFailure("%s: no reply" % command)
+
+
 def option_values(argv, option):
     return [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == option]
 
@@ -148,6 +167,10 @@ def test():
                 "7": "1af4:1001", "9": "1af4:1004"}
         a.check(found == want, "the guest's bus 0: %r, want %r\n%s" % (found, want, text[-2000:]))
         a.check("PCI 00:1.2 8086:7020" in text, "no UHCI at 01.2:\n" + text[-2000:])
+        # amber-vmm's own replies name the slot too.
+        blocks = query(option_values(argv, "--control")[0], "query-block")
+        a.check([b.get("slot") for b in blocks if b["device"] == "disk0"] == [7],
+                "query-block: %r" % blocks)
         live = daemon.virsh("dumpxml", "slots").stdout
         for slot in (2, 3, 7, 9):
             a.check(address(slot) in live, "live XML lost slot %x:\n%s" % (slot, live))
