@@ -138,8 +138,8 @@ enum class UsbDeviceKind { kTablet, kKeyboard, kMouse };
 // The UHCI root hub has two ports, one device each.
 inline constexpr unsigned kMaxUsbDevices = 2;
 // A network card (--nic): the model the guest sees and the host side its
-// frames go to. At most kMaxNics; each takes one PCI slot after the disks
-// and the SCSI controller.
+// frames go to. At most kMaxNics; each takes one PCI slot (addr=, else the
+// first free one after the disks and the SCSI controller).
 inline constexpr unsigned kMaxNics = 4;
 enum class NicModel { kE1000, kVirtio };
 // virtio-net queue pairs (--nic queues=N): 1..kMaxNicQueues.
@@ -266,7 +266,8 @@ struct LaunchSettings {
   // attached to root ports 1, 2 in this order.
   bool usb = false;
   std::vector<UsbDeviceKind> usb_devices;
-  // --nic, in PCI slot order.
+  // --nic, in order (net0, net1, ...; their slots from addr= or in this
+  // order).
   std::vector<NicSettings> nics;
 
   bool operator==(const LaunchSettings&) const = default;
