@@ -14,7 +14,9 @@ namespace {
 constexpr unsigned kVgaFirstSlot = 2;
 constexpr unsigned kDeviceFirstSlot = 3;
 
-// The owner of an addr=: reserved, or left for the automatic pass.
+// One device to place: its addr= (reserved first; empty: the automatic
+// pass takes the lowest free slot from `first`), the name messages give
+// it, and where its slot goes. A new PCI device adds one of these.
 struct Wanted {
   const std::optional<vmmctl::PciSlot>* addr;
   std::string owner;
