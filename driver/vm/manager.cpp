@@ -103,8 +103,10 @@ Result<void> ManagerImpl::load() {
       skip(domain.error().message());
       continue;
     }
-    // A definition stored before PCI addresses were assigned gets the
-    // same ones every time (a pure function of the XML).
+    // A definition stored before define assigned PCI addresses keeps the
+    // slots amber-vmm gave its devices then; the same every time (a pure
+    // function of the XML).
+    keep_earlier_amber_vmm_slots(*domain);
     if (auto assigned = assign_pci_addresses(*domain); !assigned.ok()) {
       skip(assigned.error().message());
       continue;

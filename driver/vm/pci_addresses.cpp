@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "driver/vm/launch.h"
 #include "xml/node.h"
 
 namespace amber::driver::vm {
@@ -115,6 +116,30 @@ Result<void> assign_pci_addresses(xml::Domain& domain) {
     if (disk.bus == xml::DiskBus::kVirtio) AMBER_TRY(give(disk.address));
   for (xml::Video* video : videos) AMBER_TRY(give(video->address));
   return ok();
+}
+
+void keep_earlier_amber_vmm_slots(xml::Domain& domain) {
+  // The disks' order is plan_launch's (boot order first): the argv order
+  // amber-vmm numbered them by. The context only has to let it through.
+  LaunchContext context;
+  context.emulator = domain.devices.emulator.value_or("");
+  context.vnc_port = 5900;
+  context.tap_fds.assign(domain.devices.interfaces.size(), 3);
+  auto plan = plan_launch(domain, context);
+  if (!plan.ok()) return;
+  xml::Devices& devices = domain.devices;
+  const auto fill = [](std::optional<xml::PciAddress>& address, uint64_t slot) {
+    if (!address) address = xml::PciAddress{0, 0, slot, 0};
+  };
+  if (plan->settings.vga && !devices.videos.empty()) fill(devices.videos.front().address, 2);
+  uint64_t next = 3;
+  for (const size_t index : plan->disk_index) fill(devices.disks[index].address, next++);
+  if (!plan->settings.scsi.empty()) {
+    for (xml::Controller& c : devices.controllers)
+      if (c.type == "scsi") fill(c.address, next);
+    ++next;
+  }
+  for (xml::Interface& nic : devices.interfaces) fill(nic.address, next++);
 }
 
 }  // namespace amber::driver::vm

@@ -22,4 +22,13 @@ namespace amber::driver::vm {
 // 0000:00:03.0", as libvirt) and a bus with no free slot left.
 Result<void> assign_pci_addresses(xml::Domain& domain);
 
+// For a definition stored before define assigned addresses (loaded at
+// daemon start): fills the missing PCI addresses with the slots amber-vmm
+// gave those devices then (VGA 00:02.0, the virtio disks from 00:03.0 in
+// boot order, the virtio-scsi controller, then the interfaces), so a guest
+// that was installed on them (Windows keys its devices by slot) keeps
+// them. Does nothing to a domain plan_launch refuses; assign_pci_addresses
+// then places what is left.
+void keep_earlier_amber_vmm_slots(xml::Domain& domain);
+
 }  // namespace amber::driver::vm

@@ -9,7 +9,9 @@ at its slot (and nothing at the slots amber-vmm would have chosen), and
 amber-vmm's argv carries addr= for each. The same disk at 0x07 then boots
 the boot-sector probe on SeaBIOS (the fw_cfg bootorder names slot 7). A
 domain without addresses gets libvirt's (video 02, interface 03, SCSI
-controller 04, disk 05), stored: the same after a daemon restart.
+controller 04, disk 05), stored: the same after a daemon restart; one
+stored before addresses were assigned keeps amber-vmm's earlier slots
+(video 02, disk 03, SCSI controller 04, NIC 05).
 Refusals name the element: bus 0x01, function 0x1, two devices on one
 address.
 Usage: test_virsh_pci_slots.py VIRTAMBERD AMBER_VMM PVH_ELF BOOT_BIN (run by /usr/bin/python3)"""
@@ -198,9 +200,21 @@ def test():
             a.check(block and address(slot, function) in block.group(0),
                     "auto: %s not at %x.%x:\n%s" % (element, slot, function, auto))
         daemon.stop()
+        # A definition stored by a daemon before this one (no addresses)
+        # keeps the slots amber-vmm gave it then: video 02, vda 03, the
+        # SCSI controller 04, the NIC 05.
+        with open(os.path.join(tmp, "config", "old.xml"), "w") as f:
+            f.write(domain_xml("old", "7c1d5e2a-0b3c-4d5e-8f60-7182930a4b5e", disk, lun,
+                               "<boot dev='hd'/>", addresses=False))
         daemon = a.Daemon(DAEMON, VMM, tmp)
         again = daemon.virsh("dumpxml", "auto").stdout
         a.check(again == auto, "dumpxml changed across a restart:\n%s\n%s" % (auto, again))
+        old = daemon.virsh("dumpxml", "old").stdout
+        for element, slot in (("video", 2), ("disk", 3), ("controller type='scsi'", 4),
+                              ("interface", 5)):
+            block = re.search(r"<%s.*?</%s>" % (element, element.split()[0]), old, re.S)
+            a.check(block and address(slot) in block.group(0),
+                    "old: %s not at %x:\n%s" % (element, slot, old))
     finally:
         daemon.stop()
 

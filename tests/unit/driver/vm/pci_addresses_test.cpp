@@ -84,6 +84,38 @@ TEST(PciAddress, TheSlotsAreLibvirtsOrder) {
   EXPECT_EQ(partial.devices.disks[1].address->slot, 5u);
 }
 
+TEST(PciAddress, ADefinitionStoredEarlierKeepsAmberVmmsSlots) {
+  // Before define assigned addresses amber-vmm placed the video at 02, the
+  // virtio disks from 03 in boot order, the SCSI controller, then the NICs.
+  xml::Domain domain = parse("desktop.xml");
+  domain.devices.disks[1].boot_order = 1;  // vdb boots first: slot 3
+  domain.devices.disks[0].boot_order = 2;
+  keep_earlier_amber_vmm_slots(domain);
+  ASSERT_TRUE(assign_pci_addresses(domain).ok());
+  const xml::Devices& d = domain.devices;
+  EXPECT_EQ(d.videos[0].address->slot, 2u);
+  EXPECT_EQ(d.disks[1].address->slot, 3u);
+  EXPECT_EQ(d.disks[0].address->slot, 4u);
+  for (const xml::Controller& c : d.controllers) {
+    if (c.type == "scsi") {
+      EXPECT_EQ(c.address->slot, 5u);
+    }
+  }
+  EXPECT_EQ(d.interfaces[0].address->slot, 6u);
+  EXPECT_EQ(d.interfaces[1].address->slot, 7u);
+
+  // Addresses it already has stay; a domain plan_launch refuses is left to
+  // libvirt's assignment.
+  xml::Domain partial = parse("partial.xml");
+  keep_earlier_amber_vmm_slots(partial);
+  EXPECT_EQ(partial.devices.disks[0].address->slot, 7u);
+  EXPECT_EQ(partial.devices.interfaces[0].address->slot, 2u);
+  xml::Domain refused = parse("headless.xml");
+  refused.devices.disks[0].source.reset();
+  keep_earlier_amber_vmm_slots(refused);
+  EXPECT_FALSE(refused.devices.disks[0].address.has_value());
+}
+
 TEST(PciAddress, DoubleUseIsRefusedAtDefineAndStart) {
   xml::Domain domain = parse("partial.xml");
   domain.devices.disks[1].address = xml::PciAddress{0, 0, 7, 0};
