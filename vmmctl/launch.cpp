@@ -125,10 +125,12 @@ Result<DiskSettings> parse_disk(std::string_view text) {
       AMBER_TRY_ASSIGN(const unsigned fd,
                        parse_unsigned(value, "--disk secret-fd", 3, kMaxSecretFd));
       disk.secret_fd = static_cast<int>(fd);
+    } else if (key == "addr") {
+      AMBER_TRY_ASSIGN(disk.addr, parse_pci_slot(value, "--disk addr"));
     } else {
       return bad("--disk: unknown key '" + key +
                  "' (path, format, cache, aio, queues, discard, serial, readonly, werror, "
-                 "rerror, secret-fd)");
+                 "rerror, secret-fd, addr)");
     }
   }
   if (disk.path.empty()) return bad("--disk: path=FILE is required");
@@ -151,6 +153,7 @@ std::string format_disk(const DiskSettings& disk) {
   if (disk.read_error != DiskSettings{}.read_error)
     out += ",rerror=" + std::string(to_string(disk.read_error));
   if (disk.secret_fd >= 0) out += ",secret-fd=" + std::to_string(disk.secret_fd);
+  if (disk.addr) out += ",addr=" + format_pci_slot(*disk.addr);
   return out;
 }
 
@@ -416,6 +419,7 @@ Result<void> validate(const LaunchSettings& settings) {
         (disk.secret_fd < 3 || disk.secret_fd > static_cast<int>(kMaxSecretFd)))
       return bad("--disk secret-fd: '" + std::to_string(disk.secret_fd) +
                  "' is not a file descriptor from 3 to " + std::to_string(kMaxSecretFd));
+    if (disk.addr) AMBER_TRY(validate_device_slot(*disk.addr, "--disk addr"));
   }
   if (settings.ide.size() > kMaxIdeDrives) return bad("--ide: at most 4 drives");
   for (size_t i = 0; i < settings.ide.size(); ++i) {
@@ -434,6 +438,15 @@ Result<void> validate(const LaunchSettings& settings) {
   if (settings.scsi.size() > kMaxScsiDisks) return bad("--scsi: at most 16 disks");
   if (!settings.scsi.empty() && settings.disks.size() >= kMaxDisks)
     return bad("--scsi: no PCI slot left after 16 --disk");
+  if (settings.scsi_addr) {
+    if (settings.scsi.empty())
+      return bad("--scsi-controller: there is no controller without a --scsi disk");
+    AMBER_TRY(validate_device_slot(*settings.scsi_addr, "--scsi-controller addr"));
+  }
+  if (settings.vga_addr) {
+    if (!settings.vga) return bad("--vga addr: only with --vga std");
+    AMBER_TRY(validate_device_slot(*settings.vga_addr, "--vga addr"));
+  }
   for (size_t i = 0; i < settings.scsi.size(); ++i) {
     const ScsiDiskSettings& disk = settings.scsi[i];
     if (disk.path.empty()) return bad("--scsi: path=FILE is required");
@@ -499,6 +512,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   for (const IdeDriveSettings& drive : settings.ide) add("--ide", format_ide(drive));
   for (const DiskSettings& disk : settings.disks) add("--disk", format_disk(disk));
   for (const ScsiDiskSettings& disk : settings.scsi) add("--scsi", format_scsi(disk));
+  if (settings.scsi_addr) add("--scsi-controller", "addr=" + format_pci_slot(*settings.scsi_addr));
   add("--serial", format_serial(settings.serial));
   add("--control", settings.control);
   add("--machine", settings.machine);
@@ -517,6 +531,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
       vga += ",vram=" + std::to_string(settings.vga_vram >> 20) + "M";
     if (!settings.vga_romfile.empty())
       vga += ",romfile=" + escape_option_value(settings.vga_romfile);
+    if (settings.vga_addr) vga += ",addr=" + format_pci_slot(*settings.vga_addr);
     add("--vga", vga);
   }
   if (settings.vnc) add("--vnc", format_vnc(*settings.vnc));
@@ -533,11 +548,35 @@ namespace {
 
 // The options that take a value (all but --no-reboot and --usb), with their
 // aliases.
-constexpr std::string_view kValueOptions[] = {
-    "--name",   "--memory",   "-m",        "--cpus",    "--smp",        "--firmware", "--disk",
-    "--ide",    "--scsi",     "--serial",  "--control", "--kernel",     "--initrd",   "--cmdline",
-    "--append", "--debugcon", "--machine", "--uuid",    "--smbios",     "--hpet",     "--acpi",
-    "--rtc",    "--pit",      "--vga",     "--vnc",     "--usb-device", "--nic",      "--hyperv"};
+constexpr std::string_view kValueOptions[] = {"--name",
+                                              "--memory",
+                                              "-m",
+                                              "--cpus",
+                                              "--smp",
+                                              "--firmware",
+                                              "--disk",
+                                              "--ide",
+                                              "--scsi",
+                                              "--serial",
+                                              "--control",
+                                              "--kernel",
+                                              "--initrd",
+                                              "--cmdline",
+                                              "--append",
+                                              "--debugcon",
+                                              "--machine",
+                                              "--uuid",
+                                              "--smbios",
+                                              "--hpet",
+                                              "--acpi",
+                                              "--rtc",
+                                              "--pit",
+                                              "--vga",
+                                              "--vnc",
+                                              "--usb-device",
+                                              "--nic",
+                                              "--hyperv",
+                                              "--scsi-controller"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -569,8 +608,10 @@ Result<void> parse_vga(std::string_view text, LaunchSettings& settings) {
     } else if (key == "romfile") {
       if (value.empty()) return bad("--vga romfile: must not be empty");
       settings.vga_romfile = value;
+    } else if (key == "addr") {
+      AMBER_TRY_ASSIGN(settings.vga_addr, parse_pci_slot(value, "--vga addr"));
     } else {
-      return bad("--vga: unknown key '" + key + "' (vram, romfile)");
+      return bad("--vga: unknown key '" + key + "' (vram, romfile, addr)");
     }
   }
   return ok();
@@ -618,6 +659,12 @@ Result<void> apply_option(std::string_view option, const std::string& value,
     if (settings.scsi.size() == kMaxScsiDisks) return bad("--scsi: at most 16 disks");
     AMBER_TRY_ASSIGN(ScsiDiskSettings disk, parse_scsi(value));
     settings.scsi.push_back(std::move(disk));
+  } else if (option == "--scsi-controller") {
+    AMBER_TRY_ASSIGN(auto items, split_option_list(value, "--scsi-controller"));
+    for (auto& [key, v] : items) {
+      if (key != "addr") return bad("--scsi-controller: unknown key '" + key + "' (addr)");
+      AMBER_TRY_ASSIGN(settings.scsi_addr, parse_pci_slot(v, "--scsi-controller addr"));
+    }
   } else if (option == "--serial") {
     AMBER_TRY_ASSIGN(settings.serial, parse_serial(value));
   } else if (option == "--control") {

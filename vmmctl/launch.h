@@ -24,6 +24,7 @@
 #include "block/image.h"
 #include "common/result.h"
 #include "vmmctl/hyperv.h"
+#include "vmmctl/pci_address.h"
 #include "vmmctl/smbios.h"
 
 namespace amber::vmmctl {
@@ -31,7 +32,8 @@ namespace amber::vmmctl {
 // Limits: KVM on x86 supports far more vCPUs, but a PC with SeaBIOS's MADT
 // and the CMOS byte for the count is bounded by 255; 64 is what we test.
 inline constexpr unsigned kMaxCpus = 64;
-// PCI bus 0 slots 3..18 (slot 0-2 are the host bridge, PIIX and VGA).
+// Without addr= they take PCI bus 0 slots 3..18 (slot 0-2 are the host
+// bridge, PIIX and VGA), so at most 16.
 inline constexpr unsigned kMaxDisks = 16;
 // virtio-blk's num_queues; one iothread each, so bounded by what we test.
 inline constexpr unsigned kMaxDiskQueues = 64;
@@ -86,6 +88,8 @@ struct DiskSettings {
   // encrypted (LUKS) image, read to its end and closed at start; the
   // passphrase itself is never on the command line. -1: none.
   int secret_fd = -1;
+  // addr=SLOT: its PCI slot; empty: the first free one from slot 3.
+  std::optional<PciSlot> addr;
 
   bool operator==(const DiskSettings&) const = default;
 };
@@ -110,8 +114,8 @@ struct IdeDriveSettings {
 };
 
 // A disk on the virtio-scsi controller (--scsi): target 0..255, LUN
-// 0..16383, one controller for all of them (its own PCI slot after the
-// virtio-blk disks).
+// 0..16383, one controller for all of them (its own PCI slot: addr= of
+// --scsi-controller, else the first free one after the virtio-blk disks).
 inline constexpr unsigned kMaxScsiDisks = 16;
 inline constexpr unsigned kMaxScsiTarget = 255;
 inline constexpr unsigned kMaxScsiLun = 16383;
@@ -135,8 +139,8 @@ enum class UsbDeviceKind { kTablet, kKeyboard, kMouse };
 // The UHCI root hub has two ports, one device each.
 inline constexpr unsigned kMaxUsbDevices = 2;
 // A network card (--nic): the model the guest sees and the host side its
-// frames go to. At most kMaxNics; each takes one PCI slot after the disks
-// and the SCSI controller.
+// frames go to. At most kMaxNics; each takes one PCI slot (addr=, else the
+// first free one after the disks and the SCSI controller).
 inline constexpr unsigned kMaxNics = 4;
 enum class NicModel { kE1000, kVirtio };
 // virtio-net queue pairs (--nic queues=N): 1..kMaxNicQueues.
@@ -160,6 +164,9 @@ struct NicSettings {
   std::string romfile;
   // kVirtio only: RX/TX queue pairs (QEMU's virtio-net-pci mq/queues).
   unsigned queues = 1;
+  // addr=SLOT: its PCI slot; empty: the first free one after the disks and
+  // the SCSI controller.
+  std::optional<PciSlot> addr;
 
   bool operator==(const NicSettings&) const = default;
 };
@@ -215,6 +222,9 @@ struct LaunchSettings {
   std::vector<IdeDriveSettings> ide;
   // In boot order, after the virtio-blk disks.
   std::vector<ScsiDiskSettings> scsi;
+  // --scsi-controller addr=SLOT: the virtio-scsi controller's PCI slot
+  // (needs a --scsi disk); empty: the first free one after the disks.
+  std::optional<PciSlot> scsi_addr;
   SerialSettings serial;
   std::string control;  // control socket path; empty: none
   std::string kernel;   // direct boot (bzImage or PVH ELF); empty: firmware
@@ -243,11 +253,13 @@ struct LaunchSettings {
   // PIT re-injects missed ticks (delay, the default) or drops them.
   bool pit_discard = false;
   // --vga std[,vram=SIZE][,romfile=PATH] (QEMU's -device VGA,vgamem_mb=):
-  // the standard VGA on PCI slot 2; none without the option. vram is a
-  // power of two, 1M..256M; romfile the VGA BIOS (kDefaultVgaRom).
+  // the standard VGA on PCI slot 2 (addr=SLOT: that one); none without the
+  // option. vram is a power of two, 1M..256M; romfile the VGA BIOS
+  // (kDefaultVgaRom).
   bool vga = false;
   uint64_t vga_vram = 16ULL << 20;
   std::string vga_romfile;
+  std::optional<PciSlot> vga_addr;
   // --vnc: needs --vga std (the screen it shows); empty: no VNC server.
   std::optional<VncSettings> vnc;
   // --usb: the PIIX3 UHCI controller at 00:01.2 (QEMU's piix3-usb-uhci);
@@ -255,7 +267,8 @@ struct LaunchSettings {
   // attached to root ports 1, 2 in this order.
   bool usb = false;
   std::vector<UsbDeviceKind> usb_devices;
-  // --nic, in PCI slot order.
+  // --nic, in order (net0, net1, ...; their slots from addr= or in this
+  // order).
   std::vector<NicSettings> nics;
   // --hyperv: the Hyper-V enlightenments (vmmctl/hyperv.h); none by default.
   HyperVSettings hyperv;

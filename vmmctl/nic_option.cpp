@@ -192,9 +192,12 @@ Result<NicSettings> parse_nic(std::string_view text) {
     } else if (key == "romfile") {
       if (value.empty()) return bad("--nic romfile: must not be empty (none: no ROM)");
       nic.romfile = value;
+    } else if (key == "addr") {
+      AMBER_TRY_ASSIGN(nic.addr, parse_pci_slot(value, "--nic addr"));
     } else {
-      return bad("--nic: unknown key '" + key + "' (model, mac, backend, fd, queues, romfile, " +
-                 std::string(kUserKeys) + ")");
+      return bad("--nic: unknown key '" + key +
+                 "' (model, mac, backend, fd, queues, romfile, addr, " + std::string(kUserKeys) +
+                 ")");
     }
   }
   if (!have_mac) return bad("--nic: mac=XX:XX:XX:XX:XX:XX is required");
@@ -226,6 +229,7 @@ std::string format_nic(const NicSettings& nic) {
   }
   if (nic.queues != 1) out += ",queues=" + std::to_string(nic.queues);
   if (!nic.romfile.empty()) out += ",romfile=" + escape_option_value(nic.romfile);
+  if (nic.addr) out += ",addr=" + format_pci_slot(*nic.addr);
   return out;
 }
 
@@ -238,6 +242,7 @@ Result<void> validate_nic(const NicSettings& nic) {
   if (nic.mac == std::array<uint8_t, 6>{})
     return bad("--nic mac: 00:00:00:00:00:00 is not a card's address");
   if (nic.mac[0] & 1) return bad("--nic mac: '" + format_mac(nic.mac) + "' is a multicast address");
+  if (nic.addr) AMBER_TRY(validate_device_slot(*nic.addr, "--nic addr"));
   if (nic.backend == NetBackend::kTap) {
     if (nic.tap_fd < 3 || nic.tap_fd > static_cast<int>(kMaxSecretFd))
       return bad("--nic fd: '" + std::to_string(nic.tap_fd) +

@@ -2,8 +2,9 @@
 #include "driver/vm/launch.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <utility>
+
+#include "driver/vm/pci_addresses.h"
 
 namespace amber::driver::vm {
 namespace {
@@ -344,10 +345,11 @@ size_t boot_class_rank(const xml::Domain& domain, const xml::Disk& disk) {
   return domain.os.boot.size();
 }
 
-// The virtio-scsi controller amber-vmm adds with the first --scsi disk, in
-// the slot after the virtio-blk disks: the XML's controller must agree.
+// The virtio-scsi controller amber-vmm adds with the first --scsi disk, on
+// the XML controller's slot (--scsi-controller addr=), else the first free
+// one after the virtio-blk disks.
 Result<void> plan_scsi_controller(const xml::Domain& domain, size_t scsi_disks,
-                                  size_t virtio_disks) {
+                                  vmmctl::LaunchSettings& settings) {
   for (const xml::Controller& controller : domain.devices.controllers) {
     if (controller.type != "scsi") continue;
     const std::string path = "/domain/devices/controller[@type='scsi']";
@@ -356,13 +358,7 @@ Result<void> plan_scsi_controller(const xml::Domain& domain, size_t scsi_disks,
     if (controller.queues && *controller.queues != 1)
       return refuse(path + "/driver/@queues",
                     "amber-vmm's virtio-scsi controller has one request queue");
-    const size_t slot = 3 + virtio_disks;
-    if (controller.address) {
-      const xml::PciAddress& a = *controller.address;
-      if (a.domain != 0 || a.bus != 0 || a.function != 0 || a.slot != slot)
-        return refuse(path + "/address",
-                      "amber-vmm places the virtio-scsi controller at " + pci_slot(slot));
-    }
+    AMBER_TRY_ASSIGN(settings.scsi_addr, plan_pci_address(controller.address, path));
   }
   return ok();
 }
@@ -380,7 +376,7 @@ Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
   if (scsi.size() > vmmctl::kMaxScsiDisks)
     return refuse("/domain/devices/disk[" + std::to_string(scsi[vmmctl::kMaxScsiDisks] + 1) + "]",
                   "amber-vmm's virtio-scsi controller takes 16 disks");
-  AMBER_TRY(plan_scsi_controller(domain, scsi.size(), virtio.size()));
+  AMBER_TRY(plan_scsi_controller(domain, scsi.size(), plan.settings));
   bool any_order = false;
   for (const xml::Disk& disk : disks) any_order = any_order || disk.boot_order.has_value();
   if (any_order && !domain.os.boot.empty())
@@ -424,17 +420,11 @@ Result<void> plan_disks(const xml::Domain& domain, LaunchPlan& plan) {
     if (group_highest > highest || (!group->empty() && before == nullptr)) before = name;
     highest = group_highest;
   }
-  for (size_t slot = 0; slot < virtio.size(); ++slot) {
-    const size_t index = virtio[slot];
+  for (const size_t index : virtio) {
     const xml::Disk& disk = disks[index];
     const std::string path = "/domain/devices/disk[" + std::to_string(index + 1) + "]";
-    if (disk.address) {
-      // amber-vmm puts disk N on bus 0 slot 3+N, function 0.
-      const xml::PciAddress& a = *disk.address;
-      if (a.domain != 0 || a.bus != 0 || a.function != 0 || a.slot != 3 + slot)
-        return refuse(path + "/address", "amber-vmm places this disk at " + pci_slot(3 + slot));
-    }
     AMBER_TRY_ASSIGN(auto settings, plan_disk(disk, path));
+    AMBER_TRY_ASSIGN(settings.addr, plan_pci_address(disk.address, path));
     plan.settings.disks.push_back(std::move(settings));
     plan.disk_index.push_back(index);
   }
@@ -490,10 +480,23 @@ Error refuse(const std::string& path, const std::string& reason) {
   return Error(ErrorKind::kUnsupported, xml::Refusal{path, reason}.message());
 }
 
-std::string pci_slot(size_t slot) {
-  char text[32];
-  std::snprintf(text, sizeof(text), "0000:00:%02zx.0", slot);
-  return text;
+Result<std::optional<vmmctl::PciSlot>> plan_pci_address(
+    const std::optional<xml::PciAddress>& address, const std::string& path) {
+  if (!address) return std::optional<vmmctl::PciSlot>();
+  const xml::PciAddress& a = *address;
+  if (a.domain != 0)
+    return refuse(path + "/address/@domain", "amber-vmm has one PCI domain, 0x0000");
+  if (a.bus != 0)
+    return refuse(path + "/address/@bus", "amber-vmm has one PCI bus, 0x00 (no PCI bridges)");
+  if (a.function != 0)
+    return refuse(path + "/address/@function",
+                  "the device has one function, 0x0 (amber-vmm has no multifunction slots)");
+  if (a.slot < vmmctl::kFirstFreePciSlot || a.slot > vmmctl::kMaxPciSlot)
+    return refuse(path + "/address/@slot",
+                  "slots 0x00 and 0x01 are the host bridge and the PIIX3; devices take 0x02 to "
+                  "0x1f");
+  return std::optional<vmmctl::PciSlot>(
+      vmmctl::PciSlot{static_cast<unsigned>(a.slot), static_cast<unsigned>(a.function)});
 }
 
 Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& context) {
@@ -505,6 +508,13 @@ Result<LaunchPlan> plan_launch(const xml::Domain& domain, const LaunchContext& c
     return refuse("/domain/devices/emulator",
                   "the emulator is amber-vmm (" +
                       (context.emulator.empty() ? std::string("none") : context.emulator) + ")");
+  // Two devices on one PCI address (define refuses them too; a domain
+  // may come from elsewhere, e.g. a snapshot).
+  {
+    xml::Domain assigned = domain;
+    if (auto clash = assign_pci_addresses(assigned); !clash.ok())
+      return Error(ErrorKind::kUnsupported, clash.error().message());
+  }
   AMBER_TRY(plan_memory(domain, settings));
   AMBER_TRY(plan_cpus(domain, settings));
   AMBER_TRY(plan_os(domain, context, settings));

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,8 +72,11 @@ Result<void> plan_smbios(const xml::Domain& domain, vmmctl::SmbiosSettings& smbi
 
 // Pieces the launch files share (launch.cpp, launch_desktop.cpp,
 // launch_smbios.cpp): a kUnsupported "unsupported configuration: PATH
-// (REASON)" as xml/ words it, and "0000:00:SS.0" for PCI slot SLOT.
+// (REASON)" as xml/ words it, and the addr= of a device's <address
+// type='pci'> at PATH (empty without one), refusing a domain or bus other
+// than 0, a function other than 0 and slots 0 and 1.
 Error refuse(const std::string& path, const std::string& reason);
-std::string pci_slot(size_t slot);
+Result<std::optional<vmmctl::PciSlot>> plan_pci_address(
+    const std::optional<xml::PciAddress>& address, const std::string& path);
 
 }  // namespace amber::driver::vm

@@ -16,7 +16,6 @@ namespace {
 // amber-vmm's VGA: QEMU's vgamem_mb rounded up to a power of two (QEMU
 // does the same), 1 to 256 MiB.
 constexpr uint64_t kMaxVramKib = 256 * 1024;
-constexpr unsigned kVgaSlot = 2;
 
 Result<void> plan_video(const xml::Domain& domain, vmmctl::LaunchSettings& settings) {
   const std::vector<xml::Video>& videos = domain.devices.videos;
@@ -28,12 +27,7 @@ Result<void> plan_video(const xml::Domain& domain, vmmctl::LaunchSettings& setti
     return ok();
   }
   const xml::Video& video = videos.front();
-  if (video.address) {
-    const xml::PciAddress& a = *video.address;
-    if (a.domain != 0 || a.bus != 0 || a.slot != kVgaSlot || a.function != 0)
-      return refuse("/domain/devices/video/address",
-                    "amber-vmm places the VGA at " + pci_slot(kVgaSlot));
-  }
+  AMBER_TRY_ASSIGN(settings.vga_addr, plan_pci_address(video.address, "/domain/devices/video"));
   const uint64_t kib = video.vram_kib.value_or(16384);
   if (kib > kMaxVramKib)
     return refuse("/domain/devices/video/model/@vram",
@@ -165,10 +159,7 @@ Result<void> plan_interfaces(const xml::Domain& domain, const LaunchContext& con
                                                     " queue pairs");
       out.queues = *nic.queues;
     }
-    if (nic.address)
-      return refuse(path + "/address",
-                    "PCI addresses of network interfaces cannot be chosen "
-                    "yet (amber-vmm places them after the disks)");
+    AMBER_TRY_ASSIGN(out.addr, plan_pci_address(nic.address, path));
     if (nic.rom_enabled && !*nic.rom_enabled) out.romfile = "none";
     if (nic.rom_file) out.romfile = *nic.rom_file;
     if (nic.type == xml::InterfaceType::kUser) {

@@ -9,6 +9,7 @@
 
 #include "driver/vm/manager_impl.h"
 #include "driver/vm/names.h"
+#include "driver/vm/pci_addresses.h"
 
 namespace amber::driver::vm {
 namespace {
@@ -102,6 +103,14 @@ Result<void> ManagerImpl::load() {
       skip(domain.error().message());
       continue;
     }
+    // A definition stored before define assigned PCI addresses keeps the
+    // slots amber-vmm gave its devices then; the same every time (a pure
+    // function of the XML).
+    keep_earlier_amber_vmm_slots(*domain);
+    if (auto assigned = assign_pci_addresses(*domain); !assigned.ok()) {
+      skip(assigned.error().message());
+      continue;
+    }
     domain->id.reset();
     const std::string name = file.substr(0, file.size() - 4);
     if (domain->name != name) {
@@ -162,6 +171,7 @@ Result<xml::Domain> ManagerImpl::parse_definition(std::string_view text, unsigne
   if (flags & VIR_DOMAIN_DEFINE_VALIDATE) AMBER_TRY(xml::validate_domain(text));
   AMBER_TRY_ASSIGN(xml::Domain domain, xml::parse_domain(text));
   AMBER_TRY(check_domain_name(domain.name));
+  AMBER_TRY(assign_pci_addresses(domain));
   domain.id.reset();
   return domain;
 }

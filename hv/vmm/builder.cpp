@@ -39,6 +39,7 @@
 #include "hv/virtio/pci_transport.h"
 #include "hv/virtio/scsi_pci.h"
 #include "hv/vmm/kvm_interrupts.h"
+#include "hv/vmm/pci_plan.h"
 
 namespace amber::hv::vmm {
 namespace {
@@ -64,11 +65,9 @@ constexpr uint64_t kDebugConsolePort = 0x402;
 constexpr uint64_t kDebugExitPort = 0x501;
 constexpr uint64_t kPciHotplugPorts = 0xAE00;
 constexpr uint64_t kCpuPresentPorts = 0xAF00;
-// PCI slots: 0 host bridge, 1 PIIX3 (+ function 3 PM), 2 VGA (--vga),
-// disks from 3 on, then the SCSI controller, then the NICs (at most
-// 3 + 16 + 1 + 4 = 24 < 32 slots).
-constexpr unsigned kVgaSlot = 2;
-constexpr unsigned kFirstDiskSlot = 3;
+// PCI slots: 0 host bridge, 1 PIIX3 (+ function 3 PM); the VGA, the
+// disks, the SCSI controller and the NICs where pci_plan.h puts them (at
+// most 3 + 16 + 1 + 4 = 24 < 32 slots).
 // -device e1000's ROM in QEMU 7.2 (romfile=efi-e1000.rom from ipxe-qemu).
 constexpr const char* kDefaultE1000Rom = "/usr/lib/ipxe/qemu/efi-e1000.rom";
 // What QEMU 7.2's pc-i440fx-7.2 loads for virtio-net-pci (romfile=).
@@ -127,40 +126,6 @@ virtio::BlkErrorPolicy error_policy(vmmctl::DiskErrorPolicy policy) {
   return virtio::BlkErrorPolicy::kReport;
 }
 
-// The virtio-scsi controller's slot: the first after the virtio-blk disks.
-unsigned scsi_slot(const Config& config) {
-  return kFirstDiskSlot + static_cast<unsigned>(config.disks.size());
-}
-
-// The first NIC's slot: after the virtio-blk disks and the SCSI controller.
-unsigned first_nic_slot(const Config& config) {
-  return scsi_slot(config) + (config.scsi.empty() ? 0 : 1);
-}
-
-std::string bootorder(const Config& config) {
-  std::string order;
-  // SeaBIOS matches IDE drives as /pci@i0cf8/*@1,1/drive@BUS/disk@UNIT.
-  for (const vmmctl::IdeDriveSettings& drive : config.ide) {
-    char line[64];
-    std::snprintf(line, sizeof(line), "/pci@i0cf8/ide@1,1/drive@%x/disk@%x\n", drive.bus,
-                  drive.unit);
-    order += line;
-  }
-  for (unsigned i = 0; i < config.disks.size(); ++i) {
-    char line[32];
-    std::snprintf(line, sizeof(line), "/pci@i0cf8/*@%x\n", kFirstDiskSlot + i);
-    order += line;
-  }
-  // SeaBIOS names a virtio-scsi LUN /pci@i0cf8/*@SLOT/*@0/*@TARGET,LUN.
-  for (const vmmctl::ScsiDiskSettings& disk : config.scsi) {
-    char line[64];
-    std::snprintf(line, sizeof(line), "/pci@i0cf8/*@%x/*@0/*@%x,%x\n", scsi_slot(config),
-                  disk.target, disk.lun);
-    order += line;
-  }
-  return order;
-}
-
 // SMBIOS as QEMU 7.2 `-smp N` gives it: one socket of N cores; the
 // processor ID is what vCPU 0's CPUID leaf 1 says.
 Result<void> add_smbios(Machine& m, const Config& config, devices::FwCfg& fw_cfg) {
@@ -188,7 +153,7 @@ Result<void> add_smbios(Machine& m, const Config& config, devices::FwCfg& fw_cfg
   return fw_cfg.add_file(smbios::kTablesFile, std::move(blobs.tables));
 }
 
-Result<void> add_fw_cfg(Machine& m, const Config& config) {
+Result<void> add_fw_cfg(Machine& m, const Config& config, const PciPlan& slots) {
   auto* fw_cfg = m.own(std::make_unique<devices::FwCfg>(&m.ram().memory()));
   fw_cfg->add_u16(devices::kFwCfgNbCpus, static_cast<uint16_t>(config.cpus));
   fw_cfg->add_u16(devices::kFwCfgMaxCpus, static_cast<uint16_t>(config.cpus));
@@ -213,13 +178,14 @@ Result<void> add_fw_cfg(Machine& m, const Config& config) {
     AMBER_TRY(fw_cfg->add_file(acpi::kLoaderFile, std::move(acpi_blobs.loader)));
   }
   AMBER_TRY(add_smbios(m, config, *fw_cfg));
-  const std::string order = bootorder(config);
+  const std::string order = firmware_bootorder(config, slots);
   AMBER_TRY(fw_cfg->add_file("bootorder", std::vector<uint8_t>(order.begin(), order.end())));
   fw_cfg->finalize();
   return m.pio().add(devices::kFwCfgPort, devices::kFwCfgPortSpan, fw_cfg, "fw_cfg");
 }
 
-Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irqs) {
+Result<void> add_legacy_devices(Vm& vm, const Config& config, const PciPlan& slots,
+                                KvmInterrupts& irqs) {
   Machine& m = *vm.machine;
   auto reset = [&m] { m.post({Request::Kind::kReset, ShutdownReason::kGuestReset, 0, ""}); };
   bus::IoBus& pio = m.pio();
@@ -301,7 +267,7 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
   AMBER_TRY(pio.add(kCom1, 8, serial, "COM1"));
   m.add_reset_hook([serial] { serial->reset_state(); });
   serial->start();
-  return add_fw_cfg(m, config);
+  return add_fw_cfg(m, config, slots);
 }
 
 Result<pci::HostBridge*> add_pci_platform(Vm& vm, const Config& config, KvmInterrupts& irqs) {
@@ -448,7 +414,8 @@ Result<void> add_ide(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
   return ok();
 }
 
-Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
+Result<void> add_disks(Vm& vm, const Config& config, const PciPlan& slots, pci::HostBridge& bridge,
+                       KvmInterrupts& irqs) {
   if (config.disks.empty()) return ok();
   Machine& m = *vm.machine;
   for (unsigned i = 0; i < config.disks.size(); ++i) {
@@ -471,7 +438,7 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
       if (!secret.ok()) return std::move(secret).error().with_context("--disk " + spec.path);
       blk.passphrase = std::move(secret).value();
     }
-    const unsigned slot = kFirstDiskSlot + i;
+    const unsigned slot = slots.disks[i];
     auto device = virtio::make_virtio_blk_pci(blk, m.ram().memory(), irqs, irqs, slot);
     if (!device.ok()) return std::move(device).error().with_context("--disk " + spec.path);
     virtio::VirtioBlkPci disk = std::move(device).value();
@@ -490,8 +457,8 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
   return ok();
 }
 
-Result<void> add_scsi(Machine& m, const Config& config, pci::HostBridge& bridge,
-                      KvmInterrupts& irqs) {
+Result<void> add_scsi(Machine& m, const Config& config, const PciPlan& slots,
+                      pci::HostBridge& bridge, KvmInterrupts& irqs) {
   if (config.scsi.empty()) return ok();
   std::vector<virtio::ScsiLun> luns;
   for (const vmmctl::ScsiDiskSettings& spec : config.scsi) {
@@ -514,7 +481,7 @@ Result<void> add_scsi(Machine& m, const Config& config, pci::HostBridge& bridge,
     disk->set_io_error_sink(io_error_sink(m, options.label));
     luns.push_back({spec.target, spec.lun, std::move(disk)});
   }
-  const unsigned slot = scsi_slot(config);
+  const unsigned slot = slots.scsi.value_or(0);
   auto device =
       virtio::make_virtio_scsi_pci(std::move(luns), 1, m.ram().memory(), irqs, irqs, slot);
   if (!device.ok()) return std::move(device).error().with_context("--scsi");
@@ -564,9 +531,9 @@ Result<void> add_usb(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
   return ok();
 }
 
-// --vga std: the standard VGA on slot 2, its ports and the legacy window;
-// the vram follows BAR0 as KVM memory slot kSlotVram.
-Result<void> add_vga(Vm& vm, const Config& config, pci::HostBridge& bridge) {
+// --vga std: the standard VGA on its slot (2 unless addr=), its ports and
+// the legacy window; the vram follows BAR0 as KVM memory slot kSlotVram.
+Result<void> add_vga(Vm& vm, const Config& config, const PciPlan& slots, pci::HostBridge& bridge) {
   if (!config.vga) return ok();
   Machine& m = *vm.machine;
   const std::string rom_path =
@@ -595,7 +562,7 @@ Result<void> add_vga(Vm& vm, const Config& config, pci::HostBridge& bridge) {
   auto created = devices::StdVga::create(config.vga_vram, std::move(rom), mapper);
   if (!created.ok()) return std::move(created).error().with_context("--vga");
   devices::StdVga* vga = m.own(std::move(created).value());
-  AMBER_TRY(bridge.attach(kVgaSlot, 0, vga));
+  AMBER_TRY(bridge.attach(slots.vga.value_or(0), 0, vga));
   AMBER_TRY(m.pio().add(devices::kVgaPortBase, devices::kVgaPortCount,
                         m.own(std::make_unique<devices::VgaPorts>(*vga)), "VGA"));
   AMBER_TRY(m.pio().add(devices::kDispiPortBase, devices::kDispiPortCount,
@@ -670,13 +637,15 @@ Result<std::vector<uint8_t>> nic_rom(const vmmctl::NicSettings& spec) {
 }
 
 // --nic: one card (e1000 or virtio-net) per --nic, each on its own slot
-// after the disks; the backend's thread starts once the card is attached.
-Result<void> add_nics(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
+// (addr=, else after the disks); the backend's thread starts once the card
+// is attached.
+Result<void> add_nics(Vm& vm, const Config& config, const PciPlan& slots, pci::HostBridge& bridge,
+                      KvmInterrupts& irqs) {
   Machine& m = *vm.machine;
   for (unsigned i = 0; i < config.nics.size(); ++i) {
     const vmmctl::NicSettings& spec = config.nics[i];
     const std::string id = "net" + std::to_string(i);
-    const unsigned slot = first_nic_slot(config) + i;
+    const unsigned slot = slots.nics[i];
     auto rom = nic_rom(spec);
     if (!rom.ok()) return std::move(rom).error().with_context(id);
     auto backend = open_backend(spec);
@@ -719,6 +688,8 @@ Vm::Vm() = default;
 Vm::~Vm() = default;
 
 Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
+  // Before any resource is taken: a clash of two addr= is the user's error.
+  AMBER_TRY_ASSIGN(const PciPlan slots, plan_pci_slots(config));
   AMBER_TRY_ASSIGN(auto system, kvm::KvmSystem::open());
   AMBER_TRY_ASSIGN(auto kvm_vm, kvm::KvmVm::create(system));
   AMBER_TRY(kvm_vm->set_identity_map_address(kIdentityMapAddress));
@@ -744,14 +715,14 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(irqs->install_routing());
   AMBER_TRY(add_vcpus(m, config.cpus, config.hyperv));
 
-  AMBER_TRY(add_legacy_devices(*vm, config, *irqs));
+  AMBER_TRY(add_legacy_devices(*vm, config, slots, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));
   AMBER_TRY(add_ide(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_usb(*vm, config, *bridge, *irqs));
-  AMBER_TRY(add_vga(*vm, config, *bridge));
-  AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
-  AMBER_TRY(add_scsi(m, config, *bridge, *irqs));
-  AMBER_TRY(add_nics(*vm, config, *bridge, *irqs));
+  AMBER_TRY(add_vga(*vm, config, slots, *bridge));
+  AMBER_TRY(add_disks(*vm, config, slots, *bridge, *irqs));
+  AMBER_TRY(add_scsi(m, config, slots, *bridge, *irqs));
+  AMBER_TRY(add_nics(*vm, config, slots, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
 
   if (!config.kernel.empty()) {

@@ -39,9 +39,12 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
          writethrough|directsync|unsafe][,aio=threads|io_uring|native]
          [,queues=N][,discard=unmap|ignore][,serial=ID][,readonly=on|off]
          [,werror=enospc|stop|report|ignore][,rerror=stop|report|ignore]
-         [,secret-fd=N]
+         [,secret-fd=N][,addr=SLOT]
                               (a ',' inside a value is written ',,')
                               a virtio-blk disk (repeatable; slots 00:03.0 on)
+                              addr=SLOT (every PCI device): its slot, hex as
+                              QEMU's addr= (0x5, 05.0), 2..1f, function 0;
+                              without it the first free slot
                               werror (writes, flushes, discards; default
                               enospc: stop the VM on ENOSPC, report others)
                               and rerror (reads; default report): on a host
@@ -64,6 +67,7 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               slots; target 0..255, lun 0..16383;
                               repeatable, at most 16); bootable after the
                               virtio-blk disks
+  --scsi-controller addr=SLOT the virtio-scsi controller's PCI slot
   --serial pty|stdio|file:PATH|unix:PATH|none
                               COM1 (0x3F8, IRQ 4) backend                  [none]
   --control PATH              control socket (line-delimited JSON)
@@ -79,8 +83,8 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
   --rtc base=utc|localtime,driftfix=none|slew   the RTC's clock; slew re-injects
                               periodic interrupts the guest missed
   --pit lost_tick_policy=delay|discard   missed PIT ticks re-injected or dropped
-  --vga std[,vram=SIZE][,romfile=FILE]   the standard VGA (1234:1111, Bochs DISPI)
-                              on PCI slot 2; vram 1M..256M [16M]; screendump
+  --vga std[,vram=SIZE][,romfile=FILE][,addr=SLOT]   the standard VGA (1234:1111,
+                              Bochs DISPI) on PCI slot 2; vram 1M..256M [16M]
   --usb                       the PIIX3 USB UHCI controller (8086:7020 at
                               00:01.2, QEMU's piix3-usb-uhci)
   --usb-device tablet|keyboard|mouse   a USB HID device with QEMU's identity
@@ -89,9 +93,9 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               --usb; repeatable, at most 2 (two ports)
   --nic model=e1000|virtio,mac=XX:XX:XX:XX:XX:XX,backend=user[,net=ADDR/BITS]
         [,host=ADDR][,dns=ADDR][,dhcpstart=ADDR][,hostfwd=RULE]..[,queues=N]
-        [,romfile=FILE|none]
+        [,romfile=FILE|none][,addr=SLOT]
   --nic model=e1000|virtio,mac=XX:XX:XX:XX:XX:XX,backend=tap,fd=N[,queues=N]
-        [,romfile=FILE|none]
+        [,romfile=FILE|none][,addr=SLOT]
                               a network card (e1000: Intel 82540EM 8086:100e
                               as QEMU's -device e1000; virtio: transitional
                               virtio-net 1af4:1000 as QEMU's virtio-net-pci,

@@ -36,3 +36,6 @@ void mode_vnet(void) __attribute__((noreturn));
 void mode_vgaloop(void) __attribute__((noreturn));
 /* test=usb (usb_probe.c): the PIIX3 UHCI and the HID device on port 1. */
 void mode_usb(void) __attribute__((noreturn));
+/* test=pciscan (pci.c): one "PCI 00:SLOT.FN VENDOR:DEVICE class C pin P"
+ * line per function on bus 0, then PASS and exit (idle=1: halt). */
+void mode_pciscan(void) __attribute__((noreturn));

@@ -10,7 +10,8 @@ on SeaBIOS; the probe must boot from sda (BOOT: RESULT PASS on the
 console). amber-vmm's argv must carry --scsi with the target/lun keys and
 discard=unmap, and --smbios type=0..3 with QEMU's keys; `virsh dumpxml`
 must give the sysinfo entries, the drive addresses and the controller
-back and define again unchanged; the live XML shows libvirt's scsi0-0-T-U
+(with the PCI address define gave it, 00:02.0) back and define again
+unchanged; the live XML shows libvirt's scsi0-0-T-U
 aliases. Refusals (lsilogic, queues='4', smbios mode='host') come at
 define time, naming the element.
 Usage: test_virsh_scsi.py VIRTAMBERD AMBER_VMM BOOT_BIN (run by /usr/bin/python3)"""
@@ -122,7 +123,9 @@ def test():
         for want in ("<target dev='sda' bus='scsi'/>",
                      "<address type='drive' controller='0' bus='0' target='0' unit='0'/>",
                      "<address type='drive' controller='0' bus='0' target='2' unit='5'/>",
-                     "<controller type='scsi' index='0' model='virtio-scsi'/>",
+                     # libvirt's address: no video, so the first free slot, 02.
+                     "<controller type='scsi' index='0' model='virtio-scsi'>\n      <address "
+                     "type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>",
                      "<driver name='qemu' type='qcow2' discard='unmap'/>",
                      "<smbios mode='sysinfo'/>",
                      "<entry name='vendor'>Amber BIOS</entry>",
