@@ -153,6 +153,7 @@ UsbDescriptors hid_descriptors(HidKind kind, const std::string& serial_suffix) {
                "28754",
                "68284"};
   if (!serial_suffix.empty()) d.strings[id.serial_string - 1] += "-" + serial_suffix;
+  d.msos = true;  // QEMU's desc_msos_suspend: SelectiveSuspendEnabled
   return d;
 }
 

@@ -4,10 +4,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "hv/usb/msos.h"
+
 namespace amber::hv::usb {
 namespace {
 constexpr uint8_t kTypeMask = 0x60;  // bits 5-6 of bmRequestType: 0 = standard
 constexpr uint8_t kRecipientMask = 0x1F;
+constexpr uint8_t kTypeVendor = 0x40;
 constexpr uint8_t kRecipientDevice = 0;
 constexpr uint8_t kRecipientInterface = 1;
 constexpr uint16_t kFeatureRemoteWakeup = 1;
@@ -110,6 +113,18 @@ int ControlPipeDevice::run_request() {
   bool handled = false;
   const int result = standard_request(handled);
   if (handled) return result;
+  // Vendor request 'Q' to the device or interface 0: the Microsoft OS
+  // descriptors named by string 0xEE.
+  const uint8_t type_and_recipient = setup_.request_type & (kTypeMask | kRecipientMask);
+  if (descriptors_.msos && setup_.device_to_host() && setup_.request == kMsosVendorCode &&
+      (type_and_recipient == (kTypeVendor | kRecipientDevice) ||
+       type_and_recipient == (kTypeVendor | kRecipientInterface))) {
+    const std::vector<uint8_t> out = msos_descriptor(setup_.index);
+    if (out.empty()) return -1;
+    const size_t length = std::min<size_t>(out.size(), setup_.length);
+    std::memcpy(buffer_.data(), out.data(), length);
+    return static_cast<int>(length);
+  }
   return handle_class_request(setup_, std::span<uint8_t>(buffer_.data(), setup_.length));
 }
 
@@ -187,6 +202,8 @@ int ControlPipeDevice::get_descriptor() {
     case kDescriptorString:
       if (index == 0) {
         out = {4, kDescriptorString, kLanguageEnglishUs & 0xFF, kLanguageEnglishUs >> 8};
+      } else if (index == kMsosStringIndex && descriptors_.msos) {
+        out = msos_string_descriptor();
       } else if (index <= descriptors_.strings.size()) {
         const std::string& text = descriptors_.strings[index - 1];
         // bLength is one byte: at most 126 UTF-16 units fit.

@@ -78,6 +78,9 @@ struct UsbDescriptors {
   std::vector<std::string> strings;    // index 1.. (strings[0] is index 1)
   uint8_t configuration_value = 1;
   bool self_powered = false;
+  // Microsoft OS descriptors (hv/usb/msos.h): string 0xEE and vendor
+  // request 'Q', as QEMU's HID devices have them.
+  bool msos = false;
 };
 
 class UsbDevice {

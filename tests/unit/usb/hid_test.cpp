@@ -78,6 +78,48 @@ TEST(HidDevice, TabletDescriptorsAreQemus) {
             (std::vector<uint8_t>{0xEE}));
 }
 
+// Microsoft OS descriptors as QEMU's HID devices give them: string 0xEE,
+// then vendor request 'Q' for the compat ID (wIndex 4) and the
+// SelectiveSuspendEnabled property (wIndex 5, QEMU's length fields).
+TEST(HidDevice, MicrosoftOsDescriptorsAreQemus) {
+  for (HidKind kind : {HidKind::kTablet, HidKind::kMouse, HidKind::kKeyboard}) {
+    HidDevice device(kind);
+    const std::vector<uint8_t> str =
+        control_in(device, {0x80, 0x06, 0xEE, 0x03, 0x00, 0x00, 0xFF, 0x00});
+    EXPECT_EQ(str, (std::vector<uint8_t>{18, 3, 'M', 0, 'S', 0, 'F', 0, 'T', 0, '1', 0, '0', 0, '0',
+                                         0, 'Q', 0}));
+    const std::vector<uint8_t> compat =
+        control_in(device, {0xC0, 'Q', 0x00, 0x00, 0x04, 0x00, 0xFF, 0x00});
+    ASSERT_EQ(compat.size(), 40u);
+    EXPECT_EQ(compat[0], 40);
+    EXPECT_EQ(compat[4], 0x00);
+    EXPECT_EQ(compat[5], 0x01);  // bcdVersion 1.0
+    EXPECT_EQ(compat[6], 0x04);
+    EXPECT_EQ(compat[8], 1);  // one function
+    EXPECT_EQ(compat[17], 1);
+    // The header's dwLength first (wLength 16), as Windows asks.
+    EXPECT_EQ(control_in(device, {0xC1, 'Q', 0x00, 0x00, 0x05, 0x00, 0x10, 0x00}).size(), 16u);
+    const std::vector<uint8_t> props =
+        control_in(device, {0xC1, 'Q', 0x00, 0x00, 0x05, 0x00, 0xFF, 0x00});
+    const size_t name = (23 + 1) * 2;  // "SelectiveSuspendEnabled" and its NUL, UTF-16
+    ASSERT_EQ(props.size(), 10 + 24 + name);
+    EXPECT_EQ(props[0], 10 + 24 + name);
+    EXPECT_EQ(props[6], 0x05);
+    EXPECT_EQ(props[8], 1);           // wCount
+    EXPECT_EQ(props[10], 24 + name);  // QEMU's property dwLength
+    EXPECT_EQ(props[14], 4);          // REG_DWORD
+    EXPECT_EQ(props[18], name);       // name length in bytes
+    EXPECT_EQ(props[20], 'S');
+    EXPECT_EQ(props[20 + name], 4);  // data length
+    EXPECT_EQ(props[24 + name], 1);  // enabled
+    // Other indexes, other requests and host-to-device stall.
+    EXPECT_EQ(control_in(device, {0xC0, 'Q', 0x00, 0x00, 0x06, 0x00, 0xFF, 0x00}),
+              (std::vector<uint8_t>{0xEE}));
+    EXPECT_EQ(control_in(device, {0xC0, 'R', 0x00, 0x00, 0x04, 0x00, 0xFF, 0x00}),
+              (std::vector<uint8_t>{0xEE}));
+  }
+}
+
 TEST(HidDevice, StandardRequests) {
   HidDevice mouse(HidKind::kMouse);
   EXPECT_EQ(control_in(mouse, {0x80, 0x08, 0, 0, 0, 0, 1, 0}), (std::vector<uint8_t>{0}));
