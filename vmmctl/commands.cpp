@@ -5,6 +5,8 @@
 #include <climits>
 #include <utility>
 
+#include "vmmctl/qcode.h"
+
 namespace amber::vmmctl {
 namespace {
 
@@ -540,10 +542,18 @@ Result<void> decode_event(const Json& json, InputEvent& event) {
       const Json* key = find_member(*data, "key");
       if (key == nullptr || !key->is_object()) return bad_argument("a key event needs \"key\"");
       auto key_type = get_string(*key, "type");
-      if (key_type.ok() && *key_type == "qcode")
-        return bad_argument("qcode keys are not supported; send {\"type\":\"number\"} (qnum)");
+      if (key_type.ok() && *key_type == "qcode") {
+        auto name = get_string(*key, "data");
+        if (!name.ok()) return bad_argument("a qcode key's \"data\" is its name");
+        const std::optional<unsigned> qnum = qnum_for_qcode(*name);
+        if (!qnum) return bad_argument("'" + *name + "' is not a PC keyboard key (QKeyCode)");
+        event.key_number = *qnum;
+        return ok();
+      }
       if (!key_type.ok() || *key_type != "number")
-        return bad_argument("\"key\" must be {\"type\":\"number\",\"data\":N}");
+        return bad_argument(
+            "\"key\" must be {\"type\":\"number\",\"data\":N} or "
+            "{\"type\":\"qcode\",\"data\":NAME}");
       auto number = get_unsigned(*key, "data");
       if (!number.ok() || *number > 0xFF)
         return bad_argument("a key number must be 0..255 (QEMU's qnum)");

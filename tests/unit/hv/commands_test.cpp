@@ -8,7 +8,9 @@
 
 #include <string>
 
+#include "hv/control/input_events.h"
 #include "vmmctl/protocol.h"
+#include "vmmctl/qcode.h"
 
 namespace amber::hv::control {
 namespace {
@@ -262,7 +264,8 @@ TEST(Commands, InputSendEvent) {
           R"({"execute":"input-send-event","arguments":{"events":[{"type":"rel","data":{"axis":"x","value":1e12}}]}})",
           R"({"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"down":true,"button":"side"}}]}})",
           R"({"execute":"input-send-event","arguments":{"events":[{"type":"btn","data":{"button":"left"}}]}})",
-          R"({"execute":"input-send-event","arguments":{"events":[{"type":"key","data":{"down":true,"key":{"type":"qcode","data":"a"}}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"key","data":{"down":true,"key":{"type":"qcode","data":"f24"}}}]}})",
+          R"({"execute":"input-send-event","arguments":{"events":[{"type":"key","data":{"down":true,"key":{"type":"qcode","data":7}}}]}})",
           R"({"execute":"input-send-event","arguments":{"events":[{"type":"key","data":{"down":true,"key":{"type":"number","data":256}}}]}})",
           R"({"execute":"input-send-event","arguments":{"events":[{"type":"wiggle","data":{}}]}})",
           R"({"execute":"input-send-event","arguments":{"events":[{"type":"abs"}]}})",
@@ -272,6 +275,36 @@ TEST(Commands, InputSendEvent) {
     EXPECT_EQ(reply.rfind(R"({"error":{"class":"GenericError")", 0), 0u) << bad << " -> " << reply;
   }
   EXPECT_EQ(t.inputs.size(), 1u);
+  // QKeyCode names become the key numbers (set 1; 0x80 | code for E0 keys).
+  EXPECT_EQ(handle_line(
+                R"({"execute":"input-send-event","arguments":{"events":[)"
+                R"({"type":"key","data":{"down":true,"key":{"type":"qcode","data":"a"}}},)"
+                R"({"type":"key","data":{"down":true,"key":{"type":"qcode","data":"ctrl_r"}}},)"
+                R"({"type":"key","data":{"down":true,"key":{"type":"qcode","data":"delete"}}}]}})",
+                t),
+            R"({"return":{}})");
+  ASSERT_EQ(t.inputs.size(), 2u);
+  ASSERT_EQ(t.inputs[1].events.size(), 3u);
+  EXPECT_EQ(t.inputs[1].events[0].key_number, 0x1Eu);
+  EXPECT_EQ(t.inputs[1].events[1].key_number, 0x9Du);
+  EXPECT_EQ(t.inputs[1].events[2].key_number, 0xD3u);
+}
+
+// Every QKeyCode in the table names a key the keyboards can send.
+TEST(Commands, QcodesAreKeys) {
+  unsigned known = 0;
+  for (const char* name :
+       {"esc",   "a",      "z",      "ret",    "spc",    "shift",    "shift_r",   "ctrl",
+        "alt",   "alt_r",  "f1",     "f12",    "kp_0",   "kp_enter", "kp_divide", "home",
+        "end",   "pgup",   "pgdn",   "insert", "delete", "up",       "down",      "left",
+        "right", "meta_l", "meta_r", "menu",   "print",  "pause",    "less"}) {
+    const auto qnum = vmmctl::qnum_for_qcode(name);
+    ASSERT_TRUE(qnum.has_value()) << name;
+    EXPECT_NE(linux_keycode_for_qnum(*qnum), 0u) << name;
+    ++known;
+  }
+  EXPECT_EQ(known, 31u);
+  EXPECT_FALSE(vmmctl::qnum_for_qcode("hiragana").has_value());
 }
 
 }  // namespace
