@@ -406,6 +406,8 @@ Result<void> add_ide(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
                         spec.cache != block::io::CacheMode::kDirectSync;
     drive.serial = spec.serial;
     drive.label = "ide" + std::to_string(spec.bus) + "-" + std::to_string(spec.unit);
+    drive.write_error = error_policy(spec.write_error);
+    drive.read_error = error_policy(spec.read_error);
     if (!spec.path.empty()) {
       block::OpenOptions open;
       open.format = spec.format;
@@ -417,12 +419,18 @@ Result<void> add_ide(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
       drive.image = std::shared_ptr<block::Image>(std::move(image).value());
     }
     ide->bus(spec.bus).attach(spec.unit, std::move(drive));
+    // BLOCK_IO_ERROR names the drive as query-block does.
+    ide->bus(spec.bus).set_io_error_sink(spec.unit,
+                                         io_error_sink(m, ide_drive_id(spec.bus, spec.unit)));
     vm.ide.push_back({ide_drive_id(spec.bus, spec.unit), spec.bus, spec.unit,
                       spec.media == vmmctl::IdeMedia::kCdrom, spec.path, spec.cache,
                       &ide->bus(spec.bus)});
   }
-  for (unsigned index = 0; index < 2; ++index)
-    ide->bus(index).set_io_error_sink(io_error_sink(m, "ide" + std::to_string(index)));
+  // A command a stop policy held runs again when the VM resumes.
+  for (unsigned index = 0; index < 2; ++index) {
+    devices::IdeBus* bus = &ide->bus(index);
+    m.add_resume_hook([bus] { bus->retry_held(); });
+  }
   AMBER_TRY(bridge.attach(1, 1, ide));
   bus::IoBus& pio = m.pio();
   AMBER_TRY(pio.add(devices::kIdePrimaryCommand, 8,
@@ -481,9 +489,10 @@ Result<void> add_disks(Vm& vm, const Config& config, pci::HostBridge& bridge, Kv
   return ok();
 }
 
-Result<void> add_scsi(Machine& m, const Config& config, pci::HostBridge& bridge,
-                      KvmInterrupts& irqs) {
+Result<void> add_scsi(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
   if (config.scsi.empty()) return ok();
+  Machine& m = *vm.machine;
+  const unsigned slot = scsi_slot(config);
   std::vector<virtio::ScsiLun> luns;
   for (const vmmctl::ScsiDiskSettings& spec : config.scsi) {
     block::OpenOptions open;
@@ -500,16 +509,23 @@ Result<void> add_scsi(Machine& m, const Config& config, pci::HostBridge& bridge,
                                                                   : virtio::DiskAccess::kReadWrite;
     options.serial = spec.serial;
     options.label = "scsi0-" + std::to_string(spec.target) + "-" + std::to_string(spec.lun);
+    options.write_error = error_policy(spec.write_error);
+    options.read_error = error_policy(spec.read_error);
     auto disk = std::make_shared<virtio::ScsiDisk>(
         std::shared_ptr<block::Image>(std::move(image).value()), options);
-    disk->set_io_error_sink(io_error_sink(m, options.label));
+    // libvirt's alias of the disk (controller 0, bus 0) in query-block and events.
+    const std::string id =
+        "scsi0-0-" + std::to_string(spec.target) + "-" + std::to_string(spec.lun);
+    disk->set_io_error_sink(io_error_sink(m, id));
+    vm.scsi.push_back({id, spec.path, slot, disk});
     luns.push_back({spec.target, spec.lun, std::move(disk)});
   }
-  const unsigned slot = scsi_slot(config);
-  auto device =
-      virtio::make_virtio_scsi_pci(std::move(luns), 1, m.ram().memory(), irqs, irqs, slot);
+  auto device = virtio::make_virtio_scsi_pci(std::move(luns), config.scsi_queues, m.ram().memory(),
+                                             irqs, irqs, slot);
   if (!device.ok()) return std::move(device).error().with_context("--scsi");
+  virtio::ScsiDevice* scsi = device.value().device;
   virtio::VirtioPciTransport* function = m.own(std::move(device).value().transport);
+  m.add_resume_hook([scsi] { scsi->retry_held(); });
   AMBER_TRY(bridge.attach(slot, 0, function));
   function->set_needs_reset_sink([&m](const Error& why) {
     m.emit_event(vmmctl::DeviceNeedsResetEvent{"scsi0", why.message()});
@@ -741,7 +757,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(add_usb(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_vga(*vm, config, *bridge));
   AMBER_TRY(add_disks(*vm, config, *bridge, *irqs));
-  AMBER_TRY(add_scsi(m, config, *bridge, *irqs));
+  AMBER_TRY(add_scsi(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_nics(*vm, config, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
 
