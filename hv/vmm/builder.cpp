@@ -14,6 +14,7 @@
 #include "hv/boot/firmware.h"
 #include "hv/boot/kernel_loader.h"
 #include "hv/devices/cmos.h"
+#include "hv/devices/floppy.h"
 #include "hv/devices/fw_cfg.h"
 #include "hv/devices/hpet.h"
 #include "hv/devices/i8042.h"
@@ -206,6 +207,9 @@ Result<void> add_fw_cfg(Machine& m, const Config& config) {
   AMBER_TRY(add_smbios(m, config, *fw_cfg));
   const std::string order = bootorder(config);
   AMBER_TRY(fw_cfg->add_file("bootorder", std::vector<uint8_t>(order.begin(), order.end())));
+  // QEMU's reboot-timeout default (-1): after "No bootable device." SeaBIOS
+  // waits, as there, instead of retrying after 60 s.
+  AMBER_TRY(fw_cfg->add_file("etc/boot-fail-wait", std::vector<uint8_t>{0xFF, 0xFF, 0xFF, 0xFF}));
   fw_cfg->finalize();
   return m.pio().add(devices::kFwCfgPort, devices::kFwCfgPortSpan, fw_cfg, "fw_cfg");
 }
@@ -281,6 +285,16 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, KvmInterrupts& irq
     cmos->start([&irqs](bool level) { irqs.set_isa_irq(kRtcIrq, level); });
   }
   m.add_reset_hook([cmos] { cmos->reset_state(); });
+
+  // QEMU pc's isa-fdc without drives (the DSDT's FDC0): 0x3F1-0x3F5 and
+  // 0x3F7 as QEMU claims them (0x3F0 and 0x3F6, the IDE control port, not).
+  auto* fdc = m.own(std::make_unique<devices::FloppyController>(
+      [&irqs](bool level) { irqs.set_isa_irq(devices::kFloppyIrq, level); }));
+  AMBER_TRY(pio.add(devices::kFloppyBase + 1, 5,
+                    m.own(std::make_unique<devices::PortAlias>(fdc, 1)), "floppy"));
+  AMBER_TRY(pio.add(devices::kFloppyBase + 7, 1,
+                    m.own(std::make_unique<devices::PortAlias>(fdc, 7)), "floppy DIR/CCR"));
+  m.add_reset_hook([fdc] { fdc->reset_state(); });
 
   AMBER_TRY_ASSIGN(auto backend, devices::SerialBackend::open(config.serial));
   vm.serial.label = "serial0";

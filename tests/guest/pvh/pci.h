@@ -36,3 +36,4 @@ void mode_vnet(void) __attribute__((noreturn));
 void mode_vgaloop(void) __attribute__((noreturn));
 /* test=usb (usb_probe.c): the PIIX3 UHCI and the HID device on port 1. */
 void mode_usb(void) __attribute__((noreturn));
+void mode_fdc(void) __attribute__((noreturn));

@@ -17,6 +17,7 @@
  *   exit      exit at once (boot-time measurement).
  *   ide / idebench  the PIIX3 IDE disk and CD instead (ide_probe.c).
  *   usb       the PIIX3 UHCI and its HID device on port 1 (usb_probe.c).
+ *   fdc       the ISA floppy controller without drives (fdc_probe.c).
  * Common options: seed=N; wait=S waits for a byte on COM1 (or S seconds)
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
@@ -449,6 +450,7 @@ void guest_main(const HvmStartInfo* info) {
     mode_vnet();
   if (cmdline_is("test", "vgaloop")) mode_vgaloop();
   if (cmdline_is("test", "usb")) mode_usb();
+  if (cmdline_is("test", "fdc")) mode_fdc();
   PciDevice pci;
   if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci)) fail("no virtio-blk device on bus 0");
   print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);
