@@ -145,7 +145,11 @@ Result<void> ScsiDevice::activate(uint64_t features, std::span<const QueueLayout
     q->ring.reset();
     q->poll.reset();
     q->idle_since_ns = 0;
+    // A chain held from an earlier activation points into rings that are gone.
+    q->holding = false;
+    q->retry.store(false, std::memory_order_relaxed);
   }
+  held_requests_.store(0, std::memory_order_release);
   const RingFeatures ring{(features & feature_bit(kFeatureEventIdx)) != 0,
                           (features & feature_bit(kFeatureIndirectDesc)) != 0};
   for (size_t i = 0; i < queues_.size() && i < layouts.size(); ++i) {
