@@ -186,9 +186,13 @@ Result<IdeDriveSettings> parse_ide(std::string_view text) {
     } else if (key == "serial") {
       if (value.size() > kMaxDiskSerial) return bad("--ide serial: at most 20 characters");
       drive.serial = value;
+    } else if (key == "werror") {
+      AMBER_TRY_ASSIGN(drive.write_error, parse_write_error_policy(value));
+    } else if (key == "rerror") {
+      AMBER_TRY_ASSIGN(drive.read_error, parse_read_error_policy(value));
     } else {
       return bad("--ide: unknown key '" + key +
-                 "' (bus, unit, media, path, format, cache, readonly, serial)");
+                 "' (bus, unit, media, path, format, cache, readonly, serial, werror, rerror)");
     }
   }
   if (drive.media == IdeMedia::kDisk && drive.path.empty())
@@ -206,6 +210,10 @@ std::string format_ide(const IdeDriveSettings& drive) {
   out += ",cache=" + std::string(block::io::to_string(drive.cache));
   out += drive.access == DiskAccess::kReadOnly ? ",readonly=on" : ",readonly=off";
   if (!drive.serial.empty()) out += ",serial=" + escape_option_value(drive.serial);
+  if (drive.write_error != IdeDriveSettings{}.write_error)
+    out += ",werror=" + std::string(to_string(drive.write_error));
+  if (drive.read_error != IdeDriveSettings{}.read_error)
+    out += ",rerror=" + std::string(to_string(drive.read_error));
   return out;
 }
 
@@ -236,9 +244,14 @@ Result<ScsiDiskSettings> parse_scsi(std::string_view text) {
     } else if (key == "serial") {
       if (value.size() > kMaxDiskSerial) return bad("--scsi serial: at most 20 characters");
       disk.serial = value;
+    } else if (key == "werror") {
+      AMBER_TRY_ASSIGN(disk.write_error, parse_write_error_policy(value));
+    } else if (key == "rerror") {
+      AMBER_TRY_ASSIGN(disk.read_error, parse_read_error_policy(value));
     } else {
       return bad("--scsi: unknown key '" + key +
-                 "' (path, format, cache, discard, target, lun, readonly, serial)");
+                 "' (path, format, cache, discard, target, lun, readonly, serial, werror, "
+                 "rerror)");
     }
   }
   if (disk.path.empty()) return bad("--scsi: path=FILE is required");
@@ -253,6 +266,10 @@ std::string format_scsi(const ScsiDiskSettings& disk) {
   out += ",target=" + std::to_string(disk.target) + ",lun=" + std::to_string(disk.lun);
   out += disk.access == DiskAccess::kReadOnly ? ",readonly=on" : ",readonly=off";
   if (!disk.serial.empty()) out += ",serial=" + escape_option_value(disk.serial);
+  if (disk.write_error != ScsiDiskSettings{}.write_error)
+    out += ",werror=" + std::string(to_string(disk.write_error));
+  if (disk.read_error != ScsiDiskSettings{}.read_error)
+    out += ",rerror=" + std::string(to_string(disk.read_error));
   return out;
 }
 
@@ -430,6 +447,8 @@ Result<void> validate(const LaunchSettings& settings) {
     if (drive.media == IdeMedia::kCdrom && drive.access != DiskAccess::kReadOnly)
       return bad("--ide: a cdrom is read-only");
     if (drive.serial.size() > kMaxDiskSerial) return bad("--ide serial: at most 20 characters");
+    if (drive.read_error == DiskErrorPolicy::kEnospc)
+      return bad("--ide rerror: 'enospc' is a werror policy only");
     for (size_t j = 0; j < i; ++j)
       if (settings.ide[j].bus == drive.bus && settings.ide[j].unit == drive.unit)
         return bad("--ide: bus " + std::to_string(drive.bus) + " unit " +
@@ -453,11 +472,18 @@ Result<void> validate(const LaunchSettings& settings) {
     if (disk.target > kMaxScsiTarget || disk.lun > kMaxScsiLun)
       return bad("--scsi: target is 0..255 and lun 0..16383");
     if (disk.serial.size() > kMaxDiskSerial) return bad("--scsi serial: at most 20 characters");
+    if (disk.read_error == DiskErrorPolicy::kEnospc)
+      return bad("--scsi rerror: 'enospc' is a werror policy only");
     for (size_t j = 0; j < i; ++j)
       if (settings.scsi[j].target == disk.target && settings.scsi[j].lun == disk.lun)
         return bad("--scsi: target " + std::to_string(disk.target) + " lun " +
                    std::to_string(disk.lun) + " is used twice");
   }
+  if (settings.scsi_queues < 1 || settings.scsi_queues > kMaxScsiQueues)
+    return bad("--scsi-queues: '" + std::to_string(settings.scsi_queues) +
+               "' is not a number from 1 to 62");
+  if (settings.scsi_queues != 1 && settings.scsi.empty())
+    return bad("--scsi-queues: there is no --scsi disk (no virtio-scsi controller)");
   const bool with_path =
       settings.serial.kind == SerialKind::kFile || settings.serial.kind == SerialKind::kUnix;
   if (with_path == settings.serial.path.empty())
@@ -513,6 +539,7 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
   for (const DiskSettings& disk : settings.disks) add("--disk", format_disk(disk));
   for (const ScsiDiskSettings& disk : settings.scsi) add("--scsi", format_scsi(disk));
   if (settings.scsi_addr) add("--scsi-controller", "addr=" + format_pci_slot(*settings.scsi_addr));
+  if (settings.scsi_queues != 1) add("--scsi-queues", std::to_string(settings.scsi_queues));
   add("--serial", format_serial(settings.serial));
   add("--control", settings.control);
   add("--machine", settings.machine);
@@ -576,7 +603,8 @@ constexpr std::string_view kValueOptions[] = {"--name",
                                               "--usb-device",
                                               "--nic",
                                               "--hyperv",
-                                              "--scsi-controller"};
+                                              "--scsi-controller",
+                                              "--scsi-queues"};
 
 Result<void> parse_memory(std::string_view text, LaunchSettings& settings) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--memory"));
@@ -665,6 +693,9 @@ Result<void> apply_option(std::string_view option, const std::string& value,
       if (key != "addr") return bad("--scsi-controller: unknown key '" + key + "' (addr)");
       AMBER_TRY_ASSIGN(settings.scsi_addr, parse_pci_slot(v, "--scsi-controller addr"));
     }
+  } else if (option == "--scsi-queues") {
+    AMBER_TRY_ASSIGN(settings.scsi_queues,
+                     parse_unsigned(value, "--scsi-queues", 1, kMaxScsiQueues));
   } else if (option == "--serial") {
     AMBER_TRY_ASSIGN(settings.serial, parse_serial(value));
   } else if (option == "--control") {

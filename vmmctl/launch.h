@@ -109,6 +109,11 @@ struct IdeDriveSettings {
   block::io::CacheMode cache = block::io::CacheMode::kWriteback;
   DiskAccess access = DiskAccess::kReadWrite;  // a CD-ROM is read-only anyway
   std::string serial;                          // empty: QEMU's "QM0000N"
+  // werror= / rerror= as --disk's (a CD-ROM takes them, but its reads
+  // always report, as QEMU's ide-cd); written by to_argv() only when not
+  // the defaults.
+  DiskErrorPolicy write_error = DiskErrorPolicy::kEnospc;
+  DiskErrorPolicy read_error = DiskErrorPolicy::kReport;
 
   bool operator==(const IdeDriveSettings&) const = default;
 };
@@ -119,6 +124,10 @@ struct IdeDriveSettings {
 inline constexpr unsigned kMaxScsiDisks = 16;
 inline constexpr unsigned kMaxScsiTarget = 255;
 inline constexpr unsigned kMaxScsiLun = 16383;
+// --scsi-queues: the controller's request queues (virtio-scsi num_queues),
+// one iothread each; the virtio-pci transport has 64 queues, two of them
+// the control and event queues.
+inline constexpr unsigned kMaxScsiQueues = 62;
 
 struct ScsiDiskSettings {
   std::string path;
@@ -129,6 +138,9 @@ struct ScsiDiskSettings {
   unsigned lun = 0;
   DiskAccess access = DiskAccess::kReadWrite;
   std::string serial;  // empty: none (no VPD page 0x80)
+  // werror= / rerror= as --disk's (QEMU's scsi-hd has them too).
+  DiskErrorPolicy write_error = DiskErrorPolicy::kEnospc;
+  DiskErrorPolicy read_error = DiskErrorPolicy::kReport;
 
   bool operator==(const ScsiDiskSettings&) const = default;
 };
@@ -225,6 +237,9 @@ struct LaunchSettings {
   // --scsi-controller addr=SLOT: the virtio-scsi controller's PCI slot
   // (needs a --scsi disk); empty: the first free one after the disks.
   std::optional<PciSlot> scsi_addr;
+  // --scsi-queues N: request queues of the virtio-scsi controller (needs
+  // --scsi); written by to_argv() only when not 1.
+  unsigned scsi_queues = 1;
   SerialSettings serial;
   std::string control;  // control socket path; empty: none
   std::string kernel;   // direct boot (bzImage or PVH ELF); empty: firmware

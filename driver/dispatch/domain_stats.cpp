@@ -46,7 +46,6 @@ Result<vm::BlockStats> block_stats_of(vm::Manager& manager, const xml::Uuid& uui
   AMBER_TRY_ASSIGN(auto disks, disks_of(manager, uuid, true));
   vm::BlockStats total;
   for (const auto& disk : disks) {
-    if (disk.bus != xml::DiskBus::kVirtio) continue;  // amber-vmm counts virtio-blk only
     AMBER_TRY_ASSIGN(vm::BlockStats one, manager.block_stats(uuid, disk.target_dev));
     total.rd_req += one.rd_req;
     total.rd_bytes += one.rd_bytes;

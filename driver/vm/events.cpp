@@ -153,9 +153,18 @@ void ManagerImpl::on_vm_event(const std::weak_ptr<Entry>& weak, RunningVm* vm,
         position = vm->disk_index[slot];
         disk = &vm->live.devices.disks[position];
       }
+    } else if (error->device.rfind("ide0-", 0) == 0 || error->device.rfind("scsi0-", 0) == 0) {
+      // An IDE or SCSI disk: amber-vmm uses libvirt's alias (ide0-B-U, scsi0-0-T-L).
+      for (size_t i = 0; i < vm->live.devices.disks.size() && disk == nullptr; ++i) {
+        const xml::Disk& d = vm->live.devices.disks[i];
+        if (d.bus != xml::DiskBus::kVirtio && disk_alias(d, i) == error->device) {
+          disk = &d;
+          position = i;
+        }
+      }
     } else if (error->device.rfind("ide", 0) == 0 && error->device.size() == 4) {
-      // amber-vmm names the IDE channel (ide0, ide1): the drive is known
-      // only when the channel has one writable disk.
+      // An older amber-vmm names the IDE channel (ide0, ide1): the drive
+      // is known only when the channel has one writable disk.
       const uint64_t bus = static_cast<uint64_t>(error->device[3] - '0');
       const xml::Disk* only = nullptr;
       size_t count = 0;

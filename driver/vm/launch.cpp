@@ -233,6 +233,32 @@ Result<void> plan_serial(const xml::Disk& disk, const std::string& path, const c
   return ok();
 }
 
+// libvirt's error_policy / rerror_policy become werror= / rerror= as
+// libvirt's QEMU driver writes them: "enospace" is QEMU's "enospc" (for
+// writes only), and without rerror_policy reads follow error_policy
+// (except for enospace). Absent: amber-vmm's defaults, enospc / report.
+// The same for virtio-blk, IDE and SCSI disks.
+Result<void> plan_error_policy(const xml::Disk& disk, const std::string& path,
+                               vmmctl::DiskErrorPolicy& write_error,
+                               vmmctl::DiskErrorPolicy& read_error) {
+  if (disk.error_policy) {
+    const std::string& name = *disk.error_policy;
+    auto policy = vmmctl::parse_write_error_policy(name == "enospace" ? "enospc" : name);
+    if (!policy.ok() || name == "enospc")
+      return refuse(path + "/driver/@error_policy=" + quoted(name), "unknown error policy");
+    write_error = *policy;
+    if (*policy != vmmctl::DiskErrorPolicy::kEnospc) read_error = *policy;
+  }
+  if (disk.rerror_policy) {
+    auto policy = vmmctl::parse_read_error_policy(*disk.rerror_policy);
+    if (!policy.ok())
+      return refuse(path + "/driver/@rerror_policy=" + quoted(*disk.rerror_policy),
+                    "unknown read error policy");
+    read_error = *policy;
+  }
+  return ok();
+}
+
 Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string& path) {
   vmmctl::DiskSettings out;
   if (!disk.source || disk.source->empty())
@@ -252,32 +278,15 @@ Result<vmmctl::DiskSettings> plan_disk(const xml::Disk& disk, const std::string&
   }
   if (disk.iothread)
     return refuse(path + "/driver/@iothread", "disks cannot be bound to an <iothread> yet");
-  // libvirt's error_policy / rerror_policy become werror= / rerror= as
-  // libvirt's QEMU driver writes them: "enospace" is QEMU's "enospc" (for
-  // writes only), and without rerror_policy reads follow error_policy
-  // (except for enospace). Absent: amber-vmm's defaults, enospc / report.
-  if (disk.error_policy) {
-    const std::string& name = *disk.error_policy;
-    auto policy = vmmctl::parse_write_error_policy(name == "enospace" ? "enospc" : name);
-    if (!policy.ok() || name == "enospc")
-      return refuse(path + "/driver/@error_policy=" + quoted(name), "unknown error policy");
-    out.write_error = *policy;
-    if (*policy != vmmctl::DiskErrorPolicy::kEnospc) out.read_error = *policy;
-  }
-  if (disk.rerror_policy) {
-    auto policy = vmmctl::parse_read_error_policy(*disk.rerror_policy);
-    if (!policy.ok())
-      return refuse(path + "/driver/@rerror_policy=" + quoted(*disk.rerror_policy),
-                    "unknown read error policy");
-    out.read_error = *policy;
-  }
+  AMBER_TRY(plan_error_policy(disk, path, out.write_error, out.read_error));
   AMBER_TRY(plan_serial(disk, path, "a virtio-blk serial", out.serial));
   out.access = disk.readonly ? vmmctl::DiskAccess::kReadOnly : vmmctl::DiskAccess::kReadWrite;
   return out;
 }
 
-// An IDE drive: amber-vmm's --ide takes a path, format, cache, readonly
-// and serial; what else the XML asks of the disk is refused.
+// An IDE drive: amber-vmm's --ide takes a path, format, cache, readonly,
+// serial and the error policies; what else the XML asks of the disk is
+// refused.
 Result<vmmctl::IdeDriveSettings> plan_ide(const xml::Disk& disk, const std::string& path) {
   vmmctl::IdeDriveSettings out;
   const xml::DriveAddress address = disk.drive_address.value_or(xml::DriveAddress{});
@@ -296,8 +305,7 @@ Result<vmmctl::IdeDriveSettings> plan_ide(const xml::Disk& disk, const std::stri
   if (disk.discard) return refuse(path + "/driver/@discard=" + quoted(*disk.discard), ide_cannot);
   if (disk.queues) return refuse(path + "/driver/@queues", ide_cannot);
   if (disk.iothread) return refuse(path + "/driver/@iothread", ide_cannot);
-  if (disk.error_policy) return refuse(path + "/driver/@error_policy", ide_cannot);
-  if (disk.rerror_policy) return refuse(path + "/driver/@rerror_policy", ide_cannot);
+  AMBER_TRY(plan_error_policy(disk, path, out.write_error, out.read_error));
   if (disk.encryption)
     return refuse(path + "/encryption", "encrypted IDE disks are not supported yet");
   AMBER_TRY(plan_serial(disk, path, "amber-vmm's IDE serial", out.serial));
@@ -308,7 +316,8 @@ Result<vmmctl::IdeDriveSettings> plan_ide(const xml::Disk& disk, const std::stri
 }
 
 // A disk on the virtio-scsi controller: amber-vmm's --scsi takes a path,
-// format, cache, discard, target, LUN, readonly and serial.
+// format, cache, discard, target, LUN, readonly, serial and the error
+// policies.
 Result<vmmctl::ScsiDiskSettings> plan_scsi(const xml::Disk& disk, const std::string& path) {
   vmmctl::ScsiDiskSettings out;
   if (!disk.source || disk.source->empty())
@@ -326,8 +335,7 @@ Result<vmmctl::ScsiDiskSettings> plan_scsi(const xml::Disk& disk, const std::str
                   "queues belong to the SCSI controller (<controller type='scsi'><driver "
                   "queues>), not to a SCSI disk");
   if (disk.iothread) return refuse(path + "/driver/@iothread", scsi_cannot);
-  if (disk.error_policy) return refuse(path + "/driver/@error_policy", scsi_cannot);
-  if (disk.rerror_policy) return refuse(path + "/driver/@rerror_policy", scsi_cannot);
+  AMBER_TRY(plan_error_policy(disk, path, out.write_error, out.read_error));
   if (disk.encryption)
     return refuse(path + "/encryption", "encrypted SCSI disks are not supported yet");
   AMBER_TRY(plan_serial(disk, path, "a SCSI serial (VPD page 0x80)", out.serial));
@@ -355,9 +363,12 @@ Result<void> plan_scsi_controller(const xml::Domain& domain, size_t scsi_disks,
     const std::string path = "/domain/devices/controller[@type='scsi']";
     if (scsi_disks == 0)
       return refuse(path, "amber-vmm adds the virtio-scsi controller only with a SCSI disk");
-    if (controller.queues && *controller.queues != 1)
-      return refuse(path + "/driver/@queues",
-                    "amber-vmm's virtio-scsi controller has one request queue");
+    if (controller.queues) {
+      if (*controller.queues == 0 || *controller.queues > vmmctl::kMaxScsiQueues)
+        return refuse(path + "/driver/@queues",
+                      "amber-vmm's virtio-scsi controller runs 1 to 62 request queues");
+      settings.scsi_queues = static_cast<unsigned>(*controller.queues);
+    }
     AMBER_TRY_ASSIGN(settings.scsi_addr, plan_pci_address(controller.address, path));
   }
   return ok();

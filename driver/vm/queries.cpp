@@ -195,14 +195,14 @@ Result<BlockStats> ManagerImpl::block_stats(const xml::Uuid& uuid, std::string_v
   AMBER_TRY_ASSIGN(auto vm, running(entry));
   auto index = find_disk(vm->live, disk);
   if (!index) return unknown_disk(disk);
-  if (vm->live.devices.disks[*index].bus != xml::DiskBus::kVirtio)
-    return Error(ErrorKind::kUnsupported,
-                 std::string("Operation not supported: amber-vmm keeps no I/O statistics for ") +
-                     (vm->live.devices.disks[*index].bus == xml::DiskBus::kIde ? "IDE" : "SCSI") +
-                     " disk '" + vm->live.devices.disks[*index].target_dev + "'");
-  std::string device;
+  // amber-vmm names a virtio disk by its slot (diskN), an IDE or SCSI
+  // disk by libvirt's alias of it (ide0-B-U, scsi0-0-T-L).
+  const xml::Disk& target = vm->live.devices.disks[*index];
+  std::string device =
+      target.bus == xml::DiskBus::kVirtio ? std::string() : disk_alias(target, *index);
   for (size_t slot = 0; slot < vm->disk_index.size(); ++slot)
-    if (vm->disk_index[slot] == *index) device = "disk" + std::to_string(slot);
+    if (target.bus == xml::DiskBus::kVirtio && vm->disk_index[slot] == *index)
+      device = "disk" + std::to_string(slot);
   AMBER_TRY_ASSIGN(auto disks, vm->monitor->call<vmmctl::QueryBlock>());
   for (const vmmctl::BlockInfo& info : disks) {
     if (info.device != device) continue;

@@ -23,6 +23,7 @@
 #include "hv/net/dhcp_snoop.h"
 #include "hv/net/nic_stats.h"
 #include "hv/virtio/blk_pci.h"
+#include "hv/virtio/scsi_disk.h"
 #include "hv/vmm/builder.h"
 #include "vmmctl/protocol.h"
 
@@ -120,27 +121,18 @@ class VmTarget : public ControlTarget {
       info.device = disk.name;
       info.path = disk.path;
       info.slot = disk.slot;
-      const virtio::BlkStats s = virtio::stats(*disk.device);
-      auto copy = [](const virtio::OpStats& from) {
-        return vmmctl::BlockOpCounters{from.ops, from.bytes, from.total_ns, from.failed};
-      };
-      info.read = copy(s.read);
-      info.write = copy(s.write);
-      info.flush = copy(s.flush);
-      info.discard = copy(s.discard);
-      auto errors = [&s](virtio::BlkOperation operation) {
-        using virtio::IoErrorClass;
-        return vmmctl::BlockErrorCounters{s.io_error_count(operation, IoErrorClass::kEio),
-                                          s.io_error_count(operation, IoErrorClass::kEnospc),
-                                          s.io_error_count(operation, IoErrorClass::kOther)};
-      };
-      info.io_errors = {errors(virtio::BlkOperation::kRead), errors(virtio::BlkOperation::kWrite),
-                        errors(virtio::BlkOperation::kFlush),
-                        errors(virtio::BlkOperation::kDiscard),
-                        errors(virtio::BlkOperation::kWriteZeroes)};
+      vmm::set_block_counters(info, virtio::stats(*disk.device));
       out.push_back(std::move(info));
     }
     for (const vmm::IdeDriveHandle& drive : vm_.ide) out.push_back(vmm::ide_block_info(drive));
+    for (const vmm::ScsiDiskHandle& disk : vm_.scsi) {
+      vmmctl::BlockInfo info;
+      info.device = disk.id;
+      info.path = disk.path;
+      info.slot = disk.slot;
+      vmm::set_block_counters(info, disk.disk->stats());
+      out.push_back(std::move(info));
+    }
     return out;
   }
   std::vector<vmmctl::NicInfo> query_nics() override {

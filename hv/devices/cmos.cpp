@@ -56,8 +56,12 @@ std::vector<std::pair<uint8_t, uint8_t>> cmos_platform_bytes(const RamLayout& la
   out.push_back({0x5D, static_cast<uint8_t>(high >> 16)});
   out.push_back({0x5F, static_cast<uint8_t>(cpus - 1)});
   out.push_back({0x10, 0x00});  // no floppy drives
-  out.push_back({0x3D, 0x02});  // boot: hard disk first
-  out.push_back({0x38, 0x01});  // skip the floppy boot-signature check
+  // QEMU's -boot order=cad (its default): hard disk, floppy, CD-ROM, with
+  // the floppy boot-signature check on. SeaBIOS uses this order for what
+  // the bootorder file does not list (its fallback floppy and hard-disk
+  // entries), so a VM without a bootable disk says what QEMU's says.
+  out.push_back({0x3D, 0x12});
+  out.push_back({0x38, 0x30});
   return out;
 }
 

@@ -112,11 +112,11 @@ void IdeBus::set_lba_registers(uint64_t lba, bool lba48) {
 void IdeBus::load_read_block(Drive& d) {
   const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(remaining_, block_sectors_));
   const iovec iov{buffer_.data(), static_cast<size_t>(n) * 512};
+  const uint64_t start_ns = virtio::disk_clock_ns();
   auto done = d.config.image->readv(next_lba_ * 512, std::span(&iov, 1));
-  if (!done.ok()) {
-    host_io_error(d, virtio::BlkOperation::kRead, done.error());
+  if (io_failed(d, virtio::BlkOperation::kRead, done.ok() ? nullptr : &done.error(), iov.iov_len,
+                start_ns, Held::kPioRead))
     return;
-  }
   next_lba_ += n;
   remaining_ -= n;
   set_lba_registers(next_lba_ - 1, lba48_);
@@ -346,15 +346,9 @@ void IdeBus::execute(uint8_t command) {
       command_done(d);
       return;
     case 0xE7:
-    case 0xEA: {
-      auto flushed = d.config.image->flush();
-      if (!flushed.ok()) {
-        host_io_error(d, virtio::BlkOperation::kFlush, flushed.error());
-        return;
-      }
-      command_done(d);
+    case 0xEA:
+      flush_cache(d);
       return;
-    }
     case 0x40:
     case 0x41:
     case 0x42: {  // READ VERIFY (EXT): only the range is checked

@@ -156,11 +156,11 @@ void IdeBus::atapi_load_read_chunk(Drive& d) {
     return;
   }
   const iovec iov{buffer_.data(), static_cast<size_t>(n * 2048)};
+  const uint64_t start_ns = virtio::disk_clock_ns();
   auto done = d.config.image->readv(next_lba_ * 2048, std::span(&iov, 1));
-  if (!done.ok()) {
-    host_io_error(d, virtio::BlkOperation::kRead, done.error());
+  if (io_failed(d, virtio::BlkOperation::kRead, done.ok() ? nullptr : &done.error(), iov.iov_len,
+                start_ns, Held::kNone))
     return;
-  }
   next_lba_ += n;
   remaining_ -= n;
   const auto bytes = static_cast<uint32_t>(n * 2048);

@@ -24,6 +24,8 @@ void IdeBus::attach(unsigned unit, IdeDriveConfig config) {
   d = Drive{};
   d.present = true;
   d.config = std::move(config);
+  d.counters = std::make_shared<virtio::DiskCounters>(d.config.label, d.config.write_error,
+                                                      d.config.read_error);
   if (d.config.serial.empty()) {
     char serial[16];
     std::snprintf(serial, sizeof(serial), "QM%05u", index_ * 2 + (unit & 1) + 1);
@@ -40,6 +42,46 @@ void IdeBus::attach(unsigned unit, IdeDriveConfig config) {
     d.sectors = d.config.image ? d.config.image->size() / 2048 : 0;
   }
   reset_drive(d, false);
+}
+
+void IdeBus::set_io_error_sink(unsigned unit, virtio::BlkIoErrorSink sink) {
+  std::lock_guard lock(mutex_);
+  Drive& d = drives_[unit & 1];
+  if (d.counters) d.counters->set_sink(std::move(sink));
+}
+
+virtio::BlkStats IdeBus::stats(unsigned unit) const {
+  // The pointer is set by attach() before the VM runs; the counters are atomics.
+  const Drive& d = drives_[unit & 1];
+  return d.counters ? d.counters->stats() : virtio::BlkStats{};
+}
+
+bool IdeBus::holding() const {
+  std::lock_guard lock(mutex_);
+  return held_ != Held::kNone;
+}
+
+void IdeBus::retry_held() {
+  std::lock_guard lock(mutex_);
+  const Held what = held_;
+  held_ = Held::kNone;
+  Drive& d = active();
+  switch (what) {
+    case Held::kNone:
+      return;
+    case Held::kPioRead:
+      load_read_block(d);
+      return;
+    case Held::kPioWrite:
+      pio_block_done();
+      return;
+    case Held::kDma:
+      run_dma();
+      return;
+    case Held::kFlush:
+      flush_cache(d);
+      return;
+  }
 }
 
 // --- interrupts ---
@@ -210,6 +252,7 @@ void IdeBus::reset_drive(Drive& d, bool soft) {
   d.signature = d.present;
   transfer_ = Transfer::kNone;
   dma_pending_ = false;
+  held_ = Held::kNone;
 }
 
 void IdeBus::reset() {
@@ -243,29 +286,47 @@ void IdeBus::command_abort(Drive& drive, uint8_t error) {
   set_irq();
 }
 
-void IdeBus::host_io_error(Drive& drive, virtio::BlkOperation op, const Error& error) {
+bool IdeBus::io_failed(Drive& drive, virtio::BlkOperation op, const Error* error, uint64_t bytes,
+                       uint64_t start_ns, Held retry) {
+  using virtio::BlkErrorAction;
+  using virtio::DiskCounter;
+  const DiskCounter counter = op == virtio::BlkOperation::kRead    ? DiskCounter::kRead
+                              : op == virtio::BlkOperation::kWrite ? DiskCounter::kWrite
+                                                                   : DiskCounter::kFlush;
+  if (error == nullptr) {
+    drive.counters->record(counter, bytes, start_ns, true);
+    return false;
+  }
   io_errors_.fetch_add(1, std::memory_order_relaxed);
-  if (auto suppressed = io_error_limiter_.allow()) {
-    std::fprintf(stderr, "amber-vmm: %s: %s error: %s%s\n", drive.config.label.c_str(),
-                 std::string(virtio::to_string(op)).c_str(), error.message().c_str(),
-                 suppressed_note(*suppressed).c_str());
-    if (io_error_sink_) {
-      virtio::BlkIoError event;
-      event.operation = op;
-      event.action = virtio::BlkErrorAction::kReport;
-      event.error_class = virtio::classify(error);
-      event.error_number = error.error_number();
-      event.kind = error.kind();
-      event.message = error.message();
-      event.suppressed = *suppressed;
-      io_error_sink_(event);
-    }
+  const bool cdrom = drive.config.kind == IdeMediaKind::kCdrom;
+  const BlkErrorAction action = cdrom ? drive.counters->host_error_report(op, *error)
+                                      : drive.counters->host_error(op, *error);
+  switch (action) {
+    case BlkErrorAction::kIgnore:
+      drive.counters->record(counter, 0, start_ns, true);
+      return false;
+    case BlkErrorAction::kStop:
+      held_ = retry;
+      drive.status = kAtaBsy | kAtaDrdy;
+      return true;
+    case BlkErrorAction::kReport:
+      break;
   }
-  if (drive.config.kind == IdeMediaKind::kCdrom) {
+  drive.counters->record(counter, 0, start_ns, false);
+  if (cdrom)
     atapi_error(drive, 0x03, 0x11);  // MEDIUM ERROR, unrecovered read error
+  else
+    command_abort(drive, op == virtio::BlkOperation::kRead ? kAtaUnc : kAtaAbrt);
+  return true;
+}
+
+void IdeBus::flush_cache(Drive& d) {
+  const uint64_t start_ns = virtio::disk_clock_ns();
+  const Result<void> flushed = d.config.image->flush();
+  if (io_failed(d, virtio::BlkOperation::kFlush, flushed.ok() ? nullptr : &flushed.error(), 0,
+                start_ns, Held::kFlush))
     return;
-  }
-  command_abort(drive, op == virtio::BlkOperation::kRead ? kAtaUnc : kAtaAbrt);
+  command_done(d);
 }
 
 // --- PIO ---
@@ -327,12 +388,12 @@ void IdeBus::pio_block_done() {
     case Transfer::kAtaWrite: {
       const uint32_t sectors = block_len_ / 512;
       const iovec iov{buffer_.data(), block_len_};
+      const uint64_t start_ns = virtio::disk_clock_ns();
       auto written = d.config.image->writev(next_lba_ * 512, std::span(&iov, 1));
       if (written.ok() && !d.write_cache) written = d.config.image->flush();
-      if (!written.ok()) {
-        host_io_error(d, virtio::BlkOperation::kWrite, written.error());
+      if (io_failed(d, virtio::BlkOperation::kWrite, written.ok() ? nullptr : &written.error(),
+                    block_len_, start_ns, Held::kPioWrite))
         return;
-      }
       next_lba_ += sectors;
       remaining_ -= sectors;
       set_lba_registers(next_lba_ - 1, lba48_);
@@ -465,7 +526,7 @@ bool IdeBus::dma_transfer(block::Image* image, uint64_t offset, uint64_t length,
 void IdeBus::run_dma() {
   dma_pending_ = false;
   Drive& d = active();
-  bool io_failed = false;
+  bool io_failed_call = false;
   Error io_error(ErrorKind::kIo, "");
   bool table_ok = false;
   virtio::BlkOperation op = virtio::BlkOperation::kRead;
@@ -483,32 +544,42 @@ void IdeBus::run_dma() {
     command_abort(d);
     return;
   }
+  const uint64_t start_ns = virtio::disk_clock_ns();
   switch (dma_transfer_) {
     case Transfer::kAtaRead:
       table_ok = dma_transfer(d.config.image.get(), dma_lba_ * 512, dma_count_ * 512, true,
-                              io_failed, io_error);
+                              io_failed_call, io_error);
       break;
     case Transfer::kAtaWrite:
       op = virtio::BlkOperation::kWrite;
       table_ok = dma_transfer(d.config.image.get(), dma_lba_ * 512, dma_count_ * 512, false,
-                              io_failed, io_error);
-      if (table_ok && !io_failed && !d.write_cache) {
+                              io_failed_call, io_error);
+      if (table_ok && !io_failed_call && !d.write_cache) {
         auto flushed = d.config.image->flush();
         if (!flushed.ok()) {
-          io_failed = true;
+          io_failed_call = true;
           io_error = std::move(flushed).error();
         }
       }
       break;
     case Transfer::kAtapiRead:
       table_ok = dma_transfer(d.config.image.get(), dma_lba_ * 2048, dma_count_ * 2048, true,
-                              io_failed, io_error);
+                              io_failed_call, io_error);
       break;
     case Transfer::kBufferIn:
-      table_ok = dma_transfer(nullptr, 0, dma_buffer_len_, true, io_failed, io_error);
+      table_ok = dma_transfer(nullptr, 0, dma_buffer_len_, true, io_failed_call, io_error);
       break;
     default:
       return;
+  }
+  if (table_ok && dma_transfer_ != Transfer::kBufferIn) {
+    const uint64_t unit = dma_transfer_ == Transfer::kAtapiRead ? 2048 : 512;
+    if (io_failed(d, op, io_failed_call ? &io_error : nullptr, dma_count_ * unit, start_ns,
+                  Held::kDma)) {
+      // Held: the bus master stays active until the retry ends the transfer.
+      if (held_ == Held::kNone) bm_status_ &= static_cast<uint8_t>(~kBmStatusActive);
+      return;
+    }
   }
   bm_status_ &= static_cast<uint8_t>(~kBmStatusActive);
   if (!table_ok) {
@@ -517,10 +588,6 @@ void IdeBus::run_dma() {
       atapi_error(d, 0x05, 0x24);  // ILLEGAL REQUEST, invalid field
     else
       command_abort(d);
-    return;
-  }
-  if (io_failed) {
-    host_io_error(d, op, io_error);
     return;
   }
   if (d.config.kind == IdeMediaKind::kCdrom) {

@@ -18,8 +18,16 @@
 //
 // I/O is synchronous on the calling vCPU thread (the image is thread-safe;
 // SeaBIOS and Windows' pciide issue one command per channel at a time).
-// Host I/O errors are reported to the guest (UNC / MEDIUM ERROR), counted,
-// logged (rate-limited) and handed to the error sink as virtio-blk's are.
+// Every image call is counted per drive (stats(): query-block's counters,
+// as virtio-blk's). Host I/O errors are counted, logged (rate-limited)
+// and handed to the error sink (virtio::DiskCounters), and an ATA disk's
+// werror= / rerror= policy picks the action, as QEMU's ide_handle_rw_error:
+// report (ERR with UNC for reads, ABRT otherwise), ignore (the command
+// goes on as if the call had succeeded) or stop: the command is held with
+// BSY set (a DMA keeps the bus master active), the sink's stop event stops
+// the VM, and retry_held() (the VM resumed) runs the failed step again:
+// the PIO block, the whole DMA transfer or the flush. A reset drops it.
+// CD-ROM reads always report (QEMU applies no policy to ATAPI).
 //
 // Removable media (ide_media.cpp): the host may eject a CD-ROM's medium
 // and insert another while the guest runs (QEMU's `eject` and
@@ -47,9 +55,10 @@
 #include <vector>
 
 #include "block/image.h"
-#include "common/rate_limit.h"
 #include "hv/memory/guest_memory.h"
 #include "hv/virtio/blk_io_error.h"
+#include "hv/virtio/blk_stats.h"
+#include "hv/virtio/disk_counters.h"
 
 namespace amber::hv::devices {
 
@@ -65,6 +74,9 @@ struct IdeDriveConfig {
   bool write_cache = true;
   std::string serial;  // empty: "QM0000N"
   std::string label;   // "ide0-0" (logs, events)
+  // QEMU's werror= / rerror= defaults (ATA disks only).
+  virtio::BlkErrorPolicy write_error = virtio::BlkErrorPolicy::kEnospc;
+  virtio::BlkErrorPolicy read_error = virtio::BlkErrorPolicy::kReport;
 };
 
 // ATA status / error bits.
@@ -101,7 +113,13 @@ class IdeBus {
 
   void attach(unsigned unit, IdeDriveConfig config);
   bool has_drive(unsigned unit) const { return drives_[unit & 1].present; }
-  void set_io_error_sink(virtio::BlkIoErrorSink sink) { io_error_sink_ = std::move(sink); }
+  // The error sink of the drive at `unit` (after attach(), before the VM runs).
+  void set_io_error_sink(unsigned unit, virtio::BlkIoErrorSink sink);
+  // The drive's query-block counters (zeros for an absent drive).
+  virtio::BlkStats stats(unsigned unit) const;
+  // Runs a command a stop policy held again (the VM resumed).
+  void retry_held();
+  bool holding() const;
 
   // Command block: offset 0..7 from 0x1F0 / 0x170. Offset 0 (data) takes
   // 1, 2 or 4 bytes; the others 1.
@@ -146,9 +164,12 @@ class IdeBus {
     kPacket,     // the 12-byte ATAPI command packet from the guest
     kAtapiRead,  // 2048-byte blocks from the CD image
   };
+  // What a stop policy held: the step retry_held() runs again.
+  enum class Held { kNone, kPioRead, kPioWrite, kDma, kFlush };
   struct Drive {
     bool present = false;
     IdeDriveConfig config;
+    std::shared_ptr<virtio::DiskCounters> counters;  // set by attach()
     uint64_t sectors = 0;  // 512-byte sectors (disk) or 2048-byte blocks (CD)
     uint16_t cylinders = 0, heads = 16, sectors_per_track = 63;
     uint8_t status = 0;
@@ -203,7 +224,13 @@ class IdeBus {
   void set_signature(Drive& drive);
   void command_done(Drive& drive);
   void command_abort(Drive& drive, uint8_t error = kAtaAbrt);
-  void host_io_error(Drive& drive, virtio::BlkOperation op, const Error& error);
+  // Accounts one image call of `bytes` that started at `start_ns`; with
+  // `error` (null: it worked) applies the policy. False: carry on (it
+  // worked, or failed under ignore); true: the command ended with an
+  // error, or is held as `retry` (stop).
+  bool io_failed(Drive& drive, virtio::BlkOperation op, const Error* error, uint64_t bytes,
+                 uint64_t start_ns, Held retry);
+  void flush_cache(Drive& drive);
 
   // ide_ata.cpp.
   void execute(uint8_t command);
@@ -266,9 +293,9 @@ class IdeBus {
   uint8_t bm_status_ = 0;
   uint32_t bm_prd_ = 0;
 
-  virtio::BlkIoErrorSink io_error_sink_;
+  Held held_ = Held::kNone;
+
   std::atomic<uint64_t> io_errors_{0};
-  RateLimiter io_error_limiter_{kGuestLogBurst, kGuestLogInterval};
 };
 
 }  // namespace amber::hv::devices

@@ -2,6 +2,7 @@
 #include "hv/virtio/scsi_device.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "hv/virtio/virtio_spec.h"
@@ -144,7 +145,11 @@ Result<void> ScsiDevice::activate(uint64_t features, std::span<const QueueLayout
     q->ring.reset();
     q->poll.reset();
     q->idle_since_ns = 0;
+    // A chain held from an earlier activation points into rings that are gone.
+    q->holding = false;
+    q->retry.store(false, std::memory_order_relaxed);
   }
+  held_requests_.store(0, std::memory_order_release);
   const RingFeatures ring{(features & feature_bit(kFeatureEventIdx)) != 0,
                           (features & feature_bit(kFeatureIndirectDesc)) != 0};
   for (size_t i = 0; i < queues_.size() && i < layouts.size(); ++i) {
@@ -163,13 +168,28 @@ Result<void> ScsiDevice::activate(uint64_t features, std::span<const QueueLayout
   return ok();
 }
 
+void ScsiDevice::retry_held() {
+  for (size_t i = 2; i < queues_.size(); ++i) {
+    queues_[i]->retry.store(true, std::memory_order_release);
+    queues_[i]->thread->kick();
+  }
+}
+
 void ScsiDevice::reset() {
+  size_t dropped = 0;
   for (auto& q : queues_) {
     q->thread->stop();
     q->ring.reset();
     q->poll.reset();
     q->idle_since_ns = 0;
+    dropped += q->holding ? 1 : 0;
+    q->holding = false;
+    q->retry.store(false, std::memory_order_relaxed);
   }
+  held_requests_.store(0, std::memory_order_release);
+  if (dropped != 0)
+    std::fprintf(stderr, "amber-vmm: virtio-scsi: %zu held requests dropped by a device reset\n",
+                 dropped);
   sense_size_.store(kScsiDefaultSenseSize);
   cdb_size_.store(kScsiDefaultCdbSize);
   active_ = false;
@@ -177,9 +197,30 @@ void ScsiDevice::reset() {
   for (auto& [key, disk] : luns_) disk->raise_unit_attention();
 }
 
+bool ScsiDevice::serve_held(unsigned index) {
+  Queue& q = *queues_[index];
+  Result<uint32_t> used = serve_request(q.held);
+  if (used.ok() && *used == kHeld) return false;
+  q.holding = false;
+  held_requests_.fetch_sub(1, std::memory_order_acq_rel);
+  if (!used.ok()) {
+    q.ring.reset();
+    signals_.needs_reset(used.error());
+    return false;
+  }
+  q.ring.push_used(q.held.head, *used);
+  if (q.ring.should_notify()) signals_.notify_queue(index);
+  return true;
+}
+
 IoWork ScsiDevice::serve(unsigned index) {
   Queue& q = *queues_[index];
   if (!q.ring.active()) return IoWork::kIdle;
+  // A retry asked for while nothing was held means nothing to a later hold.
+  const bool retry_asked = q.retry.exchange(false, std::memory_order_acq_rel);
+  // Holding: nothing new is popped until the VM resumes and the held
+  // request is answered.
+  if (q.holding && (!retry_asked || !serve_held(index))) return IoWork::kIdle;
   // Woken by a kick after sleeping on an empty ring: that gap counts too.
   if (q.idle_since_ns != 0) {
     q.poll.record_idle(monotonic_ns() - q.idle_since_ns);
@@ -221,6 +262,13 @@ IoWork ScsiDevice::serve(unsigned index) {
       notify();
       q.ring.reset();
       signals_.needs_reset(used.error());
+      return IoWork::kIdle;
+    }
+    if (*used == kHeld) {
+      notify();
+      q.held = q.chain;
+      q.holding = true;
+      held_requests_.fetch_add(1, std::memory_order_acq_rel);
       return IoWork::kIdle;
     }
     q.ring.push_used(q.chain.head, *used);
@@ -273,6 +321,7 @@ Result<uint32_t> ScsiDevice::serve_request(const DescriptorChain& chain) {
   ScsiDisk* disk = header[kCmdHeaderFixed] == 0xA0 ? nullptr : find(target, lun);
   const ScsiResult result =
       disk != nullptr ? disk->execute(command) : target_command(target, lun, command);
+  if (result.outcome == ScsiOutcome::kHeld) return kHeld;
   if (result.outcome == ScsiOutcome::kOverrun) {
     resp[11] = kScsiRespOverrun;
     put_le(&resp[4],

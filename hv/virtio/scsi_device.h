@@ -19,10 +19,15 @@
 // VIRTIO_SCSI_S_FAILURE; a chain without 12 writable response bytes
 // breaks the queue (NEEDS_RESET). Sense is cut to the guest's buffer.
 //
+// A request a disk's stop policy held (ScsiOutcome::kHeld) is not
+// answered: its queue keeps it and pops nothing more until retry_held()
+// (the VM resumed), which has the queue's thread execute it again first
+// (held again if it fails again). reset() drops held requests.
+//
 // Thread-safety: as BlkDevice (virtio_device.h): activate()/reset()/
 // write_config() under the transport's lock; serve_request() from the
 // iothreads concurrently (the disks are thread-safe); read_config() from
-// any thread.
+// any thread; retry_held() and held_requests() from any thread.
 #pragma once
 
 #include <atomic>
@@ -90,9 +95,15 @@ class ScsiDevice final : public VirtioDevice {
   // One request-queue chain: answers it in guest memory and returns the
   // used length; an Error when it has no room for a response (the queue
   // must be reset).
+  // kHeld: a stop policy held it (nothing written; the caller keeps it).
   Result<uint32_t> serve_request(const DescriptorChain& chain);
+  static constexpr uint32_t kHeld = UINT32_MAX;
   // One control-queue chain, likewise.
   Result<uint32_t> serve_control(const DescriptorChain& chain);
+
+  // Has every queue holding a request execute it again (resume hook).
+  void retry_held();
+  size_t held_requests() const { return held_requests_.load(std::memory_order_acquire); }
 
   ScsiDisk* find(unsigned target, unsigned lun) const;
   bool find_target(unsigned target) const;
@@ -106,10 +117,17 @@ class ScsiDevice final : public VirtioDevice {
     // ring last ran empty before the thread slept (0: it did not).
     AdaptivePoll poll;
     uint64_t idle_since_ns = 0;
+    // A request a stop policy held (iothread only while active) and the
+    // resume's request to run it again (any thread).
+    DescriptorChain held;
+    bool holding = false;
+    std::atomic<bool> retry{false};
   };
   ScsiDevice(const GuestMemory& memory, DeviceSignals& signals)
       : memory_(memory), signals_(signals) {}
   IoWork serve(unsigned index);
+  // Runs the queue's held request again; true when it is answered (pushed).
+  bool serve_held(unsigned index);
   // Spins on avail->idx for the queue's poll window; true if a buffer came.
   bool poll_for_work(Queue& q, uint64_t idle_since_ns);
   // Target-level answers for a LUN that does not exist, and REPORT LUNS
@@ -123,6 +141,7 @@ class ScsiDevice final : public VirtioDevice {
   std::atomic<uint32_t> sense_size_{kScsiDefaultSenseSize};
   std::atomic<uint32_t> cdb_size_{kScsiDefaultCdbSize};
   bool active_ = false;
+  std::atomic<size_t> held_requests_{0};
 };
 
 }  // namespace amber::hv::virtio

@@ -125,7 +125,8 @@ uint64_t copy_to_iov(std::span<const iovec> iov, std::span<const uint8_t> bytes,
 ScsiDisk::ScsiDisk(std::shared_ptr<block::Image> image, ScsiDiskOptions options)
     : image_(std::move(image)),
       options_(std::move(options)),
-      blocks_(image_->size() / kBlockSize) {}
+      blocks_(image_->size() / kBlockSize),
+      counters_(options_.label, options_.write_error, options_.read_error) {}
 
 bool ScsiDisk::writes_allowed() const {
   return options_.access == DiskAccess::kReadWrite && !image_->read_only();
@@ -321,19 +322,18 @@ ScsiResult ScsiDisk::read_write(const ScsiCommand& c, bool write, uint64_t lba, 
   if (count == 0) return {};
   const std::vector<iovec> iov = prefix(write ? c.data_out : c.data_in, bytes);
   const uint64_t offset = lba * kBlockSize;
+  const uint64_t start_ns = disk_clock_ns();
   Result<void> done = write ? image_->writev(offset, iov) : image_->readv(offset, iov);
   if (done.ok() && write && !write_cache()) done = image_->flush();
-  if (!done.ok())
-    return host_failure(write ? BlkOperation::kWrite : BlkOperation::kRead, done.error());
   ScsiResult r;
   (write ? r.data_out : r.data_in) = bytes;
-  return r;
+  return finish_io(write ? BlkOperation::kWrite : BlkOperation::kRead, bytes, start_ns, done, r);
 }
 
 ScsiResult ScsiDisk::synchronize_cache(uint64_t lba, uint64_t count) {
   if (!range_ok(lba, count)) return illegal(kAscLbaOutOfRange);
-  if (auto r = image_->flush(); !r.ok()) return host_failure(BlkOperation::kFlush, r.error());
-  return {};
+  const uint64_t start_ns = disk_clock_ns();
+  return finish_io(BlkOperation::kFlush, 0, start_ns, image_->flush(), ScsiResult{});
 }
 
 ScsiResult ScsiDisk::unmap(const ScsiCommand& c) {
@@ -363,15 +363,19 @@ ScsiResult ScsiDisk::unmap(const ScsiCommand& c) {
   ScsiResult r;
   r.data_out = length;
   if (!unmap_enabled()) return r;  // discard=ignore: a successful no-op
+  const uint64_t start_ns = disk_clock_ns();
+  uint64_t bytes = 0;
   for (uint64_t i = 0; i < descriptors; ++i) {
     const uint8_t* d = &list[8 + 16 * i];
     const uint64_t count = be32(d + 8);
     if (count == 0) continue;
+    // A held UNMAP runs again whole: unmapping a range twice leaves it as once.
     if (auto done = image_->discard(be64(d) * kBlockSize, count * kBlockSize); !done.ok())
-      return host_failure(BlkOperation::kDiscard, done.error());
+      return finish_io(BlkOperation::kDiscard, bytes, start_ns, done, r);
     unmapped_blocks_.fetch_add(count, std::memory_order_relaxed);
+    bytes += count * kBlockSize;
   }
-  return r;
+  return finish_io(BlkOperation::kDiscard, bytes, start_ns, ok(), r);
 }
 
 ScsiResult ScsiDisk::write_same(const ScsiCommand& c, uint64_t lba, uint64_t count) {
@@ -390,6 +394,7 @@ ScsiResult ScsiDisk::write_same(const ScsiCommand& c, uint64_t lba, uint64_t cou
   const bool zero = std::all_of(block.begin(), block.end(), [](uint8_t b) { return b == 0; });
   const uint64_t offset = lba * kBlockSize;
   const uint64_t bytes = count * kBlockSize;
+  const uint64_t start_ns = disk_clock_ns();
   Result<void> done = ok();
   BlkOperation operation = BlkOperation::kWriteZeroes;
   if (zero) {
@@ -412,10 +417,9 @@ ScsiResult ScsiDisk::write_same(const ScsiCommand& c, uint64_t lba, uint64_t cou
     }
   }
   if (done.ok() && !write_cache()) done = image_->flush();
-  if (!done.ok()) return host_failure(operation, done.error());
   ScsiResult r;
   r.data_out = kBlockSize;
-  return r;
+  return finish_io(operation, bytes, start_ns, done, r);
 }
 
 ScsiResult ScsiDisk::mode_sense(const ScsiCommand& c, bool ten) {
@@ -489,18 +493,32 @@ ScsiResult ScsiDisk::mode_select(const ScsiCommand& c, bool ten) {
   return r;
 }
 
-ScsiResult ScsiDisk::host_failure(BlkOperation operation, const Error& error) {
-  host_errors_.fetch_add(1, std::memory_order_relaxed);
-  const IoErrorClass error_class = classify(error);
-  if (auto allowed = io_error_limiter_.allow()) {
-    std::fprintf(stderr, "amber-vmm: %s: %s failed: %s%s\n", options_.label.c_str(),
-                 std::string(to_string(operation)).c_str(), error.message().c_str(),
-                 suppressed_note(*allowed).c_str());
-    if (io_error_sink_)
-      io_error_sink_(BlkIoError{operation, BlkErrorAction::kReport, error_class,
-                                error.error_number(), error.kind(), error.message(), *allowed});
+ScsiResult ScsiDisk::finish_io(BlkOperation operation, uint64_t bytes, uint64_t start_ns,
+                               const Result<void>& done, ScsiResult success) {
+  const DiskCounter counter = operation == BlkOperation::kRead    ? DiskCounter::kRead
+                              : operation == BlkOperation::kWrite ? DiskCounter::kWrite
+                              : operation == BlkOperation::kFlush ? DiskCounter::kFlush
+                                                                  : DiskCounter::kDiscard;
+  if (done.ok()) {
+    counters_.record(counter, bytes, start_ns, true);
+    return success;
   }
-  if (error_class == IoErrorClass::kEnospc)
+  const Error& error = done.error();
+  host_errors_.fetch_add(1, std::memory_order_relaxed);
+  switch (counters_.host_error(operation, error)) {
+    case BlkErrorAction::kStop: {
+      ScsiResult held;
+      held.outcome = ScsiOutcome::kHeld;
+      return held;
+    }
+    case BlkErrorAction::kIgnore:
+      counters_.record(counter, 0, start_ns, true);
+      return success;
+    case BlkErrorAction::kReport:
+      break;
+  }
+  counters_.record(counter, 0, start_ns, false);
+  if (classify(error) == IoErrorClass::kEnospc)
     return check_condition(kSenseDataProtect, kAscSpaceAllocationFailed >> 8,
                            kAscSpaceAllocationFailed & 0xFF);
   if (operation == BlkOperation::kRead)

@@ -22,9 +22,13 @@
 // VIRTIO_SCSI_S_OVERRUN); data-in commands with an allocation length write
 // at most that many bytes and at most what the buffers hold.
 //
-// Host I/O errors are answered with MEDIUM ERROR (reads, writes) or DATA
-// PROTECT / SPACE ALLOCATION FAILED (ENOSPC), counted, logged
-// (rate-limited) and handed to the error sink. There is no stop policy.
+// Host I/O errors are counted, logged (rate-limited) and handed to the
+// error sink (DiskCounters), and the disk's werror= / rerror= policy picks
+// what the guest gets, as QEMU's scsi-disk: report (MEDIUM ERROR for
+// reads and writes, DATA PROTECT / SPACE ALLOCATION FAILED for ENOSPC),
+// ignore (GOOD, as if it had succeeded) or stop (ScsiOutcome::kHeld: no
+// answer; the device keeps the request and executes it again when the VM
+// resumes). stats(): the query-block counters, as virtio-blk's.
 //
 // Thread-safety: execute() may run on several iothreads at once: the
 // Image is thread-safe, the write-cache flag and counters are atomics, and
@@ -43,9 +47,10 @@
 #include <string>
 
 #include "block/image.h"
-#include "common/rate_limit.h"
 #include "hv/virtio/blk_io_error.h"
 #include "hv/virtio/blk_settings.h"
+#include "hv/virtio/blk_stats.h"
+#include "hv/virtio/disk_counters.h"
 
 namespace amber::hv::virtio {
 
@@ -72,6 +77,7 @@ inline constexpr uint32_t kScsiMaxWriteSameBlocks = 1u << 22;
 enum class ScsiOutcome {
   kDone,     // status + sense are valid
   kOverrun,  // the CDB's transfer does not fit the buffers (no I/O done)
+  kHeld,     // a host error under a stop policy: not answered, run again on resume
 };
 
 struct ScsiResult {
@@ -105,6 +111,9 @@ struct ScsiDiskOptions {
   DiskAccess access = DiskAccess::kReadWrite;
   std::string serial;  // VPD 0x80 (absent when empty) and the 0x83 designator
   std::string label;   // log lines and the 0x83 designator when no serial
+  // QEMU's werror= / rerror= defaults for scsi-hd.
+  BlkErrorPolicy write_error = BlkErrorPolicy::kEnospc;
+  BlkErrorPolicy read_error = BlkErrorPolicy::kReport;
 };
 
 class ScsiDisk {
@@ -122,7 +131,9 @@ class ScsiDisk {
   uint64_t unmapped_blocks() const { return unmapped_blocks_.load(std::memory_order_relaxed); }
   block::Image& image() { return *image_; }
 
-  void set_io_error_sink(BlkIoErrorSink sink) { io_error_sink_ = std::move(sink); }
+  void set_io_error_sink(BlkIoErrorSink sink) { counters_.set_sink(std::move(sink)); }
+  BlkStats stats() const { return counters_.stats(); }
+  const std::string& label() const { return options_.label; }
 
   // UNIT ATTENTION, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (6/29/00),
   // as QEMU's SCSI devices hold one from every reset (power-on included):
@@ -143,7 +154,10 @@ class ScsiDisk {
   ScsiResult write_same(const ScsiCommand& c, uint64_t lba, uint64_t count);
   ScsiResult mode_sense(const ScsiCommand& c, bool ten);
   ScsiResult mode_select(const ScsiCommand& c, bool ten);
-  ScsiResult host_failure(BlkOperation operation, const Error& error);
+  // Accounts one host call and answers it: `success` when it worked (or
+  // failed under an ignore policy), the error's sense or kHeld otherwise.
+  ScsiResult finish_io(BlkOperation operation, uint64_t bytes, uint64_t start_ns,
+                       const Result<void>& done, ScsiResult success);
   bool range_ok(uint64_t lba, uint64_t count) const {
     return lba <= blocks_ && count <= blocks_ - lba;
   }
@@ -155,8 +169,7 @@ class ScsiDisk {
   std::atomic<bool> unit_attention_{true};
   std::atomic<uint64_t> host_errors_{0};
   std::atomic<uint64_t> unmapped_blocks_{0};
-  BlkIoErrorSink io_error_sink_;
-  RateLimiter io_error_limiter_{kGuestLogBurst, kGuestLogInterval};
+  DiskCounters counters_;
 };
 
 }  // namespace amber::hv::virtio

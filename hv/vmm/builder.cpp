@@ -14,6 +14,7 @@
 #include "hv/boot/firmware.h"
 #include "hv/boot/kernel_loader.h"
 #include "hv/devices/cmos.h"
+#include "hv/devices/floppy.h"
 #include "hv/devices/fw_cfg.h"
 #include "hv/devices/hpet.h"
 #include "hv/devices/i8042.h"
@@ -180,6 +181,9 @@ Result<void> add_fw_cfg(Machine& m, const Config& config, const PciPlan& slots) 
   AMBER_TRY(add_smbios(m, config, *fw_cfg));
   const std::string order = firmware_bootorder(config, slots);
   AMBER_TRY(fw_cfg->add_file("bootorder", std::vector<uint8_t>(order.begin(), order.end())));
+  // QEMU's reboot-timeout default (-1): after "No bootable device." SeaBIOS
+  // waits, as there, instead of retrying after 60 s.
+  AMBER_TRY(fw_cfg->add_file("etc/boot-fail-wait", std::vector<uint8_t>{0xFF, 0xFF, 0xFF, 0xFF}));
   fw_cfg->finalize();
   return m.pio().add(devices::kFwCfgPort, devices::kFwCfgPortSpan, fw_cfg, "fw_cfg");
 }
@@ -256,6 +260,16 @@ Result<void> add_legacy_devices(Vm& vm, const Config& config, const PciPlan& slo
     cmos->start([&irqs](bool level) { irqs.set_isa_irq(kRtcIrq, level); });
   }
   m.add_reset_hook([cmos] { cmos->reset_state(); });
+
+  // QEMU pc's isa-fdc without drives (the DSDT's FDC0): 0x3F1-0x3F5 and
+  // 0x3F7 as QEMU claims them (0x3F0 and 0x3F6, the IDE control port, not).
+  auto* fdc = m.own(std::make_unique<devices::FloppyController>(
+      [&irqs](bool level) { irqs.set_isa_irq(devices::kFloppyIrq, level); }));
+  AMBER_TRY(pio.add(devices::kFloppyBase + 1, 5,
+                    m.own(std::make_unique<devices::PortAlias>(fdc, 1)), "floppy"));
+  AMBER_TRY(pio.add(devices::kFloppyBase + 7, 1,
+                    m.own(std::make_unique<devices::PortAlias>(fdc, 7)), "floppy DIR/CCR"));
+  m.add_reset_hook([fdc] { fdc->reset_state(); });
 
   AMBER_TRY_ASSIGN(auto backend, devices::SerialBackend::open(config.serial));
   vm.serial.label = "serial0";
@@ -381,6 +395,8 @@ Result<void> add_ide(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
                         spec.cache != block::io::CacheMode::kDirectSync;
     drive.serial = spec.serial;
     drive.label = "ide" + std::to_string(spec.bus) + "-" + std::to_string(spec.unit);
+    drive.write_error = error_policy(spec.write_error);
+    drive.read_error = error_policy(spec.read_error);
     if (!spec.path.empty()) {
       block::OpenOptions open;
       open.format = spec.format;
@@ -392,12 +408,18 @@ Result<void> add_ide(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
       drive.image = std::shared_ptr<block::Image>(std::move(image).value());
     }
     ide->bus(spec.bus).attach(spec.unit, std::move(drive));
+    // BLOCK_IO_ERROR names the drive as query-block does.
+    ide->bus(spec.bus).set_io_error_sink(spec.unit,
+                                         io_error_sink(m, ide_drive_id(spec.bus, spec.unit)));
     vm.ide.push_back({ide_drive_id(spec.bus, spec.unit), spec.bus, spec.unit,
                       spec.media == vmmctl::IdeMedia::kCdrom, spec.path, spec.cache,
                       &ide->bus(spec.bus)});
   }
-  for (unsigned index = 0; index < 2; ++index)
-    ide->bus(index).set_io_error_sink(io_error_sink(m, "ide" + std::to_string(index)));
+  // A command a stop policy held runs again when the VM resumes.
+  for (unsigned index = 0; index < 2; ++index) {
+    devices::IdeBus* bus = &ide->bus(index);
+    m.add_resume_hook([bus] { bus->retry_held(); });
+  }
   AMBER_TRY(bridge.attach(1, 1, ide));
   bus::IoBus& pio = m.pio();
   AMBER_TRY(pio.add(devices::kIdePrimaryCommand, 8,
@@ -457,9 +479,11 @@ Result<void> add_disks(Vm& vm, const Config& config, const PciPlan& slots, pci::
   return ok();
 }
 
-Result<void> add_scsi(Machine& m, const Config& config, const PciPlan& slots,
-                      pci::HostBridge& bridge, KvmInterrupts& irqs) {
+Result<void> add_scsi(Vm& vm, const Config& config, const PciPlan& slots, pci::HostBridge& bridge,
+                      KvmInterrupts& irqs) {
   if (config.scsi.empty()) return ok();
+  Machine& m = *vm.machine;
+  const unsigned slot = slots.scsi.value_or(0);
   std::vector<virtio::ScsiLun> luns;
   for (const vmmctl::ScsiDiskSettings& spec : config.scsi) {
     block::OpenOptions open;
@@ -476,16 +500,23 @@ Result<void> add_scsi(Machine& m, const Config& config, const PciPlan& slots,
                                                                   : virtio::DiskAccess::kReadWrite;
     options.serial = spec.serial;
     options.label = "scsi0-" + std::to_string(spec.target) + "-" + std::to_string(spec.lun);
+    options.write_error = error_policy(spec.write_error);
+    options.read_error = error_policy(spec.read_error);
     auto disk = std::make_shared<virtio::ScsiDisk>(
         std::shared_ptr<block::Image>(std::move(image).value()), options);
-    disk->set_io_error_sink(io_error_sink(m, options.label));
+    // libvirt's alias of the disk (controller 0, bus 0) in query-block and events.
+    const std::string id =
+        "scsi0-0-" + std::to_string(spec.target) + "-" + std::to_string(spec.lun);
+    disk->set_io_error_sink(io_error_sink(m, id));
+    vm.scsi.push_back({id, spec.path, slot, disk});
     luns.push_back({spec.target, spec.lun, std::move(disk)});
   }
-  const unsigned slot = slots.scsi.value_or(0);
-  auto device =
-      virtio::make_virtio_scsi_pci(std::move(luns), 1, m.ram().memory(), irqs, irqs, slot);
+  auto device = virtio::make_virtio_scsi_pci(std::move(luns), config.scsi_queues, m.ram().memory(),
+                                             irqs, irqs, slot);
   if (!device.ok()) return std::move(device).error().with_context("--scsi");
+  virtio::ScsiDevice* scsi = device.value().device;
   virtio::VirtioPciTransport* function = m.own(std::move(device).value().transport);
+  m.add_resume_hook([scsi] { scsi->retry_held(); });
   AMBER_TRY(bridge.attach(slot, 0, function));
   function->set_needs_reset_sink([&m](const Error& why) {
     m.emit_event(vmmctl::DeviceNeedsResetEvent{"scsi0", why.message()});
@@ -721,7 +752,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(add_usb(*vm, config, *bridge, *irqs));
   AMBER_TRY(add_vga(*vm, config, slots, *bridge));
   AMBER_TRY(add_disks(*vm, config, slots, *bridge, *irqs));
-  AMBER_TRY(add_scsi(m, config, slots, *bridge, *irqs));
+  AMBER_TRY(add_scsi(*vm, config, slots, *bridge, *irqs));
   AMBER_TRY(add_nics(*vm, config, slots, *bridge, *irqs));
   m.add_reset_hook([bridge] { bridge->reset(); });
 

@@ -20,7 +20,8 @@
 
 namespace amber::hv::virtio {
 class BlkDevice;
-}
+class ScsiDisk;
+}  // namespace amber::hv::virtio
 namespace amber::hv::devices {
 class I8042;
 }
@@ -44,6 +45,15 @@ struct DiskHandle {
   virtio::BlkDevice* device = nullptr;  // owned by the machine (via its transport)
 };
 
+// A --scsi disk: "scsi0-0-T-L" (libvirt's alias of it) in query-block
+// and BLOCK_IO_ERROR.
+struct ScsiDiskHandle {
+  std::string id;
+  std::string path;
+  unsigned slot = 0;  // the controller's
+  std::shared_ptr<virtio::ScsiDisk> disk;
+};
+
 struct NicHandle {
   std::string id;  // "net0", ...
   vmmctl::NicModel model = vmmctl::NicModel::kE1000;
@@ -56,9 +66,10 @@ struct NicHandle {
 struct Vm {
   std::unique_ptr<Machine> machine;
   std::vector<DiskHandle> disks;
-  std::vector<IdeDriveHandle> ide;  // the --ide drives (query-block, eject)
-  std::vector<NicHandle> nics;      // the --nic cards (query-nics)
-  vmmctl::ChardevInfo serial;       // COM1's backend, for query-chardev
+  std::vector<IdeDriveHandle> ide;   // the --ide drives (query-block, eject)
+  std::vector<ScsiDiskHandle> scsi;  // the --scsi disks (query-block)
+  std::vector<NicHandle> nics;       // the --nic cards (query-nics)
+  vmmctl::ChardevInfo serial;        // COM1's backend, for query-chardev
   // Presses the ACPI power button (any thread); true if the guest had
   // enabled it. Empty without a PIIX4 PM.
   std::function<bool()> power_button;

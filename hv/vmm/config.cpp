@@ -55,19 +55,24 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               the passphrase of a LUKS image (read, closed)
   --ide [bus=0|1][,unit=0|1][,media=disk|cdrom][,path=FILE]
         [,format=qcow2|raw][,cache=MODE][,readonly=on|off][,serial=ID]
+        [,werror=enospc|stop|report|ignore][,rerror=stop|report|ignore]
                               a drive on the PIIX3 IDE controller (00:01.1;
                               ports 0x1F0/0x170, IRQ 14/15; repeatable, at
                               most 4): an ATA disk or an ATAPI CD-ROM (read-
                               only; no path: empty drive). The firmware
-                              boots IDE drives first, in the order given
+                              boots IDE drives first, in the order given;
+                              werror/rerror as --disk's (CD-ROMs report)
   --scsi path=FILE[,format=qcow2|raw][,cache=MODE][,discard=unmap|ignore]
          [,target=N][,lun=N][,readonly=on|off][,serial=ID]
+         [,werror=enospc|stop|report|ignore][,rerror=stop|report|ignore]
                               a disk on the virtio-scsi controller (one
                               PCI function 1af4:1004 after the --disk
                               slots; target 0..255, lun 0..16383;
                               repeatable, at most 16); bootable after the
-                              virtio-blk disks
+                              virtio-blk disks; werror/rerror as --disk's
   --scsi-controller addr=SLOT the virtio-scsi controller's PCI slot
+  --scsi-queues N             request queues of the virtio-scsi controller
+                              (1..62, one iothread each)                   [1]
   --serial pty|stdio|file:PATH|unix:PATH|none
                               COM1 (0x3F8, IRQ 4) backend                  [none]
   --control PATH              control socket (line-delimited JSON)

@@ -34,11 +34,31 @@ std::string ide_drive_id(unsigned bus, unsigned unit) {
   return "ide0-" + std::to_string(bus) + "-" + std::to_string(unit);
 }
 
+void set_block_counters(vmmctl::BlockInfo& info, const virtio::BlkStats& s) {
+  auto copy = [](const virtio::OpStats& from) {
+    return vmmctl::BlockOpCounters{from.ops, from.bytes, from.total_ns, from.failed};
+  };
+  info.read = copy(s.read);
+  info.write = copy(s.write);
+  info.flush = copy(s.flush);
+  info.discard = copy(s.discard);
+  auto errors = [&s](virtio::BlkOperation operation) {
+    using virtio::IoErrorClass;
+    return vmmctl::BlockErrorCounters{s.io_error_count(operation, IoErrorClass::kEio),
+                                      s.io_error_count(operation, IoErrorClass::kEnospc),
+                                      s.io_error_count(operation, IoErrorClass::kOther)};
+  };
+  info.io_errors = {errors(virtio::BlkOperation::kRead), errors(virtio::BlkOperation::kWrite),
+                    errors(virtio::BlkOperation::kFlush), errors(virtio::BlkOperation::kDiscard),
+                    errors(virtio::BlkOperation::kWriteZeroes)};
+}
+
 vmmctl::BlockInfo ide_block_info(const IdeDriveHandle& drive) {
   vmmctl::BlockInfo info;
   info.device = drive.id;
   info.path = drive.path;
   info.slot = 1;
+  if (drive.ide_bus != nullptr) set_block_counters(info, drive.ide_bus->stats(drive.unit));
   if (drive.cdrom && drive.ide_bus != nullptr) {
     info.removable = true;
     if (auto state = drive.ide_bus->medium(drive.unit)) {

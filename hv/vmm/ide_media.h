@@ -14,6 +14,7 @@
 #include "block/io/file.h"
 #include "common/result.h"
 #include "hv/devices/ide_bus.h"
+#include "hv/virtio/blk_stats.h"
 #include "vmmctl/commands.h"
 
 namespace amber::hv::vmm {
@@ -28,6 +29,8 @@ struct IdeDriveHandle {
 };
 
 std::string ide_drive_id(unsigned bus, unsigned unit);
+// query-block's counters of any disk (virtio-blk, IDE, SCSI).
+void set_block_counters(vmmctl::BlockInfo& info, const virtio::BlkStats& stats);
 // IDE function 00:01.1: slot 1.
 vmmctl::BlockInfo ide_block_info(const IdeDriveHandle& drive);
 Result<void> ide_eject(IdeDriveHandle& drive, bool force);

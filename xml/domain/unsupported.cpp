@@ -2,6 +2,7 @@
 // The refusal table. Later issues delete entries from it as devices land.
 #include "xml/domain/unsupported.h"
 
+#include <algorithm>
 #include <functional>
 #include <initializer_list>
 #include <optional>
@@ -81,8 +82,8 @@ std::optional<Refusal> check_timer(const Node& node, const std::string& p) {
   return Refusal{at, "timer '" + name + "' is not supported yet"};
 }
 
-// amber-vmm's one transitional virtio-scsi controller with one request
-// queue. No model: Amber's default, virtio-scsi (see devices.cpp).
+// amber-vmm's one transitional virtio-scsi controller with 1..62 request
+// queues. No model: Amber's default, virtio-scsi (see devices.cpp).
 std::optional<Refusal> check_scsi_controller(const Node& node, const std::string& p,
                                              const std::string& model) {
   if (!model.empty() && model != "virtio-scsi" && model != "virtio-transitional")
@@ -95,10 +96,15 @@ std::optional<Refusal> check_scsi_controller(const Node& node, const std::string
   for (const Node& child : node.raw_children()) {
     if (child.name() != "driver") continue;
     for (const auto& [k, v] : child.raw_attributes()) {
-      if (k == "queues" && v == "1") continue;
-      if (k == "queues")
+      if (k == "queues") {
+        const bool digits =
+            !v.empty() && v.size() <= 2 &&
+            std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+        const int n = digits ? std::stoi(v) : 0;
+        if (n >= 1 && n <= 62) continue;
         return Refusal{p + "/driver/@queues='" + v + "'",
-                       "amber-vmm's virtio-scsi controller has one request queue"};
+                       "amber-vmm's virtio-scsi controller runs 1 to 62 request queues"};
+      }
       return Refusal{p + "/driver/@" + k + "='" + v + "'",
                      "virtio-scsi driver attribute '" + k + "' is not supported"};
     }

@@ -39,3 +39,4 @@ void mode_usb(void) __attribute__((noreturn));
 /* test=pciscan (pci.c): one "PCI 00:SLOT.FN VENDOR:DEVICE class C pin P"
  * line per function on bus 0, then PASS and exit (idle=1: halt). */
 void mode_pciscan(void) __attribute__((noreturn));
+void mode_fdc(void) __attribute__((noreturn));

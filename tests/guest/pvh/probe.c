@@ -18,6 +18,7 @@
  *   ide / idebench  the PIIX3 IDE disk and CD instead (ide_probe.c).
  *   usb       the PIIX3 UHCI and its HID device on port 1 (usb_probe.c).
  *   pciscan   every function on PCI bus 0, one line each (pci.c).
+ *   fdc       the ISA floppy controller without drives (fdc_probe.c).
  * Common options: seed=N; wait=S waits for a byte on COM1 (or S seconds)
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
@@ -451,6 +452,7 @@ void guest_main(const HvmStartInfo* info) {
   if (cmdline_is("test", "vgaloop")) mode_vgaloop();
   if (cmdline_is("test", "usb")) mode_usb();
   if (cmdline_is("test", "pciscan")) mode_pciscan();
+  if (cmdline_is("test", "fdc")) mode_fdc();
   PciDevice pci;
   if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci)) fail("no virtio-blk device on bus 0");
   print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);

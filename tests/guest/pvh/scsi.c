@@ -8,6 +8,9 @@ static VqBuf slot_bufs[SCSI_SLOTS][3];
 /* Maps the request queue's descriptor head back to our slot. */
 static u8 head_slot[VQ_MAX_SIZE];
 
+u16 scsi_queue = SCSI_REQUEST_QUEUE;
+u32 scsi_request_queues = 1;
+
 static ScsiCmdReq sync_req;
 static ScsiCmdResp sync_resp;
 
@@ -44,7 +47,9 @@ int scsi_open(VirtioDev* v, int event_idx) {
   /* The defaults are what we lay out; writing them is allowed (5.6.4). */
   mmio_write32(cfg + 20, SCSI_SENSE_SIZE);
   mmio_write32(cfg + 24, SCSI_CDB_SIZE);
-  for (u16 q = 0; q <= SCSI_REQUEST_QUEUE; q++) {
+  scsi_request_queues = cmdline_u32("queues", 1);
+  if (scsi_request_queues < 1 || scsi_request_queues > VQ_MAX_QUEUES - 2) scsi_request_queues = 1;
+  for (u16 q = 0; q < SCSI_REQUEST_QUEUE + scsi_request_queues; q++) {
     if (!virtio_setup_queue(v, q)) {
       print("PROBE: scsi queue %u could not be set up\n", q);
       return 0;
@@ -69,7 +74,7 @@ static void fill_req(ScsiCmdReq* r, const u8 lun[8], const u8* cdb, u32 cdb_len,
 u8 scsi_sync(VirtioDev* v, const u8 lun[8], const u8* cdb, u32 cdb_len, const void* out,
              u32 out_len, void* in, u32 in_len, ScsiCmdResp* resp, u32* used) {
   static u64 tag = 1;
-  Virtqueue* q = &v->vq[SCSI_REQUEST_QUEUE];
+  Virtqueue* q = &v->vq[scsi_queue];
   fill_req(&sync_req, lun, cdb, cdb_len, tag++);
   memset(&sync_resp, 0, sizeof sync_resp);
   sync_resp.response = 0xEE;

@@ -12,6 +12,11 @@
 #include "virtio.h"
 
 #define SCSI_REQUEST_QUEUE 2
+/* With `queues=N` on the cmdline (N <= VQ_MAX_QUEUES - 2), scsi_open()
+ * sets up request queues 2..N+1; scsi_sync() uses scsi_queue (2 unless a
+ * check switches it). */
+extern u16 scsi_queue;
+extern u32 scsi_request_queues;
 #define SCSI_CDB_SIZE 32
 #define SCSI_SENSE_SIZE 96
 

@@ -340,6 +340,33 @@ static void check_errors(void) {
 /* second=T:L (e.g. 3:1): another LUN on another target: REPORT LUNS of
  * target T lists L, it answers INQUIRY and READ CAPACITY 16 (second_blocks=N
  * expected), and a stamped block written at LBA 8 there reads back. */
+/* queues=N (N > 1): the device offers N request queues (num_queues) and
+ * the last one serves a WRITE 16 and a READ 16 of block 7 on its own. */
+static void check_queues(void) {
+  if (scsi_request_queues < 2) return;
+  const u32 offered = mmio_read32(sdev.device_cfg + 0);
+  scsi_queue = (u16)(SCSI_REQUEST_QUEUE + scsi_request_queues - 1);
+  u8* out = scsi_slot_data[0];
+  u8* in = scsi_slot_data[1];
+  for (u32 i = 0; i < 512; i++) {
+    out[i] = (u8)(i * 13 + 5);
+    in[i] = 0;
+  }
+  u8 w16[16] = {0x8A};
+  w16[9] = 7;
+  w16[13] = 1;
+  u8 r16[16] = {0x88};
+  r16[9] = 7;
+  r16[13] = 1;
+  const int wrote = good(cmd(lun0, w16, 16, out, 512, NULL, 0));
+  const int read = good(cmd(lun0, r16, 16, NULL, 0, in, 512));
+  scsi_queue = SCSI_REQUEST_QUEUE;
+  print("SCSI queues: offered %u, used queue %u\n", offered,
+        (u32)(SCSI_REQUEST_QUEUE + scsi_request_queues - 1));
+  result(offered == scsi_request_queues && wrote && read && memcmp(out, in, 512) == 0, "multiqueue",
+         "the last request queue did not serve a write and a read");
+}
+
 static void check_second(void) {
   char arg[16];
   if (!cmdline_get("second", arg, sizeof arg)) return;
@@ -425,6 +452,7 @@ void scsi_mode_probe(void) {
   check_unmap(max_unmap);
   check_errors();
   check_second();
+  check_queues();
   u8 s10[10] = {0x35};
   if (!good(cmd(lun0, s10, 10, NULL, 0, NULL, 0))) failures++;
   virtio_reset(&sdev);

@@ -8,8 +8,11 @@ reads past the end, a short buffer (OVERRUN), a bad target, a bad LUN field and
 a missing LUN, and a second LUN (target 3 LUN 1). Every check must pass; the data must be in the image as real
 qemu-io / qemu-img read it; the UNMAP and WRITE SAME ranges, which qemu-io
 filled beforehand, must be given back to the host file. With discard=ignore
-nothing is advertised and nothing is freed. The same probe passes under QEMU
-7.2 (TCG, virtio-scsi-pci + scsi-hd), which validates its expectations."""
+nothing is advertised and nothing is freed. With --scsi-queues 2 (queues=2)
+the controller offers num_queues 2 and the second request queue (virtqueue
+3) serves a WRITE 16 and a READ 16 (check "multiqueue"). The same probe
+passes under QEMU 7.2 (TCG, virtio-scsi-pci,num_queues=2 + scsi-hd), which
+validates its expectations."""
 import json
 import os
 import re
@@ -82,6 +85,19 @@ def run_amber(disk, fmt, discard, second=None):
     out = vm.output()
     v.check(rc == 1, 'amber-vmm exit status %d, want 1\n%s' % (rc, vm.describe()))
     return out, vm
+
+
+def multiqueue(tmp):
+    disk = os.path.join(tmp, 'mq.qcow2')
+    v.create_image(disk, '64M')
+    vm = v.start_vmm(kernel=v.PVH, cmdline='test=scsi queues=2 serial=%s seed=%d' % (SERIAL, SEED),
+                     extra=['--scsi', 'path=%s,format=qcow2,serial=%s' % (disk, SERIAL),
+                            '--scsi-queues', '2'])
+    rc = vm.wait(120)
+    out = vm.output()
+    v.check(rc == 1, 'multiqueue: exit status %d, want 1\n%s' % (rc, vm.describe()))
+    v.check('SCSI ok multiqueue' in out and 'config num_queues 2 ' in out,
+            'multiqueue: the second request queue was not served\n%s' % vm.describe())
 
 
 def map_data(disk, fmt, start, end):
@@ -158,8 +174,8 @@ def qemu_oracle(tmp):
     cmd = [v.QEMU, '-accel', 'tcg', '-machine', 'pc', '-m', '64', '-display', 'none', '-no-reboot',
            '-nodefaults', '-serial', 'stdio', '-monitor', 'none', '-net', 'none',
            '-device', 'isa-debug-exit,iobase=0x501,iosize=1', '-kernel', v.PVH,
-           '-append', 'test=scsi discard=1 serial=%s seed=%d %s' % (SERIAL, SEED, SECOND),
-           '-device', 'virtio-scsi-pci,id=scsi0',
+           '-append', 'test=scsi discard=1 serial=%s seed=%d queues=2 %s' % (SERIAL, SEED, SECOND),
+           '-device', 'virtio-scsi-pci,id=scsi0,num_queues=2',
            '-drive', 'file=%s,format=qcow2,if=none,id=d0,cache=writeback,discard=unmap' % disk,
            '-device', 'scsi-hd,drive=d0,bus=scsi0.0,serial=%s' % SERIAL,
            '-drive', 'file=%s,format=qcow2,if=none,id=d1' % second,
@@ -169,7 +185,7 @@ def qemu_oracle(tmp):
     out = p.stdout.decode('latin-1')
     names = probe_checks(out, 'QEMU')
     for c in ('second-write-read', 'second-lun0-inquiry', 'second-gone-sense',
-              'second-gone-vpd0', 'second-report-luns-lun'):
+              'second-gone-vpd0', 'second-report-luns-lun', 'multiqueue'):
         v.check(c in names, 'QEMU: second LUN check %s missing' % c)
     data = v.read_raw(disk, 'qcow2', tmp)
     v.check(data[STAMP_LBA * 512:(STAMP_LBA + 1) * 512] == stamp(STAMP_LBA), 'QEMU: no stamp')
@@ -185,7 +201,8 @@ def test():
         except v.TestFailure as e:
             v.log('%s FAILED: %s' % (fmt, e))
             errors.append(fmt)
-    for name, fn in (('discard=ignore', no_discard), ('qemu', qemu_oracle)):
+    for name, fn in (('discard=ignore', no_discard), ('multiqueue', multiqueue),
+                     ('qemu', qemu_oracle)):
         try:
             fn(tmp)
         except (v.TestFailure, subprocess.TimeoutExpired) as e:

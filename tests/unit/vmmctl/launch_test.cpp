@@ -362,6 +362,43 @@ TEST(LaunchSettings, ScsiDisks) {
   }
 }
 
+TEST(LaunchSettings, IdeAndScsiErrorPoliciesAndScsiQueues) {
+  LaunchSettings s;
+  IdeDriveSettings hda;
+  hda.path = "win7.img";
+  hda.write_error = DiskErrorPolicy::kStop;
+  hda.read_error = DiskErrorPolicy::kIgnore;
+  ScsiDiskSettings sda;
+  sda.path = "data.raw";
+  sda.write_error = DiskErrorPolicy::kReport;
+  s.ide = {hda};
+  s.scsi = {sda};
+  s.scsi_queues = 4;
+  auto argv = to_argv(s);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  const std::vector<std::string> want = {
+      "--ide",
+      "bus=0,unit=0,media=disk,path=win7.img,cache=writeback,readonly=off,werror=stop,"
+      "rerror=ignore",
+      "--scsi",
+      "path=data.raw,cache=writeback,discard=ignore,target=0,lun=0,readonly=off,werror=report",
+      "--scsi-queues",
+      "4"};
+  EXPECT_NE(std::search(argv->begin(), argv->end(), want.begin(), want.end()), argv->end());
+  auto back = parse_argv(*argv);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(*back, s);
+  const std::vector<std::vector<std::string>> bad = {
+      {"--ide", "path=a,rerror=enospc"},
+      {"--ide", "path=a,werror=maybe"},
+      {"--scsi", "path=a,rerror=enospc"},
+      {"--scsi", "path=a", "--scsi-queues", "0"},
+      {"--scsi", "path=a", "--scsi-queues", "63"},
+      {"--scsi-queues", "2"},  // no controller without a --scsi disk
+  };
+  for (const auto& args : bad) EXPECT_FALSE(parse_argv(args).ok()) << args[1];
+}
+
 TEST(LaunchSettings, Vga) {
   auto plain = parse({"--vga", "std"});
   ASSERT_TRUE(plain.ok()) << plain.error().message();

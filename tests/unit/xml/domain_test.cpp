@@ -181,9 +181,14 @@ INSTANTIATE_TEST_SUITE_P(
                     "virtio-scsi)"},
         RefusalCase{"", "",
                     "<controller type='scsi' index='0' model='virtio-scsi'><driver "
-                    "queues='4'/></controller>",
-                    "/domain/devices/controller[@type='scsi']/driver/@queues='4' (amber-vmm's "
-                    "virtio-scsi controller has one request queue)"},
+                    "queues='63'/></controller>",
+                    "/domain/devices/controller[@type='scsi']/driver/@queues='63' (amber-vmm's "
+                    "virtio-scsi controller runs 1 to 62 request queues)"},
+        RefusalCase{"", "",
+                    "<controller type='scsi' index='0' model='virtio-scsi'><driver "
+                    "queues='0'/></controller>",
+                    "/domain/devices/controller[@type='scsi']/driver/@queues='0' (amber-vmm's "
+                    "virtio-scsi controller runs 1 to 62 request queues)"},
         RefusalCase{"", "",
                     "<controller type='scsi' index='0' model='virtio-scsi'><driver "
                     "iothread='1'/></controller>",

@@ -87,8 +87,11 @@ def report_error():
     with lock:
         state['status'] = 'io-error'
         for conn in state['clients']:
+            # A domain named ide*: the error is on its IDE disk hda, which
+            # amber-vmm names by libvirt's alias.
+            device = 'ide0-0-0' if name.startswith('ide') else 'disk0'
             send(conn, {'event': 'BLOCK_IO_ERROR',
-                        'data': {'device': 'disk0', 'operation': 'write', 'action': 'stop',
+                        'data': {'device': device, 'operation': 'write', 'action': 'stop',
                                  'nospace': True, 'errno': 28, 'kind': 'no space',
                                  'message': 'No space left on device'}})
 

@@ -120,13 +120,19 @@ TEST(Launch, ScsiDisksMapToScsiOptionsInBootOrder) {
   EXPECT_EQ(plan->settings.smbios.board_asset, "B-1");
   EXPECT_EQ(plan->settings.uuid, "3c2b1a09-8f7e-4d6c-b5a4-938271605f51");
 
-  // A controller with more than one request queue, and one without disks.
+  // A controller with 4 request queues: --scsi-queues 4; 63 is refused;
+  // and one without disks.
+  EXPECT_EQ(plan->settings.scsi_queues, 1u);
   xml::Domain queues = *domain;
   queues.devices.controllers[0].queues = 4;
+  auto four = plan_launch(queues, test_context());
+  ASSERT_TRUE(four.ok()) << four.error().message();
+  EXPECT_EQ(four->settings.scsi_queues, 4u);
+  queues.devices.controllers[0].queues = 63;
   auto refused = plan_launch(queues, test_context());
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.error().message().find("controller[@type='scsi']/driver/@queues (amber-vmm's "
-                                           "virtio-scsi controller has one request queue)"),
+                                           "virtio-scsi controller runs 1 to 62 request queues)"),
             std::string::npos);
   xml::Domain empty = *domain;
   std::erase_if(empty.devices.disks,

@@ -247,6 +247,50 @@ TEST_F(ManagerTest, TransientCreateFailureLeavesNothingBehind) {
   EXPECT_FALSE(fs::exists(options_.config_dir + "/temp.xml"));
 }
 
+// An IDE disk's error: amber-vmm names the drive ide0-0-0 (libvirt's
+// alias); the event and disk_errors() name hda.
+TEST_F(ManagerTest, IdeDiskErrorNamesTheDriveByItsAlias) {
+  options_.vmm_binary = AMBER_FAKE_VMM;
+  reopen();
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<DomainEvent> events;
+  const Subscription subscription(*manager_, [&](const DomainEvent& event) {
+    std::lock_guard lock(mutex);
+    events.push_back(event);
+    cv.notify_all();
+  });
+  const std::string disk = root_ + "/hda.qcow2";
+  std::string xml = domain_xml("ide-alpha", kUuid, disk);
+  xml.replace(xml.find("dev='vda' bus='virtio'"), 22, "dev='hda' bus='ide'   ");
+  ASSERT_TRUE(manager_->define(xml, 0).ok());
+  auto started = manager_->start(uuid(), 0);
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  const auto has_error = [&] {
+    for (const DomainEvent& e : events)
+      if (std::holds_alternative<IoErrorEvent>(e)) return true;
+    return false;
+  };
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), has_error));
+    for (const DomainEvent& e : events) {
+      const auto* io = std::get_if<IoErrorEvent>(&e);
+      if (io == nullptr) continue;
+      EXPECT_EQ(io->dev_alias, "ide0-0-0");
+      EXPECT_EQ(io->src_path, disk);
+      EXPECT_EQ(io->action, VIR_DOMAIN_EVENT_IO_ERROR_PAUSE);
+    }
+  }
+  for (int i = 0; i < 100 && manager_->disk_errors(uuid())->empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto errors = manager_->disk_errors(uuid());
+  ASSERT_TRUE(errors.ok());
+  ASSERT_EQ(errors->size(), 1u);
+  EXPECT_EQ((*errors)[0].disk, "hda");
+  ASSERT_TRUE(manager_->destroy(uuid(), 0).ok());
+}
+
 // fake_vmm.py reports ENOSPC on disk0 with action "stop", as amber-vmm
 // does with werror=stop: an IoErrorEvent, paused/ioerror, disk_errors().
 TEST_F(ManagerTest, DiskErrorWithActionStopPausesAndNamesTheDisk) {
