@@ -251,14 +251,16 @@ Result<std::optional<PciAddress>> parse_address(const Node& device) {
   return std::optional<PciAddress>(a);
 }
 
-void format_address(const std::optional<PciAddress>& address, Element& device) {
+void format_address(const std::optional<PciAddress>& address, Element& device,
+                    bool multifunction) {
   if (!address) return;
-  device.add("address")
-      .attr("type", "pci")
-      .attr("domain", hex(address->domain, 4))
-      .attr("bus", hex(address->bus, 2))
-      .attr("slot", hex(address->slot, 2))
-      .attr("function", hex(address->function, 1));
+  Element& node = device.add("address")
+                      .attr("type", "pci")
+                      .attr("domain", hex(address->domain, 4))
+                      .attr("bus", hex(address->bus, 2))
+                      .attr("slot", hex(address->slot, 2))
+                      .attr("function", hex(address->function, 1));
+  if (multifunction) node.attr("multifunction", "on");
 }
 
 Result<std::optional<std::string>> parse_alias(const Node& device) {

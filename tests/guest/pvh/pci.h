@@ -36,3 +36,7 @@ void mode_vnet(void) __attribute__((noreturn));
 void mode_vgaloop(void) __attribute__((noreturn));
 /* test=usb (usb_probe.c): the PIIX3 UHCI and the HID device on port 1. */
 void mode_usb(void) __attribute__((noreturn));
+/* The same for the UHCI 8086:device_id (an ICH9 companion). */
+void usb_probe_uhci(u16 device_id) __attribute__((noreturn));
+/* test=ehci, ehcihandoff (ehci_probe.c): the ICH9 EHCI and its tablet. */
+void mode_ehci(void) __attribute__((noreturn));

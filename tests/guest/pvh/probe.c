@@ -17,6 +17,10 @@
  *   exit      exit at once (boot-time measurement).
  *   ide / idebench  the PIIX3 IDE disk and CD instead (ide_probe.c).
  *   usb       the PIIX3 UHCI and its HID device on port 1 (usb_probe.c).
+ *   ehci      the ICH9 EHCI: CONFIGFLAG, port reset, the high-speed HID
+ *             device on port 1 through the async and periodic schedules
+ *   ehcihandoff  the same port handed to the companion UHCI1 (PORT_OWNER),
+ *             then test=usb's run on that UHCI (ehci_probe.c).
  * Common options: seed=N; wait=S waits for a byte on COM1 (or S seconds)
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
@@ -449,6 +453,7 @@ void guest_main(const HvmStartInfo* info) {
     mode_vnet();
   if (cmdline_is("test", "vgaloop")) mode_vgaloop();
   if (cmdline_is("test", "usb")) mode_usb();
+  if (cmdline_is("test", "ehci") || cmdline_is("test", "ehcihandoff")) mode_ehci();
   PciDevice pci;
   if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci)) fail("no virtio-blk device on bus 0");
   print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);
