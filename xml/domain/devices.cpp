@@ -33,7 +33,8 @@ Result<void> add_implicit_devices(Devices& devices) {
   const bool usb_input = std::any_of(devices.inputs.begin(), devices.inputs.end(),
                                      [](const Input& i) { return i.bus == InputBus::kUsb; });
   if (usb_input && !has_controller("usb"))
-    devices.controllers.push_back(Controller{"usb", 0, kUsbModel, std::nullopt, kUhciAddress, std::nullopt});
+    devices.controllers.push_back(
+        Controller{"usb", 0, kUsbModel, std::nullopt, kUhciAddress, std::nullopt});
   if (usb_input) {
     for (const Controller& c : devices.controllers) {
       if (c.type == "usb" && c.model == "none")
@@ -89,9 +90,9 @@ Result<void> check_usb2_set(const std::vector<Controller>& controllers) {
       uhci[i] = &c;
       if (c.master_startport != 2 * i)
         return refuse("[@model='" + std::string(kCompanionModels[i]) +
-                      "']/master/@startport (the companion of EHCI ports " +
-                      std::to_string(2 * i) + "-" + std::to_string(2 * i + 1) +
-                      ": startport='" + std::to_string(2 * i) + "')");
+                      "']/master/@startport (the companion of EHCI ports " + std::to_string(2 * i) +
+                      "-" + std::to_string(2 * i + 1) + ": startport='" + std::to_string(2 * i) +
+                      "')");
     }
   }
   const bool any = ehci != nullptr || uhci[0] || uhci[1] || uhci[2];
@@ -202,13 +203,15 @@ Result<void> parse_devices(const Node& root, Devices& devices) {
                        [&](const Controller& c) { return c.type == type; });
   };
   if (any_ide && !has_controller("ide"))
-    devices.controllers.push_back(Controller{"ide", 0, "", std::nullopt, PciAddress{0, 0, 1, 1}, std::nullopt});
+    devices.controllers.push_back(
+        Controller{"ide", 0, "", std::nullopt, PciAddress{0, 0, 1, 1}, std::nullopt});
   // libvirt's QEMU driver would pick lsilogic for a pc machine's implicit
   // SCSI controller (qemuDomainDefaultSCSIControllerModel); amber-vmm has
   // no LSI HBA, only virtio-scsi, so that is the model Amber adds, and it
   // writes the model out so the stored XML says which one the guest sees.
   if (any_scsi && !has_controller("scsi"))
-    devices.controllers.push_back(Controller{"scsi", 0, kScsiModel, std::nullopt, std::nullopt, std::nullopt});
+    devices.controllers.push_back(
+        Controller{"scsi", 0, kScsiModel, std::nullopt, std::nullopt, std::nullopt});
   for (const Node& s : node->children("serial")) {
     AMBER_TRY_ASSIGN(CharDevice d, parse_chardev(s));
     devices.serials.push_back(std::move(d));

@@ -213,14 +213,16 @@ INSTANTIATE_TEST_SUITE_P(
         RefusalCase{"", "", "<controller type='usb' index='0' model='ich9-ehci1'/>",
                     "/domain/devices/controller[@type='usb'][@model='ich9-ehci1'] without its "
                     "companion ich9-uhci1"},
-        RefusalCase{"", "",
-                    "<controller type='usb' model='ich9-uhci2'><master startport='2'/></controller>",
-                    "/domain/devices/controller[@type='usb'] (ich9-uhci companions without their "
-                    "ich9-ehci1)"},
-        RefusalCase{"", "",
-                    "<controller type='usb' model='ich9-ehci1'/><controller type='usb' "
-                    "model='ich9-uhci1'><master startport='2'/></controller>",
-                    "/domain/devices/controller[@type='usb'][@model='ich9-uhci1']/master/@startport"},
+        RefusalCase{
+            "", "",
+            "<controller type='usb' model='ich9-uhci2'><master startport='2'/></controller>",
+            "/domain/devices/controller[@type='usb'] (ich9-uhci companions without their "
+            "ich9-ehci1)"},
+        RefusalCase{
+            "", "",
+            "<controller type='usb' model='ich9-ehci1'/><controller type='usb' "
+            "model='ich9-uhci1'><master startport='2'/></controller>",
+            "/domain/devices/controller[@type='usb'][@model='ich9-uhci1']/master/@startport"},
         RefusalCase{"", "",
                     "<controller type='usb' model='ich9-ehci1'/><controller type='usb' "
                     "model='ich9-uhci1'><master startport='0'/></controller><controller "
