@@ -108,8 +108,8 @@ static void qtd_fill(Qtd* q, u32 next, u32 token, const void* buffer) {
 }
 
 /* A high-speed QH for `address`/`endpoint`: max packet, DTC for control. */
-static void qh_fill(Qh* q, u32 link, u32 address, u32 endpoint, u32 packet, u32 control,
-                    u32 head, u32 smask) {
+static void qh_fill(Qh* q, u32 link, u32 address, u32 endpoint, u32 packet, u32 control, u32 head,
+                    u32 smask) {
   q->link = link;
   q->epchar = address | endpoint << 8 | 2u << 12 | (control ? 1u << 14 : 0) |
               (head ? 1u << 15 : 0) | packet << 16;
@@ -201,7 +201,8 @@ void mode_ehci(void) {
   wait_frames(2);
   u32 port = rd(PORTSC1);
   print("EHCI configflag port1=%x\n", port);
-  if (!(port & PORT_CONNECT) || (port & PORT_OWNER)) ehci_fail("port 1: no device after CONFIGFLAG");
+  if (!(port & PORT_CONNECT) || (port & PORT_OWNER))
+    ehci_fail("port 1: no device after CONFIGFLAG");
 
   /* Reset 50 ms; the end of the reset enables a high-speed device. */
   wr(PORTSC1, PORT_POWER | PORT_RESET);
