@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 #include "vmmctl/option_list.h"
@@ -388,6 +389,44 @@ std::string_view to_string(UsbDeviceKind kind) {
   return "tablet";
 }
 
+namespace {
+
+// "uhci" or "ehci[,addr=SLOT]" (SLOT hex, QEMU's addr=0x5 or 05).
+Result<void> parse_usb_model(std::string_view text, LaunchSettings& settings) {
+  AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--usb"));
+  bool first = true;
+  for (auto& [key, value] : items) {
+    if (first && key.empty()) {
+      first = false;
+      if (value == "uhci") {
+        settings.usb_model = UsbModel::kPiix3Uhci;
+      } else if (value == "ehci") {
+        settings.usb_model = UsbModel::kIch9Ehci;
+      } else {
+        return bad("--usb: '" + std::string(value) + "' is not uhci or ehci");
+      }
+      continue;
+    }
+    first = false;
+    if (key == "addr") {
+      std::string digits(value);
+      if (digits.rfind("0x", 0) == 0 || digits.rfind("0X", 0) == 0) digits = digits.substr(2);
+      // QEMU's SLOT.FN: the EHCI set always takes functions 0-2 and 7.
+      if (const size_t dot = digits.find('.'); dot != std::string::npos) digits.resize(dot);
+      char* end = nullptr;
+      const unsigned long slot = std::strtoul(digits.c_str(), &end, 16);
+      if (digits.empty() || *end != '\0' || slot > 31)
+        return bad("--usb: addr='" + std::string(value) + "' is not a PCI slot (hex, 0x0..0x1f)");
+      settings.usb_slot = static_cast<unsigned>(slot);
+      continue;
+    }
+    return bad("--usb: unknown key '" + std::string(key) + "' (model, addr=)");
+  }
+  return ok();
+}
+
+}  // namespace
+
 Result<UsbDeviceKind> parse_usb_device(std::string_view name) {
   for (const auto& [value, known] : kUsbDeviceNames)
     if (known == name) return value;
@@ -510,8 +549,14 @@ Result<void> validate(const LaunchSettings& settings) {
   }
   if (!settings.usb_devices.empty() && !settings.usb)
     return bad("--usb-device needs --usb (the UHCI controller)");
-  if (settings.usb_devices.size() > kMaxUsbDevices)
+  if (settings.usb_model == UsbModel::kPiix3Uhci && settings.usb_devices.size() > kMaxUsbDevices)
     return bad("--usb-device: at most 2 devices (the UHCI root hub has two ports)");
+  if (settings.usb_devices.size() > kMaxEhciUsbDevices)
+    return bad("--usb-device: at most 6 devices (the EHCI root hub has six ports)");
+  if (settings.usb_slot && settings.usb_model != UsbModel::kIch9Ehci)
+    return bad("--usb: addr= is for the EHCI (the UHCI is at 00:01.2)");
+  if (settings.usb_slot && (*settings.usb_slot < 3 || *settings.usb_slot > 31))
+    return bad("--usb ehci,addr=: slot 0x3..0x1f (0-2 are the host bridge, PIIX3 and VGA)");
   if (settings.nics.size() > kMaxNics) return bad("--nic: at most 4 network cards");
   for (const NicSettings& nic : settings.nics) AMBER_TRY(validate_nic(nic));
   return ok();
@@ -562,7 +607,16 @@ Result<std::vector<std::string>> to_argv(const LaunchSettings& settings) {
     add("--vga", vga);
   }
   if (settings.vnc) add("--vnc", format_vnc(*settings.vnc));
-  if (settings.usb) argv.emplace_back("--usb");
+  if (settings.usb && settings.usb_model == UsbModel::kPiix3Uhci) argv.emplace_back("--usb");
+  if (settings.usb && settings.usb_model == UsbModel::kIch9Ehci) {
+    std::string usb = "ehci";
+    if (settings.usb_slot) {
+      char slot[16];
+      std::snprintf(slot, sizeof(slot), ",addr=0x%x", *settings.usb_slot);
+      usb += slot;
+    }
+    add("--usb", usb);
+  }
   for (const UsbDeviceKind kind : settings.usb_devices)
     add("--usb-device", std::string(to_string(kind)));
   for (const NicSettings& nic : settings.nics) add("--nic", format_nic(nic));
@@ -730,8 +784,8 @@ Result<void> apply_option(std::string_view option, const std::string& value,
       settings.pit_discard = v == "discard";
     }
   } else if (option == "--usb-device") {
-    if (settings.usb_devices.size() == kMaxUsbDevices)
-      return bad("--usb-device: at most 2 devices (the UHCI root hub has two ports)");
+    if (settings.usb_devices.size() == kMaxEhciUsbDevices)
+      return bad("--usb-device: at most 6 devices (the EHCI root hub has six ports)");
     AMBER_TRY_ASSIGN(const UsbDeviceKind kind, parse_usb_device(value));
     settings.usb_devices.push_back(kind);
   } else if (option == "--nic") {
@@ -768,8 +822,17 @@ Result<LaunchSettings> parse_argv(std::span<const std::string> args) {
       settings.on_reboot = RebootAction::kExit;
       continue;
     }
-    if (option == "--usb") {
+    if (option == "--usb" || option.rfind("--usb=", 0) == 0) {
+      // A flag (the UHCI), or with a model: --usb=MODEL or --usb MODEL
+      // (a next argument that is not an option).
       settings.usb = true;
+      std::string model;
+      if (option.size() > 5) {
+        model = option.substr(6);
+      } else if (i + 1 < args.size() && !args[i + 1].empty() && args[i + 1][0] != '-') {
+        model = args[++i];
+      }
+      if (!model.empty()) AMBER_TRY(parse_usb_model(model, settings));
       continue;
     }
     std::optional<std::string> value;  // from --option=value

@@ -148,8 +148,13 @@ struct ScsiDiskSettings {
 // A USB device on the PIIX3 UHCI controller's root ports (--usb-device),
 // with QEMU's identities: usb-tablet (absolute pointer), usb-kbd, usb-mouse.
 enum class UsbDeviceKind { kTablet, kKeyboard, kMouse };
-// The UHCI root hub has two ports, one device each.
+// The UHCI root hub has two ports, one device each; the EHCI six.
 inline constexpr unsigned kMaxUsbDevices = 2;
+inline constexpr unsigned kMaxEhciUsbDevices = 6;
+// The USB host controller of --usb: the PIIX3 UHCI (00:01.2), or ICH9's
+// USB 2.0 set on one multi-function slot: EHCI1 (ich9-usb-ehci1) at
+// function 7 and its companions UHCI1..3 at functions 0..2.
+enum class UsbModel { kPiix3Uhci, kIch9Ehci };
 // A network card (--nic): the model the guest sees and the host side its
 // frames go to. At most kMaxNics; each takes one PCI slot (addr=, else the
 // first free one after the disks and the SCSI controller).
@@ -280,7 +285,12 @@ struct LaunchSettings {
   // --usb: the PIIX3 UHCI controller at 00:01.2 (QEMU's piix3-usb-uhci);
   // --usb-device tablet|keyboard|mouse (repeatable, needs --usb): devices
   // attached to root ports 1, 2 in this order.
+  // --usb ehci[,addr=SLOT]: the ICH9 EHCI set on SLOT (hex as QEMU's
+  // addr=0x5; absent: the first slot after the NICs), devices on EHCI root
+  // ports 1..6.
   bool usb = false;
+  UsbModel usb_model = UsbModel::kPiix3Uhci;
+  std::optional<unsigned> usb_slot;
   std::vector<UsbDeviceKind> usb_devices;
   // --nic, in order (net0, net1, ...; their slots from addr= or in this
   // order).

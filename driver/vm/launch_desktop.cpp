@@ -57,13 +57,26 @@ Result<void> plan_graphics(const xml::Domain& domain, const LaunchContext& conte
   return ok();
 }
 
+// The USB controller: the PIIX3 UHCI (two root ports), or the usb2 set
+// (ich9-ehci1 + ich9-uhci1..3, checked whole when the XML was parsed:
+// six root ports, the EHCI's slot from its address) -> --usb ehci.
 Result<void> plan_usb(const xml::Domain& domain, vmmctl::LaunchSettings& settings) {
   const xml::Devices& devices = domain.devices;
   bool controller = false;
   for (const xml::Controller& c : devices.controllers) {
-    if (c.type == "usb" && c.model == "piix3-uhci") controller = true;
+    if (c.type != "usb") continue;
+    if (c.model == "piix3-uhci") controller = true;
+    if (c.model == "ich9-ehci1") {
+      controller = true;
+      settings.usb_model = vmmctl::UsbModel::kIch9Ehci;
+      if (c.address) settings.usb_slot = static_cast<unsigned>(c.address->slot);
+    }
   }
   settings.usb = controller;
+  const bool ehci = settings.usb_model == vmmctl::UsbModel::kIch9Ehci;
+  const unsigned root_ports = ehci ? vmmctl::kMaxEhciUsbDevices : vmmctl::kMaxUsbDevices;
+  const std::string hub = ehci ? "the EHCI controller has root ports 1 to 6 and no hub"
+                               : "the UHCI controller has root ports 1 and 2 and no hub";
   // The root ports in use: addresses the XML gives, the rest in order.
   std::vector<std::pair<unsigned, vmmctl::UsbDeviceKind>> ports;
   unsigned next = 1;
@@ -71,22 +84,24 @@ Result<void> plan_usb(const xml::Domain& domain, vmmctl::LaunchSettings& setting
     const xml::Input& input = devices.inputs[i];
     if (input.bus != xml::InputBus::kUsb) continue;
     const std::string path = "/domain/devices/input[" + std::to_string(i + 1) + "]";
-    if (!controller) return refuse(path, "a USB input needs the piix3-uhci controller");
+    if (!controller)
+      return refuse(path, "a USB input needs the piix3-uhci controller or the ich9 usb2 set");
     if (input.usb_bus && *input.usb_bus != 0)
       return refuse(path + "/address/@bus", "there is one USB bus, 0");
     unsigned port = 0;
     if (input.usb_port) {
-      if (*input.usb_port != "1" && *input.usb_port != "2")
-        return refuse(path + "/address/@port='" + *input.usb_port + "'",
-                      "the UHCI controller has root ports 1 and 2 and no hub");
-      port = static_cast<unsigned>(std::stoul(*input.usb_port));
+      const std::string& text = *input.usb_port;
+      if (text.size() != 1 || text[0] < '1' || text[0] > static_cast<char>('0' + root_ports))
+        return refuse(path + "/address/@port='" + text + "'", hub);
+      port = static_cast<unsigned>(text[0] - '0');
     } else {
       while (std::any_of(ports.begin(), ports.end(), [&](auto& p) { return p.first == next; }))
         ++next;
       port = next;
     }
-    if (port > 2)
-      return refuse(path, "the UHCI controller has two root ports, and no hub to add more");
+    if (port > root_ports)
+      return refuse(path, ehci ? "the EHCI controller has six root ports, and no hub to add more"
+                               : "the UHCI controller has two root ports, and no hub to add more");
     for (const auto& used : ports) {
       if (used.first == port) return refuse(path + "/address", "USB port already in use");
     }

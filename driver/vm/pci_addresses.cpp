@@ -60,6 +60,15 @@ class AddressSet {
   std::map<std::tuple<uint64_t, uint64_t, uint64_t>, uint8_t> used_;
 };
 
+// The function of a usb2 set member on its shared slot; -1 for others.
+int usb2_function(const std::string& model) {
+  if (model == "ich9-uhci1") return 0;
+  if (model == "ich9-uhci2") return 1;
+  if (model == "ich9-uhci3") return 2;
+  if (model == "ich9-ehci1") return 7;
+  return -1;
+}
+
 bool is_pci_controller_device(const xml::Controller& c) {
   // pci-root is the bus itself; a USB controller of model none is none;
   // the IDE controller lives on the PIIX3 (its address is fixed at parse).
@@ -110,8 +119,34 @@ Result<void> assign_pci_addresses(xml::Domain& domain) {
     }
   }
   for (xml::Interface& nic : devices.interfaces) AMBER_TRY(give(nic.address));
-  for (xml::Controller& c : devices.controllers)
-    if (is_pci_controller_device(c) && c.type != "ide") AMBER_TRY(give(c.address));
+  // libvirt's usb2 set (virt-install's Windows default) shares one slot:
+  // the companions UHCI1..3 at functions 0..2, the EHCI at function 7 (the
+  // slot of a member that has an address, else the lowest free one).
+  std::optional<uint64_t> usb2_slot;
+  bool usb2_members = false;
+  for (xml::Controller& c : devices.controllers) {
+    if (c.type != "usb" || usb2_function(c.model) < 0) continue;
+    usb2_members = true;
+    if (c.address) usb2_slot = c.address->slot;
+  }
+  bool function0_reserved = false;
+  if (usb2_members && !usb2_slot) {
+    AMBER_TRY_ASSIGN(const xml::PciAddress first, used.reserve_next());
+    usb2_slot = first.slot;
+    function0_reserved = true;
+  }
+  for (xml::Controller& c : devices.controllers) {
+    if (!is_pci_controller_device(c) || c.type == "ide") continue;
+    const int function = c.type == "usb" ? usb2_function(c.model) : -1;
+    if (function < 0) {
+      AMBER_TRY(give(c.address));
+      continue;
+    }
+    if (c.address) continue;
+    const xml::PciAddress a{0, 0, *usb2_slot, static_cast<uint64_t>(function)};
+    if (function != 0 || !function0_reserved) AMBER_TRY(used.reserve(a));
+    c.address = a;
+  }
   for (xml::Disk& disk : devices.disks)
     if (disk.bus == xml::DiskBus::kVirtio) AMBER_TRY(give(disk.address));
   for (xml::Video* video : videos) AMBER_TRY(give(video->address));

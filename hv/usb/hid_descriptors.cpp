@@ -13,7 +13,13 @@ constexpr uint8_t kDescriptorHid = 0x21;
 constexpr uint8_t kDescriptorReport = 0x22;
 constexpr uint8_t kEndpointIn1 = 0x81;
 constexpr uint8_t kTransferInterrupt = 0x03;
-constexpr uint8_t kPollInterval = 0x0A;       // 10 ms
+constexpr uint8_t kPollInterval = 0x0A;  // 10 ms
+// High speed (QEMU's desc_device_*2): ep0 of 64 bytes, and the interrupt
+// endpoint's bInterval in 2^(n-1) microframes: the tablet every 1 ms (4),
+// the mouse and keyboard every 8 ms (7).
+constexpr uint8_t kHighSpeedPacketSize0 = 64;
+constexpr uint8_t kHighSpeedTabletInterval = 4;
+constexpr uint8_t kHighSpeedInterval = 7;
 constexpr uint8_t kAttributes = 0x80 | 0x20;  // bus powered, remote wakeup
 constexpr uint8_t kMaxPower = 50;             // 100 mA
 
@@ -140,6 +146,13 @@ UsbDescriptors hid_descriptors(HidKind kind, const std::string& serial_suffix) {
   c.insert(c.end(), {7, kDescriptorEndpoint, kEndpointIn1, kTransferInterrupt});
   put16(c, id.packet_size);
   c.push_back(kPollInterval);
+
+  // The high-speed pair: the same bytes but ep0's size and the interval.
+  d.high_device = d.device;
+  d.high_device[7] = kHighSpeedPacketSize0;
+  d.high_configuration = c;
+  d.high_configuration.back() =
+      kind == HidKind::kTablet ? kHighSpeedTabletInterval : kHighSpeedInterval;
 
   d.strings = {"QEMU",
                "QEMU USB Mouse",

@@ -3,7 +3,8 @@
 // speed): usb-tablet, usb-mouse and usb-kbd, all 0627:0001 from "QEMU",
 // one configuration with one HID interface and one interrupt IN endpoint
 // (0x81), bcdUSB 2.0 at full speed. A guest sees the same bytes as under QEMU 7.2 (checked by the
-// vmm-usb-probe test against QEMU itself).
+// vmm-usb-probe test against QEMU itself). All three have QEMU 7.2's
+// usb_version=2 high-speed descriptors too (used behind an EHCI).
 //
 // Thread-safety: pure functions over constant tables.
 #pragma once

@@ -12,6 +12,28 @@ namespace amber::hv::usb {
 namespace {
 
 constexpr unsigned kInterruptPinD = 4;
+
+// QEMU's uhci_info: PCI device id, revision and interrupt pin per model.
+struct UhciIdentity {
+  uint16_t device;
+  uint8_t revision;
+  unsigned pin;
+  uint8_t header_type;  // ICH9 UHCI1 is function 0 of a multi-function slot
+};
+
+UhciIdentity identity(UhciModel model) {
+  switch (model) {
+    case UhciModel::kPiix3:
+      return {0x7020, 0x01, kInterruptPinD, 0x00};
+    case UhciModel::kIch9Uhci1:
+      return {0x2934, 0x03, 1, 0x80};
+    case UhciModel::kIch9Uhci2:
+      return {0x2935, 0x03, 2, 0x00};
+    case UhciModel::kIch9Uhci3:
+      return {0x2936, 0x03, 3, 0x00};
+  }
+  return {0x7020, 0x01, kInterruptPinD, 0x00};
+}
 // Config registers QEMU's piix3-usb-uhci sets: the serial bus release
 // number (USB 1.0) and the USB clock register.
 constexpr unsigned kSerialBusRelease = 0x60;
@@ -36,13 +58,14 @@ constexpr unsigned kMaxFramesBehind = 128;
 
 }  // namespace
 
-Uhci::Uhci(const GuestMemory& memory, IrqSink irq)
-    : PciConfigSpace({0x8086, 0x7020, 0x01, 0x0C0300, devices::kQemuSubsystemVendor,
-                      devices::kQemuSubsystem, 0x00}),
+Uhci::Uhci(const GuestMemory& memory, IrqSink irq, UhciModel model)
+    : PciConfigSpace({0x8086, identity(model).device, identity(model).revision, 0x0C0300,
+                      devices::kQemuSubsystemVendor, devices::kQemuSubsystem,
+                      identity(model).header_type}),
       memory_(memory),
       irq_(std::move(irq)) {
   (void)set_bar(kUhciBar, pci::BarKind::kIo, kUhciBarSize);
-  set_interrupt_pin(kInterruptPinD);
+  set_interrupt_pin(identity(model).pin);
   store(kSerialBusRelease, 1, 0x10);
   store(kUsbClock, 1, 0x01);
   snapshot_reset_state();
@@ -61,15 +84,48 @@ Uhci::~Uhci() {
 
 void Uhci::attach(unsigned port, UsbDevice* device) {
   if (port >= kUhciPorts) return;
-  if (device != nullptr) device->set_wakeup([this, port] { wakeup(port); });
+  if (device != nullptr) {
+    device->set_wakeup([this, port] { wakeup(port); });
+    device->set_speed(UsbSpeed::kFull);
+  }
   std::lock_guard lock(mutex_);
   devices_[port] = device;
   reset_locked();
 }
 
+// QEMU's uhci_attach for a companion port: connected (+ change), and a
+// controller in global suspend resumes.
+void Uhci::companion_attach(unsigned port, UsbDevice* device) {
+  if (port >= kUhciPorts || device == nullptr) return;
+  std::lock_guard lock(mutex_);
+  devices_[port] = device;
+  device->set_speed(UsbSpeed::kFull);
+  portsc_[port] |= kPortConnected | kPortConnectChange;
+  portsc_[port] &= static_cast<uint16_t>(~kPortLowSpeed);
+  resume_locked();
+}
+
+// QEMU's uhci_detach: disconnected and disabled, each with its change bit.
+void Uhci::companion_detach(unsigned port) {
+  if (port >= kUhciPorts) return;
+  std::lock_guard lock(mutex_);
+  devices_[port] = nullptr;
+  uint16_t& portsc = portsc_[port];
+  if (portsc & kPortConnected) {
+    portsc &= static_cast<uint16_t>(~kPortConnected);
+    portsc |= kPortConnectChange;
+  }
+  if (portsc & kPortEnabled) {
+    portsc &= static_cast<uint16_t>(~kPortEnabled);
+    portsc |= kPortEnableChange;
+  }
+  resume_locked();
+}
+
 // A suspended port with a device that has news: resume detect on the
 // port, and on the controller when it is in global suspend.
 void Uhci::wakeup(unsigned port) {
+  if (port >= kUhciPorts) return;
   std::lock_guard lock(mutex_);
   uint16_t& portsc = portsc_[port];
   if (!(portsc & kPortSuspend) || (portsc & kPortResumeDetect)) return;

@@ -21,6 +21,11 @@
 // max length above 1280 bytes is babble, and every guest address goes
 // through GuestMemory (outside RAM: the TD fails, nothing is touched).
 //
+// The same controller is also ICH9's UHCI1..3 (8086:2934/2935/2936 rev 03,
+// interrupt pins A/B/C, functions 0-2 of the EHCI's slot), an EHCI's
+// companion: the EHCI (ehci.h) hands it a port's device while the EHCI
+// does not own that port (companion_attach/companion_detach).
+//
 // Thread-safety: register accesses come from vCPU threads, frames from
 // the controller's own frame thread (start(); it runs only while USBCMD.RS
 // is set); one mutex serializes them and every packet to the devices.
@@ -100,11 +105,14 @@ struct FrameWork {
   unsigned bytes = 0;
 };
 
+// Which UHCI function this is (its PCI identity and interrupt pin).
+enum class UhciModel { kPiix3, kIch9Uhci1, kIch9Uhci2, kIch9Uhci3 };
+
 class Uhci : public pci::PciConfigSpace {
  public:
   using IrqSink = std::function<void(bool level)>;
 
-  Uhci(const GuestMemory& memory, IrqSink irq);
+  Uhci(const GuestMemory& memory, IrqSink irq, UhciModel model = UhciModel::kPiix3);
   ~Uhci() override;
   Uhci(const Uhci&) = delete;
   Uhci& operator=(const Uhci&) = delete;
@@ -112,6 +120,15 @@ class Uhci : public pci::PciConfigSpace {
   // Set-up, before start(): a device on root port 0 or 1 (not owned; it
   // must outlive the controller). Connected from power-on.
   void attach(unsigned port, UsbDevice* device);
+  // An EHCI companion's port: the EHCI gives the port's device to this
+  // controller (it appears: connect + connect change, full speed) or takes
+  // it back (disconnect, and disable, with their change bits). Any thread
+  // but the controller's own; the caller keeps the device's wakeup.
+  void companion_attach(unsigned port, UsbDevice* device);
+  void companion_detach(unsigned port);
+  // A device on `port` asks to wake the host (QEMU's uhci_wakeup). Any
+  // thread that holds no device lock.
+  void wakeup(unsigned port);
   // Starts the frame thread (idle until the guest sets USBCMD.RS).
   void start();
   // The VM's clock: while it is stopped (VM paused) no frames run, as
@@ -135,8 +152,6 @@ class Uhci : public pci::PciConfigSpace {
   enum class TdResult { kStopFrame, kNextQh, kComplete };
 
   void command_written(uint16_t old, uint16_t now) override;
-  // A device on `port` asks to wake the host (QEMU's uhci_wakeup).
-  void wakeup(unsigned port);
   void resume_locked();
   uint16_t read_register(unsigned offset);
   void write_register(unsigned offset, uint16_t value);

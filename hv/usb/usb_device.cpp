@@ -21,6 +21,10 @@ constexpr size_t kSetupBytes = 8;
 ControlPipeDevice::ControlPipeDevice(UsbDescriptors descriptors)
     : descriptors_(std::move(descriptors)) {}
 
+void ControlPipeDevice::set_speed(UsbSpeed speed) {
+  speed_ = speed == UsbSpeed::kHigh && supports_high_speed() ? UsbSpeed::kHigh : UsbSpeed::kFull;
+}
+
 void ControlPipeDevice::reset() {
   address_ = 0;
   configuration_ = 0;
@@ -191,13 +195,39 @@ int ControlPipeDevice::get_descriptor() {
   const uint8_t type = static_cast<uint8_t>(setup_.value >> 8);
   const uint8_t index = static_cast<uint8_t>(setup_.value);
   std::vector<uint8_t> out;
+  const bool high = speed_ == UsbSpeed::kHigh;
+  // The other speed's descriptors (none for a full-speed only device).
+  const std::vector<uint8_t>& other_device = high ? descriptors_.device : descriptors_.high_device;
+  const std::vector<uint8_t>& other_configuration =
+      high ? descriptors_.configuration : descriptors_.high_configuration;
   switch (type) {
     case kDescriptorDevice:
-      out = descriptors_.device;
+      out = high ? descriptors_.high_device : descriptors_.device;
       break;
     case kDescriptorConfiguration:
       if (index != 0) return -1;
-      out = descriptors_.configuration;
+      out = high ? descriptors_.high_configuration : descriptors_.configuration;
+      break;
+    case kDescriptorDeviceQualifier:
+      if (!supports_high_speed()) return -1;
+      // bcdUSB, class, subclass, protocol, bMaxPacketSize0 of the other
+      // speed, bNumConfigurations, reserved. The full-speed device's own
+      // bcdUSB (1.0 in QEMU's tables) rather than the 2.0 its device
+      // descriptor reports.
+      out = {10, kDescriptorDeviceQualifier};
+      if (high) {
+        out.insert(out.end(), {0x00, 0x01});
+      } else {
+        out.insert(out.end(), other_device.begin() + 2, other_device.begin() + 4);
+      }
+      out.insert(out.end(), other_device.begin() + 4, other_device.begin() + 8);
+      out.push_back(other_device[17]);
+      out.push_back(0);
+      break;
+    case kDescriptorOtherSpeedConfiguration:
+      if (!supports_high_speed() || index != 0) return -1;
+      out = other_configuration;
+      out[1] = kDescriptorOtherSpeedConfiguration;
       break;
     case kDescriptorString:
       if (index == 0) {
@@ -219,7 +249,7 @@ int ControlPipeDevice::get_descriptor() {
       }
       break;
     default:
-      return -1;  // device qualifier, BOS, ...: a full-speed USB 1.x device has none
+      return -1;  // BOS, ...
   }
   const size_t length = std::min<size_t>(out.size(), setup_.length);
   std::memcpy(buffer_.data(), out.data(), length);

@@ -61,6 +61,13 @@ inline constexpr uint8_t kRequestSetInterface = 0x0B;
 inline constexpr uint8_t kDescriptorDevice = 0x01;
 inline constexpr uint8_t kDescriptorConfiguration = 0x02;
 inline constexpr uint8_t kDescriptorString = 0x03;
+inline constexpr uint8_t kDescriptorDeviceQualifier = 0x06;
+inline constexpr uint8_t kDescriptorOtherSpeedConfiguration = 0x07;
+
+// The speed a device runs at on its port: full on a UHCI root port, high
+// on an EHCI one when the device has high-speed descriptors (QEMU's
+// usb_desc_attach picks the fastest speed both sides support).
+enum class UsbSpeed { kFull, kHigh };
 
 struct SetupPacket {
   uint8_t request_type = 0;  // bit 7: device to host; bits 5-6: type; 0-4: recipient
@@ -72,10 +79,15 @@ struct SetupPacket {
 };
 
 // The identity and descriptors of a device (built by hid_descriptors.cpp).
+// high_device/high_configuration: the high-speed ones (empty: a full-speed
+// only device); with both speeds the device also answers DEVICE_QUALIFIER
+// and OTHER_SPEED_CONFIGURATION with the other speed's, as QEMU's desc.c.
 struct UsbDescriptors {
   std::vector<uint8_t> device;         // 18 bytes
   std::vector<uint8_t> configuration;  // the whole configuration, wTotalLength bytes
-  std::vector<std::string> strings;    // index 1.. (strings[0] is index 1)
+  std::vector<uint8_t> high_device;
+  std::vector<uint8_t> high_configuration;
+  std::vector<std::string> strings;  // index 1.. (strings[0] is index 1)
   uint8_t configuration_value = 1;
   bool self_powered = false;
   // Microsoft OS descriptors (hv/usb/msos.h): string 0xEE and vendor
@@ -93,6 +105,11 @@ class UsbDevice {
   virtual void reset() = 0;
   // The address the device answers to (0 after reset).
   virtual uint8_t address() const = 0;
+  // Whether the device can run at high speed, and the speed its port set
+  // (the controller calls set_speed when the device appears on a port,
+  // under its lock, before any packet).
+  virtual bool supports_high_speed() const { return false; }
+  virtual void set_speed(UsbSpeed) {}
 
   // Remote wakeup: the controller's port handler (set before the device
   // is used), which a device with new input calls when the host enabled
@@ -118,6 +135,9 @@ class ControlPipeDevice : public UsbDevice {
   UsbResult handle_packet(UsbPid pid, unsigned endpoint, std::span<uint8_t> data) final;
   void reset() override;
   uint8_t address() const final { return address_; }
+  bool supports_high_speed() const final { return !descriptors_.high_device.empty(); }
+  void set_speed(UsbSpeed speed) final;
+  UsbSpeed speed() const { return speed_; }
   bool configured() const { return configuration_ != 0; }
   // SET_FEATURE(DEVICE_REMOTE_WAKEUP) seen (any thread may ask).
   bool remote_wakeup() const { return remote_wakeup_; }
@@ -145,6 +165,7 @@ class ControlPipeDevice : public UsbDevice {
   int get_descriptor();
 
   UsbDescriptors descriptors_;
+  UsbSpeed speed_ = UsbSpeed::kFull;
   uint8_t address_ = 0;
   uint8_t configuration_ = 0;
   std::atomic<bool> remote_wakeup_{false};

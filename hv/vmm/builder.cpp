@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -32,6 +33,7 @@
 #include "hv/net/tap_backend.h"
 #include "hv/pci/host_bridge.h"
 #include "hv/smbios/smbios.h"
+#include "hv/usb/ehci.h"
 #include "hv/usb/hid_device.h"
 #include "hv/usb/uhci.h"
 #include "hv/virtio/blk_device.h"
@@ -524,20 +526,91 @@ Result<void> add_scsi(Vm& vm, const Config& config, const PciPlan& slots, pci::H
   return ok();
 }
 
+// The VNC pointer goes to the first tablet: Vm::pointer_absolute has
+// PS/2's button order (left 1, right 2, middle 4); send_screen_pointer
+// HID's (left 1, middle 2, right 4).
+void route_pointer(Vm& vm) {
+  for (usb::HidDevice* device : vm.usb_hid) {
+    if (device->kind() != usb::HidKind::kTablet) continue;
+    vm.pointer_absolute = [device](unsigned x, unsigned y, unsigned width, unsigned height,
+                                   unsigned buttons) {
+      const unsigned hid = (buttons & 0x19) | ((buttons & 0x2) << 1) | ((buttons & 0x4) >> 1);
+      usb::send_screen_pointer(*device, x, y, width, height, hid);
+    };
+    break;
+  }
+}
+
+usb::HidKind hid_kind(vmmctl::UsbDeviceKind kind) {
+  return kind == vmmctl::UsbDeviceKind::kTablet  ? usb::HidKind::kTablet
+         : kind == vmmctl::UsbDeviceKind::kMouse ? usb::HidKind::kMouse
+                                                 : usb::HidKind::kKeyboard;
+}
+
+// --usb ehci: ICH9's USB 2.0 set on one slot as QEMU's (and libvirt's
+// usb2 controllers): UHCI1..3 at functions 0..2 (INTA..INTC), EHCI1 at
+// function 7 (INTD); the --usb-device HID devices on EHCI root ports in
+// order (on their companion until the guest takes the ports).
+Result<void> add_ehci(Vm& vm, const Config& config, const PciPlan& slots, pci::HostBridge& bridge,
+                      KvmInterrupts& irqs) {
+  Machine& m = *vm.machine;
+  const unsigned slot = slots.ehci.value_or(0);
+  char address[16];
+  std::snprintf(address, sizeof(address), "0000:00:%02x.7", slot);
+  std::vector<usb::HidDevice*> devices;
+  for (const vmmctl::UsbDeviceKind kind : config.usb_devices) {
+    // QEMU's serial number suffix: the EHCI's PCI address, the port.
+    const std::string path = std::string(address) + "-" + std::to_string(devices.size() + 1);
+    // Owned before the controllers, so destroyed after their frame threads.
+    devices.push_back(m.own(std::make_unique<usb::HidDevice>(hid_kind(kind), path)));
+  }
+  constexpr usb::UhciModel kModels[] = {usb::UhciModel::kIch9Uhci1, usb::UhciModel::kIch9Uhci2,
+                                        usb::UhciModel::kIch9Uhci3};
+  std::array<usb::Uhci*, usb::kEhciCompanions> companions{};
+  for (unsigned i = 0; i < usb::kEhciCompanions; ++i) {
+    const unsigned pin = i + 1;
+    companions[i] = m.own(std::make_unique<usb::Uhci>(
+        m.ram().memory(), [&irqs, slot, pin](bool level) { (void)irqs.set_intx(slot, pin, level); },
+        kModels[i]));
+  }
+  constexpr unsigned kEhciPin = 4, kEhciFunction = 7;
+  auto* ehci = m.own(std::make_unique<usb::Ehci>(
+      m.ram().memory(), [&irqs, slot](bool level) { (void)irqs.set_intx(slot, kEhciPin, level); }));
+  for (unsigned i = 0; i < usb::kEhciCompanions; ++i) ehci->set_companion(i, companions[i]);
+  for (unsigned port = 0; port < devices.size(); ++port) ehci->attach(port, devices[port]);
+  for (unsigned i = 0; i < usb::kEhciCompanions; ++i) {
+    auto attached = bridge.attach(slot, i, companions[i]);
+    if (!attached.ok()) return std::move(attached).error().with_context("--usb ehci");
+  }
+  auto attached = bridge.attach(slot, kEhciFunction, ehci);
+  if (!attached.ok()) return std::move(attached).error().with_context("--usb ehci");
+  for (usb::Uhci* uhci : companions) {
+    uhci->start();
+    m.add_stop_hook([uhci] { uhci->set_clock_running(false); });
+    m.add_resume_hook([uhci] { uhci->set_clock_running(true); });
+  }
+  ehci->start();
+  m.add_stop_hook([ehci] { ehci->set_clock_running(false); });
+  m.add_resume_hook([ehci] { ehci->set_clock_running(true); });
+  vm.usb_hid = devices;
+  route_pointer(vm);
+  return ok();
+}
+
 // --usb: the PIIX3 UHCI function 00:01.2 (INTD, PIRQD as QEMU's pc) and
 // the --usb-device HID devices on its root ports in order.
-Result<void> add_usb(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmInterrupts& irqs) {
+Result<void> add_usb(Vm& vm, const Config& config, const PciPlan& slots, pci::HostBridge& bridge,
+                     KvmInterrupts& irqs) {
   if (!config.usb) return ok();
+  if (config.usb_model == vmmctl::UsbModel::kIch9Ehci)
+    return add_ehci(vm, config, slots, bridge, irqs);
   Machine& m = *vm.machine;
   std::vector<usb::HidDevice*> devices;
   for (const vmmctl::UsbDeviceKind kind : config.usb_devices) {
     // QEMU's serial number suffix: the controller's PCI address, the port.
     const std::string path = "0000:00:01.2-" + std::to_string(devices.size() + 1);
-    const usb::HidKind hid = kind == vmmctl::UsbDeviceKind::kTablet  ? usb::HidKind::kTablet
-                             : kind == vmmctl::UsbDeviceKind::kMouse ? usb::HidKind::kMouse
-                                                                     : usb::HidKind::kKeyboard;
     // Owned before the controller, so destroyed after its frame thread.
-    devices.push_back(m.own(std::make_unique<usb::HidDevice>(hid, path)));
+    devices.push_back(m.own(std::make_unique<usb::HidDevice>(hid_kind(kind), path)));
   }
   constexpr unsigned kUsbSlot = 1, kUsbFunction = 2, kUsbPin = 4;
   auto* uhci = m.own(std::make_unique<usb::Uhci>(
@@ -548,17 +621,7 @@ Result<void> add_usb(Vm& vm, const Config& config, pci::HostBridge& bridge, KvmI
   m.add_stop_hook([uhci] { uhci->set_clock_running(false); });
   m.add_resume_hook([uhci] { uhci->set_clock_running(true); });
   vm.usb_hid = devices;
-  for (usb::HidDevice* device : devices) {
-    if (device->kind() != usb::HidKind::kTablet) continue;
-    // Vm::pointer_absolute has PS/2's button order (left 1, right 2,
-    // middle 4); send_screen_pointer HID's (left 1, middle 2, right 4).
-    vm.pointer_absolute = [device](unsigned x, unsigned y, unsigned width, unsigned height,
-                                   unsigned buttons) {
-      const unsigned hid = (buttons & 0x19) | ((buttons & 0x2) << 1) | ((buttons & 0x4) >> 1);
-      usb::send_screen_pointer(*device, x, y, width, height, hid);
-    };
-    break;
-  }
+  route_pointer(vm);
   return ok();
 }
 
@@ -749,7 +812,7 @@ Result<std::unique_ptr<Vm>> build_vm(const Config& config) {
   AMBER_TRY(add_legacy_devices(*vm, config, slots, *irqs));
   AMBER_TRY_ASSIGN(pci::HostBridge * bridge, add_pci_platform(*vm, config, *irqs));
   AMBER_TRY(add_ide(*vm, config, *bridge, *irqs));
-  AMBER_TRY(add_usb(*vm, config, *bridge, *irqs));
+  AMBER_TRY(add_usb(*vm, config, slots, *bridge, *irqs));
   AMBER_TRY(add_vga(*vm, config, slots, *bridge));
   AMBER_TRY(add_disks(*vm, config, slots, *bridge, *irqs));
   AMBER_TRY(add_scsi(*vm, config, slots, *bridge, *irqs));

@@ -92,10 +92,15 @@ Runs one virtual machine (i440FX/PIIX PC) on /dev/kvm.
                               Bochs DISPI) on PCI slot 2; vram 1M..256M [16M]
   --usb                       the PIIX3 USB UHCI controller (8086:7020 at
                               00:01.2, QEMU's piix3-usb-uhci)
+  --usb ehci[,addr=SLOT]      instead, ICH9's USB 2.0 set on one slot (hex;
+                              default: the first after the NICs): EHCI1
+                              (8086:293a) at function 7, its companions
+                              UHCI1..3 at functions 0..2; six root ports
   --usb-device tablet|keyboard|mouse   a USB HID device with QEMU's identity
                               (usb-tablet: absolute pointer, usb-kbd,
                               usb-mouse) on the next root port; needs
-                              --usb; repeatable, at most 2 (two ports)
+                              --usb; repeatable, at most 2 (two ports;
+                              6 behind the EHCI)
   --nic model=e1000|virtio,mac=XX:XX:XX:XX:XX:XX,backend=user[,net=ADDR/BITS]
         [,host=ADDR][,dns=ADDR][,dhcpstart=ADDR][,hostfwd=RULE]..[,queues=N]
         [,romfile=FILE|none][,addr=SLOT]

@@ -31,13 +31,18 @@ Result<PciPlan> plan_pci_slots(const Config& config) {
   AMBER_TRY(slots.reserve(0, 0, "the i440FX host bridge"));
   AMBER_TRY(slots.reserve(1, 0, "the PIIX3 ISA bridge"));
   AMBER_TRY(slots.reserve(1, 1, "the PIIX3 IDE controller"));
-  if (config.usb) AMBER_TRY(slots.reserve(1, 2, "the PIIX3 UHCI controller"));
+  const bool ehci = config.usb && config.usb_model == vmmctl::UsbModel::kIch9Ehci;
+  if (config.usb && !ehci) AMBER_TRY(slots.reserve(1, 2, "the PIIX3 UHCI controller"));
   if (config.acpi) AMBER_TRY(slots.reserve(1, 3, "the PIIX4 power management function"));
 
   PciPlan plan;
   plan.disks.resize(config.disks.size());
   plan.nics.resize(config.nics.size());
-  unsigned vga = 0, scsi = 0;
+  unsigned vga = 0, scsi = 0, usb = 0;
+  // The USB 2.0 set takes a slot of its own (its other functions, 1, 2 and
+  // 7, are on no other device's path: every other device is function 0).
+  std::optional<vmmctl::PciSlot> ehci_addr;
+  if (ehci && config.usb_slot) ehci_addr = vmmctl::PciSlot{*config.usb_slot, 0};
   std::vector<Wanted> wanted;
   if (config.vga) wanted.push_back({&config.vga_addr, "--vga", kVgaFirstSlot, &vga});
   for (size_t i = 0; i < config.disks.size(); ++i)
@@ -48,6 +53,8 @@ Result<PciPlan> plan_pci_slots(const Config& config) {
   for (size_t i = 0; i < config.nics.size(); ++i)
     wanted.push_back(
         {&config.nics[i].addr, "--nic net" + std::to_string(i), kDeviceFirstSlot, &plan.nics[i]});
+
+  if (ehci) wanted.push_back({&ehci_addr, "--usb ehci", kDeviceFirstSlot, &usb});
 
   for (const Wanted& device : wanted) {
     if (!*device.addr) continue;
@@ -60,6 +67,7 @@ Result<PciPlan> plan_pci_slots(const Config& config) {
   }
   if (config.vga) plan.vga = vga;
   if (!config.scsi.empty()) plan.scsi = scsi;
+  if (ehci) plan.ehci = usb;
   return plan;
 }
 

@@ -25,6 +25,7 @@ struct PciPlan {
   std::vector<unsigned> disks;   // config.disks[i]
   std::optional<unsigned> scsi;  // with a --scsi disk
   std::vector<unsigned> nics;    // config.nics[i]
+  std::optional<unsigned> ehci;  // with --usb ehci: the whole slot (functions 0-2 and 7)
 };
 
 // Refuses two devices on one address, naming both.

@@ -15,6 +15,9 @@ constexpr const char* kScsiModel = "virtio-scsi";
 // libvirt's USB controller of a pc machine: the PIIX3's UHCI function.
 constexpr const char* kUsbModel = "piix3-uhci";
 constexpr PciAddress kUhciAddress{0, 0, 1, 2};
+// libvirt's usb2 controller set (ICH9 EHCI1 and its UHCI companions).
+constexpr const char* kEhciModel = "ich9-ehci1";
+constexpr const char* kCompanionModels[3] = {"ich9-uhci1", "ich9-uhci2", "ich9-uhci3"};
 
 bool same_address(const PciAddress& a, const PciAddress& b) {
   return a.domain == b.domain && a.bus == b.bus && a.slot == b.slot && a.function == b.function;
@@ -30,7 +33,8 @@ Result<void> add_implicit_devices(Devices& devices) {
   const bool usb_input = std::any_of(devices.inputs.begin(), devices.inputs.end(),
                                      [](const Input& i) { return i.bus == InputBus::kUsb; });
   if (usb_input && !has_controller("usb"))
-    devices.controllers.push_back(Controller{"usb", 0, kUsbModel, std::nullopt, kUhciAddress});
+    devices.controllers.push_back(
+        Controller{"usb", 0, kUsbModel, std::nullopt, kUhciAddress, std::nullopt});
   if (usb_input) {
     for (const Controller& c : devices.controllers) {
       if (c.type == "usb" && c.model == "none")
@@ -56,6 +60,68 @@ Result<void> add_implicit_devices(Devices& devices) {
     vga.heads = 1;
     vga.primary = true;
     devices.videos.push_back(vga);
+  }
+  return ok();
+}
+
+// libvirt's usb2 set (what virt-install writes for Windows): ich9-ehci1
+// and its companions ich9-uhci1..3 with <master startport='0|2|4'/>, all
+// index 0, on one slot (EHCI function 7, UHCI 0..2) when addressed.
+// amber-vmm builds exactly that set: a partial or odd one is refused.
+Result<void> check_usb2_set(const std::vector<Controller>& controllers) {
+  const auto refuse = [](const std::string& what) -> Result<void> {
+    return Error(ErrorKind::kUnsupported,
+                 "unsupported configuration: /domain/devices/controller[@type='usb']" + what);
+  };
+  const Controller* ehci = nullptr;
+  const Controller* uhci[3] = {};
+  bool piix = false;
+  for (const Controller& c : controllers) {
+    if (c.type != "usb") continue;
+    if (c.model == kUsbModel) piix = true;
+    if (c.model == kEhciModel) {
+      if (ehci != nullptr) return refuse("[@model='ich9-ehci1'] (one EHCI only)");
+      ehci = &c;
+    }
+    for (unsigned i = 0; i < 3; ++i) {
+      if (c.model != kCompanionModels[i]) continue;
+      if (uhci[i] != nullptr)
+        return refuse("[@model='" + std::string(kCompanionModels[i]) + "'] (one of each only)");
+      uhci[i] = &c;
+      if (c.master_startport != 2 * i)
+        return refuse("[@model='" + std::string(kCompanionModels[i]) +
+                      "']/master/@startport (the companion of EHCI ports " + std::to_string(2 * i) +
+                      "-" + std::to_string(2 * i + 1) + ": startport='" + std::to_string(2 * i) +
+                      "')");
+    }
+  }
+  const bool any = ehci != nullptr || uhci[0] || uhci[1] || uhci[2];
+  if (!any) return ok();
+  if (piix) return refuse(" (piix3-uhci and the ich9 usb2 set together: one USB bus only)");
+  if (ehci == nullptr) return refuse(" (ich9-uhci companions without their ich9-ehci1)");
+  for (unsigned i = 0; i < 3; ++i)
+    if (uhci[i] == nullptr)
+      return refuse("[@model='ich9-ehci1'] without its companion " +
+                    std::string(kCompanionModels[i]) + " (amber-vmm builds the whole usb2 set)");
+  if (ehci->index.value_or(0) != 0) return refuse("[@model='ich9-ehci1']/@index (one USB bus, 0)");
+  for (unsigned i = 0; i < 3; ++i)
+    if (uhci[i]->index.value_or(0) != 0)
+      return refuse("[@model='" + std::string(kCompanionModels[i]) + "']/@index (one USB bus, 0)");
+  if (!ehci->address) {
+    for (unsigned i = 0; i < 3; ++i)
+      if (uhci[i]->address)
+        return refuse("[@model='" + std::string(kCompanionModels[i]) +
+                      "']/address (give the ich9-ehci1 an address too)");
+    return ok();
+  }
+  const PciAddress& a = *ehci->address;
+  if (a.domain != 0 || a.bus != 0 || a.function != 7 || a.slot < 2 || a.slot > 31)
+    return refuse("[@model='ich9-ehci1']/address (bus 0, function 7, slot 0x02..0x1f)");
+  for (unsigned i = 0; i < 3; ++i) {
+    const std::optional<PciAddress>& u = uhci[i]->address;
+    if (!u || !same_address(*u, PciAddress{0, 0, a.slot, i}))
+      return refuse("[@model='" + std::string(kCompanionModels[i]) +
+                    "']/address (the EHCI's slot, function " + std::to_string(i) + ")");
   }
   return ok();
 }
@@ -105,12 +171,17 @@ Result<void> parse_devices(const Node& root, Devices& devices) {
                        "(the PIIX3 UHCI controller is at 0000:00:01.2)");
         controller.address = kUhciAddress;
       }
+      AMBER_TRY_ASSIGN(auto master, c.unique_child("master"));
+      if (master) {
+        AMBER_TRY_ASSIGN(controller.master_startport, master->attribute_uint("startport"));
+      }
     } else {
       AMBER_TRY_ASSIGN(controller.model, c.required_attribute("model"));
     }
     (void)c.child("alias");
     devices.controllers.push_back(std::move(controller));
   }
+  AMBER_TRY(check_usb2_set(devices.controllers));
   bool any_ide = false, any_scsi = false;
   for (size_t i = 0; i < devices.disks.size(); ++i) {
     const Disk& disk = devices.disks[i];
@@ -132,13 +203,15 @@ Result<void> parse_devices(const Node& root, Devices& devices) {
                        [&](const Controller& c) { return c.type == type; });
   };
   if (any_ide && !has_controller("ide"))
-    devices.controllers.push_back(Controller{"ide", 0, "", std::nullopt, PciAddress{0, 0, 1, 1}});
+    devices.controllers.push_back(
+        Controller{"ide", 0, "", std::nullopt, PciAddress{0, 0, 1, 1}, std::nullopt});
   // libvirt's QEMU driver would pick lsilogic for a pc machine's implicit
   // SCSI controller (qemuDomainDefaultSCSIControllerModel); amber-vmm has
   // no LSI HBA, only virtio-scsi, so that is the model Amber adds, and it
   // writes the model out so the stored XML says which one the guest sees.
   if (any_scsi && !has_controller("scsi"))
-    devices.controllers.push_back(Controller{"scsi", 0, kScsiModel, std::nullopt, std::nullopt});
+    devices.controllers.push_back(
+        Controller{"scsi", 0, kScsiModel, std::nullopt, std::nullopt, std::nullopt});
   for (const Node& s : node->children("serial")) {
     AMBER_TRY_ASSIGN(CharDevice d, parse_chardev(s));
     devices.serials.push_back(std::move(d));
@@ -180,7 +253,8 @@ void format_devices(const Devices& devices, FormatFlags flags, Element& root) {
     Element& controller = node.add("controller").attr("type", c.type).attr("index", c.index);
     if (!c.model.empty()) controller.attr("model", c.model);
     if (c.queues) controller.add("driver").attr("queues", *c.queues);
-    format_address(c.address, controller);
+    if (c.master_startport) controller.add("master").attr("startport", *c.master_startport);
+    format_address(c.address, controller, c.model == kCompanionModels[0]);
   }
   for (const Interface& nic : devices.interfaces) format_interface(nic, flags, node);
   for (const CharDevice& s : devices.serials) format_chardev(s, "serial", flags, node);

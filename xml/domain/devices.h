@@ -8,7 +8,10 @@
 namespace amber::xml::family {
 
 Result<std::optional<PciAddress>> parse_address(const Node& device);
-void format_address(const std::optional<PciAddress>& address, Element& device);
+// multifunction: writes multifunction='on' (function 0 of a multi-function
+// slot, as libvirt writes the usb2 set's ich9-uhci1).
+void format_address(const std::optional<PciAddress>& address, Element& device,
+                    bool multifunction = false);
 Result<std::optional<std::string>> parse_alias(const Node& device);
 
 Result<Disk> parse_disk(const Node& node);

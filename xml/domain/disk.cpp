@@ -241,6 +241,10 @@ Result<std::optional<PciAddress>> parse_address(const Node& device) {
   AMBER_TRY_ASSIGN(auto bus, node->attribute_uint("bus"));
   AMBER_TRY_ASSIGN(auto slot, node->attribute_uint("slot"));
   AMBER_TRY_ASSIGN(auto function, node->attribute_uint("function"));
+  // libvirt marks function 0 of a multi-function slot (the usb2 set's
+  // ich9-uhci1); the usb controllers write it back themselves.
+  AMBER_TRY_ASSIGN(auto multifunction, attribute_in(*node, "multifunction", {"on", "off"}));
+  (void)multifunction;
   a.domain = domain.value_or(0);
   a.bus = bus.value_or(0);
   a.slot = slot.value_or(0);
@@ -251,14 +255,15 @@ Result<std::optional<PciAddress>> parse_address(const Node& device) {
   return std::optional<PciAddress>(a);
 }
 
-void format_address(const std::optional<PciAddress>& address, Element& device) {
+void format_address(const std::optional<PciAddress>& address, Element& device, bool multifunction) {
   if (!address) return;
-  device.add("address")
-      .attr("type", "pci")
-      .attr("domain", hex(address->domain, 4))
-      .attr("bus", hex(address->bus, 2))
-      .attr("slot", hex(address->slot, 2))
-      .attr("function", hex(address->function, 1));
+  Element& node = device.add("address")
+                      .attr("type", "pci")
+                      .attr("domain", hex(address->domain, 4))
+                      .attr("bus", hex(address->bus, 2))
+                      .attr("slot", hex(address->slot, 2))
+                      .attr("function", hex(address->function, 1));
+  if (multifunction) node.attr("multifunction", "on");
 }
 
 Result<std::optional<std::string>> parse_alias(const Node& device) {

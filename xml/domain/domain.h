@@ -236,6 +236,8 @@ struct Controller {
   std::string model;               // empty: none written
   std::optional<uint64_t> queues;  // scsi: <driver queues='N'/>
   std::optional<PciAddress> address;
+  // usb ich9-uhci1..3: <master startport='N'/> (the EHCI ports it serves).
+  std::optional<uint64_t> master_startport;
 };
 
 // <interface>: a NIC (model e1000 or virtio) on user-mode networking, a

@@ -117,7 +117,8 @@ std::optional<Refusal> check_controller(const Node& node, const std::string& p) 
   const std::string model = raw(node, "model").value_or("");
   if ((type == "pci" && model == "pci-root") || (type == "usb" && model == "none"))
     return std::nullopt;
-  if (type == "usb" && (model == "piix3-uhci" || model.empty())) {
+  if (type == "usb" && (model == "piix3-uhci" || model.empty() || model == "ich9-ehci1" ||
+                        model == "ich9-uhci1" || model == "ich9-uhci2" || model == "ich9-uhci3")) {
     const std::string index = raw(node, "index").value_or("0");
     if (index != "0")
       return Refusal{p + "[@type='usb']/@index='" + index + "'",
@@ -138,7 +139,8 @@ std::optional<Refusal> check_controller(const Node& node, const std::string& p) 
   return Refusal{
       p + "[@type='" + type + "']" + (model.empty() ? "" : "[@model='" + model + "']"),
       "controllers are not supported yet (only the implicit pci-root, ide index 0, scsi "
-      "model='virtio-scsi' index 0, usb model='piix3-uhci' index 0 and usb model='none')"};
+      "model='virtio-scsi' index 0, usb model='piix3-uhci' index 0, the usb2 set ich9-ehci1 + "
+      "ich9-uhci1..3 index 0 and usb model='none')"};
 }
 
 // <driver queues='N'/> only (multiqueue virtio-net); vhost, txmode,

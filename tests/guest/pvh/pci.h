@@ -40,3 +40,7 @@ void mode_usb(void) __attribute__((noreturn));
  * line per function on bus 0, then PASS and exit (idle=1: halt). */
 void mode_pciscan(void) __attribute__((noreturn));
 void mode_fdc(void) __attribute__((noreturn));
+/* The same for the UHCI 8086:device_id (an ICH9 companion). */
+void usb_probe_uhci(u16 device_id) __attribute__((noreturn));
+/* test=ehci, ehcihandoff (ehci_probe.c): the ICH9 EHCI and its tablet. */
+void mode_ehci(void) __attribute__((noreturn));

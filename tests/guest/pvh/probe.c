@@ -19,6 +19,10 @@
  *   usb       the PIIX3 UHCI and its HID device on port 1 (usb_probe.c).
  *   pciscan   every function on PCI bus 0, one line each (pci.c).
  *   fdc       the ISA floppy controller without drives (fdc_probe.c).
+ *   ehci      the ICH9 EHCI: CONFIGFLAG, port reset, the high-speed HID
+ *             device on port 1 through the async and periodic schedules
+ *   ehcihandoff  the same port handed to the companion UHCI1 (PORT_OWNER),
+ *             then test=usb's run on that UHCI (ehci_probe.c).
  * Common options: seed=N; wait=S waits for a byte on COM1 (or S seconds)
  * before any disk I/O; idle=1 halts after the probe instead of exiting.
  */
@@ -453,6 +457,7 @@ void guest_main(const HvmStartInfo* info) {
   if (cmdline_is("test", "usb")) mode_usb();
   if (cmdline_is("test", "pciscan")) mode_pciscan();
   if (cmdline_is("test", "fdc")) mode_fdc();
+  if (cmdline_is("test", "ehci") || cmdline_is("test", "ehcihandoff")) mode_ehci();
   PciDevice pci;
   if (!pci_find(0x1AF4, 0x1001, 0x1042, &pci)) fail("no virtio-blk device on bus 0");
   print("PROBE: virtio-blk %x:%x at 00:%x.%u\n", pci.vendor, pci.device, pci.dev, pci.fn);

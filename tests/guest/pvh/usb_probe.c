@@ -10,7 +10,8 @@
  * reports=N (default 3); then "USB DONE" and exit 0. Every failure is
  * "USB FAIL what" and exit 1. No interrupts: the schedule is polled.
  * Under QEMU (-device piix3-usb-uhci,addr=1.2 -device usb-tablet) it
- * prints the same lines for the same input events.
+ * prints the same lines for the same input events. usb_probe_uhci() is the
+ * same for another UHCI (an EHCI's companion, ehci_probe.c).
  * Single-threaded guest code.
  */
 #include "pci.h"
@@ -150,8 +151,12 @@ static void print_string(u32 address, u8 index, const char* what) {
 }
 
 void mode_usb(void) {
+  usb_probe_uhci(0x7020);
+}
+
+void usb_probe_uhci(u16 device_id) {
   PciDevice pci;
-  if (!pci_find(0x8086, 0x7020, 0x7020, &pci)) usb_fail("no 8086:7020 on bus 0");
+  if (!pci_find(0x8086, device_id, device_id, &pci)) usb_fail("no such UHCI on bus 0");
   pci_setup_bars(&pci);
   io = (u16)pci.bar[4];
   print("USB uhci 00:%x.%u rev %x class %x pin %u io %x\n", pci.dev, pci.fn, pci_read8(&pci, 0x08),

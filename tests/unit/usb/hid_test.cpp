@@ -3,6 +3,7 @@
 // requests, and the reports of the tablet, mouse and keyboard.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "hv/usb/hid_device.h"
@@ -73,8 +74,11 @@ TEST(HidDevice, TabletDescriptorsAreQemus) {
   // Logical maximum 0x7FFF of X/Y.
   EXPECT_EQ(std::vector<uint8_t>(report.begin() + 40, report.begin() + 43),
             (std::vector<uint8_t>{0x26, 0xFF, 0x7F}));
-  // Unknown descriptor types stall (a full-speed device has no qualifier).
+  // QEMU 7.2's usb_version=2 tablet has a high-speed twin: at full speed
+  // the qualifier describes it (bcdUSB 2.0, ep0 of 64 bytes); BOS stalls.
   EXPECT_EQ(control_in(tablet, {0x80, 0x06, 0x00, 0x06, 0x00, 0x00, 0x0A, 0x00}),
+            (std::vector<uint8_t>{10, 6, 0x00, 0x02, 0, 0, 0, 64, 1, 0}));
+  EXPECT_EQ(control_in(tablet, {0x80, 0x06, 0x00, 0x0F, 0x00, 0x00, 0x05, 0x00}),
             (std::vector<uint8_t>{0xEE}));
 }
 
@@ -117,6 +121,35 @@ TEST(HidDevice, MicrosoftOsDescriptorsAreQemus) {
               (std::vector<uint8_t>{0xEE}));
     EXPECT_EQ(control_in(device, {0xC0, 'R', 0x00, 0x00, 0x04, 0x00, 0xFF, 0x00}),
               (std::vector<uint8_t>{0xEE}));
+  }
+}
+
+TEST(HidDevice, HighSpeedDescriptorsAreQemusUsbVersion2) {
+  for (const HidKind kind : {HidKind::kTablet, HidKind::kMouse, HidKind::kKeyboard}) {
+    HidDevice device(kind);
+    EXPECT_TRUE(device.supports_high_speed());
+    const std::vector<uint8_t> full_config =
+        control_in(device, {0x80, 0x06, 0x00, 0x02, 0x00, 0x00, 0xFF, 0x00});
+    device.set_speed(UsbSpeed::kHigh);
+    const std::vector<uint8_t> dev =
+        control_in(device, {0x80, 0x06, 0x00, 0x01, 0x00, 0x00, 0x12, 0x00});
+    ASSERT_EQ(dev.size(), 18u);
+    EXPECT_EQ(dev[2] | dev[3] << 8, 0x0200);
+    EXPECT_EQ(dev[7], 64);  // bMaxPacketSize0
+    const std::vector<uint8_t> config =
+        control_in(device, {0x80, 0x06, 0x00, 0x02, 0x00, 0x00, 0xFF, 0x00});
+    ASSERT_EQ(config.size(), 34u);
+    // The endpoint's bInterval: 2^(n-1) microframes, 1 ms for the tablet,
+    // 8 ms for the mouse and the keyboard; the rest as at full speed.
+    EXPECT_EQ(config.back(), kind == HidKind::kTablet ? 4 : 7);
+    EXPECT_EQ(full_config.back(), 10);
+    EXPECT_TRUE(std::equal(config.begin(), config.end() - 1, full_config.begin()));
+    // The other speed: full (bcdUSB 1.0, ep0 of 8 bytes).
+    EXPECT_EQ(control_in(device, {0x80, 0x06, 0x00, 0x06, 0x00, 0x00, 0x0A, 0x00}),
+              (std::vector<uint8_t>{10, 6, 0x00, 0x01, 0, 0, 0, 8, 1, 0}));
+    std::vector<uint8_t> other = full_config;
+    other[1] = 7;
+    EXPECT_EQ(control_in(device, {0x80, 0x06, 0x00, 0x07, 0x00, 0x00, 0xFF, 0x00}), other);
   }
 }
 

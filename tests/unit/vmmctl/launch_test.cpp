@@ -489,6 +489,43 @@ TEST(LaunchSettings, Vnc) {
   }
 }
 
+TEST(LaunchSettings, UsbEhci) {
+  auto parsed = parse({"--usb", "ehci,addr=0x5", "--usb-device", "tablet"});
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
+  EXPECT_TRUE(parsed->usb);
+  EXPECT_EQ(parsed->usb_model, UsbModel::kIch9Ehci);
+  EXPECT_EQ(parsed->usb_slot, std::optional<unsigned>(5));
+  auto plain = parse({"--usb=ehci"});
+  ASSERT_TRUE(plain.ok()) << plain.error().message();
+  EXPECT_EQ(plain->usb_model, UsbModel::kIch9Ehci);
+  EXPECT_FALSE(plain->usb_slot);
+  auto qemu_form = parse({"--usb=ehci,addr=1d.7"});
+  ASSERT_TRUE(qemu_form.ok()) << qemu_form.error().message();
+  EXPECT_EQ(qemu_form->usb_slot, std::optional<unsigned>(0x1D));
+  // Six root ports behind the EHCI; a round trip through to_argv.
+  LaunchSettings s;
+  s.usb = true;
+  s.usb_model = UsbModel::kIch9Ehci;
+  s.usb_slot = 0x1D;
+  s.usb_devices.assign(6, UsbDeviceKind::kTablet);
+  auto argv = to_argv(s);
+  ASSERT_TRUE(argv.ok()) << argv.error().message();
+  const std::vector<std::string> want = {"--usb", "ehci,addr=0x1d"};
+  EXPECT_NE(std::search(argv->begin(), argv->end(), want.begin(), want.end()), argv->end());
+  auto back = parse_argv(*argv);
+  ASSERT_TRUE(back.ok()) << back.error().message();
+  EXPECT_EQ(*back, s);
+  s.usb_devices.push_back(UsbDeviceKind::kMouse);
+  EXPECT_FALSE(validate(s).ok());
+  // Bad models, slots and keys are refused naming --usb.
+  for (const char* bad :
+       {"ohci", "ehci,addr=0x20", "ehci,addr=2", "ehci,addr=zz", "ehci,port=1", "uhci,addr=5"}) {
+    auto r = parse({"--usb", bad});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message().find("--usb"), std::string::npos) << r.error().message();
+  }
+}
+
 TEST(LaunchSettings, Usb) {
   auto parsed = parse({"--usb", "--usb-device", "tablet", "--usb-device=keyboard"});
   ASSERT_TRUE(parsed.ok()) << parsed.error().message();

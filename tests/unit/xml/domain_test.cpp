@@ -42,7 +42,7 @@ TEST_P(Golden, RoundTrip) {
 
 INSTANTIATE_TEST_SUITE_P(Xml, Golden,
                          ::testing::Values("minimal", "full", "win7-amber", "ide", "scsi-sysinfo",
-                                           "desktop", "win7-hyperv"));
+                                           "desktop", "win7-hyperv", "usb2"));
 
 TEST(Domain, FieldsOfTheFullDocument) {
   auto d = parse_domain(read(kData + "/in/full.xml"));
@@ -216,7 +216,25 @@ INSTANTIATE_TEST_SUITE_P(
                     "dev='vda'/></disk>",
                     "/domain/devices/disk/driver/@type='vmdk'"},
         RefusalCase{"", "", "<controller type='usb' index='0' model='ich9-ehci1'/>",
-                    "/domain/devices/controller[@type='usb'][@model='ich9-ehci1']"},
+                    "/domain/devices/controller[@type='usb'][@model='ich9-ehci1'] without its "
+                    "companion ich9-uhci1"},
+        RefusalCase{
+            "", "",
+            "<controller type='usb' model='ich9-uhci2'><master startport='2'/></controller>",
+            "/domain/devices/controller[@type='usb'] (ich9-uhci companions without their "
+            "ich9-ehci1)"},
+        RefusalCase{
+            "", "",
+            "<controller type='usb' model='ich9-ehci1'/><controller type='usb' "
+            "model='ich9-uhci1'><master startport='2'/></controller>",
+            "/domain/devices/controller[@type='usb'][@model='ich9-uhci1']/master/@startport"},
+        RefusalCase{"", "",
+                    "<controller type='usb' model='ich9-ehci1'/><controller type='usb' "
+                    "model='ich9-uhci1'><master startport='0'/></controller><controller "
+                    "type='usb' model='ich9-uhci2'><master startport='2'/></controller><controller "
+                    "type='usb' model='ich9-uhci3'><master startport='4'/></controller><controller "
+                    "type='usb' model='piix3-uhci'/>",
+                    "/domain/devices/controller[@type='usb'] (piix3-uhci and the ich9 usb2 set"},
         RefusalCase{"", "", "<controller type='usb' index='1' model='piix3-uhci'/>",
                     "/domain/devices/controller[@type='usb']/@index='1'"},
         RefusalCase{"", "", "<memballoon model='virtio'/>",
@@ -278,8 +296,6 @@ TEST(Domain, Windows7FromVirtManagerRefusedParts) {
       "/domain/os/type/@machine='pc-q35-7.2'",
       "/domain/devices/disk/target/@bus='sata'",
       "/domain/devices/disk/target/@bus='sata'",
-      "/domain/devices/controller[@type='usb'][@model='ich9-ehci1']",
-      "/domain/devices/controller[@type='usb'][@model='ich9-uhci1']",
       "/domain/devices/controller[@type='sata']",
       "/domain/devices/controller[@type='pci'][@model='pcie-root']",
       "/domain/devices/controller[@type='pci'][@model='pcie-root-port']",
