@@ -114,7 +114,7 @@ def amber_run(tmp):
         # Refused before anything reaches the guest: bad axis, value, button.
         for bad in ([abs_event('z', 1)], [abs_event('x', 0x8000)], [btn_event('thumb', True)],
                     [{'type': 'key', 'data': {'down': True,
-                                              'key': {'type': 'qcode', 'data': 'a'}}}], []):
+                                              'key': {'type': 'qcode', 'data': 'hiragana'}}}], []):
             r = c.cmd('input-send-event', {'events': bad})
             v.check(r.get('error', {}).get('class') == 'GenericError',
                     'input-send-event %s: %s' % (bad, r))
