@@ -40,6 +40,19 @@ def make_disk(tmp, button):
     return path
 
 
+def qmp_powerdown(qmp):
+    """QMP's system_powerdown to the QEMU listening on QMP; returns the open
+    socket (closed by the caller once QEMU is done)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(qmp)
+    f = s.makefile('rw')
+    f.readline()
+    for cmd in ('qmp_capabilities', 'system_powerdown'):
+        f.write('{"execute":"%s"}\n' % cmd)
+        f.flush()
+    return s
+
+
 def qemu_oracle(tmp, disk):
     """The probe under QEMU: READY, POWERBUTTON after system_powerdown, exit 0."""
     if shutil.which(v.QEMU) is None:
@@ -52,13 +65,7 @@ def qemu_oracle(tmp, disk):
                  '-qmp', 'unix:%s,server=on,wait=off' % qmp], name='qemu')
     try:
         vm.wait_line(r'PWRBTN: READY$', 60)
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(qmp)
-        f = s.makefile('rw')
-        f.readline()
-        for cmd in ('qmp_capabilities', 'system_powerdown'):
-            f.write('{"execute":"%s"}\n' % cmd)
-            f.flush()
+        s = qmp_powerdown(qmp)
         vm.wait_line(r'PWRBTN: POWERBUTTON', 30)
         rc = vm.wait(30)
         s.close()
@@ -166,13 +173,7 @@ def acpi_walk_then_button(tmp):
                     '-qmp', 'unix:%s,server=on,wait=off' % qmp], name='qemu')
         try:
             q.wait_line(r'ACPI POWER READY$', 60)
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(qmp)
-            f = s.makefile('rw')
-            f.readline()
-            for cmd in ('qmp_capabilities', 'system_powerdown'):
-                f.write('{"execute":"%s"}\n' % cmd)
-                f.flush()
+            s = qmp_powerdown(qmp)
             rc = q.wait(30)
             s.close()
             v.check(rc == 0, 'QEMU exited %r after the ACPI probe\'s S5, not 0\n%s' % (rc, q.describe()))
