@@ -28,6 +28,12 @@ std::string_view to_string(HyperVFeature feature) {
   return kNames[static_cast<unsigned>(feature)];
 }
 
+std::optional<HyperVFeature> hyperv_feature(std::string_view name) {
+  for (unsigned i = 0; i < kHyperVFeatureCount; ++i)
+    if (kNames[i] == name) return static_cast<HyperVFeature>(i);
+  return std::nullopt;
+}
+
 Result<HyperVSettings> parse_hyperv(std::string_view text) {
   AMBER_TRY_ASSIGN(auto items, split_option_list(text, "--hyperv"));
   HyperVSettings settings;
@@ -40,11 +46,10 @@ Result<HyperVSettings> parse_hyperv(std::string_view text) {
       settings.vendor_id = item.value;
       continue;
     }
-    unsigned index = 0;
-    while (index < kHyperVFeatureCount && kNames[index] != name) ++index;
-    if (index == kHyperVFeatureCount)
+    const std::optional<HyperVFeature> known = hyperv_feature(name);
+    if (!known)
       return bad("--hyperv: unknown enlightenment '" + name + "' (" + known_names() + ")");
-    const auto feature = static_cast<HyperVFeature>(index);
+    const HyperVFeature feature = *known;
     if (settings.has(feature)) return bad("--hyperv: '" + name + "' is given twice");
     if (feature == HyperVFeature::kSpinlocks) {
       if (item.key.empty()) return bad("--hyperv spinlocks needs =RETRIES (4095 or more)");

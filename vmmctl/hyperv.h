@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,8 @@ inline constexpr unsigned kHyperVFeatureCount = 10;
 
 // libvirt's element name ("time" for the hypervclock timer).
 std::string_view to_string(HyperVFeature feature);
+// The feature of that name; none for any other name (vendor_id included).
+std::optional<HyperVFeature> hyperv_feature(std::string_view name);
 
 // The fewest retries libvirt and QEMU accept for spinlocks.
 inline constexpr uint32_t kMinSpinlockRetries = 4095;

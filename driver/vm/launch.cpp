@@ -122,15 +122,11 @@ Result<void> plan_hyperv(const xml::Features& features, vmmctl::HyperVSettings& 
       hyperv.vendor_id = *feature.value;
       continue;
     }
-    bool known = false;
-    for (unsigned i = 0; i < vmmctl::kHyperVFeatureCount; ++i) {
-      const auto f = static_cast<HyperVFeature>(i);
-      if (f == HyperVFeature::kTime || vmmctl::to_string(f) != feature.name) continue;
-      hyperv.add(f);
-      known = true;
-    }
-    if (!known)
+    // "time" is the hypervclock timer's, not a <hyperv> child.
+    const std::optional<HyperVFeature> f = vmmctl::hyperv_feature(feature.name);
+    if (!f || *f == HyperVFeature::kTime)
       return refuse(path, "the Hyper-V enlightenment '" + feature.name + "' is not supported");
+    hyperv.add(*f);
   }
   return ok();
 }
